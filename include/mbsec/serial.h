@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Serial-line framing (Modbus over Serial Line V1.02) as codecs: RTU (binary, CRC-16) and ASCII
+ * (hex, LRC, CR LF). The serial I/O itself comes later; nothing here allocates or does I/O.
+ *
+ * RTU frame:   address | PDU (1..253) | CRC low | CRC high            -> 4..256 bytes
+ * ASCII frame: ':' | hex(address | PDU | LRC) | CR LF                 -> 9..513 characters
+ * Addresses: 0 broadcast (writes only, no reply), 1..247 devices, 248..255 reserved.
+ */
+#ifndef MBSEC_SERIAL_H
+#define MBSEC_SERIAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mbsec/export.h"
+#include "mbsec/pdu.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MB_SERIAL_BROADCAST 0
+#define MB_SERIAL_ADDRESS_MAX 247
+#define MB_RTU_FRAME_MIN 4
+#define MB_RTU_FRAME_MAX 256
+#define MB_ASCII_FRAME_MIN 9
+#define MB_ASCII_FRAME_MAX 513
+
+/* ---- RTU ---- */
+
+/* CRC-16/MODBUS of data[0..length): init 0xFFFF, reflected polynomial 0xA001, no final XOR.
+ * On the wire the low byte goes first. */
+MB_API uint16_t mb_crc16(const uint8_t *data, size_t length);
+
+/* Writes address | pdu | CRC into frame[0..capacity). Returns the frame length, MB_ENOSPC or
+ * MB_EINVAL (pdu_length 0 or over MB_PDU_MAX). */
+MB_API int mb_rtu_encode(uint8_t address, const uint8_t *pdu, size_t pdu_length, uint8_t *frame,
+                         size_t capacity);
+
+/* Checks a complete RTU frame (as delimited by the line's silent intervals). On success sets
+ * *address and *pdu / *pdu_length (a view into frame) and returns 0. Errors: MB_EFRAME (shorter
+ * than 4 or longer than 256 bytes), MB_ECRC. Every address is reported; see mb_rtu_accept(). */
+MB_API int mb_rtu_decode(const uint8_t *frame, size_t length, uint8_t *address,
+                         const uint8_t **pdu, size_t *pdu_length);
+
+/*
+ * For a server at `own_address` (1..247) that received a request to `address` with function
+ * code `function`: returns MB_RTU_PROCESS_REPLY (addressed to it), MB_RTU_PROCESS_SILENT (a
+ * broadcast write: execute, do not reply) or MB_RTU_IGNORE (another device, a reserved address,
+ * or a broadcast of a function that reads and so cannot be broadcast).
+ */
+enum mb_rtu_disposition {
+    MB_RTU_IGNORE = 0,
+    MB_RTU_PROCESS_REPLY = 1,
+    MB_RTU_PROCESS_SILENT = 2,
+};
+MB_API int mb_rtu_accept(uint8_t own_address, uint8_t address, uint8_t function);
+
+/* 1 if `function` may be broadcast (it only writes: FC 5, 6, 15, 16, 21, 22, and FC 8 is not
+ * among them), else 0. */
+MB_API int mb_function_is_broadcastable(uint8_t function);
+
+/*
+ * Silent intervals for a baud rate: t1.5 (gap inside a frame that voids it) and t3.5 (gap that
+ * ends a frame), in microseconds. Up to 19200 baud from 11 bits per character; above it the
+ * fixed 750 us and 1750 us. Returns 0 or MB_EINVAL (baud 0).
+ */
+MB_API int mb_rtu_timing(uint32_t baud, uint32_t *t15_us, uint32_t *t35_us);
+
+/*
+ * For links where silent intervals cannot be seen (USB adapters, RTU over TCP): the length of
+ * the RTU frame that begins at frame[0..length), judged from its function code and byte count.
+ * `is_request` says which direction. Returns the whole frame length (4..256) when it can be
+ * known, 0 when more bytes are needed to know it, or MB_EFUNCTION for a function code whose
+ * length cannot be judged (user-defined), MB_EFRAME for a length over 256.
+ */
+MB_API int mb_rtu_frame_length(const uint8_t *frame, size_t length, int is_request);
+
+/* ---- ASCII ---- */
+
+/* LRC: the two's complement of the 8-bit sum of data[0..length). */
+MB_API uint8_t mb_lrc(const uint8_t *data, size_t length);
+
+/* Writes ':' hex(address | pdu | LRC) CR LF (uppercase hex) into frame[0..capacity). Returns the
+ * frame length, MB_ENOSPC or MB_EINVAL. */
+MB_API int mb_ascii_encode(uint8_t address, const uint8_t *pdu, size_t pdu_length, char *frame,
+                           size_t capacity);
+
+/*
+ * Decodes a complete ASCII frame, from ':' through the line feed, into binary: binary[0] is the
+ * address, then the PDU, without the LRC. `binary` needs (length - 5) / 2 bytes (at most 254).
+ * On success sets *address, *pdu / *pdu_length (a view into binary) and returns 0. Errors:
+ * MB_EFRAME (no ':' first, no CR LF last, an odd number of hex digits, too short or long),
+ * MB_ECHARACTER (not a hex digit; upper and lower case are both accepted), MB_ELRC, MB_ENOSPC.
+ */
+MB_API int mb_ascii_decode(const char *frame, size_t length, uint8_t *binary, size_t capacity,
+                           uint8_t *address, const uint8_t **pdu, size_t *pdu_length);
+
+/*
+ * ASCII stream decoder: characters from any number of reads in, frames out. A ':' always starts
+ * a new frame (discarding a partial one); the frame ends at CR followed by the delimiter
+ * (LF, or what FC 8/03 set). Errors are per frame and never fatal.
+ */
+struct mb_ascii_decoder {
+    char line[MB_ASCII_FRAME_MAX];
+    uint16_t held;
+    uint8_t delimiter; /* '\n' by default */
+    uint8_t binary[(MB_ASCII_FRAME_MAX - 5) / 2];
+    uint32_t frames;   /* good frames handed out */
+    uint32_t errors;   /* frames dropped for an error */
+};
+
+/* Resets the decoder, with the end-of-frame delimiter '\n'. */
+MB_API void mb_ascii_decoder_init(struct mb_ascii_decoder *decoder);
+
+/* Sets the character that follows CR at the end of a frame (FC 8 sub-function 03). */
+MB_API void mb_ascii_decoder_set_delimiter(struct mb_ascii_decoder *decoder, uint8_t delimiter);
+
+/*
+ * Consumes characters from data[0..length), setting *consumed. Returns 1 with *address,
+ * *pdu / *pdu_length set (a view into the decoder, valid until the next call) when a frame is
+ * complete; 0 when all input was consumed without completing one; a negative error (as
+ * mb_ascii_decode(), or MB_EFRAME for a line over 513 characters) when a frame was dropped:
+ * call again with the rest of the input. Characters outside a frame are skipped.
+ */
+MB_API int mb_ascii_decoder_feed(struct mb_ascii_decoder *decoder, const char *data,
+                                 size_t length, size_t *consumed, uint8_t *address,
+                                 const uint8_t **pdu, size_t *pdu_length);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
