@@ -89,7 +89,7 @@ const struct vector vectors[] = {
     REQ("fc43-basic", 0x2B, 0x0E, 0x01, 0x00),
     RSP("fc43-basic", 0x2B, 0x0E, 0x01, 0x01, 0x00, 0x00, 0x03, 0x00, 0x16, 'C', 'o', 'm', 'p',
         'a', 'n', 'y', ' ', 'i', 'd', 'e', 'n', 't', 'i', 'f', 'i', 'c', 'a', 't', 'i', 'o',
-        'n', 0x01, 0x0D, 'P', 'r', 'o', 'd', 'u', 'c', 't', ' ', 'c', 'o', 'd', 'e', ' ', 'X',
+        'n', 0x01, 0x0F, 'P', 'r', 'o', 'd', 'u', 'c', 't', ' ', 'c', 'o', 'd', 'e', ' ', 'X',
         'X', 0x02, 0x05, 'V', '2', '.', '1', '1'),
     REQ("fc43-specific", 0x2B, 0x0E, 0x04, 0x81),
     RSP("fc43-specific", 0x2B, 0x0E, 0x04, 0x83, 0x00, 0x00, 0x01, 0x81, 0x03, 'a', 'b', 'c'),

@@ -174,7 +174,8 @@ int mb_response_decode(const uint8_t *pdu, size_t length, struct mb_response *re
         if (size < 1)
             return MB_ETRUNCATED;
         if (data[0] == MB_MEI_DEVICE_ID) {
-            if (size < 7)
+            /* MEI type, read code, conformity, more follows, next object id, object count. */
+            if (size < 6)
                 return MB_ETRUNCATED;
             response->device_id.mei_type = MB_MEI_DEVICE_ID;
             response->device_id.read_code = data[1];
