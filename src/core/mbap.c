@@ -60,15 +60,18 @@ int mb_mbap_decoder_feed(struct mb_mbap_decoder *decoder, const uint8_t *data, s
     *consumed = 0;
     if (decoder->error != 0)
         return decoder->error;
+    /* Nothing held is ever complete, so no input means nothing to do (and data may be NULL). */
+    if (length == 0)
+        return 0;
 
     for (;;) {
         int frame_size;
         if (decoder->held == 0) {
             /* Nothing held: a frame that is whole in the input is handed back in place. */
-            const uint8_t *at = data + used;
             size_t rest = length - used;
             if (rest == 0)
                 break;
+            const uint8_t *at = data + used;
             frame_size = mb_mbap_peek(at, rest, &header);
             if (frame_size < 0) {
                 decoder->error = frame_size;
