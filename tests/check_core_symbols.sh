@@ -25,7 +25,7 @@ fi
 violations=""
 for symbol in $undefined; do
     case "$symbol" in
-        memcpy | memmove | memset | memcmp | strlen | __stack_chk_fail) ;;
+        memcpy | memmove | memset | memcmp | bcmp | strlen | __stack_chk_fail) ;;
         __asan_* | __ubsan_* | __sanitizer_* | __sancov_* | __msan_* | __tsan_*) ;;
         _GLOBAL_OFFSET_TABLE_) ;;
         mb_* | __mb_*) ;; # the core's own symbols, defined in another member of the archive

@@ -246,9 +246,9 @@ TEST(the_smallest_frame_pdu_of_one_byte_decodes) {
     mb_mbap_decoder_init(&decoder);
     struct mb_adu adu;
     size_t consumed;
-    CHECK_EQ(mb_mbap_decoder_feed(&decoder, BYTES(0x00, 0x09, 0x00, 0x00, 0x00, 0x02, 0x11, 0x07),
-                                  &consumed, &adu),
-             1);
+    /* Static: the ADU points into the input, which must outlive the checks below. */
+    static const uint8_t frame[] = {0x00, 0x09, 0x00, 0x00, 0x00, 0x02, 0x11, 0x07};
+    CHECK_EQ(mb_mbap_decoder_feed(&decoder, frame, sizeof frame, &consumed, &adu), 1);
     CHECK_EQ(adu.pdu_length, 1);
     CHECK_EQ(adu.pdu[0], 0x07);
 }

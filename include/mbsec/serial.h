@@ -48,7 +48,8 @@ MB_API int mb_rtu_decode(const uint8_t *frame, size_t length, uint8_t *address,
  * For a server at `own_address` (1..247) that received a request to `address` with function
  * code `function`: returns MB_RTU_PROCESS_REPLY (addressed to it), MB_RTU_PROCESS_SILENT (a
  * broadcast write: execute, do not reply) or MB_RTU_IGNORE (another device, a reserved address,
- * or a broadcast of a function that reads and so cannot be broadcast).
+ * or a broadcast of a function that reads and so cannot be broadcast); MB_EINVAL when
+ * own_address is not 1..247.
  */
 enum mb_rtu_disposition {
     MB_RTU_IGNORE = 0,
@@ -63,7 +64,8 @@ MB_API int mb_function_is_broadcastable(uint8_t function);
 
 /*
  * Silent intervals for a baud rate: t1.5 (gap inside a frame that voids it) and t3.5 (gap that
- * ends a frame), in microseconds. Up to 19200 baud from 11 bits per character; above it the
+ * ends a frame), in microseconds, rounded up so that a gap is never shorter than the spec's.
+ * Up to 19200 baud from 11 bits per character (9600 baud: 1719 and 4011 us); above it the
  * fixed 750 us and 1750 us. Returns 0 or MB_EINVAL (baud 0).
  */
 MB_API int mb_rtu_timing(uint32_t baud, uint32_t *t15_us, uint32_t *t35_us);
@@ -73,7 +75,9 @@ MB_API int mb_rtu_timing(uint32_t baud, uint32_t *t15_us, uint32_t *t35_us);
  * the RTU frame that begins at frame[0..length), judged from its function code and byte count.
  * `is_request` says which direction. Returns the whole frame length (4..256) when it can be
  * known, 0 when more bytes are needed to know it, or MB_EFUNCTION for a function code whose
- * length cannot be judged (user-defined), MB_EFRAME for a length over 256.
+ * length cannot be judged (user-defined and reserved codes, FC 43 other than MEI 14, and FC 8
+ * sub-function 0x00, whose echo may be of any length: guessing would let the tail of a long
+ * echo pass as a frame of its own), MB_EFRAME for a length over 256.
  */
 MB_API int mb_rtu_frame_length(const uint8_t *frame, size_t length, int is_request);
 
@@ -82,8 +86,8 @@ MB_API int mb_rtu_frame_length(const uint8_t *frame, size_t length, int is_reque
 /* LRC: the two's complement of the 8-bit sum of data[0..length). */
 MB_API uint8_t mb_lrc(const uint8_t *data, size_t length);
 
-/* Writes ':' hex(address | pdu | LRC) CR LF (uppercase hex) into frame[0..capacity). Returns the
- * frame length, MB_ENOSPC or MB_EINVAL. */
+/* Writes ':' hex(address | pdu | LRC) CR LF (uppercase hex, no NUL terminator) into
+ * frame[0..capacity). Returns the frame length, MB_ENOSPC or MB_EINVAL. */
 MB_API int mb_ascii_encode(uint8_t address, const uint8_t *pdu, size_t pdu_length, char *frame,
                            size_t capacity);
 
@@ -99,8 +103,10 @@ MB_API int mb_ascii_decode(const char *frame, size_t length, uint8_t *binary, si
 
 /*
  * ASCII stream decoder: characters from any number of reads in, frames out. A ':' always starts
- * a new frame (discarding a partial one); the frame ends at CR followed by the delimiter
- * (LF, or what FC 8/03 set). Errors are per frame and never fatal.
+ * a new frame (a partial one before it is dropped with MB_EFRAME and counted as an error); the
+ * frame ends at CR followed by the delimiter (LF, or what FC 8/03 set). A line that reaches 513
+ * characters without ending is dropped and the rest of it skipped up to the next ':'. Errors
+ * are per frame and never fatal.
  */
 struct mb_ascii_decoder {
     char line[MB_ASCII_FRAME_MAX];
