@@ -367,6 +367,16 @@ TEST(file_records_are_built_with_append) {
     CHECK_EQ(tight, 0);
     struct mb_file_record empty = {.reference_type = 6, .file_number = 1, .record_length = 0};
     CHECK_EQ(mb_file_records_append(MB_FILE_WRITE, &empty, area, sizeof area, &tight), MB_EINVAL);
+    /* A write group over 0xFF bytes cannot be carried by the byte count. */
+    static uint8_t registers[2 * 200];
+    uint8_t big[512];
+    struct mb_file_record huge = {.reference_type = 6, .file_number = 1, .record_length = 125,
+                                  .data = registers};
+    tight = 0;
+    CHECK_EQ(mb_file_records_append(MB_FILE_WRITE, &huge, big, sizeof big, &tight), MB_EINVAL);
+    huge.record_length = 124; /* 7 + 248 = 255 */
+    CHECK_EQ(mb_file_records_append(MB_FILE_WRITE, &huge, big, sizeof big, &tight), 0);
+    CHECK_EQ(tight, 255);
     /* The layout must match the function code. */
     r.file.layout = MB_FILE_WRITE;
     uint8_t pdu[MB_PDU_MAX];

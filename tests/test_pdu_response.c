@@ -136,6 +136,32 @@ TEST(fc08_response_echoes_sub_function_and_query_data) {
     CHECK_EQ(decode(BYTES(0x08, 0x00, 0x15, 0x00, 0x00), &r), MB_ESUBFUNCTION);
 }
 
+TEST(fc08_sub_functions_that_echo_must_echo_their_data) {
+    struct mb_response r;
+    struct mb_request q;
+    /* change ASCII delimiter to ';': an answer naming LF does not match */
+    CHECK_EQ(request_of(BYTES(0x08, 0x00, 0x03, 0x3B, 0x00), &q), 0);
+    CHECK_EQ(decode(BYTES(0x08, 0x00, 0x03, 0x0A, 0x00), &r), 0);
+    CHECK_EQ(mb_response_matches(&q, &r), MB_EMISMATCH);
+    CHECK_EQ(decode(BYTES(0x08, 0x00, 0x03, 0x3B, 0x00), &r), 0);
+    CHECK_EQ(mb_response_matches(&q, &r), 0);
+    /* force listen-only has no reply at all; one that is not even an echo is refused */
+    CHECK_EQ(request_of(BYTES(0x08, 0x00, 0x04, 0x00, 0x00), &q), 0);
+    CHECK_EQ(decode(BYTES(0x08, 0x00, 0x04, 0x12, 0x34), &r), 0);
+    CHECK_EQ(mb_response_matches(&q, &r), MB_EMISMATCH);
+    /* restart, clear counters, clear overrun: echoes */
+    CHECK_EQ(request_of(BYTES(0x08, 0x00, 0x01, 0xFF, 0x00), &q), 0);
+    CHECK_EQ(decode(BYTES(0x08, 0x00, 0x01, 0x00, 0x00), &r), 0);
+    CHECK_EQ(mb_response_matches(&q, &r), MB_EMISMATCH);
+    CHECK_EQ(request_of(BYTES(0x08, 0x00, 0x14, 0x00, 0x00), &q), 0);
+    CHECK_EQ(decode(BYTES(0x08, 0x00, 0x14, 0x00, 0x01), &r), 0);
+    CHECK_EQ(mb_response_matches(&q, &r), MB_EMISMATCH);
+    /* the diagnostic register answers with its value */
+    CHECK_EQ(request_of(BYTES(0x08, 0x00, 0x02, 0x00, 0x00), &q), 0);
+    CHECK_EQ(decode(BYTES(0x08, 0x00, 0x02, 0xBE, 0xEF), &r), 0);
+    CHECK_EQ(mb_response_matches(&q, &r), 0);
+}
+
 TEST(fc11_response_decodes_the_spec_example) {
     struct mb_response r;
     CHECK_EQ(decode(BYTES(0x0B, 0xFF, 0xFF, 0x01, 0x08), &r), 0);
@@ -230,6 +256,32 @@ TEST(fc20_response_decodes_the_spec_example) {
                               0x03, 0x00, 0x09, 0x00, 0x02),
                         &q),
              0);
+    CHECK_EQ(mb_response_matches(&q, &r), MB_EMISMATCH);
+}
+
+TEST(fc20_matching_walks_every_group_and_does_not_trust_count) {
+    struct mb_response r;
+    /* A request built with mb_file_records_append() has no count set. */
+    uint8_t area[16];
+    size_t used = 0;
+    struct mb_file_record asked = {.reference_type = 6, .file_number = 4, .record_number = 1,
+                                   .record_length = 2};
+    CHECK_EQ(mb_file_records_append(MB_FILE_READ_REQUEST, &asked, area, sizeof area, &used), 0);
+    struct mb_request q = {.function = MB_FC_READ_FILE_RECORD,
+                           .file = {.data = area, .length = (uint8_t)used,
+                                    .layout = MB_FILE_READ_REQUEST}};
+    CHECK_EQ(decode(BYTES(0x14, 0x06, 0x05, 0x06, 0x0D, 0xFE, 0x00, 0x20), &r), 0);
+    CHECK_EQ(mb_response_matches(&q, &r), 0);
+    /* A stale count does not let an extra group through. */
+    q.file.count = 2;
+    CHECK_EQ(decode(BYTES(0x14, 0x08, 0x03, 0x06, 0x12, 0x34, 0x03, 0x06, 0x56, 0x78), &r), 0);
+    CHECK_EQ(mb_response_matches(&q, &r), MB_EMISMATCH);
+    /* Nor a missing one. */
+    CHECK_EQ(request_of(BYTES(0x14, 0x0E, 0x06, 0x00, 0x04, 0x00, 0x01, 0x00, 0x01, 0x06, 0x00,
+                              0x03, 0x00, 0x09, 0x00, 0x01),
+                        &q),
+             0);
+    CHECK_EQ(decode(BYTES(0x14, 0x04, 0x03, 0x06, 0x12, 0x34), &r), 0);
     CHECK_EQ(mb_response_matches(&q, &r), MB_EMISMATCH);
 }
 
@@ -381,6 +433,21 @@ TEST(fc43_14_individual_access_must_return_the_object_asked_for) {
     CHECK_EQ(mb_response_matches(&q, &r), 0);
     CHECK_EQ(request_of(BYTES(0x2B, 0x0E, 0x04, 0x82), &q), 0);
     CHECK_EQ(mb_response_matches(&q, &r), MB_EMISMATCH);
+    /* Individual access never has more to follow. */
+    CHECK_EQ(decode(BYTES(0x2B, 0x0E, 0x04, 0x83, 0xFF, 0x82, 0x01, 0x81, 0x01, 'a'), &r),
+             MB_EVALUE);
+}
+
+TEST(fc43_14_a_stream_must_start_where_asked_or_restart_at_0) {
+    struct mb_response r;
+    struct mb_request q;
+    CHECK_EQ(request_of(BYTES(0x2B, 0x0E, 0x02, 0x04), &q), 0);
+    CHECK_EQ(decode(BYTES(0x2B, 0x0E, 0x02, 0x02, 0x00, 0x00, 0x01, 0x04, 0x01, 'p'), &r), 0);
+    CHECK_EQ(mb_response_matches(&q, &r), 0);
+    CHECK_EQ(decode(BYTES(0x2B, 0x0E, 0x02, 0x02, 0x00, 0x00, 0x01, 0x00, 0x01, 'v'), &r), 0);
+    CHECK_EQ(mb_response_matches(&q, &r), 0);
+    CHECK_EQ(decode(BYTES(0x2B, 0x0E, 0x02, 0x02, 0x00, 0x00, 0x01, 0x05, 0x01, 'm'), &r), 0);
+    CHECK_EQ(mb_response_matches(&q, &r), MB_EMISMATCH);
 }
 
 TEST(exception_responses_are_values_not_errors) {
@@ -446,12 +513,14 @@ int main(void) {
     RUN(fc05_and_fc06_responses_echo_the_request);
     RUN(fc07_response_carries_one_status_byte);
     RUN(fc08_response_echoes_sub_function_and_query_data);
+    RUN(fc08_sub_functions_that_echo_must_echo_their_data);
     RUN(fc11_response_decodes_the_spec_example);
     RUN(fc12_response_decodes_the_spec_example);
     RUN(fc12_byte_count_is_6_to_70);
     RUN(fc15_and_fc16_responses_echo_address_and_quantity);
     RUN(fc17_response_needs_at_least_the_run_indicator);
     RUN(fc20_response_decodes_the_spec_example);
+    RUN(fc20_matching_walks_every_group_and_does_not_trust_count);
     RUN(fc20_response_groups_must_be_well_formed);
     RUN(fc21_response_is_an_echo_of_the_request);
     RUN(fc22_response_echoes_address_and_masks);
@@ -460,6 +529,7 @@ int main(void) {
     RUN(fc43_14_response_objects_are_walked_one_by_one);
     RUN(fc43_14_response_header_and_objects_must_agree);
     RUN(fc43_14_individual_access_must_return_the_object_asked_for);
+    RUN(fc43_14_a_stream_must_start_where_asked_or_restart_at_0);
     RUN(exception_responses_are_values_not_errors);
     RUN(exception_encode_refuses_code_0_and_a_set_exception_bit);
     RUN(exception_and_function_names_read_like_the_spec);

@@ -185,6 +185,34 @@ TEST(fc20_fc21_check_reference_type_file_and_record_with_02) {
              MB_EX_ILLEGAL_DATA_ADDRESS);
 }
 
+TEST(fc20_built_by_hand_is_held_to_the_decoders_rules_03_before_02) {
+    struct mb_extents e = server();
+    /* Two groups of 120 registers: the answer could never fit a PDU. */
+    uint8_t area[16];
+    size_t used = 0;
+    struct mb_file_record group = {.reference_type = 6, .file_number = 1, .record_number = 0,
+                                   .record_length = 120};
+    CHECK_EQ(mb_file_records_append(MB_FILE_READ_REQUEST, &group, area, sizeof area, &used), 0);
+    group.record_number = 200;
+    CHECK_EQ(mb_file_records_append(MB_FILE_READ_REQUEST, &group, area, sizeof area, &used), 0);
+    struct mb_request request = {.function = MB_FC_READ_FILE_RECORD,
+                                 .file = {.data = area, .length = (uint8_t)used,
+                                          .layout = MB_FILE_READ_REQUEST}};
+    CHECK_EQ(mb_request_validate(&request, &e), MB_EX_ILLEGAL_DATA_VALUE);
+    /* Even with a reference type that alone would be 02. */
+    area[0] = 7;
+    CHECK_EQ(mb_request_validate(&request, &e), MB_EX_ILLEGAL_DATA_VALUE);
+    request.file.length = 7;
+    CHECK_EQ(mb_request_validate(&request, &e), MB_EX_ILLEGAL_DATA_ADDRESS);
+    area[0] = 6;
+    CHECK_EQ(mb_request_validate(&request, &e), 0);
+    request.file.layout = MB_FILE_WRITE;
+    CHECK_EQ(mb_request_validate(&request, &e), MB_EX_ILLEGAL_DATA_VALUE);
+    request.file.layout = MB_FILE_READ_REQUEST;
+    request.file.data = NULL;
+    CHECK_EQ(mb_request_validate(&request, &e), MB_EX_ILLEGAL_DATA_VALUE);
+}
+
 TEST(serial_line_functions_are_answered_only_when_the_server_offers_them) {
     struct mb_extents e = server();
     CHECK_EQ(check(&e, BYTES(0x07)), 0);
@@ -235,6 +263,7 @@ int main(void) {
     RUN(fc43_14_checks_the_read_code_and_leaves_the_object_id_to_the_responder);
     RUN(fc08_reserved_sub_function_gets_01_and_bad_data_03);
     RUN(fc20_fc21_check_reference_type_file_and_record_with_02);
+    RUN(fc20_built_by_hand_is_held_to_the_decoders_rules_03_before_02);
     RUN(serial_line_functions_are_answered_only_when_the_server_offers_them);
     RUN(user_defined_codes_are_01_unless_offered);
     RUN(truncated_and_overlong_pdus_get_03);

@@ -38,13 +38,11 @@ extern "C" {
     X(EEXCEPTION_CODE, -18, "exception response carries exception code 0")                    \
     /* MBAP framing */                                                                         \
     X(EMBAP_LENGTH, -20, "MBAP length outside 2..254; the stream cannot be resynchronised")   \
-    X(EMBAP_PROTOCOL, -21, "MBAP protocol id is not 0; frame discarded")                       \
     /* serial framing */                                                                       \
     X(EFRAME, -30, "serial frame too short or too long")                                       \
     X(ECRC, -31, "RTU CRC does not match")                                                     \
     X(ELRC, -32, "ASCII LRC does not match")                                                   \
     X(ECHARACTER, -33, "ASCII frame holds a character that is not a hex digit")                \
-    X(EADDRESS, -34, "serial address is reserved (248..255)")                                  \
     /* client side */                                                                          \
     X(EMISMATCH, -40, "response does not match its request")
 

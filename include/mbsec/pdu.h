@@ -380,11 +380,13 @@ MB_API int mb_device_objects_next(const struct mb_response *response, size_t *of
  * id, `count` of them), following the spec's rules: read codes 1..3 stream the objects of that
  * category starting at request->device_id.object_id (restarting at 0 when the server has no
  * such object), as many whole objects as fit in one PDU, with more_follows and next_object_id
- * set when they do not; read code 4 returns the one object. `conformity_level` is the device's
- * (0x01..0x03 or 0x81..0x83). Returns the PDU length (7 or more), or an exception code to send
- * instead (1..3: 0x01 for individual access to a device whose conformity level lacks it, 0x02
- * for an unknown object in individual access or no object in the category, 0x03 for a bad read
- * code), or MB_ENOSPC / MB_EINVAL (objects unsorted, or one too long to ever fit a PDU).
+ * set when they do not (where the stream splits depends on the PDU limit, never on `capacity`);
+ * read code 4 returns the one object. `conformity_level` is the device's (0x01..0x03 or
+ * 0x81..0x83). Writes the response PDU to send and returns its length: the answer (7 bytes or
+ * more) or an exception response (2 bytes: 0xAB and 0x01 for individual access to a device
+ * whose conformity level lacks it, 0x02 for an unknown object in individual access or no object
+ * in the category, 0x03 for a bad read code). Errors: MB_ENOSPC when the answer does not fit
+ * `capacity`, MB_EINVAL (objects unsorted, or one too long to ever fit a PDU).
  */
 MB_API int mb_device_id_respond(const struct mb_request *request, uint8_t conformity_level,
                                 const struct mb_device_object *objects, size_t count,

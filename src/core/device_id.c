@@ -37,6 +37,11 @@ static void put_object(uint8_t *at, const struct mb_device_object *object) {
         memcpy(at + 2, object->value, object->length);
 }
 
+/* Writes the exception response for FC 43 and returns its length. */
+static int exception_response(uint8_t code, uint8_t *pdu, size_t capacity) {
+    return mb_exception_encode(MB_FC_ENCAPSULATED_INTERFACE, code, pdu, capacity);
+}
+
 int mb_device_id_respond(const struct mb_request *request, uint8_t conformity_level,
                          const struct mb_device_object *objects, size_t count, uint8_t *pdu,
                          size_t capacity) {
@@ -53,10 +58,10 @@ int mb_device_id_respond(const struct mb_request *request, uint8_t conformity_le
             (i > 0 && objects[i].id <= objects[i - 1].id))
             return MB_EINVAL;
     }
-    size_t limit = capacity < MB_PDU_MAX ? capacity : MB_PDU_MAX;
-    if (limit < DEVICE_ID_HEADER)
-        return MB_ENOSPC;
 
+    /* The answer is built in a full PDU: where a stream splits depends on the PDU limit only,
+     * never on the caller's buffer, which either holds the whole answer or gets MB_ENOSPC. */
+    uint8_t out[MB_PDU_MAX];
     uint8_t read_code = request->device_id.read_code;
     uint8_t object_id = request->device_id.object_id;
     uint8_t more_follows = 0x00, next_object_id = 0x00, sent = 0;
@@ -65,13 +70,11 @@ int mb_device_id_respond(const struct mb_request *request, uint8_t conformity_le
     if (read_code == MB_DEVICE_ID_SPECIFIC) {
         /* Individual access is offered only by conformity levels 0x81..0x83. */
         if (!(conformity_level & 0x80))
-            return MB_EX_ILLEGAL_FUNCTION;
+            return exception_response(MB_EX_ILLEGAL_FUNCTION, pdu, capacity);
         const struct mb_device_object *object = find_object(objects, count, object_id);
         if (object == NULL || object_id > last_id_of(conformity_level & 0x7F))
-            return MB_EX_ILLEGAL_DATA_ADDRESS;
-        if (size + 2 + object->length > limit)
-            return MB_ENOSPC;
-        put_object(pdu + size, object);
+            return exception_response(MB_EX_ILLEGAL_DATA_ADDRESS, pdu, capacity);
+        put_object(out + size, object);
         size += 2 + (size_t)object->length;
         sent = 1;
     } else if (read_code >= MB_DEVICE_ID_BASIC && read_code <= MB_DEVICE_ID_EXTENDED) {
@@ -88,29 +91,30 @@ int mb_device_id_respond(const struct mb_request *request, uint8_t conformity_le
                 continue;
             if (objects[i].id > last_id)
                 break;
-            if (size + 2 + objects[i].length > limit) {
+            if (size + 2 + objects[i].length > MB_PDU_MAX) {
                 more_follows = 0xFF;
                 next_object_id = objects[i].id;
                 break;
             }
-            put_object(pdu + size, &objects[i]);
+            put_object(out + size, &objects[i]);
             size += 2 + (size_t)objects[i].length;
             sent++;
         }
-        if (sent == 0 && more_follows == 0)
-            return MB_EX_ILLEGAL_DATA_ADDRESS;
         if (sent == 0)
-            return MB_ENOSPC;
+            return exception_response(MB_EX_ILLEGAL_DATA_ADDRESS, pdu, capacity);
     } else {
-        return MB_EX_ILLEGAL_DATA_VALUE;
+        return exception_response(MB_EX_ILLEGAL_DATA_VALUE, pdu, capacity);
     }
 
-    pdu[0] = MB_FC_ENCAPSULATED_INTERFACE;
-    pdu[1] = MB_MEI_DEVICE_ID;
-    pdu[2] = read_code;
-    pdu[3] = conformity_level;
-    pdu[4] = more_follows;
-    pdu[5] = next_object_id;
-    pdu[6] = sent;
+    if (size > capacity)
+        return MB_ENOSPC;
+    out[0] = MB_FC_ENCAPSULATED_INTERFACE;
+    out[1] = MB_MEI_DEVICE_ID;
+    out[2] = read_code;
+    out[3] = conformity_level;
+    out[4] = more_follows;
+    out[5] = next_object_id;
+    out[6] = sent;
+    memcpy(pdu, out, size);
     return (int)size;
 }

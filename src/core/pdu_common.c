@@ -12,6 +12,12 @@ int mb__diagnostics_known(uint16_t sub_function) {
            sub_function == MB_DIAG_CLEAR_OVERRUN_COUNTER;
 }
 
+int mb__diagnostics_returns_value(uint16_t sub_function) {
+    return sub_function == MB_DIAG_RETURN_DIAGNOSTIC_REGISTER ||
+           (sub_function >= MB_DIAG_BUS_MESSAGE_COUNT &&
+            sub_function <= MB_DIAG_BUS_CHARACTER_OVERRUN_COUNT);
+}
+
 int mb__diagnostics_check(const struct mb_diagnostics *diagnostics) {
     if (!mb__diagnostics_known(diagnostics->sub_function))
         return MB_ESUBFUNCTION;
@@ -45,6 +51,43 @@ int mb__diagnostics_request_values(const struct mb_diagnostics *diagnostics) {
 int mb__conformity_valid(uint8_t level) {
     uint8_t category = level & 0x7F;
     return category >= 1 && category <= 3;
+}
+
+/* ---- encoders' shared parts ---- */
+
+int mb__put_bytes(uint8_t *at, const uint8_t *source, size_t size) {
+    if (size == 0)
+        return 0;
+    if (source == NULL)
+        return MB_EINVAL;
+    memcpy(at, source, size);
+    return 0;
+}
+
+int mb__encode_mei(const struct mb_mei *mei, uint8_t *data, size_t *size) {
+    if (mei->mei_type != MB_MEI_CANOPEN)
+        return MB_EMEI;
+    if (mei->length > MB_PDU_MAX - 2)
+        return MB_ELENGTH;
+    data[0] = mei->mei_type;
+    *size = 1 + (size_t)mei->length;
+    return mb__put_bytes(data + 1, mei->data, mei->length);
+}
+
+int mb__encode_raw(uint8_t function, const struct mb_raw *raw, uint8_t *data, size_t *size) {
+    if (!mb_function_is_user_defined(function))
+        return MB_EFUNCTION;
+    if (raw->length > MB_PDU_MAX - 1)
+        return MB_ELENGTH;
+    *size = raw->length;
+    return mb__put_bytes(data, raw->data, raw->length);
+}
+
+int mb__encode_finish(const uint8_t *scratch, size_t size, uint8_t *pdu, size_t capacity) {
+    if (1 + size > capacity)
+        return MB_ENOSPC;
+    memcpy(pdu, scratch, 1 + size);
+    return (int)(1 + size);
 }
 
 /* ---- FC 20 / 21 records ---- */
@@ -173,6 +216,8 @@ int mb_file_records_append(uint8_t layout, const struct mb_file_record *record, 
         break;
     case MB_FILE_WRITE:
         size = 7 + data_bytes;
+        if (size > 0xFF)
+            return MB_EINVAL;
         break;
     default:
         return MB_EINVAL;

@@ -12,12 +12,6 @@ static int read_quantity_valid(uint8_t function, uint16_t quantity) {
     return quantity >= 1 && quantity <= max;
 }
 
-static int write_quantity_valid(uint8_t function, uint16_t quantity) {
-    uint16_t max = function == MB_FC_WRITE_MULTIPLE_COILS ? MB_MAX_WRITE_BITS
-                                                          : MB_MAX_WRITE_REGISTERS;
-    return quantity >= 1 && quantity <= max;
-}
-
 static size_t write_byte_count(uint8_t function, uint16_t quantity) {
     return function == MB_FC_WRITE_MULTIPLE_COILS ? mb__bit_bytes(quantity)
                                                   : 2 * (size_t)quantity;
@@ -87,7 +81,7 @@ int mb_request_decode(const uint8_t *pdu, size_t length, struct mb_request *requ
         request->write_multiple.address = mb_get_u16(data);
         request->write_multiple.quantity = mb_get_u16(data + 2);
         request->write_multiple.values = data + 5;
-        if (!write_quantity_valid(request->function, request->write_multiple.quantity))
+        if (!mb__write_quantity_valid(request->function, request->write_multiple.quantity))
             return MB_EQUANTITY;
         if (data[4] != write_byte_count(request->function, request->write_multiple.quantity))
             return MB_EBYTECOUNT;
@@ -166,16 +160,6 @@ int mb_request_decode(const uint8_t *pdu, size_t length, struct mb_request *requ
     }
 }
 
-/* Copies `size` bytes from `source` after the function code, failing cleanly on NULL. */
-static int put_bytes(uint8_t *at, const uint8_t *source, size_t size) {
-    if (size == 0)
-        return 0;
-    if (source == NULL)
-        return MB_EINVAL;
-    memcpy(at, source, size);
-    return 0;
-}
-
 int mb_request_encode(const struct mb_request *request, uint8_t *pdu, size_t capacity) {
     if (request == NULL || pdu == NULL)
         return MB_EINVAL;
@@ -231,13 +215,13 @@ int mb_request_encode(const struct mb_request *request, uint8_t *pdu, size_t cap
     case MB_FC_WRITE_MULTIPLE_COILS:
     case MB_FC_WRITE_MULTIPLE_REGISTERS: {
         uint16_t quantity = request->write_multiple.quantity;
-        if (!write_quantity_valid(request->function, quantity))
+        if (!mb__write_quantity_valid(request->function, quantity))
             return MB_EQUANTITY;
         size_t byte_count = write_byte_count(request->function, quantity);
         mb_put_u16(data, request->write_multiple.address);
         mb_put_u16(data + 2, quantity);
         data[4] = (uint8_t)byte_count;
-        if ((rc = put_bytes(data + 5, request->write_multiple.values, byte_count)) != 0)
+        if ((rc = mb__put_bytes(data + 5, request->write_multiple.values, byte_count)) != 0)
             return rc;
         size = 5 + byte_count;
         break;
@@ -275,7 +259,7 @@ int mb_request_encode(const struct mb_request *request, uint8_t *pdu, size_t cap
         mb_put_u16(data + 4, request->read_write.write_address);
         mb_put_u16(data + 6, write_quantity);
         data[8] = (uint8_t)(2 * write_quantity);
-        if ((rc = put_bytes(data + 9, request->read_write.values, 2 * (size_t)write_quantity)) !=
+        if ((rc = mb__put_bytes(data + 9, request->read_write.values, 2 * (size_t)write_quantity)) !=
             0)
             return rc;
         size = 9 + 2 * (size_t)write_quantity;
@@ -297,29 +281,14 @@ int mb_request_encode(const struct mb_request *request, uint8_t *pdu, size_t cap
             size = 3;
             break;
         }
-        if (request->mei.mei_type != MB_MEI_CANOPEN)
-            return MB_EMEI;
-        if (request->mei.length > MB_PDU_MAX - 2)
-            return MB_ELENGTH;
-        data[0] = request->mei.mei_type;
-        if ((rc = put_bytes(data + 1, request->mei.data, request->mei.length)) != 0)
+        if ((rc = mb__encode_mei(&request->mei, data, &size)) != 0)
             return rc;
-        size = 1 + (size_t)request->mei.length;
         break;
 
     default:
-        if (!mb_function_is_user_defined(request->function))
-            return MB_EFUNCTION;
-        if (request->raw.length > MB_PDU_MAX - 1)
-            return MB_ELENGTH;
-        if ((rc = put_bytes(data, request->raw.data, request->raw.length)) != 0)
+        if ((rc = mb__encode_raw(request->function, &request->raw, data, &size)) != 0)
             return rc;
-        size = request->raw.length;
         break;
     }
-
-    if (1 + size > capacity)
-        return MB_ENOSPC;
-    memcpy(pdu, out, 1 + size);
-    return (int)(1 + size);
+    return mb__encode_finish(out, size, pdu, capacity);
 }

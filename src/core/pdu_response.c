@@ -17,12 +17,6 @@ static int comm_status_valid(uint16_t status) {
     return status == 0x0000 || status == 0xFFFF;
 }
 
-static int write_multiple_quantity_valid(uint8_t function, uint16_t quantity) {
-    uint16_t max = function == MB_FC_WRITE_MULTIPLE_COILS ? MB_MAX_WRITE_BITS
-                                                          : MB_MAX_WRITE_REGISTERS;
-    return quantity >= 1 && quantity <= max;
-}
-
 static int device_id_header_valid(uint8_t read_code, uint8_t conformity, uint8_t more_follows) {
     if (read_code < MB_DEVICE_ID_BASIC || read_code > MB_DEVICE_ID_SPECIFIC)
         return 0;
@@ -117,7 +111,7 @@ int mb_response_decode(const uint8_t *pdu, size_t length, struct mb_response *re
             return rc;
         response->write_multiple.address = mb_get_u16(data);
         response->write_multiple.quantity = mb_get_u16(data + 2);
-        return write_multiple_quantity_valid(response->function,
+        return mb__write_quantity_valid(response->function,
                                              response->write_multiple.quantity)
                    ? 0
                    : MB_EQUANTITY;
@@ -187,6 +181,9 @@ int mb_response_decode(const uint8_t *pdu, size_t length, struct mb_response *re
             response->device_id.objects_length = (uint8_t)(size - 6);
             if (!device_id_header_valid(data[1], data[2], data[3]))
                 return MB_EVALUE;
+            /* Individual access returns one object and never has more to follow. */
+            if (data[1] == MB_DEVICE_ID_SPECIFIC && data[3] != 0x00)
+                return MB_EVALUE;
             return mb__device_objects_scan(data + 6, size - 6, data[5]);
         }
         if (data[0] != MB_MEI_CANOPEN)
@@ -215,16 +212,6 @@ int mb_exception_encode(uint8_t function, uint8_t code, uint8_t *pdu, size_t cap
     return 2;
 }
 
-/* Copies `size` bytes from `source`, failing cleanly on NULL. */
-static int put_bytes(uint8_t *at, const uint8_t *source, size_t size) {
-    if (size == 0)
-        return 0;
-    if (source == NULL)
-        return MB_EINVAL;
-    memcpy(at, source, size);
-    return 0;
-}
-
 int mb_response_encode(const struct mb_response *response, uint8_t *pdu, size_t capacity) {
     if (response == NULL || pdu == NULL)
         return MB_EINVAL;
@@ -247,7 +234,7 @@ int mb_response_encode(const struct mb_response *response, uint8_t *pdu, size_t 
         if (!read_byte_count_valid(response->function, response->read.byte_count))
             return MB_EBYTECOUNT;
         data[0] = response->read.byte_count;
-        if ((rc = put_bytes(data + 1, response->read.data, response->read.byte_count)) != 0)
+        if ((rc = mb__put_bytes(data + 1, response->read.data, response->read.byte_count)) != 0)
             return rc;
         size = 1 + (size_t)response->read.byte_count;
         break;
@@ -295,7 +282,7 @@ int mb_response_encode(const struct mb_response *response, uint8_t *pdu, size_t 
         mb_put_u16(data + 1, response->event_log.status);
         mb_put_u16(data + 3, response->event_log.event_count);
         mb_put_u16(data + 5, response->event_log.message_count);
-        if ((rc = put_bytes(data + 7, response->event_log.events,
+        if ((rc = mb__put_bytes(data + 7, response->event_log.events,
                             response->event_log.event_length)) != 0)
             return rc;
         size = 7 + (size_t)response->event_log.event_length;
@@ -303,7 +290,7 @@ int mb_response_encode(const struct mb_response *response, uint8_t *pdu, size_t 
 
     case MB_FC_WRITE_MULTIPLE_COILS:
     case MB_FC_WRITE_MULTIPLE_REGISTERS:
-        if (!write_multiple_quantity_valid(response->function, response->write_multiple.quantity))
+        if (!mb__write_quantity_valid(response->function, response->write_multiple.quantity))
             return MB_EQUANTITY;
         mb_put_u16(data, response->write_multiple.address);
         mb_put_u16(data + 2, response->write_multiple.quantity);
@@ -315,7 +302,7 @@ int mb_response_encode(const struct mb_response *response, uint8_t *pdu, size_t 
             response->server_id.byte_count > MB_PDU_MAX - 2)
             return MB_EBYTECOUNT;
         data[0] = response->server_id.byte_count;
-        if ((rc = put_bytes(data + 1, response->server_id.data, response->server_id.byte_count)) !=
+        if ((rc = mb__put_bytes(data + 1, response->server_id.data, response->server_id.byte_count)) !=
             0)
             return rc;
         size = 1 + (size_t)response->server_id.byte_count;
@@ -349,7 +336,7 @@ int mb_response_encode(const struct mb_response *response, uint8_t *pdu, size_t 
             return MB_EQUANTITY;
         mb_put_u16(data, (uint16_t)(2 + 2 * response->fifo.count));
         mb_put_u16(data + 2, response->fifo.count);
-        if ((rc = put_bytes(data + 4, response->fifo.values, 2 * (size_t)response->fifo.count)) !=
+        if ((rc = mb__put_bytes(data + 4, response->fifo.values, 2 * (size_t)response->fifo.count)) !=
             0)
             return rc;
         size = 4 + 2 * (size_t)response->fifo.count;
@@ -380,47 +367,32 @@ int mb_response_encode(const struct mb_response *response, uint8_t *pdu, size_t 
             size = 6 + (size_t)response->device_id.objects_length;
             break;
         }
-        if (response->mei.mei_type != MB_MEI_CANOPEN)
-            return MB_EMEI;
-        if (response->mei.length > MB_PDU_MAX - 2)
-            return MB_ELENGTH;
-        data[0] = response->mei.mei_type;
-        if ((rc = put_bytes(data + 1, response->mei.data, response->mei.length)) != 0)
+        if ((rc = mb__encode_mei(&response->mei, data, &size)) != 0)
             return rc;
-        size = 1 + (size_t)response->mei.length;
         break;
 
     default:
-        if (!mb_function_is_user_defined(response->function))
-            return MB_EFUNCTION;
-        if (response->raw.length > MB_PDU_MAX - 1)
-            return MB_ELENGTH;
-        if ((rc = put_bytes(data, response->raw.data, response->raw.length)) != 0)
+        if ((rc = mb__encode_raw(response->function, &response->raw, data, &size)) != 0)
             return rc;
-        size = response->raw.length;
         break;
     }
-
-    if (1 + size > capacity)
-        return MB_ENOSPC;
-    memcpy(pdu, out, 1 + size);
-    return (int)(1 + size);
+    return mb__encode_finish(out, size, pdu, capacity);
 }
 
 /* ---- matching a response to its request ---- */
 
 static int file_read_matches(const struct mb_file_records *request,
                              const struct mb_file_records *response) {
+    /* Walked to the end on both sides: `count` may not be set on a request built by hand. */
     size_t request_offset = 0, response_offset = 0;
     struct mb_file_record asked, answered;
-    if (request->count != response->count)
-        return 0;
-    while (mb_file_records_next(request, &request_offset, &asked) == 1) {
+    int more;
+    while ((more = mb_file_records_next(request, &request_offset, &asked)) == 1) {
         if (mb_file_records_next(response, &response_offset, &answered) != 1 ||
             answered.record_length != asked.record_length)
             return 0;
     }
-    return 1;
+    return more == 0 && mb_file_records_next(response, &response_offset, &answered) == 0;
 }
 
 int mb_response_matches(const struct mb_request *request, const struct mb_response *response) {
@@ -450,13 +422,10 @@ int mb_response_matches(const struct mb_request *request, const struct mb_respon
                response->write_single.value == request->write_single.value;
         break;
     case MB_FC_DIAGNOSTICS:
-        /* Every sub-function echoes its sub-function code; 0x00 also echoes the data, and the
-         * counters answer with a value of their own. */
+        /* Every sub-function echoes its sub-function code, and its data too, except the
+         * diagnostic register and the counters, which answer with a value of their own. */
         same = response->diagnostics.sub_function == request->diagnostics.sub_function;
-        if (same && (request->diagnostics.sub_function == MB_DIAG_RETURN_QUERY_DATA ||
-                     request->diagnostics.sub_function == MB_DIAG_RESTART_COMMUNICATIONS ||
-                     request->diagnostics.sub_function == MB_DIAG_CLEAR_COUNTERS ||
-                     request->diagnostics.sub_function == MB_DIAG_CLEAR_OVERRUN_COUNTER))
+        if (same && !mb__diagnostics_returns_value(request->diagnostics.sub_function))
             same = response->diagnostics.data_length == request->diagnostics.data_length &&
                    memcmp(response->diagnostics.data, request->diagnostics.data,
                           request->diagnostics.data_length) == 0;
@@ -482,11 +451,16 @@ int mb_response_matches(const struct mb_request *request, const struct mb_respon
         same = response->mei.mei_type == request->mei.mei_type;
         if (same && request->mei.mei_type == MB_MEI_DEVICE_ID) {
             same = response->device_id.read_code == request->device_id.read_code;
-            /* Individual access answers with exactly the object asked for. */
+            uint8_t first = response->device_id.objects_length >= 1
+                                ? response->device_id.objects[0]
+                                : 0;
+            /* Individual access answers with exactly the object asked for; a stream starts at
+             * the object asked for, or at 0 when the device restarted it. */
             if (same && request->device_id.read_code == MB_DEVICE_ID_SPECIFIC)
                 same = response->device_id.object_count == 1 &&
-                       response->device_id.objects_length >= 1 &&
-                       response->device_id.objects[0] == request->device_id.object_id;
+                       first == request->device_id.object_id;
+            else if (same && response->device_id.object_count > 0)
+                same = first == request->device_id.object_id || first == 0;
         }
         break;
     default:

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Request validation for servers, in the spec's order of checks. */
+#include "core/codec.h"
 #include "mbsec/validate.h"
 
 void mb_extents_set_function(struct mb_extents *extents, uint8_t function, int supported) {
@@ -112,9 +113,19 @@ int mb_request_validate(const struct mb_request *request, const struct mb_extent
         inside = in_table(table, request->fifo.address, 1);
         break;
     case MB_FC_READ_FILE_RECORD:
-    case MB_FC_WRITE_FILE_RECORD:
+    case MB_FC_WRITE_FILE_RECORD: {
+        /* A request built by hand has not met the decoder: its structure and the size of the
+         * response it asks for are 03, checked before its records (02). */
+        uint8_t count;
+        uint8_t layout =
+            function == MB_FC_READ_FILE_RECORD ? MB_FILE_READ_REQUEST : MB_FILE_WRITE;
+        if (request->file.layout != layout || request->file.data == NULL ||
+            mb__file_records_scan(layout, request->file.data, request->file.length, 0, &count) !=
+                0)
+            return MB_EX_ILLEGAL_DATA_VALUE;
         inside = file_records_valid(extents, &request->file);
         break;
+    }
     case MB_FC_ENCAPSULATED_INTERFACE:
         /* Of the encapsulated interfaces only device identification is served. */
         if (request->mei.mei_type != MB_MEI_DEVICE_ID)
