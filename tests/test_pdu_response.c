@@ -296,6 +296,9 @@ TEST(fc20_response_groups_must_be_well_formed) {
     /* byte count past the PDU */
     CHECK_EQ(decode(BYTES(0x14, 0x07, 0x05, 0x06, 0x0D, 0xFE, 0x00, 0x20), &r), MB_ETRUNCATED);
     CHECK_EQ(decode(BYTES(0x14, 0x01, 0x01), &r), MB_EBYTECOUNT);
+    /* a group of 0 registers: file response length 1 */
+    CHECK_EQ(decode(BYTES(0x14, 0x06, 0x01, 0x06, 0x03, 0x06, 0x12, 0x34), &r), MB_ELENGTH);
+    CHECK_EQ(decode(BYTES(0x14, 0x04, 0x03, 0x06, 0x12, 0x34), &r), 0);
 }
 
 TEST(fc21_response_is_an_echo_of_the_request) {

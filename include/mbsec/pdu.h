@@ -356,6 +356,9 @@ MB_API int mb_response_matches(const struct mb_request *request, const struct mb
 /* ---- walking variable-length parts ---- */
 
 /*
+ * Request groups of 0 registers decode (the validator answers them with 02, as the spec's FC 20
+ * diagram says); response groups must hold at least one register.
+ *
  * Iterates the sub-requests/sub-responses of a decoded (or built) struct mb_file_records.
  * Start with *offset = 0; each call fills *record and returns 1, then 0 at the end, or MB_ELENGTH
  * if the bytes are malformed (never after a successful decode).

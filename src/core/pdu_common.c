@@ -103,11 +103,12 @@ static int file_record_size(uint8_t layout, const uint8_t *data, size_t length,
             return MB_EVALUE;
         return 7;
     case MB_FILE_READ_RESPONSE: {
-        /* File response length counts the reference type and the registers: 1 + 2N. */
+        /* File response length counts the reference type and the registers: 1 + 2N, N >= 1
+         * (a server answers a group of 0 registers with exception 02, never with data). */
         if (length < 2)
             return MB_ETRUNCATED;
         size_t response_length = data[0];
-        if (response_length < 1 || response_length % 2 == 0)
+        if (response_length < 3 || response_length % 2 == 0)
             return MB_ELENGTH;
         if (length < 1 + response_length)
             return MB_ETRUNCATED;
@@ -135,7 +136,7 @@ int mb__file_byte_count_valid(uint8_t layout, size_t length) {
     case MB_FILE_READ_REQUEST:
         return length >= 0x07 && length <= 0xF5;
     case MB_FILE_READ_RESPONSE:
-        return length >= 0x02 && length <= 0xF5;
+        return length >= 0x04 && length <= 0xF5;
     case MB_FILE_WRITE:
         return length >= 0x09 && length <= 0xFB;
     default:
