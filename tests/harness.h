@@ -35,11 +35,11 @@ const uint8_t *guard_copy(const void *data, size_t length);
 #define TEST(name) static void name(void)
 #define RUN(name) harness_run(#name, name)
 
-#define CHECK(cond)                                                                            \
-    do {                                                                                       \
-        harness_checks++;                                                                      \
-        if (!(cond))                                                                           \
-            harness_fail(__FILE__, __LINE__, "CHECK(%s)", #cond);                              \
+#define CHECK(cond)                                               \
+    do {                                                          \
+        harness_checks++;                                         \
+        if (!(cond))                                              \
+            harness_fail(__FILE__, __LINE__, "CHECK(%s)", #cond); \
     } while (0)
 
 #define CHECK_EQ(got, want)                                                                    \
@@ -51,22 +51,21 @@ const uint8_t *guard_copy(const void *data, size_t length);
                          want_);                                                               \
     } while (0)
 
-#define CHECK_STR(got, want)                                                                   \
-    do {                                                                                       \
-        const char *got_ = (got), *want_ = (want);                                             \
-        harness_checks++;                                                                      \
-        if (got_ == NULL || strcmp(got_, want_) != 0)                                          \
-            harness_fail(__FILE__, __LINE__, "%s == \"%s\", want \"%s\"", #got,                \
-                         got_ ? got_ : "(null)", want_);                                       \
+#define CHECK_STR(got, want)                                                    \
+    do {                                                                        \
+        const char *got_ = (got), *want_ = (want);                              \
+        harness_checks++;                                                       \
+        if (got_ == NULL || strcmp(got_, want_) != 0)                           \
+            harness_fail(__FILE__, __LINE__, "%s == \"%s\", want \"%s\"", #got, \
+                         got_ ? got_ : "(null)", want_);                        \
     } while (0)
 
 /* CHECK_BYTES(buffer, length, 0x01, 0x02, ...): the bytes equal the listed ones exactly. */
-#define CHECK_BYTES(got, got_length, ...)                                                      \
-    do {                                                                                       \
-        static const uint8_t want_[] = {__VA_ARGS__};                                          \
-        harness_checks++;                                                                      \
-        harness_bytes_equal(__FILE__, __LINE__, (got), (size_t)(got_length), want_,            \
-                            sizeof want_);                                                     \
+#define CHECK_BYTES(got, got_length, ...)                                                          \
+    do {                                                                                           \
+        static const uint8_t want_[] = {__VA_ARGS__};                                              \
+        harness_checks++;                                                                          \
+        harness_bytes_equal(__FILE__, __LINE__, (got), (size_t)(got_length), want_, sizeof want_); \
     } while (0)
 
 /* A byte vector written out in full: BYTES(0x01, 0x03) is a compound literal and its size. */

@@ -5,7 +5,8 @@
 #include "harness.h"
 #include "mbsec/pdu.h"
 
-#define OBJECT(id_, text) {(id_), (uint8_t)(sizeof text - 1), (const uint8_t *)text}
+#define OBJECT(id_, text) \
+    { (id_), (uint8_t)(sizeof text - 1), (const uint8_t *)text }
 
 static const struct mb_device_object device[] = {
     OBJECT(0x00, "mbsec"),
@@ -32,8 +33,7 @@ static struct mb_request ask(uint8_t read_code, uint8_t object_id) {
 static int respond(uint8_t read_code, uint8_t object_id, uint8_t conformity,
                    struct mb_response *response, uint8_t *pdu) {
     struct mb_request request = ask(read_code, object_id);
-    int length = mb_device_id_respond(&request, conformity, device, DEVICE_COUNT, pdu,
-                                      MB_PDU_MAX);
+    int length = mb_device_id_respond(&request, conformity, device, DEVICE_COUNT, pdu, MB_PDU_MAX);
     if (length == 2) { /* an exception response: hand back its code */
         CHECK_EQ(pdu[0], 0xAB);
         return pdu[1];
@@ -71,8 +71,8 @@ TEST(read_code_1_streams_the_three_basic_objects) {
     CHECK_EQ(r.device_id.next_object_id, 0);
     CHECK_EQ(r.device_id.object_count, 3);
     CHECK_STR(ids_of(&r), "00 01 02");
-    CHECK_BYTES(pdu, 14, 0x2B, 0x0E, 0x01, 0x83, 0x00, 0x00, 0x03, 0x00, 0x05, 'm', 'b', 's',
-                'e', 'c');
+    CHECK_BYTES(pdu, 14, 0x2B, 0x0E, 0x01, 0x83, 0x00, 0x00, 0x03, 0x00, 0x05, 'm', 'b', 's', 'e',
+                'c');
 }
 
 TEST(read_code_2_streams_basic_and_regular_objects) {

@@ -164,7 +164,7 @@ TEST(several_frames_in_one_read_come_out_one_by_one_in_order) {
 
 TEST(a_frame_with_protocol_id_not_0_is_discarded_and_the_stream_goes_on) {
     const uint8_t stream[] = {
-        0x00, 0x01, 0x00, 0x01, 0x00, 0x03, 0x01, 0x03, 0x00,             /* protocol 1 */
+        0x00, 0x01, 0x00, 0x01, 0x00, 0x03, 0x01, 0x03, 0x00,                   /* protocol 1 */
         0x00, 0x02, 0x00, 0x00, 0x00, 0x06, 0x01, 0x03, 0x00, 0x00, 0x00, 0x01, /* Modbus */
     };
     for (size_t chunk = 1; chunk <= sizeof stream; chunk++) {
@@ -194,8 +194,8 @@ TEST(length_outside_2_to_254_is_fatal_and_sticky) {
             /* Sticky: a good frame afterwards is refused too. */
             struct mb_adu adu;
             size_t consumed = 99;
-            CHECK_EQ(mb_mbap_decoder_feed(&decoder, guide_request, sizeof guide_request,
-                                          &consumed, &adu),
+            CHECK_EQ(mb_mbap_decoder_feed(&decoder, guide_request, sizeof guide_request, &consumed,
+                                          &adu),
                      MB_EMBAP_LENGTH);
             CHECK_EQ(consumed, 0);
         }

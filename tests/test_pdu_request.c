@@ -242,8 +242,7 @@ TEST(fc16_quantity_1_to_123_and_byte_count_twice_quantity) {
     CHECK_EQ(decode(BYTES(0x10, 0x00, 0x00, 0x00, 0x01, 0x03, 0x00, 0x01, 0x00), &r),
              MB_EBYTECOUNT);
     CHECK_EQ(decode(BYTES(0x10, 0x00, 0x00, 0x00, 0x02, 0x04, 0x00, 0x01), &r), MB_ETRUNCATED);
-    struct mb_request no_values = {.function = 16,
-                                   .write_multiple = {.address = 0, .quantity = 1}};
+    struct mb_request no_values = {.function = 16, .write_multiple = {.address = 0, .quantity = 1}};
     CHECK_EQ(mb_request_encode(&no_values, pdu, sizeof pdu), MB_EINVAL);
 }
 
@@ -295,8 +294,7 @@ TEST(fc20_byte_count_must_be_0x07_to_0xf5_in_whole_sub_requests) {
 TEST(fc20_a_response_that_would_not_fit_a_pdu_is_refused) {
     struct mb_request r;
     /* One group of 122 registers would need a response data length of 2 + 244 > 0xF5. */
-    CHECK_EQ(decode(BYTES(0x14, 0x07, 0x06, 0x00, 0x01, 0x00, 0x00, 0x00, 0x7A), &r),
-             MB_EQUANTITY);
+    CHECK_EQ(decode(BYTES(0x14, 0x07, 0x06, 0x00, 0x01, 0x00, 0x00, 0x00, 0x7A), &r), MB_EQUANTITY);
     /* 121 registers: 2 + 242 = 244 <= 0xF5. */
     CHECK_EQ(decode(BYTES(0x14, 0x07, 0x06, 0x00, 0x01, 0x00, 0x00, 0x00, 0x79), &r), 0);
     /* Two groups: 2 + 2 * 60 + 2 + 2 * 61 = 246 is one too many. */
@@ -333,10 +331,10 @@ TEST(fc21_write_file_record_decodes_the_spec_example) {
 TEST(fc21_sub_requests_must_fill_the_byte_count_exactly) {
     struct mb_request r;
     /* Record length says 3 registers but only 2 follow. */
-    CHECK_EQ(decode(BYTES(0x15, 0x0B, 0x06, 0x00, 0x04, 0x00, 0x07, 0x00, 0x03, 0x06, 0xAF, 0x04,
-                          0xBE),
-                    &r),
-             MB_ELENGTH);
+    CHECK_EQ(
+        decode(BYTES(0x15, 0x0B, 0x06, 0x00, 0x04, 0x00, 0x07, 0x00, 0x03, 0x06, 0xAF, 0x04, 0xBE),
+               &r),
+        MB_ELENGTH);
     /* Byte count below 9. */
     CHECK_EQ(decode(BYTES(0x15, 0x08, 0x06, 0x00, 0x04, 0x00, 0x07, 0x00, 0x00, 0x00), &r),
              MB_EBYTECOUNT);
@@ -350,16 +348,16 @@ TEST(fc21_sub_requests_must_fill_the_byte_count_exactly) {
 TEST(file_records_are_built_with_append) {
     uint8_t area[64];
     size_t used = 0;
-    struct mb_file_record first = {.reference_type = 6, .file_number = 4, .record_number = 1,
-                                   .record_length = 2};
-    struct mb_file_record second = {.reference_type = 6, .file_number = 3, .record_number = 9,
-                                    .record_length = 2};
+    struct mb_file_record first = {
+        .reference_type = 6, .file_number = 4, .record_number = 1, .record_length = 2};
+    struct mb_file_record second = {
+        .reference_type = 6, .file_number = 3, .record_number = 9, .record_length = 2};
     CHECK_EQ(mb_file_records_append(MB_FILE_READ_REQUEST, &first, area, sizeof area, &used), 0);
     CHECK_EQ(mb_file_records_append(MB_FILE_READ_REQUEST, &second, area, sizeof area, &used), 0);
     CHECK_EQ(used, 14);
-    struct mb_request r = {.function = MB_FC_READ_FILE_RECORD,
-                           .file = {.data = area, .length = (uint8_t)used,
-                                    .layout = MB_FILE_READ_REQUEST}};
+    struct mb_request r = {
+        .function = MB_FC_READ_FILE_RECORD,
+        .file = {.data = area, .length = (uint8_t)used, .layout = MB_FILE_READ_REQUEST}};
     ROUND_TRIP(&r, 0x14, 0x0E, 0x06, 0x00, 0x04, 0x00, 0x01, 0x00, 0x02, 0x06, 0x00, 0x03, 0x00,
                0x09, 0x00, 0x02);
     size_t tight = 0;
@@ -370,8 +368,8 @@ TEST(file_records_are_built_with_append) {
     /* A write group over 0xFF bytes cannot be carried by the byte count. */
     static uint8_t registers[2 * 200];
     uint8_t big[512];
-    struct mb_file_record huge = {.reference_type = 6, .file_number = 1, .record_length = 125,
-                                  .data = registers};
+    struct mb_file_record huge = {
+        .reference_type = 6, .file_number = 1, .record_length = 125, .data = registers};
     tight = 0;
     CHECK_EQ(mb_file_records_append(MB_FILE_WRITE, &huge, big, sizeof big, &tight), MB_EINVAL);
     huge.record_length = 124; /* 7 + 248 = 255 */
@@ -409,21 +407,21 @@ TEST(fc23_read_write_decodes_the_spec_example) {
 
 TEST(fc23_read_1_to_125_write_1_to_121_byte_count_twice_write) {
     struct mb_request r;
-    CHECK_EQ(decode(BYTES(0x17, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x02, 0x00, 0x01),
-                    &r),
-             MB_EQUANTITY);
-    CHECK_EQ(decode(BYTES(0x17, 0x00, 0x00, 0x00, 0x7E, 0x00, 0x00, 0x00, 0x01, 0x02, 0x00, 0x01),
-                    &r),
-             MB_EQUANTITY);
-    CHECK_EQ(decode(BYTES(0x17, 0x00, 0x00, 0x00, 0x7D, 0x00, 0x00, 0x00, 0x01, 0x02, 0x00, 0x01),
-                    &r),
-             0);
+    CHECK_EQ(
+        decode(BYTES(0x17, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x02, 0x00, 0x01), &r),
+        MB_EQUANTITY);
+    CHECK_EQ(
+        decode(BYTES(0x17, 0x00, 0x00, 0x00, 0x7E, 0x00, 0x00, 0x00, 0x01, 0x02, 0x00, 0x01), &r),
+        MB_EQUANTITY);
+    CHECK_EQ(
+        decode(BYTES(0x17, 0x00, 0x00, 0x00, 0x7D, 0x00, 0x00, 0x00, 0x01, 0x02, 0x00, 0x01), &r),
+        0);
     CHECK_EQ(decode(BYTES(0x17, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00), &r),
              MB_EQUANTITY);
-    CHECK_EQ(decode(BYTES(0x17, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x03, 0x00, 0x01,
-                          0x00),
-                    &r),
-             MB_EBYTECOUNT);
+    CHECK_EQ(
+        decode(BYTES(0x17, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x03, 0x00, 0x01, 0x00),
+               &r),
+        MB_EBYTECOUNT);
     uint8_t pdu[MB_PDU_MAX] = {0x17, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x79, 0xF2};
     CHECK_EQ(decode(pdu, 10 + 242, &r), 0); /* 121 registers */
     pdu[8] = 0x7A;
@@ -489,8 +487,8 @@ TEST(user_defined_codes_pass_through_as_raw_pdus) {
 
 TEST(reserved_and_invalid_function_codes_are_refused_with_efunction) {
     struct mb_request r;
-    const uint8_t reserved[] = {0x00, 0x09, 0x0A, 0x0D, 0x0E, 0x12, 0x13, 0x19, 0x2A, 0x2C,
-                                0x40, 0x49, 0x63, 0x6F, 0x7F, 0x80, 0x83, 0xFF};
+    const uint8_t reserved[] = {0x00, 0x09, 0x0A, 0x0D, 0x0E, 0x12, 0x13, 0x19, 0x2A,
+                                0x2C, 0x40, 0x49, 0x63, 0x6F, 0x7F, 0x80, 0x83, 0xFF};
     for (size_t i = 0; i < sizeof reserved; i++) {
         uint8_t pdu[] = {reserved[i], 0x00, 0x00, 0x00, 0x01};
         CHECK_EQ(decode(pdu, sizeof pdu, &r), MB_EFUNCTION);

@@ -193,8 +193,8 @@ TEST(fc12_byte_count_is_6_to_70) {
     CHECK_EQ(r.event_log.event_length, 64);
     pdu[1] = 71;
     CHECK_EQ(decode(pdu, 2 + 71, &r), MB_EBYTECOUNT);
-    struct mb_response too_long = {.function = 12, .event_log = {.event_length = 65,
-                                                                 .events = pdu}};
+    struct mb_response too_long = {.function = 12,
+                                   .event_log = {.event_length = 65, .events = pdu}};
     CHECK_EQ(mb_response_encode(&too_long, pdu, sizeof pdu), MB_EBYTECOUNT);
 }
 
@@ -264,12 +264,12 @@ TEST(fc20_matching_walks_every_group_and_does_not_trust_count) {
     /* A request built with mb_file_records_append() has no count set. */
     uint8_t area[16];
     size_t used = 0;
-    struct mb_file_record asked = {.reference_type = 6, .file_number = 4, .record_number = 1,
-                                   .record_length = 2};
+    struct mb_file_record asked = {
+        .reference_type = 6, .file_number = 4, .record_number = 1, .record_length = 2};
     CHECK_EQ(mb_file_records_append(MB_FILE_READ_REQUEST, &asked, area, sizeof area, &used), 0);
-    struct mb_request q = {.function = MB_FC_READ_FILE_RECORD,
-                           .file = {.data = area, .length = (uint8_t)used,
-                                    .layout = MB_FILE_READ_REQUEST}};
+    struct mb_request q = {
+        .function = MB_FC_READ_FILE_RECORD,
+        .file = {.data = area, .length = (uint8_t)used, .layout = MB_FILE_READ_REQUEST}};
     CHECK_EQ(decode(BYTES(0x14, 0x06, 0x05, 0x06, 0x0D, 0xFE, 0x00, 0x20), &r), 0);
     CHECK_EQ(mb_response_matches(&q, &r), 0);
     /* A stale count does not let an extra group through. */
@@ -380,8 +380,8 @@ TEST(fc24_response_has_a_two_byte_byte_count_and_at_most_31_registers) {
 TEST(fc43_14_response_objects_are_walked_one_by_one) {
     struct mb_response r;
     struct mb_request q;
-    CHECK_EQ(decode(BYTES(0x2B, 0x0E, 0x01, 0x01, 0x00, 0x00, 0x02, 0x00, 0x03, 'A', 'B', 'C',
-                          0x01, 0x01, 'X'),
+    CHECK_EQ(decode(BYTES(0x2B, 0x0E, 0x01, 0x01, 0x00, 0x00, 0x02, 0x00, 0x03, 'A', 'B', 'C', 0x01,
+                          0x01, 'X'),
                     &r),
              0);
     CHECK_EQ(r.device_id.read_code, 1);
@@ -408,10 +408,10 @@ TEST(fc43_14_response_objects_are_walked_one_by_one) {
 TEST(fc43_14_response_header_and_objects_must_agree) {
     struct mb_response r;
     /* object count says 3, two objects present */
-    CHECK_EQ(decode(BYTES(0x2B, 0x0E, 0x01, 0x01, 0x00, 0x00, 0x03, 0x00, 0x01, 'A', 0x01, 0x01,
-                          'X'),
-                    &r),
-             MB_ETRUNCATED);
+    CHECK_EQ(
+        decode(BYTES(0x2B, 0x0E, 0x01, 0x01, 0x00, 0x00, 0x03, 0x00, 0x01, 'A', 0x01, 0x01, 'X'),
+               &r),
+        MB_ETRUNCATED);
     /* trailing byte after the last object */
     CHECK_EQ(decode(BYTES(0x2B, 0x0E, 0x01, 0x01, 0x00, 0x00, 0x01, 0x00, 0x01, 'A', 0x00), &r),
              MB_ELENGTH);
@@ -429,8 +429,7 @@ TEST(fc43_14_response_header_and_objects_must_agree) {
 TEST(fc43_14_individual_access_must_return_the_object_asked_for) {
     struct mb_response r;
     struct mb_request q;
-    CHECK_EQ(decode(BYTES(0x2B, 0x0E, 0x04, 0x83, 0x00, 0x00, 0x01, 0x81, 0x03, 'a', 'b', 'c'),
-                    &r),
+    CHECK_EQ(decode(BYTES(0x2B, 0x0E, 0x04, 0x83, 0x00, 0x00, 0x01, 0x81, 0x03, 'a', 'b', 'c'), &r),
              0);
     CHECK_EQ(request_of(BYTES(0x2B, 0x0E, 0x04, 0x81), &q), 0);
     CHECK_EQ(mb_response_matches(&q, &r), 0);

@@ -93,8 +93,9 @@ static int response_round_trip(const char *file, int line, const uint8_t *pdu, s
     return 1;
 }
 
-#define REQUEST(vector, request) request_round_trip(__FILE__, __LINE__, vector, sizeof vector, request)
-#define RESPONSE(vector, response)                                                             \
+#define REQUEST(vector, request) \
+    request_round_trip(__FILE__, __LINE__, vector, sizeof vector, request)
+#define RESPONSE(vector, response) \
     response_round_trip(__FILE__, __LINE__, vector, sizeof vector, response)
 
 /* Encodes a hand-built request or response and compares with the spec's bytes. */
@@ -163,8 +164,8 @@ static const uint8_t fc21_request[] = {0x15, 0x0D, 0x06, 0x00, 0x04, 0x00, 0x07,
 /* 6.16: mask write register 5 with AND 0xF2, OR 0x25; echo. */
 static const uint8_t fc22_request[] = {0x16, 0x00, 0x04, 0x00, 0xF2, 0x00, 0x25};
 /* 6.17: read 6 registers from 4, write 3 registers at 15. */
-static const uint8_t fc23_request[] = {0x17, 0x00, 0x03, 0x00, 0x06, 0x00, 0x0E, 0x00, 0x03,
-                                       0x06, 0x00, 0xFF, 0x00, 0xFF, 0x00, 0xFF};
+static const uint8_t fc23_request[] = {0x17, 0x00, 0x03, 0x00, 0x06, 0x00, 0x0E, 0x00,
+                                       0x03, 0x06, 0x00, 0xFF, 0x00, 0xFF, 0x00, 0xFF};
 static const uint8_t fc23_response[] = {0x17, 0x0C, 0x00, 0xFE, 0x0A, 0xCD, 0x00,
                                         0x01, 0x00, 0x03, 0x00, 0x0D, 0x00, 0xFF};
 /* 6.18: read the FIFO queue at 1246 (0x04DE). */
@@ -178,11 +179,10 @@ static const uint8_t fc24_response[] = {0x18, 0x00, 0x06, 0x00, 0x02, 0x01, 0xB8
  */
 static const uint8_t fc43_request[] = {0x2B, 0x0E, 0x01, 0x00};
 static const uint8_t fc43_response[] = {
-    0x2B, 0x0E, 0x01, 0x01, 0x00, 0x00, 0x03,
-    0x00, 0x16, 'C', 'o', 'm', 'p', 'a', 'n', 'y', ' ', 'i', 'd', 'e', 'n', 't', 'i', 'f', 'i',
-    'c', 'a', 't', 'i', 'o', 'n',
-    0x01, 0x0F, 'P', 'r', 'o', 'd', 'u', 'c', 't', ' ', 'c', 'o', 'd', 'e', ' ', 'X', 'X',
-    0x02, 0x05, 'V', '2', '.', '1', '1'};
+    0x2B, 0x0E, 0x01, 0x01, 0x00, 0x00, 0x03, 0x00, 0x16, 'C', 'o', 'm', 'p', 'a',
+    'n',  'y',  ' ',  'i',  'd',  'e',  'n',  't',  'i',  'f', 'i', 'c', 'a', 't',
+    'i',  'o',  'n',  0x01, 0x0F, 'P',  'r',  'o',  'd',  'u', 'c', 't', ' ', 'c',
+    'o',  'd',  'e',  ' ',  'X',  'X',  0x02, 0x05, 'V',  '2', '.', '1', '1'};
 /* 7: read coil 1186 (0x04A1), which the server lacks: illegal data address. */
 static const uint8_t exception_request[] = {0x01, 0x04, 0xA1, 0x00, 0x01};
 static const uint8_t exception_response[] = {0x81, 0x02};
@@ -462,14 +462,13 @@ TEST(fc20_read_file_record_example_decodes_reencodes_and_matches) {
 TEST(fc20_request_built_with_file_records_append_gives_the_spec_bytes) {
     uint8_t records[32];
     size_t used = 0;
-    struct mb_file_record first = {.reference_type = 6, .file_number = 4, .record_number = 1,
-                                   .record_length = 2};
-    struct mb_file_record second = {.reference_type = 6, .file_number = 3, .record_number = 9,
-                                    .record_length = 2};
+    struct mb_file_record first = {
+        .reference_type = 6, .file_number = 4, .record_number = 1, .record_length = 2};
+    struct mb_file_record second = {
+        .reference_type = 6, .file_number = 3, .record_number = 9, .record_length = 2};
     CHECK_EQ(mb_file_records_append(MB_FILE_READ_REQUEST, &first, records, sizeof records, &used),
              0);
-    CHECK_EQ(mb_file_records_append(MB_FILE_READ_REQUEST, &second, records, sizeof records,
-                                    &used),
+    CHECK_EQ(mb_file_records_append(MB_FILE_READ_REQUEST, &second, records, sizeof records, &used),
              0);
     CHECK_BYTES(records, used, 0x06, 0x00, 0x04, 0x00, 0x01, 0x00, 0x02, 0x06, 0x00, 0x03, 0x00,
                 0x09, 0x00, 0x02);
@@ -482,8 +481,8 @@ TEST(fc20_request_built_with_file_records_append_gives_the_spec_bytes) {
 
     uint8_t data[32];
     used = 0;
-    struct mb_file_record answer = {.reference_type = 6, .record_length = 2,
-                                    .data = (const uint8_t[]){0x0D, 0xFE, 0x00, 0x20}};
+    struct mb_file_record answer = {
+        .reference_type = 6, .record_length = 2, .data = (const uint8_t[]){0x0D, 0xFE, 0x00, 0x20}};
     CHECK_EQ(mb_file_records_append(MB_FILE_READ_RESPONSE, &answer, data, sizeof data, &used), 0);
     answer.data = (const uint8_t[]){0x33, 0xCD, 0x00, 0x40};
     CHECK_EQ(mb_file_records_append(MB_FILE_READ_RESPONSE, &answer, data, sizeof data, &used), 0);
@@ -658,8 +657,7 @@ TEST(exception_example_81_02_is_illegal_data_address_and_matches_its_request) {
     CHECK_MATCHES(&request, &response);
     CHECK_STR(mb_exception_name(0x02), "illegal data address");
     uint8_t pdu[2];
-    CHECK_EQ(mb_exception_encode(MB_FC_READ_COILS, MB_EX_ILLEGAL_DATA_ADDRESS, pdu, sizeof pdu),
-             2);
+    CHECK_EQ(mb_exception_encode(MB_FC_READ_COILS, MB_EX_ILLEGAL_DATA_ADDRESS, pdu, sizeof pdu), 2);
     CHECK_BYTES(pdu, 2, 0x81, 0x02);
     struct mb_response built = {.function = MB_FC_READ_COILS, .exception = 0x02};
     CHECK_ENCODES_RESPONSE(&built, exception_response);
@@ -901,8 +899,8 @@ TEST(mbap_guide_example_decodes_in_every_split_of_two_reads) {
         mb_mbap_decoder_init(&decoder);
         CHECK_EQ(mb_mbap_decoder_feed(&decoder, guide_request, split, &consumed, &adu), 0);
         CHECK_EQ(consumed, split);
-        CHECK_EQ(mb_mbap_decoder_feed(&decoder, guide_request + split,
-                                      sizeof guide_request - split, &consumed, &adu),
+        CHECK_EQ(mb_mbap_decoder_feed(&decoder, guide_request + split, sizeof guide_request - split,
+                                      &consumed, &adu),
                  1);
         CHECK_EQ(consumed, sizeof guide_request - split);
         CHECK_GUIDE_ADU(&adu);
@@ -922,8 +920,7 @@ TEST(mbap_guide_example_twice_in_one_buffer_gives_two_frames) {
     CHECK_EQ(consumed, sizeof guide_request);
     CHECK_GUIDE_ADU(&adu);
     size_t offset = consumed;
-    CHECK_EQ(mb_mbap_decoder_feed(&decoder, data + offset, sizeof stream - offset, &consumed,
-                                  &adu),
+    CHECK_EQ(mb_mbap_decoder_feed(&decoder, data + offset, sizeof stream - offset, &consumed, &adu),
              1);
     CHECK_EQ(consumed, sizeof guide_request);
     CHECK_GUIDE_ADU(&adu);

@@ -15,7 +15,8 @@ static struct mb_extents server(void) {
     extents.input_registers = (struct mb_table_extent){0, 100};
     extents.files = 2;
     extents.records_per_file = 10000;
-    const uint8_t functions[] = {1, 2, 3, 4, 5, 6, 7, 8, 11, 12, 15, 16, 17, 20, 21, 22, 23, 24, 43};
+    const uint8_t functions[] = {1,  2,  3,  4,  5,  6,  7,  8,  11, 12,
+                                 15, 16, 17, 20, 21, 22, 23, 24, 43};
     for (size_t i = 0; i < sizeof functions; i++)
         mb_extents_set_function(&extents, functions[i], 1);
     return extents;
@@ -115,21 +116,21 @@ TEST(fc06_fc15_fc16_fc22_check_their_addresses) {
 
 TEST(fc23_checks_both_the_write_and_the_read_range) {
     struct mb_extents e = server();
-    CHECK_EQ(check(&e, BYTES(0x17, 0x00, 0x03, 0x00, 0x06, 0x00, 0x0E, 0x00, 0x03, 0x06, 0x00,
-                             0xFF, 0x00, 0xFF, 0x00, 0xFF)),
+    CHECK_EQ(check(&e, BYTES(0x17, 0x00, 0x03, 0x00, 0x06, 0x00, 0x0E, 0x00, 0x03, 0x06, 0x00, 0xFF,
+                             0x00, 0xFF, 0x00, 0xFF)),
              0);
     /* write range runs past the end */
-    CHECK_EQ(check(&e, BYTES(0x17, 0x00, 0x03, 0x00, 0x06, 0x00, 0x62, 0x00, 0x03, 0x06, 0x00,
-                             0xFF, 0x00, 0xFF, 0x00, 0xFF)),
+    CHECK_EQ(check(&e, BYTES(0x17, 0x00, 0x03, 0x00, 0x06, 0x00, 0x62, 0x00, 0x03, 0x06, 0x00, 0xFF,
+                             0x00, 0xFF, 0x00, 0xFF)),
              MB_EX_ILLEGAL_DATA_ADDRESS);
     /* read range runs past the end */
-    CHECK_EQ(check(&e, BYTES(0x17, 0x00, 0x5F, 0x00, 0x06, 0x00, 0x0E, 0x00, 0x03, 0x06, 0x00,
-                             0xFF, 0x00, 0xFF, 0x00, 0xFF)),
+    CHECK_EQ(check(&e, BYTES(0x17, 0x00, 0x5F, 0x00, 0x06, 0x00, 0x0E, 0x00, 0x03, 0x06, 0x00, 0xFF,
+                             0x00, 0xFF, 0x00, 0xFF)),
              MB_EX_ILLEGAL_DATA_ADDRESS);
     /* a bad write quantity is 03 even with both ranges outside */
-    CHECK_EQ(check(&e, BYTES(0x17, 0x10, 0x00, 0x00, 0x01, 0x10, 0x00, 0x00, 0x7A, 0x02, 0x00,
-                             0x01)),
-             MB_EX_ILLEGAL_DATA_VALUE);
+    CHECK_EQ(
+        check(&e, BYTES(0x17, 0x10, 0x00, 0x00, 0x01, 0x10, 0x00, 0x00, 0x7A, 0x02, 0x00, 0x01)),
+        MB_EX_ILLEGAL_DATA_VALUE);
 }
 
 TEST(fc24_checks_the_fifo_address_and_leaves_the_count_to_execution) {
@@ -179,8 +180,7 @@ TEST(fc20_fc21_check_reference_type_file_and_record_with_02) {
              MB_EX_ILLEGAL_DATA_VALUE);
     /* smaller files */
     e.records_per_file = 100;
-    CHECK_EQ(check(&e, BYTES(0x15, 0x09, 0x06, 0x00, 0x01, 0x00, 0x63, 0x00, 0x01, 0x12, 0x34)),
-             0);
+    CHECK_EQ(check(&e, BYTES(0x15, 0x09, 0x06, 0x00, 0x01, 0x00, 0x63, 0x00, 0x01, 0x12, 0x34)), 0);
     CHECK_EQ(check(&e, BYTES(0x15, 0x09, 0x06, 0x00, 0x01, 0x00, 0x64, 0x00, 0x01, 0x12, 0x34)),
              MB_EX_ILLEGAL_DATA_ADDRESS);
 }
@@ -190,14 +190,14 @@ TEST(fc20_built_by_hand_is_held_to_the_decoders_rules_03_before_02) {
     /* Two groups of 120 registers: the answer could never fit a PDU. */
     uint8_t area[16];
     size_t used = 0;
-    struct mb_file_record group = {.reference_type = 6, .file_number = 1, .record_number = 0,
-                                   .record_length = 120};
+    struct mb_file_record group = {
+        .reference_type = 6, .file_number = 1, .record_number = 0, .record_length = 120};
     CHECK_EQ(mb_file_records_append(MB_FILE_READ_REQUEST, &group, area, sizeof area, &used), 0);
     group.record_number = 200;
     CHECK_EQ(mb_file_records_append(MB_FILE_READ_REQUEST, &group, area, sizeof area, &used), 0);
-    struct mb_request request = {.function = MB_FC_READ_FILE_RECORD,
-                                 .file = {.data = area, .length = (uint8_t)used,
-                                          .layout = MB_FILE_READ_REQUEST}};
+    struct mb_request request = {
+        .function = MB_FC_READ_FILE_RECORD,
+        .file = {.data = area, .length = (uint8_t)used, .layout = MB_FILE_READ_REQUEST}};
     CHECK_EQ(mb_request_validate(&request, &e), MB_EX_ILLEGAL_DATA_VALUE);
     /* Even with a reference type that alone would be 02. */
     area[0] = 7;

@@ -10,12 +10,12 @@ static const enum mb_order all_orders[] = {MB_ORDER_ABCD, MB_ORDER_CDAB, MB_ORDE
 #define ORDER_COUNT (sizeof all_orders / sizeof all_orders[0])
 
 /* Registers compare equal to the listed values exactly. */
-#define CHECK_REGISTERS(got, ...)                                                              \
-    do {                                                                                       \
-        static const uint16_t want_regs_[] = {__VA_ARGS__};                                    \
-        size_t n_ = sizeof want_regs_ / sizeof want_regs_[0];                                  \
-        for (size_t i_ = 0; i_ < n_; i_++)                                                     \
-            CHECK_EQ((got)[i_], want_regs_[i_]);                                               \
+#define CHECK_REGISTERS(got, ...)                             \
+    do {                                                      \
+        static const uint16_t want_regs_[] = {__VA_ARGS__};   \
+        size_t n_ = sizeof want_regs_ / sizeof want_regs_[0]; \
+        for (size_t i_ = 0; i_ < n_; i_++)                    \
+            CHECK_EQ((got)[i_], want_regs_[i_]);              \
     } while (0)
 
 static uint32_t float_bits(float value) {
@@ -79,7 +79,7 @@ TEST(order_name_gives_each_name_and_question_mark_outside_the_enum) {
     CHECK_STR(mb_order_name(MB_ORDER_BADC), "BADC");
     CHECK_STR(mb_order_name(MB_ORDER_DCBA), "DCBA");
     CHECK_STR(mb_order_name((enum mb_order)4), "?");
-    CHECK_STR(mb_order_name((enum mb_order)-1), "?");
+    CHECK_STR(mb_order_name((enum mb_order) - 1), "?");
     for (size_t i = 0; i < ORDER_COUNT; i++) {
         enum mb_order parsed = (enum mb_order)99;
         CHECK_EQ(mb_order_parse(mb_order_name(all_orders[i]), &parsed), 0);
@@ -170,8 +170,8 @@ TEST(bits_copy_matches_a_naive_copy_for_every_offset_and_count) {
                     naive_copy(want, dst_index, src, src_index, count);
                     if (memcmp(got, want, sizeof got) != 0) {
                         harness_fail(__FILE__, __LINE__,
-                                     "copy of %zu bits from %zu to %zu over 0x%02X differs",
-                                     count, src_index, dst_index, fill ? 0xFF : 0x00);
+                                     "copy of %zu bits from %zu to %zu over 0x%02X differs", count,
+                                     src_index, dst_index, fill ? 0xFF : 0x00);
                         harness_hexdump("got ", got, sizeof got);
                         harness_hexdump("want", want, sizeof want);
                         return;

@@ -58,8 +58,8 @@ static void truncations_never_over_read(const struct vector *v) {
         case VECTOR_MBAP_STREAM:
             mb_mbap_decoder_init(&decoder);
             for (size_t offset = 0; offset < length; offset += consumed)
-                if (mb_mbap_decoder_feed(&decoder, at + offset, length - offset, &consumed,
-                                         &adu) < 0)
+                if (mb_mbap_decoder_feed(&decoder, at + offset, length - offset, &consumed, &adu) <
+                    0)
                     break;
             break;
         case VECTOR_RTU_FRAME:
@@ -84,7 +84,8 @@ TEST(every_pdu_vector_round_trips_exactly) {
 }
 
 TEST(every_public_function_code_has_a_request_and_a_response_vector) {
-    const uint8_t functions[] = {1, 2, 3, 4, 5, 6, 7, 8, 11, 12, 15, 16, 17, 20, 21, 22, 23, 24, 43};
+    const uint8_t functions[] = {1,  2,  3,  4,  5,  6,  7,  8,  11, 12,
+                                 15, 16, 17, 20, 21, 22, 23, 24, 43};
     for (size_t f = 0; f < sizeof functions; f++) {
         int requests = 0, responses = 0;
         for (size_t i = 0; i < vector_count; i++) {
@@ -166,9 +167,9 @@ TEST(vector_names_are_unique) {
 }
 
 TEST(every_error_code_has_a_name_and_a_message) {
-#define CHECK_ERROR_(name, value, message)                                                     \
-    CHECK_STR(mb_error_name(MB_##name), "MB_" #name);                                          \
-    CHECK_STR(mb_strerror(MB_##name), message);                                                \
+#define CHECK_ERROR_(name, value, message)            \
+    CHECK_STR(mb_error_name(MB_##name), "MB_" #name); \
+    CHECK_STR(mb_strerror(MB_##name), message);       \
     CHECK(MB_##name < 0);
     MB_ERROR_MAP(CHECK_ERROR_)
 #undef CHECK_ERROR_

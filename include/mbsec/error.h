@@ -22,28 +22,28 @@ extern "C" {
  * X(name, value, message). The table is the one source of the enum, of mb_error_name() and of
  * mb_strerror(); add new codes at the end of their group and never renumber.
  */
-#define MB_ERROR_MAP(X)                                                                        \
-    /* arguments and buffers */                                                                \
-    X(EINVAL, -1, "invalid argument")                                                          \
-    X(ENOSPC, -2, "output buffer too small")                                                   \
-    /* PDU decoding; the server answers these with exception 01 or 03 */                       \
-    X(ETRUNCATED, -10, "PDU shorter than its function code requires")                         \
-    X(ELENGTH, -11, "PDU length disagrees with its function code or byte count")              \
-    X(EQUANTITY, -12, "quantity outside the limits of the function code")                     \
-    X(EBYTECOUNT, -13, "byte count disagrees with the quantity")                               \
-    X(EVALUE, -14, "field holds a value the function code does not allow")                    \
-    X(EFUNCTION, -15, "function code not defined by Modbus")                                   \
-    X(ESUBFUNCTION, -16, "diagnostics sub-function is reserved")                              \
-    X(EMEI, -17, "encapsulated interface type not supported")                                  \
-    X(EEXCEPTION_CODE, -18, "exception response carries exception code 0")                    \
-    /* MBAP framing */                                                                         \
-    X(EMBAP_LENGTH, -20, "MBAP length outside 2..254; the stream cannot be resynchronised")   \
-    /* serial framing */                                                                       \
-    X(EFRAME, -30, "serial frame too short or too long")                                       \
-    X(ECRC, -31, "RTU CRC does not match")                                                     \
-    X(ELRC, -32, "ASCII LRC does not match")                                                   \
-    X(ECHARACTER, -33, "ASCII frame holds a character that is not a hex digit")                \
-    /* client side */                                                                          \
+#define MB_ERROR_MAP(X)                                                                     \
+    /* arguments and buffers */                                                             \
+    X(EINVAL, -1, "invalid argument")                                                       \
+    X(ENOSPC, -2, "output buffer too small")                                                \
+    /* PDU decoding; the server answers these with exception 01 or 03 */                    \
+    X(ETRUNCATED, -10, "PDU shorter than its function code requires")                       \
+    X(ELENGTH, -11, "PDU length disagrees with its function code or byte count")            \
+    X(EQUANTITY, -12, "quantity outside the limits of the function code")                   \
+    X(EBYTECOUNT, -13, "byte count disagrees with the quantity")                            \
+    X(EVALUE, -14, "field holds a value the function code does not allow")                  \
+    X(EFUNCTION, -15, "function code not defined by Modbus")                                \
+    X(ESUBFUNCTION, -16, "diagnostics sub-function is reserved")                            \
+    X(EMEI, -17, "encapsulated interface type not supported")                               \
+    X(EEXCEPTION_CODE, -18, "exception response carries exception code 0")                  \
+    /* MBAP framing */                                                                      \
+    X(EMBAP_LENGTH, -20, "MBAP length outside 2..254; the stream cannot be resynchronised") \
+    /* serial framing */                                                                    \
+    X(EFRAME, -30, "serial frame too short or too long")                                    \
+    X(ECRC, -31, "RTU CRC does not match")                                                  \
+    X(ELRC, -32, "ASCII LRC does not match")                                                \
+    X(ECHARACTER, -33, "ASCII frame holds a character that is not a hex digit")             \
+    /* client side */                                                                       \
     X(EMISMATCH, -40, "response does not match its request")
 
 /* The error codes, MB_EINVAL and so on. */

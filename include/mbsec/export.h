@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Symbol visibility: the library is built with -fvisibility=hidden and exports what MB_API marks. */
+/* Symbol visibility: the library is built with -fvisibility=hidden and exports what MB_API marks.
+ */
 #ifndef MBSEC_EXPORT_H
 #define MBSEC_EXPORT_H
 

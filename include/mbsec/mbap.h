@@ -75,8 +75,8 @@ MB_API void mb_mbap_decoder_init(struct mb_mbap_decoder *decoder);
  *   MB_EMBAP_LENGTH - the stream is broken (fatal and sticky): close the connection.
  * Frames whose protocol id is not 0 are consumed, counted in `discarded` and skipped.
  */
-MB_API int mb_mbap_decoder_feed(struct mb_mbap_decoder *decoder, const uint8_t *data,
-                                size_t length, size_t *consumed, struct mb_adu *adu);
+MB_API int mb_mbap_decoder_feed(struct mb_mbap_decoder *decoder, const uint8_t *data, size_t length,
+                                size_t *consumed, struct mb_adu *adu);
 
 /* 1 when a frame is partly held (bytes are waiting for the rest), else 0. */
 MB_API int mb_mbap_decoder_pending(const struct mb_mbap_decoder *decoder);

@@ -70,17 +70,17 @@ enum mb_exception {
 };
 
 /* Limits of the function codes (Modbus Application Protocol V1.1b3). */
-#define MB_MAX_READ_BITS 2000        /* FC 1, 2 */
-#define MB_MAX_READ_REGISTERS 125    /* FC 3, 4, and the read part of FC 23 */
-#define MB_MAX_WRITE_BITS 1968       /* FC 15 */
-#define MB_MAX_WRITE_REGISTERS 123   /* FC 16 */
+#define MB_MAX_READ_BITS 2000         /* FC 1, 2 */
+#define MB_MAX_READ_REGISTERS 125     /* FC 3, 4, and the read part of FC 23 */
+#define MB_MAX_WRITE_BITS 1968        /* FC 15 */
+#define MB_MAX_WRITE_REGISTERS 123    /* FC 16 */
 #define MB_MAX_RW_WRITE_REGISTERS 121 /* the write part of FC 23 */
-#define MB_MAX_FIFO_COUNT 31         /* FC 24 */
-#define MB_MAX_EVENT_LOG 64          /* FC 12: event bytes in a response */
-#define MB_COIL_ON 0xFF00            /* FC 5 */
+#define MB_MAX_FIFO_COUNT 31          /* FC 24 */
+#define MB_MAX_EVENT_LOG 64           /* FC 12: event bytes in a response */
+#define MB_COIL_ON 0xFF00             /* FC 5 */
 #define MB_COIL_OFF 0x0000
-#define MB_FILE_REFERENCE_TYPE 6     /* FC 20, 21 */
-#define MB_FILE_MAX_RECORD 0x270F    /* record numbers 0..9999 */
+#define MB_FILE_REFERENCE_TYPE 6  /* FC 20, 21 */
+#define MB_FILE_MAX_RECORD 0x270F /* record numbers 0..9999 */
 
 /* FC 8 sub-functions. Codes not listed are reserved and decode as MB_ESUBFUNCTION. */
 enum mb_diagnostics_sub {
@@ -164,11 +164,11 @@ struct mb_file_records {
 
 /* One file sub-request or sub-response, as mb_file_records_next() yields it. */
 struct mb_file_record {
-    uint8_t reference_type;  /* 6 */
-    uint16_t file_number;    /* 0 in FC 20 responses, which do not carry it */
-    uint16_t record_number;  /* 0 in FC 20 responses */
-    uint16_t record_length;  /* registers */
-    const uint8_t *data;     /* record_length big-endian registers; NULL in FC 20 requests */
+    uint8_t reference_type; /* 6 */
+    uint16_t file_number;   /* 0 in FC 20 responses, which do not carry it */
+    uint16_t record_number; /* 0 in FC 20 responses */
+    uint16_t record_length; /* registers */
+    const uint8_t *data;    /* record_length big-endian registers; NULL in FC 20 requests */
 };
 
 /* FC 43 with an encapsulated interface type other than 14: passed through as bytes. */
@@ -351,7 +351,8 @@ MB_API int mb_exception_encode(uint8_t function, uint8_t code, uint8_t *pdu, siz
  * quantity (FC 15, 16), the sub-responses (FC 20), the read code (FC 43/14). An exception
  * response matches any request with its function code. Returns 0 or MB_EMISMATCH.
  */
-MB_API int mb_response_matches(const struct mb_request *request, const struct mb_response *response);
+MB_API int mb_response_matches(const struct mb_request *request,
+                               const struct mb_response *response);
 
 /* ---- walking variable-length parts ---- */
 
@@ -392,8 +393,8 @@ MB_API int mb_device_objects_next(const struct mb_response *response, size_t *of
  * `capacity`, MB_EINVAL (objects unsorted, or one too long to ever fit a PDU).
  */
 MB_API int mb_device_id_respond(const struct mb_request *request, uint8_t conformity_level,
-                                const struct mb_device_object *objects, size_t count,
-                                uint8_t *pdu, size_t capacity);
+                                const struct mb_device_object *objects, size_t count, uint8_t *pdu,
+                                size_t capacity);
 
 /* ---- names ---- */
 

@@ -41,8 +41,8 @@ MB_API int mb_rtu_encode(uint8_t address, const uint8_t *pdu, size_t pdu_length,
 /* Checks a complete RTU frame (as delimited by the line's silent intervals). On success sets
  * *address and *pdu / *pdu_length (a view into frame) and returns 0. Errors: MB_EFRAME (shorter
  * than 4 or longer than 256 bytes), MB_ECRC. Every address is reported; see mb_rtu_accept(). */
-MB_API int mb_rtu_decode(const uint8_t *frame, size_t length, uint8_t *address,
-                         const uint8_t **pdu, size_t *pdu_length);
+MB_API int mb_rtu_decode(const uint8_t *frame, size_t length, uint8_t *address, const uint8_t **pdu,
+                         size_t *pdu_length);
 
 /*
  * For a server at `own_address` (1..247) that received a request to `address` with function
@@ -113,8 +113,8 @@ struct mb_ascii_decoder {
     uint16_t held;
     uint8_t delimiter; /* '\n' by default */
     uint8_t binary[(MB_ASCII_FRAME_MAX - 5) / 2];
-    uint32_t frames;   /* good frames handed out */
-    uint32_t errors;   /* frames dropped for an error */
+    uint32_t frames; /* good frames handed out */
+    uint32_t errors; /* frames dropped for an error */
 };
 
 /* Resets the decoder, with the end-of-frame delimiter '\n'. */
@@ -130,9 +130,9 @@ MB_API void mb_ascii_decoder_set_delimiter(struct mb_ascii_decoder *decoder, uin
  * mb_ascii_decode(), or MB_EFRAME for a line over 513 characters) when a frame was dropped:
  * call again with the rest of the input. Characters outside a frame are skipped.
  */
-MB_API int mb_ascii_decoder_feed(struct mb_ascii_decoder *decoder, const char *data,
-                                 size_t length, size_t *consumed, uint8_t *address,
-                                 const uint8_t **pdu, size_t *pdu_length);
+MB_API int mb_ascii_decoder_feed(struct mb_ascii_decoder *decoder, const char *data, size_t length,
+                                 size_t *consumed, uint8_t *address, const uint8_t **pdu,
+                                 size_t *pdu_length);
 
 #ifdef __cplusplus
 }

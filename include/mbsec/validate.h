@@ -32,9 +32,9 @@ struct mb_extents {
     struct mb_table_extent discrete_inputs;   /* FC 2 */
     struct mb_table_extent holding_registers; /* FC 3, 6, 16, 22, 23, 24 (FIFO pointer) */
     struct mb_table_extent input_registers;   /* FC 4 */
-    uint16_t files;            /* FC 20, 21: files 1..files exist */
-    uint16_t records_per_file; /* records 0..records_per_file-1 (at most 10000) */
-    uint8_t functions[32];     /* bitmap of supported function codes, bit fc % 8 of byte fc / 8 */
+    uint16_t files;                           /* FC 20, 21: files 1..files exist */
+    uint16_t records_per_file;                /* records 0..records_per_file-1 (at most 10000) */
+    uint8_t functions[32]; /* bitmap of supported function codes, bit fc % 8 of byte fc / 8 */
 };
 
 /* Marks function code `function` supported (1) or not (0) in extents->functions. */

@@ -3,14 +3,13 @@
  * Values in Modbus tables: bits packed as on the wire, and integers, floats and strings spread
  * over 16-bit registers in any of the four orders devices use.
  *
- * Registers here are host-order uint16_t values (convert from the wire with mb_registers_from_wire()).
- * A value of 2N bytes A B C D ... (most significant first) is laid out as:
- *   MB_ORDER_ABCD  big-endian: first register holds A B (the usual Modbus order)
- *   MB_ORDER_CDAB  registers in reverse order, bytes big-endian inside each ("word swap")
- *   MB_ORDER_BADC  registers in order, bytes swapped inside each ("byte swap")
- *   MB_ORDER_DCBA  little-endian: registers reversed and bytes swapped
- * For 64-bit values the same rule holds over four registers: CDAB is GH EF CD AB.
- * For a single register only the byte swap matters: ABCD = CDAB, BADC = DCBA.
+ * Registers here are host-order uint16_t values (convert from the wire with
+ * mb_registers_from_wire()). A value of 2N bytes A B C D ... (most significant first) is laid out
+ * as: MB_ORDER_ABCD  big-endian: first register holds A B (the usual Modbus order) MB_ORDER_CDAB
+ * registers in reverse order, bytes big-endian inside each ("word swap") MB_ORDER_BADC  registers
+ * in order, bytes swapped inside each ("byte swap") MB_ORDER_DCBA  little-endian: registers
+ * reversed and bytes swapped For 64-bit values the same rule holds over four registers: CDAB is GH
+ * EF CD AB. For a single register only the byte swap matters: ABCD = CDAB, BADC = DCBA.
  */
 #ifndef MBSEC_VALUE_H
 #define MBSEC_VALUE_H

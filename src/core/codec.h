@@ -15,8 +15,8 @@
  * *count and returns 0; else MB_ETRUNCATED / MB_ELENGTH / MB_EBYTECOUNT / MB_EQUANTITY /
  * MB_EVALUE. Used by decoders and encoders alike, so that the two accept the same bytes.
  */
-int mb__file_records_scan(uint8_t layout, const uint8_t *data, size_t length,
-                          int strict_reference, uint8_t *count);
+int mb__file_records_scan(uint8_t layout, const uint8_t *data, size_t length, int strict_reference,
+                          uint8_t *count);
 
 /* 1 when an FC 20/21 byte count is inside the range its layout allows, checked before the
  * PDU's length so that an out-of-range byte count is reported as such. */
@@ -44,8 +44,8 @@ int mb__conformity_valid(uint8_t level);
 
 /* FC 15 and 16 quantity limits, for requests and responses alike. */
 static inline int mb__write_quantity_valid(uint8_t function, uint16_t quantity) {
-    uint16_t max = function == MB_FC_WRITE_MULTIPLE_COILS ? MB_MAX_WRITE_BITS
-                                                          : MB_MAX_WRITE_REGISTERS;
+    uint16_t max =
+        function == MB_FC_WRITE_MULTIPLE_COILS ? MB_MAX_WRITE_BITS : MB_MAX_WRITE_REGISTERS;
     return quantity >= 1 && quantity <= max;
 }
 

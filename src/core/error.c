@@ -4,8 +4,8 @@
 
 const char *mb_strerror(int error) {
     switch (error) {
-#define MB_ERROR_MESSAGE_(name, value, message)                                                \
-    case MB_##name:                                                                            \
+#define MB_ERROR_MESSAGE_(name, value, message) \
+    case MB_##name:                             \
         return message;
         MB_ERROR_MAP(MB_ERROR_MESSAGE_)
 #undef MB_ERROR_MESSAGE_
@@ -15,8 +15,8 @@ const char *mb_strerror(int error) {
 
 const char *mb_error_name(int error) {
     switch (error) {
-#define MB_ERROR_NAME_(name, value, message)                                                   \
-    case MB_##name:                                                                            \
+#define MB_ERROR_NAME_(name, value, message) \
+    case MB_##name:                          \
         return "MB_" #name;
         MB_ERROR_MAP(MB_ERROR_NAME_)
 #undef MB_ERROR_NAME_

@@ -144,8 +144,8 @@ int mb__file_byte_count_valid(uint8_t layout, size_t length) {
     }
 }
 
-int mb__file_records_scan(uint8_t layout, const uint8_t *data, size_t length,
-                          int strict_reference, uint8_t *count) {
+int mb__file_records_scan(uint8_t layout, const uint8_t *data, size_t length, int strict_reference,
+                          uint8_t *count) {
     size_t offset = 0;
     size_t response_bytes = 0;
     unsigned records = 0;

@@ -7,14 +7,13 @@
 
 /* Quantity limits per function code, shared by the decoder and the encoder. */
 static int read_quantity_valid(uint8_t function, uint16_t quantity) {
-    uint16_t max = function <= MB_FC_READ_DISCRETE_INPUTS ? MB_MAX_READ_BITS
-                                                           : MB_MAX_READ_REGISTERS;
+    uint16_t max =
+        function <= MB_FC_READ_DISCRETE_INPUTS ? MB_MAX_READ_BITS : MB_MAX_READ_REGISTERS;
     return quantity >= 1 && quantity <= max;
 }
 
 static size_t write_byte_count(uint8_t function, uint16_t quantity) {
-    return function == MB_FC_WRITE_MULTIPLE_COILS ? mb__bit_bytes(quantity)
-                                                  : 2 * (size_t)quantity;
+    return function == MB_FC_WRITE_MULTIPLE_COILS ? mb__bit_bytes(quantity) : 2 * (size_t)quantity;
 }
 
 static int read_write_quantities_valid(uint16_t read_quantity, uint16_t write_quantity) {
@@ -44,8 +43,7 @@ int mb_request_decode(const uint8_t *pdu, size_t length, struct mb_request *requ
             return rc;
         request->read.address = mb_get_u16(data);
         request->read.quantity = mb_get_u16(data + 2);
-        return read_quantity_valid(request->function, request->read.quantity) ? 0
-                                                                               : MB_EQUANTITY;
+        return read_quantity_valid(request->function, request->read.quantity) ? 0 : MB_EQUANTITY;
 
     case MB_FC_WRITE_SINGLE_COIL:
     case MB_FC_WRITE_SINGLE_REGISTER:
@@ -259,8 +257,8 @@ int mb_request_encode(const struct mb_request *request, uint8_t *pdu, size_t cap
         mb_put_u16(data + 4, request->read_write.write_address);
         mb_put_u16(data + 6, write_quantity);
         data[8] = (uint8_t)(2 * write_quantity);
-        if ((rc = mb__put_bytes(data + 9, request->read_write.values, 2 * (size_t)write_quantity)) !=
-            0)
+        if ((rc = mb__put_bytes(data + 9, request->read_write.values,
+                                2 * (size_t)write_quantity)) != 0)
             return rc;
         size = 9 + 2 * (size_t)write_quantity;
         break;

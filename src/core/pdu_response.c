@@ -111,8 +111,7 @@ int mb_response_decode(const uint8_t *pdu, size_t length, struct mb_response *re
             return rc;
         response->write_multiple.address = mb_get_u16(data);
         response->write_multiple.quantity = mb_get_u16(data + 2);
-        return mb__write_quantity_valid(response->function,
-                                             response->write_multiple.quantity)
+        return mb__write_quantity_valid(response->function, response->write_multiple.quantity)
                    ? 0
                    : MB_EQUANTITY;
 
@@ -283,7 +282,7 @@ int mb_response_encode(const struct mb_response *response, uint8_t *pdu, size_t 
         mb_put_u16(data + 3, response->event_log.event_count);
         mb_put_u16(data + 5, response->event_log.message_count);
         if ((rc = mb__put_bytes(data + 7, response->event_log.events,
-                            response->event_log.event_length)) != 0)
+                                response->event_log.event_length)) != 0)
             return rc;
         size = 7 + (size_t)response->event_log.event_length;
         break;
@@ -298,12 +297,11 @@ int mb_response_encode(const struct mb_response *response, uint8_t *pdu, size_t 
         break;
 
     case MB_FC_REPORT_SERVER_ID:
-        if (response->server_id.byte_count < 1 ||
-            response->server_id.byte_count > MB_PDU_MAX - 2)
+        if (response->server_id.byte_count < 1 || response->server_id.byte_count > MB_PDU_MAX - 2)
             return MB_EBYTECOUNT;
         data[0] = response->server_id.byte_count;
-        if ((rc = mb__put_bytes(data + 1, response->server_id.data, response->server_id.byte_count)) !=
-            0)
+        if ((rc = mb__put_bytes(data + 1, response->server_id.data,
+                                response->server_id.byte_count)) != 0)
             return rc;
         size = 1 + (size_t)response->server_id.byte_count;
         break;
@@ -336,8 +334,8 @@ int mb_response_encode(const struct mb_response *response, uint8_t *pdu, size_t 
             return MB_EQUANTITY;
         mb_put_u16(data, (uint16_t)(2 + 2 * response->fifo.count));
         mb_put_u16(data + 2, response->fifo.count);
-        if ((rc = mb__put_bytes(data + 4, response->fifo.values, 2 * (size_t)response->fifo.count)) !=
-            0)
+        if ((rc = mb__put_bytes(data + 4, response->fifo.values,
+                                2 * (size_t)response->fifo.count)) != 0)
             return rc;
         size = 4 + 2 * (size_t)response->fifo.count;
         break;
@@ -451,14 +449,13 @@ int mb_response_matches(const struct mb_request *request, const struct mb_respon
         same = response->mei.mei_type == request->mei.mei_type;
         if (same && request->mei.mei_type == MB_MEI_DEVICE_ID) {
             same = response->device_id.read_code == request->device_id.read_code;
-            uint8_t first = response->device_id.objects_length >= 1
-                                ? response->device_id.objects[0]
-                                : 0;
+            uint8_t first =
+                response->device_id.objects_length >= 1 ? response->device_id.objects[0] : 0;
             /* Individual access answers with exactly the object asked for; a stream starts at
              * the object asked for, or at 0 when the device restarted it. */
             if (same && request->device_id.read_code == MB_DEVICE_ID_SPECIFIC)
-                same = response->device_id.object_count == 1 &&
-                       first == request->device_id.object_id;
+                same =
+                    response->device_id.object_count == 1 && first == request->device_id.object_id;
             else if (same && response->device_id.object_count > 0)
                 same = first == request->device_id.object_id || first == 0;
         }

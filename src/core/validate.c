@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Request validation for servers, in the spec's order of checks. */
-#include "core/codec.h"
 #include "mbsec/validate.h"
+#include "core/codec.h"
 
 void mb_extents_set_function(struct mb_extents *extents, uint8_t function, int supported) {
     uint8_t bit = (uint8_t)(1u << (function % 8));
@@ -16,8 +16,7 @@ int mb_extents_has_function(const struct mb_extents *extents, uint8_t function) 
 }
 
 /* The table a function code reads or writes, or NULL for codes without one. */
-static const struct mb_table_extent *table_of(const struct mb_extents *extents,
-                                              uint8_t function) {
+static const struct mb_table_extent *table_of(const struct mb_extents *extents, uint8_t function) {
     switch (function) {
     case MB_FC_READ_COILS:
     case MB_FC_WRITE_SINGLE_COIL:
@@ -97,17 +96,16 @@ int mb_request_validate(const struct mb_request *request, const struct mb_extent
         break;
     case MB_FC_WRITE_MULTIPLE_COILS:
     case MB_FC_WRITE_MULTIPLE_REGISTERS:
-        inside = in_table(table, request->write_multiple.address,
-                          request->write_multiple.quantity);
+        inside = in_table(table, request->write_multiple.address, request->write_multiple.quantity);
         break;
     case MB_FC_MASK_WRITE_REGISTER:
         inside = in_table(table, request->mask_write.address, 1);
         break;
     case MB_FC_READ_WRITE_MULTIPLE_REGISTERS:
-        inside = in_table(table, request->read_write.write_address,
-                          request->read_write.write_quantity) &&
-                 in_table(table, request->read_write.read_address,
-                          request->read_write.read_quantity);
+        inside =
+            in_table(table, request->read_write.write_address,
+                     request->read_write.write_quantity) &&
+            in_table(table, request->read_write.read_address, request->read_write.read_quantity);
         break;
     case MB_FC_READ_FIFO_QUEUE:
         inside = in_table(table, request->fifo.address, 1);
@@ -117,11 +115,9 @@ int mb_request_validate(const struct mb_request *request, const struct mb_extent
         /* A request built by hand has not met the decoder: its structure and the size of the
          * response it asks for are 03, checked before its records (02). */
         uint8_t count;
-        uint8_t layout =
-            function == MB_FC_READ_FILE_RECORD ? MB_FILE_READ_REQUEST : MB_FILE_WRITE;
+        uint8_t layout = function == MB_FC_READ_FILE_RECORD ? MB_FILE_READ_REQUEST : MB_FILE_WRITE;
         if (request->file.layout != layout || request->file.data == NULL ||
-            mb__file_records_scan(layout, request->file.data, request->file.length, 0, &count) !=
-                0)
+            mb__file_records_scan(layout, request->file.data, request->file.length, 0, &count) != 0)
             return MB_EX_ILLEGAL_DATA_VALUE;
         inside = file_records_valid(extents, &request->file);
         break;
