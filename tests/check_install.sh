@@ -39,6 +39,6 @@ prefix_flags="--define-variable=prefix=$scratch/prefix"
 LD_LIBRARY_PATH="$libdir" "$scratch/use-shared"
 # shellcheck disable=SC2046
 "$cc" -o "$scratch/use-static" "$scratch/use.c" $(pkg-config $prefix_flags --cflags mbsec) \
-    "$libdir/libmbsec.a"
+    "$libdir/libmbsec.a" -pthread
 "$scratch/use-static"
 echo "install_and_pkg_config: shared and static builds against the installed package work"

@@ -44,7 +44,20 @@ extern "C" {
     X(ELRC, -32, "ASCII LRC does not match")                                                \
     X(ECHARACTER, -33, "ASCII frame holds a character that is not a hex digit")             \
     /* client side */                                                                       \
-    X(EMISMATCH, -40, "response does not match its request")
+    X(EMISMATCH, -40, "response does not match its request")                                \
+    /* system and runtime (transports, event loop, server, data model) */                   \
+    X(ENOMEM, -50, "out of memory")                                                         \
+    X(EAGAIN, -51, "operation would block; try again when the descriptor is ready")         \
+    X(ECLOSED, -52, "connection closed by the peer")                                        \
+    X(EIO, -53, "input/output error")                                                       \
+    X(ETIMEDOUT, -54, "timed out")                                                          \
+    X(ELIMIT, -55, "a configured limit was reached")                                        \
+    X(EACCES, -56, "permission denied")                                                     \
+    X(EADDRINUSE, -57, "address already in use")                                            \
+    X(EADDRESS, -58, "address cannot be parsed or resolved")                                \
+    X(ECONFIG, -59, "configuration is invalid")                                             \
+    X(EPERSIST, -60, "persistence file is truncated, foreign or of another layout")         \
+    X(ESYSTEM, -61, "system call failed")
 
 /* The error codes, MB_EINVAL and so on. */
 enum mb_error {

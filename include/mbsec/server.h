@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The Modbus/TCP server runtime: listeners and connections on an event loop (loop.h), MBAP
+ * framing, pipelining, limits and timeouts. For every well-formed request it calls the
+ * application's handler with the unit id, the decoded request and the peer, and sends back
+ * what the handler returns. The data model in model.h is one such handler.
+ *
+ * What the server answers by itself, without the handler:
+ *   - a PDU that does not decode: the exception mb_error_exception() names (01 or 03);
+ *   - an MBAP frame with a protocol id other than 0: nothing (dropped and counted);
+ *   - an MBAP length outside 2..254: the connection is closed (the stream cannot be resynced);
+ *   - a handler error (negative return): exception 04, and a log line.
+ *
+ * Pipelining: every complete frame in a read is served, and the responses of one read are
+ * written together, in order. Responses a handler defers may complete in any order; Modbus/TCP
+ * clients match them by transaction id.
+ *
+ * The library never prints: log lines go to the config's log callback as structured events.
+ */
+#ifndef MBSEC_SERVER_H
+#define MBSEC_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mbsec/export.h"
+#include "mbsec/loop.h"
+#include "mbsec/pdu.h"
+#include "mbsec/transport.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct mb_server;
+
+/* ---- requests and handlers ---- */
+
+struct mb_server_request {
+    const struct mb_peer *peer; /* valid during the call only */
+    uint64_t connection_id;     /* unique per server, never reused */
+    uint64_t token;             /* names this request for mb_server_reply() */
+    uint16_t transaction_id;
+    uint8_t unit_id;
+    const struct mb_request *request; /* decoded; views into `pdu` */
+    const uint8_t *pdu;
+    size_t pdu_length;
+};
+
+/* Returned by a handler that will answer later with mb_server_reply(). */
+#define MB_SERVER_DEFER 0x7FFF
+
+/*
+ * Writes the response PDU (function code first, at most MB_PDU_MAX bytes, an exception response
+ * if need be) into `response` and returns its length; or returns 0 to send nothing (FC 8
+ * listen-only mode); or MB_SERVER_DEFER to answer later; or a negative MB_E* error, which the
+ * server answers with exception 04 and logs.
+ */
+typedef int (*mb_server_handler)(void *data, const struct mb_server_request *request,
+                                 uint8_t *response);
+
+/*
+ * Answers a deferred request (length 0: send nothing, but release its in-flight slot). Returns
+ * 0, MB_ECLOSED when the connection has gone (the answer is dropped), MB_EINVAL for an unknown
+ * token or a bad PDU length. Call it from the loop's thread.
+ */
+MB_API int mb_server_reply(struct mb_server *server, uint64_t token, const uint8_t *response,
+                           size_t length);
+
+/* ---- logging ---- */
+
+enum mb_log_level {
+    MB_LOG_ERROR = 0,
+    MB_LOG_WARNING = 1,
+    MB_LOG_INFO = 2,
+    MB_LOG_DEBUG = 3,
+};
+
+/*
+ * One log event. `event` is a fixed word: "listening", "connection_opened",
+ * "connection_closed", "connection_refused", "protocol_error", "handler_error",
+ * "listener_error", "shutdown". Fields that do not apply are NULL or 0.
+ */
+struct mb_log_event {
+    enum mb_log_level level;
+    const char *event;
+    const char *listener; /* the listening address, "0.0.0.0:502" */
+    const char *peer;     /* "192.0.2.1:50123" */
+    uint64_t connection_id;
+    const char *reason;   /* why: "idle timeout", "max_connections (1024) reached", ... */
+    uint64_t requests;    /* connection_closed: requests served on the connection */
+    uint64_t duration_ms; /* connection_closed: how long it was open */
+};
+
+typedef void (*mb_log_fn)(void *data, const struct mb_log_event *event);
+
+/* ---- configuration ---- */
+
+struct mb_server_limits {
+    uint32_t max_connections; /* whole server; default 1024 */
+    uint32_t max_per_source;  /* per source IP address; default 64 */
+    uint32_t idle_timeout_ms; /* no complete request for this long closes; default 60000 */
+    uint32_t max_in_flight;   /* requests read but not yet answered; default 16 */
+};
+
+struct mb_server_config {
+    struct mb_server_limits limits; /* fields left 0 take the defaults */
+    mb_server_handler handler;
+    void *handler_data;
+    mb_log_fn log; /* NULL: silent */
+    void *log_data;
+};
+
+/* The defaults of struct mb_server_limits. */
+MB_API struct mb_server_limits mb_server_default_limits(void);
+
+/* ---- lifecycle ---- */
+
+/* Creates a server on `loop`. Returns 0, MB_EINVAL (no handler) or MB_ENOMEM. */
+MB_API int mb_server_create(struct mb_loop *loop, const struct mb_server_config *config,
+                            struct mb_server **server);
+
+/*
+ * Binds and listens on "host:port" ("[::]:502", "0.0.0.0:5020", "127.0.0.1:0" for an ephemeral
+ * port), with SO_REUSEADDR and SO_REUSEPORT (so several workers can share it) and IPV6_V6ONLY
+ * for IPv6 addresses. Returns the listener's index (>= 0), or MB_EADDRESS, MB_EACCES (a
+ * privileged port: see docs/port-502.md), MB_EADDRINUSE, MB_ESYSTEM.
+ */
+MB_API int mb_server_listen(struct mb_server *server, const char *address, int backlog);
+
+/* Serves an already listening socket (systemd socket activation, or one shared by workers);
+ * the server makes it non-blocking and closes it when destroyed only if `owned`. */
+MB_API int mb_server_adopt(struct mb_server *server, int fd, int owned);
+
+/* The bound address of listener `index` as "host:port" (the real port after binding port 0).
+ * Returns the length, or MB_EINVAL. */
+MB_API int mb_server_listener_address(const struct mb_server *server, int index, char *text,
+                                      size_t capacity);
+
+/* The listening descriptor of listener `index`, or MB_EINVAL. */
+MB_API int mb_server_listener_fd(const struct mb_server *server, int index);
+
+/* Replaces limits and handler while serving (configuration reload); connections stay open. */
+MB_API void mb_server_set_limits(struct mb_server *server, const struct mb_server_limits *limits);
+MB_API void mb_server_set_handler(struct mb_server *server, mb_server_handler handler, void *data);
+
+/*
+ * Graceful shutdown: stops accepting, stops reading new requests, and closes each connection
+ * once its answered responses are written (at most `grace_ms` later). Returns at once;
+ * mb_server_idle() says when everything is closed.
+ */
+MB_API void mb_server_shutdown(struct mb_server *server, uint32_t grace_ms);
+
+/* 1 when, after mb_server_shutdown(), no connection is left. */
+MB_API int mb_server_idle(const struct mb_server *server);
+
+/* Closes listeners and connections and frees the server. */
+MB_API void mb_server_destroy(struct mb_server *server);
+
+struct mb_server_stats {
+    uint64_t connections;     /* open now */
+    uint64_t accepted;        /* since start */
+    uint64_t refused;         /* over a limit */
+    uint64_t requests;        /* frames handed to the handler or answered by the server */
+    uint64_t responses;       /* response frames written */
+    uint64_t exceptions;      /* of them, exception responses */
+    uint64_t discarded;       /* frames dropped for a protocol id other than 0 */
+    uint64_t protocol_errors; /* connections closed for a broken stream */
+    uint64_t timeouts;        /* connections closed by the idle timeout */
+};
+
+MB_API void mb_server_get_stats(const struct mb_server *server, struct mb_server_stats *stats);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Transports: a byte stream behind one small table of functions, so that the server and the
+ * client work the same over TCP now and TLS next. A transport never blocks: reads and writes
+ * that cannot proceed return MB_EAGAIN, and want() says which readiness to wait for.
+ */
+#ifndef MBSEC_TRANSPORT_H
+#define MBSEC_TRANSPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "mbsec/export.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct mb_transport;
+
+struct mb_transport_ops {
+    const char *name; /* "tcp", "tls" */
+    /* Reads up to `capacity` bytes. Returns the count (> 0), MB_EAGAIN, MB_ECLOSED at end of
+     * stream, or another negative error. */
+    long (*read)(struct mb_transport *transport, void *buffer, size_t capacity);
+    /* Writes up to `length` bytes. Returns the count (> 0), MB_EAGAIN, or a negative error. */
+    long (*write)(struct mb_transport *transport, const void *data, size_t length);
+    /* Bytes already received and buffered inside the transport (decrypted TLS records) that a
+     * read returns without waiting for the descriptor: drain them before waiting. */
+    size_t (*pending)(const struct mb_transport *transport);
+    /* MB_IO_READ / MB_IO_WRITE the transport waits for to make progress (a TLS handshake may
+     * need to write while the caller wants to read). */
+    unsigned (*want)(const struct mb_transport *transport);
+    /* Closes the descriptor and frees the transport. */
+    void (*close)(struct mb_transport *transport);
+};
+
+/* The common head of every transport. */
+struct mb_transport {
+    const struct mb_transport_ops *ops;
+    int fd;
+    int last_error;   /* the last negative error a call returned, sticky until read */
+    int system_errno; /* errno behind MB_ESYSTEM / MB_EIO, for messages */
+};
+
+/* Wraps a connected, non-blocking TCP socket. Returns 0, MB_ENOMEM or MB_EINVAL. */
+MB_API int mb_tcp_transport_create(int fd, struct mb_transport **transport);
+
+/* The peer of a connection: its address now, its TLS identity later. */
+struct mb_peer {
+    struct sockaddr_storage address;
+    socklen_t address_length;
+    char text[64];    /* "192.0.2.1:50123" or "[2001:db8::1]:50123" */
+    const char *role; /* Modbus/TCP Security role; NULL on plain TCP */
+};
+
+/* Formats a socket address as "host:port" (IPv6 in brackets). Returns the length or
+ * MB_ENOSPC / MB_EINVAL. */
+MB_API int mb_address_format(const struct sockaddr *address, socklen_t length, char *text,
+                             size_t capacity);
+
+/*
+ * Parses "host:port", "[v6]:port", ":port" or "port" (all addresses) into a socket address,
+ * numerically or through the resolver. Returns 0, or MB_EADDRESS with a reason in `error`
+ * (a static string) when one is given.
+ */
+MB_API int mb_address_parse(const char *text, uint16_t default_port,
+                            struct sockaddr_storage *address, socklen_t *length,
+                            const char **error);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

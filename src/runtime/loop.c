@@ -1,0 +1,289 @@
+/* SPDX-License-Identifier: MIT */
+/* The event loop: epoll, watchers in an fd-indexed table, a binary heap of timers. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mbsec/error.h"
+#include "mbsec/loop.h"
+
+#define LOOP_EVENTS 256
+
+struct watcher {
+    mb_io_fn fn;
+    void *data;
+    uint32_t generation; /* changes whenever the slot is reused */
+    int active;
+};
+
+struct mb_loop {
+    int epoll_fd;
+    int wake_fd;           /* eventfd: mb_loop_stop() from a signal handler or another thread */
+    volatile int stopping; /* written by mb_loop_stop() */
+    uint64_t now_ms;
+    struct watcher *watchers; /* indexed by fd */
+    size_t watcher_capacity;
+    struct mb_timer **heap; /* 1-based binary min-heap on deadline_ms */
+    size_t heap_count;
+    size_t heap_capacity;
+};
+
+static uint64_t monotonic_ms(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u;
+}
+
+static uint32_t to_epoll(unsigned events) {
+    uint32_t mask = 0;
+    if (events & MB_IO_READ)
+        mask |= EPOLLIN | EPOLLRDHUP;
+    if (events & MB_IO_WRITE)
+        mask |= EPOLLOUT;
+    return mask;
+}
+
+int mb_loop_create(struct mb_loop **loop_out) {
+    if (loop_out == NULL)
+        return MB_EINVAL;
+    struct mb_loop *loop = calloc(1, sizeof *loop);
+    if (loop == NULL)
+        return MB_ENOMEM;
+    loop->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    loop->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (loop->epoll_fd < 0 || loop->wake_fd < 0) {
+        if (loop->epoll_fd >= 0)
+            close(loop->epoll_fd);
+        if (loop->wake_fd >= 0)
+            close(loop->wake_fd);
+        free(loop);
+        return MB_ESYSTEM;
+    }
+    struct epoll_event event = {.events = EPOLLIN, .data.u64 = UINT64_MAX};
+    if (epoll_ctl(loop->epoll_fd, EPOLL_CTL_ADD, loop->wake_fd, &event) != 0) {
+        close(loop->epoll_fd);
+        close(loop->wake_fd);
+        free(loop);
+        return MB_ESYSTEM;
+    }
+    loop->now_ms = monotonic_ms();
+    *loop_out = loop;
+    return 0;
+}
+
+void mb_loop_destroy(struct mb_loop *loop) {
+    if (loop == NULL)
+        return;
+    close(loop->epoll_fd);
+    close(loop->wake_fd);
+    free(loop->watchers);
+    free(loop->heap);
+    free(loop);
+}
+
+static int ensure_watcher(struct mb_loop *loop, int fd) {
+    if ((size_t)fd < loop->watcher_capacity)
+        return 0;
+    size_t capacity = loop->watcher_capacity ? loop->watcher_capacity : 64;
+    while (capacity <= (size_t)fd)
+        capacity *= 2;
+    struct watcher *grown = realloc(loop->watchers, capacity * sizeof *grown);
+    if (grown == NULL)
+        return MB_ENOMEM;
+    memset(grown + loop->watcher_capacity, 0, (capacity - loop->watcher_capacity) * sizeof *grown);
+    loop->watchers = grown;
+    loop->watcher_capacity = capacity;
+    return 0;
+}
+
+int mb_loop_add(struct mb_loop *loop, int fd, unsigned events, mb_io_fn fn, void *data) {
+    if (loop == NULL || fd < 0 || fn == NULL)
+        return MB_EINVAL;
+    int rc = ensure_watcher(loop, fd);
+    if (rc != 0)
+        return rc;
+    struct watcher *watcher = &loop->watchers[fd];
+    if (watcher->active)
+        return MB_EINVAL;
+    watcher->generation++;
+    /* The generation travels with the event, so that an event for a descriptor that was
+     * closed and reused within one batch is not delivered to the new watcher. */
+    struct epoll_event event = {.events = to_epoll(events),
+                                .data.u64 = (uint64_t)watcher->generation << 32 | (uint32_t)fd};
+    if (epoll_ctl(loop->epoll_fd, EPOLL_CTL_ADD, fd, &event) != 0)
+        return MB_ESYSTEM;
+    watcher->fn = fn;
+    watcher->data = data;
+    watcher->active = 1;
+    return 0;
+}
+
+int mb_loop_modify(struct mb_loop *loop, int fd, unsigned events) {
+    if (loop == NULL || fd < 0 || (size_t)fd >= loop->watcher_capacity ||
+        !loop->watchers[fd].active)
+        return MB_EINVAL;
+    struct epoll_event event = {.events = to_epoll(events),
+                                .data.u64 =
+                                    (uint64_t)loop->watchers[fd].generation << 32 | (uint32_t)fd};
+    return epoll_ctl(loop->epoll_fd, EPOLL_CTL_MOD, fd, &event) == 0 ? 0 : MB_ESYSTEM;
+}
+
+int mb_loop_remove(struct mb_loop *loop, int fd) {
+    if (loop == NULL || fd < 0 || (size_t)fd >= loop->watcher_capacity ||
+        !loop->watchers[fd].active)
+        return MB_EINVAL;
+    loop->watchers[fd].active = 0;
+    loop->watchers[fd].fn = NULL;
+    loop->watchers[fd].data = NULL;
+    return epoll_ctl(loop->epoll_fd, EPOLL_CTL_DEL, fd, NULL) == 0 ? 0 : MB_ESYSTEM;
+}
+
+/* ---- timers ---- */
+
+static void heap_swap(struct mb_loop *loop, size_t a, size_t b) {
+    struct mb_timer *timer = loop->heap[a];
+    loop->heap[a] = loop->heap[b];
+    loop->heap[b] = timer;
+    loop->heap[a]->heap_index = a;
+    loop->heap[b]->heap_index = b;
+}
+
+static void heap_up(struct mb_loop *loop, size_t index) {
+    while (index > 1 && loop->heap[index / 2]->deadline_ms > loop->heap[index]->deadline_ms) {
+        heap_swap(loop, index, index / 2);
+        index /= 2;
+    }
+}
+
+static void heap_down(struct mb_loop *loop, size_t index) {
+    for (;;) {
+        size_t smallest = index, left = 2 * index, right = left + 1;
+        if (left <= loop->heap_count &&
+            loop->heap[left]->deadline_ms < loop->heap[smallest]->deadline_ms)
+            smallest = left;
+        if (right <= loop->heap_count &&
+            loop->heap[right]->deadline_ms < loop->heap[smallest]->deadline_ms)
+            smallest = right;
+        if (smallest == index)
+            return;
+        heap_swap(loop, index, smallest);
+        index = smallest;
+    }
+}
+
+void mb_timer_stop(struct mb_loop *loop, struct mb_timer *timer) {
+    if (timer == NULL || timer->heap_index == 0)
+        return;
+    size_t index = timer->heap_index;
+    heap_swap(loop, index, loop->heap_count);
+    loop->heap_count--;
+    timer->heap_index = 0;
+    if (index <= loop->heap_count) {
+        heap_up(loop, index);
+        heap_down(loop, index);
+    }
+}
+
+void mb_timer_start(struct mb_loop *loop, struct mb_timer *timer, uint64_t delay_ms, mb_timer_fn fn,
+                    void *data) {
+    mb_timer_stop(loop, timer);
+    if (loop->heap_count + 1 >= loop->heap_capacity) {
+        size_t capacity = loop->heap_capacity ? 2 * loop->heap_capacity : 64;
+        struct mb_timer **grown = realloc(loop->heap, capacity * sizeof *grown);
+        if (grown == NULL) {
+            /* Without room the timer cannot run; fire it at once rather than never, so that a
+             * deadline is never silently lost. */
+            fn(loop, timer);
+            return;
+        }
+        loop->heap = grown;
+        loop->heap_capacity = capacity;
+    }
+    timer->deadline_ms = loop->now_ms + delay_ms;
+    timer->fn = fn;
+    timer->data = data;
+    loop->heap[++loop->heap_count] = timer;
+    timer->heap_index = loop->heap_count;
+    heap_up(loop, loop->heap_count);
+}
+
+int mb_timer_active(const struct mb_timer *timer) {
+    return timer != NULL && timer->heap_index != 0;
+}
+
+uint64_t mb_loop_now(const struct mb_loop *loop) {
+    return loop->now_ms;
+}
+
+static void run_timers(struct mb_loop *loop) {
+    while (loop->heap_count > 0 && loop->heap[1]->deadline_ms <= loop->now_ms) {
+        struct mb_timer *timer = loop->heap[1];
+        mb_timer_stop(loop, timer);
+        timer->fn(loop, timer);
+    }
+}
+
+/* ---- running ---- */
+
+int mb_loop_run_once(struct mb_loop *loop, int timeout_ms) {
+    struct epoll_event events[LOOP_EVENTS];
+    loop->now_ms = monotonic_ms();
+    run_timers(loop);
+    if (loop->heap_count > 0) {
+        uint64_t until = loop->heap[1]->deadline_ms - loop->now_ms;
+        if (timeout_ms < 0 || until < (uint64_t)timeout_ms)
+            timeout_ms = until > 60000 ? 60000 : (int)until;
+    }
+    int count = epoll_wait(loop->epoll_fd, events, LOOP_EVENTS, timeout_ms);
+    if (count < 0)
+        return errno == EINTR ? 0 : MB_ESYSTEM;
+    loop->now_ms = monotonic_ms();
+    for (int i = 0; i < count; i++) {
+        uint64_t tag = events[i].data.u64;
+        if (tag == UINT64_MAX) {
+            uint64_t value;
+            while (read(loop->wake_fd, &value, sizeof value) > 0)
+                ;
+            continue;
+        }
+        int fd = (int)(uint32_t)tag;
+        uint32_t generation = (uint32_t)(tag >> 32);
+        if ((size_t)fd >= loop->watcher_capacity)
+            continue;
+        struct watcher *watcher = &loop->watchers[fd];
+        if (!watcher->active || watcher->generation != generation)
+            continue;
+        unsigned ready = 0;
+        if (events[i].events & (EPOLLIN | EPOLLRDHUP))
+            ready |= MB_IO_READ;
+        if (events[i].events & EPOLLOUT)
+            ready |= MB_IO_WRITE;
+        if (events[i].events & (EPOLLHUP | EPOLLERR))
+            ready |= MB_IO_HANGUP | MB_IO_READ;
+        watcher->fn(loop, fd, ready, watcher->data);
+    }
+    run_timers(loop);
+    return 0;
+}
+
+int mb_loop_run(struct mb_loop *loop) {
+    /* A stop requested before the loop started still stops it; the flag is cleared on the way
+     * out so that the loop can be run again. */
+    int rc = 0;
+    while (!loop->stopping && rc == 0)
+        rc = mb_loop_run_once(loop, -1);
+    loop->stopping = 0;
+    return rc;
+}
+
+void mb_loop_stop(struct mb_loop *loop) {
+    uint64_t one = 1;
+    loop->stopping = 1;
+    /* Wakes epoll_wait; write() is async-signal-safe. */
+    ssize_t written = write(loop->wake_fd, &one, sizeof one);
+    (void)written;
+}

@@ -1,0 +1,928 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The Modbus/TCP server: listeners, connections, framing, pipelining, limits.
+ *
+ * Memory: an idle connection holds its struct (the MBAP decoder's 260-byte frame buffer and a
+ * few counters). Reads land in one scratch buffer per server and responses are gathered in
+ * another, so a connection allocates output or input backlog only while its peer is not
+ * reading fast enough; both are bounded, and reading pauses while they are full.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "mbsec/mbap.h"
+#include "mbsec/server.h"
+
+#define READ_CHUNK 4096      /* bytes read per call: bounds the work one read can cause */
+#define BATCH_CAPACITY 16384 /* responses gathered before one write */
+#define OUTPUT_LIMIT 65536   /* unsent bytes at which a connection stops being read */
+#define ACCEPTS_PER_EVENT 64 /* fairness between listeners and connections */
+#define MAX_LISTENERS 32
+#define PROTOCOL_ERRORS_LOGGED 8 /* per connection; the rest are counted and summed up */
+#define ACCEPT_PAUSE_MS 100      /* after EMFILE: let descriptors free up */
+
+/* Deferred-reply tokens pack what the answer needs, so nothing is allocated per request. */
+#define TOKEN_SLOT_BITS 20
+#define TOKEN_GENERATION_BITS 20
+#define MAX_SLOTS (1u << TOKEN_SLOT_BITS)
+
+struct source_count {
+    struct source_count *next;
+    uint8_t key[17]; /* family byte + 16 address bytes */
+    uint32_t connections;
+};
+
+struct listener {
+    struct mb_server *server;
+    int fd;
+    int owned;
+    char text[64];
+    struct mb_timer pause_timer;
+};
+
+struct connection {
+    struct mb_server *server;
+    struct mb_transport *transport;
+    struct mb_peer peer;
+    uint64_t id;
+    uint32_t slot;
+    uint32_t generation;
+    struct source_count *source;
+    struct mb_mbap_decoder decoder;
+    struct mb_timer idle_timer;
+    uint8_t *output; /* unsent bytes, allocated only while the peer lags */
+    size_t output_length;
+    size_t output_capacity;
+    uint8_t *input; /* read but not yet served (reading paused), allocated likewise */
+    size_t input_length;
+    uint32_t in_flight; /* deferred requests not yet answered */
+    uint32_t protocol_errors;
+    uint64_t requests;
+    uint64_t opened_ms;
+    uint64_t last_request_ms; /* the idle timer re-arms itself from this, lazily */
+    unsigned watched;         /* MB_IO_* currently asked of the loop */
+    int closing;              /* close once the output is written */
+};
+
+struct mb_server {
+    struct mb_loop *loop;
+    struct mb_server_limits limits;
+    mb_server_handler handler;
+    void *handler_data;
+    mb_log_fn log;
+    void *log_data;
+    struct listener listeners[MAX_LISTENERS];
+    int listener_count;
+    struct connection **slots;
+    uint32_t *slot_generation;
+    uint32_t slot_capacity;
+    uint32_t *free_slots;
+    uint32_t free_count;
+    struct source_count **sources;
+    size_t source_buckets;
+    uint64_t next_connection_id;
+    int shutting_down;
+    struct mb_timer grace_timer;
+    struct mb_server_stats stats;
+    uint8_t read_buffer[READ_CHUNK];
+    uint8_t batch[BATCH_CAPACITY];
+    size_t batch_length;
+    struct connection *batch_owner;
+};
+
+static void connection_close(struct connection *connection, const char *reason);
+static int connection_flush(struct connection *connection);
+static void connection_io(struct mb_loop *loop, int fd, unsigned events, void *data);
+
+/* ---- logging ---- */
+
+static void log_event(struct mb_server *server, enum mb_log_level level, const char *event,
+                      const char *listener, const struct connection *connection,
+                      const char *reason) {
+    if (server->log == NULL)
+        return;
+    struct mb_log_event record = {
+        .level = level,
+        .event = event,
+        .listener = listener,
+        .peer = connection ? connection->peer.text : NULL,
+        .connection_id = connection ? connection->id : 0,
+        .reason = reason,
+    };
+    if (connection != NULL && strcmp(event, "connection_closed") == 0) {
+        record.requests = connection->requests;
+        record.duration_ms = mb_loop_now(server->loop) - connection->opened_ms;
+    }
+    server->log(server->log_data, &record);
+}
+
+/* ---- configuration ---- */
+
+struct mb_server_limits mb_server_default_limits(void) {
+    struct mb_server_limits limits = {
+        .max_connections = 1024,
+        .max_per_source = 64,
+        .idle_timeout_ms = 60000,
+        .max_in_flight = 16,
+    };
+    return limits;
+}
+
+static struct mb_server_limits complete_limits(const struct mb_server_limits *given) {
+    struct mb_server_limits limits = mb_server_default_limits();
+    if (given != NULL) {
+        if (given->max_connections)
+            limits.max_connections = given->max_connections;
+        if (given->max_per_source)
+            limits.max_per_source = given->max_per_source;
+        if (given->idle_timeout_ms)
+            limits.idle_timeout_ms = given->idle_timeout_ms;
+        if (given->max_in_flight)
+            limits.max_in_flight = given->max_in_flight;
+    }
+    if (limits.max_connections >= MAX_SLOTS)
+        limits.max_connections = MAX_SLOTS - 1;
+    return limits;
+}
+
+int mb_server_create(struct mb_loop *loop, const struct mb_server_config *config,
+                     struct mb_server **server_out) {
+    if (loop == NULL || config == NULL || config->handler == NULL || server_out == NULL)
+        return MB_EINVAL;
+    struct mb_server *server = calloc(1, sizeof *server);
+    if (server == NULL)
+        return MB_ENOMEM;
+    server->loop = loop;
+    server->limits = complete_limits(&config->limits);
+    server->handler = config->handler;
+    server->handler_data = config->handler_data;
+    server->log = config->log;
+    server->log_data = config->log_data;
+    server->source_buckets = 256;
+    server->sources = calloc(server->source_buckets, sizeof *server->sources);
+    if (server->sources == NULL) {
+        free(server);
+        return MB_ENOMEM;
+    }
+    server->next_connection_id = 1;
+    *server_out = server;
+    return 0;
+}
+
+void mb_server_set_limits(struct mb_server *server, const struct mb_server_limits *limits) {
+    server->limits = complete_limits(limits);
+}
+
+void mb_server_set_handler(struct mb_server *server, mb_server_handler handler, void *data) {
+    if (handler != NULL) {
+        server->handler = handler;
+        server->handler_data = data;
+    }
+}
+
+void mb_server_get_stats(const struct mb_server *server, struct mb_server_stats *stats) {
+    *stats = server->stats;
+}
+
+/* ---- per-source counting ---- */
+
+static void source_key(const struct mb_peer *peer, uint8_t key[17]) {
+    memset(key, 0, 17);
+    if (peer->address.ss_family == AF_INET) {
+        const struct sockaddr_in *v4 = (const struct sockaddr_in *)(const void *)&peer->address;
+        key[0] = 4;
+        memcpy(key + 1, &v4->sin_addr, 4);
+    } else if (peer->address.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)(const void *)&peer->address;
+        key[0] = 6;
+        memcpy(key + 1, &v6->sin6_addr, 16);
+    }
+}
+
+static size_t source_bucket(const struct mb_server *server, const uint8_t key[17]) {
+    uint32_t hash = 2166136261u; /* FNV-1a */
+    for (int i = 0; i < 17; i++)
+        hash = (hash ^ key[i]) * 16777619u;
+    return hash % server->source_buckets;
+}
+
+static struct source_count *source_find(struct mb_server *server, const uint8_t key[17]) {
+    for (struct source_count *entry = server->sources[source_bucket(server, key)]; entry != NULL;
+         entry = entry->next)
+        if (memcmp(entry->key, key, 17) == 0)
+            return entry;
+    return NULL;
+}
+
+static void source_release(struct mb_server *server, struct source_count *source) {
+    if (source == NULL || --source->connections > 0)
+        return;
+    struct source_count **link = &server->sources[source_bucket(server, source->key)];
+    while (*link != source)
+        link = &(*link)->next;
+    *link = source->next;
+    free(source);
+}
+
+/* ---- listeners ---- */
+
+static void accept_resume(struct mb_loop *loop, struct mb_timer *timer) {
+    struct listener *listener = timer->data;
+    mb_loop_modify(loop, listener->fd, MB_IO_READ);
+}
+
+static int set_nonblocking(int fd) {
+    int flags = fcntl(fd, F_GETFL);
+    return flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0 ? MB_ESYSTEM : 0;
+}
+
+static void configure_socket(int fd) {
+    int on = 1;
+    /* Modbus is request/response with small frames: Nagle would only add latency. */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+    /* Keep-alive finds peers that vanished without a FIN (power loss, cable pulled). */
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+    int idle = 60, interval = 10, count = 5;
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
+}
+
+static int allocate_slot(struct mb_server *server, uint32_t *slot) {
+    if (server->free_count > 0) {
+        *slot = server->free_slots[--server->free_count];
+        return 0;
+    }
+    if (server->slot_capacity >= MAX_SLOTS)
+        return MB_ELIMIT;
+    uint32_t capacity = server->slot_capacity ? server->slot_capacity * 2 : 64;
+    if (capacity > MAX_SLOTS)
+        capacity = MAX_SLOTS;
+    struct connection **slots = realloc(server->slots, capacity * sizeof *slots);
+    if (slots == NULL)
+        return MB_ENOMEM;
+    server->slots = slots;
+    uint32_t *generations = realloc(server->slot_generation, capacity * sizeof *generations);
+    if (generations == NULL)
+        return MB_ENOMEM;
+    server->slot_generation = generations;
+    uint32_t *free_slots = realloc(server->free_slots, capacity * sizeof *free_slots);
+    if (free_slots == NULL)
+        return MB_ENOMEM;
+    server->free_slots = free_slots;
+    for (uint32_t i = server->slot_capacity; i < capacity; i++) {
+        slots[i] = NULL;
+        generations[i] = 0;
+    }
+    /* New slots go on the free list highest first, so that low slots are used first. */
+    for (uint32_t i = capacity; i > server->slot_capacity + 1; i--)
+        free_slots[server->free_count++] = i - 1;
+    *slot = server->slot_capacity;
+    server->slot_capacity = capacity;
+    return 0;
+}
+
+static void idle_expired(struct mb_loop *loop, struct mb_timer *timer) {
+    struct connection *connection = timer->data;
+    struct mb_server *server = connection->server;
+    /* Requests only note their time; the timer moves when it fires, not on every request. */
+    uint64_t idle = mb_loop_now(loop) - connection->last_request_ms;
+    if (idle < server->limits.idle_timeout_ms) {
+        mb_timer_start(loop, timer, server->limits.idle_timeout_ms - idle, idle_expired,
+                       connection);
+        return;
+    }
+    server->stats.timeouts++;
+    connection_close(connection, "idle timeout");
+}
+
+static void refuse(struct mb_server *server, struct listener *listener, int fd,
+                   const struct mb_peer *peer, const char *reason) {
+    struct connection shown = {.peer = *peer};
+    server->stats.refused++;
+    log_event(server, MB_LOG_WARNING, "connection_refused", listener->text, &shown, reason);
+    close(fd);
+}
+
+static void accept_one(struct mb_server *server, struct listener *listener, int fd,
+                       const struct mb_peer *peer) {
+    char reason[96];
+    if (server->shutting_down) {
+        refuse(server, listener, fd, peer, "shutting down");
+        return;
+    }
+    if (server->stats.connections >= server->limits.max_connections) {
+        snprintf(reason, sizeof reason, "max_connections (%u) reached",
+                 server->limits.max_connections);
+        refuse(server, listener, fd, peer, reason);
+        return;
+    }
+    uint8_t key[17];
+    source_key(peer, key);
+    struct source_count *source = source_find(server, key);
+    if (source != NULL && source->connections >= server->limits.max_per_source) {
+        snprintf(reason, sizeof reason, "max_per_source (%u) reached for this address",
+                 server->limits.max_per_source);
+        refuse(server, listener, fd, peer, reason);
+        return;
+    }
+
+    struct connection *connection = calloc(1, sizeof *connection);
+    uint32_t slot;
+    if (connection == NULL || allocate_slot(server, &slot) != 0) {
+        free(connection);
+        refuse(server, listener, fd, peer, "out of memory");
+        return;
+    }
+    if (source == NULL) {
+        source = calloc(1, sizeof *source);
+        if (source == NULL) {
+            server->free_slots[server->free_count++] = slot;
+            free(connection);
+            refuse(server, listener, fd, peer, "out of memory");
+            return;
+        }
+        memcpy(source->key, key, sizeof key);
+        size_t bucket = source_bucket(server, key);
+        source->next = server->sources[bucket];
+        server->sources[bucket] = source;
+    }
+    source->connections++;
+
+    configure_socket(fd);
+    connection->server = server;
+    connection->peer = *peer;
+    connection->id = server->next_connection_id++;
+    connection->slot = slot;
+    connection->generation = ++server->slot_generation[slot] & ((1u << TOKEN_GENERATION_BITS) - 1);
+    connection->source = source;
+    connection->opened_ms = mb_loop_now(server->loop);
+    connection->last_request_ms = connection->opened_ms;
+    mb_mbap_decoder_init(&connection->decoder);
+    if (mb_tcp_transport_create(fd, &connection->transport) != 0 ||
+        mb_loop_add(server->loop, fd, MB_IO_READ, connection_io, connection) != 0) {
+        if (connection->transport != NULL)
+            connection->transport->ops->close(connection->transport);
+        else
+            close(fd);
+        source_release(server, source);
+        server->free_slots[server->free_count++] = slot;
+        free(connection);
+        server->stats.refused++;
+        return;
+    }
+    connection->watched = MB_IO_READ;
+    server->slots[slot] = connection;
+    server->stats.connections++;
+    server->stats.accepted++;
+    mb_timer_start(server->loop, &connection->idle_timer, server->limits.idle_timeout_ms,
+                   idle_expired, connection);
+    log_event(server, MB_LOG_INFO, "connection_opened", listener->text, connection, NULL);
+}
+
+static void listener_io(struct mb_loop *loop, int fd, unsigned events, void *data) {
+    (void)events;
+    struct listener *listener = data;
+    struct mb_server *server = listener->server;
+    for (int i = 0; i < ACCEPTS_PER_EVENT; i++) {
+        struct mb_peer peer;
+        memset(&peer, 0, sizeof peer);
+        peer.address_length = sizeof peer.address;
+        int client = accept4(fd, (struct sockaddr *)&peer.address, &peer.address_length,
+                             SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (client < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* Out of descriptors: stop accepting for a moment instead of spinning. */
+                log_event(server, MB_LOG_ERROR, "listener_error", listener->text, NULL,
+                          strerror(errno));
+                mb_loop_modify(loop, fd, 0);
+                mb_timer_start(loop, &listener->pause_timer, ACCEPT_PAUSE_MS, accept_resume,
+                               listener);
+            }
+            return;
+        }
+        if (mb_address_format((struct sockaddr *)&peer.address, peer.address_length, peer.text,
+                              sizeof peer.text) < 0)
+            strcpy(peer.text, "?");
+        accept_one(server, listener, client, &peer);
+    }
+}
+
+static int add_listener(struct mb_server *server, int fd, int owned) {
+    if (server->listener_count >= MAX_LISTENERS)
+        return MB_ELIMIT;
+    struct listener *listener = &server->listeners[server->listener_count];
+    memset(listener, 0, sizeof *listener);
+    listener->server = server;
+    listener->fd = fd;
+    listener->owned = owned;
+    struct sockaddr_storage bound;
+    socklen_t length = sizeof bound;
+    if (getsockname(fd, (struct sockaddr *)&bound, &length) != 0 ||
+        mb_address_format((struct sockaddr *)&bound, length, listener->text,
+                          sizeof listener->text) < 0)
+        strcpy(listener->text, "?");
+    int rc = mb_loop_add(server->loop, fd, MB_IO_READ, listener_io, listener);
+    if (rc != 0)
+        return rc;
+    log_event(server, MB_LOG_INFO, "listening", listener->text, NULL, NULL);
+    return server->listener_count++;
+}
+
+int mb_server_listen(struct mb_server *server, const char *address_text, int backlog) {
+    struct sockaddr_storage address;
+    socklen_t length;
+    if (server == NULL || address_text == NULL)
+        return MB_EINVAL;
+    int rc = mb_address_parse(address_text, 502, &address, &length, NULL);
+    if (rc != 0)
+        return rc;
+    int fd = socket(address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return MB_ESYSTEM;
+    int on = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    /* Lets several workers (threads or processes) each listen on the same address and port. */
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on);
+    if (address.ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+    if (bind(fd, (struct sockaddr *)&address, length) != 0) {
+        int error = errno;
+        close(fd);
+        errno = error;
+        if (error == EACCES || error == EPERM)
+            return MB_EACCES;
+        if (error == EADDRINUSE)
+            return MB_EADDRINUSE;
+        if (error == EADDRNOTAVAIL)
+            return MB_EADDRESS;
+        return MB_ESYSTEM;
+    }
+    if (listen(fd, backlog > 0 ? backlog : 512) != 0) {
+        close(fd);
+        return MB_ESYSTEM;
+    }
+    rc = add_listener(server, fd, 1);
+    if (rc < 0)
+        close(fd);
+    return rc;
+}
+
+int mb_server_adopt(struct mb_server *server, int fd, int owned) {
+    if (server == NULL || fd < 0)
+        return MB_EINVAL;
+    if (set_nonblocking(fd) != 0)
+        return MB_ESYSTEM;
+    return add_listener(server, fd, owned);
+}
+
+int mb_server_listener_address(const struct mb_server *server, int index, char *text,
+                               size_t capacity) {
+    if (server == NULL || index < 0 || index >= server->listener_count || text == NULL)
+        return MB_EINVAL;
+    int written = snprintf(text, capacity, "%s", server->listeners[index].text);
+    return written < 0 || (size_t)written >= capacity ? MB_ENOSPC : written;
+}
+
+int mb_server_listener_fd(const struct mb_server *server, int index) {
+    if (server == NULL || index < 0 || index >= server->listener_count ||
+        server->listeners[index].fd < 0)
+        return MB_EINVAL;
+    return server->listeners[index].fd;
+}
+
+/* ---- output ---- */
+
+/* Keeps `length` bytes that could not be written yet. */
+static int backlog_append(struct connection *connection, const uint8_t *data, size_t length) {
+    if (connection->output_length + length > connection->output_capacity) {
+        size_t capacity = connection->output_capacity ? connection->output_capacity : 1024;
+        while (capacity < connection->output_length + length)
+            capacity *= 2;
+        uint8_t *grown = realloc(connection->output, capacity);
+        if (grown == NULL)
+            return MB_ENOMEM;
+        connection->output = grown;
+        connection->output_capacity = capacity;
+    }
+    memcpy(connection->output + connection->output_length, data, length);
+    connection->output_length += length;
+    return 0;
+}
+
+/* Writes `data`, keeping what the socket does not take. Returns 0, or < 0 if the connection
+ * failed (the caller closes it). */
+static int send_or_keep(struct connection *connection, const uint8_t *data, size_t length) {
+    if (connection->output_length > 0)
+        return backlog_append(connection, data, length);
+    while (length > 0) {
+        long written = connection->transport->ops->write(connection->transport, data, length);
+        if (written == MB_EAGAIN)
+            return backlog_append(connection, data, length);
+        if (written < 0)
+            return (int)written;
+        data += written;
+        length -= (size_t)written;
+    }
+    return 0;
+}
+
+static int batch_flush(struct mb_server *server) {
+    struct connection *connection = server->batch_owner;
+    int rc = 0;
+    if (connection != NULL && server->batch_length > 0)
+        rc = send_or_keep(connection, server->batch, server->batch_length);
+    server->batch_length = 0;
+    return rc;
+}
+
+/* Queues one response frame (MBAP header + PDU) for the connection being served. */
+static int queue_frame(struct connection *connection, const struct mb_mbap_header *header,
+                       const uint8_t *pdu, size_t pdu_length) {
+    struct mb_server *server = connection->server;
+    if (server->batch_owner != connection) {
+        int rc = batch_flush(server);
+        server->batch_owner = connection;
+        if (rc != 0)
+            return rc;
+    }
+    if (server->batch_length + MB_MBAP_HEADER_SIZE + pdu_length > BATCH_CAPACITY) {
+        int rc = batch_flush(server);
+        if (rc != 0)
+            return rc;
+    }
+    uint8_t *at = server->batch + server->batch_length;
+    mb_mbap_encode(header->transaction_id, header->unit_id, pdu_length, at, MB_MBAP_HEADER_SIZE);
+    memcpy(at + MB_MBAP_HEADER_SIZE, pdu, pdu_length);
+    server->batch_length += MB_MBAP_HEADER_SIZE + pdu_length;
+    server->stats.responses++;
+    if (pdu[0] & MB_EXCEPTION_BIT)
+        server->stats.exceptions++;
+    return 0;
+}
+
+/* Asks the loop for the events the connection needs now. */
+static void update_interest(struct connection *connection) {
+    unsigned wanted = 0;
+    int paused = connection->output_length >= OUTPUT_LIMIT || connection->input_length > 0 ||
+                 connection->in_flight >= connection->server->limits.max_in_flight;
+    if (!connection->closing && !connection->server->shutting_down && !paused)
+        wanted |= MB_IO_READ;
+    if (connection->output_length > 0)
+        wanted |= MB_IO_WRITE;
+    if (wanted != connection->watched) {
+        mb_loop_modify(connection->server->loop, connection->transport->fd, wanted);
+        connection->watched = wanted;
+    }
+}
+
+/* ---- requests ---- */
+
+static void protocol_error(struct connection *connection, const char *what) {
+    if (++connection->protocol_errors <= PROTOCOL_ERRORS_LOGGED)
+        log_event(connection->server, MB_LOG_INFO, "protocol_error", NULL, connection, what);
+}
+
+/* Serves one frame. Returns 0, or < 0 when the connection must close. */
+static int serve_frame(struct connection *connection, const struct mb_adu *adu) {
+    struct mb_server *server = connection->server;
+    uint8_t response[MB_PDU_MAX];
+    struct mb_request request;
+    int length;
+
+    connection->requests++;
+    server->stats.requests++;
+    int rc = mb_request_decode(adu->pdu, adu->pdu_length, &request);
+    if (rc < 0) {
+        uint8_t code = mb_error_exception(rc);
+        char what[96];
+        snprintf(what, sizeof what, "function 0x%02X: %s", adu->pdu[0], mb_strerror(rc));
+        protocol_error(connection, what);
+        /* Answered for whatever function code came, 0 and codes >= 0x80 included. */
+        response[0] = adu->pdu[0] | MB_EXCEPTION_BIT;
+        response[1] = code ? code : MB_EX_ILLEGAL_DATA_VALUE;
+        return queue_frame(connection, &adu->header, response, 2);
+    }
+
+    struct mb_server_request call = {
+        .peer = &connection->peer,
+        .connection_id = connection->id,
+        .token = (uint64_t)connection->slot << 44 | (uint64_t)connection->generation << 24 |
+                 (uint64_t)adu->header.transaction_id << 8 | adu->header.unit_id,
+        .transaction_id = adu->header.transaction_id,
+        .unit_id = adu->header.unit_id,
+        .request = &request,
+        .pdu = adu->pdu,
+        .pdu_length = adu->pdu_length,
+    };
+    length = server->handler(server->handler_data, &call, response);
+    if (length == MB_SERVER_DEFER) {
+        connection->in_flight++;
+        return 0;
+    }
+    if (length == 0)
+        return 0;
+    if (length < 0 || length > MB_PDU_MAX) {
+        char what[96];
+        snprintf(what, sizeof what, "handler failed for function 0x%02X: %s", request.function,
+                 length < 0 ? mb_strerror(length) : "response longer than a PDU");
+        log_event(server, MB_LOG_ERROR, "handler_error", NULL, connection, what);
+        length = mb_exception_encode(request.function, MB_EX_SERVER_DEVICE_FAILURE, response,
+                                     sizeof response);
+    }
+    return queue_frame(connection, &adu->header, response, (size_t)length);
+}
+
+/*
+ * Serves the frames in data[0..length). Stops early, keeping the rest as input backlog, when
+ * the peer is not reading its answers or too many requests are in flight. Returns 0, or < 0
+ * when the connection must close.
+ */
+static int serve_bytes(struct connection *connection, const uint8_t *data, size_t length) {
+    struct mb_server *server = connection->server;
+    size_t offset = 0;
+    while (offset < length) {
+        if (connection->output_length >= OUTPUT_LIMIT ||
+            connection->in_flight >= server->limits.max_in_flight) {
+            uint8_t *kept = malloc(length - offset);
+            if (kept == NULL)
+                return MB_ENOMEM;
+            memcpy(kept, data + offset, length - offset);
+            connection->input = kept;
+            connection->input_length = length - offset;
+            return 0;
+        }
+        size_t consumed;
+        struct mb_adu adu;
+        uint32_t discarded = connection->decoder.discarded;
+        int rc = mb_mbap_decoder_feed(&connection->decoder, data + offset, length - offset,
+                                      &consumed, &adu);
+        offset += consumed;
+        if (connection->decoder.discarded != discarded) {
+            server->stats.discarded += connection->decoder.discarded - discarded;
+            protocol_error(connection, "frame with a protocol id other than 0 dropped");
+        }
+        if (rc < 0) {
+            server->stats.protocol_errors++;
+            protocol_error(connection, mb_strerror(rc));
+            return rc;
+        }
+        if (rc == 0)
+            break;
+        connection->last_request_ms = mb_loop_now(server->loop);
+        rc = serve_frame(connection, &adu);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Serves input kept while reading was paused, once there is room again. */
+static int serve_backlog(struct connection *connection) {
+    if (connection->input_length == 0)
+        return 0;
+    uint8_t *input = connection->input;
+    size_t length = connection->input_length;
+    connection->input = NULL;
+    connection->input_length = 0;
+    int rc = serve_bytes(connection, input, length);
+    free(input);
+    return rc;
+}
+
+/* ---- connection events ---- */
+
+static int connection_flush(struct connection *connection) {
+    size_t offset = 0;
+    while (offset < connection->output_length) {
+        long written = connection->transport->ops->write(
+            connection->transport, connection->output + offset, connection->output_length - offset);
+        if (written == MB_EAGAIN)
+            break;
+        if (written < 0)
+            return (int)written;
+        offset += (size_t)written;
+    }
+    memmove(connection->output, connection->output + offset, connection->output_length - offset);
+    connection->output_length -= offset;
+    if (connection->output_length == 0 && connection->output_capacity > 4096) {
+        /* The peer caught up: give the memory back, an idle connection stays small. */
+        free(connection->output);
+        connection->output = NULL;
+        connection->output_capacity = 0;
+    }
+    return 0;
+}
+
+/* Closes a connection that has nothing left to send and nothing in flight, when asked to. */
+static int close_if_done(struct connection *connection) {
+    if ((connection->closing || connection->server->shutting_down) &&
+        connection->output_length == 0 && connection->in_flight == 0) {
+        connection_close(connection, connection->closing ? NULL : "server shutting down");
+        return 1;
+    }
+    return 0;
+}
+
+static void connection_io(struct mb_loop *loop, int fd, unsigned events, void *data) {
+    (void)loop;
+    (void)fd;
+    struct connection *connection = data;
+    struct mb_server *server = connection->server;
+    int rc = 0;
+
+    if (events & MB_IO_WRITE) {
+        rc = connection_flush(connection);
+        if (rc == 0 && connection->output_length < OUTPUT_LIMIT)
+            rc = serve_backlog(connection);
+    }
+    if (rc == 0 && (events & MB_IO_READ) && (connection->watched & MB_IO_READ)) {
+        /* Read until the socket is drained (and the transport's own buffer, for TLS), but at
+         * most a few chunks, so one busy peer cannot starve the others. */
+        for (int round = 0; round < 16 && rc == 0; round++) {
+            long count = connection->transport->ops->read(connection->transport,
+                                                          server->read_buffer, READ_CHUNK);
+            if (count == MB_EAGAIN)
+                break;
+            if (count < 0) {
+                rc = (int)count;
+                break;
+            }
+            rc = serve_bytes(connection, server->read_buffer, (size_t)count);
+            if (connection->input_length > 0)
+                break;
+            if ((size_t)count < READ_CHUNK &&
+                connection->transport->ops->pending(connection->transport) == 0)
+                break;
+        }
+    }
+    if (rc == 0)
+        rc = batch_flush(server);
+    else
+        server->batch_length = 0;
+    server->batch_owner = NULL;
+
+    if (rc == MB_ECLOSED) {
+        connection_close(connection, connection->decoder.held > 0
+                                         ? "peer closed in the middle of a frame"
+                                         : "peer closed");
+        return;
+    }
+    if (rc == MB_EMBAP_LENGTH) {
+        connection_close(connection, "MBAP length outside 2..254: stream cannot be resynchronised");
+        return;
+    }
+    if (rc < 0) {
+        connection_close(connection, mb_strerror(rc));
+        return;
+    }
+    if (close_if_done(connection))
+        return;
+    update_interest(connection);
+}
+
+static void connection_close(struct connection *connection, const char *reason) {
+    struct mb_server *server = connection->server;
+    char summary[160];
+    if (reason != NULL && connection->protocol_errors > PROTOCOL_ERRORS_LOGGED) {
+        snprintf(summary, sizeof summary, "%s (%u protocol errors, %u not logged)", reason,
+                 connection->protocol_errors, connection->protocol_errors - PROTOCOL_ERRORS_LOGGED);
+        reason = summary;
+    }
+    log_event(server, MB_LOG_INFO, "connection_closed", NULL, connection,
+              reason ? reason : "closed");
+    if (server->batch_owner == connection) {
+        server->batch_owner = NULL;
+        server->batch_length = 0;
+    }
+    mb_timer_stop(server->loop, &connection->idle_timer);
+    mb_loop_remove(server->loop, connection->transport->fd);
+    connection->transport->ops->close(connection->transport);
+    source_release(server, connection->source);
+    server->slots[connection->slot] = NULL;
+    server->free_slots[server->free_count++] = connection->slot;
+    server->stats.connections--;
+    free(connection->output);
+    free(connection->input);
+    free(connection);
+}
+
+/* ---- deferred replies ---- */
+
+int mb_server_reply(struct mb_server *server, uint64_t token, const uint8_t *response,
+                    size_t length) {
+    if (server == NULL || length > MB_PDU_MAX || (length > 0 && response == NULL))
+        return MB_EINVAL;
+    uint32_t slot = (uint32_t)(token >> 44);
+    uint32_t generation = (uint32_t)(token >> 24) & ((1u << TOKEN_GENERATION_BITS) - 1);
+    struct mb_mbap_header header = {
+        .transaction_id = (uint16_t)(token >> 8),
+        .unit_id = (uint8_t)token,
+    };
+    if (slot >= server->slot_capacity)
+        return MB_EINVAL;
+    struct connection *connection = server->slots[slot];
+    if (connection == NULL || connection->generation != generation)
+        return MB_ECLOSED;
+    if (connection->in_flight == 0)
+        return MB_EINVAL;
+    connection->in_flight--;
+    int rc = 0;
+    if (length > 0) {
+        uint8_t frame[MB_ADU_MAX];
+        mb_mbap_encode(header.transaction_id, header.unit_id, length, frame, sizeof frame);
+        memcpy(frame + MB_MBAP_HEADER_SIZE, response, length);
+        rc = send_or_keep(connection, frame, MB_MBAP_HEADER_SIZE + length);
+        server->stats.responses++;
+        if (response[0] & MB_EXCEPTION_BIT)
+            server->stats.exceptions++;
+    }
+    if (rc == 0)
+        rc = serve_backlog(connection);
+    if (rc == 0)
+        rc = batch_flush(server);
+    server->batch_owner = NULL;
+    if (rc < 0) {
+        connection_close(connection, mb_strerror(rc));
+        return 0;
+    }
+    if (!close_if_done(connection))
+        update_interest(connection);
+    return 0;
+}
+
+/* ---- shutdown ---- */
+
+static void grace_expired(struct mb_loop *loop, struct mb_timer *timer) {
+    (void)loop;
+    struct mb_server *server = timer->data;
+    for (uint32_t i = 0; i < server->slot_capacity; i++)
+        if (server->slots[i] != NULL)
+            connection_close(server->slots[i], "shutdown grace period over");
+}
+
+void mb_server_shutdown(struct mb_server *server, uint32_t grace_ms) {
+    if (server == NULL || server->shutting_down)
+        return;
+    server->shutting_down = 1;
+    log_event(server, MB_LOG_INFO, "shutdown", NULL, NULL, "finishing requests in flight");
+    /* Closing the listeners (not just ignoring them) makes the kernel refuse new connections
+     * instead of completing their handshakes into a backlog nobody reads. */
+    for (int i = 0; i < server->listener_count; i++) {
+        struct listener *listener = &server->listeners[i];
+        mb_loop_remove(server->loop, listener->fd);
+        mb_timer_stop(server->loop, &listener->pause_timer);
+        if (listener->owned)
+            close(listener->fd);
+        listener->fd = -1;
+    }
+    for (uint32_t i = 0; i < server->slot_capacity; i++) {
+        struct connection *connection = server->slots[i];
+        if (connection != NULL && !close_if_done(connection))
+            update_interest(connection);
+    }
+    if (server->stats.connections > 0)
+        mb_timer_start(server->loop, &server->grace_timer, grace_ms, grace_expired, server);
+}
+
+int mb_server_idle(const struct mb_server *server) {
+    return server->stats.connections == 0;
+}
+
+void mb_server_destroy(struct mb_server *server) {
+    if (server == NULL)
+        return;
+    for (uint32_t i = 0; i < server->slot_capacity; i++)
+        if (server->slots[i] != NULL)
+            connection_close(server->slots[i], "server destroyed");
+    for (int i = 0; i < server->listener_count; i++) {
+        struct listener *listener = &server->listeners[i];
+        mb_timer_stop(server->loop, &listener->pause_timer);
+        if (listener->fd < 0)
+            continue;
+        mb_loop_remove(server->loop, listener->fd);
+        if (listener->owned)
+            close(listener->fd);
+    }
+    mb_timer_stop(server->loop, &server->grace_timer);
+    for (size_t i = 0; i < server->source_buckets; i++)
+        while (server->sources[i] != NULL) {
+            struct source_count *next = server->sources[i]->next;
+            free(server->sources[i]);
+            server->sources[i] = next;
+        }
+    free(server->sources);
+    free(server->slots);
+    free(server->slot_generation);
+    free(server->free_slots);
+    free(server);
+}
