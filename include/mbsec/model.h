@@ -33,7 +33,13 @@ extern "C" {
 
 struct mb_model;
 
-/* A FIFO queue read by FC 24 at `address` (which must lie in the holding registers). */
+/*
+ * A FIFO queue read by FC 24 at `address`. It lives in the holding registers: the register at
+ * `address` holds the count, the `capacity` registers after it the values, oldest first. So FC 3
+ * reads it too, it persists with the registers, and writing 0 to the count empties it. FC 24
+ * does not drain the queue (the spec's read leaves it as it is); a count over 31 or over the
+ * capacity, written by a client, is answered with 03.
+ */
 struct mb_fifo_config {
     uint16_t address;
     uint16_t capacity; /* at most MB_MAX_FIFO_COUNT (31) */
@@ -64,7 +70,9 @@ struct mb_identity_config {
     uint8_t conformity_level; /* default 0x83: extended, individual access */
     const uint8_t *server_id; /* FC 17; default "mbsec" */
     size_t server_id_length;
-    int running; /* FC 17 run indicator; default on */
+    /* FC 17 run indicator (0x00 off, 0xFF on): on in mb_model_default_config(), off in a
+     * zeroed struct. */
+    int running;
 };
 
 struct mb_model_config {
@@ -79,11 +87,13 @@ struct mb_model_config {
                                   job: call mb_model_sync() from a timer */
 };
 
-/* The built-in simulator: any unit id, all four tables covering 0..65535, all zero. */
+/* The built-in simulator: any unit id, all four tables covering 0..65535, all zero, two files
+ * of 10000 records for FC 20/21, identification naming mbsec, the run indicator on. */
 MB_API void mb_model_default_config(struct mb_model_config *config);
 
 /*
- * Creates the model (and maps or creates its persistence file). On failure returns MB_ENOMEM,
+ * Creates the model (and maps or creates its persistence file). On failure returns MB_EINVAL
+ * (NULL arguments), MB_ENOMEM,
  * MB_ECONFIG (overlapping FIFOs, a FIFO outside the holding registers, duplicate unit ids,
  * ...), MB_EPERSIST or MB_ESYSTEM, with one clear sentence in `error` (capacity bytes).
  */
@@ -93,8 +103,12 @@ MB_API int mb_model_create(const struct mb_model_config *config, struct mb_model
 /* Flushes persistence (msync) and frees the model. */
 MB_API void mb_model_destroy(struct mb_model *model);
 
-/* The server handler (mb_server_handler) that executes requests against the model; pass the
- * model as its data. Always answers at once (never defers). */
+/*
+ * The server handler (mb_server_handler) that executes requests against the model; pass the
+ * model as its data. Always answers at once (never defers). A unit id the model does not have
+ * gets exception 0x0B. After FC 8/04 (force listen-only) the unit executes and answers nothing
+ * (returns 0), FC 8/01 restart included, as the spec says; restart leaves listen-only mode.
+ */
 MB_API int mb_model_handle(void *model, const struct mb_server_request *request, uint8_t *response);
 
 /* Writes dirty persistent pages to disk (msync). Returns 0 or MB_ESYSTEM. */
@@ -108,9 +122,9 @@ enum mb_table {
     MB_TABLE_INPUT_REGISTERS = 3,
 };
 
-/* Reads/writes `count` registers of a register table, or bits (0/1, one per byte) of a bit
- * table, at `address` of `unit_id`. Returns 0, or MB_EINVAL (unknown unit or table, range
- * outside the table). */
+/* Reads/writes `count` registers of a register table, or bits of a bit table (one per uint16_t
+ * element: 0 or 1 when read, non-zero sets when written), at `address` of `unit_id`. Returns 0, or
+ * MB_EINVAL (unknown unit or table, range outside the table). */
 MB_API int mb_model_get(struct mb_model *model, uint8_t unit_id, enum mb_table table,
                         uint16_t address, uint16_t count, uint16_t *values);
 MB_API int mb_model_set(struct mb_model *model, uint8_t unit_id, enum mb_table table,

@@ -38,7 +38,7 @@ struct mb_server;
 
 struct mb_server_request {
     const struct mb_peer *peer; /* valid during the call only */
-    uint64_t connection_id;     /* unique per server, never reused */
+    uint64_t connection_id;     /* unique in the process, never reused */
     uint64_t token;             /* names this request for mb_server_reply() */
     uint16_t transaction_id;
     uint8_t unit_id;

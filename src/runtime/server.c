@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,7 +88,6 @@ struct mb_server {
     uint32_t free_count;
     struct source_count **sources;
     size_t source_buckets;
-    uint64_t next_connection_id;
     int shutting_down;
     struct mb_timer grace_timer;
     struct mb_server_stats stats;
@@ -96,6 +96,10 @@ struct mb_server {
     size_t batch_length;
     struct connection *batch_owner;
 };
+
+/* Connection ids are unique in the process, across servers (workers) too, so that log lines
+ * of different workers never share one. */
+static atomic_uint_fast64_t next_connection_id = 1;
 
 static void connection_close(struct connection *connection, const char *reason);
 static int connection_flush(struct connection *connection);
@@ -171,7 +175,6 @@ int mb_server_create(struct mb_loop *loop, const struct mb_server_config *config
         free(server);
         return MB_ENOMEM;
     }
-    server->next_connection_id = 1;
     *server_out = server;
     return 0;
 }
@@ -359,7 +362,7 @@ static void accept_one(struct mb_server *server, struct listener *listener, int 
     configure_socket(fd);
     connection->server = server;
     connection->peer = *peer;
-    connection->id = server->next_connection_id++;
+    connection->id = atomic_fetch_add(&next_connection_id, 1);
     connection->slot = slot;
     connection->generation = ++server->slot_generation[slot] & ((1u << TOKEN_GENERATION_BITS) - 1);
     connection->source = source;

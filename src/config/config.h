@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The configuration of `mbsec serve`: defaults, then a YAML file (--config), then command-line
+ * flags on top. docs/configuration.md documents every key with an example.
+ */
+#ifndef MBSEC_CONFIG_CONFIG_H
+#define MBSEC_CONFIG_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mbsec/model.h"
+#include "mbsec/server.h"
+
+#define MB_CONFIG_MAX_LISTEN 16
+#define MB_CONFIG_MAX_UNITS 256
+#define MB_CONFIG_MAX_FIFOS 64
+
+enum mb_log_format {
+    MB_LOG_PLAIN = 0,
+    MB_LOG_JSON = 1,
+};
+
+struct mb_serve_config {
+    /* listen: addresses "host:port"; none given means the default "0.0.0.0:502" and
+     * "[::]:502" (the tool decides). */
+    char *listen[MB_CONFIG_MAX_LISTEN];
+    size_t listen_count;
+    int workers;                    /* workers: 1..64, default 1 */
+    char *user;                     /* user: drop privileges to this user after binding */
+    enum mb_log_format log_format;  /* log.format: plain | json */
+    enum mb_log_level log_level;    /* log.level: error | warning | info | debug */
+    struct mb_server_limits limits; /* limits.* (0 = default) */
+    uint32_t shutdown_grace_ms;     /* limits.shutdown_grace, default 5000 */
+
+    /* The data model: model.units points into `units`, fifos into `fifos`, strings are owned
+     * by this struct. */
+    struct mb_model_config model;
+    struct mb_unit_config units[MB_CONFIG_MAX_UNITS];
+    struct mb_fifo_config fifos[MB_CONFIG_MAX_FIFOS];
+    size_t fifo_count;
+    char *strings[16]; /* owned copies behind identity and persist_path */
+    size_t string_count;
+    uint8_t server_id[251];
+};
+
+/* Fills `config` with the built-in defaults (the default simulator of model.h, no listen
+ * addresses, plain info logging, default limits). */
+void mb_config_defaults(struct mb_serve_config *config);
+
+/*
+ * Loads a YAML file over `config` (which holds defaults or an earlier load). On error returns
+ * MB_ECONFIG (or MB_ESYSTEM when the file cannot be read) and writes one line to `error`:
+ * "FILE:LINE:COLUMN: what is wrong" — unknown keys, wrong types, values out of range and
+ * inconsistent tables are all errors; nothing is silently ignored. On error `config` is left
+ * as it was (so a reload can keep the old one).
+ */
+int mb_config_load(const char *path, struct mb_serve_config *config, char *error,
+                   size_t error_capacity);
+
+/* Frees what a config owns (listen strings, user, model strings) and resets it to defaults. */
+void mb_config_free(struct mb_serve_config *config);
+
+/* Copies `source` into `target` deeply (target must be freed or fresh), fixing the internal
+ * pointers. Returns 0 or MB_ENOMEM. */
+int mb_config_copy(struct mb_serve_config *target, const struct mb_serve_config *source);
+
+/* Parses a duration: "250ms", "5s", "2m", "1h", or a bare number of seconds. Returns 0 or
+ * MB_ECONFIG. */
+int mb_config_parse_duration(const char *text, uint32_t *milliseconds);
+
+#endif

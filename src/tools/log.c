@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: MIT */
+#include "tools/log.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <string.h>
+#include <time.h>
+
+/* Workers log from several threads: one lock keeps each line whole. */
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static const char *level_name(enum mb_log_level level) {
+    switch (level) {
+    case MB_LOG_ERROR:
+        return "error";
+    case MB_LOG_WARNING:
+        return "warning";
+    case MB_LOG_INFO:
+        return "info";
+    default:
+        return "debug";
+    }
+}
+
+static void timestamp(char *text, size_t capacity) {
+    struct timespec now;
+    struct tm utc;
+    clock_gettime(CLOCK_REALTIME, &now);
+    gmtime_r(&now.tv_sec, &utc);
+    size_t used = strftime(text, capacity, "%Y-%m-%dT%H:%M:%S", &utc);
+    snprintf(text + used, capacity - used, ".%03ldZ", now.tv_nsec / 1000000);
+}
+
+/* Writes `text` as a JSON string body, escaping what JSON requires. */
+static void json_string(FILE *stream, const char *text) {
+    fputc('"', stream);
+    for (const unsigned char *at = (const unsigned char *)text; *at; at++) {
+        if (*at == '"' || *at == '\\')
+            fprintf(stream, "\\%c", *at);
+        else if (*at < 0x20)
+            fprintf(stream, "\\u%04x", *at);
+        else
+            fputc(*at, stream);
+    }
+    fputc('"', stream);
+}
+
+static void json_field(FILE *stream, const char *key, const char *value) {
+    if (value == NULL)
+        return;
+    fprintf(stream, ",\"%s\":", key);
+    json_string(stream, value);
+}
+
+void mb_logger_write(void *data, const struct mb_log_event *event) {
+    struct mb_logger *logger = data;
+    if (event->level > logger->level)
+        return;
+    char when[40];
+    timestamp(when, sizeof when);
+    pthread_mutex_lock(&log_lock);
+    FILE *out = logger->stream;
+    if (logger->format == MB_LOG_JSON) {
+        fprintf(out, "{\"time\":\"%s\",\"level\":\"%s\",\"event\":", when,
+                level_name(event->level));
+        json_string(out, event->event);
+        json_field(out, "listener", event->listener);
+        json_field(out, "peer", event->peer);
+        if (event->connection_id)
+            fprintf(out, ",\"connection\":%" PRIu64, event->connection_id);
+        json_field(out, "reason", event->reason);
+        if (strcmp(event->event, "connection_closed") == 0)
+            fprintf(out, ",\"requests\":%" PRIu64 ",\"duration_ms\":%" PRIu64, event->requests,
+                    event->duration_ms);
+        fputs("}\n", out);
+    } else {
+        fprintf(out, "%s %-7s ", when, level_name(event->level));
+        if (strcmp(event->event, "listening") == 0)
+            fprintf(out, "listening on %s", event->listener ? event->listener : "?");
+        else
+            fputs(event->event, out);
+        if (event->peer)
+            fprintf(out, " peer=%s", event->peer);
+        if (event->connection_id)
+            fprintf(out, " connection=%" PRIu64, event->connection_id);
+        if (event->listener && strcmp(event->event, "listening") != 0)
+            fprintf(out, " listener=%s", event->listener);
+        if (strcmp(event->event, "connection_closed") == 0)
+            fprintf(out, " requests=%" PRIu64 " duration_ms=%" PRIu64, event->requests,
+                    event->duration_ms);
+        if (event->reason)
+            fprintf(out, " reason=\"%s\"", event->reason);
+        fputc('\n', out);
+    }
+    fflush(out);
+    pthread_mutex_unlock(&log_lock);
+}
+
+void mb_logger_message(struct mb_logger *logger, enum mb_log_level level, const char *event,
+                       const char *fmt, ...) {
+    char message[1024];
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(message, sizeof message, fmt, args);
+    va_end(args);
+    struct mb_log_event record = {.level = level, .event = event, .reason = message};
+    mb_logger_write(logger, &record);
+}

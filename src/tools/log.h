@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: MIT */
+/* Log lines of the mbsec program: plain text or JSON lines, on stderr, one line per event. */
+#ifndef MBSEC_TOOLS_LOG_H
+#define MBSEC_TOOLS_LOG_H
+
+#include <stdio.h>
+
+#include "config/config.h"
+#include "mbsec/server.h"
+
+struct mb_logger {
+    FILE *stream;
+    enum mb_log_format format;
+    enum mb_log_level level; /* events above this level are not written */
+};
+
+/* An mb_log_fn: pass a struct mb_logger as its data. Thread-safe (one line per write). */
+void mb_logger_write(void *logger, const struct mb_log_event *event);
+
+/* A message of the program itself ("starting", "reload refused", ...), in the same format. */
+void mb_logger_message(struct mb_logger *logger, enum mb_log_level level, const char *event,
+                       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+#endif

@@ -1,0 +1,660 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mbsec serve: the Modbus/TCP device simulator. Defaults, then --config FILE, then flags.
+ * Workers are threads, each with its own event loop and server on the same listening
+ * addresses (SO_REUSEPORT), all sharing one data model. Signals arrive on the first worker's
+ * loop through a signalfd and reach the others through a command pipe each.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "config/config.h"
+#include "mbsec/loop.h"
+#include "mbsec/model.h"
+#include "mbsec/server.h"
+#include "tools/commands.h"
+#include "tools/log.h"
+
+#define MAX_WORKERS 64
+#define SYSTEMD_FIRST_FD 3
+
+/* Flags that override the configuration file, kept so that a reload applies them again. */
+struct overrides {
+    const char *config_path;
+    const char *listen[MB_CONFIG_MAX_LISTEN];
+    size_t listen_count;
+    int workers;
+    const char *user;
+    int log_format; /* -1: not given */
+    int log_level;  /* -1: not given */
+    struct mb_server_limits limits;
+    uint32_t shutdown_grace_ms;
+    const char *persist_path;
+    uint32_t sync_interval_ms;
+};
+
+struct worker {
+    struct serve *serve;
+    int index;
+    struct mb_loop *loop;
+    struct mb_server *server;
+    int command_pipe[2]; /* the first worker writes commands, this worker reads them */
+    pthread_t thread;
+    int running;
+};
+
+struct serve {
+    struct overrides overrides;
+    struct mb_serve_config config;
+    struct mb_logger logger;
+    struct mb_model *model;
+    struct worker workers[MAX_WORKERS];
+    int worker_count;
+    int signal_fd;
+    struct mb_timer sync_timer;
+    volatile int stopping; /* set by the first worker, read by all */
+};
+
+enum command {
+    COMMAND_SHUTDOWN = 'S',
+    COMMAND_LIMITS = 'L',
+};
+
+static void usage(FILE *out) {
+    fputs("usage: mbsec serve [options]\n"
+          "\n"
+          "Serves a Modbus/TCP device simulator. With no options: any unit id, all four tables\n"
+          "covering addresses 0..65535, all zero, on port 502 of every address.\n"
+          "\n"
+          "  --listen HOST:PORT       listen here instead (repeatable; IPv6 as [::1]:502)\n"
+          "  --config FILE            YAML configuration (docs/configuration.md)\n"
+          "  --persist FILE           keep coils, holding registers and files in FILE\n"
+          "  --sync-interval DURATION flush the persistence file this often (default 1s)\n"
+          "  --workers N              event loops sharing the port (default 1)\n"
+          "  --user NAME              bind as root, then run as NAME\n"
+          "  --max-connections N      whole server (default 1024)\n"
+          "  --max-per-source N       per client address (default 64)\n"
+          "  --idle-timeout DURATION  close connections idle this long (default 60s)\n"
+          "  --in-flight N            requests in flight per connection (default 16)\n"
+          "  --log-format plain|json  log lines on stderr (default plain)\n"
+          "  --log-level LEVEL        error, warning, info (default), debug\n"
+          "  -h, --help               this text\n"
+          "\n"
+          "Signals: SIGTERM/SIGINT finish requests in flight and flush persistence; SIGHUP\n"
+          "reloads the configuration file (a bad one is refused and the old one kept).\n"
+          "Port 502 needs privileges: see docs/port-502.md.\n",
+          out);
+}
+
+static int parse_count(const char *text, uint32_t minimum, uint32_t maximum, uint32_t *value) {
+    char *end;
+    errno = 0;
+    unsigned long parsed = strtoul(text, &end, 10);
+    if (errno != 0 || *end != '\0' || text[0] == '-' || text[0] == '\0' || parsed < minimum ||
+        parsed > maximum)
+        return -1;
+    *value = (uint32_t)parsed;
+    return 0;
+}
+
+static int parse_arguments(int argc, char **argv, struct overrides *overrides) {
+    enum {
+        OPT_LISTEN = 256,
+        OPT_CONFIG,
+        OPT_PERSIST,
+        OPT_SYNC,
+        OPT_WORKERS,
+        OPT_USER,
+        OPT_MAXCONN,
+        OPT_PERSOURCE,
+        OPT_IDLE,
+        OPT_INFLIGHT,
+        OPT_LOGFORMAT,
+        OPT_LOGLEVEL,
+        OPT_GRACE,
+    };
+    static const struct option options[] = {
+        {"listen", required_argument, NULL, OPT_LISTEN},
+        {"config", required_argument, NULL, OPT_CONFIG},
+        {"persist", required_argument, NULL, OPT_PERSIST},
+        {"sync-interval", required_argument, NULL, OPT_SYNC},
+        {"workers", required_argument, NULL, OPT_WORKERS},
+        {"user", required_argument, NULL, OPT_USER},
+        {"max-connections", required_argument, NULL, OPT_MAXCONN},
+        {"max-per-source", required_argument, NULL, OPT_PERSOURCE},
+        {"idle-timeout", required_argument, NULL, OPT_IDLE},
+        {"in-flight", required_argument, NULL, OPT_INFLIGHT},
+        {"shutdown-grace", required_argument, NULL, OPT_GRACE},
+        {"log-format", required_argument, NULL, OPT_LOGFORMAT},
+        {"log-level", required_argument, NULL, OPT_LOGLEVEL},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    memset(overrides, 0, sizeof *overrides);
+    overrides->log_format = -1;
+    overrides->log_level = -1;
+    optind = 1;
+    for (;;) {
+        int option = getopt_long(argc, argv, "h", options, NULL);
+        if (option == -1)
+            break;
+        uint32_t value;
+        const char *bad = NULL;
+        switch (option) {
+        case OPT_LISTEN:
+            if (overrides->listen_count >= MB_CONFIG_MAX_LISTEN)
+                bad = "too many --listen addresses (16 at most)";
+            else
+                overrides->listen[overrides->listen_count++] = optarg;
+            break;
+        case OPT_CONFIG:
+            overrides->config_path = optarg;
+            break;
+        case OPT_PERSIST:
+            overrides->persist_path = optarg;
+            break;
+        case OPT_SYNC:
+            if (mb_config_parse_duration(optarg, &overrides->sync_interval_ms) != 0)
+                bad = "--sync-interval: not a duration (250ms, 5s, 2m)";
+            break;
+        case OPT_WORKERS:
+            if (parse_count(optarg, 1, MAX_WORKERS, &value) != 0)
+                bad = "--workers: a number from 1 to 64";
+            overrides->workers = (int)value;
+            break;
+        case OPT_USER:
+            overrides->user = optarg;
+            break;
+        case OPT_MAXCONN:
+            if (parse_count(optarg, 1, 1000000, &overrides->limits.max_connections) != 0)
+                bad = "--max-connections: a number from 1 to 1000000";
+            break;
+        case OPT_PERSOURCE:
+            if (parse_count(optarg, 1, 1000000, &overrides->limits.max_per_source) != 0)
+                bad = "--max-per-source: a number from 1 to 1000000";
+            break;
+        case OPT_IDLE:
+            if (mb_config_parse_duration(optarg, &overrides->limits.idle_timeout_ms) != 0)
+                bad = "--idle-timeout: not a duration (250ms, 5s, 2m)";
+            break;
+        case OPT_INFLIGHT:
+            if (parse_count(optarg, 1, 1024, &overrides->limits.max_in_flight) != 0)
+                bad = "--in-flight: a number from 1 to 1024";
+            break;
+        case OPT_GRACE:
+            if (mb_config_parse_duration(optarg, &overrides->shutdown_grace_ms) != 0)
+                bad = "--shutdown-grace: not a duration (250ms, 5s, 2m)";
+            break;
+        case OPT_LOGFORMAT:
+            if (strcmp(optarg, "plain") == 0)
+                overrides->log_format = MB_LOG_PLAIN;
+            else if (strcmp(optarg, "json") == 0)
+                overrides->log_format = MB_LOG_JSON;
+            else
+                bad = "--log-format: plain or json";
+            break;
+        case OPT_LOGLEVEL:
+            if (strcmp(optarg, "error") == 0)
+                overrides->log_level = MB_LOG_ERROR;
+            else if (strcmp(optarg, "warning") == 0)
+                overrides->log_level = MB_LOG_WARNING;
+            else if (strcmp(optarg, "info") == 0)
+                overrides->log_level = MB_LOG_INFO;
+            else if (strcmp(optarg, "debug") == 0)
+                overrides->log_level = MB_LOG_DEBUG;
+            else
+                bad = "--log-level: error, warning, info or debug";
+            break;
+        case 'h':
+            usage(stdout);
+            return 1;
+        default:
+            usage(stderr);
+            return -1;
+        }
+        if (bad != NULL) {
+            fprintf(stderr, "mbsec serve: %s\n", bad);
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "mbsec serve: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return -1;
+    }
+    return 0;
+}
+
+/* Replaces a string the config owns with a copy of `text`. Returns 0 or -1 (out of memory). */
+static int replace_string(char **slot, const char *text) {
+    char *copy = strdup(text);
+    if (copy == NULL)
+        return -1;
+    free(*slot);
+    *slot = copy;
+    return 0;
+}
+
+/* Defaults, then the file, then the flags, into `config`. On error writes one line to `error`
+ * and leaves `config` as it was. */
+static int build_config(const struct overrides *overrides, struct mb_serve_config *config,
+                        char *error, size_t capacity) {
+    static struct mb_serve_config fresh; /* large; only the first worker's thread builds one */
+    mb_config_defaults(&fresh);
+    if (overrides->config_path != NULL &&
+        mb_config_load(overrides->config_path, &fresh, error, capacity) != 0) {
+        mb_config_free(&fresh);
+        return -1;
+    }
+    if (overrides->listen_count > 0) {
+        for (size_t i = 0; i < fresh.listen_count; i++)
+            free(fresh.listen[i]);
+        fresh.listen_count = 0;
+        for (size_t i = 0; i < overrides->listen_count; i++) {
+            fresh.listen[i] = NULL;
+            if (replace_string(&fresh.listen[i], overrides->listen[i]) != 0)
+                goto out_of_memory;
+            fresh.listen_count++;
+        }
+    }
+    if (overrides->workers)
+        fresh.workers = overrides->workers;
+    if (overrides->user && replace_string(&fresh.user, overrides->user) != 0)
+        goto out_of_memory;
+    if (overrides->log_format >= 0)
+        fresh.log_format = (enum mb_log_format)overrides->log_format;
+    if (overrides->log_level >= 0)
+        fresh.log_level = (enum mb_log_level)overrides->log_level;
+    if (overrides->limits.max_connections)
+        fresh.limits.max_connections = overrides->limits.max_connections;
+    if (overrides->limits.max_per_source)
+        fresh.limits.max_per_source = overrides->limits.max_per_source;
+    if (overrides->limits.idle_timeout_ms)
+        fresh.limits.idle_timeout_ms = overrides->limits.idle_timeout_ms;
+    if (overrides->limits.max_in_flight)
+        fresh.limits.max_in_flight = overrides->limits.max_in_flight;
+    if (overrides->shutdown_grace_ms)
+        fresh.shutdown_grace_ms = overrides->shutdown_grace_ms;
+    if (overrides->persist_path) {
+        if (fresh.string_count >= sizeof fresh.strings / sizeof fresh.strings[0]) {
+            snprintf(error, capacity, "too many strings in the configuration");
+            mb_config_free(&fresh);
+            return -1;
+        }
+        fresh.strings[fresh.string_count] = NULL;
+        if (replace_string(&fresh.strings[fresh.string_count], overrides->persist_path) != 0)
+            goto out_of_memory;
+        fresh.model.persist_path = fresh.strings[fresh.string_count++];
+    }
+    if (overrides->sync_interval_ms)
+        fresh.model.sync_interval_ms = overrides->sync_interval_ms;
+    if (fresh.workers < 1)
+        fresh.workers = 1;
+    /* The config points into itself (units, FIFOs, strings): copy it with the function that
+     * knows, never with an assignment. */
+    mb_config_free(config);
+    if (mb_config_copy(config, &fresh) != 0)
+        goto out_of_memory;
+    mb_config_free(&fresh);
+    return 0;
+
+out_of_memory:
+    snprintf(error, capacity, "out of memory");
+    mb_config_free(&fresh);
+    return -1;
+}
+
+/* ---- port 502 ---- */
+
+static void explain_privileged_port(const char *address) {
+    fprintf(stderr,
+            "mbsec serve: cannot listen on %s: permission denied.\n"
+            "Ports below 1024 (Modbus uses 502, Modbus/TCP Security 802) need privileges. "
+            "Any one of these works:\n"
+            "  - systemd socket activation: install contrib/systemd/mbsec-serve.socket and\n"
+            "    .service; systemd binds the port and the server runs unprivileged\n"
+            "  - start as root with --user NAME: mbsec binds, then drops to NAME for good\n"
+            "  - grant the capability: setcap cap_net_bind_service=+ep $(command -v mbsec)\n"
+            "  - use an unprivileged port, e.g. --listen 0.0.0.0:5020, and redirect 502 to it:\n"
+            "      nft add table ip nat; nft add chain ip nat prerouting '{ type nat hook "
+            "prerouting priority -100; }'\n"
+            "      nft add rule ip nat prerouting tcp dport 502 redirect to :5020\n"
+            "    or: iptables -t nat -A PREROUTING -p tcp --dport 502 -j REDIRECT --to-ports "
+            "5020\n"
+            "See docs/port-502.md.\n",
+            address);
+}
+
+/* systemd socket activation: LISTEN_PID names us, LISTEN_FDS descriptors start at 3. */
+static int activated_sockets(void) {
+    const char *pid = getenv("LISTEN_PID");
+    const char *fds = getenv("LISTEN_FDS");
+    if (pid == NULL || fds == NULL)
+        return 0;
+    char *end;
+    long listen_pid = strtol(pid, &end, 10);
+    if (*end != '\0' || listen_pid != (long)getpid())
+        return 0;
+    long count = strtol(fds, &end, 10);
+    if (*end != '\0' || count < 1 || count > MB_CONFIG_MAX_LISTEN)
+        return 0;
+    /* Children must not think the sockets are theirs. */
+    unsetenv("LISTEN_PID");
+    unsetenv("LISTEN_FDS");
+    unsetenv("LISTEN_FDNAMES");
+    return (int)count;
+}
+
+/* Drops root for `name` and proves it cannot be regained. Returns 0 or -1 (message printed). */
+static int drop_privileges(const char *name) {
+    struct passwd *user = getpwnam(name);
+    if (user == NULL) {
+        fprintf(stderr, "mbsec serve: --user %s: no such user\n", name);
+        return -1;
+    }
+    if (getuid() != 0 && geteuid() != 0) {
+        if (getuid() == user->pw_uid)
+            return 0;
+        fprintf(stderr, "mbsec serve: --user %s needs to start as root\n", name);
+        return -1;
+    }
+    if (setgroups(0, NULL) != 0 || initgroups(name, user->pw_gid) != 0 ||
+        setgid(user->pw_gid) != 0 || setuid(user->pw_uid) != 0) {
+        fprintf(stderr, "mbsec serve: could not become user %s: %s\n", name, strerror(errno));
+        return -1;
+    }
+    if (user->pw_uid != 0 && (setuid(0) == 0 || seteuid(0) == 0 || getuid() == 0 ||
+                              geteuid() == 0 || getegid() != user->pw_gid)) {
+        fprintf(stderr,
+                "mbsec serve: root privileges could be regained after switching to %s; "
+                "refusing to run\n",
+                name);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- workers ---- */
+
+static void send_command(struct serve *serve, char command) {
+    for (int i = 1; i < serve->worker_count; i++) {
+        ssize_t written = write(serve->workers[i].command_pipe[1], &command, 1);
+        (void)written;
+    }
+}
+
+static void worker_command(struct mb_loop *loop, int fd, unsigned events, void *data) {
+    (void)events;
+    struct worker *worker = data;
+    char commands[16];
+    ssize_t count = read(fd, commands, sizeof commands);
+    for (ssize_t i = 0; i < count; i++) {
+        if (commands[i] == COMMAND_SHUTDOWN)
+            mb_server_shutdown(worker->server, worker->serve->config.shutdown_grace_ms);
+        else if (commands[i] == COMMAND_LIMITS)
+            mb_server_set_limits(worker->server, &worker->serve->config.limits);
+    }
+    (void)loop;
+}
+
+static void *worker_main(void *data) {
+    struct worker *worker = data;
+    while (!(worker->serve->stopping && mb_server_idle(worker->server)))
+        if (mb_loop_run_once(worker->loop, 200) != 0)
+            break;
+    return NULL;
+}
+
+static int worker_create(struct serve *serve, int index) {
+    struct worker *worker = &serve->workers[index];
+    worker->serve = serve;
+    worker->index = index;
+    worker->command_pipe[0] = worker->command_pipe[1] = -1;
+    struct mb_server_config config = {
+        .limits = serve->config.limits,
+        .handler = mb_model_handle,
+        .handler_data = serve->model,
+        .log = mb_logger_write,
+        .log_data = &serve->logger,
+    };
+    if (mb_loop_create(&worker->loop) != 0 ||
+        mb_server_create(worker->loop, &config, &worker->server) != 0)
+        return -1;
+    if (index > 0) {
+        if (pipe2(worker->command_pipe, O_CLOEXEC | O_NONBLOCK) != 0 ||
+            mb_loop_add(worker->loop, worker->command_pipe[0], MB_IO_READ, worker_command,
+                        worker) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void worker_destroy(struct worker *worker) {
+    mb_server_destroy(worker->server);
+    if (worker->command_pipe[0] >= 0) {
+        mb_loop_remove(worker->loop, worker->command_pipe[0]);
+        close(worker->command_pipe[0]);
+        close(worker->command_pipe[1]);
+    }
+    mb_loop_destroy(worker->loop);
+}
+
+/* Opens every listener on every worker. Returns 0 or an exit status. */
+static int open_listeners(struct serve *serve) {
+    int activated = activated_sockets();
+    if (activated > 0) {
+        if (serve->config.listen_count > 0)
+            mb_logger_message(&serve->logger, MB_LOG_WARNING, "socket_activation",
+                              "systemd passed %d socket(s); listen addresses are ignored",
+                              activated);
+        for (int w = 0; w < serve->worker_count; w++)
+            for (int i = 0; i < activated; i++)
+                if (mb_server_adopt(serve->workers[w].server, SYSTEMD_FIRST_FD + i, w == 0) < 0) {
+                    fprintf(stderr, "mbsec serve: descriptor %d from systemd is unusable\n",
+                            SYSTEMD_FIRST_FD + i);
+                    return MB_EXIT_FAILURE;
+                }
+        return 0;
+    }
+
+    const char *defaults[] = {"0.0.0.0:502", "[::]:502"};
+    size_t count = serve->config.listen_count;
+    const char *const *addresses = (const char *const *)serve->config.listen;
+    if (count == 0) {
+        addresses = defaults;
+        count = 2;
+    }
+    for (size_t i = 0; i < count; i++) {
+        int index = mb_server_listen(serve->workers[0].server, addresses[i], 0);
+        if (index == MB_EADDRESS && serve->config.listen_count == 0) {
+            /* No IPv6 on this machine: the IPv4 default still serves. */
+            mb_logger_message(&serve->logger, MB_LOG_WARNING, "listener_skipped",
+                              "%s is not available on this machine", addresses[i]);
+            continue;
+        }
+        if (index < 0) {
+            if (index == MB_EACCES)
+                explain_privileged_port(addresses[i]);
+            else
+                fprintf(stderr, "mbsec serve: cannot listen on %s: %s%s%s\n", addresses[i],
+                        mb_strerror(index), index == MB_ESYSTEM ? ": " : "",
+                        index == MB_ESYSTEM ? strerror(errno) : "");
+            return index == MB_EADDRESS ? MB_EXIT_USAGE : MB_EXIT_FAILURE;
+        }
+        /* The other workers bind the address actually bound, so port 0 means one port. */
+        char bound[64];
+        mb_server_listener_address(serve->workers[0].server, index, bound, sizeof bound);
+        for (int w = 1; w < serve->worker_count; w++)
+            if (mb_server_listen(serve->workers[w].server, bound, 0) < 0) {
+                fprintf(stderr, "mbsec serve: worker %d cannot listen on %s\n", w, bound);
+                return MB_EXIT_FAILURE;
+            }
+    }
+    if (mb_server_listener_fd(serve->workers[0].server, 0) < 0) {
+        fprintf(stderr, "mbsec serve: nothing to listen on\n");
+        return MB_EXIT_FAILURE;
+    }
+    return 0;
+}
+
+/* ---- signals, reload, persistence ---- */
+
+static void reload(struct serve *serve) {
+    char error[512];
+    /* The running model keeps pointing into serve->config (identity strings, FIFOs); only the
+     * parts a reload may change are taken from the new configuration. */
+    static struct mb_serve_config fresh;
+    mb_config_defaults(&fresh);
+    if (build_config(&serve->overrides, &fresh, error, sizeof error) != 0) {
+        mb_logger_message(&serve->logger, MB_LOG_ERROR, "reload_refused",
+                          "%s; the running configuration stays in force", error);
+        mb_config_free(&fresh);
+        return;
+    }
+    serve->config.limits = fresh.limits;
+    serve->config.log_format = fresh.log_format;
+    serve->config.log_level = fresh.log_level;
+    serve->config.shutdown_grace_ms = fresh.shutdown_grace_ms;
+    mb_config_free(&fresh);
+    serve->logger.format = serve->config.log_format;
+    serve->logger.level = serve->config.log_level;
+    mb_server_set_limits(serve->workers[0].server, &serve->config.limits);
+    send_command(serve, COMMAND_LIMITS);
+    mb_logger_message(&serve->logger, MB_LOG_INFO, "reloaded",
+                      "limits and logging applied; listen addresses, workers, user, units, "
+                      "identity and persistence take effect at the next start");
+}
+
+static void sync_tick(struct mb_loop *loop, struct mb_timer *timer) {
+    struct serve *serve = timer->data;
+    if (mb_model_sync(serve->model) != 0)
+        mb_logger_message(&serve->logger, MB_LOG_ERROR, "persist_error",
+                          "flushing the persistence file failed: %s", strerror(errno));
+    mb_timer_start(loop, timer, serve->config.model.sync_interval_ms, sync_tick, serve);
+}
+
+static void on_signal(struct mb_loop *loop, int fd, unsigned events, void *data) {
+    (void)events;
+    (void)loop;
+    struct serve *serve = data;
+    struct signalfd_siginfo info;
+    while (read(fd, &info, sizeof info) == (ssize_t)sizeof info) {
+        if (info.ssi_signo == SIGHUP) {
+            reload(serve);
+        } else if (!serve->stopping) {
+            serve->stopping = 1;
+            mb_logger_message(&serve->logger, MB_LOG_INFO, "stopping", "signal %s received",
+                              info.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+            mb_server_shutdown(serve->workers[0].server, serve->config.shutdown_grace_ms);
+            send_command(serve, COMMAND_SHUTDOWN);
+        }
+    }
+}
+
+int mb_cmd_serve(int argc, char **argv) {
+    static struct serve serve; /* large (the config holds 256 unit slots): not on the stack */
+    char error[512];
+    int status = MB_EXIT_FAILURE;
+
+    memset(&serve, 0, sizeof serve);
+    serve.signal_fd = -1;
+    int parsed = parse_arguments(argc, argv, &serve.overrides);
+    if (parsed != 0)
+        return parsed > 0 ? MB_EXIT_OK : MB_EXIT_USAGE;
+    mb_config_defaults(&serve.config);
+    if (build_config(&serve.overrides, &serve.config, error, sizeof error) != 0) {
+        fprintf(stderr, "mbsec serve: %s\n", error);
+        mb_config_free(&serve.config);
+        return MB_EXIT_USAGE;
+    }
+    serve.logger.stream = stderr;
+    serve.logger.format = serve.config.log_format;
+    serve.logger.level = serve.config.log_level;
+
+    /* Signals are taken through a signalfd, so block them before any thread starts. */
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (mb_model_create(&serve.config.model, &serve.model, error, sizeof error) != 0) {
+        fprintf(stderr, "mbsec serve: %s\n", error);
+        goto out;
+    }
+    serve.worker_count = serve.config.workers;
+    for (int i = 0; i < serve.worker_count; i++)
+        if (worker_create(&serve, i) != 0) {
+            fprintf(stderr, "mbsec serve: cannot start worker %d: out of resources\n", i);
+            goto out;
+        }
+    status = open_listeners(&serve);
+    if (status != 0)
+        goto out;
+    status = MB_EXIT_FAILURE;
+    if (serve.config.user != NULL && drop_privileges(serve.config.user) != 0)
+        goto out;
+
+    serve.signal_fd = signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (serve.signal_fd < 0 ||
+        mb_loop_add(serve.workers[0].loop, serve.signal_fd, MB_IO_READ, on_signal, &serve) != 0) {
+        fprintf(stderr, "mbsec serve: cannot watch signals: %s\n", strerror(errno));
+        goto out;
+    }
+    if (serve.config.model.persist_path != NULL)
+        mb_timer_start(serve.workers[0].loop, &serve.sync_timer,
+                       serve.config.model.sync_interval_ms, sync_tick, &serve);
+    mb_logger_message(&serve.logger, MB_LOG_INFO, "started", "%d worker(s), %s%s",
+                      serve.worker_count,
+                      serve.config.model.persist_path ? "persisting to " : "in memory",
+                      serve.config.model.persist_path ? serve.config.model.persist_path : "");
+
+    for (int i = 1; i < serve.worker_count; i++) {
+        if (pthread_create(&serve.workers[i].thread, NULL, worker_main, &serve.workers[i]) != 0) {
+            fprintf(stderr, "mbsec serve: cannot start worker thread %d\n", i);
+            serve.stopping = 1;
+            send_command(&serve, COMMAND_SHUTDOWN);
+            break;
+        }
+        serve.workers[i].running = 1;
+    }
+    worker_main(&serve.workers[0]);
+    for (int i = 1; i < serve.worker_count; i++)
+        if (serve.workers[i].running)
+            pthread_join(serve.workers[i].thread, NULL);
+    status = MB_EXIT_OK;
+
+out:
+    if (serve.worker_count > 0)
+        mb_timer_stop(serve.workers[0].loop, &serve.sync_timer);
+    if (serve.signal_fd >= 0) {
+        if (serve.workers[0].loop != NULL)
+            mb_loop_remove(serve.workers[0].loop, serve.signal_fd);
+        close(serve.signal_fd);
+    }
+    for (int i = 0; i < serve.worker_count; i++)
+        if (serve.workers[i].loop != NULL)
+            worker_destroy(&serve.workers[i]);
+    if (serve.model != NULL) {
+        mb_model_destroy(serve.model);
+        if (status == MB_EXIT_OK)
+            mb_logger_message(&serve.logger, MB_LOG_INFO, "stopped", "%s",
+                              serve.config.model.persist_path ? "persistence flushed"
+                                                              : "all connections closed");
+    }
+    mb_config_free(&serve.config);
+    return status;
+}

@@ -1,0 +1,231 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# End-to-end checks of `mbsec serve` as a process: readiness line, JSON logs, graceful SIGTERM,
+# SIGHUP reload (a good and a bad config), systemd socket activation, --user, the EACCES
+# message on port 502, bad flags. Every server runs on 127.0.0.1 with an ephemeral port, is
+# waited for by reading its log (bounded), and is stopped by PID.
+#
+#   test_serve.sh MBSEC_BINARY
+set -u
+mbsec=${1:?usage: test_serve.sh MBSEC_BINARY}
+python=/usr/bin/python3
+scratch=$(mktemp -d)
+pids=()
+passed=0
+failed=0
+cleanup() {
+    for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null; done
+    rm -rf "$scratch"
+}
+trap cleanup EXIT
+
+ok() { passed=$((passed + 1)); echo "ok   $1"; }
+fail() { failed=$((failed + 1)); echo "FAIL $1"; [ -n "${2:-}" ] && sed 's/^/     /' "$2" | tail -n 20; }
+
+# wait_for FILE PATTERN SECONDS: until a line of FILE matches PATTERN.
+wait_for() {
+    local deadline=$((SECONDS + $3))
+    while [ $SECONDS -lt $deadline ]; do
+        grep -qE "$2" "$1" 2>/dev/null && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# port_of LOG: the port of the first "listening on HOST:PORT" line.
+port_of() { sed -n 's/.*listening on .*:\([0-9][0-9]*\).*/\1/p' "$1" | head -n 1; }
+
+# start LOG ARGS...: starts serve in the background; sets PID.
+start() {
+    local log=$1
+    shift
+    "$mbsec" serve "$@" 2>"$log" &
+    PID=$!
+    pids+=("$PID")
+}
+
+# modbus PORT HEX-PDU [UNIT]: sends one request, prints the response PDU in hex.
+modbus() {
+    "$python" - "$1" "$2" "${3:-1}" <<'PY'
+import socket, struct, sys
+port, pdu, unit = int(sys.argv[1]), bytes.fromhex(sys.argv[2]), int(sys.argv[3])
+s = socket.create_connection(("127.0.0.1", port), timeout=5)
+s.sendall(struct.pack(">HHHB", 0x1234, 0, len(pdu) + 1, unit) + pdu)
+head = b""
+while len(head) < 7:
+    chunk = s.recv(7 - len(head))
+    if not chunk:
+        sys.exit("closed")
+    head += chunk
+length = struct.unpack(">H", head[4:6])[0] - 1
+body = b""
+while len(body) < length:
+    body += s.recv(length - len(body))
+print(body.hex())
+PY
+}
+
+stop() { # stop PID: SIGTERM, wait (bounded); sets STATUS to its exit status
+    kill -TERM "$1" 2>/dev/null
+    local deadline=$((SECONDS + 10))
+    while kill -0 "$1" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.05; done
+    kill -9 "$1" 2>/dev/null
+    wait "$1" 2>/dev/null
+    STATUS=$?
+}
+
+# 1. readiness line, values, graceful SIGTERM
+log=$scratch/basic.log
+start "$log" --listen 127.0.0.1:0
+if wait_for "$log" "listening on 127\.0\.0\.1:[0-9]+" 10; then
+    port=$(port_of "$log")
+    out=$(modbus "$port" 06000a1234)
+    out2=$(modbus "$port" 03000a0002)
+    [ "$out" = "06000a1234" ] && [ "$out2" = "030412340000" ] &&
+        ok "serves the default simulator: write 0x1234 at 10, read it back" ||
+        fail "serves the default simulator (got $out / $out2)" "$log"
+    stop "$PID"
+    status=$STATUS
+    [ "$status" = 0 ] && grep -q "stopped" "$log" && ok "SIGTERM stops it with status 0" ||
+        fail "SIGTERM stops it with status 0 (status $status)" "$log"
+else
+    fail "serve never said it was listening" "$log"
+fi
+
+# 2. JSON log lines parse, one object per line with time, level, event
+log=$scratch/json.log
+start "$log" --listen 127.0.0.1:0 --log-format json
+if wait_for "$log" '"event":"listening"' 10; then
+    port=$(sed -n 's/.*"listener":"127\.0\.0\.1:\([0-9]*\)".*/\1/p' "$log" | head -n 1)
+    modbus "$port" 0300000001 >/dev/null
+    stop "$PID"
+    if "$python" -c '
+import json, sys
+events = [json.loads(line) for line in open(sys.argv[1])]
+assert all({"time", "level", "event"} <= set(e) for e in events), events
+kinds = {e["event"] for e in events}
+assert {"listening", "connection_opened", "connection_closed"} <= kinds, kinds
+closed = [e for e in events if e["event"] == "connection_closed"]
+assert all("peer" in e and "requests" in e for e in closed), closed
+' "$log"; then ok "--log-format json writes one parseable object per line"; else fail "json log" "$log"; fi
+else
+    fail "json: never listening" "$log"
+fi
+
+# 3. SIGHUP: a good config applies, a bad one is refused and the old one kept
+config=$scratch/serve.yaml
+printf 'limits:\n  max_connections: 100\n' >"$config"
+log=$scratch/reload.log
+start "$log" --listen 127.0.0.1:0 --config "$config"
+if wait_for "$log" "listening on" 10; then
+    port=$(port_of "$log")
+    printf 'limits:\n  max_connections: [not a number\n' >"$config"
+    kill -HUP "$PID"
+    wait_for "$log" "reload_refused" 5 && grep -q "stays in force" "$log" &&
+        [ "$(modbus "$port" 0300000001)" = "03020000" ] &&
+        ok "SIGHUP with a broken config is refused, the server keeps serving" ||
+        fail "SIGHUP with a broken config" "$log"
+    printf 'limits:\n  max_connections: 200\n' >"$config"
+    kill -HUP "$PID"
+    wait_for "$log" "reloaded" 5 && [ "$(modbus "$port" 0300000001)" = "03020000" ] &&
+        ok "SIGHUP with a good config reloads without dropping the listener" ||
+        fail "SIGHUP with a good config" "$log"
+    stop "$PID"
+else
+    fail "reload: never listening" "$log"
+fi
+
+# 4. systemd socket activation: LISTEN_FDS/LISTEN_PID and a socket on descriptor 3
+log=$scratch/activation.log
+"$python" - "$mbsec" "$log" <<'PY' &
+import os, socket, sys
+mbsec, log = sys.argv[1], sys.argv[2]
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(16)
+with open(log + ".port", "w") as f:
+    f.write(str(s.getsockname()[1]))
+os.dup2(s.fileno(), 3)
+os.set_inheritable(3, True)
+os.environ["LISTEN_FDS"] = "1"
+os.environ["LISTEN_PID"] = str(os.getpid())  # exec keeps the pid
+err = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+os.dup2(err, 2)
+os.execv(mbsec, [mbsec, "serve"])
+PY
+PID=$!
+pids+=("$PID")
+if wait_for "$log" "listening on 127\.0\.0\.1" 10; then
+    port=$(cat "$log.port")
+    [ "$(modbus "$port" 0300000001)" = "03020000" ] &&
+        ! grep -q "0.0.0.0:502" "$log" &&
+        ok "systemd socket activation: serves the socket on descriptor 3, binds nothing else" ||
+        fail "socket activation" "$log"
+    stop "$PID"
+else
+    fail "socket activation: the passed socket was not served" "$log"
+fi
+
+# 5. --user: binds as root, then runs as that user and cannot regain root
+if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
+    log=$scratch/user.log
+    start "$log" --listen 127.0.0.1:0 --user nobody
+    if wait_for "$log" "started" 10; then
+        uid=$(awk '/^Uid:/ { print $2, $3, $4, $5 }' "/proc/$PID/status")
+        port=$(port_of "$log")
+        [ "$uid" = "65534 65534 65534 65534" ] && [ "$(modbus "$port" 0300000001)" = "03020000" ] &&
+            ok "--user nobody: every uid is nobody's after binding, and it serves" ||
+            fail "--user nobody (uids: $uid)" "$log"
+        stop "$PID"
+    else
+        fail "--user nobody never started" "$log"
+    fi
+    "$mbsec" serve --listen 127.0.0.1:0 --user no-such-user-here 2>"$scratch/nouser.log"
+    [ $? -ne 0 ] && grep -q "no such user" "$scratch/nouser.log" &&
+        ok "--user with an unknown user is refused" || fail "--user unknown" "$scratch/nouser.log"
+
+    # 6. EACCES on port 502 for an unprivileged user: one clear message with the remedies
+    log=$scratch/eacces.log
+    if command -v setpriv >/dev/null; then
+        setpriv --reuid=65534 --regid=65534 --clear-groups "$mbsec" serve --listen 127.0.0.1:502 \
+            2>"$log"
+        status=$?
+        [ "$status" = 1 ] && grep -q "permission denied" "$log" && grep -q "setcap" "$log" &&
+            grep -q "nft add rule" "$log" && grep -q "iptables" "$log" &&
+            grep -q -- "--user" "$log" && grep -q "socket activation" "$log" &&
+            ok "port 502 without privileges: status 1 and a message naming every remedy" ||
+            fail "EACCES message (status $status)" "$log"
+    fi
+else
+    echo "skip --user and EACCES checks: not root"
+fi
+
+# 7. bad flags and configs: usage status 2 and a message
+"$mbsec" serve --workers 0 2>"$scratch/bad1" ; s1=$?
+"$mbsec" serve --listen '[::1' 2>"$scratch/bad2" ; s2=$?
+printf 'unknown_key: 1\n' >"$scratch/bad.yaml"
+"$mbsec" serve --config "$scratch/bad.yaml" 2>"$scratch/bad3" ; s3=$?
+"$mbsec" serve --frobnicate 2>"$scratch/bad4" ; s4=$?
+[ $s1 = 2 ] && [ $s2 = 2 ] && [ $s3 = 2 ] && [ $s4 = 2 ] && grep -q "bad.yaml:1" "$scratch/bad3" &&
+    ok "bad flags and configs exit 2 with a message (config errors name file:line)" ||
+    fail "bad flags ($s1 $s2 $s3 $s4)" "$scratch/bad3"
+
+# 8. two workers share one port
+log=$scratch/workers.log
+start "$log" --listen 127.0.0.1:0 --workers 2
+if wait_for "$log" "started" 10; then
+    port=$(port_of "$log")
+    n=$(grep -c "listening on 127.0.0.1:$port" "$log")
+    good=0
+    for i in 1 2 3 4 5 6; do [ "$(modbus "$port" 0300000001)" = "03020000" ] && good=$((good + 1)); done
+    stop "$PID"
+    [ "$n" = 2 ] && [ $good = 6 ] && [ "$STATUS" = 0 ] &&
+        ok "--workers 2: both listen on the same port, all requests answered, clean stop" ||
+        fail "--workers 2 ($n listeners, $good answers)" "$log"
+else
+    fail "--workers 2 never started" "$log"
+fi
+
+echo "test_serve: $passed passed, $failed failed"
+[ "$failed" = 0 ]

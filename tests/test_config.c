@@ -1,0 +1,1193 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The configuration file of `mbsec serve` (src/config): every key's effect, every kind of error
+ * with its exact "FILE:LINE:COLUMN:" message, a failed load leaving the configuration exactly as
+ * it was, copy and free (run under ASan/LSan to show nothing leaks), and every file in examples/
+ * and every yaml block of docs/configuration.md loading as written.
+ *
+ * Linking: this test needs the config parser and libyaml, which live in the mbsec_tool library,
+ * so tests/CMakeLists.txt must add `target_link_libraries(test_config PRIVATE mbsec_tool)`.
+ * By hand, from the repository root, with libmbsec.a built in build/:
+ *   gcc -std=c11 -D_GNU_SOURCE -Iinclude -Ibuild/include -Isrc -Itests tests/test_config.c
+ *       tests/harness.c, the .c files of src/config, build/libmbsec.a -lyaml -lpthread
+ *
+ * The examples and docs are found from this file's path (__FILE__), or from $MBSEC_SOURCE_DIR.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config/config.h"
+#include "harness.h"
+#include "mbsec/error.h"
+
+static char directory[256];
+static char config_path[300];
+
+static void write_text(const char *path, const char *text, size_t length) {
+    FILE *file = fopen(path, "wb");
+    if (file == NULL || fwrite(text, 1, length, file) != length || fclose(file) != 0) {
+        perror(path);
+        exit(2);
+    }
+}
+
+/* Writes `text` to the test's config file and loads it over `config`. */
+static int load_text(const char *text, struct mb_serve_config *config, char *error,
+                     size_t capacity) {
+    write_text(config_path, text, strlen(text));
+    return mb_config_load(config_path, config, error, capacity);
+}
+
+/* Loads `text` over the defaults, reporting any error at the caller's line. */
+static int load_ok(int line, const char *text, struct mb_serve_config *config) {
+    char error[512];
+    mb_config_defaults(config);
+    int status = load_text(text, config, error, sizeof error);
+    harness_checks++;
+    if (status != 0)
+        harness_fail(__FILE__, line, "load failed with %d: %s", status, error);
+    return status;
+}
+
+#define LOAD_OK(text, config) load_ok(__LINE__, text, config)
+
+/* A configuration with something in every owned field, to load errors over. */
+static const char base_text[] = "listen: [127.0.0.1:5020, \"[::1]:5020\"]\n"
+                                "workers: 2\n"
+                                "user: nobody\n"
+                                "log: { format: json, level: debug }\n"
+                                "persist: { path: /var/lib/mbsec/base.state }\n"
+                                "identity:\n"
+                                "  vendor_name: Base Vendor\n"
+                                "  product_code: BASE-1\n"
+                                "  server_id: BASE\n"
+                                "units:\n"
+                                "  - id: 7\n"
+                                "    holding_registers: 0-99\n"
+                                "    fifos: [ { address: 10, capacity: 5 } ]\n";
+
+/*
+ * Loads `text` over the base configuration and checks it fails with MB_ECONFIG and exactly the
+ * message "CONFIG_PATH:" + want, leaving every byte of the configuration as it was.
+ */
+static void check_error(int line, const char *text, const char *want) {
+    struct mb_serve_config config, before;
+    char error[512], expected[1024];
+    mb_config_defaults(&config);
+    if (load_text(base_text, &config, error, sizeof error) != 0) {
+        harness_fail(__FILE__, line, "the base configuration does not load: %s", error);
+        return;
+    }
+    memcpy(&before, &config, sizeof config);
+    int status = load_text(text, &config, error, sizeof error);
+    snprintf(expected, sizeof expected, "%s:%s", config_path, want);
+    harness_checks += 3;
+    if (status != MB_ECONFIG)
+        harness_fail(__FILE__, line, "status %d, want MB_ECONFIG (%d)", status, MB_ECONFIG);
+    if (strcmp(error, expected) != 0)
+        harness_fail(__FILE__, line, "error\n    \"%s\"\n  want\n    \"%s\"", error, expected);
+    if (memcmp(&before, &config, sizeof config) != 0)
+        harness_fail(__FILE__, line, "a failed load changed the configuration");
+    /* Reading the strings proves they were not freed (ASan would stop here). */
+    CHECK_STR(config.model.identity.vendor_name, "Base Vendor");
+    CHECK_STR(config.listen[1], "[::1]:5020");
+    CHECK_STR(config.user, "nobody");
+    mb_config_free(&config);
+}
+
+#define CHECK_ERROR(text, want) check_error(__LINE__, text, want)
+
+/* The repository's root, for examples/ and docs/, with a trailing slash (or ""). */
+static void source_path(char *path, size_t capacity, const char *relative) {
+    const char *root = getenv("MBSEC_SOURCE_DIR");
+    if (root != NULL) {
+        snprintf(path, capacity, "%s/%s", root, relative);
+        return;
+    }
+    const char *file = __FILE__;
+    const char *tests = strstr(file, "tests/test_config.c");
+    int prefix = tests != NULL ? (int)(tests - file) : 0;
+    snprintf(path, capacity, "%.*s%s", prefix, file, relative);
+}
+
+/* What the configuration accepts, the data model must accept too (in memory: persistence is
+ * the model's own test). */
+static void check_model_accepts(const char *name, struct mb_serve_config *config) {
+    struct mb_model *model = NULL;
+    char error[512];
+    config->model.persist_path = NULL;
+    int status = mb_model_create(&config->model, &model, error, sizeof error);
+    CHECK_EQ(status, 0);
+    if (status != 0)
+        fprintf(stderr, "  %s: the model refuses it: %s\n", name, error);
+    else
+        mb_model_destroy(model);
+}
+
+/* ---- defaults ---- */
+
+TEST(defaults_are_the_built_in_simulator) {
+    struct mb_serve_config config;
+    mb_config_defaults(&config);
+    CHECK_EQ(config.listen_count, 0);
+    CHECK_EQ(config.workers, 1);
+    CHECK(config.user == NULL);
+    CHECK_EQ(config.log_format, MB_LOG_PLAIN);
+    CHECK_EQ(config.log_level, MB_LOG_INFO);
+    CHECK_EQ(config.limits.max_connections, 1024);
+    CHECK_EQ(config.limits.max_per_source, 64);
+    CHECK_EQ(config.limits.idle_timeout_ms, 60000);
+    CHECK_EQ(config.limits.max_in_flight, 16);
+    CHECK_EQ(config.shutdown_grace_ms, 5000);
+    CHECK_EQ(config.model.any_unit, 1);
+    CHECK(config.model.units == config.units);
+    CHECK_EQ(config.model.unit_count, 1);
+    CHECK_EQ(config.units[0].coils.start, 0);
+    CHECK_EQ(config.units[0].coils.size, 65536);
+    CHECK_EQ(config.units[0].discrete_inputs.size, 65536);
+    CHECK_EQ(config.units[0].holding_registers.size, 65536);
+    CHECK_EQ(config.units[0].input_registers.size, 65536);
+    CHECK_EQ(config.units[0].files, 2);
+    CHECK_EQ(config.units[0].records_per_file, 10000);
+    CHECK_EQ(config.units[0].fifo_count, 0);
+    CHECK_EQ(config.fifo_count, 0);
+    CHECK(config.model.identity.vendor_name == NULL);
+    CHECK(config.model.identity.server_id == NULL);
+    CHECK_EQ(config.model.identity.conformity_level, 0x83);
+    CHECK_EQ(config.model.identity.running, 1);
+    CHECK(config.model.persist_path == NULL);
+    CHECK_EQ(config.model.sync_interval_ms, 1000);
+    CHECK_EQ(config.string_count, 0);
+    mb_config_free(&config);
+}
+
+TEST(an_empty_file_a_comment_or_an_empty_document_change_nothing) {
+    static const char *const texts[] = {
+        "", "# nothing but a comment\n", "---\n", "--- ~\n", "\n\n   \n", "---\n...\n"};
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        struct mb_serve_config config, before;
+        char error[256];
+        mb_config_defaults(&config);
+        memcpy(&before, &config, sizeof config);
+        CHECK_EQ(load_text(texts[i], &config, error, sizeof error), 0);
+        CHECK(memcmp(&before, &config, sizeof config) == 0);
+        mb_config_free(&config);
+    }
+}
+
+TEST(empty_sections_are_the_same_as_sections_left_out) {
+    struct mb_serve_config config;
+    LOAD_OK("log:\nlimits: ~\npersist: null\nidentity:\n  # all commented out\n", &config);
+    CHECK_EQ(config.log_level, MB_LOG_INFO);
+    CHECK_EQ(config.limits.idle_timeout_ms, 60000);
+    CHECK(config.model.persist_path == NULL);
+    mb_config_free(&config);
+}
+
+/* ---- every key ---- */
+
+TEST(every_key_takes_effect) {
+    struct mb_serve_config config;
+    LOAD_OK("listen: [0.0.0.0:5020, \"[::]:5021\"]\n"
+            "workers: 8\n"
+            "user: mbsec\n"
+            "log: { format: json, level: debug }\n"
+            "limits:\n"
+            "  max_connections: 100\n"
+            "  max_per_source: 3\n"
+            "  idle_timeout: 30s\n"
+            "  in_flight: 4\n"
+            "  shutdown_grace: 250ms\n"
+            "persist: { path: /tmp/state.bin, sync_interval: 2m }\n"
+            "identity:\n"
+            "  vendor_name: Vendor\n"
+            "  product_code: Code\n"
+            "  revision: 1.0\n"
+            "  vendor_url: https://example.com\n"
+            "  product_name: Product\n"
+            "  model_name: Model\n"
+            "  application_name: App\n"
+            "  conformity: 0x82\n"
+            "  server_id: SERVER\n"
+            "  running: false\n"
+            "units:\n"
+            "  - id: 1\n"
+            "    coils: { start: 0, size: 16 }\n"
+            "    discrete_inputs: 100-199\n"
+            "    holding_registers: { start: 1000, size: 500 }\n"
+            "    input_registers: { size: 10 }\n"
+            "    files: { count: 3, records: 20 }\n"
+            "    fifos:\n"
+            "      - { address: 1100, capacity: 31 }\n"
+            "      - { address: 1200, capacity: 1 }\n"
+            "  - id: 2\n"
+            "    holding_registers: 0-99\n"
+            "    fifos: [ { address: 9 } ]\n",
+            &config);
+    CHECK_EQ(config.listen_count, 2);
+    CHECK_STR(config.listen[0], "0.0.0.0:5020");
+    CHECK_STR(config.listen[1], "[::]:5021");
+    CHECK_EQ(config.workers, 8);
+    CHECK_STR(config.user, "mbsec");
+    CHECK_EQ(config.log_format, MB_LOG_JSON);
+    CHECK_EQ(config.log_level, MB_LOG_DEBUG);
+    CHECK_EQ(config.limits.max_connections, 100);
+    CHECK_EQ(config.limits.max_per_source, 3);
+    CHECK_EQ(config.limits.idle_timeout_ms, 30000);
+    CHECK_EQ(config.limits.max_in_flight, 4);
+    CHECK_EQ(config.shutdown_grace_ms, 250);
+    CHECK_STR(config.model.persist_path, "/tmp/state.bin");
+    CHECK_EQ(config.model.sync_interval_ms, 120000);
+
+    const struct mb_identity_config *identity = &config.model.identity;
+    CHECK_STR(identity->vendor_name, "Vendor");
+    CHECK_STR(identity->product_code, "Code");
+    CHECK_STR(identity->revision, "1.0");
+    CHECK_STR(identity->vendor_url, "https://example.com");
+    CHECK_STR(identity->product_name, "Product");
+    CHECK_STR(identity->model_name, "Model");
+    CHECK_STR(identity->application_name, "App");
+    CHECK_EQ(identity->conformity_level, 0x82);
+    CHECK(identity->server_id == config.server_id);
+    CHECK_BYTES(identity->server_id, identity->server_id_length, 'S', 'E', 'R', 'V', 'E', 'R');
+    CHECK_EQ(identity->running, 0);
+
+    CHECK_EQ(config.model.any_unit, 0);
+    CHECK(config.model.units == config.units);
+    CHECK_EQ(config.model.unit_count, 2);
+    const struct mb_unit_config *unit = &config.units[0];
+    CHECK_EQ(unit->unit_id, 1);
+    CHECK_EQ(unit->coils.start, 0);
+    CHECK_EQ(unit->coils.size, 16);
+    CHECK_EQ(unit->discrete_inputs.start, 100);
+    CHECK_EQ(unit->discrete_inputs.size, 100);
+    CHECK_EQ(unit->holding_registers.start, 1000);
+    CHECK_EQ(unit->holding_registers.size, 500);
+    CHECK_EQ(unit->input_registers.start, 0);
+    CHECK_EQ(unit->input_registers.size, 10);
+    CHECK_EQ(unit->files, 3);
+    CHECK_EQ(unit->records_per_file, 20);
+    CHECK_EQ(unit->fifo_count, 2);
+    CHECK(unit->fifos == &config.fifos[0]);
+    CHECK_EQ(unit->fifos[0].address, 1100);
+    CHECK_EQ(unit->fifos[0].capacity, 31);
+    CHECK_EQ(unit->fifos[1].address, 1200);
+    CHECK_EQ(unit->fifos[1].capacity, 1);
+    unit = &config.units[1];
+    CHECK_EQ(unit->unit_id, 2);
+    CHECK_EQ(unit->coils.size, 0);
+    CHECK_EQ(unit->discrete_inputs.size, 0);
+    CHECK_EQ(unit->input_registers.size, 0);
+    CHECK_EQ(unit->holding_registers.start, 0);
+    CHECK_EQ(unit->holding_registers.size, 100);
+    CHECK_EQ(unit->files, 0);
+    CHECK_EQ(unit->fifo_count, 1);
+    CHECK(unit->fifos == &config.fifos[2]);
+    CHECK_EQ(unit->fifos[0].address, 9);
+    CHECK_EQ(unit->fifos[0].capacity, 31);
+    CHECK_EQ(config.fifo_count, 3);
+    check_model_accepts("every key", &config);
+    mb_config_free(&config);
+}
+
+TEST(listen_takes_one_address_or_a_list) {
+    struct mb_serve_config config;
+    LOAD_OK("listen: 127.0.0.1:0\n", &config);
+    CHECK_EQ(config.listen_count, 1);
+    CHECK_STR(config.listen[0], "127.0.0.1:0");
+    mb_config_free(&config);
+    LOAD_OK("listen: [\"[::]:502\", localhost:65535, \"[fe80::1%eth0]:502\"]\n", &config);
+    CHECK_EQ(config.listen_count, 3);
+    CHECK_STR(config.listen[0], "[::]:502");
+    CHECK_STR(config.listen[1], "localhost:65535");
+    CHECK_STR(config.listen[2], "[fe80::1%eth0]:502");
+    mb_config_free(&config);
+}
+
+TEST(listen_errors) {
+    CHECK_ERROR("listen: 0.0.0.0\n", "1:9: listen: 0.0.0.0 is not an address to listen on: "
+                                     "expected host:port, such as 0.0.0.0:502 or [::]:502");
+    CHECK_ERROR("listen: 502\n", "1:9: listen: 502 is not an address to listen on: expected "
+                                 "host:port, such as 0.0.0.0:502 or [::]:502");
+    CHECK_ERROR("listen: \":502\"\n",
+                "1:9: listen: :502 is not an address to listen on: the host is missing: "
+                "0.0.0.0:502 listens on every IPv4 address, [::]:502 on every IPv6 one");
+    CHECK_ERROR("listen: \"::1:502\"\n", "1:9: listen: ::1:502 is not an address to listen on: "
+                                         "an IPv6 host goes in brackets: [::1]:502");
+    CHECK_ERROR("listen: \"[::1:502\"\n", "1:9: listen: [::1:502 is not an address to listen "
+                                          "on: an IPv6 host goes in brackets: [::1]:502");
+    CHECK_ERROR("listen: \"[]:502\"\n", "1:9: listen: []:502 is not an address to listen on: "
+                                        "an IPv6 host goes in brackets: [::1]:502");
+    CHECK_ERROR("listen: 0.0.0.0:65536\n", "1:9: listen: 0.0.0.0:65536 is not an address to "
+                                           "listen on: the port must be a number 0..65535");
+    CHECK_ERROR("listen: 0.0.0.0:http\n", "1:9: listen: 0.0.0.0:http is not an address to "
+                                          "listen on: the port must be a number 0..65535");
+    CHECK_ERROR("listen: \"0.0.0.0:\"\n", "1:9: listen: 0.0.0.0: is not an address to listen on: "
+                                          "the port must be a number 0..65535");
+    CHECK_ERROR("listen: \"0.0.0.0 :502\"\n", "1:9: listen: 0.0.0.0 :502 is not an address to "
+                                              "listen on: it holds a space");
+    CHECK_ERROR("listen:\n  - 0.0.0.0:502\n  - 0.0.0.0:502\n",
+                "3:5: listen[1]: 0.0.0.0:502 is already listed on line 2");
+    CHECK_ERROR("listen: []\n", "1:9: listen: the list needs at least 1 item");
+    CHECK_ERROR("listen: [a:1, a:2, a:3, a:4, a:5, a:6, a:7, a:8, a:9, a:10, a:11, a:12, a:13, "
+                "a:14, a:15, a:16, a:17]\n",
+                "1:9: listen: 17 items is more than the 16 allowed");
+    CHECK_ERROR("listen: { address: 0.0.0.0:502 }\n",
+                "1:9: listen: expected a string, got a mapping");
+    CHECK_ERROR("listen: [[0.0.0.0:502]]\n", "1:10: listen[0]: expected a string, got a list");
+    CHECK_ERROR("listen:\n", "1:8: listen: expected a string, got no value");
+}
+
+TEST(integers_are_decimal_or_hex_and_nothing_else) {
+    struct mb_serve_config config;
+    LOAD_OK("workers: 0x10\n", &config);
+    CHECK_EQ(config.workers, 16);
+    mb_config_free(&config);
+    LOAD_OK("workers: 64\nlimits: { max_connections: 1000000, in_flight: 0X400 }\n", &config);
+    CHECK_EQ(config.workers, 64);
+    CHECK_EQ(config.limits.max_connections, 1000000);
+    CHECK_EQ(config.limits.max_in_flight, 1024);
+    mb_config_free(&config);
+
+    CHECK_ERROR("workers: 0\n", "1:10: workers: 0 is out of range; expected an integer in 1..64");
+    CHECK_ERROR("workers: 65\n", "1:10: workers: 65 is out of range; expected an integer in 1..64");
+    CHECK_ERROR("workers: 0x41\n",
+                "1:10: workers: 0x41 is out of range; expected an integer in 1..64");
+    CHECK_ERROR("workers: 99999999999999999999999\n",
+                "1:10: workers: 99999999999999999999999 is out of range; expected an integer in "
+                "1..64");
+    CHECK_ERROR("workers: 0xFFFFFFFFFFFFFFFFFF\n", "1:10: workers: 0xFFFFFFFFFFFFFFFFFF is out of "
+                                                   "range; expected an integer in 1..64");
+    CHECK_ERROR("workers: -1\n", "1:10: workers: -1 is negative; expected an integer in 1..64");
+    CHECK_ERROR("workers: 1.5\n",
+                "1:10: workers: 1.5 is not a whole number; expected an integer in 1..64");
+    CHECK_ERROR("workers: 1e3\n",
+                "1:10: workers: 1e3 is not a whole number; expected an integer in 1..64");
+    CHECK_ERROR("workers: 010\n", "1:10: workers: 010 has a leading zero (octal in YAML 1.1); "
+                                  "write it in decimal without the zero, or in hex as 0x...");
+    CHECK_ERROR("workers: \"4\"\n",
+                "1:10: workers: expected an integer in 1..64, got the quoted string \"4\"");
+    CHECK_ERROR("workers: '4'\n",
+                "1:10: workers: expected an integer in 1..64, got the quoted string \"4\"");
+    CHECK_ERROR("workers: true\n",
+                "1:10: workers: expected an integer in 1..64, got the boolean true");
+    CHECK_ERROR("workers: four\n", "1:10: workers: expected an integer in 1..64, got \"four\"");
+    CHECK_ERROR("workers: +4\n", "1:10: workers: expected an integer in 1..64, got \"+4\"");
+    CHECK_ERROR("workers: 0x\n", "1:10: workers: expected an integer in 1..64, got \"0x\"");
+    CHECK_ERROR("workers: -1x\n", "1:10: workers: expected an integer in 1..64, got \"-1x\"");
+    CHECK_ERROR("workers: -0.5\n", "1:10: workers: -0.5 is negative; expected an integer in 1..64");
+    CHECK_ERROR("workers: .5\n",
+                "1:10: workers: .5 is not a whole number; expected an integer in 1..64");
+    CHECK_ERROR("workers: .inf\n", "1:10: workers: expected an integer in 1..64, got \".inf\"");
+    CHECK_ERROR("workers: 4x\n", "1:10: workers: expected an integer in 1..64, got \"4x\"");
+    CHECK_ERROR("workers: 1_000\n", "1:10: workers: expected an integer in 1..64, got \"1_000\"");
+    CHECK_ERROR("workers: [4]\n", "1:10: workers: expected an integer in 1..64, got a list");
+    CHECK_ERROR("workers: {n: 4}\n", "1:10: workers: expected an integer in 1..64, got a mapping");
+    CHECK_ERROR("workers:\n", "1:9: workers: expected an integer in 1..64, got no value");
+    CHECK_ERROR("workers: ~\n", "1:10: workers: expected an integer in 1..64, got no value");
+}
+
+TEST(user_and_log) {
+    struct mb_serve_config config;
+    LOAD_OK("user: daemon\nlog: { level: error }\n", &config);
+    CHECK_STR(config.user, "daemon");
+    CHECK_EQ(config.log_level, MB_LOG_ERROR);
+    CHECK_EQ(config.log_format, MB_LOG_PLAIN);
+    mb_config_free(&config);
+    LOAD_OK("log:\n  level: warning\n  format: plain\n", &config);
+    CHECK_EQ(config.log_level, MB_LOG_WARNING);
+    mb_config_free(&config);
+    LOAD_OK("log: { level: info, format: \"json\" }\n", &config);
+    CHECK_EQ(config.log_level, MB_LOG_INFO);
+    CHECK_EQ(config.log_format, MB_LOG_JSON);
+    mb_config_free(&config);
+
+    CHECK_ERROR("user: \"\"\n", "1:7: user: the user name is empty");
+    CHECK_ERROR("user: [root]\n", "1:7: user: expected a string, got a list");
+    CHECK_ERROR("user: \"ro\\0ot\"\n", "1:7: user: the string holds a NUL character");
+    CHECK_ERROR("log: { format: xml }\n",
+                "1:16: log.format: expected one of plain, json, got \"xml\"");
+    CHECK_ERROR("log: { level: warn }\n",
+                "1:15: log.level: expected one of error, warning, info, debug, got \"warn\"");
+    CHECK_ERROR("log: { level: 3 }\n",
+                "1:15: log.level: expected one of error, warning, info, debug, got \"3\"");
+    CHECK_ERROR("log: json\n", "1:6: log: expected a mapping of keys, got \"json\"");
+    CHECK_ERROR("log: { colour: true }\n",
+                "1:8: unknown key \"colour\" in log; valid keys: format, level");
+}
+
+TEST(limits_take_integers_and_durations) {
+    struct mb_serve_config config;
+    LOAD_OK("limits: { idle_timeout: 90, shutdown_grace: \"1h\" }\n", &config);
+    CHECK_EQ(config.limits.idle_timeout_ms, 90000);
+    CHECK_EQ(config.shutdown_grace_ms, 3600000);
+    CHECK_EQ(config.limits.max_connections, 1024);
+    mb_config_free(&config);
+    LOAD_OK("limits: { idle_timeout: &t 24h, shutdown_grace: *t }\n", &config);
+    CHECK_EQ(config.limits.idle_timeout_ms, 86400000);
+    CHECK_EQ(config.shutdown_grace_ms, 86400000);
+    mb_config_free(&config);
+
+    CHECK_ERROR("limits: { max_connections: 1000001 }\n",
+                "1:28: limits.max_connections: 1000001 is out of range; expected an integer in "
+                "1..1000000");
+    CHECK_ERROR("limits: { max_per_source: 0 }\n",
+                "1:27: limits.max_per_source: 0 is out of range; expected an integer in "
+                "1..1000000");
+    CHECK_ERROR("limits: { in_flight: 1025 }\n",
+                "1:22: limits.in_flight: 1025 is out of range; expected an integer in 1..1024");
+    CHECK_ERROR("limits:\n  idle_timeout: 5x\n",
+                "2:17: limits.idle_timeout: expected a duration such as 250ms, 5s, 2m or 1h (a "
+                "bare number is seconds), got \"5x\"");
+    CHECK_ERROR("limits:\n  idle_timeout: 1.5s\n",
+                "2:17: limits.idle_timeout: expected a duration such as 250ms, 5s, 2m or 1h (a "
+                "bare number is seconds), got \"1.5s\"");
+    CHECK_ERROR("limits:\n  idle_timeout: 0s\n",
+                "2:17: limits.idle_timeout: the duration must be more than 0");
+    CHECK_ERROR("limits:\n  shutdown_grace: 25h\n",
+                "2:19: limits.shutdown_grace: 25h is longer than the 24h allowed");
+    CHECK_ERROR("limits:\n  shutdown_grace: 86401\n",
+                "2:19: limits.shutdown_grace: 86401 is longer than the 24h allowed");
+    CHECK_ERROR("limits:\n  idle_timeout: true\n",
+                "2:17: limits.idle_timeout: expected a duration such as 250ms, 5s, 2m or 1h, got "
+                "the boolean true");
+    CHECK_ERROR("limits:\n  idle_timeout: [5s]\n",
+                "2:17: limits.idle_timeout: expected a duration such as 250ms, 5s, 2m or 1h, got "
+                "a list");
+    CHECK_ERROR("limits: { rate: 200/s }\n",
+                "1:11: unknown key \"rate\" in limits; valid keys: max_connections, "
+                "max_per_source, idle_timeout, in_flight, shutdown_grace");
+    CHECK_ERROR("limits: { idle_timout: 5s }\n",
+                "1:11: unknown key \"idle_timout\" in limits (did you mean idle_timeout?); valid "
+                "keys: max_connections, max_per_source, idle_timeout, in_flight, shutdown_grace");
+}
+
+TEST(parse_duration_takes_ms_s_m_h_or_bare_seconds) {
+    static const struct {
+        const char *text;
+        uint32_t milliseconds;
+    } good[] = {{"250ms", 250},           {"5s", 5000},        {"2m", 120000},
+                {"1h", 3600000},          {"30", 30000},       {"1ms", 1},
+                {"24h", 86400000},        {"1440m", 86400000}, {"86400", 86400000},
+                {"86400000ms", 86400000}, {"007s", 7000}};
+    static const char *const bad[] = {
+        "",           "0",    "0s",  "0ms", "25h", "86401", "1441m",
+        "86400001ms", "1.5s", "5 s", " 5s", "5s ", "5S",    "-5s",
+        "+5s",        "5sec", "ms",  "s",   "5d",  "0x10",  "99999999999999999999999ms",
+        "5m5s"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        uint32_t milliseconds = 0;
+        CHECK_EQ(mb_config_parse_duration(good[i].text, &milliseconds), 0);
+        CHECK_EQ(milliseconds, good[i].milliseconds);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        uint32_t milliseconds = 77;
+        int status = mb_config_parse_duration(bad[i], &milliseconds);
+        CHECK_EQ(status, MB_ECONFIG);
+        CHECK_EQ(milliseconds, 77);
+        if (status != MB_ECONFIG)
+            fprintf(stderr, "  accepted \"%s\"\n", bad[i]);
+    }
+    CHECK_EQ(mb_config_parse_duration(NULL, NULL), MB_ECONFIG);
+}
+
+TEST(persist_path_is_relative_to_the_configuration_file) {
+    struct mb_serve_config config;
+    char want[400];
+    LOAD_OK("persist: { path: state.bin, sync_interval: 100ms }\n", &config);
+    snprintf(want, sizeof want, "%s/state.bin", directory);
+    CHECK_STR(config.model.persist_path, want);
+    CHECK_EQ(config.model.sync_interval_ms, 100);
+    mb_config_free(&config);
+    LOAD_OK("persist: { path: sub/state.bin }\n", &config);
+    snprintf(want, sizeof want, "%s/sub/state.bin", directory);
+    CHECK_STR(config.model.persist_path, want);
+    mb_config_free(&config);
+    LOAD_OK("persist:\n  path: /var/lib/mbsec/state.bin\n", &config);
+    CHECK_STR(config.model.persist_path, "/var/lib/mbsec/state.bin");
+    CHECK_EQ(config.model.sync_interval_ms, 1000);
+    mb_config_free(&config);
+
+    /* A file named without a directory: the path stays as written. */
+    char cwd[512], error[256];
+    if (getcwd(cwd, sizeof cwd) != NULL && chdir(directory) == 0) {
+        write_text("relative.yaml", "persist: { path: state.bin }\n", 29);
+        mb_config_defaults(&config);
+        CHECK_EQ(mb_config_load("relative.yaml", &config, error, sizeof error), 0);
+        CHECK_STR(config.model.persist_path, "state.bin");
+        mb_config_free(&config);
+        CHECK_EQ(chdir(cwd), 0);
+    }
+
+    CHECK_ERROR("persist: { path: \"\" }\n", "1:18: persist.path: the path is empty");
+    CHECK_ERROR("persist: { path: }\n", "1:18: persist.path: expected a string, got no value");
+    CHECK_ERROR("persist: { sync_interval: 0 }\n",
+                "1:27: persist.sync_interval: the duration must be more than 0");
+    CHECK_ERROR("persist: { file: x }\n",
+                "1:12: unknown key \"file\" in persist; valid keys: path, sync_interval");
+    CHECK_ERROR("persist: state.bin\n",
+                "1:10: persist: expected a mapping of keys, got \"state.bin\"");
+}
+
+TEST(identity_strings_conformity_server_id_and_running) {
+    struct mb_serve_config config;
+    char text[1024];
+    LOAD_OK("identity: { conformity: 1 }\n", &config);
+    CHECK_EQ(config.model.identity.conformity_level, 0x01);
+    mb_config_free(&config);
+    LOAD_OK("identity: { conformity: 0x03, running: TRUE }\n", &config);
+    CHECK_EQ(config.model.identity.conformity_level, 0x03);
+    CHECK_EQ(config.model.identity.running, 1);
+    mb_config_free(&config);
+    LOAD_OK("identity: { conformity: 129 }\n", &config);
+    CHECK_EQ(config.model.identity.conformity_level, 0x81);
+    mb_config_free(&config);
+    LOAD_OK("identity: { server_id: [0x00, 0xFF, 18] }\n", &config);
+    CHECK_BYTES(config.model.identity.server_id, config.model.identity.server_id_length, 0x00, 0xFF,
+                0x12);
+    mb_config_free(&config);
+
+    /* The longest object (244 bytes) and server id (250 bytes) fit; one byte more does not. */
+    snprintf(text, sizeof text, "identity:\n  vendor_name: %0244d\n  server_id: \"%0250d\"\n", 0,
+             0);
+    LOAD_OK(text, &config);
+    CHECK_EQ(strlen(config.model.identity.vendor_name), 244);
+    CHECK_EQ(config.model.identity.server_id_length, 250);
+    mb_config_free(&config);
+    snprintf(text, sizeof text, "identity:\n  model_name: %0245d\n", 0);
+    CHECK_ERROR(text, "2:15: identity.model_name: 245 bytes is longer than the 244 allowed");
+    snprintf(text, sizeof text, "identity:\n  server_id: %0251d\n", 0);
+    CHECK_ERROR(text, "2:14: identity.server_id: 251 bytes is longer than the 250 allowed");
+    strcpy(text, "identity:\n  server_id: [");
+    for (int i = 0; i < 251; i++)
+        strcat(text, i ? ",0" : "0");
+    strcat(text, "]\n");
+    CHECK_ERROR(text, "2:14: identity.server_id: 251 items is more than the 250 allowed");
+
+    CHECK_ERROR("identity: { conformity: 0x84 }\n",
+                "1:25: identity.conformity: 0x84 is out of range; expected a conformity level "
+                "0x01..0x03 or 0x81..0x83");
+    CHECK_ERROR("identity: { conformity: 4 }\n",
+                "1:25: identity.conformity: 4 is out of range; expected a conformity level "
+                "0x01..0x03 or 0x81..0x83");
+    CHECK_ERROR("identity: { conformity: 0x80 }\n",
+                "1:25: identity.conformity: 0x80 is out of range; expected a conformity level "
+                "0x01..0x03 or 0x81..0x83");
+    CHECK_ERROR("identity: { conformity: 0 }\n",
+                "1:25: identity.conformity: 0 is out of range; expected a conformity level "
+                "0x01..0x03 or 0x81..0x83");
+    CHECK_ERROR("identity: { conformity: extended }\n",
+                "1:25: identity.conformity: expected a conformity level 0x01..0x03 or "
+                "0x81..0x83, got \"extended\"");
+    CHECK_ERROR("identity: { server_id: \"\" }\n",
+                "1:24: identity.server_id: the server id is empty");
+    CHECK_ERROR("identity: { server_id: [] }\n",
+                "1:24: identity.server_id: the list needs at least 1 item");
+    CHECK_ERROR("identity: { server_id: [1, 256] }\n",
+                "1:28: identity.server_id[1]: 256 is out of range; expected a byte 0..255 (or "
+                "0x00..0xFF)");
+    CHECK_ERROR("identity: { running: yes }\n",
+                "1:22: identity.running: expected true or false, got \"yes\"");
+    CHECK_ERROR("identity: { running: \"true\" }\n",
+                "1:22: identity.running: expected true or false, got the quoted string \"true\"");
+    CHECK_ERROR("identity: { running: 1 }\n",
+                "1:22: identity.running: expected true or false, got \"1\"");
+    CHECK_ERROR("identity: { vendor_name: [a, b] }\n",
+                "1:26: identity.vendor_name: expected a string, got a list");
+    CHECK_ERROR("identity: { vendor: x }\n",
+                "1:13: unknown key \"vendor\" in identity; valid keys: vendor_name, product_code, "
+                "revision, vendor_url, product_name, model_name, application_name, conformity, "
+                "server_id, running");
+}
+
+/* ---- units ---- */
+
+TEST(units_any_answers_every_unit_id_with_one_set_of_tables) {
+    struct mb_serve_config config;
+    LOAD_OK("units:\n  - id: any\n    coils: 0-9\n    holding_registers: { start: 5, size: 5 }\n",
+            &config);
+    CHECK_EQ(config.model.any_unit, 1);
+    CHECK_EQ(config.model.unit_count, 1);
+    CHECK(config.model.units == config.units);
+    CHECK_EQ(config.units[0].coils.start, 0);
+    CHECK_EQ(config.units[0].coils.size, 10);
+    CHECK_EQ(config.units[0].discrete_inputs.size, 0);
+    CHECK_EQ(config.units[0].holding_registers.start, 5);
+    CHECK_EQ(config.units[0].holding_registers.size, 5);
+    CHECK_EQ(config.units[0].input_registers.size, 0);
+    mb_config_free(&config);
+    LOAD_OK("units: [ { id: \"any\" } ]\n", &config);
+    CHECK_EQ(config.model.any_unit, 1);
+    mb_config_free(&config);
+}
+
+TEST(units_take_ids_0_to_255_and_tables_as_ranges_or_start_and_size) {
+    struct mb_serve_config config;
+    LOAD_OK("units:\n"
+            "  - { id: 0, coils: 0-65535, discrete_inputs: { start: 65535, size: 1 } }\n"
+            "  - { id: 255, holding_registers: 0x10-0x1F, input_registers: { size: 65536 } }\n"
+            "  - { id: 0x7F, coils: { start: 0, size: 0 }, input_registers: 7-7 }\n",
+            &config);
+    CHECK_EQ(config.model.any_unit, 0);
+    CHECK_EQ(config.model.unit_count, 3);
+    CHECK_EQ(config.units[0].unit_id, 0);
+    CHECK_EQ(config.units[0].coils.start, 0);
+    CHECK_EQ(config.units[0].coils.size, 65536);
+    CHECK_EQ(config.units[0].discrete_inputs.start, 65535);
+    CHECK_EQ(config.units[0].discrete_inputs.size, 1);
+    CHECK_EQ(config.units[1].unit_id, 255);
+    CHECK_EQ(config.units[1].holding_registers.start, 16);
+    CHECK_EQ(config.units[1].holding_registers.size, 16);
+    CHECK_EQ(config.units[1].input_registers.start, 0);
+    CHECK_EQ(config.units[1].input_registers.size, 65536);
+    CHECK_EQ(config.units[2].unit_id, 127);
+    CHECK_EQ(config.units[2].coils.size, 0);
+    CHECK_EQ(config.units[2].input_registers.start, 7);
+    CHECK_EQ(config.units[2].input_registers.size, 1);
+    mb_config_free(&config);
+
+    /* All 256 unit ids, each listed once. */
+    char *text = malloc(256 * 32 + 16);
+    if (text == NULL)
+        return;
+    strcpy(text, "units:\n");
+    for (int id = 0; id < 256; id++)
+        sprintf(text + strlen(text), "  - { id: %d, coils: 0-%d }\n", id, id);
+    LOAD_OK(text, &config);
+    CHECK_EQ(config.model.unit_count, 256);
+    CHECK_EQ(config.units[255].unit_id, 255);
+    CHECK_EQ(config.units[255].coils.size, 256);
+    mb_config_free(&config);
+    free(text);
+
+    /* Anchors and aliases share a table between units. */
+    LOAD_OK("units:\n  - id: 1\n    input_registers: &t { start: 10, size: 20 }\n"
+            "  - id: 2\n    input_registers: *t\n",
+            &config);
+    CHECK_EQ(config.units[1].input_registers.start, 10);
+    CHECK_EQ(config.units[1].input_registers.size, 20);
+    mb_config_free(&config);
+}
+
+TEST(units_errors) {
+    CHECK_ERROR("units:\n  - id: 1\n  - id: 2\n  - id: 1\n",
+                "4:9: units[2].id: unit 1 is already defined on line 2");
+    CHECK_ERROR("units:\n  - id: 1\n  - id: 0x01\n",
+                "3:9: units[1].id: unit 1 is already defined on line 2");
+    CHECK_ERROR("units:\n  - id: any\n  - id: 2\n",
+                "2:9: units[0].id: any answers every unit id, so it must be the only unit");
+    CHECK_ERROR("units:\n  - id: 2\n  - id: any\n",
+                "3:9: units[1].id: any answers every unit id, so it must be the only unit");
+    CHECK_ERROR("units:\n  - id: 256\n",
+                "2:9: units[0].id: 256 is out of range; expected a unit id 0..255 or any");
+    CHECK_ERROR("units:\n  - id: all\n",
+                "2:9: units[0].id: expected a unit id 0..255 or any, got \"all\"");
+    CHECK_ERROR("units:\n  - id: -1\n",
+                "2:9: units[0].id: -1 is negative; expected a unit id 0..255 or any");
+    CHECK_ERROR("units:\n  - coils: 0-9\n", "2:5: units[0]: id is missing (a unit id 0..255, "
+                                            "or any)");
+    CHECK_ERROR("units:\n  - 5\n",
+                "2:5: units[0]: expected a mapping with an id and the unit's tables");
+    CHECK_ERROR("units: []\n", "1:8: units: the list needs at least 1 item");
+    CHECK_ERROR("units:\n", "1:7: units: expected a list, got no value");
+    CHECK_ERROR("units: any\n", "1:8: units: expected a list, got \"any\"");
+    CHECK_ERROR("units:\n  any: { coils: 0-9 }\n", "2:3: units: expected a list, got a mapping");
+    CHECK_ERROR("units:\n  - id: 1\n    colis: 0-9\n",
+                "3:5: unknown key \"colis\" in units[0] (did you mean coils?); valid keys: id, "
+                "coils, discrete_inputs, holding_registers, input_registers, files, fifos");
+    CHECK_ERROR("units:\n  - id: 1\n    coils: 0-9\n    coils: 0-9\n",
+                "4:5: units[0]: key \"coils\" given twice (first on line 3)");
+
+    /* Tables. */
+    CHECK_ERROR("units:\n  - id: 1\n    coils: { start: 65000, size: 1000 }\n",
+                "3:34: units[0].coils: start 65000 + size 1000 goes past address 65535");
+    CHECK_ERROR("units:\n  - id: 1\n    coils: { start: 1, size: 65536 }\n",
+                "3:30: units[0].coils: start 1 + size 65536 goes past address 65535");
+    CHECK_ERROR("units:\n  - id: 1\n    coils: { start: 65536, size: 0 }\n",
+                "3:21: units[0].coils.start: 65536 is out of range; expected an integer in "
+                "0..65535");
+    CHECK_ERROR("units:\n  - id: 1\n    coils: { size: 65537 }\n",
+                "3:20: units[0].coils.size: 65537 is out of range; expected an integer in "
+                "0..65536");
+    CHECK_ERROR("units:\n  - id: 1\n    coils: { start: 10 }\n",
+                "3:12: units[0].coils: size is missing (0 for no such table)");
+    CHECK_ERROR("units:\n  - id: 1\n    coils: { start: 0, end: 9, size: 10 }\n",
+                "3:24: unknown key \"end\" in units[0].coils; valid keys: start, size");
+    CHECK_ERROR("units:\n  - id: 1\n    input_registers: 0-65536\n",
+                "3:22: units[0].input_registers: 0-65536 goes past address 65535");
+    CHECK_ERROR("units:\n  - id: 1\n    input_registers: 20-10\n",
+                "3:22: units[0].input_registers: 20-10 ends before it starts");
+    CHECK_ERROR("units:\n  - id: 1\n    holding_registers: 100\n",
+                "3:24: units[0].holding_registers: expected { start: S, size: N } or a range of "
+                "addresses such as \"0-99\"");
+    CHECK_ERROR("units:\n  - id: 1\n    holding_registers: -5-10\n",
+                "3:24: units[0].holding_registers: expected { start: S, size: N } or a range of "
+                "addresses such as \"0-99\"");
+    CHECK_ERROR("units:\n  - id: 1\n    holding_registers: [0, 10]\n",
+                "3:24: units[0].holding_registers: expected { start: S, size: N } or a range of "
+                "addresses such as \"0-99\"");
+    CHECK_ERROR("units:\n  - id: 1\n    discrete_inputs: { start: \"0\", size: 1 }\n",
+                "3:31: units[0].discrete_inputs.start: expected an integer in 0..65535, got the "
+                "quoted string \"0\"");
+}
+
+TEST(units_files) {
+    struct mb_serve_config config;
+    LOAD_OK("units: [ { id: 1, files: { count: 4 } } ]\n", &config);
+    CHECK_EQ(config.units[0].files, 4);
+    CHECK_EQ(config.units[0].records_per_file, 10000);
+    mb_config_free(&config);
+    LOAD_OK("units: [ { id: 1, files: { count: 65535, records: 1 } } ]\n", &config);
+    CHECK_EQ(config.units[0].files, 65535);
+    CHECK_EQ(config.units[0].records_per_file, 1);
+    mb_config_free(&config);
+    LOAD_OK("units: [ { id: 1, files: { count: 0 } } ]\n", &config);
+    CHECK_EQ(config.units[0].files, 0);
+    mb_config_free(&config);
+
+    CHECK_ERROR("units: [ { id: 1, files: { count: 2, records: 10001 } } ]\n",
+                "1:47: units[0].files.records: 10001 is out of range; expected an integer in "
+                "1..10000");
+    CHECK_ERROR("units: [ { id: 1, files: { count: 2, records: 0 } } ]\n",
+                "1:47: units[0].files.records: 0 is out of range; expected an integer in "
+                "1..10000");
+    CHECK_ERROR("units: [ { id: 1, files: { count: 65536 } } ]\n",
+                "1:35: units[0].files.count: 65536 is out of range; expected an integer in "
+                "0..65535");
+    CHECK_ERROR("units: [ { id: 1, files: { records: 5 } } ]\n",
+                "1:26: units[0].files: count is missing (0 for no files)");
+    CHECK_ERROR("units: [ { id: 1, files: 4 } ]\n",
+                "1:26: units[0].files: expected { count: N, records: R }");
+}
+
+TEST(units_fifos) {
+    struct mb_serve_config config;
+    LOAD_OK("units:\n  - id: 1\n    fifos: [ { address: 68 }, { address: 0, capacity: 1 } ]\n"
+            "    holding_registers: 0-99\n"
+            "  - id: 2\n    fifos: []\n",
+            &config);
+    CHECK_EQ(config.units[0].fifo_count, 2);
+    CHECK_EQ(config.units[0].fifos[0].address, 68);
+    CHECK_EQ(config.units[0].fifos[0].capacity, 31);
+    CHECK_EQ(config.units[0].fifos[1].address, 0);
+    CHECK_EQ(config.units[0].fifos[1].capacity, 1);
+    CHECK_EQ(config.units[1].fifo_count, 0);
+    CHECK(config.units[1].fifos == NULL);
+    CHECK_EQ(config.fifo_count, 2);
+    mb_config_free(&config);
+
+    CHECK_ERROR("units:\n  - id: 1\n    holding_registers: 0-99\n"
+                "    fifos: [ { address: 1, capacity: 32 } ]\n",
+                "4:38: units[0].fifos[0].capacity: 32 is out of range; expected an integer in "
+                "1..31");
+    CHECK_ERROR("units:\n  - id: 1\n    holding_registers: 0-99\n"
+                "    fifos: [ { address: 1, capacity: 0 } ]\n",
+                "4:38: units[0].fifos[0].capacity: 0 is out of range; expected an integer in "
+                "1..31");
+    /* A FIFO is its count register at `address` and `capacity` registers after it. */
+    CHECK_ERROR("units:\n  - id: 1\n    holding_registers: 0-99\n"
+                "    fifos: [ { address: 100 } ]\n",
+                "4:14: units[0].fifos[0]: the FIFO at 100 (its count register and 31 values, "
+                "registers 100-131) does not fit in the holding registers (0-99)");
+    CHECK_ERROR("units:\n  - id: 1\n    holding_registers: 0-99\n"
+                "    fifos: [ { address: 90, capacity: 10 } ]\n",
+                "4:14: units[0].fifos[0]: the FIFO at 90 (its count register and 10 values, "
+                "registers 90-100) does not fit in the holding registers (0-99)");
+    CHECK_ERROR("units:\n  - id: 1\n    holding_registers: 10-99\n"
+                "    fifos: [ { address: 9, capacity: 1 } ]\n",
+                "4:14: units[0].fifos[0]: the FIFO at 9 (its count register and 1 values, "
+                "registers 9-10) does not fit in the holding registers (10-99)");
+    CHECK_ERROR("units:\n  - id: 1\n    fifos: [ { address: 5 } ]\n",
+                "3:14: units[0].fifos[0]: the unit has no holding registers to hold the FIFO");
+    CHECK_ERROR("units:\n  - id: 1\n    holding_registers: 0-99\n    fifos:\n"
+                "      - { address: 0, capacity: 4 }\n"
+                "      - { address: 5, capacity: 4 }\n"
+                "      - { address: 9, capacity: 1 }\n",
+                "7:9: units[0].fifos[2]: the FIFO at 9 (registers 9-10) overlaps the one at 5 "
+                "(registers 5-9) on line 6");
+    CHECK_ERROR("units:\n  - id: 1\n    holding_registers: 0-99\n    fifos:\n"
+                "      - { address: 5, capacity: 4 }\n"
+                "      - { address: 5, capacity: 4 }\n",
+                "6:9: units[0].fifos[1]: the FIFO at 5 (registers 5-9) overlaps the one at 5 "
+                "(registers 5-9) on line 5");
+    CHECK_ERROR("units:\n  - id: 1\n    holding_registers: 0-99\n    fifos: [ { capacity: 3 } ]\n",
+                "4:14: units[0].fifos[0]: address is missing (where its count register is, a "
+                "holding register)");
+    CHECK_ERROR("units:\n  - id: 1\n    holding_registers: 0-99\n    fifos: [ 5 ]\n",
+                "4:14: units[0].fifos[0]: expected { address: A, capacity: N }");
+    CHECK_ERROR("units:\n  - id: 1\n    holding_registers: 0-99\n    fifos: { address: 5 }\n",
+                "4:12: units[0].fifos: expected a list, got a mapping");
+
+    /* 64 FIFOs in all are allowed, 65 are not. */
+    char *text = malloc(40 * 64 + 256);
+    if (text == NULL)
+        return;
+    strcpy(text, "units:\n  - id: 1\n    holding_registers: 0-199\n    fifos:\n");
+    for (int i = 0; i < 40; i++)
+        sprintf(text + strlen(text), "      - { address: %d, capacity: 1 }\n", 2 * i);
+    strcat(text, "  - id: 2\n    holding_registers: 0-199\n    fifos:\n");
+    for (int i = 0; i < 24; i++)
+        sprintf(text + strlen(text), "      - { address: %d, capacity: 1 }\n", 2 * i);
+    LOAD_OK(text, &config);
+    CHECK_EQ(config.fifo_count, 64);
+    check_model_accepts("64 FIFOs", &config);
+    CHECK(config.units[1].fifos == &config.fifos[40]);
+    CHECK_EQ(config.units[1].fifos[23].address, 46);
+    mb_config_free(&config);
+    strcat(text, "  - id: 3\n    holding_registers: 0-99\n    fifos: [ { address: 0 } ]\n");
+    CHECK_ERROR(text, "74:12: units[2].fifos: more than 64 FIFOs in all units together");
+    free(text);
+}
+
+/* ---- the file as a whole ---- */
+
+TEST(yaml_syntax_errors_carry_libyamls_message_and_position) {
+    CHECK_ERROR("workers: [1\n",
+                "2:1: did not find expected ',' or ']' (while parsing a flow sequence at line 1, "
+                "column 10)");
+    CHECK_ERROR("workers: 4\n  log: x\n", "2:6: mapping values are not allowed in this context");
+    CHECK_ERROR("\tworkers: 4\n", "1:1: found character that cannot start any token (while "
+                                  "scanning for the next token at line 1, column 1)");
+    CHECK_ERROR("user: \"nobody\n",
+                "2:1: found unexpected end of stream (while scanning a quoted scalar at line 1, "
+                "column 7)");
+    CHECK_ERROR("workers: 4\nuser: \xff\n", "2:7: invalid leading UTF-8 octet (byte 0xFF)");
+    CHECK_ERROR("workers: *w\n", "1:10: found undefined alias");
+}
+
+TEST(the_file_is_one_mapping_of_known_keys_in_one_document) {
+    CHECK_ERROR("- workers: 4\n", "1:1: expected a mapping of keys, got a list");
+    CHECK_ERROR("workers\n", "1:1: expected a mapping of keys, got \"workers\"");
+    CHECK_ERROR("workers: 1\n---\nworkers: 2\n",
+                "3:1: a second YAML document; the configuration is one document");
+    CHECK_ERROR("workers: 1\n--- ~\n",
+                "2:5: a second YAML document; the configuration is one document");
+    CHECK_ERROR("wrokers: 4\n",
+                "1:1: unknown key \"wrokers\" (did you mean workers?); valid keys: listen, "
+                "workers, user, log, limits, persist, identity, units");
+    CHECK_ERROR("foo: 1\n", "1:1: unknown key \"foo\"; valid keys: listen, workers, user, log, "
+                            "limits, persist, identity, units");
+    CHECK_ERROR("policy: { default: deny }\n",
+                "1:1: unknown key \"policy\"; valid keys: listen, workers, user, log, limits, "
+                "persist, identity, units");
+    CHECK_ERROR("workers: 4\nworkers: 5\n", "2:1: key \"workers\" given twice (first on line 1)");
+    CHECK_ERROR("? [workers]\n: 4\n", "1:3: keys must be words, got a list");
+    CHECK_ERROR("~: 4\n", "1:1: keys must be words, got no value");
+    CHECK_ERROR("\"workers\\0\": 4\n", "1:1: keys must be words, got the quoted string "
+                                       "\"workers?\"");
+    CHECK_ERROR("workers: !!int 4\n", "1:10: the tag !!int is not supported: the configuration "
+                                      "gives every value its type");
+    CHECK_ERROR("log: !level { level: info }\n",
+                "1:6: the tag !level is not supported: the configuration gives every value its "
+                "type");
+}
+
+TEST(windows_line_endings_and_a_byte_order_mark_are_read) {
+    struct mb_serve_config config;
+    LOAD_OK("\xEF\xBB\xBFworkers: 5\r\nlog:\r\n  level: debug\r\n", &config);
+    CHECK_EQ(config.workers, 5);
+    CHECK_EQ(config.log_level, MB_LOG_DEBUG);
+    mb_config_free(&config);
+    CHECK_ERROR("workers: 5\r\nlog:\r\n  level: loud\r\n",
+                "3:10: log.level: expected one of error, warning, info, debug, got \"loud\"");
+}
+
+TEST(a_file_that_cannot_be_read_is_a_system_error_and_changes_nothing) {
+    struct mb_serve_config config, before;
+    char error[512], path[400], want[600];
+    mb_config_defaults(&config);
+    CHECK_EQ(load_text(base_text, &config, error, sizeof error), 0);
+    memcpy(&before, &config, sizeof config);
+
+    snprintf(path, sizeof path, "%s/missing.yaml", directory);
+    CHECK_EQ(mb_config_load(path, &config, error, sizeof error), MB_ESYSTEM);
+    snprintf(want, sizeof want, "%s: cannot read: %s", path, strerror(ENOENT));
+    CHECK_STR(error, want);
+    CHECK(memcmp(&before, &config, sizeof config) == 0);
+
+    CHECK_EQ(mb_config_load(directory, &config, error, sizeof error), MB_ESYSTEM);
+    snprintf(want, sizeof want, "%s: cannot read: %s", directory, strerror(EISDIR));
+    CHECK_STR(error, want);
+    CHECK(memcmp(&before, &config, sizeof config) == 0);
+
+    /* Over 4 MiB is not a configuration file (a log passed by accident, say). */
+    size_t size = (4u << 20) + 1;
+    char *big = malloc(size);
+    if (big != NULL) {
+        memset(big, '#', size);
+        snprintf(path, sizeof path, "%s/big.yaml", directory);
+        write_text(path, big, size);
+        free(big);
+        CHECK_EQ(mb_config_load(path, &config, error, sizeof error), MB_ECONFIG);
+        snprintf(want, sizeof want, "%s: larger than 4194304 bytes; not a configuration file",
+                 path);
+        CHECK_STR(error, want);
+        CHECK(memcmp(&before, &config, sizeof config) == 0);
+        unlink(path);
+    }
+    CHECK_EQ(mb_config_load(NULL, &config, error, sizeof error), MB_EINVAL);
+    mb_config_free(&config);
+}
+
+TEST(the_error_buffer_may_be_small_or_absent) {
+    struct mb_serve_config config;
+    char error[12];
+    mb_config_defaults(&config);
+    CHECK_EQ(load_text("workers: 0\n", &config, NULL, 0), MB_ECONFIG);
+    CHECK_EQ(load_text("workers: [\n", &config, NULL, 0), MB_ECONFIG);
+    memset(error, 'x', sizeof error);
+    CHECK_EQ(load_text("workers: 0\n", &config, error, sizeof error), MB_ECONFIG);
+    CHECK_EQ(strlen(error), sizeof error - 1);
+    CHECK(strncmp(error, config_path, sizeof error - 1) == 0);
+    memset(error, 'x', sizeof error);
+    CHECK_EQ(load_text("workers: [\n", &config, error, 1), MB_ECONFIG);
+    CHECK_EQ(error[0], '\0');
+    CHECK_EQ(config.workers, 1);
+    mb_config_free(&config);
+}
+
+/* ---- loading over a loaded configuration, copy and free ---- */
+
+TEST(a_load_goes_over_the_configuration_it_is_given) {
+    struct mb_serve_config config;
+    char error[256];
+    LOAD_OK(base_text, &config);
+    CHECK_EQ(load_text("workers: 3\nidentity: { vendor_name: Second }\nlisten: 0.0.0.0:1\n",
+                       &config, error, sizeof error),
+             0);
+    CHECK_EQ(config.workers, 3);
+    CHECK_STR(config.user, "nobody");
+    CHECK_EQ(config.log_format, MB_LOG_JSON);
+    CHECK_STR(config.model.identity.vendor_name, "Second");
+    CHECK_STR(config.model.identity.product_code, "BASE-1");
+    CHECK_EQ(config.listen_count, 1);
+    CHECK_STR(config.listen[0], "0.0.0.0:1");
+    CHECK_EQ(config.model.unit_count, 1);
+    CHECK_EQ(config.units[0].unit_id, 7);
+    CHECK(config.units[0].fifos == &config.fifos[0]);
+    CHECK(config.model.units == config.units);
+    CHECK(config.model.identity.server_id == config.server_id);
+    CHECK_BYTES(config.model.identity.server_id, config.model.identity.server_id_length, 'B', 'A',
+                'S', 'E');
+    /* A units list replaces the earlier one whole, FIFOs included. */
+    CHECK_EQ(load_text("units: [ { id: any, coils: 0-1 } ]\n", &config, error, sizeof error), 0);
+    CHECK_EQ(config.model.any_unit, 1);
+    CHECK_EQ(config.model.unit_count, 1);
+    CHECK_EQ(config.fifo_count, 0);
+    CHECK_EQ(config.units[0].fifo_count, 0);
+    CHECK_EQ(config.units[0].holding_registers.size, 0);
+    mb_config_free(&config);
+}
+
+TEST(reloading_many_times_neither_leaks_nor_runs_out_of_string_slots) {
+    struct mb_serve_config config;
+    char error[256];
+    LOAD_OK(base_text, &config);
+    for (int i = 0; i < 50; i++) {
+        CHECK_EQ(load_text("identity:\n  vendor_name: a\n  product_code: b\n  revision: c\n"
+                           "  vendor_url: d\n  product_name: e\n  model_name: f\n"
+                           "  application_name: g\npersist: { path: /h }\nuser: u\n"
+                           "listen: [a:1, b:2]\n",
+                           &config, error, sizeof error),
+                 0);
+        CHECK_EQ(
+            load_text("workers: 99\nidentity: { vendor_name: x }\n", &config, error, sizeof error),
+            MB_ECONFIG);
+    }
+    CHECK_EQ(config.string_count, 8);
+    CHECK_STR(config.model.identity.application_name, "g");
+    CHECK_STR(config.model.persist_path, "/h");
+    mb_config_free(&config);
+}
+
+TEST(copy_is_deep_and_points_into_itself) {
+    struct mb_serve_config original, copy;
+    LOAD_OK(base_text, &original);
+    CHECK_EQ(mb_config_copy(&copy, &original), 0);
+    mb_config_free(&original);
+    /* The original is gone: everything below must live in the copy. */
+    CHECK_EQ(copy.listen_count, 2);
+    CHECK_STR(copy.listen[0], "127.0.0.1:5020");
+    CHECK_STR(copy.user, "nobody");
+    CHECK_STR(copy.model.identity.vendor_name, "Base Vendor");
+    CHECK_STR(copy.model.identity.product_code, "BASE-1");
+    CHECK_STR(copy.model.persist_path, "/var/lib/mbsec/base.state");
+    int owned = 0;
+    for (size_t k = 0; k < copy.string_count; k++)
+        owned += copy.model.identity.vendor_name == copy.strings[k];
+    CHECK_EQ(owned, 1);
+    CHECK(copy.model.identity.server_id == copy.server_id);
+    CHECK(copy.model.units == copy.units);
+    CHECK(copy.units[0].fifos == &copy.fifos[0]);
+    CHECK_EQ(copy.units[0].fifos[0].address, 10);
+    CHECK_EQ(copy.units[0].fifos[0].capacity, 5);
+
+    /* A copy of the defaults, and a copy of a copy. */
+    struct mb_serve_config defaults, second;
+    mb_config_defaults(&defaults);
+    CHECK_EQ(mb_config_copy(&second, &defaults), 0);
+    CHECK(second.model.units == second.units);
+    mb_config_free(&second);
+    CHECK_EQ(mb_config_copy(&second, &copy), 0);
+    CHECK(second.model.units == second.units);
+    CHECK(second.units[0].fifos == &second.fifos[0]);
+    CHECK(second.model.identity.vendor_name != copy.model.identity.vendor_name);
+    CHECK_STR(second.model.identity.vendor_name, "Base Vendor");
+    mb_config_free(&second);
+
+    /* Free resets to the defaults. */
+    mb_config_free(&copy);
+    CHECK_EQ(copy.listen_count, 0);
+    CHECK(copy.user == NULL);
+    CHECK_EQ(copy.string_count, 0);
+    CHECK(copy.model.identity.vendor_name == NULL);
+    CHECK(copy.model.persist_path == NULL);
+    CHECK_EQ(copy.model.any_unit, 1);
+    CHECK(copy.model.units == copy.units);
+    CHECK_EQ(copy.units[0].coils.size, 65536);
+    mb_config_free(&copy);
+}
+
+/* ---- the examples and the documentation ---- */
+
+TEST(every_example_file_loads) {
+    char path[1024], examples[512], error[512];
+    int loaded = 0;
+    source_path(examples, sizeof examples, "examples");
+    DIR *folder = opendir(examples);
+    CHECK(folder != NULL);
+    if (folder == NULL)
+        return;
+    struct dirent *entry;
+    while ((entry = readdir(folder)) != NULL) {
+        size_t length = strlen(entry->d_name);
+        if (length < 6 || strcmp(entry->d_name + length - 5, ".yaml") != 0)
+            continue;
+        struct mb_serve_config config;
+        snprintf(path, sizeof path, "%s/%s", examples, entry->d_name);
+        mb_config_defaults(&config);
+        int status = mb_config_load(path, &config, error, sizeof error);
+        CHECK_EQ(status, 0);
+        if (status != 0)
+            fprintf(stderr, "  %s\n", error);
+        else
+            check_model_accepts(path, &config);
+        mb_config_free(&config);
+        loaded++;
+    }
+    closedir(folder);
+    CHECK(loaded >= 2);
+
+    /* The simulator example is what it says it is. */
+    struct mb_serve_config config;
+    snprintf(path, sizeof path, "%s/simulator.yaml", examples);
+    mb_config_defaults(&config);
+    CHECK_EQ(mb_config_load(path, &config, error, sizeof error), 0);
+    CHECK_EQ(config.model.any_unit, 0);
+    CHECK_EQ(config.model.unit_count, 3);
+    CHECK_EQ(config.fifo_count, 2);
+    CHECK_EQ(config.units[0].files, 4);
+    CHECK(config.model.persist_path != NULL);
+    CHECK_STR(config.model.identity.vendor_name, "Example Automation");
+    mb_config_free(&config);
+}
+
+TEST(every_yaml_block_of_the_configuration_guide_loads) {
+    char path[600], error[512];
+    int blocks = 0;
+    source_path(path, sizeof path, "docs/configuration.md");
+    FILE *file = fopen(path, "rb");
+    CHECK(file != NULL);
+    if (file == NULL)
+        return;
+    static char guide[1 << 16];
+    size_t size = fread(guide, 1, sizeof guide - 1, file);
+    fclose(file);
+    CHECK(size < sizeof guide - 1);
+    guide[size] = '\0';
+    const char *cursor = guide;
+    while ((cursor = strstr(cursor, "\n```yaml\n")) != NULL) {
+        const char *start = cursor + 9;
+        const char *end = strstr(start, "\n```\n");
+        CHECK(end != NULL);
+        if (end == NULL)
+            break;
+        struct mb_serve_config config;
+        mb_config_defaults(&config);
+        write_text(config_path, start, (size_t)(end - start) + 1);
+        int status = mb_config_load(config_path, &config, error, sizeof error);
+        CHECK_EQ(status, 0);
+        if (status != 0)
+            fprintf(stderr, "  block %d: %s\n", blocks + 1, error);
+        else
+            check_model_accepts("docs/configuration.md", &config);
+        mb_config_free(&config);
+        blocks++;
+        cursor = end;
+    }
+    CHECK(blocks >= 10);
+}
+
+/* ---- setup ---- */
+
+static void remove_directory(void) {
+    char path[600];
+    DIR *folder = opendir(directory);
+    if (folder == NULL)
+        return;
+    struct dirent *entry;
+    while ((entry = readdir(folder)) != NULL) {
+        if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
+            continue;
+        snprintf(path, sizeof path, "%s/%s", directory, entry->d_name);
+        unlink(path);
+    }
+    closedir(folder);
+    rmdir(directory);
+}
+
+int main(void) {
+    const char *temporary = getenv("TMPDIR");
+    snprintf(directory, sizeof directory, "%s/mbsec-config-XXXXXX",
+             temporary != NULL && temporary[0] != '\0' ? temporary : "/tmp");
+    if (mkdtemp(directory) == NULL) {
+        perror("mkdtemp");
+        return 2;
+    }
+    snprintf(config_path, sizeof config_path, "%s/config.yaml", directory);
+
+    RUN(defaults_are_the_built_in_simulator);
+    RUN(an_empty_file_a_comment_or_an_empty_document_change_nothing);
+    RUN(empty_sections_are_the_same_as_sections_left_out);
+    RUN(every_key_takes_effect);
+    RUN(listen_takes_one_address_or_a_list);
+    RUN(listen_errors);
+    RUN(integers_are_decimal_or_hex_and_nothing_else);
+    RUN(user_and_log);
+    RUN(limits_take_integers_and_durations);
+    RUN(parse_duration_takes_ms_s_m_h_or_bare_seconds);
+    RUN(persist_path_is_relative_to_the_configuration_file);
+    RUN(identity_strings_conformity_server_id_and_running);
+    RUN(units_any_answers_every_unit_id_with_one_set_of_tables);
+    RUN(units_take_ids_0_to_255_and_tables_as_ranges_or_start_and_size);
+    RUN(units_errors);
+    RUN(units_files);
+    RUN(units_fifos);
+    RUN(yaml_syntax_errors_carry_libyamls_message_and_position);
+    RUN(the_file_is_one_mapping_of_known_keys_in_one_document);
+    RUN(windows_line_endings_and_a_byte_order_mark_are_read);
+    RUN(a_file_that_cannot_be_read_is_a_system_error_and_changes_nothing);
+    RUN(the_error_buffer_may_be_small_or_absent);
+    RUN(a_load_goes_over_the_configuration_it_is_given);
+    RUN(reloading_many_times_neither_leaks_nor_runs_out_of_string_slots);
+    RUN(copy_is_deep_and_points_into_itself);
+    RUN(every_example_file_loads);
+    RUN(every_yaml_block_of_the_configuration_guide_loads);
+
+    remove_directory();
+    return harness_result();
+}
