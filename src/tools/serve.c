@@ -149,7 +149,7 @@ static int parse_arguments(int argc, char **argv, struct overrides *overrides) {
         int option = getopt_long(argc, argv, "h", options, NULL);
         if (option == -1)
             break;
-        uint32_t value;
+        uint32_t value = 0;
         const char *bad = NULL;
         switch (option) {
         case OPT_LISTEN:
