@@ -564,6 +564,39 @@ TEST(listen_only_answers_nothing_until_restart_communications) {
     mb_model_destroy(model);
 }
 
+/* Sends a request on behalf of connection `connection`. */
+static int ask_on(struct mb_model *model, uint64_t connection, const uint8_t *pdu, size_t length) {
+    static uint8_t copy[MB_PDU_MAX];
+    struct mb_request request;
+    memcpy(copy, pdu, length);
+    CHECK_EQ(mb_request_decode(copy, length, &request), 0);
+    struct mb_server_request server_request = {.connection_id = connection,
+                                               .unit_id = 1,
+                                               .request = &request,
+                                               .pdu = copy,
+                                               .pdu_length = length};
+    memset(answer, 0xEE, sizeof answer);
+    return mb_model_handle(model, &server_request, answer);
+}
+
+TEST(listen_only_silences_only_the_connection_that_asked_for_it) {
+    /* On TCP one client's FC 8/04 must not silence the server for everyone. */
+    struct mb_model *model = test_model();
+    CHECK_EQ(ask_on(model, 41, BYTES(0x08, 0x00, 0x04, 0x00, 0x00)), 0);
+    CHECK_EQ(ask_on(model, 41, BYTES(0x03, 0x00, 0x00, 0x00, 0x01)), 0);
+    CHECK_EQ(ask_on(model, 42, BYTES(0x03, 0x00, 0x00, 0x00, 0x01)), 4);
+    CHECK_EQ(ask_on(model, 43, BYTES(0x03, 0x00, 0x00, 0x00, 0x01)), 4);
+    /* Restart from connection 41 brings it back (unanswered, as the spec has it). */
+    CHECK_EQ(ask_on(model, 41, BYTES(0x08, 0x00, 0x01, 0x00, 0x00)), 0);
+    CHECK_EQ(ask_on(model, 41, BYTES(0x03, 0x00, 0x00, 0x00, 0x01)), 4);
+    /* More listen-only connections than slots: the newest are always honoured. */
+    for (uint64_t connection = 100; connection < 140; connection++)
+        CHECK_EQ(ask_on(model, connection, BYTES(0x08, 0x00, 0x04, 0x00, 0x00)), 0);
+    CHECK_EQ(ask_on(model, 139, BYTES(0x03, 0x00, 0x00, 0x00, 0x01)), 0);
+    CHECK_EQ(ask_on(model, 200, BYTES(0x03, 0x00, 0x00, 0x00, 0x01)), 4);
+    mb_model_destroy(model);
+}
+
 TEST(restart_communications_outside_listen_only_is_echoed_and_ff00_clears_the_log) {
     struct mb_model *model = test_model();
     ASK(model, 1, 0x03, 0x00, 0x00, 0x00, 0x01);
@@ -928,6 +961,7 @@ int main(void) {
     RUN(fc11_counts_successful_completions_but_not_itself_nor_exceptions);
     RUN(fc12_returns_status_counts_and_events_most_recent_first);
     RUN(listen_only_answers_nothing_until_restart_communications);
+    RUN(listen_only_silences_only_the_connection_that_asked_for_it);
     RUN(restart_communications_outside_listen_only_is_echoed_and_ff00_clears_the_log);
     RUN(an_unknown_unit_gets_0b);
     RUN(any_unit_answers_every_unit_id_from_one_set_of_tables);

@@ -122,11 +122,18 @@ MB_API int mb_server_create(struct mb_loop *loop, const struct mb_server_config 
 
 /*
  * Binds and listens on "host:port" ("[::]:502", "0.0.0.0:5020", "127.0.0.1:0" for an ephemeral
- * port), with SO_REUSEADDR and SO_REUSEPORT (so several workers can share it) and IPV6_V6ONLY
- * for IPv6 addresses. Returns the listener's index (>= 0), or MB_EADDRESS, MB_EACCES (a
+ * port), with SO_REUSEADDR and IPV6_V6ONLY for IPv6 addresses. The port is this server's alone:
+ * while anyone else listens there the call fails with MB_EADDRINUSE, even though the socket
+ * carries SO_REUSEPORT so that this server's own workers can join it with
+ * mb_server_listen_shared(). Returns the listener's index (>= 0), or MB_EADDRESS, MB_EACCES (a
  * privileged port: see docs/port-502.md), MB_EADDRINUSE, MB_ESYSTEM.
  */
 MB_API int mb_server_listen(struct mb_server *server, const char *address, int backlog);
+
+/* Listens on an address another server of this process already listens on with
+ * mb_server_listen() (a worker joining the first one); the kernel spreads new connections
+ * over them (SO_REUSEPORT). */
+MB_API int mb_server_listen_shared(struct mb_server *server, const char *address, int backlog);
 
 /* Serves an already listening socket (systemd socket activation, or one shared by workers);
  * the server makes it non-blocking and closes it when destroyed only if `owned`. */

@@ -441,7 +441,39 @@ static int add_listener(struct mb_server *server, int fd, int owned) {
     return server->listener_count++;
 }
 
-int mb_server_listen(struct mb_server *server, const char *address_text, int backlog) {
+static int bind_error(int error) {
+    errno = error;
+    if (error == EACCES || error == EPERM)
+        return MB_EACCES;
+    if (error == EADDRINUSE)
+        return MB_EADDRINUSE;
+    if (error == EADDRNOTAVAIL || error == EAFNOSUPPORT)
+        return MB_EADDRESS;
+    return MB_ESYSTEM;
+}
+
+/* A socket for `address`, bound; with SO_REUSEPORT when `share_port`. Returns the descriptor
+ * or a negative error. */
+static int bound_socket(const struct sockaddr_storage *address, socklen_t length, int share_port) {
+    int fd = socket(address->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return bind_error(errno);
+    int on = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    if (share_port)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on);
+    if (address->ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+    if (bind(fd, (const struct sockaddr *)address, length) != 0) {
+        int error = errno;
+        close(fd);
+        return bind_error(error);
+    }
+    return fd;
+}
+
+static int listen_on(struct mb_server *server, const char *address_text, int backlog,
+                     int exclusive) {
     struct sockaddr_storage address;
     socklen_t length;
     if (server == NULL || address_text == NULL)
@@ -449,27 +481,22 @@ int mb_server_listen(struct mb_server *server, const char *address_text, int bac
     int rc = mb_address_parse(address_text, 502, &address, &length, NULL);
     if (rc != 0)
         return rc;
-    int fd = socket(address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return MB_ESYSTEM;
-    int on = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-    /* Lets several workers (threads or processes) each listen on the same address and port. */
-    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on);
-    if (address.ss_family == AF_INET6)
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
-    if (bind(fd, (struct sockaddr *)&address, length) != 0) {
-        int error = errno;
-        close(fd);
-        errno = error;
-        if (error == EACCES || error == EPERM)
-            return MB_EACCES;
-        if (error == EADDRINUSE)
-            return MB_EADDRINUSE;
-        if (error == EADDRNOTAVAIL)
-            return MB_EADDRESS;
-        return MB_ESYSTEM;
+    uint16_t port = ntohs(address.ss_family == AF_INET
+                              ? ((const struct sockaddr_in *)(const void *)&address)->sin_port
+                              : ((const struct sockaddr_in6 *)(const void *)&address)->sin6_port);
+    if (exclusive && port != 0) {
+        /* SO_REUSEPORT would let a second server (another mbsec started by mistake) share the
+         * port and silently take half the connections. A bind without it fails while anyone
+         * listens there, so probe with one first. */
+        int probe = bound_socket(&address, length, 0);
+        if (probe < 0)
+            return probe;
+        close(probe);
     }
+    /* SO_REUSEPORT lets this server's own workers listen on the same address. */
+    int fd = bound_socket(&address, length, 1);
+    if (fd < 0)
+        return fd;
     if (listen(fd, backlog > 0 ? backlog : 512) != 0) {
         close(fd);
         return MB_ESYSTEM;
@@ -478,6 +505,14 @@ int mb_server_listen(struct mb_server *server, const char *address_text, int bac
     if (rc < 0)
         close(fd);
     return rc;
+}
+
+int mb_server_listen(struct mb_server *server, const char *address, int backlog) {
+    return listen_on(server, address, backlog, 1);
+}
+
+int mb_server_listen_shared(struct mb_server *server, const char *address, int backlog) {
+    return listen_on(server, address, backlog, 0);
 }
 
 int mb_server_adopt(struct mb_server *server, int fd, int owned) {

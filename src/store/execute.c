@@ -71,9 +71,36 @@ static void clear_counters(struct mb__unit_state *state) {
     state->diagnostic_register = 0;
 }
 
-static void restart(struct mb__unit_state *state, int clear_log) {
+/* ---- listen-only mode, per connection ---- */
+
+static int in_listen_only(const struct mb__unit_state *state, uint64_t connection) {
+    for (int i = 0; i < MB__LISTEN_ONLY_SLOTS; i++)
+        if (state->listen_only[i] == connection + 1)
+            return 1;
+    return 0;
+}
+
+static void enter_listen_only(struct mb__unit_state *state, uint64_t connection) {
+    if (in_listen_only(state, connection))
+        return;
+    for (int i = 0; i < MB__LISTEN_ONLY_SLOTS; i++)
+        if (state->listen_only[i] == 0) {
+            state->listen_only[i] = connection + 1;
+            return;
+        }
+    state->listen_only[state->listen_only_next] = connection + 1;
+    state->listen_only_next = (uint8_t)((state->listen_only_next + 1) % MB__LISTEN_ONLY_SLOTS);
+}
+
+static void leave_listen_only(struct mb__unit_state *state, uint64_t connection) {
+    for (int i = 0; i < MB__LISTEN_ONLY_SLOTS; i++)
+        if (state->listen_only[i] == connection + 1)
+            state->listen_only[i] = 0;
+}
+
+static void restart(struct mb__unit_state *state, uint64_t connection, int clear_log) {
     clear_counters(state);
-    state->listen_only = 0;
+    leave_listen_only(state, connection);
     if (clear_log) {
         state->event_log_count = 0;
         state->event_log_next = 0;
@@ -81,9 +108,9 @@ static void restart(struct mb__unit_state *state, int clear_log) {
     log_event(state, EVENT_COMMUNICATION_RESTART);
 }
 
-static uint8_t send_event(const struct mb__unit_state *state, const uint8_t *response, int length) {
+static uint8_t send_event(int listen_only, const uint8_t *response, int length) {
     uint8_t event = EVENT_SEND;
-    if (state->listen_only)
+    if (listen_only)
         event |= EVENT_IN_LISTEN_ONLY;
     if (length >= 2 && (response[0] & MB_EXCEPTION_BIT)) {
         uint8_t code = response[1];
@@ -351,8 +378,9 @@ static int event_log(const struct mb__unit_state *state, uint8_t *response) {
     return mb_response_encode(&answer, response, MB_PDU_MAX);
 }
 
-static int diagnostics(struct mb__unit_state *state, const struct mb_request *request,
-                       uint8_t *response, enum afterwards *afterwards) {
+static int diagnostics(struct mb__unit_state *state, uint64_t connection,
+                       const struct mb_request *request, uint8_t *response,
+                       enum afterwards *afterwards) {
     const struct mb_diagnostics *asked = &request->diagnostics;
     const struct mb__counters *counters = &state->counters;
     uint8_t value[2];
@@ -374,7 +402,7 @@ static int diagnostics(struct mb__unit_state *state, const struct mb_request *re
         state->ascii_delimiter = asked->data[0];
         break;
     case MB_DIAG_FORCE_LISTEN_ONLY:
-        state->listen_only = 1;
+        enter_listen_only(state, connection);
         log_event(state, EVENT_ENTERED_LISTEN_ONLY);
         return 0;
     case MB_DIAG_CLEAR_COUNTERS:
@@ -406,7 +434,7 @@ static int diagnostics(struct mb__unit_state *state, const struct mb_request *re
     return mb_response_encode(&answer, response, MB_PDU_MAX);
 }
 
-static int execute(const struct mb_model *model, const struct mb__unit *unit,
+static int execute(const struct mb_model *model, const struct mb__unit *unit, uint64_t connection,
                    const struct mb_request *request, uint8_t *response,
                    enum afterwards *afterwards) {
     switch (request->function) {
@@ -425,7 +453,7 @@ static int execute(const struct mb_model *model, const struct mb__unit *unit,
         return mb_response_encode(&answer, response, MB_PDU_MAX);
     }
     case MB_FC_DIAGNOSTICS:
-        return diagnostics(unit->state, request, response, afterwards);
+        return diagnostics(unit->state, connection, request, response, afterwards);
     case MB_FC_GET_COMM_EVENT_COUNTER:
         return event_counter(unit->state, response);
     case MB_FC_GET_COMM_EVENT_LOG:
@@ -454,15 +482,16 @@ static int execute(const struct mb_model *model, const struct mb__unit *unit,
 }
 
 /* Executes one request for `unit` and keeps its counters and event log; under the lock. */
-static int serve(const struct mb_model *model, struct mb__unit *unit,
+static int serve(const struct mb_model *model, struct mb__unit *unit, uint64_t connection,
                  const struct mb_request *request, uint8_t *response) {
     struct mb__unit_state *state = unit->state;
+    int listen_only = in_listen_only(state, connection);
     state->counters.bus_messages++;
-    log_event(state, (uint8_t)(EVENT_RECEIVE | (state->listen_only ? EVENT_IN_LISTEN_ONLY : 0)));
-    if (state->listen_only) {
+    log_event(state, (uint8_t)(EVENT_RECEIVE | (listen_only ? EVENT_IN_LISTEN_ONLY : 0)));
+    if (listen_only) {
         int clear_log = 0;
         if (is_restart(request, &clear_log))
-            restart(state, clear_log);
+            restart(state, connection, clear_log);
         else
             state->counters.server_no_response++;
         return 0;
@@ -483,7 +512,7 @@ static int serve(const struct mb_model *model, struct mb__unit *unit,
     else if (code > 0)
         length = exception(request->function, (uint8_t)code, response);
     else
-        length = execute(model, unit, request, response, &afterwards);
+        length = execute(model, unit, connection, request, response, &afterwards);
 
     if (length == 0) {
         state->counters.server_no_response++;
@@ -492,18 +521,18 @@ static int serve(const struct mb_model *model, struct mb__unit *unit,
         /* A local error is answered by the server with 04: count it as such. */
         static const uint8_t device_failure[2] = {MB_EXCEPTION_BIT, MB_EX_SERVER_DEVICE_FAILURE};
         state->counters.bus_exceptions++;
-        log_event(state, send_event(state, length < 0 ? device_failure : response,
+        log_event(state, send_event(listen_only, length < 0 ? device_failure : response,
                                     length < 0 ? 2 : length));
     } else {
         if (request->function != MB_FC_GET_COMM_EVENT_COUNTER)
             state->event_count++;
-        log_event(state, send_event(state, response, length));
+        log_event(state, send_event(listen_only, response, length));
     }
 
     if (afterwards == AFTERWARDS_CLEAR_COUNTERS)
         clear_counters(state);
     else if (afterwards != AFTERWARDS_NOTHING)
-        restart(state, afterwards == AFTERWARDS_RESTART_CLEAR_LOG);
+        restart(state, connection, afterwards == AFTERWARDS_RESTART_CLEAR_LOG);
     return length;
 }
 
@@ -519,7 +548,7 @@ int mb_model_handle(void *data, const struct mb_server_request *server_request, 
     if (unit == NULL)
         return exception(request->function, MB_EX_GATEWAY_TARGET_FAILED, response);
     mb__model_lock(model);
-    int length = serve(model, unit, request, response);
+    int length = serve(model, unit, server_request->connection_id, request, response);
     mb__model_unlock(model);
     return length;
 }

@@ -91,15 +91,22 @@ struct mb__counters {
     uint16_t bus_overruns;       /* 0x12: character overruns, none on TCP */
 };
 
+#define MB__LISTEN_ONLY_SLOTS 16
+
 /* A unit's communication state: lives in the model's shared mapping, under its lock. */
 struct mb__unit_state {
     struct mb__counters counters;
     uint16_t event_count;         /* FC 11: successful completions */
     uint16_t diagnostic_register; /* FC 8/02 */
-    uint8_t listen_only;          /* FC 8/04 was received, FC 8/01 not yet */
-    uint8_t ascii_delimiter;      /* FC 8/03; '\n' at start */
-    uint8_t event_log_count;      /* valid bytes in event_log, at most 64 */
-    uint8_t event_log_next;       /* where the next event goes (a ring) */
+    /* Connections (their id + 1; 0 is a free slot) that sent FC 8/04 and not yet FC 8/01. On a
+     * serial line listen-only silences the device; on TCP it is scoped to the connection that
+     * asked, or one packet from anyone would silence the server for everyone. Ids are never
+     * reused, so an entry of a closed connection is harmless until it is evicted. */
+    uint64_t listen_only[MB__LISTEN_ONLY_SLOTS];
+    uint8_t listen_only_next; /* the slot evicted next when all are taken */
+    uint8_t ascii_delimiter;  /* FC 8/03; '\n' at start */
+    uint8_t event_log_count;  /* valid bytes in event_log, at most 64 */
+    uint8_t event_log_next;   /* where the next event goes (a ring) */
     uint8_t event_log[MB__EVENT_LOG_SIZE];
 };
 

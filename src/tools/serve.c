@@ -496,7 +496,7 @@ static int open_listeners(struct serve *serve) {
         char bound[64];
         mb_server_listener_address(serve->workers[0].server, index, bound, sizeof bound);
         for (int w = 1; w < serve->worker_count; w++)
-            if (mb_server_listen(serve->workers[w].server, bound, 0) < 0) {
+            if (mb_server_listen_shared(serve->workers[w].server, bound, 0) < 0) {
                 fprintf(stderr, "mbsec serve: worker %d cannot listen on %s\n", w, bound);
                 return MB_EXIT_FAILURE;
             }
