@@ -74,6 +74,8 @@ static void clear_counters(struct mb__unit_state *state) {
 /* ---- listen-only mode, per connection ---- */
 
 static int in_listen_only(const struct mb__unit_state *state, uint64_t connection) {
+    if (state->listen_only_count == 0)
+        return 0;
     for (int i = 0; i < MB__LISTEN_ONLY_SLOTS; i++)
         if (state->listen_only[i] == connection + 1)
             return 1;
@@ -86,6 +88,7 @@ static void enter_listen_only(struct mb__unit_state *state, uint64_t connection)
     for (int i = 0; i < MB__LISTEN_ONLY_SLOTS; i++)
         if (state->listen_only[i] == 0) {
             state->listen_only[i] = connection + 1;
+            state->listen_only_count++;
             return;
         }
     state->listen_only[state->listen_only_next] = connection + 1;
@@ -94,8 +97,10 @@ static void enter_listen_only(struct mb__unit_state *state, uint64_t connection)
 
 static void leave_listen_only(struct mb__unit_state *state, uint64_t connection) {
     for (int i = 0; i < MB__LISTEN_ONLY_SLOTS; i++)
-        if (state->listen_only[i] == connection + 1)
+        if (state->listen_only[i] == connection + 1) {
             state->listen_only[i] = 0;
+            state->listen_only_count--;
+        }
 }
 
 static void restart(struct mb__unit_state *state, uint64_t connection, int clear_log) {

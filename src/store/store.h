@@ -103,10 +103,11 @@ struct mb__unit_state {
      * asked, or one packet from anyone would silence the server for everyone. Ids are never
      * reused, so an entry of a closed connection is harmless until it is evicted. */
     uint64_t listen_only[MB__LISTEN_ONLY_SLOTS];
-    uint8_t listen_only_next; /* the slot evicted next when all are taken */
-    uint8_t ascii_delimiter;  /* FC 8/03; '\n' at start */
-    uint8_t event_log_count;  /* valid bytes in event_log, at most 64 */
-    uint8_t event_log_next;   /* where the next event goes (a ring) */
+    uint8_t listen_only_next;  /* the slot evicted next when all are taken */
+    uint8_t listen_only_count; /* slots in use: 0 spares every request the scan */
+    uint8_t ascii_delimiter;   /* FC 8/03; '\n' at start */
+    uint8_t event_log_count;   /* valid bytes in event_log, at most 64 */
+    uint8_t event_log_next;    /* where the next event goes (a ring) */
     uint8_t event_log[MB__EVENT_LOG_SIZE];
 };
 
