@@ -597,6 +597,56 @@ TEST(listen_only_silences_only_the_connection_that_asked_for_it) {
     mb_model_destroy(model);
 }
 
+/* Hands over a PDU that did not decode, as the server does with pass_undecodable. */
+static int ask_undecodable(struct mb_model *model, uint8_t unit_id, uint64_t connection,
+                           const uint8_t *pdu, size_t length) {
+    struct mb_request ignored;
+    int rc = mb_request_decode(pdu, length, &ignored);
+    CHECK(rc < 0);
+    struct mb_server_request server_request = {.connection_id = connection,
+                                               .unit_id = unit_id,
+                                               .request = NULL,
+                                               .decode_error = rc,
+                                               .pdu = pdu,
+                                               .pdu_length = length};
+    memset(answer, 0xEE, sizeof answer);
+    return mb_model_handle(model, &server_request, answer);
+}
+
+TEST(undecodable_requests_follow_the_units_rules_01_before_03_0b_and_listen_only) {
+    struct mb_unit_config units[2] = {
+        {.unit_id = 1, .coils = {0, 100}, .holding_registers = {0, 100}},
+        {.unit_id = 2, .input_registers = {0, 100}},
+    };
+    struct mb_model_config config;
+    mb_model_default_config(&config);
+    config.any_unit = 0;
+    config.units = units;
+    config.unit_count = 2;
+    struct mb_model *model = NULL;
+    char error_text[256] = "";
+    CHECK_EQ(mb_model_create(&config, &model, error_text, sizeof error_text), 0);
+    /* unit 2 has no coils: 01, even though quantity 0 alone would be 03 */
+    CHECK_EQ(ask_undecodable(model, 2, 1, BYTES(0x01, 0x00, 0x00, 0x00, 0x00)), 2);
+    CHECK_BYTES(answer, 2, 0x81, 0x01);
+    CHECK_EQ(ask_undecodable(model, 2, 1, BYTES(0x03, 0x00, 0x00, 0x00, 0xC8)), 2);
+    CHECK_BYTES(answer, 2, 0x83, 0x01);
+    /* unit 1 has holding registers: 03 */
+    CHECK_EQ(ask_undecodable(model, 1, 1, BYTES(0x03, 0x00, 0x00, 0x00, 0xC8)), 2);
+    CHECK_BYTES(answer, 2, 0x83, 0x03);
+    /* a reserved function code: 01 */
+    CHECK_EQ(ask_undecodable(model, 1, 1, BYTES(0x09, 0x00)), 2);
+    CHECK_BYTES(answer, 2, 0x89, 0x01);
+    /* a unit the model does not have: 0B */
+    CHECK_EQ(ask_undecodable(model, 9, 1, BYTES(0x03, 0x00, 0x00, 0x00, 0x00)), 2);
+    CHECK_BYTES(answer, 2, 0x83, 0x0B);
+    /* listen-only: nothing at all */
+    CHECK_EQ(ask_on(model, 7, BYTES(0x08, 0x00, 0x04, 0x00, 0x00)), 0);
+    CHECK_EQ(ask_undecodable(model, 1, 7, BYTES(0x03, 0x00, 0x00, 0x00, 0x00)), 0);
+    CHECK_EQ(ask_undecodable(model, 1, 7, BYTES(0x08, 0x00, 0x99, 0x00, 0x00)), 0);
+    mb_model_destroy(model);
+}
+
 TEST(restart_communications_outside_listen_only_is_echoed_and_ff00_clears_the_log) {
     struct mb_model *model = test_model();
     ASK(model, 1, 0x03, 0x00, 0x00, 0x00, 0x01);
@@ -962,6 +1012,7 @@ int main(void) {
     RUN(fc12_returns_status_counts_and_events_most_recent_first);
     RUN(listen_only_answers_nothing_until_restart_communications);
     RUN(listen_only_silences_only_the_connection_that_asked_for_it);
+    RUN(undecodable_requests_follow_the_units_rules_01_before_03_0b_and_listen_only);
     RUN(restart_communications_outside_listen_only_is_echoed_and_ff00_clears_the_log);
     RUN(an_unknown_unit_gets_0b);
     RUN(any_unit_answers_every_unit_id_from_one_set_of_tables);

@@ -275,6 +275,26 @@ TEST(a_new_file_is_created_atomically_and_leaves_no_temporary_file) {
     remove_directory();
 }
 
+TEST(a_file_in_use_by_another_model_is_refused_and_free_again_once_closed) {
+    /* Two servers on one file would each lose the other's acknowledged writes. */
+    fresh_directory();
+    struct mb_model_config config;
+    mb_model_default_config(&config);
+    config.persist_path = path;
+    struct mb_model *first = open_model(&config);
+    struct mb_model *second = NULL;
+    CHECK_EQ(mb_model_create(&config, &second, error, sizeof error), MB_EPERSIST);
+    CHECK(strstr(error, "in use by another process") != NULL);
+    CHECK(second == NULL);
+    CHECK_EQ(ASK(first, 1, 0x06, 0x00, 0x01, 0x00, 0x2A), 5);
+    mb_model_destroy(first);
+    struct mb_model *third = open_model(&config);
+    CHECK_EQ(ASK(third, 1, 0x03, 0x00, 0x01, 0x00, 0x01), 4);
+    CHECK_BYTES(answer, 4, 0x03, 0x02, 0x00, 0x2A);
+    mb_model_destroy(third);
+    remove_directory();
+}
+
 TEST(the_default_simulator_persists_in_a_file_of_about_180_kib) {
     fresh_directory();
     struct mb_model_config config;
@@ -459,6 +479,7 @@ int main(void) {
     RUN(writes_survive_destroy_and_reopen);
     RUN(writes_survive_kill_9_without_sync_or_destroy);
     RUN(a_new_file_is_created_atomically_and_leaves_no_temporary_file);
+    RUN(a_file_in_use_by_another_model_is_refused_and_free_again_once_closed);
     RUN(the_default_simulator_persists_in_a_file_of_about_180_kib);
     RUN(a_truncated_file_is_refused_and_left_untouched);
     RUN(a_longer_file_is_refused);

@@ -8,6 +8,10 @@
  *   0xCC   sends nothing (like FC 8 listen-only)
  *   0xDD   defers; answered 50 ms later by a timer, in reverse order of arrival
  *   0xEE   fails (the server must answer exception 04)
+ *   0xDE   defers and keeps the token in fx.parked, never answering by itself
+ *   0xDF   answers the parked request from inside the handler, then answers its own
+ *   0xDB   answers its own token from inside the handler, then returns MB_SERVER_DEFER
+ *   0xDA   shuts the server down from inside the handler, then answers
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -16,6 +20,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -35,6 +40,9 @@ struct fixture {
     uint8_t deferred_pdu[64][8];
     struct mb_timer deferred_timer;
     int replies_to_closed; /* deferred answers that found their connection gone */
+    uint64_t parked;       /* 0xDE's token */
+    int parked_set;
+    int second_reply; /* what replying twice to one token gave */
     int log_closed;
     char last_reason[128];
     pthread_mutex_t lock;
@@ -70,6 +78,27 @@ static int handler(void *data, const struct mb_server_request *call, uint8_t *re
         return 0;
     case 0xEE:
         return MB_EIO;
+    case 0xDE:
+        fx.parked = call->token;
+        fx.parked_set = 1;
+        return MB_SERVER_DEFER;
+    case 0xDF: {
+        static const uint8_t parked_answer[] = {6, 0, 9, 0, 9};
+        if (fx.parked_set) {
+            CHECK_EQ(mb_server_reply(fx.server, fx.parked, parked_answer, 5), 0);
+            fx.second_reply = mb_server_reply(fx.server, fx.parked, parked_answer, 5);
+            fx.parked_set = 0;
+        }
+        memcpy(response, call->pdu, 5);
+        return 5;
+    }
+    case 0xDB:
+        CHECK_EQ(mb_server_reply(fx.server, call->token, call->pdu, 5), 0);
+        return MB_SERVER_DEFER;
+    case 0xDA:
+        mb_server_shutdown(fx.server, 1000);
+        memcpy(response, call->pdu, 5);
+        return 5;
     case 0xDD:
         if (fx.deferred_count >= 64)
             return MB_ELIMIT;
@@ -507,10 +536,137 @@ TEST(a_reply_to_a_closed_connection_is_dropped_with_eclosed) {
     memcpy(request + 7, pdu, 5);
     send_all(fd, request, 12);
     usleep(10000);
+    /* A reset, not a FIN: after a FIN the answer would still be owed (a half-close). */
+    struct linger reset = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
     close(fd);
     for (int i = 0; i < 100 && fx.replies_to_closed == 0; i++)
         usleep(10000);
     CHECK_EQ(fx.replies_to_closed, 1);
+    stop();
+}
+
+TEST(after_the_peer_half_closes_every_answer_is_still_sent) {
+    start(NULL, NULL);
+    int fd = connect_to(fx.port);
+    static uint8_t requests[2000 * 12];
+    for (int i = 0; i < 2000; i++)
+        read_request(requests + 12 * i, (uint16_t)i, 1, 0, 125);
+    send_all(fd, requests, sizeof requests);
+    shutdown(fd, SHUT_WR);
+    int answers = 0;
+    static uint8_t response[259];
+    while (answers < 2000 && receive_exactly(fd, response, 259) == 259)
+        answers++;
+    CHECK_EQ(answers, 2000);
+    CHECK(closed_within(fd, 2000));
+    close(fd);
+    stop();
+}
+
+TEST(a_good_frame_before_a_broken_length_is_answered_before_the_close) {
+    start(NULL, NULL);
+    int fd = connect_to(fx.port);
+    send_all(fd, BYTES(0, 1, 0, 0, 0, 6, 1, 6, 0, 10, 0, 0x55, 0, 2, 0, 0, 0xFF, 0xFF, 1));
+    uint8_t response[12];
+    CHECK_EQ(receive_exactly(fd, response, 12), 12);
+    CHECK_BYTES(response, 12, 0, 1, 0, 0, 0, 6, 1, 6, 0, 10, 0, 0x55);
+    CHECK(closed_within(fd, 2000));
+    close(fd);
+    stop();
+}
+
+static double cpu_seconds(void) {
+    struct rusage usage;
+    getrusage(RUSAGE_SELF, &usage);
+    return (double)usage.ru_utime.tv_sec + (double)usage.ru_stime.tv_sec +
+           ((double)usage.ru_utime.tv_usec + (double)usage.ru_stime.tv_usec) / 1e6;
+}
+
+TEST(a_reset_while_reading_is_paused_closes_the_connection_instead_of_spinning) {
+    struct mb_server_limits limits = {.max_in_flight = 1};
+    start(&limits, NULL);
+    int fd = connect_to(fx.port);
+    uint8_t request[12];
+    read_request(request, 1, 0xDE, 0, 1); /* deferred for good: reading pauses */
+    send_all(fd, request, 12);
+    usleep(50000);
+    struct linger reset = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    double before = cpu_seconds();
+    close(fd);
+    struct mb_server_stats stats;
+    for (int i = 0; i < 100; i++) {
+        mb_server_get_stats(fx.server, &stats);
+        if (stats.connections == 0)
+            break;
+        usleep(10000);
+    }
+    usleep(300000);
+    CHECK_EQ(stats.connections, 0);
+    CHECK(cpu_seconds() - before < 0.25); /* a spinning loop would burn ~0.3 s here */
+    stop();
+}
+
+TEST(a_handler_may_answer_another_request_from_inside_and_a_token_works_once) {
+    start(NULL, NULL);
+    int fd = connect_to(fx.port);
+    uint8_t requests[24];
+    const uint8_t parked[] = {6, 0, 1, 0, 1}, own[] = {6, 0, 2, 0, 2};
+    mb_mbap_encode(10, 0xDE, 5, requests, 7);
+    memcpy(requests + 7, parked, 5);
+    mb_mbap_encode(11, 0xDF, 5, requests + 12, 7);
+    memcpy(requests + 19, own, 5);
+    send_all(fd, requests, sizeof requests);
+    int seen10 = 0, seen11 = 0;
+    for (int i = 0; i < 2; i++) {
+        uint8_t response[12];
+        if (receive_exactly(fd, response, 12) != 12)
+            break;
+        seen10 += mb_get_u16(response) == 10 && response[9] == 9;
+        seen11 += mb_get_u16(response) == 11 && response[9] == 2;
+    }
+    CHECK_EQ(seen10, 1);
+    CHECK_EQ(seen11, 1);
+    CHECK_EQ(fx.second_reply, MB_EINVAL);
+    close(fd);
+    stop();
+}
+
+TEST(a_handler_that_answers_its_own_token_at_once_is_answered_exactly_once) {
+    start(NULL, NULL);
+    int fd = connect_to(fx.port);
+    uint8_t request[12], response[12];
+    const uint8_t pdu[] = {6, 0, 3, 0, 3};
+    mb_mbap_encode(21, 0xDB, 5, request, 7);
+    memcpy(request + 7, pdu, 5);
+    send_all(fd, request, 12);
+    read_request(request, 22, 1, 7, 1);
+    send_all(fd, request, 12);
+    CHECK_EQ(receive_exactly(fd, response, 12), 12);
+    CHECK_EQ(mb_get_u16(response), 21);
+    uint8_t read_answer[11];
+    CHECK_EQ(receive_exactly(fd, read_answer, 11), 11);
+    CHECK_EQ(mb_get_u16(read_answer), 22);
+    close(fd);
+    stop();
+}
+
+TEST(a_handler_may_shut_the_server_down_and_its_answer_still_goes_out) {
+    start(NULL, NULL);
+    int fd = connect_to(fx.port);
+    uint8_t request[12], response[12];
+    const uint8_t pdu[] = {6, 0, 4, 0, 4};
+    mb_mbap_encode(31, 0xDA, 5, request, 7);
+    memcpy(request + 7, pdu, 5);
+    send_all(fd, request, 12);
+    CHECK_EQ(receive_exactly(fd, response, 12), 12);
+    CHECK_EQ(mb_get_u16(response), 31);
+    CHECK(closed_within(fd, 2000));
+    for (int i = 0; i < 100 && !mb_server_idle(fx.server); i++)
+        usleep(10000);
+    CHECK(mb_server_idle(fx.server));
+    close(fd);
     stop();
 }
 
@@ -596,6 +752,12 @@ int main(void) {
     RUN(a_client_that_never_reads_is_paused_not_buffered_without_bound);
     RUN(graceful_shutdown_finishes_deferred_requests_then_closes);
     RUN(a_reply_to_a_closed_connection_is_dropped_with_eclosed);
+    RUN(after_the_peer_half_closes_every_answer_is_still_sent);
+    RUN(a_good_frame_before_a_broken_length_is_answered_before_the_close);
+    RUN(a_reset_while_reading_is_paused_closes_the_connection_instead_of_spinning);
+    RUN(a_handler_may_answer_another_request_from_inside_and_a_token_works_once);
+    RUN(a_handler_that_answers_its_own_token_at_once_is_answered_exactly_once);
+    RUN(a_handler_may_shut_the_server_down_and_its_answer_still_goes_out);
     RUN(listens_on_ipv6_loopback);
     RUN(a_port_in_use_gives_eaddrinuse_and_a_privileged_port_eacces);
     return harness_result();

@@ -42,7 +42,8 @@ struct mb_server_request {
     uint64_t token;             /* names this request for mb_server_reply() */
     uint16_t transaction_id;
     uint8_t unit_id;
-    const struct mb_request *request; /* decoded; views into `pdu` */
+    const struct mb_request *request; /* decoded (views into `pdu`); NULL if it did not decode */
+    int decode_error;                 /* with request NULL: why (MB_E*); see pass_undecodable */
     const uint8_t *pdu;
     size_t pdu_length;
 };
@@ -103,11 +104,25 @@ struct mb_server_limits {
     uint32_t max_in_flight;   /* requests read but not yet answered; default 16 */
 };
 
+/*
+ * Servers that count their limits together: the workers of one process, each with its own
+ * loop, share one group so that max_connections and max_per_source hold for all of them.
+ * Thread-safe; destroy it after every server that uses it.
+ */
+struct mb_server_group;
+MB_API int mb_server_group_create(struct mb_server_group **group);
+MB_API void mb_server_group_destroy(struct mb_server_group *group);
+
 struct mb_server_config {
     struct mb_server_limits limits; /* fields left 0 take the defaults */
     mb_server_handler handler;
     void *handler_data;
-    mb_log_fn log; /* NULL: silent */
+    /* 0: the server answers PDUs that do not decode itself (mb_error_exception(): 01 or 03).
+     * 1: the handler gets them too, with request NULL and decode_error set, so that it can
+     * apply its own rules first (an unknown unit, listen-only, 01 before 03). */
+    int pass_undecodable;
+    struct mb_server_group *group; /* NULL: this server counts its limits alone */
+    mb_log_fn log;                 /* NULL: silent */
     void *log_data;
 };
 

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,14 @@ struct source_count {
     struct source_count *next;
     uint8_t key[17]; /* family byte + 16 address bytes */
     uint32_t connections;
+};
+
+/* What the servers of one group (the workers of one process) count together, so that limits
+ * hold for the whole process, not per worker. Touched only at accept and close. */
+struct mb_server_group {
+    pthread_mutex_t lock;
+    uint64_t connections;
+    struct source_count *sources[256];
 };
 
 struct listener {
@@ -69,7 +78,10 @@ struct connection {
     uint64_t opened_ms;
     uint64_t last_request_ms; /* the idle timer re-arms itself from this, lazily */
     unsigned watched;         /* MB_IO_* currently asked of the loop */
-    int closing;              /* close once the output is written */
+    int closing;              /* close once the output is written and nothing is in flight */
+    const char *close_reason; /* why, for the log line, when closing */
+    uint32_t *outstanding;    /* deferred requests: transaction id << 8 | unit id */
+    uint32_t outstanding_capacity;
 };
 
 struct mb_server {
@@ -86,10 +98,13 @@ struct mb_server {
     uint32_t slot_capacity;
     uint32_t *free_slots;
     uint32_t free_count;
-    struct source_count **sources;
-    size_t source_buckets;
+    struct mb_server_group *group; /* connection and per-source counts, maybe shared */
+    int owns_group;
     int shutting_down;
+    int pass_undecodable;
+    int dispatching; /* > 0 while a handler runs: calls back into the server must not close */
     struct mb_timer grace_timer;
+    struct mb_timer sweep_timer;
     struct mb_server_stats stats;
     uint8_t read_buffer[READ_CHUNK];
     uint8_t batch[BATCH_CAPACITY];
@@ -167,13 +182,16 @@ int mb_server_create(struct mb_loop *loop, const struct mb_server_config *config
     server->limits = complete_limits(&config->limits);
     server->handler = config->handler;
     server->handler_data = config->handler_data;
+    server->pass_undecodable = config->pass_undecodable;
     server->log = config->log;
     server->log_data = config->log_data;
-    server->source_buckets = 256;
-    server->sources = calloc(server->source_buckets, sizeof *server->sources);
-    if (server->sources == NULL) {
-        free(server);
-        return MB_ENOMEM;
+    server->group = config->group;
+    if (server->group == NULL) {
+        if (mb_server_group_create(&server->group) != 0) {
+            free(server);
+            return MB_ENOMEM;
+        }
+        server->owns_group = 1;
     }
     *server_out = server;
     return 0;
@@ -209,29 +227,83 @@ static void source_key(const struct mb_peer *peer, uint8_t key[17]) {
     }
 }
 
-static size_t source_bucket(const struct mb_server *server, const uint8_t key[17]) {
+static size_t source_bucket(const uint8_t key[17]) {
     uint32_t hash = 2166136261u; /* FNV-1a */
     for (int i = 0; i < 17; i++)
         hash = (hash ^ key[i]) * 16777619u;
-    return hash % server->source_buckets;
+    return hash % 256;
 }
 
-static struct source_count *source_find(struct mb_server *server, const uint8_t key[17]) {
-    for (struct source_count *entry = server->sources[source_bucket(server, key)]; entry != NULL;
-         entry = entry->next)
-        if (memcmp(entry->key, key, 17) == 0)
-            return entry;
-    return NULL;
+int mb_server_group_create(struct mb_server_group **group_out) {
+    if (group_out == NULL)
+        return MB_EINVAL;
+    struct mb_server_group *group = calloc(1, sizeof *group);
+    if (group == NULL)
+        return MB_ENOMEM;
+    pthread_mutex_init(&group->lock, NULL);
+    *group_out = group;
+    return 0;
+}
+
+void mb_server_group_destroy(struct mb_server_group *group) {
+    if (group == NULL)
+        return;
+    for (size_t i = 0; i < 256; i++)
+        while (group->sources[i] != NULL) {
+            struct source_count *next = group->sources[i]->next;
+            free(group->sources[i]);
+            group->sources[i] = next;
+        }
+    pthread_mutex_destroy(&group->lock);
+    free(group);
+}
+
+/* Counts a new connection against the limits, or says in `reason` why it may not open. */
+static int admit(struct mb_server *server, const uint8_t key[17], struct source_count **source_out,
+                 char *reason, size_t capacity) {
+    struct mb_server_group *group = server->group;
+    int rc = -1;
+    pthread_mutex_lock(&group->lock);
+    struct source_count *source = group->sources[source_bucket(key)];
+    while (source != NULL && memcmp(source->key, key, 17) != 0)
+        source = source->next;
+    if (group->connections >= server->limits.max_connections) {
+        snprintf(reason, capacity, "max_connections (%u) reached", server->limits.max_connections);
+    } else if (source != NULL && source->connections >= server->limits.max_per_source) {
+        snprintf(reason, capacity, "max_per_source (%u) reached for this address",
+                 server->limits.max_per_source);
+    } else {
+        if (source == NULL && (source = calloc(1, sizeof *source)) != NULL) {
+            memcpy(source->key, key, 17);
+            size_t bucket = source_bucket(key);
+            source->next = group->sources[bucket];
+            group->sources[bucket] = source;
+        }
+        if (source == NULL) {
+            snprintf(reason, capacity, "out of memory");
+        } else {
+            source->connections++;
+            group->connections++;
+            *source_out = source;
+            rc = 0;
+        }
+    }
+    pthread_mutex_unlock(&group->lock);
+    return rc;
 }
 
 static void source_release(struct mb_server *server, struct source_count *source) {
-    if (source == NULL || --source->connections > 0)
-        return;
-    struct source_count **link = &server->sources[source_bucket(server, source->key)];
-    while (*link != source)
-        link = &(*link)->next;
-    *link = source->next;
-    free(source);
+    struct mb_server_group *group = server->group;
+    pthread_mutex_lock(&group->lock);
+    group->connections--;
+    if (--source->connections == 0) {
+        struct source_count **link = &group->sources[source_bucket(source->key)];
+        while (*link != source)
+            link = &(*link)->next;
+        *link = source->next;
+        free(source);
+    }
+    pthread_mutex_unlock(&group->lock);
 }
 
 /* ---- listeners ---- */
@@ -321,43 +393,21 @@ static void accept_one(struct mb_server *server, struct listener *listener, int 
         refuse(server, listener, fd, peer, "shutting down");
         return;
     }
-    if (server->stats.connections >= server->limits.max_connections) {
-        snprintf(reason, sizeof reason, "max_connections (%u) reached",
-                 server->limits.max_connections);
-        refuse(server, listener, fd, peer, reason);
-        return;
-    }
     uint8_t key[17];
+    struct source_count *source = NULL;
     source_key(peer, key);
-    struct source_count *source = source_find(server, key);
-    if (source != NULL && source->connections >= server->limits.max_per_source) {
-        snprintf(reason, sizeof reason, "max_per_source (%u) reached for this address",
-                 server->limits.max_per_source);
+    if (admit(server, key, &source, reason, sizeof reason) != 0) {
         refuse(server, listener, fd, peer, reason);
         return;
     }
-
     struct connection *connection = calloc(1, sizeof *connection);
     uint32_t slot;
     if (connection == NULL || allocate_slot(server, &slot) != 0) {
         free(connection);
+        source_release(server, source);
         refuse(server, listener, fd, peer, "out of memory");
         return;
     }
-    if (source == NULL) {
-        source = calloc(1, sizeof *source);
-        if (source == NULL) {
-            server->free_slots[server->free_count++] = slot;
-            free(connection);
-            refuse(server, listener, fd, peer, "out of memory");
-            return;
-        }
-        memcpy(source->key, key, sizeof key);
-        size_t bucket = source_bucket(server, key);
-        source->next = server->sources[bucket];
-        server->sources[bucket] = source;
-    }
-    source->connections++;
 
     configure_socket(fd);
     connection->server = server;
@@ -615,7 +665,10 @@ static void update_interest(struct connection *connection) {
                  connection->in_flight >= connection->server->limits.max_in_flight;
     if (!connection->closing && !connection->server->shutting_down && !paused)
         wanted |= MB_IO_READ;
-    if (connection->output_length > 0)
+    /* Held-back input that may now be served is picked up from the next writable event. */
+    int backlog_ready = connection->input_length > 0 && connection->output_length < OUTPUT_LIMIT &&
+                        connection->in_flight < connection->server->limits.max_in_flight;
+    if (connection->output_length > 0 || backlog_ready)
         wanted |= MB_IO_WRITE;
     if (wanted != connection->watched) {
         mb_loop_modify(connection->server->loop, connection->transport->fd, wanted);
@@ -630,6 +683,36 @@ static void protocol_error(struct connection *connection, const char *what) {
         log_event(connection->server, MB_LOG_INFO, "protocol_error", NULL, connection, what);
 }
 
+/* Deferred requests are tracked by key, so that a reply with a stale, duplicate or foreign
+ * token is refused instead of answering some other request. */
+static int outstanding_add(struct connection *connection, uint32_t key) {
+    if (connection->in_flight >= connection->outstanding_capacity) {
+        uint32_t capacity =
+            connection->outstanding_capacity ? 2 * connection->outstanding_capacity : 4;
+        uint32_t *grown = realloc(connection->outstanding, capacity * sizeof *grown);
+        if (grown == NULL)
+            return MB_ENOMEM;
+        connection->outstanding = grown;
+        connection->outstanding_capacity = capacity;
+    }
+    connection->outstanding[connection->in_flight++] = key;
+    return 0;
+}
+
+static int outstanding_remove(struct connection *connection, uint32_t key) {
+    for (uint32_t i = 0; i < connection->in_flight; i++)
+        if (connection->outstanding[i] == key) {
+            connection->outstanding[i] = connection->outstanding[--connection->in_flight];
+            if (connection->in_flight == 0 && connection->outstanding_capacity > 16) {
+                free(connection->outstanding);
+                connection->outstanding = NULL;
+                connection->outstanding_capacity = 0;
+            }
+            return 1;
+        }
+    return 0;
+}
+
 /* Serves one frame. Returns 0, or < 0 when the connection must close. */
 static int serve_frame(struct connection *connection, const struct mb_adu *adu) {
     struct mb_server *server = connection->server;
@@ -640,7 +723,7 @@ static int serve_frame(struct connection *connection, const struct mb_adu *adu) 
     connection->requests++;
     server->stats.requests++;
     int rc = mb_request_decode(adu->pdu, adu->pdu_length, &request);
-    if (rc < 0) {
+    if (rc < 0 && !server->pass_undecodable) {
         uint8_t code = mb_error_exception(rc);
         char what[96];
         snprintf(what, sizeof what, "function 0x%02X: %s", adu->pdu[0], mb_strerror(rc));
@@ -651,31 +734,40 @@ static int serve_frame(struct connection *connection, const struct mb_adu *adu) 
         return queue_frame(connection, &adu->header, response, 2);
     }
 
+    uint32_t key = (uint32_t)adu->header.transaction_id << 8 | adu->header.unit_id;
     struct mb_server_request call = {
         .peer = &connection->peer,
         .connection_id = connection->id,
-        .token = (uint64_t)connection->slot << 44 | (uint64_t)connection->generation << 24 |
-                 (uint64_t)adu->header.transaction_id << 8 | adu->header.unit_id,
+        .token = (uint64_t)connection->slot << 44 | (uint64_t)connection->generation << 24 | key,
         .transaction_id = adu->header.transaction_id,
         .unit_id = adu->header.unit_id,
-        .request = &request,
+        .request = rc < 0 ? NULL : &request,
+        .decode_error = rc < 0 ? rc : 0,
         .pdu = adu->pdu,
         .pdu_length = adu->pdu_length,
     };
+    if (rc < 0)
+        protocol_error(connection, "undecodable PDU handed to the handler");
+    /* Registered before the call, so that a handler may answer through its token at once. */
+    if ((rc = outstanding_add(connection, key)) != 0)
+        return rc;
+    server->dispatching++;
     length = server->handler(server->handler_data, &call, response);
-    if (length == MB_SERVER_DEFER) {
-        connection->in_flight++;
+    server->dispatching--;
+    if (length == MB_SERVER_DEFER)
         return 0;
-    }
+    if (!outstanding_remove(connection, key))
+        return 0; /* answered already through mb_server_reply() */
     if (length == 0)
         return 0;
     if (length < 0 || length > MB_PDU_MAX) {
         char what[96];
-        snprintf(what, sizeof what, "handler failed for function 0x%02X: %s", request.function,
+        snprintf(what, sizeof what, "handler failed for function 0x%02X: %s", adu->pdu[0],
                  length < 0 ? mb_strerror(length) : "response longer than a PDU");
         log_event(server, MB_LOG_ERROR, "handler_error", NULL, connection, what);
-        length = mb_exception_encode(request.function, MB_EX_SERVER_DEVICE_FAILURE, response,
-                                     sizeof response);
+        response[0] = adu->pdu[0] | MB_EXCEPTION_BIT;
+        response[1] = MB_EX_SERVER_DEVICE_FAILURE;
+        length = 2;
     }
     return queue_frame(connection, &adu->header, response, (size_t)length);
 }
@@ -765,7 +857,8 @@ static int connection_flush(struct connection *connection) {
 static int close_if_done(struct connection *connection) {
     if ((connection->closing || connection->server->shutting_down) &&
         connection->output_length == 0 && connection->in_flight == 0) {
-        connection_close(connection, connection->closing ? NULL : "server shutting down");
+        connection_close(connection,
+                         connection->closing ? connection->close_reason : "server shutting down");
         return 1;
     }
     return 0;
@@ -778,6 +871,12 @@ static void connection_io(struct mb_loop *loop, int fd, unsigned events, void *d
     struct mb_server *server = connection->server;
     int rc = 0;
 
+    if ((events & MB_IO_HANGUP) && !(connection->watched & MB_IO_READ)) {
+        /* Reported even while reading is paused: the peer is gone and nothing can reach it, so
+         * waiting (for a deferred answer, say) would only spin the loop. */
+        connection_close(connection, "connection reset by peer");
+        return;
+    }
     if (events & MB_IO_WRITE) {
         rc = connection_flush(connection);
         if (rc == 0 && connection->output_length < OUTPUT_LIMIT)
@@ -803,24 +902,27 @@ static void connection_io(struct mb_loop *loop, int fd, unsigned events, void *d
                 break;
         }
     }
+    if (rc == MB_ECLOSED || rc == MB_EMBAP_LENGTH) {
+        /* The peer finished sending (it may still be reading), or broke the stream after some
+         * good frames: their answers still go out, then the connection closes. */
+        connection->closing = 1;
+        connection->close_reason =
+            rc == MB_EMBAP_LENGTH ? "MBAP length outside 2..254: stream cannot be resynchronised"
+            : connection->decoder.held > 0 ? "peer closed in the middle of a frame"
+                                           : "peer closed";
+        rc = 0;
+    }
     if (rc == 0)
         rc = batch_flush(server);
     else
         server->batch_length = 0;
     server->batch_owner = NULL;
 
-    if (rc == MB_ECLOSED) {
-        connection_close(connection, connection->decoder.held > 0
-                                         ? "peer closed in the middle of a frame"
-                                         : "peer closed");
-        return;
-    }
-    if (rc == MB_EMBAP_LENGTH) {
-        connection_close(connection, "MBAP length outside 2..254: stream cannot be resynchronised");
-        return;
-    }
     if (rc < 0) {
-        connection_close(connection, mb_strerror(rc));
+        connection_close(connection,
+                         rc == MB_EIO && connection->transport->system_errno == ECONNRESET
+                             ? "connection reset by peer"
+                             : mb_strerror(rc));
         return;
     }
     if (close_if_done(connection))
@@ -851,6 +953,7 @@ static void connection_close(struct connection *connection, const char *reason) 
     server->stats.connections--;
     free(connection->output);
     free(connection->input);
+    free(connection->outstanding);
     free(connection);
 }
 
@@ -871,19 +974,29 @@ int mb_server_reply(struct mb_server *server, uint64_t token, const uint8_t *res
     struct connection *connection = server->slots[slot];
     if (connection == NULL || connection->generation != generation)
         return MB_ECLOSED;
-    if (connection->in_flight == 0)
+    if (!outstanding_remove(connection, (uint32_t)token & 0xFFFFFF))
         return MB_EINVAL;
-    connection->in_flight--;
-    int rc = 0;
+    uint8_t frame[MB_ADU_MAX];
     if (length > 0) {
-        uint8_t frame[MB_ADU_MAX];
         mb_mbap_encode(header.transaction_id, header.unit_id, length, frame, sizeof frame);
         memcpy(frame + MB_MBAP_HEADER_SIZE, response, length);
-        rc = send_or_keep(connection, frame, MB_MBAP_HEADER_SIZE + length);
         server->stats.responses++;
         if (response[0] & MB_EXCEPTION_BIT)
             server->stats.exceptions++;
     }
+    if (server->dispatching > 0) {
+        /* Called from inside a handler: the connection being served (this one or another) is
+         * still in use up the stack, so only queue the answer; the loop writes it when the
+         * socket is writable, and any failure closes the connection from there. */
+        int kept = length > 0 ? backlog_append(connection, frame, MB_MBAP_HEADER_SIZE + length) : 0;
+        if (kept != 0)
+            return kept;
+        update_interest(connection);
+        return 0;
+    }
+    int rc = 0;
+    if (length > 0)
+        rc = send_or_keep(connection, frame, MB_MBAP_HEADER_SIZE + length);
     if (rc == 0)
         rc = serve_backlog(connection);
     if (rc == 0)
@@ -908,6 +1021,18 @@ static void grace_expired(struct mb_loop *loop, struct mb_timer *timer) {
             connection_close(server->slots[i], "shutdown grace period over");
 }
 
+static void shutdown_sweep(struct mb_loop *loop, struct mb_timer *timer) {
+    (void)loop;
+    struct mb_server *server = timer->data;
+    for (uint32_t i = 0; i < server->slot_capacity; i++) {
+        struct connection *connection = server->slots[i];
+        if (connection != NULL && !close_if_done(connection))
+            update_interest(connection);
+    }
+    if (server->stats.connections == 0)
+        mb_timer_stop(server->loop, &server->grace_timer);
+}
+
 void mb_server_shutdown(struct mb_server *server, uint32_t grace_ms) {
     if (server == NULL || server->shutting_down)
         return;
@@ -923,13 +1048,10 @@ void mb_server_shutdown(struct mb_server *server, uint32_t grace_ms) {
             close(listener->fd);
         listener->fd = -1;
     }
-    for (uint32_t i = 0; i < server->slot_capacity; i++) {
-        struct connection *connection = server->slots[i];
-        if (connection != NULL && !close_if_done(connection))
-            update_interest(connection);
-    }
-    if (server->stats.connections > 0)
-        mb_timer_start(server->loop, &server->grace_timer, grace_ms, grace_expired, server);
+    /* Connections are closed from a timer, never from here: a handler may be the caller, with
+     * its connection still in use up the stack. */
+    mb_timer_start(server->loop, &server->sweep_timer, 0, shutdown_sweep, server);
+    mb_timer_start(server->loop, &server->grace_timer, grace_ms, grace_expired, server);
 }
 
 int mb_server_idle(const struct mb_server *server) {
@@ -952,13 +1074,9 @@ void mb_server_destroy(struct mb_server *server) {
             close(listener->fd);
     }
     mb_timer_stop(server->loop, &server->grace_timer);
-    for (size_t i = 0; i < server->source_buckets; i++)
-        while (server->sources[i] != NULL) {
-            struct source_count *next = server->sources[i]->next;
-            free(server->sources[i]);
-            server->sources[i] = next;
-        }
-    free(server->sources);
+    mb_timer_stop(server->loop, &server->sweep_timer);
+    if (server->owns_group)
+        mb_server_group_destroy(server->group);
     free(server->slots);
     free(server->slot_generation);
     free(server->free_slots);

@@ -541,11 +541,49 @@ static int serve(const struct mb_model *model, struct mb__unit *unit, uint64_t c
     return length;
 }
 
+/*
+ * A PDU that did not decode (the server passes them when asked to): the unit's own rules come
+ * first (unknown unit 0B, listen-only silence), then the spec's order of checks through
+ * mb_request_check(): 01 for a function this unit lacks, before the 03 of the bad data.
+ */
+static int undecodable(struct mb_model *model, const struct mb_server_request *server_request,
+                       uint8_t *response) {
+    if (server_request->pdu == NULL || server_request->pdu_length == 0)
+        return MB_EINVAL;
+    uint8_t function = server_request->pdu[0];
+    response[0] = function | MB_EXCEPTION_BIT;
+    struct mb__unit *unit = mb__model_unit(model, server_request->unit_id);
+    if (unit == NULL) {
+        response[1] = MB_EX_GATEWAY_TARGET_FAILED;
+        return 2;
+    }
+    struct mb__unit_state *state = unit->state;
+    mb__model_lock(model);
+    state->counters.bus_messages++;
+    int listen_only = in_listen_only(state, server_request->connection_id);
+    log_event(state, (uint8_t)(EVENT_RECEIVE | (listen_only ? EVENT_IN_LISTEN_ONLY : 0)));
+    if (listen_only) {
+        state->counters.server_no_response++;
+        mb__model_unlock(model);
+        return 0;
+    }
+    state->counters.server_messages++;
+    struct mb_request ignored;
+    int code =
+        mb_request_check(server_request->pdu, server_request->pdu_length, &unit->extents, &ignored);
+    response[1] = code > 0 ? (uint8_t)code : MB_EX_ILLEGAL_DATA_VALUE;
+    state->counters.bus_exceptions++;
+    log_event(state, send_event(0, response, 2));
+    mb__model_unlock(model);
+    return 2;
+}
+
 int mb_model_handle(void *data, const struct mb_server_request *server_request, uint8_t *response) {
     struct mb_model *model = data;
-    if (model == NULL || server_request == NULL || server_request->request == NULL ||
-        response == NULL)
+    if (model == NULL || server_request == NULL || response == NULL)
         return MB_EINVAL;
+    if (server_request->request == NULL)
+        return undecodable(model, server_request, response);
     const struct mb_request *request = server_request->request;
     if (request->function == 0 || (request->function & MB_EXCEPTION_BIT))
         return MB_EINVAL;

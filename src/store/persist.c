@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -445,12 +446,13 @@ static int map_file(int fd, const char *path, uint64_t total, uint64_t data_size
                     struct mb__persist *persist, char *error, size_t capacity) {
     void *map = mmap(NULL, (size_t)total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     int map_errno = errno;
-    close(fd);
     if (map == MAP_FAILED) {
+        close(fd);
         mb__store_error(error, capacity, "cannot map persistence file %s (%llu bytes): %s", path,
                         (unsigned long long)total, strerror(map_errno));
         return map_errno == ENOMEM ? MB_ENOMEM : MB_ESYSTEM;
     }
+    persist->fd = fd;
     persist->map = map;
     persist->map_size = (size_t)total;
     persist->data = persist->map + (total - data_size);
@@ -458,9 +460,29 @@ static int map_file(int fd, const char *path, uint64_t total, uint64_t data_size
     return 0;
 }
 
+/*
+ * Takes the file for this process alone. Two servers writing one file would each keep their own
+ * lock and lose each other's acknowledged writes, so the second is refused. The lock lives as
+ * long as the descriptor (kept open next to the mapping), and is dropped by the kernel when the
+ * process dies, kill -9 included.
+ */
+static int lock_file(int fd, const char *path, char *error, size_t capacity) {
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+        return 0;
+    if (errno == EWOULDBLOCK) {
+        mb__store_error(error, capacity,
+                        "persistence file %s is in use by another process: only one server may "
+                        "own it",
+                        path);
+        return MB_EPERSIST;
+    }
+    return system_error(error, capacity, "cannot lock persistence file", path, errno);
+}
+
 int mb__persist_open(const char *path, const struct mb__unit_layout *layouts, size_t count,
                      struct mb__persist *persist, char *error, size_t error_capacity) {
     memset(persist, 0, sizeof *persist);
+    persist->fd = -1;
     if (path == NULL || layouts == NULL || count == 0 || count > MAX_UNITS)
         return MB_EINVAL;
     uint64_t data_size = 0;
@@ -481,7 +503,9 @@ int mb__persist_open(const char *path, const struct mb__unit_layout *layouts, si
     for (int attempt = 0; attempt < 3; attempt++) {
         int fd = open(path, O_RDWR | O_CLOEXEC);
         if (fd >= 0) {
-            int rc = check_existing(fd, path, header, length, layouts, count, total, error,
+            int rc = lock_file(fd, path, error, error_capacity);
+            if (rc == 0)
+                rc = check_existing(fd, path, header, length, layouts, count, total, error,
                                     error_capacity);
             if (rc != 0) {
                 close(fd);
@@ -501,6 +525,10 @@ int mb__persist_open(const char *path, const struct mb__unit_layout *layouts, si
             continue;
         if (rc < 0)
             return rc;
+        if ((rc = lock_file(fd, path, error, error_capacity)) != 0) {
+            close(fd);
+            return rc;
+        }
         return map_file(fd, path, total, data_size, persist, error, error_capacity);
     }
     mb__store_error(error, error_capacity,
@@ -518,5 +546,8 @@ int mb__persist_sync(struct mb__persist *persist) {
 void mb__persist_close(struct mb__persist *persist) {
     if (persist->map != NULL)
         munmap(persist->map, persist->map_size);
+    if (persist->map != NULL && persist->fd >= 0)
+        close(persist->fd);
     memset(persist, 0, sizeof *persist);
+    persist->fd = -1;
 }

@@ -54,6 +54,8 @@ struct mb__persist {
     size_t map_size;
     uint8_t *data; /* the data area: map + the header's page-aligned data offset */
     uint64_t data_size;
+    int fd; /* kept open: it holds the exclusive lock (flock) that makes the file this
+               process's alone; -1 when not open */
 };
 
 /*

@@ -52,6 +52,7 @@ struct worker {
     int command_pipe[2]; /* the first worker writes commands, this worker reads them */
     pthread_t thread;
     int running;
+    int shut_down; /* this worker's server was told to shut down (its listeners are closed) */
 };
 
 struct serve {
@@ -59,6 +60,7 @@ struct serve {
     struct mb_serve_config config;
     struct mb_logger logger;
     struct mb_model *model;
+    struct mb_server_group *group; /* the workers count connection limits together */
     struct worker workers[MAX_WORKERS];
     int worker_count;
     int signal_fd;
@@ -87,6 +89,7 @@ static void usage(FILE *out) {
           "  --max-per-source N       per client address (default 64)\n"
           "  --idle-timeout DURATION  close connections idle this long (default 60s)\n"
           "  --in-flight N            requests in flight per connection (default 16)\n"
+          "  --shutdown-grace DURATION  on SIGTERM, wait this long for answers (default 5s)\n"
           "  --log-format plain|json  log lines on stderr (default plain)\n"
           "  --log-level LEVEL        error, warning, info (default), debug\n"
           "  -h, --help               this text\n"
@@ -400,9 +403,10 @@ static void worker_command(struct mb_loop *loop, int fd, unsigned events, void *
     char commands[16];
     ssize_t count = read(fd, commands, sizeof commands);
     for (ssize_t i = 0; i < count; i++) {
-        if (commands[i] == COMMAND_SHUTDOWN)
+        if (commands[i] == COMMAND_SHUTDOWN) {
             mb_server_shutdown(worker->server, worker->serve->config.shutdown_grace_ms);
-        else if (commands[i] == COMMAND_LIMITS)
+            worker->shut_down = 1;
+        } else if (commands[i] == COMMAND_LIMITS)
             mb_server_set_limits(worker->server, &worker->serve->config.limits);
     }
     (void)loop;
@@ -410,7 +414,9 @@ static void worker_command(struct mb_loop *loop, int fd, unsigned events, void *
 
 static void *worker_main(void *data) {
     struct worker *worker = data;
-    while (!(worker->serve->stopping && mb_server_idle(worker->server)))
+    /* A worker leaves only once its own server has shut down (listeners closed) and drained;
+     * seeing `stopping` alone could leave its listener open with nobody accepting. */
+    while (!(worker->shut_down && mb_server_idle(worker->server)))
         if (mb_loop_run_once(worker->loop, 200) != 0)
             break;
     return NULL;
@@ -425,6 +431,8 @@ static int worker_create(struct serve *serve, int index) {
         .limits = serve->config.limits,
         .handler = mb_model_handle,
         .handler_data = serve->model,
+        .group = serve->group,
+        .pass_undecodable = 1, /* the model applies unit, listen-only and 01-before-03 rules */
         .log = mb_logger_write,
         .log_data = &serve->logger,
     };
@@ -557,6 +565,7 @@ static void on_signal(struct mb_loop *loop, int fd, unsigned events, void *data)
             mb_logger_message(&serve->logger, MB_LOG_INFO, "stopping", "signal %s received",
                               info.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
             mb_server_shutdown(serve->workers[0].server, serve->config.shutdown_grace_ms);
+            serve->workers[0].shut_down = 1;
             send_command(serve, COMMAND_SHUTDOWN);
         }
     }
@@ -595,6 +604,10 @@ int mb_cmd_serve(int argc, char **argv) {
         fprintf(stderr, "mbsec serve: %s\n", error);
         goto out;
     }
+    if (mb_server_group_create(&serve.group) != 0) {
+        fprintf(stderr, "mbsec serve: out of memory\n");
+        goto out;
+    }
     serve.worker_count = serve.config.workers;
     for (int i = 0; i < serve.worker_count; i++)
         if (worker_create(&serve, i) != 0) {
@@ -626,6 +639,8 @@ int mb_cmd_serve(int argc, char **argv) {
         if (pthread_create(&serve.workers[i].thread, NULL, worker_main, &serve.workers[i]) != 0) {
             fprintf(stderr, "mbsec serve: cannot start worker thread %d\n", i);
             serve.stopping = 1;
+            mb_server_shutdown(serve.workers[0].server, 0);
+            serve.workers[0].shut_down = 1;
             send_command(&serve, COMMAND_SHUTDOWN);
             break;
         }
@@ -648,6 +663,7 @@ out:
     for (int i = 0; i < serve.worker_count; i++)
         if (serve.workers[i].loop != NULL)
             worker_destroy(&serve.workers[i]);
+    mb_server_group_destroy(serve.group);
     if (serve.model != NULL) {
         mb_model_destroy(serve.model);
         if (status == MB_EXIT_OK)

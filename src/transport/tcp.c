@@ -26,7 +26,8 @@ static long tcp_read(struct mb_transport *transport, void *buffer, size_t capaci
             continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK)
             return MB_EAGAIN;
-        return fail(transport, errno == ECONNRESET ? MB_ECLOSED : MB_EIO);
+        /* A reset is not an orderly end: nothing more can be sent, so it is an error. */
+        return fail(transport, MB_EIO);
     }
 }
 

@@ -227,5 +227,36 @@ else
     fail "--workers 2 never started" "$log"
 fi
 
+# 9. limits hold for the whole process, not per worker
+log=$scratch/worker-limits.log
+start "$log" --listen 127.0.0.1:0 --workers 4 --max-connections 2 --max-per-source 100
+if wait_for "$log" "started" 10; then
+    port=$(port_of "$log")
+    served=$("$python" - "$port" <<'PY'
+import socket, struct, sys, time
+port = int(sys.argv[1])
+sockets, served = [], 0
+for i in range(8):
+    s = socket.create_connection(("127.0.0.1", port), timeout=3)
+    sockets.append(s)
+    time.sleep(0.02)
+for i, s in enumerate(sockets):
+    try:
+        s.sendall(struct.pack(">HHHB", i, 0, 6, 1) + bytes([3, 0, 0, 0, 1]))
+        if len(s.recv(64)) == 11:
+            served += 1
+    except OSError:
+        pass
+print(served)
+PY
+)
+    stop "$PID"
+    [ "$served" = 2 ] && [ "$(grep -c connection_refused "$log")" = 6 ] &&
+        ok "--workers 4 --max-connections 2: 2 connections served in all, 6 refused" ||
+        fail "worker limits: $served served" "$log"
+else
+    fail "worker limits: never started" "$log"
+fi
+
 echo "test_serve: $passed passed, $failed failed"
 [ "$failed" = 0 ]
