@@ -44,6 +44,7 @@ struct fixture {
     int parked_set;
     int second_reply; /* what replying twice to one token gave */
     int log_closed;
+    int log_refused;
     char last_reason[128];
     pthread_mutex_t lock;
 };
@@ -128,6 +129,8 @@ static int handler(void *data, const struct mb_server_request *call, uint8_t *re
 static void on_log(void *data, const struct mb_log_event *event) {
     (void)data;
     pthread_mutex_lock(&fx.lock);
+    if (strcmp(event->event, "connection_refused") == 0)
+        fx.log_refused++;
     if (strcmp(event->event, "connection_closed") == 0 ||
         strcmp(event->event, "connection_refused") == 0) {
         fx.log_closed++;
@@ -458,6 +461,26 @@ TEST(connections_over_the_limit_are_refused_while_existing_ones_are_served) {
     stop();
 }
 
+TEST(a_flood_of_refused_connections_is_counted_but_not_logged_line_by_line) {
+    struct mb_server_limits limits = {.max_connections = 1};
+    start(&limits, NULL);
+    int kept = connect_to(fx.port);
+    for (int i = 0; i < 40; i++) {
+        int extra = connect_to(fx.port);
+        closed_within(extra, 1000);
+        close(extra);
+    }
+    struct mb_server_stats stats;
+    mb_server_get_stats(fx.server, &stats);
+    CHECK_EQ(stats.refused, 40);
+    pthread_mutex_lock(&fx.lock);
+    CHECK(fx.log_refused >= 10);
+    CHECK(fx.log_refused <= 30); /* at most 10 a second, and this takes well under 3 s */
+    pthread_mutex_unlock(&fx.lock);
+    close(kept);
+    stop();
+}
+
 TEST(connections_over_the_per_source_limit_are_refused) {
     struct mb_server_limits limits = {.max_per_source = 2};
     start(&limits, NULL);
@@ -748,6 +771,7 @@ int main(void) {
     RUN(in_flight_limit_holds_further_requests_until_answers_go_out);
     RUN(a_half_frame_then_silence_is_cut_at_the_idle_timeout_while_others_are_served);
     RUN(connections_over_the_limit_are_refused_while_existing_ones_are_served);
+    RUN(a_flood_of_refused_connections_is_counted_but_not_logged_line_by_line);
     RUN(connections_over_the_per_source_limit_are_refused);
     RUN(a_client_that_never_reads_is_paused_not_buffered_without_bound);
     RUN(graceful_shutdown_finishes_deferred_requests_then_closes);

@@ -29,6 +29,7 @@
 #define MAX_LISTENERS 32
 #define PROTOCOL_ERRORS_LOGGED 8 /* per connection; the rest are counted and summed up */
 #define ACCEPT_PAUSE_MS 100      /* after EMFILE: let descriptors free up */
+#define REFUSALS_LOGGED 10       /* per second: a connection flood must not become a log flood */
 
 /* Deferred-reply tokens pack what the answer needs, so nothing is allocated per request. */
 #define TOKEN_SLOT_BITS 20
@@ -106,6 +107,9 @@ struct mb_server {
     struct mb_timer grace_timer;
     struct mb_timer sweep_timer;
     struct mb_server_stats stats;
+    uint64_t refusal_second; /* refusals are logged at most REFUSALS_LOGGED a second */
+    uint32_t refusals_logged;
+    uint32_t refusals_unlogged;
     uint8_t read_buffer[READ_CHUNK];
     uint8_t batch[BATCH_CAPACITY];
     size_t batch_length;
@@ -382,8 +386,25 @@ static void refuse(struct mb_server *server, struct listener *listener, int fd,
                    const struct mb_peer *peer, const char *reason) {
     struct connection shown = {.peer = *peer};
     server->stats.refused++;
-    log_event(server, MB_LOG_WARNING, "connection_refused", listener->text, &shown, reason);
     close(fd);
+    uint64_t second = mb_loop_now(server->loop) / 1000;
+    if (second != server->refusal_second) {
+        server->refusal_second = second;
+        server->refusals_logged = 0;
+    }
+    if (server->refusals_logged >= REFUSALS_LOGGED) {
+        server->refusals_unlogged++;
+        return;
+    }
+    server->refusals_logged++;
+    char text[192];
+    if (server->refusals_unlogged > 0) {
+        snprintf(text, sizeof text, "%s (and %u more refusals not logged before this one)", reason,
+                 server->refusals_unlogged);
+        server->refusals_unlogged = 0;
+        reason = text;
+    }
+    log_event(server, MB_LOG_WARNING, "connection_refused", listener->text, &shown, reason);
 }
 
 static void accept_one(struct mb_server *server, struct listener *listener, int fd,

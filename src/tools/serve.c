@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -388,6 +389,30 @@ static int drop_privileges(const char *name) {
     return 0;
 }
 
+/*
+ * Makes room for the configured connections: with the common soft limit of 1024 descriptors,
+ * accept() would fail with EMFILE long before max_connections. Raises the soft limit up to the
+ * hard one, and says so when even that is too low.
+ */
+static void raise_descriptor_limit(struct serve *serve) {
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0)
+        return;
+    rlim_t wanted =
+        (rlim_t)serve->config.limits.max_connections + 64 + 8 * (rlim_t)serve->config.workers;
+    if (limit.rlim_cur >= wanted)
+        return;
+    rlim_t target =
+        limit.rlim_max == RLIM_INFINITY || limit.rlim_max >= wanted ? wanted : limit.rlim_max;
+    struct rlimit raised = {.rlim_cur = target, .rlim_max = limit.rlim_max};
+    if (setrlimit(RLIMIT_NOFILE, &raised) != 0 || target < wanted)
+        mb_logger_message(&serve->logger, MB_LOG_WARNING, "descriptor_limit",
+                          "max_connections is %u but only %llu descriptors are allowed "
+                          "(ulimit -n); connections beyond that wait in the backlog",
+                          serve->config.limits.max_connections,
+                          (unsigned long long)(target < wanted ? target : limit.rlim_cur));
+}
+
 /* ---- workers ---- */
 
 static void send_command(struct serve *serve, char command) {
@@ -600,6 +625,7 @@ int mb_cmd_serve(int argc, char **argv) {
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    raise_descriptor_limit(&serve);
     if (mb_model_create(&serve.config.model, &serve.model, error, sizeof error) != 0) {
         fprintf(stderr, "mbsec serve: %s\n", error);
         goto out;

@@ -258,5 +258,38 @@ else
     fail "worker limits: never started" "$log"
 fi
 
+# 10. the descriptor limit is raised to fit max_connections, or the shortfall is said
+log=$scratch/nofile.log
+( ulimit -S -n 256 && exec "$mbsec" serve --listen 127.0.0.1:0 --max-connections 2000 ) 2>"$log" &
+PID=$!
+pids+=("$PID")
+if wait_for "$log" "started" 10; then
+    soft=$(awk '/^Max open files/ { print $4 }' "/proc/$PID/limits")
+    hard=$(awk '/^Max open files/ { print $5 }' "/proc/$PID/limits")
+    stop "$PID"
+    if [ "$hard" = unlimited ] || [ "$hard" -ge 2064 ]; then
+        [ "$soft" -ge 2064 ] && ! grep -q descriptor_limit "$log" &&
+            ok "a soft descriptor limit of 256 is raised to fit 2000 connections ($soft)" ||
+            fail "descriptor limit not raised (soft $soft)" "$log"
+    else
+        grep -q descriptor_limit "$log" && ok "a hard descriptor limit below max_connections is reported" ||
+            fail "descriptor limit shortfall not reported" "$log"
+    fi
+else
+    fail "descriptor limit: never started" "$log"
+fi
+log=$scratch/nofile-hard.log
+( ulimit -n 256 && exec "$mbsec" serve --listen 127.0.0.1:0 --max-connections 2000 ) 2>"$log" &
+PID=$!
+pids+=("$PID")
+if wait_for "$log" "started" 10; then
+    stop "$PID"
+    grep -q "descriptor_limit" "$log" && grep -q "ulimit -n" "$log" &&
+        ok "a hard descriptor limit of 256 under 2000 connections is reported at start" ||
+        fail "hard descriptor limit not reported" "$log"
+else
+    fail "hard descriptor limit: never started" "$log"
+fi
+
 echo "test_serve: $passed passed, $failed failed"
 [ "$failed" = 0 ]
