@@ -386,7 +386,6 @@ static void refuse(struct mb_server *server, struct listener *listener, int fd,
                    const struct mb_peer *peer, const char *reason) {
     struct connection shown = {.peer = *peer};
     server->stats.refused++;
-    close(fd);
     uint64_t second = mb_loop_now(server->loop) / 1000;
     if (second != server->refusal_second) {
         server->refusal_second = second;
@@ -394,6 +393,7 @@ static void refuse(struct mb_server *server, struct listener *listener, int fd,
     }
     if (server->refusals_logged >= REFUSALS_LOGGED) {
         server->refusals_unlogged++;
+        close(fd);
         return;
     }
     server->refusals_logged++;
@@ -404,7 +404,9 @@ static void refuse(struct mb_server *server, struct listener *listener, int fd,
         server->refusals_unlogged = 0;
         reason = text;
     }
+    /* Logged before the close, so that the line exists by the time the peer sees the close. */
     log_event(server, MB_LOG_WARNING, "connection_refused", listener->text, &shown, reason);
+    close(fd);
 }
 
 static void accept_one(struct mb_server *server, struct listener *listener, int fd,
