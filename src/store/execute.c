@@ -486,14 +486,41 @@ static int execute(const struct mb_model *model, const struct mb__unit *unit, ui
     }
 }
 
+/* Counts a request reaching the unit. Returns 1 when the connection is in listen-only mode,
+ * where nothing is executed or answered. Under the lock. */
+static int receive(struct mb__unit_state *state, uint64_t connection) {
+    int listen_only = in_listen_only(state, connection);
+    state->counters.bus_messages++;
+    log_event(state, (uint8_t)(EVENT_RECEIVE | (listen_only ? EVENT_IN_LISTEN_ONLY : 0)));
+    if (!listen_only)
+        state->counters.server_messages++;
+    return listen_only;
+}
+
+/* Counts what a request got: nothing, an exception (a local error goes out as 04) or data.
+ * Under the lock. */
+static void account(struct mb__unit_state *state, uint8_t function, const uint8_t *response,
+                    int length) {
+    if (length == 0) {
+        state->counters.server_no_response++;
+        state->event_count++;
+    } else if (length < 0 || (response[0] & MB_EXCEPTION_BIT)) {
+        static const uint8_t device_failure[2] = {MB_EXCEPTION_BIT, MB_EX_SERVER_DEVICE_FAILURE};
+        state->counters.bus_exceptions++;
+        log_event(state,
+                  send_event(0, length < 0 ? device_failure : response, length < 0 ? 2 : length));
+    } else {
+        if (function != MB_FC_GET_COMM_EVENT_COUNTER)
+            state->event_count++;
+        log_event(state, send_event(0, response, length));
+    }
+}
+
 /* Executes one request for `unit` and keeps its counters and event log; under the lock. */
 static int serve(const struct mb_model *model, struct mb__unit *unit, uint64_t connection,
                  const struct mb_request *request, uint8_t *response) {
     struct mb__unit_state *state = unit->state;
-    int listen_only = in_listen_only(state, connection);
-    state->counters.bus_messages++;
-    log_event(state, (uint8_t)(EVENT_RECEIVE | (listen_only ? EVENT_IN_LISTEN_ONLY : 0)));
-    if (listen_only) {
+    if (receive(state, connection)) {
         int clear_log = 0;
         if (is_restart(request, &clear_log))
             restart(state, connection, clear_log);
@@ -501,7 +528,6 @@ static int serve(const struct mb_model *model, struct mb__unit *unit, uint64_t c
             state->counters.server_no_response++;
         return 0;
     }
-    state->counters.server_messages++;
 
     enum afterwards afterwards = AFTERWARDS_NOTHING;
     int length;
@@ -519,21 +545,7 @@ static int serve(const struct mb_model *model, struct mb__unit *unit, uint64_t c
     else
         length = execute(model, unit, connection, request, response, &afterwards);
 
-    if (length == 0) {
-        state->counters.server_no_response++;
-        state->event_count++;
-    } else if (length < 0 || (response[0] & MB_EXCEPTION_BIT)) {
-        /* A local error is answered by the server with 04: count it as such. */
-        static const uint8_t device_failure[2] = {MB_EXCEPTION_BIT, MB_EX_SERVER_DEVICE_FAILURE};
-        state->counters.bus_exceptions++;
-        log_event(state, send_event(listen_only, length < 0 ? device_failure : response,
-                                    length < 0 ? 2 : length));
-    } else {
-        if (request->function != MB_FC_GET_COMM_EVENT_COUNTER)
-            state->event_count++;
-        log_event(state, send_event(listen_only, response, length));
-    }
-
+    account(state, request->function, response, length);
     if (afterwards == AFTERWARDS_CLEAR_COUNTERS)
         clear_counters(state);
     else if (afterwards != AFTERWARDS_NOTHING)
@@ -558,24 +570,20 @@ static int undecodable(struct mb_model *model, const struct mb_server_request *s
         return 2;
     }
     struct mb__unit_state *state = unit->state;
+    int length = 0;
     mb__model_lock(model);
-    state->counters.bus_messages++;
-    int listen_only = in_listen_only(state, server_request->connection_id);
-    log_event(state, (uint8_t)(EVENT_RECEIVE | (listen_only ? EVENT_IN_LISTEN_ONLY : 0)));
-    if (listen_only) {
+    if (receive(state, server_request->connection_id)) {
         state->counters.server_no_response++;
-        mb__model_unlock(model);
-        return 0;
+    } else {
+        struct mb_request ignored;
+        int code = mb_request_check(server_request->pdu, server_request->pdu_length, &unit->extents,
+                                    &ignored);
+        response[1] = code > 0 ? (uint8_t)code : MB_EX_ILLEGAL_DATA_VALUE;
+        length = 2;
+        account(state, function, response, length);
     }
-    state->counters.server_messages++;
-    struct mb_request ignored;
-    int code =
-        mb_request_check(server_request->pdu, server_request->pdu_length, &unit->extents, &ignored);
-    response[1] = code > 0 ? (uint8_t)code : MB_EX_ILLEGAL_DATA_VALUE;
-    state->counters.bus_exceptions++;
-    log_event(state, send_event(0, response, 2));
     mb__model_unlock(model);
-    return 2;
+    return length;
 }
 
 int mb_model_handle(void *data, const struct mb_server_request *server_request, uint8_t *response) {
