@@ -38,11 +38,12 @@ static const struct mb_table_extent *table_of(const struct mb_extents *extents, 
     }
 }
 
-/* A function is supported when it is marked so and the server has the table it works on. */
-static int function_supported(const struct mb_extents *extents, uint8_t function) {
+/* A function is supported when it is marked so and the server has the table it works on
+ * (`table`, from table_of(), which the callers need too). */
+static int function_supported(const struct mb_extents *extents, uint8_t function,
+                              const struct mb_table_extent *table) {
     if (!mb_extents_has_function(extents, function))
         return 0;
-    const struct mb_table_extent *table = table_of(extents, function);
     if (table != NULL && table->size == 0)
         return 0;
     if ((function == MB_FC_READ_FILE_RECORD || function == MB_FC_WRITE_FILE_RECORD) &&
@@ -78,9 +79,9 @@ int mb_request_validate(const struct mb_request *request, const struct mb_extent
     if (request == NULL || extents == NULL)
         return MB_EINVAL;
     uint8_t function = request->function;
-    if (!function_supported(extents, function))
-        return MB_EX_ILLEGAL_FUNCTION;
     const struct mb_table_extent *table = table_of(extents, function);
+    if (!function_supported(extents, function, table))
+        return MB_EX_ILLEGAL_FUNCTION;
     int inside = 1;
 
     switch (function) {
@@ -138,7 +139,7 @@ int mb_request_check(const uint8_t *pdu, size_t length, const struct mb_extents 
     if (pdu == NULL || extents == NULL || request == NULL || length == 0)
         return MB_EINVAL;
     /* 01 comes first: a function the server lacks is refused before its data is judged. */
-    if (!function_supported(extents, pdu[0]))
+    if (!function_supported(extents, pdu[0], table_of(extents, pdu[0])))
         return MB_EX_ILLEGAL_FUNCTION;
     int rc = mb_request_decode(pdu, length, request);
     if (rc < 0) {
