@@ -656,6 +656,17 @@ static int batch_flush(struct mb_server *server) {
     return rc;
 }
 
+/* Writes one response frame (MBAP header + PDU) at `at` and counts it. Returns its size. */
+static size_t put_frame(struct mb_server *server, uint8_t *at, const struct mb_mbap_header *header,
+                        const uint8_t *pdu, size_t pdu_length) {
+    mb_mbap_encode(header->transaction_id, header->unit_id, pdu_length, at, MB_MBAP_HEADER_SIZE);
+    memcpy(at + MB_MBAP_HEADER_SIZE, pdu, pdu_length);
+    server->stats.responses++;
+    if (pdu[0] & MB_EXCEPTION_BIT)
+        server->stats.exceptions++;
+    return MB_MBAP_HEADER_SIZE + pdu_length;
+}
+
 /* Queues one response frame (MBAP header + PDU) for the connection being served. */
 static int queue_frame(struct connection *connection, const struct mb_mbap_header *header,
                        const uint8_t *pdu, size_t pdu_length) {
@@ -671,13 +682,8 @@ static int queue_frame(struct connection *connection, const struct mb_mbap_heade
         if (rc != 0)
             return rc;
     }
-    uint8_t *at = server->batch + server->batch_length;
-    mb_mbap_encode(header->transaction_id, header->unit_id, pdu_length, at, MB_MBAP_HEADER_SIZE);
-    memcpy(at + MB_MBAP_HEADER_SIZE, pdu, pdu_length);
-    server->batch_length += MB_MBAP_HEADER_SIZE + pdu_length;
-    server->stats.responses++;
-    if (pdu[0] & MB_EXCEPTION_BIT)
-        server->stats.exceptions++;
+    server->batch_length +=
+        put_frame(server, server->batch + server->batch_length, header, pdu, pdu_length);
     return 0;
 }
 
@@ -1000,26 +1006,20 @@ int mb_server_reply(struct mb_server *server, uint64_t token, const uint8_t *res
     if (!outstanding_remove(connection, (uint32_t)token & 0xFFFFFF))
         return MB_EINVAL;
     uint8_t frame[MB_ADU_MAX];
-    if (length > 0) {
-        mb_mbap_encode(header.transaction_id, header.unit_id, length, frame, sizeof frame);
-        memcpy(frame + MB_MBAP_HEADER_SIZE, response, length);
-        server->stats.responses++;
-        if (response[0] & MB_EXCEPTION_BIT)
-            server->stats.exceptions++;
-    }
+    size_t frame_size = length > 0 ? put_frame(server, frame, &header, response, length) : 0;
     if (server->dispatching > 0) {
         /* Called from inside a handler: the connection being served (this one or another) is
          * still in use up the stack, so only queue the answer; the loop writes it when the
          * socket is writable, and any failure closes the connection from there. */
-        int kept = length > 0 ? backlog_append(connection, frame, MB_MBAP_HEADER_SIZE + length) : 0;
+        int kept = frame_size > 0 ? backlog_append(connection, frame, frame_size) : 0;
         if (kept != 0)
             return kept;
         update_interest(connection);
         return 0;
     }
     int rc = 0;
-    if (length > 0)
-        rc = send_or_keep(connection, frame, MB_MBAP_HEADER_SIZE + length);
+    if (frame_size > 0)
+        rc = send_or_keep(connection, frame, frame_size);
     if (rc == 0)
         rc = serve_backlog(connection);
     if (rc == 0)
