@@ -57,7 +57,9 @@ extern "C" {
     X(EADDRESS, -58, "address cannot be parsed or resolved")                                \
     X(ECONFIG, -59, "configuration is invalid")                                             \
     X(EPERSIST, -60, "persistence file is truncated, foreign or of another layout")         \
-    X(ESYSTEM, -61, "system call failed")
+    X(ESYSTEM, -61, "system call failed")                                                   \
+    X(ECONNECT, -62, "connection refused, unreachable or not established in time")          \
+    X(ECANCELED, -63, "request canceled before it was answered")
 
 /* The error codes, MB_EINVAL and so on. */
 enum mb_error {

@@ -38,6 +38,22 @@ struct mb_timer {
     void *data;
 };
 
+/*
+ * A task: a callback the loop runs once after the events and timers of the current iteration
+ * (or, when posted from outside a callback, before the next wait). Owned by the caller like a
+ * timer: zero it before the first mb_loop_post(). A client uses one to write every request
+ * submitted during an iteration in a single system call.
+ */
+struct mb_task;
+typedef void (*mb_task_fn)(struct mb_loop *loop, struct mb_task *task);
+struct mb_task {
+    mb_task_fn fn;
+    void *data;
+    struct mb_task *next; /* in the loop's list while queued */
+    struct mb_task *previous;
+    int queued;
+};
+
 /* Creates a loop. Returns 0, MB_ENOMEM or MB_ESYSTEM. */
 MB_API int mb_loop_create(struct mb_loop **loop);
 
@@ -63,6 +79,12 @@ MB_API void mb_timer_stop(struct mb_loop *loop, struct mb_timer *timer);
 
 /* 1 if `timer` is running. */
 MB_API int mb_timer_active(const struct mb_timer *timer);
+
+/* Queues `task` to run `fn` once; posting a task that is already queued changes nothing. A task
+ * may post itself (or others) again: those run in the next iteration. */
+MB_API void mb_loop_post(struct mb_loop *loop, struct mb_task *task, mb_task_fn fn, void *data);
+/* Takes `task` off the queue if it is there; safe on an idle or zeroed task. */
+MB_API void mb_loop_cancel(struct mb_loop *loop, struct mb_task *task);
 
 /* The loop's monotonic clock, in milliseconds, updated once per iteration. */
 MB_API uint64_t mb_loop_now(const struct mb_loop *loop);

@@ -30,6 +30,8 @@ struct mb_loop {
     struct mb_timer **heap; /* 1-based binary min-heap on deadline_ms */
     size_t heap_count;
     size_t heap_capacity;
+    struct mb_task *tasks; /* queued tasks, oldest first */
+    struct mb_task *last_task;
 };
 
 static uint64_t monotonic_ms(void) {
@@ -227,13 +229,62 @@ static void run_timers(struct mb_loop *loop) {
     }
 }
 
+/* ---- tasks ---- */
+
+void mb_loop_post(struct mb_loop *loop, struct mb_task *task, mb_task_fn fn, void *data) {
+    task->fn = fn;
+    task->data = data;
+    if (task->queued)
+        return;
+    task->queued = 1;
+    task->next = NULL;
+    task->previous = loop->last_task;
+    if (loop->last_task != NULL)
+        loop->last_task->next = task;
+    else
+        loop->tasks = task;
+    loop->last_task = task;
+}
+
+void mb_loop_cancel(struct mb_loop *loop, struct mb_task *task) {
+    if (task == NULL || !task->queued)
+        return;
+    if (task->previous != NULL)
+        task->previous->next = task->next;
+    else
+        loop->tasks = task->next;
+    if (task->next != NULL)
+        task->next->previous = task->previous;
+    else
+        loop->last_task = task->previous;
+    task->queued = 0;
+    task->next = task->previous = NULL;
+}
+
+/* Runs the tasks queued so far; tasks they post wait for the next round, so that a task that
+ * keeps re-posting itself cannot keep the loop from polling. */
+static void run_tasks(struct mb_loop *loop) {
+    struct mb_task *last = loop->last_task;
+    while (loop->tasks != NULL) {
+        struct mb_task *task = loop->tasks;
+        int was_last = task == last;
+        mb_loop_cancel(loop, task);
+        task->fn(loop, task);
+        if (was_last)
+            break;
+    }
+}
+
 /* ---- running ---- */
 
 int mb_loop_run_once(struct mb_loop *loop, int timeout_ms) {
     struct epoll_event events[LOOP_EVENTS];
     loop->now_ms = monotonic_ms();
     run_timers(loop);
-    if (loop->heap_count > 0) {
+    run_tasks(loop);
+    if (loop->tasks != NULL)
+        timeout_ms = 0;
+    else if (loop->heap_count > 0) {
         uint64_t until = loop->heap[1]->deadline_ms - loop->now_ms;
         if (timeout_ms < 0 || until < (uint64_t)timeout_ms)
             timeout_ms = until > 60000 ? 60000 : (int)until;
@@ -267,6 +318,7 @@ int mb_loop_run_once(struct mb_loop *loop, int timeout_ms) {
         watcher->fn(loop, fd, ready, watcher->data);
     }
     run_timers(loop);
+    run_tasks(loop);
     return 0;
 }
 

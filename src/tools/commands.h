@@ -9,6 +9,11 @@ enum mb_exit {
     MB_EXIT_OK = 0,
     MB_EXIT_FAILURE = 1, /* a runtime failure (could not bind, persistence refused, ...) */
     MB_EXIT_USAGE = 2,   /* bad arguments or configuration */
+    /* client commands */
+    MB_EXIT_CONNECT = 3,   /* could not connect (refused, unreachable, name not resolved) */
+    MB_EXIT_TIMEOUT = 4,   /* connected, but no answer in time */
+    MB_EXIT_EXCEPTION = 5, /* the device answered with a Modbus exception */
+    MB_EXIT_PROTOCOL = 6,  /* the answer was malformed or did not match the request */
 };
 
 int mb_tool_main(int argc, char **argv);

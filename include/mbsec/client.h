@@ -1,0 +1,300 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The Modbus/TCP client, in two forms over the same transports (transport.h):
+ *
+ *   - struct mb_client, blocking: connect with a timeout, one call per function code, a
+ *     per-call timeout, optional automatic reconnect, and retries for idempotent reads only.
+ *     For applications and command-line tools that do one thing at a time.
+ *
+ *   - struct mb_async, non-blocking on an event loop (loop.h): many requests in flight on one
+ *     connection, a completion callback per request, transaction-id matching, per-request
+ *     deadlines, a bounded queue, and reconnection with exponential backoff. For gateways, load
+ *     generators and anything that talks to many devices from one thread.
+ *
+ * Both check every response against its request before handing it over: the transaction id
+ * picks the request, then the unit id, the function code and everything mb_response_matches()
+ * checks (byte counts, echoes, quantities) must agree. A response whose transaction id matches
+ * nothing outstanding (a late answer to a request that timed out, a duplicate, garbage) is
+ * discarded and counted; it is never delivered to another request. A response that matches its
+ * transaction but not its request completes that request with MB_EMISMATCH, never with values.
+ *
+ * Return values of the blocking calls: 0 on success; a positive Modbus exception code (1..255,
+ * enum mb_exception) when the device answered with an exception; a negative MB_E* error when no
+ * valid answer arrived (MB_ECONNECT, MB_ETIMEDOUT, MB_ECLOSED, MB_EIO, MB_EMISMATCH, a PDU
+ * decoding error, MB_EINVAL for arguments outside the function code's limits).
+ * mb_client_error_detail() then says what happened in one line.
+ */
+#ifndef MBSEC_CLIENT_H
+#define MBSEC_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "mbsec/export.h"
+#include "mbsec/loop.h"
+#include "mbsec/pdu.h"
+#include "mbsec/transport.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MB_DEFAULT_PORT 502
+
+/*
+ * Turns a connected, non-blocking socket into a transport (TLS wraps it here). Returns 0 or a
+ * negative MB_E* error; on error the callee has not closed `fd`. NULL in the options below means
+ * plain TCP (mb_tcp_transport_create()).
+ */
+typedef int (*mb_transport_wrap)(void *data, int fd, struct mb_transport **transport);
+
+/* Counters, for both clients. */
+struct mb_client_stats {
+    uint64_t requests;   /* requests written to the connection */
+    uint64_t responses;  /* responses delivered (normal or exception) */
+    uint64_t exceptions; /* of those, exception responses */
+    uint64_t timeouts;   /* requests that got no answer in time */
+    uint64_t unmatched;  /* frames whose transaction id matched nothing outstanding: discarded */
+    uint64_t mismatched; /* frames that matched a transaction but not its request */
+    uint64_t malformed;  /* frames whose PDU did not decode */
+    uint64_t discarded;  /* frames with a protocol id other than 0: discarded */
+    uint64_t connects;   /* connections established */
+    uint64_t disconnects;
+};
+
+/* ============================== blocking client ============================== */
+
+struct mb_client;
+
+struct mb_client_options {
+    uint32_t connect_timeout_ms; /* default 3000 */
+    uint32_t timeout_ms;         /* per call, from sending to the answer; default 1000 */
+    /* Extra attempts for idempotent reads (FC 1-4, 7, 11, 12, 17, 20, 24, 43) after a timeout or
+     * a lost connection; writes and FC 8 are never repeated. Default 0. */
+    uint32_t retries;
+    /* 1: when the connection was lost, the next call connects again first (writes too: a write
+     * is only ever sent once, but it may be sent on a new connection). Default 0. */
+    int reconnect;
+    mb_transport_wrap wrap; /* NULL: plain TCP */
+    void *wrap_data;
+};
+
+/*
+ * Connects to `target`, "host[:port]" ("[v6]:port" for IPv6; port 502 when left out), resolving
+ * a name if need be. `options` may be NULL for the defaults. Returns 0 with *client set, or
+ * MB_EADDRESS (unparsable or unresolvable target), MB_ECONNECT (refused, unreachable, no answer
+ * within connect_timeout_ms), MB_ENOMEM, MB_EINVAL. With `detail` (capacity `detail_size`),
+ * a failure is described in one line ("connect to 127.0.0.1:502: Connection refused").
+ */
+MB_API int mb_client_connect(const char *target, const struct mb_client_options *options,
+                             struct mb_client **client, char *detail, size_t detail_size);
+
+/* The same with an address already parsed (mb_address_parse()). */
+MB_API int mb_client_connect_address(const struct sockaddr *address, socklen_t length,
+                                     const struct mb_client_options *options,
+                                     struct mb_client **client, char *detail, size_t detail_size);
+
+/* Closes the connection and frees the client. NULL is ignored. */
+MB_API void mb_client_close(struct mb_client *client);
+
+/* Changes the per-call timeout for the calls that follow. */
+MB_API void mb_client_set_timeout(struct mb_client *client, uint32_t timeout_ms);
+
+/* One line describing the last failure (a negative return or an exception); "" after success.
+ * Valid until the next call on `client`. */
+MB_API const char *mb_client_error_detail(const struct mb_client *client);
+
+/* 1 while the client holds an open connection. */
+MB_API int mb_client_connected(const struct mb_client *client);
+
+/* The peer's address as text, "192.0.2.1:502". */
+MB_API const char *mb_client_peer(const struct mb_client *client);
+
+MB_API void mb_client_stats(const struct mb_client *client, struct mb_client_stats *stats);
+
+/* An answer: the response PDU, its decoded view (pointing into `pdu`), and its MBAP fields. */
+struct mb_reply {
+    uint8_t pdu[MB_PDU_MAX];
+    size_t length;
+    struct mb_response response;
+    uint16_t transaction_id;
+    uint8_t unit_id;
+    uint32_t elapsed_us; /* from writing the request to receiving the answer */
+};
+
+/*
+ * Sends a request PDU (function code first, 1..253 bytes, sent as given, so it may be one the
+ * core does not know) and waits for its answer. Returns 0, the exception code, or an error. A
+ * PDU that decodes as a request is matched in full against the answer; one that does not is
+ * matched on its function code only. `reply` may be NULL.
+ */
+MB_API int mb_client_call(struct mb_client *client, uint8_t unit_id, const uint8_t *pdu,
+                          size_t length, struct mb_reply *reply);
+
+/* Encodes *request and calls mb_client_call(). */
+MB_API int mb_client_request(struct mb_client *client, uint8_t unit_id,
+                             const struct mb_request *request, struct mb_reply *reply);
+
+/* ---- one call per function code ---- */
+/* Bits are one byte each, 0 or 1 (not packed); registers are host-order uint16_t. */
+
+/* FC 1, 2: quantity 1..2000. */
+MB_API int mb_read_coils(struct mb_client *client, uint8_t unit_id, uint16_t address,
+                         uint16_t quantity, uint8_t *bits);
+MB_API int mb_read_discrete_inputs(struct mb_client *client, uint8_t unit_id, uint16_t address,
+                                   uint16_t quantity, uint8_t *bits);
+/* FC 3, 4: quantity 1..125. */
+MB_API int mb_read_holding_registers(struct mb_client *client, uint8_t unit_id, uint16_t address,
+                                     uint16_t quantity, uint16_t *values);
+MB_API int mb_read_input_registers(struct mb_client *client, uint8_t unit_id, uint16_t address,
+                                   uint16_t quantity, uint16_t *values);
+/* FC 5: `on` non-zero writes 0xFF00. */
+MB_API int mb_write_coil(struct mb_client *client, uint8_t unit_id, uint16_t address, int on);
+/* FC 6 */
+MB_API int mb_write_register(struct mb_client *client, uint8_t unit_id, uint16_t address,
+                             uint16_t value);
+/* FC 7 */
+MB_API int mb_read_exception_status(struct mb_client *client, uint8_t unit_id, uint8_t *status);
+/* FC 8: the answer's data is in reply->response.diagnostics. */
+MB_API int mb_diagnostics(struct mb_client *client, uint8_t unit_id, uint16_t sub_function,
+                          const uint8_t *data, size_t length, struct mb_reply *reply);
+/* FC 11 */
+MB_API int mb_get_comm_event_counter(struct mb_client *client, uint8_t unit_id, uint16_t *status,
+                                     uint16_t *event_count);
+/* FC 12: reply->response.event_log. */
+MB_API int mb_get_comm_event_log(struct mb_client *client, uint8_t unit_id, struct mb_reply *reply);
+/* FC 15: quantity 1..1968. */
+MB_API int mb_write_coils(struct mb_client *client, uint8_t unit_id, uint16_t address,
+                          uint16_t quantity, const uint8_t *bits);
+/* FC 16: quantity 1..123. */
+MB_API int mb_write_registers(struct mb_client *client, uint8_t unit_id, uint16_t address,
+                              uint16_t quantity, const uint16_t *values);
+/* FC 17: reply->response.server_id. */
+MB_API int mb_report_server_id(struct mb_client *client, uint8_t unit_id, struct mb_reply *reply);
+/* FC 20: `count` sub-requests (reference type 6, file, record, length); the answer's records
+ * are walked with mb_file_records_next(&reply->response.file, ...). */
+MB_API int mb_read_file_record(struct mb_client *client, uint8_t unit_id,
+                               const struct mb_file_record *records, size_t count,
+                               struct mb_reply *reply);
+/* FC 21: records with their data (record_length big-endian registers each). */
+MB_API int mb_write_file_record(struct mb_client *client, uint8_t unit_id,
+                                const struct mb_file_record *records, size_t count);
+/* FC 22: the register becomes (value AND and_mask) OR (or_mask AND NOT and_mask). */
+MB_API int mb_mask_write_register(struct mb_client *client, uint8_t unit_id, uint16_t address,
+                                  uint16_t and_mask, uint16_t or_mask);
+/* FC 23: writes write_quantity (1..121) registers, then reads read_quantity (1..125). */
+MB_API int mb_read_write_registers(struct mb_client *client, uint8_t unit_id,
+                                   uint16_t write_address, uint16_t write_quantity,
+                                   const uint16_t *write_values, uint16_t read_address,
+                                   uint16_t read_quantity, uint16_t *read_values);
+/* FC 24: up to 31 values; *count gets how many. */
+MB_API int mb_read_fifo_queue(struct mb_client *client, uint8_t unit_id, uint16_t address,
+                              uint16_t values[MB_MAX_FIFO_COUNT], uint16_t *count);
+/* FC 43/14, one transaction: reply->response.device_id, objects walked with
+ * mb_device_objects_next(). */
+MB_API int mb_read_device_id(struct mb_client *client, uint8_t unit_id, uint8_t read_code,
+                             uint8_t object_id, struct mb_reply *reply);
+
+/*
+ * FC 43/14, the whole category: follows more_follows/next_object_id over as many transactions
+ * as the device needs (at most 256), calling `fn` once per object. Stops with MB_EMISMATCH if
+ * the device's next_object_id does not move forward. Returns like the other calls; when it
+ * fails part-way the objects already passed to `fn` stay valid answers.
+ */
+typedef void (*mb_device_object_fn)(void *data, const struct mb_device_object *object,
+                                    uint8_t conformity_level);
+MB_API int mb_read_device_identification(struct mb_client *client, uint8_t unit_id,
+                                         uint8_t read_code, mb_device_object_fn fn, void *data);
+
+/* ============================== non-blocking client ============================== */
+
+struct mb_async;
+
+enum mb_async_state {
+    MB_ASYNC_CONNECTING = 1,
+    MB_ASYNC_CONNECTED = 2,
+    MB_ASYNC_DOWN = 3,   /* waiting to reconnect (with reconnect on) */
+    MB_ASYNC_CLOSED = 4, /* the connection is gone and will not come back */
+};
+
+/* What a request came to, for its completion callback. Everything is valid during the call
+ * only. */
+struct mb_async_result {
+    /* 0: an answer arrived (normal or exception: response->exception). Otherwise why not:
+     * MB_ETIMEDOUT, MB_ECLOSED (the connection was lost first), MB_ECONNECT (never connected),
+     * MB_EMISMATCH, a PDU decoding error, MB_ECANCELED (mb_async_destroy()). */
+    int status;
+    uint8_t unit_id;
+    uint16_t transaction_id;    /* the one used on the wire (0 if the request never went out) */
+    const uint8_t *request_pdu; /* as submitted */
+    size_t request_length;
+    const struct mb_response *response; /* status 0 only */
+    const uint8_t *response_pdu;        /* status 0, or the offending PDU for a mismatch */
+    size_t response_length;
+    const char *detail; /* a line about a failure; "" on success */
+};
+
+typedef void (*mb_async_done)(void *data, const struct mb_async_result *result);
+
+/* Called when the connection state changes; `error` says why for DOWN and CLOSED. */
+typedef void (*mb_async_state_fn)(void *data, enum mb_async_state state, int error,
+                                  const char *detail);
+
+struct mb_async_config {
+    uint32_t max_in_flight;      /* requests on the wire at once; default 16, at most 4096 */
+    uint32_t max_queued;         /* requests waiting for a slot; default 1024 */
+    uint32_t timeout_ms;         /* default deadline per request, from submission; 1000 */
+    uint32_t connect_timeout_ms; /* default 3000 */
+    /* 1: a lost or failed connection is retried, after reconnect_min_ms doubling up to
+     * reconnect_max_ms, each delay with up to 25% random jitter; requests submitted while it is
+     * down fail at once with MB_ECLOSED. 0 (default): the client closes for good. */
+    int reconnect;
+    uint32_t reconnect_min_ms; /* default 100 */
+    uint32_t reconnect_max_ms; /* default 30000 */
+    mb_transport_wrap wrap;    /* NULL: plain TCP */
+    void *wrap_data;
+    mb_async_state_fn on_state;
+    void *state_data;
+};
+
+/*
+ * Creates a client on `loop` and starts connecting to `address`. Requests may be submitted at
+ * once; they go out when the connection is up. Returns 0, MB_ENOMEM, MB_EINVAL, MB_ESYSTEM.
+ */
+MB_API int mb_async_create(struct mb_loop *loop, const struct mb_async_config *config,
+                           const struct sockaddr *address, socklen_t length,
+                           struct mb_async **client);
+
+/*
+ * Completes every outstanding request with MB_ECANCELED (callbacks run inside this call), closes
+ * the connection and frees the client. Do not call it from one of its own callbacks.
+ */
+MB_API void mb_async_destroy(struct mb_async *client);
+
+/*
+ * Queues a request PDU for `unit_id` with a deadline of `timeout_ms` from now (0: the config's).
+ * `done` is called exactly once, from the loop (never from inside this call). The PDU is copied.
+ * Requests are written in submission order; several written together go out in one write.
+ * Returns 0, MB_ELIMIT (queue full), MB_ECLOSED (connection down or closed), MB_EINVAL.
+ */
+MB_API int mb_async_submit(struct mb_async *client, uint8_t unit_id, const uint8_t *pdu,
+                           size_t length, uint32_t timeout_ms, mb_async_done done, void *data);
+
+/* Encodes *request and submits it. */
+MB_API int mb_async_send(struct mb_async *client, uint8_t unit_id, const struct mb_request *request,
+                         uint32_t timeout_ms, mb_async_done done, void *data);
+
+MB_API enum mb_async_state mb_async_state(const struct mb_async *client);
+/* Requests submitted and not yet completed (queued and in flight). */
+MB_API size_t mb_async_outstanding(const struct mb_async *client);
+MB_API void mb_async_stats(const struct mb_async *client, struct mb_client_stats *stats);
+
+/* Whether a function code is safe to repeat (reads that change nothing): 1 or 0. */
+MB_API int mb_function_is_idempotent(uint8_t function);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
