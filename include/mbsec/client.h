@@ -113,7 +113,9 @@ MB_API const char *mb_client_peer(const struct mb_client *client);
 
 MB_API void mb_client_stats(const struct mb_client *client, struct mb_client_stats *stats);
 
-/* An answer: the response PDU, its decoded view (pointing into `pdu`), and its MBAP fields. */
+/* An answer: the response PDU, its decoded view (pointing into `pdu`), and its MBAP fields. After
+ * MB_EMISMATCH or a decoding error, `pdu` and `length` hold the offending PDU (for display) and
+ * `response` is not valid. */
 struct mb_reply {
     uint8_t pdu[MB_PDU_MAX];
     size_t length;
