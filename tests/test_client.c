@@ -19,9 +19,8 @@
 #include "mbsec/value.h"
 
 /* Unit ids the test handler treats specially; every other unit goes to the model. */
-#define UNIT_SILENT 0xDD   /* never answered */
-#define UNIT_LATE 0xD1     /* answered LATE_MS after the request */
-#define UNIT_COUNTING 0xC0 /* answered by the model, and counted */
+#define UNIT_SILENT 0xDD /* never answered */
+#define UNIT_LATE 0xD1   /* answered LATE_MS after the request */
 #define LATE_MS 150
 
 struct fixture {
@@ -35,7 +34,7 @@ struct fixture {
     uint64_t late_token;
     uint8_t late_pdu[MB_PDU_MAX];
     int late_length;
-    volatile int counted;
+    volatile int late_answers; /* written by the server thread once a late answer is sent */
 };
 
 static struct fixture fx;
@@ -44,6 +43,15 @@ static void answer_late(struct mb_loop *loop, struct mb_timer *timer) {
     (void)loop;
     (void)timer;
     mb_server_reply(fx.server, fx.late_token, fx.late_pdu, (size_t)fx.late_length);
+    __atomic_add_fetch(&fx.late_answers, 1, __ATOMIC_SEQ_CST);
+}
+
+/* Waits (bounded) until the server has sent `count` late answers in all. On loopback a sent
+ * answer is in the client's socket buffer by then. */
+static void wait_for_late_answers(int count) {
+    for (int i = 0; i < 2000 && __atomic_load_n(&fx.late_answers, __ATOMIC_SEQ_CST) < count; i++)
+        usleep(1000);
+    CHECK(__atomic_load_n(&fx.late_answers, __ATOMIC_SEQ_CST) >= count);
 }
 
 static int handler(void *data, const struct mb_server_request *call, uint8_t *response) {
@@ -55,9 +63,6 @@ static int handler(void *data, const struct mb_server_request *call, uint8_t *re
         fx.late_length = mb_model_handle(data, call, fx.late_pdu);
         mb_timer_start(fx.loop, &fx.late_timer, LATE_MS, answer_late, NULL);
         return MB_SERVER_DEFER;
-    case UNIT_COUNTING:
-        fx.counted++;
-        return mb_model_handle(data, call, response);
     default:
         return mb_model_handle(data, call, response);
     }
@@ -339,9 +344,10 @@ TEST(a_late_answer_is_discarded_and_never_given_to_the_next_request) {
     CHECK_EQ(mb_write_register(client, 1, 400, 1111), 0);
     CHECK_EQ(mb_write_register(client, 1, 401, 2222), 0);
     uint16_t value = 0;
+    int late_before = __atomic_load_n(&fx.late_answers, __ATOMIC_SEQ_CST);
     CHECK_EQ(mb_read_holding_registers(client, UNIT_LATE, 400, 1, &value), MB_ETIMEDOUT);
-    /* Wait long enough for the late answer (1111) to be in the socket before asking again. */
-    usleep((LATE_MS + 50) * 1000);
+    /* The late answer (1111) is in the socket before the next request goes out. */
+    wait_for_late_answers(late_before + 1);
     mb_client_set_timeout(client, 1000);
     CHECK_EQ(mb_read_holding_registers(client, 1, 401, 1, &value), 0);
     CHECK_EQ(value, 2222);
@@ -525,11 +531,12 @@ TEST(a_late_answer_to_a_timed_out_async_request_is_counted_not_delivered) {
     CHECK_EQ(mb_loop_create(&loop), 0);
     struct mb_async *client = async_client(loop, NULL);
     struct expectation late = {0}, next = {0};
+    int late_before = __atomic_load_n(&fx.late_answers, __ATOMIC_SEQ_CST);
     submit_read(client, UNIT_LATE, 2000, 50, &late);
     run_until(loop, client, 1000);
     CHECK_EQ(late.status, MB_ETIMEDOUT);
-    for (int i = 0; i < 60; i++) /* until the late answer has arrived */
-        mb_loop_run_once(loop, 5);
+    wait_for_late_answers(late_before + 1);
+    mb_loop_run_once(loop, 50); /* reads the late answer */
     submit_read(client, 1, 2001, 1000, &next);
     run_until(loop, client, 1000);
     CHECK_EQ(next.status, 0);
@@ -561,15 +568,75 @@ TEST(a_full_queue_refuses_and_destroy_cancels_what_is_left) {
     mb_loop_destroy(loop);
 }
 
+TEST(with_one_in_flight_a_request_that_times_out_lets_the_next_go_out_at_once) {
+    struct mb_loop *loop;
+    CHECK_EQ(mb_loop_create(&loop), 0);
+    struct mb_async_config config = {.max_in_flight = 1};
+    struct mb_async *client = async_client(loop, &config);
+    struct expectation silent = {0}, next = {0};
+    submit_read(client, UNIT_SILENT, 0, 100, &silent);
+    submit_read(client, 1, 2003, 400, &next);
+    run_until(loop, client, 2000);
+    CHECK_EQ(silent.status, MB_ETIMEDOUT);
+    /* The second request had 300 ms left when the first gave up: plenty for an answer. */
+    CHECK_EQ(next.status, 0);
+    CHECK_EQ(next.value, 0x4015);
+    mb_async_destroy(client);
+    mb_loop_destroy(loop);
+}
+
+struct chain {
+    struct mb_async *client;
+    int remaining;
+    int answered;
+    int failed;
+    uint16_t last;
+};
+
+static void on_chain(void *data, const struct mb_async_result *result) {
+    struct chain *chain = data;
+    if (result->status != 0 || result->response->exception != 0) {
+        chain->failed++;
+        return;
+    }
+    chain->answered++;
+    chain->last = mb_get_u16(result->response->read.data);
+    if (--chain->remaining > 0) {
+        uint16_t address = (uint16_t)(2000 + chain->answered % 100);
+        struct mb_request request = {.function = MB_FC_READ_HOLDING_REGISTERS,
+                                     .read = {address, 1}};
+        CHECK_EQ(mb_async_send(chain->client, 1, &request, 1000, on_chain, chain), 0);
+    }
+}
+
+TEST(a_completion_callback_may_submit_the_next_request) {
+    struct mb_loop *loop;
+    CHECK_EQ(mb_loop_create(&loop), 0);
+    struct chain chain = {.remaining = 500};
+    chain.client = async_client(loop, NULL);
+    struct mb_request request = {.function = MB_FC_READ_HOLDING_REGISTERS, .read = {2000, 1}};
+    CHECK_EQ(mb_async_send(chain.client, 1, &request, 1000, on_chain, &chain), 0);
+    run_until(loop, chain.client, 10000);
+    CHECK_EQ(chain.answered, 500);
+    CHECK_EQ(chain.failed, 0);
+    CHECK_EQ(chain.last, (uint16_t)(0x4000 + 7 * (499 % 100)));
+    mb_async_destroy(chain.client);
+    mb_loop_destroy(loop);
+}
+
 struct states {
     int connected;
     int down;
     int last_error;
+    char sequence[64]; /* one letter per state: c(onnecting) C(onnected) D(own) X (closed) */
 };
 
 static void on_state(void *data, enum mb_async_state state, int error, const char *detail) {
     (void)detail;
     struct states *seen = data;
+    size_t used = strlen(seen->sequence);
+    if (used + 1 < sizeof seen->sequence)
+        seen->sequence[used] = "?cCDX"[state];
     if (state == MB_ASYNC_CONNECTED)
         seen->connected++;
     if (state == MB_ASYNC_DOWN) {
@@ -602,8 +669,10 @@ TEST(a_lost_connection_fails_in_flight_requests_and_comes_back_with_backoff) {
     CHECK(seen.down >= 1);
     uint8_t pdu[] = {3, 0, 0, 0, 1};
     struct expectation refused = {0};
-    if (mb_async_state(client) == MB_ASYNC_DOWN)
-        CHECK_EQ(mb_async_submit(client, 1, pdu, sizeof pdu, 0, on_read, &refused), MB_ECLOSED);
+    /* Right after the loss the client waits out its first backoff (20..25 ms). */
+    CHECK_EQ(mb_async_state(client), MB_ASYNC_DOWN);
+    CHECK_EQ(mb_async_submit(client, 1, pdu, sizeof pdu, 0, on_read, &refused), MB_ECLOSED);
+    CHECK_EQ(strcmp(seen.sequence, "cCD"), 0);
     /* While the server is away, attempts fail and back off; it comes back on the same port. */
     for (int i = 0; i < 40; i++)
         mb_loop_run_once(loop, 5);
@@ -613,6 +682,9 @@ TEST(a_lost_connection_fails_in_flight_requests_and_comes_back_with_backoff) {
     for (int i = 0; i < 400 && seen.connected < 2; i++)
         mb_loop_run_once(loop, 5);
     CHECK_EQ(seen.connected, 2);
+    /* Each failed attempt: connecting, then down; then connecting and connected. */
+    CHECK_EQ(strncmp(seen.sequence, "cCDcD", 5), 0);
+    CHECK_EQ(strcmp(seen.sequence + strlen(seen.sequence) - 2, "cC"), 0);
     struct expectation after = {0};
     submit_read(client, 1, 2002, 1000, &after);
     run_until(loop, client, 1000);
@@ -667,6 +739,8 @@ int main(void) {
     RUN(an_unanswered_request_times_out_once_while_the_others_complete);
     RUN(a_late_answer_to_a_timed_out_async_request_is_counted_not_delivered);
     RUN(a_full_queue_refuses_and_destroy_cancels_what_is_left);
+    RUN(with_one_in_flight_a_request_that_times_out_lets_the_next_go_out_at_once);
+    RUN(a_completion_callback_may_submit_the_next_request);
     RUN(a_lost_connection_fails_in_flight_requests_and_comes_back_with_backoff);
     RUN(without_reconnect_a_refused_connection_fails_queued_requests_with_econnect);
     stop_server();

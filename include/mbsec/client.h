@@ -21,8 +21,12 @@
  * Return values of the blocking calls: 0 on success; a positive Modbus exception code (1..255,
  * enum mb_exception) when the device answered with an exception; a negative MB_E* error when no
  * valid answer arrived (MB_ECONNECT, MB_ETIMEDOUT, MB_ECLOSED, MB_EIO, MB_EMISMATCH, a PDU
- * decoding error, MB_EINVAL for arguments outside the function code's limits).
+ * decoding error), or none was sent: MB_EINVAL for missing arguments, MB_EQUANTITY (or the
+ * encoder's other errors) for a count or value outside the function code's limits.
  * mb_client_error_detail() then says what happened in one line.
+ *
+ * A request that timed out may still have reached the device and been executed (the answer was
+ * lost or late): that holds for every Modbus client, and is why writes are never repeated.
  */
 #ifndef MBSEC_CLIENT_H
 #define MBSEC_CLIENT_H
@@ -51,7 +55,7 @@ typedef int (*mb_transport_wrap)(void *data, int fd, struct mb_transport **trans
 
 /* Counters, for both clients. */
 struct mb_client_stats {
-    uint64_t requests;   /* requests written to the connection */
+    uint64_t requests;   /* requests sent (handed to the connection for writing) */
     uint64_t responses;  /* responses delivered (normal or exception) */
     uint64_t exceptions; /* of those, exception responses */
     uint64_t timeouts;   /* requests that got no answer in time */
@@ -69,9 +73,10 @@ struct mb_client;
 
 struct mb_client_options {
     uint32_t connect_timeout_ms; /* default 3000 */
-    uint32_t timeout_ms;         /* per call, from sending to the answer; default 1000 */
-    /* Extra attempts for idempotent reads (FC 1-4, 7, 11, 12, 17, 20, 24, 43) after a timeout or
-     * a lost connection; writes and FC 8 are never repeated. Default 0. */
+    uint32_t timeout_ms;         /* per attempt, from sending to the answer; default 1000 */
+    /* Extra attempts for idempotent reads (FC 1-4, 7, 11, 12, 17, 20, 24, and 43 with MEI type
+     * 14) after a timeout or a lost connection; writes and FC 8 are never repeated. A call may
+     * then take (retries + 1) x timeout_ms, plus reconnecting. Default 0. */
     uint32_t retries;
     /* 1: when the connection was lost, the next call connects again first (writes too: a write
      * is only ever sent once, but it may be sent on a new connection). Default 0. */
@@ -82,9 +87,11 @@ struct mb_client_options {
 
 /*
  * Connects to `target`, "host[:port]" ("[v6]:port" for IPv6; port 502 when left out), resolving
- * a name if need be. `options` may be NULL for the defaults. Returns 0 with *client set, or
- * MB_EADDRESS (unparsable or unresolvable target), MB_ECONNECT (refused, unreachable, no answer
- * within connect_timeout_ms), MB_ENOMEM, MB_EINVAL. With `detail` (capacity `detail_size`),
+ * a name if need be; a name with several addresses has each tried in turn. `options` may be
+ * NULL for the defaults. Returns 0 with *client set, or MB_EADDRESS (unparsable or
+ * unresolvable target), MB_ECONNECT (refused, unreachable, no answer within
+ * connect_timeout_ms), MB_ENOMEM, MB_EINVAL, MB_ESYSTEM (no socket), or the error of the
+ * options' `wrap` (a TLS handshake that failed, later). With `detail` (capacity `detail_size`),
  * a failure is described in one line ("connect to 127.0.0.1:502: Connection refused").
  */
 MB_API int mb_client_connect(const char *target, const struct mb_client_options *options,
@@ -228,7 +235,7 @@ struct mb_async_result {
      * MB_EMISMATCH, a PDU decoding error, MB_ECANCELED (mb_async_destroy()). */
     int status;
     uint8_t unit_id;
-    uint16_t transaction_id;    /* the one used on the wire (0 if the request never went out) */
+    uint16_t transaction_id;    /* the one used on the wire, if the request went out */
     const uint8_t *request_pdu; /* as submitted */
     size_t request_length;
     const struct mb_response *response; /* status 0 only */
@@ -244,8 +251,10 @@ typedef void (*mb_async_state_fn)(void *data, enum mb_async_state state, int err
                                   const char *detail);
 
 struct mb_async_config {
-    uint32_t max_in_flight;      /* requests on the wire at once; default 16, at most 4096 */
-    uint32_t max_queued;         /* requests waiting for a slot; default 1024 */
+    uint32_t max_in_flight; /* requests on the wire at once; default 16, at most 4096 */
+    /* Requests outstanding beyond max_in_flight (waiting for their turn, or for the connection);
+     * submissions past max_in_flight + max_queued get MB_ELIMIT. Default 1024, at most 60000. */
+    uint32_t max_queued;
     uint32_t timeout_ms;         /* default deadline per request, from submission; 1000 */
     uint32_t connect_timeout_ms; /* default 3000 */
     /* 1: a lost or failed connection is retried, after reconnect_min_ms doubling up to
@@ -261,8 +270,9 @@ struct mb_async_config {
 };
 
 /*
- * Creates a client on `loop` and starts connecting to `address`. Requests may be submitted at
- * once; they go out when the connection is up. Returns 0, MB_ENOMEM, MB_EINVAL, MB_ESYSTEM.
+ * Creates a client on `loop`; it starts connecting to `address` when the loop next runs (no
+ * callback runs inside this call). Requests may be submitted at once; they go out when the
+ * connection is up. Returns 0, MB_ENOMEM, MB_EINVAL (also for limits out of range).
  */
 MB_API int mb_async_create(struct mb_loop *loop, const struct mb_async_config *config,
                            const struct sockaddr *address, socklen_t length,

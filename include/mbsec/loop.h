@@ -80,8 +80,9 @@ MB_API void mb_timer_stop(struct mb_loop *loop, struct mb_timer *timer);
 /* 1 if `timer` is running. */
 MB_API int mb_timer_active(const struct mb_timer *timer);
 
-/* Queues `task` to run `fn` once; posting a task that is already queued changes nothing. A task
- * may post itself (or others) again: those run in the next iteration. */
+/* Queues `task` to run `fn` once. Posting a task that is already queued keeps its place in the
+ * queue and takes the new `fn` and `data`. A task may post itself (or others) again: those run
+ * in the next iteration. */
 MB_API void mb_loop_post(struct mb_loop *loop, struct mb_task *task, mb_task_fn fn, void *data);
 /* Takes `task` off the queue if it is there; safe on an idle or zeroed task. */
 MB_API void mb_loop_cancel(struct mb_loop *loop, struct mb_task *task);

@@ -29,8 +29,9 @@ struct mb_transport_ops {
     /* Bytes already received and buffered inside the transport (decrypted TLS records) that a
      * read returns without waiting for the descriptor: drain them before waiting. */
     size_t (*pending)(const struct mb_transport *transport);
-    /* MB_IO_READ / MB_IO_WRITE the transport waits for to make progress (a TLS handshake may
-     * need to write while the caller wants to read). */
+    /* The readiness (MB_IO_READ / MB_IO_WRITE) the last MB_EAGAIN is waiting for: for TCP the
+     * direction of that call; a TLS read may need the descriptor writable (a handshake message
+     * to send) and a TLS write may need it readable. 0 when no call is waiting. */
     unsigned (*want)(const struct mb_transport *transport);
     /* Closes the descriptor and frees the transport. */
     void (*close)(struct mb_transport *transport);
@@ -40,8 +41,9 @@ struct mb_transport_ops {
 struct mb_transport {
     const struct mb_transport_ops *ops;
     int fd;
-    int last_error;   /* the last negative error a call returned, sticky until read */
-    int system_errno; /* errno behind MB_ESYSTEM / MB_EIO, for messages */
+    int last_error;      /* the last negative error a call returned, sticky until read */
+    int system_errno;    /* errno behind MB_ESYSTEM / MB_EIO, for messages */
+    unsigned blocked_on; /* MB_IO_* the last MB_EAGAIN waits for (what want() reports) */
 };
 
 /* Wraps a connected, non-blocking TCP socket. Returns 0, MB_ENOMEM or MB_EINVAL. */

@@ -24,8 +24,8 @@
 #define DEFAULT_RECONNECT_MIN_MS 100
 #define DEFAULT_RECONNECT_MAX_MS 30000
 #define READ_CHUNK 4096
-#define READ_ROUNDS 16 /* chunks read per readiness event, so one busy peer cannot starve others \
-                        */
+/* Chunks read per readiness event, so that one busy peer cannot starve the others. */
+#define READ_ROUNDS 16
 
 enum slot_state {
     SLOT_FREE = 0,
@@ -73,16 +73,19 @@ struct mb_async {
     uint16_t next_transaction;
 
     struct mb_mbap_decoder decoder;
+    uint32_t discarded_seen; /* decoder.discarded already added to the stats */
     uint8_t *output;
     size_t output_length;
     size_t output_capacity;
     struct mb_task flush_task;
+    struct mb_task connect_task;
     struct mb_client_stats stats;
     int destroying;
 };
 
 static void on_io(struct mb_loop *loop, int fd, unsigned events, void *data);
 static void start_connect(struct mb_async *client);
+static void dispatch(struct mb_async *client);
 
 static uint32_t slot_index(const struct mb_async *client, const struct slot *slot) {
     return (uint32_t)(slot - client->slots);
@@ -189,6 +192,9 @@ static void on_deadline(struct mb_loop *loop, struct mb_timer *timer) {
     snprintf(detail, sizeof detail, "no answer from %s in time%s", client->peer,
              slot->state == SLOT_QUEUED ? " (the request was still queued)" : "");
     complete_failed(client, slot, MB_ETIMEDOUT, detail, NULL, 0);
+    /* The place it held (in flight, or in the queue) may let a queued request go out. */
+    if (client->transport != NULL)
+        dispatch(client);
 }
 
 /* ---- output ---- */
@@ -231,8 +237,13 @@ static void flush(struct mb_async *client) {
 static void on_flush_task(struct mb_loop *loop, struct mb_task *task) {
     (void)loop;
     struct mb_async *client = task->data;
-    if (client->transport != NULL && client->output_length > 0)
+    if (client->transport != NULL && client->output_length > 0) {
         flush(client);
+        /* Room the write freed (frames of requests that timed out before going out) may let
+         * queued requests follow. */
+        if (client->transport != NULL && client->queue_head != 0)
+            dispatch(client);
+    }
 }
 
 /* Moves queued requests onto the wire while there is room. */
@@ -324,16 +335,13 @@ static int read_input(struct mb_async *client) {
             int fed = mb_mbap_decoder_feed(&client->decoder, buffer + offset,
                                            (size_t)count - offset, &consumed, &adu);
             offset += consumed;
-            client->stats.discarded = client->decoder.discarded;
+            client->stats.discarded += client->decoder.discarded - client->discarded_seen;
+            client->discarded_seen = client->decoder.discarded;
             if (fed < 0)
                 return fed;
             if (fed == 0)
                 break;
             deliver(client, &adu);
-            /* A callback may have destroyed nothing (forbidden) but the connection may have
-             * been lost while flushing from it. */
-            if (client->transport == NULL)
-                return 0;
         }
         if ((size_t)count < sizeof buffer &&
             client->transport->ops->pending(client->transport) == 0)
@@ -361,7 +369,8 @@ static uint32_t next_backoff(struct mb_async *client) {
     client->random ^= client->random << 13;
     client->random ^= client->random >> 7;
     client->random ^= client->random << 17;
-    return (uint32_t)(delay + (delay / 4 > 0 ? client->random % (delay / 4 + 1) : 0));
+    delay += delay / 4 > 0 ? client->random % (delay / 4 + 1) : 0;
+    return delay > UINT32_MAX ? UINT32_MAX : (uint32_t)delay;
 }
 
 static void on_reconnect_timer(struct mb_loop *loop, struct mb_timer *timer) {
@@ -385,6 +394,7 @@ static void close_descriptor(struct mb_async *client) {
     client->watched = 0;
     client->output_length = 0;
     mb_mbap_decoder_init(&client->decoder);
+    client->discarded_seen = 0;
 }
 
 /* The connection is gone (or never came): every request fails, then the client waits to
@@ -407,17 +417,23 @@ static void connection_lost(struct mb_async *client, int status, const char *det
 
 static void connected(struct mb_async *client, int fd) {
     mb_timer_stop(client->loop, &client->connect_timer);
+    mb_loop_remove(client->loop, fd);
     client->connecting_fd = -1;
-    /* The descriptor stays watched by on_io; only what it is watched for changes. */
     int rc = mb__client_wrap(client->config.wrap, client->config.wrap_data, fd, &client->transport);
+    if (rc == 0) {
+        rc = mb_loop_add(client->loop, fd, MB_IO_READ, on_io, client);
+        if (rc != 0) {
+            client->transport->ops->close(client->transport);
+            client->transport = NULL;
+        }
+    }
     if (rc != 0) {
-        mb_loop_remove(client->loop, fd); /* the wrapper has closed it */
         char detail[128];
         snprintf(detail, sizeof detail, "connect to %s: %s", client->peer, mb_strerror(rc));
         connection_lost(client, MB_ECONNECT, detail);
         return;
     }
-    client->watched = MB_IO_WRITE;
+    client->watched = MB_IO_READ;
     client->failures = 0;
     client->stats.connects++;
     set_state(client, MB_ASYNC_CONNECTED, 0, "");
@@ -434,6 +450,11 @@ static void connect_failed(struct mb_async *client, int system_errno) {
 static void on_connect_timeout(struct mb_loop *loop, struct mb_timer *timer) {
     (void)loop;
     connect_failed(timer->data, ETIMEDOUT);
+}
+
+static void on_connect_task(struct mb_loop *loop, struct mb_task *task) {
+    (void)loop;
+    start_connect(task->data);
 }
 
 static void start_connect(struct mb_async *client) {
@@ -560,7 +581,9 @@ int mb_async_create(struct mb_loop *loop, const struct mb_async_config *config,
         client->random = 1;
     client->next_transaction = (uint16_t)client->random;
     mb_mbap_decoder_init(&client->decoder);
-    start_connect(client);
+    /* Connecting starts from the loop, so that no callback runs inside this call. */
+    client->state = MB_ASYNC_CONNECTING;
+    mb_loop_post(loop, &client->connect_task, on_connect_task, client);
     *client_out = client;
     return 0;
 }
@@ -571,6 +594,7 @@ void mb_async_destroy(struct mb_async *client) {
     client->destroying = 1;
     client->state = MB_ASYNC_CLOSED; /* callbacks that submit again are refused */
     mb_timer_stop(client->loop, &client->reconnect_timer);
+    mb_loop_cancel(client->loop, &client->connect_task);
     close_descriptor(client);
     fail_all(client, MB_ECANCELED, "the client was destroyed");
     free(client->slots);

@@ -26,6 +26,7 @@ struct mb_client {
     char peer[64];
     uint16_t next_transaction;
     struct mb_mbap_decoder decoder;
+    uint32_t discarded_seen; /* decoder.discarded already added to the stats */
     uint8_t input[INPUT_SIZE];
     size_t input_start; /* input[input_start..input_end) was read but not yet decoded */
     size_t input_end;
@@ -57,8 +58,10 @@ static int wait_ready(int fd, unsigned events, uint64_t deadline_us) {
         uint64_t now = monotonic_us();
         if (now >= deadline_us)
             return MB_ETIMEDOUT;
-        /* Rounded up, so that a wait never ends a little before its deadline and spins. */
-        int timeout_ms = (int)((deadline_us - now + 999) / 1000);
+        /* Rounded up, so that a wait never ends a little before its deadline and spins; long
+         * waits are cut into pieces poll() can take. */
+        uint64_t remaining_ms = (deadline_us - now + 999) / 1000;
+        int timeout_ms = remaining_ms > 3600000 ? 3600000 : (int)remaining_ms;
         int ready = poll(&poller, 1, timeout_ms);
         if (ready > 0)
             return 0;
@@ -88,6 +91,7 @@ static int connect_one(const struct sockaddr *address, socklen_t length, uint64_
 
 static void reset_stream(struct mb_client *client) {
     mb_mbap_decoder_init(&client->decoder);
+    client->discarded_seen = 0;
     client->input_start = client->input_end = 0;
 }
 
@@ -330,15 +334,20 @@ static int write_all(struct mb_client *client, const uint8_t *data, size_t lengt
         }
         if (count != MB_EAGAIN)
             return connection_lost(client, (int)count, "while the request was being sent");
-        int rc =
-            wait_ready(client->transport->fd,
-                       client->transport->ops->want(client->transport) | MB_IO_WRITE, deadline_us);
+        /* Waiting for readability as well would wake at once for any unread answer and spin
+         * while the peer is not reading. */
+        unsigned wanted = client->transport->ops->want(client->transport);
+        int rc = wait_ready(client->transport->fd, wanted != 0 ? wanted : MB_IO_WRITE, deadline_us);
         if (rc != 0) {
             /* Part of a frame may be on the wire: the stream is no longer framed, so the
              * connection cannot carry another request. */
-            snprintf(client->detail, sizeof client->detail,
-                     "timed out sending the request to %s after %u ms", client->peer,
-                     client->options.timeout_ms);
+            if (rc == MB_ETIMEDOUT)
+                snprintf(client->detail, sizeof client->detail,
+                         "timed out sending the request to %s after %u ms", client->peer,
+                         client->options.timeout_ms);
+            else
+                snprintf(client->detail, sizeof client->detail, "waiting to send to %s failed: %s",
+                         client->peer, strerror(errno));
             disconnect(client);
             return rc;
         }
@@ -358,7 +367,8 @@ static int read_more(struct mb_client *client, uint64_t deadline_us) {
         }
         if (count != MB_EAGAIN)
             return connection_lost(client, (int)count, "before it answered");
-        int rc = wait_ready(transport->fd, transport->ops->want(transport), deadline_us);
+        unsigned wanted = transport->ops->want(transport);
+        int rc = wait_ready(transport->fd, wanted != 0 ? wanted : MB_IO_READ, deadline_us);
         if (rc != 0)
             return rc;
     }
@@ -390,7 +400,8 @@ static int exchange(struct mb_client *client, uint8_t unit_id, const uint8_t *pd
                 mb_mbap_decoder_feed(&client->decoder, client->input + client->input_start,
                                      client->input_end - client->input_start, &consumed, &frame);
             client->input_start += consumed;
-            client->stats.discarded = client->decoder.discarded;
+            client->stats.discarded += client->decoder.discarded - client->discarded_seen;
+            client->discarded_seen = client->decoder.discarded;
             if (fed < 0) {
                 snprintf(client->detail, sizeof client->detail,
                          "%s sent a frame whose MBAP length is outside 2..254", client->peer);
@@ -450,7 +461,12 @@ int mb_client_call(struct mb_client *client, uint8_t unit_id, const uint8_t *pdu
         reply = &scratch;
     reply->length = 0;
     client->detail[0] = '\0';
-    uint32_t attempts = 1 + (mb_function_is_idempotent(pdu[0]) ? client->options.retries : 0);
+    /* FC 43 is only a read with MEI type 14 (device identification): a CANopen request through
+     * MEI 13 may write. */
+    int repeatable =
+        mb_function_is_idempotent(pdu[0]) &&
+        (pdu[0] != MB_FC_ENCAPSULATED_INTERFACE || (length >= 2 && pdu[1] == MB_MEI_DEVICE_ID));
+    uint32_t attempts = 1 + (repeatable ? client->options.retries : 0);
     int rc = MB_ECLOSED;
     for (uint32_t attempt = 0; attempt < attempts; attempt++) {
         if (client->transport == NULL) {
@@ -487,8 +503,17 @@ int mb_client_request(struct mb_client *client, uint8_t unit_id, const struct mb
 
 /* ---- one call per function code ---- */
 
+/* Refuses a call's arguments before anything is sent, saying why. */
+static int refuse(struct mb_client *client, int rc, const char *why) {
+    if (client != NULL)
+        snprintf(client->detail, sizeof client->detail, "invalid arguments: %s", why);
+    return rc;
+}
+
 static int read_bits(struct mb_client *client, uint8_t function, uint8_t unit_id, uint16_t address,
                      uint16_t quantity, uint8_t *bits) {
+    if (bits == NULL)
+        return refuse(client, MB_EINVAL, "no place for the bits read");
     struct mb_request request = {.function = function, .read = {address, quantity}};
     struct mb_reply reply;
     int rc = mb_client_request(client, unit_id, &request, &reply);
@@ -499,6 +524,8 @@ static int read_bits(struct mb_client *client, uint8_t function, uint8_t unit_id
 
 static int read_registers(struct mb_client *client, uint8_t function, uint8_t unit_id,
                           uint16_t address, uint16_t quantity, uint16_t *values) {
+    if (values == NULL)
+        return refuse(client, MB_EINVAL, "no place for the registers read");
     struct mb_request request = {.function = function, .read = {address, quantity}};
     struct mb_reply reply;
     int rc = mb_client_request(client, unit_id, &request, &reply);
@@ -540,6 +567,8 @@ int mb_write_register(struct mb_client *client, uint8_t unit_id, uint16_t addres
 }
 
 int mb_read_exception_status(struct mb_client *client, uint8_t unit_id, uint8_t *status) {
+    if (status == NULL)
+        return refuse(client, MB_EINVAL, "no place for the status");
     struct mb_request request = {.function = MB_FC_READ_EXCEPTION_STATUS};
     struct mb_reply reply;
     int rc = mb_client_request(client, unit_id, &request, &reply);
@@ -550,8 +579,8 @@ int mb_read_exception_status(struct mb_client *client, uint8_t unit_id, uint8_t 
 
 int mb_diagnostics(struct mb_client *client, uint8_t unit_id, uint16_t sub_function,
                    const uint8_t *data, size_t length, struct mb_reply *reply) {
-    if (length > MB_PDU_MAX - 3)
-        return MB_EINVAL;
+    if (length > MB_PDU_MAX - 3 || (length > 0 && data == NULL))
+        return refuse(client, MB_EINVAL, "diagnostics data over 250 bytes, or missing");
     struct mb_request request = {.function = MB_FC_DIAGNOSTICS,
                                  .diagnostics = {sub_function, data, (uint8_t)length}};
     return mb_client_request(client, unit_id, &request, reply);
@@ -559,6 +588,8 @@ int mb_diagnostics(struct mb_client *client, uint8_t unit_id, uint16_t sub_funct
 
 int mb_get_comm_event_counter(struct mb_client *client, uint8_t unit_id, uint16_t *status,
                               uint16_t *event_count) {
+    if (status == NULL || event_count == NULL)
+        return refuse(client, MB_EINVAL, "no place for the counter");
     struct mb_request request = {.function = MB_FC_GET_COMM_EVENT_COUNTER};
     struct mb_reply reply;
     int rc = mb_client_request(client, unit_id, &request, &reply);
@@ -576,8 +607,10 @@ int mb_get_comm_event_log(struct mb_client *client, uint8_t unit_id, struct mb_r
 
 int mb_write_coils(struct mb_client *client, uint8_t unit_id, uint16_t address, uint16_t quantity,
                    const uint8_t *bits) {
-    if (quantity == 0 || quantity > MB_MAX_WRITE_BITS || bits == NULL)
-        return MB_EINVAL;
+    if (bits == NULL)
+        return refuse(client, MB_EINVAL, "no coil values");
+    if (quantity == 0 || quantity > MB_MAX_WRITE_BITS)
+        return refuse(client, MB_EQUANTITY, "FC 15 writes 1..1968 coils");
     uint8_t packed[(MB_MAX_WRITE_BITS + 7) / 8];
     mb_bits_pack(bits, quantity, packed);
     struct mb_request request = {.function = MB_FC_WRITE_MULTIPLE_COILS,
@@ -587,8 +620,10 @@ int mb_write_coils(struct mb_client *client, uint8_t unit_id, uint16_t address, 
 
 int mb_write_registers(struct mb_client *client, uint8_t unit_id, uint16_t address,
                        uint16_t quantity, const uint16_t *values) {
-    if (quantity == 0 || quantity > MB_MAX_WRITE_REGISTERS || values == NULL)
-        return MB_EINVAL;
+    if (values == NULL)
+        return refuse(client, MB_EINVAL, "no register values");
+    if (quantity == 0 || quantity > MB_MAX_WRITE_REGISTERS)
+        return refuse(client, MB_EQUANTITY, "FC 16 writes 1..123 registers");
     uint8_t wire[2 * MB_MAX_WRITE_REGISTERS];
     mb_registers_to_wire(values, quantity, wire);
     struct mb_request request = {.function = MB_FC_WRITE_MULTIPLE_REGISTERS,
@@ -605,13 +640,15 @@ static int file_request(struct mb_client *client, uint8_t unit_id, uint8_t funct
                         const struct mb_file_record *records, size_t count,
                         struct mb_reply *reply) {
     if (records == NULL || count == 0)
-        return MB_EINVAL;
+        return refuse(client, MB_EINVAL, "no file records");
     uint8_t data[MB_PDU_MAX];
     size_t used = 0;
     for (size_t i = 0; i < count; i++) {
         int rc = mb_file_records_append(layout, &records[i], data, MB_PDU_MAX - 2, &used);
         if (rc != 0)
-            return rc == MB_ENOSPC ? MB_EINVAL : rc;
+            return refuse(client, MB_EINVAL,
+                          rc == MB_ENOSPC ? "the file records do not fit one request"
+                                          : "a file record of 0 registers or over 127");
     }
     struct mb_request request = {.function = function,
                                  .file = {data, (uint8_t)used, (uint8_t)count, layout}};
@@ -641,9 +678,10 @@ int mb_mask_write_register(struct mb_client *client, uint8_t unit_id, uint16_t a
 int mb_read_write_registers(struct mb_client *client, uint8_t unit_id, uint16_t write_address,
                             uint16_t write_quantity, const uint16_t *write_values,
                             uint16_t read_address, uint16_t read_quantity, uint16_t *read_values) {
-    if (write_quantity == 0 || write_quantity > MB_MAX_RW_WRITE_REGISTERS || write_values == NULL ||
-        read_values == NULL)
-        return MB_EINVAL;
+    if (write_values == NULL || read_values == NULL)
+        return refuse(client, MB_EINVAL, "no place for the registers written or read");
+    if (write_quantity == 0 || write_quantity > MB_MAX_RW_WRITE_REGISTERS)
+        return refuse(client, MB_EQUANTITY, "FC 23 writes 1..121 registers");
     uint8_t wire[2 * MB_MAX_RW_WRITE_REGISTERS];
     mb_registers_to_wire(write_values, write_quantity, wire);
     struct mb_request request = {
@@ -658,6 +696,8 @@ int mb_read_write_registers(struct mb_client *client, uint8_t unit_id, uint16_t 
 
 int mb_read_fifo_queue(struct mb_client *client, uint8_t unit_id, uint16_t address,
                        uint16_t values[MB_MAX_FIFO_COUNT], uint16_t *count) {
+    if (values == NULL || count == NULL)
+        return refuse(client, MB_EINVAL, "no place for the queue");
     struct mb_request request = {.function = MB_FC_READ_FIFO_QUEUE, .fifo = {address}};
     struct mb_reply reply;
     int rc = mb_client_request(client, unit_id, &request, &reply);
@@ -678,7 +718,7 @@ int mb_read_device_id(struct mb_client *client, uint8_t unit_id, uint8_t read_co
 int mb_read_device_identification(struct mb_client *client, uint8_t unit_id, uint8_t read_code,
                                   mb_device_object_fn fn, void *data) {
     if (client == NULL || fn == NULL)
-        return MB_EINVAL;
+        return refuse(client, MB_EINVAL, "no object callback");
     uint8_t object_id = 0;
     struct mb_reply reply;
     for (int transaction = 0; transaction < MAX_DEVICE_ID_TRANSACTIONS; transaction++) {

@@ -261,18 +261,26 @@ void mb_loop_cancel(struct mb_loop *loop, struct mb_task *task) {
     task->next = task->previous = NULL;
 }
 
-/* Runs the tasks queued so far; tasks they post wait for the next round, so that a task that
- * keeps re-posting itself cannot keep the loop from polling. */
+/* Runs the tasks queued so far. A sentinel marks the end of the round: tasks posted while it
+ * runs land behind it and wait for the next round, so a task that keeps re-posting itself
+ * cannot keep the loop from polling; and unlike a pointer to the last task, the sentinel
+ * cannot be cancelled by a task that runs before it. */
+static void noop_task(struct mb_loop *loop, struct mb_task *task) {
+    (void)loop;
+    (void)task;
+}
+
 static void run_tasks(struct mb_loop *loop) {
-    struct mb_task *last = loop->last_task;
-    while (loop->tasks != NULL) {
+    if (loop->tasks == NULL)
+        return;
+    struct mb_task sentinel = {0};
+    mb_loop_post(loop, &sentinel, noop_task, NULL);
+    while (loop->tasks != &sentinel) {
         struct mb_task *task = loop->tasks;
-        int was_last = task == last;
         mb_loop_cancel(loop, task);
         task->fn(loop, task);
-        if (was_last)
-            break;
     }
+    mb_loop_cancel(loop, &sentinel);
 }
 
 /* ---- running ---- */

@@ -18,14 +18,18 @@ static long fail(struct mb_transport *transport, int error) {
 static long tcp_read(struct mb_transport *transport, void *buffer, size_t capacity) {
     for (;;) {
         ssize_t count = recv(transport->fd, buffer, capacity, 0);
-        if (count > 0)
+        if (count > 0) {
+            transport->blocked_on = 0;
             return (long)count;
+        }
         if (count == 0)
             return fail(transport, MB_ECLOSED);
         if (errno == EINTR)
             continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            transport->blocked_on = MB_IO_READ;
             return MB_EAGAIN;
+        }
         /* A reset is not an orderly end: nothing more can be sent, so it is an error. */
         return fail(transport, MB_EIO);
     }
@@ -35,12 +39,16 @@ static long tcp_write(struct mb_transport *transport, const void *data, size_t l
     for (;;) {
         /* MSG_NOSIGNAL: a peer that went away is an error to handle, not a SIGPIPE. */
         ssize_t count = send(transport->fd, data, length, MSG_NOSIGNAL);
-        if (count >= 0)
+        if (count >= 0) {
+            transport->blocked_on = 0;
             return (long)count;
+        }
         if (errno == EINTR)
             continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            transport->blocked_on = MB_IO_WRITE;
             return MB_EAGAIN;
+        }
         return fail(transport, errno == EPIPE || errno == ECONNRESET ? MB_ECLOSED : MB_EIO);
     }
 }
@@ -51,8 +59,7 @@ static size_t tcp_pending(const struct mb_transport *transport) {
 }
 
 static unsigned tcp_want(const struct mb_transport *transport) {
-    (void)transport;
-    return MB_IO_READ;
+    return transport->blocked_on;
 }
 
 static void tcp_close(struct mb_transport *transport) {
