@@ -12,6 +12,10 @@ cmake --install "$build" --prefix "$scratch/prefix" >"$scratch/install.log"
 for file in include/mbsec/mbsec.h include/mbsec/pdu.h include/mbsec/version.h; do
     [ -f "$scratch/prefix/$file" ] || { echo "not installed: $file" >&2; exit 1; }
 done
+for page in read write poll info scan diag raw; do
+    [ -f "$scratch/prefix/share/man/man1/mbsec-$page.1" ] ||
+        { echo "not installed: man page mbsec-$page.1" >&2; exit 1; }
+done
 pcdir=$(dirname "$(find "$scratch/prefix" -name mbsec.pc | head -n 1)")
 [ -f "$pcdir/mbsec.pc" ] || { echo "mbsec.pc not installed" >&2; exit 1; }
 libdir=$(dirname "$(find "$scratch/prefix" -name 'libmbsec.so' | head -n 1)")

@@ -303,9 +303,10 @@ TEST(an_exception_is_returned_as_its_code_with_a_detail_line) {
 TEST(a_request_outside_the_function_limits_is_refused_before_sending) {
     struct mb_client *client = connect_client(NULL);
     uint16_t values[126];
-    CHECK_EQ(mb_read_holding_registers(client, 1, 0, 0, values), MB_EQUANTITY);
-    CHECK_EQ(mb_read_holding_registers(client, 1, 0, 126, values), MB_EQUANTITY);
-    CHECK(strstr(mb_client_error_detail(client), "cannot encode") != NULL);
+    CHECK_EQ(mb_read_holding_registers(client, 1, 0, 0, values), MB_EINVAL);
+    CHECK_EQ(mb_read_holding_registers(client, 1, 0, 126, values), MB_EINVAL);
+    CHECK(strstr(mb_client_error_detail(client), "quantity outside the limits") != NULL);
+    CHECK_EQ(mb_write_registers(client, 1, 0, 124, (const uint16_t *)values), MB_EINVAL);
     struct mb_client_stats stats;
     mb_client_stats(client, &stats);
     CHECK_EQ(stats.requests, 0);

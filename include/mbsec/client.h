@@ -21,8 +21,8 @@
  * Return values of the blocking calls: 0 on success; a positive Modbus exception code (1..255,
  * enum mb_exception) when the device answered with an exception; a negative MB_E* error when no
  * valid answer arrived (MB_ECONNECT, MB_ETIMEDOUT, MB_ECLOSED, MB_EIO, MB_EMISMATCH, a PDU
- * decoding error), or none was sent: MB_EINVAL for missing arguments, MB_EQUANTITY (or the
- * encoder's other errors) for a count or value outside the function code's limits.
+ * decoding error), or MB_EINVAL when nothing was sent: missing arguments, or a count or value
+ * outside the function code's limits (the detail line names the encoder's complaint).
  * mb_client_error_detail() then says what happened in one line.
  *
  * A request that timed out may still have reached the device and been executed (the answer was
@@ -141,7 +141,7 @@ struct mb_reply {
 MB_API int mb_client_call(struct mb_client *client, uint8_t unit_id, const uint8_t *pdu,
                           size_t length, struct mb_reply *reply);
 
-/* Encodes *request and calls mb_client_call(). */
+/* Encodes *request and calls mb_client_call(); MB_EINVAL if it does not encode. */
 MB_API int mb_client_request(struct mb_client *client, uint8_t unit_id,
                              const struct mb_request *request, struct mb_reply *reply);
 

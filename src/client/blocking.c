@@ -494,9 +494,11 @@ int mb_client_request(struct mb_client *client, uint8_t unit_id, const struct mb
     uint8_t pdu[MB_PDU_MAX];
     int length = mb_request_encode(request, pdu, sizeof pdu);
     if (length < 0) {
-        snprintf(client->detail, sizeof client->detail, "cannot encode the %s request: %s",
+        /* MB_EINVAL, not the encoder's code: the same codes describe malformed answers, and a
+         * caller must be able to tell "nothing was sent" from "the device answered badly". */
+        snprintf(client->detail, sizeof client->detail, "invalid arguments: %s request: %s",
                  mb_function_name(request->function), mb_strerror(length));
-        return length;
+        return MB_EINVAL;
     }
     return mb_client_call(client, unit_id, pdu, (size_t)length, reply);
 }
@@ -610,7 +612,7 @@ int mb_write_coils(struct mb_client *client, uint8_t unit_id, uint16_t address, 
     if (bits == NULL)
         return refuse(client, MB_EINVAL, "no coil values");
     if (quantity == 0 || quantity > MB_MAX_WRITE_BITS)
-        return refuse(client, MB_EQUANTITY, "FC 15 writes 1..1968 coils");
+        return refuse(client, MB_EINVAL, "FC 15 writes 1..1968 coils");
     uint8_t packed[(MB_MAX_WRITE_BITS + 7) / 8];
     mb_bits_pack(bits, quantity, packed);
     struct mb_request request = {.function = MB_FC_WRITE_MULTIPLE_COILS,
@@ -623,7 +625,7 @@ int mb_write_registers(struct mb_client *client, uint8_t unit_id, uint16_t addre
     if (values == NULL)
         return refuse(client, MB_EINVAL, "no register values");
     if (quantity == 0 || quantity > MB_MAX_WRITE_REGISTERS)
-        return refuse(client, MB_EQUANTITY, "FC 16 writes 1..123 registers");
+        return refuse(client, MB_EINVAL, "FC 16 writes 1..123 registers");
     uint8_t wire[2 * MB_MAX_WRITE_REGISTERS];
     mb_registers_to_wire(values, quantity, wire);
     struct mb_request request = {.function = MB_FC_WRITE_MULTIPLE_REGISTERS,
@@ -681,7 +683,7 @@ int mb_read_write_registers(struct mb_client *client, uint8_t unit_id, uint16_t 
     if (write_values == NULL || read_values == NULL)
         return refuse(client, MB_EINVAL, "no place for the registers written or read");
     if (write_quantity == 0 || write_quantity > MB_MAX_RW_WRITE_REGISTERS)
-        return refuse(client, MB_EQUANTITY, "FC 23 writes 1..121 registers");
+        return refuse(client, MB_EINVAL, "FC 23 writes 1..121 registers");
     uint8_t wire[2 * MB_MAX_RW_WRITE_REGISTERS];
     mb_registers_to_wire(write_values, write_quantity, wire);
     struct mb_request request = {

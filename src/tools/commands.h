@@ -19,4 +19,13 @@ enum mb_exit {
 int mb_tool_main(int argc, char **argv);
 int mb_cmd_serve(int argc, char **argv);
 
+/* Client commands (src/tools/client_*.c). */
+int mb_cmd_read(int argc, char **argv);
+int mb_cmd_write(int argc, char **argv);
+int mb_cmd_poll(int argc, char **argv);
+int mb_cmd_info(int argc, char **argv);
+int mb_cmd_scan(int argc, char **argv);
+int mb_cmd_diag(int argc, char **argv);
+int mb_cmd_raw(int argc, char **argv);
+
 #endif

@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Talking to the device on behalf of the client commands: connecting with the options, reading
+ * a table in as many requests as its limits need, and turning a failure into one line, an
+ * optional JSON object and an exit status.
+ */
+#include <string.h>
+
+#include "tools/client_common.h"
+#include "tools/commands.h"
+
+/* Connecting may take longer than one answer (name resolution, a slow path): the library's
+ * 3 s default, or --timeout when that is longer. */
+#define MINIMUM_CONNECT_TIMEOUT_MS 3000
+
+int mb_cli_exit_status(int result) {
+    if (result == 0)
+        return MB_EXIT_OK;
+    if (result > 0)
+        return MB_EXIT_EXCEPTION;
+    switch (result) {
+    case MB_ECONNECT:
+    case MB_EADDRESS:
+        return MB_EXIT_CONNECT;
+    case MB_ETIMEDOUT:
+        return MB_EXIT_TIMEOUT;
+    /* The device did answer, but not with a valid answer to the request: a malformed or
+     * mismatched response, or a connection that it closed or reset instead of answering. */
+    case MB_EMISMATCH:
+    case MB_ECLOSED:
+    case MB_EIO:
+    case MB_EMBAP_LENGTH:
+    case MB_ETRUNCATED:
+    case MB_ELENGTH:
+    case MB_EQUANTITY:
+    case MB_EBYTECOUNT:
+    case MB_EVALUE:
+    case MB_EFUNCTION:
+    case MB_ESUBFUNCTION:
+    case MB_EMEI:
+    case MB_EEXCEPTION_CODE:
+        return MB_EXIT_PROTOCOL;
+    case MB_EINVAL:
+        return MB_EXIT_USAGE;
+    default:
+        return MB_EXIT_FAILURE;
+    }
+}
+
+int mb_cli_connect(const struct mb_cli_options *options, int reconnect, struct mb_client **client) {
+    struct mb_client_options client_options = {
+        .connect_timeout_ms = options->timeout_ms > MINIMUM_CONNECT_TIMEOUT_MS
+                                  ? options->timeout_ms
+                                  : MINIMUM_CONNECT_TIMEOUT_MS,
+        .timeout_ms = options->timeout_ms,
+        .retries = options->retries,
+        .reconnect = reconnect,
+    };
+    char detail[256] = "";
+    int result = mb_client_connect(options->target, &client_options, client, detail, sizeof detail);
+    if (result == 0)
+        return MB_EXIT_OK;
+    *client = NULL;
+    if (detail[0] == '\0')
+        snprintf(detail, sizeof detail, "connect to %s: %s", options->target, mb_strerror(result));
+    return mb_cli_report_message(options, mb_cli_exit_status(result), 0, detail);
+}
+
+int mb_cli_report_message(const struct mb_cli_options *options, int exit_status, int exception,
+                          const char *message) {
+    fprintf(stderr, "mbsec %s: %s\n", options->command, message);
+    if (options->format == MB_CLI_JSON) {
+        mb_cli_json_open(stdout, options);
+        printf(",\"command\":\"%s\",\"error\":", options->command);
+        mb_cli_json_string(stdout, message, strlen(message));
+        if (exception > 0)
+            printf(",\"exception\":%d", exception);
+        printf(",\"exit_code\":%d}\n", exit_status);
+        fflush(stdout);
+    }
+    return exit_status;
+}
+
+int mb_cli_report_failure(const struct mb_cli_options *options, const struct mb_client *client,
+                          int result, const struct mb_cli_request *request) {
+    char message[512], context[160] = "";
+    if (request != NULL && request->has_range)
+        snprintf(context, sizeof context, " (FC %u %s at %u, quantity %u, unit %u)",
+                 request->function, mb_function_name(request->function), request->address,
+                 request->quantity, options->unit);
+    else if (request != NULL)
+        snprintf(context, sizeof context, " (FC %u %s, unit %u)", request->function,
+                 mb_function_name(request->function), options->unit);
+    const char *note = request != NULL && request->note != NULL ? request->note : "";
+    if (result > 0) {
+        snprintf(message, sizeof message, "exception %02X %s%s%s", (unsigned)result,
+                 mb_exception_name((uint8_t)result), context, note);
+    } else {
+        const char *detail = client != NULL ? mb_client_error_detail(client) : "";
+        if (detail == NULL || detail[0] == '\0')
+            detail = mb_strerror(result);
+        snprintf(message, sizeof message, "%s%s%s", detail, context, note);
+    }
+    return mb_cli_report_message(options, mb_cli_exit_status(result), result > 0 ? result : 0,
+                                 message);
+}
+
+/* One request of a table read. */
+static int read_once(struct mb_client *client, uint8_t unit, enum mb_cli_table table,
+                     uint16_t address, uint16_t quantity, uint8_t *bits, uint16_t *registers) {
+    switch (table) {
+    case MB_CLI_COILS:
+        return mb_read_coils(client, unit, address, quantity, bits);
+    case MB_CLI_DISCRETE_INPUTS:
+        return mb_read_discrete_inputs(client, unit, address, quantity, bits);
+    case MB_CLI_HOLDING_REGISTERS:
+        return mb_read_holding_registers(client, unit, address, quantity, registers);
+    default:
+        return mb_read_input_registers(client, unit, address, quantity, registers);
+    }
+}
+
+int mb_cli_read_table(struct mb_client *client, uint8_t unit, enum mb_cli_table table,
+                      uint16_t address, size_t count, size_t group, uint8_t *bits,
+                      uint16_t *registers, struct mb_cli_request *failed) {
+    int holds_bits = mb_cli_table_holds_bits(table);
+    size_t limit = holds_bits ? MB_MAX_READ_BITS : MB_MAX_READ_REGISTERS;
+    size_t per_request = limit / group * group;
+    for (size_t done = 0; done < count;) {
+        size_t quantity = count - done < per_request ? count - done : per_request;
+        uint16_t at = (uint16_t)(address + done);
+        int result =
+            read_once(client, unit, table, at, (uint16_t)quantity, holds_bits ? bits + done : NULL,
+                      holds_bits ? NULL : registers + done);
+        if (result != 0) {
+            failed->function = mb_cli_table_read_function(table);
+            failed->address = at;
+            failed->quantity = (uint16_t)quantity;
+            failed->has_range = 1;
+            return result;
+        }
+        done += quantity;
+    }
+    return 0;
+}
