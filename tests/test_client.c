@@ -586,6 +586,41 @@ TEST(with_one_in_flight_a_request_that_times_out_lets_the_next_go_out_at_once) {
     mb_loop_destroy(loop);
 }
 
+struct ordered {
+    int *clock; /* shared: completions so far */
+    int position;
+    int status;
+};
+
+static void on_ordered(void *data, const struct mb_async_result *result) {
+    struct ordered *ordered = data;
+    ordered->position = ++*ordered->clock;
+    ordered->status = result->status;
+}
+
+TEST(requests_with_different_timeouts_expire_in_deadline_order) {
+    struct mb_loop *loop;
+    CHECK_EQ(mb_loop_create(&loop), 0);
+    struct mb_async *client = async_client(loop, NULL);
+    int clock = 0;
+    struct ordered slow = {.clock = &clock}, fast = {.clock = &clock}, middle = {.clock = &clock};
+    uint8_t pdu[] = {3, 0, 0, 0, 1};
+    CHECK_EQ(mb_async_submit(client, UNIT_SILENT, pdu, sizeof pdu, 400, on_ordered, &slow), 0);
+    CHECK_EQ(mb_async_submit(client, UNIT_SILENT, pdu, sizeof pdu, 40, on_ordered, &fast), 0);
+    CHECK_EQ(mb_async_submit(client, UNIT_SILENT, pdu, sizeof pdu, 150, on_ordered, &middle), 0);
+    for (int i = 0; i < 300 && clock < 1; i++)
+        mb_loop_run_once(loop, 5);
+    /* The 40 ms request expires alone: the others are still waiting. */
+    CHECK_EQ(fast.position, 1);
+    CHECK_EQ(middle.position, 0);
+    run_until(loop, client, 3000);
+    CHECK_EQ(middle.position, 2);
+    CHECK_EQ(slow.position, 3);
+    CHECK_EQ(slow.status, MB_ETIMEDOUT);
+    mb_async_destroy(client);
+    mb_loop_destroy(loop);
+}
+
 struct chain {
     struct mb_async *client;
     int remaining;
@@ -742,6 +777,7 @@ int main(void) {
     RUN(a_full_queue_refuses_and_destroy_cancels_what_is_left);
     RUN(with_one_in_flight_a_request_that_times_out_lets_the_next_go_out_at_once);
     RUN(a_completion_callback_may_submit_the_next_request);
+    RUN(requests_with_different_timeouts_expire_in_deadline_order);
     RUN(a_lost_connection_fails_in_flight_requests_and_comes_back_with_backoff);
     RUN(without_reconnect_a_refused_connection_fails_queued_requests_with_econnect);
     stop_server();

@@ -35,7 +35,8 @@ enum slot_state {
 
 struct slot {
     struct mb_async *client;
-    struct mb_timer deadline;
+    uint64_t deadline_ms;                  /* on the loop's clock */
+    uint32_t deadline_prev, deadline_next; /* the deadline list: slot index + 1, 0 at the ends */
     mb_async_done done;
     void *data;
     uint32_t next; /* queue or free list link: slot index + 1, 0 at the end */
@@ -57,6 +58,7 @@ struct mb_async {
     struct mb_transport *transport; /* NULL unless connected */
     int connecting_fd;              /* -1 unless connecting */
     unsigned watched;               /* MB_IO_* the descriptor is watched for */
+    int write_blocked;              /* output is waiting for the descriptor to be writable */
     struct mb_timer connect_timer;
     struct mb_timer reconnect_timer;
     uint32_t failures; /* consecutive failed connections, for the backoff */
@@ -79,6 +81,11 @@ struct mb_async {
     size_t output_capacity;
     struct mb_task flush_task;
     struct mb_task connect_task;
+    /* Outstanding requests sorted by deadline, and one timer for the earliest. Requests nearly
+     * always share one timeout, so they arrive in deadline order: inserting at the tail and
+     * unlinking are O(1), where a heap timer per request cost a few hundred instructions. */
+    uint32_t deadline_head, deadline_tail;
+    struct mb_timer deadline_timer;
     struct mb_client_stats stats;
     int destroying;
 };
@@ -111,10 +118,50 @@ static struct slot *table_find(struct mb_async *client, uint16_t transaction_id)
     return slot->state == SLOT_IN_FLIGHT && slot->transaction_id == transaction_id ? slot : NULL;
 }
 
+/* ---- deadlines ---- */
+
+static void on_deadline_timer(struct mb_loop *loop, struct mb_timer *timer);
+
+static void deadline_insert(struct mb_async *client, struct slot *slot, uint32_t timeout_ms) {
+    uint32_t entry = slot_index(client, slot) + 1, after = client->deadline_tail;
+    slot->deadline_ms = mb_loop_now(client->loop) + timeout_ms;
+    while (after != 0 && client->slots[after - 1].deadline_ms > slot->deadline_ms)
+        after = client->slots[after - 1].deadline_prev;
+    slot->deadline_prev = after;
+    slot->deadline_next =
+        after != 0 ? client->slots[after - 1].deadline_next : client->deadline_head;
+    if (after != 0)
+        client->slots[after - 1].deadline_next = entry;
+    else
+        client->deadline_head = entry;
+    if (slot->deadline_next != 0)
+        client->slots[slot->deadline_next - 1].deadline_prev = entry;
+    else
+        client->deadline_tail = entry;
+    /* The timer may run late for an earlier head that has completed since (it then finds nothing
+     * due and re-arms), but never later than the earliest deadline. */
+    if (!mb_timer_active(&client->deadline_timer) ||
+        client->deadline_timer.deadline_ms > slot->deadline_ms)
+        mb_timer_start(client->loop, &client->deadline_timer, timeout_ms, on_deadline_timer,
+                       client);
+}
+
+static void deadline_remove(struct mb_async *client, struct slot *slot) {
+    if (slot->deadline_prev != 0)
+        client->slots[slot->deadline_prev - 1].deadline_next = slot->deadline_next;
+    else
+        client->deadline_head = slot->deadline_next;
+    if (slot->deadline_next != 0)
+        client->slots[slot->deadline_next - 1].deadline_prev = slot->deadline_prev;
+    else
+        client->deadline_tail = slot->deadline_prev;
+    slot->deadline_prev = slot->deadline_next = 0;
+}
+
 /* ---- completing requests ---- */
 
 static void slot_release(struct mb_async *client, struct slot *slot) {
-    mb_timer_stop(client->loop, &slot->deadline);
+    deadline_remove(client, slot);
     if (slot->state == SLOT_IN_FLIGHT) {
         client->table[slot->transaction_id & client->table_mask] = 0;
         client->in_flight--;
@@ -168,10 +215,7 @@ static void fail_all(struct mb_async *client, int status, const char *detail) {
             complete_failed(client, &client->slots[i], status, detail, NULL, 0);
 }
 
-static void on_deadline(struct mb_loop *loop, struct mb_timer *timer) {
-    (void)loop;
-    struct slot *slot = timer->data;
-    struct mb_async *client = slot->client;
+static void expire(struct mb_async *client, struct slot *slot) {
     if (slot->state == SLOT_QUEUED) {
         /* Unlink it from the queue: walk from the head (the queue is short in practice, and a
          * queued request timing out is the exception). */
@@ -192,8 +236,23 @@ static void on_deadline(struct mb_loop *loop, struct mb_timer *timer) {
     snprintf(detail, sizeof detail, "no answer from %s in time%s", client->peer,
              slot->state == SLOT_QUEUED ? " (the request was still queued)" : "");
     complete_failed(client, slot, MB_ETIMEDOUT, detail, NULL, 0);
-    /* The place it held (in flight, or in the queue) may let a queued request go out. */
-    if (client->transport != NULL)
+}
+
+static void on_deadline_timer(struct mb_loop *loop, struct mb_timer *timer) {
+    struct mb_async *client = timer->data;
+    uint64_t now = mb_loop_now(loop);
+    int expired = 0;
+    /* Callbacks may submit: new requests land behind, with later deadlines. */
+    while (client->deadline_head != 0 &&
+           client->slots[client->deadline_head - 1].deadline_ms <= now) {
+        expire(client, &client->slots[client->deadline_head - 1]);
+        expired = 1;
+    }
+    if (client->deadline_head != 0 && !mb_timer_active(timer))
+        mb_timer_start(loop, timer, client->slots[client->deadline_head - 1].deadline_ms - now,
+                       on_deadline_timer, client);
+    /* The places they held (in flight, or in the queue) may let queued requests go out. */
+    if (expired && client->transport != NULL)
         dispatch(client);
 }
 
@@ -202,8 +261,10 @@ static void on_deadline(struct mb_loop *loop, struct mb_timer *timer) {
 static void update_interest(struct mb_async *client) {
     if (client->transport == NULL)
         return;
+    /* Writability is watched only while a write is blocked: output that is merely pending goes
+     * out from the flush task, and watching for it would cost two epoll_ctl calls per batch. */
     unsigned wanted = MB_IO_READ | client->transport->ops->want(client->transport);
-    if (client->output_length > 0)
+    if (client->write_blocked)
         wanted |= MB_IO_WRITE;
     if (wanted != client->watched) {
         mb_loop_modify(client->loop, client->transport->fd, wanted);
@@ -231,6 +292,7 @@ static void flush(struct mb_async *client) {
     }
     memmove(client->output, client->output + sent, client->output_length - sent);
     client->output_length -= sent;
+    client->write_blocked = client->output_length > 0;
     update_interest(client);
 }
 
@@ -279,13 +341,12 @@ static void deliver(struct mb_async *client, const struct mb_adu *adu) {
         client->stats.unmatched++;
         return;
     }
-    uint8_t pdu[MB_PDU_MAX];
-    memcpy(pdu, adu->pdu, adu->pdu_length);
-    struct mb_adu copy = *adu;
-    copy.pdu = pdu;
+    /* The frame stays where it is (the read buffer or the decoder) until the next feed, which
+     * comes after the callback: the views handed over need no copy. */
+    const uint8_t *pdu = adu->pdu;
     struct mb_response response;
     char detail[192];
-    int rc = mb__client_check(slot->pdu, slot->length, slot->unit_id, &copy, &response, detail,
+    int rc = mb__client_check(slot->pdu, slot->length, slot->unit_id, adu, &response, detail,
                               sizeof detail);
     if (rc != 0) {
         if (rc == MB_EMISMATCH)
@@ -392,6 +453,7 @@ static void close_descriptor(struct mb_async *client) {
         client->connecting_fd = -1;
     }
     client->watched = 0;
+    client->write_blocked = 0;
     client->output_length = 0;
     mb_mbap_decoder_init(&client->decoder);
     client->discarded_seen = 0;
@@ -594,6 +656,7 @@ void mb_async_destroy(struct mb_async *client) {
     client->destroying = 1;
     client->state = MB_ASYNC_CLOSED; /* callbacks that submit again are refused */
     mb_timer_stop(client->loop, &client->reconnect_timer);
+    mb_timer_stop(client->loop, &client->deadline_timer);
     mb_loop_cancel(client->loop, &client->connect_task);
     close_descriptor(client);
     fail_all(client, MB_ECANCELED, "the client was destroyed");
@@ -627,8 +690,7 @@ int mb_async_submit(struct mb_async *client, uint8_t unit_id, const uint8_t *pdu
         client->queue_head = entry;
     client->queue_tail = entry;
     client->queued++;
-    mb_timer_start(client->loop, &slot->deadline,
-                   timeout_ms != 0 ? timeout_ms : client->config.timeout_ms, on_deadline, slot);
+    deadline_insert(client, slot, timeout_ms != 0 ? timeout_ms : client->config.timeout_ms);
     dispatch(client);
     return 0;
 }
