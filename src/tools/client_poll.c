@@ -190,6 +190,11 @@ static int poll_loop(const struct mb_cli_options *options, const struct mb_cli_s
     }
     mb_client_close(client);
     readings_destroy(&readings);
+    /* A stop that arrived during the last poll is still pending: take it here, or restoring
+     * the mask would deliver it and kill the process instead of exiting with our status. */
+    const struct timespec no_wait = {0, 0};
+    while (sigtimedwait(&stop_signals, NULL, &no_wait) > 0)
+        ;
     sigprocmask(SIG_SETMASK, &previous_mask, NULL);
     return last_failure;
 }

@@ -200,6 +200,14 @@ static uint64_t unsigned_maximum(int bits) {
     return bits == 64 ? UINT64_MAX : ((uint64_t)1 << bits) - 1;
 }
 
+/* A value divided by --scale, cut to 15 significant digits: 0.15 / 0.1 is 1.4999999999999998 in
+ * binary, and a person who wrote 0.15 with a scale of 0.1 means the tie 1.5. */
+static double divide_by_scale(double number, double scale) {
+    char text[32];
+    snprintf(text, sizeof text, "%.15g", number / scale);
+    return strtod(text, NULL);
+}
+
 /* With --scale: any number, divided by the scale and rounded to the nearest integer (half away
  * from zero), which must fit the type. */
 static int parse_scaled_integer(const struct mb_cli_options *options, const char *text,
@@ -211,11 +219,14 @@ static int parse_scaled_integer(const struct mb_cli_options *options, const char
         *complaint = "not a number";
         return -1;
     }
-    number /= options->scale;
+    number = divide_by_scale(number, options->scale);
     *complaint = "out of range for the type once divided by --scale";
+    if (!isfinite(number))
+        return -1;
     if (!type->is_signed) {
-        /* 2^64 is exact as a double; the largest double below it still fits a uint64_t. */
-        if (number < -0.5 || number + 0.5 >= 18446744073709551616.0)
+        /* 2^64 is exact as a double; the largest double below it still fits a uint64_t. -0.5
+         * rounds (half away from zero) to -1, which does not fit. */
+        if (number <= -0.5 || number + 0.5 >= 18446744073709551616.0)
             return -1;
         uint64_t rounded = number < 0 ? 0 : (uint64_t)(number + 0.5);
         if (rounded > maximum)
@@ -285,13 +296,25 @@ static int encode_real(const struct mb_cli_options *options, const char *text, u
         *complaint = "not a number";
         return -1;
     }
-    if (options->scale_given)
-        number /= options->scale;
+    if (options->scale_given) {
+        double scaled = number / options->scale;
+        if (isfinite(number) && !isfinite(scaled)) {
+            *complaint = "too large for the type once divided by --scale";
+            return -1;
+        }
+        number = scaled;
+    }
     if (options->type == MB_CLI_TYPE_F32) {
-        if (isfinite(number) && (number > FLT_MAX || number < -FLT_MAX)) {
+        /* A double rounds to FLT_MAX up to half a float step above it (2^128 - 2^103 is the tie,
+         * which rounds to even: infinity); only beyond that is it too large. The conversion is
+         * done on the clamped value, since converting an out-of-range double is undefined. */
+        const double float_limit = 340282356779733661637539395458142568448.0; /* 2^128 - 2^103 */
+        if (isfinite(number) && fabs(number) >= float_limit) {
             *complaint = "too large for f32 (use f64)";
             return -1;
         }
+        if (isfinite(number) && fabs(number) > FLT_MAX)
+            number = copysign(FLT_MAX, number);
         mb_set_reg_f32(registers, (float)number, options->order);
         return 2;
     }

@@ -239,6 +239,20 @@ run read "$T" holding 71 --type i16 --json
 expect_json "--scale with i16 rounds to the nearest integer" 0 "j['values'] == [-3]"
 run write "$T" holding 72 7000 --scale 0.1
 expect "a scaled value outside the type is a usage error" 2 "out of range"
+run write "$T" holding 73 23.45 --scale 0.1
+run read "$T" holding 73 --json
+expect_json "--scale rounds a decimal tie half away from zero (23.45 / 0.1 = 235)" 0 \
+    "j['values'] == [235]"
+run write "$T" holding 73 -0.5 --scale 1
+expect "-0.5 rounds to -1, which u16 refuses" 2 "out of range"
+run write "$T" holding 74 1e308 --type f64 --scale 0.01
+expect "a scaled f64 that overflows is refused, not written as infinity" 2 "too large"
+run write "$T" holding 74 3.4028235e+38 --type f32
+run read "$T" holding 74 --type hex 2 --json
+expect_json "the largest f32 that read prints writes back (0x7F7FFFFF)" 0 \
+    "j['values'] == ['0x7F7F', '0xFFFF']"
+run write "$T" holding 74 3.5e+38 --type f32
+expect "an f32 beyond the largest float is refused" 2 "too large for f32"
 
 run read "$T" input 0 3 --json
 expect_json "input registers read (FC 4)" 0 "j['table'] == 'input' and j['values'] == [0, 0, 0]"
