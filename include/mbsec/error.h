@@ -59,7 +59,8 @@ extern "C" {
     X(EPERSIST, -60, "persistence file is truncated, foreign or of another layout")         \
     X(ESYSTEM, -61, "system call failed")                                                   \
     X(ECONNECT, -62, "connection refused, unreachable or not established in time")          \
-    X(ECANCELED, -63, "request canceled before it was answered")
+    X(ECANCELED, -63, "request canceled before it was answered")                            \
+    X(ETLS, -64, "TLS handshake or record failed")
 
 /* The error codes, MB_EINVAL and so on. */
 enum mb_error {

@@ -80,7 +80,8 @@ enum mb_log_level {
 /*
  * One log event. `event` is a fixed word: "listening", "connection_opened",
  * "connection_closed", "connection_refused", "protocol_error", "handler_error",
- * "listener_error", "shutdown". Fields that do not apply are NULL or 0.
+ * "listener_error", "shutdown", "tls_established", "tls_failed". Fields that do not apply are NULL
+ * or 0.
  */
 struct mb_log_event {
     enum mb_log_level level;
@@ -91,6 +92,7 @@ struct mb_log_event {
     const char *reason;   /* why: "idle timeout", "max_connections (1024) reached", ... */
     uint64_t requests;    /* connection_closed: requests served on the connection */
     uint64_t duration_ms; /* connection_closed: how long it was open */
+    const char *role;     /* the peer's TLS role, once known; NULL otherwise */
 };
 
 typedef void (*mb_log_fn)(void *data, const struct mb_log_event *event);
@@ -98,10 +100,11 @@ typedef void (*mb_log_fn)(void *data, const struct mb_log_event *event);
 /* ---- configuration ---- */
 
 struct mb_server_limits {
-    uint32_t max_connections; /* whole server; default 1024 */
-    uint32_t max_per_source;  /* per source IP address; default 64 */
-    uint32_t idle_timeout_ms; /* no complete request for this long closes; default 60000 */
-    uint32_t max_in_flight;   /* requests read but not yet answered; default 16 */
+    uint32_t max_connections;      /* whole server; default 1024 */
+    uint32_t max_per_source;       /* per source IP address; default 64 */
+    uint32_t idle_timeout_ms;      /* no complete request for this long closes; default 60000 */
+    uint32_t max_in_flight;        /* requests read but not yet answered; default 16 */
+    uint32_t handshake_timeout_ms; /* TLS: a handshake not finished by then closes; 10000 */
 };
 
 /*
@@ -162,6 +165,18 @@ MB_API int mb_server_listener_address(const struct mb_server *server, int index,
 /* The listening descriptor of listener `index`, or MB_EINVAL. */
 MB_API int mb_server_listener_fd(const struct mb_server *server, int index);
 
+/*
+ * Makes listener `index` a Modbus/TCP Security listener: every connection it accepts is a TLS
+ * server transport of `tls` (tls.h), counted against the limits before its handshake starts,
+ * and given limits.handshake_timeout_ms to finish it. The handshake's outcome is logged
+ * ("tls_established" with version, cipher and role, or "tls_failed" with the cause), and the
+ * handler sees the role in request->peer. `tls` must outlive the server. Returns 0 or
+ * MB_EINVAL.
+ */
+struct mb_tls_context;
+MB_API int mb_server_listener_set_tls(struct mb_server *server, int index,
+                                      struct mb_tls_context *tls);
+
 /* Replaces limits and handler while serving (configuration reload); connections stay open. */
 MB_API void mb_server_set_limits(struct mb_server *server, const struct mb_server_limits *limits);
 MB_API void mb_server_set_handler(struct mb_server *server, mb_server_handler handler, void *data);
@@ -188,7 +203,9 @@ struct mb_server_stats {
     uint64_t exceptions;      /* of them, exception responses */
     uint64_t discarded;       /* frames dropped for a protocol id other than 0 */
     uint64_t protocol_errors; /* connections closed for a broken stream */
-    uint64_t timeouts;        /* connections closed by the idle timeout */
+    uint64_t timeouts;        /* connections closed by the idle (or handshake) timeout */
+    uint64_t tls_handshakes;  /* TLS handshakes completed */
+    uint64_t tls_failures;    /* TLS handshakes that failed */
 };
 
 MB_API void mb_server_get_stats(const struct mb_server *server, struct mb_server_stats *stats);

@@ -33,6 +33,10 @@ struct mb_transport_ops {
      * direction of that call; a TLS read may need the descriptor writable (a handshake message
      * to send) and a TLS write may need it readable. 0 when no call is waiting. */
     unsigned (*want)(const struct mb_transport *transport);
+    /* Advances a handshake (TLS): 0 once it is done, MB_EAGAIN while it needs the descriptor
+     * (see want()), or an error (MB_ETLS, with `detail` saying why). NULL: nothing to do (TCP).
+     * Reads and writes also advance it, so calling it is optional. */
+    int (*handshake)(struct mb_transport *transport);
     /* Closes the descriptor and frees the transport. */
     void (*close)(struct mb_transport *transport);
 };
@@ -44,6 +48,13 @@ struct mb_transport {
     int last_error;      /* the last negative error a call returned, sticky until read */
     int system_errno;    /* errno behind MB_ESYSTEM / MB_EIO, for messages */
     unsigned blocked_on; /* MB_IO_* the last MB_EAGAIN waits for (what want() reports) */
+    /* A line about the last failure (a TLS alert, a certificate that did not verify); "" when
+     * there is nothing more to say than the error code. Owned by the transport. */
+    const char *detail;
+    /* After a TLS handshake: the role of the peer's certificate, NULL when it has none (or on
+     * plain TCP). Owned by the transport. */
+    const char *role;
+    int secure; /* 1 on a TLS transport */
 };
 
 /* Wraps a connected, non-blocking TCP socket. Returns 0, MB_ENOMEM or MB_EINVAL. */
@@ -54,7 +65,8 @@ struct mb_peer {
     struct sockaddr_storage address;
     socklen_t address_length;
     char text[64];    /* "192.0.2.1:50123" or "[2001:db8::1]:50123" */
-    const char *role; /* Modbus/TCP Security role; NULL on plain TCP */
+    const char *role; /* Modbus/TCP Security role; NULL on plain TCP or without one */
+    int secure;       /* 1 when the connection is TLS (its certificate was verified) */
 };
 
 /* Formats a socket address as "host:port" (IPv6 in brackets). Returns the length or

@@ -59,6 +59,7 @@ struct mb_async {
     int connecting_fd;              /* -1 unless connecting */
     unsigned watched;               /* MB_IO_* the descriptor is watched for */
     int write_blocked;              /* output is waiting for the descriptor to be writable */
+    int handshaking;                /* TLS: connected, handshake not finished */
     struct mb_timer connect_timer;
     struct mb_timer reconnect_timer;
     uint32_t failures; /* consecutive failed connections, for the backoff */
@@ -81,6 +82,7 @@ struct mb_async {
     size_t output_capacity;
     struct mb_task flush_task;
     struct mb_task connect_task;
+    struct mb_task read_task; /* TLS: decrypted bytes left over, which raise no socket event */
     /* Outstanding requests sorted by deadline, and one timer for the earliest. Requests nearly
      * always share one timeout, so they arrive in deadline order: inserting at the tail and
      * unlinking are O(1), where a heap timer per request cost a few hundred instructions. */
@@ -442,6 +444,7 @@ static void on_reconnect_timer(struct mb_loop *loop, struct mb_timer *timer) {
 static void close_descriptor(struct mb_async *client) {
     mb_timer_stop(client->loop, &client->connect_timer);
     mb_loop_cancel(client->loop, &client->flush_task);
+    mb_loop_cancel(client->loop, &client->read_task);
     if (client->transport != NULL) {
         mb_loop_remove(client->loop, client->transport->fd);
         client->transport->ops->close(client->transport);
@@ -454,6 +457,7 @@ static void close_descriptor(struct mb_async *client) {
     }
     client->watched = 0;
     client->write_blocked = 0;
+    client->handshaking = 0;
     client->output_length = 0;
     mb_mbap_decoder_init(&client->decoder);
     client->discarded_seen = 0;
@@ -477,8 +481,42 @@ static void connection_lost(struct mb_async *client, int status, const char *det
     fail_all(client, status, detail);
 }
 
-static void connected(struct mb_async *client, int fd) {
+/* The connection is usable: requests may go out. */
+static void established(struct mb_async *client) {
     mb_timer_stop(client->loop, &client->connect_timer);
+    client->handshaking = 0;
+    client->failures = 0;
+    client->stats.connects++;
+    set_state(client, MB_ASYNC_CONNECTED, 0, "");
+    dispatch(client);
+    update_interest(client);
+}
+
+/* Advances a TLS handshake; the connect timer still runs and bounds it. */
+static void continue_handshake(struct mb_async *client) {
+    int rc = client->transport->ops->handshake(client->transport);
+    if (rc == 0) {
+        established(client);
+        return;
+    }
+    if (rc == MB_EAGAIN) {
+        unsigned wanted = client->transport->ops->want(client->transport);
+        if (wanted == 0)
+            wanted = MB_IO_READ;
+        if (wanted != client->watched) {
+            mb_loop_modify(client->loop, client->transport->fd, wanted);
+            client->watched = wanted;
+        }
+        return;
+    }
+    char detail[320];
+    const char *cause = client->transport->detail;
+    snprintf(detail, sizeof detail, "TLS handshake with %s failed: %s", client->peer,
+             cause != NULL && cause[0] != '\0' ? cause : mb_strerror(rc));
+    connection_lost(client, MB_ECONNECT, detail);
+}
+
+static void connected(struct mb_async *client, int fd) {
     mb_loop_remove(client->loop, fd);
     client->connecting_fd = -1;
     int rc = mb__client_wrap(client->config.wrap, client->config.wrap_data, fd, &client->transport);
@@ -496,11 +534,12 @@ static void connected(struct mb_async *client, int fd) {
         return;
     }
     client->watched = MB_IO_READ;
-    client->failures = 0;
-    client->stats.connects++;
-    set_state(client, MB_ASYNC_CONNECTED, 0, "");
-    dispatch(client);
-    update_interest(client);
+    if (client->transport->ops->handshake != NULL) {
+        client->handshaking = 1;
+        continue_handshake(client);
+        return;
+    }
+    established(client);
 }
 
 static void connect_failed(struct mb_async *client, int system_errno) {
@@ -538,6 +577,12 @@ static void start_connect(struct mb_async *client) {
     connect_failed(client, system_errno);
 }
 
+static void read_pending(struct mb_loop *loop, struct mb_task *task) {
+    struct mb_async *client = task->data;
+    if (client->transport != NULL)
+        on_io(loop, client->transport->fd, MB_IO_READ, client);
+}
+
 static void on_io(struct mb_loop *loop, int fd, unsigned events, void *data) {
     (void)loop;
     struct mb_async *client = data;
@@ -551,6 +596,11 @@ static void on_io(struct mb_loop *loop, int fd, unsigned events, void *data) {
     }
     if (client->transport == NULL)
         return;
+    if (client->handshaking) {
+        continue_handshake(client);
+        if (client->transport == NULL || client->handshaking)
+            return;
+    }
     if ((events & MB_IO_WRITE) && client->output_length > 0) {
         flush(client);
         if (client->transport == NULL)
@@ -578,6 +628,8 @@ static void on_io(struct mb_loop *loop, int fd, unsigned events, void *data) {
     if (client->transport != NULL) {
         dispatch(client);
         update_interest(client);
+        if (client->transport->ops->pending(client->transport) > 0)
+            mb_loop_post(client->loop, &client->read_task, read_pending, client);
     }
 }
 

@@ -89,6 +89,38 @@ static int connect_one(const struct sockaddr *address, socklen_t length, uint64_
     return 0;
 }
 
+/* Runs a transport's handshake (TLS) to its end within the deadline, so that a certificate
+ * problem shows at connect time with its cause, not as a failed first request. On failure the
+ * transport is closed. */
+static int finish_handshake(struct mb_transport **transport, uint64_t deadline_us, const char *peer,
+                            char *detail, size_t detail_size) {
+    struct mb_transport *wrapped = *transport;
+    if (wrapped->ops->handshake == NULL)
+        return 0;
+    for (;;) {
+        int rc = wrapped->ops->handshake(wrapped);
+        if (rc == 0)
+            return 0;
+        if (rc == MB_EAGAIN) {
+            unsigned wanted = wrapped->ops->want(wrapped);
+            rc = wait_ready(wrapped->fd, wanted != 0 ? wanted : MB_IO_READ, deadline_us);
+            if (rc == 0)
+                continue;
+        }
+        if (detail != NULL && detail_size > 0) {
+            if (rc == MB_ETIMEDOUT)
+                snprintf(detail, detail_size, "TLS handshake with %s not finished in time", peer);
+            else
+                snprintf(detail, detail_size, "TLS handshake with %s failed: %s", peer,
+                         wrapped->detail != NULL && wrapped->detail[0] != '\0' ? wrapped->detail
+                                                                               : mb_strerror(rc));
+        }
+        wrapped->ops->close(wrapped);
+        *transport = NULL;
+        return rc == MB_ETIMEDOUT ? MB_ECONNECT : rc == MB_EAGAIN ? MB_ETLS : rc;
+    }
+}
+
 static void reset_stream(struct mb_client *client) {
     mb_mbap_decoder_init(&client->decoder);
     client->discarded_seen = 0;
@@ -120,6 +152,10 @@ static int reconnect(struct mb_client *client) {
                  mb_strerror(rc));
         return rc;
     }
+    rc = finish_handshake(&client->transport, deadline, client->peer, client->detail,
+                          sizeof client->detail);
+    if (rc != 0)
+        return rc;
     reset_stream(client);
     client->stats.connects++;
     return 0;
@@ -265,9 +301,11 @@ int mb_client_connect(const char *target, const struct mb_client_options *option
         }
         rc = mb__client_wrap(client->options.wrap, client->options.wrap_data, fd,
                              &client->transport);
+        if (rc == 0)
+            rc = finish_handshake(&client->transport, deadline, text, detail, detail_size);
+        else if (detail != NULL && detail_size > 0)
+            snprintf(detail, detail_size, "connect to %s: %s", text, mb_strerror(rc));
         if (rc != 0) {
-            if (detail != NULL && detail_size > 0)
-                snprintf(detail, detail_size, "connect to %s: %s", text, mb_strerror(rc));
             free(client);
             break;
         }

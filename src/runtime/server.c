@@ -21,6 +21,7 @@
 
 #include "mbsec/mbap.h"
 #include "mbsec/server.h"
+#include "mbsec/tls.h"
 
 #define READ_CHUNK 4096      /* bytes read per call: bounds the work one read can cause */
 #define BATCH_CAPACITY 16384 /* responses gathered before one write */
@@ -56,6 +57,7 @@ struct listener {
     int owned;
     char text[64];
     struct mb_timer pause_timer;
+    struct mb_tls_context *tls; /* NULL: plain TCP */
 };
 
 struct connection {
@@ -80,6 +82,8 @@ struct connection {
     uint64_t last_request_ms; /* the idle timer re-arms itself from this, lazily */
     unsigned watched;         /* MB_IO_* currently asked of the loop */
     int closing;              /* close once the output is written and nothing is in flight */
+    int handshaking;          /* TLS: the handshake is not finished */
+    struct mb_task read_task; /* TLS: decrypted bytes left to serve without a socket event */
     const char *close_reason; /* why, for the log line, when closing */
     uint32_t *outstanding;    /* deferred requests: transaction id << 8 | unit id */
     uint32_t outstanding_capacity;
@@ -138,6 +142,7 @@ static void log_event(struct mb_server *server, enum mb_log_level level, const c
         .peer = connection ? connection->peer.text : NULL,
         .connection_id = connection ? connection->id : 0,
         .reason = reason,
+        .role = connection ? connection->peer.role : NULL,
     };
     if (connection != NULL && strcmp(event, "connection_closed") == 0) {
         record.requests = connection->requests;
@@ -154,6 +159,7 @@ struct mb_server_limits mb_server_default_limits(void) {
         .max_per_source = 64,
         .idle_timeout_ms = 60000,
         .max_in_flight = 16,
+        .handshake_timeout_ms = 10000,
     };
     return limits;
 }
@@ -169,6 +175,8 @@ static struct mb_server_limits complete_limits(const struct mb_server_limits *gi
             limits.idle_timeout_ms = given->idle_timeout_ms;
         if (given->max_in_flight)
             limits.max_in_flight = given->max_in_flight;
+        if (given->handshake_timeout_ms)
+            limits.handshake_timeout_ms = given->handshake_timeout_ms;
     }
     if (limits.max_connections >= MAX_SLOTS)
         limits.max_connections = MAX_SLOTS - 1;
@@ -371,6 +379,11 @@ static int allocate_slot(struct mb_server *server, uint32_t *slot) {
 static void idle_expired(struct mb_loop *loop, struct mb_timer *timer) {
     struct connection *connection = timer->data;
     struct mb_server *server = connection->server;
+    if (connection->handshaking) {
+        server->stats.timeouts++;
+        connection_close(connection, "TLS handshake not finished in time");
+        return;
+    }
     /* Requests only note their time; the timer moves when it fires, not on every request. */
     uint64_t idle = mb_loop_now(loop) - connection->last_request_ms;
     if (idle < server->limits.idle_timeout_ms) {
@@ -442,8 +455,11 @@ static void accept_one(struct mb_server *server, struct listener *listener, int 
     connection->opened_ms = mb_loop_now(server->loop);
     connection->last_request_ms = connection->opened_ms;
     mb_mbap_decoder_init(&connection->decoder);
-    if (mb_tcp_transport_create(fd, &connection->transport) != 0 ||
-        mb_loop_add(server->loop, fd, MB_IO_READ, connection_io, connection) != 0) {
+    connection->handshaking = listener->tls != NULL;
+    int created = listener->tls != NULL
+                      ? mb_tls_transport_create(listener->tls, fd, &connection->transport)
+                      : mb_tcp_transport_create(fd, &connection->transport);
+    if (created != 0 || mb_loop_add(server->loop, fd, MB_IO_READ, connection_io, connection) != 0) {
         if (connection->transport != NULL)
             connection->transport->ops->close(connection->transport);
         else
@@ -458,7 +474,9 @@ static void accept_one(struct mb_server *server, struct listener *listener, int 
     server->slots[slot] = connection;
     server->stats.connections++;
     server->stats.accepted++;
-    mb_timer_start(server->loop, &connection->idle_timer, server->limits.idle_timeout_ms,
+    mb_timer_start(server->loop, &connection->idle_timer,
+                   connection->handshaking ? server->limits.handshake_timeout_ms
+                                           : server->limits.idle_timeout_ms,
                    idle_expired, connection);
     log_event(server, MB_LOG_INFO, "connection_opened", listener->text, connection, NULL);
 }
@@ -604,6 +622,13 @@ int mb_server_listener_address(const struct mb_server *server, int index, char *
     return written < 0 || (size_t)written >= capacity ? MB_ENOSPC : written;
 }
 
+int mb_server_listener_set_tls(struct mb_server *server, int index, struct mb_tls_context *tls) {
+    if (server == NULL || index < 0 || index >= server->listener_count)
+        return MB_EINVAL;
+    server->listeners[index].tls = tls;
+    return 0;
+}
+
 int mb_server_listener_fd(const struct mb_server *server, int index) {
     if (server == NULL || index < 0 || index >= server->listener_count ||
         server->listeners[index].fd < 0)
@@ -687,13 +712,70 @@ static int queue_frame(struct connection *connection, const struct mb_mbap_heade
     return 0;
 }
 
+/* ---- TLS ---- */
+
+static void handshake_failed(struct connection *connection, int rc) {
+    struct mb_server *server = connection->server;
+    char reason[320];
+    const char *detail = connection->transport->detail;
+    snprintf(reason, sizeof reason, "TLS handshake failed: %s",
+             detail != NULL && detail[0] != '\0' ? detail : mb_strerror(rc));
+    server->stats.tls_failures++;
+    log_event(server, MB_LOG_WARNING, "tls_failed", NULL, connection, reason);
+    connection_close(connection, "TLS handshake failed");
+}
+
+static void handshake_done(struct connection *connection) {
+    struct mb_server *server = connection->server;
+    connection->handshaking = 0;
+    connection->peer.role = connection->transport->role;
+    connection->peer.secure = 1;
+    connection->last_request_ms = mb_loop_now(server->loop);
+    struct mb_tls_session_info info;
+    char reason[720];
+    if (mb_tls_transport_info(connection->transport, &info) == 0) {
+        char who[200];
+        if (info.has_role)
+            snprintf(who, sizeof who, "role '%s'", info.role);
+        else
+            snprintf(who, sizeof who, "no role (%s)", info.role_diagnostic);
+        snprintf(reason, sizeof reason, "%s %s%s, %s, %s", info.version, info.cipher,
+                 info.resumed ? " (resumed)" : "", who, info.subject);
+    } else {
+        snprintf(reason, sizeof reason, "established");
+    }
+    server->stats.tls_handshakes++;
+    log_event(server, MB_LOG_INFO, "tls_established", NULL, connection, reason);
+}
+
+static void read_pending(struct mb_loop *loop, struct mb_task *task) {
+    struct connection *connection = task->data;
+    connection_io(loop, connection->transport->fd, MB_IO_READ, connection);
+}
+
 /* Asks the loop for the events the connection needs now. */
 static void update_interest(struct connection *connection) {
     unsigned wanted = 0;
     int paused = connection->output_length >= OUTPUT_LIMIT || connection->input_length > 0 ||
                  connection->in_flight >= connection->server->limits.max_in_flight;
-    if (!connection->closing && !connection->server->shutting_down && !paused)
+    if (connection->handshaking) {
+        unsigned handshake = connection->transport->ops->want(connection->transport);
+        wanted = handshake != 0 ? handshake : MB_IO_READ;
+        if (wanted != connection->watched) {
+            mb_loop_modify(connection->server->loop, connection->transport->fd, wanted);
+            connection->watched = wanted;
+        }
+        return;
+    }
+    if (!connection->closing && !connection->server->shutting_down && !paused) {
         wanted |= MB_IO_READ;
+        /* Records OpenSSL already decrypted raise no socket event: serve them from a task. */
+        if (connection->transport->ops->pending(connection->transport) > 0)
+            mb_loop_post(connection->server->loop, &connection->read_task, read_pending,
+                         connection);
+    }
+    /* A TLS read may need to write (and a write to read) before it can go on. */
+    wanted |= connection->transport->ops->want(connection->transport) & MB_IO_WRITE;
     /* Held-back input that may now be served is picked up from the next writable event. */
     int backlog_ready = connection->input_length > 0 && connection->output_length < OUTPUT_LIMIT &&
                         connection->in_flight < connection->server->limits.max_in_flight;
@@ -906,6 +988,21 @@ static void connection_io(struct mb_loop *loop, int fd, unsigned events, void *d
         connection_close(connection, "connection reset by peer");
         return;
     }
+    if (connection->handshaking) {
+        rc = connection->transport->ops->handshake(connection->transport);
+        if (rc == MB_EAGAIN) {
+            update_interest(connection);
+            return;
+        }
+        if (rc != 0) {
+            handshake_failed(connection, rc);
+            return;
+        }
+        handshake_done(connection);
+        /* The client's first requests may have come with its last handshake message. */
+        events |= MB_IO_READ;
+        rc = 0;
+    }
     if (events & MB_IO_WRITE) {
         rc = connection_flush(connection);
         if (rc == 0 && connection->output_length < OUTPUT_LIMIT)
@@ -948,10 +1045,12 @@ static void connection_io(struct mb_loop *loop, int fd, unsigned events, void *d
     server->batch_owner = NULL;
 
     if (rc < 0) {
+        const char *detail = connection->transport->detail;
         connection_close(connection,
                          rc == MB_EIO && connection->transport->system_errno == ECONNRESET
                              ? "connection reset by peer"
-                             : mb_strerror(rc));
+                         : rc == MB_ETLS && detail != NULL && detail[0] != '\0' ? detail
+                                                                                : mb_strerror(rc));
         return;
     }
     if (close_if_done(connection))
@@ -974,6 +1073,7 @@ static void connection_close(struct connection *connection, const char *reason) 
         server->batch_length = 0;
     }
     mb_timer_stop(server->loop, &connection->idle_timer);
+    mb_loop_cancel(server->loop, &connection->read_task);
     mb_loop_remove(server->loop, connection->transport->fd);
     connection->transport->ops->close(connection->transport);
     source_release(server, connection->source);

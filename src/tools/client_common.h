@@ -94,6 +94,14 @@ struct mb_cli_options {
     double scale;
     int scale_given;
     enum mb_cli_format format;
+    /* Modbus/TCP Security (--tls and the options that imply it). */
+    int tls;
+    const char *certificate;
+    const char *key;
+    const char *ca;
+    const char *crl;
+    const char *pin;
+    const char *server_name;
 };
 
 /* Which option groups a command accepts besides --unit, --timeout, --retries and --json. */
@@ -208,7 +216,15 @@ void mb_cli_format_address(const struct mb_cli_location *location, uint32_t addr
     "  --timeout T        per request: milliseconds (500) or seconds (2s, 0.5s); default "   \
     "1000 ms\n"                                                                              \
     "  --retries N        repeat a read that got no answer up to N more times (default 0)\n" \
-    "  --json             JSON output, one object per line, errors included\n"
+    "  --json             JSON output, one object per line, errors included\n"               \
+    "  --tls              Modbus/TCP Security (TLS, default port 802); implied by --cert\n"  \
+    "  --cert FILE        client certificate (PEM, with its chain), carrying the role\n"     \
+    "  --key FILE         its private key\n"                                                 \
+    "  --ca FILE|DIR      CA(s) that must have signed the server certificate\n"              \
+    "  --pin SHA256:HEX   accept the server certificate with this fingerprint instead\n"     \
+    "  --server-name NAME the name or IP the server certificate must carry (default: the\n"  \
+    "                     host of TARGET; not checked with --pin)\n"                         \
+    "  --crl FILE         CRL(s) to check the server's chain against\n"
 #define MB_CLI_HELP_DATA                                                                     \
     "  --type TYPE        bit, u16, i16, u32, i32, u64, i64, f32, f64, ascii, hex\n"         \
     "                     (default: bit for coils and discrete inputs, u16 for registers)\n" \

@@ -32,6 +32,13 @@ enum common_flag {
     FLAG_ORDER,
     FLAG_SCALE,
     FLAG_HELP,
+    FLAG_TLS,
+    FLAG_CERT,
+    FLAG_KEY,
+    FLAG_CA,
+    FLAG_CRL,
+    FLAG_PIN,
+    FLAG_SERVER_NAME,
 };
 
 static const struct mb_cli_flag common_flags[] = {
@@ -45,6 +52,13 @@ static const struct mb_cli_flag common_flags[] = {
     {"order", 1, FLAG_ORDER},
     {"scale", 1, FLAG_SCALE},
     {"help", 0, FLAG_HELP},
+    {"tls", 0, FLAG_TLS},
+    {"cert", 1, FLAG_CERT},
+    {"key", 1, FLAG_KEY},
+    {"ca", 1, FLAG_CA},
+    {"crl", 1, FLAG_CRL},
+    {"pin", 1, FLAG_PIN},
+    {"server-name", 1, FLAG_SERVER_NAME},
     {NULL, 0, 0},
 };
 
@@ -193,6 +207,33 @@ static int take_common_flag(const struct mb_cli_command *command, struct mb_cli_
     case FLAG_HELP:
         fputs(command->help, stdout);
         return 1;
+    case FLAG_TLS:
+        options->tls = 1;
+        return 0;
+    case FLAG_CERT:
+        options->certificate = argument;
+        options->tls = 1;
+        return 0;
+    case FLAG_KEY:
+        options->key = argument;
+        options->tls = 1;
+        return 0;
+    case FLAG_CA:
+        options->ca = argument;
+        options->tls = 1;
+        return 0;
+    case FLAG_CRL:
+        options->crl = argument;
+        options->tls = 1;
+        return 0;
+    case FLAG_PIN:
+        options->pin = argument;
+        options->tls = 1;
+        return 0;
+    case FLAG_SERVER_NAME:
+        options->server_name = argument;
+        options->tls = 1;
+        return 0;
     default:
         return MB_EXIT_USAGE;
     }

@@ -4,8 +4,11 @@
  * a table in as many requests as its limits need, and turning a failure into one line, an
  * optional JSON object and an exit status.
  */
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "mbsec/tls.h"
 #include "tools/client_common.h"
 #include "tools/commands.h"
 
@@ -21,6 +24,7 @@ int mb_cli_exit_status(int result) {
     switch (result) {
     case MB_ECONNECT:
     case MB_EADDRESS:
+    case MB_ETLS:
         return MB_EXIT_CONNECT;
     case MB_ETIMEDOUT:
         return MB_EXIT_TIMEOUT;
@@ -47,6 +51,72 @@ int mb_cli_exit_status(int result) {
     }
 }
 
+/* The TLS context of this process's connections: the command makes one, and it lives until the
+ * process exits. */
+static struct mb_tls_context *tls_context;
+
+static void free_tls_context(void) {
+    mb_tls_context_destroy(tls_context);
+    tls_context = NULL;
+}
+
+/* "host" of "host[:port]" or "[v6][:port]", for checking the server certificate's name. */
+static void target_host(const char *target, char *host, size_t size) {
+    const char *start = target, *end;
+    if (target[0] == '[') {
+        start = target + 1;
+        end = strchr(start, ']');
+    } else {
+        end = strchr(target, ':');
+    }
+    size_t length = end != NULL ? (size_t)(end - start) : strlen(start);
+    if (length >= size)
+        length = size - 1;
+    memcpy(host, start, length);
+    host[length] = '\0';
+}
+
+/* TARGET with port 802 added when TLS is asked for and TARGET names no port. */
+static const char *tls_target(const char *target, char *buffer, size_t size) {
+    int has_port = target[0] == '[' ? strstr(target, "]:") != NULL : strchr(target, ':') != NULL;
+    if (has_port)
+        return target;
+    if (target[0] != '[' && strchr(target, ':') != NULL)
+        return target;
+    snprintf(buffer, size, "%s:%d", target, MB_TLS_DEFAULT_PORT);
+    return buffer;
+}
+
+static int prepare_tls(const struct mb_cli_options *options, struct mb_client_options *client) {
+    if (options->certificate == NULL || options->key == NULL)
+        return mb_cli_usage_error(options,
+                                  "TLS needs --cert and --key: Modbus/TCP Security always "
+                                  "authenticates the client (make them with mbsec cert client)");
+    if (options->ca == NULL && options->pin == NULL)
+        return mb_cli_usage_error(options, "TLS needs --ca (or --pin) to trust the server");
+    char host[256];
+    target_host(options->target, host, sizeof host);
+    struct stat status;
+    int ca_is_directory =
+        options->ca != NULL && stat(options->ca, &status) == 0 && S_ISDIR(status.st_mode);
+    struct mb_tls_config config = {
+        .certificate_file = options->certificate,
+        .key_file = options->key,
+        .ca_file = ca_is_directory ? NULL : options->ca,
+        .ca_directory = ca_is_directory ? options->ca : NULL,
+        .crl_file = options->crl,
+        .pin = options->pin,
+        .server_name = options->server_name != NULL ? options->server_name : host,
+    };
+    char error[320];
+    if (mb_tls_context_create(0, &config, &tls_context, error, sizeof error) != 0)
+        return mb_cli_usage_error(options, "TLS: %s", error);
+    atexit(free_tls_context);
+    client->wrap = mb_tls_wrap;
+    client->wrap_data = tls_context;
+    return 0;
+}
+
 int mb_cli_connect(const struct mb_cli_options *options, int reconnect, struct mb_client **client) {
     struct mb_client_options client_options = {
         .connect_timeout_ms = options->timeout_ms > MINIMUM_CONNECT_TIMEOUT_MS
@@ -56,8 +126,23 @@ int mb_cli_connect(const struct mb_cli_options *options, int reconnect, struct m
         .retries = options->retries,
         .reconnect = reconnect,
     };
-    char detail[256] = "";
-    int result = mb_client_connect(options->target, &client_options, client, detail, sizeof detail);
+    const char *target = options->target;
+    char with_port[300];
+    if (options->tls) {
+        if (tls_context == NULL) {
+            int status = prepare_tls(options, &client_options);
+            if (status != 0) {
+                *client = NULL;
+                return status;
+            }
+        } else {
+            client_options.wrap = mb_tls_wrap;
+            client_options.wrap_data = tls_context;
+        }
+        target = tls_target(target, with_port, sizeof with_port);
+    }
+    char detail[320] = "";
+    int result = mb_client_connect(target, &client_options, client, detail, sizeof detail);
     if (result == 0)
         return MB_EXIT_OK;
     *client = NULL;

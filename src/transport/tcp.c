@@ -85,6 +85,7 @@ int mb_tcp_transport_create(int fd, struct mb_transport **transport_out) {
         return MB_ENOMEM;
     transport->ops = &tcp_ops;
     transport->fd = fd;
+    transport->detail = "";
     *transport_out = transport;
     return 0;
 }

@@ -1,0 +1,558 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The TLS transport (OpenSSL 3): the rules of Modbus/TCP Security set once in the context,
+ * a non-blocking SSL per connection behind the transport table.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "mbsec/error.h"
+#include "mbsec/loop.h"
+#include "mbsec/tls.h"
+#include "transport/role.h"
+
+/* TLS 1.2: forward secrecy and AEAD only. The spec's two required suites come first. */
+#define TLS12_CIPHERS                                                                          \
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:" \
+    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+#define GROUPS "P-256:X25519:P-384"
+#define SESSION_CACHE_SIZE 20480
+#define SESSION_TIMEOUT_S 7200
+
+struct mb_tls_context {
+    SSL_CTX *ssl;
+    int server;
+    int resume;
+    unsigned char pin[32];
+    int has_pin;
+    char *server_name;
+    SSL_SESSION *last_session; /* client with resume: offered on the next connection */
+};
+
+struct tls_transport {
+    struct mb_transport base;
+    struct mb_tls_context *context;
+    SSL *ssl;
+    int established;
+    char detail[256];
+    char role[128];
+    char role_diagnostic[160];
+};
+
+static const struct mb_transport_ops tls_ops;
+
+/* ---- errors ---- */
+
+/* The first reason on OpenSSL's error queue, then the queue emptied. */
+static const char *queue_reason(char *buffer, size_t size) {
+    unsigned long code = ERR_get_error();
+    if (code == 0) {
+        snprintf(buffer, size, "no further detail");
+    } else {
+        const char *reason = ERR_reason_error_string(code);
+        snprintf(buffer, size, "%s", reason != NULL ? reason : "unknown OpenSSL error");
+    }
+    ERR_clear_error();
+    return buffer;
+}
+
+/* Names the cause of a failed handshake in the words of a person deploying certificates. */
+static void describe_failure(struct tls_transport *tls, unsigned long code) {
+    int reason = ERR_GET_REASON(code);
+    const char *cause = NULL;
+    long verify = SSL_get_verify_result(tls->ssl);
+    if (verify != X509_V_OK && reason == SSL_R_CERTIFICATE_VERIFY_FAILED) {
+        switch (verify) {
+        case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+        case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+        case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+        case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+            cause = "unknown CA";
+            break;
+        case X509_V_ERR_CERT_HAS_EXPIRED:
+            cause = "certificate expired";
+            break;
+        case X509_V_ERR_CERT_NOT_YET_VALID:
+            cause = "certificate not yet valid";
+            break;
+        case X509_V_ERR_CERT_REVOKED:
+            cause = "certificate revoked";
+            break;
+        case X509_V_ERR_HOSTNAME_MISMATCH:
+        case X509_V_ERR_IP_ADDRESS_MISMATCH:
+            cause = "name mismatch";
+            break;
+        case X509_V_ERR_UNABLE_TO_GET_CRL:
+            cause = "no CRL for the issuer";
+            break;
+        default:
+            cause = "certificate did not verify";
+            break;
+        }
+        snprintf(tls->detail, sizeof tls->detail, "%s (%s)", cause,
+                 X509_verify_cert_error_string(verify));
+        return;
+    }
+    switch (reason) {
+    case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
+    case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
+        cause = "no client certificate";
+        break;
+    case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
+        cause = "unknown CA (the peer does not trust our certificate)";
+        break;
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED:
+        cause = "certificate expired (the peer says ours is)";
+        break;
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED:
+        cause = "certificate revoked (the peer says ours is)";
+        break;
+    case SSL_R_UNSUPPORTED_PROTOCOL:
+    case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
+    case SSL_R_WRONG_VERSION_NUMBER:
+    case SSL_R_NO_PROTOCOLS_AVAILABLE:
+        cause = "protocol version (TLS 1.2 or 1.3 required)";
+        break;
+    case SSL_R_NO_SHARED_CIPHER:
+    case SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE:
+        cause = "no common cipher suite or group";
+        break;
+    case SSL_R_HTTP_REQUEST:
+        cause = "not TLS (plain Modbus or HTTP sent to a TLS port)";
+        break;
+    default:
+        break;
+    }
+    const char *text = ERR_reason_error_string(code);
+    if (cause != NULL)
+        snprintf(tls->detail, sizeof tls->detail, "%s (%s)", cause, text ? text : "?");
+    else
+        snprintf(tls->detail, sizeof tls->detail, "%s", text ? text : "TLS error");
+}
+
+/* Turns the result of an SSL call into the transport's return value. */
+static long ssl_result(struct tls_transport *tls, int ok, size_t done) {
+    if (ok > 0) {
+        tls->base.blocked_on = 0;
+        return (long)done;
+    }
+    int error = SSL_get_error(tls->ssl, ok);
+    switch (error) {
+    case SSL_ERROR_WANT_READ:
+        tls->base.blocked_on = MB_IO_READ;
+        return MB_EAGAIN;
+    case SSL_ERROR_WANT_WRITE:
+        tls->base.blocked_on = MB_IO_WRITE;
+        return MB_EAGAIN;
+    case SSL_ERROR_ZERO_RETURN:
+        tls->base.last_error = MB_ECLOSED;
+        return MB_ECLOSED;
+    case SSL_ERROR_SYSCALL:
+        tls->base.system_errno = errno;
+        ERR_clear_error();
+        if (errno == 0 || errno == EPIPE || errno == ECONNRESET) {
+            snprintf(tls->detail, sizeof tls->detail, "%s",
+                     tls->established ? "connection closed"
+                                      : "connection closed during the TLS handshake");
+            tls->base.last_error = MB_ECLOSED;
+            return tls->established ? MB_ECLOSED : MB_ETLS;
+        }
+        snprintf(tls->detail, sizeof tls->detail, "%s", strerror(errno));
+        tls->base.last_error = MB_EIO;
+        return MB_EIO;
+    default: {
+        unsigned long code = ERR_peek_error();
+        describe_failure(tls, code);
+        ERR_clear_error();
+        tls->base.last_error = MB_ETLS;
+        return MB_ETLS;
+    }
+    }
+}
+
+/* ---- the handshake ---- */
+
+static void note_role(struct tls_transport *tls) {
+    X509 *certificate = SSL_get0_peer_certificate(tls->ssl);
+    tls->base.role = NULL;
+    tls->role[0] = '\0';
+    if (certificate == NULL) {
+        snprintf(tls->role_diagnostic, sizeof tls->role_diagnostic, "no peer certificate");
+        return;
+    }
+    if (mb__role_from_certificate(certificate, tls->role, sizeof tls->role, tls->role_diagnostic,
+                                  sizeof tls->role_diagnostic) == 1)
+        tls->base.role = tls->role;
+}
+
+static int tls_handshake(struct mb_transport *transport) {
+    struct tls_transport *tls = (struct tls_transport *)transport;
+    if (tls->established)
+        return 0;
+    ERR_clear_error();
+    long rc = ssl_result(tls, SSL_do_handshake(tls->ssl), 0);
+    if (rc != 0)
+        return (int)rc;
+    tls->established = 1;
+    if (tls->context->server)
+        note_role(tls);
+    return 0;
+}
+
+/* ---- the transport table ---- */
+
+static long tls_read(struct mb_transport *transport, void *buffer, size_t capacity) {
+    struct tls_transport *tls = (struct tls_transport *)transport;
+    if (!tls->established) {
+        int rc = tls_handshake(transport);
+        if (rc != 0)
+            return rc;
+    }
+    size_t done = 0;
+    ERR_clear_error();
+    int ok = SSL_read_ex(tls->ssl, buffer, capacity, &done);
+    /* In TLS 1.3 a client learns that the server refused its certificate only now, from the
+     * alert that follows the handshake: say so as a handshake failure. */
+    return ssl_result(tls, ok, done);
+}
+
+static long tls_write(struct mb_transport *transport, const void *data, size_t length) {
+    struct tls_transport *tls = (struct tls_transport *)transport;
+    if (!tls->established) {
+        int rc = tls_handshake(transport);
+        if (rc != 0)
+            return rc;
+    }
+    size_t done = 0;
+    ERR_clear_error();
+    int ok = SSL_write_ex(tls->ssl, data, length, &done);
+    return ssl_result(tls, ok, done);
+}
+
+static size_t tls_pending(const struct mb_transport *transport) {
+    const struct tls_transport *tls = (const struct tls_transport *)transport;
+    return (size_t)SSL_pending(tls->ssl);
+}
+
+static unsigned tls_want(const struct mb_transport *transport) {
+    return transport->blocked_on;
+}
+
+static void tls_close(struct mb_transport *transport) {
+    struct tls_transport *tls = (struct tls_transport *)transport;
+    if (tls->established) {
+        /* One close_notify if the socket takes it; never waiting for the peer's. */
+        ERR_clear_error();
+        SSL_shutdown(tls->ssl);
+        ERR_clear_error();
+    }
+    SSL_free(tls->ssl);
+    if (transport->fd >= 0)
+        close(transport->fd);
+    free(tls);
+}
+
+static const struct mb_transport_ops tls_ops = {
+    .name = "tls",
+    .read = tls_read,
+    .write = tls_write,
+    .pending = tls_pending,
+    .want = tls_want,
+    .handshake = tls_handshake,
+    .close = tls_close,
+};
+
+int mb_tls_transport_create(struct mb_tls_context *context, int fd,
+                            struct mb_transport **transport_out) {
+    if (context == NULL || fd < 0 || transport_out == NULL)
+        return MB_EINVAL;
+    struct tls_transport *tls = calloc(1, sizeof *tls);
+    if (tls == NULL)
+        return MB_ENOMEM;
+    tls->ssl = SSL_new(context->ssl);
+    if (tls->ssl == NULL || SSL_set_fd(tls->ssl, fd) != 1) {
+        SSL_free(tls->ssl);
+        free(tls);
+        ERR_clear_error();
+        return MB_ENOMEM;
+    }
+    if (context->server) {
+        SSL_set_accept_state(tls->ssl);
+    } else {
+        SSL_set_connect_state(tls->ssl);
+        if (context->server_name != NULL) {
+            X509_VERIFY_PARAM *param = SSL_get0_param(tls->ssl);
+            /* An address is checked against the IP entries, a name against the DNS ones
+             * (and sent as SNI). */
+            if (X509_VERIFY_PARAM_set1_ip_asc(param, context->server_name) != 1) {
+                X509_VERIFY_PARAM_set1_host(param, context->server_name, 0);
+                SSL_set_tlsext_host_name(tls->ssl, context->server_name);
+            }
+            ERR_clear_error();
+        }
+        if (context->resume && context->last_session != NULL)
+            SSL_set_session(tls->ssl, context->last_session);
+    }
+    tls->context = context;
+    tls->base.ops = &tls_ops;
+    tls->base.fd = fd;
+    tls->base.detail = tls->detail;
+    tls->base.secure = 1;
+    snprintf(tls->role_diagnostic, sizeof tls->role_diagnostic, "handshake not finished");
+    *transport_out = &tls->base;
+    return 0;
+}
+
+int mb_tls_wrap(void *context, int fd, struct mb_transport **transport) {
+    return mb_tls_transport_create(context, fd, transport);
+}
+
+int mb_tls_transport_info(const struct mb_transport *transport, struct mb_tls_session_info *info) {
+    if (transport == NULL || info == NULL || transport->ops != &tls_ops)
+        return MB_EINVAL;
+    const struct tls_transport *tls = (const struct tls_transport *)transport;
+    if (!tls->established)
+        return MB_EAGAIN;
+    memset(info, 0, sizeof *info);
+    info->version = SSL_get_version(tls->ssl);
+    info->cipher = SSL_CIPHER_get_name(SSL_get_current_cipher(tls->ssl));
+    info->resumed = SSL_session_reused(tls->ssl);
+    X509 *peer = SSL_get0_peer_certificate(tls->ssl);
+    if (peer != NULL)
+        X509_NAME_oneline(X509_get_subject_name(peer), info->subject, sizeof info->subject);
+    if (tls->context->server) {
+        info->has_role = tls->base.role != NULL;
+        snprintf(info->role, sizeof info->role, "%s", tls->role);
+        snprintf(info->role_diagnostic, sizeof info->role_diagnostic, "%s",
+                 info->has_role ? "" : tls->role_diagnostic);
+    }
+    return 0;
+}
+
+/* ---- the context ---- */
+
+/* A client with a pin trusts the server certificate with that fingerprint, and nothing else
+ * about it matters: devices with self-signed certificates are the reason pins exist. */
+static int verify_pin(int preverified, X509_STORE_CTX *store) {
+    SSL *ssl = X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx());
+    struct mb_tls_context *context = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+    if (!context->has_pin)
+        return preverified;
+    X509 *leaf = X509_STORE_CTX_get0_cert(store);
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    if (leaf == NULL || X509_digest(leaf, EVP_sha256(), digest, &length) != 1 || length != 32)
+        return 0;
+    if (memcmp(digest, context->pin, 32) == 0) {
+        X509_STORE_CTX_set_error(store, X509_V_OK);
+        return 1;
+    }
+    X509_STORE_CTX_set_error(store, X509_V_ERR_CERT_REJECTED);
+    return 0;
+}
+
+/* A client keeps the newest session the server gave it. In TLS 1.3 that comes after the
+ * handshake (NewSessionTicket), so it is taken from this callback rather than at the end of
+ * the handshake. */
+static int keep_session(SSL *ssl, SSL_SESSION *session) {
+    struct mb_tls_context *context = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+    SSL_SESSION_free(context->last_session);
+    context->last_session = session;
+    return 1; /* the reference is ours now */
+}
+
+static int parse_pin(const char *text, unsigned char pin[32]) {
+    if (strncasecmp(text, "SHA256:", 7) == 0)
+        text += 7;
+    size_t count = 0;
+    for (const char *p = text; *p != '\0'; p++) {
+        if (*p == ':')
+            continue;
+        if (!isxdigit((unsigned char)*p) || count >= 64)
+            return -1;
+        int value = isdigit((unsigned char)*p) ? *p - '0' : (tolower((unsigned char)*p) - 'a' + 10);
+        if (count % 2 == 0)
+            pin[count / 2] = (unsigned char)(value << 4);
+        else
+            pin[count / 2] |= (unsigned char)value;
+        count++;
+    }
+    return count == 64 ? 0 : -1;
+}
+
+static int fail(char *error, size_t size, const char *what, const char *file) {
+    char reason[160];
+    if (error != NULL && size > 0)
+        snprintf(error, size, "%s%s%s: %s", what, file ? " " : "", file ? file : "",
+                 queue_reason(reason, sizeof reason));
+    return MB_ECONFIG;
+}
+
+static int load_crls(X509_STORE *store, const char *path, char *error, size_t size) {
+    BIO *input = BIO_new_file(path, "r");
+    if (input == NULL)
+        return fail(error, size, "cannot read the CRL file", path);
+    int count = 0;
+    X509_CRL *crl;
+    while ((crl = PEM_read_bio_X509_CRL(input, NULL, NULL, NULL)) != NULL) {
+        X509_STORE_add_crl(store, crl);
+        X509_CRL_free(crl);
+        count++;
+    }
+    BIO_free(input);
+    ERR_clear_error();
+    if (count == 0) {
+        snprintf(error, size, "no CRL in %s", path);
+        return MB_ECONFIG;
+    }
+    X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+    return 0;
+}
+
+int mb_tls_context_create(int server, const struct mb_tls_config *config,
+                          struct mb_tls_context **context_out, char *error, size_t error_size) {
+    if (config == NULL || context_out == NULL)
+        return MB_EINVAL;
+    if (error != NULL && error_size > 0)
+        error[0] = '\0';
+    if (config->certificate_file == NULL || config->key_file == NULL) {
+        snprintf(error, error_size, "a certificate and its key are required%s",
+                 server ? "" : " (Modbus/TCP Security always authenticates the client)");
+        return MB_ECONFIG;
+    }
+    if (config->ca_file == NULL && config->ca_directory == NULL &&
+        (server || config->pin == NULL)) {
+        snprintf(error, error_size, "a CA file or directory is required%s",
+                 server ? " to verify client certificates" : " (or a --pin)");
+        return MB_ECONFIG;
+    }
+    struct mb_tls_context *context = calloc(1, sizeof *context);
+    if (context == NULL)
+        return MB_ENOMEM;
+    context->server = server;
+    context->resume = config->resume;
+    int rc = MB_ECONFIG;
+    ERR_clear_error();
+    SSL_CTX *ssl = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
+    context->ssl = ssl;
+    if (ssl == NULL) {
+        rc = MB_ENOMEM;
+        goto failed;
+    }
+    SSL_CTX_set_app_data(ssl, context);
+    SSL_CTX_set_min_proto_version(ssl, TLS1_2_VERSION);
+    SSL_CTX_set_max_proto_version(ssl, config->tls12_only ? TLS1_2_VERSION : TLS1_3_VERSION);
+    /* Renegotiation is never needed; compression leaks (CRIME); a peer that drops the
+     * connection without close_notify is a closed connection, not an error to report. */
+    SSL_CTX_set_options(ssl, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+                                 SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_IGNORE_UNEXPECTED_EOF);
+    if (!config->session_tickets)
+        SSL_CTX_set_options(ssl, SSL_OP_NO_TICKET);
+    /* Idle connections give their record buffers back (about 34 KiB each otherwise). */
+    SSL_CTX_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
+                              SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    if (SSL_CTX_set_cipher_list(ssl, TLS12_CIPHERS) != 1 ||
+        SSL_CTX_set1_groups_list(ssl, GROUPS) != 1) {
+        fail(error, error_size, "cannot set the cipher suites", NULL);
+        goto failed;
+    }
+    if (SSL_CTX_use_certificate_chain_file(ssl, config->certificate_file) != 1) {
+        fail(error, error_size, "cannot load the certificate", config->certificate_file);
+        goto failed;
+    }
+    if (SSL_CTX_use_PrivateKey_file(ssl, config->key_file, SSL_FILETYPE_PEM) != 1) {
+        fail(error, error_size, "cannot load the key", config->key_file);
+        goto failed;
+    }
+    if (SSL_CTX_check_private_key(ssl) != 1) {
+        snprintf(error, error_size, "%s does not match %s", config->key_file,
+                 config->certificate_file);
+        ERR_clear_error();
+        goto failed;
+    }
+    if ((config->ca_file != NULL || config->ca_directory != NULL) &&
+        SSL_CTX_load_verify_locations(ssl, config->ca_file, config->ca_directory) != 1) {
+        fail(error, error_size, "cannot load the CA",
+             config->ca_file ? config->ca_file : config->ca_directory);
+        goto failed;
+    }
+    if (config->crl_file != NULL &&
+        (rc = load_crls(SSL_CTX_get_cert_store(ssl), config->crl_file, error, error_size)) != 0)
+        goto failed;
+    rc = MB_ECONFIG;
+    if (server) {
+        SSL_CTX_set_verify(ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+        /* The CA names the server asks for: clients with several certificates pick the right
+         * one. */
+        if (config->ca_file != NULL) {
+            STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(config->ca_file);
+            if (names != NULL)
+                SSL_CTX_set_client_CA_list(ssl, names);
+        }
+        static const unsigned char session_context[] = "mbsec";
+        SSL_CTX_set_session_id_context(ssl, session_context, sizeof session_context - 1);
+        SSL_CTX_set_session_cache_mode(ssl, SSL_SESS_CACHE_SERVER);
+        SSL_CTX_sess_set_cache_size(ssl, SESSION_CACHE_SIZE);
+        SSL_CTX_set_timeout(ssl, SESSION_TIMEOUT_S);
+    } else {
+        if (config->pin != NULL) {
+            if (parse_pin(config->pin, context->pin) != 0) {
+                snprintf(error, error_size,
+                         "pin '%s' is not SHA256: and 64 hex digits (mbsec cert show prints it)",
+                         config->pin);
+                goto failed;
+            }
+            context->has_pin = 1;
+        }
+        SSL_CTX_set_verify(ssl, SSL_VERIFY_PEER, context->has_pin ? verify_pin : NULL);
+        if (config->server_name != NULL && !context->has_pin &&
+            (context->server_name = strdup(config->server_name)) == NULL) {
+            rc = MB_ENOMEM;
+            goto failed;
+        }
+        if (config->max_fragment_length != 0) {
+            uint8_t mode = config->max_fragment_length == 512    ? TLSEXT_max_fragment_length_512
+                           : config->max_fragment_length == 1024 ? TLSEXT_max_fragment_length_1024
+                           : config->max_fragment_length == 2048 ? TLSEXT_max_fragment_length_2048
+                           : config->max_fragment_length == 4096 ? TLSEXT_max_fragment_length_4096
+                                                                 : 0;
+            if (mode == 0) {
+                snprintf(error, error_size, "max_fragment_length must be 512, 1024, 2048 or 4096");
+                goto failed;
+            }
+            SSL_CTX_set_tlsext_max_fragment_length(ssl, mode);
+        }
+        if (config->resume) {
+            SSL_CTX_set_session_cache_mode(ssl, SSL_SESS_CACHE_CLIENT |
+                                                    SSL_SESS_CACHE_NO_INTERNAL_STORE);
+            SSL_CTX_sess_set_new_cb(ssl, keep_session);
+        }
+    }
+    *context_out = context;
+    return 0;
+
+failed:
+    ERR_clear_error();
+    SSL_CTX_free(context->ssl);
+    free(context->server_name);
+    free(context);
+    return rc;
+}
+
+void mb_tls_context_destroy(struct mb_tls_context *context) {
+    if (context == NULL)
+        return;
+    SSL_SESSION_free(context->last_session);
+    SSL_CTX_free(context->ssl);
+    free(context->server_name);
+    free(context);
+}
