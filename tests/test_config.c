@@ -13,8 +13,10 @@
  *
  * The examples and docs are found from this file's path (__FILE__), or from $MBSEC_SOURCE_DIR.
  */
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +25,7 @@
 #include "config/config.h"
 #include "harness.h"
 #include "mbsec/error.h"
+#include "mbsec/policy.h"
 
 static char directory[256];
 static char config_path[300];
@@ -68,17 +71,30 @@ static const char base_text[] = "listen: [127.0.0.1:5020, \"[::1]:5020\"]\n"
                                 "units:\n"
                                 "  - id: 7\n"
                                 "    holding_registers: 0-99\n"
-                                "    fifos: [ { address: 10, capacity: 5 } ]\n";
+                                "    fifos: [ { address: 10, capacity: 5 } ]\n"
+                                "tls:\n"
+                                "  listen: 127.0.0.1:8802\n"
+                                "  certificate: /etc/mbsec/base.crt\n"
+                                "  key: /etc/mbsec/base.key\n"
+                                "  ca: /etc/mbsec/ca.crt\n"
+                                "  crl: /etc/mbsec/ca.crl\n"
+                                "  session_tickets: true\n"
+                                "  handshake_timeout: 3s\n"
+                                "authorize_plain: true\n"
+                                "policy:\n"
+                                "  - { name: base-readers, roles: [any], preset: read-only, "
+                                "action: allow }\n";
 
 /*
- * Loads `text` over the base configuration and checks it fails with MB_ECONFIG and exactly the
- * message "CONFIG_PATH:" + want, leaving every byte of the configuration as it was.
+ * Loads `text` over the base configuration (or over the defaults, with `over_defaults`) and
+ * checks it fails with MB_ECONFIG and exactly the message "CONFIG_PATH:" + want, leaving every
+ * byte of the configuration as it was.
  */
-static void check_error(int line, const char *text, const char *want) {
+static void check_error_over(int line, int over_defaults, const char *text, const char *want) {
     struct mb_serve_config config, before;
     char error[512], expected[1024];
     mb_config_defaults(&config);
-    if (load_text(base_text, &config, error, sizeof error) != 0) {
+    if (!over_defaults && load_text(base_text, &config, error, sizeof error) != 0) {
         harness_fail(__FILE__, line, "the base configuration does not load: %s", error);
         return;
     }
@@ -93,13 +109,18 @@ static void check_error(int line, const char *text, const char *want) {
     if (memcmp(&before, &config, sizeof config) != 0)
         harness_fail(__FILE__, line, "a failed load changed the configuration");
     /* Reading the strings proves they were not freed (ASan would stop here). */
-    CHECK_STR(config.model.identity.vendor_name, "Base Vendor");
-    CHECK_STR(config.listen[1], "[::1]:5020");
-    CHECK_STR(config.user, "nobody");
+    if (!over_defaults) {
+        CHECK_STR(config.model.identity.vendor_name, "Base Vendor");
+        CHECK_STR(config.listen[1], "[::1]:5020");
+        CHECK_STR(config.user, "nobody");
+        CHECK_STR(config.tls_ca, "/etc/mbsec/ca.crt");
+        CHECK_STR(mb_policy_rule_name(config.policy, 0), "base-readers");
+    }
     mb_config_free(&config);
 }
 
-#define CHECK_ERROR(text, want) check_error(__LINE__, text, want)
+#define CHECK_ERROR(text, want) check_error_over(__LINE__, 0, text, want)
+#define CHECK_ERROR_OVER_DEFAULTS(text, want) check_error_over(__LINE__, 1, text, want)
 
 /* The repository's root, for examples/ and docs/, with a trailing slash (or ""). */
 static void source_path(char *path, size_t capacity, const char *relative) {
@@ -162,6 +183,15 @@ TEST(defaults_are_the_built_in_simulator) {
     CHECK(config.model.persist_path == NULL);
     CHECK_EQ(config.model.sync_interval_ms, 1000);
     CHECK_EQ(config.string_count, 0);
+    CHECK(config.policy == NULL);
+    CHECK_EQ(config.authorize_plain, 0);
+    CHECK_EQ(config.tls_listen_count, 0);
+    CHECK(config.tls_certificate == NULL);
+    CHECK(config.tls_key == NULL);
+    CHECK(config.tls_ca == NULL);
+    CHECK(config.tls_crl == NULL);
+    CHECK_EQ(config.tls_session_tickets, 0);
+    CHECK_EQ(config.tls_handshake_timeout_ms, 10000);
     mb_config_free(&config);
 }
 
@@ -181,10 +211,13 @@ TEST(an_empty_file_a_comment_or_an_empty_document_change_nothing) {
 
 TEST(empty_sections_are_the_same_as_sections_left_out) {
     struct mb_serve_config config;
-    LOAD_OK("log:\nlimits: ~\npersist: null\nidentity:\n  # all commented out\n", &config);
+    LOAD_OK("log:\nlimits: ~\npersist: null\nidentity:\n  # all commented out\ntls:\npolicy:\n",
+            &config);
     CHECK_EQ(config.log_level, MB_LOG_INFO);
     CHECK_EQ(config.limits.idle_timeout_ms, 60000);
     CHECK(config.model.persist_path == NULL);
+    CHECK_EQ(config.tls_listen_count, 0);
+    CHECK(config.policy == NULL);
     mb_config_free(&config);
 }
 
@@ -868,12 +901,11 @@ TEST(the_file_is_one_mapping_of_known_keys_in_one_document) {
                 "2:5: a second YAML document; the configuration is one document");
     CHECK_ERROR("wrokers: 4\n",
                 "1:1: unknown key \"wrokers\" (did you mean workers?); valid keys: listen, "
-                "workers, user, log, limits, persist, identity, units");
+                "workers, user, log, limits, persist, identity, units, tls, authorize_plain, "
+                "policy");
     CHECK_ERROR("foo: 1\n", "1:1: unknown key \"foo\"; valid keys: listen, workers, user, log, "
-                            "limits, persist, identity, units");
-    CHECK_ERROR("policy: { default: deny }\n",
-                "1:1: unknown key \"policy\"; valid keys: listen, workers, user, log, limits, "
-                "persist, identity, units");
+                            "limits, persist, identity, units, tls, authorize_plain, policy");
+    CHECK_ERROR("policy: { default: deny }\n", "1:9: policy: expected a list, got a mapping");
     CHECK_ERROR("workers: 4\nworkers: 5\n", "2:1: key \"workers\" given twice (first on line 1)");
     CHECK_ERROR("? [workers]\n: 4\n", "1:3: keys must be words, got a list");
     CHECK_ERROR("~: 4\n", "1:1: keys must be words, got no value");
@@ -947,6 +979,389 @@ TEST(the_error_buffer_may_be_small_or_absent) {
     CHECK_EQ(load_text("workers: [\n", &config, error, 1), MB_ECONFIG);
     CHECK_EQ(error[0], '\0');
     CHECK_EQ(config.workers, 1);
+    mb_config_free(&config);
+}
+
+/* ---- tls, authorize_plain, policy ---- */
+
+/* The files the tls examples name need not exist: the configuration only says where they are. */
+static const char tls_text[] = "tls:\n"
+                               "  certificate: server.crt\n"
+                               "  key: server.key\n"
+                               "  ca: ca.crt\n";
+
+TEST(tls_takes_addresses_files_tickets_and_a_handshake_timeout) {
+    struct mb_serve_config config;
+    char want[400];
+    LOAD_OK("tls:\n"
+            "  listen: [0.0.0.0, \"[::]\", 127.0.0.1:8802, \"[::1]:8803\", plc.example:802]\n"
+            "  certificate: certs/server.crt\n"
+            "  key: /etc/mbsec/server.key\n"
+            "  ca: ca/\n"
+            "  crl: ca.crl\n"
+            "  session_tickets: true\n"
+            "  handshake_timeout: 2500ms\n",
+            &config);
+    CHECK_EQ(config.tls_listen_count, 5);
+    CHECK_STR(config.tls_listen[0], "0.0.0.0:802");
+    CHECK_STR(config.tls_listen[1], "[::]:802");
+    CHECK_STR(config.tls_listen[2], "127.0.0.1:8802");
+    CHECK_STR(config.tls_listen[3], "[::1]:8803");
+    CHECK_STR(config.tls_listen[4], "plc.example:802");
+    snprintf(want, sizeof want, "%s/certs/server.crt", directory);
+    CHECK_STR(config.tls_certificate, want);
+    CHECK_STR(config.tls_key, "/etc/mbsec/server.key");
+    snprintf(want, sizeof want, "%s/ca/", directory);
+    CHECK_STR(config.tls_ca, want);
+    snprintf(want, sizeof want, "%s/ca.crl", directory);
+    CHECK_STR(config.tls_crl, want);
+    CHECK_EQ(config.tls_session_tickets, 1);
+    CHECK_EQ(config.tls_handshake_timeout_ms, 2500);
+    /* The plain listeners are another key. */
+    CHECK_EQ(config.listen_count, 0);
+    mb_config_free(&config);
+
+    /* Without listen: both wildcard addresses on 802; one address without a list. */
+    LOAD_OK(tls_text, &config);
+    CHECK_EQ(config.tls_listen_count, 2);
+    CHECK_STR(config.tls_listen[0], "0.0.0.0:802");
+    CHECK_STR(config.tls_listen[1], "[::]:802");
+    CHECK(config.tls_crl == NULL);
+    CHECK_EQ(config.tls_session_tickets, 0);
+    CHECK_EQ(config.tls_handshake_timeout_ms, 10000);
+    mb_config_free(&config);
+    LOAD_OK("tls: { listen: 10.0.0.1, certificate: a, key: b, ca: c }\n", &config);
+    CHECK_EQ(config.tls_listen_count, 1);
+    CHECK_STR(config.tls_listen[0], "10.0.0.1:802");
+    mb_config_free(&config);
+}
+
+TEST(tls_errors) {
+    CHECK_ERROR_OVER_DEFAULTS(
+        "tls:\n  listen: 0.0.0.0:802\n",
+        "2:3: tls: certificate, key and ca are all needed to serve Modbus/TCP Security; "
+        "missing: certificate, key, ca");
+    CHECK_ERROR_OVER_DEFAULTS(
+        "tls:\n  listen: 0.0.0.0:802\n  certificate: a.crt\n  ca: ca.crt\n",
+        "2:3: tls: certificate, key and ca are all needed to serve Modbus/TCP Security; "
+        "missing: key");
+    CHECK_ERROR_OVER_DEFAULTS(
+        "tls: { session_tickets: true }\n",
+        "1:6: tls: certificate, key and ca are all needed to serve Modbus/TCP Security; "
+        "missing: certificate, key, ca");
+    CHECK_ERROR("tls:\n  certificate: a\n  key: b\n  ca: c\n  cert: d\n",
+                "5:3: unknown key \"cert\" in tls; valid keys: listen, certificate, key, ca, crl, "
+                "session_tickets, handshake_timeout");
+    CHECK_ERROR("tls:\n  listen: \"::\"\n  certificate: a\n  key: b\n  ca: c\n",
+                "2:11: tls.listen: :: is not an address to listen on: an IPv6 host goes in "
+                "brackets: [::1]:502");
+    CHECK_ERROR("tls:\n  listen: [0.0.0.0:802, 0.0.0.0]\n  certificate: a\n  key: b\n  ca: c\n",
+                "2:25: tls.listen[1]: 0.0.0.0 is already listed on line 2");
+    CHECK_ERROR("tls:\n  listen: 0.0.0.0:99999\n",
+                "2:11: tls.listen: 0.0.0.0:99999 is not an address to listen on: the port must be "
+                "a number 0..65535");
+    CHECK_ERROR("tls:\n  certificate: \"\"\n", "2:16: tls.certificate: the path is empty");
+    CHECK_ERROR("tls:\n  key: [a, b]\n", "2:8: tls.key: expected a string, got a list");
+    CHECK_ERROR("tls:\n  session_tickets: yes\n",
+                "2:20: tls.session_tickets: expected true or false, got \"yes\"");
+    CHECK_ERROR("tls:\n  handshake_timeout: 0\n", "2:22: tls.handshake_timeout: the duration "
+                                                  "must be more than 0");
+    CHECK_ERROR("tls: [a]\n", "1:6: tls: expected a mapping of keys, got a list");
+}
+
+/* A client for deciding with a loaded policy. */
+static struct mb_policy_identity client(const char *role, int tls, const char *address,
+                                        struct sockaddr_in6 *storage) {
+    struct mb_policy_identity who = {.role = role, .tls = tls};
+    memset(storage, 0, sizeof *storage);
+    storage->sin6_family = AF_INET6;
+    if (inet_pton(AF_INET6, address, &storage->sin6_addr) != 1) {
+        fprintf(stderr, "bad test address %s\n", address);
+        exit(2);
+    }
+    who.address = (const struct sockaddr *)storage;
+    who.address_length = sizeof *storage;
+    return who;
+}
+
+static enum mb_policy_action decide_action(const struct mb_policy *policy, const char *role,
+                                           int tls, const char *address, const uint8_t *pdu,
+                                           size_t length, const char **rule) {
+    struct sockaddr_in6 storage;
+    struct mb_policy_identity who = client(role, tls, address, &storage);
+    struct mb_policy_decision decision;
+    if (mb_policy_decide(policy, &who, 1, pdu, length, &decision) != 0)
+        return 0;
+    *rule = decision.rule_name;
+    return decision.action;
+}
+
+#define ACTION(policy, role, tls, address, rule, ...) \
+    decide_action(policy, role, tls, address, BYTES(__VA_ARGS__), &rule)
+
+static const char every_policy_key[] =
+    "authorize_plain: true\n"
+    "policy:\n"
+    "  - name: operators-read\n"
+    "    roles: [operator, \"any\"]\n"
+    "    sources: [\"::ffff:192.0.2.0/120\", \"2001:db8::/32\"]\n"
+    "    tls: true\n"
+    "    units: [1, 10-19]\n"
+    "    preset: read-only\n"
+    "    tables:\n"
+    "      holding_registers: [0-99, 200]\n"
+    "      coils: any\n"
+    "      files: { numbers: 1-2, records: 0-999 }\n"
+    "      device: any\n"
+    "    action: allow\n"
+    "  - name: engineer-setpoints\n"
+    "    roles: engineer\n"
+    "    functions: [write_single_register, 16]\n"
+    "    tables: { holding_registers: 100-110 }\n"
+    "    values: 0-500\n"
+    "    action: allow\n"
+    "  - name: setpoint-guard\n"
+    "    roles: [engineer]\n"
+    "    access: write\n"
+    "    tables: { holding_registers: 0x64-0x6E }\n"
+    "    action: deny\n"
+    "    exception: 0x02\n"
+    "  - name: engineer\n"
+    "    roles: [engineer]\n"
+    "    preset: read-write\n"
+    "    tables: [coils, holding_registers, device]\n"
+    "    action: allow\n"
+    "  - name: echo-for-everyone\n"
+    "    roles: [any, none]\n"
+    "    functions: [return_query_data, read_device_identification, 17]\n"
+    "    access: [read, write]\n"
+    "    action: allow\n"
+    "  - name: plain-scanners\n"
+    "    sources: [0.0.0.0/0, \"::/0\"]\n"
+    "    tls: false\n"
+    "    action: close\n"
+    "  - name: the-rest\n"
+    "    roles: [any]\n"
+    "    action: drop\n";
+
+TEST(policy_rules_take_every_key) {
+    struct mb_serve_config config;
+    const char *rule = NULL;
+    LOAD_OK(every_policy_key, &config);
+    CHECK_EQ(config.authorize_plain, 1);
+    struct mb_policy *policy = config.policy;
+    CHECK(policy != NULL);
+    if (policy == NULL)
+        return;
+    CHECK_EQ(mb_policy_rule_count(policy), 7);
+    CHECK_STR(mb_policy_rule_name(policy, 0), "operators-read");
+    CHECK_STR(mb_policy_rule_name(policy, 6), "the-rest");
+    const char *site = "::ffff:192.0.2.7";
+    /* operators-read: who, units, preset, tables */
+    CHECK_EQ(ACTION(policy, "operator", 1, site, rule, 0x03, 0x00, 0x00, 0x00, 0x64),
+             MB_POLICY_ALLOW);
+    CHECK_STR(rule, "operators-read");
+    CHECK_EQ(ACTION(policy, "operator", 1, "2001:db8::1", rule, 0x03, 0x00, 0xC8, 0x00, 0x01),
+             MB_POLICY_ALLOW);
+    CHECK_EQ(ACTION(policy, "operator", 1, "2001:db9::1", rule, 0x03, 0x00, 0x00, 0x00, 0x01),
+             MB_POLICY_DROP);
+    CHECK_EQ(ACTION(policy, "operator", 1, site, rule, 0x03, 0x00, 0x64, 0x00, 0x01),
+             MB_POLICY_DROP);
+    CHECK_EQ(ACTION(policy, "operator", 1, site, rule, 0x01, 0xFF, 0x00, 0x00, 0x10),
+             MB_POLICY_ALLOW);
+    CHECK_EQ(ACTION(policy, "operator", 1, site, rule, 0x14, 0x07, 0x06, 0x00, 0x02, 0x03, 0xE7,
+                    0x00, 0x01),
+             MB_POLICY_ALLOW);
+    CHECK_EQ(ACTION(policy, "operator", 1, site, rule, 0x14, 0x07, 0x06, 0x00, 0x03, 0x00, 0x00,
+                    0x00, 0x01),
+             MB_POLICY_DROP);
+    CHECK_EQ(ACTION(policy, "operator", 1, site, rule, 0x07), MB_POLICY_ALLOW);
+    CHECK_EQ(ACTION(policy, "operator", 1, site, rule, 0x06, 0x00, 0x00, 0x00, 0x01),
+             MB_POLICY_DROP);
+    /* A quoted "any" is a role of that name. */
+    CHECK_EQ(ACTION(policy, "any", 1, site, rule, 0x03, 0x00, 0x00, 0x00, 0x01), MB_POLICY_ALLOW);
+    CHECK_STR(rule, "operators-read");
+    CHECK_EQ(ACTION(policy, "operator", 0, site, rule, 0x03, 0x00, 0x00, 0x00, 0x01),
+             MB_POLICY_CLOSE);
+    /* engineer-setpoints, setpoint-guard, engineer */
+    CHECK_EQ(ACTION(policy, "engineer", 1, site, rule, 0x06, 0x00, 0x64, 0x01, 0xF4),
+             MB_POLICY_ALLOW);
+    CHECK_STR(rule, "engineer-setpoints");
+    CHECK_EQ(ACTION(policy, "engineer", 1, site, rule, 0x06, 0x00, 0x64, 0x01, 0xF5),
+             MB_POLICY_DENY);
+    CHECK_STR(rule, "setpoint-guard");
+    struct mb_policy_decision decision;
+    struct sockaddr_in6 storage;
+    struct mb_policy_identity who = client("engineer", 1, site, &storage);
+    CHECK_EQ(mb_policy_decide(policy, &who, 1,
+                              BYTES(0x10, 0x00, 0x63, 0x00, 0x02, 0x04, 0x00, 0x01, 0x03, 0xE8),
+                              &decision),
+             0);
+    CHECK_EQ(decision.exception, 2);
+    CHECK_EQ(ACTION(policy, "engineer", 1, site, rule, 0x06, 0x00, 0x0A, 0xFF, 0xFF),
+             MB_POLICY_ALLOW);
+    CHECK_STR(rule, "engineer");
+    CHECK_EQ(ACTION(policy, "engineer", 1, site, rule, 0x08, 0x00, 0x01, 0x00, 0x00),
+             MB_POLICY_DROP);
+    CHECK_EQ(ACTION(policy, "engineer", 1, site, rule, 0x04, 0x00, 0x00, 0x00, 0x01),
+             MB_POLICY_DROP);
+    /* echo-for-everyone: FC 8/00, 43/14 and 17, with or without a role */
+    CHECK_EQ(ACTION(policy, NULL, 1, site, rule, 0x08, 0x00, 0x00, 0x12, 0x34), MB_POLICY_ALLOW);
+    CHECK_STR(rule, "echo-for-everyone");
+    CHECK_EQ(ACTION(policy, NULL, 0, site, rule, 0x2B, 0x0E, 0x01, 0x00), MB_POLICY_ALLOW);
+    CHECK_EQ(ACTION(policy, "guest", 1, site, rule, 0x11), MB_POLICY_ALLOW);
+    CHECK_EQ(ACTION(policy, NULL, 1, site, rule, 0x08, 0x00, 0x0B, 0x00, 0x00), MB_POLICY_DENY);
+    CHECK_STR(rule, "default");
+    CHECK_EQ(ACTION(policy, NULL, 0, site, rule, 0x08, 0x00, 0x0B, 0x00, 0x00), MB_POLICY_CLOSE);
+    CHECK_EQ(ACTION(policy, "guest", 1, site, rule, 0x03, 0x00, 0x00, 0x00, 0x01), MB_POLICY_DROP);
+    mb_config_free(&config);
+    CHECK(config.policy == NULL);
+
+    /* One rule more or less: a new policy replaces the old one whole. */
+    LOAD_OK(every_policy_key, &config);
+    struct mb_policy *first = config.policy;
+    char error[256];
+    CHECK_EQ(load_text("policy:\n  - { name: only, roles: [none], action: allow }\n", &config,
+                       error, sizeof error),
+             0);
+    CHECK(config.policy != first);
+    CHECK_EQ(mb_policy_rule_count(config.policy), 1);
+    CHECK_EQ(config.authorize_plain, 1);
+    /* An empty list is a policy that denies everything. */
+    CHECK_EQ(load_text("policy: []\n", &config, error, sizeof error), 0);
+    CHECK(config.policy != NULL);
+    CHECK_EQ(mb_policy_rule_count(config.policy), 0);
+    mb_config_free(&config);
+}
+
+/* Loads `rules` as the policy section over the base configuration and checks the error. */
+#define POLICY_ERROR(rules, want) CHECK_ERROR("policy:\n" rules, want)
+
+TEST(policy_errors) {
+    POLICY_ERROR("  - name: a\n    role: [x]\n    action: allow\n",
+                 "3:5: unknown key \"role\" in policy[0] (did you mean roles?); valid keys: name, "
+                 "action, exception, roles, sources, tls, units, preset, functions, access, "
+                 "tables, values");
+    POLICY_ERROR("  - name: a\n    roles: [x]\n    sources: [192.0.2.0/24, 10.0.0.1/8]\n"
+                 "    action: allow\n",
+                 "4:29: policy[0].sources[1]: \"10.0.0.1/8\" has bits set past the /8 prefix; did "
+                 "you mean 10.0.0.0/8?");
+    POLICY_ERROR("  - name: a\n    sources: \"::1/200\"\n    action: allow\n",
+                 "3:14: policy[0].sources: \"::1/200\": the prefix after / must be a number "
+                 "0..128");
+    POLICY_ERROR("  - name: a\n    sources: [plc.example]\n    action: allow\n",
+                 "3:15: policy[0].sources[0]: \"plc.example\" is not an IP address or network "
+                 "such as 192.0.2.0/24, 2001:db8::/32 or ::1");
+    POLICY_ERROR("  - name: a\n    roles: any\n    functions: [read_holding_register]\n"
+                 "    action: allow\n",
+                 "4:17: policy[0].functions[0]: unknown function \"read_holding_register\"; "
+                 "expected a function code 1..127 or a function name such as "
+                 "read_holding_registers (docs/configuration.md lists them)");
+    POLICY_ERROR("  - name: a\n    roles: any\n    functions: [3, 128]\n    action: allow\n",
+                 "4:20: policy[0].functions[1]: 128 is out of range; expected a function code "
+                 "1..127 or a function name such as read_holding_registers "
+                 "(docs/configuration.md lists them)");
+    POLICY_ERROR("  - name: a\n    roles: any\n    tables: { holding_registers: 110-100 }\n"
+                 "    action: allow\n",
+                 "4:34: policy[0].tables.holding_registers: 110-100 ends before it starts");
+    POLICY_ERROR("  - name: a\n    roles: any\n    tables:\n      coils: [0-9, 20-70000]\n"
+                 "    action: allow\n",
+                 "5:20: policy[0].tables.coils[1]: 20-70000 is out of range; expected an address "
+                 "0..65535, a range such as 100-199, or any");
+    POLICY_ERROR("  - name: a\n    roles: any\n    tables: { holding: 0-9 }\n    action: allow\n",
+                 "4:15: unknown key \"holding\" in policy[0].tables; valid keys: coils, "
+                 "discrete_inputs, holding_registers, input_registers, files, fifos, device");
+    POLICY_ERROR("  - name: a\n    roles: any\n    tables: { device: 0-9 }\n    action: allow\n",
+                 "4:23: policy[0].tables.device: the device has no addresses; write device: any, "
+                 "or list it in tables: [..., device]");
+    POLICY_ERROR("  - name: a\n    roles: any\n    tables: { files: { records: 0-10000 } }\n"
+                 "    action: allow\n",
+                 "4:33: policy[0].tables.files.records: 0-10000 is out of range; expected a "
+                 "record number 0..9999, a range such as 0-999, or any");
+    POLICY_ERROR("  - name: a\n    roles: any\n    tables:\n    action: allow\n",
+                 "4:12: policy[0].tables: no value; give one or leave the key out");
+    POLICY_ERROR("  - name: a\n    roles: any\n    tables: [coils, holdings]\n    action: allow\n",
+                 "4:21: policy[0].tables[1]: expected one of coils, discrete_inputs, "
+                 "holding_registers, input_registers, files, fifos, device, got \"holdings\"");
+    POLICY_ERROR("  - name: a\n    roles: any\n    units: [1, 256]\n    action: allow\n",
+                 "4:16: policy[0].units[1]: 256 is out of range; expected a unit id 0..255, a "
+                 "range such as 1-10, or any");
+    POLICY_ERROR("  - name: a\n    roles: any\n    units: one\n    action: allow\n",
+                 "4:12: policy[0].units: expected a unit id 0..255, a range such as 1-10, or any, "
+                 "got \"one\"");
+    POLICY_ERROR("  - name: a\n    roles:\n    action: allow\n",
+                 "3:11: policy[0].roles: no value; give one or leave the key out");
+    POLICY_ERROR("  - name: a\n    roles: [\"\"]\n    action: allow\n",
+                 "3:13: policy[0].roles[0]: the role is empty");
+    POLICY_ERROR("  - name: a\n    roles: [x]\n    action: permit\n",
+                 "4:13: policy[0].action: expected one of allow, deny, drop, close, got "
+                 "\"permit\"");
+    POLICY_ERROR("  - name: a\n    roles: [x]\n    action: allow\n    access: readwrite\n",
+                 "5:13: policy[0].access: expected one of read, write, got \"readwrite\"");
+    POLICY_ERROR("  - name: a\n    roles: [x]\n    action: allow\n    preset: read_only\n",
+                 "5:13: policy[0].preset: expected one of read-only, read-write, got "
+                 "\"read_only\"");
+    POLICY_ERROR("  - name: a\n    roles: [x]\n    action: allow\n    tls: yes\n",
+                 "5:10: policy[0].tls: expected true or false, got \"yes\"");
+    POLICY_ERROR("  - name: a\n    roles: [x]\n    action: deny\n    exception: 0\n",
+                 "5:16: policy[0].exception: 0 is out of range; expected an exception code "
+                 "1..255 (0x01..0xFF)");
+    POLICY_ERROR("  - name: a\n    roles: [x]\n    action: allow\n    values: 500-0\n",
+                 "5:13: policy[0].values: 500-0 ends before it starts");
+    POLICY_ERROR("  - name: a\n    roles: [x]\n    action: allow\n    values: [0-5]\n",
+                 "5:13: policy[0].values: expected a value 0..65535 or a range such as 0-500 "
+                 "(coils: 0 off, 1 on)");
+    /* How the keys of a rule fit together. */
+    POLICY_ERROR("  - roles: [x]\n    action: allow\n",
+                 "2:5: policy[0]: name is missing (every rule has one, for the audit trail)");
+    POLICY_ERROR("  - name: a\n    roles: [x]\n",
+                 "2:5: policy[0]: action is missing (allow, deny, drop or close)");
+    POLICY_ERROR("  - name: a\n    preset: read-only\n    action: allow\n",
+                 "2:5: policy[0]: the rule names no one: give roles (role names, any, none) or "
+                 "sources (addresses or networks)");
+    POLICY_ERROR("  - name: a\n    roles: [x]\n    preset: read-only\n    access: read\n"
+                 "    action: allow\n",
+                 "4:13: policy[0].preset: a preset sets functions and access itself; give either "
+                 "the preset or functions and access");
+    POLICY_ERROR("  - name: a\n    roles: [x]\n    exception: 2\n    action: allow\n",
+                 "4:16: policy[0].exception: an exception code goes only with action: deny");
+    POLICY_ERROR("  - name: a\n    roles: [x]\n    values: 0-5\n    action: deny\n",
+                 "4:13: policy[0].values: values limit what a rule allows; they go only with "
+                 "action: allow");
+    POLICY_ERROR("  - name: a\n    roles: [x]\n    values: 0-5\n    preset: read-only\n"
+                 "    action: allow\n",
+                 "4:13: policy[0].values: values limit writes, but the rule grants only reads");
+    POLICY_ERROR("  - name: a\n    roles: [x]\n    action: allow\n"
+                 "  - name: a\n    roles: [y]\n    action: allow\n",
+                 "5:11: policy[1].name: a is already the name of policy[0] on line 2");
+    POLICY_ERROR("  - name: operators read\n    roles: [x]\n    action: allow\n",
+                 "2:11: policy[0].name: \"operators read\" is not a rule name: use letters, "
+                 "digits, '-', '_' and '.'");
+    POLICY_ERROR("  - name: default\n    roles: [x]\n    action: allow\n",
+                 "2:11: policy[0].name: the name default is reserved for requests no rule "
+                 "matches");
+    POLICY_ERROR("  - allow operators\n",
+                 "2:5: policy[0]: expected a rule: a mapping with name, action, who (roles, "
+                 "sources) and what (preset, functions, tables...)");
+    CHECK_ERROR("policy: allow\n", "1:9: policy: expected a list, got \"allow\"");
+    CHECK_ERROR_OVER_DEFAULTS(
+        "authorize_plain: true\n",
+        "1:18: authorize_plain: true needs a policy section; without one every plain-TCP "
+        "request would be denied");
+    CHECK_ERROR("authorize_plain: 1\n", "1:18: authorize_plain: expected true or false, got \"1\"");
+}
+
+TEST(a_failed_load_keeps_the_policy_it_had) {
+    struct mb_serve_config config;
+    char error[256];
+    LOAD_OK(every_policy_key, &config);
+    struct mb_policy *policy = config.policy;
+    CHECK_EQ(load_text("policy:\n  - { name: only, roles: [none], action: allow }\nworkers: 0\n",
+                       &config, error, sizeof error),
+             MB_ECONFIG);
+    CHECK(config.policy == policy);
+    CHECK_EQ(mb_policy_rule_count(config.policy), 7);
+    CHECK_STR(mb_policy_rule_name(config.policy, 3), "engineer");
     mb_config_free(&config);
 }
 
@@ -1025,6 +1440,17 @@ TEST(copy_is_deep_and_points_into_itself) {
     CHECK(copy.units[0].fifos == &copy.fifos[0]);
     CHECK_EQ(copy.units[0].fifos[0].address, 10);
     CHECK_EQ(copy.units[0].fifos[0].capacity, 5);
+    CHECK_EQ(copy.tls_listen_count, 1);
+    CHECK_STR(copy.tls_listen[0], "127.0.0.1:8802");
+    CHECK_STR(copy.tls_certificate, "/etc/mbsec/base.crt");
+    CHECK_STR(copy.tls_key, "/etc/mbsec/base.key");
+    CHECK_STR(copy.tls_ca, "/etc/mbsec/ca.crt");
+    CHECK_STR(copy.tls_crl, "/etc/mbsec/ca.crl");
+    CHECK_EQ(copy.tls_session_tickets, 1);
+    CHECK_EQ(copy.tls_handshake_timeout_ms, 3000);
+    CHECK_EQ(copy.authorize_plain, 1);
+    CHECK(copy.policy != NULL);
+    CHECK_STR(mb_policy_rule_name(copy.policy, 0), "base-readers");
 
     /* A copy of the defaults, and a copy of a copy. */
     struct mb_serve_config defaults, second;
@@ -1037,6 +1463,10 @@ TEST(copy_is_deep_and_points_into_itself) {
     CHECK(second.units[0].fifos == &second.fifos[0]);
     CHECK(second.model.identity.vendor_name != copy.model.identity.vendor_name);
     CHECK_STR(second.model.identity.vendor_name, "Base Vendor");
+    CHECK(second.policy != copy.policy);
+    CHECK(second.tls_ca != copy.tls_ca);
+    CHECK_STR(second.tls_ca, "/etc/mbsec/ca.crt");
+    CHECK_STR(mb_policy_rule_name(second.policy, 0), "base-readers");
     mb_config_free(&second);
 
     /* Free resets to the defaults. */
@@ -1046,6 +1476,9 @@ TEST(copy_is_deep_and_points_into_itself) {
     CHECK_EQ(copy.string_count, 0);
     CHECK(copy.model.identity.vendor_name == NULL);
     CHECK(copy.model.persist_path == NULL);
+    CHECK(copy.policy == NULL);
+    CHECK_EQ(copy.tls_listen_count, 0);
+    CHECK(copy.tls_ca == NULL);
     CHECK_EQ(copy.model.any_unit, 1);
     CHECK(copy.model.units == copy.units);
     CHECK_EQ(copy.units[0].coils.size, 65536);
@@ -1080,7 +1513,7 @@ TEST(every_example_file_loads) {
         loaded++;
     }
     closedir(folder);
-    CHECK(loaded >= 2);
+    CHECK(loaded >= 3);
 
     /* The simulator example is what it says it is. */
     struct mb_serve_config config;
@@ -1093,6 +1526,77 @@ TEST(every_example_file_loads) {
     CHECK_EQ(config.units[0].files, 4);
     CHECK(config.model.persist_path != NULL);
     CHECK_STR(config.model.identity.vendor_name, "Example Automation");
+    mb_config_free(&config);
+}
+
+TEST(the_policy_example_does_what_its_comments_say) {
+    char path[600], examples[512], error[512], want[700];
+    const char *rule = NULL;
+    const char *site = "2001:db8::7";
+    struct mb_serve_config config;
+    source_path(examples, sizeof examples, "examples");
+    snprintf(path, sizeof path, "%s/policy.yaml", examples);
+    mb_config_defaults(&config);
+    CHECK_EQ(mb_config_load(path, &config, error, sizeof error), 0);
+    struct mb_policy *policy = config.policy;
+    CHECK(policy != NULL);
+    if (policy == NULL)
+        return;
+    CHECK_EQ(config.authorize_plain, 0);
+    CHECK_EQ(config.tls_listen_count, 2);
+    CHECK_STR(config.tls_listen[0], "0.0.0.0:802");
+    CHECK_STR(config.tls_listen[1], "[::]:802");
+    snprintf(want, sizeof want, "%s/pki/clients-ca.crt", examples);
+    CHECK_STR(config.tls_ca, want);
+    /* operator: reads, the device, and nothing else */
+    CHECK_EQ(ACTION(policy, "operator", 1, site, rule, 0x03, 0x00, 0x64, 0x00, 0x0B),
+             MB_POLICY_ALLOW);
+    CHECK_EQ(ACTION(policy, "operator", 1, site, rule, 0x01, 0x00, 0x00, 0x01, 0x00),
+             MB_POLICY_ALLOW);
+    CHECK_EQ(ACTION(policy, "operator", 1, site, rule, 0x2B, 0x0E, 0x01, 0x00), MB_POLICY_ALLOW);
+    CHECK_EQ(ACTION(policy, "operator", 1, site, rule, 0x08, 0x00, 0x0B, 0x00, 0x00),
+             MB_POLICY_ALLOW);
+    CHECK_EQ(ACTION(policy, "operator", 1, site, rule, 0x06, 0x00, 0x64, 0x00, 0x01),
+             MB_POLICY_DENY);
+    CHECK_STR(rule, "default");
+    CHECK_EQ(ACTION(policy, "operator", 1, site, rule, 0x05, 0x00, 0x00, 0xFF, 0x00),
+             MB_POLICY_DENY);
+    CHECK_EQ(ACTION(policy, "Operator", 1, site, rule, 0x03, 0x00, 0x00, 0x00, 0x01),
+             MB_POLICY_DENY);
+    /* engineer: setpoints within 0..500 by FC 6 and 16 only */
+    CHECK_EQ(ACTION(policy, "engineer", 1, site, rule, 0x06, 0x00, 0x64, 0x01, 0xF4),
+             MB_POLICY_ALLOW);
+    CHECK_STR(rule, "engineer-setpoints");
+    CHECK_EQ(ACTION(policy, "engineer", 1, site, rule, 0x10, 0x00, 0x6D, 0x00, 0x02, 0x04, 0x00,
+                    0x00, 0x00, 0x01),
+             MB_POLICY_ALLOW);
+    CHECK_EQ(ACTION(policy, "engineer", 1, site, rule, 0x06, 0x00, 0x64, 0x01, 0xF5),
+             MB_POLICY_DENY);
+    CHECK_STR(rule, "setpoints-guard");
+    CHECK_EQ(ACTION(policy, "engineer", 1, site, rule, 0x10, 0x00, 0x5F, 0x00, 0x06, 0x0C, 0x00,
+                    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00),
+             MB_POLICY_DENY);
+    CHECK_STR(rule, "setpoints-guard");
+    CHECK_EQ(ACTION(policy, "engineer", 1, site, rule, 0x16, 0x00, 0x64, 0x00, 0x00, 0x00, 0x01),
+             MB_POLICY_DENY);
+    CHECK_EQ(ACTION(policy, "engineer", 1, site, rule, 0x17, 0x00, 0x00, 0x00, 0x01, 0x00, 0x65,
+                    0x00, 0x01, 0x02, 0x00, 0x01),
+             MB_POLICY_DENY);
+    /* engineer: everything else on unit 1, but no restart and no listen-only */
+    CHECK_EQ(ACTION(policy, "engineer", 1, site, rule, 0x06, 0x00, 0x0A, 0xFF, 0xFF),
+             MB_POLICY_ALLOW);
+    CHECK_STR(rule, "engineer");
+    CHECK_EQ(ACTION(policy, "engineer", 1, site, rule, 0x0F, 0x00, 0x00, 0x00, 0x03, 0x01, 0x05),
+             MB_POLICY_ALLOW);
+    CHECK_EQ(ACTION(policy, "engineer", 1, site, rule, 0x08, 0x00, 0x0A, 0x00, 0x00),
+             MB_POLICY_ALLOW);
+    CHECK_EQ(ACTION(policy, "engineer", 1, site, rule, 0x08, 0x00, 0x01, 0x00, 0x00),
+             MB_POLICY_DENY);
+    CHECK_EQ(ACTION(policy, "engineer", 1, site, rule, 0x08, 0x00, 0x04, 0x00, 0x00),
+             MB_POLICY_DENY);
+    /* no role: the connection is closed; another role: denied */
+    CHECK_EQ(ACTION(policy, NULL, 1, site, rule, 0x03, 0x00, 0x00, 0x00, 0x01), MB_POLICY_CLOSE);
+    CHECK_EQ(ACTION(policy, "guest", 1, site, rule, 0x03, 0x00, 0x00, 0x00, 0x01), MB_POLICY_DENY);
     mb_config_free(&config);
 }
 
@@ -1177,6 +1681,11 @@ int main(void) {
     RUN(units_errors);
     RUN(units_files);
     RUN(units_fifos);
+    RUN(tls_takes_addresses_files_tickets_and_a_handshake_timeout);
+    RUN(tls_errors);
+    RUN(policy_rules_take_every_key);
+    RUN(policy_errors);
+    RUN(a_failed_load_keeps_the_policy_it_had);
     RUN(yaml_syntax_errors_carry_libyamls_message_and_position);
     RUN(the_file_is_one_mapping_of_known_keys_in_one_document);
     RUN(windows_line_endings_and_a_byte_order_mark_are_read);
@@ -1186,6 +1695,7 @@ int main(void) {
     RUN(reloading_many_times_neither_leaks_nor_runs_out_of_string_slots);
     RUN(copy_is_deep_and_points_into_itself);
     RUN(every_example_file_loads);
+    RUN(the_policy_example_does_what_its_comments_say);
     RUN(every_yaml_block_of_the_configuration_guide_loads);
 
     remove_directory();

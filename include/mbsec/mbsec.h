@@ -10,6 +10,7 @@
 #include "mbsec/mbap.h"
 #include "mbsec/model.h"
 #include "mbsec/pdu.h"
+#include "mbsec/policy.h"
 #include "mbsec/serial.h"
 #include "mbsec/server.h"
 #include "mbsec/transport.h"

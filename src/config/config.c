@@ -8,6 +8,7 @@
 #include <yaml.h>
 
 #include "config/node.h"
+#include "config/policy.h"
 #include "config/units.h"
 #include "mbsec/error.h"
 
@@ -45,6 +46,7 @@ void mb_config_defaults(struct mb_serve_config *config) {
     config->model.identity.conformity_level = 0x83;
     config->model.identity.running = 1;
     config->model.sync_interval_ms = 1000;
+    config->tls_handshake_timeout_ms = 10000;
 }
 
 /* Frees what the config owns, leaving its pointers dangling: the caller resets or overwrites. */
@@ -54,6 +56,13 @@ static void release(struct mb_serve_config *config) {
     free(config->user);
     for (size_t i = 0; i < config->string_count; i++)
         free(config->strings[i]);
+    for (size_t i = 0; i < config->tls_listen_count; i++)
+        free(config->tls_listen[i]);
+    free(config->tls_certificate);
+    free(config->tls_key);
+    free(config->tls_ca);
+    free(config->tls_crl);
+    mb_policy_destroy(config->policy);
 }
 
 void mb_config_free(struct mb_serve_config *config) {
@@ -108,6 +117,9 @@ int mb_config_copy(struct mb_serve_config *target, const struct mb_serve_config 
     target->listen_count = 0;
     target->user = NULL;
     target->string_count = 0;
+    target->tls_listen_count = 0;
+    target->tls_certificate = target->tls_key = target->tls_ca = target->tls_crl = NULL;
+    target->policy = NULL;
     for (size_t i = 0; i < source->listen_count; i++) {
         target->listen[i] = NULL;
         if (source->listen[i] != NULL && (target->listen[i] = duplicate(source->listen[i])) == NULL)
@@ -123,6 +135,20 @@ int mb_config_copy(struct mb_serve_config *target, const struct mb_serve_config 
             goto out_of_memory;
         target->string_count++;
     }
+    for (size_t i = 0; i < source->tls_listen_count; i++) {
+        if ((target->tls_listen[i] = duplicate(source->tls_listen[i])) == NULL)
+            goto out_of_memory;
+        target->tls_listen_count++;
+    }
+    char **paths[] = {&target->tls_certificate, &target->tls_key, &target->tls_ca,
+                      &target->tls_crl};
+    const char *source_paths[] = {source->tls_certificate, source->tls_key, source->tls_ca,
+                                  source->tls_crl};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
+        if (source_paths[i] != NULL && (*paths[i] = duplicate(source_paths[i])) == NULL)
+            goto out_of_memory;
+    if (source->policy != NULL && mb_policy_copy(source->policy, &target->policy) != 0)
+        goto out_of_memory;
     relocate(target, source);
     return 0;
 
@@ -146,8 +172,9 @@ int mb_config_parse_duration(const char *text, uint32_t *milliseconds) {
 
 struct loader {
     struct mb__yaml_reader reader;
-    const char *path;               /* of the file, to resolve a relative persist.path against */
-    struct mb_serve_config *config; /* the scratch copy being filled */
+    const char *path;                   /* of the file, to resolve relative paths against */
+    struct mb_serve_config *config;     /* the scratch copy being filled */
+    const yaml_node_t *authorize_plain; /* where authorize_plain was given, if it was */
 };
 
 static int out_of_memory(struct loader *loader) {
@@ -217,50 +244,66 @@ static const char *listen_address_problem(const char *address) {
     return NULL;
 }
 
-static int parse_listen(struct loader *loader, const yaml_node_t *node) {
+/*
+ * Addresses to listen on, one or a list, into list[0..*count) (owned copies, replacing what was
+ * there). `key` names them in messages; with a `default_port`, a host given without a port
+ * ("0.0.0.0", "[::]") gets that one.
+ */
+static int parse_addresses(struct loader *loader, const yaml_node_t *node, const char *key,
+                           const char *default_port, char **list, size_t *count) {
     const struct mb__yaml_reader *reader = &loader->reader;
-    struct mb_serve_config *config = loader->config;
     const yaml_node_t *items[MB_CONFIG_MAX_LISTEN];
-    size_t count = 1;
-    char path[32];
+    char addresses[MB_CONFIG_MAX_LISTEN][272];
+    size_t item_count = 1;
+    char path[48];
     int status;
     if (node->type == YAML_SEQUENCE_NODE) {
-        status = mb__yaml_check_sequence(reader, node, "listen", 1, MB_CONFIG_MAX_LISTEN);
+        status = mb__yaml_check_sequence(reader, node, key, 1, MB_CONFIG_MAX_LISTEN);
         if (status != 0)
             return status;
-        count = mb__yaml_sequence_size(node);
-        for (size_t i = 0; i < count; i++)
+        item_count = mb__yaml_sequence_size(node);
+        for (size_t i = 0; i < item_count; i++)
             items[i] = mb__yaml_sequence_item(reader, node, i);
     } else {
         items[0] = node;
     }
-    for (size_t i = 0; i < count; i++) {
+    for (size_t i = 0; i < item_count; i++) {
         const char *text, *problem;
         size_t length;
         if (node->type == YAML_SEQUENCE_NODE)
-            snprintf(path, sizeof path, "listen[%zu]", i);
+            snprintf(path, sizeof path, "%s[%zu]", key, i);
         else
-            snprintf(path, sizeof path, "listen");
+            snprintf(path, sizeof path, "%s", key);
         status = mb__yaml_string(reader, items[i], path, 255, &text, &length);
         if (status != 0)
             return status;
-        if ((problem = listen_address_problem(text)) != NULL)
+        int bracketed = length > 2 && text[0] == '[' && text[length - 1] == ']';
+        if (default_port != NULL && (strchr(text, ':') == NULL || bracketed))
+            snprintf(addresses[i], sizeof addresses[i], "%s:%s", text, default_port);
+        else
+            snprintf(addresses[i], sizeof addresses[i], "%s", text);
+        if ((problem = listen_address_problem(addresses[i])) != NULL)
             return mb__yaml_error(reader, items[i], "%s: %s is not an address to listen on: %s",
                                   path, text, problem);
         for (size_t j = 0; j < i; j++)
-            if (strcmp((const char *)items[j]->data.scalar.value, text) == 0)
+            if (strcmp(addresses[j], addresses[i]) == 0)
                 return mb__yaml_error(reader, items[i], "%s: %s is already listed on line %zu",
                                       path, text, items[j]->start_mark.line + 1);
     }
-    for (size_t i = 0; i < config->listen_count; i++)
-        free(config->listen[i]);
-    config->listen_count = 0;
-    for (size_t i = 0; i < count; i++) {
-        if ((config->listen[i] = duplicate((const char *)items[i]->data.scalar.value)) == NULL)
+    for (size_t i = 0; i < *count; i++)
+        free(list[i]);
+    *count = 0;
+    for (size_t i = 0; i < item_count; i++) {
+        if ((list[i] = duplicate(addresses[i])) == NULL)
             return out_of_memory(loader);
-        config->listen_count++;
+        (*count)++;
     }
     return 0;
+}
+
+static int parse_listen(struct loader *loader, const yaml_node_t *node) {
+    return parse_addresses(loader, node, "listen", NULL, loader->config->listen,
+                           &loader->config->listen_count);
 }
 
 static int parse_uint32(struct loader *loader, const yaml_node_t *node, const char *path,
@@ -341,27 +384,49 @@ static int parse_limits(struct loader *loader, const yaml_node_t *node) {
     return status;
 }
 
-/* A relative persist.path is taken from the directory of the configuration file, so that a
- * file and its state can move together whatever directory the daemon starts in. */
-static int parse_persist_path(struct loader *loader, const yaml_node_t *node) {
+/*
+ * A path from the file, as an allocated string: a relative one is taken from the directory of
+ * the configuration file, so that a file and what it names can move together whatever
+ * directory the daemon starts in. NULL when out of memory.
+ */
+static char *path_from_file(const struct loader *loader, const char *text, size_t length) {
+    const char *slash = strrchr(loader->path, '/');
+    size_t directory_length =
+        text[0] == '/' || slash == NULL ? 0 : (size_t)(slash - loader->path) + 1;
+    char *joined = malloc(directory_length + length + 1);
+    if (joined == NULL)
+        return NULL;
+    memcpy(joined, loader->path, directory_length);
+    memcpy(joined + directory_length, text, length);
+    joined[directory_length + length] = '\0';
+    return joined;
+}
+
+/* A path key: a non-empty string, resolved with path_from_file() into *field (owned, replacing
+ * what was there). */
+static int parse_path(struct loader *loader, const yaml_node_t *node, const char *key,
+                      char **field) {
     const char *text;
     size_t length;
-    int status = mb__yaml_string(&loader->reader, node, "persist.path", 4095, &text, &length);
+    int status = mb__yaml_string(&loader->reader, node, key, 4095, &text, &length);
     if (status != 0)
         return status;
     if (length == 0)
-        return mb__yaml_error(&loader->reader, node, "persist.path: the path is empty");
-    const char *slash = strrchr(loader->path, '/');
-    if (text[0] == '/' || slash == NULL)
-        return set_string(loader, &loader->config->model.persist_path, text, length);
-    size_t directory_length = (size_t)(slash - loader->path) + 1;
-    char *joined = malloc(directory_length + length + 1);
+        return mb__yaml_error(&loader->reader, node, "%s: the path is empty", key);
+    char *joined = path_from_file(loader, text, length);
     if (joined == NULL)
         return out_of_memory(loader);
-    memcpy(joined, loader->path, directory_length);
-    memcpy(joined + directory_length, text, length + 1);
-    status =
-        set_string(loader, &loader->config->model.persist_path, joined, directory_length + length);
+    free(*field);
+    *field = joined;
+    return 0;
+}
+
+static int parse_persist_path(struct loader *loader, const yaml_node_t *node) {
+    char *joined = NULL;
+    int status = parse_path(loader, node, "persist.path", &joined);
+    if (status != 0)
+        return status;
+    status = set_string(loader, &loader->config->model.persist_path, joined, strlen(joined));
     free(joined);
     return status;
 }
@@ -468,8 +533,83 @@ static int parse_identity(struct loader *loader, const yaml_node_t *node) {
     return status;
 }
 
-static const char *const top_keys[] = {"listen",  "workers",  "user",  "log", "limits",
-                                       "persist", "identity", "units", NULL};
+static const char *const tls_keys[] = {"listen",          "certificate",       "key", "ca", "crl",
+                                       "session_tickets", "handshake_timeout", NULL};
+
+static int parse_tls(struct loader *loader, const yaml_node_t *node) {
+    const struct mb__yaml_reader *reader = &loader->reader;
+    struct mb_serve_config *config = loader->config;
+    int status = mb__yaml_check_mapping(reader, node, "tls", tls_keys);
+    if (status != 0 || mb__yaml_is_null(node))
+        return status;
+    for (size_t i = 0; status == 0 && i < mb__yaml_mapping_size(node); i++) {
+        const char *key;
+        yaml_node_t *value;
+        char path[32];
+        mb__yaml_mapping_pair(reader, node, i, &key, &value);
+        snprintf(path, sizeof path, "tls.%s", key);
+        if (strcmp(key, "listen") == 0)
+            status = parse_addresses(loader, value, path, MB_CONFIG_TLS_PORT, config->tls_listen,
+                                     &config->tls_listen_count);
+        else if (strcmp(key, "certificate") == 0)
+            status = parse_path(loader, value, path, &config->tls_certificate);
+        else if (strcmp(key, "key") == 0)
+            status = parse_path(loader, value, path, &config->tls_key);
+        else if (strcmp(key, "ca") == 0)
+            status = parse_path(loader, value, path, &config->tls_ca);
+        else if (strcmp(key, "crl") == 0)
+            status = parse_path(loader, value, path, &config->tls_crl);
+        else if (strcmp(key, "session_tickets") == 0)
+            status = mb__yaml_bool(reader, value, path, &config->tls_session_tickets);
+        else
+            status = mb__yaml_duration(reader, value, path, &config->tls_handshake_timeout_ms);
+    }
+    if (status != 0)
+        return status;
+    /* A tls section means Modbus/TCP Security is served: on its own port unless told where. */
+    if (config->tls_listen_count == 0) {
+        static const char *const defaults[] = {"0.0.0.0:" MB_CONFIG_TLS_PORT,
+                                               "[::]:" MB_CONFIG_TLS_PORT};
+        for (size_t i = 0; i < 2; i++) {
+            if ((config->tls_listen[i] = duplicate(defaults[i])) == NULL)
+                return out_of_memory(loader);
+            config->tls_listen_count++;
+        }
+    }
+    const char *missing[3];
+    size_t missing_count = 0;
+    if (config->tls_certificate == NULL)
+        missing[missing_count++] = "certificate";
+    if (config->tls_key == NULL)
+        missing[missing_count++] = "key";
+    if (config->tls_ca == NULL)
+        missing[missing_count++] = "ca";
+    if (missing_count > 0)
+        return mb__yaml_error(reader, node,
+                              "tls: certificate, key and ca are all needed to serve Modbus/TCP "
+                              "Security; missing: %s%s%s%s%s",
+                              missing[0], missing_count > 1 ? ", " : "",
+                              missing_count > 1 ? missing[1] : "", missing_count > 2 ? ", " : "",
+                              missing_count > 2 ? missing[2] : "");
+    return 0;
+}
+
+static int parse_policy(struct loader *loader, const yaml_node_t *node) {
+    struct mb_policy *policy = NULL;
+    /* "policy:" with nothing after it is the section left out; "policy: []" denies all. */
+    if (mb__yaml_is_null(node))
+        return 0;
+    int status = mb__config_policy(&loader->reader, node, &policy);
+    if (status != 0)
+        return status;
+    mb_policy_destroy(loader->config->policy);
+    loader->config->policy = policy;
+    return 0;
+}
+
+static const char *const top_keys[] = {"listen", "workers",         "user",     "log",
+                                       "limits", "persist",         "identity", "units",
+                                       "tls",    "authorize_plain", "policy",   NULL};
 
 static int parse_top(struct loader *loader, const yaml_node_t *root) {
     const struct mb__yaml_reader *reader = &loader->reader;
@@ -495,10 +635,23 @@ static int parse_top(struct loader *loader, const yaml_node_t *root) {
             status = parse_persist(loader, value);
         } else if (strcmp(key, "identity") == 0) {
             status = parse_identity(loader, value);
-        } else {
+        } else if (strcmp(key, "units") == 0) {
             status = mb__config_units(reader, value, loader->config);
+        } else if (strcmp(key, "tls") == 0) {
+            status = parse_tls(loader, value);
+        } else if (strcmp(key, "authorize_plain") == 0) {
+            loader->authorize_plain = value;
+            status =
+                mb__yaml_bool(reader, value, "authorize_plain", &loader->config->authorize_plain);
+        } else {
+            status = parse_policy(loader, value);
         }
     }
+    if (status == 0 && loader->authorize_plain != NULL && loader->config->authorize_plain &&
+        loader->config->policy == NULL)
+        status = mb__yaml_error(reader, loader->authorize_plain,
+                                "authorize_plain: true needs a policy section; without one every "
+                                "plain-TCP request would be denied");
     return status;
 }
 

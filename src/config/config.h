@@ -10,11 +10,13 @@
 #include <stdint.h>
 
 #include "mbsec/model.h"
+#include "mbsec/policy.h"
 #include "mbsec/server.h"
 
 #define MB_CONFIG_MAX_LISTEN 16
 #define MB_CONFIG_MAX_UNITS 256
 #define MB_CONFIG_MAX_FIFOS 64
+#define MB_CONFIG_TLS_PORT "802" /* Modbus/TCP Security's port, for tls.listen without one */
 
 enum mb_log_format {
     MB_LOG_PLAIN = 0,
@@ -42,6 +44,26 @@ struct mb_serve_config {
     char *strings[16]; /* owned copies behind identity and persist_path */
     size_t string_count;
     uint8_t server_id[251];
+
+    /* policy: the compiled authorization rules, owned (mb_config_free destroys it,
+     * mb_config_copy copies it). NULL when no file gave a policy: the server then denies every
+     * request it would have checked. */
+    struct mb_policy *policy;
+    /* authorize_plain: plain-TCP requests are checked against the policy too (default 0: only
+     * requests over TLS are, and plain ones are served as before). */
+    int authorize_plain;
+
+    /* tls: Modbus/TCP Security. Listening addresses "host:port" (a host given without a port
+     * gets 802); none means no TLS listener. When there are some, certificate, key and ca are
+     * set. Paths are owned and already resolved against the configuration file's directory. */
+    char *tls_listen[MB_CONFIG_MAX_LISTEN];
+    size_t tls_listen_count;
+    char *tls_certificate;             /* tls.certificate: PEM, the server's chain */
+    char *tls_key;                     /* tls.key: PEM private key */
+    char *tls_ca;                      /* tls.ca: PEM file or hashed directory of client CAs */
+    char *tls_crl;                     /* tls.crl: PEM CRL file, or NULL */
+    int tls_session_tickets;           /* tls.session_tickets: default 0 (session ids only) */
+    uint32_t tls_handshake_timeout_ms; /* tls.handshake_timeout: default 10000 */
 };
 
 /* Fills `config` with the built-in defaults (the default simulator of model.h, no listen
@@ -58,11 +80,12 @@ void mb_config_defaults(struct mb_serve_config *config);
 int mb_config_load(const char *path, struct mb_serve_config *config, char *error,
                    size_t error_capacity);
 
-/* Frees what a config owns (listen strings, user, model strings) and resets it to defaults. */
+/* Frees what a config owns (listen strings, user, model strings, TLS strings, the policy) and
+ * resets it to defaults. */
 void mb_config_free(struct mb_serve_config *config);
 
 /* Copies `source` into `target` deeply (target must be freed or fresh), fixing the internal
- * pointers. Returns 0 or MB_ENOMEM. */
+ * pointers; the policy is copied too (mb_policy_copy()). Returns 0 or MB_ENOMEM. */
 int mb_config_copy(struct mb_serve_config *target, const struct mb_serve_config *source);
 
 /* Parses a duration: "250ms", "5s", "2m", "1h", or a bare number of seconds. Returns 0 or
