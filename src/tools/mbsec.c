@@ -18,6 +18,8 @@ static void help(FILE *out) {
           "  scan       find the unit ids that answer at an address\n"
           "  diag       diagnostics (FC 8): echo, counters, restart, listen-only\n"
           "  raw        send a PDU given in hex and decode the answer\n"
+          "  cert       certificates for Modbus/TCP Security: CA, server, client (with a\n"
+          "             role), show, revoke, CRL\n"
           "  version    print the version\n"
           "  help       this text\n"
           "\n"
@@ -31,8 +33,9 @@ static const struct {
     const char *name;
     int (*run)(int argc, char **argv);
 } commands[] = {
-    {"serve", mb_cmd_serve}, {"read", mb_cmd_read}, {"write", mb_cmd_write}, {"poll", mb_cmd_poll},
-    {"info", mb_cmd_info},   {"scan", mb_cmd_scan}, {"diag", mb_cmd_diag},   {"raw", mb_cmd_raw},
+    {"serve", mb_cmd_serve}, {"read", mb_cmd_read}, {"write", mb_cmd_write},
+    {"poll", mb_cmd_poll},   {"info", mb_cmd_info}, {"scan", mb_cmd_scan},
+    {"diag", mb_cmd_diag},   {"raw", mb_cmd_raw},   {"cert", mb_cmd_cert},
 };
 
 int mb_tool_main(int argc, char **argv) {

@@ -226,8 +226,9 @@ static int role_from_value(const unsigned char *value, size_t value_length, char
     if (element.tag != TAG_UTF8STRING)
         return say_holds(diagnostic, diagnostic_size, element.tag);
     if (element.size != value_length)
-        return say(diagnostic, diagnostic_size, "role extension has %zu bytes after its UTF8String",
-                   value_length - element.size);
+        return say(diagnostic, diagnostic_size,
+                   "role extension has %zu byte%s after its UTF8String",
+                   value_length - element.size, value_length - element.size == 1 ? "" : "s");
     if (mb__role_check(element.content, element.length, diagnostic, diagnostic_size) != 1)
         return 0;
     if (element.length >= role_size)
