@@ -18,12 +18,15 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config/config.h"
 #include "mbsec/loop.h"
 #include "mbsec/model.h"
+#include "mbsec/policy.h"
 #include "mbsec/server.h"
+#include "mbsec/tls.h"
 #include "tools/commands.h"
 #include "tools/log.h"
 
@@ -43,6 +46,13 @@ struct overrides {
     uint32_t shutdown_grace_ms;
     const char *persist_path;
     uint32_t sync_interval_ms;
+    /* Modbus/TCP Security */
+    const char *tls_listen[MB_CONFIG_MAX_LISTEN];
+    size_t tls_listen_count;
+    const char *certificate;
+    const char *key;
+    const char *ca;
+    const char *crl;
 };
 
 struct worker {
@@ -58,6 +68,13 @@ struct worker {
 
 struct serve {
     struct overrides overrides;
+    struct mb_tls_context *tls; /* NULL without TLS listeners */
+    /* The policy in force, read by every worker: a reload stores a new one atomically and
+     * keeps the old ones (a worker may be deciding with one) until the process exits. */
+    struct mb_policy *policy;
+    int authorize_plain; /* plain-TCP requests go through the policy too */
+    struct mb_policy *retired[64];
+    size_t retired_count;
     struct mb_serve_config config;
     struct mb_logger logger;
     struct mb_model *model;
@@ -81,6 +98,12 @@ static void usage(FILE *out) {
           "covering addresses 0..65535, all zero, on port 502 of every address.\n"
           "\n"
           "  --listen HOST:PORT       listen here instead (repeatable; IPv6 as [::1]:502)\n"
+          "  --tls-listen HOST[:PORT] Modbus/TCP Security listener (port 802 by default;\n"
+          "                           repeatable); needs --cert, --key and --ca\n"
+          "  --cert FILE              the server certificate (PEM, then its chain)\n"
+          "  --key FILE               its private key\n"
+          "  --ca FILE|DIR            the CA(s) client certificates must come from\n"
+          "  --crl FILE               CRLs: revoked client certificates are refused\n"
           "  --config FILE            YAML configuration (docs/configuration.md)\n"
           "  --persist FILE           keep coils, holding registers and files in FILE\n"
           "  --sync-interval DURATION flush the persistence file this often (default 1s)\n"
@@ -127,6 +150,11 @@ static int parse_arguments(int argc, char **argv, struct overrides *overrides) {
         OPT_LOGFORMAT,
         OPT_LOGLEVEL,
         OPT_GRACE,
+        OPT_TLS_LISTEN,
+        OPT_CERT,
+        OPT_KEY,
+        OPT_CA,
+        OPT_CRL,
     };
     static const struct option options[] = {
         {"listen", required_argument, NULL, OPT_LISTEN},
@@ -142,6 +170,11 @@ static int parse_arguments(int argc, char **argv, struct overrides *overrides) {
         {"shutdown-grace", required_argument, NULL, OPT_GRACE},
         {"log-format", required_argument, NULL, OPT_LOGFORMAT},
         {"log-level", required_argument, NULL, OPT_LOGLEVEL},
+        {"tls-listen", required_argument, NULL, OPT_TLS_LISTEN},
+        {"cert", required_argument, NULL, OPT_CERT},
+        {"key", required_argument, NULL, OPT_KEY},
+        {"ca", required_argument, NULL, OPT_CA},
+        {"crl", required_argument, NULL, OPT_CRL},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -156,6 +189,24 @@ static int parse_arguments(int argc, char **argv, struct overrides *overrides) {
         uint32_t value = 0;
         const char *bad = NULL;
         switch (option) {
+        case OPT_TLS_LISTEN:
+            if (overrides->tls_listen_count >= MB_CONFIG_MAX_LISTEN)
+                bad = "too many --tls-listen addresses (16 at most)";
+            else
+                overrides->tls_listen[overrides->tls_listen_count++] = optarg;
+            break;
+        case OPT_CERT:
+            overrides->certificate = optarg;
+            break;
+        case OPT_KEY:
+            overrides->key = optarg;
+            break;
+        case OPT_CA:
+            overrides->ca = optarg;
+            break;
+        case OPT_CRL:
+            overrides->crl = optarg;
+            break;
         case OPT_LISTEN:
             if (overrides->listen_count >= MB_CONFIG_MAX_LISTEN)
                 bad = "too many --listen addresses (16 at most)";
@@ -303,6 +354,43 @@ static int build_config(const struct overrides *overrides, struct mb_serve_confi
     }
     if (overrides->sync_interval_ms)
         fresh.model.sync_interval_ms = overrides->sync_interval_ms;
+    if (overrides->tls_listen_count > 0) {
+        for (size_t i = 0; i < fresh.tls_listen_count; i++)
+            free(fresh.tls_listen[i]);
+        fresh.tls_listen_count = 0;
+        for (size_t i = 0; i < overrides->tls_listen_count; i++) {
+            /* A host alone listens on Modbus/TCP Security's port, 802. */
+            const char *address = overrides->tls_listen[i];
+            char with_port[300];
+            int has_port =
+                address[0] == '[' ? strstr(address, "]:") != NULL : strchr(address, ':') != NULL;
+            if (!has_port) {
+                snprintf(with_port, sizeof with_port, "%s:%d", address, MB_TLS_DEFAULT_PORT);
+                address = with_port;
+            }
+            fresh.tls_listen[i] = NULL;
+            if (replace_string(&fresh.tls_listen[i], address) != 0)
+                goto out_of_memory;
+            fresh.tls_listen_count++;
+        }
+    }
+    if ((overrides->certificate &&
+         replace_string(&fresh.tls_certificate, overrides->certificate)) ||
+        (overrides->key && replace_string(&fresh.tls_key, overrides->key)) ||
+        (overrides->ca && replace_string(&fresh.tls_ca, overrides->ca)) ||
+        (overrides->crl && replace_string(&fresh.tls_crl, overrides->crl)))
+        goto out_of_memory;
+    if (fresh.tls_handshake_timeout_ms)
+        fresh.limits.handshake_timeout_ms = fresh.tls_handshake_timeout_ms;
+    if (fresh.tls_listen_count > 0 &&
+        (fresh.tls_certificate == NULL || fresh.tls_key == NULL || fresh.tls_ca == NULL)) {
+        snprintf(error, capacity,
+                 "a TLS listener needs a certificate, its key and the CA of the clients "
+                 "(--cert, --key, --ca, or tls.certificate, tls.key, tls.ca; see "
+                 "docs/security.md)");
+        mb_config_free(&fresh);
+        return -1;
+    }
     if (fresh.workers < 1)
         fresh.workers = 1;
     /* The config points into itself (units, FIFOs, strings): copy it with the function that
@@ -413,6 +501,74 @@ static void raise_descriptor_limit(struct serve *serve) {
                           (unsigned long long)(target < wanted ? target : limit.rlim_cur));
 }
 
+/* ---- authorization ---- */
+
+/* Every request: TLS ones (and plain ones when the configuration says so) go through the policy
+ * first; what it denies is answered as the rule says and recorded; the rest reaches the model. */
+static int serve_request(void *data, const struct mb_server_request *call, uint8_t *response) {
+    struct serve *serve = data;
+    const struct mb_policy *policy = __atomic_load_n(&serve->policy, __ATOMIC_ACQUIRE);
+    if (call->peer->secure || __atomic_load_n(&serve->authorize_plain, __ATOMIC_RELAXED)) {
+        struct mb_policy_decision decision;
+        if (policy == NULL) {
+            mb_logger_message(&serve->logger, MB_LOG_WARNING, "denied",
+                              "%s from %s: function %u to unit %u denied: no policy configured",
+                              call->peer->role ? call->peer->role : "(no role)", call->peer->text,
+                              call->pdu[0], call->unit_id);
+            return mb_exception_encode(call->pdu[0] & 0x7F, MB_EX_ILLEGAL_FUNCTION, response,
+                                       MB_PDU_MAX);
+        }
+        struct mb_policy_identity who = {
+            .role = call->peer->role,
+            .tls = call->peer->secure,
+            .address = (const struct sockaddr *)&call->peer->address,
+            .address_length = call->peer->address_length,
+        };
+        if (mb_policy_decide(policy, &who, call->unit_id, call->pdu, call->pdu_length, &decision) !=
+            0)
+            return MB_EINVAL;
+        if (decision.action != MB_POLICY_ALLOW) {
+            mb_logger_message(&serve->logger, MB_LOG_WARNING, "denied", "%s", decision.reason);
+            if (decision.action != MB_POLICY_DENY)
+                return 0; /* drop (and close, which the server cannot do yet): no answer */
+            return mb_exception_encode(call->pdu[0] & 0x7F,
+                                       decision.exception ? decision.exception
+                                                          : MB_EX_ILLEGAL_FUNCTION,
+                                       response, MB_PDU_MAX);
+        }
+    }
+    return mb_model_handle(serve->model, call, response);
+}
+
+/* The TLS context of the --tls-listen listeners. Returns 0 or an exit status. */
+static int prepare_tls(struct serve *serve) {
+    const struct mb_serve_config *config = &serve->config;
+    serve->policy = config->policy;
+    serve->authorize_plain = config->authorize_plain;
+    if (config->tls_listen_count == 0)
+        return 0;
+    struct stat status;
+    int directory = stat(config->tls_ca, &status) == 0 && S_ISDIR(status.st_mode);
+    struct mb_tls_config tls = {
+        .certificate_file = config->tls_certificate,
+        .key_file = config->tls_key,
+        .ca_file = directory ? NULL : config->tls_ca,
+        .ca_directory = directory ? config->tls_ca : NULL,
+        .crl_file = config->tls_crl,
+        .session_tickets = config->tls_session_tickets,
+    };
+    char error[400];
+    if (mb_tls_context_create(1, &tls, &serve->tls, error, sizeof error) != 0) {
+        fprintf(stderr, "mbsec serve: TLS: %s\n", error);
+        return MB_EXIT_USAGE;
+    }
+    if (serve->policy == NULL)
+        mb_logger_message(&serve->logger, MB_LOG_WARNING, "no_policy",
+                          "no policy configured: every request over TLS is denied with "
+                          "exception 01 until one is (see docs/security.md)");
+    return 0;
+}
+
 /* ---- workers ---- */
 
 static void send_command(struct serve *serve, char command) {
@@ -454,8 +610,8 @@ static int worker_create(struct serve *serve, int index) {
     worker->command_pipe[0] = worker->command_pipe[1] = -1;
     struct mb_server_config config = {
         .limits = serve->config.limits,
-        .handler = mb_model_handle,
-        .handler_data = serve->model,
+        .handler = serve_request,
+        .handler_data = serve,
         .group = serve->group,
         .pass_undecodable = 1, /* the model applies unit, listen-only and 01-before-03 rules */
         .log = mb_logger_write,
@@ -502,15 +658,22 @@ static int open_listeners(struct serve *serve) {
     }
 
     const char *defaults[] = {"0.0.0.0:502", "[::]:502"};
-    size_t count = serve->config.listen_count;
-    const char *const *addresses = (const char *const *)serve->config.listen;
-    if (count == 0) {
-        addresses = defaults;
-        count = 2;
+    size_t plain = serve->config.listen_count;
+    const char *addresses[2 * MB_CONFIG_MAX_LISTEN + 2];
+    size_t count = 0;
+    for (size_t i = 0; i < plain; i++)
+        addresses[count++] = serve->config.listen[i];
+    /* Without any address given, the plain default; a TLS listener alone stands alone. */
+    if (plain == 0 && serve->config.tls_listen_count == 0) {
+        addresses[count++] = defaults[0];
+        addresses[count++] = defaults[1];
     }
+    size_t first_tls = count;
+    for (size_t i = 0; i < serve->config.tls_listen_count; i++)
+        addresses[count++] = serve->config.tls_listen[i];
     for (size_t i = 0; i < count; i++) {
         int index = mb_server_listen(serve->workers[0].server, addresses[i], 0);
-        if (index == MB_EADDRESS && serve->config.listen_count == 0) {
+        if (index == MB_EADDRESS && i < first_tls && plain == 0) {
             /* No IPv6 on this machine: the IPv4 default still serves. */
             mb_logger_message(&serve->logger, MB_LOG_WARNING, "listener_skipped",
                               "%s is not available on this machine", addresses[i]);
@@ -525,14 +688,21 @@ static int open_listeners(struct serve *serve) {
                         index == MB_ESYSTEM ? strerror(errno) : "");
             return index == MB_EADDRESS ? MB_EXIT_USAGE : MB_EXIT_FAILURE;
         }
+        struct mb_tls_context *tls = i >= first_tls ? serve->tls : NULL;
+        if (tls != NULL)
+            mb_server_listener_set_tls(serve->workers[0].server, index, tls);
         /* The other workers bind the address actually bound, so port 0 means one port. */
         char bound[64];
         mb_server_listener_address(serve->workers[0].server, index, bound, sizeof bound);
-        for (int w = 1; w < serve->worker_count; w++)
-            if (mb_server_listen_shared(serve->workers[w].server, bound, 0) < 0) {
+        for (int w = 1; w < serve->worker_count; w++) {
+            int shared = mb_server_listen_shared(serve->workers[w].server, bound, 0);
+            if (shared < 0) {
                 fprintf(stderr, "mbsec serve: worker %d cannot listen on %s\n", w, bound);
                 return MB_EXIT_FAILURE;
             }
+            if (tls != NULL)
+                mb_server_listener_set_tls(serve->workers[w].server, shared, tls);
+        }
     }
     if (mb_server_listener_fd(serve->workers[0].server, 0) < 0) {
         fprintf(stderr, "mbsec serve: nothing to listen on\n");
@@ -559,14 +729,29 @@ static void reload(struct serve *serve) {
     serve->config.log_format = fresh.log_format;
     serve->config.log_level = fresh.log_level;
     serve->config.shutdown_grace_ms = fresh.shutdown_grace_ms;
+    const char *policy_note;
+    if (serve->retired_count < sizeof serve->retired / sizeof serve->retired[0]) {
+        /* The new policy is taken out of `fresh`, published, and the one it replaces kept. */
+        struct mb_policy *previous = serve->policy;
+        policy_note =
+            fresh.policy != NULL ? ", policy" : ", no policy (everything checked is denied)";
+        __atomic_store_n(&serve->policy, fresh.policy, __ATOMIC_RELEASE);
+        __atomic_store_n(&serve->authorize_plain, fresh.authorize_plain, __ATOMIC_RELAXED);
+        if (previous != NULL && previous != serve->config.policy)
+            serve->retired[serve->retired_count++] = previous;
+        fresh.policy = NULL;
+    } else {
+        policy_note = ", but not the policy (too many reloads: restart to change it)";
+    }
     mb_config_free(&fresh);
     serve->logger.format = serve->config.log_format;
     serve->logger.level = serve->config.log_level;
     mb_server_set_limits(serve->workers[0].server, &serve->config.limits);
     send_command(serve, COMMAND_LIMITS);
     mb_logger_message(&serve->logger, MB_LOG_INFO, "reloaded",
-                      "limits and logging applied; listen addresses, workers, user, units, "
-                      "identity and persistence take effect at the next start");
+                      "limits, logging%s applied; listen addresses, TLS, workers, user, units, "
+                      "identity and persistence take effect at the next start",
+                      policy_note);
 }
 
 static void sync_tick(struct mb_loop *loop, struct mb_timer *timer) {
@@ -640,6 +825,9 @@ int mb_cmd_serve(int argc, char **argv) {
             fprintf(stderr, "mbsec serve: cannot start worker %d: out of resources\n", i);
             goto out;
         }
+    status = prepare_tls(&serve);
+    if (status != 0)
+        goto out;
     status = open_listeners(&serve);
     if (status != 0)
         goto out;
@@ -697,6 +885,11 @@ out:
                               serve.config.model.persist_path ? "persistence flushed"
                                                               : "all connections closed");
     }
+    mb_tls_context_destroy(serve.tls);
+    if (serve.policy != serve.config.policy)
+        mb_policy_destroy(serve.policy);
+    for (size_t i = 0; i < serve.retired_count; i++)
+        mb_policy_destroy(serve.retired[i]);
     mb_config_free(&serve.config);
     return status;
 }
