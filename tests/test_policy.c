@@ -78,7 +78,11 @@ static void expect(int line, const struct mb_policy *policy, const struct who *w
 /* Checks the whole reason line. */
 static void expect_reason(int line, const struct mb_policy *policy, const struct who *who,
                           uint8_t unit, const uint8_t *pdu, size_t length, const char *reason) {
-    struct mb_policy_decision decision = decide(policy, who, unit, pdu, length);
+    struct who explained = *who;
+    explained.identity.explain = 1;
+    if (explained.identity.address != NULL)
+        explained.identity.address = (const struct sockaddr *)&explained.storage;
+    struct mb_policy_decision decision = decide(policy, &explained, unit, pdu, length);
     harness_checks++;
     if (strcmp(decision.reason, reason) != 0)
         harness_fail(__FILE__, line, "reason\n    \"%s\"\n  want\n    \"%s\"", decision.reason,
@@ -1067,6 +1071,18 @@ TEST(user_defined_codes_need_read_and_write_and_are_not_in_presets) {
 
 /* ---- reasons ---- */
 
+TEST(an_allowed_read_has_no_reason_unless_explained) {
+    struct mb_policy *policy = station();
+    struct who who;
+    set_who(&who, "operator", 1, "192.0.2.7");
+    const uint8_t read[] = {0x03, 0x00, 0x00, 0x00, 0x0A};
+    struct mb_policy_decision decision = decide(policy, &who, 1, read, sizeof read);
+    CHECK_EQ(decision.action, MB_POLICY_ALLOW);
+    CHECK_STR(decision.rule_name, "operators-read");
+    CHECK_STR(decision.reason, "");
+    mb_policy_destroy(policy);
+}
+
 TEST(reasons_say_who_what_and_which_rule) {
     struct mb_policy *policy = station();
     struct who who;
@@ -1578,6 +1594,7 @@ int main(void) {
     RUN(an_empty_policy_denies_everything);
     RUN(requests_that_do_not_decode_match_only_rules_without_tables);
     RUN(user_defined_codes_need_read_and_write_and_are_not_in_presets);
+    RUN(an_allowed_read_has_no_reason_unless_explained);
     RUN(reasons_say_who_what_and_which_rule);
     RUN(reasons_keep_strange_roles_on_one_short_line);
     RUN(reasons_write_addresses_as_inet_ntop_does);

@@ -225,8 +225,9 @@ static long tls_read(struct mb_transport *transport, void *buffer, size_t capaci
         if (rc != 0)
             return rc;
     }
+    /* The error queue is emptied after every failure (ssl_result), so it is empty here: no
+     * need to clear it on every call. */
     size_t done = 0;
-    ERR_clear_error();
     int ok = SSL_read_ex(tls->ssl, buffer, capacity, &done);
     /* In TLS 1.3 a client learns that the server refused its certificate only now, from the
      * alert that follows the handshake: say so as a handshake failure. */
@@ -241,7 +242,6 @@ static long tls_write(struct mb_transport *transport, const void *data, size_t l
             return rc;
     }
     size_t done = 0;
-    ERR_clear_error();
     int ok = SSL_write_ex(tls->ssl, data, length, &done);
     return ssl_result(tls, ok, done);
 }
