@@ -689,11 +689,15 @@ static int open_listeners(struct serve *serve) {
             return index == MB_EADDRESS ? MB_EXIT_USAGE : MB_EXIT_FAILURE;
         }
         struct mb_tls_context *tls = i >= first_tls ? serve->tls : NULL;
-        if (tls != NULL)
-            mb_server_listener_set_tls(serve->workers[0].server, index, tls);
         /* The other workers bind the address actually bound, so port 0 means one port. */
         char bound[64];
         mb_server_listener_address(serve->workers[0].server, index, bound, sizeof bound);
+        if (tls != NULL) {
+            mb_server_listener_set_tls(serve->workers[0].server, index, tls);
+            mb_logger_message(&serve->logger, MB_LOG_INFO, "tls_listener",
+                              "%s is Modbus/TCP Security (TLS, client certificates required)",
+                              bound);
+        }
         for (int w = 1; w < serve->worker_count; w++) {
             int shared = mb_server_listen_shared(serve->workers[w].server, bound, 0);
             if (shared < 0) {
