@@ -50,11 +50,15 @@ struct mb_server_request {
 
 /* Returned by a handler that will answer later with mb_server_reply(). */
 #define MB_SERVER_DEFER 0x7FFF
+/* Returned by a handler to send nothing and close the connection once the answers already owed
+ * on it are written (an authorization policy's "close" action). */
+#define MB_SERVER_CLOSE 0x7FFE
 
 /*
  * Writes the response PDU (function code first, at most MB_PDU_MAX bytes, an exception response
  * if need be) into `response` and returns its length; or returns 0 to send nothing (FC 8
- * listen-only mode); or MB_SERVER_DEFER to answer later; or a negative MB_E* error, which the
+ * listen-only mode); or MB_SERVER_DEFER to answer later; or MB_SERVER_CLOSE to close the
+ * connection without an answer; or a negative MB_E* error, which the
  * server answers with exception 04 and logs.
  */
 typedef int (*mb_server_handler)(void *data, const struct mb_server_request *request,

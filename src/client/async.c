@@ -618,6 +618,10 @@ static void on_io(struct mb_loop *loop, int fd, unsigned events, void *data) {
                 snprintf(detail, sizeof detail, "%s closed the connection%s", client->peer,
                          mb_mbap_decoder_pending(&client->decoder) ? " in the middle of a response"
                                                                    : "");
+            else if (rc == MB_ETLS)
+                snprintf(detail, sizeof detail, "TLS with %s failed: %s", client->peer,
+                         client->transport->detail != NULL ? client->transport->detail
+                                                           : mb_strerror(rc));
             else
                 snprintf(detail, sizeof detail, "connection to %s failed: %s", client->peer,
                          system_errno != 0 ? strerror(system_errno) : mb_strerror(rc));

@@ -351,6 +351,15 @@ void mb_client_stats(const struct mb_client *client, struct mb_client_stats *sta
 static int connection_lost(struct mb_client *client, int rc, const char *when) {
     int system_errno = client->transport->system_errno;
     int mid_frame = mb_mbap_decoder_pending(&client->decoder);
+    const char *detail = client->transport->detail;
+    if (rc == MB_ETLS) {
+        /* In TLS 1.3 a server's refusal of our certificate arrives after our side of the
+         * handshake finished, at the first read: it is still a failed handshake. */
+        snprintf(client->detail, sizeof client->detail, "TLS with %s failed: %s", client->peer,
+                 detail != NULL && detail[0] != '\0' ? detail : mb_strerror(rc));
+        disconnect(client);
+        return MB_ETLS;
+    }
     if (rc == MB_ECLOSED)
         snprintf(client->detail, sizeof client->detail, "%s closed the connection %s", client->peer,
                  mid_frame ? "in the middle of a response" : when);

@@ -869,6 +869,12 @@ static int serve_frame(struct connection *connection, const struct mb_adu *adu) 
         return 0;
     if (!outstanding_remove(connection, key))
         return 0; /* answered already through mb_server_reply() */
+    if (length == MB_SERVER_CLOSE) {
+        /* Answers already owed still go out; nothing more is read or served. */
+        connection->closing = 1;
+        connection->close_reason = "closed by the application (authorization policy)";
+        return 0;
+    }
     if (length == 0)
         return 0;
     if (length < 0 || length > MB_PDU_MAX) {
@@ -923,6 +929,8 @@ static int serve_bytes(struct connection *connection, const uint8_t *data, size_
         rc = serve_frame(connection, &adu);
         if (rc < 0)
             return rc;
+        if (connection->closing)
+            return 0; /* the handler closed it: the rest of the input is not served */
     }
     return 0;
 }

@@ -512,9 +512,10 @@ static int serve_request(void *data, const struct mb_server_request *call, uint8
         struct mb_policy_decision decision;
         if (policy == NULL) {
             mb_logger_message(&serve->logger, MB_LOG_WARNING, "denied",
-                              "%s from %s: function %u to unit %u denied: no policy configured",
-                              call->peer->role ? call->peer->role : "(no role)", call->peer->text,
-                              call->pdu[0], call->unit_id);
+                              "%s%s%s from %s: FC %u on unit %u denied: no policy configured",
+                              call->peer->role ? "role '" : "no role",
+                              call->peer->role ? call->peer->role : "", call->peer->role ? "'" : "",
+                              call->peer->text, call->pdu[0], call->unit_id);
             return mb_exception_encode(call->pdu[0] & 0x7F, MB_EX_ILLEGAL_FUNCTION, response,
                                        MB_PDU_MAX);
         }
@@ -529,8 +530,10 @@ static int serve_request(void *data, const struct mb_server_request *call, uint8
             return MB_EINVAL;
         if (decision.action != MB_POLICY_ALLOW) {
             mb_logger_message(&serve->logger, MB_LOG_WARNING, "denied", "%s", decision.reason);
-            if (decision.action != MB_POLICY_DENY)
-                return 0; /* drop (and close, which the server cannot do yet): no answer */
+            if (decision.action == MB_POLICY_CLOSE)
+                return MB_SERVER_CLOSE;
+            if (decision.action == MB_POLICY_DROP)
+                return 0; /* no answer */
             return mb_exception_encode(call->pdu[0] & 0x7F,
                                        decision.exception ? decision.exception
                                                           : MB_EX_ILLEGAL_FUNCTION,

@@ -5,10 +5,12 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -45,6 +47,8 @@ struct tls_transport {
     struct mb_tls_context *context;
     SSL *ssl;
     int established;
+    int received; /* application data has arrived */
+    int ticket;   /* client: the server sent a session (it accepted us) */
     char detail[256];
     char role[128];
     char role_diagnostic[160];
@@ -101,6 +105,11 @@ static void describe_failure(struct tls_transport *tls, unsigned long code) {
             break;
         case X509_V_ERR_UNABLE_TO_GET_CRL:
             cause = "no CRL for the issuer";
+            break;
+        case X509_V_ERR_CERT_REJECTED:
+            cause = tls->context->has_pin
+                        ? "the server certificate's fingerprint is not the pinned one"
+                        : "certificate rejected";
             break;
         default:
             cause = "certificate did not verify";
@@ -162,17 +171,40 @@ static long ssl_result(struct tls_transport *tls, int ok, size_t done) {
         tls->base.blocked_on = MB_IO_WRITE;
         return MB_EAGAIN;
     case SSL_ERROR_ZERO_RETURN:
+        if (!tls->established) {
+            /* The end of the stream before the handshake finished: a port that does not speak
+             * TLS, or a peer that refused us without an alert. */
+            snprintf(tls->detail, sizeof tls->detail,
+                     "connection closed during the TLS handshake (not a TLS port, or our "
+                     "certificate was refused)");
+            tls->base.last_error = MB_ETLS;
+            return MB_ETLS;
+        }
+        if (!tls->context->server && !tls->received && !tls->ticket) {
+            /* TLS 1.3: a client's handshake ends before the server has checked its
+             * certificate; a server that refuses it may just close (without an alert). */
+            snprintf(tls->detail, sizeof tls->detail,
+                     "the server closed the connection right after the TLS handshake, before "
+                     "any answer (it probably refused our certificate)");
+            tls->base.last_error = MB_ETLS;
+            return MB_ETLS;
+        }
         tls->base.last_error = MB_ECLOSED;
         return MB_ECLOSED;
     case SSL_ERROR_SYSCALL:
         tls->base.system_errno = errno;
         ERR_clear_error();
         if (errno == 0 || errno == EPIPE || errno == ECONNRESET) {
+            int refused =
+                !tls->established || (!tls->context->server && !tls->received && !tls->ticket);
             snprintf(tls->detail, sizeof tls->detail, "%s",
-                     tls->established ? "connection closed"
-                                      : "connection closed during the TLS handshake");
-            tls->base.last_error = MB_ECLOSED;
-            return tls->established ? MB_ECLOSED : MB_ETLS;
+                     !tls->established ? "connection closed during the TLS handshake"
+                     : refused         ? "the server reset the connection right after the TLS "
+                                         "handshake, before any answer (it probably refused our "
+                                         "certificate)"
+                                       : "connection closed");
+            tls->base.last_error = refused ? MB_ETLS : MB_ECLOSED;
+            return refused ? MB_ETLS : MB_ECLOSED;
         }
         snprintf(tls->detail, sizeof tls->detail, "%s", strerror(errno));
         tls->base.last_error = MB_EIO;
@@ -216,6 +248,49 @@ static int tls_handshake(struct mb_transport *transport) {
     return 0;
 }
 
+/* ---- a socket BIO that never raises SIGPIPE ---- */
+
+/* OpenSSL's socket BIO writes with write(2): a peer that has gone makes that raise SIGPIPE,
+ * which kills a program that did not ignore it. The library must not decide that for the
+ * program, so its TLS writes go through send(MSG_NOSIGNAL), as the TCP transport's do. Reads,
+ * control and the rest are the socket BIO's own. */
+static BIO_METHOD *nosignal_method;
+static pthread_once_t nosignal_once = PTHREAD_ONCE_INIT;
+
+static int nosignal_write(BIO *bio, const char *data, int length) {
+    int fd = -1;
+    BIO_get_fd(bio, &fd);
+    BIO_clear_retry_flags(bio);
+    ssize_t sent = send(fd, data, (size_t)length, MSG_NOSIGNAL);
+    if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        BIO_set_retry_write(bio);
+    return (int)sent;
+}
+
+static void make_nosignal_method(void) {
+    const BIO_METHOD *socket = BIO_s_socket();
+    BIO_METHOD *method = BIO_meth_new(BIO_TYPE_SOCKET, "socket without SIGPIPE");
+    if (method == NULL)
+        return;
+    BIO_meth_set_write(method, nosignal_write);
+    BIO_meth_set_read(method, BIO_meth_get_read(socket));
+    BIO_meth_set_puts(method, BIO_meth_get_puts(socket));
+    BIO_meth_set_ctrl(method, BIO_meth_get_ctrl(socket));
+    BIO_meth_set_create(method, BIO_meth_get_create(socket));
+    BIO_meth_set_destroy(method, BIO_meth_get_destroy(socket));
+    nosignal_method = method;
+}
+
+static BIO *nosignal_bio(int fd) {
+    pthread_once(&nosignal_once, make_nosignal_method);
+    if (nosignal_method == NULL)
+        return NULL;
+    BIO *bio = BIO_new(nosignal_method);
+    if (bio != NULL)
+        BIO_set_fd(bio, fd, BIO_NOCLOSE);
+    return bio;
+}
+
 /* ---- the transport table ---- */
 
 static long tls_read(struct mb_transport *transport, void *buffer, size_t capacity) {
@@ -229,6 +304,8 @@ static long tls_read(struct mb_transport *transport, void *buffer, size_t capaci
      * need to clear it on every call. */
     size_t done = 0;
     int ok = SSL_read_ex(tls->ssl, buffer, capacity, &done);
+    if (ok > 0)
+        tls->received = 1;
     /* In TLS 1.3 a client learns that the server refused its certificate only now, from the
      * alert that follows the handshake: say so as a handshake failure. */
     return ssl_result(tls, ok, done);
@@ -287,12 +364,15 @@ int mb_tls_transport_create(struct mb_tls_context *context, int fd,
     if (tls == NULL)
         return MB_ENOMEM;
     tls->ssl = SSL_new(context->ssl);
-    if (tls->ssl == NULL || SSL_set_fd(tls->ssl, fd) != 1) {
+    BIO *bio = tls->ssl != NULL ? nosignal_bio(fd) : NULL;
+    if (bio == NULL) {
         SSL_free(tls->ssl);
         free(tls);
         ERR_clear_error();
         return MB_ENOMEM;
     }
+    SSL_set_bio(tls->ssl, bio, bio);
+    SSL_set_app_data(tls->ssl, tls);
     if (context->server) {
         SSL_set_accept_state(tls->ssl);
     } else {
@@ -373,6 +453,13 @@ static int verify_pin(int preverified, X509_STORE_CTX *store) {
  * the handshake. */
 static int keep_session(SSL *ssl, SSL_SESSION *session) {
     struct mb_tls_context *context = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+    struct tls_transport *tls = SSL_get_app_data(ssl);
+    /* A session from the server means it accepted our certificate (TLS 1.3 tells a client
+     * nothing else about that). */
+    if (tls != NULL)
+        tls->ticket = 1;
+    if (!context->resume)
+        return 0;
     SSL_SESSION_free(context->last_session);
     context->last_session = session;
     return 1; /* the reference is ours now */
@@ -545,11 +632,11 @@ int mb_tls_context_create(int server, const struct mb_tls_config *config,
             }
             SSL_CTX_set_tlsext_max_fragment_length(ssl, mode);
         }
-        if (config->resume) {
-            SSL_CTX_set_session_cache_mode(ssl, SSL_SESS_CACHE_CLIENT |
-                                                    SSL_SESS_CACHE_NO_INTERNAL_STORE);
-            SSL_CTX_sess_set_new_cb(ssl, keep_session);
-        }
+        /* Sessions are noted always (they tell that the server accepted us), kept only to
+         * resume. */
+        SSL_CTX_set_session_cache_mode(ssl,
+                                       SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+        SSL_CTX_sess_set_new_cb(ssl, keep_session);
     }
     *context_out = context;
     return 0;
