@@ -1,0 +1,532 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# Modbus/TCP Security end to end, with real processes only: a PKI made by `mbsec cert` (a CA, a
+# server certificate for 127.0.0.1, clients with the roles operator and engineer, one without a
+# role, an expired one, a revoked one listed in a CRL, and one from a second CA nobody trusts),
+# then `mbsec serve --config` with a plain and a TLS listener and a policy, driven by
+# `mbsec read/write --tls` and `openssl s_client`. Checks values, exit statuses, the client's
+# messages and the server's log (audit lines, handshake failures, reloads).
+#
+# The policy (first matching rule decides, anything else is denied with 01):
+#   operator   reads unit 1 (preset read-only), writes nothing
+#   engineer   unit 1: FC 6/16 on holding registers 100..110 with values 0..500 only; any other
+#              write touching 100..110 denied (setpoints-guard); everything else on unit 1
+#              allowed (preset read-write), so register 200 takes any value
+#   any role   FC 43/14 and FC 17 on every unit; a certificate without a role is not "any"
+#
+# Then: the policy reloaded on SIGHUP (a good one and a broken one), a server with a TLS
+# listener and no policy, the close and drop actions, and serve's usage errors for TLS.
+#
+# Servers listen on 127.0.0.1 port 0; their ports come from the "listening on" lines (the plain
+# listener is opened first, then the TLS one), readiness and every log line are polled for
+# with a deadline, and every process is stopped by its PID.
+#
+#   test_serve_tls.sh MBSEC_BINARY
+# "run read ..." runs `mbsec read`, not the shell's read:
+# shellcheck disable=SC2162
+set -u
+mbsec=${1:?usage: test_serve_tls.sh MBSEC_BINARY}
+scratch=$(mktemp -d)
+pids=()
+passed=0
+failed=0
+cleanup() {
+    for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null; done
+    rm -rf "$scratch"
+}
+trap cleanup EXIT
+DEADLINE=10 # seconds, for every wait
+
+ok() {
+    passed=$((passed + 1))
+    echo "ok   $1"
+}
+fail() {
+    failed=$((failed + 1))
+    echo "FAIL $1"
+    echo "     status $STATUS"
+    printf '%s\n' "$OUT" | sed 's/^/     out: /' | head -n 10
+    printf '%s\n' "$ERR" | sed 's/^/     err: /' | head -n 5
+}
+
+# run ARGS...: runs mbsec; sets OUT (stdout), ERR (stderr) and STATUS.
+OUT='' ERR='' STATUS=''
+run() {
+    OUT=$("$mbsec" "$@" 2>"$scratch/stderr")
+    STATUS=$?
+    ERR=$(cat "$scratch/stderr")
+}
+
+# expect DESCRIPTION STATUS [PATTERN]: the last run exited with STATUS and, when given, its
+# stdout and stderr together match the grep -E PATTERN.
+expect() {
+    if [ "$STATUS" = "$2" ] && { [ -z "${3:-}" ] || printf '%s\n%s\n' "$OUT" "$ERR" | grep -qE -- "$3"; }; then
+        ok "$1"
+    else
+        fail "$1 (wanted status $2${3:+ and /$3/})"
+    fi
+}
+
+# expect_one_line DESCRIPTION STATUS PATTERN: as expect, and stderr is exactly one line that
+# matches PATTERN (a cause, not a paragraph).
+expect_one_line() {
+    if [ "$STATUS" = "$2" ] && [ "$(printf '%s\n' "$ERR" | wc -l)" = 1 ] &&
+        printf '%s\n' "$ERR" | grep -qE -- "$3"; then
+        ok "$1"
+    else
+        fail "$1 (wanted status $2 and one line /$3/ on stderr)"
+    fi
+}
+
+# wait_for FILE PATTERN: until a line of FILE matches the grep -E PATTERN (bounded).
+wait_for() {
+    local deadline=$((SECONDS + DEADLINE))
+    while [ $SECONDS -lt $deadline ]; do
+        grep -qE -- "$2" "$1" 2>/dev/null && return 0
+        sleep 0.02
+    done
+    return 1
+}
+
+# mark_log: remembers how long the server log is; log_since PATTERN then waits (bounded) for a
+# line after the mark, so that each check looks at what its own request caused.
+MARK=0
+mark_log() { MARK=$(wc -l <"$LOG"); }
+log_since() {
+    local deadline=$((SECONDS + DEADLINE))
+    while [ $SECONDS -lt $deadline ]; do
+        tail -n +$((MARK + 1)) "$LOG" | grep -qE -- "$1" && return 0
+        sleep 0.02
+    done
+    return 1
+}
+# expect_log DESCRIPTION PATTERN: a line after the mark matches.
+expect_log() {
+    if log_since "$2"; then
+        ok "$1"
+    else
+        failed=$((failed + 1))
+        echo "FAIL $1 (no log line /$2/ after line $MARK)"
+        tail -n +$((MARK + 1)) "$LOG" | sed 's/^/     log: /' | tail -n 8
+    fi
+}
+
+# start_server NAME ARGS...: starts `mbsec serve ARGS` with its log in $scratch/NAME.log and
+# waits for "started"; the "listening on" lines before it name two ports, the plain listener's
+# first, then the TLS one's (each worker logs its own line for each). Sets SERVER_PID, LOG,
+# PLAIN and TLS (host:port), or exits the script.
+start_server() {
+    LOG=$scratch/$1.log
+    shift
+    "$mbsec" serve "$@" 2>"$LOG" &
+    SERVER_PID=$!
+    pids+=("$SERVER_PID")
+    if ! wait_for "$LOG" " started "; then
+        echo "FAIL mbsec serve $* never said it had started:"
+        sed 's/^/     /' "$LOG"
+        exit 1
+    fi
+    local ports
+    ports=$(sed -n 's/.* listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$LOG" | awk '!seen[$0]++')
+    PLAIN=127.0.0.1:$(printf '%s\n' "$ports" | sed -n 1p)
+    TLS=127.0.0.1:$(printf '%s\n' "$ports" | sed -n 2p)
+    if [ "$(printf '%s\n' "$ports" | wc -l)" != 2 ]; then
+        echo "FAIL expected listening lines for two ports:"
+        sed 's/^/     /' "$LOG"
+        exit 1
+    fi
+}
+
+# stop_server: SIGTERM, wait (bounded), require exit status 0.
+stop_server() {
+    local deadline=$((SECONDS + DEADLINE)) status
+    kill -TERM "$SERVER_PID" 2>/dev/null
+    while kill -0 "$SERVER_PID" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.02; done
+    kill -9 "$SERVER_PID" 2>/dev/null
+    wait "$SERVER_PID"
+    status=$?
+    if [ "$status" = 0 ]; then
+        ok "$1: stops on SIGTERM with status 0"
+    else
+        STATUS=$status OUT='' ERR=$(tail -n 5 "$LOG")
+        fail "$1: stops on SIGTERM with status 0"
+    fi
+}
+
+# run_as NAME ARGS...: run ARGS as a TLS client with certificate NAME that trusts our CA.
+pki=$scratch/pki
+run_as() {
+    local name=$1
+    shift
+    run "$@" --tls --cert "$pki/$name.crt" --key "$pki/$name.key" --ca "$pki/ca/ca.crt"
+}
+
+# ====================================================================================
+# The PKI, made with mbsec cert.
+mkdir -p "$pki"
+pki_ok=1
+certify() { "$mbsec" cert "$@" >>"$scratch/pki.out" 2>&1 || { pki_ok=0; echo "mbsec cert $* failed"; }; }
+certify ca --out-dir "$pki/ca" --name "serve_tls test CA"
+certify ca --out-dir "$pki/foreign-ca" --name "foreign CA"
+certify server --ca-dir "$pki/ca" --out "$pki/server" --ip 127.0.0.1
+certify client --ca-dir "$pki/ca" --out "$pki/operator" --role operator
+certify client --ca-dir "$pki/ca" --out "$pki/engineer" --role engineer
+certify client --ca-dir "$pki/ca" --out "$pki/norole" --no-role
+certify client --ca-dir "$pki/ca" --out "$pki/expired" --role operator \
+    --not-before 2020-01-01 --not-after 2020-01-02
+certify client --ca-dir "$pki/ca" --out "$pki/revoked" --role operator
+certify revoke --ca-dir "$pki/ca" "$pki/revoked.crt" --reason keyCompromise
+certify crl --ca-dir "$pki/ca" --out "$pki/ca.crl"
+certify client --ca-dir "$pki/foreign-ca" --out "$pki/foreign" --role operator
+if [ "$pki_ok" = 1 ]; then
+    ok "mbsec cert makes the PKI (CA, server, 6 clients, a foreign CA, a CRL)"
+else
+    STATUS=- OUT=$(cat "$scratch/pki.out") ERR=''
+    fail "mbsec cert makes the PKI"
+    exit 1
+fi
+
+# ====================================================================================
+# The server: plain and TLS listeners, the policy above. Paths are relative to the file.
+config=$scratch/serve.yaml
+write_config() {
+    cat >"$config" <<'YAML'
+listen: 127.0.0.1:0
+tls:
+  listen: 127.0.0.1:0
+  certificate: pki/server.crt
+  key: pki/server.key
+  ca: pki/ca/ca.crt
+  crl: pki/ca.crl
+  handshake_timeout: 5s
+policy:
+YAML
+    cat >>"$config"
+    cat >>"$config" <<'YAML'
+  - name: operators-read
+    roles: [operator]
+    units: 1
+    preset: read-only
+    action: allow
+  - name: engineer-setpoints
+    roles: [engineer]
+    units: 1
+    functions: [write_single_register, write_multiple_registers]
+    tables: { holding_registers: 100-110 }
+    values: 0-500
+    action: allow
+  - name: setpoints-guard
+    roles: [engineer]
+    access: write
+    tables: { holding_registers: 100-110 }
+    action: deny
+  - name: engineer-elsewhere
+    roles: [engineer]
+    units: 1
+    preset: read-write
+    action: allow
+  - name: identify-any-role
+    roles: [any]
+    functions: [read_device_identification, report_server_id]
+    action: allow
+YAML
+}
+write_config </dev/null
+start_server policy --config "$config"
+echo "# plain $PLAIN, TLS $TLS"
+
+# ---- operator: reads, never writes ----
+run write "$PLAIN" holding 0 11 22 33
+expect "plain write (unchecked: authorize_plain is false) of registers 0..2" 0
+mark_log
+run_as operator read "$TLS" holding 0 3 --json
+expect "operator reads unit 1 over TLS: the values" 0 '"values":\[11,22,33\]'
+expect_log "the TLS listener is the second one, and the handshake names the role" \
+    "tls_established peer=127\.0\.0\.1:[0-9]+ connection=[0-9]+ reason=\"TLSv1\.3 [^,]+, role 'operator', /CN=operator\""
+run_as operator read "$TLS" coils 0 8
+expect "operator reads coils (read-only preset)" 0 "^7 +0$"
+mark_log
+run_as operator write "$TLS" holding 100 5
+expect_one_line "operator write: exit 5, exception 01 illegal function" 5 \
+    "^mbsec write: exception 01 illegal function \(FC 6 write single register at 100, quantity 1, unit 1\)$"
+expect_log "operator write: a denied audit line with role, source, what and the rule" \
+    "warning +denied reason=\"role 'operator' from 127\.0\.0\.1: write holding register 100 on unit 1 \(FC 6\) matched no rule \(default deny\)\""
+run_as operator write "$TLS" coils 3 1
+expect "operator coil write: 01" 5 "exception 01 illegal function"
+mark_log
+run_as operator read "$TLS" holding 0 --unit 2
+expect "operator read of unit 2 (the rule says unit 1): 01" 5 "exception 01 illegal function"
+expect_log "the unit 2 denial is audited" "denied reason=\"role 'operator' from 127\.0\.0\.1: read holding register 0 on unit 2 \(FC 3\) matched no rule"
+run_as operator read "$TLS" holding 0 --json
+expect "after denials the operator still reads (nothing was written)" 0 '"values":\[11\]'
+
+# ---- engineer: setpoints 100..110 within 0..500, the rest of unit 1 freely ----
+run_as engineer write "$TLS" holding 100 250
+expect "engineer writes 250 to setpoint 100 (FC 6)" 0 "wrote 1 holding register at 100 \(FC 6"
+run_as engineer read "$TLS" holding 100 --json
+expect "engineer reads 250 back" 0 '"values":\[250\]'
+mark_log
+run_as engineer write "$TLS" holding 100 600
+expect_one_line "engineer writes 600 to 100: exit 5, exception 01" 5 \
+    "^mbsec write: exception 01 illegal function \(FC 6 write single register at 100"
+expect_log "engineer 600: denied by setpoints-guard" \
+    "denied reason=\"role 'engineer' from 127\.0\.0\.1: write holding register 100 on unit 1 \(FC 6\) denied by rule 'setpoints-guard'\""
+run_as engineer read "$TLS" holding 100 --json
+expect "the refused 600 did not reach the register" 0 '"values":\[250\]'
+run_as engineer write "$TLS" holding 104 500 0 499
+expect "engineer writes 104..106 (FC 16) within 0..500" 0 "wrote 3 holding registers at 104 \(FC 16"
+run_as engineer write "$TLS" holding 98 1 2 3
+expect "engineer FC 16 over 98..100 touches the setpoints: 01 (setpoints-guard)" 5 \
+    "exception 01 illegal function"
+run_as engineer write "$TLS" holding 110 1 2
+expect "engineer FC 16 over 110..111 runs past the setpoints: 01" 5 "exception 01"
+run_as engineer write "$TLS" holding 200 600
+expect "engineer writes 600 to 200: outside 100..110, allowed by engineer-elsewhere" 0 \
+    "wrote 1 holding register at 200"
+run_as engineer read "$TLS" holding 200 --json
+expect "register 200 holds 600" 0 '"values":\[600\]'
+run_as engineer write "$TLS" coils 3 1
+expect "engineer writes a coil (read-write preset)" 0 "wrote 1 coil at 3"
+run_as engineer write "$TLS" holding 200 1 --unit 2
+expect "engineer write to unit 2: 01" 5 "exception 01 illegal function"
+run_as engineer info "$TLS" --unit 7
+expect "identification is allowed to any role on any unit" 0 "VendorName +mbsec$"
+
+# ---- no role: nothing at all ----
+mark_log
+run_as norole read "$TLS" holding 0
+expect_one_line "no-role read: exit 5, 01" 5 "^mbsec read: exception 01 illegal function"
+expect_log "the handshake of the no-role client says why it has none" \
+    "tls_established .*no role \(no role extension\), /CN=norole"
+expect_log "no-role read: audited as no role, default deny" \
+    "denied reason=\"no role from 127\.0\.0\.1: read holding register 0 on unit 1 \(FC 3\) matched no rule \(default deny\)\""
+run_as norole read "$TLS" coils 0
+expect "no-role coil read: 01" 5 "exception 01 illegal function"
+run_as norole read "$TLS" input 0
+expect "no-role input register read: 01" 5 "exception 01 illegal function"
+run_as norole write "$TLS" holding 300 1
+expect "no-role write: 01" 5 "exception 01 illegal function"
+run_as norole info "$TLS"
+expect "no-role identification: 'any' role does not cover no role (both 01)" 5 \
+    "exception 01"
+run_as norole diag "$TLS" echo 12 34
+expect "no-role FC 8 echo: 01" 5 "exception 01 illegal function"
+run_as norole raw "$TLS" 07
+expect "no-role FC 7: 01" 5 "^exception: 01 illegal function$"
+
+# ---- certificates the server refuses ----
+refused() { # refused NAME DESCRIPTION CLIENT-PATTERN SERVER-PATTERN
+    mark_log
+    run_as "$1" read "$TLS" holding 0
+    expect_one_line "$2 client: exit 3 with the cause on one line" 3 "$3"
+    expect_log "$2 client: the server logs tls_failed naming the cause" \
+        "warning +tls_failed peer=127\.0\.0\.1:[0-9]+ connection=[0-9]+ reason=\"TLS handshake failed: $4"
+}
+refused expired "expired" "expired" "certificate expired"
+refused revoked "revoked" "revoked" "certificate revoked"
+refused foreign "foreign-CA" "unknown CA|unknown ca" "unknown CA"
+
+# ---- old protocol versions and a client without a certificate (openssl s_client) ----
+if command -v openssl >/dev/null 2>&1; then
+    # s_client -VERSION: the handshake must fail, and the server must say why. SECLEVEL=0 lets
+    # this OpenSSL offer the old versions at all.
+    old_version() {
+        mark_log
+        OUT=$(timeout "$DEADLINE" openssl s_client -connect "$TLS" "$1" -cipher 'DEFAULT:@SECLEVEL=0' \
+            -cert "$pki/operator.crt" -key "$pki/operator.key" </dev/null 2>&1)
+        STATUS=$? ERR=''
+        if [ "$STATUS" != 0 ] && ! printf '%s\n' "$OUT" | grep -qE "Cipher is [A-Z]"; then
+            ok "openssl s_client $1: the handshake fails"
+        else
+            fail "openssl s_client $1: the handshake fails"
+        fi
+        expect_log "openssl s_client $1: the server log names the protocol version" \
+            "tls_failed .*reason=\"TLS handshake failed: protocol version \(TLS 1\.2 or 1\.3 required\)"
+    }
+    old_version -tls1_1
+    if openssl s_client -help 2>&1 | grep -qE '^ *-tls1 '; then
+        old_version -tls1
+    else
+        echo "# openssl s_client has no -tls1: not checked"
+    fi
+    for version in -tls1_2 -tls1_3; do
+        mark_log
+        OUT=$(timeout "$DEADLINE" openssl s_client -connect "$TLS" "$version" \
+            -CAfile "$pki/ca/ca.crt" </dev/null 2>&1)
+        STATUS=$? ERR=''
+        expect_log "openssl s_client $version without a client certificate: the server logs it" \
+            "tls_failed .*reason=\"TLS handshake failed: no client certificate"
+    done
+else
+    echo "# no openssl command: s_client checks not run"
+fi
+
+# ---- pins and names ----
+pin=$("$mbsec" cert show "$pki/server.crt" | sed -n 's/^pin: *//p' | head -n 1)
+openssl_pin=$(openssl x509 -in "$pki/server.crt" -noout -fingerprint -sha256 2>/dev/null |
+    sed 's/.*=//' | tr 'A-F' 'a-f')
+ca_pin=$("$mbsec" cert show "$pki/ca/ca.crt" | sed -n 's/^pin: *//p' | head -n 1)
+run read "$TLS" holding 0 --json --tls --cert "$pki/operator.crt" --key "$pki/operator.key" --pin "$pin"
+expect "--pin from mbsec cert show, without --ca: the values" 0 '"values":\[11\]'
+if [ -n "$openssl_pin" ]; then
+    run read "$TLS" holding 0 --json --cert "$pki/operator.crt" --key "$pki/operator.key" \
+        --pin "$openssl_pin"
+    expect "--pin as openssl prints it (colons, lower case), --tls implied by --cert" 0 '"values":\[11\]'
+fi
+run read "$TLS" holding 0 --tls --cert "$pki/operator.crt" --key "$pki/operator.key" --pin "$ca_pin"
+expect_one_line "a wrong pin (the CA's fingerprint): exit 3" 3 "TLS handshake with $TLS failed"
+run read "$TLS" holding 0 --tls --cert "$pki/operator.crt" --key "$pki/operator.key" \
+    --pin "SHA256:$(printf '%064d' 0)"
+expect_one_line "a wrong pin (zeros): exit 3" 3 "TLS handshake with $TLS failed"
+run read "$TLS" holding 0 --tls --cert "$pki/operator.crt" --key "$pki/operator.key" --pin SHA256:1234
+expect "a malformed pin is a usage error" 2 "pin"
+run_as operator read "$TLS" holding 0 --server-name plc.example
+expect_one_line "--server-name plc.example (the certificate says 127.0.0.1): exit 3" 3 "name mismatch"
+run_as operator read "$TLS" holding 0 --json --server-name 127.0.0.1
+expect "--server-name 127.0.0.1 matches the IP SAN" 0 '"values":\[11\]'
+run read "$TLS" holding 0 --tls --cert "$pki/operator.crt" --key "$pki/operator.key" \
+    --ca "$pki/foreign-ca/ca.crt"
+expect_one_line "trusting another CA than the server's: exit 3, unknown CA" 3 "unknown CA"
+run read "$TLS" holding 0 --tls --ca "$pki/ca/ca.crt"
+expect "TLS without --cert is a usage error" 2 "--cert"
+
+# ---- the plain listener does not go through the policy ----
+run read "$PLAIN" holding 100 --json
+expect "plain read works (authorize_plain false)" 0 '"values":\[250\]'
+run write "$PLAIN" holding 101 900
+expect "plain write of 900 to a setpoint works: plain is not authorized" 0 "wrote 1 holding register"
+run read "$PLAIN" holding 101 --json
+expect "plain read back" 0 '"values":\[900\]'
+run_as operator read "$PLAIN" holding 101
+expect "TLS to the plain port fails to connect (exit 3)" 3
+
+# ---- SIGHUP: a policy that lets the operator write ----
+run_as operator write "$TLS" holding 50 7
+expect "before the reload the operator cannot write register 50" 5 "exception 01"
+write_config <<'YAML'
+  - name: operators-write-low
+    roles: [operator]
+    units: 1
+    access: write
+    tables: { holding_registers: 0-99 }
+    action: allow
+YAML
+mark_log
+kill -HUP "$SERVER_PID"
+expect_log "SIGHUP: the reload applies the policy" "info +reloaded reason=\"limits, logging, policy applied"
+run_as operator write "$TLS" holding 50 7
+expect "after the reload the operator writes register 50" 0 "wrote 1 holding register at 50"
+run_as operator read "$TLS" holding 50 --json
+expect "register 50 holds 7" 0 '"values":\[7\]'
+run_as operator write "$TLS" holding 100 7
+expect "the new rule covers 0..99 only: operator write to 100 still 01" 5 "exception 01"
+
+# ---- SIGHUP with a broken policy: refused, the policy in force stays ----
+write_config <<'YAML'
+  - name: operators-write-low
+    roles: [operator]
+    units: 1
+    access: write
+    tables: { holding_registers: 0-99 }
+    action: permit
+YAML
+bad_line=$(grep -n 'action: permit' "$config" | cut -d: -f1)
+mark_log
+kill -HUP "$SERVER_PID"
+expect_log "SIGHUP with a broken policy: refused with FILE:LINE:COLUMN" \
+    "error +reload_refused reason=\"$config:$bad_line:13: policy\[0\]\.action: .*permit.*the running configuration stays in force\""
+run_as operator write "$TLS" holding 51 8
+expect "after the refused reload the operator still writes 0..99 (the policy in force)" 0 \
+    "wrote 1 holding register at 51"
+run_as operator write "$TLS" holding 100 8
+expect "... and still not 100" 5 "exception 01"
+run_as norole read "$TLS" holding 0
+expect "... and the no-role client is still denied" 5 "exception 01"
+if kill -0 "$SERVER_PID" 2>/dev/null; then
+    ok "the server survived every client above"
+else
+    STATUS=dead OUT='' ERR=$(tail -n 5 "$LOG")
+    fail "the server survived every client above"
+fi
+stop_server "policy server"
+
+# ====================================================================================
+# A TLS listener without any policy: a warning once, and every TLS request denied.
+start_server nopolicy --listen 127.0.0.1:0 --tls-listen 127.0.0.1:0 --workers 2 \
+    --cert "$pki/server.crt" --key "$pki/server.key" --ca "$pki/ca/ca.crt"
+count=$(grep -cE "warning +no_policy reason=\"no policy configured: every request over TLS is denied with exception 01" "$LOG")
+if [ "$count" = 1 ]; then
+    ok "no policy: the no_policy warning, once (with 2 workers)"
+else
+    STATUS=$count OUT='' ERR=$(cat "$LOG")
+    fail "no policy: the no_policy warning, once (with 2 workers)"
+fi
+mark_log
+run_as operator read "$TLS" holding 0
+expect_one_line "no policy: an operator's TLS read is denied with 01" 5 "exception 01 illegal function"
+expect_log "no policy: the denial is audited" \
+    "denied reason=\"role 'operator' from 127\.0\.0\.1:[0-9]+: FC 3 on unit 1 denied: no policy configured\""
+run_as engineer write "$TLS" holding 0 1
+expect "no policy: an engineer's TLS write is denied with 01" 5 "exception 01 illegal function"
+run write "$PLAIN" holding 0 4
+expect "no policy: plain requests are served" 0 "wrote 1 holding register"
+count=$(grep -c "no_policy" "$LOG")
+if [ "$count" = 1 ]; then
+    ok "no policy: still one no_policy line after the requests"
+else
+    STATUS=$count OUT='' ERR=$(cat "$LOG")
+    fail "no policy: still one no_policy line after the requests"
+fi
+stop_server "no-policy server"
+
+# ====================================================================================
+# The refusing actions other than deny: close (examples/policy.yaml closes the connection of a
+# certificate without a role) and drop (no answer at all).
+cat >"$scratch/close.yaml" <<'YAML'
+listen: 127.0.0.1:0
+tls:
+  listen: 127.0.0.1:0
+  certificate: pki/server.crt
+  key: pki/server.key
+  ca: pki/ca/ca.crt
+policy:
+  - name: no-role-close
+    roles: [none]
+    tls: true
+    action: close
+  - name: operator-writes-dropped
+    roles: [operator]
+    access: write
+    action: drop
+  - name: operators-read
+    roles: [operator]
+    preset: read-only
+    action: allow
+YAML
+start_server close --config "$scratch/close.yaml"
+mark_log
+run_as norole read "$TLS" holding 0 --timeout 3000
+expect_one_line "action close: the no-role client sees the connection closed (exit 6), not a timeout" 6 \
+    "closed the connection|reset"
+expect_log "action close: audited as closed by the rule" \
+    "denied reason=\"no role from 127\.0\.0\.1: read holding register 0 on unit 1 \(FC 3\) connection closed by rule 'no-role-close'\""
+run_as operator write "$TLS" holding 0 1 --timeout 300
+expect_one_line "action drop: no answer, the client times out (exit 4)" 4 "no answer from $TLS within 300 ms"
+run_as operator read "$TLS" holding 0 --json
+expect "action drop: the dropped write did not happen" 0 '"values":\[0\]'
+stop_server "close/drop server"
+
+# ====================================================================================
+# A TLS listener without its certificate is a usage error, said before anything listens.
+run serve --tls-listen 127.0.0.1:0
+expect_one_line "serve --tls-listen without --cert: exit 2, says what is missing" 2 \
+    "^mbsec serve: a TLS listener needs a certificate, its key and the CA of the clients \(--cert, --key, --ca"
+run serve --tls-listen 127.0.0.1:0 --cert "$pki/server.crt" --key "$pki/server.key"
+expect_one_line "serve --tls-listen without --ca: exit 2" 2 "needs a certificate, its key and the CA"
+run serve --tls-listen 127.0.0.1:0 --cert "$pki/server.crt" --key "$pki/operator.key" \
+    --ca "$pki/ca/ca.crt"
+expect_one_line "serve with a key that is not the certificate's: exit 2" 2 "^mbsec serve: TLS: .*key"
+
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
