@@ -386,7 +386,7 @@ static int parse_tables(struct builder *builder, const yaml_node_t *node, const 
 
 static int parse_values(struct builder *builder, const yaml_node_t *node, const char *path,
                         struct mb_policy_rule *rule) {
-    struct mb_policy_range range;
+    struct mb_policy_range range = {0, 0};
     int status = refuse_null(builder->reader, node, path);
     if (status == 0)
         status =

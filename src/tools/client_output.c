@@ -17,9 +17,10 @@ void mb_cli_timestamp(char *text, size_t capacity) {
     struct tm utc;
     clock_gettime(CLOCK_REALTIME, &now);
     gmtime_r(&now.tv_sec, &utc);
-    char seconds[32];
+    char seconds[24];
     strftime(seconds, sizeof seconds, "%Y-%m-%dT%H:%M:%S", &utc);
-    snprintf(text, capacity, "%s.%03ldZ", seconds, now.tv_nsec / 1000000);
+    /* tv_nsec is below 10^9, so the milliseconds have three digits. */
+    snprintf(text, capacity, "%s.%03dZ", seconds, (int)(now.tv_nsec / 1000000) % 1000);
 }
 
 void mb_cli_json_string(FILE *out, const char *text, size_t length) {
