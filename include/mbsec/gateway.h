@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The gateway core: a server handler (server.h) that forwards each request, by unit id, to a
+ * backend device through a pool of non-blocking client connections (client.h), and answers
+ * the front client when the device does. Many front clients share a backend's few connections
+ * (often one: many devices accept no more): each forwarded request gets the pool connection's
+ * own transaction id, and the answer goes back under the front client's.
+ *
+ * What a front client gets:
+ *   - the device's answer, after the client library checked that it answers the request
+ *     (transaction, unit, function, byte count, echo); a frame that does not is never passed on;
+ *   - exception 0x0A (gateway path unavailable) when no route exists for the unit id, when the
+ *     backend is down (no connection up, or reconnecting), or when its queue is full;
+ *   - exception 0x0B (gateway target device failed to respond) when the device did not answer
+ *     in time, the connection was lost with the request outstanding, or the answer was wrong.
+ * A slow or dead backend never delays another: each has its own connections, queue and
+ * deadlines. Authorization is the caller's: wrap mb_gateway_handle() in a handler that asks the
+ * policy first (policy.h), as `mbsec gateway` does.
+ */
+#ifndef MBSEC_GATEWAY_H
+#define MBSEC_GATEWAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "mbsec/client.h"
+#include "mbsec/export.h"
+#include "mbsec/loop.h"
+#include "mbsec/server.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct mb_gateway;
+
+struct mb_gateway_backend {
+    const char *name; /* for logs: "plc1" */
+    struct sockaddr_storage address;
+    socklen_t address_length;
+    uint32_t connections;      /* pool size; default 1 */
+    uint32_t timeout_ms;       /* per request, from arrival at the gateway; default 1000 */
+    uint32_t max_queued;       /* requests waiting per connection; default 256 */
+    uint32_t max_in_flight;    /* per connection; default 16 (1 for devices that need it) */
+    uint32_t reconnect_min_ms; /* backoff after a failure, doubling up to reconnect_max_ms, */
+    uint32_t reconnect_max_ms; /* with jitter; defaults 100 and 30000 */
+    mb_transport_wrap wrap;    /* NULL: plain Modbus/TCP to the device */
+    void *wrap_data;
+};
+
+/* Front unit id -> backend and the device's unit id. */
+struct mb_gateway_route {
+    uint8_t front_unit;
+    uint8_t device_unit;
+    uint16_t backend; /* index into the backends array */
+};
+
+struct mb_gateway_config {
+    const struct mb_gateway_backend *backends;
+    size_t backend_count;
+    const struct mb_gateway_route *routes;
+    size_t route_count;
+    mb_log_fn log; /* backend events: "backend_up", "backend_down", "backend_mismatch", ... */
+    void *log_data;
+};
+
+struct mb_gateway_stats {
+    uint64_t forwarded;   /* requests sent to a backend */
+    uint64_t answered;    /* device answers passed on */
+    uint64_t unavailable; /* answered 0x0A */
+    uint64_t timeouts;    /* answered 0x0B: no answer in time, or lost */
+    uint64_t mismatched;  /* device answers that did not match (answered 0x0B) */
+};
+
+/*
+ * Creates the gateway on `loop` for `server` (whose handler it will be: mb_gateway_handle with
+ * the gateway as data) and starts connecting every backend. Routes name backends by index; a
+ * unit id without a route is answered 0x0A. The config's arrays are copied. Returns 0,
+ * MB_EINVAL (a route to a missing backend, two routes for one unit), MB_ENOMEM.
+ */
+MB_API int mb_gateway_create(struct mb_loop *loop, struct mb_server *server,
+                             const struct mb_gateway_config *config, struct mb_gateway **gateway);
+
+/* Answers what is still outstanding with 0x0B, closes the backends and frees the gateway. Call
+ * it before destroying the server. */
+MB_API void mb_gateway_destroy(struct mb_gateway *gateway);
+
+/* The server handler: forwards the request (returns MB_SERVER_DEFER), or writes the exception
+ * answer at once (0x0A). */
+MB_API int mb_gateway_handle(void *gateway, const struct mb_server_request *request,
+                             uint8_t *response);
+
+MB_API void mb_gateway_stats(const struct mb_gateway *gateway, struct mb_gateway_stats *stats);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,349 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The gateway core with real sockets on 127.0.0.1: a device (mbsec's server and data model,
+ * accepting ONE connection, as many devices do) in one thread, the gateway (a server whose
+ * handler forwards through mb_gateway) in another, and the clients in the test's thread.
+ * Many clients multiplexed onto the device's one connection with every value checked; unit-id
+ * remapping; no route and a dead backend answered 0x0A, a silent device 0x0B; service resuming
+ * when the device returns; a slow device not delaying a fast one.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "mbsec/client.h"
+#include "mbsec/gateway.h"
+#include "mbsec/model.h"
+#include "mbsec/server.h"
+
+#define UNIT_SILENT 0xDD /* the device never answers this unit */
+#define UNIT_SLOW 0xD5   /* the slow device answers after SLOW_MS */
+#define SLOW_MS 400
+
+/* A server in its own thread. */
+struct node {
+    struct mb_loop *loop;
+    struct mb_server *server;
+    pthread_t thread;
+    uint16_t port;
+};
+
+struct slow_answer {
+    uint64_t token;
+    uint8_t pdu[MB_PDU_MAX];
+    int length;
+    struct mb_timer timer;
+};
+
+static struct mb_model *model;
+static struct node device, slow_device, gateway_node;
+static struct mb_gateway *gateway;
+static struct slow_answer slow[64];
+static int slow_count;
+
+static int device_handler(void *data, const struct mb_server_request *call, uint8_t *response) {
+    if (call->unit_id == UNIT_SILENT)
+        return MB_SERVER_DEFER; /* never answered */
+    return mb_model_handle(data, call, response);
+}
+
+static void answer_slow(struct mb_loop *loop, struct mb_timer *timer) {
+    (void)loop;
+    struct slow_answer *answer = timer->data;
+    mb_server_reply(slow_device.server, answer->token, answer->pdu, (size_t)answer->length);
+}
+
+static int slow_handler(void *data, const struct mb_server_request *call, uint8_t *response) {
+    (void)response;
+    struct slow_answer *answer = &slow[slow_count++ % 64];
+    answer->token = call->token;
+    answer->length = mb_model_handle(data, call, answer->pdu);
+    memset(&answer->timer, 0, sizeof answer->timer);
+    mb_timer_start(slow_device.loop, &answer->timer, SLOW_MS, answer_slow, answer);
+    return MB_SERVER_DEFER;
+}
+
+static void *run(void *data) {
+    struct node *node = data;
+    mb_loop_run(node->loop);
+    return NULL;
+}
+
+static uint16_t port_of(struct mb_server *server) {
+    char bound[64];
+    CHECK(mb_server_listener_address(server, 0, bound, sizeof bound) > 0);
+    return (uint16_t)atoi(strrchr(bound, ':') + 1);
+}
+
+static void start_device(struct node *node, mb_server_handler handler, uint16_t port) {
+    CHECK_EQ(mb_loop_create(&node->loop), 0);
+    struct mb_server_config config = {.handler = handler, .handler_data = model};
+    config.limits.max_connections = 1; /* a device that takes one connection */
+    CHECK_EQ(mb_server_create(node->loop, &config, &node->server), 0);
+    char address[32];
+    snprintf(address, sizeof address, "127.0.0.1:%u", port);
+    CHECK_EQ(mb_server_listen(node->server, address, 16), 0);
+    node->port = port_of(node->server);
+    CHECK_EQ(pthread_create(&node->thread, NULL, run, node), 0);
+}
+
+static void stop_node(struct node *node) {
+    mb_loop_stop(node->loop);
+    pthread_join(node->thread, NULL);
+    mb_server_destroy(node->server);
+    mb_loop_destroy(node->loop);
+    memset(node, 0, sizeof *node);
+}
+
+static void backend_at(struct mb_gateway_backend *backend, const char *name, uint16_t port,
+                       uint32_t timeout_ms) {
+    memset(backend, 0, sizeof *backend);
+    backend->name = name;
+    char address[32];
+    snprintf(address, sizeof address, "127.0.0.1:%u", port);
+    CHECK_EQ(mb_address_parse(address, 502, &backend->address, &backend->address_length, NULL), 0);
+    backend->timeout_ms = timeout_ms;
+    backend->reconnect_min_ms = 20;
+    backend->reconnect_max_ms = 100;
+}
+
+static void start_gateway(void) {
+    CHECK_EQ(mb_loop_create(&gateway_node.loop), 0);
+    struct mb_server_config config = {0};
+    config.handler = mb_gateway_handle;
+    CHECK_EQ(mb_server_create(gateway_node.loop, &config, &gateway_node.server), 0);
+    CHECK_EQ(mb_server_listen(gateway_node.server, "127.0.0.1:0", 64), 0);
+    gateway_node.port = port_of(gateway_node.server);
+    struct mb_gateway_backend backends[2];
+    backend_at(&backends[0], "plc", device.port, 300);
+    backend_at(&backends[1], "slow-plc", slow_device.port, 2000);
+    const struct mb_gateway_route routes[] = {
+        {.front_unit = 1, .device_unit = 1, .backend = 0},
+        {.front_unit = 5, .device_unit = 1, .backend = 0}, /* remapped to the device's unit 1 */
+        {.front_unit = UNIT_SILENT, .device_unit = UNIT_SILENT, .backend = 0},
+        {.front_unit = 9, .device_unit = UNIT_SLOW, .backend = 1},
+    };
+    struct mb_gateway_config gateway_config = {
+        .backends = backends, .backend_count = 2, .routes = routes, .route_count = 4};
+    CHECK_EQ(mb_gateway_create(gateway_node.loop, gateway_node.server, &gateway_config, &gateway),
+             0);
+    mb_server_set_handler(gateway_node.server, mb_gateway_handle, gateway);
+    CHECK_EQ(pthread_create(&gateway_node.thread, NULL, run, &gateway_node), 0);
+}
+
+static struct mb_client *connect_gateway(uint32_t timeout_ms) {
+    char target[32], detail[256];
+    snprintf(target, sizeof target, "127.0.0.1:%u", gateway_node.port);
+    struct mb_client_options options = {.timeout_ms = timeout_ms};
+    struct mb_client *client = NULL;
+    CHECK_EQ(mb_client_connect(target, &options, &client, detail, sizeof detail), 0);
+    return client;
+}
+
+/* Waits (bounded) until a read of unit 1 through the gateway succeeds. */
+static int wait_until_served(void) {
+    struct mb_client *client = connect_gateway(200);
+    uint16_t value;
+    int rc = -1;
+    for (int i = 0; i < 200 && rc != 0; i++) {
+        rc = mb_read_holding_registers(client, 1, 0, 1, &value);
+        if (rc != 0)
+            usleep(10000);
+    }
+    mb_client_close(client);
+    return rc;
+}
+
+static uint64_t now_ms(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+}
+
+TEST(a_read_through_the_gateway_returns_the_device_values) {
+    CHECK_EQ(wait_until_served(), 0);
+    uint16_t values[3] = {0x1111, 0x2222, 0x3333};
+    CHECK_EQ(mb_model_set(model, 1, MB_TABLE_HOLDING_REGISTERS, 10, 3, values), 0);
+    struct mb_client *client = connect_gateway(1000);
+    uint16_t read[3] = {0};
+    CHECK_EQ(mb_read_holding_registers(client, 1, 10, 3, read), 0);
+    CHECK_EQ(read[0], 0x1111);
+    CHECK_EQ(read[2], 0x3333);
+    /* Front unit 5 is the device's unit 1. */
+    memset(read, 0, sizeof read);
+    CHECK_EQ(mb_read_holding_registers(client, 5, 10, 3, read), 0);
+    CHECK_EQ(read[1], 0x2222);
+    CHECK_EQ(mb_write_register(client, 5, 20, 777), 0);
+    CHECK_EQ(mb_read_holding_registers(client, 1, 20, 1, read), 0);
+    CHECK_EQ(read[0], 777);
+    mb_client_close(client);
+}
+
+TEST(a_unit_without_a_route_gets_0a_and_a_silent_device_0b) {
+    struct mb_client *client = connect_gateway(2000);
+    uint16_t value = 0x5A5A;
+    CHECK_EQ(mb_read_holding_registers(client, 77, 0, 1, &value), MB_EX_GATEWAY_PATH_UNAVAILABLE);
+    CHECK_EQ(mb_read_holding_registers(client, UNIT_SILENT, 0, 1, &value),
+             MB_EX_GATEWAY_TARGET_FAILED);
+    CHECK_EQ(value, 0x5A5A);
+    /* The connection to the device carries on. */
+    CHECK_EQ(mb_read_holding_registers(client, 1, 0, 1, &value), 0);
+    mb_client_close(client);
+}
+
+struct multiplexed {
+    int client;
+    int index;
+    int status;
+    uint16_t value;
+    int calls;
+};
+
+static void on_multiplexed(void *data, const struct mb_async_result *result) {
+    struct multiplexed *request = data;
+    request->calls++;
+    request->status = result->status == 0 ? result->response->exception : result->status;
+    if (result->status == 0 && result->response->exception == 0)
+        request->value = mb_get_u16(result->response->read.data);
+}
+
+TEST(many_clients_share_the_device_single_connection_without_cross_talk) {
+    enum { CLIENTS = 6, REQUESTS = 100 };
+    uint16_t values[CLIENTS * REQUESTS];
+    for (int i = 0; i < CLIENTS * REQUESTS; i++)
+        values[i] = (uint16_t)(0x8000 + i * 13);
+    CHECK_EQ(mb_model_set(model, 1, MB_TABLE_HOLDING_REGISTERS, 1000, 125, values), 0);
+    CHECK_EQ(mb_model_set(model, 1, MB_TABLE_HOLDING_REGISTERS, 1125, 125, values + 125), 0);
+    CHECK_EQ(mb_model_set(model, 1, MB_TABLE_HOLDING_REGISTERS, 1250, 125, values + 250), 0);
+    CHECK_EQ(mb_model_set(model, 1, MB_TABLE_HOLDING_REGISTERS, 1375, 125, values + 375), 0);
+    CHECK_EQ(mb_model_set(model, 1, MB_TABLE_HOLDING_REGISTERS, 1500, 100, values + 500), 0);
+    struct mb_loop *loop;
+    CHECK_EQ(mb_loop_create(&loop), 0);
+    struct sockaddr_storage address;
+    socklen_t length;
+    char target[32];
+    snprintf(target, sizeof target, "127.0.0.1:%u", gateway_node.port);
+    CHECK_EQ(mb_address_parse(target, 502, &address, &length, NULL), 0);
+    struct mb_async *clients[CLIENTS];
+    static struct multiplexed requests[CLIENTS * REQUESTS];
+    memset(requests, 0, sizeof requests);
+    struct mb_async_config config = {.max_in_flight = 16, .max_queued = REQUESTS};
+    for (int c = 0; c < CLIENTS; c++)
+        CHECK_EQ(mb_async_create(loop, &config, (struct sockaddr *)&address, length, &clients[c]),
+                 0);
+    for (int i = 0; i < CLIENTS * REQUESTS; i++) {
+        int c = i % CLIENTS;
+        struct mb_request request = {.function = MB_FC_READ_HOLDING_REGISTERS,
+                                     .read = {(uint16_t)(1000 + i), 1}};
+        requests[i] = (struct multiplexed){.client = c, .index = i};
+        /* Front units 1 and 5 both reach the device's unit 1. */
+        CHECK_EQ(mb_async_send(clients[c], (i & 1) ? 5 : 1, &request, 5000, on_multiplexed,
+                               &requests[i]),
+                 0);
+    }
+    size_t outstanding = 1;
+    for (int round = 0; round < 2000 && outstanding > 0; round++) {
+        mb_loop_run_once(loop, 5);
+        outstanding = 0;
+        for (int c = 0; c < CLIENTS; c++)
+            outstanding += mb_async_outstanding(clients[c]);
+    }
+    int wrong = 0;
+    for (int i = 0; i < CLIENTS * REQUESTS; i++)
+        if (requests[i].calls != 1 || requests[i].status != 0 || requests[i].value != values[i])
+            wrong++;
+    CHECK_EQ(wrong, 0);
+    for (int c = 0; c < CLIENTS; c++)
+        mb_async_destroy(clients[c]);
+    mb_loop_destroy(loop);
+    struct mb_gateway_stats stats;
+    mb_gateway_stats(gateway, &stats);
+    CHECK(stats.forwarded >= CLIENTS * REQUESTS);
+    CHECK_EQ(stats.mismatched, 0);
+}
+
+struct timed {
+    int status;
+    uint64_t done_ms;
+    int calls;
+};
+
+static void on_timed(void *data, const struct mb_async_result *result) {
+    struct timed *timed = data;
+    timed->calls++;
+    timed->status = result->status == 0 ? result->response->exception : result->status;
+    timed->done_ms = now_ms();
+}
+
+TEST(a_slow_device_does_not_delay_requests_to_another) {
+    struct mb_loop *loop;
+    CHECK_EQ(mb_loop_create(&loop), 0);
+    struct sockaddr_storage address;
+    socklen_t length;
+    char target[32];
+    snprintf(target, sizeof target, "127.0.0.1:%u", gateway_node.port);
+    CHECK_EQ(mb_address_parse(target, 502, &address, &length, NULL), 0);
+    struct mb_async *client;
+    CHECK_EQ(mb_async_create(loop, NULL, (struct sockaddr *)&address, length, &client), 0);
+    struct timed slow_request = {0}, fast[10];
+    memset(fast, 0, sizeof fast);
+    struct mb_request request = {.function = MB_FC_READ_HOLDING_REGISTERS, .read = {0, 1}};
+    uint64_t start = now_ms();
+    CHECK_EQ(mb_async_send(client, 9, &request, 3000, on_timed, &slow_request), 0);
+    for (int i = 0; i < 10; i++)
+        CHECK_EQ(mb_async_send(client, 1, &request, 3000, on_timed, &fast[i]), 0);
+    for (int round = 0; round < 1000 && mb_async_outstanding(client) > 0; round++)
+        mb_loop_run_once(loop, 5);
+    CHECK_EQ(slow_request.status, 0);
+    CHECK(slow_request.done_ms - start >= SLOW_MS);
+    for (int i = 0; i < 10; i++) {
+        CHECK_EQ(fast[i].status, 0);
+        /* Answered long before the slow device's answer came. */
+        CHECK(fast[i].done_ms < slow_request.done_ms);
+    }
+    mb_async_destroy(client);
+    mb_loop_destroy(loop);
+}
+
+TEST(a_dead_device_gives_0a_or_0b_and_service_resumes_when_it_returns) {
+    uint16_t port = device.port, value;
+    stop_node(&device);
+    struct mb_client *client = connect_gateway(2000);
+    /* Lost while connected: in flight 0x0B, then down: 0x0A, never a hang. */
+    int rc = mb_read_holding_registers(client, 1, 0, 1, &value);
+    CHECK(rc == MB_EX_GATEWAY_PATH_UNAVAILABLE || rc == MB_EX_GATEWAY_TARGET_FAILED);
+    rc = mb_read_holding_registers(client, 1, 0, 1, &value);
+    CHECK(rc == MB_EX_GATEWAY_PATH_UNAVAILABLE || rc == MB_EX_GATEWAY_TARGET_FAILED);
+    mb_client_close(client);
+    start_device(&device, device_handler, port);
+    CHECK_EQ(wait_until_served(), 0);
+}
+
+int main(void) {
+    struct mb_model_config config;
+    mb_model_default_config(&config);
+    char error[256];
+    if (mb_model_create(&config, &model, error, sizeof error) != 0)
+        return 1;
+    start_device(&device, device_handler, 0);
+    start_device(&slow_device, slow_handler, 0);
+    start_gateway();
+    RUN(a_read_through_the_gateway_returns_the_device_values);
+    RUN(a_unit_without_a_route_gets_0a_and_a_silent_device_0b);
+    RUN(many_clients_share_the_device_single_connection_without_cross_talk);
+    RUN(a_slow_device_does_not_delay_requests_to_another);
+    RUN(a_dead_device_gives_0a_or_0b_and_service_resumes_when_it_returns);
+    /* The gateway's loop must not run while the gateway goes away. */
+    mb_loop_stop(gateway_node.loop);
+    pthread_join(gateway_node.thread, NULL);
+    mb_gateway_destroy(gateway);
+    mb_server_destroy(gateway_node.server);
+    mb_loop_destroy(gateway_node.loop);
+    stop_node(&device);
+    stop_node(&slow_device);
+    mb_model_destroy(model);
+    return harness_result();
+}
