@@ -67,7 +67,8 @@ struct mb_tls_config {
 MB_API int mb_tls_context_create(int server, const struct mb_tls_config *config,
                                  struct mb_tls_context **context, char *error, size_t error_size);
 
-/* Frees the context; transports made from it must be closed first. */
+/* Frees the context; transports made from it must be closed first. A context may be used by
+ * several threads at once (each with its own transports). */
 MB_API void mb_tls_context_destroy(struct mb_tls_context *context);
 
 /*

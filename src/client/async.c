@@ -620,8 +620,9 @@ static void on_io(struct mb_loop *loop, int fd, unsigned events, void *data) {
                                                                    : "");
             else if (rc == MB_ETLS)
                 snprintf(detail, sizeof detail, "TLS with %s failed: %s", client->peer,
-                         client->transport->detail != NULL ? client->transport->detail
-                                                           : mb_strerror(rc));
+                         client->transport->detail != NULL && client->transport->detail[0] != '\0'
+                             ? client->transport->detail
+                             : mb_strerror(rc));
             else
                 snprintf(detail, sizeof detail, "connection to %s failed: %s", client->peer,
                          system_errno != 0 ? strerror(system_errno) : mb_strerror(rc));

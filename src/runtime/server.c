@@ -897,6 +897,8 @@ static int serve_frame(struct connection *connection, const struct mb_adu *adu) 
 static int serve_bytes(struct connection *connection, const uint8_t *data, size_t length) {
     struct mb_server *server = connection->server;
     size_t offset = 0;
+    if (connection->closing)
+        return 0; /* closed by the handler: nothing more is served */
     while (offset < length) {
         if (connection->output_length >= OUTPUT_LIMIT ||
             connection->in_flight >= server->limits.max_in_flight) {
@@ -1012,6 +1014,10 @@ static void connection_io(struct mb_loop *loop, int fd, unsigned events, void *d
         rc = 0;
     }
     if (events & MB_IO_WRITE) {
+        /* A TLS read that had to write first (a key update's answer) waits for writability:
+         * once there is room, it is the read that goes on. */
+        if (connection->transport->ops->want(connection->transport) & MB_IO_WRITE)
+            events |= MB_IO_READ;
         rc = connection_flush(connection);
         if (rc == 0 && connection->output_length < OUTPUT_LIMIT)
             rc = serve_backlog(connection);
@@ -1029,7 +1035,7 @@ static void connection_io(struct mb_loop *loop, int fd, unsigned events, void *d
                 break;
             }
             rc = serve_bytes(connection, server->read_buffer, (size_t)count);
-            if (connection->input_length > 0)
+            if (connection->input_length > 0 || connection->closing)
                 break;
             if ((size_t)count < READ_CHUNK &&
                 connection->transport->ops->pending(connection->transport) == 0)

@@ -39,7 +39,8 @@ struct mb_tls_context {
     unsigned char pin[32];
     int has_pin;
     char *server_name;
-    SSL_SESSION *last_session; /* client with resume: offered on the next connection */
+    SSL_SESSION *last_session;    /* client with resume: offered on the next connection */
+    pthread_mutex_t session_lock; /* last_session, for contexts shared by threads */
 };
 
 struct tls_transport {
@@ -300,8 +301,9 @@ static long tls_read(struct mb_transport *transport, void *buffer, size_t capaci
         if (rc != 0)
             return rc;
     }
-    /* The error queue is emptied after every failure (ssl_result), so it is empty here: no
-     * need to clear it on every call. */
+    /* SSL_get_error() needs an empty queue, and the application may have left something on
+     * it (a failed PEM read, say), which would turn a WANT_READ into a fatal error. */
+    ERR_clear_error();
     size_t done = 0;
     int ok = SSL_read_ex(tls->ssl, buffer, capacity, &done);
     if (ok > 0)
@@ -318,6 +320,7 @@ static long tls_write(struct mb_transport *transport, const void *data, size_t l
         if (rc != 0)
             return rc;
     }
+    ERR_clear_error();
     size_t done = 0;
     int ok = SSL_write_ex(tls->ssl, data, length, &done);
     return ssl_result(tls, ok, done);
@@ -325,7 +328,12 @@ static long tls_write(struct mb_transport *transport, const void *data, size_t l
 
 static size_t tls_pending(const struct mb_transport *transport) {
     const struct tls_transport *tls = (const struct tls_transport *)transport;
-    return (size_t)SSL_pending(tls->ssl);
+    /* SSL_pending() counts the decrypted bytes of the current record only; with read-ahead,
+     * whole records may wait in OpenSSL's buffer too, and no socket event will announce them. */
+    int decrypted = SSL_pending(tls->ssl);
+    if (decrypted > 0)
+        return (size_t)decrypted;
+    return SSL_has_pending(tls->ssl) ? 1 : 0;
 }
 
 static unsigned tls_want(const struct mb_transport *transport) {
@@ -387,8 +395,12 @@ int mb_tls_transport_create(struct mb_tls_context *context, int fd,
             }
             ERR_clear_error();
         }
-        if (context->resume && context->last_session != NULL)
-            SSL_set_session(tls->ssl, context->last_session);
+        if (context->resume) {
+            pthread_mutex_lock(&context->session_lock);
+            if (context->last_session != NULL)
+                SSL_set_session(tls->ssl, context->last_session); /* takes its own reference */
+            pthread_mutex_unlock(&context->session_lock);
+        }
     }
     tls->context = context;
     tls->base.ops = &tls_ops;
@@ -460,8 +472,11 @@ static int keep_session(SSL *ssl, SSL_SESSION *session) {
         tls->ticket = 1;
     if (!context->resume)
         return 0;
-    SSL_SESSION_free(context->last_session);
+    pthread_mutex_lock(&context->session_lock);
+    SSL_SESSION *previous = context->last_session;
     context->last_session = session;
+    pthread_mutex_unlock(&context->session_lock);
+    SSL_SESSION_free(previous);
     return 1; /* the reference is ours now */
 }
 
@@ -535,6 +550,7 @@ int mb_tls_context_create(int server, const struct mb_tls_config *config,
         return MB_ENOMEM;
     context->server = server;
     context->resume = config->resume;
+    pthread_mutex_init(&context->session_lock, NULL);
     int rc = MB_ECONFIG;
     ERR_clear_error();
     SSL_CTX *ssl = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
@@ -645,6 +661,7 @@ failed:
     ERR_clear_error();
     SSL_CTX_free(context->ssl);
     free(context->server_name);
+    pthread_mutex_destroy(&context->session_lock);
     free(context);
     return rc;
 }
@@ -655,5 +672,6 @@ void mb_tls_context_destroy(struct mb_tls_context *context) {
     SSL_SESSION_free(context->last_session);
     SSL_CTX_free(context->ssl);
     free(context->server_name);
+    pthread_mutex_destroy(&context->session_lock);
     free(context);
 }
