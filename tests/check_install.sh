@@ -12,7 +12,7 @@ cmake --install "$build" --prefix "$scratch/prefix" >"$scratch/install.log"
 for file in include/mbsec/mbsec.h include/mbsec/pdu.h include/mbsec/version.h; do
     [ -f "$scratch/prefix/$file" ] || { echo "not installed: $file" >&2; exit 1; }
 done
-for page in read write poll info scan diag raw cert; do
+for page in read write poll info scan diag raw cert gateway; do
     [ -f "$scratch/prefix/share/man/man1/mbsec-$page.1" ] ||
         { echo "not installed: man page mbsec-$page.1" >&2; exit 1; }
 done

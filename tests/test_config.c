@@ -1365,6 +1365,406 @@ TEST(a_failed_load_keeps_the_policy_it_had) {
     mb_config_free(&config);
 }
 
+/* ---- the gateway: backends, routes, and what each program refuses ---- */
+
+static const char pin_text[] =
+    "SHA256:00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF";
+
+/* A gateway configuration with something in every owned field, to load errors over. */
+static const char gateway_base_text[] =
+    "listen: 127.0.0.1:5020\n"
+    "tls: { listen: 127.0.0.1:8802, certificate: gw.crt, key: gw.key, ca: clients.crt }\n"
+    "policy:\n"
+    "  - { name: base-readers, roles: [any], preset: read-only, action: allow }\n"
+    "backends:\n"
+    "  - name: base-plc\n"
+    "    address: 192.0.2.1\n"
+    "    units: { 1: 1, 2: 5 }\n"
+    "    tls:\n"
+    "      certificate: gateway.crt\n"
+    "      key: gateway.key\n"
+    "      pin: SHA256:00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF\n";
+
+/* Loads `text` as a gateway configuration over the defaults. */
+static int load_gateway_ok(int line, const char *text, struct mb_serve_config *config) {
+    char error[512];
+    mb_config_gateway_defaults(config);
+    int status = load_text(text, config, error, sizeof error);
+    harness_checks++;
+    if (status != 0)
+        harness_fail(__FILE__, line, "load failed with %d: %s", status, error);
+    return status;
+}
+
+#define LOAD_GATEWAY_OK(text, config) load_gateway_ok(__LINE__, text, config)
+
+/* As check_error_over(), for a gateway configuration loaded over gateway_base_text. */
+static void check_gateway_error(int line, const char *text, const char *want) {
+    struct mb_serve_config config, before;
+    char error[512], expected[1024];
+    mb_config_gateway_defaults(&config);
+    if (load_text(gateway_base_text, &config, error, sizeof error) != 0) {
+        harness_fail(__FILE__, line, "the gateway base configuration does not load: %s", error);
+        return;
+    }
+    memcpy(&before, &config, sizeof config);
+    int status = load_text(text, &config, error, sizeof error);
+    snprintf(expected, sizeof expected, "%s:%s", config_path, want);
+    harness_checks += 3;
+    if (status != MB_ECONFIG)
+        harness_fail(__FILE__, line, "status %d, want MB_ECONFIG (%d)", status, MB_ECONFIG);
+    if (strcmp(error, expected) != 0)
+        harness_fail(__FILE__, line, "error\n    \"%s\"\n  want\n    \"%s\"", error, expected);
+    if (memcmp(&before, &config, sizeof config) != 0)
+        harness_fail(__FILE__, line, "a failed load changed the configuration");
+    CHECK_EQ(config.backend_count, 1);
+    CHECK_STR(config.backends[0].name, "base-plc");
+    CHECK_STR(config.backends[0].tls_pin, pin_text);
+    CHECK_EQ(config.route_count, 2);
+    mb_config_free(&config);
+}
+
+#define CHECK_GATEWAY_ERROR(text, want) check_gateway_error(__LINE__, text, want)
+
+TEST(gateway_defaults_check_plain_requests_too) {
+    struct mb_serve_config config;
+    mb_config_gateway_defaults(&config);
+    CHECK_EQ(config.program, MB_CONFIG_GATEWAY);
+    CHECK_EQ(config.authorize_plain, 1);
+    CHECK_EQ(config.backend_count, 0);
+    CHECK_EQ(config.route_count, 0);
+    /* Freeing keeps the program, and with it the defaults of the gateway. */
+    mb_config_free(&config);
+    CHECK_EQ(config.program, MB_CONFIG_GATEWAY);
+    CHECK_EQ(config.authorize_plain, 1);
+    /* authorize_plain: false is the gateway's to choose. */
+    LOAD_GATEWAY_OK("authorize_plain: false\n", &config);
+    CHECK_EQ(config.authorize_plain, 0);
+    mb_config_free(&config);
+    mb_config_defaults(&config);
+    CHECK_EQ(config.program, MB_CONFIG_SERVE);
+    CHECK_EQ(config.authorize_plain, 0);
+}
+
+TEST(backends_take_every_key) {
+    struct mb_serve_config config;
+    char want[400];
+    LOAD_GATEWAY_OK(
+        "backends:\n"
+        "  - name: plc1\n"
+        "    address: 10.20.5.10:5020\n"
+        "    connections: 2\n"
+        "    timeout: 250ms\n"
+        "    in_flight: 1\n"
+        "    queue: 32\n"
+        "    units: { 1: 1, 2: 1, 0x10: 255, 0: 0 }\n"
+        "  - name: meter.north_2\n"
+        "    address: meter.example\n"
+        "    units: [10-12, 20, 0xFF]\n"
+        "    tls:\n"
+        "      certificate: pki/gateway.crt\n"
+        "      key: /etc/mbsec/gateway.key\n"
+        "      ca: pki/devices-ca.crt\n"
+        "      server_name: meter.example\n"
+        "  - name: v6\n"
+        "    address: \"[2001:db8::7]\"\n"
+        "    units: 30\n"
+        "    tls: { certificate: a.crt, key: a.key, pin: "
+        "\"SHA256:00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF\" }\n",
+        &config);
+    CHECK_EQ(config.backend_count, 3);
+    const struct mb_config_backend *plc = &config.backends[0];
+    CHECK_STR(plc->name, "plc1");
+    CHECK_STR(plc->address, "10.20.5.10:5020");
+    CHECK_EQ(plc->connections, 2);
+    CHECK_EQ(plc->timeout_ms, 250);
+    CHECK_EQ(plc->in_flight, 1);
+    CHECK_EQ(plc->queue, 32);
+    CHECK(plc->tls_certificate == NULL);
+    CHECK_EQ(plc->line, 2);
+    CHECK_EQ(plc->column, 5);
+    /* Left out: the defaults. A host alone gets port 502; relative paths are the file's. */
+    const struct mb_config_backend *meter = &config.backends[1];
+    CHECK_STR(meter->name, "meter.north_2");
+    CHECK_STR(meter->address, "meter.example:502");
+    CHECK_EQ(meter->connections, 1);
+    CHECK_EQ(meter->timeout_ms, 1000);
+    CHECK_EQ(meter->in_flight, 16);
+    CHECK_EQ(meter->queue, 256);
+    snprintf(want, sizeof want, "%s/pki/gateway.crt", directory);
+    CHECK_STR(meter->tls_certificate, want);
+    CHECK_STR(meter->tls_key, "/etc/mbsec/gateway.key");
+    snprintf(want, sizeof want, "%s/pki/devices-ca.crt", directory);
+    CHECK_STR(meter->tls_ca, want);
+    CHECK(meter->tls_pin == NULL);
+    CHECK_STR(meter->tls_server_name, "meter.example");
+    CHECK_EQ(meter->line, 9);
+    const struct mb_config_backend *v6 = &config.backends[2];
+    CHECK_STR(v6->address, "[2001:db8::7]:502");
+    CHECK_STR(v6->tls_pin, pin_text);
+    CHECK(v6->tls_ca == NULL);
+    CHECK(v6->tls_server_name == NULL);
+
+    /* Routes in the order given: front unit, device unit, backend. */
+    CHECK_EQ(config.route_count, 10);
+    static const uint8_t routes[][3] = {{1, 1, 0},     {2, 1, 0},   {16, 255, 0}, {0, 0, 0},
+                                        {10, 10, 1},   {11, 11, 1}, {12, 12, 1},  {20, 20, 1},
+                                        {255, 255, 1}, {30, 30, 2}};
+    for (size_t i = 0; i < 10 && i < config.route_count; i++) {
+        CHECK_EQ(config.routes[i].front_unit, routes[i][0]);
+        CHECK_EQ(config.routes[i].device_unit, routes[i][1]);
+        CHECK_EQ(config.routes[i].backend, routes[i][2]);
+    }
+    mb_config_free(&config);
+
+    /* "backends:" with nothing after it is the section left out. */
+    LOAD_GATEWAY_OK("backends:\n", &config);
+    CHECK_EQ(config.backend_count, 0);
+    mb_config_free(&config);
+}
+
+TEST(a_backends_list_replaces_the_one_loaded_before) {
+    struct mb_serve_config config;
+    char error[512];
+    LOAD_GATEWAY_OK(gateway_base_text, &config);
+    CHECK_EQ(load_text("backends:\n  - { name: other, address: 192.0.2.9, units: [7] }\n", &config,
+                       error, sizeof error),
+             0);
+    CHECK_EQ(config.backend_count, 1);
+    CHECK_STR(config.backends[0].name, "other");
+    CHECK(config.backends[0].tls_pin == NULL);
+    CHECK_EQ(config.route_count, 1);
+    CHECK_EQ(config.routes[0].front_unit, 7);
+    /* Keys left out of the second file keep what the first gave; so does an empty section. */
+    CHECK_STR(config.listen[0], "127.0.0.1:5020");
+    CHECK_STR(mb_policy_rule_name(config.policy, 0), "base-readers");
+    CHECK_EQ(load_text("backends:\n", &config, error, sizeof error), 0);
+    CHECK_EQ(config.backend_count, 1);
+    CHECK_STR(config.backends[0].name, "other");
+    mb_config_free(&config);
+}
+
+TEST(backends_errors) {
+    /* The list and its items */
+    CHECK_GATEWAY_ERROR("backends: { name: plc }\n", "1:11: backends: expected a list, got a "
+                                                     "mapping");
+    CHECK_GATEWAY_ERROR("backends: []\n", "1:11: backends: the list needs at least 1 item");
+    CHECK_GATEWAY_ERROR("backends: [plc1]\n",
+                        "1:12: backends[0]: expected a backend: a mapping with name, address "
+                        "and units");
+    CHECK_GATEWAY_ERROR("backends:\n  - name: plc1\n    adress: 192.0.2.1\n    units: [1]\n",
+                        "3:5: unknown key \"adress\" in backends[0] (did you mean address?); "
+                        "valid keys: name, address, connections, timeout, in_flight, queue, "
+                        "units, tls");
+    CHECK_GATEWAY_ERROR("backends:\n  - address: 192.0.2.1\n    units: [1]\n",
+                        "2:5: backends[0]: name is missing (logs and --check use it)");
+    CHECK_GATEWAY_ERROR("backends:\n  - name: plc1\n    units: [1]\n",
+                        "2:5: backends[0]: address is missing: where the device listens, such "
+                        "as 192.0.2.10:502");
+    CHECK_GATEWAY_ERROR("backends:\n  - name: plc1\n    address: 192.0.2.1\n",
+                        "2:5: backends[0]: units is missing: the front unit ids this device "
+                        "answers, as { 1: 1, 2: 5 } or [1, 2]");
+    /* Names */
+    CHECK_GATEWAY_ERROR("backends:\n  - { name: plc 1, address: a, units: 1 }\n",
+                        "2:13: backends[0].name: \"plc 1\" is not a backend name: use letters, "
+                        "digits, '-', '_' and '.'");
+    CHECK_GATEWAY_ERROR("backends:\n  - { name: \"\", address: a, units: 1 }\n",
+                        "2:13: backends[0].name: the name is empty");
+    CHECK_GATEWAY_ERROR("backends:\n"
+                        "  - { name: plc, address: a, units: 1 }\n"
+                        "  - { name: plc, address: b, units: 2 }\n",
+                        "3:13: backends[1].name: plc is already the name of backends[0] on "
+                        "line 2");
+    /* Addresses */
+    CHECK_GATEWAY_ERROR("backends:\n  - { name: plc, address: \"::1\", units: 1 }\n",
+                        "2:27: backends[0].address: ::1 is not a device's address: an IPv6 host "
+                        "goes in brackets: [::1]:502");
+    CHECK_GATEWAY_ERROR("backends:\n  - { name: plc, address: \"192.0.2.1:99999\", units: 1 }\n",
+                        "2:27: backends[0].address: 192.0.2.1:99999 is not a device's address: "
+                        "the port must be a number 0..65535");
+    CHECK_GATEWAY_ERROR("backends:\n  - { name: plc, address: \":502\", units: 1 }\n",
+                        "2:27: backends[0].address: the host is missing: the device's address, "
+                        "such as 192.0.2.10:502 or plc1.example");
+    CHECK_GATEWAY_ERROR("backends:\n  - { name: plc, address: \"192.0.2.1:0\", units: 1 }\n",
+                        "2:27: backends[0].address: 192.0.2.1:0: port 0 is not a device's port");
+    CHECK_GATEWAY_ERROR("backends:\n  - { name: plc, address: [192.0.2.1], units: 1 }\n",
+                        "2:27: backends[0].address: expected a string, got a list");
+    /* Numbers */
+    CHECK_GATEWAY_ERROR("backends:\n  - { name: p, address: a, units: 1, connections: 65 }\n",
+                        "2:51: backends[0].connections: 65 is out of range; expected an integer "
+                        "in 1..64");
+    CHECK_GATEWAY_ERROR("backends:\n  - { name: p, address: a, units: 1, in_flight: 0 }\n",
+                        "2:49: backends[0].in_flight: 0 is out of range; expected an integer in "
+                        "1..4096");
+    CHECK_GATEWAY_ERROR("backends:\n  - { name: p, address: a, units: 1, queue: 60001 }\n",
+                        "2:45: backends[0].queue: 60001 is out of range; expected an integer in "
+                        "1..60000");
+    CHECK_GATEWAY_ERROR("backends:\n  - { name: p, address: a, units: 1, timeout: 0 }\n",
+                        "2:47: backends[0].timeout: the duration must be more than 0");
+    CHECK_GATEWAY_ERROR("backends:\n"
+                        "  - { name: p, address: a, units: 1, connections: 64, in_flight: 4096,\n"
+                        "      queue: 60000 }\n",
+                        "2:5: backends[0]: the backends up to here hold 4102144 requests at "
+                        "once (connections x (in_flight + queue)), more than the 1000000 a "
+                        "gateway allows; lower connections, in_flight or queue");
+    /* Units and routes */
+    CHECK_GATEWAY_ERROR("backends:\n  - { name: p, address: a, units: }\n",
+                        "2:35: backends[0].units: no value; give the front unit ids this device "
+                        "answers, as { 1: 1, 2: 5 } or [1, 2]");
+    CHECK_GATEWAY_ERROR("backends:\n  - { name: p, address: a, units: [] }\n",
+                        "2:35: backends[0].units: the list needs at least 1 item");
+    CHECK_GATEWAY_ERROR("backends:\n  - { name: p, address: a, units: { one: 1 } }\n",
+                        "2:37: backends[0].units: expected a front unit id 0..255, got \"one\"");
+    CHECK_GATEWAY_ERROR("backends:\n  - { name: p, address: a, units: { 1: 256 } }\n",
+                        "2:40: backends[0].units.1: 256 is out of range; expected a device unit "
+                        "id 0..255");
+    CHECK_GATEWAY_ERROR("backends:\n  - { name: p, address: a, units: { 300: 1 } }\n",
+                        "2:37: backends[0].units: 300 is out of range; expected a front unit id "
+                        "0..255");
+    CHECK_GATEWAY_ERROR("backends:\n  - { name: p, address: a, units: [1, 19-10] }\n",
+                        "2:39: backends[0].units[1]: 19-10 ends before it starts");
+    CHECK_GATEWAY_ERROR("backends:\n  - { name: p, address: a, units: [1, 250-256] }\n",
+                        "2:39: backends[0].units[1]: 250-256 is out of range; expected a unit "
+                        "id 0..255 or a range such as 10-19");
+    CHECK_GATEWAY_ERROR("backends:\n  - { name: p, address: a, units: [\"1\"] }\n",
+                        "2:36: backends[0].units[0]: expected a unit id 0..255 or a range such "
+                        "as 10-19, got the quoted string \"1\"");
+    CHECK_GATEWAY_ERROR("backends:\n  - { name: p, address: a, units: [1-x] }\n",
+                        "2:36: backends[0].units[0]: expected a unit id 0..255 or a range such "
+                        "as 10-19, got \"1-x\"");
+    /* A front unit is routed once: within a backend, and across backends. */
+    CHECK_GATEWAY_ERROR("backends:\n  - { name: p, address: a, units: [1-5, 5] }\n",
+                        "2:41: backends[0].units[1]: front unit 5 is already routed on line 2");
+    CHECK_GATEWAY_ERROR("backends:\n"
+                        "  - name: plc1\n"
+                        "    address: 192.0.2.1\n"
+                        "    units: { 1: 1, 2: 1 }\n"
+                        "  - name: plc2\n"
+                        "    address: 192.0.2.2\n"
+                        "    units: { 3: 1, 2: 2 }\n",
+                        "7:20: backends[1].units: front unit 2 is already routed to backend plc1 "
+                        "on line 4");
+    CHECK_GATEWAY_ERROR("backends:\n"
+                        "  - { name: plc1, address: 192.0.2.1, units: [0-255] }\n"
+                        "  - { name: plc2, address: 192.0.2.2, units: [200] }\n",
+                        "3:47: backends[1].units[0]: front unit 200 is already routed to backend "
+                        "plc1 on line 2");
+    /* TLS to a device */
+    CHECK_GATEWAY_ERROR("backends:\n  - { name: p, address: a, units: 1, tls: { ca: ca.crt } }\n",
+                        "2:43: backends[0].tls: a Modbus/TCP Security device authenticates the "
+                        "gateway by its certificate: certificate and key are both needed (make "
+                        "them with mbsec cert client)");
+    CHECK_GATEWAY_ERROR("backends:\n"
+                        "  - name: p\n"
+                        "    address: a\n"
+                        "    units: 1\n"
+                        "    tls: { certificate: gw.crt, key: gw.key }\n",
+                        "5:10: backends[0].tls: nothing to trust the device's certificate by: "
+                        "give ca (the CA that signed it) or pin (its fingerprint)");
+    CHECK_GATEWAY_ERROR("backends:\n"
+                        "  - name: p\n"
+                        "    address: a\n"
+                        "    units: 1\n"
+                        "    tls: { certificate: gw.crt, key: gw.key, pin: SHA256:1234 }\n",
+                        "5:51: backends[0].tls.pin: expected SHA256: and 64 hex digits (mbsec "
+                        "cert show prints a certificate's pin), got \"SHA256:1234\"");
+    CHECK_GATEWAY_ERROR("backends:\n"
+                        "  - name: p\n"
+                        "    address: a\n"
+                        "    units: 1\n"
+                        "    tls: { certificate: gw.crt, key: gw.key, ca: c, crl: d }\n",
+                        "5:53: unknown key \"crl\" in backends[0].tls; valid keys: certificate, "
+                        "key, ca, pin, server_name");
+    CHECK_GATEWAY_ERROR("backends:\n"
+                        "  - name: p\n"
+                        "    address: a\n"
+                        "    units: 1\n"
+                        "    tls: { certificate: \"\", key: gw.key, ca: c }\n",
+                        "5:25: backends[0].tls.certificate: the value is empty");
+    CHECK_GATEWAY_ERROR("backends:\n"
+                        "  - name: p\n"
+                        "    address: a\n"
+                        "    units: 1\n"
+                        "    tls: { certificate: a, key: b, ca: c, server_name: a b }\n",
+                        "5:56: backends[0].tls.server_name: expected the DNS name or IP address "
+                        "the device's certificate carries");
+}
+
+TEST(each_program_refuses_the_keys_of_the_other) {
+    CHECK_ERROR("workers: 1\nbackends:\n  - { name: p, address: a, units: 1 }\n",
+                "2:1: backends is a key of mbsec gateway: mbsec serve answers from its own data "
+                "model (units) and forwards nothing");
+    CHECK_GATEWAY_ERROR("units:\n  - { id: 1, coils: 0-9 }\n",
+                        "1:1: units is a key of mbsec serve: the gateway has no data model; the "
+                        "devices behind it (backends) answer");
+    CHECK_GATEWAY_ERROR("persist: { path: a }\n",
+                        "1:1: persist is a key of mbsec serve: the gateway has no data model; "
+                        "the devices behind it (backends) answer");
+    CHECK_GATEWAY_ERROR("log: { level: debug }\nidentity: { vendor_name: a }\n",
+                        "2:1: identity is a key of mbsec serve: the gateway has no data model; "
+                        "the devices behind it (backends) answer");
+    CHECK_GATEWAY_ERROR("workers: 2\n", "1:10: workers: mbsec gateway runs one event loop for "
+                                        "now; leave workers out or give 1");
+    CHECK_GATEWAY_ERROR("backend: []\n",
+                        "1:1: unknown key \"backend\" (did you mean backends?); valid keys: "
+                        "listen, workers, user, log, limits, tls, authorize_plain, policy, "
+                        "backends");
+    struct mb_serve_config config;
+    LOAD_GATEWAY_OK("workers: 1\nuser: nobody\nlog: { format: json }\nlimits: { in_flight: 4 }\n",
+                    &config);
+    CHECK_EQ(config.workers, 1);
+    CHECK_EQ(config.limits.max_in_flight, 4);
+    mb_config_free(&config);
+}
+
+TEST(the_rules_are_kept_as_written_for_check) {
+    struct mb_serve_config config;
+    LOAD_OK("policy:\n"
+            "  - name: operators-read\n"
+            "    roles: [operator, \"any\"]\n"
+            "    preset: read-only   # a comment is not kept\n"
+            "    action: allow\n"
+            "  - name: setpoints\n"
+            "    roles: engineer\n"
+            "    tables: { holding_registers: [100-110, 0x200] }\n"
+            "    values: 0-500\n"
+            "    action: allow\n"
+            "  - { name: quiet, sources: 10.0.0.0/8, action: drop }\n",
+            &config);
+    CHECK_STR(config.policy_text, "roles: [operator, \"any\"], preset: read-only, action: allow\n"
+                                  "roles: engineer, tables: { holding_registers: [100-110, "
+                                  "0x200] }, values: 0-500, action: allow\n"
+                                  "sources: 10.0.0.0/8, action: drop\n");
+    struct mb_serve_config copy;
+    CHECK_EQ(mb_config_copy(&copy, &config), 0);
+    mb_config_free(&config);
+    CHECK(copy.policy_text != NULL && strstr(copy.policy_text, "sources: 10.0.0.0/8") != NULL);
+    mb_config_free(&copy);
+    CHECK(copy.policy_text == NULL);
+    /* policy: [] has no rules, and no lines. */
+    LOAD_OK("policy: []\n", &config);
+    CHECK_STR(config.policy_text, "");
+    mb_config_free(&config);
+}
+
+TEST(a_gateway_copy_is_deep) {
+    struct mb_serve_config original, copy;
+    LOAD_GATEWAY_OK(gateway_base_text, &original);
+    CHECK_EQ(mb_config_copy(&copy, &original), 0);
+    mb_config_free(&original);
+    CHECK_EQ(copy.program, MB_CONFIG_GATEWAY);
+    CHECK_EQ(copy.backend_count, 1);
+    CHECK_STR(copy.backends[0].name, "base-plc");
+    CHECK_STR(copy.backends[0].address, "192.0.2.1:502");
+    CHECK_STR(copy.backends[0].tls_pin, pin_text);
+    CHECK_EQ(copy.route_count, 2);
+    CHECK_EQ(copy.routes[1].front_unit, 2);
+    CHECK_EQ(copy.routes[1].device_unit, 5);
+    mb_config_free(&copy);
+    CHECK_EQ(copy.backend_count, 0);
+    CHECK_EQ(copy.program, MB_CONFIG_GATEWAY);
+}
+
 /* ---- loading over a loaded configuration, copy and free ---- */
 
 TEST(a_load_goes_over_the_configuration_it_is_given) {
@@ -1487,6 +1887,22 @@ TEST(copy_is_deep_and_points_into_itself) {
 
 /* ---- the examples and the documentation ---- */
 
+/* A file or block with a top-level backends key is a gateway's. */
+static int is_gateway_text(const char *text) {
+    return strncmp(text, "backends:", 9) == 0 || strstr(text, "\nbackends:") != NULL;
+}
+
+static int is_gateway_file(const char *path) {
+    static char text[1 << 16];
+    FILE *file = fopen(path, "rb");
+    if (file == NULL)
+        return 0;
+    size_t size = fread(text, 1, sizeof text - 1, file);
+    fclose(file);
+    text[size] = '\0';
+    return is_gateway_text(text);
+}
+
 TEST(every_example_file_loads) {
     char path[1024], examples[512], error[512];
     int loaded = 0;
@@ -1502,12 +1918,16 @@ TEST(every_example_file_loads) {
             continue;
         struct mb_serve_config config;
         snprintf(path, sizeof path, "%s/%s", examples, entry->d_name);
-        mb_config_defaults(&config);
+        int gateway = is_gateway_file(path);
+        if (gateway)
+            mb_config_gateway_defaults(&config);
+        else
+            mb_config_defaults(&config);
         int status = mb_config_load(path, &config, error, sizeof error);
         CHECK_EQ(status, 0);
         if (status != 0)
             fprintf(stderr, "  %s\n", error);
-        else
+        else if (!gateway)
             check_model_accepts(path, &config);
         mb_config_free(&config);
         loaded++;
@@ -1600,6 +2020,83 @@ TEST(the_policy_example_does_what_its_comments_say) {
     mb_config_free(&config);
 }
 
+/* The action the policy takes on `pdu` for unit `unit`, from `role` over TLS or from the plain
+ * client at `address` (IPv4-mapped, as a dual-stack socket sees it). */
+static enum mb_policy_action gateway_action(const struct mb_policy *policy, const char *role,
+                                            const char *address, uint8_t unit, const uint8_t *pdu,
+                                            size_t length) {
+    struct sockaddr_in6 storage;
+    struct mb_policy_identity who = client(role, role != NULL, address, &storage);
+    struct mb_policy_decision decision;
+    if (mb_policy_decide(policy, &who, unit, pdu, length, &decision) != 0)
+        return 0;
+    return decision.action;
+}
+
+#define GATEWAY_ACTION(policy, role, address, unit, ...) \
+    gateway_action(policy, role, address, unit, BYTES(__VA_ARGS__))
+
+TEST(the_gateway_example_does_what_its_comments_say) {
+    char path[600], examples[512], error[512], want[700];
+    struct mb_serve_config config;
+    source_path(examples, sizeof examples, "examples");
+    snprintf(path, sizeof path, "%s/gateway.yaml", examples);
+    mb_config_gateway_defaults(&config);
+    CHECK_EQ(mb_config_load(path, &config, error, sizeof error), 0);
+    CHECK_EQ(config.authorize_plain, 1);
+    CHECK_EQ(config.backend_count, 3);
+    CHECK_STR(config.backends[0].name, "plc1");
+    CHECK_STR(config.backends[0].address, "10.20.5.10:502");
+    CHECK_EQ(config.backends[0].in_flight, 1);
+    CHECK_STR(config.backends[1].name, "meters");
+    CHECK_EQ(config.backends[1].timeout_ms, 500);
+    CHECK_STR(config.backends[2].address, "10.20.5.30:802");
+    snprintf(want, sizeof want, "%s/pki/gateway-client.crt", examples);
+    CHECK_STR(config.backends[2].tls_certificate, want);
+    CHECK(config.backends[2].tls_pin != NULL);
+    /* Front 1 and 2 are the PLC's unit 1; 11..18 the meters 1..8; 20 the drive's 20. */
+    CHECK_EQ(config.route_count, 11);
+    int seen = 0;
+    for (size_t i = 0; i < config.route_count; i++) {
+        const struct mb_gateway_route *route = &config.routes[i];
+        if (route->front_unit == 2)
+            seen += route->backend == 0 && route->device_unit == 1;
+        if (route->front_unit == 15)
+            seen += route->backend == 1 && route->device_unit == 5;
+        if (route->front_unit == 20)
+            seen += route->backend == 2 && route->device_unit == 20;
+    }
+    CHECK_EQ(seen, 3);
+    const struct mb_policy *policy = config.policy;
+    CHECK(policy != NULL);
+    if (policy == NULL) {
+        mb_config_free(&config);
+        return;
+    }
+    const char *site = "2001:db8::7", *scada = "::ffff:10.20.1.5", *other = "::ffff:10.20.1.6";
+    /* operator: reads anything, writes nothing */
+    CHECK_EQ(GATEWAY_ACTION(policy, "operator", site, 20, 0x04, 0x00, 0x00, 0x00, 0x02),
+             MB_POLICY_ALLOW);
+    CHECK_EQ(GATEWAY_ACTION(policy, "operator", site, 1, 0x06, 0x00, 0x64, 0x00, 0x01),
+             MB_POLICY_DENY);
+    /* engineer: setpoints of the PLC within 0..500, by FC 6 and 16, through either front unit */
+    CHECK_EQ(GATEWAY_ACTION(policy, "engineer", site, 2, 0x06, 0x00, 0x64, 0x01, 0xF4),
+             MB_POLICY_ALLOW);
+    CHECK_EQ(GATEWAY_ACTION(policy, "engineer", site, 1, 0x06, 0x00, 0x64, 0x01, 0xF5),
+             MB_POLICY_DENY);
+    CHECK_EQ(GATEWAY_ACTION(policy, "engineer", site, 11, 0x06, 0x00, 0x64, 0x00, 0x01),
+             MB_POLICY_DENY);
+    CHECK_EQ(GATEWAY_ACTION(policy, "engineer", site, 1, 0x05, 0x00, 0x00, 0xFF, 0x00),
+             MB_POLICY_DENY);
+    /* SCADA: plain reads of the PLC and the meters, from its address only */
+    CHECK_EQ(GATEWAY_ACTION(policy, NULL, scada, 14, 0x03, 0x00, 0x00, 0x00, 0x0A),
+             MB_POLICY_ALLOW);
+    CHECK_EQ(GATEWAY_ACTION(policy, NULL, scada, 20, 0x03, 0x00, 0x00, 0x00, 0x0A), MB_POLICY_DENY);
+    CHECK_EQ(GATEWAY_ACTION(policy, NULL, scada, 1, 0x06, 0x00, 0x64, 0x00, 0x01), MB_POLICY_DENY);
+    CHECK_EQ(GATEWAY_ACTION(policy, NULL, other, 1, 0x03, 0x00, 0x00, 0x00, 0x01), MB_POLICY_DENY);
+    mb_config_free(&config);
+}
+
 TEST(every_yaml_block_of_the_configuration_guide_loads) {
     char path[600], error[512];
     int blocks = 0;
@@ -1608,7 +2105,7 @@ TEST(every_yaml_block_of_the_configuration_guide_loads) {
     CHECK(file != NULL);
     if (file == NULL)
         return;
-    static char guide[1 << 16];
+    static char guide[1 << 17];
     size_t size = fread(guide, 1, sizeof guide - 1, file);
     fclose(file);
     CHECK(size < sizeof guide - 1);
@@ -1621,13 +2118,20 @@ TEST(every_yaml_block_of_the_configuration_guide_loads) {
         if (end == NULL)
             break;
         struct mb_serve_config config;
-        mb_config_defaults(&config);
         write_text(config_path, start, (size_t)(end - start) + 1);
+        /* A block with backends is a gateway's (and never has units). */
+        char block[8192];
+        snprintf(block, sizeof block, "%.*s", (int)(end - start), start);
+        int gateway = is_gateway_text(block);
+        if (gateway)
+            mb_config_gateway_defaults(&config);
+        else
+            mb_config_defaults(&config);
         int status = mb_config_load(config_path, &config, error, sizeof error);
         CHECK_EQ(status, 0);
         if (status != 0)
             fprintf(stderr, "  block %d: %s\n", blocks + 1, error);
-        else
+        else if (!gateway)
             check_model_accepts("docs/configuration.md", &config);
         mb_config_free(&config);
         blocks++;
@@ -1686,6 +2190,13 @@ int main(void) {
     RUN(policy_rules_take_every_key);
     RUN(policy_errors);
     RUN(a_failed_load_keeps_the_policy_it_had);
+    RUN(gateway_defaults_check_plain_requests_too);
+    RUN(backends_take_every_key);
+    RUN(a_backends_list_replaces_the_one_loaded_before);
+    RUN(backends_errors);
+    RUN(each_program_refuses_the_keys_of_the_other);
+    RUN(the_rules_are_kept_as_written_for_check);
+    RUN(a_gateway_copy_is_deep);
     RUN(yaml_syntax_errors_carry_libyamls_message_and_position);
     RUN(the_file_is_one_mapping_of_known_keys_in_one_document);
     RUN(windows_line_endings_and_a_byte_order_mark_are_read);
@@ -1696,6 +2207,7 @@ int main(void) {
     RUN(copy_is_deep_and_points_into_itself);
     RUN(every_example_file_loads);
     RUN(the_policy_example_does_what_its_comments_say);
+    RUN(the_gateway_example_does_what_its_comments_say);
     RUN(every_yaml_block_of_the_configuration_guide_loads);
 
     remove_directory();

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "config/backends.h"
 #include "config/node.h"
 #include "config/policy.h"
 #include "config/units.h"
@@ -49,6 +50,12 @@ void mb_config_defaults(struct mb_serve_config *config) {
     config->tls_handshake_timeout_ms = 10000;
 }
 
+void mb_config_gateway_defaults(struct mb_serve_config *config) {
+    mb_config_defaults(config);
+    config->program = MB_CONFIG_GATEWAY;
+    config->authorize_plain = 1;
+}
+
 /* Frees what the config owns, leaving its pointers dangling: the caller resets or overwrites. */
 static void release(struct mb_serve_config *config) {
     for (size_t i = 0; i < config->listen_count; i++)
@@ -63,11 +70,18 @@ static void release(struct mb_serve_config *config) {
     free(config->tls_ca);
     free(config->tls_crl);
     mb_policy_destroy(config->policy);
+    free(config->policy_text);
+    for (size_t i = 0; i < config->backend_count; i++)
+        mb__config_backend_free(&config->backends[i]);
 }
 
 void mb_config_free(struct mb_serve_config *config) {
+    enum mb_config_program program = config->program;
     release(config);
-    mb_config_defaults(config);
+    if (program == MB_CONFIG_GATEWAY)
+        mb_config_gateway_defaults(config);
+    else
+        mb_config_defaults(config);
 }
 
 static const char **identity_strings(struct mb_serve_config *config, size_t index) {
@@ -120,6 +134,8 @@ int mb_config_copy(struct mb_serve_config *target, const struct mb_serve_config 
     target->tls_listen_count = 0;
     target->tls_certificate = target->tls_key = target->tls_ca = target->tls_crl = NULL;
     target->policy = NULL;
+    target->policy_text = NULL;
+    target->backend_count = 0;
     for (size_t i = 0; i < source->listen_count; i++) {
         target->listen[i] = NULL;
         if (source->listen[i] != NULL && (target->listen[i] = duplicate(source->listen[i])) == NULL)
@@ -149,6 +165,14 @@ int mb_config_copy(struct mb_serve_config *target, const struct mb_serve_config 
             goto out_of_memory;
     if (source->policy != NULL && mb_policy_copy(source->policy, &target->policy) != 0)
         goto out_of_memory;
+    if (source->policy_text != NULL &&
+        (target->policy_text = duplicate(source->policy_text)) == NULL)
+        goto out_of_memory;
+    for (size_t i = 0; i < source->backend_count; i++) {
+        if (mb__config_backend_copy(&target->backends[i], &source->backends[i]) != 0)
+            goto out_of_memory;
+        target->backend_count++;
+    }
     relocate(target, source);
     return 0;
 
@@ -210,40 +234,6 @@ static int set_string(struct loader *loader, const char **field, const char *tex
     return 0;
 }
 
-/* Why `address` is not "host:port", or NULL when it is. */
-static const char *listen_address_problem(const char *address) {
-    const char *colon = strrchr(address, ':');
-    if (strpbrk(address, " \t\r\n") != NULL)
-        return "it holds a space";
-    if (colon == NULL)
-        return "expected host:port, such as 0.0.0.0:502 or [::]:502";
-    size_t host_length = (size_t)(colon - address);
-    if (host_length == 0)
-        return "the host is missing: 0.0.0.0:502 listens on every IPv4 address, [::]:502 on "
-               "every IPv6 one";
-    if (address[0] == '[') {
-        if (host_length < 3 || address[host_length - 1] != ']' ||
-            memchr(address + 1, '[', host_length - 1) != NULL ||
-            memchr(address, ']', host_length - 1) != NULL)
-            return "an IPv6 host goes in brackets: [::1]:502";
-    } else if (memchr(address, ':', host_length) != NULL || memchr(address, ']', host_length)) {
-        return "an IPv6 host goes in brackets: [::1]:502";
-    }
-    const char *port = colon + 1;
-    size_t port_length = strlen(port);
-    unsigned long value = 0;
-    if (port_length == 0 || port_length > 5)
-        return "the port must be a number 0..65535";
-    for (size_t i = 0; i < port_length; i++) {
-        if (port[i] < '0' || port[i] > '9')
-            return "the port must be a number 0..65535";
-        value = value * 10 + (unsigned long)(port[i] - '0');
-    }
-    if (value > 65535)
-        return "the port must be a number 0..65535";
-    return NULL;
-}
-
 /*
  * Addresses to listen on, one or a list, into list[0..*count) (owned copies, replacing what was
  * there). `key` names them in messages; with a `default_port`, a host given without a port
@@ -282,7 +272,7 @@ static int parse_addresses(struct loader *loader, const yaml_node_t *node, const
             snprintf(addresses[i], sizeof addresses[i], "%s:%s", text, default_port);
         else
             snprintf(addresses[i], sizeof addresses[i], "%s", text);
-        if ((problem = listen_address_problem(addresses[i])) != NULL)
+        if ((problem = mb__address_problem(addresses[i])) != NULL)
             return mb__yaml_error(reader, items[i], "%s: %s is not an address to listen on: %s",
                                   path, text, problem);
         for (size_t j = 0; j < i; j++)
@@ -384,26 +374,8 @@ static int parse_limits(struct loader *loader, const yaml_node_t *node) {
     return status;
 }
 
-/*
- * A path from the file, as an allocated string: a relative one is taken from the directory of
- * the configuration file, so that a file and what it names can move together whatever
- * directory the daemon starts in. NULL when out of memory.
- */
-static char *path_from_file(const struct loader *loader, const char *text, size_t length) {
-    const char *slash = strrchr(loader->path, '/');
-    size_t directory_length =
-        text[0] == '/' || slash == NULL ? 0 : (size_t)(slash - loader->path) + 1;
-    char *joined = malloc(directory_length + length + 1);
-    if (joined == NULL)
-        return NULL;
-    memcpy(joined, loader->path, directory_length);
-    memcpy(joined + directory_length, text, length);
-    joined[directory_length + length] = '\0';
-    return joined;
-}
-
-/* A path key: a non-empty string, resolved with path_from_file() into *field (owned, replacing
- * what was there). */
+/* A path key: a non-empty string, resolved with mb__yaml_path_from_file() into *field (owned,
+ * replacing what was there). */
 static int parse_path(struct loader *loader, const yaml_node_t *node, const char *key,
                       char **field) {
     const char *text;
@@ -413,7 +385,7 @@ static int parse_path(struct loader *loader, const yaml_node_t *node, const char
         return status;
     if (length == 0)
         return mb__yaml_error(&loader->reader, node, "%s: the path is empty", key);
-    char *joined = path_from_file(loader, text, length);
+    char *joined = mb__yaml_path_from_file(&loader->reader, text, length);
     if (joined == NULL)
         return out_of_memory(loader);
     free(*field);
@@ -594,26 +566,96 @@ static int parse_tls(struct loader *loader, const yaml_node_t *node) {
     return 0;
 }
 
+/* The rules as written, one line each without their name (which --check takes from the
+ * compiled policy), into an owned string. */
+static int describe_rules(struct loader *loader, const yaml_node_t *node, char **text) {
+    const struct mb__yaml_reader *reader = &loader->reader;
+    size_t count = mb__yaml_sequence_size(node);
+    size_t capacity = count * 512 + 1;
+    char *lines = malloc(capacity);
+    if (lines == NULL)
+        return out_of_memory(loader);
+    size_t used = 0;
+    lines[0] = '\0';
+    for (size_t i = 0; i < count; i++) {
+        const yaml_node_t *rule = mb__yaml_sequence_item(reader, node, i);
+        char line[512], value[400];
+        size_t line_used = 0;
+        line[0] = '\0';
+        for (size_t k = 0; k < mb__yaml_mapping_size(rule); k++) {
+            const char *key;
+            yaml_node_t *item;
+            mb__yaml_mapping_pair(reader, rule, k, &key, &item);
+            if (strcmp(key, "name") == 0)
+                continue;
+            mb__yaml_flow(reader, item, value, sizeof value);
+            int written = snprintf(line + line_used, sizeof line - line_used, "%s%s: %s",
+                                   line_used ? ", " : "", key, value);
+            if (written < 0 || (size_t)written >= sizeof line - line_used) {
+                line_used = sizeof line - 1;
+                break;
+            }
+            line_used += (size_t)written;
+        }
+        used += (size_t)snprintf(lines + used, capacity - used, "%s\n", line);
+    }
+    free(*text);
+    *text = lines;
+    return 0;
+}
+
 static int parse_policy(struct loader *loader, const yaml_node_t *node) {
     struct mb_policy *policy = NULL;
     /* "policy:" with nothing after it is the section left out; "policy: []" denies all. */
     if (mb__yaml_is_null(node))
         return 0;
     int status = mb__config_policy(&loader->reader, node, &policy);
-    if (status != 0)
+    if (status == 0)
+        status = describe_rules(loader, node, &loader->config->policy_text);
+    if (status != 0) {
+        mb_policy_destroy(policy);
         return status;
+    }
     mb_policy_destroy(loader->config->policy);
     loader->config->policy = policy;
     return 0;
 }
 
-static const char *const top_keys[] = {"listen", "workers",         "user",     "log",
-                                       "limits", "persist",         "identity", "units",
-                                       "tls",    "authorize_plain", "policy",   NULL};
+static const char *const serve_keys[] = {"listen", "workers",         "user",     "log",
+                                         "limits", "persist",         "identity", "units",
+                                         "tls",    "authorize_plain", "policy",   NULL};
+static const char *const gateway_keys[] = {
+    "listen", "workers",         "user",   "log",      "limits",
+    "tls",    "authorize_plain", "policy", "backends", NULL};
+
+/* A key of the other program is named as such, rather than as an unknown key. */
+static int check_program(struct loader *loader, const yaml_node_t *root) {
+    static const char *const data_model[] = {"units", "persist", "identity", NULL};
+    const struct mb__yaml_reader *reader = &loader->reader;
+    if (root->type != YAML_MAPPING_NODE)
+        return 0;
+    for (size_t i = 0; i < mb__yaml_mapping_size(root); i++) {
+        const yaml_node_t *key = mb__yaml_mapping_key(reader, root, i);
+        if (loader->config->program == MB_CONFIG_SERVE && mb__yaml_is_word(key, "backends"))
+            return mb__yaml_error(reader, key,
+                                  "backends is a key of mbsec gateway: mbsec serve answers "
+                                  "from its own data model (units) and forwards nothing");
+        for (size_t k = 0; loader->config->program == MB_CONFIG_GATEWAY && data_model[k]; k++)
+            if (mb__yaml_is_word(key, data_model[k]))
+                return mb__yaml_error(reader, key,
+                                      "%s is a key of mbsec serve: the gateway has no data "
+                                      "model; the devices behind it (backends) answer",
+                                      data_model[k]);
+    }
+    return 0;
+}
 
 static int parse_top(struct loader *loader, const yaml_node_t *root) {
     const struct mb__yaml_reader *reader = &loader->reader;
-    int status = mb__yaml_check_mapping(reader, root, "", top_keys);
+    int gateway = loader->config->program == MB_CONFIG_GATEWAY;
+    int status = check_program(loader, root);
+    if (status == 0)
+        status = mb__yaml_check_mapping(reader, root, "", gateway ? gateway_keys : serve_keys);
     for (size_t i = 0; status == 0 && i < mb__yaml_mapping_size(root); i++) {
         const char *key;
         yaml_node_t *value;
@@ -623,6 +665,10 @@ static int parse_top(struct loader *loader, const yaml_node_t *root) {
             status = parse_listen(loader, value);
         } else if (strcmp(key, "workers") == 0) {
             status = parse_uint32(loader, value, "workers", 1, 64, &workers);
+            if (status == 0 && gateway && workers > 1)
+                status = mb__yaml_error(reader, value,
+                                        "workers: mbsec gateway runs one event loop for now; "
+                                        "leave workers out or give 1");
             if (status == 0)
                 loader->config->workers = (int)workers;
         } else if (strcmp(key, "user") == 0) {
@@ -639,6 +685,8 @@ static int parse_top(struct loader *loader, const yaml_node_t *root) {
             status = mb__config_units(reader, value, loader->config);
         } else if (strcmp(key, "tls") == 0) {
             status = parse_tls(loader, value);
+        } else if (strcmp(key, "backends") == 0) {
+            status = mb__config_backends(reader, value, loader->config);
         } else if (strcmp(key, "authorize_plain") == 0) {
             loader->authorize_plain = value;
             status =

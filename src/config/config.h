@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The configuration of `mbsec serve`: defaults, then a YAML file (--config), then command-line
- * flags on top. docs/configuration.md documents every key with an example.
+ * The configuration of `mbsec serve` and `mbsec gateway`: defaults, then a YAML file (--config),
+ * then command-line flags on top. One format for both programs; the keys of one that mean
+ * nothing to the other (units for serve, backends for gateway) are refused by the other.
+ * docs/configuration.md documents every key with an example.
  */
 #ifndef MBSEC_CONFIG_CONFIG_H
 #define MBSEC_CONFIG_CONFIG_H
@@ -9,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mbsec/gateway.h"
 #include "mbsec/model.h"
 #include "mbsec/policy.h"
 #include "mbsec/server.h"
@@ -17,13 +20,45 @@
 #define MB_CONFIG_MAX_UNITS 256
 #define MB_CONFIG_MAX_FIFOS 64
 #define MB_CONFIG_TLS_PORT "802" /* Modbus/TCP Security's port, for tls.listen without one */
+#define MB_CONFIG_MAX_BACKENDS 256
+#define MB_CONFIG_MAX_BACKEND_CONNECTIONS 64 /* what mb_gateway_create() accepts */
+#define MB_CONFIG_MAX_BACKEND_IN_FLIGHT 4096 /* what mb_async_create() accepts */
+#define MB_CONFIG_MAX_BACKEND_QUEUE 60000
+/* Requests all backends together may hold at once (connections x (in_flight + queue)): what
+ * mb_gateway_create() accepts. */
+#define MB_CONFIG_MAX_GATEWAY_SLOTS 1000000
+
+/* Which program the file is for: the keys of the other one are refused. */
+enum mb_config_program {
+    MB_CONFIG_SERVE = 0,   /* mbsec serve: units, persist, identity; no backends */
+    MB_CONFIG_GATEWAY = 1, /* mbsec gateway: backends; no data model; one worker */
+};
 
 enum mb_log_format {
     MB_LOG_PLAIN = 0,
     MB_LOG_JSON = 1,
 };
 
+/* backends[N]: a device behind the gateway. Strings are owned; TLS paths are resolved against
+ * the configuration file's directory. */
+struct mb_config_backend {
+    char *name;            /* name: unique, letters, digits, '-', '_', '.' */
+    char *address;         /* address: "host:port" (":502" added when no port was given) */
+    uint32_t connections;  /* connections: 1..64, default 1 */
+    uint32_t timeout_ms;   /* timeout: default 1000 */
+    uint32_t in_flight;    /* in_flight: per connection, 1..4096, default 16 */
+    uint32_t queue;        /* queue: per connection, 1..60000, default 256 */
+    char *tls_certificate; /* tls.certificate: the gateway's client certificate; NULL: plain
+                              Modbus/TCP to the device */
+    char *tls_key;         /* tls.key */
+    char *tls_ca;          /* tls.ca: PEM file or hashed directory; NULL with a pin */
+    char *tls_pin;         /* tls.pin: "SHA256:..." of the device's certificate, or NULL */
+    char *tls_server_name; /* tls.server_name: NULL means the host of `address` */
+    size_t line, column;   /* where the backend starts in the file, from 1 (for messages) */
+};
+
 struct mb_serve_config {
+    enum mb_config_program program; /* set before loading; kept by load, copy and free */
     /* listen: addresses "host:port"; none given means the default "0.0.0.0:502" and
      * "[::]:502" (the tool decides). */
     char *listen[MB_CONFIG_MAX_LISTEN];
@@ -49,8 +84,8 @@ struct mb_serve_config {
      * mb_config_copy copies it). NULL when no file gave a policy: the server then denies every
      * request it would have checked. */
     struct mb_policy *policy;
-    /* authorize_plain: plain-TCP requests are checked against the policy too (default 0: only
-     * requests over TLS are, and plain ones are served as before). */
+    /* authorize_plain: plain-TCP requests are checked against the policy too (serve's default
+     * 0: only requests over TLS are, and plain ones are served as before; the gateway's 1). */
     int authorize_plain;
 
     /* tls: Modbus/TCP Security. Listening addresses "host:port" (a host given without a port
@@ -64,11 +99,27 @@ struct mb_serve_config {
     char *tls_crl;                     /* tls.crl: PEM CRL file, or NULL */
     int tls_session_tickets;           /* tls.session_tickets: default 0 (session ids only) */
     uint32_t tls_handshake_timeout_ms; /* tls.handshake_timeout: default 10000 */
+
+    /* The rules of `policy` as written, one line per rule in order ("roles: [operator],
+     * preset: read-only, action: allow"; the name left out), for `mbsec gateway --check`;
+     * owned, NULL without a policy. */
+    char *policy_text;
+
+    /* backends (gateway only): the devices, and the routes from front unit ids to them (each
+     * front unit at most once; routes[].backend indexes `backends`). */
+    struct mb_config_backend backends[MB_CONFIG_MAX_BACKENDS];
+    size_t backend_count;
+    struct mb_gateway_route routes[256];
+    size_t route_count;
 };
 
-/* Fills `config` with the built-in defaults (the default simulator of model.h, no listen
- * addresses, plain info logging, default limits). */
+/* Fills `config` with the built-in defaults of mbsec serve (the default simulator of model.h,
+ * no listen addresses, plain info logging, default limits). */
 void mb_config_defaults(struct mb_serve_config *config);
+
+/* The defaults of mbsec gateway: those of serve, for the gateway program, with authorize_plain
+ * on (a gateway exists to filter: plain requests go through the policy too). */
+void mb_config_gateway_defaults(struct mb_serve_config *config);
 
 /*
  * Loads a YAML file over `config` (which holds defaults or an earlier load). On error returns
@@ -80,8 +131,8 @@ void mb_config_defaults(struct mb_serve_config *config);
 int mb_config_load(const char *path, struct mb_serve_config *config, char *error,
                    size_t error_capacity);
 
-/* Frees what a config owns (listen strings, user, model strings, TLS strings, the policy) and
- * resets it to defaults. */
+/* Frees what a config owns (listen strings, user, model strings, TLS strings, the policy,
+ * backends) and resets it to the defaults of its program. */
 void mb_config_free(struct mb_serve_config *config);
 
 /* Copies `source` into `target` deeply (target must be freed or fresh), fixing the internal

@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "mbsec/error.h"
@@ -209,6 +210,11 @@ void mb__yaml_mapping_pair(const struct mb__yaml_reader *reader, const yaml_node
     const yaml_node_pair_t *pair = node->data.mapping.pairs.start + index;
     *key = scalar_text(yaml_document_get_node(reader->document, pair->key));
     *value = yaml_document_get_node(reader->document, pair->value);
+}
+
+yaml_node_t *mb__yaml_mapping_key(const struct mb__yaml_reader *reader, const yaml_node_t *node,
+                                  size_t index) {
+    return yaml_document_get_node(reader->document, node->data.mapping.pairs.start[index].key);
 }
 
 int mb__yaml_check_sequence(const struct mb__yaml_reader *reader, const yaml_node_t *node,
@@ -474,4 +480,136 @@ enum mb__duration_status mb__duration_parse(const char *text, size_t length,
         return MB__DURATION_OK;
     }
     return MB__DURATION_SYNTAX;
+}
+
+/* ---- one-line summaries ---- */
+
+struct flow_writer {
+    char *text;
+    size_t capacity;
+    size_t used;
+    int full;
+};
+
+static void flow_put(struct flow_writer *writer, const char *piece, size_t length) {
+    /* Room is kept for "..." and the terminator, so that a cut line says it was cut. */
+    if (writer->full)
+        return;
+    if (writer->used + length + 4 > writer->capacity) {
+        writer->full = 1;
+        return;
+    }
+    memcpy(writer->text + writer->used, piece, length);
+    writer->used += length;
+}
+
+static void flow_node(const struct mb__yaml_reader *reader, const yaml_node_t *node,
+                      struct flow_writer *writer, int depth) {
+    if (writer->full)
+        return; /* aliases can make a small file a huge tree: stop walking it too */
+    if (node == NULL || depth > 16) {
+        flow_put(writer, "...", 3);
+        return;
+    }
+    if (node->type == YAML_SCALAR_NODE) {
+        int quoted = node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE;
+        if (quoted)
+            flow_put(writer, "\"", 1);
+        for (size_t i = 0; i < node->data.scalar.length; i++) {
+            char c = (char)node->data.scalar.value[i];
+            if ((unsigned char)c < 0x20 || c == 0x7F)
+                c = '?';
+            if (quoted && (c == '"' || c == '\\'))
+                flow_put(writer, "\\", 1);
+            flow_put(writer, &c, 1);
+        }
+        if (quoted)
+            flow_put(writer, "\"", 1);
+    } else if (node->type == YAML_SEQUENCE_NODE) {
+        flow_put(writer, "[", 1);
+        for (size_t i = 0; i < mb__yaml_sequence_size(node); i++) {
+            if (i > 0)
+                flow_put(writer, ", ", 2);
+            flow_node(reader, mb__yaml_sequence_item(reader, node, i), writer, depth + 1);
+        }
+        flow_put(writer, "]", 1);
+    } else if (node->type == YAML_MAPPING_NODE) {
+        flow_put(writer, "{ ", 2);
+        for (size_t i = 0; i < mb__yaml_mapping_size(node); i++) {
+            const yaml_node_pair_t *pair = node->data.mapping.pairs.start + i;
+            if (i > 0)
+                flow_put(writer, ", ", 2);
+            flow_node(reader, yaml_document_get_node(reader->document, pair->key), writer,
+                      depth + 1);
+            flow_put(writer, ": ", 2);
+            flow_node(reader, yaml_document_get_node(reader->document, pair->value), writer,
+                      depth + 1);
+        }
+        flow_put(writer, " }", 2);
+    }
+}
+
+void mb__yaml_flow(const struct mb__yaml_reader *reader, const yaml_node_t *node, char *text,
+                   size_t capacity) {
+    struct flow_writer writer = {.text = text, .capacity = capacity};
+    if (capacity < 4) {
+        if (capacity > 0)
+            text[0] = '\0';
+        return;
+    }
+    flow_node(reader, node, &writer, 0);
+    if (writer.full) {
+        memcpy(text + writer.used, "...", 3);
+        writer.used += 3;
+    }
+    text[writer.used] = '\0';
+}
+
+char *mb__yaml_path_from_file(const struct mb__yaml_reader *reader, const char *text,
+                              size_t length) {
+    const char *slash = strrchr(reader->file, '/');
+    size_t directory_length =
+        text[0] == '/' || slash == NULL ? 0 : (size_t)(slash - reader->file) + 1;
+    char *joined = malloc(directory_length + length + 1);
+    if (joined == NULL)
+        return NULL;
+    memcpy(joined, reader->file, directory_length);
+    memcpy(joined + directory_length, text, length);
+    joined[directory_length + length] = '\0';
+    return joined;
+}
+
+/* ---- addresses ---- */
+
+const char *mb__address_problem(const char *address) {
+    const char *colon = strrchr(address, ':');
+    if (strpbrk(address, " \t\r\n") != NULL)
+        return "it holds a space";
+    if (colon == NULL)
+        return "expected host:port, such as 0.0.0.0:502 or [::]:502";
+    size_t host_length = (size_t)(colon - address);
+    if (host_length == 0)
+        return "the host is missing: 0.0.0.0:502 listens on every IPv4 address, [::]:502 on "
+               "every IPv6 one";
+    if (address[0] == '[') {
+        if (host_length < 3 || address[host_length - 1] != ']' ||
+            memchr(address + 1, '[', host_length - 1) != NULL ||
+            memchr(address, ']', host_length - 1) != NULL)
+            return "an IPv6 host goes in brackets: [::1]:502";
+    } else if (memchr(address, ':', host_length) != NULL || memchr(address, ']', host_length)) {
+        return "an IPv6 host goes in brackets: [::1]:502";
+    }
+    const char *port = colon + 1;
+    size_t port_length = strlen(port);
+    unsigned long value = 0;
+    if (port_length == 0 || port_length > 5)
+        return "the port must be a number 0..65535";
+    for (size_t i = 0; i < port_length; i++) {
+        if (port[i] < '0' || port[i] > '9')
+            return "the port must be a number 0..65535";
+        value = value * 10 + (unsigned long)(port[i] - '0');
+    }
+    if (value > 65535)
+        return "the port must be a number 0..65535";
+    return NULL;
 }

@@ -95,6 +95,30 @@ int mb__yaml_choice(const struct mb__yaml_reader *reader, const yaml_node_t *nod
 int mb__yaml_duration(const struct mb__yaml_reader *reader, const yaml_node_t *node,
                       const char *path, uint32_t *milliseconds);
 
+/*
+ * Writes `node` on one line in YAML's flow style ("[operator, engineer]", "{ holding_registers:
+ * 100-110 }"), scalars as written (quoted ones in double quotes), control characters as '?',
+ * cut with "..." when it does not fit `capacity`. For summaries of what a file says.
+ */
+void mb__yaml_flow(const struct mb__yaml_reader *reader, const yaml_node_t *node, char *text,
+                   size_t capacity);
+
+/*
+ * A path given in the file, as an allocated string: a relative one is taken from the directory
+ * of the configuration file (reader->file), so that a file and what it names can move together
+ * whatever directory the daemon starts in. NULL when out of memory.
+ */
+char *mb__yaml_path_from_file(const struct mb__yaml_reader *reader, const char *text,
+                              size_t length);
+
+/* The key node of pair `index` of a checked mapping (for mappings whose keys are not words). */
+yaml_node_t *mb__yaml_mapping_key(const struct mb__yaml_reader *reader, const yaml_node_t *node,
+                                  size_t index);
+
+/* Why `address` is not "host:port" (IPv6 hosts in brackets, port 0..65535), or NULL when it
+ * is: a phrase for messages ("the port must be a number 0..65535"). */
+const char *mb__address_problem(const char *address);
+
 /* The longest duration accepted: 24 hours. */
 #define MB__DURATION_MAX_MS 86400000u
 

@@ -27,10 +27,19 @@ struct forwarded {
     uint32_t next_free; /* index + 1 */
 };
 
+struct backend;
+
+/* One connection of a backend's pool, and whether it is up (for logging transitions once). */
+struct member {
+    struct backend *backend;
+    int up;
+};
+
 struct backend {
     struct mb_gateway_backend config;
     char name[64];
     struct mb_async **pool;
+    struct member *members;
     uint32_t count;
     uint32_t next; /* where the next search for a connection starts */
     struct mb_gateway *gateway;
@@ -114,9 +123,11 @@ static uint32_t connections_up(const struct backend *backend) {
 }
 
 static void on_backend_state(void *data, enum mb_async_state state, int error, const char *detail) {
-    struct backend *backend = data;
+    struct member *member = data;
+    struct backend *backend = member->backend;
     char reason[320];
     if (state == MB_ASYNC_CONNECTED) {
+        member->up = 1;
         snprintf(reason, sizeof reason, "backend %s: connected (%u of %u up)", backend->name,
                  connections_up(backend), backend->count);
         note(backend->gateway, MB_LOG_INFO, "backend_up", reason);
@@ -125,7 +136,9 @@ static void on_backend_state(void *data, enum mb_async_state state, int error, c
                  detail != NULL && detail[0] ? detail : mb_strerror(error),
                  state == MB_ASYNC_DOWN ? "reconnecting with backoff" : "closed",
                  connections_up(backend), backend->count);
-        note(backend->gateway, MB_LOG_WARNING, "backend_down", reason);
+        /* Losing a connection is news once; each failed retry after it is only detail. */
+        note(backend->gateway, member->up ? MB_LOG_WARNING : MB_LOG_DEBUG, "backend_down", reason);
+        member->up = 0;
     }
 }
 
@@ -192,7 +205,8 @@ static int start_backend(struct mb_gateway *gateway, struct backend *backend,
     if (backend->config.timeout_ms == 0)
         backend->config.timeout_ms = DEFAULT_TIMEOUT_MS;
     backend->pool = calloc(backend->count, sizeof *backend->pool);
-    if (backend->pool == NULL)
+    backend->members = calloc(backend->count, sizeof *backend->members);
+    if (backend->pool == NULL || backend->members == NULL)
         return MB_ENOMEM;
     struct mb_async_config config = {
         .max_in_flight = given->max_in_flight ? given->max_in_flight : DEFAULT_IN_FLIGHT,
@@ -204,9 +218,12 @@ static int start_backend(struct mb_gateway *gateway, struct backend *backend,
         .wrap = given->wrap,
         .wrap_data = given->wrap_data,
         .on_state = on_backend_state,
-        .state_data = backend,
     };
     for (uint32_t i = 0; i < backend->count; i++) {
+        backend->members[i].backend = backend;
+        /* A backend that was never reached is worth one warning too. */
+        backend->members[i].up = 1;
+        config.state_data = &backend->members[i];
         int rc = mb_async_create(gateway->loop, &config, (const struct sockaddr *)&given->address,
                                  given->address_length, &backend->pool[i]);
         if (rc != 0)
@@ -279,6 +296,7 @@ void mb_gateway_destroy(struct mb_gateway *gateway) {
         for (uint32_t c = 0; backend->pool != NULL && c < backend->count; c++)
             mb_async_destroy(backend->pool[c]); /* outstanding requests: 0x0B to their clients */
         free(backend->pool);
+        free(backend->members);
     }
     free(gateway->backends);
     free(gateway->slots);

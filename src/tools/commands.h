@@ -18,6 +18,7 @@ enum mb_exit {
 
 int mb_tool_main(int argc, char **argv);
 int mb_cmd_serve(int argc, char **argv);
+int mb_cmd_gateway(int argc, char **argv); /* src/tools/gateway.c */
 
 /* Client commands (src/tools/client_*.c). */
 int mb_cmd_read(int argc, char **argv);

@@ -11,6 +11,8 @@ static void help(FILE *out) {
           "\n"
           "Commands:\n"
           "  serve      Modbus/TCP server and device simulator\n"
+          "  gateway    security gateway: TLS and a firewall policy in front of Modbus/TCP\n"
+          "             devices, with an audit trail\n"
           "  read       read coils, discrete inputs, holding or input registers\n"
           "  write      write coils or holding registers\n"
           "  poll       read again and again, printing values (or only their changes)\n"
@@ -33,9 +35,10 @@ static const struct {
     const char *name;
     int (*run)(int argc, char **argv);
 } commands[] = {
-    {"serve", mb_cmd_serve}, {"read", mb_cmd_read}, {"write", mb_cmd_write},
-    {"poll", mb_cmd_poll},   {"info", mb_cmd_info}, {"scan", mb_cmd_scan},
-    {"diag", mb_cmd_diag},   {"raw", mb_cmd_raw},   {"cert", mb_cmd_cert},
+    {"serve", mb_cmd_serve}, {"gateway", mb_cmd_gateway}, {"read", mb_cmd_read},
+    {"write", mb_cmd_write}, {"poll", mb_cmd_poll},       {"info", mb_cmd_info},
+    {"scan", mb_cmd_scan},   {"diag", mb_cmd_diag},       {"raw", mb_cmd_raw},
+    {"cert", mb_cmd_cert},
 };
 
 int mb_tool_main(int argc, char **argv) {

@@ -8,17 +8,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <grp.h>
 #include <pthread.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config/config.h"
@@ -28,10 +24,10 @@
 #include "mbsec/server.h"
 #include "mbsec/tls.h"
 #include "tools/commands.h"
+#include "tools/front.h"
 #include "tools/log.h"
 
 #define MAX_WORKERS 64
-#define SYSTEMD_FIRST_FD 3
 
 /* Flags that override the configuration file, kept so that a reload applies them again. */
 struct overrides {
@@ -407,139 +403,19 @@ out_of_memory:
     return -1;
 }
 
-/* ---- port 502 ---- */
-
-static void explain_privileged_port(const char *address) {
-    fprintf(stderr,
-            "mbsec serve: cannot listen on %s: permission denied.\n"
-            "Ports below 1024 (Modbus uses 502, Modbus/TCP Security 802) need privileges. "
-            "Any one of these works:\n"
-            "  - systemd socket activation: install contrib/systemd/mbsec-serve.socket and\n"
-            "    .service; systemd binds the port and the server runs unprivileged\n"
-            "  - start as root with --user NAME: mbsec binds, then drops to NAME for good\n"
-            "  - grant the capability: setcap cap_net_bind_service=+ep $(command -v mbsec)\n"
-            "  - use an unprivileged port, e.g. --listen 0.0.0.0:5020, and redirect 502 to it:\n"
-            "      nft add table ip nat; nft add chain ip nat prerouting '{ type nat hook "
-            "prerouting priority -100; }'\n"
-            "      nft add rule ip nat prerouting tcp dport 502 redirect to :5020\n"
-            "    or: iptables -t nat -A PREROUTING -p tcp --dport 502 -j REDIRECT --to-ports "
-            "5020\n"
-            "See docs/port-502.md.\n",
-            address);
-}
-
-/* systemd socket activation: LISTEN_PID names us, LISTEN_FDS descriptors start at 3. */
-static int activated_sockets(void) {
-    const char *pid = getenv("LISTEN_PID");
-    const char *fds = getenv("LISTEN_FDS");
-    if (pid == NULL || fds == NULL)
-        return 0;
-    char *end;
-    long listen_pid = strtol(pid, &end, 10);
-    if (*end != '\0' || listen_pid != (long)getpid())
-        return 0;
-    long count = strtol(fds, &end, 10);
-    if (*end != '\0' || count < 1 || count > MB_CONFIG_MAX_LISTEN)
-        return 0;
-    /* Children must not think the sockets are theirs. */
-    unsetenv("LISTEN_PID");
-    unsetenv("LISTEN_FDS");
-    unsetenv("LISTEN_FDNAMES");
-    return (int)count;
-}
-
-/* Drops root for `name` and proves it cannot be regained. Returns 0 or -1 (message printed). */
-static int drop_privileges(const char *name) {
-    struct passwd *user = getpwnam(name);
-    if (user == NULL) {
-        fprintf(stderr, "mbsec serve: --user %s: no such user\n", name);
-        return -1;
-    }
-    if (getuid() != 0 && geteuid() != 0) {
-        if (getuid() == user->pw_uid)
-            return 0;
-        fprintf(stderr, "mbsec serve: --user %s needs to start as root\n", name);
-        return -1;
-    }
-    if (setgroups(0, NULL) != 0 || initgroups(name, user->pw_gid) != 0 ||
-        setgid(user->pw_gid) != 0 || setuid(user->pw_uid) != 0) {
-        fprintf(stderr, "mbsec serve: could not become user %s: %s\n", name, strerror(errno));
-        return -1;
-    }
-    if (user->pw_uid != 0 && (setuid(0) == 0 || seteuid(0) == 0 || getuid() == 0 ||
-                              geteuid() == 0 || getegid() != user->pw_gid)) {
-        fprintf(stderr,
-                "mbsec serve: root privileges could be regained after switching to %s; "
-                "refusing to run\n",
-                name);
-        return -1;
-    }
-    return 0;
-}
-
-/*
- * Makes room for the configured connections: with the common soft limit of 1024 descriptors,
- * accept() would fail with EMFILE long before max_connections. Raises the soft limit up to the
- * hard one, and says so when even that is too low.
- */
-static void raise_descriptor_limit(struct serve *serve) {
-    struct rlimit limit;
-    if (getrlimit(RLIMIT_NOFILE, &limit) != 0)
-        return;
-    rlim_t wanted =
-        (rlim_t)serve->config.limits.max_connections + 64 + 8 * (rlim_t)serve->config.workers;
-    if (limit.rlim_cur >= wanted)
-        return;
-    rlim_t target =
-        limit.rlim_max == RLIM_INFINITY || limit.rlim_max >= wanted ? wanted : limit.rlim_max;
-    struct rlimit raised = {.rlim_cur = target, .rlim_max = limit.rlim_max};
-    if (setrlimit(RLIMIT_NOFILE, &raised) != 0 || target < wanted)
-        mb_logger_message(&serve->logger, MB_LOG_WARNING, "descriptor_limit",
-                          "max_connections is %u but only %llu descriptors are allowed "
-                          "(ulimit -n); connections beyond that wait in the backlog",
-                          serve->config.limits.max_connections,
-                          (unsigned long long)(target < wanted ? target : limit.rlim_cur));
-}
-
 /* ---- authorization ---- */
 
 /* Every request: TLS ones (and plain ones when the configuration says so) go through the policy
  * first; what it denies is answered as the rule says and recorded; the rest reaches the model. */
 static int serve_request(void *data, const struct mb_server_request *call, uint8_t *response) {
     struct serve *serve = data;
-    const struct mb_policy *policy = __atomic_load_n(&serve->policy, __ATOMIC_ACQUIRE);
-    if (call->peer->secure || __atomic_load_n(&serve->authorize_plain, __ATOMIC_RELAXED)) {
-        struct mb_policy_decision decision;
-        if (policy == NULL) {
-            mb_logger_message(&serve->logger, MB_LOG_WARNING, "denied",
-                              "%s%s%s from %s: FC %u on unit %u denied: no policy configured",
-                              call->peer->role ? "role '" : "no role",
-                              call->peer->role ? call->peer->role : "", call->peer->role ? "'" : "",
-                              call->peer->text, call->pdu[0], call->unit_id);
-            return mb_exception_encode(call->pdu[0] & 0x7F, MB_EX_ILLEGAL_FUNCTION, response,
-                                       MB_PDU_MAX);
-        }
-        struct mb_policy_identity who = {
-            .role = call->peer->role,
-            .tls = call->peer->secure,
-            .address = (const struct sockaddr *)&call->peer->address,
-            .address_length = call->peer->address_length,
-        };
-        if (mb_policy_decide(policy, &who, call->unit_id, call->pdu, call->pdu_length, &decision) !=
-            0)
-            return MB_EINVAL;
-        if (decision.action != MB_POLICY_ALLOW) {
-            mb_logger_message(&serve->logger, MB_LOG_WARNING, "denied", "%s", decision.reason);
-            if (decision.action == MB_POLICY_CLOSE)
-                return MB_SERVER_CLOSE;
-            if (decision.action == MB_POLICY_DROP)
-                return 0; /* no answer */
-            return mb_exception_encode(call->pdu[0] & 0x7F,
-                                       decision.exception ? decision.exception
-                                                          : MB_EX_ILLEGAL_FUNCTION,
-                                       response, MB_PDU_MAX);
-        }
-    }
+    struct mb_policy_decision decision;
+    int answer = 0;
+    int allowed = mb_front_authorize(__atomic_load_n(&serve->policy, __ATOMIC_ACQUIRE),
+                                     __atomic_load_n(&serve->authorize_plain, __ATOMIC_RELAXED),
+                                     &serve->logger, call, response, &decision, &answer);
+    if (allowed <= 0)
+        return allowed < 0 ? allowed : answer;
     return mb_model_handle(serve->model, call, response);
 }
 
@@ -550,18 +426,8 @@ static int prepare_tls(struct serve *serve) {
     serve->authorize_plain = config->authorize_plain;
     if (config->tls_listen_count == 0)
         return 0;
-    struct stat status;
-    int directory = stat(config->tls_ca, &status) == 0 && S_ISDIR(status.st_mode);
-    struct mb_tls_config tls = {
-        .certificate_file = config->tls_certificate,
-        .key_file = config->tls_key,
-        .ca_file = directory ? NULL : config->tls_ca,
-        .ca_directory = directory ? config->tls_ca : NULL,
-        .crl_file = config->tls_crl,
-        .session_tickets = config->tls_session_tickets,
-    };
     char error[400];
-    if (mb_tls_context_create(1, &tls, &serve->tls, error, sizeof error) != 0) {
+    if (mb_front_tls_create(config, &serve->tls, error, sizeof error) != 0) {
         fprintf(stderr, "mbsec serve: TLS: %s\n", error);
         return MB_EXIT_USAGE;
     }
@@ -644,78 +510,11 @@ static void worker_destroy(struct worker *worker) {
 
 /* Opens every listener on every worker. Returns 0 or an exit status. */
 static int open_listeners(struct serve *serve) {
-    int activated = activated_sockets();
-    if (activated > 0) {
-        if (serve->config.listen_count > 0)
-            mb_logger_message(&serve->logger, MB_LOG_WARNING, "socket_activation",
-                              "systemd passed %d socket(s); listen addresses are ignored",
-                              activated);
-        for (int w = 0; w < serve->worker_count; w++)
-            for (int i = 0; i < activated; i++)
-                if (mb_server_adopt(serve->workers[w].server, SYSTEMD_FIRST_FD + i, w == 0) < 0) {
-                    fprintf(stderr, "mbsec serve: descriptor %d from systemd is unusable\n",
-                            SYSTEMD_FIRST_FD + i);
-                    return MB_EXIT_FAILURE;
-                }
-        return 0;
-    }
-
-    const char *defaults[] = {"0.0.0.0:502", "[::]:502"};
-    size_t plain = serve->config.listen_count;
-    const char *addresses[2 * MB_CONFIG_MAX_LISTEN + 2];
-    size_t count = 0;
-    for (size_t i = 0; i < plain; i++)
-        addresses[count++] = serve->config.listen[i];
-    /* Without any address given, the plain default; a TLS listener alone stands alone. */
-    if (plain == 0 && serve->config.tls_listen_count == 0) {
-        addresses[count++] = defaults[0];
-        addresses[count++] = defaults[1];
-    }
-    size_t first_tls = count;
-    for (size_t i = 0; i < serve->config.tls_listen_count; i++)
-        addresses[count++] = serve->config.tls_listen[i];
-    for (size_t i = 0; i < count; i++) {
-        int index = mb_server_listen(serve->workers[0].server, addresses[i], 0);
-        if (index == MB_EADDRESS && i < first_tls && plain == 0) {
-            /* No IPv6 on this machine: the IPv4 default still serves. */
-            mb_logger_message(&serve->logger, MB_LOG_WARNING, "listener_skipped",
-                              "%s is not available on this machine", addresses[i]);
-            continue;
-        }
-        if (index < 0) {
-            if (index == MB_EACCES)
-                explain_privileged_port(addresses[i]);
-            else
-                fprintf(stderr, "mbsec serve: cannot listen on %s: %s%s%s\n", addresses[i],
-                        mb_strerror(index), index == MB_ESYSTEM ? ": " : "",
-                        index == MB_ESYSTEM ? strerror(errno) : "");
-            return index == MB_EADDRESS ? MB_EXIT_USAGE : MB_EXIT_FAILURE;
-        }
-        struct mb_tls_context *tls = i >= first_tls ? serve->tls : NULL;
-        /* The other workers bind the address actually bound, so port 0 means one port. */
-        char bound[64];
-        mb_server_listener_address(serve->workers[0].server, index, bound, sizeof bound);
-        if (tls != NULL) {
-            mb_server_listener_set_tls(serve->workers[0].server, index, tls);
-            mb_logger_message(&serve->logger, MB_LOG_INFO, "tls_listener",
-                              "%s is Modbus/TCP Security (TLS, client certificates required)",
-                              bound);
-        }
-        for (int w = 1; w < serve->worker_count; w++) {
-            int shared = mb_server_listen_shared(serve->workers[w].server, bound, 0);
-            if (shared < 0) {
-                fprintf(stderr, "mbsec serve: worker %d cannot listen on %s\n", w, bound);
-                return MB_EXIT_FAILURE;
-            }
-            if (tls != NULL)
-                mb_server_listener_set_tls(serve->workers[w].server, shared, tls);
-        }
-    }
-    if (mb_server_listener_fd(serve->workers[0].server, 0) < 0) {
-        fprintf(stderr, "mbsec serve: nothing to listen on\n");
-        return MB_EXIT_FAILURE;
-    }
-    return 0;
+    struct mb_server *servers[MAX_WORKERS];
+    for (int w = 0; w < serve->worker_count; w++)
+        servers[w] = serve->workers[w].server;
+    return mb_front_open_listeners("mbsec serve", &serve->config, servers, serve->worker_count,
+                                   serve->tls, &serve->logger);
 }
 
 /* ---- signals, reload, persistence ---- */
@@ -817,7 +616,8 @@ int mb_cmd_serve(int argc, char **argv) {
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    raise_descriptor_limit(&serve);
+    mb_front_raise_descriptor_limit(&serve.logger, serve.config.limits.max_connections,
+                                    serve.config.workers);
     if (mb_model_create(&serve.config.model, &serve.model, error, sizeof error) != 0) {
         fprintf(stderr, "mbsec serve: %s\n", error);
         goto out;
@@ -839,7 +639,8 @@ int mb_cmd_serve(int argc, char **argv) {
     if (status != 0)
         goto out;
     status = MB_EXIT_FAILURE;
-    if (serve.config.user != NULL && drop_privileges(serve.config.user) != 0)
+    if (serve.config.user != NULL &&
+        mb_front_drop_privileges("mbsec serve", serve.config.user) != 0)
         goto out;
 
     serve.signal_fd = signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC);

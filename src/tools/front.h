@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The front of the server programs, `mbsec serve` and `mbsec gateway`: what faces the clients
+ * is the same in both, so it is written once. Listeners (plain and Modbus/TCP Security, systemd
+ * socket activation, the port-502 explanation), the TLS context, dropping privileges, the
+ * descriptor limit, and authorization of each request against the policy.
+ *
+ * `program` arguments start messages: "mbsec serve".
+ */
+#ifndef MBSEC_TOOLS_FRONT_H
+#define MBSEC_TOOLS_FRONT_H
+
+#include <stdint.h>
+
+#include "config/config.h"
+#include "mbsec/policy.h"
+#include "mbsec/server.h"
+#include "mbsec/tls.h"
+#include "tools/log.h"
+
+/*
+ * Opens the listeners of `config` (listen, then tls.listen) on servers[0], and the same
+ * addresses on the other servers (workers sharing the ports through SO_REUSEPORT); with systemd
+ * socket activation, the sockets systemd passed instead. TLS listeners get `tls`. Without any
+ * address, 0.0.0.0:502 and [::]:502. The servers log a "listening" line for each. Returns 0 or
+ * an exit status (MB_EXIT_USAGE, MB_EXIT_FAILURE), the cause said on stderr.
+ */
+int mb_front_open_listeners(const char *program, const struct mb_serve_config *config,
+                            struct mb_server *const *servers, int count, struct mb_tls_context *tls,
+                            struct mb_logger *logger);
+
+/* The server TLS context of the configuration's tls section, into *tls (NULL without TLS
+ * listeners). Returns 0, or -1 with one line in `error` (a file missing or wrong). */
+int mb_front_tls_create(const struct mb_serve_config *config, struct mb_tls_context **tls,
+                        char *error, size_t capacity);
+
+/* Drops root for the user `name` and proves it cannot be regained. Returns 0 or -1 (the cause
+ * said on stderr). */
+int mb_front_drop_privileges(const char *program, const char *name);
+
+/* Raises the soft descriptor limit to fit `max_connections` (and a few per worker), and says
+ * so when even the hard limit is too low. */
+void mb_front_raise_descriptor_limit(struct mb_logger *logger, uint32_t max_connections,
+                                     int workers);
+
+/*
+ * Decides a request: over TLS always, over plain TCP when `authorize_plain`. Returns 1 when
+ * the request may go on, with *decision filled when it was checked (action MB_POLICY_ALLOW; its
+ * reason is set for writes) and decision->action 0 when it was not; or 0 when it is refused,
+ * with the refusal logged as "denied" (warning) and *answer what the handler returns: the
+ * exception's length (written into `response`), 0 for drop, MB_SERVER_CLOSE for close. A NULL
+ * policy refuses everything it would check, with exception 01. Returns MB_EINVAL when the
+ * policy cannot decide (bad arguments).
+ */
+int mb_front_authorize(const struct mb_policy *policy, int authorize_plain,
+                       struct mb_logger *logger, const struct mb_server_request *call,
+                       uint8_t *response, struct mb_policy_decision *decision, int *answer);
+
+#endif

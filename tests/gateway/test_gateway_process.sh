@@ -1,0 +1,497 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# mbsec gateway end to end, with real processes only:
+#
+#   device     mbsec serve --listen 127.0.0.1:0 --max-connections 1: one connection, like a
+#              PLC; units 1 and 7 with their own tables
+#   secure     mbsec serve with only a Modbus/TCP Security listener, whose policy lets the role
+#              "gateway" read and write: a device the gateway reaches over TLS
+#   gateway    mbsec gateway with a plain and a TLS listener in front of both:
+#                front units 1 and 2 -> device unit 1, front unit 3 -> device unit 7,
+#                front unit 20 -> secure unit 1; every other unit id has no route
+#
+# The policy: operators read; engineers read, and write holding registers 100..110 within
+# 0..500 by FC 6 and 16; plain clients from 127.0.0.1 read, have FC 8 dropped and coil writes
+# answered by closing the connection. Clients are `mbsec read/write/diag`, plain and --tls, with
+# certificates made by `mbsec cert`.
+#
+# Checks: --check's output and its errors; values through the gateway, unit remapping, many
+# clients sharing the device's one connection; a denied write (01 and a `denied` line), an
+# allowed one (an `audited` line naming the rule and the route), drop and close; an unrouted
+# unit (0A); the device killed (0A/0B) and restarted on its port (service resumes); SIGHUP
+# reloading the policy (and refusing a broken file); SIGTERM.
+#
+# Servers listen on 127.0.0.1 port 0; their ports come from the "listening on" lines; every
+# wait polls a log or a client with a deadline; every process is stopped by its PID.
+#
+#   test_gateway_process.sh MBSEC_BINARY
+# "run read ..." runs `mbsec read`, not the shell's read:
+# shellcheck disable=SC2162
+set -u
+mbsec=${1:?usage: test_gateway_process.sh MBSEC_BINARY}
+scratch=$(mktemp -d)
+pids=()
+passed=0
+failed=0
+cleanup() {
+    for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null; done
+    rm -rf "$scratch"
+}
+trap cleanup EXIT
+DEADLINE=15 # seconds, for every wait
+
+ok() {
+    passed=$((passed + 1))
+    echo "ok   $1"
+}
+fail() {
+    failed=$((failed + 1))
+    echo "FAIL $1"
+    echo "     status $STATUS"
+    printf '%s\n' "$OUT" | sed 's/^/     out: /' | head -n 30
+    printf '%s\n' "$ERR" | sed 's/^/     err: /' | head -n 5
+}
+
+# run ARGS...: runs mbsec; sets OUT (stdout), ERR (stderr) and STATUS.
+OUT='' ERR='' STATUS=''
+run() {
+    OUT=$("$mbsec" "$@" 2>"$scratch/stderr")
+    STATUS=$?
+    ERR=$(cat "$scratch/stderr")
+}
+
+# expect DESCRIPTION STATUS [PATTERN]: the last run exited with STATUS and, when given, its
+# stdout and stderr together match the grep -E PATTERN.
+expect() {
+    if [ "$STATUS" = "$2" ] && { [ -z "${3:-}" ] || printf '%s\n%s\n' "$OUT" "$ERR" | grep -qE -- "$3"; }; then
+        ok "$1"
+    else
+        fail "$1 (wanted status $2${3:+ and /$3/})"
+    fi
+}
+
+# wait_for FILE PATTERN: until a line of FILE matches the grep -E PATTERN (bounded).
+wait_for() {
+    local deadline=$((SECONDS + DEADLINE))
+    while [ $SECONDS -lt $deadline ]; do
+        grep -qE -- "$2" "$1" 2>/dev/null && return 0
+        sleep 0.02
+    done
+    return 1
+}
+
+# mark_log: remembers how long the gateway log is; expect_log then waits (bounded) for a line
+# after the mark, so that each check looks at what its own request caused.
+MARK=0
+mark_log() { MARK=$(wc -l <"$LOG"); }
+log_since() {
+    local deadline=$((SECONDS + DEADLINE))
+    while [ $SECONDS -lt $deadline ]; do
+        tail -n +$((MARK + 1)) "$LOG" | grep -qE -- "$1" && return 0
+        sleep 0.02
+    done
+    return 1
+}
+expect_log() {
+    if log_since "$2"; then
+        ok "$1"
+    else
+        failed=$((failed + 1))
+        echo "FAIL $1 (no log line /$2/ after line $MARK)"
+        tail -n +$((MARK + 1)) "$LOG" | sed 's/^/     log: /' | tail -n 8
+    fi
+}
+
+# ports_of LOG: the distinct ports of the "listening on 127.0.0.1:PORT" lines, in order.
+ports_of() { sed -n 's/.* listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$1" | awk '!seen[$0]++'; }
+
+# start_device NAME ARGS...: starts `mbsec serve ARGS` with its log in $scratch/NAME.log and
+# waits for "started"; sets DEVICE_PID and DEVICE (host:port of its first listener).
+start_device() {
+    local log=$scratch/$1.log
+    shift
+    "$mbsec" serve "$@" 2>"$log" &
+    DEVICE_PID=$!
+    pids+=("$DEVICE_PID")
+    if ! wait_for "$log" " started "; then
+        echo "FAIL mbsec serve $* never said it had started:"
+        sed 's/^/     /' "$log"
+        exit 1
+    fi
+    DEVICE=127.0.0.1:$(ports_of "$log" | sed -n 1p)
+}
+
+# stop PID NAME: SIGTERM, wait (bounded), require exit status 0.
+stop() {
+    local deadline=$((SECONDS + DEADLINE)) status
+    kill -TERM "$1" 2>/dev/null
+    while kill -0 "$1" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.02; done
+    kill -9 "$1" 2>/dev/null
+    wait "$1"
+    status=$?
+    if [ "$status" = 0 ]; then
+        ok "$2: stops on SIGTERM with status 0"
+    else
+        STATUS=$status OUT='' ERR=''
+        fail "$2: stops on SIGTERM with status 0"
+    fi
+}
+
+pki=$scratch/pki
+# as NAME ARGS...: run ARGS as a TLS client with certificate NAME, trusting our CA.
+as() {
+    local name=$1
+    shift
+    run "$@" --tls --cert "$pki/$name.crt" --key "$pki/$name.key" --ca "$pki/ca/ca.crt"
+}
+
+# ====================================================================================
+# The PKI, made with mbsec cert: a CA, one server certificate for 127.0.0.1 (the gateway's and
+# the secure device's), the operator and engineer, and the gateway's own client certificate.
+mkdir -p "$pki"
+pki_ok=1
+certify() { "$mbsec" cert "$@" >>"$scratch/pki.out" 2>&1 || { pki_ok=0; echo "mbsec cert $* failed"; }; }
+certify ca --out-dir "$pki/ca" --name "gateway test CA"
+certify server --ca-dir "$pki/ca" --out "$pki/server" --ip 127.0.0.1
+certify client --ca-dir "$pki/ca" --out "$pki/operator" --role operator
+certify client --ca-dir "$pki/ca" --out "$pki/engineer" --role engineer
+certify client --ca-dir "$pki/ca" --out "$pki/gateway-client" --role gateway
+if [ "$pki_ok" = 1 ]; then
+    ok "mbsec cert makes the PKI"
+else
+    STATUS=- OUT=$(cat "$scratch/pki.out") ERR=''
+    fail "mbsec cert makes the PKI"
+    exit 1
+fi
+
+# ====================================================================================
+# The devices.
+cat >"$scratch/device.yaml" <<'YAML'
+units:
+  - { id: 1, holding_registers: 0-999, coils: 0-99 }
+  - { id: 7, holding_registers: 0-999 }
+YAML
+start_device device --listen 127.0.0.1:0 --max-connections 1 --config "$scratch/device.yaml"
+device_pid=$DEVICE_PID
+device=$DEVICE
+cat >"$scratch/secure.yaml" <<'YAML'
+tls:
+  listen: 127.0.0.1:0
+  certificate: pki/server.crt
+  key: pki/server.key
+  ca: pki/ca/ca.crt
+policy:
+  - { name: gateway-rw, roles: [gateway], preset: read-write, action: allow }
+YAML
+start_device secure --config "$scratch/secure.yaml"
+secure_pid=$DEVICE_PID
+secure=$DEVICE
+echo "# device $device (one connection), secure device $secure (TLS)"
+
+# ====================================================================================
+# The gateway's configuration; paths are relative to the file.
+config=$scratch/gateway.yaml
+write_config() { # write_config [EXTRA-RULES-FILE]: the configuration, extra rules first
+    cat >"$config" <<YAML
+listen: 127.0.0.1:0
+tls:
+  listen: 127.0.0.1:0
+  certificate: pki/server.crt
+  key: pki/server.key
+  ca: pki/ca/ca.crt
+backends:
+  - name: plc
+    address: $device
+    timeout: 1s
+    units: { 1: 1, 2: 1, 3: 7 }
+  - name: secure
+    address: $secure
+    units: { 20: 1 }
+    tls:
+      certificate: pki/gateway-client.crt
+      key: pki/gateway-client.key
+      ca: pki/ca/ca.crt
+policy:
+YAML
+    [ -n "${1:-}" ] && cat "$1" >>"$config"
+    cat >>"$config" <<'YAML'
+  - name: operators-read
+    roles: [operator]
+    preset: read-only
+    action: allow
+  - name: engineer-setpoints
+    roles: [engineer]
+    functions: [write_single_register, write_multiple_registers]
+    tables: { holding_registers: 100-110 }
+    values: 0-500
+    action: allow
+  - name: engineers-read
+    roles: [engineer]
+    preset: read-only
+    action: allow
+  - name: plain-diagnostics-dropped
+    sources: [127.0.0.1]
+    tls: false
+    functions: [diagnostics]
+    action: drop
+  - name: plain-coil-writes-closed
+    sources: [127.0.0.1]
+    tls: false
+    access: write
+    tables: [coils]
+    action: close
+  - name: local-plain-read
+    sources: [127.0.0.1]
+    tls: false
+    preset: read-only
+    action: allow
+YAML
+}
+write_config
+
+# ---- --check ----
+run gateway --check "$config"
+expect "--check: a valid file exits 0" 0 "^$config: valid$"
+expect "--check: the plain listener, checked against the policy (authorize_plain by default)" 0 \
+    "listen \(plain Modbus/TCP; every request checked against the policy\):"
+expect "--check: the TLS listener" 0 "tls \(Modbus/TCP Security; every request checked"
+expect "--check: the plain backend, its defaults" 0 \
+    "plc  $device  plain Modbus/TCP"
+expect "--check: the plain backend's settings" 0 \
+    "1 connection, timeout 1s, 16 in flight and 256 queued per connection"
+expect "--check: front unit 1 goes to device unit 1" 0 "front unit 1 -> device unit 1"
+expect "--check: ... and so does front unit 2" 0 "front unit 2 -> device unit 1"
+expect "--check: the remapped route" 0 "front unit 3 -> device unit 7"
+expect "--check: the TLS backend" 0 "secure  $secure  Modbus/TCP Security as .*gateway-client\.crt"
+expect "--check: the TLS backend's route" 0 "front unit 20 -> device unit 1"
+expect "--check: the rules in order, as written" 0 \
+    "1\. operators-read: roles: \[operator\], preset: read-only, action: allow"
+expect "--check: a rule with tables and values" 0 \
+    "2\. engineer-setpoints: roles: \[engineer\], functions: \[write_single_register, write_multiple_registers\], tables: \{ holding_registers: 100-110 \}, values: 0-500, action: allow"
+expect "--check: the last rule and the default" 0 \
+    "6\. local-plain-read: .*action: allow"
+expect "--check: what no rule matches" 0 "default: what no rule matches is denied with exception 01"
+
+cp "$config" "$scratch/broken.yaml"
+sed -i 's/units: { 1: 1, 2: 1, 3: 7 }/units: { 1: 1, 2: 1, 3: 7, 20: 3 }/' "$scratch/broken.yaml"
+line=$(grep -n '20: 3' "$scratch/broken.yaml" | cut -d: -f1)
+run gateway --check "$scratch/broken.yaml"
+expect "--check: a unit routed twice: exit 2 with FILE:LINE:COLUMN" 2 \
+    "^mbsec gateway: $scratch/broken.yaml:[0-9]+:[0-9]+: backends\[1\]\.units: front unit 20 is already routed to backend plc on line $line$"
+printf 'backends:\n  - name: plc\n    address: 127.0.0.1:1\n    units: [1]\n    timeout: 5x\n' \
+    >"$scratch/broken2.yaml"
+run gateway --check "$scratch/broken2.yaml"
+expect "--check: a bad duration: exit 2 with FILE:5:14" 2 \
+    "^mbsec gateway: $scratch/broken2.yaml:5:14: backends\[0\]\.timeout: expected a duration"
+printf 'backends:\n  - { name: plc, address: 127.0.0.1:1, units: [1] }\n' >"$scratch/nopolicy.yaml"
+run gateway --check "$scratch/nopolicy.yaml"
+expect "--check: no policy, while authorize_plain defaults to true: exit 2" 2 \
+    "no policy: the gateway checks every request \(authorize_plain defaults to true\)"
+printf 'units: [ { id: 1, coils: 0-9 } ]\n' >"$scratch/serve-only.yaml"
+run gateway --check "$scratch/serve-only.yaml"
+expect "--check: a simulator's key is refused by name" 2 \
+    "serve-only\.yaml:1:1: units is a key of mbsec serve"
+sed 's#pki/gateway-client.key#pki/operator.key#' "$config" >"$scratch/wrongkey.yaml"
+run gateway --check "$scratch/wrongkey.yaml"
+expect "--check: a backend key that is not its certificate's: exit 2, named at the backend" 2 \
+    "wrongkey\.yaml:[0-9]+:[0-9]+: backends\[1\]\.tls: .*key"
+run gateway --config "$config" --workers 2
+expect "--workers 2 is refused: one event loop for now" 2 "--workers: the gateway runs one event loop"
+run gateway
+expect "no --config: exit 2" 2 "--config FILE is needed"
+
+# ====================================================================================
+# The gateway.
+LOG=$scratch/gateway.log
+"$mbsec" gateway --config "$config" 2>"$LOG" &
+gateway_pid=$!
+pids+=("$gateway_pid")
+if ! wait_for "$LOG" " started "; then
+    echo "FAIL mbsec gateway never said it had started:"
+    sed 's/^/     /' "$LOG"
+    exit 1
+fi
+ports=$(ports_of "$LOG")
+PLAIN=127.0.0.1:$(printf '%s\n' "$ports" | sed -n 1p)
+TLS=127.0.0.1:$(printf '%s\n' "$ports" | sed -n 2p)
+echo "# gateway: plain $PLAIN, TLS $TLS"
+if wait_for "$LOG" "backend_up reason=\"backend plc: connected" &&
+    wait_for "$LOG" "backend_up reason=\"backend secure: connected"; then
+    ok "both backends come up (the TLS one too)"
+else
+    STATUS=- OUT=$(cat "$LOG") ERR=''
+    fail "both backends come up"
+fi
+
+# ---- values, remapping, the policy ----
+mark_log
+as engineer write "$TLS" holding 100 250 251
+expect "engineer writes 250, 251 to the setpoints of unit 1 (FC 16)" 0 \
+    "wrote 2 holding registers at 100"
+expect_log "the allowed write is audited, with the rule and the route" \
+    "info +audited reason=\"role 'engineer' from 127\.0\.0\.1: write holding registers 100\.\.101 on unit 1 \(FC 16\) allowed by rule 'engineer-setpoints'; forwarded to backend plc unit 1\""
+as operator read "$TLS" holding 100 2 --json
+expect "operator reads them back through the gateway" 0 '"values":\[250,251\]'
+as operator read "$TLS" holding 100 2 --json --unit 2
+expect "front unit 2 is the device's unit 1 too" 0 '"values":\[250,251\]'
+mark_log
+as engineer write "$TLS" holding 100 7 --unit 3
+expect "engineer writes 7 through front unit 3" 0 "wrote 1 holding register at 100"
+expect_log "... which the audit line says went to device unit 7" \
+    "audited reason=\"role 'engineer' .*on unit 3 \(FC 6\) allowed by rule 'engineer-setpoints'; forwarded to backend plc unit 7\""
+as operator read "$TLS" holding 100 --json --unit 3
+expect "front unit 3 reads device unit 7" 0 '"values":\[7\]'
+as operator read "$TLS" holding 100 --json --unit 1
+expect "... and device unit 1 kept its value" 0 '"values":\[250\]'
+run read "$PLAIN" holding 100 2 --json
+expect "a plain client from 127.0.0.1 reads (local-plain-read)" 0 '"values":\[250,251\]'
+
+mark_log
+as operator write "$TLS" holding 100 5
+expect "operator write: exit 5, exception 01" 5 "exception 01 illegal function"
+expect_log "operator write: a denied line with the decision's reason" \
+    "warning +denied reason=\"role 'operator' from 127\.0\.0\.1: write holding register 100 on unit 1 \(FC 6\) matched no rule \(default deny\)\""
+mark_log
+as engineer write "$TLS" holding 100 600
+expect "engineer writes 600 (over 500): exception 01" 5 "exception 01 illegal function"
+expect_log "the 600 is denied, by default" \
+    "denied reason=\"role 'engineer' from 127\.0\.0\.1: write holding register 100 on unit 1 \(FC 6\) matched no rule"
+as operator read "$TLS" holding 100 --json
+expect "the refused writes did not reach the device" 0 '"values":\[250\]'
+mark_log
+run write "$PLAIN" holding 100 1
+expect "plain write: the gateway checks plain requests too (authorize_plain): 01" 5 \
+    "exception 01 illegal function"
+expect_log "the plain denial names the source" \
+    "denied reason=\"plain TCP from 127\.0\.0\.1: write holding register 100 on unit 1 \(FC 6\) matched no rule"
+run diag "$PLAIN" echo 1234 --timeout 300
+expect "plain FC 8 (action drop): no answer, the client times out" 4 "no answer"
+mark_log
+run write "$PLAIN" coils 1 1 --timeout 3000
+expect "plain coil write (action close): the connection is closed" 6 "closed the connection|reset"
+expect_log "the close is logged as denied, by its rule" \
+    "denied reason=\"plain TCP from 127\.0\.0\.1: write coil 1 on unit 1 \(FC 5\) connection closed by rule 'plain-coil-writes-closed'\""
+
+# ---- routes ----
+run read "$PLAIN" holding 0 --unit 9
+expect "an unrouted unit: exit 5, exception 0A" 5 "exception 0A gateway path unavailable"
+as engineer write "$TLS" holding 105 42 --unit 20
+expect "engineer writes through to the Modbus/TCP Security device (front unit 20)" 0 \
+    "wrote 1 holding register at 105"
+as operator read "$TLS" holding 105 --json --unit 20
+expect "... and the operator reads it back from there" 0 '"values":\[42\]'
+
+# ---- many clients, one device connection ----
+for i in 1 2 3 4 5 6 7 8; do
+    "$mbsec" read "$PLAIN" holding 100 2 --json --unit $((i % 2 + 1)) >"$scratch/many.$i" 2>&1 &
+    client_pids[i]=$!
+done
+many_ok=1
+for i in 1 2 3 4 5 6 7 8; do
+    wait "${client_pids[i]}" || many_ok=0
+    grep -q '"values":\[250,251\]' "$scratch/many.$i" || many_ok=0
+done
+if [ "$many_ok" = 1 ]; then
+    ok "8 clients at once share the device's one connection, each gets its values"
+else
+    STATUS=- OUT=$(cat "$scratch"/many.*) ERR=''
+    fail "8 clients at once share the device's one connection"
+fi
+
+# ---- the device goes away, and comes back ----
+mark_log
+{
+    kill -9 "$device_pid"
+    wait "$device_pid"
+} 2>/dev/null # bash's "Killed" notice
+expect_log "the device killed: backend_down" "warning +backend_down reason=\"backend plc: "
+run read "$PLAIN" holding 100 --timeout 3000
+expect "the device down: exit 5, 0A (or 0B)" 5 "exception 0[AB] gateway"
+as operator read "$TLS" holding 105 --json --unit 20
+expect "the other backend is not affected" 0 '"values":\[42\]'
+mark_log
+start_device device2 --listen "$device" --max-connections 1 --config "$scratch/device.yaml"
+device_pid=$DEVICE_PID
+deadline=$((SECONDS + DEADLINE))
+while [ $SECONDS -lt $deadline ]; do
+    run read "$PLAIN" holding 100 --json
+    [ "$STATUS" = 0 ] && break
+    sleep 0.05
+done
+expect "the device restarted on its port: service resumes (a fresh device: 0)" 0 '"values":\[0\]'
+expect_log "... after backend_up" "info +backend_up reason=\"backend plc: connected"
+
+# ---- SIGHUP ----
+cat >"$scratch/extra.yaml" <<'YAML'
+  - name: operators-write-low
+    roles: [operator]
+    access: write
+    tables: { holding_registers: 0-99 }
+    action: allow
+YAML
+write_config "$scratch/extra.yaml"
+mark_log
+kill -HUP "$gateway_pid"
+expect_log "SIGHUP: the policy reloaded, and the line says backends need a restart" \
+    "info +reloaded reason=\"policy, authorize_plain, limits and logging applied; backends and routes need a restart \(unchanged in the file\)"
+mark_log
+as operator write "$TLS" holding 50 9
+expect "after the reload the operator writes register 50" 0 "wrote 1 holding register at 50"
+expect_log "... audited by the new rule" "audited reason=\"role 'operator' .*allowed by rule 'operators-write-low'"
+sed -i 's/    action: allow$/    action: permit/' "$config"
+bad_line=$(grep -n 'action: permit' "$config" | head -n 1 | cut -d: -f1)
+mark_log
+kill -HUP "$gateway_pid"
+expect_log "SIGHUP with a broken file: refused with FILE:LINE:COLUMN" \
+    "error +reload_refused reason=\"$config:$bad_line:13: policy\[0\]\.action: .*permit.*the running configuration stays in force\""
+as operator write "$TLS" holding 51 9
+expect "the policy in force stays" 0 "wrote 1 holding register at 51"
+
+# ---- stopping ----
+if kill -0 "$gateway_pid" 2>/dev/null; then
+    ok "the gateway survived every client above"
+else
+    STATUS=dead OUT='' ERR=$(tail -n 5 "$LOG")
+    fail "the gateway survived every client above"
+fi
+stop "$gateway_pid" "gateway"
+if grep -qE "info +stopped " "$LOG"; then ok "the gateway says it stopped"; else
+    STATUS=- OUT=$(tail -n 5 "$LOG") ERR=''
+    fail "the gateway says it stopped"
+fi
+
+# ====================================================================================
+# authorize_plain: false, no TLS and no policy: a plain proxy, whose writes are still audited.
+# (The first gateway has gone, so the device's one connection is free again.)
+cat >"$scratch/proxy.yaml" <<YAML
+listen: 127.0.0.1:0
+authorize_plain: false
+backends:
+  - { name: plc, address: $device, units: [1] }
+YAML
+LOG=$scratch/proxy.log
+"$mbsec" gateway --config "$scratch/proxy.yaml" 2>"$LOG" &
+proxy_pid=$!
+pids+=("$proxy_pid")
+if wait_for "$LOG" " started .*plain requests forwarded unchecked"; then
+    ok "a gateway without a policy starts when nothing is checked (authorize_plain: false)"
+else
+    STATUS=- OUT=$(cat "$LOG") ERR=''
+    fail "a gateway without a policy starts when nothing is checked"
+fi
+PLAIN=127.0.0.1:$(ports_of "$LOG" | sed -n 1p)
+mark_log
+run write "$PLAIN" holding 100 900
+expect "unchecked: a plain write of 900 to a setpoint goes through" 0 "wrote 1 holding register"
+expect_log "... and is audited as not checked" \
+    "info +audited reason=\"plain from 127\.0\.0\.1:[0-9]+: FC 6 on unit 1, not checked \(authorize_plain: false\); forwarded to backend plc unit 1\""
+run read "$PLAIN" holding 100 --json
+expect "... the device holds it" 0 '"values":\[900\]'
+stop "$proxy_pid" "proxy gateway"
+
+stop "$device_pid" "device"
+stop "$secure_pid" "secure device"
+
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
