@@ -44,6 +44,29 @@ static struct mb_gateway *gateway;
 static struct slow_answer slow[64];
 static int slow_count;
 
+/* What the completion hook saw last (written on the gateway's thread). */
+static pthread_mutex_t completion_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct mb_gateway_completion last_completion;
+static char last_backend[32];
+static int completions;
+
+static void on_complete(void *data, const struct mb_gateway_completion *done) {
+    (void)data;
+    pthread_mutex_lock(&completion_lock);
+    last_completion = *done;
+    snprintf(last_backend, sizeof last_backend, "%s", done->backend ? done->backend : "(none)");
+    completions++;
+    pthread_mutex_unlock(&completion_lock);
+}
+
+static struct mb_gateway_completion completion(char *backend, size_t size) {
+    pthread_mutex_lock(&completion_lock);
+    struct mb_gateway_completion copy = last_completion;
+    snprintf(backend, size, "%s", last_backend);
+    pthread_mutex_unlock(&completion_lock);
+    return copy;
+}
+
 static int device_handler(void *data, const struct mb_server_request *call, uint8_t *response) {
     if (call->unit_id == UNIT_SILENT)
         return MB_SERVER_DEFER; /* never answered */
@@ -126,8 +149,11 @@ static void start_gateway(void) {
         {.front_unit = UNIT_SILENT, .device_unit = UNIT_SILENT, .backend = 0},
         {.front_unit = 9, .device_unit = UNIT_SLOW, .backend = 1},
     };
-    struct mb_gateway_config gateway_config = {
-        .backends = backends, .backend_count = 2, .routes = routes, .route_count = 4};
+    struct mb_gateway_config gateway_config = {.backends = backends,
+                                               .backend_count = 2,
+                                               .routes = routes,
+                                               .route_count = 4,
+                                               .on_complete = on_complete};
     CHECK_EQ(mb_gateway_create(gateway_node.loop, gateway_node.server, &gateway_config, &gateway),
              0);
     mb_server_set_handler(gateway_node.server, mb_gateway_handle, gateway);
@@ -185,12 +211,28 @@ TEST(a_read_through_the_gateway_returns_the_device_values) {
 TEST(a_unit_without_a_route_gets_0a_and_a_silent_device_0b) {
     struct mb_client *client = connect_gateway(2000);
     uint16_t value = 0x5A5A;
+    char backend[32];
     CHECK_EQ(mb_read_holding_registers(client, 77, 0, 1, &value), MB_EX_GATEWAY_PATH_UNAVAILABLE);
+    struct mb_gateway_completion done = completion(backend, sizeof backend);
+    CHECK_EQ(done.front_unit, 77);
+    CHECK_EQ(done.exception, MB_EX_GATEWAY_PATH_UNAVAILABLE);
+    CHECK_EQ(done.from_device, 0);
+    CHECK_STR(backend, "(none)");
     CHECK_EQ(mb_read_holding_registers(client, UNIT_SILENT, 0, 1, &value),
              MB_EX_GATEWAY_TARGET_FAILED);
     CHECK_EQ(value, 0x5A5A);
+    done = completion(backend, sizeof backend);
+    CHECK_EQ(done.exception, MB_EX_GATEWAY_TARGET_FAILED);
+    CHECK_STR(backend, "plc");
+    CHECK(done.latency_us >= 250000); /* the backend's 300 ms timeout */
     /* The connection to the device carries on. */
-    CHECK_EQ(mb_read_holding_registers(client, 1, 0, 1, &value), 0);
+    CHECK_EQ(mb_read_holding_registers(client, 5, 0, 1, &value), 0);
+    done = completion(backend, sizeof backend);
+    CHECK_EQ(done.exception, 0);
+    CHECK_EQ(done.from_device, 1);
+    CHECK_EQ(done.front_unit, 5);
+    CHECK_EQ(done.device_unit, 1);
+    CHECK_EQ(done.function, MB_FC_READ_HOLDING_REGISTERS);
     mb_client_close(client);
 }
 

@@ -56,6 +56,22 @@ struct mb_gateway_route {
     uint16_t backend; /* index into the backends array */
 };
 
+/* How one forwarded request ended, for audit records and metrics. */
+struct mb_gateway_completion {
+    uint64_t connection_id; /* the front connection, as in the server's log lines */
+    uint16_t transaction_id;
+    uint8_t front_unit;
+    uint8_t device_unit;
+    uint8_t function;
+    uint8_t exception;   /* 0: the device's normal answer; else the exception the client got
+                            (the device's own, or 0x0A / 0x0B from the gateway) */
+    int from_device;     /* 1: the answer (normal or exception) came from the device */
+    const char *backend; /* the backend's name; NULL when there was no route */
+    uint32_t latency_us; /* from the request's arrival at the gateway to its answer */
+};
+
+typedef void (*mb_gateway_completion_fn)(void *data, const struct mb_gateway_completion *done);
+
 struct mb_gateway_config {
     const struct mb_gateway_backend *backends;
     size_t backend_count;
@@ -63,6 +79,10 @@ struct mb_gateway_config {
     size_t route_count;
     mb_log_fn log; /* backend events: "backend_up", "backend_down", "backend_mismatch", ... */
     void *log_data;
+    /* Called once per request the gateway answered, forwarded or not, when its answer is
+     * decided, just before it is sent; NULL: not called. Runs on the gateway's loop. */
+    mb_gateway_completion_fn on_complete;
+    void *complete_data;
 };
 
 struct mb_gateway_stats {

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "mbsec/error.h"
 #include "mbsec/gateway.h"
@@ -22,6 +23,10 @@
 struct forwarded {
     struct mb_gateway *gateway;
     uint64_t token;
+    uint64_t connection_id;
+    uint64_t started_us;
+    uint16_t transaction_id;
+    uint8_t front_unit;
     uint8_t function;
     uint16_t backend;
     uint32_t next_free; /* index + 1 */
@@ -57,8 +62,38 @@ struct mb_gateway {
     uint32_t free_list;
     mb_log_fn log;
     void *log_data;
+    mb_gateway_completion_fn on_complete;
+    void *complete_data;
     struct mb_gateway_stats stats;
 };
+
+static uint64_t monotonic_us(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (uint64_t)now.tv_sec * 1000000u + (uint64_t)now.tv_nsec / 1000u;
+}
+
+/* Tells the application how a request ended. */
+static void completed(struct mb_gateway *gateway, const struct forwarded *request,
+                      uint8_t exception, int from_device) {
+    if (gateway->on_complete == NULL)
+        return;
+    const struct backend *backend =
+        request->backend != NO_ROUTE ? &gateway->backends[request->backend] : NULL;
+    uint64_t elapsed = monotonic_us() - request->started_us;
+    struct mb_gateway_completion done = {
+        .connection_id = request->connection_id,
+        .transaction_id = request->transaction_id,
+        .front_unit = request->front_unit,
+        .device_unit = gateway->route_unit[request->front_unit],
+        .function = request->function,
+        .exception = exception,
+        .from_device = from_device,
+        .backend = backend != NULL ? backend->name : NULL,
+        .latency_us = elapsed > UINT32_MAX ? UINT32_MAX : (uint32_t)elapsed,
+    };
+    gateway->on_complete(gateway->complete_data, &done);
+}
 
 static void note(struct mb_gateway *gateway, enum mb_log_level level, const char *event,
                  const char *reason) {
@@ -84,6 +119,7 @@ static void slot_free(struct mb_gateway *gateway, struct forwarded *slot) {
 static void on_answer(void *data, const struct mb_async_result *result) {
     struct forwarded *slot = data;
     struct mb_gateway *gateway = slot->gateway;
+    struct forwarded request = *slot;
     uint64_t token = slot->token;
     uint8_t function = slot->function;
     uint16_t backend = slot->backend;
@@ -92,11 +128,13 @@ static void on_answer(void *data, const struct mb_async_result *result) {
     if (result->status == 0) {
         gateway->stats.answered++;
         /* The front client may have gone meanwhile: its answer is then dropped (MB_ECLOSED). */
+        completed(gateway, &request, result->response->exception, 1);
         mb_server_reply(gateway->server, token, result->response_pdu, result->response_length);
         return;
     }
     if (result->status == MB_ECONNECT) {
         gateway->stats.unavailable++;
+        completed(gateway, &request, MB_EX_GATEWAY_PATH_UNAVAILABLE, 0);
         answer_exception(gateway, token, function, MB_EX_GATEWAY_PATH_UNAVAILABLE);
         return;
     }
@@ -111,6 +149,7 @@ static void on_answer(void *data, const struct mb_async_result *result) {
     } else {
         gateway->stats.timeouts++;
     }
+    completed(gateway, &request, MB_EX_GATEWAY_TARGET_FAILED, 0);
     answer_exception(gateway, token, function, MB_EX_GATEWAY_TARGET_FAILED);
 }
 
@@ -171,22 +210,31 @@ int mb_gateway_handle(void *data, const struct mb_server_request *call, uint8_t 
     }
     uint16_t index = gateway->route_backend[call->unit_id];
     struct mb_async *client = index != NO_ROUTE ? pick(&gateway->backends[index]) : NULL;
+    struct forwarded request = {
+        .token = call->token,
+        .connection_id = call->connection_id,
+        .started_us = gateway->on_complete != NULL ? monotonic_us() : 0,
+        .transaction_id = call->transaction_id,
+        .front_unit = call->unit_id,
+        .function = function,
+        .backend = index,
+    };
     if (client == NULL || gateway->free_list == 0) {
         gateway->stats.unavailable++;
+        completed(gateway, &request, MB_EX_GATEWAY_PATH_UNAVAILABLE, 0);
         return mb_exception_encode(function, MB_EX_GATEWAY_PATH_UNAVAILABLE, response, MB_PDU_MAX);
     }
     struct forwarded *slot = &gateway->slots[gateway->free_list - 1];
     gateway->free_list = slot->next_free;
+    *slot = request;
     slot->gateway = gateway;
-    slot->token = call->token;
-    slot->function = function;
-    slot->backend = index;
     const struct backend *backend = &gateway->backends[index];
     int rc = mb_async_submit(client, gateway->route_unit[call->unit_id], call->pdu,
                              call->pdu_length, backend->config.timeout_ms, on_answer, slot);
     if (rc != 0) {
         slot_free(gateway, slot);
         gateway->stats.unavailable++;
+        completed(gateway, &request, MB_EX_GATEWAY_PATH_UNAVAILABLE, 0);
         return mb_exception_encode(function, MB_EX_GATEWAY_PATH_UNAVAILABLE, response, MB_PDU_MAX);
     }
     gateway->stats.forwarded++;
@@ -245,6 +293,8 @@ int mb_gateway_create(struct mb_loop *loop, struct mb_server *server,
     gateway->server = server;
     gateway->log = config->log;
     gateway->log_data = config->log_data;
+    gateway->on_complete = config->on_complete;
+    gateway->complete_data = config->complete_data;
     for (int unit = 0; unit < 256; unit++)
         gateway->route_backend[unit] = NO_ROUTE;
     int rc = 0;
