@@ -296,11 +296,9 @@ static BIO *nosignal_bio(int fd) {
 
 static long tls_read(struct mb_transport *transport, void *buffer, size_t capacity) {
     struct tls_transport *tls = (struct tls_transport *)transport;
-    if (!tls->established) {
-        int rc = tls_handshake(transport);
-        if (rc != 0)
-            return rc;
-    }
+    int rc = tls_handshake(transport); /* at once when it is done */
+    if (rc != 0)
+        return rc;
     /* SSL_get_error() needs an empty queue, and the application may have left something on
      * it (a failed PEM read, say), which would turn a WANT_READ into a fatal error. */
     ERR_clear_error();
@@ -315,11 +313,9 @@ static long tls_read(struct mb_transport *transport, void *buffer, size_t capaci
 
 static long tls_write(struct mb_transport *transport, const void *data, size_t length) {
     struct tls_transport *tls = (struct tls_transport *)transport;
-    if (!tls->established) {
-        int rc = tls_handshake(transport);
-        if (rc != 0)
-            return rc;
-    }
+    int rc = tls_handshake(transport); /* at once when it is done */
+    if (rc != 0)
+        return rc;
     ERR_clear_error();
     size_t done = 0;
     int ok = SSL_write_ex(tls->ssl, data, length, &done);
