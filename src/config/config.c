@@ -239,6 +239,15 @@ static int set_string(struct loader *loader, const char **field, const char *tex
  * there). `key` names them in messages; with a `default_port`, a host given without a port
  * ("0.0.0.0", "[::]") gets that one.
  */
+void mb_config_with_port(const char *address, const char *default_port, char *out, size_t size) {
+    size_t length = strlen(address);
+    int bracketed = length > 2 && address[0] == '[' && address[length - 1] == ']';
+    if (strchr(address, ':') == NULL || bracketed)
+        snprintf(out, size, "%s:%s", address, default_port);
+    else
+        snprintf(out, size, "%s", address);
+}
+
 static int parse_addresses(struct loader *loader, const yaml_node_t *node, const char *key,
                            const char *default_port, char **list, size_t *count) {
     const struct mb__yaml_reader *reader = &loader->reader;
@@ -267,9 +276,8 @@ static int parse_addresses(struct loader *loader, const yaml_node_t *node, const
         status = mb__yaml_string(reader, items[i], path, 255, &text, &length);
         if (status != 0)
             return status;
-        int bracketed = length > 2 && text[0] == '[' && text[length - 1] == ']';
-        if (default_port != NULL && (strchr(text, ':') == NULL || bracketed))
-            snprintf(addresses[i], sizeof addresses[i], "%s:%s", text, default_port);
+        if (default_port != NULL)
+            mb_config_with_port(text, default_port, addresses[i], sizeof addresses[i]);
         else
             snprintf(addresses[i], sizeof addresses[i], "%s", text);
         if ((problem = mb__address_problem(addresses[i])) != NULL)

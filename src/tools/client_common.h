@@ -16,6 +16,7 @@
 
 #include "mbsec/client.h"
 #include "mbsec/value.h"
+#include "tools/log.h"
 
 /* ---- the four tables ---- */
 
@@ -330,10 +331,7 @@ int mb_cli_parse_hex(const char *const *texts, int count, uint8_t *bytes, size_t
 /* Parses a coil value: 0/1/on/off/true/false (any case). Returns 0 or 1, or -1. */
 int mb_cli_parse_bit(const char *text);
 
-/* ---- output ---- */
-
-/* "2024-05-01T12:00:00.123Z", the time now in UTC. */
-void mb_cli_timestamp(char *text, size_t capacity);
+/* ---- output (timestamps: mb_log_timestamp() in tools/log.h) ---- */
 
 /* Writes `text` (length bytes) as a JSON string, quotes included; bytes outside printable
  * ASCII are \u00XX escapes, so any bytes give valid JSON. */

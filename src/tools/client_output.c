@@ -12,17 +12,6 @@
 
 #include "tools/client_common.h"
 
-void mb_cli_timestamp(char *text, size_t capacity) {
-    struct timespec now;
-    struct tm utc;
-    clock_gettime(CLOCK_REALTIME, &now);
-    gmtime_r(&now.tv_sec, &utc);
-    char seconds[24];
-    strftime(seconds, sizeof seconds, "%Y-%m-%dT%H:%M:%S", &utc);
-    /* tv_nsec is below 10^9, so the milliseconds have three digits. */
-    snprintf(text, capacity, "%s.%03dZ", seconds, (int)(now.tv_nsec / 1000000) % 1000);
-}
-
 void mb_cli_json_string(FILE *out, const char *text, size_t length) {
     fputc('"', out);
     for (size_t i = 0; i < length; i++) {
@@ -52,7 +41,7 @@ void mb_cli_printable(FILE *out, const uint8_t *bytes, size_t length) {
 
 void mb_cli_json_open(FILE *out, const struct mb_cli_options *options) {
     char timestamp[32];
-    mb_cli_timestamp(timestamp, sizeof timestamp);
+    mb_log_timestamp(timestamp, sizeof timestamp);
     fprintf(out, "{\"timestamp\":\"%s\",\"target\":", timestamp);
     mb_cli_json_string(out, options->target, strlen(options->target));
     fprintf(out, ",\"unit\":%u", options->unit);

@@ -153,7 +153,7 @@ static int poll_once(const struct mb_cli_options *options, const struct mb_cli_s
         .bits = readings->bits,
         .registers = readings->registers,
     };
-    mb_cli_timestamp(reading.timestamp, sizeof reading.timestamp);
+    mb_log_timestamp(reading.timestamp, sizeof reading.timestamp);
     if (options->format == MB_CLI_HUMAN)
         printf("-- %s\n", reading.timestamp);
     mb_cli_print_reading(options, &reading, !*header_printed);

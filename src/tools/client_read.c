@@ -50,7 +50,7 @@ static int read_and_print(const struct mb_cli_options *options, const struct mb_
                 .bits = bits,
                 .registers = registers,
             };
-            mb_cli_timestamp(reading.timestamp, sizeof reading.timestamp);
+            mb_log_timestamp(reading.timestamp, sizeof reading.timestamp);
             mb_cli_print_reading(options, &reading, 1);
         }
         mb_client_close(client);

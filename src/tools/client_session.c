@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "config/config.h"
 #include "mbsec/tls.h"
 #include "tools/client_common.h"
 #include "tools/commands.h"
@@ -76,17 +77,6 @@ static void target_host(const char *target, char *host, size_t size) {
     host[length] = '\0';
 }
 
-/* TARGET with port 802 added when TLS is asked for and TARGET names no port. */
-static const char *tls_target(const char *target, char *buffer, size_t size) {
-    int has_port = target[0] == '[' ? strstr(target, "]:") != NULL : strchr(target, ':') != NULL;
-    if (has_port)
-        return target;
-    if (target[0] != '[' && strchr(target, ':') != NULL)
-        return target;
-    snprintf(buffer, size, "%s:%d", target, MB_TLS_DEFAULT_PORT);
-    return buffer;
-}
-
 static int prepare_tls(const struct mb_cli_options *options, struct mb_client_options *client) {
     if (options->certificate == NULL || options->key == NULL)
         return mb_cli_usage_error(options,
@@ -139,7 +129,9 @@ int mb_cli_connect(const struct mb_cli_options *options, int reconnect, struct m
             client_options.wrap = mb_tls_wrap;
             client_options.wrap_data = tls_context;
         }
-        target = tls_target(target, with_port, sizeof with_port);
+        /* TLS to a target without a port: Modbus/TCP Security's 802. */
+        mb_config_with_port(target, MB_CONFIG_TLS_PORT, with_port, sizeof with_port);
+        target = with_port;
     }
     char detail[320] = "";
     int result = mb_client_connect(target, &client_options, client, detail, sizeof detail);

@@ -125,26 +125,22 @@ static int parse_arguments(int argc, char **argv, struct options *options) {
                 bad = "--workers: the gateway runs one event loop for now; 1 is the only value "
                       "(the backends' connections are shared by every client through it)";
             break;
-        case OPT_LOGFORMAT:
-            if (strcmp(optarg, "plain") == 0)
-                options->log_format = MB_LOG_PLAIN;
-            else if (strcmp(optarg, "json") == 0)
-                options->log_format = MB_LOG_JSON;
-            else
+        case OPT_LOGFORMAT: {
+            enum mb_log_format format;
+            if (mb_log_format_parse(optarg, &format) != 0)
                 bad = "--log-format: plain or json";
-            break;
-        case OPT_LOGLEVEL:
-            if (strcmp(optarg, "error") == 0)
-                options->log_level = MB_LOG_ERROR;
-            else if (strcmp(optarg, "warning") == 0)
-                options->log_level = MB_LOG_WARNING;
-            else if (strcmp(optarg, "info") == 0)
-                options->log_level = MB_LOG_INFO;
-            else if (strcmp(optarg, "debug") == 0)
-                options->log_level = MB_LOG_DEBUG;
             else
-                bad = "--log-level: error, warning, info or debug";
+                options->log_format = (int)format;
             break;
+        }
+        case OPT_LOGLEVEL: {
+            enum mb_log_level level;
+            if (mb_log_level_parse(optarg, &level) != 0)
+                bad = "--log-level: error, warning, info or debug";
+            else
+                options->log_level = (int)level;
+            break;
+        }
         case 'h':
             usage(stdout);
             return 1;

@@ -10,26 +10,41 @@
 /* Workers log from several threads: one lock keeps each line whole. */
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* In the order of enum mb_log_level. */
+static const char *const level_names[] = {"error", "warning", "info", "debug"};
+
 static const char *level_name(enum mb_log_level level) {
-    switch (level) {
-    case MB_LOG_ERROR:
-        return "error";
-    case MB_LOG_WARNING:
-        return "warning";
-    case MB_LOG_INFO:
-        return "info";
-    default:
-        return "debug";
-    }
+    return (unsigned)level < sizeof level_names / sizeof level_names[0] ? level_names[level]
+                                                                        : "debug";
 }
 
-static void timestamp(char *text, size_t capacity) {
+int mb_log_level_parse(const char *text, enum mb_log_level *level) {
+    for (size_t i = 0; i < sizeof level_names / sizeof level_names[0]; i++)
+        if (strcmp(text, level_names[i]) == 0) {
+            *level = (enum mb_log_level)i;
+            return 0;
+        }
+    return -1;
+}
+
+int mb_log_format_parse(const char *text, enum mb_log_format *format) {
+    if (strcmp(text, "plain") == 0)
+        *format = MB_LOG_PLAIN;
+    else if (strcmp(text, "json") == 0)
+        *format = MB_LOG_JSON;
+    else
+        return -1;
+    return 0;
+}
+
+void mb_log_timestamp(char *text, size_t capacity) {
     struct timespec now;
     struct tm utc;
     clock_gettime(CLOCK_REALTIME, &now);
     gmtime_r(&now.tv_sec, &utc);
     size_t used = strftime(text, capacity, "%Y-%m-%dT%H:%M:%S", &utc);
-    snprintf(text + used, capacity - used, ".%03ldZ", now.tv_nsec / 1000000);
+    /* tv_nsec is below 10^9, so the milliseconds have three digits. */
+    snprintf(text + used, capacity - used, ".%03dZ", (int)(now.tv_nsec / 1000000) % 1000);
 }
 
 /* Writes `text` as a JSON string body, escaping what JSON requires. */
@@ -58,7 +73,7 @@ void mb_logger_write(void *data, const struct mb_log_event *event) {
     if (event->level > logger->level)
         return;
     char when[40];
-    timestamp(when, sizeof when);
+    mb_log_timestamp(when, sizeof when);
     pthread_mutex_lock(&log_lock);
     FILE *out = logger->stream;
     if (logger->format == MB_LOG_JSON) {

@@ -14,6 +14,15 @@ struct mb_logger {
     enum mb_log_level level; /* events above this level are not written */
 };
 
+/* Now, in UTC with milliseconds: "2026-05-01T12:00:00.123Z" (capacity 25 or more), as every
+ * log line and every JSON or CSV reading of the client commands carries it. */
+void mb_log_timestamp(char *text, size_t capacity);
+
+/* "plain"/"json" and "error"/"warning"/"info"/"debug", as --log-format and --log-level take
+ * them. Return 0, or -1 for any other text. */
+int mb_log_format_parse(const char *text, enum mb_log_format *format);
+int mb_log_level_parse(const char *text, enum mb_log_level *level);
+
 /* An mb_log_fn: pass a struct mb_logger as its data. Thread-safe (one line per write). */
 void mb_logger_write(void *logger, const struct mb_log_event *event);
 

@@ -247,26 +247,22 @@ static int parse_arguments(int argc, char **argv, struct overrides *overrides) {
             if (mb_config_parse_duration(optarg, &overrides->shutdown_grace_ms) != 0)
                 bad = "--shutdown-grace: not a duration (250ms, 5s, 2m)";
             break;
-        case OPT_LOGFORMAT:
-            if (strcmp(optarg, "plain") == 0)
-                overrides->log_format = MB_LOG_PLAIN;
-            else if (strcmp(optarg, "json") == 0)
-                overrides->log_format = MB_LOG_JSON;
-            else
+        case OPT_LOGFORMAT: {
+            enum mb_log_format format;
+            if (mb_log_format_parse(optarg, &format) != 0)
                 bad = "--log-format: plain or json";
-            break;
-        case OPT_LOGLEVEL:
-            if (strcmp(optarg, "error") == 0)
-                overrides->log_level = MB_LOG_ERROR;
-            else if (strcmp(optarg, "warning") == 0)
-                overrides->log_level = MB_LOG_WARNING;
-            else if (strcmp(optarg, "info") == 0)
-                overrides->log_level = MB_LOG_INFO;
-            else if (strcmp(optarg, "debug") == 0)
-                overrides->log_level = MB_LOG_DEBUG;
             else
-                bad = "--log-level: error, warning, info or debug";
+                overrides->log_format = (int)format;
             break;
+        }
+        case OPT_LOGLEVEL: {
+            enum mb_log_level level;
+            if (mb_log_level_parse(optarg, &level) != 0)
+                bad = "--log-level: error, warning, info or debug";
+            else
+                overrides->log_level = (int)level;
+            break;
+        }
         case 'h':
             usage(stdout);
             return 1;
@@ -356,14 +352,9 @@ static int build_config(const struct overrides *overrides, struct mb_serve_confi
         fresh.tls_listen_count = 0;
         for (size_t i = 0; i < overrides->tls_listen_count; i++) {
             /* A host alone listens on Modbus/TCP Security's port, 802. */
-            const char *address = overrides->tls_listen[i];
-            char with_port[300];
-            int has_port =
-                address[0] == '[' ? strstr(address, "]:") != NULL : strchr(address, ':') != NULL;
-            if (!has_port) {
-                snprintf(with_port, sizeof with_port, "%s:%d", address, MB_TLS_DEFAULT_PORT);
-                address = with_port;
-            }
+            char address[300];
+            mb_config_with_port(overrides->tls_listen[i], MB_CONFIG_TLS_PORT, address,
+                                sizeof address);
             fresh.tls_listen[i] = NULL;
             if (replace_string(&fresh.tls_listen[i], address) != 0)
                 goto out_of_memory;
