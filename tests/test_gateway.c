@@ -39,7 +39,7 @@ struct slow_answer {
 };
 
 static struct mb_model *model;
-static struct node device, slow_device, gateway_node;
+static struct node device, slow_device, spare_device, gateway_node;
 static struct mb_gateway *gateway;
 static struct slow_answer slow[64];
 static int slow_count;
@@ -49,6 +49,13 @@ static pthread_mutex_t completion_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct mb_gateway_completion last_completion;
 static char last_backend[32];
 static int completions;
+static int backends_removed; /* "backend_removed" events seen (gateway thread; read atomically) */
+
+static void on_log(void *data, const struct mb_log_event *event) {
+    (void)data;
+    if (strcmp(event->event, "backend_removed") == 0)
+        __atomic_add_fetch(&backends_removed, 1, __ATOMIC_SEQ_CST);
+}
 
 static void on_complete(void *data, const struct mb_gateway_completion *done) {
     (void)data;
@@ -81,7 +88,7 @@ static void answer_slow(struct mb_loop *loop, struct mb_timer *timer) {
 
 static int slow_handler(void *data, const struct mb_server_request *call, uint8_t *response) {
     (void)response;
-    struct slow_answer *answer = &slow[slow_count++ % 64];
+    struct slow_answer *answer = &slow[__atomic_fetch_add(&slow_count, 1, __ATOMIC_SEQ_CST) % 64];
     answer->token = call->token;
     answer->length = mb_model_handle(data, call, answer->pdu);
     memset(&answer->timer, 0, sizeof answer->timer);
@@ -153,7 +160,8 @@ static void start_gateway(void) {
                                                .backend_count = 2,
                                                .routes = routes,
                                                .route_count = 4,
-                                               .on_complete = on_complete};
+                                               .on_complete = on_complete,
+                                               .log = on_log};
     CHECK_EQ(mb_gateway_create(gateway_node.loop, gateway_node.server, &gateway_config, &gateway),
              0);
     mb_server_set_handler(gateway_node.server, mb_gateway_handle, gateway);
@@ -364,6 +372,106 @@ TEST(a_dead_device_gives_0a_or_0b_and_service_resumes_when_it_returns) {
     CHECK_EQ(wait_until_served(), 0);
 }
 
+/* Stops the gateway's thread, so that the test may call into the gateway, and starts it again. */
+static void pause_gateway(void) {
+    mb_loop_stop(gateway_node.loop);
+    pthread_join(gateway_node.thread, NULL);
+}
+
+static void resume_gateway(void) {
+    CHECK_EQ(pthread_create(&gateway_node.thread, NULL, run, &gateway_node), 0);
+}
+
+TEST(a_reconfiguration_keeps_unchanged_backends_and_lets_removed_ones_finish) {
+    struct mb_loop *loop;
+    CHECK_EQ(mb_loop_create(&loop), 0);
+    struct sockaddr_storage address;
+    socklen_t length;
+    char target[32];
+    snprintf(target, sizeof target, "127.0.0.1:%u", gateway_node.port);
+    CHECK_EQ(mb_address_parse(target, 502, &address, &length, NULL), 0);
+    struct mb_async *client;
+    CHECK_EQ(mb_async_create(loop, NULL, (struct sockaddr *)&address, length, &client), 0);
+    struct mb_request request = {.function = MB_FC_READ_HOLDING_REGISTERS, .read = {0, 1}};
+    struct timed in_flight = {0}, after = {0};
+    /* A request held by the slow device when the reload comes. */
+    int asked = __atomic_load_n(&slow_count, __ATOMIC_SEQ_CST);
+    CHECK_EQ(mb_async_send(client, 9, &request, 5000, on_timed, &in_flight), 0);
+    for (int round = 0; round < 400 && __atomic_load_n(&slow_count, __ATOMIC_SEQ_CST) == asked;
+         round++)
+        mb_loop_run_once(loop, 5);
+    CHECK(__atomic_load_n(&slow_count, __ATOMIC_SEQ_CST) > asked);
+
+    pause_gateway();
+    struct mb_gateway_backend_info before;
+    CHECK_EQ(mb_gateway_backend_info(gateway, 0, &before), 0);
+    CHECK_STR(before.name, "plc");
+    CHECK_EQ(before.connections_up, 1);
+    struct mb_gateway_backend_info slow_info;
+    CHECK_EQ(mb_gateway_backend_info(gateway, 1, &slow_info), 0);
+    CHECK_EQ(slow_info.outstanding, 1);
+    /* The new configuration: plc as it was, slow-plc gone, unit 9 now on the spare device. */
+    struct mb_gateway_backend backends[2];
+    backend_at(&backends[0], "plc", device.port, 300);
+    backend_at(&backends[1], "spare", spare_device.port, 1000);
+    struct mb_gateway_route routes[] = {
+        {.front_unit = 1, .device_unit = 1, .backend = 0},
+        {.front_unit = 5, .device_unit = 1, .backend = 0},
+        {.front_unit = 9, .device_unit = 1, .backend = 1},
+    };
+    struct mb_gateway_config config = {.backends = backends,
+                                       .backend_count = 2,
+                                       .routes = routes,
+                                       .route_count = 3,
+                                       .on_complete = on_complete,
+                                       .log = on_log};
+    /* A bad one first: refused, nothing changes. */
+    routes[2].backend = 7;
+    CHECK_EQ(mb_gateway_reconfigure(gateway, &config), MB_EINVAL);
+    CHECK_EQ(mb_gateway_backend_count(gateway), 2);
+    CHECK_EQ(mb_gateway_backend_info(gateway, 1, &slow_info), 0);
+    CHECK_STR(slow_info.name, "slow-plc");
+    routes[2].backend = 1;
+    CHECK_EQ(mb_gateway_reconfigure(gateway, &config), 0);
+    CHECK_EQ(mb_gateway_backend_count(gateway), 2);
+    struct mb_gateway_backend_info kept, spare;
+    CHECK_EQ(mb_gateway_backend_info(gateway, 0, &kept), 0);
+    CHECK_EQ(mb_gateway_backend_info(gateway, 1, &spare), 0);
+    CHECK_STR(spare.name, "spare");
+    /* The unchanged backend kept its connection and its counters. */
+    CHECK_EQ(kept.connections_up, 1);
+    CHECK_EQ(kept.reconnects, before.reconnects);
+    CHECK_EQ(kept.forwarded, before.forwarded);
+    struct mb_gateway_stats stats;
+    mb_gateway_stats(gateway, &stats);
+    CHECK_EQ(stats.reloads, 1);
+    resume_gateway();
+
+    /* The request the removed backend held is answered by it; new ones go to the spare. */
+    uint64_t start = now_ms();
+    CHECK_EQ(mb_async_send(client, 9, &request, 3000, on_timed, &after), 0);
+    for (int round = 0; round < 1000 && mb_async_outstanding(client) > 0; round++)
+        mb_loop_run_once(loop, 5);
+    CHECK_EQ(in_flight.calls, 1);
+    CHECK_EQ(in_flight.status, 0);
+    CHECK_EQ(after.calls, 1);
+    CHECK_EQ(after.status, 0);
+    CHECK(after.done_ms - start < SLOW_MS); /* the spare, not the slow device */
+    /* Its last request answered, the removed backend is closed. */
+    for (int round = 0; round < 200 && __atomic_load_n(&backends_removed, __ATOMIC_SEQ_CST) == 0;
+         round++)
+        usleep(5000);
+    CHECK_EQ(__atomic_load_n(&backends_removed, __ATOMIC_SEQ_CST), 1);
+    uint16_t value;
+    struct mb_client *blocking = connect_gateway(1000);
+    CHECK_EQ(mb_read_holding_registers(blocking, 5, 0, 1, &value), 0);
+    CHECK_EQ(mb_read_holding_registers(blocking, UNIT_SILENT, 0, 1, &value),
+             MB_EX_GATEWAY_PATH_UNAVAILABLE); /* its route is gone */
+    mb_client_close(blocking);
+    mb_async_destroy(client);
+    mb_loop_destroy(loop);
+}
+
 int main(void) {
     struct mb_model_config config;
     mb_model_default_config(&config);
@@ -372,12 +480,14 @@ int main(void) {
         return 1;
     start_device(&device, device_handler, 0);
     start_device(&slow_device, slow_handler, 0);
+    start_device(&spare_device, device_handler, 0);
     start_gateway();
     RUN(a_read_through_the_gateway_returns_the_device_values);
     RUN(a_unit_without_a_route_gets_0a_and_a_silent_device_0b);
     RUN(many_clients_share_the_device_single_connection_without_cross_talk);
     RUN(a_slow_device_does_not_delay_requests_to_another);
     RUN(a_dead_device_gives_0a_or_0b_and_service_resumes_when_it_returns);
+    RUN(a_reconfiguration_keeps_unchanged_backends_and_lets_removed_ones_finish);
     /* The gateway's loop must not run while the gateway goes away. */
     mb_loop_stop(gateway_node.loop);
     pthread_join(gateway_node.thread, NULL);
@@ -386,6 +496,7 @@ int main(void) {
     mb_loop_destroy(gateway_node.loop);
     stop_node(&device);
     stop_node(&slow_device);
+    stop_node(&spare_device);
     mb_model_destroy(model);
     return harness_result();
 }

@@ -267,6 +267,10 @@ struct mb_async_config {
     void *wrap_data;
     mb_async_state_fn on_state;
     void *state_data;
+    /* Called (with state_data) for each frame from the server that answers nothing outstanding
+     * (a late answer after its timeout, a duplicate, an unsolicited frame), which is discarded
+     * and counted as unmatched; or NULL. */
+    void (*on_unmatched)(void *state_data, uint16_t transaction_id, uint8_t unit_id);
 };
 
 /*

@@ -47,6 +47,10 @@ struct mb_gateway_backend {
     uint32_t reconnect_max_ms; /* with jitter; defaults 100 and 30000 */
     mb_transport_wrap wrap;    /* NULL: plain Modbus/TCP to the device */
     void *wrap_data;
+    /* Called with wrap_data when the gateway no longer needs it (the backend was removed by
+     * mb_gateway_reconfigure() and its last request answered, or the gateway destroyed); NULL:
+     * the caller keeps wrap_data alive for as long as the gateway runs. */
+    void (*wrap_release)(void *wrap_data);
 };
 
 /* Front unit id -> backend and the device's unit id. */
@@ -91,16 +95,44 @@ struct mb_gateway_stats {
     uint64_t unavailable; /* answered 0x0A */
     uint64_t timeouts;    /* answered 0x0B: no answer in time, or lost */
     uint64_t mismatched;  /* device answers that did not match (answered 0x0B) */
+    uint64_t unsolicited; /* device frames that answered nothing outstanding: discarded */
+    uint64_t reloads;     /* successful mb_gateway_reconfigure() calls */
+};
+
+/* One backend as it is now, for metrics. Counters start when the backend starts (and carry
+ * over a reconfiguration that keeps it). */
+struct mb_gateway_backend_info {
+    const char *name;        /* valid until the next mb_gateway_reconfigure() */
+    uint32_t connections;    /* pool size */
+    uint32_t connections_up; /* connected now */
+    uint32_t outstanding;    /* requests queued or in flight now */
+    uint32_t capacity;       /* how many it can hold (connections x (in flight + queue)) */
+    uint64_t forwarded, answered, unavailable, timeouts, mismatched, unsolicited;
+    uint64_t reconnects; /* connection losses and failed attempts, each followed by a retry */
 };
 
 /*
  * Creates the gateway on `loop` for `server` (whose handler it will be: mb_gateway_handle with
  * the gateway as data) and starts connecting every backend. Routes name backends by index; a
- * unit id without a route is answered 0x0A. The config's arrays are copied. Returns 0,
- * MB_EINVAL (a route to a missing backend, two routes for one unit), MB_ENOMEM.
+ * unit id without a route is answered 0x0A. The config's arrays are copied; on success the
+ * gateway owns the backends' wrap_data (see wrap_release). Returns 0, MB_EINVAL (a route to a
+ * missing backend, two routes for one unit, limits out of range), MB_ENOMEM.
  */
 MB_API int mb_gateway_create(struct mb_loop *loop, struct mb_server *server,
                              const struct mb_gateway_config *config, struct mb_gateway **gateway);
+
+/*
+ * Replaces backends and routes while requests flow (a configuration reload). A backend of the
+ * new list equal to a running one (name, address, pool size, limits, timeouts, and the same
+ * wrap and wrap_data pointers) keeps running untouched, connections and queue included; new
+ * ones start connecting; running ones not in the new list stop taking requests at once, and
+ * are closed when their last outstanding request is answered (or times out). Requests already
+ * forwarded are always answered by the backend they went to. Returns 0; or MB_EINVAL (as for
+ * create), MB_ENOMEM, and then nothing changed and the wrap_data of the new list that the
+ * gateway did not already hold remain the caller's.
+ */
+MB_API int mb_gateway_reconfigure(struct mb_gateway *gateway,
+                                  const struct mb_gateway_config *config);
 
 /* Answers what is still outstanding with 0x0B, closes the backends and frees the gateway. Call
  * it before destroying the server. */
@@ -112,6 +144,12 @@ MB_API int mb_gateway_handle(void *gateway, const struct mb_server_request *requ
                              uint8_t *response);
 
 MB_API void mb_gateway_stats(const struct mb_gateway *gateway, struct mb_gateway_stats *stats);
+
+/* The number of backends in force, and backend `index` (in the order of the configuration).
+ * mb_gateway_backend_info returns 0, or MB_EINVAL for an index out of range. */
+MB_API size_t mb_gateway_backend_count(const struct mb_gateway *gateway);
+MB_API int mb_gateway_backend_info(const struct mb_gateway *gateway, size_t index,
+                                   struct mb_gateway_backend_info *info);
 
 #ifdef __cplusplus
 }

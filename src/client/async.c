@@ -341,6 +341,9 @@ static void deliver(struct mb_async *client, const struct mb_adu *adu) {
     struct slot *slot = table_find(client, adu->header.transaction_id);
     if (slot == NULL) {
         client->stats.unmatched++;
+        if (client->config.on_unmatched != NULL)
+            client->config.on_unmatched(client->config.state_data, adu->header.transaction_id,
+                                        adu->header.unit_id);
         return;
     }
     /* The frame stays where it is (the read buffer or the decoder) until the next feed, which
