@@ -1383,7 +1383,9 @@ static const char gateway_base_text[] =
     "    tls:\n"
     "      certificate: gateway.crt\n"
     "      key: gateway.key\n"
-    "      pin: SHA256:00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF\n";
+    "      pin: SHA256:00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF\n"
+    "audit: { file: audit.jsonl, syslog: unix }\n"
+    "metrics: { listen: 127.0.0.1:9502 }\n";
 
 /* Loads `text` as a gateway configuration over the defaults. */
 static int load_gateway_ok(int line, const char *text, struct mb_serve_config *config) {
@@ -1708,13 +1710,86 @@ TEST(each_program_refuses_the_keys_of_the_other) {
     CHECK_GATEWAY_ERROR("backend: []\n",
                         "1:1: unknown key \"backend\" (did you mean backends?); valid keys: "
                         "listen, workers, user, log, limits, tls, authorize_plain, policy, "
-                        "backends");
+                        "backends, audit, alerts, metrics");
     struct mb_serve_config config;
     LOAD_GATEWAY_OK("workers: 1\nuser: nobody\nlog: { format: json }\nlimits: { in_flight: 4 }\n",
                     &config);
     CHECK_EQ(config.workers, 1);
     CHECK_EQ(config.limits.max_in_flight, 4);
     mb_config_free(&config);
+}
+
+TEST(the_gateway_takes_audit_metrics_alerts_and_a_rate_limit) {
+    struct mb_serve_config config;
+    if (LOAD_GATEWAY_OK("audit:\n"
+                        "  file: log/audit.jsonl\n"
+                        "  syslog: udp:127.0.0.1:514\n"
+                        "  reads: true\n"
+                        "metrics: { listen: \"[::1]:9502\" }\n"
+                        "limits: { rate: 50, burst: 100, over_rate: close, in_flight: 8 }\n"
+                        "alerts: { window: 30s, scan_units: 4, denials: 3, malformed: 2, "
+                        "flood: 7 }\n",
+                        &config) != 0)
+        return;
+    char want[400];
+    snprintf(want, sizeof want, "%s/log/audit.jsonl", directory);
+    CHECK_STR(config.guard.audit_file, want);
+    CHECK_STR(config.guard.audit_syslog, "udp:127.0.0.1:514");
+    CHECK_EQ(config.guard.audit_reads, 1);
+    CHECK_STR(config.guard.metrics_listen, "[::1]:9502");
+    CHECK_EQ(config.guard.rate, 50);
+    CHECK_EQ(config.guard.burst, 100);
+    CHECK_EQ(config.guard.over_rate, MB_OVER_RATE_CLOSE);
+    CHECK_EQ(config.limits.max_in_flight, 8);
+    CHECK_EQ(config.guard.alert_window_ms, 30000);
+    CHECK_EQ(config.guard.alert_scan_units, 4);
+    CHECK_EQ(config.guard.alert_denials, 3);
+    CHECK_EQ(config.guard.alert_malformed, 2);
+    CHECK_EQ(config.guard.alert_rate_limited, 7);
+    /* A copy owns its own strings. */
+    struct mb_serve_config copy;
+    CHECK_EQ(mb_config_copy(&copy, &config), 0);
+    CHECK(copy.guard.audit_file != config.guard.audit_file);
+    CHECK_STR(copy.guard.audit_file, want);
+    mb_config_free(&config);
+    CHECK_STR(copy.guard.metrics_listen, "[::1]:9502");
+    mb_config_free(&copy);
+    /* The defaults: nothing written anywhere, no limit, the documented thresholds. */
+    mb_config_gateway_defaults(&config);
+    CHECK(config.guard.audit_file == NULL && config.guard.metrics_listen == NULL);
+    CHECK_EQ(config.guard.rate, 0);
+    CHECK_EQ(config.guard.over_rate, MB_OVER_RATE_BUSY);
+    CHECK_EQ(config.guard.alert_window_ms, 10000);
+    CHECK_EQ(config.guard.alert_scan_units, 8);
+}
+
+TEST(bad_audit_metrics_alerts_and_rate_keys_are_named) {
+    CHECK_GATEWAY_ERROR("audit: { syslog: tcp:1.2.3.4:514 }\n",
+                        "1:18: audit.syslog: give unix (the local syslog daemon, /dev/log), "
+                        "unix:/path/of/socket, or udp:host:port");
+    CHECK_GATEWAY_ERROR("audit: { syslog: \"udp:host\" }\n",
+                        "1:18: audit.syslog: expected host:port, such as 0.0.0.0:502 or [::]:502");
+    CHECK_GATEWAY_ERROR("audit: { file: \"\" }\n", "1:16: audit.file: the path is empty");
+    CHECK_GATEWAY_ERROR("audit: { files: a }\n",
+                        "1:10: unknown key \"files\" in audit (did you mean file?); valid keys: "
+                        "file, syslog, reads");
+    CHECK_GATEWAY_ERROR(
+        "metrics: { listen: 9502 }\n",
+        "1:20: metrics.listen: expected host:port, such as 0.0.0.0:502 or [::]:502");
+    CHECK_GATEWAY_ERROR("limits: { rate: -1 }\n",
+                        "1:17: limits.rate: -1 is negative; expected an integer in 0..1000000");
+    CHECK_GATEWAY_ERROR("limits: { over_rate: wait }\n",
+                        "1:22: limits.over_rate: expected one of busy, drop, close, got \"wait\"");
+    CHECK_GATEWAY_ERROR("alerts: { window: 10ms }\n", "1:19: alerts.window: at least 100ms");
+    CHECK_GATEWAY_ERROR(
+        "alerts: { scan_units: 1 }\n",
+        "1:23: alerts.scan_units: 1 is out of range; expected an integer in 2..256");
+    CHECK_ERROR("audit: { file: a }\n",
+                "1:1: audit is a key of mbsec gateway; mbsec serve logs denials on stderr (log) "
+                "and has no audit section");
+    CHECK_ERROR("limits: { rate: 5 }\n",
+                "1:11: unknown key \"rate\" in limits; valid keys: max_connections, "
+                "max_per_source, idle_timeout, in_flight, shutdown_grace");
 }
 
 TEST(the_rules_are_kept_as_written_for_check) {
@@ -2195,6 +2270,8 @@ int main(void) {
     RUN(a_backends_list_replaces_the_one_loaded_before);
     RUN(backends_errors);
     RUN(each_program_refuses_the_keys_of_the_other);
+    RUN(the_gateway_takes_audit_metrics_alerts_and_a_rate_limit);
+    RUN(bad_audit_metrics_alerts_and_rate_keys_are_named);
     RUN(the_rules_are_kept_as_written_for_check);
     RUN(a_gateway_copy_is_deep);
     RUN(yaml_syntax_errors_carry_libyamls_message_and_position);

@@ -8,6 +8,7 @@
 #include <yaml.h>
 
 #include "config/backends.h"
+#include "config/guard.h"
 #include "config/node.h"
 #include "config/policy.h"
 #include "config/units.h"
@@ -48,6 +49,7 @@ void mb_config_defaults(struct mb_serve_config *config) {
     config->model.identity.running = 1;
     config->model.sync_interval_ms = 1000;
     config->tls_handshake_timeout_ms = 10000;
+    mb__config_guard_defaults(&config->guard);
 }
 
 void mb_config_gateway_defaults(struct mb_serve_config *config) {
@@ -73,6 +75,7 @@ static void release(struct mb_serve_config *config) {
     free(config->policy_text);
     for (size_t i = 0; i < config->backend_count; i++)
         mb__config_backend_free(&config->backends[i]);
+    mb__config_guard_free(&config->guard);
 }
 
 void mb_config_free(struct mb_serve_config *config) {
@@ -136,6 +139,7 @@ int mb_config_copy(struct mb_serve_config *target, const struct mb_serve_config 
     target->policy = NULL;
     target->policy_text = NULL;
     target->backend_count = 0;
+    mb__config_guard_defaults(&target->guard);
     for (size_t i = 0; i < source->listen_count; i++) {
         target->listen[i] = NULL;
         if (source->listen[i] != NULL && (target->listen[i] = duplicate(source->listen[i])) == NULL)
@@ -173,6 +177,8 @@ int mb_config_copy(struct mb_serve_config *target, const struct mb_serve_config 
             goto out_of_memory;
         target->backend_count++;
     }
+    if (mb__config_guard_copy(&target->guard, &source->guard) != 0)
+        goto out_of_memory;
     relocate(target, source);
     return 0;
 
@@ -356,9 +362,13 @@ static int parse_log(struct loader *loader, const yaml_node_t *node) {
 static int parse_limits(struct loader *loader, const yaml_node_t *node) {
     static const char *const keys[] = {"max_connections", "max_per_source", "idle_timeout",
                                        "in_flight",       "shutdown_grace", NULL};
+    static const char *const gateway_keys[] = {"max_connections", "max_per_source", "idle_timeout",
+                                               "in_flight",       "shutdown_grace", "rate",
+                                               "burst",           "over_rate",      NULL};
     const struct mb__yaml_reader *reader = &loader->reader;
     struct mb_serve_config *config = loader->config;
-    int status = mb__yaml_check_mapping(reader, node, "limits", keys);
+    int gateway = config->program == MB_CONFIG_GATEWAY;
+    int status = mb__yaml_check_mapping(reader, node, "limits", gateway ? gateway_keys : keys);
     for (size_t i = 0; status == 0 && i < mb__yaml_mapping_size(node); i++) {
         const char *key;
         yaml_node_t *value;
@@ -375,6 +385,9 @@ static int parse_limits(struct loader *loader, const yaml_node_t *node) {
         else if (strcmp(key, "in_flight") == 0)
             status = parse_uint32(loader, value, "limits.in_flight", 1, 1024,
                                   &config->limits.max_in_flight);
+        else if (strcmp(key, "rate") == 0 || strcmp(key, "burst") == 0 ||
+                 strcmp(key, "over_rate") == 0)
+            status = mb__config_rate(reader, key, value, &config->guard);
         else
             status = mb__yaml_duration(reader, value, "limits.shutdown_grace",
                                        &config->shutdown_grace_ms);
@@ -633,8 +646,8 @@ static const char *const serve_keys[] = {"listen", "workers",         "user",   
                                          "limits", "persist",         "identity", "units",
                                          "tls",    "authorize_plain", "policy",   NULL};
 static const char *const gateway_keys[] = {
-    "listen", "workers",         "user",   "log",      "limits",
-    "tls",    "authorize_plain", "policy", "backends", NULL};
+    "listen", "workers",  "user",  "log",    "limits",  "tls", "authorize_plain",
+    "policy", "backends", "audit", "alerts", "metrics", NULL};
 
 /* A key of the other program is named as such, rather than as an unknown key. */
 static int check_program(struct loader *loader, const yaml_node_t *root) {
@@ -648,6 +661,13 @@ static int check_program(struct loader *loader, const yaml_node_t *root) {
             return mb__yaml_error(reader, key,
                                   "backends is a key of mbsec gateway: mbsec serve answers "
                                   "from its own data model (units) and forwards nothing");
+        static const char *const gateway_only[] = {"audit", "alerts", "metrics", NULL};
+        for (size_t k = 0; loader->config->program == MB_CONFIG_SERVE && gateway_only[k]; k++)
+            if (mb__yaml_is_word(key, gateway_only[k]))
+                return mb__yaml_error(reader, key,
+                                      "%s is a key of mbsec gateway; mbsec serve logs denials "
+                                      "on stderr (log) and has no %s section",
+                                      gateway_only[k], gateway_only[k]);
         for (size_t k = 0; loader->config->program == MB_CONFIG_GATEWAY && data_model[k]; k++)
             if (mb__yaml_is_word(key, data_model[k]))
                 return mb__yaml_error(reader, key,
@@ -695,6 +715,12 @@ static int parse_top(struct loader *loader, const yaml_node_t *root) {
             status = parse_tls(loader, value);
         } else if (strcmp(key, "backends") == 0) {
             status = mb__config_backends(reader, value, loader->config);
+        } else if (strcmp(key, "audit") == 0) {
+            status = mb__config_audit(reader, value, &loader->config->guard);
+        } else if (strcmp(key, "alerts") == 0) {
+            status = mb__config_alerts(reader, value, &loader->config->guard);
+        } else if (strcmp(key, "metrics") == 0) {
+            status = mb__config_metrics(reader, value, &loader->config->guard);
         } else if (strcmp(key, "authorize_plain") == 0) {
             loader->authorize_plain = value;
             status =

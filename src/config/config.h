@@ -57,6 +57,29 @@ struct mb_config_backend {
     size_t line, column;   /* where the backend starts in the file, from 1 (for messages) */
 };
 
+/* What protects and watches the gateway beyond the policy (gateway only; src/config/guard.c).
+ * Strings are owned; paths are resolved against the configuration file's directory. */
+enum mb_config_over_rate {
+    MB_OVER_RATE_BUSY = 0, /* answer exception 06 (server device busy): the client retries later */
+    MB_OVER_RATE_DROP = 1, /* send nothing */
+    MB_OVER_RATE_CLOSE = 2 /* close the connection */
+};
+
+struct mb_config_guard {
+    char *audit_file;     /* audit.file: JSON lines appended here; NULL: none */
+    char *audit_syslog;   /* audit.syslog: "unix", "unix:PATH" or "udp:HOST:PORT"; NULL: none */
+    int audit_reads;      /* audit.reads: a record for every allowed read too; default 0 */
+    char *metrics_listen; /* metrics.listen: "host:port" of the Prometheus endpoint; NULL: none */
+    uint32_t rate;        /* limits.rate: requests per second per connection; 0: no limit */
+    uint32_t burst;       /* limits.burst: requests at once above the rate; 0: the rate (min 1) */
+    enum mb_config_over_rate over_rate; /* limits.over_rate: busy | drop | close */
+    uint32_t alert_window_ms;           /* alerts.window: 10s */
+    uint32_t alert_scan_units;   /* alerts.scan_units: distinct unit ids from one source; 8 */
+    uint32_t alert_denials;      /* alerts.denials: denials for one source; 10 */
+    uint32_t alert_malformed;    /* alerts.malformed: malformed frames from one source; 5 */
+    uint32_t alert_rate_limited; /* alerts.flood: requests over the rate from one source; 50 */
+};
+
 struct mb_serve_config {
     enum mb_config_program program; /* set before loading; kept by load, copy and free */
     /* listen: addresses "host:port"; none given means the default "0.0.0.0:502" and
@@ -111,6 +134,9 @@ struct mb_serve_config {
     size_t backend_count;
     struct mb_gateway_route routes[256];
     size_t route_count;
+
+    /* audit, metrics, alerts and the rate limit (gateway only). */
+    struct mb_config_guard guard;
 };
 
 /* Fills `config` with the built-in defaults of mbsec serve (the default simulator of model.h,
