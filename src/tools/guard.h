@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What `mbsec gateway` remembers about its clients beyond the policy: who each connection is
+ * (source, TLS subject, role, cipher, for audit records), a token bucket per connection (the
+ * rate limit), and per source address the counts behind alerts (unit ids touched, denials,
+ * malformed frames, requests over the rate) within a sliding window. One thread uses it.
+ *
+ * Memory is bounded: a connection entry per open connection, and at most MB_GUARD_MAX_SOURCES
+ * source entries; when that many sources are active at once, new ones are not tracked for
+ * alerts until old windows expire (and mb_guard_untracked() counts them).
+ */
+#ifndef MBSEC_TOOLS_GUARD_H
+#define MBSEC_TOOLS_GUARD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MB_GUARD_MAX_SOURCES 4096
+
+struct mb_guard_settings {
+    uint32_t rate;         /* requests per second per connection; 0: no limit */
+    uint32_t burst;        /* bucket size; 0: max(rate, 1) */
+    uint32_t window_ms;    /* the alert window */
+    uint32_t scan_units;   /* distinct unit ids from one source in a window: alert */
+    uint32_t denials;      /* denials for one source in a window: alert */
+    uint32_t malformed;    /* malformed frames from one source in a window: alert */
+    uint32_t rate_limited; /* requests refused for the rate, one source, in a window: alert */
+    uint32_t refused;      /* connections refused over a limit, one source, in a window */
+};
+
+/* One open connection. Strings are always NUL-terminated ("" when unknown). */
+struct mb_guard_client {
+    uint64_t id;
+    char peer[64];   /* "192.0.2.1:50123" */
+    char source[64]; /* "192.0.2.1" */
+    char listener[64];
+    int tls;        /* 1 once its TLS handshake is done */
+    char role[129]; /* "" with has_role 0 */
+    int has_role;
+    char subject[256];
+    char version[16];
+    char cipher[64];
+    uint64_t tokens_milli; /* the bucket, in thousandths of a request */
+    uint64_t refilled_ms;
+    uint64_t requests, denied, rate_limited;
+    struct mb_guard_client *next; /* in its hash chain */
+};
+
+enum mb_guard_event {
+    MB_GUARD_UNIT = 0,         /* a request for a unit id (with `unit`) */
+    MB_GUARD_DENIAL = 1,       /* the policy refused a request */
+    MB_GUARD_MALFORMED = 2,    /* a frame that is not valid Modbus */
+    MB_GUARD_RATE_LIMITED = 3, /* a request over the connection's rate */
+    MB_GUARD_REFUSED = 4,      /* a connection refused over a limit */
+    MB_GUARD_EVENTS = 5
+};
+
+struct mb_guard;
+
+/* Returns 0 or -1 (out of memory). */
+int mb_guard_create(const struct mb_guard_settings *settings, struct mb_guard **guard);
+/* New settings (a reload): buckets keep their tokens, cut to the new burst. */
+void mb_guard_configure(struct mb_guard *guard, const struct mb_guard_settings *settings);
+void mb_guard_destroy(struct mb_guard *guard);
+
+/* A connection opened (peer "host:port"), closed, and found by id (NULL when unknown). */
+struct mb_guard_client *mb_guard_open(struct mb_guard *guard, uint64_t id, const char *peer,
+                                      const char *listener, uint64_t now_ms);
+void mb_guard_close(struct mb_guard *guard, uint64_t id);
+struct mb_guard_client *mb_guard_find(struct mb_guard *guard, uint64_t id);
+
+/* Takes a token from the client's bucket: 1 when the request may go on, 0 when it is over the
+ * rate. Always 1 without a rate. */
+int mb_guard_admit(struct mb_guard *guard, struct mb_guard_client *client, uint64_t now_ms);
+
+/*
+ * Counts an event for the source of `peer` ("host:port" or "host"). Returns 1 exactly when the
+ * count reaches its threshold within the current window (so an alert is raised once per window
+ * and kind), 0 otherwise; *count gets the count so far in the window (for MB_GUARD_UNIT: the
+ * distinct unit ids).
+ */
+int mb_guard_note(struct mb_guard *guard, const char *peer, enum mb_guard_event event, uint8_t unit,
+                  uint64_t now_ms, uint32_t *count);
+
+/* Events not counted because MB_GUARD_MAX_SOURCES sources were being tracked. */
+uint64_t mb_guard_untracked(const struct mb_guard *guard);
+
+/* The host part of "host:port" ("[v6]:port" gives "v6"), into `host`. */
+void mb_guard_source_of(const char *peer, char *host, size_t capacity);
+
+#endif
