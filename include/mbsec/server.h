@@ -87,6 +87,8 @@ enum mb_log_level {
  * "listener_error", "shutdown", "tls_established", "tls_failed". Fields that do not apply are NULL
  * or 0.
  */
+struct mb_tls_session_info;
+
 struct mb_log_event {
     enum mb_log_level level;
     const char *event;
@@ -97,6 +99,8 @@ struct mb_log_event {
     uint64_t requests;    /* connection_closed: requests served on the connection */
     uint64_t duration_ms; /* connection_closed: how long it was open */
     const char *role;     /* the peer's TLS role, once known; NULL otherwise */
+    /* tls_established: the session (version, cipher, subject, role; tls.h); NULL otherwise */
+    const struct mb_tls_session_info *tls;
 };
 
 typedef void (*mb_log_fn)(void *data, const struct mb_log_event *event);

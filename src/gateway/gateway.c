@@ -121,10 +121,25 @@ static void answer_exception(struct mb_gateway *gateway, uint64_t token, uint8_t
 
 /* ---- backends ---- */
 
+/* 1 when another backend, running or retired, uses the same wrap_data (a reload that changed
+ * a backend's timeout but not its TLS context): it is released only with the last one. */
+static int wrap_shared(const struct mb_gateway *gateway, const struct backend *backend) {
+    for (size_t i = 0; i < gateway->backend_count; i++)
+        if (gateway->backends[i] != NULL && gateway->backends[i] != backend &&
+            gateway->backends[i]->config.wrap_data == backend->config.wrap_data)
+            return 1;
+    for (const struct backend *gone = gateway->retired; gone != NULL; gone = gone->next_gone)
+        if (gone != backend && gone->config.wrap_data == backend->config.wrap_data)
+            return 1;
+    return 0;
+}
+
+/* Closes a backend that is in no list of the gateway any more. */
 static void backend_free(struct backend *backend) {
     for (uint32_t c = 0; backend->pool != NULL && c < backend->count; c++)
         mb_async_destroy(backend->pool[c]); /* outstanding requests: 0x0B to their clients */
-    if (backend->config.wrap_release != NULL && backend->config.wrap_data != NULL)
+    if (backend->config.wrap_release != NULL && backend->config.wrap_data != NULL &&
+        !wrap_shared(backend->gateway, backend))
         backend->config.wrap_release(backend->config.wrap_data);
     free(backend->pool);
     free(backend->members);
@@ -528,8 +543,11 @@ void mb_gateway_destroy(struct mb_gateway *gateway) {
         return;
     gateway->destroying = 1;
     mb_loop_cancel(gateway->loop, &gateway->reap_task);
-    for (size_t i = 0; i < gateway->backend_count; i++)
-        backend_free(gateway->backends[i]);
+    for (size_t i = 0; i < gateway->backend_count; i++) {
+        struct backend *backend = gateway->backends[i];
+        gateway->backends[i] = NULL;
+        backend_free(backend);
+    }
     while (gateway->retired != NULL) {
         struct backend *backend = gateway->retired;
         gateway->retired = backend->next_gone;

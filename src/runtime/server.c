@@ -733,7 +733,8 @@ static void handshake_done(struct connection *connection) {
     connection->last_request_ms = mb_loop_now(server->loop);
     struct mb_tls_session_info info;
     char reason[720];
-    if (mb_tls_transport_info(connection->transport, &info) == 0) {
+    int have_info = mb_tls_transport_info(connection->transport, &info) == 0;
+    if (have_info) {
         char who[200];
         if (info.has_role)
             snprintf(who, sizeof who, "role '%s'", info.role);
@@ -745,7 +746,18 @@ static void handshake_done(struct connection *connection) {
         snprintf(reason, sizeof reason, "established");
     }
     server->stats.tls_handshakes++;
-    log_event(server, MB_LOG_INFO, "tls_established", NULL, connection, reason);
+    if (server->log != NULL) {
+        struct mb_log_event record = {
+            .level = MB_LOG_INFO,
+            .event = "tls_established",
+            .peer = connection->peer.text,
+            .connection_id = connection->id,
+            .reason = reason,
+            .role = connection->peer.role,
+            .tls = have_info ? &info : NULL,
+        };
+        server->log(server->log_data, &record);
+    }
 }
 
 static void read_pending(struct mb_loop *loop, struct mb_task *task) {

@@ -27,7 +27,9 @@
 #include "mbsec/tls.h"
 #include "tools/commands.h"
 #include "tools/front.h"
+#include "tools/http.h"
 #include "tools/log.h"
+#include "tools/watch.h"
 
 #define PROGRAM "mbsec gateway"
 #define NO_ROUTE 0xFFFF
@@ -43,7 +45,11 @@ struct options {
 struct setup {
     struct mb_serve_config config;
     struct mb_tls_context *front_tls;
+    /* The backends' TLS contexts: made by prepare(), then the gateway core's once it runs them
+     * (it releases each when its backend goes); stamps say which files they were made from. */
     struct mb_tls_context *backend_tls[MB_CONFIG_MAX_BACKENDS];
+    char backend_stamp[MB_CONFIG_MAX_BACKENDS][512];
+    int backend_tls_given; /* 1 once the gateway core owns backend_tls */
     struct mb_gateway_backend backends[MB_CONFIG_MAX_BACKENDS];
     uint16_t route_backend[256]; /* front unit -> backend index, or NO_ROUTE */
     uint8_t route_unit[256];     /* front unit -> device unit */
@@ -51,15 +57,17 @@ struct setup {
 
 struct gateway_tool {
     struct options options;
-    struct setup setup;
+    struct setup *setup; /* in force; a reload replaces it */
+    char front[4096];    /* front_summary() of what the listeners were opened with */
     struct mb_logger logger;
-    /* The policy in force: the configuration's at first, then each reload's (one thread
-     * decides and reloads, so a swap needs no care beyond freeing the one replaced). */
+    /* The policy in force: setup->config.policy (one thread decides and reloads). */
     struct mb_policy *policy;
     int authorize_plain;
     struct mb_loop *loop;
     struct mb_server *server;
     struct mb_gateway *gateway;
+    struct mb_watch *watch;
+    struct mb_http_server *metrics;
     int signal_fd;
     int shut_down;
 };
@@ -223,8 +231,42 @@ static void host_of(const char *address, char *host, size_t capacity) {
  * (resolved now, once) and TLS context, and the route table. Returns 0 or -1 with one line in
  * `error`, "FILE:LINE:COLUMN: backends[N]...: what is wrong" for a backend.
  */
-static int prepare(struct setup *setup, const char *path, char *error, size_t capacity) {
+static void release_tls(void *context) {
+    mb_tls_context_destroy(context);
+}
+
+/* What a backend's TLS context was made from: the settings and each file's identity and
+ * modification time, so that a reload makes a new context when a file was replaced (a rotated
+ * certificate) and keeps the running one, and its connections, otherwise. */
+static void tls_stamp(const struct mb_config_backend *given, char *stamp, size_t capacity) {
+    const char *files[] = {given->tls_certificate, given->tls_key, given->tls_ca};
+    size_t used = (size_t)snprintf(stamp, capacity, "%s|%s|%s", given->address,
+                                   given->tls_pin ? given->tls_pin : "",
+                                   given->tls_server_name ? given->tls_server_name : "");
+    for (size_t i = 0; i < 3 && used < capacity; i++) {
+        struct stat status;
+        memset(&status, 0, sizeof status);
+        if (files[i] != NULL)
+            stat(files[i], &status);
+        used += (size_t)snprintf(stamp + used, capacity - used, "|%s:%lu:%lld:%lld.%09ld",
+                                 files[i] ? files[i] : "", (unsigned long)status.st_ino,
+                                 (long long)status.st_size, (long long)status.st_mtim.tv_sec,
+                                 status.st_mtim.tv_nsec);
+    }
+}
+
+/* A running TLS context for the same files, or NULL. */
+static struct mb_tls_context *running_tls(const struct setup *running, const char *stamp) {
+    for (size_t i = 0; running != NULL && i < running->config.backend_count; i++)
+        if (running->backend_tls[i] != NULL && strcmp(running->backend_stamp[i], stamp) == 0)
+            return running->backend_tls[i];
+    return NULL;
+}
+
+static int prepare(struct setup *setup, const struct setup *running, const char *path, char *error,
+                   size_t capacity) {
     struct mb_serve_config *config = &setup->config;
+    setup->backend_tls_given = 0;
     for (size_t unit = 0; unit < 256; unit++)
         setup->route_backend[unit] = NO_ROUTE;
     for (size_t i = 0; i < config->route_count; i++) {
@@ -248,8 +290,18 @@ static int prepare(struct setup *setup, const char *path, char *error, size_t ca
         backend->timeout_ms = given->timeout_ms;
         backend->max_in_flight = given->in_flight;
         backend->max_queued = given->queue;
+        setup->backend_tls[i] = NULL;
+        setup->backend_stamp[i][0] = '\0';
         if (given->tls_certificate == NULL)
             continue;
+        tls_stamp(given, setup->backend_stamp[i], sizeof setup->backend_stamp[i]);
+        backend->wrap = mb_tls_wrap;
+        backend->wrap_release = release_tls;
+        backend->wrap_data = running_tls(running, setup->backend_stamp[i]);
+        if (backend->wrap_data != NULL) {
+            setup->backend_tls[i] = backend->wrap_data; /* the running one: not this setup's */
+            continue;
+        }
         char host[256], detail[400];
         host_of(given->address, host, sizeof host);
         struct stat status;
@@ -269,9 +321,10 @@ static int prepare(struct setup *setup, const char *path, char *error, size_t ca
                      given->column, i, detail);
             return -1;
         }
-        backend->wrap = mb_tls_wrap;
         backend->wrap_data = setup->backend_tls[i];
     }
+    if (running != NULL)
+        return 0; /* a reload: the front stays as it is */
     char detail[400];
     if (mb_front_tls_create(config, &setup->front_tls, detail, sizeof detail) != 0) {
         snprintf(error, capacity, "TLS: %s", detail);
@@ -280,11 +333,20 @@ static int prepare(struct setup *setup, const char *path, char *error, size_t ca
     return 0;
 }
 
-static void release(struct setup *setup) {
+/* Frees what `setup` made and still owns; `running` (or NULL) holds contexts it shares. */
+static void release_unshared(struct setup *setup, const struct setup *running) {
     for (size_t i = 0; i < MB_CONFIG_MAX_BACKENDS; i++) {
-        mb_tls_context_destroy(setup->backend_tls[i]);
+        int shared = 0;
+        for (size_t k = 0; running != NULL && k < MB_CONFIG_MAX_BACKENDS && !shared; k++)
+            shared = running->backend_tls[k] == setup->backend_tls[i];
+        if (!setup->backend_tls_given && !shared)
+            mb_tls_context_destroy(setup->backend_tls[i]);
         setup->backend_tls[i] = NULL;
     }
+}
+
+static void release(struct setup *setup) {
+    release_unshared(setup, NULL);
     mb_tls_context_destroy(setup->front_tls);
     setup->front_tls = NULL;
     mb_config_free(&setup->config);
@@ -399,7 +461,7 @@ static int check(const struct options *options) {
     char error[600];
     int status = MB_EXIT_OK;
     if (load_config(options, &setup.config, error, sizeof error) != 0 ||
-        prepare(&setup, options->config_path, error, sizeof error) != 0) {
+        prepare(&setup, NULL, options->config_path, error, sizeof error) != 0) {
         fprintf(stderr, PROGRAM ": %s\n", error);
         status = MB_EXIT_USAGE;
     } else {
@@ -415,25 +477,33 @@ static int check(const struct options *options) {
  * false), then the gateway core, which forwards it or answers 0A at once. */
 static int gateway_request(void *data, const struct mb_server_request *call, uint8_t *response) {
     struct gateway_tool *tool = data;
-    struct mb_policy_decision decision;
     int answer = 0;
+    /* The rate limit and the watch for scans, FC 8 restarts and malformed PDUs come first: a
+     * flood is cut before the policy spends time on it. */
+    if (!mb_watch_admit(tool->watch, call, response, &answer))
+        return answer;
+    struct mb_policy_decision decision;
     int allowed = mb_front_authorize(tool->policy, tool->authorize_plain, &tool->logger, call,
                                      response, &decision, &answer);
-    if (allowed <= 0)
-        return allowed < 0 ? allowed : answer;
+    if (allowed < 0)
+        return allowed;
+    int checked = call->peer->secure || tool->authorize_plain;
+    mb_watch_decided(tool->watch, call, &decision, checked);
+    if (allowed == 0)
+        return answer;
     /* The policy writes a reason for the writes it allows: those make the audit trail. Writes
      * nobody checked (plain, with authorize_plain false) are recorded too. */
     int checked_write = decision.action == MB_POLICY_ALLOW && decision.reason[0] != '\0';
     int unchecked_write = decision.action == 0 && !mb_function_is_idempotent(call->pdu[0]);
     if (checked_write || unchecked_write) {
-        uint16_t backend = tool->setup.route_backend[call->unit_id];
+        uint16_t backend = tool->setup->route_backend[call->unit_id];
         char route[160];
         if (backend == NO_ROUTE)
             snprintf(route, sizeof route, "no route for unit %u (answered 0A)", call->unit_id);
         else
             snprintf(route, sizeof route, "to backend %s unit %u",
-                     tool->setup.config.backends[backend].name,
-                     tool->setup.route_unit[call->unit_id]);
+                     tool->setup->config.backends[backend].name,
+                     tool->setup->route_unit[call->unit_id]);
         if (checked_write)
             mb_logger_message(&tool->logger, MB_LOG_INFO, "audited", "%s; forwarded %s",
                               decision.reason, route);
@@ -448,60 +518,118 @@ static int gateway_request(void *data, const struct mb_server_request *call, uin
 
 /* ---- signals and reload ---- */
 
-static int same_text(const char *a, const char *b) {
-    return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+/* The gateway core's view of a setup's backends and routes. */
+static struct mb_gateway_config gateway_config_of(struct gateway_tool *tool, struct setup *setup) {
+    struct mb_gateway_config config = {
+        .backends = setup->backends,
+        .backend_count = setup->config.backend_count,
+        .routes = setup->config.routes,
+        .route_count = setup->config.route_count,
+        .log = mb_watch_log,
+        .log_data = tool->watch,
+        .on_complete = mb_watch_completed,
+        .complete_data = tool->watch,
+    };
+    return config;
 }
 
-/* 1 when two configurations give the same backends and routes. */
-static int same_backends(const struct mb_serve_config *a, const struct mb_serve_config *b) {
-    if (a->backend_count != b->backend_count || a->route_count != b->route_count ||
-        memcmp(a->routes, b->routes, a->route_count * sizeof a->routes[0]) != 0)
-        return 0;
-    for (size_t i = 0; i < a->backend_count; i++) {
-        const struct mb_config_backend *x = &a->backends[i], *y = &b->backends[i];
-        if (!same_text(x->name, y->name) || !same_text(x->address, y->address) ||
-            x->connections != y->connections || x->timeout_ms != y->timeout_ms ||
-            x->in_flight != y->in_flight || x->queue != y->queue ||
-            !same_text(x->tls_certificate, y->tls_certificate) ||
-            !same_text(x->tls_key, y->tls_key) || !same_text(x->tls_ca, y->tls_ca) ||
-            !same_text(x->tls_pin, y->tls_pin) ||
-            !same_text(x->tls_server_name, y->tls_server_name))
-            return 0;
-    }
-    return 1;
+/*
+ * SIGHUP: the whole file again. Policy, authorize_plain, limits, logging, audit, alerts and the
+ * rate apply at once; backends and routes are handed to the gateway core, which keeps what did
+ * not change and lets removed backends finish. Listen addresses, TLS, user and metrics.listen
+ * need a restart. A file that does not load, or a backend that cannot be prepared, is refused
+ * whole and the running configuration stays.
+ */
+/* What only a restart changes, as one line: listeners, TLS files, user, metrics address. */
+static void front_summary(const struct mb_serve_config *config, char *text, size_t capacity) {
+    size_t used = 0;
+    text[0] = '\0';
+#define ADD(value)       \
+    if (used < capacity) \
+    used += (size_t)snprintf(text + used, capacity - used, "%s|", (value) ? (value) : "")
+    for (size_t i = 0; i < config->listen_count; i++)
+        ADD(config->listen[i]);
+    ADD("tls");
+    for (size_t i = 0; i < config->tls_listen_count; i++)
+        ADD(config->tls_listen[i]);
+    ADD(config->tls_certificate);
+    ADD(config->tls_key);
+    ADD(config->tls_ca);
+    ADD(config->tls_crl);
+    ADD(config->user);
+    ADD(config->guard.metrics_listen);
+#undef ADD
 }
 
+static void setup_free(struct setup *setup, const struct setup *running) {
+    if (setup == NULL)
+        return;
+    release_unshared(setup, running);
+    mb_tls_context_destroy(setup->front_tls);
+    mb_config_free(&setup->config);
+    free(setup);
+}
+
+/*
+ * SIGHUP: the whole file again. Policy, authorize_plain, limits, logging, audit, alerts and the
+ * rate apply at once; backends and routes go to the gateway core, which keeps what did not
+ * change and lets removed backends finish what they hold. Listen addresses, TLS, user and
+ * metrics.listen need a restart. A file that does not load, or a backend that cannot be
+ * prepared, is refused whole and the running configuration stays.
+ */
 static void reload(struct gateway_tool *tool) {
-    static struct mb_serve_config fresh; /* large: not on the stack */
     char error[600];
-    if (load_config(&tool->options, &fresh, error, sizeof error) != 0) {
-        mb_logger_message(&tool->logger, MB_LOG_ERROR, "reload_refused",
-                          "%s; the running configuration stays in force", error);
-        mb_config_free(&fresh);
+    struct setup *fresh = calloc(1, sizeof *fresh);
+    if (fresh == NULL) {
+        mb_logger_message(&tool->logger, MB_LOG_ERROR, "reload_refused", "out of memory");
+        mb_watch_count_reload(tool->watch, 1);
         return;
     }
-    struct mb_serve_config *config = &tool->setup.config;
-    config->limits = fresh.limits;
-    config->log_format = fresh.log_format;
-    config->log_level = fresh.log_level;
-    config->shutdown_grace_ms = fresh.shutdown_grace_ms;
+    if (load_config(&tool->options, &fresh->config, error, sizeof error) != 0 ||
+        prepare(fresh, tool->setup, tool->options.config_path, error, sizeof error) != 0 ||
+        mb_watch_reload(tool->watch, &fresh->config, error, sizeof error) != 0) {
+        mb_logger_message(&tool->logger, MB_LOG_ERROR, "reload_refused",
+                          "%s; the running configuration stays in force", error);
+        mb_watch_count_reload(tool->watch, 1);
+        setup_free(fresh, tool->setup);
+        return;
+    }
+    struct mb_gateway_config gateway_config = gateway_config_of(tool, fresh);
+    int rc = mb_gateway_reconfigure(tool->gateway, &gateway_config);
+    if (rc != 0) {
+        mb_logger_message(&tool->logger, MB_LOG_ERROR, "reload_refused",
+                          "the backends could not be started (%s); the running configuration "
+                          "stays in force",
+                          mb_strerror(rc));
+        mb_watch_count_reload(tool->watch, 1);
+        setup_free(fresh, tool->setup);
+        return;
+    }
+    /* Every backend context is the gateway core's now, the running ones it kept included. */
+    fresh->backend_tls_given = 1;
+    tool->setup->backend_tls_given = 1;
+    struct mb_serve_config *config = &fresh->config;
+    char summary[4096];
+    front_summary(config, summary, sizeof summary);
+    int restart_needed = strcmp(summary, tool->front) != 0;
     mb_server_set_limits(tool->server, &config->limits);
     tool->logger.format = config->log_format;
     tool->logger.level = config->log_level;
-    /* The new policy is taken out of `fresh`; the one it replaces goes, unless the
-     * configuration owns it (the first one). */
-    if (tool->policy != config->policy)
-        mb_policy_destroy(tool->policy);
-    tool->policy = fresh.policy;
-    tool->authorize_plain = fresh.authorize_plain;
-    fresh.policy = NULL;
-    int backends_changed = !same_backends(config, &fresh);
-    mb_config_free(&fresh);
+    fresh->front_tls = tool->setup->front_tls; /* the listeners keep theirs */
+    tool->setup->front_tls = NULL;
+    setup_free(tool->setup, NULL);
+    tool->setup = fresh;
+    tool->policy = config->policy;
+    tool->authorize_plain = config->authorize_plain;
+    mb_watch_count_reload(tool->watch, 0);
     mb_logger_message(&tool->logger, MB_LOG_INFO, "reloaded",
-                      "policy, authorize_plain, limits and logging applied; backends and routes "
-                      "need a restart (%s), as do listen addresses, TLS and user",
-                      backends_changed ? "the file changes them: the running ones stay until then"
-                                       : "unchanged in the file");
+                      "policy (%zu rules), authorize_plain, limits, logging, audit, alerts, "
+                      "backends (%zu) and routes (%zu) applied%s",
+                      mb_policy_rule_count(config->policy), config->backend_count,
+                      config->route_count,
+                      restart_needed ? "; the listen, tls, user or metrics changes in the file "
+                                       "need a restart"
+                                     : "");
 }
 
 static void on_signal(struct mb_loop *loop, int fd, unsigned events, void *data) {
@@ -516,7 +644,7 @@ static void on_signal(struct mb_loop *loop, int fd, unsigned events, void *data)
             tool->shut_down = 1;
             mb_logger_message(&tool->logger, MB_LOG_INFO, "stopping", "signal %s received",
                               info.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
-            mb_server_shutdown(tool->server, tool->setup.config.shutdown_grace_ms);
+            mb_server_shutdown(tool->server, tool->setup->config.shutdown_grace_ms);
         }
     }
 }
@@ -524,7 +652,7 @@ static void on_signal(struct mb_loop *loop, int fd, unsigned events, void *data)
 /* ---- running ---- */
 
 static int start(struct gateway_tool *tool, sigset_t *signals) {
-    struct setup *setup = &tool->setup;
+    struct setup *setup = tool->setup;
     struct mb_serve_config *config = &setup->config;
     struct mb_server_config server_config = {
         .limits = config->limits,
@@ -533,8 +661,8 @@ static int start(struct gateway_tool *tool, sigset_t *signals) {
         /* The policy decides malformed requests too (by function code), before the gateway
          * core answers them: nothing malformed goes on to a device. */
         .pass_undecodable = 1,
-        .log = mb_logger_write,
-        .log_data = &tool->logger,
+        .log = mb_watch_log,
+        .log_data = tool->watch,
     };
     if (mb_loop_create(&tool->loop) != 0 ||
         mb_server_create(tool->loop, &server_config, &tool->server) != 0) {
@@ -546,18 +674,25 @@ static int start(struct gateway_tool *tool, sigset_t *signals) {
         mb_front_open_listeners(PROGRAM, config, servers, 1, setup->front_tls, &tool->logger);
     if (status != 0)
         return status;
-    struct mb_gateway_config gateway_config = {
-        .backends = setup->backends,
-        .backend_count = config->backend_count,
-        .routes = config->routes,
-        .route_count = config->route_count,
-        .log = mb_logger_write,
-        .log_data = &tool->logger,
-    };
+    front_summary(config, tool->front, sizeof tool->front);
+    struct mb_gateway_config gateway_config = gateway_config_of(tool, setup);
     int rc = mb_gateway_create(tool->loop, tool->server, &gateway_config, &tool->gateway);
     if (rc != 0) {
         fprintf(stderr, PROGRAM ": cannot start the backends: %s\n", mb_strerror(rc));
         return MB_EXIT_FAILURE;
+    }
+    setup->backend_tls_given = 1;
+    mb_watch_attach(tool->watch, tool->loop, tool->server, tool->gateway);
+    if (config->guard.metrics_listen != NULL) {
+        char error[400], bound[80] = "";
+        if (mb_http_listen(tool->loop, config->guard.metrics_listen, mb_watch_render, tool->watch,
+                           &tool->metrics, error, sizeof error) != 0) {
+            fprintf(stderr, PROGRAM ": metrics.listen: %s\n", error);
+            return MB_EXIT_FAILURE;
+        }
+        mb_http_address(tool->metrics, bound, sizeof bound);
+        mb_logger_message(&tool->logger, MB_LOG_INFO, "metrics",
+                          "Prometheus metrics on http://%s/metrics", bound);
     }
     if (config->user != NULL && mb_front_drop_privileges(PROGRAM, config->user) != 0)
         return MB_EXIT_FAILURE;
@@ -589,16 +724,25 @@ int mb_cmd_gateway(int argc, char **argv) {
         return check(&tool.options);
 
     int status = MB_EXIT_USAGE;
-    if (load_config(&tool.options, &tool.setup.config, error, sizeof error) != 0 ||
-        prepare(&tool.setup, tool.options.config_path, error, sizeof error) != 0) {
+    tool.setup = calloc(1, sizeof *tool.setup);
+    if (tool.setup == NULL) {
+        fprintf(stderr, PROGRAM ": out of memory\n");
+        return MB_EXIT_FAILURE;
+    }
+    if (load_config(&tool.options, &tool.setup->config, error, sizeof error) != 0 ||
+        prepare(tool.setup, NULL, tool.options.config_path, error, sizeof error) != 0) {
         fprintf(stderr, PROGRAM ": %s\n", error);
         goto out;
     }
     tool.logger.stream = stderr;
-    tool.logger.format = tool.setup.config.log_format;
-    tool.logger.level = tool.setup.config.log_level;
-    tool.policy = tool.setup.config.policy;
-    tool.authorize_plain = tool.setup.config.authorize_plain;
+    tool.logger.format = tool.setup->config.log_format;
+    tool.logger.level = tool.setup->config.log_level;
+    if (mb_watch_create(&tool.setup->config, &tool.logger, &tool.watch, error, sizeof error) != 0) {
+        fprintf(stderr, PROGRAM ": audit: %s\n", error);
+        goto out;
+    }
+    tool.policy = tool.setup->config.policy;
+    tool.authorize_plain = tool.setup->config.authorize_plain;
 
     /* Signals are taken through a signalfd: block them first. */
     sigset_t signals;
@@ -610,10 +754,10 @@ int mb_cmd_gateway(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     /* A front connection per client, and each backend's pool. */
     uint32_t backend_connections = 0;
-    for (size_t i = 0; i < tool.setup.config.backend_count; i++)
-        backend_connections += tool.setup.config.backends[i].connections;
+    for (size_t i = 0; i < tool.setup->config.backend_count; i++)
+        backend_connections += tool.setup->config.backends[i].connections;
     mb_front_raise_descriptor_limit(
-        &tool.logger, tool.setup.config.limits.max_connections + backend_connections, 1);
+        &tool.logger, tool.setup->config.limits.max_connections + backend_connections, 1);
 
     status = start(&tool, &signals);
     if (status == 0) {
@@ -624,7 +768,9 @@ int mb_cmd_gateway(int argc, char **argv) {
     }
 
 out:
-    /* The gateway answers what is still outstanding through the server: it goes first. */
+    /* The gateway answers what is still outstanding through the server: it goes first, and
+     * the watch writes the records of those answers. */
+    mb_http_close(tool.metrics);
     mb_gateway_destroy(tool.gateway);
     if (tool.signal_fd >= 0) {
         mb_loop_remove(tool.loop, tool.signal_fd);
@@ -634,8 +780,7 @@ out:
     mb_loop_destroy(tool.loop);
     if (status == MB_EXIT_OK)
         mb_logger_message(&tool.logger, MB_LOG_INFO, "stopped", "all connections closed");
-    if (tool.policy != tool.setup.config.policy)
-        mb_policy_destroy(tool.policy);
-    release(&tool.setup);
+    mb_watch_destroy(tool.watch);
+    setup_free(tool.setup, NULL);
     return status;
 }

@@ -433,8 +433,8 @@ YAML
 write_config "$scratch/extra.yaml"
 mark_log
 kill -HUP "$gateway_pid"
-expect_log "SIGHUP: the policy reloaded, and the line says backends need a restart" \
-    "info +reloaded reason=\"policy, authorize_plain, limits and logging applied; backends and routes need a restart \(unchanged in the file\)"
+expect_log "SIGHUP: the policy, backends and routes reloaded" \
+    "info +reloaded reason=\"policy \([0-9]+ rules\), authorize_plain, limits, logging, audit, alerts, backends \(2\) and routes \(4\) applied\""
 mark_log
 as operator write "$TLS" holding 50 9
 expect "after the reload the operator writes register 50" 0 "wrote 1 holding register at 50"

@@ -1,0 +1,772 @@
+/* SPDX-License-Identifier: MIT */
+#include "tools/watch.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "mbsec/error.h"
+#include "mbsec/pdu.h"
+#include "mbsec/tls.h"
+#include "tools/audit.h"
+#include "tools/guard.h"
+#include "tools/json.h"
+
+#define PENDING_BUCKETS 1024
+#define MAX_HISTOGRAMS (MB_CONFIG_MAX_BACKENDS * 2) /* backends, and those a reload replaced */
+#define VALUES_SHOWN 64 /* values of a write put in its record; the rest is counted */
+
+/* Backend latency buckets, in microseconds (the metric is in seconds). */
+static const uint32_t latency_bounds_us[] = {250,    500,     1000,    2500,   5000,
+                                             10000,  25000,   50000,   100000, 250000,
+                                             500000, 1000000, 2500000, 5000000};
+#define LATENCY_BUCKETS (sizeof latency_bounds_us / sizeof latency_bounds_us[0])
+
+/* A forwarded request whose record waits for its outcome. */
+struct pending {
+    uint64_t connection_id;
+    uint16_t transaction_id;
+    uint8_t unit;
+    uint8_t pdu[MB_PDU_MAX];
+    uint8_t pdu_length;
+    int checked;
+    char rule[64];
+    struct pending *next;
+};
+
+struct histogram {
+    char backend[64];
+    uint64_t counts[LATENCY_BUCKETS + 1]; /* the last: above every bound */
+    uint64_t sum_us;
+    uint64_t total;
+};
+
+enum outcome { ANSWERED, DEVICE_EXCEPTION, UNAVAILABLE, TIMEOUT, OUTCOMES };
+static const char *const outcome_names[OUTCOMES] = {"answered", "device_exception", "unavailable",
+                                                    "timeout"};
+
+enum alert {
+    ALERT_SCAN,
+    ALERT_DENIALS,
+    ALERT_MALFORMED,
+    ALERT_FLOOD,
+    ALERT_CONNECTION_FLOOD,
+    ALERT_RESTART,
+    ALERT_LISTEN_ONLY,
+    ALERTS
+};
+static const char *const alert_names[ALERTS] = {
+    "unit_scan",        "denial_burst", "malformed_frames", "request_flood",
+    "connection_flood", "fc8_restart",  "fc8_listen_only"};
+
+struct mb_watch {
+    struct mb_logger *logger;
+    struct mb_audit *audit;
+    char audit_file[4096];
+    char audit_syslog[4096];
+    int audit_reads;
+    struct mb_guard *guard;
+    struct mb_guard_settings settings;
+    enum mb_config_over_rate over_rate;
+    struct mb_loop *loop;
+    struct mb_server *server;
+    struct mb_gateway *gateway;
+    struct pending *pending[PENDING_BUCKETS];
+    uint64_t pending_count;
+    struct histogram histograms[MAX_HISTOGRAMS];
+    size_t histogram_count;
+    /* counters */
+    uint64_t requests[256];
+    uint64_t outcomes[OUTCOMES];
+    uint64_t exceptions[3][256]; /* by source: 0 policy, 1 device, 2 gateway */
+    uint64_t denials[4];         /* by enum mb_policy_action (deny 2, drop 3, close 4 -> 1..3) */
+    uint64_t rate_limited;
+    uint64_t malformed_front;
+    uint64_t sanity_backend;
+    uint64_t alerts[ALERTS];
+    uint64_t reloads, reloads_refused;
+};
+
+static uint64_t now_ms(const struct mb_watch *watch) {
+    return watch->loop != NULL ? mb_loop_now(watch->loop) : 0;
+}
+
+/* ---- sinks ---- */
+
+static int open_sinks(const struct mb_config_guard *guard, struct mb_audit **audit, char *error,
+                      size_t capacity) {
+    struct mb_audit_config config = {
+        .file = guard->audit_file,
+        .syslog = guard->audit_syslog,
+        .app_name = "mbsec-gateway",
+    };
+    return mb_audit_open(&config, audit, error, capacity) == 0 ? 0 : -1;
+}
+
+static void remember_sinks(struct mb_watch *watch, const struct mb_config_guard *guard) {
+    snprintf(watch->audit_file, sizeof watch->audit_file, "%s",
+             guard->audit_file ? guard->audit_file : "");
+    snprintf(watch->audit_syslog, sizeof watch->audit_syslog, "%s",
+             guard->audit_syslog ? guard->audit_syslog : "");
+}
+
+static void take_settings(struct mb_watch *watch, const struct mb_serve_config *config) {
+    const struct mb_config_guard *guard = &config->guard;
+    struct mb_guard_settings settings = {
+        .rate = guard->rate,
+        .burst = guard->burst,
+        .window_ms = guard->alert_window_ms,
+        .scan_units = guard->alert_scan_units,
+        .denials = guard->alert_denials,
+        .malformed = guard->alert_malformed,
+        .rate_limited = guard->alert_rate_limited,
+        .refused = guard->alert_rate_limited,
+    };
+    watch->settings = settings;
+    watch->over_rate = guard->over_rate;
+    watch->audit_reads = guard->audit_reads;
+}
+
+int mb_watch_create(const struct mb_serve_config *config, struct mb_logger *logger,
+                    struct mb_watch **watch_out, char *error, size_t capacity) {
+    struct mb_watch *watch = calloc(1, sizeof *watch);
+    if (watch == NULL) {
+        snprintf(error, capacity, "out of memory");
+        return -1;
+    }
+    watch->logger = logger;
+    take_settings(watch, config);
+    if (mb_guard_create(&watch->settings, &watch->guard) != 0) {
+        snprintf(error, capacity, "out of memory");
+        free(watch);
+        return -1;
+    }
+    if (open_sinks(&config->guard, &watch->audit, error, capacity) != 0) {
+        mb_guard_destroy(watch->guard);
+        free(watch);
+        return -1;
+    }
+    remember_sinks(watch, &config->guard);
+    *watch_out = watch;
+    return 0;
+}
+
+void mb_watch_attach(struct mb_watch *watch, struct mb_loop *loop, struct mb_server *server,
+                     struct mb_gateway *gateway) {
+    watch->loop = loop;
+    watch->server = server;
+    watch->gateway = gateway;
+}
+
+int mb_watch_reload(struct mb_watch *watch, const struct mb_serve_config *config, char *error,
+                    size_t capacity) {
+    const struct mb_config_guard *guard = &config->guard;
+    int same = strcmp(watch->audit_file, guard->audit_file ? guard->audit_file : "") == 0 &&
+               strcmp(watch->audit_syslog, guard->audit_syslog ? guard->audit_syslog : "") == 0;
+    if (same) {
+        if (mb_audit_reopen(watch->audit, error, capacity) != 0)
+            return -1;
+    } else {
+        struct mb_audit *fresh = NULL;
+        if (open_sinks(guard, &fresh, error, capacity) != 0)
+            return -1;
+        mb_audit_close(watch->audit);
+        watch->audit = fresh;
+        remember_sinks(watch, guard);
+    }
+    take_settings(watch, config);
+    mb_guard_configure(watch->guard, &watch->settings);
+    return 0;
+}
+
+void mb_watch_count_reload(struct mb_watch *watch, int refused) {
+    if (refused)
+        watch->reloads_refused++;
+    else
+        watch->reloads++;
+}
+
+void mb_watch_destroy(struct mb_watch *watch) {
+    if (watch == NULL)
+        return;
+    for (size_t i = 0; i < PENDING_BUCKETS; i++)
+        while (watch->pending[i] != NULL) {
+            struct pending *pending = watch->pending[i];
+            watch->pending[i] = pending->next;
+            free(pending);
+        }
+    mb_guard_destroy(watch->guard);
+    mb_audit_close(watch->audit);
+    free(watch);
+}
+
+/* Writes a record; a sink that just failed is said once on stderr. */
+static void emit(struct mb_watch *watch, enum mb_audit_severity severity, const char *type,
+                 struct mb_json *json) {
+    mb_audit_write(watch->audit, severity, type, mb_json_end(json));
+    char failure[512];
+    if (mb_audit_take_error(watch->audit, failure, sizeof failure))
+        mb_logger_message(watch->logger, MB_LOG_ERROR, "audit_failed",
+                          "%s; records are counted as lost until it works again", failure);
+}
+
+static void begin(struct mb_json *json, const char *type) {
+    char time[32];
+    mb_log_timestamp(time, sizeof time);
+    mb_json_begin(json);
+    mb_json_string(json, "time", time);
+    mb_json_string(json, "type", type);
+}
+
+/* Who: the connection's identity as the guard knows it. */
+static void put_client(struct mb_json *json, const struct mb_guard_client *client, uint64_t id,
+                       const char *peer) {
+    mb_json_uint(json, "connection", id);
+    mb_json_string(json, "peer", client != NULL ? client->peer : peer);
+    if (client == NULL)
+        return;
+    mb_json_string(json, "transport", client->tls ? "tls" : "tcp");
+    mb_json_string(json, "role", client->has_role ? client->role : NULL);
+    mb_json_string(json, "subject", client->tls ? client->subject : NULL);
+}
+
+/* The decoded request, as fields: addresses, quantities and the values written. */
+static void put_values(struct mb_json *json, const char *key, const uint8_t *values, uint16_t count,
+                       int bits) {
+    char text[VALUES_SHOWN * 7 + 4];
+    size_t used = 0;
+    text[used++] = '[';
+    uint16_t shown = count < VALUES_SHOWN ? count : VALUES_SHOWN;
+    for (uint16_t i = 0; i < shown; i++) {
+        unsigned value = bits ? (values[i / 8] >> (i % 8)) & 1u
+                              : (unsigned)(values[2 * i] << 8 | values[2 * i + 1]);
+        used += (size_t)snprintf(text + used, sizeof text - used, "%s%u", i ? "," : "", value);
+    }
+    snprintf(text + used, sizeof text - used, "]");
+    mb_json_raw(json, key, text);
+    if (count > shown)
+        mb_json_uint(json, "values_not_shown", (uint64_t)(count - shown));
+}
+
+static void put_request(struct mb_json *json, uint8_t unit, const uint8_t *pdu, size_t length) {
+    mb_json_uint(json, "unit", unit);
+    mb_json_uint(json, "function", length > 0 ? pdu[0] : 0);
+    mb_json_string(json, "function_name", mb_function_name(length > 0 ? pdu[0] : 0));
+    struct mb_request request;
+    if (length == 0 || mb_request_decode(pdu, length, &request) != 0) {
+        mb_json_bool(json, "malformed", 1);
+        return;
+    }
+    switch (request.function) {
+    case MB_FC_READ_COILS:
+    case MB_FC_READ_DISCRETE_INPUTS:
+    case MB_FC_READ_HOLDING_REGISTERS:
+    case MB_FC_READ_INPUT_REGISTERS:
+        mb_json_uint(json, "address", request.read.address);
+        mb_json_uint(json, "quantity", request.read.quantity);
+        break;
+    case MB_FC_WRITE_SINGLE_COIL:
+        mb_json_uint(json, "address", request.write_single.address);
+        mb_json_raw(json, "values", request.write_single.value == MB_COIL_ON ? "[1]" : "[0]");
+        break;
+    case MB_FC_WRITE_SINGLE_REGISTER: {
+        char text[16];
+        snprintf(text, sizeof text, "[%u]", request.write_single.value);
+        mb_json_uint(json, "address", request.write_single.address);
+        mb_json_raw(json, "values", text);
+        break;
+    }
+    case MB_FC_WRITE_MULTIPLE_COILS:
+    case MB_FC_WRITE_MULTIPLE_REGISTERS:
+        mb_json_uint(json, "address", request.write_multiple.address);
+        mb_json_uint(json, "quantity", request.write_multiple.quantity);
+        put_values(json, "values", request.write_multiple.values, request.write_multiple.quantity,
+                   request.function == MB_FC_WRITE_MULTIPLE_COILS);
+        break;
+    case MB_FC_MASK_WRITE_REGISTER:
+        mb_json_uint(json, "address", request.mask_write.address);
+        mb_json_uint(json, "and_mask", request.mask_write.and_mask);
+        mb_json_uint(json, "or_mask", request.mask_write.or_mask);
+        break;
+    case MB_FC_READ_WRITE_MULTIPLE_REGISTERS:
+        mb_json_uint(json, "address", request.read_write.write_address);
+        mb_json_uint(json, "quantity", request.read_write.write_quantity);
+        put_values(json, "values", request.read_write.values, request.read_write.write_quantity, 0);
+        mb_json_uint(json, "read_address", request.read_write.read_address);
+        mb_json_uint(json, "read_quantity", request.read_write.read_quantity);
+        break;
+    case MB_FC_DIAGNOSTICS:
+        mb_json_uint(json, "sub_function", request.diagnostics.sub_function);
+        break;
+    case MB_FC_READ_FIFO_QUEUE:
+        mb_json_uint(json, "address", request.fifo.address);
+        break;
+    case MB_FC_READ_FILE_RECORD:
+    case MB_FC_WRITE_FILE_RECORD:
+        mb_json_uint(json, "records", request.file.count);
+        break;
+    default:
+        break;
+    }
+}
+
+/* ---- alerts ---- */
+
+static void raise_alert(struct mb_watch *watch, enum alert kind, const char *peer,
+                        uint64_t connection_id, uint32_t count, const char *detail) {
+    watch->alerts[kind]++;
+    char source[64];
+    mb_guard_source_of(peer ? peer : "", source, sizeof source);
+    mb_logger_message(watch->logger, MB_LOG_WARNING, "alert", "%s from %s: %s", alert_names[kind],
+                      source, detail);
+    struct mb_json json;
+    begin(&json, "alert");
+    mb_json_string(&json, "alert", alert_names[kind]);
+    mb_json_string(&json, "source", source);
+    if (connection_id != 0) {
+        const struct mb_guard_client *client = mb_guard_find(watch->guard, connection_id);
+        put_client(&json, client, connection_id, peer);
+    }
+    if (count != 0) {
+        mb_json_uint(&json, "count", count);
+        mb_json_uint(&json, "window_ms", watch->settings.window_ms);
+    }
+    mb_json_string(&json, "detail", detail);
+    emit(watch, MB_AUDIT_CRITICAL, "alert", &json);
+}
+
+/* Counts an event for a source and raises its alert when the count reaches the threshold. */
+static void count_event(struct mb_watch *watch, enum mb_guard_event event, enum alert kind,
+                        const char *peer, uint64_t connection_id, uint8_t unit, const char *what) {
+    uint32_t count;
+    if (!mb_guard_note(watch->guard, peer, event, unit, now_ms(watch), &count))
+        return;
+    char detail[200];
+    snprintf(detail, sizeof detail, "%u %s within %u ms", count, what, watch->settings.window_ms);
+    raise_alert(watch, kind, peer, connection_id, count, detail);
+}
+
+/* ---- connection and backend events ---- */
+
+static void sanity(struct mb_watch *watch, const char *side, const struct mb_log_event *event) {
+    struct mb_json json;
+    begin(&json, "sanity");
+    mb_json_string(&json, "side", side);
+    if (event->connection_id != 0)
+        put_client(&json, mb_guard_find(watch->guard, event->connection_id), event->connection_id,
+                   event->peer);
+    mb_json_string(&json, "event", event->event);
+    mb_json_string(&json, "detail", event->reason);
+    emit(watch, MB_AUDIT_WARNING, "sanity", &json);
+}
+
+static void connection_record(struct mb_watch *watch, const struct mb_log_event *event,
+                              const char *what, const struct mb_guard_client *client) {
+    struct mb_json json;
+    begin(&json, "connection");
+    mb_json_string(&json, "event", what);
+    put_client(&json, client, event->connection_id, event->peer);
+    if (event->listener != NULL)
+        mb_json_string(&json, "listener", event->listener);
+    else if (client != NULL && client->listener[0])
+        mb_json_string(&json, "listener", client->listener);
+    if (event->tls != NULL) {
+        mb_json_string(&json, "version", event->tls->version);
+        mb_json_string(&json, "cipher", event->tls->cipher);
+        mb_json_bool(&json, "resumed", event->tls->resumed);
+        if (!event->tls->has_role)
+            mb_json_string(&json, "role_problem", event->tls->role_diagnostic);
+    }
+    if (strcmp(what, "closed") == 0) {
+        mb_json_uint(&json, "requests", event->requests);
+        mb_json_uint(&json, "duration_ms", event->duration_ms);
+    }
+    if (event->reason != NULL && strcmp(what, "opened") != 0)
+        mb_json_string(&json, "reason", event->reason);
+    emit(watch,
+         strcmp(what, "closed") == 0 || strcmp(what, "opened") == 0 || strcmp(what, "tls") == 0
+             ? MB_AUDIT_INFO
+             : MB_AUDIT_WARNING,
+         "connection", &json);
+}
+
+void mb_watch_log(void *data, const struct mb_log_event *event) {
+    struct mb_watch *watch = data;
+    mb_logger_write(watch->logger, event);
+    const char *name = event->event;
+    if (strcmp(name, "connection_opened") == 0) {
+        struct mb_guard_client *client = mb_guard_open(watch->guard, event->connection_id,
+                                                       event->peer, event->listener, now_ms(watch));
+        connection_record(watch, event, "opened", client);
+    } else if (strcmp(name, "tls_established") == 0) {
+        struct mb_guard_client *client = mb_guard_find(watch->guard, event->connection_id);
+        if (client != NULL && event->tls != NULL) {
+            client->tls = 1;
+            client->has_role = event->tls->has_role;
+            snprintf(client->role, sizeof client->role, "%s", event->tls->role);
+            snprintf(client->subject, sizeof client->subject, "%s", event->tls->subject);
+            snprintf(client->version, sizeof client->version, "%s", event->tls->version);
+            snprintf(client->cipher, sizeof client->cipher, "%s", event->tls->cipher);
+        }
+        connection_record(watch, event, "tls", client);
+    } else if (strcmp(name, "tls_failed") == 0) {
+        connection_record(watch, event, "tls_failed",
+                          mb_guard_find(watch->guard, event->connection_id));
+    } else if (strcmp(name, "connection_closed") == 0) {
+        connection_record(watch, event, "closed",
+                          mb_guard_find(watch->guard, event->connection_id));
+        mb_guard_close(watch->guard, event->connection_id);
+    } else if (strcmp(name, "connection_refused") == 0) {
+        connection_record(watch, event, "refused", NULL);
+        count_event(watch, MB_GUARD_REFUSED, ALERT_CONNECTION_FLOOD, event->peer, 0, 0,
+                    "connections refused over the limits");
+    } else if (strcmp(name, "protocol_error") == 0) {
+        watch->malformed_front++;
+        sanity(watch, "front", event);
+        count_event(watch, MB_GUARD_MALFORMED, ALERT_MALFORMED, event->peer, event->connection_id,
+                    0, "malformed frames");
+    } else if (strcmp(name, "backend_mismatch") == 0 || strcmp(name, "backend_unsolicited") == 0) {
+        watch->sanity_backend++;
+        sanity(watch, "backend", event);
+    }
+}
+
+/* ---- requests ---- */
+
+int mb_watch_admit(struct mb_watch *watch, const struct mb_server_request *call, uint8_t *response,
+                   int *answer) {
+    uint8_t function = call->pdu_length > 0 ? call->pdu[0] : 0;
+    watch->requests[function]++;
+    struct mb_guard_client *client = mb_guard_find(watch->guard, call->connection_id);
+    const char *peer = call->peer->text;
+    count_event(watch, MB_GUARD_UNIT, ALERT_SCAN, peer, call->connection_id, call->unit_id,
+                "distinct unit ids requested");
+    if (call->request == NULL) {
+        watch->malformed_front++;
+        struct mb_json json;
+        begin(&json, "sanity");
+        mb_json_string(&json, "side", "front");
+        put_client(&json, client, call->connection_id, peer);
+        put_request(&json, call->unit_id, call->pdu, call->pdu_length);
+        mb_json_string(&json, "detail", mb_strerror(call->decode_error));
+        emit(watch, MB_AUDIT_WARNING, "sanity", &json);
+        count_event(watch, MB_GUARD_MALFORMED, ALERT_MALFORMED, peer, call->connection_id, 0,
+                    "malformed requests");
+    } else if (call->request->function == MB_FC_DIAGNOSTICS &&
+               (call->request->diagnostics.sub_function == 1 ||
+                call->request->diagnostics.sub_function == 4)) {
+        int restart = call->request->diagnostics.sub_function == 1;
+        char detail[160];
+        snprintf(detail, sizeof detail, "FC 8 sub-function %u (%s) for unit %u",
+                 call->request->diagnostics.sub_function,
+                 restart ? "restart communications" : "force listen only mode", call->unit_id);
+        raise_alert(watch, restart ? ALERT_RESTART : ALERT_LISTEN_ONLY, peer, call->connection_id,
+                    0, detail);
+    }
+    if (mb_guard_admit(watch->guard, client, now_ms(watch)))
+        return 1;
+    watch->rate_limited++;
+    if (client != NULL)
+        client->rate_limited++;
+    count_event(watch, MB_GUARD_RATE_LIMITED, ALERT_FLOOD, peer, call->connection_id, 0,
+                "requests over the rate limit");
+    if (watch->over_rate == MB_OVER_RATE_CLOSE)
+        *answer = MB_SERVER_CLOSE;
+    else if (watch->over_rate == MB_OVER_RATE_DROP)
+        *answer = 0;
+    else
+        *answer =
+            mb_exception_encode(function & 0x7F, MB_EX_SERVER_DEVICE_BUSY, response, MB_PDU_MAX);
+    return 0;
+}
+
+static size_t pending_bucket(uint64_t connection_id, uint16_t transaction_id) {
+    return (size_t)((connection_id * 31 + transaction_id) & (PENDING_BUCKETS - 1));
+}
+
+void mb_watch_decided(struct mb_watch *watch, const struct mb_server_request *call,
+                      const struct mb_policy_decision *decision, int checked) {
+    struct mb_guard_client *client = mb_guard_find(watch->guard, call->connection_id);
+    if (checked && decision->action != MB_POLICY_ALLOW) {
+        static const char *const actions[] = {"", "allow", "deny", "drop", "close"};
+        int action = decision->action >= 1 && decision->action <= 4 ? decision->action : 2;
+        watch->denials[action - 1]++;
+        if (client != NULL)
+            client->denied++;
+        uint8_t code = decision->exception ? decision->exception : MB_EX_ILLEGAL_FUNCTION;
+        if (decision->action == MB_POLICY_DENY)
+            watch->exceptions[0][code]++;
+        struct mb_json json;
+        begin(&json, "denied");
+        put_client(&json, client, call->connection_id, call->peer->text);
+        put_request(&json, call->unit_id, call->pdu, call->pdu_length);
+        mb_json_string(&json, "rule", decision->rule_name);
+        mb_json_string(&json, "action", actions[action]);
+        if (decision->action == MB_POLICY_DENY)
+            mb_json_uint(&json, "exception", code);
+        mb_json_string(&json, "reason", decision->reason);
+        emit(watch, MB_AUDIT_WARNING, "denied", &json);
+        count_event(watch, MB_GUARD_DENIAL, ALERT_DENIALS, call->peer->text, call->connection_id, 0,
+                    "requests denied");
+        return;
+    }
+    int write = !mb_function_is_idempotent(call->pdu[0]);
+    if (!write && !watch->audit_reads)
+        return;
+    struct pending *pending = malloc(sizeof *pending);
+    if (pending == NULL)
+        return;
+    pending->connection_id = call->connection_id;
+    pending->transaction_id = call->transaction_id;
+    pending->unit = call->unit_id;
+    pending->pdu_length = (uint8_t)(call->pdu_length < MB_PDU_MAX ? call->pdu_length : MB_PDU_MAX);
+    memcpy(pending->pdu, call->pdu, pending->pdu_length);
+    pending->checked = checked;
+    snprintf(pending->rule, sizeof pending->rule, "%s", checked ? decision->rule_name : "");
+    /* Appended at the end of its chain: a client that reuses a transaction id while the first
+     * is outstanding gets its records in order. */
+    struct pending **link =
+        &watch->pending[pending_bucket(call->connection_id, call->transaction_id)];
+    while (*link != NULL)
+        link = &(*link)->next;
+    pending->next = NULL;
+    *link = pending;
+    watch->pending_count++;
+}
+
+static struct histogram *histogram_of(struct mb_watch *watch, const char *backend) {
+    for (size_t i = 0; i < watch->histogram_count; i++)
+        if (strcmp(watch->histograms[i].backend, backend) == 0)
+            return &watch->histograms[i];
+    if (watch->histogram_count == MAX_HISTOGRAMS)
+        return NULL;
+    struct histogram *histogram = &watch->histograms[watch->histogram_count++];
+    snprintf(histogram->backend, sizeof histogram->backend, "%s", backend);
+    return histogram;
+}
+
+static void record_outcome(struct mb_watch *watch, struct pending *pending,
+                           const struct mb_gateway_completion *done, const char *outcome) {
+    struct mb_json json;
+    int write = !mb_function_is_idempotent(pending->pdu[0]);
+    begin(&json, write ? "write" : "read");
+    put_client(&json, mb_guard_find(watch->guard, done->connection_id), done->connection_id, "");
+    put_request(&json, pending->unit, pending->pdu, pending->pdu_length);
+    if (pending->checked)
+        mb_json_string(&json, "rule", pending->rule);
+    else
+        mb_json_string(&json, "rule", NULL); /* authorize_plain: false: nobody checked it */
+    mb_json_string(&json, "backend", done->backend);
+    if (done->backend != NULL)
+        mb_json_uint(&json, "device_unit", done->device_unit);
+    mb_json_string(&json, "outcome", outcome);
+    if (done->exception != 0)
+        mb_json_uint(&json, "exception", done->exception);
+    mb_json_uint(&json, "latency_us", done->latency_us);
+    emit(watch, write ? MB_AUDIT_NOTICE : MB_AUDIT_INFO, write ? "write" : "read", &json);
+}
+
+void mb_watch_completed(void *data, const struct mb_gateway_completion *done) {
+    struct mb_watch *watch = data;
+    enum outcome outcome;
+    if (done->from_device)
+        outcome = done->exception ? DEVICE_EXCEPTION : ANSWERED;
+    else
+        outcome = done->exception == MB_EX_GATEWAY_PATH_UNAVAILABLE ? UNAVAILABLE : TIMEOUT;
+    watch->outcomes[outcome]++;
+    if (done->exception != 0)
+        watch->exceptions[done->from_device ? 1 : 2][done->exception]++;
+    if (done->backend != NULL && outcome != UNAVAILABLE) {
+        struct histogram *histogram = histogram_of(watch, done->backend);
+        if (histogram != NULL) {
+            size_t bucket = 0;
+            while (bucket < LATENCY_BUCKETS && done->latency_us > latency_bounds_us[bucket])
+                bucket++;
+            histogram->counts[bucket]++;
+            histogram->sum_us += done->latency_us;
+            histogram->total++;
+        }
+    }
+    if (watch->pending_count == 0)
+        return;
+    struct pending **link =
+        &watch->pending[pending_bucket(done->connection_id, done->transaction_id)];
+    while (*link != NULL && ((*link)->connection_id != done->connection_id ||
+                             (*link)->transaction_id != done->transaction_id))
+        link = &(*link)->next;
+    if (*link == NULL)
+        return;
+    struct pending *pending = *link;
+    *link = pending->next;
+    watch->pending_count--;
+    record_outcome(watch, pending, done, outcome_names[outcome]);
+    free(pending);
+}
+
+/* ---- metrics ---- */
+
+static void family(FILE *out, const char *name, const char *type, const char *help) {
+    fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void render_backends(struct mb_watch *watch, FILE *out) {
+    size_t count = watch->gateway != NULL ? mb_gateway_backend_count(watch->gateway) : 0;
+    struct mb_gateway_backend_info info;
+    struct {
+        const char *name, *type, *help;
+    } const families[] = {
+        {"mbsec_gateway_backend_up", "gauge", "Connections of the backend's pool that are up."},
+        {"mbsec_gateway_backend_connections", "gauge", "Size of the backend's pool."},
+        {"mbsec_gateway_backend_queue_depth", "gauge",
+         "Requests queued or in flight to the backend now."},
+        {"mbsec_gateway_backend_capacity", "gauge",
+         "Requests the backend can hold at once (in flight and queued)."},
+        {"mbsec_gateway_backend_reconnects_total", "counter",
+         "Connection losses and failed connection attempts, each followed by a retry."},
+        {"mbsec_gateway_backend_requests_total", "counter",
+         "Requests forwarded to the backend, by outcome."},
+        {"mbsec_gateway_backend_unsolicited_total", "counter",
+         "Frames from the device that answered nothing outstanding (discarded)."},
+    };
+    for (size_t f = 0; f < sizeof families / sizeof families[0]; f++) {
+        family(out, families[f].name, families[f].type, families[f].help);
+        for (size_t i = 0; i < count; i++) {
+            if (mb_gateway_backend_info(watch->gateway, i, &info) != 0)
+                continue;
+            switch (f) {
+            case 0:
+                fprintf(out, "%s{backend=\"%s\"} %u\n", families[f].name, info.name,
+                        info.connections_up);
+                break;
+            case 1:
+                fprintf(out, "%s{backend=\"%s\"} %u\n", families[f].name, info.name,
+                        info.connections);
+                break;
+            case 2:
+                fprintf(out, "%s{backend=\"%s\"} %u\n", families[f].name, info.name,
+                        info.outstanding);
+                break;
+            case 3:
+                fprintf(out, "%s{backend=\"%s\"} %u\n", families[f].name, info.name, info.capacity);
+                break;
+            case 4:
+                fprintf(out, "%s{backend=\"%s\"} %llu\n", families[f].name, info.name,
+                        (unsigned long long)info.reconnects);
+                break;
+            case 5: {
+                const uint64_t values[] = {info.answered, info.unavailable, info.timeouts,
+                                           info.mismatched};
+                const char *const names[] = {"answered", "unavailable", "timeout", "mismatched"};
+                for (size_t k = 0; k < 4; k++)
+                    fprintf(out, "%s{backend=\"%s\",outcome=\"%s\"} %llu\n", families[f].name,
+                            info.name, names[k], (unsigned long long)values[k]);
+                break;
+            }
+            default:
+                fprintf(out, "%s{backend=\"%s\"} %llu\n", families[f].name, info.name,
+                        (unsigned long long)info.unsolicited);
+                break;
+            }
+        }
+    }
+    family(out, "mbsec_gateway_backend_latency_seconds", "histogram",
+           "Time from a request's arrival at the gateway to the device's answer (or the "
+           "timeout).");
+    for (size_t i = 0; i < watch->histogram_count; i++) {
+        const struct histogram *histogram = &watch->histograms[i];
+        uint64_t cumulative = 0;
+        for (size_t b = 0; b < LATENCY_BUCKETS; b++) {
+            cumulative += histogram->counts[b];
+            fprintf(out,
+                    "mbsec_gateway_backend_latency_seconds_bucket{backend=\"%s\",le=\"%g\"} "
+                    "%llu\n",
+                    histogram->backend, latency_bounds_us[b] / 1e6, (unsigned long long)cumulative);
+        }
+        fprintf(out,
+                "mbsec_gateway_backend_latency_seconds_bucket{backend=\"%s\",le=\"+Inf\"} %llu\n",
+                histogram->backend, (unsigned long long)histogram->total);
+        fprintf(out, "mbsec_gateway_backend_latency_seconds_sum{backend=\"%s\"} %.6f\n",
+                histogram->backend, histogram->sum_us / 1e6);
+        fprintf(out, "mbsec_gateway_backend_latency_seconds_count{backend=\"%s\"} %llu\n",
+                histogram->backend, (unsigned long long)histogram->total);
+    }
+}
+
+int mb_watch_render(void *data, const char *path, FILE *out) {
+    struct mb_watch *watch = data;
+    if (strcmp(path, "/metrics") != 0)
+        return 404;
+    family(out, "mbsec_gateway_requests_total", "counter",
+           "Requests received from clients, by function code.");
+    for (int function = 0; function < 256; function++)
+        if (watch->requests[function] != 0)
+            fprintf(out, "mbsec_gateway_requests_total{function=\"%d\"} %llu\n", function,
+                    (unsigned long long)watch->requests[function]);
+    family(out, "mbsec_gateway_responses_total", "counter",
+           "Forwarded requests (and requests with no path), by outcome.");
+    for (int i = 0; i < OUTCOMES; i++)
+        fprintf(out, "mbsec_gateway_responses_total{outcome=\"%s\"} %llu\n", outcome_names[i],
+                (unsigned long long)watch->outcomes[i]);
+    family(out, "mbsec_gateway_denials_total", "counter",
+           "Requests the policy refused, by action.");
+    static const char *const actions[] = {"deny", "drop", "close"};
+    for (int i = 0; i < 3; i++)
+        fprintf(out, "mbsec_gateway_denials_total{action=\"%s\"} %llu\n", actions[i],
+                (unsigned long long)watch->denials[i + 1]);
+    family(out, "mbsec_gateway_exceptions_total", "counter",
+           "Exception responses sent to clients, by code and by who decided it (policy, device "
+           "or gateway).");
+    static const char *const sources[] = {"policy", "device", "gateway"};
+    for (int source = 0; source < 3; source++)
+        for (int code = 0; code < 256; code++)
+            if (watch->exceptions[source][code] != 0)
+                fprintf(out, "mbsec_gateway_exceptions_total{source=\"%s\",code=\"%02X\"} %llu\n",
+                        sources[source], code, (unsigned long long)watch->exceptions[source][code]);
+    family(out, "mbsec_gateway_rate_limited_total", "counter",
+           "Requests refused for going over the connection's rate.");
+    fprintf(out, "mbsec_gateway_rate_limited_total %llu\n",
+            (unsigned long long)watch->rate_limited);
+    family(out, "mbsec_gateway_malformed_total", "counter",
+           "Sanity violations: malformed frames from clients, wrong or unsolicited answers "
+           "from devices.");
+    fprintf(out, "mbsec_gateway_malformed_total{side=\"front\"} %llu\n",
+            (unsigned long long)watch->malformed_front);
+    fprintf(out, "mbsec_gateway_malformed_total{side=\"backend\"} %llu\n",
+            (unsigned long long)watch->sanity_backend);
+    family(out, "mbsec_gateway_alerts_total", "counter", "Alerts raised, by kind.");
+    for (int i = 0; i < ALERTS; i++)
+        fprintf(out, "mbsec_gateway_alerts_total{alert=\"%s\"} %llu\n", alert_names[i],
+                (unsigned long long)watch->alerts[i]);
+    if (watch->server != NULL) {
+        struct mb_server_stats stats;
+        mb_server_get_stats(watch->server, &stats);
+        family(out, "mbsec_gateway_connections", "gauge", "Client connections open now.");
+        fprintf(out, "mbsec_gateway_connections %llu\n", (unsigned long long)stats.connections);
+        family(out, "mbsec_gateway_connections_total", "counter",
+               "Client connections accepted, and refused over a limit.");
+        fprintf(out, "mbsec_gateway_connections_total{result=\"accepted\"} %llu\n",
+                (unsigned long long)stats.accepted);
+        fprintf(out, "mbsec_gateway_connections_total{result=\"refused\"} %llu\n",
+                (unsigned long long)stats.refused);
+        family(out, "mbsec_gateway_tls_handshakes_total", "counter",
+               "TLS handshakes with clients, by result.");
+        fprintf(out, "mbsec_gateway_tls_handshakes_total{result=\"ok\"} %llu\n",
+                (unsigned long long)stats.tls_handshakes);
+        fprintf(out, "mbsec_gateway_tls_handshakes_total{result=\"failed\"} %llu\n",
+                (unsigned long long)stats.tls_failures);
+    }
+    render_backends(watch, out);
+    struct mb_audit_stats audit;
+    mb_audit_stats(watch->audit, &audit);
+    family(out, "mbsec_gateway_audit_records_total", "counter",
+           "Audit records written, and lost by a sink.");
+    fprintf(out, "mbsec_gateway_audit_records_total{result=\"written\"} %llu\n",
+            (unsigned long long)audit.written);
+    fprintf(out, "mbsec_gateway_audit_records_total{result=\"lost\"} %llu\n",
+            (unsigned long long)(audit.file_errors + audit.syslog_errors + audit.syslog_dropped));
+    family(out, "mbsec_gateway_reloads_total", "counter", "Configuration reloads, by result.");
+    fprintf(out, "mbsec_gateway_reloads_total{result=\"applied\"} %llu\n",
+            (unsigned long long)watch->reloads);
+    fprintf(out, "mbsec_gateway_reloads_total{result=\"refused\"} %llu\n",
+            (unsigned long long)watch->reloads_refused);
+    return 200;
+}
