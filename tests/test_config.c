@@ -1963,8 +1963,17 @@ TEST(copy_is_deep_and_points_into_itself) {
 /* ---- the examples and the documentation ---- */
 
 /* A file or block with a top-level backends key is a gateway's. */
+/* A file or block with a top-level key only the gateway has (backends, audit, alerts,
+ * metrics) is a gateway's. */
 static int is_gateway_text(const char *text) {
-    return strncmp(text, "backends:", 9) == 0 || strstr(text, "\nbackends:") != NULL;
+    static const char *const keys[] = {"backends:", "audit:", "alerts:", "metrics:"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        char line[16];
+        snprintf(line, sizeof line, "\n%s", keys[i]);
+        if (strncmp(text, keys[i], strlen(keys[i])) == 0 || strstr(text, line) != NULL)
+            return 1;
+    }
+    return 0;
 }
 
 static int is_gateway_file(const char *path) {

@@ -94,9 +94,13 @@ static void usage(FILE *out) {
           "\n"
           "Unit ids with no route, and devices that are down, are answered with exception 0A\n"
           "(gateway path unavailable); a device that does not answer in time with 0B.\n"
+          "With audit, alerts and metrics sections it writes JSON audit records (file and/or\n"
+          "syslog), raises alerts, and serves Prometheus metrics; limits.rate limits each\n"
+          "connection (docs/gateway.md).\n"
           "Signals: SIGTERM/SIGINT finish requests in flight and stop; SIGHUP reloads the\n"
-          "policy, authorize_plain, limits and logging from the file (a bad file is refused and\n"
-          "the running configuration kept); backends and routes need a restart.\n",
+          "file: policy, limits, logging, audit, alerts, backends and routes (without\n"
+          "dropping clients); listen, tls, user and metrics.listen need a restart. A bad\n"
+          "file is refused and the running configuration kept.\n",
           out);
 }
 
@@ -533,13 +537,6 @@ static struct mb_gateway_config gateway_config_of(struct gateway_tool *tool, str
     return config;
 }
 
-/*
- * SIGHUP: the whole file again. Policy, authorize_plain, limits, logging, audit, alerts and the
- * rate apply at once; backends and routes are handed to the gateway core, which keeps what did
- * not change and lets removed backends finish. Listen addresses, TLS, user and metrics.listen
- * need a restart. A file that does not load, or a backend that cannot be prepared, is refused
- * whole and the running configuration stays.
- */
 /* What only a restart changes, as one line: listeners, TLS files, user, metrics address. */
 static void front_summary(const struct mb_serve_config *config, char *text, size_t capacity) {
     size_t used = 0;
