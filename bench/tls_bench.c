@@ -3,7 +3,7 @@
  * TLS measurements for bench/tls-vs-plain, against any Modbus/TCP Security server:
  *
  *     tls_bench handshakes [--seconds S] [--resume] [--tls12] --tls CERT,KEY,CA HOST PORT
- *     tls_bench hold N [--seconds S] --tls CERT,KEY,CA HOST PORT
+ *     tls_bench hold N [--seconds S] [--resume] [--tls12] --tls CERT,KEY,CA HOST PORT
  *
  * handshakes: connect, finish the handshake, close, again, for S seconds (default 3), one at a
  * time; with --resume each connection offers the previous session. Prints
@@ -11,7 +11,9 @@
  * and fails if a handshake fails (or, with --resume, if almost none was resumed).
  *
  * hold: opens N TLS connections, each served one FC 3 request (checked), prints "holding N" and
- * keeps them open and idle until SIGTERM/SIGINT or S seconds (default 120).
+ * keeps them open and idle until SIGTERM/SIGINT or S seconds (default 120). With --resume each
+ * connection offers the previous one's session (idle resumed connections), with --tls12 TLS 1.2
+ * is used.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -161,7 +163,8 @@ int main(int argc, char **argv) {
          !(strcmp(mode, "hold") == 0 && hold > 0 && hold <= MAX_HOLD))) {
         fprintf(stderr, "usage: tls_bench handshakes [--seconds S] [--resume] [--tls12] --tls "
                         "CERT,KEY,CA HOST PORT\n"
-                        "       tls_bench hold N [--seconds S] --tls CERT,KEY,CA HOST PORT\n");
+                        "       tls_bench hold N [--seconds S] [--resume] [--tls12] --tls "
+                        "CERT,KEY,CA HOST PORT\n");
         return 2;
     }
     struct sockaddr_in address = {.sin_family = AF_INET,

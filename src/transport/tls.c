@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,12 +51,34 @@ struct tls_transport {
     int established;
     int received; /* application data has arrived */
     int ticket;   /* client: the server sent a session (it accepted us) */
-    char detail[256];
-    char role[128];
-    char role_diagnostic[160];
+    /* Allocated when needed, so that an idle connection carries neither: the line about a
+     * failure (base.detail points to it, or to "") and the peer's role (base.role). What a
+     * missing role lacks is worked out again when asked (mb_tls_transport_info). */
+    char *detail;
+    char *role;
 };
 
 static const struct mb_transport_ops tls_ops;
+
+#define DETAIL_SIZE 256
+
+/* Sets the line about the last failure. Without memory for it, the line stays empty and callers
+ * fall back to the error code's message. */
+__attribute__((format(printf, 2, 3))) static void set_detail(struct tls_transport *tls,
+                                                             const char *format, ...) {
+    if (tls->detail == NULL) {
+        int saved = errno;
+        tls->detail = malloc(DETAIL_SIZE);
+        errno = saved;
+        if (tls->detail == NULL)
+            return;
+        tls->base.detail = tls->detail;
+    }
+    va_list arguments;
+    va_start(arguments, format);
+    vsnprintf(tls->detail, DETAIL_SIZE, format, arguments);
+    va_end(arguments);
+}
 
 /* ---- errors ---- */
 
@@ -116,8 +139,7 @@ static void describe_failure(struct tls_transport *tls, unsigned long code) {
             cause = "certificate did not verify";
             break;
         }
-        snprintf(tls->detail, sizeof tls->detail, "%s (%s)", cause,
-                 X509_verify_cert_error_string(verify));
+        set_detail(tls, "%s (%s)", cause, X509_verify_cert_error_string(verify));
         return;
     }
     switch (reason) {
@@ -152,9 +174,9 @@ static void describe_failure(struct tls_transport *tls, unsigned long code) {
     }
     const char *text = ERR_reason_error_string(code);
     if (cause != NULL)
-        snprintf(tls->detail, sizeof tls->detail, "%s (%s)", cause, text ? text : "?");
+        set_detail(tls, "%s (%s)", cause, text ? text : "?");
     else
-        snprintf(tls->detail, sizeof tls->detail, "%s", text ? text : "TLS error");
+        set_detail(tls, "%s", text ? text : "TLS error");
 }
 
 /* Turns the result of an SSL call into the transport's return value. */
@@ -175,18 +197,17 @@ static long ssl_result(struct tls_transport *tls, int ok, size_t done) {
         if (!tls->established) {
             /* The end of the stream before the handshake finished: a port that does not speak
              * TLS, or a peer that refused us without an alert. */
-            snprintf(tls->detail, sizeof tls->detail,
-                     "connection closed during the TLS handshake (not a TLS port, or our "
-                     "certificate was refused)");
+            set_detail(tls, "connection closed during the TLS handshake (not a TLS port, or our "
+                            "certificate was refused)");
             tls->base.last_error = MB_ETLS;
             return MB_ETLS;
         }
         if (!tls->context->server && !tls->received && !tls->ticket) {
             /* TLS 1.3: a client's handshake ends before the server has checked its
              * certificate; a server that refuses it may just close (without an alert). */
-            snprintf(tls->detail, sizeof tls->detail,
-                     "the server closed the connection right after the TLS handshake, before "
-                     "any answer (it probably refused our certificate)");
+            set_detail(tls,
+                       "the server closed the connection right after the TLS handshake, before "
+                       "any answer (it probably refused our certificate)");
             tls->base.last_error = MB_ETLS;
             return MB_ETLS;
         }
@@ -198,16 +219,16 @@ static long ssl_result(struct tls_transport *tls, int ok, size_t done) {
         if (errno == 0 || errno == EPIPE || errno == ECONNRESET) {
             int refused =
                 !tls->established || (!tls->context->server && !tls->received && !tls->ticket);
-            snprintf(tls->detail, sizeof tls->detail, "%s",
-                     !tls->established ? "connection closed during the TLS handshake"
-                     : refused         ? "the server reset the connection right after the TLS "
-                                         "handshake, before any answer (it probably refused our "
-                                         "certificate)"
-                                       : "connection closed");
+            set_detail(tls, "%s",
+                       !tls->established ? "connection closed during the TLS handshake"
+                       : refused         ? "the server reset the connection right after the TLS "
+                                           "handshake, before any answer (it probably refused our "
+                                           "certificate)"
+                                         : "connection closed");
             tls->base.last_error = refused ? MB_ETLS : MB_ECLOSED;
             return refused ? MB_ETLS : MB_ECLOSED;
         }
-        snprintf(tls->detail, sizeof tls->detail, "%s", strerror(errno));
+        set_detail(tls, "%s", strerror(errno));
         tls->base.last_error = MB_EIO;
         return MB_EIO;
     default: {
@@ -222,17 +243,49 @@ static long ssl_result(struct tls_transport *tls, int ok, size_t done) {
 
 /* ---- the handshake ---- */
 
-static void note_role(struct tls_transport *tls) {
+/* Reads the role of the peer's certificate: 1 when there is one (in `role`), 0 when there is
+ * none (`diagnostic` says why). */
+static int read_role(const struct tls_transport *tls, char *role, size_t role_size,
+                     char *diagnostic, size_t diagnostic_size) {
     X509 *certificate = SSL_get0_peer_certificate(tls->ssl);
-    tls->base.role = NULL;
-    tls->role[0] = '\0';
     if (certificate == NULL) {
-        snprintf(tls->role_diagnostic, sizeof tls->role_diagnostic, "no peer certificate");
-        return;
+        role[0] = '\0';
+        snprintf(diagnostic, diagnostic_size, "no peer certificate");
+        return 0;
     }
-    if (mb__role_from_certificate(certificate, tls->role, sizeof tls->role, tls->role_diagnostic,
-                                  sizeof tls->role_diagnostic) == 1)
-        tls->base.role = tls->role;
+    return mb__role_from_certificate(certificate, role, role_size, diagnostic, diagnostic_size) ==
+           1;
+}
+
+static int note_role(struct tls_transport *tls) {
+    char role[MB__ROLE_MAX + 1], diagnostic[160];
+    if (!read_role(tls, role, sizeof role, diagnostic, sizeof diagnostic))
+        return 0;
+    if ((tls->role = strdup(role)) == NULL)
+        return MB_ENOMEM;
+    tls->base.role = tls->role;
+    return 0;
+}
+
+/* The handshake's ephemeral (EC)DHE keys, ours and the peer's, are of no use once it is done.
+ * OpenSSL 3.0 frees a TLS 1.2 server's own at once, but keeps both of a TLS 1.3 handshake for
+ * as long as the connection lives: with P-256, 3.4 KiB of an idle server connection, and a
+ * private key that forward secrecy would rather see gone. Nothing reads them again (only the
+ * SSL_get_tmp_key() getters would, to describe the key): each is emptied in place, which frees
+ * (and clears) the key it holds and leaves a blank EVP_PKEY of the same type for SSL_free(). */
+static void forget_key_shares(SSL *ssl) {
+    EVP_PKEY *keys[2] = {NULL, NULL};
+    if (SSL_get_tmp_key(ssl, &keys[0]) != 1)
+        keys[0] = NULL;
+    if (SSL_get_peer_tmp_key(ssl, &keys[1]) != 1)
+        keys[1] = NULL;
+    for (int i = 0; i < 2; i++) {
+        if (keys[i] == NULL)
+            continue;
+        EVP_PKEY_set_type(keys[i], EVP_PKEY_get_base_id(keys[i]));
+        EVP_PKEY_free(keys[i]); /* the reference the getter took */
+    }
+    ERR_clear_error();
 }
 
 static int tls_handshake(struct mb_transport *transport) {
@@ -243,9 +296,13 @@ static int tls_handshake(struct mb_transport *transport) {
     long rc = ssl_result(tls, SSL_do_handshake(tls->ssl), 0);
     if (rc != 0)
         return (int)rc;
+    /* A role that cannot be kept fails the connection rather than demoting it to none. */
+    if (tls->context->server && tls->role == NULL && note_role(tls) != 0) {
+        tls->base.last_error = MB_ENOMEM;
+        return MB_ENOMEM;
+    }
+    forget_key_shares(tls->ssl);
     tls->established = 1;
-    if (tls->context->server)
-        note_role(tls);
     return 0;
 }
 
@@ -347,6 +404,8 @@ static void tls_close(struct mb_transport *transport) {
     SSL_free(tls->ssl);
     if (transport->fd >= 0)
         close(transport->fd);
+    free(tls->detail);
+    free(tls->role);
     free(tls);
 }
 
@@ -376,10 +435,11 @@ int mb_tls_transport_create(struct mb_tls_context *context, int fd,
         return MB_ENOMEM;
     }
     SSL_set_bio(tls->ssl, bio, bio);
-    SSL_set_app_data(tls->ssl, tls);
     if (context->server) {
         SSL_set_accept_state(tls->ssl);
     } else {
+        /* For keep_session() (a server has no use for it, and saves the ex_data it costs). */
+        SSL_set_app_data(tls->ssl, tls);
         SSL_set_connect_state(tls->ssl);
         if (context->server_name != NULL) {
             X509_VERIFY_PARAM *param = SSL_get0_param(tls->ssl);
@@ -401,9 +461,8 @@ int mb_tls_transport_create(struct mb_tls_context *context, int fd,
     tls->context = context;
     tls->base.ops = &tls_ops;
     tls->base.fd = fd;
-    tls->base.detail = tls->detail;
+    tls->base.detail = "";
     tls->base.secure = 1;
-    snprintf(tls->role_diagnostic, sizeof tls->role_diagnostic, "handshake not finished");
     *transport_out = &tls->base;
     return 0;
 }
@@ -427,9 +486,11 @@ int mb_tls_transport_info(const struct mb_transport *transport, struct mb_tls_se
         X509_NAME_oneline(X509_get_subject_name(peer), info->subject, sizeof info->subject);
     if (tls->context->server) {
         info->has_role = tls->base.role != NULL;
-        snprintf(info->role, sizeof info->role, "%s", tls->role);
-        snprintf(info->role_diagnostic, sizeof info->role_diagnostic, "%s",
-                 info->has_role ? "" : tls->role_diagnostic);
+        if (info->has_role)
+            snprintf(info->role, sizeof info->role, "%s", tls->role);
+        else
+            read_role(tls, info->role, sizeof info->role, info->role_diagnostic,
+                      sizeof info->role_diagnostic);
     }
     return 0;
 }
@@ -454,6 +515,25 @@ static int verify_pin(int preverified, X509_STORE_CTX *store) {
     }
     X509_STORE_CTX_set_error(store, X509_V_ERR_CERT_REJECTED);
     return 0;
+}
+
+/* A server verifies the client's chain as OpenSSL would, then drops the certificates the client
+ * sent besides its own: OpenSSL would keep them with the session for as long as the connection
+ * and the cached session live, a whole parsed X509 each (about 4 KiB with its decoded key), while
+ * nothing reads them again. The untrusted stack is the one that becomes the session's peer chain
+ * (its first certificate, the client's own, becomes the session's peer, which the role is read
+ * from, now and when the session is resumed). The chain that was verified keeps its own
+ * references: a certificate that is part of it stays, only the copies that verification did not
+ * use (the client's copy of our trust anchor, typically) go. */
+static int verify_and_trim(X509_STORE_CTX *store, void *unused) {
+    (void)unused;
+    int ok = X509_verify_cert(store);
+    STACK_OF(X509) *sent = X509_STORE_CTX_get0_untrusted(store);
+    if (ok > 0 && sent != NULL) {
+        while (sk_X509_num(sent) > 1)
+            X509_free(sk_X509_pop(sent));
+    }
+    return ok;
 }
 
 /* A client keeps the newest session the server gave it. In TLS 1.3 that comes after the
@@ -602,6 +682,7 @@ int mb_tls_context_create(int server, const struct mb_tls_config *config,
     rc = MB_ECONFIG;
     if (server) {
         SSL_CTX_set_verify(ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+        SSL_CTX_set_cert_verify_callback(ssl, verify_and_trim, NULL);
         /* The CA names the server asks for: clients with several certificates pick the right
          * one. */
         if (config->ca_file != NULL) {
