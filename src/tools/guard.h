@@ -3,7 +3,8 @@
  * What `mbsec gateway` remembers about its clients beyond the policy: who each connection is
  * (source, TLS subject, role, cipher, for audit records), a token bucket per connection (the
  * rate limit), and per source address the counts behind alerts (unit ids touched, denials,
- * malformed frames, requests over the rate) within a sliding window. One thread uses it.
+ * malformed frames, requests over the rate) within a window: a fixed window per source, which
+ * its first event starts and the first event after it ends starts again. One thread uses it.
  *
  * Memory is bounded: a connection entry per open connection, and at most MB_GUARD_MAX_SOURCES
  * source entries; when that many sources are active at once, new ones are not tracked for

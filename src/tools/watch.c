@@ -419,6 +419,9 @@ void mb_watch_log(void *data, const struct mb_log_event *event) {
         connection_record(watch, event, "refused", NULL);
         count_event(watch, MB_GUARD_REFUSED, ALERT_CONNECTION_FLOOD, event->peer, 0, 0,
                     "connections refused over the limits");
+    } else if (strcmp(name, "protocol_error") == 0 && event->reason != NULL &&
+               strcmp(event->reason, "undecodable PDU handed to the handler") == 0) {
+        /* The request itself comes to mb_watch_admit(), which records it with its fields. */
     } else if (strcmp(name, "protocol_error") == 0) {
         watch->malformed_front++;
         sanity(watch, "front", event);
@@ -469,13 +472,15 @@ int mb_watch_admit(struct mb_watch *watch, const struct mb_server_request *call,
         client->rate_limited++;
     count_event(watch, MB_GUARD_RATE_LIMITED, ALERT_FLOOD, peer, call->connection_id, 0,
                 "requests over the rate limit");
-    if (watch->over_rate == MB_OVER_RATE_CLOSE)
+    if (watch->over_rate == MB_OVER_RATE_CLOSE) {
         *answer = MB_SERVER_CLOSE;
-    else if (watch->over_rate == MB_OVER_RATE_DROP)
+    } else if (watch->over_rate == MB_OVER_RATE_DROP) {
         *answer = 0;
-    else
+    } else {
+        watch->exceptions[2][MB_EX_SERVER_DEVICE_BUSY]++;
         *answer =
             mb_exception_encode(function & 0x7F, MB_EX_SERVER_DEVICE_BUSY, response, MB_PDU_MAX);
+    }
     return 0;
 }
 
@@ -507,6 +512,13 @@ void mb_watch_decided(struct mb_watch *watch, const struct mb_server_request *ca
         emit(watch, MB_AUDIT_WARNING, "denied", &json);
         count_event(watch, MB_GUARD_DENIAL, ALERT_DENIALS, call->peer->text, call->connection_id, 0,
                     "requests denied");
+        return;
+    }
+    if (call->request == NULL) {
+        /* Allowed by the policy (which decides by function code), but the gateway core answers
+         * it itself and forwards nothing: its sanity record is written already. */
+        uint8_t code = mb_error_exception(call->decode_error);
+        watch->exceptions[2][code ? code : MB_EX_ILLEGAL_DATA_VALUE]++;
         return;
     }
     int write = !mb_function_is_idempotent(call->pdu[0]);
