@@ -417,6 +417,30 @@ static void print_setup(const struct setup *setup, const char *path) {
            "idle timeout %s\n",
            config->limits.max_connections, config->limits.max_per_source,
            config->limits.max_in_flight, idle);
+    const struct mb_config_guard *guard = &config->guard;
+    static const char *const over_rate[] = {"exception 06", "dropped", "the connection closed"};
+    if (guard->rate == 0)
+        printf("rate: no limit per connection\n");
+    else
+        printf("rate: %u requests/s per connection, bursts of %u; over it: %s\n", guard->rate,
+               guard->burst ? guard->burst : guard->rate, over_rate[guard->over_rate]);
+    char window[32];
+    format_duration(guard->alert_window_ms, window, sizeof window);
+    printf("alerts (per source, each once per %s window): %u distinct unit ids, %u denials, %u "
+           "malformed frames, %u over the rate or refused; FC 8 restart and listen-only always\n",
+           window, guard->alert_scan_units, guard->alert_denials, guard->alert_malformed,
+           guard->alert_rate_limited);
+    printf("audit: %s%s%s%s%s\n", guard->audit_file ? "file " : "",
+           guard->audit_file ? guard->audit_file : "",
+           guard->audit_file && guard->audit_syslog ? ", " : "",
+           guard->audit_syslog ? "syslog " : "", guard->audit_syslog ? guard->audit_syslog : "");
+    if (guard->audit_file == NULL && guard->audit_syslog == NULL)
+        printf("  (no sink: records are only counted)\n");
+    else if (guard->audit_reads)
+        printf("  (allowed reads recorded too)\n");
+    printf("metrics: %s%s%s\n", guard->metrics_listen ? "http://" : "none",
+           guard->metrics_listen ? guard->metrics_listen : "",
+           guard->metrics_listen ? "/metrics" : "");
 
     printf("\nbackends (%zu; front unit ids without a route are answered 0A):\n",
            config->backend_count);
