@@ -29,6 +29,9 @@ int mb_cmd_scan(int argc, char **argv);
 int mb_cmd_diag(int argc, char **argv);
 int mb_cmd_raw(int argc, char **argv);
 
+/* A load generator for Modbus/TCP servers (src/tools/bench*.c). */
+int mb_cmd_bench(int argc, char **argv);
+
 /* Certificates for Modbus/TCP Security (src/tools/cert*.c). */
 int mb_cmd_cert(int argc, char **argv);
 

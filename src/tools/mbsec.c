@@ -20,6 +20,7 @@ static void help(FILE *out) {
           "  scan       find the unit ids that answer at an address\n"
           "  diag       diagnostics (FC 8): echo, counters, restart, listen-only\n"
           "  raw        send a PDU given in hex and decode the answer\n"
+          "  bench      load a Modbus/TCP server and measure requests/s and latency\n"
           "  cert       certificates for Modbus/TCP Security: CA, server, client (with a\n"
           "             role), show, revoke, CRL\n"
           "  version    print the version\n"
@@ -38,7 +39,7 @@ static const struct {
     {"serve", mb_cmd_serve}, {"gateway", mb_cmd_gateway}, {"read", mb_cmd_read},
     {"write", mb_cmd_write}, {"poll", mb_cmd_poll},       {"info", mb_cmd_info},
     {"scan", mb_cmd_scan},   {"diag", mb_cmd_diag},       {"raw", mb_cmd_raw},
-    {"cert", mb_cmd_cert},
+    {"bench", mb_cmd_bench}, {"cert", mb_cmd_cert},
 };
 
 int mb_tool_main(int argc, char **argv) {
