@@ -355,14 +355,20 @@ static BIO *nosignal_bio(int fd) {
 
 /* ---- the transport table ---- */
 
+static void clear_errors(void) {
+    if (ERR_peek_error() != 0)
+        ERR_clear_error();
+}
+
 static long tls_read(struct mb_transport *transport, void *buffer, size_t capacity) {
     struct tls_transport *tls = (struct tls_transport *)transport;
     int rc = tls_handshake(transport); /* at once when it is done */
     if (rc != 0)
         return rc;
     /* SSL_get_error() needs an empty queue, and the application may have left something on
-     * it (a failed PEM read, say), which would turn a WANT_READ into a fatal error. */
-    ERR_clear_error();
+     * it (a failed PEM read, say), which would turn a WANT_READ into a fatal error. Emptying
+     * an empty queue walks all its slots: look first (this runs twice per request). */
+    clear_errors();
     size_t done = 0;
     int ok = SSL_read_ex(tls->ssl, buffer, capacity, &done);
     if (ok > 0)
@@ -377,7 +383,7 @@ static long tls_write(struct mb_transport *transport, const void *data, size_t l
     int rc = tls_handshake(transport); /* at once when it is done */
     if (rc != 0)
         return rc;
-    ERR_clear_error();
+    clear_errors();
     size_t done = 0;
     int ok = SSL_write_ex(tls->ssl, data, length, &done);
     return ssl_result(tls, ok, done);
