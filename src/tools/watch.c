@@ -77,8 +77,8 @@ struct mb_watch {
     /* counters */
     uint64_t requests[256];
     uint64_t outcomes[OUTCOMES];
-    uint64_t exceptions[3][256]; /* by source: 0 policy, 1 device, 2 gateway */
-    uint64_t denials[4];         /* by enum mb_policy_action (deny 2, drop 3, close 4 -> 1..3) */
+    uint64_t exceptions[3][256];           /* by source: 0 policy, 1 device, 2 gateway */
+    uint64_t denials[MB_POLICY_CLOSE + 1]; /* by enum mb_policy_action */
     uint64_t rate_limited;
     uint64_t malformed_front;
     uint64_t sanity_backend;
@@ -492,21 +492,21 @@ void mb_watch_decided(struct mb_watch *watch, const struct mb_server_request *ca
                       const struct mb_policy_decision *decision, int checked) {
     struct mb_guard_client *client = mb_guard_find(watch->guard, call->connection_id);
     if (checked && decision->action != MB_POLICY_ALLOW) {
-        static const char *const actions[] = {"", "allow", "deny", "drop", "close"};
-        int action = decision->action >= 1 && decision->action <= 4 ? decision->action : 2;
-        watch->denials[action - 1]++;
+        /* Action 0: nothing decided (no policy), which is answered as a deny. */
+        enum mb_policy_action action = decision->action != 0 ? decision->action : MB_POLICY_DENY;
+        watch->denials[action]++;
         if (client != NULL)
             client->denied++;
         uint8_t code = decision->exception ? decision->exception : MB_EX_ILLEGAL_FUNCTION;
-        if (decision->action == MB_POLICY_DENY)
+        if (action == MB_POLICY_DENY)
             watch->exceptions[0][code]++;
         struct mb_json json;
         begin(&json, "denied");
         put_client(&json, client, call->connection_id, call->peer->text);
         put_request(&json, call->unit_id, call->pdu, call->pdu_length);
         mb_json_string(&json, "rule", decision->rule_name);
-        mb_json_string(&json, "action", actions[action]);
-        if (decision->action == MB_POLICY_DENY)
+        mb_json_string(&json, "action", mb_policy_action_name(action));
+        if (action == MB_POLICY_DENY)
             mb_json_uint(&json, "exception", code);
         mb_json_string(&json, "reason", decision->reason);
         emit(watch, MB_AUDIT_WARNING, "denied", &json);
@@ -623,6 +623,7 @@ static void family(FILE *out, const char *name, const char *type, const char *he
 static void render_backends(struct mb_watch *watch, FILE *out) {
     size_t count = watch->gateway != NULL ? mb_gateway_backend_count(watch->gateway) : 0;
     struct mb_gateway_backend_info info;
+    /* The families with one value per backend, in the order of `values` below. */
     struct {
         const char *name, *type, *help;
     } const families[] = {
@@ -634,8 +635,6 @@ static void render_backends(struct mb_watch *watch, FILE *out) {
          "Requests the backend can hold at once (in flight and queued)."},
         {"mbsec_gateway_backend_reconnects_total", "counter",
          "Connection losses and failed connection attempts, each followed by a retry."},
-        {"mbsec_gateway_backend_requests_total", "counter",
-         "Requests forwarded to the backend, by outcome."},
         {"mbsec_gateway_backend_unsolicited_total", "counter",
          "Frames from the device that answered nothing outstanding (discarded)."},
     };
@@ -644,41 +643,23 @@ static void render_backends(struct mb_watch *watch, FILE *out) {
         for (size_t i = 0; i < count; i++) {
             if (mb_gateway_backend_info(watch->gateway, i, &info) != 0)
                 continue;
-            switch (f) {
-            case 0:
-                fprintf(out, "%s{backend=\"%s\"} %u\n", families[f].name, info.name,
-                        info.connections_up);
-                break;
-            case 1:
-                fprintf(out, "%s{backend=\"%s\"} %u\n", families[f].name, info.name,
-                        info.connections);
-                break;
-            case 2:
-                fprintf(out, "%s{backend=\"%s\"} %u\n", families[f].name, info.name,
-                        info.outstanding);
-                break;
-            case 3:
-                fprintf(out, "%s{backend=\"%s\"} %u\n", families[f].name, info.name, info.capacity);
-                break;
-            case 4:
-                fprintf(out, "%s{backend=\"%s\"} %llu\n", families[f].name, info.name,
-                        (unsigned long long)info.reconnects);
-                break;
-            case 5: {
-                const uint64_t values[] = {info.answered, info.unavailable, info.timeouts,
-                                           info.mismatched};
-                const char *const names[] = {"answered", "unavailable", "timeout", "mismatched"};
-                for (size_t k = 0; k < 4; k++)
-                    fprintf(out, "%s{backend=\"%s\",outcome=\"%s\"} %llu\n", families[f].name,
-                            info.name, names[k], (unsigned long long)values[k]);
-                break;
-            }
-            default:
-                fprintf(out, "%s{backend=\"%s\"} %llu\n", families[f].name, info.name,
-                        (unsigned long long)info.unsolicited);
-                break;
-            }
+            const uint64_t values[] = {info.connections_up, info.connections, info.outstanding,
+                                       info.capacity,       info.reconnects,  info.unsolicited};
+            fprintf(out, "%s{backend=\"%s\"} %llu\n", families[f].name, info.name,
+                    (unsigned long long)values[f]);
         }
+    }
+    family(out, "mbsec_gateway_backend_requests_total", "counter",
+           "Requests forwarded to the backend, by outcome.");
+    for (size_t i = 0; i < count; i++) {
+        if (mb_gateway_backend_info(watch->gateway, i, &info) != 0)
+            continue;
+        const uint64_t values[] = {info.answered, info.unavailable, info.timeouts, info.mismatched};
+        const char *const names[] = {"answered", "unavailable", "timeout", "mismatched"};
+        for (size_t k = 0; k < 4; k++)
+            fprintf(out,
+                    "mbsec_gateway_backend_requests_total{backend=\"%s\",outcome=\"%s\"} %llu\n",
+                    info.name, names[k], (unsigned long long)values[k]);
     }
     family(out, "mbsec_gateway_backend_latency_seconds", "histogram",
            "Time from a request's arrival at the gateway to the device's answer (or the "
@@ -720,10 +701,10 @@ int mb_watch_render(void *data, const char *path, FILE *out) {
                 (unsigned long long)watch->outcomes[i]);
     family(out, "mbsec_gateway_denials_total", "counter",
            "Requests the policy refused, by action.");
-    static const char *const actions[] = {"deny", "drop", "close"};
-    for (int i = 0; i < 3; i++)
-        fprintf(out, "mbsec_gateway_denials_total{action=\"%s\"} %llu\n", actions[i],
-                (unsigned long long)watch->denials[i + 1]);
+    for (int action = MB_POLICY_DENY; action <= MB_POLICY_CLOSE; action++)
+        fprintf(out, "mbsec_gateway_denials_total{action=\"%s\"} %llu\n",
+                mb_policy_action_name((enum mb_policy_action)action),
+                (unsigned long long)watch->denials[action]);
     family(out, "mbsec_gateway_exceptions_total", "counter",
            "Exception responses sent to clients, by code and by who decided it (policy, device "
            "or gateway).");
