@@ -27,6 +27,7 @@
 #include "mbsec/tls.h"
 #include "tools/commands.h"
 #include "tools/front.h"
+#include "tools/guard.h"
 #include "tools/http.h"
 #include "tools/log.h"
 #include "tools/watch.h"
@@ -137,22 +138,12 @@ static int parse_arguments(int argc, char **argv, struct options *options) {
                 bad = "--workers: the gateway runs one event loop for now; 1 is the only value "
                       "(the backends' connections are shared by every client through it)";
             break;
-        case OPT_LOGFORMAT: {
-            enum mb_log_format format;
-            if (mb_log_format_parse(optarg, &format) != 0)
-                bad = "--log-format: plain or json";
-            else
-                options->log_format = (int)format;
+        case OPT_LOGFORMAT:
+            bad = mb_log_format_flag(optarg, &options->log_format);
             break;
-        }
-        case OPT_LOGLEVEL: {
-            enum mb_log_level level;
-            if (mb_log_level_parse(optarg, &level) != 0)
-                bad = "--log-level: error, warning, info or debug";
-            else
-                options->log_level = (int)level;
+        case OPT_LOGLEVEL:
+            bad = mb_log_level_flag(optarg, &options->log_level);
             break;
-        }
         case 'h':
             usage(stdout);
             return 1;
@@ -216,18 +207,6 @@ static int load_config(const struct options *options, struct mb_serve_config *co
         return -1;
     }
     return 0;
-}
-
-/* The host part of "host:port" ("[v6]:port" gives v6), for the name a device's certificate
- * must carry. */
-static void host_of(const char *address, char *host, size_t capacity) {
-    const char *colon = strrchr(address, ':');
-    size_t length = colon != NULL ? (size_t)(colon - address) : strlen(address);
-    if (address[0] == '[' && length >= 2) {
-        address++;
-        length -= 2;
-    }
-    snprintf(host, capacity, "%.*s", (int)length, address);
 }
 
 /*
@@ -307,7 +286,8 @@ static int prepare(struct setup *setup, const struct setup *running, const char 
             continue;
         }
         char host[256], detail[400];
-        host_of(given->address, host, sizeof host);
+        /* The name the device's certificate must carry, unless server_name says otherwise. */
+        mb_guard_source_of(given->address, host, sizeof host);
         struct stat status;
         int directory =
             given->tls_ca != NULL && stat(given->tls_ca, &status) == 0 && S_ISDIR(status.st_mode);
@@ -349,8 +329,10 @@ static void release_unshared(struct setup *setup, const struct setup *running) {
     }
 }
 
-static void release(struct setup *setup) {
-    release_unshared(setup, NULL);
+/* Frees what `setup` owns: its configuration, the front context, and the backend contexts it
+ * made that neither the gateway core nor `running` (or NULL) holds. */
+static void release(struct setup *setup, const struct setup *running) {
+    release_unshared(setup, running);
     mb_tls_context_destroy(setup->front_tls);
     setup->front_tls = NULL;
     mb_config_free(&setup->config);
@@ -495,7 +477,7 @@ static int check(const struct options *options) {
     } else {
         print_setup(&setup, options->config_path);
     }
-    release(&setup);
+    release(&setup, NULL);
     return status;
 }
 
@@ -510,7 +492,8 @@ static int gateway_request(void *data, const struct mb_server_request *call, uin
      * flood is cut before the policy spends time on it. */
     if (!mb_watch_admit(tool->watch, call, response, &answer))
         return answer;
-    struct mb_policy_decision decision;
+    /* Zeroed: without a policy nothing fills it, and the watch reads the rule and reason. */
+    struct mb_policy_decision decision = {0};
     int allowed = mb_front_authorize(tool->policy, tool->authorize_plain, &tool->logger, call,
                                      response, &decision, &answer);
     if (allowed < 0)
@@ -585,9 +568,7 @@ static void front_summary(const struct mb_serve_config *config, char *text, size
 static void setup_free(struct setup *setup, const struct setup *running) {
     if (setup == NULL)
         return;
-    release_unshared(setup, running);
-    mb_tls_context_destroy(setup->front_tls);
-    mb_config_free(&setup->config);
+    release(setup, running);
     free(setup);
 }
 

@@ -18,23 +18,23 @@ static const char *level_name(enum mb_log_level level) {
                                                                         : "debug";
 }
 
-int mb_log_level_parse(const char *text, enum mb_log_level *level) {
+const char *mb_log_level_flag(const char *text, int *value) {
     for (size_t i = 0; i < sizeof level_names / sizeof level_names[0]; i++)
         if (strcmp(text, level_names[i]) == 0) {
-            *level = (enum mb_log_level)i;
-            return 0;
+            *value = (int)i; /* level_names[] is in the order of enum mb_log_level */
+            return NULL;
         }
-    return -1;
+    return "--log-level: error, warning, info or debug";
 }
 
-int mb_log_format_parse(const char *text, enum mb_log_format *format) {
+const char *mb_log_format_flag(const char *text, int *value) {
     if (strcmp(text, "plain") == 0)
-        *format = MB_LOG_PLAIN;
+        *value = MB_LOG_PLAIN;
     else if (strcmp(text, "json") == 0)
-        *format = MB_LOG_JSON;
+        *value = MB_LOG_JSON;
     else
-        return -1;
-    return 0;
+        return "--log-format: plain or json";
+    return NULL;
 }
 
 void mb_log_timestamp(char *text, size_t capacity) {

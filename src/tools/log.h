@@ -18,10 +18,11 @@ struct mb_logger {
  * log line and every JSON or CSV reading of the client commands carries it. */
 void mb_log_timestamp(char *text, size_t capacity);
 
-/* "plain"/"json" and "error"/"warning"/"info"/"debug", as --log-format and --log-level take
- * them. Return 0, or -1 for any other text. */
-int mb_log_format_parse(const char *text, enum mb_log_format *format);
-int mb_log_level_parse(const char *text, enum mb_log_level *level);
+/* The --log-format (plain, json) and --log-level (error, warning, info, debug) flags of serve
+ * and gateway: store the enum mb_log_format / mb_log_level into *value and return NULL, or
+ * return the line that says what the flag takes. */
+const char *mb_log_format_flag(const char *text, int *value);
+const char *mb_log_level_flag(const char *text, int *value);
 
 /* An mb_log_fn: pass a struct mb_logger as its data. Thread-safe (one line per write). */
 void mb_logger_write(void *logger, const struct mb_log_event *event);

@@ -247,22 +247,12 @@ static int parse_arguments(int argc, char **argv, struct overrides *overrides) {
             if (mb_config_parse_duration(optarg, &overrides->shutdown_grace_ms) != 0)
                 bad = "--shutdown-grace: not a duration (250ms, 5s, 2m)";
             break;
-        case OPT_LOGFORMAT: {
-            enum mb_log_format format;
-            if (mb_log_format_parse(optarg, &format) != 0)
-                bad = "--log-format: plain or json";
-            else
-                overrides->log_format = (int)format;
+        case OPT_LOGFORMAT:
+            bad = mb_log_format_flag(optarg, &overrides->log_format);
             break;
-        }
-        case OPT_LOGLEVEL: {
-            enum mb_log_level level;
-            if (mb_log_level_parse(optarg, &level) != 0)
-                bad = "--log-level: error, warning, info or debug";
-            else
-                overrides->log_level = (int)level;
+        case OPT_LOGLEVEL:
+            bad = mb_log_level_flag(optarg, &overrides->log_level);
             break;
-        }
         case 'h':
             usage(stdout);
             return 1;
