@@ -30,6 +30,7 @@
 # shellcheck disable=SC2162
 set -u
 mbsec=${1:?usage: test_gateway_process.sh MBSEC_BINARY}
+here=$(cd "$(dirname "$0")" && pwd)
 scratch=$(mktemp -d)
 pids=()
 passed=0
@@ -40,51 +41,12 @@ cleanup() {
 }
 trap cleanup EXIT
 DEADLINE=15 # seconds, for every wait
+# ok, fail, run, expect, wait_for, mark_log, ports_of, start_device, as, certify
+# shellcheck source=lib.sh
+. "$here/lib.sh"
 
-ok() {
-    passed=$((passed + 1))
-    echo "ok   $1"
-}
-fail() {
-    failed=$((failed + 1))
-    echo "FAIL $1"
-    echo "     status $STATUS"
-    printf '%s\n' "$OUT" | sed 's/^/     out: /' | head -n 30
-    printf '%s\n' "$ERR" | sed 's/^/     err: /' | head -n 5
-}
-
-# run ARGS...: runs mbsec; sets OUT (stdout), ERR (stderr) and STATUS.
-OUT='' ERR='' STATUS=''
-run() {
-    OUT=$("$mbsec" "$@" 2>"$scratch/stderr")
-    STATUS=$?
-    ERR=$(cat "$scratch/stderr")
-}
-
-# expect DESCRIPTION STATUS [PATTERN]: the last run exited with STATUS and, when given, its
-# stdout and stderr together match the grep -E PATTERN.
-expect() {
-    if [ "$STATUS" = "$2" ] && { [ -z "${3:-}" ] || printf '%s\n%s\n' "$OUT" "$ERR" | grep -qE -- "$3"; }; then
-        ok "$1"
-    else
-        fail "$1 (wanted status $2${3:+ and /$3/})"
-    fi
-}
-
-# wait_for FILE PATTERN: until a line of FILE matches the grep -E PATTERN (bounded).
-wait_for() {
-    local deadline=$((SECONDS + DEADLINE))
-    while [ $SECONDS -lt $deadline ]; do
-        grep -qE -- "$2" "$1" 2>/dev/null && return 0
-        sleep 0.02
-    done
-    return 1
-}
-
-# mark_log: remembers how long the gateway log is; expect_log then waits (bounded) for a line
-# after the mark, so that each check looks at what its own request caused.
-MARK=0
-mark_log() { MARK=$(wc -l <"$LOG"); }
+# expect_log DESCRIPTION PATTERN: waits (bounded) for a log line after mark_log's mark, so that
+# each check looks at what its own request caused.
 log_since() {
     local deadline=$((SECONDS + DEADLINE))
     while [ $SECONDS -lt $deadline ]; do
@@ -101,25 +63,6 @@ expect_log() {
         echo "FAIL $1 (no log line /$2/ after line $MARK)"
         tail -n +$((MARK + 1)) "$LOG" | sed 's/^/     log: /' | tail -n 8
     fi
-}
-
-# ports_of LOG: the distinct ports of the "listening on 127.0.0.1:PORT" lines, in order.
-ports_of() { sed -n 's/.* listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$1" | awk '!seen[$0]++'; }
-
-# start_device NAME ARGS...: starts `mbsec serve ARGS` with its log in $scratch/NAME.log and
-# waits for "started"; sets DEVICE_PID and DEVICE (host:port of its first listener).
-start_device() {
-    local log=$scratch/$1.log
-    shift
-    "$mbsec" serve "$@" 2>"$log" &
-    DEVICE_PID=$!
-    pids+=("$DEVICE_PID")
-    if ! wait_for "$log" " started "; then
-        echo "FAIL mbsec serve $* never said it had started:"
-        sed 's/^/     /' "$log"
-        exit 1
-    fi
-    DEVICE=127.0.0.1:$(ports_of "$log" | sed -n 1p)
 }
 
 # stop PID NAME: SIGTERM, wait (bounded), require exit status 0.
@@ -139,19 +82,12 @@ stop() {
 }
 
 pki=$scratch/pki
-# as NAME ARGS...: run ARGS as a TLS client with certificate NAME, trusting our CA.
-as() {
-    local name=$1
-    shift
-    run "$@" --tls --cert "$pki/$name.crt" --key "$pki/$name.key" --ca "$pki/ca/ca.crt"
-}
 
 # ====================================================================================
 # The PKI, made with mbsec cert: a CA, one server certificate for 127.0.0.1 (the gateway's and
 # the secure device's), the operator and engineer, and the gateway's own client certificate.
 mkdir -p "$pki"
 pki_ok=1
-certify() { "$mbsec" cert "$@" >>"$scratch/pki.out" 2>&1 || { pki_ok=0; echo "mbsec cert $* failed"; }; }
 certify ca --out-dir "$pki/ca" --name "gateway test CA"
 certify server --ca-dir "$pki/ca" --out "$pki/server" --ip 127.0.0.1
 certify client --ca-dir "$pki/ca" --out "$pki/operator" --role operator

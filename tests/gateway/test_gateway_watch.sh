@@ -57,19 +57,11 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 DEADLINE=15      # seconds, for every process to be ready
 CHECK_DEADLINE=5 # seconds, for a record or log line that the last request makes
+# ok, fail, run, expect, wait_for, mark_log, ports_of, start_device, as, certify
+# shellcheck source=lib.sh
+. "$here/lib.sh"
 started_at=$SECONDS
 
-ok() {
-    passed=$((passed + 1))
-    echo "ok   $1"
-}
-fail() {
-    failed=$((failed + 1))
-    echo "FAIL $1"
-    echo "     status $STATUS"
-    printf '%s\n' "$OUT" | sed 's/^/     out: /' | head -n 30
-    printf '%s\n' "$ERR" | sed 's/^/     err: /' | head -n 5
-}
 # bad DESCRIPTION DETAIL...: a failed check with a few lines of detail.
 bad() {
     failed=$((failed + 1))
@@ -78,45 +70,18 @@ bad() {
     printf '%s\n' "$@" | sed 's/^/     /' | head -n 20
 }
 
-# run ARGS...: runs mbsec; sets OUT (stdout), ERR (stderr) and STATUS.
-OUT='' ERR='' STATUS=''
-run() {
-    OUT=$("$mbsec" "$@" 2>"$scratch/stderr")
-    STATUS=$?
-    ERR=$(cat "$scratch/stderr")
-}
 # tool ARGS...: watch_tool.py.
 tool() { "$PY" "$TOOL" "$@"; }
 
-# expect DESCRIPTION STATUS [PATTERN]: the last run exited with STATUS and, when given, its
-# stdout and stderr together match the grep -E PATTERN.
-expect() {
-    if [ "$STATUS" = "$2" ] && { [ -z "${3:-}" ] || printf '%s\n%s\n' "$OUT" "$ERR" | grep -qE -- "$3"; }; then
-        ok "$1"
-    else
-        fail "$1 (wanted status $2${3:+ and /$3/})"
-    fi
-}
 # expect_eq DESCRIPTION GOT WANTED
 expect_eq() {
     if [ "$2" = "$3" ]; then ok "$1"; else bad "$1" "wanted '$3', got '$2'"; fi
 }
 
-# wait_for FILE PATTERN: until a line of FILE matches the grep -E PATTERN (bounded).
-wait_for() {
-    local deadline=$((SECONDS + DEADLINE))
-    while [ $SECONDS -lt $deadline ]; do
-        grep -qE -- "$2" "$1" 2>/dev/null && return 0
-        sleep 0.02
-    done
-    return 1
-}
 # count_lines FILE PATTERN: lines of FILE matching the grep -E PATTERN.
 count_lines() { grep -cE -- "$2" "$1" 2>/dev/null; }
 
-# mark_log / expect_log: as in test_gateway_process.sh, on the log in $LOG.
-MARK=0
-mark_log() { MARK=$(wc -l <"$LOG"); }
+# expect_log DESCRIPTION PATTERN: waits (bounded) for a line of $LOG after mark_log's mark.
 log_since() {
     local deadline=$((SECONDS + CHECK_DEADLINE))
     while [ $SECONDS -lt $deadline ]; do
@@ -155,24 +120,6 @@ expect_rec() {
 }
 # rec_field FILE KEY COND...: KEY of the first record matching every COND.
 rec_field() { tool get "$@"; }
-
-# ports_of LOG: the distinct ports of the "listening on 127.0.0.1:PORT" lines, in order.
-ports_of() { sed -n 's/.* listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$1" | awk '!seen[$0]++'; }
-
-# start_device NAME ARGS...: `mbsec serve ARGS`, log $scratch/NAME.log; sets DEVICE_PID, DEVICE.
-start_device() {
-    local log=$scratch/$1.log
-    shift
-    "$mbsec" serve "$@" 2>"$log" &
-    DEVICE_PID=$!
-    pids+=("$DEVICE_PID")
-    if ! wait_for "$log" " started "; then
-        echo "FAIL mbsec serve $* never said it had started:"
-        sed 's/^/     /' "$log"
-        exit 1
-    fi
-    DEVICE=127.0.0.1:$(ports_of "$log" | sed -n 1p)
-}
 
 # start_gateway NAME CONFIG: `mbsec gateway`, log $scratch/NAME.log (LOG); waits for "started"
 # and for every backend of CONFIG to be up; sets GW_PID, PLAIN, TLS (when there is a TLS
@@ -268,18 +215,11 @@ record_ms() {
 }
 
 pki=$scratch/pki
-# as NAME ARGS...: run ARGS as a TLS client with certificate NAME, trusting our CA.
-as() {
-    local name=$1
-    shift
-    run "$@" --tls --cert "$pki/$name.crt" --key "$pki/$name.key" --ca "$pki/ca/ca.crt"
-}
 
 # ====================================================================================
 # The PKI and the device.
 mkdir -p "$pki" "$scratch/audit"
 pki_ok=1
-certify() { "$mbsec" cert "$@" >>"$scratch/pki.out" 2>&1 || { pki_ok=0; echo "mbsec cert $* failed"; }; }
 certify ca --out-dir "$pki/ca" --name "watch test CA"
 certify server --ca-dir "$pki/ca" --out "$pki/server" --ip 127.0.0.1
 certify client --ca-dir "$pki/ca" --out "$pki/operator" --role operator
