@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,8 @@ struct fixture {
     char last_tls_failure[640];
     int handshakes;
     int failures;
+    int revoked;
+    char last_revoked[640];
 };
 
 static struct fixture fx;
@@ -63,6 +66,10 @@ static void on_log(void *data, const struct mb_log_event *event) {
     if (strcmp(event->event, "tls_established") == 0) {
         fx.handshakes++;
         snprintf(fx.last_tls_event, sizeof fx.last_tls_event, "%s", event->reason);
+    }
+    if (strcmp(event->event, "tls_revoked") == 0) {
+        fx.revoked++;
+        snprintf(fx.last_revoked, sizeof fx.last_revoked, "%s", event->reason);
     }
     if (strcmp(event->event, "tls_failed") == 0) {
         fx.failures++;
@@ -106,9 +113,18 @@ static void start_server(void) {
     CHECK_EQ(pthread_create(&fx.thread, NULL, run_loop, NULL), 0);
 }
 
-static void stop_server(void) {
+/* The server is not thread-safe: its loop's thread is stopped while the test touches it. */
+static void pause_server(void) {
     mb_loop_stop(fx.loop);
     pthread_join(fx.thread, NULL);
+}
+
+static void resume_server(void) {
+    CHECK_EQ(pthread_create(&fx.thread, NULL, run_loop, NULL), 0);
+}
+
+static void stop_server(void) {
+    pause_server();
     mb_server_destroy(fx.server);
     mb_loop_destroy(fx.loop);
     mb_tls_context_destroy(fx.tls);
@@ -434,6 +450,171 @@ TEST(a_client_context_refuses_missing_certificates_and_bad_pins) {
     CHECK_EQ(mb_tls_context_create(1, &keyless, &context, error, sizeof error), MB_ECONFIG);
 }
 
+/* A server context like start_server()'s, with other files. */
+static struct mb_tls_context *server_context(const char *certificate_name, const char *ca_name,
+                                             const char *crl_name) {
+    char certificate[192], key[192], ca[192], crl[192], file[64], error[256];
+    snprintf(file, sizeof file, "%s.crt", certificate_name);
+    path(certificate, sizeof certificate, file);
+    snprintf(file, sizeof file, "%s.key", certificate_name);
+    path(key, sizeof key, file);
+    path(ca, sizeof ca, ca_name);
+    path(crl, sizeof crl, crl_name != NULL ? crl_name : "");
+    struct mb_tls_config config = {.certificate_file = certificate,
+                                   .key_file = key,
+                                   .ca_file = ca,
+                                   .crl_file = crl_name != NULL ? crl : NULL};
+    struct mb_tls_context *context = NULL;
+    int rc = mb_tls_context_create(1, &config, &context, error, sizeof error);
+    if (rc != 0)
+        fprintf(stderr, "server context: %s\n", error);
+    CHECK_EQ(rc, 0);
+    return context;
+}
+
+/* Gives listener 0 `context` (the fixture's reference moves to it); returns what
+ * mb_server_listener_set_tls() returned. */
+static int rotate_server(struct mb_tls_context *context) {
+    pause_server();
+    int closed = mb_server_listener_set_tls(fx.server, 0, context);
+    mb_tls_context_destroy(fx.tls); /* the listener keeps the old one while it is used */
+    fx.tls = context;
+    resume_server();
+    return closed;
+}
+
+static int revoked_so_far(char *last, size_t size) {
+    pthread_mutex_lock(&fx.lock);
+    int seen = fx.revoked;
+    if (last != NULL)
+        snprintf(last, size, "%s", fx.last_revoked);
+    pthread_mutex_unlock(&fx.lock);
+    return seen;
+}
+
+/* An open connection reads 2 registers at 40 again: 0, or the error. */
+static int read_again(struct mb_client *client) {
+    uint16_t values[2] = {0};
+    int rc = mb_read_holding_registers(client, 1, 40, 2, values);
+    if (rc == 0 && (values[0] != 40 || values[1] != 41))
+        rc = MB_EMISMATCH;
+    return rc;
+}
+
+static struct mb_client *open_client(struct mb_tls_context *context) {
+    struct mb_client_options options = {
+        .wrap = mb_tls_wrap, .wrap_data = context, .timeout_ms = 2000};
+    struct mb_client *client = NULL;
+    char detail[320];
+    CHECK_EQ(mb_client_connect(fx.target, &options, &client, detail, sizeof detail), 0);
+    if (client != NULL)
+        CHECK_EQ(read_again(client), 0);
+    return client;
+}
+
+/* The TLS handshake of a client transport over a connected socket, blocking (bounded). */
+static int handshake_over(struct mb_transport *transport) {
+    for (int i = 0; i < 200; i++) {
+        int rc = transport->ops->handshake(transport);
+        if (rc != MB_EAGAIN)
+            return rc;
+        struct pollfd wait = {.fd = transport->fd,
+                              .events = (transport->ops->want(transport) & MB_IO_WRITE) ? POLLOUT
+                                                                                        : POLLIN};
+        poll(&wait, 1, 50);
+    }
+    return MB_ETIMEDOUT;
+}
+
+TEST(a_new_crl_closes_the_connections_it_revokes_and_keeps_the_others) {
+    struct mb_tls_context *rotated = client_context("rotated", NULL);
+    struct mb_tls_context *kept_context = client_context("operator", NULL);
+    struct mb_client *doomed = open_client(rotated);
+    struct mb_client *kept = open_client(kept_context);
+    CHECK(doomed != NULL && kept != NULL);
+    /* A connection accepted under the old CRL, whose handshake is not done when the new one
+     * comes: checked when it is. */
+    int pending = raw_connection();
+    for (int i = 0; i < 200; i++) {
+        pause_server();
+        struct mb_server_stats stats;
+        mb_server_get_stats(fx.server, &stats);
+        resume_server();
+        if (stats.connections >= 3)
+            break;
+        usleep(5000);
+    }
+    int before = revoked_so_far(NULL, 0);
+    CHECK_EQ(rotate_server(server_context("server", "ca.crt", "crl-2.pem")), 1);
+    char reason[640];
+    CHECK_EQ(revoked_so_far(reason, sizeof reason), before + 1);
+    CHECK(strstr(reason, "certificate revoked") != NULL);
+    /* The revoked client's connection is gone; the other one is served as before. */
+    CHECK(read_again(doomed) != 0);
+    CHECK_EQ(read_again(kept), 0);
+    CHECK_EQ(read_again(kept), 0);
+    /* The pending handshake completes (the old CRL did not list it), then the check closes it. */
+    struct mb_transport *late = NULL;
+    CHECK_EQ(mb_tls_transport_create(rotated, pending, &late), 0);
+    int handshake = handshake_over(late);
+    uint8_t request[] = {0, 7, 0, 0, 0, 6, 1, 3, 0, 40, 0, 2}, answer[64];
+    if (handshake == 0) {
+        late->ops->write(late, request, sizeof request);
+        long got = MB_EAGAIN;
+        for (int i = 0; i < 200 && got == MB_EAGAIN; i++) {
+            struct pollfd wait = {.fd = pending, .events = POLLIN};
+            poll(&wait, 1, 20);
+            got = late->ops->read(late, answer, sizeof answer);
+        }
+        CHECK(got <= 0); /* closed, never answered */
+    }
+    for (int i = 0; i < 200 && revoked_so_far(NULL, 0) < before + 2; i++)
+        usleep(5000);
+    CHECK_EQ(revoked_so_far(reason, sizeof reason), before + 2);
+    late->ops->close(late);
+    /* New connections with the revoked certificate are refused by the new CRL. */
+    expect_refused("rotated", "certificate revoked");
+    pause_server();
+    struct mb_server_stats stats;
+    mb_server_get_stats(fx.server, &stats);
+    resume_server();
+    CHECK_EQ(stats.tls_revoked, (uint64_t)before + 2);
+    mb_client_close(doomed);
+    mb_client_close(kept);
+    mb_tls_context_destroy(rotated);
+    mb_tls_context_destroy(kept_context);
+}
+
+TEST(a_new_ca_closes_the_clients_of_the_old_one_and_a_new_certificate_is_served) {
+    struct mb_tls_context *kept_context = client_context("operator", NULL);
+    struct mb_client *old_client = open_client(kept_context);
+    CHECK(old_client != NULL);
+    int before = revoked_so_far(NULL, 0);
+    /* The server moves to other-ca, for its own certificate and for its clients'. */
+    CHECK_EQ(rotate_server(server_context("other-server", "other-ca.crt", NULL)), 1);
+    char reason[640];
+    revoked_so_far(reason, sizeof reason);
+    CHECK(strstr(reason, "local issuer") != NULL);
+    CHECK(read_again(old_client) != 0);
+    mb_client_close(old_client);
+    /* A client of other-ca, trusting other-ca, is served with the new certificate. */
+    char certificate[192], key[192], ca[192], detail[320] = "";
+    path(certificate, sizeof certificate, "client-other.crt");
+    path(key, sizeof key, "client-other.key");
+    path(ca, sizeof ca, "other-ca.crt");
+    struct mb_tls_config config = {.certificate_file = certificate, .key_file = key, .ca_file = ca};
+    struct mb_tls_context *other = NULL;
+    CHECK_EQ(mb_tls_context_create(0, &config, &other, detail, sizeof detail), 0);
+    CHECK_EQ(read_over_tls(other, detail, sizeof detail), 0);
+    /* The old client no longer trusts the server's certificate. */
+    CHECK(read_over_tls(kept_context, detail, sizeof detail) < 0);
+    CHECK_EQ(revoked_so_far(NULL, 0), before + 1);
+    mb_tls_context_destroy(other);
+    mb_tls_context_destroy(kept_context);
+    /* Back to the first context for whatever runs next. */
+    CHECK_EQ(rotate_server(server_context("server", "ca.crt", "crl.pem")), 0);
+}
+
 int main(void) {
     pthread_mutex_init(&fx.lock, NULL);
     snprintf(fx.certs, sizeof fx.certs, "%s/mbsec-tls-XXXXXX",
@@ -461,6 +642,8 @@ int main(void) {
     RUN(a_handshake_that_stalls_is_cut_at_the_handshake_timeout);
     RUN(the_non_blocking_client_keeps_many_requests_in_flight_over_tls);
     RUN(a_client_context_refuses_missing_certificates_and_bad_pins);
+    RUN(a_new_crl_closes_the_connections_it_revokes_and_keeps_the_others);
+    RUN(a_new_ca_closes_the_clients_of_the_old_one_and_a_new_certificate_is_served);
     stop_server();
     snprintf(command, sizeof command, "rm -rf %s", fx.certs);
     if (system(command) != 0)

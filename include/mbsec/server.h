@@ -84,8 +84,8 @@ enum mb_log_level {
 /*
  * One log event. `event` is a fixed word: "listening", "connection_opened",
  * "connection_closed", "connection_refused", "protocol_error", "handler_error",
- * "listener_error", "shutdown", "tls_established", "tls_failed". Fields that do not apply are NULL
- * or 0.
+ * "listener_error", "shutdown", "tls_established", "tls_failed", "tls_revoked". Fields that do
+ * not apply are NULL or 0.
  */
 struct mb_tls_session_info;
 
@@ -178,12 +178,24 @@ MB_API int mb_server_listener_fd(const struct mb_server *server, int index);
  * server transport of `tls` (tls.h), counted against the limits before its handshake starts,
  * and given limits.handshake_timeout_ms to finish it. The handshake's outcome is logged
  * ("tls_established" with version, cipher and role, or "tls_failed" with the cause), and the
- * handler sees the role in request->peer. `tls` must outlive the server. Returns 0 or
- * MB_EINVAL.
+ * handler sees the role in request->peer. The listener holds a reference to `tls` (the caller
+ * may destroy its own).
+ *
+ * Called again while serving, with a new context (a rotated certificate or key, a new CA or
+ * CRL), it rotates: new connections get the new context, established ones keep their session,
+ * but each whose client certificate the new context no longer accepts (revoked by the new CRL,
+ * or from a CA no longer trusted) is closed, after a "tls_revoked" line naming the reason; a
+ * connection still in its handshake is checked the same way when that is done. Not from inside
+ * a handler. Returns the number of connections closed (0 or more), or MB_EINVAL.
  */
 struct mb_tls_context;
 MB_API int mb_server_listener_set_tls(struct mb_server *server, int index,
                                       struct mb_tls_context *tls);
+
+/* mb_server_listener_set_tls(..., tls) for every listener that has `previous`. Returns the
+ * number of connections closed, or MB_EINVAL. */
+MB_API int mb_server_replace_tls(struct mb_server *server, struct mb_tls_context *previous,
+                                 struct mb_tls_context *tls);
 
 /* Replaces limits and handler while serving (configuration reload); connections stay open. */
 MB_API void mb_server_set_limits(struct mb_server *server, const struct mb_server_limits *limits);
@@ -214,6 +226,7 @@ struct mb_server_stats {
     uint64_t timeouts;        /* connections closed by the idle (or handshake) timeout */
     uint64_t tls_handshakes;  /* TLS handshakes completed */
     uint64_t tls_failures;    /* TLS handshakes that failed */
+    uint64_t tls_revoked;     /* connections closed: a new context refused their certificate */
 };
 
 MB_API void mb_server_get_stats(const struct mb_server *server, struct mb_server_stats *stats);

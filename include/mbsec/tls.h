@@ -67,9 +67,16 @@ struct mb_tls_config {
 MB_API int mb_tls_context_create(int server, const struct mb_tls_config *config,
                                  struct mb_tls_context **context, char *error, size_t error_size);
 
-/* Frees the context; transports made from it must be closed first. A context may be used by
- * several threads at once (each with its own transports). */
+/* Gives the caller's context back. Transports and server listeners (server.h) made from it hold
+ * references of their own: it is freed when the last of them is closed, so a server listener
+ * can be handed a new context (a rotated certificate, a new CRL) while connections made from
+ * this one live on. A context may be used by several threads at once (each with its own
+ * transports). */
 MB_API void mb_tls_context_destroy(struct mb_tls_context *context);
+
+/* Takes another reference to `context` (one more mb_tls_context_destroy() to call); for a
+ * program that hands a context to another thread. Returns `context`. */
+MB_API struct mb_tls_context *mb_tls_context_ref(struct mb_tls_context *context);
 
 /*
  * Wraps a connected, non-blocking socket. The handshake runs from the transport's handshake()

@@ -22,6 +22,7 @@
 #include "mbsec/mbap.h"
 #include "mbsec/server.h"
 #include "mbsec/tls.h"
+#include "transport/tls_internal.h"
 
 #define READ_CHUNK 4096      /* bytes read per call: bounds the work one read can cause */
 #define BATCH_CAPACITY 16384 /* responses gathered before one write */
@@ -83,6 +84,7 @@ struct connection {
     unsigned watched;         /* MB_IO_* currently asked of the loop */
     int closing;              /* close once the output is written and nothing is in flight */
     int handshaking;          /* TLS: the handshake is not finished */
+    int listener;             /* the index of the listener that accepted it */
     struct mb_task read_task; /* TLS: decrypted bytes left to serve without a socket event */
     const char *close_reason; /* why, for the log line, when closing */
     uint32_t *outstanding;    /* deferred requests: transaction id << 8 | unit id */
@@ -456,6 +458,7 @@ static void accept_one(struct mb_server *server, struct listener *listener, int 
     connection->last_request_ms = connection->opened_ms;
     mb_mbap_decoder_init(&connection->decoder);
     connection->handshaking = listener->tls != NULL;
+    connection->listener = (int)(listener - server->listeners);
     int created = listener->tls != NULL
                       ? mb_tls_transport_create(listener->tls, fd, &connection->transport)
                       : mb_tcp_transport_create(fd, &connection->transport);
@@ -622,11 +625,57 @@ int mb_server_listener_address(const struct mb_server *server, int index, char *
     return written < 0 || (size_t)written >= capacity ? MB_ENOSPC : written;
 }
 
+/* The client certificate of an established connection whose listener has a new context (a
+ * new CA or CRL) is checked against that: 1 when it was refused and the connection closed. */
+static int recheck_client(struct connection *connection) {
+    struct mb_server *server = connection->server;
+    struct mb_tls_context *current = server->listeners[connection->listener].tls;
+    struct mb_tls_context *made_with = mb__tls_transport_context(connection->transport);
+    if (current == NULL || made_with == NULL || made_with == current)
+        return 0;
+    char why[160], reason[240];
+    if (mb__tls_transport_recheck(connection->transport, current, why, sizeof why) != 1)
+        return 0;
+    snprintf(reason, sizeof reason, "client certificate no longer accepted (new CA or CRL): %s",
+             why);
+    server->stats.tls_revoked++;
+    log_event(server, MB_LOG_WARNING, "tls_revoked", server->listeners[connection->listener].text,
+              connection, reason);
+    connection_close(connection, "client certificate no longer accepted");
+    return 1;
+}
+
 int mb_server_listener_set_tls(struct mb_server *server, int index, struct mb_tls_context *tls) {
-    if (server == NULL || index < 0 || index >= server->listener_count)
+    if (server == NULL || index < 0 || index >= server->listener_count || server->dispatching)
         return MB_EINVAL;
-    server->listeners[index].tls = tls;
-    return 0;
+    struct listener *listener = &server->listeners[index];
+    if (tls == listener->tls)
+        return 0;
+    struct mb_tls_context *previous = listener->tls;
+    listener->tls = mb_tls_context_ref(tls);
+    int closed = 0;
+    if (previous != NULL && tls != NULL) {
+        /* Connections still in their handshake are checked when it is done (handshake_done). */
+        for (uint32_t slot = 0; slot < server->slot_capacity; slot++) {
+            struct connection *connection = server->slots[slot];
+            if (connection != NULL && connection->listener == index && !connection->handshaking &&
+                !connection->closing)
+                closed += recheck_client(connection);
+        }
+    }
+    mb_tls_context_destroy(previous); /* the listener's reference */
+    return closed;
+}
+
+int mb_server_replace_tls(struct mb_server *server, struct mb_tls_context *previous,
+                          struct mb_tls_context *tls) {
+    if (server == NULL || previous == NULL || tls == NULL || server->dispatching)
+        return MB_EINVAL;
+    int closed = 0;
+    for (int i = 0; i < server->listener_count; i++)
+        if (server->listeners[i].tls == previous)
+            closed += mb_server_listener_set_tls(server, i, tls);
+    return closed;
 }
 
 int mb_server_listener_fd(const struct mb_server *server, int index) {
@@ -1021,6 +1070,8 @@ static void connection_io(struct mb_loop *loop, int fd, unsigned events, void *d
             return;
         }
         handshake_done(connection);
+        if (recheck_client(connection))
+            return;
         /* The client's first requests may have come with its last handshake message. */
         events |= MB_IO_READ;
         rc = 0;
@@ -1216,6 +1267,8 @@ void mb_server_destroy(struct mb_server *server) {
     for (int i = 0; i < server->listener_count; i++) {
         struct listener *listener = &server->listeners[i];
         mb_timer_stop(server->loop, &listener->pause_timer);
+        mb_tls_context_destroy(listener->tls); /* the listener's reference */
+        listener->tls = NULL;
         if (listener->fd < 0)
             continue;
         mb_loop_remove(server->loop, listener->fd);

@@ -22,6 +22,7 @@
 #include "mbsec/loop.h"
 #include "mbsec/tls.h"
 #include "transport/role.h"
+#include "transport/tls_internal.h"
 
 /* TLS 1.2: forward secrecy and AEAD only. The spec's two required suites come first. */
 #define TLS12_CIPHERS                                                                          \
@@ -46,6 +47,9 @@ struct mb_tls_context {
     char *server_name;
     SSL_SESSION *last_session;    /* client with resume: offered on the next connection */
     pthread_mutex_t session_lock; /* last_session, for contexts shared by threads */
+    /* The creator's, one per transport, one per server listener: a listener may be given a
+     * new context while connections made from this one live on. */
+    int references;
 };
 
 struct tls_transport {
@@ -414,6 +418,7 @@ static void tls_close(struct mb_transport *transport) {
     SSL_free(tls->ssl);
     if (transport->fd >= 0)
         close(transport->fd);
+    mb_tls_context_destroy(tls->context); /* this transport's reference */
     free(tls->detail);
     free(tls->role);
     free(tls);
@@ -468,7 +473,7 @@ int mb_tls_transport_create(struct mb_tls_context *context, int fd,
             pthread_mutex_unlock(&context->session_lock);
         }
     }
-    tls->context = context;
+    tls->context = mb_tls_context_ref(context);
     tls->base.ops = &tls_ops;
     tls->base.fd = fd;
     tls->base.detail = "";
@@ -503,6 +508,57 @@ int mb_tls_transport_info(const struct mb_transport *transport, struct mb_tls_se
                       sizeof info->role_diagnostic);
     }
     return 0;
+}
+
+struct mb_tls_context *mb__tls_transport_context(const struct mb_transport *transport) {
+    if (transport == NULL || transport->ops != &tls_ops)
+        return NULL;
+    return ((const struct tls_transport *)transport)->context;
+}
+
+int mb__tls_transport_recheck(const struct mb_transport *transport, struct mb_tls_context *context,
+                              char *why, size_t why_size) {
+    if (why != NULL && why_size > 0)
+        why[0] = '\0';
+    if (transport == NULL || context == NULL || transport->ops != &tls_ops)
+        return MB_EINVAL;
+    const struct tls_transport *tls = (const struct tls_transport *)transport;
+    X509 *peer = tls->established ? SSL_get0_peer_certificate(tls->ssl) : NULL;
+    if (peer == NULL || !tls->context->server)
+        return MB_EINVAL;
+    /* The chain the handshake verified holds the intermediates the client sent (its copies
+     * were trimmed): as untrusted certificates they help build the chain again, but only the new
+     * context's trust anchors can anchor it (the old anchor, last in that chain, is left out:
+     * a CA no longer trusted is then "unable to get local issuer certificate"). A resumed
+     * session has no such chain, and relies on the anchors and intermediates the server has. */
+    STACK_OF(X509) *verified = SSL_get0_verified_chain(tls->ssl);
+    STACK_OF(X509) *intermediates = sk_X509_new_null();
+    X509_STORE_CTX *check = X509_STORE_CTX_new();
+    int rc = MB_ENOMEM;
+    int count = verified != NULL ? sk_X509_num(verified) : 0;
+    for (int i = 1; intermediates != NULL && i < count - 1; i++)
+        if (sk_X509_push(intermediates, sk_X509_value(verified, i)) <= 0)
+            goto done;
+    if (intermediates != NULL && check != NULL &&
+        X509_STORE_CTX_init(check, SSL_CTX_get_cert_store(context->ssl), peer, intermediates) ==
+            1) {
+        /* As a TLS server checks a client: the purpose, and the context's flags (CRLs). */
+        X509_STORE_CTX_set_default(check, "ssl_client");
+        X509_VERIFY_PARAM_set1(X509_STORE_CTX_get0_param(check), SSL_CTX_get0_param(context->ssl));
+        if (X509_verify_cert(check) == 1) {
+            rc = 0;
+        } else {
+            rc = 1;
+            if (why != NULL && why_size > 0)
+                snprintf(why, why_size, "%s",
+                         X509_verify_cert_error_string(X509_STORE_CTX_get_error(check)));
+        }
+    }
+done:
+    X509_STORE_CTX_free(check);
+    sk_X509_free(intermediates); /* the certificates are the verified chain's */
+    ERR_clear_error();
+    return rc;
 }
 
 /* ---- the context ---- */
@@ -637,6 +693,7 @@ int mb_tls_context_create(int server, const struct mb_tls_config *config,
     context->server = server;
     context->resume = config->resume;
     pthread_mutex_init(&context->session_lock, NULL);
+    context->references = 1;
     int rc = MB_ECONFIG;
     ERR_clear_error();
     SSL_CTX *ssl = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
@@ -753,8 +810,14 @@ failed:
     return rc;
 }
 
+struct mb_tls_context *mb_tls_context_ref(struct mb_tls_context *context) {
+    if (context != NULL)
+        __atomic_add_fetch(&context->references, 1, __ATOMIC_RELAXED);
+    return context;
+}
+
 void mb_tls_context_destroy(struct mb_tls_context *context) {
-    if (context == NULL)
+    if (context == NULL || __atomic_sub_fetch(&context->references, 1, __ATOMIC_ACQ_REL) != 0)
         return;
     SSL_SESSION_free(context->last_session);
     SSL_CTX_free(context->ssl);

@@ -16,6 +16,9 @@
 #   client-expired          role "operator", expired
 #   client-other            role "operator", signed by other-ca
 #   client-revoked          role "operator", revoked in crl.pem
+#   client-rotated          role "operator", valid in crl.pem, revoked in crl-2.pem
+#   crl-2.pem               ca's next CRL: client-revoked and client-rotated
+#   other-server.crt/.key   a server certificate signed by other-ca (a CA rotation)
 #   crl.pem                 ca's CRL
 set -eu
 dir=${1:?usage: make_certs.sh DIR}
@@ -58,6 +61,9 @@ issue client-two ca 30 "$client" "$role_oid=ASN1:SEQUENCE:roles" "[roles]" \
 issue client-expired ca -1 "$client" "$role_oid=ASN1:UTF8String:operator"
 issue client-other other-ca 30 "$client" "$role_oid=ASN1:UTF8String:operator"
 issue client-revoked ca 30 "$client" "$role_oid=ASN1:UTF8String:operator"
+issue client-rotated ca 30 "$client" "$role_oid=ASN1:UTF8String:operator"
+issue other-server other-ca 30 "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+    "extendedKeyUsage=serverAuth"
 
 # A CRL of ca revoking client-revoked, through a throwaway `openssl ca` database.
 mkdir -p ca-db
@@ -76,3 +82,5 @@ default_crl_days = 30
 EOF
 openssl ca -config ca-db/ca.cnf -revoke client-revoked.crt 2>/dev/null
 openssl ca -config ca-db/ca.cnf -gencrl -out crl.pem 2>/dev/null
+openssl ca -config ca-db/ca.cnf -revoke client-rotated.crt 2>/dev/null
+openssl ca -config ca-db/ca.cnf -gencrl -out crl-2.pem 2>/dev/null
