@@ -157,6 +157,22 @@ int mb_front_tls_create(const struct mb_serve_config *config, struct mb_tls_cont
     return mb_tls_context_create(1, &settings, tls, error, capacity) != 0 ? -1 : 0;
 }
 
+void mb_front_tls_stamp(const struct mb_serve_config *config, char *stamp, size_t capacity) {
+    const char *files[] = {config->tls_certificate, config->tls_key, config->tls_ca,
+                           config->tls_crl};
+    size_t used = (size_t)snprintf(stamp, capacity, "tickets:%d", config->tls_session_tickets);
+    for (size_t i = 0; i < sizeof files / sizeof files[0] && used < capacity; i++) {
+        struct stat status;
+        memset(&status, 0, sizeof status);
+        if (files[i] != NULL && stat(files[i], &status) != 0)
+            memset(&status, 0, sizeof status);
+        used += (size_t)snprintf(stamp + used, capacity - used, "|%s:%lu:%lld:%lld.%09ld",
+                                 files[i] ? files[i] : "", (unsigned long)status.st_ino,
+                                 (long long)status.st_size, (long long)status.st_mtim.tv_sec,
+                                 status.st_mtim.tv_nsec);
+    }
+}
+
 /* ---- privileges and descriptors ---- */
 
 int mb_front_drop_privileges(const char *program, const char *name) {

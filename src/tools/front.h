@@ -34,6 +34,12 @@ int mb_front_open_listeners(const char *program, const struct mb_serve_config *c
 int mb_front_tls_create(const struct mb_serve_config *config, struct mb_tls_context **tls,
                         char *error, size_t capacity);
 
+/* What the TLS context of `config` is made from, as one line: each file's name, inode, size and
+ * modification time (a CA directory's changes when an entry is added, removed or renamed, as
+ * `openssl rehash` does), and the ticket setting. A reload makes a new context when it differs
+ * from the running one's. */
+void mb_front_tls_stamp(const struct mb_serve_config *config, char *stamp, size_t capacity);
+
 /* Drops root for the user `name` and proves it cannot be regained. Returns 0 or -1 (the cause
  * said on stderr). */
 int mb_front_drop_privileges(const char *program, const char *name);

@@ -46,6 +46,7 @@ struct options {
 struct setup {
     struct mb_serve_config config;
     struct mb_tls_context *front_tls;
+    char front_stamp[2048]; /* what front_tls was made from (mb_front_tls_stamp) */
     /* The backends' TLS contexts: made by prepare(), then the gateway core's once it runs them
      * (it releases each when its backend goes); stamps say which files they were made from. */
     struct mb_tls_context *backend_tls[MB_CONFIG_MAX_BACKENDS];
@@ -99,9 +100,11 @@ static void usage(FILE *out) {
           "syslog), raises alerts, and serves Prometheus metrics; limits.rate limits each\n"
           "connection (docs/gateway.md).\n"
           "Signals: SIGTERM/SIGINT finish requests in flight and stop; SIGHUP reloads the\n"
-          "file: policy, limits, logging, audit, alerts, backends and routes (without\n"
-          "dropping clients); listen, tls, user and metrics.listen need a restart. A bad\n"
-          "file is refused and the running configuration kept.\n",
+          "file: policy, limits, logging, audit, alerts, backends, routes and the TLS\n"
+          "certificate, key, CA and CRL (without dropping clients, but closing those whose\n"
+          "certificate the new CA or CRL refuses); listen, tls.listen, user and\n"
+          "metrics.listen need a restart. A bad file is refused and the running\n"
+          "configuration kept.\n",
           out);
 }
 
@@ -307,8 +310,13 @@ static int prepare(struct setup *setup, const struct setup *running, const char 
         }
         backend->wrap_data = setup->backend_tls[i];
     }
-    if (running != NULL)
-        return 0; /* a reload: the front stays as it is */
+    /* The front's context: made at start, and again by a reload when its certificate, key, CA
+     * or CRL changed (the listeners then take it, and drop the clients it refuses). */
+    if (config->tls_listen_count == 0 || (running != NULL && running->front_tls == NULL))
+        return 0; /* TLS listeners come and go with a restart only */
+    mb_front_tls_stamp(config, setup->front_stamp, sizeof setup->front_stamp);
+    if (running != NULL && strcmp(setup->front_stamp, running->front_stamp) == 0)
+        return 0;
     char detail[400];
     if (mb_front_tls_create(config, &setup->front_tls, detail, sizeof detail) != 0) {
         snprintf(error, capacity, "TLS: %s", detail);
@@ -544,7 +552,7 @@ static struct mb_gateway_config gateway_config_of(struct gateway_tool *tool, str
     return config;
 }
 
-/* What only a restart changes, as one line: listeners, TLS files, user, metrics address. */
+/* What only a restart changes, as one line: listeners, user, metrics address. */
 static void front_summary(const struct mb_serve_config *config, char *text, size_t capacity) {
     size_t used = 0;
     text[0] = '\0';
@@ -556,10 +564,6 @@ static void front_summary(const struct mb_serve_config *config, char *text, size
     ADD("tls");
     for (size_t i = 0; i < config->tls_listen_count; i++)
         ADD(config->tls_listen[i]);
-    ADD(config->tls_certificate);
-    ADD(config->tls_key);
-    ADD(config->tls_ca);
-    ADD(config->tls_crl);
     ADD(config->user);
     ADD(config->guard.metrics_listen);
 #undef ADD
@@ -575,7 +579,8 @@ static void setup_free(struct setup *setup, const struct setup *running) {
 /*
  * SIGHUP: the whole file again. Policy, authorize_plain, limits, logging, audit, alerts and the
  * rate apply at once; backends and routes go to the gateway core, which keeps what did not
- * change and lets removed backends finish what they hold. Listen addresses, TLS, user and
+ * change and lets removed backends finish what they hold. Changed front TLS files make a new
+ * context, which the listeners take (closing the clients it refuses). Listen addresses, user and
  * metrics.listen need a restart. A file that does not load, or a backend that cannot be
  * prepared, is refused whole and the running configuration stays.
  */
@@ -617,8 +622,17 @@ static void reload(struct gateway_tool *tool) {
     mb_server_set_limits(tool->server, &config->limits);
     tool->logger.format = config->log_format;
     tool->logger.level = config->log_level;
-    fresh->front_tls = tool->setup->front_tls; /* the listeners keep theirs */
-    tool->setup->front_tls = NULL;
+    const char *tls_note = "";
+    if (fresh->front_tls != NULL) {
+        /* New front files: the listeners take the new context and close the connections whose
+         * client certificate it refuses ("tls_revoked"); the old one lives on in the others. */
+        mb_server_replace_tls(tool->server, tool->setup->front_tls, fresh->front_tls);
+        tls_note = ", front TLS (certificate, key, CA, CRL)";
+    } else {
+        fresh->front_tls = tool->setup->front_tls;
+        tool->setup->front_tls = NULL;
+        snprintf(fresh->front_stamp, sizeof fresh->front_stamp, "%s", tool->setup->front_stamp);
+    }
     setup_free(tool->setup, NULL);
     tool->setup = fresh;
     tool->policy = config->policy;
@@ -626,11 +640,11 @@ static void reload(struct gateway_tool *tool) {
     mb_watch_count_reload(tool->watch, 0);
     mb_logger_message(&tool->logger, MB_LOG_INFO, "reloaded",
                       "policy (%zu rules), authorize_plain, limits, logging, audit, alerts, "
-                      "backends (%zu) and routes (%zu) applied%s",
+                      "backends (%zu) and routes (%zu)%s applied%s",
                       mb_policy_rule_count(config->policy), config->backend_count,
-                      config->route_count,
-                      restart_needed ? "; the listen, tls, user or metrics changes in the file "
-                                       "need a restart"
+                      config->route_count, tls_note,
+                      restart_needed ? "; the listen, tls.listen, user or metrics.listen changes "
+                                       "in the file need a restart"
                                      : "");
 }
 

@@ -65,6 +65,7 @@ struct worker {
 struct serve {
     struct overrides overrides;
     struct mb_tls_context *tls; /* NULL without TLS listeners */
+    char tls_stamp[2048];       /* what it was made from (mb_front_tls_stamp) */
     /* The policy in force, read by every worker: a reload stores a new one atomically and
      * keeps the old ones (a worker may be deciding with one) until the process exits. */
     struct mb_policy *policy;
@@ -85,6 +86,14 @@ struct serve {
 enum command {
     COMMAND_SHUTDOWN = 'S',
     COMMAND_LIMITS = 'L',
+    COMMAND_TLS = 'T', /* rotate: previous -> next, a reference to each comes with it */
+};
+
+/* What the first worker tells the others, one whole message per write (atomic on a pipe). */
+struct command_message {
+    char command;
+    struct mb_tls_context *previous;
+    struct mb_tls_context *next;
 };
 
 static void usage(FILE *out) {
@@ -115,7 +124,8 @@ static void usage(FILE *out) {
           "  -h, --help               this text\n"
           "\n"
           "Signals: SIGTERM/SIGINT finish requests in flight and flush persistence; SIGHUP\n"
-          "reloads the configuration file (a bad one is refused and the old one kept).\n"
+          "reloads the configuration file and changed TLS files, closing the clients whose\n"
+          "certificate a new CA or CRL refuses (a bad file is refused and the old one kept).\n"
           "Port 502 needs privileges: see docs/port-502.md.\n",
           out);
 }
@@ -408,6 +418,7 @@ static int prepare_tls(struct serve *serve) {
     if (config->tls_listen_count == 0)
         return 0;
     char error[400];
+    mb_front_tls_stamp(config, serve->tls_stamp, sizeof serve->tls_stamp);
     if (mb_front_tls_create(config, &serve->tls, error, sizeof error) != 0) {
         fprintf(stderr, "mbsec serve: TLS: %s\n", error);
         return MB_EXIT_USAGE;
@@ -421,24 +432,41 @@ static int prepare_tls(struct serve *serve) {
 
 /* ---- workers ---- */
 
-static void send_command(struct serve *serve, char command) {
+static void send_message(struct serve *serve, const struct command_message *message) {
     for (int i = 1; i < serve->worker_count; i++) {
-        ssize_t written = write(serve->workers[i].command_pipe[1], &command, 1);
-        (void)written;
+        struct command_message copy = *message;
+        /* Each worker gives back the references its message carries. */
+        mb_tls_context_ref(copy.previous);
+        mb_tls_context_ref(copy.next);
+        if (write(serve->workers[i].command_pipe[1], &copy, sizeof copy) != (ssize_t)sizeof copy) {
+            mb_tls_context_destroy(copy.previous);
+            mb_tls_context_destroy(copy.next);
+        }
     }
+}
+
+static void send_command(struct serve *serve, char command) {
+    struct command_message message = {.command = command};
+    send_message(serve, &message);
 }
 
 static void worker_command(struct mb_loop *loop, int fd, unsigned events, void *data) {
     (void)events;
     struct worker *worker = data;
-    char commands[16];
-    ssize_t count = read(fd, commands, sizeof commands);
-    for (ssize_t i = 0; i < count; i++) {
-        if (commands[i] == COMMAND_SHUTDOWN) {
+    struct command_message messages[8];
+    ssize_t count = read(fd, messages, sizeof messages);
+    for (ssize_t i = 0; count > 0 && i < count / (ssize_t)sizeof messages[0]; i++) {
+        const struct command_message *message = &messages[i];
+        if (message->command == COMMAND_SHUTDOWN) {
             mb_server_shutdown(worker->server, worker->serve->config.shutdown_grace_ms);
             worker->shut_down = 1;
-        } else if (commands[i] == COMMAND_LIMITS)
+        } else if (message->command == COMMAND_LIMITS) {
             mb_server_set_limits(worker->server, &worker->serve->config.limits);
+        } else if (message->command == COMMAND_TLS) {
+            mb_server_replace_tls(worker->server, message->previous, message->next);
+        }
+        mb_tls_context_destroy(message->previous);
+        mb_tls_context_destroy(message->next);
     }
     (void)loop;
 }
@@ -512,6 +540,34 @@ static void reload(struct serve *serve) {
         mb_config_free(&fresh);
         return;
     }
+    /* A changed certificate, key, CA or CRL makes a new TLS context, which must load: otherwise
+     * nothing of the new file is applied. */
+    char stamp[sizeof serve->tls_stamp];
+    struct mb_tls_context *next_tls = NULL;
+    const char *tls_note = "";
+    if (serve->tls != NULL && fresh.tls_listen_count > 0) {
+        mb_front_tls_stamp(&fresh, stamp, sizeof stamp);
+        if (strcmp(stamp, serve->tls_stamp) != 0 &&
+            mb_front_tls_create(&fresh, &next_tls, error, sizeof error) != 0) {
+            mb_logger_message(&serve->logger, MB_LOG_ERROR, "reload_refused",
+                              "TLS: %s; the running configuration stays in force", error);
+            mb_config_free(&fresh);
+            return;
+        }
+    }
+    if (next_tls != NULL) {
+        /* Workers switch in their own threads; each closes the connections whose client
+         * certificate the new context refuses ("tls_revoked"). */
+        struct mb_tls_context *previous = serve->tls;
+        mb_server_replace_tls(serve->workers[0].server, previous, next_tls);
+        struct command_message message = {
+            .command = COMMAND_TLS, .previous = previous, .next = next_tls};
+        send_message(serve, &message);
+        serve->tls = next_tls;
+        mb_tls_context_destroy(previous); /* listeners and connections hold their own */
+        snprintf(serve->tls_stamp, sizeof serve->tls_stamp, "%s", stamp);
+        tls_note = ", TLS certificate, key, CA and CRL";
+    }
     serve->config.limits = fresh.limits;
     serve->config.log_format = fresh.log_format;
     serve->config.log_level = fresh.log_level;
@@ -536,9 +592,9 @@ static void reload(struct serve *serve) {
     mb_server_set_limits(serve->workers[0].server, &serve->config.limits);
     send_command(serve, COMMAND_LIMITS);
     mb_logger_message(&serve->logger, MB_LOG_INFO, "reloaded",
-                      "limits, logging%s applied; listen addresses, TLS, workers, user, units, "
-                      "identity and persistence take effect at the next start",
-                      policy_note);
+                      "limits, logging%s%s applied; listen addresses (plain and TLS), workers, "
+                      "user, units, identity and persistence take effect at the next start",
+                      policy_note, tls_note);
 }
 
 static void sync_tick(struct mb_loop *loop, struct mb_timer *timer) {

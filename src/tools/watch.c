@@ -408,9 +408,10 @@ void mb_watch_log(void *data, const struct mb_log_event *event) {
             snprintf(client->cipher, sizeof client->cipher, "%s", event->tls->cipher);
         }
         connection_record(watch, event, "tls", client);
-    } else if (strcmp(name, "tls_failed") == 0) {
-        connection_record(watch, event, "tls_failed",
-                          mb_guard_find(watch->guard, event->connection_id));
+    } else if (strcmp(name, "tls_failed") == 0 || strcmp(name, "tls_revoked") == 0) {
+        /* "tls_revoked": a reload's new CA or CRL refused the certificate of an established
+         * connection, which is closed next. */
+        connection_record(watch, event, name, mb_guard_find(watch->guard, event->connection_id));
     } else if (strcmp(name, "connection_closed") == 0) {
         connection_record(watch, event, "closed",
                           mb_guard_find(watch->guard, event->connection_id));

@@ -20,7 +20,9 @@
 # clients sharing the device's one connection; a denied write (01 and a `denied` line), an
 # allowed one (an `audited` line naming the rule and the route), drop and close; an unrouted
 # unit (0A); the device killed (0A/0B) and restarted on its port (service resumes); SIGHUP
-# reloading the policy (and refusing a broken file); SIGTERM.
+# reloading the policy (and refusing a broken file); SIGTERM. Then a gateway with a TLS front, a
+# CRL and an audit file: SIGHUP after a polling client's revocation closes its connection (a
+# tls_revoked log line and audit record) while another client polls on; a garbage CRL is refused.
 #
 # Servers listen on 127.0.0.1 port 0; their ports come from the "listening on" lines; every
 # wait polls a log or a client with a deadline; every process is stopped by its PID.
@@ -425,6 +427,149 @@ expect_log "... and is audited as not checked" \
 run read "$PLAIN" holding 100 --json
 expect "... the device holds it" 0 '"values":\[900\]'
 stop "$proxy_pid" "proxy gateway"
+
+# ====================================================================================
+# Reload rotates the front's TLS files: a gateway with a TLS front, a CRL and an audit file,
+# two operators (alice, bob) polling through it. On SIGHUP after alice's revocation her
+# connection is closed (a tls_revoked log line and audit record) while bob is served on; a
+# garbage CRL refuses the reload and the CRL in force stays.
+rot=$scratch/rotate
+mkdir -p "$rot"
+certify client --ca-dir "$pki/ca" --out "$pki/alice" --role operator
+certify client --ca-dir "$pki/ca" --out "$pki/bob" --role operator
+certify crl --ca-dir "$pki/ca" --out "$pki/rotate.crl"
+if [ "$pki_ok" = 1 ]; then
+    ok "rotate: clients alice and bob, a CRL"
+else
+    STATUS=- OUT=$(cat "$scratch/pki.out") ERR=''
+    fail "rotate: clients alice and bob, a CRL"
+fi
+cat >"$scratch/rotate.yaml" <<YAML
+tls:
+  listen: 127.0.0.1:0
+  certificate: pki/server.crt
+  key: pki/server.key
+  ca: pki/ca/ca.crt
+  crl: pki/rotate.crl
+audit:
+  file: rotate/audit.jsonl
+backends:
+  - { name: plc, address: $device, units: [1] }
+policy:
+  - { name: operators-read, roles: [operator], preset: read-only, action: allow }
+  - { name: engineers-write, roles: [engineer], preset: read-write, action: allow }
+YAML
+audit=$rot/audit.jsonl
+LOG=$scratch/rotate.log
+"$mbsec" gateway --config "$scratch/rotate.yaml" 2>"$LOG" &
+rotate_pid=$!
+pids+=("$rotate_pid")
+if wait_for "$LOG" " started " && wait_for "$LOG" "backend_up reason=\"backend plc: connected"; then
+    ok "rotate: the gateway starts (TLS front with a CRL, audit file) and reaches the device"
+else
+    STATUS=- OUT=$(cat "$LOG") ERR=''
+    fail "rotate: the gateway starts and reaches the device"
+fi
+TLS=127.0.0.1:$(ports_of "$LOG" | sed -n 1p)
+as engineer write "$TLS" holding 0 4242 17
+expect "rotate: engineer writes 4242, 17 to registers 0..1" 0 "wrote 2 holding registers at 0"
+
+# shellcheck source=../lib/rotate.sh
+. "$here/../lib/rotate.sh"
+
+poll_start alice || echo "# alice's poll printed no reading"
+alice_pid=$POLL_PID
+poll_start bob || echo "# bob's poll printed no reading"
+bob_pid=$POLL_PID
+alice_conn=$(connection_of alice)
+bob_conn=$(connection_of bob)
+[ -n "$alice_conn" ] && [ -n "$bob_conn" ] && [ "$alice_conn" != "$bob_conn" ] &&
+    [ "$(poll_count "$rot/alice.out" values)" -gt 0 ] && [ "$(poll_count "$rot/bob.out" values)" -gt 0 ]
+rotate_check $? "rotate: alice and bob poll through the gateway, on connections $alice_conn and $bob_conn" \
+    "$rot/bob.out"
+
+# ---- alice revoked ----
+certify revoke --ca-dir "$pki/ca" "$pki/alice.crt"
+certify crl --ca-dir "$pki/ca" --out "$pki/rotate.crl" --force
+mark_log
+kill -HUP "$rotate_pid"
+expect_log "rotate: SIGHUP closes alice's connection: tls_revoked, certificate revoked" \
+    "warning +tls_revoked peer=127\.0\.0\.1:[0-9]+ connection=$alice_conn .*reason=\"client certificate no longer accepted \(new CA or CRL\): certificate revoked\""
+expect_log "rotate: the reloaded line names the front TLS files" \
+    "info +reloaded reason=\"policy .*, front TLS \(certificate, key, CA, CRL\) applied"
+revoked_at=$(log_time "tls_revoked .*connection=$alice_conn ")
+reloaded_at=$(log_time "info +reloaded ")
+wait_for "$rot/alice.out" '"error":"TLS with .* failed: certificate revoked'
+poll_stop "$alice_pid"
+[ -n "$revoked_at" ] && [ "$(poll_count "$rot/alice.out" error "$revoked_at")" -gt 0 ] &&
+    grep -q '"error":"TLS with .* failed: certificate revoked' "$rot/alice.out" &&
+    [ "$(poll_count "$rot/alice.out" values "$revoked_at")" = 0 ]
+rotate_check $? "rotate: alice's poll fails after $revoked_at (closed, then revoked), not one reading" \
+    "$rot/alice.out"
+
+# audit_check: every line of the audit file is JSON; alice's connection has exactly one
+# tls_revoked record (her role and subject, the reason), then its closed record; bob's none.
+audit_check() {
+    /usr/bin/python3 - "$audit" "$alice_conn" "$bob_conn" <<'PY'
+import json, sys
+path, alice, bob = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+with open(path, encoding="utf-8") as f:
+    records = [json.loads(line) for line in f]
+def events(conn):
+    return [r for r in records if r.get("type") == "connection" and r.get("connection") == conn]
+mine = events(alice)
+names = [r.get("event") for r in mine]
+revoked = [r for r in mine if r.get("event") == "tls_revoked"]
+assert len(revoked) == 1, names
+r = revoked[0]
+assert r.get("reason") == "client certificate no longer accepted (new CA or CRL): certificate revoked", r
+assert r.get("role") == "operator" and "CN=alice" in (r.get("subject") or ""), r
+assert r.get("transport") == "tls" and r.get("peer", "").startswith("127.0.0.1:"), r
+assert "closed" in names and names.index("tls_revoked") < names.index("closed"), names
+assert not [x for x in events(bob) if x.get("event") in ("tls_revoked", "closed")], events(bob)
+print(json.dumps(r))
+PY
+}
+deadline=$((SECONDS + DEADLINE))
+while ! audit_check >"$rot/audit.check" 2>&1 && [ $SECONDS -lt $deadline ]; do sleep 0.05; done
+if audit_check >"$rot/audit.check" 2>&1; then
+    ok "rotate: the audit file: a JSON tls_revoked connection record for alice, then closed"
+else
+    STATUS=- OUT=$(cat "$rot/audit.check") ERR=$(tail -n 5 "$audit")
+    fail "rotate: the audit file: a JSON tls_revoked connection record for alice, then closed"
+fi
+as alice read "$TLS" holding 0
+expect "rotate: a new read with alice's certificate: exit 3, revoked" 3 "revoked"
+readings_after "$rot/bob.out" "$reloaded_at"
+[ -n "$reloaded_at" ] && [ "$(poll_count "$rot/bob.out" values "$reloaded_at")" -gt 0 ]
+rotate_check $? "rotate: bob's poll reads on after the reload ($reloaded_at)" "$rot/bob.out"
+
+# ---- a garbage CRL: refused, the CRL in force stays ----
+cp "$pki/rotate.crl" "$rot/crl.good"
+printf 'not a CRL\n' >"$pki/rotate.crl"
+mark_log
+kill -HUP "$rotate_pid"
+expect_log "rotate: a garbage CRL: reload_refused, TLS: ..." \
+    "error +reload_refused reason=\".*TLS: .*the running configuration stays in force\""
+refused_at=$(log_time "reload_refused ")
+as alice read "$TLS" holding 0
+expect "rotate: after the refused reload alice is still refused (the CRL in force)" 3 "revoked"
+expect_log "rotate: ... by the gateway: tls_failed, certificate revoked" \
+    "warning +tls_failed .*reason=\"TLS handshake failed: certificate revoked"
+as bob read "$TLS" holding 0 2 --json
+expect "rotate: bob's new read works" 0 '"values":\[4242,17\]'
+readings_after "$rot/bob.out" "$refused_at"
+[ -n "$refused_at" ] && [ "$(poll_count "$rot/bob.out" values "$refused_at")" -gt 0 ] &&
+    ! grep -qE "connection_closed .*connection=$bob_conn " "$LOG"
+rotate_check $? "rotate: bob's established poll reads on after the refused reload ($refused_at)" \
+    "$rot/bob.out"
+cp "$rot/crl.good" "$pki/rotate.crl"
+poll_stop "$bob_pid"
+[ "$(poll_count "$rot/bob.out" values)" -ge 3 ] &&
+    [ "$(poll_count "$rot/bob.out" values)" = "$(grep -c '"values":\[4242,17\]' "$rot/bob.out")" ] &&
+    [ "$(poll_count "$rot/bob.out" error)" = 0 ] && [ "$POLL_STATUS" = 0 ]
+rotate_check $? "rotate: bob's poll: every reading 4242, 17, not one failure, exit 0" "$rot/bob.out"
+stop "$rotate_pid" "rotate gateway"
 
 stop "$device_pid" "device"
 stop "$secure_pid" "secure device"

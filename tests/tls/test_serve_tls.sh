@@ -16,7 +16,9 @@
 #   any role   FC 43/14 and FC 17 on every unit; a certificate without a role is not "any"
 #
 # Then: the policy reloaded on SIGHUP (a good one and a broken one), a server with a TLS
-# listener and no policy, the close and drop actions, and serve's usage errors for TLS.
+# listener and no policy, the close and drop actions, TLS files rotated on SIGHUP (a polling
+# client revoked and cut off while another polls on, a garbage key refused, a new server
+# certificate), and serve's usage errors for TLS.
 #
 # Servers listen on 127.0.0.1 port 0; their ports come from the "listening on" lines (the plain
 # listener is opened first, then the TLS one), readiness and every log line are polled for
@@ -538,6 +540,153 @@ expect_one_line "action drop: no answer, the client times out (exit 4)" 4 "no an
 run_as operator read "$TLS" holding 0 --json
 expect "action drop: the dropped write did not happen" 0 '"values":\[0\]'
 stop_server "close/drop server"
+
+# ====================================================================================
+# Reload rotates TLS files: a server of its own (its own server certificate, key and CRL files,
+# the same CA), two operators polling it over TLS, alice and bob. On SIGHUP after alice's
+# revocation her connection is closed and her handshakes fail, while bob's connection goes on;
+# a garbage key refuses the reload (TLS still served with the old files); a new server
+# certificate is what new clients see, while bob's established connection goes on.
+rot=$scratch/rotate
+mkdir -p "$rot"
+certify client --ca-dir "$pki/ca" --out "$pki/alice" --role operator
+certify client --ca-dir "$pki/ca" --out "$pki/bob" --role operator
+cp "$pki/server.crt" "$pki/rotate-server.crt"
+cp "$pki/server.key" "$pki/rotate-server.key"
+certify crl --ca-dir "$pki/ca" --out "$pki/rotate.crl"
+if [ "$pki_ok" = 1 ]; then
+    ok "rotate: clients alice and bob, a copy of the server certificate, a CRL"
+else
+    STATUS=- OUT=$(cat "$scratch/pki.out") ERR=''
+    fail "rotate: clients alice and bob, a copy of the server certificate, a CRL"
+fi
+cat >"$scratch/rotate.yaml" <<'YAML'
+listen: 127.0.0.1:0
+tls:
+  listen: 127.0.0.1:0
+  certificate: pki/rotate-server.crt
+  key: pki/rotate-server.key
+  ca: pki/ca/ca.crt
+  crl: pki/rotate.crl
+policy:
+  - name: operators-read
+    roles: [operator]
+    preset: read-only
+    action: allow
+YAML
+start_server rotate --config "$scratch/rotate.yaml"
+run write "$PLAIN" holding 0 4242 17
+expect "rotate: plain write of 4242, 17 to registers 0..1" 0 "wrote 2 holding registers at 0"
+
+# shellcheck source=../lib/rotate.sh
+. "$here/../lib/rotate.sh"
+
+poll_start alice || echo "# alice's poll printed no reading"
+alice_pid=$POLL_PID
+poll_start bob || echo "# bob's poll printed no reading"
+bob_pid=$POLL_PID
+alice_conn=$(connection_of alice)
+bob_conn=$(connection_of bob)
+[ -n "$alice_conn" ] && [ -n "$bob_conn" ] && [ "$alice_conn" != "$bob_conn" ] &&
+    [ "$(poll_count "$rot/alice.out" values)" -gt 0 ] && [ "$(poll_count "$rot/bob.out" values)" -gt 0 ]
+rotate_check $? "rotate: alice and bob poll over TLS, on connections $alice_conn and $bob_conn" \
+    "$rot/bob.out"
+
+# ---- alice revoked: a new CRL over the configured one, SIGHUP ----
+certify revoke --ca-dir "$pki/ca" "$pki/alice.crt"
+certify crl --ca-dir "$pki/ca" --out "$pki/rotate.crl" --force
+mark_log
+kill -HUP "$SERVER_PID"
+expect_log "rotate: SIGHUP closes alice's connection: tls_revoked, certificate revoked" \
+    "warning +tls_revoked peer=127\.0\.0\.1:[0-9]+ connection=$alice_conn listener=$TLS reason=\"client certificate no longer accepted \(new CA or CRL\): certificate revoked\""
+expect_log "rotate: the reloaded line names the TLS files" \
+    "info +reloaded reason=\"limits, logging, policy, TLS certificate, key, CA and CRL applied"
+revoked_at=$(log_time "tls_revoked .*connection=$alice_conn ")
+reloaded_at=$(log_time "info +reloaded ")
+expect_log "rotate: alice's poll reconnects, and her handshake fails as revoked" \
+    "warning +tls_failed .*reason=\"TLS handshake failed: certificate revoked"
+wait_for "$rot/alice.out" '"error":"TLS with .* failed: certificate revoked'
+poll_stop "$alice_pid"
+[ -n "$revoked_at" ] && [ "$(poll_count "$rot/alice.out" error "$revoked_at")" -gt 0 ] &&
+    grep -q '"error":"TLS with .* failed: certificate revoked' "$rot/alice.out"
+rotate_check $? "rotate: alice's poll fails after the reload (connection closed, then revoked)" \
+    "$rot/alice.out"
+[ -n "$revoked_at" ] && [ "$(poll_count "$rot/alice.out" values "$revoked_at")" = 0 ]
+rotate_check $? "rotate: alice's poll has no reading stamped after $revoked_at" "$rot/alice.out"
+[ "$POLL_STATUS" != 0 ]
+rotate_check $? "rotate: alice's poll exits non-zero (its last poll failed)" "$rot/alice.out"
+if tail -n +$((MARK + 1)) "$LOG" | grep -qE "tls_revoked .*connection=$bob_conn "; then
+    STATUS=- OUT='' ERR=$(grep tls_revoked "$LOG")
+    fail "rotate: bob's connection is not revoked"
+else
+    ok "rotate: bob's connection is not revoked"
+fi
+run_as alice read "$TLS" holding 0
+expect_one_line "rotate: a new read with alice's certificate: exit 3, revoked" 3 "revoked"
+readings_after "$rot/bob.out" "$reloaded_at"
+[ -n "$reloaded_at" ] && [ "$(poll_count "$rot/bob.out" values "$reloaded_at")" -gt 0 ]
+rotate_check $? "rotate: bob's poll reads on after the reload ($reloaded_at)" "$rot/bob.out"
+
+# ---- a garbage key: the reload is refused, the old files stay in force ----
+cp "$pki/rotate-server.key" "$rot/server.key.good"
+printf 'not a key\n' >"$pki/rotate-server.key"
+mark_log
+kill -HUP "$SERVER_PID"
+expect_log "rotate: a garbage key: reload_refused, TLS: ..." \
+    "error +reload_refused reason=\"TLS: .*the running configuration stays in force\""
+refused_at=$(log_time "reload_refused ")
+run_as bob read "$TLS" holding 0 2 --json
+expect "rotate: after the refused reload bob's new TLS read works" 0 '"values":\[4242,17\]'
+run_as alice read "$TLS" holding 0
+expect "rotate: ... and alice is still refused (the new CRL stays in force)" 3 "revoked"
+readings_after "$rot/bob.out" "$refused_at"
+[ -n "$refused_at" ] && [ "$(poll_count "$rot/bob.out" values "$refused_at")" -gt 0 ]
+rotate_check $? "rotate: bob's poll reads on after the refused reload ($refused_at)" "$rot/bob.out"
+cp "$rot/server.key.good" "$pki/rotate-server.key"
+mark_log
+kill -HUP "$SERVER_PID"
+expect_log "rotate: the key restored: reloaded with TLS" \
+    "info +reloaded reason=\".*TLS certificate, key, CA and CRL applied"
+
+# ---- a new server certificate (same CA) over the configured files ----
+old_serial=$(openssl x509 -in "$pki/rotate-server.crt" -noout -serial 2>/dev/null)
+certify server --ca-dir "$pki/ca" --out "$pki/rotate-server" --ip 127.0.0.1 --force
+new_serial=$(openssl x509 -in "$pki/rotate-server.crt" -noout -serial 2>/dev/null)
+mark_log
+kill -HUP "$SERVER_PID"
+expect_log "rotate: a new server certificate: reloaded with TLS" \
+    "info +reloaded reason=\".*TLS certificate, key, CA and CRL applied"
+rotated_at=$(log_time "info +reloaded ")
+if command -v openssl >/dev/null 2>&1; then
+    seen_serial=$(timeout "$DEADLINE" openssl s_client -connect "$TLS" -cert "$pki/bob.crt" \
+        -key "$pki/bob.key" -CAfile "$pki/ca/ca.crt" </dev/null 2>/dev/null |
+        openssl x509 -noout -serial 2>/dev/null)
+    if [ -n "$new_serial" ] && [ "$seen_serial" = "$new_serial" ] && [ "$old_serial" != "$new_serial" ]; then
+        ok "rotate: a new client sees the new server certificate ($new_serial)"
+    else
+        STATUS=- OUT="old $old_serial, new $new_serial, seen $seen_serial" ERR=''
+        fail "rotate: a new client sees the new server certificate"
+    fi
+else
+    echo "# no openssl command: the new server certificate's serial not checked"
+fi
+run_as bob read "$TLS" holding 0 2 --json
+expect "rotate: bob's new read verifies the new certificate" 0 '"values":\[4242,17\]'
+readings_after "$rot/bob.out" "$rotated_at"
+[ -n "$rotated_at" ] && [ "$(poll_count "$rot/bob.out" values "$rotated_at")" -gt 0 ]
+rotate_check $? "rotate: bob's established poll reads on after the rotation ($rotated_at)" \
+    "$rot/bob.out"
+! grep -qE "connection_closed .*connection=$bob_conn " "$LOG"
+rotate_check $? "rotate: bob's connection $bob_conn stayed open through the four reloads" "$LOG"
+mark_log
+poll_stop "$bob_pid"
+[ "$(poll_count "$rot/bob.out" values)" -ge 3 ] &&
+    [ "$(poll_count "$rot/bob.out" values)" = "$(grep -c '"values":\[4242,17\]' "$rot/bob.out")" ] &&
+    [ "$(poll_count "$rot/bob.out" error)" = 0 ] && [ "$POLL_STATUS" = 0 ]
+rotate_check $? "rotate: bob's poll: every reading 4242, 17, not one failure, exit 0" "$rot/bob.out"
+expect_log "rotate: bob's connection closes when his poll stops" \
+    "connection_closed .*connection=$bob_conn .*reason=\"peer closed\""
+stop_server "rotate server"
 
 # ====================================================================================
 # A TLS listener without its certificate is a usage error, said before anything listens.
