@@ -157,20 +157,24 @@ int mb_front_tls_create(const struct mb_serve_config *config, struct mb_tls_cont
     return mb_tls_context_create(1, &settings, tls, error, capacity) != 0 ? -1 : 0;
 }
 
-void mb_front_tls_stamp(const struct mb_serve_config *config, char *stamp, size_t capacity) {
-    const char *files[] = {config->tls_certificate, config->tls_key, config->tls_ca,
-                           config->tls_crl};
-    size_t used = (size_t)snprintf(stamp, capacity, "tickets:%d", config->tls_session_tickets);
-    for (size_t i = 0; i < sizeof files / sizeof files[0] && used < capacity; i++) {
+void mb_front_stamp_files(char *stamp, size_t capacity, const char *const *files, size_t count) {
+    size_t used = strnlen(stamp, capacity);
+    for (size_t i = 0; i < count && used < capacity; i++) {
         struct stat status;
-        memset(&status, 0, sizeof status);
-        if (files[i] != NULL && stat(files[i], &status) != 0)
-            memset(&status, 0, sizeof status);
+        if (files[i] == NULL || stat(files[i], &status) != 0)
+            memset(&status, 0, sizeof status); /* a missing file stamps as zeros */
         used += (size_t)snprintf(stamp + used, capacity - used, "|%s:%lu:%lld:%lld.%09ld",
                                  files[i] ? files[i] : "", (unsigned long)status.st_ino,
                                  (long long)status.st_size, (long long)status.st_mtim.tv_sec,
                                  status.st_mtim.tv_nsec);
     }
+}
+
+void mb_front_tls_stamp(const struct mb_serve_config *config, char *stamp, size_t capacity) {
+    const char *const files[] = {config->tls_certificate, config->tls_key, config->tls_ca,
+                                 config->tls_crl};
+    snprintf(stamp, capacity, "tickets:%d", config->tls_session_tickets);
+    mb_front_stamp_files(stamp, capacity, files, sizeof files / sizeof files[0]);
 }
 
 /* ---- privileges and descriptors ---- */

@@ -40,6 +40,11 @@ int mb_front_tls_create(const struct mb_serve_config *config, struct mb_tls_cont
  * from the running one's. */
 void mb_front_tls_stamp(const struct mb_serve_config *config, char *stamp, size_t capacity);
 
+/* Appends "|NAME:INODE:SIZE:MTIME" for each of `count` files (zeros for one that is NULL or
+ * missing) to the string already in `stamp`: what mb_front_tls_stamp() and the gateway's
+ * backend stamps are made of. */
+void mb_front_stamp_files(char *stamp, size_t capacity, const char *const *files, size_t count);
+
 /* Drops root for the user `name` and proves it cannot be regained. Returns 0 or -1 (the cause
  * said on stderr). */
 int mb_front_drop_privileges(const char *program, const char *name);

@@ -225,20 +225,10 @@ static void release_tls(void *context) {
  * modification time, so that a reload makes a new context when a file was replaced (a rotated
  * certificate) and keeps the running one, and its connections, otherwise. */
 static void tls_stamp(const struct mb_config_backend *given, char *stamp, size_t capacity) {
-    const char *files[] = {given->tls_certificate, given->tls_key, given->tls_ca};
-    size_t used = (size_t)snprintf(stamp, capacity, "%s|%s|%s", given->address,
-                                   given->tls_pin ? given->tls_pin : "",
-                                   given->tls_server_name ? given->tls_server_name : "");
-    for (size_t i = 0; i < 3 && used < capacity; i++) {
-        struct stat status;
-        memset(&status, 0, sizeof status);
-        if (files[i] != NULL)
-            stat(files[i], &status);
-        used += (size_t)snprintf(stamp + used, capacity - used, "|%s:%lu:%lld:%lld.%09ld",
-                                 files[i] ? files[i] : "", (unsigned long)status.st_ino,
-                                 (long long)status.st_size, (long long)status.st_mtim.tv_sec,
-                                 status.st_mtim.tv_nsec);
-    }
+    const char *const files[] = {given->tls_certificate, given->tls_key, given->tls_ca};
+    snprintf(stamp, capacity, "%s|%s|%s", given->address, given->tls_pin ? given->tls_pin : "",
+             given->tls_server_name ? given->tls_server_name : "");
+    mb_front_stamp_files(stamp, capacity, files, sizeof files / sizeof files[0]);
 }
 
 /* A running TLS context for the same files, or NULL. */
