@@ -44,8 +44,8 @@ cleanup() {
 trap cleanup EXIT
 DEADLINE=15 # seconds, for every wait
 # ok, fail, run, expect, wait_for, mark_log, ports_of, start_device, as, certify
-# shellcheck source=lib.sh
-. "$here/lib.sh"
+# shellcheck source=../lib/process.sh
+. "$here/../lib/process.sh"
 
 # expect_log DESCRIPTION PATTERN: waits (bounded) for a log line after mark_log's mark, so that
 # each check looks at what its own request caused.

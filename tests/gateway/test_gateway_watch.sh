@@ -58,8 +58,8 @@ trap 'exit 130' INT TERM
 DEADLINE=15      # seconds, for every process to be ready
 CHECK_DEADLINE=5 # seconds, for a record or log line that the last request makes
 # ok, fail, run, expect, wait_for, mark_log, ports_of, start_device, as, certify
-# shellcheck source=lib.sh
-. "$here/lib.sh"
+# shellcheck source=../lib/process.sh
+. "$here/../lib/process.sh"
 started_at=$SECONDS
 
 # bad DESCRIPTION DETAIL...: a failed check with a few lines of detail.

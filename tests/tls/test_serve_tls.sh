@@ -41,35 +41,8 @@ cleanup() {
 trap cleanup EXIT
 DEADLINE=10 # seconds, for every wait
 
-ok() {
-    passed=$((passed + 1))
-    echo "ok   $1"
-}
-fail() {
-    failed=$((failed + 1))
-    echo "FAIL $1"
-    echo "     status $STATUS"
-    printf '%s\n' "$OUT" | sed 's/^/     out: /' | head -n 10
-    printf '%s\n' "$ERR" | sed 's/^/     err: /' | head -n 5
-}
-
-# run ARGS...: runs mbsec; sets OUT (stdout), ERR (stderr) and STATUS.
-OUT='' ERR='' STATUS=''
-run() {
-    OUT=$("$mbsec" "$@" 2>"$scratch/stderr")
-    STATUS=$?
-    ERR=$(cat "$scratch/stderr")
-}
-
-# expect DESCRIPTION STATUS [PATTERN]: the last run exited with STATUS and, when given, its
-# stdout and stderr together match the grep -E PATTERN.
-expect() {
-    if [ "$STATUS" = "$2" ] && { [ -z "${3:-}" ] || printf '%s\n%s\n' "$OUT" "$ERR" | grep -qE -- "$3"; }; then
-        ok "$1"
-    else
-        fail "$1 (wanted status $2${3:+ and /$3/})"
-    fi
-}
+# shellcheck source=../lib/process.sh
+. "$here/../lib/process.sh"
 
 # expect_one_line DESCRIPTION STATUS PATTERN: as expect, and stderr is exactly one line that
 # matches PATTERN (a cause, not a paragraph).
@@ -82,20 +55,8 @@ expect_one_line() {
     fi
 }
 
-# wait_for FILE PATTERN: until a line of FILE matches the grep -E PATTERN (bounded).
-wait_for() {
-    local deadline=$((SECONDS + DEADLINE))
-    while [ $SECONDS -lt $deadline ]; do
-        grep -qE -- "$2" "$1" 2>/dev/null && return 0
-        sleep 0.02
-    done
-    return 1
-}
-
-# mark_log: remembers how long the server log is; log_since PATTERN then waits (bounded) for a
-# line after the mark, so that each check looks at what its own request caused.
-MARK=0
-mark_log() { MARK=$(wc -l <"$LOG"); }
+# log_since PATTERN: after mark_log (process.sh), waits (bounded) for a line of the server log
+# after the mark, so that each check looks at what its own request caused.
 log_since() {
     local deadline=$((SECONDS + DEADLINE))
     while [ $SECONDS -lt $deadline ]; do
@@ -169,7 +130,6 @@ run_as() {
 # The PKI, made with mbsec cert.
 mkdir -p "$pki"
 pki_ok=1
-certify() { "$mbsec" cert "$@" >>"$scratch/pki.out" 2>&1 || { pki_ok=0; echo "mbsec cert $* failed"; }; }
 certify ca --out-dir "$pki/ca" --name "serve_tls test CA"
 certify ca --out-dir "$pki/foreign-ca" --name "foreign CA"
 certify server --ca-dir "$pki/ca" --out "$pki/server" --ip 127.0.0.1

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
-# Shell helpers of the gateway's process tests (test_gateway_process.sh, test_gateway_watch.sh),
-# sourced after the script has set: mbsec (the binary), scratch (its directory), pids (the
+# Shell helpers of the process tests (tests/gateway/test_gateway_process.sh,
+# test_gateway_watch.sh, tests/tls/test_serve_tls.sh), sourced after the script has set: mbsec (the binary), scratch (its directory), pids (the
 # processes to kill on exit), passed and failed (the counts), DEADLINE (seconds for each wait),
 # and, before calling `as` or `certify`, pki (where the certificates are) and pki_ok.
 # shellcheck shell=bash disable=SC2034,SC2153,SC2154
