@@ -258,6 +258,8 @@ static const struct case_ matrix[] = {
     CASE("FC 24 FIFO 900", 1, 1, 0x18, 0x03, 0x84),
     CASE("FC 24 FIFO 910", 1, 1, 0x18, 0x03, 0x8E),
     CASE("FC 24 FIFO 950", 0, 0, 0x18, 0x03, 0xB6),
+    CASE("FC 24 FIFO 10, holding 10..41 inside 0..199", 1, 1, 0x18, 0x00, 0x0A),
+    CASE("FC 24 FIFO 180, holding 180..211 past 199", 0, 0, 0x18, 0x00, 0xB4),
     CASE("FC 43/14 basic", 1, 1, 0x2B, 0x0E, 0x01, 0x00),
     CASE("FC 43/14 one object", 1, 1, 0x2B, 0x0E, 0x04, 0x02),
     CASE("FC 43/13 CANopen", 0, 0, 0x2B, 0x0D, 0x01, 0x02),
@@ -714,6 +716,52 @@ TEST(fc23_read_allowed_write_denied_and_the_other_way_round) {
     REASON(policy, &who, read_denied, sizeof read_denied,
            "role 'operator' from 192.0.2.7: read holding registers 150..151 on unit 1 (FC 23) "
            "matched no rule (default deny)");
+    mb_policy_destroy(policy);
+}
+
+/* FC 24 answers the count register at its pointer and up to 31 values after it: a guard on
+ * holding registers must not be read around through the FIFO queue. */
+TEST(fc24_is_a_read_of_holding_registers_pointer_to_pointer_plus_31) {
+    static const struct mb_policy_range secret[] = {{100, 110}};
+    static const struct mb_policy_range everything[] = {{0, 65535}};
+    static const struct mb_policy_range low[] = {{0, 99}};
+    struct mb_policy_rule rules[3];
+    memset(rules, 0, sizeof rules);
+    rules[0].name = "secret";
+    rules[0].action = MB_POLICY_DENY;
+    rules[0].roles = operator_role;
+    rules[0].role_count = 1;
+    rules[0].tables[MB_POLICY_HOLDING_REGISTERS] = (struct mb_policy_grant){1, secret, 1};
+    rules[1].name = "fifos";
+    rules[1].action = MB_POLICY_ALLOW;
+    rules[1].roles = operator_role;
+    rules[1].role_count = 1;
+    rules[1].tables[MB_POLICY_FIFOS] = (struct mb_policy_grant){1, everything, 1};
+    rules[2].name = "low";
+    rules[2].action = MB_POLICY_ALLOW;
+    rules[2].roles = engineer_role;
+    rules[2].role_count = 1;
+    rules[2].preset = MB_POLICY_READ_ONLY;
+    rules[2].tables[MB_POLICY_HOLDING_REGISTERS] = (struct mb_policy_grant){1, low, 1};
+    struct mb_policy *policy = BUILD(rules);
+    struct who operator_, engineer;
+    set_who(&operator_, "operator", 1, "192.0.2.7");
+    set_who(&engineer, "engineer", 1, "192.0.2.8");
+
+    /* The guard sees the queue's whole reach: 69..100 touches 100, 111 is past it. */
+    DENIED(policy, &operator_, (const uint8_t[]){0x18, 0x00, 0x64}, 3);
+    DENIED(policy, &operator_, (const uint8_t[]){0x18, 0x00, 0x45}, 3);
+    DENIED(policy, &operator_, (const uint8_t[]){0x18, 0x00, 0x6E}, 3);
+    ALLOWED(policy, &operator_, (const uint8_t[]){0x18, 0x00, 0x44}, 3);
+    ALLOWED(policy, &operator_, (const uint8_t[]){0x18, 0x00, 0x6F}, 3);
+    /* An allowing rule on holding registers covers FC 24 only when all 32 are inside. */
+    ALLOWED(policy, &engineer, (const uint8_t[]){0x18, 0x00, 0x44}, 3);
+    DENIED(policy, &engineer, (const uint8_t[]){0x18, 0x00, 0x45}, 3);
+    /* At the top of the address space the reach stops at 65535. */
+    DENIED(policy, &engineer, (const uint8_t[]){0x18, 0xFF, 0xFF}, 3);
+    REASON(policy, &operator_, (const uint8_t[]){0x18, 0x00, 0x64}, 3,
+           "role 'operator' from 192.0.2.7: read FIFO queue at 100 on unit 1 (FC 24) denied by "
+           "rule 'secret'");
     mb_policy_destroy(policy);
 }
 
@@ -1585,6 +1633,7 @@ int main(void) {
     RUN(a_rule_without_tables_covers_every_table_and_the_device);
     RUN(functions_by_code_with_access_read_or_write);
     RUN(fc23_read_allowed_write_denied_and_the_other_way_round);
+    RUN(fc24_is_a_read_of_holding_registers_pointer_to_pointer_plus_31);
     RUN(fc8_sub_functions_one_by_one);
     RUN(fc43_device_identification_and_canopen_apart);
     RUN(value_limits_hold_for_every_value_written);

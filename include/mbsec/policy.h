@@ -27,8 +27,11 @@
  *   FC 23               two parts: the write of holding registers (its write range and
  *                       values) and the read (its read range); each is decided on its own,
  *                       possibly by different rules
- *   FC 24               read of the `fifos` table at the FIFO pointer address (a rule on
- *                       holding registers does not cover FC 24)
+ *   FC 24               read of the `fifos` table at the FIFO pointer address P; FC 24 also
+ *                       returns holding registers P .. P + 31 (the count register and up to 31
+ *                       values; cut at 65535), so a rule on holding registers matches it too,
+ *                       as a read of that range (inside for a rule that allows, touching for
+ *                       one that refuses): a guard on holding registers covers FC 24
  *   FC 20, 21           one part per sub-request: read/write of the `files` table, file
  *                       number and records record .. record + length - 1
  *   FC 7, 11, 12, 17    read of the device
@@ -158,7 +161,7 @@ enum mb_policy_table {
     MB_POLICY_HOLDING_REGISTERS = 2, /* FC 3, 6, 16, 22, 23 */
     MB_POLICY_INPUT_REGISTERS = 3,   /* FC 4 */
     MB_POLICY_FILES = 4,             /* FC 20, 21: ranges of file numbers */
-    MB_POLICY_FIFOS = 5,             /* FC 24: ranges of FIFO pointer addresses */
+    MB_POLICY_FIFOS = 5,             /* FC 24: ranges of FIFO pointer addresses (and see above) */
     MB_POLICY_DEVICE = 6,            /* FC 7, 8, 11, 12, 17, 43, user-defined: no addresses */
 };
 #define MB_POLICY_TABLES 7

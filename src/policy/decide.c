@@ -347,12 +347,32 @@ static int covered(const struct mb_policy_range *ranges, uint32_t count, uint32_
     return 0;
 }
 
+/*
+ * FC 24 returns the FIFO count register at its pointer and up to 31 queued values after it, all
+ * holding registers: a rule on holding registers judges it as a read of pointer .. pointer + 31
+ * (cut at 65535), so a guard on those registers cannot be read around through the queue.
+ */
+static int holding_covered(const struct mb_policy *policy, const struct mb__policy_rule *rule,
+                           const struct part *part, int touching) {
+    uint32_t last = part->first + MB_MAX_FIFO_COUNT;
+    if (last > 0xFFFF)
+        last = 0xFFFF;
+    return covered(mb__policy_ranges(policy) + rule->ranges[MB_POLICY_HOLDING_REGISTERS],
+                   rule->range_count[MB_POLICY_HOLDING_REGISTERS], part->first, last, touching);
+}
+
 /* Whether the part's table is one the rule grants, and its addresses are covered. */
 static int table_matches(const struct mb_policy *policy, const struct mb__policy_rule *rule,
                          const struct part *part) {
     const struct mb_policy_range *ranges = mb__policy_ranges(policy);
     int touching = rule->action != MB_POLICY_ALLOW;
-    if (part->table == UNKNOWN_TABLE || !(rule->tables >> part->table & 1u))
+    if (part->table == UNKNOWN_TABLE)
+        return 0;
+    /* FC 24 reads holding registers: a rule on them matches it too. */
+    if (part->table == MB_POLICY_FIFOS && (rule->tables >> MB_POLICY_HOLDING_REGISTERS & 1u) &&
+        holding_covered(policy, rule, part, touching))
+        return 1;
+    if (!(rule->tables >> part->table & 1u))
         return 0;
     if (part->table == MB_POLICY_DEVICE)
         return 1;
