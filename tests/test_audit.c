@@ -34,6 +34,7 @@
 #include "mbsec/error.h"
 #include "tools/audit.h"
 #include "tools/json.h"
+#include "tools/log.h"
 
 /* ---- helpers ---- */
 
@@ -362,6 +363,68 @@ TEST(ill_formed_utf8_becomes_one_ufffd_per_maximal_subpart) {
     CHECK_REPAIRED("x\xe2\x82", "x" FFFD);                   /* ... at the end */
     CHECK_REPAIRED("\xf0\x9f\x98\xc3\xa9", FFFD "\xc3\xa9"); /* 😀 cut, then é */
     CHECK_REPAIRED("\xc3\"", FFFD "\\\"");                   /* a lead byte before a quote */
+}
+
+/* ---- log lines (src/tools/log.c): what a peer controls cannot forge fields ---- */
+
+/* The line mb_logger_write() writes for `event`, in `format`, into `line`. */
+static void log_line(enum mb_log_format format, const struct mb_log_event *event, char *line,
+                     size_t capacity) {
+    char *text = NULL;
+    size_t length = 0;
+    FILE *stream = open_memstream(&text, &length);
+    struct mb_logger logger = {.stream = stream, .format = format, .level = MB_LOG_DEBUG};
+    mb_logger_write(&logger, event);
+    fclose(stream);
+    snprintf(line, capacity, "%s", text);
+    free(text);
+}
+
+/* A client certificate's role is the peer's to choose: one made to look like more fields. */
+static const char forged_role_reason[] =
+    "TLSv1.3 TLS_AES_128_GCM_SHA256, role 'op' reason=\"forged\" peer=10.6.6.6 x='', CN=x\n"
+    "2026-01-01T00:00:00.000Z info    fake_line \x1b[2J\xc2\x85\xff caf\xc3\xa9";
+
+TEST(a_plain_line_escapes_quotes_backslashes_controls_and_bad_utf8_in_the_reason) {
+    struct mb_log_event event = {.level = MB_LOG_INFO,
+                                 .event = "tls_established",
+                                 .peer = "127.0.0.1:4000",
+                                 .connection_id = 7,
+                                 .reason = forged_role_reason};
+    char line[1024];
+    log_line(MB_LOG_PLAIN, &event, line, sizeof line);
+    const char *reason = strstr(line, " reason=\"");
+    CHECK(reason != NULL);
+    /* One line, one reason field, one peer field: the forged ones stay inside the quotes. */
+    CHECK_EQ(strchr(line, '\n') - line, (long)strlen(line) - 1);
+    CHECK(strstr(reason + 1, " reason=\"") == NULL);
+    CHECK_STR(reason, " reason=\"TLSv1.3 TLS_AES_128_GCM_SHA256, role 'op' reason=\\\"forged\\\" "
+                      "peer=10.6.6.6 x='', CN=x\\x0a2026-01-01T00:00:00.000Z info    fake_line "
+                      "\\x1b[2J\\xc2\\x85\\xff caf\xc3\xa9\"\n");
+    event.reason = "C:\\path";
+    log_line(MB_LOG_PLAIN, &event, line, sizeof line);
+    CHECK(strstr(line, " reason=\"C:\\\\path\"\n") != NULL);
+}
+
+TEST(a_json_line_escapes_the_reason_as_audit_records_do) {
+    struct mb_log_event event = {.level = MB_LOG_WARNING,
+                                 .event = "tls_established",
+                                 .peer = "[::1]:4000",
+                                 .reason = forged_role_reason};
+    char line[1024];
+    log_line(MB_LOG_JSON, &event, line, sizeof line);
+    CHECK_EQ(strchr(line, '\n') - line, (long)strlen(line) - 1);
+    line[strlen(line) - 1] = '\0';
+    CHECK(json_object_valid(line));
+    struct mb_json json;
+    mb_json_begin(&json);
+    mb_json_string(&json, "reason", forged_role_reason);
+    const char *record = mb_json_end(&json);
+    /* The same escaping as the audit record's: {"reason":...} is its tail. */
+    char *tail = strstr(line, ",\"reason\":");
+    CHECK(tail != NULL);
+    if (tail != NULL)
+        CHECK_EQ(strncmp(tail + 1, record + 1, strlen(record) - 1), 0);
 }
 
 TEST(a_field_that_does_not_fit_is_dropped_whole_and_truncated_is_added_last) {
@@ -1188,6 +1251,8 @@ int main(void) {
     RUN(strings_escape_quote_backslash_and_control_characters_as_u00xx);
     RUN(well_formed_utf8_is_kept_as_it_is);
     RUN(ill_formed_utf8_becomes_one_ufffd_per_maximal_subpart);
+    RUN(a_plain_line_escapes_quotes_backslashes_controls_and_bad_utf8_in_the_reason);
+    RUN(a_json_line_escapes_the_reason_as_audit_records_do);
     RUN(a_field_that_does_not_fit_is_dropped_whole_and_truncated_is_added_last);
     RUN(at_every_fill_level_the_record_stays_valid_json_and_fields_stay_whole);
     RUN(many_small_fields_end_with_truncated_and_valid_json);

@@ -16,6 +16,7 @@
 
 #include "mbsec/client.h"
 #include "mbsec/value.h"
+#include "tools/json.h"
 #include "tools/log.h"
 
 /* ---- the four tables ---- */
@@ -331,11 +332,8 @@ int mb_cli_parse_hex(const char *const *texts, int count, uint8_t *bytes, size_t
 /* Parses a coil value: 0/1/on/off/true/false (any case). Returns 0 or 1, or -1. */
 int mb_cli_parse_bit(const char *text);
 
-/* ---- output (timestamps: mb_log_timestamp() in tools/log.h) ---- */
-
-/* Writes `text` (length bytes) as a JSON string, quotes included; bytes outside printable
- * ASCII are \u00XX escapes, so any bytes give valid JSON. */
-void mb_cli_json_string(FILE *out, const char *text, size_t length);
+/* ---- output (timestamps: mb_log_timestamp() in tools/log.h; JSON strings:
+ * mb_json_write_string() in tools/json.h) ---- */
 
 /* Writes bytes as lowercase hex pairs separated by `separator` (none when '\0'). */
 void mb_cli_hex_bytes(FILE *out, const uint8_t *bytes, size_t length, char separator);

@@ -160,10 +160,10 @@ static void print_json(const struct mb_cli_options *options,
             const char *name = object_name(identification->objects[i].id, buffer, sizeof buffer);
             if (i > 0)
                 fputc(',', stdout);
-            mb_cli_json_string(stdout, name, strlen(name));
+            mb_json_write_string(stdout, name, strlen(name));
             fputc(':', stdout);
-            mb_cli_json_string(stdout, (const char *)identification->objects[i].value,
-                               identification->objects[i].length);
+            mb_json_write_string(stdout, (const char *)identification->objects[i].value,
+                                 identification->objects[i].length);
         }
         fputs("}}", stdout);
     }
@@ -176,7 +176,7 @@ static void print_json(const struct mb_cli_options *options,
         fputs(",\"server_id\":{\"hex\":\"", stdout);
         mb_cli_hex_bytes(stdout, data, length, '\0');
         fputs("\",\"text\":", stdout);
-        mb_cli_json_string(stdout, (const char *)data, length);
+        mb_json_write_string(stdout, (const char *)data, length);
         fputc('}', stdout);
     }
     if (exit_status != MB_EXIT_OK)

@@ -12,20 +12,6 @@
 
 #include "tools/client_common.h"
 
-void mb_cli_json_string(FILE *out, const char *text, size_t length) {
-    fputc('"', out);
-    for (size_t i = 0; i < length; i++) {
-        unsigned char c = (unsigned char)text[i];
-        if (c == '"' || c == '\\')
-            fprintf(out, "\\%c", c);
-        else if (c < 0x20 || c >= 0x7F)
-            fprintf(out, "\\u%04x", c);
-        else
-            fputc(c, out);
-    }
-    fputc('"', out);
-}
-
 void mb_cli_hex_bytes(FILE *out, const uint8_t *bytes, size_t length, char separator) {
     for (size_t i = 0; i < length; i++) {
         if (i > 0 && separator != '\0')
@@ -43,7 +29,7 @@ void mb_cli_json_open(FILE *out, const struct mb_cli_options *options) {
     char timestamp[32];
     mb_log_timestamp(timestamp, sizeof timestamp);
     fprintf(out, "{\"timestamp\":\"%s\",\"target\":", timestamp);
-    mb_cli_json_string(out, options->target, strlen(options->target));
+    mb_json_write_string(out, options->target, strlen(options->target));
     fprintf(out, ",\"unit\":%u", options->unit);
 }
 
@@ -164,7 +150,7 @@ static void print_human(const struct mb_cli_options *options,
 
 static void print_json(const struct mb_cli_options *options, const struct mb_cli_reading *reading) {
     fprintf(stdout, "{\"timestamp\":\"%s\",\"target\":", reading->timestamp);
-    mb_cli_json_string(stdout, options->target, strlen(options->target));
+    mb_json_write_string(stdout, options->target, strlen(options->target));
     printf(",\"unit\":%u,\"table\":\"%s\",\"address\":%u,\"type\":\"%s\"", options->unit,
            mb_cli_table_name(reading->location->table), reading->location->address,
            mb_cli_type_name(options->type));
@@ -179,7 +165,7 @@ static void print_json(const struct mb_cli_options *options, const struct mb_cli
     if (options->type == MB_CLI_TYPE_ASCII) {
         size_t length = 0;
         char *text = reading_text(options, reading, &length);
-        mb_cli_json_string(stdout, text != NULL ? text : "", text != NULL ? length : 0);
+        mb_json_write_string(stdout, text != NULL ? text : "", text != NULL ? length : 0);
         free(text);
     } else {
         for (size_t i = 0; i < reading->count; i++) {

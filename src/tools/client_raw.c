@@ -227,7 +227,7 @@ static void print_json(const struct mb_cli_options *options, const uint8_t *pdu,
         if (!first)
             fputc(',', stdout);
         first = 0;
-        mb_cli_json_string(stdout, line, line_length);
+        mb_json_write_string(stdout, line, line_length);
         line += line_length + (end != NULL);
     }
     fputc(']', stdout);

@@ -193,16 +193,16 @@ static void print_finding(const struct mb_cli_options *options, uint8_t unit,
         for_unit.unit = unit;
         mb_cli_json_open(stdout, &for_unit);
         fputs(",\"answer\":", stdout);
-        mb_cli_json_string(stdout, finding->answer, strlen(finding->answer));
+        mb_json_write_string(stdout, finding->answer, strlen(finding->answer));
         if (finding->result > 0)
             printf(",\"exception\":%d", finding->result);
         if (finding->identified) {
             fputs(",\"identification\":{\"VendorName\":", stdout);
-            mb_cli_json_string(stdout, finding->vendor, strlen(finding->vendor));
+            mb_json_write_string(stdout, finding->vendor, strlen(finding->vendor));
             fputs(",\"ProductCode\":", stdout);
-            mb_cli_json_string(stdout, finding->product, strlen(finding->product));
+            mb_json_write_string(stdout, finding->product, strlen(finding->product));
             fputs(",\"MajorMinorRevision\":", stdout);
-            mb_cli_json_string(stdout, finding->revision, strlen(finding->revision));
+            mb_json_write_string(stdout, finding->revision, strlen(finding->revision));
             fputc('}', stdout);
         }
         fputs("}\n", stdout);

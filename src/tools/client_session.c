@@ -149,7 +149,7 @@ int mb_cli_report_message(const struct mb_cli_options *options, int exit_status,
     if (options->format == MB_CLI_JSON) {
         mb_cli_json_open(stdout, options);
         printf(",\"command\":\"%s\",\"error\":", options->command);
-        mb_cli_json_string(stdout, message, strlen(message));
+        mb_json_write_string(stdout, message, strlen(message));
         if (exception > 0)
             printf(",\"exception\":%d", exception);
         printf(",\"exit_code\":%d}\n", exit_status);

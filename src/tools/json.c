@@ -23,13 +23,7 @@ static void put(struct mb_json *json, size_t *at, const char *bytes, size_t coun
     *at += count;
 }
 
-/*
- * The length of the well-formed UTF-8 sequence at `text` (Unicode table 3-7: no overlong forms,
- * no surrogates, nothing above U+10FFFF), or 0 when it is ill-formed, with *consumed the bytes
- * of its maximal ill-formed subpart: those become one U+FFFD. The NUL that ends the string is
- * not a continuation byte, so the scan never reads past it.
- */
-static size_t utf8_sequence(const unsigned char *text, size_t *consumed) {
+size_t mb_utf8_sequence(const unsigned char *text, size_t length, size_t *consumed) {
     unsigned char lead = text[0], low = 0x80, high = 0xBF;
     size_t continuation;
     if (lead < 0x80) {
@@ -55,7 +49,7 @@ static size_t utf8_sequence(const unsigned char *text, size_t *consumed) {
         return 0;
     }
     for (size_t i = 1; i <= continuation; i++) {
-        if (text[i] < low || text[i] > high) {
+        if (i >= length || text[i] < low || text[i] > high) {
             *consumed = i;
             return 0;
         }
@@ -66,26 +60,50 @@ static size_t utf8_sequence(const unsigned char *text, size_t *consumed) {
     return continuation + 1;
 }
 
-static void put_string(struct mb_json *json, size_t *at, const char *value) {
+size_t mb_json_escape_next(const char *text, size_t length, char out[6], size_t *out_length) {
     static const char hex[] = "0123456789abcdef";
-    const unsigned char *text = (const unsigned char *)value;
+    const unsigned char *at = (const unsigned char *)text;
+    size_t consumed;
+    size_t valid = mb_utf8_sequence(at, length, &consumed);
+    if (valid == 0) {
+        memcpy(out, "\\ufffd", 6);
+        *out_length = 6;
+    } else if (*at == '"' || *at == '\\') {
+        out[0] = '\\';
+        out[1] = (char)*at;
+        *out_length = 2;
+    } else if (*at < 0x20 || *at == 0x7F) {
+        /* DEL is valid JSON, but escaped it cannot reach a terminal that shows the text. */
+        const char escaped[6] = {'\\', 'u', '0', '0', hex[*at >> 4], hex[*at & 0x0F]};
+        memcpy(out, escaped, 6);
+        *out_length = 6;
+    } else {
+        memcpy(out, at, valid);
+        *out_length = valid;
+    }
+    return consumed;
+}
+
+void mb_json_write_string(FILE *out, const char *text, size_t length) {
+    fputc('"', out);
+    size_t at = 0;
+    while (at < length) {
+        char piece[6];
+        size_t piece_length;
+        at += mb_json_escape_next(text + at, length - at, piece, &piece_length);
+        fwrite(piece, 1, piece_length, out);
+    }
+    fputc('"', out);
+}
+
+static void put_string(struct mb_json *json, size_t *at, const char *value) {
+    size_t length = strlen(value), done = 0;
     put(json, at, "\"", 1);
-    while (*text != '\0' && *at <= FIELD_LIMIT(json)) {
-        size_t consumed;
-        size_t valid = utf8_sequence(text, &consumed);
-        if (valid == 0) {
-            put(json, at, "\\ufffd", 6);
-        } else if (*text == '"' || *text == '\\') {
-            char escaped[2] = {'\\', (char)*text};
-            put(json, at, escaped, 2);
-        } else if (*text < 0x20 || *text == 0x7F) {
-            /* DEL is valid JSON, but escaped it cannot reach a terminal that shows the log. */
-            char escaped[6] = {'\\', 'u', '0', '0', hex[*text >> 4], hex[*text & 0x0F]};
-            put(json, at, escaped, 6);
-        } else {
-            put(json, at, (const char *)text, valid);
-        }
-        text += consumed;
+    while (done < length && *at <= FIELD_LIMIT(json)) {
+        char piece[6];
+        size_t piece_length;
+        done += mb_json_escape_next(value + done, length - done, piece, &piece_length);
+        put(json, at, piece, piece_length);
     }
     put(json, at, "\"", 1);
 }

@@ -21,6 +21,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 struct mb_json {
     char text[4096]; /* the object so far; NUL-terminated once mb_json_end() returns */
@@ -49,5 +50,26 @@ void mb_json_raw(struct mb_json *json, const char *key, const char *json_value);
 /* Closes the object (adding "truncated":true when a field was dropped) and returns json->text,
  * which json->length then measures. Call it once; mb_json_begin() starts the next record. */
 const char *mb_json_end(struct mb_json *json);
+
+/* ---- the one JSON string escaper (audit records, log lines, the client's JSON output) ---- */
+
+/*
+ * The length of the well-formed UTF-8 sequence at `text` (Unicode table 3-7: no overlong forms,
+ * no surrogates, nothing above U+10FFFF; at most `length` bytes, at least 1 given), or 0 when it
+ * is ill-formed, with *consumed the bytes of its maximal ill-formed subpart (which then stand
+ * for one U+FFFD).
+ */
+size_t mb_utf8_sequence(const unsigned char *text, size_t length, size_t *consumed);
+
+/*
+ * Escapes the character at `text` (`length` bytes left, at least 1) for a JSON string: quote
+ * and backslash with a backslash, control characters and DEL as \u00XX, an ill-formed UTF-8
+ * sequence as \ufffd, anything else as it is. Writes at most 6 bytes to `out`, their count to
+ * *out_length, and returns the bytes of `text` consumed.
+ */
+size_t mb_json_escape_next(const char *text, size_t length, char out[6], size_t *out_length);
+
+/* Writes `length` bytes of `text` (NULs included) as one quoted JSON string. */
+void mb_json_write_string(FILE *out, const char *text, size_t length);
 
 #endif

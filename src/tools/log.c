@@ -7,6 +7,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "tools/json.h"
+
 /* Workers log from several threads: one lock keeps each line whole. */
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -47,16 +49,37 @@ void mb_log_timestamp(char *text, size_t capacity) {
     snprintf(text + used, capacity - used, ".%03dZ", (int)(now.tv_nsec / 1000000) % 1000);
 }
 
-/* Writes `text` as a JSON string body, escaping what JSON requires. */
 static void json_string(FILE *stream, const char *text) {
+    mb_json_write_string(stream, text, strlen(text));
+}
+
+/*
+ * Writes a value of a plain line inside double quotes. What a peer controls reaches these values
+ * (the role and subject of a client certificate, in a TLS line's reason), so nothing in them may
+ * end the quotes or the line: a quote or backslash gets a backslash, control characters, DEL,
+ * C1 controls and bytes that are not well-formed UTF-8 become \xNN, one per byte. Other UTF-8
+ * (a subject in another script) stays readable.
+ */
+static void plain_quoted(FILE *stream, const char *text) {
+    const unsigned char *at = (const unsigned char *)text;
+    size_t length = strlen(text);
     fputc('"', stream);
-    for (const unsigned char *at = (const unsigned char *)text; *at; at++) {
-        if (*at == '"' || *at == '\\')
-            fprintf(stream, "\\%c", *at);
-        else if (*at < 0x20)
-            fprintf(stream, "\\u%04x", *at);
-        else
+    while (length > 0) {
+        size_t consumed;
+        size_t valid = mb_utf8_sequence(at, length, &consumed);
+        int c1 = valid == 2 && at[0] == 0xC2 && at[1] < 0xA0;
+        if (valid == 0 || c1 || *at < 0x20 || *at == 0x7F) {
+            size_t count = valid != 0 ? valid : consumed;
+            for (size_t i = 0; i < count; i++)
+                fprintf(stream, "\\x%02x", at[i]);
+        } else if (*at == '"' || *at == '\\') {
+            fputc('\\', stream);
             fputc(*at, stream);
+        } else {
+            fwrite(at, 1, valid, stream);
+        }
+        at += consumed;
+        length -= consumed;
     }
     fputc('"', stream);
 }
@@ -104,8 +127,10 @@ void mb_logger_write(void *data, const struct mb_log_event *event) {
         if (strcmp(event->event, "connection_closed") == 0)
             fprintf(out, " requests=%" PRIu64 " duration_ms=%" PRIu64, event->requests,
                     event->duration_ms);
-        if (event->reason)
-            fprintf(out, " reason=\"%s\"", event->reason);
+        if (event->reason) {
+            fputs(" reason=", out);
+            plain_quoted(out, event->reason);
+        }
         fputc('\n', out);
     }
     fflush(out);
