@@ -7,9 +7,13 @@
  * remapping; no route and a dead backend answered 0x0A, a silent device 0x0B; service resuming
  * when the device returns; a slow device not delaying a fast one.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -96,6 +100,29 @@ static int slow_handler(void *data, const struct mb_server_request *call, uint8_
     return MB_SERVER_DEFER;
 }
 
+/* The paced device: one request at a time (the gateway's backend has in_flight 1, as for a
+ * serial line), each answered PACED_MS after it came. */
+#define PACED_MS 10
+static struct node paced_device;
+static struct slow_answer paced[8];
+static int paced_count;
+
+static void answer_paced(struct mb_loop *loop, struct mb_timer *timer) {
+    (void)loop;
+    struct slow_answer *answer = timer->data;
+    mb_server_reply(paced_device.server, answer->token, answer->pdu, (size_t)answer->length);
+}
+
+static int paced_handler(void *data, const struct mb_server_request *call, uint8_t *response) {
+    (void)response;
+    struct slow_answer *answer = &paced[paced_count++ % 8];
+    answer->token = call->token;
+    answer->length = mb_model_handle(data, call, answer->pdu);
+    memset(&answer->timer, 0, sizeof answer->timer);
+    mb_timer_start(paced_device.loop, &answer->timer, PACED_MS, answer_paced, answer);
+    return MB_SERVER_DEFER;
+}
+
 static void *run(void *data) {
     struct node *node = data;
     mb_loop_run(node->loop);
@@ -138,6 +165,9 @@ static void backend_at(struct mb_gateway_backend *backend, const char *name, uin
     backend->timeout_ms = timeout_ms;
     backend->reconnect_min_ms = 20;
     backend->reconnect_max_ms = 100;
+    /* The tests multiplex many clients of one address (one identity): the whole backend is
+     * theirs. The fair share has a gateway of its own below. */
+    backend->share = 1000000;
 }
 
 static void start_gateway(void) {
@@ -472,6 +502,184 @@ TEST(a_reconfiguration_keeps_unchanged_backends_and_lets_removed_ones_finish) {
     mb_loop_destroy(loop);
 }
 
+/* ---- the fair share ---- */
+
+/* A blocking TCP connection from `source` (a loopback address of its own: another identity) to
+ * 127.0.0.1:port, with a receive timeout. */
+static int raw_connect(const char *source, uint16_t port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in from = {.sin_family = AF_INET}, to = {.sin_family = AF_INET};
+    inet_pton(AF_INET, source, &from.sin_addr);
+    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+    to.sin_port = htons(port);
+    struct timeval timeout = {.tv_sec = 5};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    if (bind(fd, (struct sockaddr *)&from, sizeof from) != 0 ||
+        connect(fd, (struct sockaddr *)&to, sizeof to) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Sends FC 3 reads of register 0 with transaction ids first..first+count-1. */
+static int raw_send_reads(int fd, uint16_t first, int count, uint8_t unit) {
+    uint8_t frames[64 * 12];
+    for (int i = 0; i < count && i < 64; i++) {
+        uint16_t id = (uint16_t)(first + i);
+        const uint8_t frame[12] = {id >> 8, id & 0xFF, 0, 0, 0, 6, unit, 3, 0, 0, 0, 1};
+        memcpy(frames + 12 * i, frame, 12);
+    }
+    return write(fd, frames, (size_t)(12 * count)) == 12 * count ? 0 : -1;
+}
+
+/* Reads one answer frame: its transaction id, and 0 for a normal answer or the exception
+ * code. Returns 0, or -1 when nothing came in time. */
+static int raw_answer(int fd, uint16_t *transaction, int *exception) {
+    uint8_t frame[260];
+    size_t have = 0, want = 7;
+    while (have < want) {
+        ssize_t count = read(fd, frame + have, want - have);
+        if (count <= 0)
+            return -1;
+        have += (size_t)count;
+        if (have == 7)
+            want = 6 + (size_t)(frame[4] << 8 | frame[5]);
+        if (want > sizeof frame || want < 8)
+            return -1;
+    }
+    *transaction = (uint16_t)(frame[0] << 8 | frame[1]);
+    *exception = (frame[7] & 0x80) ? frame[8] : 0;
+    return 0;
+}
+
+/*
+ * Finding 3 of the review: one client with many connections and many requests in flight took
+ * every slot of a slow device's backend, and everybody else got 0A or timed out. Now it gets
+ * 06 past its share, and another identity waits behind at most one of its requests.
+ */
+TEST(a_greedy_identity_gets_06_past_its_share_while_another_gets_every_answer) {
+    enum { GREEDY_CONNECTIONS = 4, GREEDY_EACH = 20, QUIET = 8 };
+    paced_count = 0;
+    start_device(&paced_device, paced_handler, 0);
+    struct node fair = {0};
+    struct mb_gateway *fair_gateway;
+    CHECK_EQ(mb_loop_create(&fair.loop), 0);
+    struct mb_server_config server_config = {.handler = mb_gateway_handle};
+    CHECK_EQ(mb_server_create(fair.loop, &server_config, &fair.server), 0);
+    CHECK_EQ(mb_server_listen(fair.server, "127.0.0.1:0", 64), 0);
+    fair.port = port_of(fair.server);
+    struct mb_gateway_backend backend;
+    backend_at(&backend, "serial-like", paced_device.port, 3000);
+    backend.share = 0; /* the default: a quarter of 1 x (1 + 39) */
+    backend.max_in_flight = 1;
+    backend.max_queued = 39;
+    const struct mb_gateway_route route = {.front_unit = 1, .device_unit = 1, .backend = 0};
+    struct mb_gateway_config config = {
+        .backends = &backend, .backend_count = 1, .routes = &route, .route_count = 1};
+    CHECK_EQ(mb_gateway_create(fair.loop, fair.server, &config, &fair_gateway), 0);
+    mb_server_set_handler(fair.server, mb_gateway_handle, fair_gateway);
+    CHECK_EQ(pthread_create(&fair.thread, NULL, run, &fair), 0);
+
+    /* The quiet client's first answer proves the device is up before the flood. */
+    int quiet = raw_connect("127.0.0.2", fair.port);
+    CHECK(quiet >= 0);
+    uint16_t transaction;
+    int exception = -1;
+    CHECK_EQ(raw_send_reads(quiet, 1000, 1, 1), 0);
+    CHECK_EQ(raw_answer(quiet, &transaction, &exception), 0);
+    CHECK_EQ(exception, 0);
+
+    int greedy[GREEDY_CONNECTIONS];
+    for (int c = 0; c < GREEDY_CONNECTIONS; c++) {
+        greedy[c] = raw_connect("127.0.0.1", fair.port);
+        CHECK(greedy[c] >= 0);
+        CHECK_EQ(raw_send_reads(greedy[c], (uint16_t)(c * 100), GREEDY_EACH, 1), 0);
+    }
+    /* While the greedy requests are queued, the quiet client asks, one request at a time. */
+    usleep(20000);
+    int quiet_answered = 0;
+    uint64_t slowest = 0;
+    for (int i = 0; i < QUIET; i++) {
+        uint64_t start = now_ms();
+        CHECK_EQ(raw_send_reads(quiet, (uint16_t)(2000 + i), 1, 1), 0);
+        if (raw_answer(quiet, &transaction, &exception) == 0 && exception == 0 &&
+            transaction == 2000 + i)
+            quiet_answered++;
+        if (now_ms() - start > slowest)
+            slowest = now_ms() - start;
+    }
+    CHECK_EQ(quiet_answered, QUIET);
+    /* Behind at most the greedy request in flight and the one whose turn it is (10 ms each);
+     * the bound leaves room for a busy machine, and is far below the 40 queued ahead of it
+     * in arrival order. */
+    CHECK(slowest < 200);
+
+    int answers = 0, busy = 0, normal = 0, other = 0;
+    for (int c = 0; c < GREEDY_CONNECTIONS; c++) {
+        int seen[GREEDY_EACH] = {0};
+        for (int i = 0; i < GREEDY_EACH; i++) {
+            if (raw_answer(greedy[c], &transaction, &exception) != 0)
+                break;
+            answers++;
+            int index = transaction - c * 100;
+            if (index < 0 || index >= GREEDY_EACH || seen[index]++)
+                other++;
+            if (exception == MB_EX_SERVER_DEVICE_BUSY)
+                busy++;
+            else if (exception == 0)
+                normal++;
+            else
+                other++;
+        }
+        close(greedy[c]);
+    }
+    /* Every greedy request answered once: its share (10) by the device, the rest 06 at once. */
+    CHECK_EQ(answers, GREEDY_CONNECTIONS * GREEDY_EACH);
+    CHECK_EQ(other, 0);
+    CHECK(busy >= GREEDY_CONNECTIONS * GREEDY_EACH - 10 - 10);
+    CHECK(normal >= 10);
+    close(quiet);
+
+    mb_loop_stop(fair.loop);
+    pthread_join(fair.thread, NULL);
+    struct mb_gateway_backend_info info;
+    CHECK_EQ(mb_gateway_backend_info(fair_gateway, 0, &info), 0);
+    CHECK_EQ(info.share, 10);
+    CHECK_EQ(info.over_share, (uint64_t)busy);
+    mb_gateway_destroy(fair_gateway);
+    mb_server_destroy(fair.server);
+    mb_loop_destroy(fair.loop);
+    stop_node(&paced_device);
+}
+
+/* Finding 9: a device that wraps addresses around would write register 0. */
+TEST(addresses_past_65535_get_02_from_the_gateway_and_never_reach_the_device) {
+    struct mb_client *client = connect_gateway(1000);
+    struct mb_gateway_stats before, after;
+    uint16_t values[2];
+    mb_gateway_stats(gateway, &before);
+    /* Sent as raw PDUs: the client library would refuse to encode them. */
+    const uint8_t read_past[] = {0x03, 0xFF, 0xFF, 0x00, 0x02};
+    const uint8_t write_past[] = {0x10, 0xFF, 0xFF, 0x00, 0x02, 0x04, 0xDE, 0xAD, 0xBE, 0xEF};
+    CHECK_EQ(mb_client_call(client, 1, read_past, sizeof read_past, NULL),
+             MB_EX_ILLEGAL_DATA_ADDRESS);
+    CHECK_EQ(mb_client_call(client, 1, write_past, sizeof write_past, NULL),
+             MB_EX_ILLEGAL_DATA_ADDRESS);
+    /* The last register itself is fine. */
+    CHECK_EQ(mb_read_holding_registers(client, 1, 65535, 1, values), 0);
+    mb_client_close(client);
+    char backend[32];
+    struct mb_gateway_completion done = completion(backend, sizeof backend);
+    CHECK_EQ(done.outcome, MB_GATEWAY_ANSWERED);
+    mb_gateway_stats(gateway, &after);
+    CHECK_EQ(after.rejected - before.rejected, 2);
+    CHECK_EQ(after.forwarded - before.forwarded, 1);
+    uint16_t zero[2] = {1, 1};
+    CHECK_EQ(mb_model_get(model, 1, MB_TABLE_HOLDING_REGISTERS, 0, 2, zero), 0);
+    CHECK(zero[0] != 0xDEAD && zero[1] != 0xBEEF);
+}
+
 int main(void) {
     struct mb_model_config config;
     mb_model_default_config(&config);
@@ -486,6 +694,8 @@ int main(void) {
     RUN(a_unit_without_a_route_gets_0a_and_a_silent_device_0b);
     RUN(many_clients_share_the_device_single_connection_without_cross_talk);
     RUN(a_slow_device_does_not_delay_requests_to_another);
+    RUN(a_greedy_identity_gets_06_past_its_share_while_another_gets_every_answer);
+    RUN(addresses_past_65535_get_02_from_the_gateway_and_never_reach_the_device);
     RUN(a_dead_device_gives_0a_or_0b_and_service_resumes_when_it_returns);
     RUN(a_reconfiguration_keeps_unchanged_backends_and_lets_removed_ones_finish);
     /* The gateway's loop must not run while the gateway goes away. */

@@ -483,6 +483,19 @@ TEST(exception_encode_refuses_code_0_and_a_set_exception_bit) {
     CHECK_EQ(mb_exception_encode(3, 2, pdu, 1), MB_ENOSPC);
 }
 
+TEST(exception_answer_answers_any_function_code_byte_that_arrived) {
+    uint8_t pdu[2];
+    CHECK_EQ(mb_exception_answer(0, 1, pdu, sizeof pdu), 2);
+    CHECK_BYTES(pdu, 2, 0x80, 0x01);
+    CHECK_EQ(mb_exception_answer(3, 2, pdu, sizeof pdu), 2);
+    CHECK_BYTES(pdu, 2, 0x83, 0x02);
+    CHECK_EQ(mb_exception_answer(0x83, 1, pdu, sizeof pdu), 2);
+    CHECK_BYTES(pdu, 2, 0x83, 0x01);
+    CHECK_EQ(mb_exception_answer(3, 0, pdu, sizeof pdu), MB_EINVAL);
+    CHECK_EQ(mb_exception_answer(3, 2, NULL, 2), MB_EINVAL);
+    CHECK_EQ(mb_exception_answer(3, 2, pdu, 1), MB_ENOSPC);
+}
+
 TEST(exception_and_function_names_read_like_the_spec) {
     CHECK_STR(mb_exception_name(1), "illegal function");
     CHECK_STR(mb_exception_name(2), "illegal data address");
@@ -534,6 +547,7 @@ int main(void) {
     RUN(fc43_14_a_stream_must_start_where_asked_or_restart_at_0);
     RUN(exception_responses_are_values_not_errors);
     RUN(exception_encode_refuses_code_0_and_a_set_exception_bit);
+    RUN(exception_answer_answers_any_function_code_byte_that_arrived);
     RUN(exception_and_function_names_read_like_the_spec);
     RUN(reserved_function_codes_in_responses_are_refused);
     return harness_result();

@@ -13,9 +13,25 @@
  *     backend is down (no connection up, or reconnecting), or when its queue is full;
  *   - exception 0x0B (gateway target device failed to respond) when the device did not answer
  *     in time, the connection was lost with the request outstanding, or the answer was wrong.
+ *   - exception 0x02 (illegal data address) when its addresses run past 65535 (address +
+ *     quantity over 65536, or an FC 20/21 record past 9999): a device that wraps around would
+ *     touch register 0, so such a request never goes to one;
+ *   - what `over_share` says (exception 0x06 by default) when the client's identity already
+ *     holds its share of the backend (below).
  * A slow or dead backend never delays another: each has its own connections, queue and
  * deadlines. Authorization is the caller's: wrap mb_gateway_handle() in a handler that asks the
  * policy first (policy.h), as `mbsec gateway` does.
+ *
+ * Fairness. Many clients share a backend's few connections, so one client must not be able to
+ * take them all. Every request belongs to an identity: its source (struct mb_peer, source: the
+ * address cut to the server's source prefix) together with the role of its certificate, when
+ * it came over TLS with one. At each backend
+ *   - an identity holds at most `share` requests queued or in flight; the next ones get the
+ *     over_share answer at once;
+ *   - requests wait at the gateway, one queue per identity, and go out to the device's
+ *     connections (max_in_flight each) from those queues in turn, one request per identity per
+ *     round: a client that sends one request waits behind at most one request of each other
+ *     identity, however many a greedy one has queued.
  */
 #ifndef MBSEC_GATEWAY_H
 #define MBSEC_GATEWAY_H
@@ -39,10 +55,14 @@ struct mb_gateway_backend {
     const char *name; /* for logs: "plc1" */
     struct sockaddr_storage address;
     socklen_t address_length;
-    uint32_t connections;      /* pool size; default 1 */
-    uint32_t timeout_ms;       /* per request, from arrival at the gateway; default 1000 */
-    uint32_t max_queued;       /* requests waiting per connection; default 256 */
-    uint32_t max_in_flight;    /* per connection; default 16 (1 for devices that need it) */
+    uint32_t connections;   /* pool size; default 1 */
+    uint32_t timeout_ms;    /* per request, from arrival at the gateway; default 1000 */
+    uint32_t max_queued;    /* requests waiting per connection; default 256 */
+    uint32_t max_in_flight; /* per connection; default 16 (1 for devices that need it) */
+    /* Requests one identity may hold at this backend, queued or in flight; 0: the default, a
+     * quarter of what the backend holds (connections x (max_in_flight + max_queued)), at
+     * least 1: 68 with the other defaults. */
+    uint32_t share;
     uint32_t reconnect_min_ms; /* backoff after a failure, doubling up to reconnect_max_ms, */
     uint32_t reconnect_max_ms; /* with jitter; defaults 100 and 30000 */
     mb_transport_wrap wrap;    /* NULL: plain Modbus/TCP to the device */
@@ -60,6 +80,23 @@ struct mb_gateway_route {
     uint16_t backend; /* index into the backends array */
 };
 
+/* How a request the gateway answered ended. */
+enum mb_gateway_outcome {
+    MB_GATEWAY_ANSWERED = 0,    /* the device answered (normally or with an exception) */
+    MB_GATEWAY_UNAVAILABLE = 1, /* 0x0A: no route, the backend down, or its queue full */
+    MB_GATEWAY_TIMEOUT = 2,     /* 0x0B: no answer in time, or the connection lost */
+    MB_GATEWAY_MISMATCH = 3,    /* 0x0B: the device's frame did not answer the request */
+    MB_GATEWAY_OVER_SHARE = 4,  /* the identity held its share of the backend (over_share) */
+    MB_GATEWAY_REJECTED = 5,    /* 0x02: addresses past 65535, never forwarded */
+};
+
+/* What a request over its identity's share gets. */
+enum mb_gateway_over_share {
+    MB_GATEWAY_SHARE_BUSY = 0,  /* exception 0x06 (server device busy): retry later */
+    MB_GATEWAY_SHARE_DROP = 1,  /* no answer */
+    MB_GATEWAY_SHARE_CLOSE = 2, /* the connection closed (MB_SERVER_CLOSE) */
+};
+
 /* How one forwarded request ended, for audit records and metrics. */
 struct mb_gateway_completion {
     uint64_t connection_id; /* the front connection, as in the server's log lines */
@@ -72,6 +109,7 @@ struct mb_gateway_completion {
     int from_device;     /* 1: the answer (normal or exception) came from the device */
     const char *backend; /* the backend's name; NULL when there was no route */
     uint32_t latency_us; /* from the request's arrival at the gateway to its answer */
+    enum mb_gateway_outcome outcome;
 };
 
 typedef void (*mb_gateway_completion_fn)(void *data, const struct mb_gateway_completion *done);
@@ -87,6 +125,7 @@ struct mb_gateway_config {
      * decided, just before it is sent; NULL: not called. Runs on the gateway's loop. */
     mb_gateway_completion_fn on_complete;
     void *complete_data;
+    enum mb_gateway_over_share over_share; /* default: exception 0x06 */
 };
 
 struct mb_gateway_stats {
@@ -97,6 +136,8 @@ struct mb_gateway_stats {
     uint64_t mismatched;  /* device answers that did not match (answered 0x0B) */
     uint64_t unsolicited; /* device frames that answered nothing outstanding: discarded */
     uint64_t reloads;     /* successful mb_gateway_reconfigure() calls */
+    uint64_t over_share;  /* requests over their identity's share of a backend */
+    uint64_t rejected;    /* answered 0x02: addresses past 65535 */
 };
 
 /* One backend as it is now, for metrics. Counters start when the backend starts (and carry
@@ -107,7 +148,10 @@ struct mb_gateway_backend_info {
     uint32_t connections_up; /* connected now */
     uint32_t outstanding;    /* requests queued or in flight now */
     uint32_t capacity;       /* how many it can hold (connections x (in flight + queue)) */
+    uint32_t share;          /* what one identity may hold of it */
+    uint32_t identities;     /* identities holding requests now */
     uint64_t forwarded, answered, unavailable, timeouts, mismatched, unsolicited;
+    uint64_t over_share; /* requests refused: their identity held its share */
     uint64_t reconnects; /* connection losses and failed attempts, each followed by a retry */
 };
 
@@ -139,7 +183,8 @@ MB_API int mb_gateway_reconfigure(struct mb_gateway *gateway,
 MB_API void mb_gateway_destroy(struct mb_gateway *gateway);
 
 /* The server handler: forwards the request (returns MB_SERVER_DEFER), or writes the exception
- * answer at once (0x0A). */
+ * answer at once (0x0A, 0x02, the over_share answer; 01 or 03 for a request that did not
+ * decode), or returns what over_share says. */
 MB_API int mb_gateway_handle(void *gateway, const struct mb_server_request *request,
                              uint8_t *response);
 

@@ -345,6 +345,11 @@ MB_API int mb_response_encode(const struct mb_response *response, uint8_t *pdu, 
  * (code 0, or a function code with the exception bit already set). */
 MB_API int mb_exception_encode(uint8_t function, uint8_t code, uint8_t *pdu, size_t capacity);
 
+/* The exception answer a server sends to a request whose function code byte was `received`,
+ * whatever it was (0, or a code with the exception bit set, included): `received | 0x80, code`.
+ * Returns 2, MB_ENOSPC or MB_EINVAL (code 0, or pdu NULL). */
+MB_API int mb_exception_answer(uint8_t received, uint8_t code, uint8_t *pdu, size_t capacity);
+
 /*
  * Checks that a decoded response answers a request: same function; for normal responses the
  * byte count the request implies (FC 1-4, 23), the echo (FC 5, 6, 8, 21, 22), address and

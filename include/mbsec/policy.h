@@ -144,6 +144,13 @@ MB_API int mb_policy_decide(const struct mb_policy *policy, const struct mb_poli
                             uint8_t unit_id, const uint8_t *pdu, size_t pdu_length,
                             struct mb_policy_decision *decision);
 
+/*
+ * What a request does, by the parts listed at the top of this file: MB_POLICY_READ,
+ * MB_POLICY_WRITE or both (both for a NULL pdu). FC 8 return query data (00) reads; FC 8
+ * restart communications (01) writes; FC 23 does both. For audit trails that keep writes.
+ */
+MB_API unsigned mb_policy_request_access(const uint8_t *pdu, size_t pdu_length);
+
 /* Frees a policy (NULL is a no-op). Nobody may be deciding with it any more. */
 MB_API void mb_policy_destroy(struct mb_policy *policy);
 

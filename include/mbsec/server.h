@@ -113,6 +113,11 @@ struct mb_server_limits {
     uint32_t idle_timeout_ms;      /* no complete request for this long closes; default 60000 */
     uint32_t max_in_flight;        /* requests read but not yet answered; default 16 */
     uint32_t handshake_timeout_ms; /* TLS: a handshake not finished by then closes; 10000 */
+    /* What one source is (struct mb_peer, source): addresses that share their first N bits.
+     * IPv4 1..32, default 32 (one address); IPv6 1..128, default 64 (one host's /64, which a
+     * single machine can fill with addresses of its own). 0: the default. */
+    uint8_t source_prefix_ipv4;
+    uint8_t source_prefix_ipv6;
 };
 
 /*
@@ -135,6 +140,13 @@ struct mb_server_config {
     struct mb_server_group *group; /* NULL: this server counts its limits alone */
     mb_log_fn log;                 /* NULL: silent */
     void *log_data;
+    /* Called for every connection refused at accept (over max_connections or max_per_source,
+     * shutting down, out of memory), before it is closed, with the reason; NULL: not called.
+     * The "connection_refused" log line is limited to 10 a second so that a flood cannot become
+     * a log flood; this hook is not, so that an application can count refusals per source. */
+    void (*on_refused)(void *data, const struct mb_peer *peer, const char *listener,
+                       const char *reason);
+    void *refused_data;
 };
 
 /* The defaults of struct mb_server_limits. */

@@ -67,6 +67,14 @@ struct mb_peer {
     char text[64];    /* "192.0.2.1:50123" or "[2001:db8::1]:50123" */
     const char *role; /* Modbus/TCP Security role; NULL on plain TCP or without one */
     int secure;       /* 1 when the connection is TLS (its certificate was verified) */
+    /* The source that per-source limits and counts key on: the address cut to a prefix
+     * (server.h: limits.source_prefix_ipv4 and _ipv6, /32 and /64 by default), so that one host
+     * with a whole IPv6 /64 is one source. An IPv4-mapped IPv6 address is its IPv4 address.
+     * source_key: a family byte (4 or 6, 0 when unknown) and 16 address bytes with the bits
+     * past the prefix cleared; source: the same as text, "192.0.2.7", "192.0.2.0/24",
+     * "2001:db8:1:2::/64". Filled by the server at accept. */
+    uint8_t source_key[17];
+    char source[56];
 };
 
 /* Formats a socket address as "host:port" (IPv6 in brackets). Returns the length or

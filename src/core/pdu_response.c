@@ -211,6 +211,16 @@ int mb_exception_encode(uint8_t function, uint8_t code, uint8_t *pdu, size_t cap
     return 2;
 }
 
+int mb_exception_answer(uint8_t received, uint8_t code, uint8_t *pdu, size_t capacity) {
+    if (pdu == NULL || code == 0)
+        return MB_EINVAL;
+    if (capacity < 2)
+        return MB_ENOSPC;
+    pdu[0] = received | MB_EXCEPTION_BIT;
+    pdu[1] = code;
+    return 2;
+}
+
 int mb_response_encode(const struct mb_response *response, uint8_t *pdu, size_t capacity) {
     if (response == NULL || pdu == NULL)
         return MB_EINVAL;

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The gateway core: requests deferred by the server handler, forwarded through a backend's
- * pool of non-blocking clients, answered through mb_server_reply() when the device answers.
- * Every forwarded request holds one slot of its backend's pool, allocated when the backend
+ * The gateway core: requests deferred by the server handler, held at the gateway in one queue
+ * per client identity, sent to a backend's pool of non-blocking clients as their connections
+ * have room, one identity after the other, and answered through mb_server_reply() when the
+ * device answers. Every request holds one slot of its backend's pool, allocated when the backend
  * starts, so the gateway's memory is bounded by its configuration, not by its clients; and a
  * backend removed by a reload lives on, unrouted, until its last slot comes back.
  */
@@ -13,6 +14,7 @@
 
 #include "mbsec/error.h"
 #include "mbsec/gateway.h"
+#include "mbsec/validate.h"
 
 #define DEFAULT_CONNECTIONS 1
 #define MAX_CONNECTIONS 64
@@ -21,19 +23,41 @@
 #define DEFAULT_IN_FLIGHT 16
 #define MAX_SLOTS 1000000
 #define UNSOLICITED_LOGGED 10 /* per backend; after that only every 1000th */
+#define IDENTITY_BUCKETS 256  /* hash chains of a backend's active identities */
 
 struct backend;
 
+/* Who a request belongs to, for the fair share: its source and, over TLS, its role. Kept while
+ * the identity holds requests at the backend, then put on the backend's free list. */
+struct identity {
+    uint8_t source_key[17];
+    uint8_t has_role;
+    char role[128];
+    uint32_t hash;
+    uint32_t held;                  /* waiting at the gateway or sent to the device */
+    uint32_t wait_head, wait_tail;  /* its waiting requests, oldest first: slot index + 1 */
+    struct identity *ring_previous; /* the identities with waiting requests, in turn; */
+    struct identity *ring_next;     /* NULL when it has none */
+    struct identity *next;          /* in its hash chain, or in the free list */
+};
+
 struct forwarded {
     struct backend *backend;
+    struct identity *identity;
     uint64_t token;
     uint64_t connection_id;
     uint64_t started_us;
+    uint64_t deadline_ms; /* on the loop's clock: arrival + the backend's timeout */
     uint16_t transaction_id;
     uint8_t front_unit;
     uint8_t device_unit;
     uint8_t function;
-    uint32_t next_free; /* index + 1 */
+    uint8_t waiting; /* 1 while held at the gateway, not yet given to a connection */
+    uint8_t length;
+    uint32_t next_free;                      /* index + 1 */
+    uint32_t wait_next;                      /* its identity's queue: index + 1 */
+    uint32_t arrival_previous, arrival_next; /* the backend's waiting requests by arrival */
+    uint8_t pdu[MB_PDU_MAX];
 };
 
 /* One connection of a backend's pool, and whether it is up (for logging transitions once). */
@@ -50,10 +74,22 @@ struct backend {
     struct member *members;
     uint32_t count;
     uint32_t next; /* where the next search for a connection starts */
+    uint32_t in_flight_each;
     struct forwarded *slots;
     uint32_t slot_count;
     uint32_t free_list;
-    uint32_t busy;             /* slots taken */
+    uint32_t busy; /* slots taken */
+    /* Requests waiting at the gateway: by arrival (all share one timeout, so this is also
+     * deadline order, and the oldest is always at the head of its identity's queue), and the
+     * identities that have some, served in turn from ring. */
+    uint32_t arrival_head, arrival_tail;
+    struct identity *ring;
+    struct identity *identities[IDENTITY_BUCKETS];
+    struct identity *spare_identities;
+    uint32_t identity_count;
+    struct mb_timer wait_timer;
+    int pumping;
+    int pump_again;
     int retired;               /* removed by a reload: no new requests, closed when idle */
     struct backend *next_gone; /* in the gateway's list of retired backends */
     struct mb_gateway *gateway;
@@ -73,7 +109,9 @@ struct mb_gateway {
     void *log_data;
     mb_gateway_completion_fn on_complete;
     void *complete_data;
+    enum mb_gateway_over_share over_share;
     struct mb_gateway_stats stats;
+    struct mb_extents everything; /* the whole Modbus address space, for exception 02 */
     int destroying;
 };
 
@@ -85,7 +123,7 @@ static uint64_t monotonic_us(void) {
 
 /* Tells the application how a request ended. */
 static void completed(struct mb_gateway *gateway, const struct forwarded *request,
-                      uint8_t exception, int from_device) {
+                      enum mb_gateway_outcome outcome, uint8_t exception) {
     if (gateway->on_complete == NULL)
         return;
     uint64_t elapsed = monotonic_us() - request->started_us;
@@ -96,9 +134,10 @@ static void completed(struct mb_gateway *gateway, const struct forwarded *reques
         .device_unit = request->device_unit,
         .function = request->function,
         .exception = exception,
-        .from_device = from_device,
+        .from_device = outcome == MB_GATEWAY_ANSWERED,
         .backend = request->backend != NULL ? request->backend->name : NULL,
         .latency_us = elapsed > UINT32_MAX ? UINT32_MAX : (uint32_t)elapsed,
+        .outcome = outcome,
     };
     gateway->on_complete(gateway->complete_data, &done);
 }
@@ -115,8 +154,144 @@ static void note(struct mb_gateway *gateway, enum mb_log_level level, const char
 static void answer_exception(struct mb_gateway *gateway, uint64_t token, uint8_t function,
                              uint8_t code) {
     uint8_t pdu[2];
-    if (mb_exception_encode(function & (uint8_t)~MB_EXCEPTION_BIT, code, pdu, sizeof pdu) == 2)
+    if (mb_exception_answer(function, code, pdu, sizeof pdu) == 2)
         mb_server_reply(gateway->server, token, pdu, 2);
+}
+
+/* ---- identities ---- */
+
+static uint32_t identity_hash(const uint8_t *source_key, const char *role) {
+    uint32_t hash = 2166136261u; /* FNV-1a */
+    for (int i = 0; i < 17; i++)
+        hash = (hash ^ source_key[i]) * 16777619u;
+    for (const char *at = role; at != NULL && *at; at++)
+        hash = (hash ^ (uint8_t)*at) * 16777619u;
+    return hash;
+}
+
+/* The identity of a request at `backend`, made when it holds nothing there yet; NULL when out
+ * of memory. */
+static struct identity *identity_of(struct backend *backend, const struct mb_peer *peer) {
+    const char *role = peer->secure ? peer->role : NULL;
+    uint32_t hash = identity_hash(peer->source_key, role);
+    struct identity **bucket = &backend->identities[hash % IDENTITY_BUCKETS];
+    for (struct identity *identity = *bucket; identity != NULL; identity = identity->next)
+        if (identity->hash == hash && memcmp(identity->source_key, peer->source_key, 17) == 0 &&
+            identity->has_role == (role != NULL) &&
+            (role == NULL || strncmp(identity->role, role, sizeof identity->role) == 0))
+            return identity;
+    struct identity *identity = backend->spare_identities;
+    if (identity != NULL)
+        backend->spare_identities = identity->next;
+    else if ((identity = malloc(sizeof *identity)) == NULL)
+        return NULL;
+    memset(identity, 0, sizeof *identity);
+    memcpy(identity->source_key, peer->source_key, 17);
+    identity->has_role = role != NULL;
+    if (role != NULL)
+        snprintf(identity->role, sizeof identity->role, "%s", role);
+    identity->hash = hash;
+    identity->next = *bucket;
+    *bucket = identity;
+    backend->identity_count++;
+    return identity;
+}
+
+/* An identity that holds nothing any more goes back to the spare list. */
+static void identity_release(struct backend *backend, struct identity *identity) {
+    if (identity->held > 0 || identity->ring_next != NULL)
+        return;
+    struct identity **link = &backend->identities[identity->hash % IDENTITY_BUCKETS];
+    while (*link != identity)
+        link = &(*link)->next;
+    *link = identity->next;
+    identity->next = backend->spare_identities;
+    backend->spare_identities = identity;
+    backend->identity_count--;
+}
+
+static void ring_add(struct backend *backend, struct identity *identity) {
+    if (backend->ring == NULL) {
+        identity->ring_previous = identity->ring_next = identity;
+        backend->ring = identity;
+        return;
+    }
+    /* Last in turn: just before the one whose turn it is. */
+    struct identity *first = backend->ring;
+    identity->ring_next = first;
+    identity->ring_previous = first->ring_previous;
+    first->ring_previous->ring_next = identity;
+    first->ring_previous = identity;
+}
+
+static void ring_remove(struct backend *backend, struct identity *identity) {
+    if (identity->ring_next == identity) {
+        backend->ring = NULL;
+    } else {
+        identity->ring_previous->ring_next = identity->ring_next;
+        identity->ring_next->ring_previous = identity->ring_previous;
+        if (backend->ring == identity)
+            backend->ring = identity->ring_next;
+    }
+    identity->ring_next = identity->ring_previous = NULL;
+}
+
+/* ---- slots ---- */
+
+static uint32_t slot_entry(const struct backend *backend, const struct forwarded *slot) {
+    return (uint32_t)(slot - backend->slots) + 1;
+}
+
+static void reap(struct mb_loop *loop, struct mb_task *task);
+
+static void slot_free(struct backend *backend, struct forwarded *slot) {
+    struct identity *identity = slot->identity;
+    slot->identity = NULL;
+    if (identity != NULL) {
+        identity->held--;
+        identity_release(backend, identity);
+    }
+    slot->next_free = backend->free_list;
+    backend->free_list = slot_entry(backend, slot);
+    backend->busy--;
+    if (backend->retired && backend->busy == 0 && !backend->gateway->destroying)
+        mb_loop_post(backend->gateway->loop, &backend->gateway->reap_task, reap, backend->gateway);
+}
+
+/* Takes the oldest waiting request of the identity whose turn it is, and passes the turn on. */
+static struct forwarded *take_next_waiting(struct backend *backend) {
+    struct identity *identity = backend->ring;
+    if (identity == NULL)
+        return NULL;
+    struct forwarded *slot = &backend->slots[identity->wait_head - 1];
+    identity->wait_head = slot->wait_next;
+    if (identity->wait_head == 0) {
+        identity->wait_tail = 0;
+        ring_remove(backend, identity);
+    } else {
+        backend->ring = identity->ring_next;
+    }
+    /* Out of the arrival list. */
+    if (slot->arrival_previous != 0)
+        backend->slots[slot->arrival_previous - 1].arrival_next = slot->arrival_next;
+    else
+        backend->arrival_head = slot->arrival_next;
+    if (slot->arrival_next != 0)
+        backend->slots[slot->arrival_next - 1].arrival_previous = slot->arrival_previous;
+    else
+        backend->arrival_tail = slot->arrival_previous;
+    slot->waiting = 0;
+    return slot;
+}
+
+/* Takes the oldest waiting request of all: the head of its identity's queue. */
+static struct forwarded *take_oldest_waiting(struct backend *backend) {
+    if (backend->arrival_head == 0)
+        return NULL;
+    struct forwarded *oldest = &backend->slots[backend->arrival_head - 1];
+    /* Make it the identity's turn, so take_next_waiting() takes exactly it. */
+    backend->ring = oldest->identity;
+    return take_next_waiting(backend);
 }
 
 /* ---- backends ---- */
@@ -136,11 +311,36 @@ static int wrap_shared(const struct mb_gateway *gateway, const struct backend *b
 
 /* Closes a backend that is in no list of the gateway any more. */
 static void backend_free(struct backend *backend) {
+    struct mb_gateway *gateway = backend->gateway;
+    if (gateway != NULL && backend->slots != NULL) {
+        mb_timer_stop(gateway->loop, &backend->wait_timer);
+        /* Requests still waiting at the gateway get what those sent to the device get. */
+        struct forwarded *slot;
+        while ((slot = take_oldest_waiting(backend)) != NULL) {
+            struct forwarded request = *slot;
+            slot_free(backend, slot);
+            gateway->stats.timeouts++;
+            backend->info.timeouts++;
+            completed(gateway, &request, MB_GATEWAY_TIMEOUT, MB_EX_GATEWAY_TARGET_FAILED);
+            answer_exception(gateway, request.token, request.function, MB_EX_GATEWAY_TARGET_FAILED);
+        }
+    }
     for (uint32_t c = 0; backend->pool != NULL && c < backend->count; c++)
         mb_async_destroy(backend->pool[c]); /* outstanding requests: 0x0B to their clients */
     if (backend->config.wrap_release != NULL && backend->config.wrap_data != NULL &&
         !wrap_shared(backend->gateway, backend))
         backend->config.wrap_release(backend->config.wrap_data);
+    for (size_t i = 0; i < IDENTITY_BUCKETS; i++)
+        while (backend->identities[i] != NULL) {
+            struct identity *identity = backend->identities[i];
+            backend->identities[i] = identity->next;
+            free(identity);
+        }
+    while (backend->spare_identities != NULL) {
+        struct identity *identity = backend->spare_identities;
+        backend->spare_identities = identity->next;
+        free(identity);
+    }
     free(backend->pool);
     free(backend->members);
     free(backend->slots);
@@ -167,13 +367,7 @@ static void reap(struct mb_loop *loop, struct mb_task *task) {
     }
 }
 
-static void slot_free(struct backend *backend, struct forwarded *slot) {
-    slot->next_free = backend->free_list;
-    backend->free_list = (uint32_t)(slot - backend->slots) + 1;
-    backend->busy--;
-    if (backend->retired && backend->busy == 0 && !backend->gateway->destroying)
-        mb_loop_post(backend->gateway->loop, &backend->gateway->reap_task, reap, backend->gateway);
-}
+static void pump(struct backend *backend);
 
 static void on_answer(void *data, const struct mb_async_result *result) {
     struct forwarded *slot = data;
@@ -186,33 +380,35 @@ static void on_answer(void *data, const struct mb_async_result *result) {
         gateway->stats.answered++;
         backend->info.answered++;
         /* The front client may have gone meanwhile: its answer is then dropped (MB_ECLOSED). */
-        completed(gateway, &request, result->response->exception, 1);
+        completed(gateway, &request, MB_GATEWAY_ANSWERED, result->response->exception);
         mb_server_reply(gateway->server, request.token, result->response_pdu,
                         result->response_length);
-        return;
-    }
-    if (result->status == MB_ECONNECT) {
+    } else if (result->status == MB_ECONNECT) {
         gateway->stats.unavailable++;
         backend->info.unavailable++;
-        completed(gateway, &request, MB_EX_GATEWAY_PATH_UNAVAILABLE, 0);
+        completed(gateway, &request, MB_GATEWAY_UNAVAILABLE, MB_EX_GATEWAY_PATH_UNAVAILABLE);
         answer_exception(gateway, request.token, request.function, MB_EX_GATEWAY_PATH_UNAVAILABLE);
-        return;
-    }
-    if (result->status != MB_ETIMEDOUT && result->status != MB_ECLOSED &&
-        result->status != MB_ECANCELED) {
-        /* The device answered, but not this request: never passed on. */
-        gateway->stats.mismatched++;
-        backend->info.mismatched++;
-        char reason[320];
-        snprintf(reason, sizeof reason, "backend %s: %s (dropped; the client gets 0x0B)",
-                 backend->name, result->detail);
-        note(gateway, MB_LOG_WARNING, "backend_mismatch", reason);
     } else {
-        gateway->stats.timeouts++;
-        backend->info.timeouts++;
+        enum mb_gateway_outcome outcome = MB_GATEWAY_TIMEOUT;
+        if (result->status != MB_ETIMEDOUT && result->status != MB_ECLOSED &&
+            result->status != MB_ECANCELED) {
+            /* The device answered, but not this request: never passed on. */
+            outcome = MB_GATEWAY_MISMATCH;
+            gateway->stats.mismatched++;
+            backend->info.mismatched++;
+            char reason[320];
+            snprintf(reason, sizeof reason, "backend %s: %s (dropped; the client gets 0x0B)",
+                     backend->name, result->detail);
+            note(gateway, MB_LOG_WARNING, "backend_mismatch", reason);
+        } else {
+            gateway->stats.timeouts++;
+            backend->info.timeouts++;
+        }
+        completed(gateway, &request, outcome, MB_EX_GATEWAY_TARGET_FAILED);
+        answer_exception(gateway, request.token, request.function, MB_EX_GATEWAY_TARGET_FAILED);
     }
-    completed(gateway, &request, MB_EX_GATEWAY_TARGET_FAILED, 0);
-    answer_exception(gateway, request.token, request.function, MB_EX_GATEWAY_TARGET_FAILED);
+    /* Its place on the connection is free: the next identity's request may go. */
+    pump(backend);
 }
 
 static uint32_t connections_up(const struct backend *backend) {
@@ -232,6 +428,7 @@ static void on_backend_state(void *data, enum mb_async_state state, int error, c
         snprintf(reason, sizeof reason, "backend %s: connected (%u of %u up)", backend->name,
                  connections_up(backend), backend->count);
         note(backend->gateway, MB_LOG_INFO, "backend_up", reason);
+        pump(backend);
     } else if (state == MB_ASYNC_DOWN || state == MB_ASYNC_CLOSED) {
         if (state == MB_ASYNC_DOWN)
             backend->info.reconnects++;
@@ -264,22 +461,36 @@ static void on_unmatched(void *data, uint16_t transaction_id, uint8_t unit_id) {
     note(backend->gateway, MB_LOG_WARNING, "backend_unsolicited", reason);
 }
 
-/* The connection of the pool to use: one that is up, with the fewest requests outstanding; or,
- * when none is up yet, one making its first connection (a backend that just started: the
- * request waits for it within its deadline). A connection that is down, or retrying after a
- * failure, gets nothing: its clients are answered 0x0A at once. */
-static struct mb_async *pick(struct backend *backend) {
+/* Whether a connection of the pool can take requests at all: one that is up, or one making its
+ * first connection (a backend that just started: requests wait for it within their deadline).
+ * A connection that is down, or retrying after a failure, takes nothing. */
+static int usable(const struct backend *backend, uint32_t index) {
+    enum mb_async_state state = mb_async_state(backend->pool[index]);
+    return state == MB_ASYNC_CONNECTED ||
+           (state == MB_ASYNC_CONNECTING && !backend->members[index].failed);
+}
+
+/* The connection the next request goes to: a usable one with room below max_in_flight, the
+ * one with the fewest outstanding among those that are up (a connecting one only when none is
+ * up); NULL when none has room. *any_usable says whether a usable one exists at all. */
+static struct mb_async *pick(struct backend *backend, int *any_usable) {
     struct mb_async *best = NULL, *connecting = NULL;
     size_t best_outstanding = 0;
+    *any_usable = 0;
     for (uint32_t i = 0; i < backend->count; i++) {
-        struct mb_async *client = backend->pool[(backend->next + i) % backend->count];
-        enum mb_async_state state = mb_async_state(client);
         uint32_t index = (backend->next + i) % backend->count;
-        if (state == MB_ASYNC_CONNECTING && connecting == NULL && !backend->members[index].failed)
-            connecting = client;
-        if (state != MB_ASYNC_CONNECTED)
+        if (!usable(backend, index))
             continue;
+        *any_usable = 1;
+        struct mb_async *client = backend->pool[index];
         size_t outstanding = mb_async_outstanding(client);
+        if (outstanding >= backend->in_flight_each)
+            continue;
+        if (mb_async_state(client) != MB_ASYNC_CONNECTED) {
+            if (connecting == NULL)
+                connecting = client;
+            continue;
+        }
         if (best == NULL || outstanding < best_outstanding) {
             best = client;
             best_outstanding = outstanding;
@@ -289,17 +500,161 @@ static struct mb_async *pick(struct backend *backend) {
     return best != NULL ? best : connecting;
 }
 
+/* Sends one request (no longer waiting) to `client`; answers it at once when that fails. */
+static void send_to(struct backend *backend, struct mb_async *client, struct forwarded *slot) {
+    struct mb_gateway *gateway = backend->gateway;
+    uint64_t now = mb_loop_now(gateway->loop);
+    if (slot->deadline_ms <= now) {
+        struct forwarded request = *slot;
+        slot_free(backend, slot);
+        gateway->stats.timeouts++;
+        backend->info.timeouts++;
+        completed(gateway, &request, MB_GATEWAY_TIMEOUT, MB_EX_GATEWAY_TARGET_FAILED);
+        answer_exception(gateway, request.token, request.function, MB_EX_GATEWAY_TARGET_FAILED);
+        return;
+    }
+    uint64_t left = slot->deadline_ms - now;
+    int rc = mb_async_submit(client, slot->device_unit, slot->pdu, slot->length,
+                             left > UINT32_MAX ? UINT32_MAX : (uint32_t)left, on_answer, slot);
+    if (rc != 0) {
+        struct forwarded request = *slot;
+        slot_free(backend, slot);
+        gateway->stats.unavailable++;
+        backend->info.unavailable++;
+        completed(gateway, &request, MB_GATEWAY_UNAVAILABLE, MB_EX_GATEWAY_PATH_UNAVAILABLE);
+        answer_exception(gateway, request.token, request.function, MB_EX_GATEWAY_PATH_UNAVAILABLE);
+        return;
+    }
+    gateway->stats.forwarded++;
+    backend->info.forwarded++;
+}
+
+/*
+ * Moves waiting requests to connections with room, one identity after the other. With no usable
+ * connection left (the device is down), everything waiting is answered 0x0A at once. Answers
+ * and state changes call it from inside the clients' callbacks, which may end up here again:
+ * the inner call only asks the outer one to go round once more.
+ */
+static void pump(struct backend *backend) {
+    struct mb_gateway *gateway = backend->gateway;
+    if (gateway->destroying)
+        return;
+    if (backend->pumping) {
+        backend->pump_again = 1;
+        return;
+    }
+    backend->pumping = 1;
+    do {
+        backend->pump_again = 0;
+        while (backend->ring != NULL) {
+            int any_usable;
+            struct mb_async *client = pick(backend, &any_usable);
+            if (client != NULL) {
+                send_to(backend, client, take_next_waiting(backend));
+                continue;
+            }
+            if (any_usable)
+                break;
+            struct forwarded *slot = take_oldest_waiting(backend);
+            struct forwarded request = *slot;
+            slot_free(backend, slot);
+            gateway->stats.unavailable++;
+            backend->info.unavailable++;
+            completed(gateway, &request, MB_GATEWAY_UNAVAILABLE, MB_EX_GATEWAY_PATH_UNAVAILABLE);
+            answer_exception(gateway, request.token, request.function,
+                             MB_EX_GATEWAY_PATH_UNAVAILABLE);
+        }
+    } while (backend->pump_again);
+    backend->pumping = 0;
+    if (backend->arrival_head == 0)
+        mb_timer_stop(gateway->loop, &backend->wait_timer);
+}
+
+/* Requests that waited at the gateway past their deadline: 0x0B, oldest first. */
+static void on_wait_timer(struct mb_loop *loop, struct mb_timer *timer) {
+    struct backend *backend = timer->data;
+    struct mb_gateway *gateway = backend->gateway;
+    uint64_t now = mb_loop_now(loop);
+    while (backend->arrival_head != 0 &&
+           backend->slots[backend->arrival_head - 1].deadline_ms <= now) {
+        struct forwarded *slot = take_oldest_waiting(backend);
+        struct forwarded request = *slot;
+        slot_free(backend, slot);
+        gateway->stats.timeouts++;
+        backend->info.timeouts++;
+        completed(gateway, &request, MB_GATEWAY_TIMEOUT, MB_EX_GATEWAY_TARGET_FAILED);
+        answer_exception(gateway, request.token, request.function, MB_EX_GATEWAY_TARGET_FAILED);
+    }
+    if (backend->arrival_head != 0 && !mb_timer_active(timer))
+        mb_timer_start(loop, timer, backend->slots[backend->arrival_head - 1].deadline_ms - now,
+                       on_wait_timer, backend);
+}
+
+/* Queues a request (in `slot`) behind its identity's others. */
+static void enqueue(struct backend *backend, struct forwarded *slot) {
+    struct identity *identity = slot->identity;
+    uint32_t entry = slot_entry(backend, slot);
+    slot->waiting = 1;
+    slot->wait_next = 0;
+    if (identity->wait_tail != 0)
+        backend->slots[identity->wait_tail - 1].wait_next = entry;
+    else
+        identity->wait_head = entry;
+    identity->wait_tail = entry;
+    if (identity->ring_next == NULL)
+        ring_add(backend, identity);
+    slot->arrival_next = 0;
+    slot->arrival_previous = backend->arrival_tail;
+    if (backend->arrival_tail != 0)
+        backend->slots[backend->arrival_tail - 1].arrival_next = entry;
+    else
+        backend->arrival_head = entry;
+    backend->arrival_tail = entry;
+    if (!mb_timer_active(&backend->wait_timer))
+        mb_timer_start(backend->gateway->loop, &backend->wait_timer,
+                       slot->deadline_ms - mb_loop_now(backend->gateway->loop), on_wait_timer,
+                       backend);
+}
+
+/* Whether the request reaches past the end of the Modbus address space (address + quantity
+ * over 65536, FC 20/21 records past 9999), which a device might wrap around to address 0. */
+static int past_the_address_space(const struct mb_gateway *gateway,
+                                  const struct mb_request *request) {
+    switch (request->function) {
+    case MB_FC_READ_COILS:
+    case MB_FC_READ_DISCRETE_INPUTS:
+    case MB_FC_READ_HOLDING_REGISTERS:
+    case MB_FC_READ_INPUT_REGISTERS:
+    case MB_FC_WRITE_MULTIPLE_COILS:
+    case MB_FC_WRITE_MULTIPLE_REGISTERS:
+    case MB_FC_READ_WRITE_MULTIPLE_REGISTERS:
+    case MB_FC_READ_FILE_RECORD:
+    case MB_FC_WRITE_FILE_RECORD:
+        return mb_request_validate(request, &gateway->everything) == MB_EX_ILLEGAL_DATA_ADDRESS;
+    default:
+        return 0;
+    }
+}
+
+/* A request the gateway answers itself; returns what the handler returns. */
+static int refuse(struct mb_gateway *gateway, const struct forwarded *request,
+                  enum mb_gateway_outcome outcome, uint8_t exception, uint8_t *response) {
+    completed(gateway, request, outcome, exception);
+    if (exception == 0)
+        return gateway->over_share == MB_GATEWAY_SHARE_CLOSE ? MB_SERVER_CLOSE : 0;
+    return mb_exception_answer(request->function, exception, response, MB_PDU_MAX);
+}
+
 int mb_gateway_handle(void *data, const struct mb_server_request *call, uint8_t *response) {
     struct mb_gateway *gateway = data;
     uint8_t function = call->pdu[0];
     if (call->request == NULL) {
         /* Nothing malformed goes on to a device. */
         uint8_t code = mb_error_exception(call->decode_error);
-        return mb_exception_encode(function & (uint8_t)~MB_EXCEPTION_BIT,
-                                   code ? code : MB_EX_ILLEGAL_DATA_VALUE, response, MB_PDU_MAX);
+        return mb_exception_answer(function, code ? code : MB_EX_ILLEGAL_DATA_VALUE, response,
+                                   MB_PDU_MAX);
     }
     struct backend *backend = gateway->route_backend[call->unit_id];
-    struct mb_async *client = backend != NULL ? pick(backend) : NULL;
     struct forwarded request = {
         .backend = backend,
         .token = call->token,
@@ -309,29 +664,50 @@ int mb_gateway_handle(void *data, const struct mb_server_request *call, uint8_t 
         .front_unit = call->unit_id,
         .device_unit = gateway->route_unit[call->unit_id],
         .function = function,
+        .length = (uint8_t)call->pdu_length,
     };
-    if (client == NULL || backend->free_list == 0) {
+    if (past_the_address_space(gateway, call->request)) {
+        gateway->stats.rejected++;
+        return refuse(gateway, &request, MB_GATEWAY_REJECTED, MB_EX_ILLEGAL_DATA_ADDRESS, response);
+    }
+    int any_usable = 0;
+    for (uint32_t i = 0; backend != NULL && i < backend->count && !any_usable; i++)
+        any_usable = usable(backend, i);
+    struct identity *identity = any_usable ? identity_of(backend, call->peer) : NULL;
+    if (identity != NULL && identity->held >= backend->config.share) {
+        /* Its excess is refused before it can take the slots everybody else needs. */
+        gateway->stats.over_share++;
+        backend->info.over_share++;
+        uint8_t code = gateway->over_share == MB_GATEWAY_SHARE_BUSY ? MB_EX_SERVER_DEVICE_BUSY : 0;
+        return refuse(gateway, &request, MB_GATEWAY_OVER_SHARE, code, response);
+    }
+    if (identity == NULL || backend->free_list == 0) {
+        if (identity != NULL)
+            identity_release(backend, identity);
         gateway->stats.unavailable++;
         if (backend != NULL)
             backend->info.unavailable++;
-        completed(gateway, &request, MB_EX_GATEWAY_PATH_UNAVAILABLE, 0);
-        return mb_exception_encode(function, MB_EX_GATEWAY_PATH_UNAVAILABLE, response, MB_PDU_MAX);
+        return refuse(gateway, &request, MB_GATEWAY_UNAVAILABLE, MB_EX_GATEWAY_PATH_UNAVAILABLE,
+                      response);
     }
     struct forwarded *slot = &backend->slots[backend->free_list - 1];
     backend->free_list = slot->next_free;
     backend->busy++;
+    identity->held++;
     *slot = request;
-    int rc = mb_async_submit(client, request.device_unit, call->pdu, call->pdu_length,
-                             backend->config.timeout_ms, on_answer, slot);
-    if (rc != 0) {
-        slot_free(backend, slot);
-        gateway->stats.unavailable++;
-        backend->info.unavailable++;
-        completed(gateway, &request, MB_EX_GATEWAY_PATH_UNAVAILABLE, 0);
-        return mb_exception_encode(function, MB_EX_GATEWAY_PATH_UNAVAILABLE, response, MB_PDU_MAX);
+    slot->identity = identity;
+    slot->deadline_ms = mb_loop_now(gateway->loop) + backend->config.timeout_ms;
+    memcpy(slot->pdu, call->pdu, call->pdu_length);
+    if (backend->ring == NULL) {
+        /* Nobody waits: straight to a connection with room, if there is one. */
+        struct mb_async *client = pick(backend, &any_usable);
+        if (client != NULL) {
+            send_to(backend, client, slot);
+            return MB_SERVER_DEFER;
+        }
     }
-    gateway->stats.forwarded++;
-    backend->info.forwarded++;
+    enqueue(backend, slot);
+    pump(backend);
     return MB_SERVER_DEFER;
 }
 
@@ -339,11 +715,22 @@ static uint32_t pool_size(const struct mb_gateway_backend *given) {
     return given->connections ? given->connections : DEFAULT_CONNECTIONS;
 }
 
+static uint32_t in_flight_of(const struct mb_gateway_backend *given) {
+    return given->max_in_flight ? given->max_in_flight : DEFAULT_IN_FLIGHT;
+}
+
 /* Requests a backend can hold at once: its slots. */
 static uint64_t capacity_of(const struct mb_gateway_backend *given) {
     return (uint64_t)pool_size(given) *
-           ((given->max_in_flight ? given->max_in_flight : DEFAULT_IN_FLIGHT) +
-            (given->max_queued ? given->max_queued : DEFAULT_QUEUED));
+           (in_flight_of(given) + (given->max_queued ? given->max_queued : DEFAULT_QUEUED));
+}
+
+/* What one identity may hold: as given, else a quarter of the backend, at least 1. */
+static uint32_t share_of(const struct mb_gateway_backend *given) {
+    uint64_t capacity = capacity_of(given);
+    if (given->share != 0)
+        return given->share < capacity ? given->share : (uint32_t)capacity;
+    return capacity / 4 > 0 ? (uint32_t)(capacity / 4) : 1;
 }
 
 /* Creates a backend and starts connecting its pool. On failure nothing is left, and
@@ -360,8 +747,10 @@ static int backend_start(struct mb_gateway *gateway, const struct mb_gateway_bac
     snprintf(backend->name, sizeof backend->name, "%s", given->name ? given->name : "backend");
     backend->config.name = backend->name;
     backend->count = pool_size(given);
+    backend->in_flight_each = in_flight_of(given);
     if (backend->config.timeout_ms == 0)
         backend->config.timeout_ms = DEFAULT_TIMEOUT_MS;
+    backend->config.share = share_of(given);
     backend->slot_count = (uint32_t)capacity_of(given);
     backend->pool = calloc(backend->count, sizeof *backend->pool);
     backend->members = calloc(backend->count, sizeof *backend->members);
@@ -371,9 +760,11 @@ static int backend_start(struct mb_gateway *gateway, const struct mb_gateway_bac
         backend->slots[i - 1].next_free = backend->free_list;
         backend->free_list = i;
     }
+    /* The gateway gives each connection at most max_in_flight requests (the rest wait at the
+     * gateway, by identity), so its own queue only holds them while it connects. */
     struct mb_async_config config = {
-        .max_in_flight = given->max_in_flight ? given->max_in_flight : DEFAULT_IN_FLIGHT,
-        .max_queued = given->max_queued ? given->max_queued : DEFAULT_QUEUED,
+        .max_in_flight = backend->in_flight_each,
+        .max_queued = backend->in_flight_each,
         .timeout_ms = backend->config.timeout_ms,
         .reconnect = 1,
         .reconnect_min_ms = given->reconnect_min_ms,
@@ -399,6 +790,7 @@ static int backend_start(struct mb_gateway *gateway, const struct mb_gateway_bac
     backend->info.name = backend->name;
     backend->info.connections = backend->count;
     backend->info.capacity = backend->slot_count;
+    backend->info.share = backend->config.share;
     *started = backend;
     return 0;
 }
@@ -412,7 +804,7 @@ static int backend_is(const struct backend *backend, const struct mb_gateway_bac
            memcmp(&running->address, &given->address, given->address_length) == 0 &&
            running->connections == given->connections && running->timeout_ms == timeout &&
            running->max_queued == given->max_queued &&
-           running->max_in_flight == given->max_in_flight &&
+           running->max_in_flight == given->max_in_flight && running->share == share_of(given) &&
            running->reconnect_min_ms == given->reconnect_min_ms &&
            running->reconnect_max_ms == given->reconnect_max_ms && running->wrap == given->wrap &&
            running->wrap_data == given->wrap_data;
@@ -420,7 +812,8 @@ static int backend_is(const struct backend *backend, const struct mb_gateway_bac
 
 static int check_config(const struct mb_gateway_config *config) {
     if (config == NULL || (config->backend_count > 0 && config->backends == NULL) ||
-        (config->route_count > 0 && config->routes == NULL) || config->backend_count > 65535)
+        (config->route_count > 0 && config->routes == NULL) || config->backend_count > 65535 ||
+        (unsigned)config->over_share > MB_GATEWAY_SHARE_CLOSE)
         return MB_EINVAL;
     int seen[256] = {0};
     for (size_t i = 0; i < config->route_count; i++) {
@@ -491,6 +884,7 @@ static int apply(struct mb_gateway *gateway, const struct mb_gateway_config *con
     free(gateway->backends);
     gateway->backends = next;
     gateway->backend_count = count;
+    gateway->over_share = config->over_share;
     for (int unit = 0; unit < 256; unit++)
         gateway->route_backend[unit] = NULL;
     for (size_t i = 0; i < config->route_count; i++) {
@@ -521,6 +915,16 @@ int mb_gateway_create(struct mb_loop *loop, struct mb_server *server,
         return MB_ENOMEM;
     gateway->loop = loop;
     gateway->server = server;
+    /* Every table over every address, every file and record the spec allows, every function:
+     * mb_request_validate() then only says 02 for what is past the end. */
+    const struct mb_table_extent whole = {.start = 0, .size = 65536};
+    gateway->everything.coils = whole;
+    gateway->everything.discrete_inputs = whole;
+    gateway->everything.holding_registers = whole;
+    gateway->everything.input_registers = whole;
+    gateway->everything.files = 0xFFFF;
+    gateway->everything.records_per_file = 10000;
+    memset(gateway->everything.functions, 0xFF, sizeof gateway->everything.functions);
     int rc = config != NULL ? 0 : MB_EINVAL;
     if (rc == 0) {
         gateway->log = config->log;
@@ -573,5 +977,6 @@ int mb_gateway_backend_info(const struct mb_gateway *gateway, size_t index,
     *info = backend->info;
     info->connections_up = connections_up(backend);
     info->outstanding = backend->busy;
+    info->identities = backend->identity_count;
     return 0;
 }

@@ -805,3 +805,15 @@ int mb_policy_decide(const struct mb_policy *policy, const struct mb_policy_iden
     }
     return 0;
 }
+
+unsigned mb_policy_request_access(const uint8_t *pdu, size_t pdu_length) {
+    if (pdu == NULL)
+        return MB_POLICY_READ | MB_POLICY_WRITE;
+    struct parts parts;
+    struct part part;
+    unsigned access = 0;
+    parts_start(&parts, pdu, pdu_length);
+    while (parts_next(&parts, &part))
+        access |= part.access;
+    return access;
+}

@@ -7,6 +7,7 @@
  * another, so a connection allocates output or input backlog only while its peer is not
  * reading fast enough; both are bounded, and reading pauses while they are full.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -98,6 +99,9 @@ struct mb_server {
     void *handler_data;
     mb_log_fn log;
     void *log_data;
+    void (*on_refused)(void *data, const struct mb_peer *peer, const char *listener,
+                       const char *reason);
+    void *refused_data;
     struct listener listeners[MAX_LISTENERS];
     int listener_count;
     struct connection **slots;
@@ -162,6 +166,8 @@ struct mb_server_limits mb_server_default_limits(void) {
         .idle_timeout_ms = 60000,
         .max_in_flight = 16,
         .handshake_timeout_ms = 10000,
+        .source_prefix_ipv4 = 32,
+        .source_prefix_ipv6 = 64,
     };
     return limits;
 }
@@ -179,6 +185,10 @@ static struct mb_server_limits complete_limits(const struct mb_server_limits *gi
             limits.max_in_flight = given->max_in_flight;
         if (given->handshake_timeout_ms)
             limits.handshake_timeout_ms = given->handshake_timeout_ms;
+        if (given->source_prefix_ipv4 >= 1 && given->source_prefix_ipv4 <= 32)
+            limits.source_prefix_ipv4 = given->source_prefix_ipv4;
+        if (given->source_prefix_ipv6 >= 1 && given->source_prefix_ipv6 <= 128)
+            limits.source_prefix_ipv6 = given->source_prefix_ipv6;
     }
     if (limits.max_connections >= MAX_SLOTS)
         limits.max_connections = MAX_SLOTS - 1;
@@ -199,6 +209,8 @@ int mb_server_create(struct mb_loop *loop, const struct mb_server_config *config
     server->pass_undecodable = config->pass_undecodable;
     server->log = config->log;
     server->log_data = config->log_data;
+    server->on_refused = config->on_refused;
+    server->refused_data = config->refused_data;
     server->group = config->group;
     if (server->group == NULL) {
         if (mb_server_group_create(&server->group) != 0) {
@@ -228,8 +240,21 @@ void mb_server_get_stats(const struct mb_server *server, struct mb_server_stats 
 
 /* ---- per-source counting ---- */
 
-static void source_key(const struct mb_peer *peer, uint8_t key[17]) {
-    memset(key, 0, 17);
+/* Clears the bits of `address` past `prefix`. */
+static void cut_to_prefix(uint8_t *address, size_t bytes, unsigned prefix) {
+    for (size_t i = 0; i < bytes; i++) {
+        unsigned kept = prefix >= 8 * (i + 1) ? 8 : prefix > 8 * i ? prefix - 8 * i : 0;
+        address[i] &= (uint8_t)(0xFF00u >> kept);
+    }
+}
+
+/* The peer's source (struct mb_peer, source_key and source): its address cut to the prefix of
+ * its family, an IPv4-mapped IPv6 address counted as the IPv4 one. */
+static void peer_source(const struct mb_server_limits *limits, struct mb_peer *peer) {
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
+    uint8_t *key = peer->source_key;
+    unsigned prefix = 0, full = 0;
+    memset(key, 0, sizeof peer->source_key);
     if (peer->address.ss_family == AF_INET) {
         const struct sockaddr_in *v4 = (const struct sockaddr_in *)(const void *)&peer->address;
         key[0] = 4;
@@ -238,7 +263,28 @@ static void source_key(const struct mb_peer *peer, uint8_t key[17]) {
         const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)(const void *)&peer->address;
         key[0] = 6;
         memcpy(key + 1, &v6->sin6_addr, 16);
+        if (memcmp(key + 1, mapped, sizeof mapped) == 0) {
+            key[0] = 4;
+            memmove(key + 1, key + 13, 4);
+            memset(key + 5, 0, 12);
+        }
     }
+    if (key[0] == 4) {
+        prefix = limits->source_prefix_ipv4;
+        full = 32;
+        cut_to_prefix(key + 1, 4, prefix);
+    } else if (key[0] == 6) {
+        prefix = limits->source_prefix_ipv6;
+        full = 128;
+        cut_to_prefix(key + 1, 16, prefix);
+    }
+    char text[INET6_ADDRSTRLEN] = "?";
+    if (key[0] != 0)
+        inet_ntop(key[0] == 4 ? AF_INET : AF_INET6, key + 1, text, sizeof text);
+    if (prefix < full)
+        snprintf(peer->source, sizeof peer->source, "%s/%u", text, prefix);
+    else
+        snprintf(peer->source, sizeof peer->source, "%s", text);
 }
 
 static size_t source_bucket(const uint8_t key[17]) {
@@ -401,6 +447,8 @@ static void refuse(struct mb_server *server, struct listener *listener, int fd,
                    const struct mb_peer *peer, const char *reason) {
     struct connection shown = {.peer = *peer};
     server->stats.refused++;
+    if (server->on_refused != NULL)
+        server->on_refused(server->refused_data, peer, listener->text, reason);
     uint64_t second = mb_loop_now(server->loop) / 1000;
     if (second != server->refusal_second) {
         server->refusal_second = second;
@@ -431,10 +479,8 @@ static void accept_one(struct mb_server *server, struct listener *listener, int 
         refuse(server, listener, fd, peer, "shutting down");
         return;
     }
-    uint8_t key[17];
     struct source_count *source = NULL;
-    source_key(peer, key);
-    if (admit(server, key, &source, reason, sizeof reason) != 0) {
+    if (admit(server, peer->source_key, &source, reason, sizeof reason) != 0) {
         refuse(server, listener, fd, peer, reason);
         return;
     }
@@ -510,6 +556,7 @@ static void listener_io(struct mb_loop *loop, int fd, unsigned events, void *dat
         if (mb_address_format((struct sockaddr *)&peer.address, peer.address_length, peer.text,
                               sizeof peer.text) < 0)
             strcpy(peer.text, "?");
+        peer_source(&server->limits, &peer);
         accept_one(server, listener, client, &peer);
     }
 }
