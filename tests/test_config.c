@@ -493,10 +493,18 @@ TEST(limits_take_integers_and_durations) {
                 "a list");
     CHECK_ERROR("limits: { rate: 200/s }\n",
                 "1:11: unknown key \"rate\" in limits; valid keys: max_connections, "
-                "max_per_source, idle_timeout, in_flight, shutdown_grace");
+                "max_per_source, idle_timeout, in_flight, shutdown_grace, source_prefix_ipv4, "
+                "source_prefix_ipv6");
     CHECK_ERROR("limits: { idle_timout: 5s }\n",
                 "1:11: unknown key \"idle_timout\" in limits (did you mean idle_timeout?); valid "
-                "keys: max_connections, max_per_source, idle_timeout, in_flight, shutdown_grace");
+                "keys: max_connections, max_per_source, idle_timeout, in_flight, shutdown_grace, "
+                "source_prefix_ipv4, source_prefix_ipv6");
+    CHECK_ERROR(
+        "limits: { source_prefix_ipv4: 33 }\n",
+        "1:31: limits.source_prefix_ipv4: 33 is out of range; expected an integer in 1..32");
+    CHECK_ERROR(
+        "limits: { source_prefix_ipv6: 0 }\n",
+        "1:31: limits.source_prefix_ipv6: 0 is out of range; expected an integer in 1..128");
 }
 
 TEST(parse_duration_takes_ms_s_m_h_or_bare_seconds) {
@@ -1238,10 +1246,11 @@ TEST(policy_rules_take_every_key) {
 #define POLICY_ERROR(rules, want) CHECK_ERROR("policy:\n" rules, want)
 
 TEST(policy_errors) {
-    POLICY_ERROR("  - name: a\n    role: [x]\n    action: allow\n",
-                 "3:5: unknown key \"role\" in policy[0] (did you mean roles?); valid keys: name, "
-                 "action, exception, roles, sources, tls, units, preset, functions, access, "
-                 "tables, values");
+    POLICY_ERROR(
+        "  - name: a\n    role: [x]\n    action: allow\n",
+        "3:5: unknown key \"role\" in policy[0] (did you mean roles?); valid keys: name, "
+        "action, exception, roles, sources, tls, units, devices, preset, functions, access, "
+        "tables, values");
     POLICY_ERROR("  - name: a\n    roles: [x]\n    sources: [192.0.2.0/24, 10.0.0.1/8]\n"
                  "    action: allow\n",
                  "4:29: policy[0].sources[1]: \"10.0.0.1/8\" has bits set past the /8 prefix; did "
@@ -1546,6 +1555,107 @@ TEST(a_backends_list_replaces_the_one_loaded_before) {
     mb_config_free(&config);
 }
 
+/* What a policy of `config` decides for an FC 6 write of register 10 on `unit` from plain TCP. */
+static enum mb_policy_action plain_write_on(const struct mb_serve_config *config, uint8_t unit) {
+    static const uint8_t write[] = {0x06, 0x00, 0x0A, 0x00, 0x01};
+    struct sockaddr_in address = {.sin_family = AF_INET};
+    address.sin_addr.s_addr = htonl(0xC0000207); /* 192.0.2.7 */
+    struct mb_policy_identity who = {.address = (const struct sockaddr *)&address,
+                                     .address_length = sizeof address};
+    struct mb_policy_decision decision;
+    mb_policy_decide(config->policy, &who, unit, write, sizeof write, &decision);
+    return decision.action;
+}
+
+/* Finding 6 of the review: front units 1 and 2 reach the same device, so a guard on unit 1
+ * must hold on unit 2 too. */
+static const char aliased[] =
+    "backends:\n"
+    "  - { name: plc1, address: 192.0.2.10, units: { 1: 1, 2: 1, 3: 3 } }\n"
+    "  - { name: plc2, address: 192.0.2.11, units: { 9: 1 } }\n"
+    "policy:\n"
+    "  - name: guard\n"
+    "    sources: [0.0.0.0/0]\n"
+    "    units: [1]\n"
+    "    access: write\n"
+    "    action: deny\n"
+    "  - name: rest\n"
+    "    sources: [0.0.0.0/0]\n"
+    "    action: allow\n";
+
+TEST(a_rule_on_a_front_unit_covers_every_front_unit_of_its_device_by_default) {
+    struct mb_serve_config config;
+    if (LOAD_GATEWAY_OK(aliased, &config) != 0)
+        return;
+    CHECK_EQ(config.policy_front_units, 0);
+    CHECK_EQ(plain_write_on(&config, 1), MB_POLICY_DENY);
+    CHECK_EQ(plain_write_on(&config, 2), MB_POLICY_DENY);
+    CHECK_EQ(plain_write_on(&config, 3), MB_POLICY_ALLOW);
+    CHECK_EQ(plain_write_on(&config, 9), MB_POLICY_ALLOW);
+    CHECK(config.policy_notes != NULL);
+    CHECK_STR(config.policy_notes,
+              "policy[0] (guard): also covers front unit 2 (as 1: backend plc1 "
+              "unit 1), routed to the same device (policy_units: device)\n");
+    mb_config_free(&config);
+}
+
+TEST(policy_units_front_takes_unit_ids_literally_and_says_what_is_left_open) {
+    struct mb_serve_config config;
+    char text[1024];
+    snprintf(text, sizeof text, "policy_units: front\n%s", aliased);
+    if (LOAD_GATEWAY_OK(text, &config) != 0)
+        return;
+    CHECK_EQ(config.policy_front_units, 1);
+    CHECK_EQ(plain_write_on(&config, 1), MB_POLICY_DENY);
+    CHECK_EQ(plain_write_on(&config, 2), MB_POLICY_ALLOW);
+    CHECK_STR(config.policy_notes,
+              "policy[0] (guard): does not name front unit 2 (as 1: backend plc1 unit 1), which "
+              "reaches the same device: requests through it get around this rule (policy_units: "
+              "front)\n");
+    mb_config_free(&config);
+}
+
+TEST(a_rule_may_name_devices_a_backend_or_one_of_its_units) {
+    struct mb_serve_config config;
+    const char *text = "backends:\n"
+                       "  - { name: plc1, address: 192.0.2.10, units: { 1: 1, 2: 1, 3: 3 } }\n"
+                       "  - { name: plc2, address: 192.0.2.11, units: { 9: 1 } }\n"
+                       "policy:\n"
+                       "  - { name: g1, sources: [0.0.0.0/0], devices: plc1:1, access: write, "
+                       "action: deny }\n"
+                       "  - { name: g2, sources: [0.0.0.0/0], devices: [plc2], access: write, "
+                       "action: drop }\n"
+                       "  - { name: rest, sources: [0.0.0.0/0], action: allow }\n";
+    if (LOAD_GATEWAY_OK(text, &config) != 0)
+        return;
+    CHECK_EQ(plain_write_on(&config, 1), MB_POLICY_DENY);
+    CHECK_EQ(plain_write_on(&config, 2), MB_POLICY_DENY);
+    CHECK_EQ(plain_write_on(&config, 3), MB_POLICY_ALLOW);
+    CHECK_EQ(plain_write_on(&config, 9), MB_POLICY_DROP);
+    CHECK(config.policy_notes == NULL);
+    mb_config_free(&config);
+    CHECK_GATEWAY_ERROR("policy:\n  - { name: g, sources: [0.0.0.0/0], devices: [nope], action: "
+                        "deny }\n",
+                        "2:48: policy[0].devices[0]: nope is not the name of a backend");
+    CHECK_GATEWAY_ERROR("policy:\n  - { name: g, sources: [0.0.0.0/0], devices: base-plc:7, "
+                        "action: deny }\n",
+                        "2:47: policy[0].devices: no front unit is routed to base-plc:7 (see "
+                        "backends[0].units)");
+    CHECK_GATEWAY_ERROR("policy:\n  - { name: g, sources: [0.0.0.0/0], devices: base-plc:300, "
+                        "action: deny }\n",
+                        "2:47: policy[0].devices: base-plc:300: the device unit after ':' is "
+                        "0..255");
+    CHECK_GATEWAY_ERROR("policy:\n  - { name: g, sources: [0.0.0.0/0], units: 1, devices: "
+                        "base-plc, action: deny }\n",
+                        "2:57: policy[0].devices: give units (front unit ids) or devices "
+                        "(backends), not both");
+    CHECK_ERROR("policy:\n  - { name: g, sources: [0.0.0.0/0], devices: plc, action: deny }\n",
+                "2:47: policy[0].devices: devices name the backends of mbsec gateway; mbsec "
+                "serve has none (use units)");
+    CHECK_GATEWAY_ERROR("policy_units: both\n",
+                        "1:15: policy_units: expected one of device, front, got \"both\"");
+}
+
 TEST(backends_errors) {
     /* The list and its items */
     CHECK_GATEWAY_ERROR("backends: { name: plc }\n", "1:11: backends: expected a list, got a "
@@ -1557,7 +1667,12 @@ TEST(backends_errors) {
     CHECK_GATEWAY_ERROR("backends:\n  - name: plc1\n    adress: 192.0.2.1\n    units: [1]\n",
                         "3:5: unknown key \"adress\" in backends[0] (did you mean address?); "
                         "valid keys: name, address, connections, timeout, in_flight, queue, "
-                        "units, tls");
+                        "share, units, tls");
+    CHECK_GATEWAY_ERROR(
+        "backends:\n  - { name: plc1, address: 192.0.2.1, units: [1], in_flight: 1, "
+        "queue: 3, share: 5 }\n",
+        "2:5: backends[0]: share 5 is more than the 4 requests the backend holds "
+        "(connections x (in_flight + queue)): one client could take it all");
     CHECK_GATEWAY_ERROR("backends:\n  - address: 192.0.2.1\n    units: [1]\n",
                         "2:5: backends[0]: name is missing (logs and --check use it)");
     CHECK_GATEWAY_ERROR("backends:\n  - name: plc1\n    units: [1]\n",
@@ -1710,7 +1825,7 @@ TEST(each_program_refuses_the_keys_of_the_other) {
     CHECK_GATEWAY_ERROR("backend: []\n",
                         "1:1: unknown key \"backend\" (did you mean backends?); valid keys: "
                         "listen, workers, user, log, limits, tls, authorize_plain, policy, "
-                        "backends, audit, alerts, metrics");
+                        "backends, audit, alerts, metrics, policy_units");
     struct mb_serve_config config;
     LOAD_GATEWAY_OK("workers: 1\nuser: nobody\nlog: { format: json }\nlimits: { in_flight: 4 }\n",
                     &config);
@@ -1789,7 +1904,11 @@ TEST(bad_audit_metrics_alerts_and_rate_keys_are_named) {
                 "and has no audit section");
     CHECK_ERROR("limits: { rate: 5 }\n",
                 "1:11: unknown key \"rate\" in limits; valid keys: max_connections, "
-                "max_per_source, idle_timeout, in_flight, shutdown_grace");
+                "max_per_source, idle_timeout, in_flight, shutdown_grace, source_prefix_ipv4, "
+                "source_prefix_ipv6");
+    CHECK_GATEWAY_ERROR("limits: { over_share: later }\n",
+                        "1:23: limits.over_share: expected one of busy, drop, close, got "
+                        "\"later\"");
 }
 
 TEST(the_rules_are_kept_as_written_for_check) {
@@ -2277,6 +2396,9 @@ int main(void) {
     RUN(gateway_defaults_check_plain_requests_too);
     RUN(backends_take_every_key);
     RUN(a_backends_list_replaces_the_one_loaded_before);
+    RUN(a_rule_on_a_front_unit_covers_every_front_unit_of_its_device_by_default);
+    RUN(policy_units_front_takes_unit_ids_literally_and_says_what_is_left_open);
+    RUN(a_rule_may_name_devices_a_backend_or_one_of_its_units);
     RUN(backends_errors);
     RUN(each_program_refuses_the_keys_of_the_other);
     RUN(the_gateway_takes_audit_metrics_alerts_and_a_rate_limit);

@@ -12,8 +12,9 @@
 #define MAX_SERVER_NAME 253
 #define NOT_ROUTED 0xFFFF
 
-static const char *const backend_keys[] = {
-    "name", "address", "connections", "timeout", "in_flight", "queue", "units", "tls", NULL};
+static const char *const backend_keys[] = {"name",      "address", "connections", "timeout",
+                                           "in_flight", "queue",   "share",       "units",
+                                           "tls",       NULL};
 static const char *const tls_keys[] = {"certificate", "key", "ca", "pin", "server_name", NULL};
 
 static const char front_expected[] = "a front unit id 0..255";
@@ -371,6 +372,9 @@ static int parse_backend(struct reading *reading, const yaml_node_t *node, const
         else if (strcmp(key, "queue") == 0)
             status =
                 parse_count(reader, value, key_path, MB_CONFIG_MAX_BACKEND_QUEUE, &backend->queue);
+        else if (strcmp(key, "share") == 0)
+            status =
+                parse_count(reader, value, key_path, MB_CONFIG_MAX_GATEWAY_SLOTS, &backend->share);
         else if (strcmp(key, "units") == 0)
             units = value; /* after the name, which messages about routes use */
         else
@@ -394,7 +398,13 @@ static int parse_backend(struct reading *reading, const yaml_node_t *node, const
     status = parse_units(reading, units, key_path, index);
     if (status != 0)
         return status;
-    reading->slots += (uint64_t)backend->connections * (backend->in_flight + backend->queue);
+    uint64_t capacity = (uint64_t)backend->connections * (backend->in_flight + backend->queue);
+    if (backend->share > capacity)
+        return mb__yaml_error(reader, node,
+                              "%s: share %u is more than the %llu requests the backend holds "
+                              "(connections x (in_flight + queue)): one client could take it all",
+                              path, backend->share, (unsigned long long)capacity);
+    reading->slots += capacity;
     if (reading->slots > MB_CONFIG_MAX_GATEWAY_SLOTS)
         return mb__yaml_error(reader, node,
                               "%s: the backends up to here hold %llu requests at once "

@@ -73,6 +73,7 @@ static void release(struct mb_serve_config *config) {
     free(config->tls_crl);
     mb_policy_destroy(config->policy);
     free(config->policy_text);
+    free(config->policy_notes);
     for (size_t i = 0; i < config->backend_count; i++)
         mb__config_backend_free(&config->backends[i]);
     mb__config_guard_free(&config->guard);
@@ -138,6 +139,7 @@ int mb_config_copy(struct mb_serve_config *target, const struct mb_serve_config 
     target->tls_certificate = target->tls_key = target->tls_ca = target->tls_crl = NULL;
     target->policy = NULL;
     target->policy_text = NULL;
+    target->policy_notes = NULL;
     target->backend_count = 0;
     mb__config_guard_defaults(&target->guard);
     for (size_t i = 0; i < source->listen_count; i++) {
@@ -172,6 +174,9 @@ int mb_config_copy(struct mb_serve_config *target, const struct mb_serve_config 
     if (source->policy_text != NULL &&
         (target->policy_text = duplicate(source->policy_text)) == NULL)
         goto out_of_memory;
+    if (source->policy_notes != NULL &&
+        (target->policy_notes = duplicate(source->policy_notes)) == NULL)
+        goto out_of_memory;
     for (size_t i = 0; i < source->backend_count; i++) {
         if (mb__config_backend_copy(&target->backends[i], &source->backends[i]) != 0)
             goto out_of_memory;
@@ -205,6 +210,7 @@ struct loader {
     const char *path;                   /* of the file, to resolve relative paths against */
     struct mb_serve_config *config;     /* the scratch copy being filled */
     const yaml_node_t *authorize_plain; /* where authorize_plain was given, if it was */
+    const yaml_node_t *policy;          /* compiled last: its rules may name backends */
 };
 
 static int out_of_memory(struct loader *loader) {
@@ -359,12 +365,30 @@ static int parse_log(struct loader *loader, const yaml_node_t *node) {
     return status;
 }
 
+/* limits.source_prefix_ipv4 (1..32) and _ipv6 (1..128): how many leading bits of a client's
+ * address make its source, for every per-source limit and count. */
+static int parse_prefix(struct loader *loader, const char *key, const yaml_node_t *node,
+                        struct mb_server_limits *limits) {
+    int ipv6 = strcmp(key, "source_prefix_ipv6") == 0;
+    char path[48];
+    uint32_t prefix;
+    snprintf(path, sizeof path, "limits.%s", key);
+    int status = parse_uint32(loader, node, path, 1, ipv6 ? 128 : 32, &prefix);
+    if (status == 0 && ipv6)
+        limits->source_prefix_ipv6 = (uint8_t)prefix;
+    else if (status == 0)
+        limits->source_prefix_ipv4 = (uint8_t)prefix;
+    return status;
+}
+
 static int parse_limits(struct loader *loader, const yaml_node_t *node) {
-    static const char *const keys[] = {"max_connections", "max_per_source", "idle_timeout",
-                                       "in_flight",       "shutdown_grace", NULL};
-    static const char *const gateway_keys[] = {"max_connections", "max_per_source", "idle_timeout",
-                                               "in_flight",       "shutdown_grace", "rate",
-                                               "burst",           "over_rate",      NULL};
+    static const char *const keys[] = {
+        "max_connections", "max_per_source",     "idle_timeout",       "in_flight",
+        "shutdown_grace",  "source_prefix_ipv4", "source_prefix_ipv6", NULL};
+    static const char *const gateway_keys[] = {
+        "max_connections", "max_per_source",     "idle_timeout",       "in_flight",
+        "shutdown_grace",  "source_prefix_ipv4", "source_prefix_ipv6", "rate",
+        "burst",           "over_rate",          "over_share",         NULL};
     const struct mb__yaml_reader *reader = &loader->reader;
     struct mb_serve_config *config = loader->config;
     int gateway = config->program == MB_CONFIG_GATEWAY;
@@ -385,8 +409,10 @@ static int parse_limits(struct loader *loader, const yaml_node_t *node) {
         else if (strcmp(key, "in_flight") == 0)
             status = parse_uint32(loader, value, "limits.in_flight", 1, 1024,
                                   &config->limits.max_in_flight);
+        else if (strcmp(key, "source_prefix_ipv4") == 0 || strcmp(key, "source_prefix_ipv6") == 0)
+            status = parse_prefix(loader, key, value, &config->limits);
         else if (strcmp(key, "rate") == 0 || strcmp(key, "burst") == 0 ||
-                 strcmp(key, "over_rate") == 0)
+                 strcmp(key, "over_rate") == 0 || strcmp(key, "over_share") == 0)
             status = mb__config_rate(reader, key, value, &config->guard);
         else
             status = mb__yaml_duration(reader, value, "limits.shutdown_grace",
@@ -625,20 +651,35 @@ static int describe_rules(struct loader *loader, const yaml_node_t *node, char *
     return 0;
 }
 
+/* After the rest of the file: a gateway's rules may name its backends, and read its routes. */
 static int parse_policy(struct loader *loader, const yaml_node_t *node) {
+    struct mb_serve_config *config = loader->config;
     struct mb_policy *policy = NULL;
+    char *notes = NULL;
     /* "policy:" with nothing after it is the section left out; "policy: []" denies all. */
     if (mb__yaml_is_null(node))
         return 0;
-    int status = mb__config_policy(&loader->reader, node, &policy);
+    struct mb__policy_devices devices = {
+        .backends = config->backends,
+        .backend_count = config->backend_count,
+        .routes = config->routes,
+        .route_count = config->route_count,
+        .front_units = config->policy_front_units,
+    };
+    int status =
+        mb__config_policy(&loader->reader, node,
+                          config->program == MB_CONFIG_GATEWAY ? &devices : NULL, &policy, &notes);
     if (status == 0)
-        status = describe_rules(loader, node, &loader->config->policy_text);
+        status = describe_rules(loader, node, &config->policy_text);
     if (status != 0) {
         mb_policy_destroy(policy);
+        free(notes);
         return status;
     }
-    mb_policy_destroy(loader->config->policy);
-    loader->config->policy = policy;
+    mb_policy_destroy(config->policy);
+    config->policy = policy;
+    free(config->policy_notes);
+    config->policy_notes = notes;
     return 0;
 }
 
@@ -646,8 +687,8 @@ static const char *const serve_keys[] = {"listen", "workers",         "user",   
                                          "limits", "persist",         "identity", "units",
                                          "tls",    "authorize_plain", "policy",   NULL};
 static const char *const gateway_keys[] = {
-    "listen", "workers",  "user",  "log",    "limits",  "tls", "authorize_plain",
-    "policy", "backends", "audit", "alerts", "metrics", NULL};
+    "listen", "workers",  "user",  "log",    "limits",  "tls",          "authorize_plain",
+    "policy", "backends", "audit", "alerts", "metrics", "policy_units", NULL};
 
 /* A key of the other program is named as such, rather than as an unknown key. */
 static int check_program(struct loader *loader, const yaml_node_t *root) {
@@ -725,10 +766,17 @@ static int parse_top(struct loader *loader, const yaml_node_t *root) {
             loader->authorize_plain = value;
             status =
                 mb__yaml_bool(reader, value, "authorize_plain", &loader->config->authorize_plain);
+        } else if (strcmp(key, "policy_units") == 0) {
+            static const char *const modes[] = {"device", "front", NULL};
+            size_t choice = 0;
+            status = mb__yaml_choice(reader, value, "policy_units", modes, &choice);
+            loader->config->policy_front_units = choice == 1;
         } else {
-            status = parse_policy(loader, value);
+            loader->policy = value;
         }
     }
+    if (status == 0 && loader->policy != NULL)
+        status = parse_policy(loader, loader->policy);
     if (status == 0 && loader->authorize_plain != NULL && loader->config->authorize_plain &&
         loader->config->policy == NULL)
         status = mb__yaml_error(reader, loader->authorize_plain,

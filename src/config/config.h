@@ -48,6 +48,8 @@ struct mb_config_backend {
     uint32_t timeout_ms;   /* timeout: default 1000 */
     uint32_t in_flight;    /* in_flight: per connection, 1..4096, default 16 */
     uint32_t queue;        /* queue: per connection, 1..60000, default 256 */
+    uint32_t share;        /* share: requests one client identity may hold queued or in flight;
+                              0: the default, a quarter of connections x (in_flight + queue) */
     char *tls_certificate; /* tls.certificate: the gateway's client certificate; NULL: plain
                               Modbus/TCP to the device */
     char *tls_key;         /* tls.key */
@@ -73,7 +75,10 @@ struct mb_config_guard {
     uint32_t rate;        /* limits.rate: requests per second per connection; 0: no limit */
     uint32_t burst;       /* limits.burst: requests at once above the rate; 0: the rate (min 1) */
     enum mb_config_over_rate over_rate; /* limits.over_rate: busy | drop | close */
-    uint32_t alert_window_ms;           /* alerts.window: 10s */
+    /* limits.over_share: what a request gets when its identity holds its share of a backend
+     * (busy: exception 06 | drop | close) */
+    enum mb_config_over_rate over_share;
+    uint32_t alert_window_ms;    /* alerts.window: 10s */
     uint32_t alert_scan_units;   /* alerts.scan_units: distinct unit ids from one source; 8 */
     uint32_t alert_denials;      /* alerts.denials: denials for one source; 10 */
     uint32_t alert_malformed;    /* alerts.malformed: malformed frames from one source; 5 */
@@ -127,6 +132,12 @@ struct mb_serve_config {
      * preset: read-only, action: allow"; the name left out), for `mbsec gateway --check`;
      * owned, NULL without a policy. */
     char *policy_text;
+    /* policy_units (gateway): 0 `device` (the default: a rule on a front unit covers every front
+     * unit routed to the same device), 1 `front` (front unit ids only). */
+    int policy_front_units;
+    /* What --check says about the policy beyond the rules (owned, one line each, or NULL): rules
+     * whose units reach a device that other front units reach too. */
+    char *policy_notes;
 
     /* backends (gateway only): the devices, and the routes from front unit ids to them (each
      * front unit at most once; routes[].backend indexes `backends`). */

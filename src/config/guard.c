@@ -188,8 +188,12 @@ int mb__config_rate(const struct mb__yaml_reader *reader, const char *key, const
     if (strcmp(key, "burst") == 0)
         return parse_count(reader, node, "limits.burst", 1, 1000000, &guard->burst);
     size_t choice = 0;
-    int status = mb__yaml_choice(reader, node, "limits.over_rate", actions, &choice);
-    if (status == 0)
+    int share = strcmp(key, "over_share") == 0;
+    int status = mb__yaml_choice(reader, node, share ? "limits.over_share" : "limits.over_rate",
+                                 actions, &choice);
+    if (status == 0 && share)
+        guard->over_share = (enum mb_config_over_rate)choice;
+    else if (status == 0)
         guard->over_rate = (enum mb_config_over_rate)choice;
     return status;
 }

@@ -8,9 +8,9 @@
 #include "mbsec/error.h"
 #include "mbsec/pdu.h"
 
-static const char *const rule_keys[] = {"name",   "action", "exception", "roles",     "sources",
-                                        "tls",    "units",  "preset",    "functions", "access",
-                                        "tables", "values", NULL};
+static const char *const rule_keys[] = {"name",   "action", "exception", "roles",  "sources",
+                                        "tls",    "units",  "devices",   "preset", "functions",
+                                        "access", "tables", "values",    NULL};
 /* In the order of enum mb_policy_table. */
 static const char *const table_names[] = {
     "coils", "discrete_inputs", "holding_registers", "input_registers", "files", "fifos", "device",
@@ -29,6 +29,7 @@ static const char units_expected[] = "a unit id 0..255, a range such as 1-10, or
  * is compiled, their strings in the YAML document. */
 struct builder {
     const struct mb__yaml_reader *reader;
+    const struct mb__policy_devices *devices; /* NULL: mbsec serve */
     void **blocks;
     size_t block_count;
     size_t block_capacity;
@@ -408,6 +409,8 @@ struct rule_nodes {
     const yaml_node_t *exception;
     const yaml_node_t *preset;
     const yaml_node_t *values;
+    const yaml_node_t *units;
+    const yaml_node_t *devices;
 };
 
 static int name_character(char c) {
@@ -436,6 +439,166 @@ static int parse_name(struct builder *builder, const yaml_node_t *node, const ch
                               path);
     rule->name = text;
     return 0;
+}
+
+/* ---- devices and unit aliases (the gateway) ---- */
+
+/* The ranges of the unit ids set in `bitmap` (bit u of byte u / 8), allocated in the builder. */
+static int ranges_of_bitmap(struct builder *builder, const uint8_t *bitmap,
+                            const struct mb_policy_range **ranges, size_t *count) {
+    struct mb_policy_range *list = allocate(builder, 128, sizeof *list);
+    if (list == NULL)
+        return out_of_memory(builder);
+    size_t used = 0;
+    for (unsigned unit = 0; unit < 256; unit++) {
+        if (!(bitmap[unit / 8] >> (unit % 8) & 1u))
+            continue;
+        if (used > 0 && list[used - 1].last + 1u == unit)
+            list[used - 1].last = (uint16_t)unit;
+        else
+            list[used++] = (struct mb_policy_range){(uint16_t)unit, (uint16_t)unit};
+    }
+    *ranges = list;
+    *count = used;
+    return 0;
+}
+
+static void set_bit(uint8_t *bitmap, unsigned unit) {
+    bitmap[unit / 8] |= (uint8_t)(1u << (unit % 8));
+}
+
+static int has_bit(const uint8_t *bitmap, unsigned unit) {
+    return bitmap[unit / 8] >> (unit % 8) & 1u;
+}
+
+/*
+ * devices: a backend name ("plc1": every device unit behind it) or a name and a device unit
+ * ("plc1:3"), or a list of them. The rule then covers the front units routed there: its units
+ * are those (a rule gives units or devices, not both).
+ */
+static int parse_devices(struct builder *builder, const yaml_node_t *node, const char *path,
+                         struct mb_policy_rule *rule) {
+    const struct mb__yaml_reader *reader = builder->reader;
+    const struct mb__policy_devices *devices = builder->devices;
+    char item_path[128];
+    size_t items;
+    if (devices == NULL)
+        return mb__yaml_error(reader, node,
+                              "%s: devices name the backends of mbsec gateway; mbsec serve has "
+                              "none (use units)",
+                              path);
+    int status = items_of(builder, node, path, &items);
+    if (status != 0)
+        return status;
+    uint8_t bitmap[32] = {0};
+    for (size_t i = 0; i < items; i++) {
+        const yaml_node_t *item = item_at(builder, node, i, path, item_path, sizeof item_path);
+        if (item->type != YAML_SCALAR_NODE || mb__yaml_is_null(item))
+            return mb__yaml_error(reader, item,
+                                  "%s: expected a backend name, or name:unit for one device unit",
+                                  item_path);
+        const char *text = scalar_text(item);
+        const char *colon = strrchr(text, ':');
+        size_t name_length = colon != NULL ? (size_t)(colon - text) : strlen(text);
+        uint64_t unit = 0;
+        if (colon != NULL &&
+            (mb__integer_parse(colon + 1, strlen(colon + 1), &unit) != 0 || unit > 255))
+            return mb__yaml_error(reader, item, "%s: %s: the device unit after ':' is 0..255",
+                                  item_path, text);
+        size_t backend = 0;
+        while (backend < devices->backend_count &&
+               (strlen(devices->backends[backend].name) != name_length ||
+                strncmp(devices->backends[backend].name, text, name_length) != 0))
+            backend++;
+        if (backend == devices->backend_count)
+            return mb__yaml_error(reader, item, "%s: %.*s is not the name of a backend", item_path,
+                                  (int)name_length, text);
+        int found = 0;
+        for (size_t r = 0; r < devices->route_count; r++) {
+            const struct mb_gateway_route *route = &devices->routes[r];
+            if (route->backend == backend && (colon == NULL || route->device_unit == unit)) {
+                set_bit(bitmap, route->front_unit);
+                found = 1;
+            }
+        }
+        if (!found)
+            return mb__yaml_error(reader, item,
+                                  "%s: no front unit is routed to %s (see backends[%zu].units)",
+                                  item_path, text, backend);
+    }
+    return ranges_of_bitmap(builder, bitmap, &rule->units, &rule->unit_count);
+}
+
+/* The backend and device unit a front unit reaches, as one number; -1 without a route. */
+static long device_of(const struct mb__policy_devices *devices, unsigned front) {
+    for (size_t r = 0; r < devices->route_count; r++)
+        if (devices->routes[r].front_unit == front)
+            return (long)devices->routes[r].backend * 256 + devices->routes[r].device_unit;
+    return -1;
+}
+
+/* Appends a line to the notes (owned, grown as needed). */
+static int add_note(struct builder *builder, char **notes, const char *line) {
+    size_t used = *notes != NULL ? strlen(*notes) : 0;
+    char *grown = realloc(*notes, used + strlen(line) + 2);
+    if (grown == NULL)
+        return out_of_memory(builder);
+    snprintf(grown + used, strlen(line) + 2, "%s\n", line);
+    *notes = grown;
+    return 0;
+}
+
+/*
+ * A rule on some front units of a device that others also reach: with policy_units: device the
+ * rule covers them all (so a guard on unit 1 cannot be walked around through unit 2); with
+ * front it does not, and the note says which are left out.
+ */
+static int alias_units(struct builder *builder, size_t index, struct mb_policy_rule *rule,
+                       char **notes) {
+    const struct mb__policy_devices *devices = builder->devices;
+    if (devices == NULL || rule->unit_count == 0)
+        return 0;
+    uint8_t named[32] = {0}, covered[32] = {0};
+    for (size_t i = 0; i < rule->unit_count; i++)
+        for (unsigned unit = rule->units[i].first; unit <= rule->units[i].last && unit < 256;
+             unit++)
+            set_bit(named, unit);
+    memcpy(covered, named, sizeof covered);
+    char added[600] = "";
+    size_t added_used = 0;
+    for (unsigned front = 0; front < 256; front++) {
+        long device = has_bit(named, front) ? device_of(devices, front) : -1;
+        if (device < 0)
+            continue;
+        for (unsigned other = 0; other < 256; other++) {
+            if (has_bit(covered, other) || device_of(devices, other) != device)
+                continue;
+            set_bit(covered, other);
+            if (added_used < sizeof added - 64)
+                added_used += (size_t)snprintf(
+                    added + added_used, sizeof added - added_used,
+                    "%s%u (as %u: backend %s unit %u)", added_used ? ", " : "", other, front,
+                    devices->backends[device / 256].name, (unsigned)(device % 256));
+        }
+    }
+    if (added_used == 0)
+        return 0;
+    char line[800];
+    if (devices->front_units)
+        snprintf(line, sizeof line,
+                 "policy[%zu] (%s): does not name front unit%s %s, which reach%s the same device: "
+                 "requests through %s get around this rule (policy_units: front)",
+                 index, rule->name, strchr(added, ',') ? "s" : "", added,
+                 strchr(added, ',') ? "" : "es", strchr(added, ',') ? "them" : "it");
+    else
+        snprintf(line, sizeof line,
+                 "policy[%zu] (%s): also covers front unit%s %s, routed to the same device "
+                 "(policy_units: device)",
+                 index, rule->name, strchr(added, ',') ? "s" : "", added);
+    int status = add_note(builder, notes, line);
+    if (status == 0 && !devices->front_units)
+        status = ranges_of_bitmap(builder, covered, &rule->units, &rule->unit_count);
+    return status;
 }
 
 static int parse_rule_key(struct builder *builder, const char *key, const yaml_node_t *value,
@@ -473,9 +636,15 @@ static int parse_rule_key(struct builder *builder, const char *key, const yaml_n
             rule->transport = tls ? MB_POLICY_TLS_ONLY : MB_POLICY_PLAIN_ONLY;
         return status;
     }
-    if (strcmp(key, "units") == 0)
+    if (strcmp(key, "units") == 0) {
+        nodes->units = value;
         return parse_ranges(builder, value, path, 255, units_expected, &rule->units,
                             &rule->unit_count);
+    }
+    if (strcmp(key, "devices") == 0) {
+        nodes->devices = value;
+        return parse_devices(builder, value, path, rule);
+    }
     if (strcmp(key, "preset") == 0) {
         nodes->preset = value;
         status = mb__yaml_choice(reader, value, path, presets, &choice);
@@ -521,6 +690,11 @@ static int check_rule(const struct builder *builder, const yaml_node_t *node, co
                               "%s.values: values limit what a rule allows; they go only with "
                               "action: allow",
                               path);
+    if (nodes->units != NULL && nodes->devices != NULL)
+        return mb__yaml_error(reader, nodes->devices,
+                              "%s.devices: give units (front unit ids) or devices (backends), "
+                              "not both",
+                              path);
     if (nodes->values != NULL &&
         (rule->preset == MB_POLICY_READ_ONLY || rule->access == MB_POLICY_READ))
         return mb__yaml_error(reader, nodes->values,
@@ -565,8 +739,10 @@ static int parse_rule(struct builder *builder, const yaml_node_t *node, const ch
 }
 
 int mb__config_policy(const struct mb__yaml_reader *reader, const yaml_node_t *node,
-                      struct mb_policy **policy) {
-    struct builder builder = {.reader = reader};
+                      const struct mb__policy_devices *devices, struct mb_policy **policy,
+                      char **notes) {
+    struct builder builder = {.reader = reader, .devices = devices};
+    *notes = NULL;
     char path[32], problem[256];
     int status = mb__yaml_check_sequence(reader, node, "policy", 0, MB_POLICY_MAX_RULES);
     if (status != 0)
@@ -588,6 +764,8 @@ int mb__config_policy(const struct mb__yaml_reader *reader, const yaml_node_t *n
                                         "%s.name: %s is already the name of policy[%zu] on line "
                                         "%zu",
                                         path, rules[i].name, j, nodes[j].name->start_mark.line + 1);
+        if (status == 0)
+            status = alias_units(&builder, i, &rules[i], notes);
     }
     if (status == 0) {
         status = mb_policy_create(rules, count, policy, problem, sizeof problem);
@@ -597,5 +775,9 @@ int mb__config_policy(const struct mb__yaml_reader *reader, const yaml_node_t *n
             status = mb__yaml_error(reader, node, "policy: %s", problem);
     }
     builder_free(&builder);
+    if (status != 0) {
+        free(*notes);
+        *notes = NULL;
+    }
     return status;
 }

@@ -244,8 +244,7 @@ int mb_front_authorize(const struct mb_policy *policy, int authorize_plain,
                           call->peer->role ? "role '" : "no role",
                           call->peer->role ? call->peer->role : "", call->peer->role ? "'" : "",
                           call->peer->text, call->pdu[0], call->unit_id);
-        *answer =
-            mb_exception_encode(call->pdu[0] & 0x7F, MB_EX_ILLEGAL_FUNCTION, response, MB_PDU_MAX);
+        *answer = mb_exception_answer(call->pdu[0], MB_EX_ILLEGAL_FUNCTION, response, MB_PDU_MAX);
         return 0;
     }
     struct mb_policy_identity who = {
@@ -264,8 +263,8 @@ int mb_front_authorize(const struct mb_policy *policy, int authorize_plain,
     else if (decision->action == MB_POLICY_DROP)
         *answer = 0; /* no answer */
     else
-        *answer = mb_exception_encode(
-            call->pdu[0] & 0x7F, decision->exception ? decision->exception : MB_EX_ILLEGAL_FUNCTION,
+        *answer = mb_exception_answer(
+            call->pdu[0], decision->exception ? decision->exception : MB_EX_ILLEGAL_FUNCTION,
             response, MB_PDU_MAX);
     return 0;
 }

@@ -266,6 +266,7 @@ static int prepare(struct setup *setup, const struct setup *running, const char 
         backend->timeout_ms = given->timeout_ms;
         backend->max_in_flight = given->in_flight;
         backend->max_queued = given->queue;
+        backend->share = given->share;
         setup->backend_tls[i] = NULL;
         setup->backend_stamp[i][0] = '\0';
         if (given->tls_certificate == NULL)
@@ -371,6 +372,29 @@ static void print_routes(const struct setup *setup, size_t backend) {
     }
 }
 
+/* The policy's notes (unit ids that reach one device through several front units), as
+ * warnings after the rules. */
+static void print_notes(const struct mb_serve_config *config) {
+    const char *line = config->policy_notes;
+    while (line != NULL && *line != '\0') {
+        const char *end = strchr(line, '\n');
+        int length = end != NULL ? (int)(end - line) : (int)strlen(line);
+        printf("warning: %.*s\n", length, line);
+        line = end != NULL ? end + 1 : line + length;
+    }
+}
+
+/* The same notes as log lines, at start and after a reload. */
+static void log_notes(struct mb_logger *logger, const struct mb_serve_config *config) {
+    const char *line = config->policy_notes;
+    while (line != NULL && *line != '\0') {
+        const char *end = strchr(line, '\n');
+        int length = end != NULL ? (int)(end - line) : (int)strlen(line);
+        mb_logger_message(logger, MB_LOG_WARNING, "policy_units", "%.*s", length, line);
+        line = end != NULL ? end + 1 : line + length;
+    }
+}
+
 static void print_setup(const struct setup *setup, const char *path) {
     const struct mb_serve_config *config = &setup->config;
     char timeout[32], idle[32];
@@ -393,10 +417,17 @@ static void print_setup(const struct setup *setup, const char *path) {
                config->tls_crl ? ", revocations in " : "", config->tls_crl ? config->tls_crl : "");
     }
     format_duration(config->limits.idle_timeout_ms, idle, sizeof idle);
-    printf("limits: %u connections, %u per source address, %u in flight per connection, "
+    struct mb_server_limits limits = config->limits;
+    struct mb_server_limits defaults = mb_server_default_limits();
+    unsigned prefix4 =
+        limits.source_prefix_ipv4 ? limits.source_prefix_ipv4 : defaults.source_prefix_ipv4;
+    unsigned prefix6 =
+        limits.source_prefix_ipv6 ? limits.source_prefix_ipv6 : defaults.source_prefix_ipv6;
+    printf("limits: %u connections, %u per source, %u in flight per connection, "
            "idle timeout %s\n",
-           config->limits.max_connections, config->limits.max_per_source,
-           config->limits.max_in_flight, idle);
+           limits.max_connections, limits.max_per_source, limits.max_in_flight, idle);
+    printf("sources: an IPv4 /%u, an IPv6 /%u (per-source limits, fair shares, alerts)\n", prefix4,
+           prefix6);
     const struct mb_config_guard *guard = &config->guard;
     static const char *const over_rate[] = {"exception 06", "dropped", "the connection closed"};
     if (guard->rate == 0)
@@ -406,6 +437,10 @@ static void print_setup(const struct setup *setup, const char *path) {
                guard->burst ? guard->burst : guard->rate, over_rate[guard->over_rate]);
     char window[32];
     format_duration(guard->alert_window_ms, window, sizeof window);
+    static const char *const over_share[] = {"exception 06", "dropped", "the connection closed"};
+    printf("fair share: each client identity (source and role) holds at most its share of a "
+           "backend; over it: %s\n",
+           over_share[config->guard.over_share]);
     printf("alerts (per source, each once per %s window): %u distinct unit ids, %u denials, %u "
            "malformed frames, %u over the rate or refused; FC 8 restart and listen-only always\n",
            window, guard->alert_scan_units, guard->alert_denials, guard->alert_malformed,
@@ -440,9 +475,13 @@ static void print_setup(const struct setup *setup, const char *path) {
             printf("Modbus/TCP Security as %s, trusting %s%s\n", backend->tls_certificate,
                    backend->tls_pin != NULL ? "the pin " : backend->tls_ca,
                    backend->tls_pin != NULL ? backend->tls_pin : "");
-        printf("    %u connection%s, timeout %s, %u in flight and %u queued per connection\n",
+        uint64_t capacity = (uint64_t)backend->connections * (backend->in_flight + backend->queue);
+        uint64_t share = backend->share ? backend->share : capacity / 4 ? capacity / 4 : 1;
+        printf("    %u connection%s, timeout %s, %u in flight and %u queued per connection; "
+               "%llu requests per identity%s\n",
                backend->connections, backend->connections == 1 ? "" : "s", timeout,
-               backend->in_flight, backend->queue);
+               backend->in_flight, backend->queue, (unsigned long long)share,
+               backend->share ? "" : " (a quarter, the default)");
         print_routes(setup, i);
     }
 
@@ -452,8 +491,11 @@ static void print_setup(const struct setup *setup, const char *path) {
         return;
     }
     printf("\npolicy (%zu rule%s; each part of a request goes down the list, the first rule "
-           "that matches decides):\n",
-           rules, rules == 1 ? "" : "s");
+           "that matches decides; units name %s):\n",
+           rules, rules == 1 ? "" : "s",
+           config->policy_front_units ? "front unit ids only (policy_units: front)"
+                                      : "devices: a rule covers every front unit routed to the "
+                                        "same device (policy_units: device)");
     const char *line = config->policy_text != NULL ? config->policy_text : "";
     for (size_t i = 0; i < rules; i++) {
         const char *end = strchr(line, '\n');
@@ -462,6 +504,7 @@ static void print_setup(const struct setup *setup, const char *path) {
         line = end != NULL ? end + 1 : line + length;
     }
     printf("  -. default: what no rule matches is denied with exception 01\n");
+    print_notes(config);
 }
 
 static int check(const struct options *options) {
@@ -503,7 +546,8 @@ static int gateway_request(void *data, const struct mb_server_request *call, uin
     /* The policy writes a reason for the writes it allows: those make the audit trail. Writes
      * nobody checked (plain, with authorize_plain false) are recorded too. */
     int checked_write = decision.action == MB_POLICY_ALLOW && decision.reason[0] != '\0';
-    int unchecked_write = decision.action == 0 && !mb_function_is_idempotent(call->pdu[0]);
+    int unchecked_write = decision.action == 0 &&
+                          (mb_policy_request_access(call->pdu, call->pdu_length) & MB_POLICY_WRITE);
     if (checked_write || unchecked_write) {
         uint16_t backend = tool->setup->route_backend[call->unit_id];
         char route[160];
@@ -538,6 +582,7 @@ static struct mb_gateway_config gateway_config_of(struct gateway_tool *tool, str
         .log_data = tool->watch,
         .on_complete = mb_watch_completed,
         .complete_data = tool->watch,
+        .over_share = (enum mb_gateway_over_share)setup->config.guard.over_share,
     };
     return config;
 }
@@ -628,6 +673,7 @@ static void reload(struct gateway_tool *tool) {
     tool->policy = config->policy;
     tool->authorize_plain = config->authorize_plain;
     mb_watch_count_reload(tool->watch, 0);
+    log_notes(&tool->logger, config);
     mb_logger_message(&tool->logger, MB_LOG_INFO, "reloaded",
                       "policy (%zu rules), authorize_plain, limits, logging, audit, alerts, "
                       "backends (%zu) and routes (%zu)%s applied%s",
@@ -708,6 +754,7 @@ static int start(struct gateway_tool *tool, sigset_t *signals) {
         fprintf(stderr, PROGRAM ": cannot watch signals: %s\n", strerror(errno));
         return MB_EXIT_FAILURE;
     }
+    log_notes(&tool->logger, config);
     size_t rules = mb_policy_rule_count(tool->policy);
     mb_logger_message(&tool->logger, MB_LOG_INFO, "started",
                       "%zu backend(s), %zu routed unit id(s), %zu policy rule(s); plain requests "

@@ -479,8 +479,7 @@ int mb_watch_admit(struct mb_watch *watch, const struct mb_server_request *call,
         *answer = 0;
     } else {
         watch->exceptions[2][MB_EX_SERVER_DEVICE_BUSY]++;
-        *answer =
-            mb_exception_encode(function & 0x7F, MB_EX_SERVER_DEVICE_BUSY, response, MB_PDU_MAX);
+        *answer = mb_exception_answer(function, MB_EX_SERVER_DEVICE_BUSY, response, MB_PDU_MAX);
     }
     return 0;
 }
