@@ -4,7 +4,8 @@
  * engineer with read/write access within limits, over every function code, inside and outside
  * their ranges; who (roles, no role, sources in IPv4, IPv6 and IPv4-mapped form, TLS or plain);
  * the parts of FC 23 and FC 20/21 decided on their own; FC 8 sub-functions; value limits;
- * actions; rule order; requests that do not decode; the reason text; building errors.
+ * actions; rule order; requests that do not decode; the reason text; building errors; copies
+ * and references.
  * Every PDU is decided from the very end of a readable page, so an over-read crashes.
  */
 #include <arpa/inet.h>
@@ -1343,6 +1344,43 @@ TEST(a_copy_decides_alike_after_the_original_is_gone) {
     mb_policy_destroy(copy);
 }
 
+TEST(a_referenced_policy_outlives_one_destroy_and_the_last_destroy_frees_it) {
+    struct mb_policy *policy = station();
+    CHECK(mb_policy_ref(policy) == policy);
+    CHECK(mb_policy_ref(NULL) == NULL);
+    mb_policy_destroy(policy); /* the creator lets go; the reference taken above keeps it */
+    struct who who;
+    set_who(&who, "operator", 1, "192.0.2.7");
+    run_matrix(policy, &who, 0);
+    set_who(&who, "engineer", 1, "192.0.2.7");
+    run_matrix(policy, &who, 1);
+    struct mb_policy_decision decision =
+        decide(policy, &who, 1, BYTES(0x06, 0x00, 0x69, 0x01, 0x90));
+    CHECK_STR(decision.rule_name, "engineer-setpoints");
+    DENIED(policy, &who, BYTES(0x06, 0x00, 0x69, 0x01, 0xF5));
+    CHECK_STR(mb_policy_rule_name(policy, 3), "engineer");
+    /* The last reference: the policy is freed now (the sanitizer build reports it otherwise). */
+    mb_policy_destroy(policy);
+}
+
+TEST(a_copy_has_one_reference_of_its_own_whatever_the_original_has) {
+    struct mb_policy *policy = station();
+    mb_policy_ref(policy);
+    mb_policy_ref(policy);
+    struct mb_policy *copy = NULL;
+    CHECK_EQ(mb_policy_copy(policy, &copy), 0);
+    CHECK(copy != policy);
+    for (int i = 0; i < 3; i++)
+        mb_policy_destroy(policy);
+    struct who who;
+    set_who(&who, "engineer", 1, "192.0.2.7");
+    run_matrix(copy, &who, 1);
+    mb_policy_ref(copy);
+    mb_policy_destroy(copy);
+    ALLOWED(copy, &who, BYTES(0x06, 0x00, 0x69, 0x01, 0x90));
+    mb_policy_destroy(copy); /* its last one: freed, not kept for the original's three */
+}
+
 TEST(the_rules_given_to_create_are_not_referenced_afterwards) {
     char name[16] = "temporary", role[16] = "operator";
     const char *roles[1] = {role};
@@ -1649,6 +1687,8 @@ int main(void) {
     RUN(reasons_write_addresses_as_inet_ntop_does);
     RUN(null_arguments_are_einval_and_a_default_deny);
     RUN(a_copy_decides_alike_after_the_original_is_gone);
+    RUN(a_referenced_policy_outlives_one_destroy_and_the_last_destroy_frees_it);
+    RUN(a_copy_has_one_reference_of_its_own_whatever_the_original_has);
     RUN(the_rules_given_to_create_are_not_referenced_afterwards);
     RUN(a_policy_of_many_rules_decides_by_the_last_one);
     RUN(create_refuses_rules_that_are_wrong_and_says_which_and_why);

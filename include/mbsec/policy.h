@@ -7,6 +7,12 @@
  * afterwards: any number of threads may call mb_policy_decide() on one policy at the same time.
  * Deciding allocates nothing and does no I/O; it decodes the request and scans the rules.
  *
+ * A policy is reference counted, so that a program can hand a new one to each of its threads
+ * and let the old one go when the last thread has stopped deciding with it: mb_policy_create()
+ * and mb_policy_copy() give the caller one reference, mb_policy_ref() takes one more, and
+ * mb_policy_destroy() drops one and frees the policy with the last. Only taking and dropping
+ * references touch the count (atomically); deciding does not.
+ *
  * How a request is decided
  *
  *   1. The request is split into the parts it touches (below). Each part goes down the rule
@@ -95,7 +101,8 @@
 extern "C" {
 #endif
 
-/* Compiled rules, immutable after creation, safe to read from any number of threads. */
+/* Compiled rules: immutable after creation, safe to read from any number of threads at once,
+ * and reference counted (above). */
 struct mb_policy;
 
 /* ---- deciding ---- */
@@ -151,8 +158,15 @@ MB_API int mb_policy_decide(const struct mb_policy *policy, const struct mb_poli
  */
 MB_API unsigned mb_policy_request_access(const uint8_t *pdu, size_t pdu_length);
 
-/* Frees a policy (NULL is a no-op). Nobody may be deciding with it any more. */
+/* Drops one reference to a policy, and frees it when that was the last one (NULL is a no-op).
+ * The caller may not decide with it afterwards; holders of other references still may.
+ * Thread-safe: references to one policy may be dropped and taken in any threads at once. */
 MB_API void mb_policy_destroy(struct mb_policy *policy);
+
+/* Takes another reference to `policy` (one more mb_policy_destroy() to call), for a program
+ * that hands a policy to another thread to decide with and let go of in its own time. An atomic
+ * increment, thread-safe. Returns `policy` (NULL for NULL). */
+MB_API struct mb_policy *mb_policy_ref(struct mb_policy *policy);
 
 /* ---- building ---- */
 
@@ -280,8 +294,9 @@ struct mb_policy_rule {
 MB_API int mb_policy_create(const struct mb_policy_rule *rules, size_t count,
                             struct mb_policy **policy, char *error, size_t error_capacity);
 
-/* Copies a policy into *copy (one allocation and a memcpy). Returns 0, MB_ENOMEM or
- * MB_EINVAL. */
+/* Copies a policy into *copy (one allocation and a memcpy): a policy of its own, with one
+ * reference, to be freed with mb_policy_destroy() whatever becomes of the original. Returns 0,
+ * MB_ENOMEM or MB_EINVAL. */
 MB_API int mb_policy_copy(const struct mb_policy *policy, struct mb_policy **copy);
 
 /* The number of rules of a policy. */

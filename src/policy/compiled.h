@@ -5,7 +5,7 @@
  *
  * A policy is one allocation: this header, then the rules, then pools the rules index into
  * (role name offsets, sources, ranges, and the text of names and roles). Everything refers by
- * index or offset, never by pointer, so a copy is a memcpy.
+ * index or offset, never by pointer, so a copy is a memcpy (of all but the reference count).
  */
 #ifndef MBSEC_POLICY_COMPILED_H
 #define MBSEC_POLICY_COMPILED_H
@@ -51,6 +51,9 @@ struct mb__policy_rule {
 };
 
 struct mb_policy {
+    /* The one field that changes after creation (mb_policy_ref, mb_policy_destroy), atomically;
+     * first, so that a copy can take everything after it. Deciding never touches it. */
+    int references;
     size_t size; /* bytes of the whole allocation */
     uint32_t rule_count;
     uint32_t rules_offset;   /* struct mb__policy_rule[rule_count] */

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* Building a policy: checking rules, compiling them into one allocation, copying, names. */
+/* Building a policy: checking rules, compiling them into one allocation, copying, references,
+ * names. */
 #include <arpa/inet.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -538,6 +540,7 @@ int mb_policy_create(const struct mb_policy_rule *rules, size_t count, struct mb
     struct mb_policy *compiled = calloc(1, size);
     if (compiled == NULL)
         return MB_ENOMEM;
+    compiled->references = 1;
     compiled->size = size;
     compiled->rule_count = (uint32_t)count;
     compiled->rules_offset = (uint32_t)rules_offset;
@@ -565,11 +568,25 @@ int mb_policy_copy(const struct mb_policy *policy, struct mb_policy **copy) {
     *copy = malloc(policy->size);
     if (*copy == NULL)
         return MB_ENOMEM;
-    memcpy(*copy, policy, policy->size);
+    /* Other threads may be taking or dropping references to the original while it is copied:
+     * its count is left alone, and the copy starts with a count of its own. */
+    size_t skipped = offsetof(struct mb_policy, size);
+    memcpy((char *)*copy + skipped, (const char *)policy + skipped, policy->size - skipped);
+    (*copy)->references = 1;
     return 0;
 }
 
+struct mb_policy *mb_policy_ref(struct mb_policy *policy) {
+    if (policy != NULL)
+        __atomic_add_fetch(&policy->references, 1, __ATOMIC_RELAXED);
+    return policy;
+}
+
 void mb_policy_destroy(struct mb_policy *policy) {
+    /* Release and acquire: whatever a thread did with its reference happens before the free
+     * by whichever thread lets go last. */
+    if (policy == NULL || __atomic_sub_fetch(&policy->references, 1, __ATOMIC_ACQ_REL) != 0)
+        return;
     free(policy);
 }
 

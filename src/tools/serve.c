@@ -4,10 +4,17 @@
  * Workers are threads, each with its own event loop and server on the same listening
  * addresses (SO_REUSEPORT), all sharing one data model. Signals arrive on the first worker's
  * loop through a signalfd and reach the others through a command pipe each.
+ *
+ * Each worker decides its requests with a policy of its own: a reference that only its thread
+ * reads and replaces. A reload hands the new policy to every worker (the first directly, the
+ * others through their pipes); each swaps it in its own thread and lets go of the old one, which
+ * is freed when the last worker has. So nothing is read while it is freed, no request pays for
+ * a shared counter, and there is no limit to the number of reloads.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -60,18 +67,18 @@ struct worker {
     pthread_t thread;
     int running;
     int shut_down; /* this worker's server was told to shut down (its listeners are closed) */
+    /* What this worker's requests are decided with: read and replaced in its own thread only
+     * (worker_use_policy). The worker holds a reference to the policy (NULL: none). */
+    struct mb_policy *policy;
+    int authorize_plain; /* plain-TCP requests go through the policy too */
 };
 
 struct serve {
     struct overrides overrides;
     struct mb_tls_context *tls; /* NULL without TLS listeners */
     char tls_stamp[2048];       /* what it was made from (mb_front_tls_stamp) */
-    /* The policy in force, read by every worker: a reload stores a new one atomically and
-     * keeps the old ones (a worker may be deciding with one) until the process exits. */
-    struct mb_policy *policy;
-    int authorize_plain; /* plain-TCP requests go through the policy too */
-    struct mb_policy *retired[64];
-    size_t retired_count;
+    /* What is in force; its policy is the one the workers were last given (each holds its own
+     * reference too). */
     struct mb_serve_config config;
     struct mb_logger logger;
     struct mb_model *model;
@@ -86,15 +93,22 @@ struct serve {
 enum command {
     COMMAND_SHUTDOWN = 'S',
     COMMAND_LIMITS = 'L',
-    COMMAND_TLS = 'T', /* rotate: previous -> next, a reference to each comes with it */
+    COMMAND_TLS = 'T',    /* rotate: previous -> next, a reference to each comes with it */
+    COMMAND_POLICY = 'P', /* decide with `policy` (a reference comes with it) from now on */
 };
 
-/* What the first worker tells the others, one whole message per write (atomic on a pipe). */
+/* What the first worker tells the others, one whole message per write (atomic on a pipe). The
+ * references a message carries are dropped by whoever ends up with it: the worker that read it,
+ * the sender when the write fails, worker_destroy() for messages never read. */
 struct command_message {
     char command;
     struct mb_tls_context *previous;
     struct mb_tls_context *next;
+    struct mb_policy *policy;
+    int authorize_plain;
 };
+_Static_assert(sizeof(struct command_message) <= PIPE_BUF,
+               "a command must be one atomic write on a pipe");
 
 static void usage(FILE *out) {
     fputs("usage: mbsec serve [options]\n"
@@ -396,25 +410,23 @@ out_of_memory:
 
 /* ---- authorization ---- */
 
-/* Every request: TLS ones (and plain ones when the configuration says so) go through the policy
- * first; what it denies is answered as the rule says and recorded; the rest reaches the model. */
+/* Every request: TLS ones (and plain ones when the configuration says so) go through the
+ * worker's policy first; what it denies is answered as the rule says and recorded; the rest
+ * reaches the model. Runs in the worker's own thread. */
 static int serve_request(void *data, const struct mb_server_request *call, uint8_t *response) {
-    struct serve *serve = data;
+    struct worker *worker = data;
     struct mb_policy_decision decision;
     int answer = 0;
-    int allowed = mb_front_authorize(__atomic_load_n(&serve->policy, __ATOMIC_ACQUIRE),
-                                     __atomic_load_n(&serve->authorize_plain, __ATOMIC_RELAXED),
-                                     &serve->logger, call, response, &decision, &answer);
+    int allowed = mb_front_authorize(worker->policy, worker->authorize_plain,
+                                     &worker->serve->logger, call, response, &decision, &answer);
     if (allowed <= 0)
         return allowed < 0 ? allowed : answer;
-    return mb_model_handle(serve->model, call, response);
+    return mb_model_handle(worker->serve->model, call, response);
 }
 
 /* The TLS context of the --tls-listen listeners. Returns 0 or an exit status. */
 static int prepare_tls(struct serve *serve) {
     const struct mb_serve_config *config = &serve->config;
-    serve->policy = config->policy;
-    serve->authorize_plain = config->authorize_plain;
     if (config->tls_listen_count == 0)
         return 0;
     char error[400];
@@ -423,7 +435,7 @@ static int prepare_tls(struct serve *serve) {
         fprintf(stderr, "mbsec serve: TLS: %s\n", error);
         return MB_EXIT_USAGE;
     }
-    if (serve->policy == NULL)
+    if (config->policy == NULL)
         mb_logger_message(&serve->logger, MB_LOG_WARNING, "no_policy",
                           "no policy configured: every request over TLS is denied with "
                           "exception 01 until one is (see docs/security.md)");
@@ -432,15 +444,40 @@ static int prepare_tls(struct serve *serve) {
 
 /* ---- workers ---- */
 
+/* Drops the references a message carries. */
+static void release_message(const struct command_message *message) {
+    mb_tls_context_destroy(message->previous);
+    mb_tls_context_destroy(message->next);
+    mb_policy_destroy(message->policy);
+}
+
+static const char *command_name(char command) {
+    switch (command) {
+    case COMMAND_SHUTDOWN:
+        return "shutdown";
+    case COMMAND_LIMITS:
+        return "limits";
+    case COMMAND_TLS:
+        return "TLS context";
+    case COMMAND_POLICY:
+        return "policy";
+    }
+    return "unknown";
+}
+
 static void send_message(struct serve *serve, const struct command_message *message) {
     for (int i = 1; i < serve->worker_count; i++) {
         struct command_message copy = *message;
         /* Each worker gives back the references its message carries. */
         mb_tls_context_ref(copy.previous);
         mb_tls_context_ref(copy.next);
+        mb_policy_ref(copy.policy);
         if (write(serve->workers[i].command_pipe[1], &copy, sizeof copy) != (ssize_t)sizeof copy) {
-            mb_tls_context_destroy(copy.previous);
-            mb_tls_context_destroy(copy.next);
+            /* Only a pipe full of commands the worker has not read yet refuses one (EAGAIN). */
+            mb_logger_message(&serve->logger, MB_LOG_ERROR, "command_lost",
+                              "worker %d missed a %s command: %s", i, command_name(copy.command),
+                              strerror(errno));
+            release_message(&copy);
         }
     }
 }
@@ -450,25 +487,42 @@ static void send_command(struct serve *serve, char command) {
     send_message(serve, &message);
 }
 
+/* Makes `policy` (NULL: none) what the worker decides with, taking a reference, and lets go of
+ * the one it replaces, which is freed here if no other worker still holds it. Only in the
+ * worker's own thread, the one its requests are decided in. */
+static void worker_use_policy(struct worker *worker, struct mb_policy *policy,
+                              int authorize_plain) {
+    struct mb_policy *previous = worker->policy;
+    worker->policy = mb_policy_ref(policy);
+    worker->authorize_plain = authorize_plain;
+    mb_policy_destroy(previous);
+}
+
 static void worker_command(struct mb_loop *loop, int fd, unsigned events, void *data) {
     (void)events;
+    (void)loop;
     struct worker *worker = data;
     struct command_message messages[8];
-    ssize_t count = read(fd, messages, sizeof messages);
-    for (ssize_t i = 0; count > 0 && i < count / (ssize_t)sizeof messages[0]; i++) {
-        const struct command_message *message = &messages[i];
-        if (message->command == COMMAND_SHUTDOWN) {
-            mb_server_shutdown(worker->server, worker->serve->config.shutdown_grace_ms);
-            worker->shut_down = 1;
-        } else if (message->command == COMMAND_LIMITS) {
-            mb_server_set_limits(worker->server, &worker->serve->config.limits);
-        } else if (message->command == COMMAND_TLS) {
-            mb_server_replace_tls(worker->server, message->previous, message->next);
+    ssize_t count;
+    /* Until the pipe is empty, so that no command waits a turn behind events that came after
+     * it (a client that connects once the reload is logged must meet the new policy). Every
+     * write is one whole message, so every read is whole messages. */
+    while ((count = read(fd, messages, sizeof messages)) > 0) {
+        for (ssize_t i = 0; i < count / (ssize_t)sizeof messages[0]; i++) {
+            const struct command_message *message = &messages[i];
+            if (message->command == COMMAND_SHUTDOWN) {
+                mb_server_shutdown(worker->server, worker->serve->config.shutdown_grace_ms);
+                worker->shut_down = 1;
+            } else if (message->command == COMMAND_LIMITS) {
+                mb_server_set_limits(worker->server, &worker->serve->config.limits);
+            } else if (message->command == COMMAND_TLS) {
+                mb_server_replace_tls(worker->server, message->previous, message->next);
+            } else if (message->command == COMMAND_POLICY) {
+                worker_use_policy(worker, message->policy, message->authorize_plain);
+            }
+            release_message(message);
         }
-        mb_tls_context_destroy(message->previous);
-        mb_tls_context_destroy(message->next);
     }
-    (void)loop;
 }
 
 static void *worker_main(void *data) {
@@ -489,7 +543,7 @@ static int worker_create(struct serve *serve, int index) {
     struct mb_server_config config = {
         .limits = serve->config.limits,
         .handler = serve_request,
-        .handler_data = serve,
+        .handler_data = worker, /* the worker's own policy decides */
         .group = serve->group,
         .pass_undecodable = 1, /* the model applies unit, listen-only and 01-before-03 rules */
         .log = mb_logger_write,
@@ -504,16 +558,24 @@ static int worker_create(struct serve *serve, int index) {
                         worker) != 0)
             return -1;
     }
+    worker_use_policy(worker, serve->config.policy, serve->config.authorize_plain);
     return 0;
 }
 
 static void worker_destroy(struct worker *worker) {
     mb_server_destroy(worker->server);
     if (worker->command_pipe[0] >= 0) {
+        /* Commands sent after the worker stopped reading (a reload during shutdown) still hold
+         * references. */
+        struct command_message message;
+        while (read(worker->command_pipe[0], &message, sizeof message) == (ssize_t)sizeof message)
+            release_message(&message);
         mb_loop_remove(worker->loop, worker->command_pipe[0]);
         close(worker->command_pipe[0]);
         close(worker->command_pipe[1]);
     }
+    mb_policy_destroy(worker->policy);
+    worker->policy = NULL;
     mb_loop_destroy(worker->loop);
 }
 
@@ -572,20 +634,21 @@ static void reload(struct serve *serve) {
     serve->config.log_format = fresh.log_format;
     serve->config.log_level = fresh.log_level;
     serve->config.shutdown_grace_ms = fresh.shutdown_grace_ms;
-    const char *policy_note;
-    if (serve->retired_count < sizeof serve->retired / sizeof serve->retired[0]) {
-        /* The new policy is taken out of `fresh`, published, and the one it replaces kept. */
-        struct mb_policy *previous = serve->policy;
-        policy_note =
-            fresh.policy != NULL ? ", policy" : ", no policy (everything checked is denied)";
-        __atomic_store_n(&serve->policy, fresh.policy, __ATOMIC_RELEASE);
-        __atomic_store_n(&serve->authorize_plain, fresh.authorize_plain, __ATOMIC_RELAXED);
-        if (previous != NULL && previous != serve->config.policy)
-            serve->retired[serve->retired_count++] = previous;
-        fresh.policy = NULL;
-    } else {
-        policy_note = ", but not the policy (too many reloads: restart to change it)";
-    }
+    /* The configuration takes the new policy (and gives `fresh` the old one to free); each
+     * worker takes its own reference, in its own thread. */
+    struct mb_policy *policy = fresh.policy;
+    char *policy_text = fresh.policy_text;
+    fresh.policy = serve->config.policy;
+    fresh.policy_text = serve->config.policy_text;
+    serve->config.policy = policy;
+    serve->config.policy_text = policy_text;
+    serve->config.authorize_plain = fresh.authorize_plain;
+    worker_use_policy(&serve->workers[0], policy, serve->config.authorize_plain);
+    struct command_message message = {
+        .command = COMMAND_POLICY, .policy = policy, .authorize_plain = fresh.authorize_plain};
+    send_message(serve, &message);
+    const char *policy_note =
+        policy != NULL ? ", policy" : ", no policy (everything checked is denied)";
     mb_config_free(&fresh);
     serve->logger.format = serve->config.log_format;
     serve->logger.level = serve->config.log_level;
@@ -731,10 +794,6 @@ out:
                                                               : "all connections closed");
     }
     mb_tls_context_destroy(serve.tls);
-    if (serve.policy != serve.config.policy)
-        mb_policy_destroy(serve.policy);
-    for (size_t i = 0; i < serve.retired_count; i++)
-        mb_policy_destroy(serve.retired[i]);
     mb_config_free(&serve.config);
     return status;
 }

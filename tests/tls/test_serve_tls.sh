@@ -16,7 +16,8 @@
 #   any role   FC 43/14 and FC 17 on every unit; a certificate without a role is not "any"
 #
 # Then: the policy reloaded on SIGHUP (a good one and a broken one), a server with a TLS
-# listener and no policy, the close and drop actions, TLS files rotated on SIGHUP (a polling
+# listener and no policy, 70 reloads alternating two policies on two workers (plain requests
+# authorized), the close and drop actions, TLS files rotated on SIGHUP (a polling
 # client revoked and cut off while another polls on, a garbage key refused, a new server
 # certificate), and serve's usage errors for TLS.
 #
@@ -454,6 +455,73 @@ else
     fail "no policy: still one no_policy line after the requests"
 fi
 stop_server "no-policy server"
+
+# ====================================================================================
+# Many reloads: every one applies the policy it loaded, on every worker (a CRL rotated daily
+# with SIGHUP makes 64 reloads in about two months). Plain clients go through the policy
+# (authorize_plain); the file alternates between a policy that lets them write holding register
+# 10 and one that denies it. 70 reloads, each waited for by its "reloaded" line; after each of
+# the last four, writes on six connections of their own (both workers take some) must meet the
+# policy loaded last.
+many=$scratch/many-reloads.yaml
+many_reloads_config() { # allow|deny: the policy for holding register 10, in place atomically
+    cat >"$many.new" <<YAML
+listen: 127.0.0.1:0
+authorize_plain: true
+policy:
+  - name: plain-write-10
+    sources: [127.0.0.1]
+    tls: false
+    tables: { holding_registers: 10 }
+    action: $1
+YAML
+    mv "$many.new" "$many"
+}
+# reloads_logged: how many "reloaded" lines the log has.
+reloads_logged() { grep -cE "info +reloaded " "$LOG"; }
+many_reloads_config allow
+start_device many-reloads --config "$many" --workers 2
+LOG=$scratch/many-reloads.log SERVER_PID=$DEVICE_PID
+run write "$DEVICE" holding 10 5
+expect "many reloads: before any, the policy lets a plain client write register 10" 0 \
+    "wrote 1 holding register at 10"
+reload_count=70
+for ((reload = 1; reload <= reload_count; reload++)); do
+    action=allow
+    [ $((reload % 2)) = 1 ] && action=deny
+    many_reloads_config "$action"
+    kill -HUP "$SERVER_PID"
+    deadline=$((SECONDS + DEADLINE))
+    while [ "$(reloads_logged)" -lt "$reload" ] && [ $SECONDS -lt $deadline ]; do sleep 0.01; done
+    if [ "$(reloads_logged)" -lt "$reload" ]; then
+        STATUS=- OUT='' ERR=$(tail -n 5 "$LOG")
+        fail "many reloads: reload $reload was never logged as reloaded"
+        break
+    fi
+    [ $reload -gt $((reload_count - 4)) ] || continue
+    met=0
+    for connection in 1 2 3 4 5 6; do
+        run write "$DEVICE" holding 10 5
+        if [ "$action" = allow ]; then
+            [ "$STATUS" = 0 ] && met=$((met + 1))
+        else
+            [ "$STATUS" = 5 ] && grep -q "exception 01" <<<"$ERR" && met=$((met + 1))
+        fi
+    done
+    if [ $met = 6 ]; then
+        ok "many reloads: after reload $reload (to $action) all 6 writes, one connection each, meet it"
+    else
+        fail "many reloads: after reload $reload (to $action) only $met of 6 writes met it (last below)"
+    fi
+done
+applied=$(grep -cE "info +reloaded reason=\"limits, logging, policy applied" "$LOG")
+if [ "$applied" = "$reload_count" ]; then
+    ok "many reloads: each of the $reload_count reloaded lines says the policy was applied"
+else
+    STATUS=$applied OUT='' ERR=$(grep -E "reloaded" "$LOG" | tail -n 3)
+    fail "many reloads: each of the $reload_count reloaded lines says the policy was applied"
+fi
+stop_server "many-reloads server"
 
 # ====================================================================================
 # The refusing actions other than deny: close (examples/policy.yaml closes the connection of a
