@@ -94,6 +94,7 @@ struct mb_log_event {
     const char *event;
     const char *listener; /* the listening address, "0.0.0.0:502" */
     const char *peer;     /* "192.0.2.1:50123" */
+    const char *source;   /* the peer's source (struct mb_peer): "192.0.2.1", "2001:db8::/64" */
     uint64_t connection_id;
     const char *reason;   /* why: "idle timeout", "max_connections (1024) reached", ... */
     uint64_t requests;    /* connection_closed: requests served on the connection */

@@ -628,8 +628,7 @@ static void reload(struct gateway_tool *tool) {
         return;
     }
     if (load_config(&tool->options, &fresh->config, error, sizeof error) != 0 ||
-        prepare(fresh, tool->setup, tool->options.config_path, error, sizeof error) != 0 ||
-        mb_watch_reload(tool->watch, &fresh->config, error, sizeof error) != 0) {
+        prepare(fresh, tool->setup, tool->options.config_path, error, sizeof error) != 0) {
         mb_logger_message(&tool->logger, MB_LOG_ERROR, "reload_refused",
                           "%s; the running configuration stays in force", error);
         mb_watch_count_reload(tool->watch, 1);
@@ -651,6 +650,11 @@ static void reload(struct gateway_tool *tool) {
     fresh->backend_tls_given = 1;
     tool->setup->backend_tls_given = 1;
     struct mb_serve_config *config = &fresh->config;
+    /* Thresholds, rate and sinks. Sinks that do not open keep the old ones and say so loudly,
+     * but hold back nothing else: a new CRL or policy must take effect all the same. */
+    const char *audit_note = "audit";
+    if (mb_watch_reload(tool->watch, config, error, sizeof error) != 0)
+        audit_note = "audit (the old sinks kept: see audit_reopen_failed)";
     char summary[4096];
     front_summary(config, summary, sizeof summary);
     int restart_needed = strcmp(summary, tool->front) != 0;
@@ -675,9 +679,9 @@ static void reload(struct gateway_tool *tool) {
     mb_watch_count_reload(tool->watch, 0);
     log_notes(&tool->logger, config);
     mb_logger_message(&tool->logger, MB_LOG_INFO, "reloaded",
-                      "policy (%zu rules), authorize_plain, limits, logging, audit, alerts, "
+                      "policy (%zu rules), authorize_plain, limits, logging, %s, alerts, "
                       "backends (%zu) and routes (%zu)%s applied%s",
-                      mb_policy_rule_count(config->policy), config->backend_count,
+                      mb_policy_rule_count(config->policy), audit_note, config->backend_count,
                       config->route_count, tls_note,
                       restart_needed ? "; the listen, tls.listen, user or metrics.listen changes "
                                        "in the file need a restart"
@@ -715,6 +719,8 @@ static int start(struct gateway_tool *tool, sigset_t *signals) {
         .pass_undecodable = 1,
         .log = mb_watch_log,
         .log_data = tool->watch,
+        .on_refused = mb_watch_refused,
+        .refused_data = tool->watch,
     };
     if (mb_loop_create(&tool->loop) != 0 ||
         mb_server_create(tool->loop, &server_config, &tool->server) != 0) {
@@ -830,6 +836,7 @@ out:
         close(tool.signal_fd);
     }
     mb_server_destroy(tool.server);
+    mb_watch_detach(tool.watch);
     mb_loop_destroy(tool.loop);
     if (status == MB_EXIT_OK)
         mb_logger_message(&tool.logger, MB_LOG_INFO, "stopped", "all connections closed");

@@ -8,14 +8,21 @@
 #define CLIENT_BUCKETS 4096 /* hash chains for connections (a power of two) */
 #define SOURCE_BUCKETS 1024
 
-/* Per source address: what happened in the current window. */
+/* Per source: what happened in the current window. */
 struct source {
     char host[64];
     uint64_t window_start_ms;
     uint32_t counts[MB_GUARD_EVENTS];
-    uint8_t units[32]; /* bitmap of the unit ids seen in the window */
-    uint8_t alerted;   /* bit per event: the threshold was reached in this window */
+    uint8_t units[32];                /* bitmap of the unit ids seen in the window */
+    uint8_t alerted;                  /* bit per event: the threshold was reached in this window */
+    struct mb_guard_refusals refused; /* refusals of the window not recorded one by one */
     struct source *next;
+};
+
+/* A summary whose window ended before anybody asked for it. */
+struct finished {
+    struct mb_guard_refusals summary;
+    struct finished *next;
 };
 
 struct mb_guard {
@@ -24,6 +31,11 @@ struct mb_guard {
     struct source *sources[SOURCE_BUCKETS];
     size_t source_count;
     uint64_t untracked;
+    struct finished *finished, **finished_tail;
+    size_t finished_count;
+    /* Refusals of sources that could not be tracked, or whose summaries did not fit: one
+     * summary for all of them, source "(other sources)". */
+    struct mb_guard_refusals overflow;
 };
 
 static uint64_t hash_text(const char *text) {
@@ -50,6 +62,8 @@ int mb_guard_create(const struct mb_guard_settings *settings, struct mb_guard **
     *guard = calloc(1, sizeof **guard);
     if (*guard == NULL)
         return -1;
+    (*guard)->finished_tail = &(*guard)->finished;
+    snprintf((*guard)->overflow.source, sizeof(*guard)->overflow.source, "(other sources)");
     mb_guard_configure(*guard, settings);
     return 0;
 }
@@ -83,6 +97,11 @@ void mb_guard_destroy(struct mb_guard *guard) {
             guard->sources[i] = source->next;
             free(source);
         }
+    while (guard->finished != NULL) {
+        struct finished *finished = guard->finished;
+        guard->finished = finished->next;
+        free(finished);
+    }
     free(guard);
 }
 
@@ -95,7 +114,7 @@ struct mb_guard_client *mb_guard_find(struct mb_guard *guard, uint64_t id) {
 }
 
 struct mb_guard_client *mb_guard_open(struct mb_guard *guard, uint64_t id, const char *peer,
-                                      const char *listener, uint64_t now_ms) {
+                                      const char *source, const char *listener, uint64_t now_ms) {
     struct mb_guard_client *client = mb_guard_find(guard, id);
     if (client == NULL) {
         client = calloc(1, sizeof *client);
@@ -106,7 +125,7 @@ struct mb_guard_client *mb_guard_open(struct mb_guard *guard, uint64_t id, const
         guard->clients[id & (CLIENT_BUCKETS - 1)] = client;
     }
     snprintf(client->peer, sizeof client->peer, "%s", peer ? peer : "");
-    mb_guard_source_of(client->peer, client->source, sizeof client->source);
+    snprintf(client->source, sizeof client->source, "%s", source ? source : "");
     snprintf(client->listener, sizeof client->listener, "%s", listener ? listener : "");
     /* A new client starts with a full bucket: a burst is allowed at once. */
     client->tokens_milli = burst_milli(&guard->settings);
@@ -147,6 +166,35 @@ static int expired(const struct mb_guard *guard, const struct source *source, ui
     return now_ms - source->window_start_ms >= guard->settings.window_ms;
 }
 
+/* Adds refusals to a summary (the overflow one, or a source's). */
+static void add_refusals(struct mb_guard_refusals *into, const struct mb_guard_refusals *from) {
+    if (into->count == 0 || from->first_ms < into->first_ms)
+        into->first_ms = from->first_ms;
+    if (from->last_ms > into->last_ms)
+        into->last_ms = from->last_ms;
+    into->count += from->count;
+    snprintf(into->reason, sizeof into->reason, "%s", from->reason);
+}
+
+/* A window ends: its refusal summary, if it has one, waits in the finished list until it is
+ * handed out (or, when that list is full, joins the overflow summary). */
+static void retire_refusals(struct mb_guard *guard, struct source *source) {
+    if (source->refused.count == 0)
+        return;
+    struct finished *finished =
+        guard->finished_count < MB_GUARD_MAX_SOURCES ? malloc(sizeof *finished) : NULL;
+    if (finished == NULL) {
+        add_refusals(&guard->overflow, &source->refused);
+    } else {
+        finished->summary = source->refused;
+        finished->next = NULL;
+        *guard->finished_tail = finished;
+        guard->finished_tail = &finished->next;
+        guard->finished_count++;
+    }
+    memset(&source->refused, 0, sizeof source->refused);
+}
+
 /* Drops the sources whose window has passed: their counts no longer matter. */
 static void sweep(struct mb_guard *guard, uint64_t now_ms) {
     for (size_t i = 0; i < SOURCE_BUCKETS; i++) {
@@ -155,6 +203,7 @@ static void sweep(struct mb_guard *guard, uint64_t now_ms) {
             struct source *source = *link;
             if (expired(guard, source, now_ms)) {
                 *link = source->next;
+                retire_refusals(guard, source);
                 free(source);
                 guard->source_count--;
             } else {
@@ -194,30 +243,97 @@ static uint32_t threshold(const struct mb_guard_settings *settings, enum mb_guar
         return settings->malformed;
     case MB_GUARD_RATE_LIMITED:
         return settings->rate_limited;
+    case MB_GUARD_OVER_SHARE:
+        return settings->over_share;
     default:
         return settings->refused;
     }
 }
 
-int mb_guard_note(struct mb_guard *guard, const char *peer, enum mb_guard_event event, uint8_t unit,
-                  uint64_t now_ms, uint32_t *count) {
-    char host[64];
-    mb_guard_source_of(peer ? peer : "", host, sizeof host);
-    if (count != NULL)
-        *count = 0;
-    if ((unsigned)event >= MB_GUARD_EVENTS)
-        return 0;
-    struct source *source = source_for(guard, host, now_ms);
+/* The source's entry, its window started again when the last one has passed; NULL when it
+ * cannot be tracked. */
+static struct source *window_of(struct mb_guard *guard, const char *host, uint64_t now_ms) {
+    struct source *source = source_for(guard, host != NULL ? host : "", now_ms);
     if (source == NULL) {
         guard->untracked++;
-        return 0;
+        return NULL;
     }
     if (expired(guard, source, now_ms)) {
+        retire_refusals(guard, source);
         memset(source->counts, 0, sizeof source->counts);
         memset(source->units, 0, sizeof source->units);
         source->alerted = 0;
         source->window_start_ms = now_ms;
     }
+    return source;
+}
+
+/* Counts one event of the window: 1 when the count reaches its threshold (once a window). */
+static int count_in_window(struct mb_guard *guard, struct source *source, enum mb_guard_event event,
+                           uint32_t *count) {
+    uint32_t value = ++source->counts[event];
+    if (count != NULL)
+        *count = value;
+    uint32_t limit = threshold(&guard->settings, event);
+    if (limit == 0 || value < limit || (source->alerted & (1u << event)))
+        return 0;
+    source->alerted |= (uint8_t)(1u << event);
+    return 1;
+}
+
+int mb_guard_refused(struct mb_guard *guard, const char *host, const char *reason, uint64_t now_ms,
+                     uint64_t wall_ms, int *alert, uint32_t *count) {
+    struct mb_guard_refusals one = {.count = 1, .first_ms = wall_ms, .last_ms = wall_ms};
+    snprintf(one.reason, sizeof one.reason, "%s", reason != NULL ? reason : "");
+    *alert = 0;
+    if (count != NULL)
+        *count = 0;
+    struct source *source = window_of(guard, host, now_ms);
+    if (source == NULL) {
+        add_refusals(&guard->overflow, &one);
+        return 0;
+    }
+    *alert = count_in_window(guard, source, MB_GUARD_REFUSED, count);
+    if (source->counts[MB_GUARD_REFUSED] == 1)
+        return 1;
+    if (source->refused.count == 0)
+        snprintf(source->refused.source, sizeof source->refused.source, "%s", source->host);
+    add_refusals(&source->refused, &one);
+    return 0;
+}
+
+void mb_guard_refusal_summaries(struct mb_guard *guard, uint64_t now_ms, int all,
+                                void (*emit)(void *data, const struct mb_guard_refusals *summary),
+                                void *data) {
+    while (guard->finished != NULL) {
+        struct finished *finished = guard->finished;
+        guard->finished = finished->next;
+        emit(data, &finished->summary);
+        free(finished);
+    }
+    guard->finished_tail = &guard->finished;
+    guard->finished_count = 0;
+    for (size_t i = 0; i < SOURCE_BUCKETS; i++)
+        for (struct source *source = guard->sources[i]; source != NULL; source = source->next)
+            if (source->refused.count > 0 && (all || expired(guard, source, now_ms))) {
+                emit(data, &source->refused);
+                memset(&source->refused, 0, sizeof source->refused);
+            }
+    if (guard->overflow.count > 0) {
+        emit(data, &guard->overflow);
+        guard->overflow.count = 0;
+    }
+}
+
+int mb_guard_note(struct mb_guard *guard, const char *host, enum mb_guard_event event, uint8_t unit,
+                  uint64_t now_ms, uint32_t *count) {
+    if (count != NULL)
+        *count = 0;
+    if ((unsigned)event >= MB_GUARD_EVENTS)
+        return 0;
+    struct source *source = window_of(guard, host, now_ms);
+    if (source == NULL)
+        return 0;
     if (event == MB_GUARD_UNIT) {
         uint8_t bit = (uint8_t)(1u << (unit & 7));
         if (source->units[unit >> 3] & bit) {
@@ -227,14 +343,7 @@ int mb_guard_note(struct mb_guard *guard, const char *peer, enum mb_guard_event 
         }
         source->units[unit >> 3] |= bit;
     }
-    uint32_t value = ++source->counts[event];
-    if (count != NULL)
-        *count = value;
-    uint32_t limit = threshold(&guard->settings, event);
-    if (limit == 0 || value < limit || (source->alerted & (1u << event)))
-        return 0;
-    source->alerted |= (uint8_t)(1u << event);
-    return 1;
+    return count_in_window(guard, source, event, count);
 }
 
 uint64_t mb_guard_untracked(const struct mb_guard *guard) {

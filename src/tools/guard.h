@@ -2,9 +2,17 @@
 /*
  * What `mbsec gateway` remembers about its clients beyond the policy: who each connection is
  * (source, TLS subject, role, cipher, for audit records), a token bucket per connection (the
- * rate limit), and per source address the counts behind alerts (unit ids touched, denials,
- * malformed frames, requests over the rate) within a window: a fixed window per source, which
- * its first event starts and the first event after it ends starts again. One thread uses it.
+ * rate limit), and per source the counts behind alerts (unit ids touched, denials, malformed
+ * frames, requests over the rate, connections refused) within a window: a fixed window per
+ * source, which its first event starts and the first event after it ends starts again. A source
+ * is what the server put in struct mb_peer's `source`: the address cut to the source prefix
+ * ("192.0.2.7", "2001:db8:1:2::/64"), so one host's many IPv6 addresses count as one. One
+ * thread uses it.
+ *
+ * Refused connections are also summed up for the audit trail: the first refusal of a source in
+ * its window is recorded at once, the others are counted and handed out as one summary when
+ * the window ends (mb_guard_refusal_summaries), so that a flood from one source neither floods
+ * the audit trail nor hides the refusals of another.
  *
  * Memory is bounded: a connection entry per open connection, and at most MB_GUARD_MAX_SOURCES
  * source entries; when that many sources are active at once, new ones are not tracked for
@@ -27,13 +35,14 @@ struct mb_guard_settings {
     uint32_t malformed;    /* malformed frames from one source in a window: alert */
     uint32_t rate_limited; /* requests refused for the rate, one source, in a window: alert */
     uint32_t refused;      /* connections refused over a limit, one source, in a window */
+    uint32_t over_share;   /* requests over a backend share, one source, in a window */
 };
 
 /* One open connection. Strings are always NUL-terminated ("" when unknown). */
 struct mb_guard_client {
     uint64_t id;
     char peer[64];   /* "192.0.2.1:50123" */
-    char source[64]; /* "192.0.2.1" */
+    char source[64]; /* "192.0.2.1", "2001:db8:1:2::/64" */
     char listener[64];
     int tls;        /* 1 once its TLS handshake is done */
     char role[129]; /* "" with has_role 0 */
@@ -53,7 +62,8 @@ enum mb_guard_event {
     MB_GUARD_MALFORMED = 2,    /* a frame that is not valid Modbus */
     MB_GUARD_RATE_LIMITED = 3, /* a request over the connection's rate */
     MB_GUARD_REFUSED = 4,      /* a connection refused over a limit */
-    MB_GUARD_EVENTS = 5
+    MB_GUARD_OVER_SHARE = 5,   /* a request over its identity's share of a backend */
+    MB_GUARD_EVENTS = 6
 };
 
 struct mb_guard;
@@ -64,9 +74,10 @@ int mb_guard_create(const struct mb_guard_settings *settings, struct mb_guard **
 void mb_guard_configure(struct mb_guard *guard, const struct mb_guard_settings *settings);
 void mb_guard_destroy(struct mb_guard *guard);
 
-/* A connection opened (peer "host:port"), closed, and found by id (NULL when unknown). */
+/* A connection opened (peer "host:port", source as above), closed, and found by id (NULL when
+ * unknown). */
 struct mb_guard_client *mb_guard_open(struct mb_guard *guard, uint64_t id, const char *peer,
-                                      const char *listener, uint64_t now_ms);
+                                      const char *source, const char *listener, uint64_t now_ms);
 void mb_guard_close(struct mb_guard *guard, uint64_t id);
 struct mb_guard_client *mb_guard_find(struct mb_guard *guard, uint64_t id);
 
@@ -75,13 +86,35 @@ struct mb_guard_client *mb_guard_find(struct mb_guard *guard, uint64_t id);
 int mb_guard_admit(struct mb_guard *guard, struct mb_guard_client *client, uint64_t now_ms);
 
 /*
- * Counts an event for the source of `peer` ("host:port" or "host"). Returns 1 exactly when the
- * count reaches its threshold within the current window (so an alert is raised once per window
- * and kind), 0 otherwise; *count gets the count so far in the window (for MB_GUARD_UNIT: the
- * distinct unit ids).
+ * Counts an event for `source`. Returns 1 exactly when the count reaches its threshold within
+ * the current window (so an alert is raised once per window and kind), 0 otherwise; *count
+ * gets the count so far in the window (for MB_GUARD_UNIT: the distinct unit ids).
  */
-int mb_guard_note(struct mb_guard *guard, const char *peer, enum mb_guard_event event, uint8_t unit,
-                  uint64_t now_ms, uint32_t *count);
+int mb_guard_note(struct mb_guard *guard, const char *source, enum mb_guard_event event,
+                  uint8_t unit, uint64_t now_ms, uint32_t *count);
+
+/* The refusals of one source in one window that were not recorded one by one. */
+struct mb_guard_refusals {
+    char source[64];
+    uint32_t count;             /* refusals summed up here */
+    uint64_t first_ms, last_ms; /* wall clock, ms since the epoch, of the first and last */
+    char reason[96];            /* the last one's reason */
+};
+
+/*
+ * A connection of `source` refused (now_ms on the loop's clock, wall_ms since the epoch):
+ * counted as MB_GUARD_REFUSED (*alert 1 when that reaches its threshold, as mb_guard_note()
+ * returns). Returns 1 when it is the source's first refusal in its window, which the caller
+ * records at once; 0 when it was added to the source's summary.
+ */
+int mb_guard_refused(struct mb_guard *guard, const char *source, const char *reason,
+                     uint64_t now_ms, uint64_t wall_ms, int *alert, uint32_t *count);
+
+/* Hands `emit` every summary of refusals whose window has ended by now_ms (every one, ended or
+ * not, with `all`: at shutdown), and forgets them. */
+void mb_guard_refusal_summaries(struct mb_guard *guard, uint64_t now_ms, int all,
+                                void (*emit)(void *data, const struct mb_guard_refusals *summary),
+                                void *data);
 
 /* Events not counted because MB_GUARD_MAX_SOURCES sources were being tracked. */
 uint64_t mb_guard_untracked(const struct mb_guard *guard);

@@ -39,14 +39,22 @@ const char *mb_log_format_flag(const char *text, int *value) {
     return NULL;
 }
 
-void mb_log_timestamp(char *text, size_t capacity) {
-    struct timespec now;
+void mb_log_time_of(uint64_t wall_ms, char *text, size_t capacity) {
+    time_t seconds = (time_t)(wall_ms / 1000);
     struct tm utc;
-    clock_gettime(CLOCK_REALTIME, &now);
-    gmtime_r(&now.tv_sec, &utc);
+    gmtime_r(&seconds, &utc);
     size_t used = strftime(text, capacity, "%Y-%m-%dT%H:%M:%S", &utc);
-    /* tv_nsec is below 10^9, so the milliseconds have three digits. */
-    snprintf(text + used, capacity - used, ".%03dZ", (int)(now.tv_nsec / 1000000) % 1000);
+    snprintf(text + used, capacity - used, ".%03dZ", (int)(wall_ms % 1000));
+}
+
+uint64_t mb_log_wall_ms(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+}
+
+void mb_log_timestamp(char *text, size_t capacity) {
+    mb_log_time_of(mb_log_wall_ms(), text, capacity);
 }
 
 static void json_string(FILE *stream, const char *text) {

@@ -3,6 +3,7 @@
 #ifndef MBSEC_TOOLS_LOG_H
 #define MBSEC_TOOLS_LOG_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 #include "config/config.h"
@@ -17,6 +18,10 @@ struct mb_logger {
 /* Now, in UTC with milliseconds: "2026-05-01T12:00:00.123Z" (capacity 25 or more), as every
  * log line and every JSON or CSV reading of the client commands carries it. */
 void mb_log_timestamp(char *text, size_t capacity);
+
+/* Milliseconds since the epoch now, and such a time in the form above. */
+uint64_t mb_log_wall_ms(void);
+void mb_log_time_of(uint64_t wall_ms, char *text, size_t capacity);
 
 /* The --log-format (plain, json) and --log-level (error, warning, info, debug) flags of serve
  * and gateway: store the enum mb_log_format / mb_log_level into *value and return NULL, or

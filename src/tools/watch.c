@@ -29,6 +29,7 @@ struct pending {
     uint8_t pdu[MB_PDU_MAX];
     uint8_t pdu_length;
     int checked;
+    int write; /* as the policy tells reads from writes (FC 8/00 reads) */
     char rule[64];
     struct pending *next;
 };
@@ -40,9 +41,18 @@ struct histogram {
     uint64_t total;
 };
 
-enum outcome { ANSWERED, DEVICE_EXCEPTION, UNAVAILABLE, TIMEOUT, OUTCOMES };
-static const char *const outcome_names[OUTCOMES] = {"answered", "device_exception", "unavailable",
-                                                    "timeout"};
+enum outcome {
+    ANSWERED,
+    DEVICE_EXCEPTION,
+    UNAVAILABLE,
+    TIMEOUT,
+    MISMATCH,
+    OVER_SHARE,
+    REJECTED,
+    OUTCOMES
+};
+static const char *const outcome_names[OUTCOMES] = {
+    "answered", "device_exception", "unavailable", "timeout", "mismatch", "over_share", "rejected"};
 
 enum alert {
     ALERT_SCAN,
@@ -52,11 +62,12 @@ enum alert {
     ALERT_CONNECTION_FLOOD,
     ALERT_RESTART,
     ALERT_LISTEN_ONLY,
+    ALERT_SHARE,
     ALERTS
 };
 static const char *const alert_names[ALERTS] = {
     "unit_scan",        "denial_burst", "malformed_frames", "request_flood",
-    "connection_flood", "fc8_restart",  "fc8_listen_only"};
+    "connection_flood", "fc8_restart",  "fc8_listen_only",  "backend_share"};
 
 struct mb_watch {
     struct mb_logger *logger;
@@ -84,6 +95,10 @@ struct mb_watch {
     uint64_t sanity_backend;
     uint64_t alerts[ALERTS];
     uint64_t reloads, reloads_refused;
+    uint64_t sink_failures; /* reloads that kept the old audit sinks */
+    uint64_t refused;       /* connections refused at accept (every one, logged or not) */
+    uint64_t refusal_summaries;
+    struct mb_timer summary_timer;
 };
 
 static uint64_t now_ms(const struct mb_watch *watch) {
@@ -120,6 +135,7 @@ static void take_settings(struct mb_watch *watch, const struct mb_serve_config *
         .malformed = guard->alert_malformed,
         .rate_limited = guard->alert_rate_limited,
         .refused = guard->alert_rate_limited,
+        .over_share = guard->alert_rate_limited,
     };
     watch->settings = settings;
     watch->over_rate = guard->over_rate;
@@ -150,11 +166,39 @@ int mb_watch_create(const struct mb_serve_config *config, struct mb_logger *logg
     return 0;
 }
 
+static void summary_tick(struct mb_loop *loop, struct mb_timer *timer);
+static void write_summary(void *data, const struct mb_guard_refusals *summary);
+
 void mb_watch_attach(struct mb_watch *watch, struct mb_loop *loop, struct mb_server *server,
                      struct mb_gateway *gateway) {
     watch->loop = loop;
     watch->server = server;
     watch->gateway = gateway;
+    mb_timer_start(loop, &watch->summary_timer, 1000, summary_tick, watch);
+}
+
+static void begin(struct mb_json *json, const char *type);
+static void emit(struct mb_watch *watch, enum mb_audit_severity severity, const char *type,
+                 struct mb_json *json);
+
+/*
+ * A reload that could not open (or reopen) the audit sinks it names: everything else of the
+ * reload is applied by the caller, the sinks in use stay, and this is said where it will be
+ * seen: an error line, a record in the sinks that still work, a metric.
+ */
+static void sinks_kept(struct mb_watch *watch, const char *error) {
+    watch->sink_failures++;
+    mb_logger_message(watch->logger, MB_LOG_ERROR, "audit_reopen_failed",
+                      "%s; the audit records keep going where they went before (the rest of the "
+                      "reload is applied)",
+                      error);
+    struct mb_json json;
+    begin(&json, "audit");
+    mb_json_string(&json, "event", "reopen_failed");
+    mb_json_string(&json, "detail", error);
+    mb_json_string(&json, "file", watch->audit_file[0] ? watch->audit_file : NULL);
+    mb_json_string(&json, "syslog", watch->audit_syslog[0] ? watch->audit_syslog : NULL);
+    emit(watch, MB_AUDIT_ERROR, "audit", &json);
 }
 
 int mb_watch_reload(struct mb_watch *watch, const struct mb_serve_config *config, char *error,
@@ -162,20 +206,23 @@ int mb_watch_reload(struct mb_watch *watch, const struct mb_serve_config *config
     const struct mb_config_guard *guard = &config->guard;
     int same = strcmp(watch->audit_file, guard->audit_file ? guard->audit_file : "") == 0 &&
                strcmp(watch->audit_syslog, guard->audit_syslog ? guard->audit_syslog : "") == 0;
-    if (same) {
-        if (mb_audit_reopen(watch->audit, error, capacity) != 0)
-            return -1;
-    } else {
-        struct mb_audit *fresh = NULL;
-        if (open_sinks(guard, &fresh, error, capacity) != 0)
-            return -1;
-        mb_audit_close(watch->audit);
-        watch->audit = fresh;
-        remember_sinks(watch, guard);
-    }
+    int kept = 0;
     take_settings(watch, config);
     mb_guard_configure(watch->guard, &watch->settings);
-    return 0;
+    if (same) {
+        kept = mb_audit_reopen(watch->audit, error, capacity) != 0;
+    } else {
+        struct mb_audit *fresh = NULL;
+        kept = open_sinks(guard, &fresh, error, capacity) != 0;
+        if (!kept) {
+            mb_audit_close(watch->audit);
+            watch->audit = fresh;
+            remember_sinks(watch, guard);
+        }
+    }
+    if (kept)
+        sinks_kept(watch, error);
+    return kept;
 }
 
 void mb_watch_count_reload(struct mb_watch *watch, int refused) {
@@ -183,6 +230,17 @@ void mb_watch_count_reload(struct mb_watch *watch, int refused) {
         watch->reloads_refused++;
     else
         watch->reloads++;
+}
+
+void mb_watch_detach(struct mb_watch *watch) {
+    if (watch == NULL || watch->loop == NULL)
+        return;
+    mb_timer_stop(watch->loop, &watch->summary_timer);
+    /* The refusals of windows still open: their summaries are written now. */
+    mb_guard_refusal_summaries(watch->guard, now_ms(watch), 1, write_summary, watch);
+    watch->loop = NULL;
+    watch->server = NULL;
+    watch->gateway = NULL;
 }
 
 void mb_watch_destroy(struct mb_watch *watch) {
@@ -311,11 +369,12 @@ static void put_request(struct mb_json *json, uint8_t unit, const uint8_t *pdu, 
 
 /* ---- alerts ---- */
 
-static void raise_alert(struct mb_watch *watch, enum alert kind, const char *peer,
-                        uint64_t connection_id, uint32_t count, const char *detail) {
+static void raise_alert(struct mb_watch *watch, enum alert kind, const char *source,
+                        const char *peer, uint64_t connection_id, uint32_t count,
+                        const char *detail) {
     watch->alerts[kind]++;
-    char source[64];
-    mb_guard_source_of(peer ? peer : "", source, sizeof source);
+    if (source == NULL)
+        source = "";
     mb_logger_message(watch->logger, MB_LOG_WARNING, "alert", "%s from %s: %s", alert_names[kind],
                       source, detail);
     struct mb_json json;
@@ -336,13 +395,14 @@ static void raise_alert(struct mb_watch *watch, enum alert kind, const char *pee
 
 /* Counts an event for a source and raises its alert when the count reaches the threshold. */
 static void count_event(struct mb_watch *watch, enum mb_guard_event event, enum alert kind,
-                        const char *peer, uint64_t connection_id, uint8_t unit, const char *what) {
+                        const char *source, const char *peer, uint64_t connection_id, uint8_t unit,
+                        const char *what) {
     uint32_t count;
-    if (!mb_guard_note(watch->guard, peer, event, unit, now_ms(watch), &count))
+    if (!mb_guard_note(watch->guard, source, event, unit, now_ms(watch), &count))
         return;
     char detail[200];
     snprintf(detail, sizeof detail, "%u %s within %u ms", count, what, watch->settings.window_ms);
-    raise_alert(watch, kind, peer, connection_id, count, detail);
+    raise_alert(watch, kind, source, peer, connection_id, count, detail);
 }
 
 /* ---- connection and backend events ---- */
@@ -394,8 +454,9 @@ void mb_watch_log(void *data, const struct mb_log_event *event) {
     mb_logger_write(watch->logger, event);
     const char *name = event->event;
     if (strcmp(name, "connection_opened") == 0) {
-        struct mb_guard_client *client = mb_guard_open(watch->guard, event->connection_id,
-                                                       event->peer, event->listener, now_ms(watch));
+        struct mb_guard_client *client =
+            mb_guard_open(watch->guard, event->connection_id, event->peer, event->source,
+                          event->listener, now_ms(watch));
         connection_record(watch, event, "opened", client);
     } else if (strcmp(name, "tls_established") == 0) {
         struct mb_guard_client *client = mb_guard_find(watch->guard, event->connection_id);
@@ -417,21 +478,73 @@ void mb_watch_log(void *data, const struct mb_log_event *event) {
                           mb_guard_find(watch->guard, event->connection_id));
         mb_guard_close(watch->guard, event->connection_id);
     } else if (strcmp(name, "connection_refused") == 0) {
-        connection_record(watch, event, "refused", NULL);
-        count_event(watch, MB_GUARD_REFUSED, ALERT_CONNECTION_FLOOD, event->peer, 0, 0,
-                    "connections refused over the limits");
+        /* Logged at most 10 a second; every refusal reaches mb_watch_refused() instead. */
     } else if (strcmp(name, "protocol_error") == 0 && event->reason != NULL &&
                strcmp(event->reason, "undecodable PDU handed to the handler") == 0) {
         /* The request itself comes to mb_watch_admit(), which records it with its fields. */
     } else if (strcmp(name, "protocol_error") == 0) {
         watch->malformed_front++;
         sanity(watch, "front", event);
-        count_event(watch, MB_GUARD_MALFORMED, ALERT_MALFORMED, event->peer, event->connection_id,
-                    0, "malformed frames");
+        count_event(watch, MB_GUARD_MALFORMED, ALERT_MALFORMED, event->source, event->peer,
+                    event->connection_id, 0, "malformed frames");
     } else if (strcmp(name, "backend_mismatch") == 0 || strcmp(name, "backend_unsolicited") == 0) {
         watch->sanity_backend++;
         sanity(watch, "backend", event);
     }
+}
+
+/* ---- refused connections ---- */
+
+void mb_watch_refused(void *data, const struct mb_peer *peer, const char *listener,
+                      const char *reason) {
+    struct mb_watch *watch = data;
+    int alert;
+    uint32_t count;
+    watch->refused++;
+    if (mb_guard_refused(watch->guard, peer->source, reason, now_ms(watch), mb_log_wall_ms(),
+                         &alert, &count)) {
+        /* The first of the source's window: a record of its own. The rest are summed up. */
+        struct mb_json json;
+        begin(&json, "connection");
+        mb_json_string(&json, "event", "refused");
+        mb_json_uint(&json, "connection", 0);
+        mb_json_string(&json, "peer", peer->text);
+        mb_json_string(&json, "source", peer->source);
+        mb_json_string(&json, "listener", listener);
+        mb_json_string(&json, "reason", reason);
+        emit(watch, MB_AUDIT_WARNING, "connection", &json);
+    }
+    if (alert) {
+        char detail[200];
+        snprintf(detail, sizeof detail, "%u connections refused over the limits within %u ms",
+                 count, watch->settings.window_ms);
+        raise_alert(watch, ALERT_CONNECTION_FLOOD, peer->source, peer->text, 0, count, detail);
+    }
+}
+
+static void write_summary(void *data, const struct mb_guard_refusals *summary) {
+    struct mb_watch *watch = data;
+    char first[40], last[40];
+    mb_log_time_of(summary->first_ms, first, sizeof first);
+    mb_log_time_of(summary->last_ms, last, sizeof last);
+    watch->refusal_summaries++;
+    struct mb_json json;
+    begin(&json, "connection");
+    mb_json_string(&json, "event", "refused_summary");
+    mb_json_string(&json, "source", summary->source);
+    mb_json_uint(&json, "count", summary->count);
+    mb_json_string(&json, "first", first);
+    mb_json_string(&json, "last", last);
+    mb_json_uint(&json, "window_ms", watch->settings.window_ms);
+    mb_json_string(&json, "reason", summary->reason);
+    emit(watch, MB_AUDIT_WARNING, "connection", &json);
+}
+
+/* Once a second: the summaries of refusal windows that have ended. */
+static void summary_tick(struct mb_loop *loop, struct mb_timer *timer) {
+    struct mb_watch *watch = timer->data;
+    mb_guard_refusal_summaries(watch->guard, now_ms(watch), 0, write_summary, watch);
+    mb_timer_start(loop, timer, 1000, summary_tick, watch);
 }
 
 /* ---- requests ---- */
@@ -441,8 +554,8 @@ int mb_watch_admit(struct mb_watch *watch, const struct mb_server_request *call,
     uint8_t function = call->pdu_length > 0 ? call->pdu[0] : 0;
     watch->requests[function]++;
     struct mb_guard_client *client = mb_guard_find(watch->guard, call->connection_id);
-    const char *peer = call->peer->text;
-    count_event(watch, MB_GUARD_UNIT, ALERT_SCAN, peer, call->connection_id, call->unit_id,
+    const char *peer = call->peer->text, *source = call->peer->source;
+    count_event(watch, MB_GUARD_UNIT, ALERT_SCAN, source, peer, call->connection_id, call->unit_id,
                 "distinct unit ids requested");
     if (call->request == NULL) {
         watch->malformed_front++;
@@ -453,8 +566,8 @@ int mb_watch_admit(struct mb_watch *watch, const struct mb_server_request *call,
         put_request(&json, call->unit_id, call->pdu, call->pdu_length);
         mb_json_string(&json, "detail", mb_strerror(call->decode_error));
         emit(watch, MB_AUDIT_WARNING, "sanity", &json);
-        count_event(watch, MB_GUARD_MALFORMED, ALERT_MALFORMED, peer, call->connection_id, 0,
-                    "malformed requests");
+        count_event(watch, MB_GUARD_MALFORMED, ALERT_MALFORMED, source, peer, call->connection_id,
+                    0, "malformed requests");
     } else if (call->request->function == MB_FC_DIAGNOSTICS &&
                (call->request->diagnostics.sub_function == 1 ||
                 call->request->diagnostics.sub_function == 4)) {
@@ -463,15 +576,15 @@ int mb_watch_admit(struct mb_watch *watch, const struct mb_server_request *call,
         snprintf(detail, sizeof detail, "FC 8 sub-function %u (%s) for unit %u",
                  call->request->diagnostics.sub_function,
                  restart ? "restart communications" : "force listen only mode", call->unit_id);
-        raise_alert(watch, restart ? ALERT_RESTART : ALERT_LISTEN_ONLY, peer, call->connection_id,
-                    0, detail);
+        raise_alert(watch, restart ? ALERT_RESTART : ALERT_LISTEN_ONLY, source, peer,
+                    call->connection_id, 0, detail);
     }
     if (mb_guard_admit(watch->guard, client, now_ms(watch)))
         return 1;
     watch->rate_limited++;
     if (client != NULL)
         client->rate_limited++;
-    count_event(watch, MB_GUARD_RATE_LIMITED, ALERT_FLOOD, peer, call->connection_id, 0,
+    count_event(watch, MB_GUARD_RATE_LIMITED, ALERT_FLOOD, source, peer, call->connection_id, 0,
                 "requests over the rate limit");
     if (watch->over_rate == MB_OVER_RATE_CLOSE) {
         *answer = MB_SERVER_CLOSE;
@@ -510,8 +623,8 @@ void mb_watch_decided(struct mb_watch *watch, const struct mb_server_request *ca
             mb_json_uint(&json, "exception", code);
         mb_json_string(&json, "reason", decision->reason);
         emit(watch, MB_AUDIT_WARNING, "denied", &json);
-        count_event(watch, MB_GUARD_DENIAL, ALERT_DENIALS, call->peer->text, call->connection_id, 0,
-                    "requests denied");
+        count_event(watch, MB_GUARD_DENIAL, ALERT_DENIALS, call->peer->source, call->peer->text,
+                    call->connection_id, 0, "requests denied");
         return;
     }
     if (call->request == NULL) {
@@ -521,7 +634,7 @@ void mb_watch_decided(struct mb_watch *watch, const struct mb_server_request *ca
         watch->exceptions[2][code ? code : MB_EX_ILLEGAL_DATA_VALUE]++;
         return;
     }
-    int write = !mb_function_is_idempotent(call->pdu[0]);
+    int write = (mb_policy_request_access(call->pdu, call->pdu_length) & MB_POLICY_WRITE) != 0;
     if (!write && !watch->audit_reads)
         return;
     struct pending *pending = malloc(sizeof *pending);
@@ -533,6 +646,7 @@ void mb_watch_decided(struct mb_watch *watch, const struct mb_server_request *ca
     pending->pdu_length = (uint8_t)(call->pdu_length < MB_PDU_MAX ? call->pdu_length : MB_PDU_MAX);
     memcpy(pending->pdu, call->pdu, pending->pdu_length);
     pending->checked = checked;
+    pending->write = write;
     snprintf(pending->rule, sizeof pending->rule, "%s", checked ? decision->rule_name : "");
     /* Appended at the end of its chain: a client that reuses a transaction id while the first
      * is outstanding gets its records in order. */
@@ -559,7 +673,7 @@ static struct histogram *histogram_of(struct mb_watch *watch, const char *backen
 static void record_outcome(struct mb_watch *watch, struct pending *pending,
                            const struct mb_gateway_completion *done, const char *outcome) {
     struct mb_json json;
-    int write = !mb_function_is_idempotent(pending->pdu[0]);
+    int write = pending->write;
     begin(&json, write ? "write" : "read");
     put_client(&json, mb_guard_find(watch->guard, done->connection_id), done->connection_id, "");
     put_request(&json, pending->unit, pending->pdu, pending->pdu_length);
@@ -579,15 +693,28 @@ static void record_outcome(struct mb_watch *watch, struct pending *pending,
 
 void mb_watch_completed(void *data, const struct mb_gateway_completion *done) {
     struct mb_watch *watch = data;
-    enum outcome outcome;
-    if (done->from_device)
-        outcome = done->exception ? DEVICE_EXCEPTION : ANSWERED;
-    else
-        outcome = done->exception == MB_EX_GATEWAY_PATH_UNAVAILABLE ? UNAVAILABLE : TIMEOUT;
+    static const enum outcome of_gateway[] = {
+        [MB_GATEWAY_ANSWERED] = ANSWERED,     [MB_GATEWAY_UNAVAILABLE] = UNAVAILABLE,
+        [MB_GATEWAY_TIMEOUT] = TIMEOUT,       [MB_GATEWAY_MISMATCH] = MISMATCH,
+        [MB_GATEWAY_OVER_SHARE] = OVER_SHARE, [MB_GATEWAY_REJECTED] = REJECTED,
+    };
+    enum outcome outcome = (unsigned)done->outcome < sizeof of_gateway / sizeof of_gateway[0]
+                               ? of_gateway[done->outcome]
+                               : TIMEOUT;
+    if (outcome == ANSWERED && done->exception != 0)
+        outcome = DEVICE_EXCEPTION;
     watch->outcomes[outcome]++;
     if (done->exception != 0)
         watch->exceptions[done->from_device ? 1 : 2][done->exception]++;
-    if (done->backend != NULL && outcome != UNAVAILABLE) {
+    if (outcome == OVER_SHARE) {
+        const struct mb_guard_client *client = mb_guard_find(watch->guard, done->connection_id);
+        if (client != NULL)
+            count_event(watch, MB_GUARD_OVER_SHARE, ALERT_SHARE, client->source, client->peer,
+                        done->connection_id, 0, "requests over the share of a backend");
+    }
+    int timed = outcome == ANSWERED || outcome == DEVICE_EXCEPTION || outcome == TIMEOUT ||
+                outcome == MISMATCH;
+    if (done->backend != NULL && timed) {
         struct histogram *histogram = histogram_of(watch, done->backend);
         if (histogram != NULL) {
             size_t bucket = 0;
@@ -756,6 +883,16 @@ int mb_watch_render(void *data, const char *path, FILE *out) {
             (unsigned long long)audit.written);
     fprintf(out, "mbsec_gateway_audit_records_total{result=\"lost\"} %llu\n",
             (unsigned long long)(audit.file_errors + audit.syslog_errors + audit.syslog_dropped));
+    fprintf(out, "mbsec_gateway_audit_records_total{result=\"summed_up\"} %llu\n",
+            (unsigned long long)watch->refusal_summaries);
+    family(out, "mbsec_gateway_audit_reopen_failures_total", "counter",
+           "Reloads that could not open the audit sinks they name and kept the old ones.");
+    fprintf(out, "mbsec_gateway_audit_reopen_failures_total %llu\n",
+            (unsigned long long)watch->sink_failures);
+    family(out, "mbsec_gateway_refused_total", "counter",
+           "Connections refused at accept over max_connections or max_per_source, every one "
+           "(the log shows at most 10 a second).");
+    fprintf(out, "mbsec_gateway_refused_total %llu\n", (unsigned long long)watch->refused);
     family(out, "mbsec_gateway_reloads_total", "counter", "Configuration reloads, by result.");
     fprintf(out, "mbsec_gateway_reloads_total{result=\"applied\"} %llu\n",
             (unsigned long long)watch->reloads);

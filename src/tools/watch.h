@@ -33,10 +33,25 @@ int mb_watch_create(const struct mb_serve_config *config, struct mb_logger *logg
 void mb_watch_attach(struct mb_watch *watch, struct mb_loop *loop, struct mb_server *server,
                      struct mb_gateway *gateway);
 
-/* A reload: new thresholds and rate, new sinks when the file names others (else the file is
- * opened again, for logrotate). On error (-1, one line in `error`) the old sinks stay. */
+/*
+ * A reload: new thresholds and rate, always; new sinks when the file names others (else the
+ * file is opened again when logrotate moved it). Returns 0, or 1 when the sinks could not be
+ * opened: the old ones stay in use, and that is said at error level, in an "audit" record and
+ * in mbsec_gateway_audit_reopen_failures_total, with the reason in `error`. A failing sink
+ * never holds back the rest of a reload (a new CRL, a new policy).
+ */
 int mb_watch_reload(struct mb_watch *watch, const struct mb_serve_config *config, char *error,
                     size_t capacity);
+
+/* Stops the watch's timer and writes the refusal summaries still open; call it before the loop
+ * goes. */
+void mb_watch_detach(struct mb_watch *watch);
+
+/* The server's on_refused hook: every connection refused at accept is counted for its source
+ * (alert connection_flood), the first of a source's window recorded, the rest summed up in one
+ * "refused_summary" record when the window ends. */
+void mb_watch_refused(void *watch, const struct mb_peer *peer, const char *listener,
+                      const char *reason);
 void mb_watch_count_reload(struct mb_watch *watch, int refused);
 
 void mb_watch_destroy(struct mb_watch *watch);

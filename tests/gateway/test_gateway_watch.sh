@@ -612,8 +612,13 @@ w1=$(record_ms "$audit2" 1)
 OUT=$(tool refuse 127.0.0.1 "$port2" 3 10 2>&1)
 expect_eq "limits: 3 connections held (max_per_source 3), 10 more refused" "$OUT" \
     '{"held_ok": 3, "refused": 10, "accepted": 0}'
-expect_rec "audit: 10 refused connection records" 10 \
-    "$audit2" type=connection event=refused 'peer~^127\.0\.0\.1:' "listener=$PLAIN"
+# Every refusal counts, logged or not: the first of the source's window has a record of its own,
+# the other 9 one summary when the window ends (or the gateway stops).
+expect_rec "audit: the first refused connection has a record of its own" 1 \
+    "$audit2" type=connection event=refused 'peer~^127\.0\.0\.1:' source=127.0.0.1 \
+    "listener=$PLAIN"
+expect_metric_after() { scrape "$1"; expect_metric "$2" "$3"; }
+expect_metric_after g2-refused 'mbsec_gateway_refused_total' 10
 expect_rec "alerts: one connection_flood alert, count 10" 1 \
     "$audit2" type=alert alert=connection_flood source=127.0.0.1 count=10 window_ms=5000
 # The next window (after the refusals' own, when they started one): a new request_flood alert.
@@ -649,6 +654,9 @@ scrape g2-close
 expect_metric 'mbsec_gateway_rate_limited_total' $((busy1 + busy2 + 1))
 expect_metric 'mbsec_gateway_reloads_total{result="applied"}' 1
 stop "$g2_pid" "g2"
+expect_rec "audit: the other 9 refusals in one summary, with the first and last time" 1 \
+    "$audit2" type=connection event=refused_summary source=127.0.0.1 count=9 window_ms=5000 \
+    'reason~^max_per_source'
 if OUT=$(tool audit-check "$audit2" 2>&1); then ok "audit: g2's records are valid ($(echo "$OUT" | tail -n 1))"; else
     bad "audit: g2's records are valid" "$OUT"
 fi
@@ -863,8 +871,8 @@ run read "$PLAIN" holding 999 --unit 5
 expect "a device answer that does not match the request: 0B" 5 "exception 0B"
 expect_rec "audit: a sanity record, side backend, event backend_mismatch" 1 \
     "$audit4" type=sanity side=backend event=backend_mismatch 'detail~^backend slow: '
-expect_rec "audit: the read's outcome: timeout (0B)" 1 \
-    "$audit4" type=read unit=5 address=999 backend=slow outcome=timeout exception=11
+expect_rec "audit: the read's outcome: mismatch (0B)" 1 \
+    "$audit4" type=read unit=5 address=999 backend=slow outcome=mismatch exception=11
 scrape g4
 expect_metric 'mbsec_gateway_malformed_total{side="backend"}' 1
 expect_metric 'mbsec_gateway_backend_requests_total{backend="slow",outcome="mismatched"}' 1

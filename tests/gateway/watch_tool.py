@@ -51,7 +51,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import modbus_raw  # noqa: E402  (tests/interop/modbus_raw.py)
 
 TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
-TYPES = {"connection", "write", "read", "denied", "sanity", "alert"}
+TYPES = {"connection", "write", "read", "denied", "sanity", "alert", "audit"}
 ALERTS = {
     "unit_scan",
     "denial_burst",
@@ -60,9 +60,18 @@ ALERTS = {
     "connection_flood",
     "fc8_restart",
     "fc8_listen_only",
+    "backend_share",
 }
 COUNTED_ALERTS = ALERTS - {"fc8_restart", "fc8_listen_only"}
-OUTCOMES = {"answered", "device_exception", "unavailable", "timeout"}
+OUTCOMES = {
+    "answered",
+    "device_exception",
+    "unavailable",
+    "timeout",
+    "mismatch",
+    "over_share",
+    "rejected",
+}
 MULTIPLE = {15, 16, 23}
 
 
@@ -92,13 +101,27 @@ def problems_of(record):
     kind = record.get("type")
     if kind not in TYPES:
         return found + [f"type {kind!r}"]
-    if kind == "connection":
-        if record.get("event") not in {"opened", "tls", "tls_failed", "closed", "refused"}:
+    if kind == "connection" and record.get("event") == "refused_summary":
+        # Refusals of one source in one window, after the first (which has its own record).
+        need("source", str)
+        need("count", int)
+        need("window_ms", int)
+        need("reason", str)
+        for key in ("first", "last"):
+            if not isinstance(record.get(key), str) or not TIME.match(record[key]):
+                found.append(f"{key} {record.get(key)!r} is not RFC 3339 UTC with milliseconds")
+        if isinstance(record.get("count"), int) and record["count"] < 1:
+            found.append("a summary of no refusal")
+    elif kind == "connection":
+        if record.get("event") not in {"opened", "tls", "tls_failed", "tls_revoked", "closed",
+                                       "refused"}:
             found.append(f"event {record.get('event')!r}")
         need("connection", int)
         need("peer", str)
         need("listener", str)
-        if record.get("event") != "refused":
+        if record.get("event") == "refused":
+            need("source", str)
+        else:
             if record.get("transport") not in {"tcp", "tls"}:
                 found.append(f"transport {record.get('transport')!r}")
             need("role", str, allow_null=True)
@@ -150,6 +173,11 @@ def problems_of(record):
     elif kind == "sanity":
         if record.get("side") not in {"front", "backend"}:
             found.append(f"side {record.get('side')!r}")
+        need("detail", str)
+    elif kind == "audit":
+        # The sinks a reload named did not open; the old ones were kept.
+        if record.get("event") != "reopen_failed":
+            found.append(f"event {record.get('event')!r}")
         need("detail", str)
     elif kind == "alert":
         if record.get("alert") not in ALERTS:
@@ -263,7 +291,7 @@ def syslog_recv(path, out, seconds):
     return 0
 
 
-SEVERITY = {"alert": 2, "denied": 4, "sanity": 4, "write": 5, "read": 6}
+SEVERITY = {"alert": 2, "audit": 3, "denied": 4, "sanity": 4, "write": 5, "read": 6}
 SYSLOG = re.compile(r"^<(\d{1,3})>1 (\S+) (\S+) (\S+) (\S+) (\S+) - (.*)$")
 
 
