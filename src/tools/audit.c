@@ -441,12 +441,47 @@ void mb_audit_write(struct mb_audit *audit, enum mb_audit_severity severity, con
     pthread_mutex_unlock(&audit->lock);
 }
 
+/* 1 when the path no longer names the open file (logrotate renamed or removed it). */
+static int file_moved(struct mb_audit *audit) {
+    struct stat open_file, named;
+    pthread_mutex_lock(&audit->lock);
+    int fd = audit->file_fd;
+    int known = fd >= 0 && fstat(fd, &open_file) == 0;
+    pthread_mutex_unlock(&audit->lock);
+    if (!known || stat(audit->file_path, &named) != 0)
+        return 1;
+    return open_file.st_dev != named.st_dev || open_file.st_ino != named.st_ino;
+}
+
+int mb_audit_hand_over(struct mb_audit *audit, unsigned uid, unsigned gid, char *error,
+                       size_t capacity) {
+    if (audit == NULL || audit->file_fd < 0)
+        return 0;
+    struct stat status;
+    if (fstat(audit->file_fd, &status) != 0 || !S_ISREG(status.st_mode))
+        return 0;
+    if (fchown(audit->file_fd, (uid_t)uid, (gid_t)gid) != 0) {
+        snprintf(error, capacity, "audit file %s: cannot give it to uid %u: %s", audit->file_path,
+                 uid, strerror(errno));
+        return MB_ESYSTEM;
+    }
+    return 0;
+}
+
 int mb_audit_reopen(struct mb_audit *audit, char *error, size_t capacity) {
     if (error != NULL && capacity > 0)
         error[0] = '\0';
     if (audit == NULL || error == NULL || capacity == 0)
         return MB_EINVAL;
     int fd = -1, is_pipe = 0;
+    if (audit->file_path != NULL && !file_moved(audit)) {
+        /* Still the file the path names: the descriptor stays, so a process that dropped its
+         * privileges keeps writing to the file it opened as root. */
+        pthread_mutex_lock(&audit->lock);
+        audit->connect_failed_at = 0;
+        pthread_mutex_unlock(&audit->lock);
+        return 0;
+    }
     if (audit->file_path != NULL) {
         fd = file_open(audit->file_path, &is_pipe, error, capacity);
         if (fd < 0)

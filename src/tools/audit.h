@@ -94,12 +94,21 @@ void mb_audit_write(struct mb_audit *audit, enum mb_audit_severity severity, con
                     const char *json);
 
 /*
- * Opens the file again by its path, for SIGHUP after logrotate moved it away; a unix syslog
+ * Opens the file again by its path when the path no longer names the open file (logrotate
+ * renamed or removed it), for SIGHUP; while it does, the open descriptor is kept, so that a
+ * process that dropped its privileges after opening never needs to open it again. A unix syslog
  * socket that is down is tried again at the next record, whatever the once-a-second limit. On
  * failure the old file stays in use (records keep going to the moved file) and the result is as
  * for mb_audit_open(), with `error` set. Returns 0 when there is no file.
  */
 int mb_audit_reopen(struct mb_audit *audit, char *error, size_t capacity);
+
+/* Gives the open file (a regular file; pipes and terminals are left alone) to uid:gid, before
+ * the process drops its privileges to them, so that the file stays theirs to append to after a
+ * rotation too (logrotate's copytruncate, or create with that owner). Returns 0, or
+ * MB_ESYSTEM with one line in `error`. */
+int mb_audit_hand_over(struct mb_audit *audit, unsigned uid, unsigned gid, char *error,
+                       size_t capacity);
 
 struct mb_audit_stats {
     uint64_t written;          /* records every configured sink took (cut ones included) */

@@ -179,6 +179,15 @@ void mb_front_tls_stamp(const struct mb_serve_config *config, char *stamp, size_
 
 /* ---- privileges and descriptors ---- */
 
+int mb_front_user_ids(const char *name, unsigned *uid, unsigned *gid) {
+    struct passwd *user = getpwnam(name);
+    if (user == NULL)
+        return -1;
+    *uid = user->pw_uid;
+    *gid = user->pw_gid;
+    return 0;
+}
+
 int mb_front_drop_privileges(const char *program, const char *name) {
     struct passwd *user = getpwnam(name);
     if (user == NULL) {

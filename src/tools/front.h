@@ -45,6 +45,9 @@ void mb_front_tls_stamp(const struct mb_serve_config *config, char *stamp, size_
  * backend stamps are made of. */
 void mb_front_stamp_files(char *stamp, size_t capacity, const char *const *files, size_t count);
 
+/* The uid and gid of user `name`. Returns 0, or -1 when there is no such user. */
+int mb_front_user_ids(const char *name, unsigned *uid, unsigned *gid);
+
 /* Drops root for the user `name` and proves it cannot be regained. Returns 0 or -1 (the cause
  * said on stderr). */
 int mb_front_drop_privileges(const char *program, const char *name);

@@ -752,8 +752,17 @@ static int start(struct gateway_tool *tool, sigset_t *signals) {
         mb_logger_message(&tool->logger, MB_LOG_INFO, "metrics",
                           "Prometheus metrics on http://%s/metrics", bound);
     }
-    if (config->user != NULL && mb_front_drop_privileges(PROGRAM, config->user) != 0)
-        return MB_EXIT_FAILURE;
+    if (config->user != NULL) {
+        /* The audit file opened as root becomes the user's, so that SIGHUP after a rotation
+         * can open the next one, and nothing of a reload depends on root. */
+        unsigned uid, gid;
+        char error[600];
+        if (mb_front_user_ids(config->user, &uid, &gid) == 0 && geteuid() == 0 &&
+            mb_watch_hand_over(tool->watch, uid, gid, error, sizeof error) != 0)
+            mb_logger_message(&tool->logger, MB_LOG_WARNING, "audit_owner", "%s", error);
+        if (mb_front_drop_privileges(PROGRAM, config->user) != 0)
+            return MB_EXIT_FAILURE;
+    }
     tool->signal_fd = signalfd(-1, signals, SFD_NONBLOCK | SFD_CLOEXEC);
     if (tool->signal_fd < 0 ||
         mb_loop_add(tool->loop, tool->signal_fd, MB_IO_READ, on_signal, tool) != 0) {

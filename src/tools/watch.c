@@ -225,6 +225,11 @@ int mb_watch_reload(struct mb_watch *watch, const struct mb_serve_config *config
     return kept;
 }
 
+int mb_watch_hand_over(struct mb_watch *watch, unsigned uid, unsigned gid, char *error,
+                       size_t capacity) {
+    return mb_audit_hand_over(watch->audit, uid, gid, error, capacity) == 0 ? 0 : -1;
+}
+
 void mb_watch_count_reload(struct mb_watch *watch, int refused) {
     if (refused)
         watch->reloads_refused++;
@@ -764,6 +769,10 @@ static void render_backends(struct mb_watch *watch, FILE *out) {
          "Connection losses and failed connection attempts, each followed by a retry."},
         {"mbsec_gateway_backend_unsolicited_total", "counter",
          "Frames from the device that answered nothing outstanding (discarded)."},
+        {"mbsec_gateway_backend_share", "gauge",
+         "Requests one client identity may hold at the backend, queued or in flight."},
+        {"mbsec_gateway_backend_identities", "gauge",
+         "Client identities holding requests at the backend now."},
     };
     for (size_t f = 0; f < sizeof families / sizeof families[0]; f++) {
         family(out, families[f].name, families[f].type, families[f].help);
@@ -771,7 +780,8 @@ static void render_backends(struct mb_watch *watch, FILE *out) {
             if (mb_gateway_backend_info(watch->gateway, i, &info) != 0)
                 continue;
             const uint64_t values[] = {info.connections_up, info.connections, info.outstanding,
-                                       info.capacity,       info.reconnects,  info.unsolicited};
+                                       info.capacity,       info.reconnects,  info.unsolicited,
+                                       info.share,          info.identities};
             fprintf(out, "%s{backend=\"%s\"} %llu\n", families[f].name, info.name,
                     (unsigned long long)values[f]);
         }
@@ -781,9 +791,11 @@ static void render_backends(struct mb_watch *watch, FILE *out) {
     for (size_t i = 0; i < count; i++) {
         if (mb_gateway_backend_info(watch->gateway, i, &info) != 0)
             continue;
-        const uint64_t values[] = {info.answered, info.unavailable, info.timeouts, info.mismatched};
-        const char *const names[] = {"answered", "unavailable", "timeout", "mismatched"};
-        for (size_t k = 0; k < 4; k++)
+        const uint64_t values[] = {info.answered, info.unavailable, info.timeouts, info.mismatched,
+                                   info.over_share};
+        const char *const names[] = {"answered", "unavailable", "timeout", "mismatched",
+                                     "over_share"};
+        for (size_t k = 0; k < 5; k++)
             fprintf(out,
                     "mbsec_gateway_backend_requests_total{backend=\"%s\",outcome=\"%s\"} %llu\n",
                     info.name, names[k], (unsigned long long)values[k]);

@@ -43,6 +43,11 @@ void mb_watch_attach(struct mb_watch *watch, struct mb_loop *loop, struct mb_ser
 int mb_watch_reload(struct mb_watch *watch, const struct mb_serve_config *config, char *error,
                     size_t capacity);
 
+/* Gives the audit file to uid:gid (mb_audit_hand_over) before the process becomes them.
+ * Returns 0, or -1 with one line in `error`. */
+int mb_watch_hand_over(struct mb_watch *watch, unsigned uid, unsigned gid, char *error,
+                       size_t capacity);
+
 /* Stops the watch's timer and writes the refusal summaries still open; call it before the loop
  * goes. */
 void mb_watch_detach(struct mb_watch *watch);

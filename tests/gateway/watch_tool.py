@@ -37,6 +37,13 @@ modbus_raw.py. Every wait has a deadline, every loop a bound.
   slow-device PORT DELAY                 a Modbus/TCP device on 127.0.0.1:PORT (0: any) that
                                          answers FC 3 with register = address after DELAY s;
                                          at address 999 with too many bytes (a wrong answer)
+  flood SOURCE HOST PORT COUNT           opens COUNT connections from SOURCE at once (all held,
+                                         then closed); prints how many were closed on it
+  greedy SOURCE HOST PORT CONNS EACH UNIT PDU  CONNS connections from SOURCE, each sending EACH
+                                         copies of PDU (hex) to UNIT in one write; prints the
+                                         answers counted by exception code ("0": normal)
+  quiet SOURCE HOST PORT COUNT UNIT      COUNT FC 3 reads from SOURCE, one at a time; prints
+                                         how many got a normal answer and the slowest, in ms
 """
 import json
 import os
@@ -73,6 +80,8 @@ OUTCOMES = {
     "rejected",
 }
 MULTIPLE = {15, 16, 23}
+READS = {1, 2, 3, 4}
+TABLE_FUNCTIONS = {1, 2, 3, 4, 5, 6, 15, 16, 22, 23, 24}
 
 
 def records(path):
@@ -142,13 +151,16 @@ def problems_of(record):
             need(key, str)
         need("rule", str, allow_null=True)
         need("backend", str, allow_null=True)
-        need("address", int)
+        if record.get("function") in TABLE_FUNCTIONS:
+            need("address", int)
         if record.get("outcome") not in OUTCOMES:
             found.append(f"outcome {record.get('outcome')!r}")
         if record.get("backend") is not None:
             need("device_unit", int)
-        if record.get("function") in MULTIPLE or kind == "read":
+        if record.get("function") in MULTIPLE or record.get("function") in READS:
             need("quantity", int)
+        if record.get("function") == 8:
+            need("sub_function", int)
         if kind == "write":
             values = record.get("values")
             if not isinstance(values, list) or not all(isinstance(v, int) for v in values):
@@ -652,6 +664,76 @@ def slow_device(port, delay):
     return 0
 
 
+def flood(source, host, port, count):
+    """Connections a server accepts and then closes at once are the refused ones."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < count + 64:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, count + 64), hard))
+    held, failed = [], 0
+    for _ in range(count):
+        try:
+            held.append(socket.create_connection((host, port), timeout=3,
+                                                 source_address=(source, 0)))
+        except OSError:
+            failed += 1
+    closed = 0
+    deadline = time.monotonic() + 5
+    for connection in held:
+        connection.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            if connection.recv(1) == b"":
+                closed += 1
+        except socket.timeout:
+            pass
+        except OSError:
+            closed += 1
+    for connection in held:
+        connection.close()
+    print(json.dumps({"opened": len(held), "closed": closed, "failed": failed}))
+    return 0
+
+
+def greedy(source, host, port, conns, each, unit, pdu):
+    connections = [modbus_raw.Connection(host, port, timeout=5, source=source)
+                   for _ in range(conns)]
+    for index, connection in enumerate(connections):
+        frames = b"".join(modbus_raw.mbap(index * 1000 + i, unit, pdu) for i in range(each))
+        connection.send(frames)
+    answers = {}
+    for connection in connections:
+        for _ in range(each):
+            try:
+                _, _, _, answer = connection.receive_frame(timeout=5)
+            except (TimeoutError, modbus_raw.ModbusError, OSError):
+                answers["none"] = answers.get("none", 0) + 1
+                continue
+            key = str(answer[1]) if answer[0] & 0x80 else "0"
+            answers[key] = answers.get(key, 0) + 1
+        connection.close()
+    print(json.dumps(answers, sort_keys=True))
+    return 0
+
+
+def quiet(source, host, port, count, unit):
+    connection = modbus_raw.Connection(host, port, timeout=5, source=source)
+    normal, slowest = 0, 0.0
+    for i in range(count):
+        start = time.monotonic()
+        connection.send(modbus_raw.mbap(i + 1, unit, read_pdu(i, 1)))
+        try:
+            tid, _, _, answer = connection.receive_frame(timeout=5)
+            if tid == i + 1 and answer[0] == 3:
+                normal += 1
+        except (TimeoutError, modbus_raw.ModbusError, OSError):
+            pass
+        slowest = max(slowest, time.monotonic() - start)
+    connection.close()
+    print(json.dumps({"normal": normal, "slowest_ms": int(slowest * 1000)}))
+    return 0
+
+
 def main(argv):
     if len(argv) < 2:
         print(__doc__, file=sys.stderr)
@@ -684,6 +766,13 @@ def main(argv):
         return refuse(args[0], int(args[1]), int(args[2]), int(args[3]))
     if command == "same-tid":
         return same_tid(args[0], int(args[1]), int(args[2]), args[3:])
+    if command == "flood":
+        return flood(args[0], args[1], int(args[2]), int(args[3]))
+    if command == "greedy":
+        return greedy(args[0], args[1], int(args[2]), int(args[3]), int(args[4]), int(args[5]),
+                      bytes.fromhex(args[6]))
+    if command == "quiet":
+        return quiet(args[0], args[1], int(args[2]), int(args[3]), int(args[4]))
     if command == "slow-device":
         return slow_device(int(args[0]), float(args[1]))
     print(f"watch_tool.py: unknown command {command}", file=sys.stderr)
