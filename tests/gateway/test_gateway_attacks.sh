@@ -348,25 +348,26 @@ fi
 
 # ====================================================================================
 # ipv6: addresses of one /64 are one source (finding 8), in a namespace of the test's own.
-if [ "$as_root" = 1 ] && command -v unshare >/dev/null && command -v ip >/dev/null; then
-    cat >"$scratch/v6.yaml" <<YAML
+# v6_run PREFIX NAME: a gateway with max_per_source 4 and limits.source_prefix_ipv6 PREFIX in a
+# namespace of its own (fd00:13::1..8 on lo), 8 connections, one from each address (the
+# device is outside the namespace, never reached: nothing is sent); prints "closed N".
+v6_run() {
+    cat >"$scratch/$2.yaml" <<YAML
 listen: "[fd00:13::1]:0"
-limits: { max_per_source: 4 }
+limits: { max_per_source: 4, source_prefix_ipv6: $1 }
 authorize_plain: false
 backends:
   - { name: plc, address: $dev, units: [1] }
 YAML
-    # Inside the namespace: fd00:13::1..8 on lo; 8 connections, one from each address; the
-    # gateway's device is outside the namespace, so it is never reached (nothing is sent).
     unshare -n bash -c '
         ip link set lo up
         for i in 1 2 3 4 5 6 7 8; do ip -6 addr add fd00:13::$i/64 dev lo nodad; done
         "$0" gateway --config "$1" 2>"$2" &
         gw=$!
-        for _ in $(seq 200); do grep -q " started " "$2" && break; sleep 0.02; done
+        for _ in $(seq 250); do grep -q " started " "$2" && break; sleep 0.02; done
         port=$(sed -n "s/.* listening on \[fd00:13::1\]:\([0-9]*\)$/\1/p" "$2" | head -n 1)
         /usr/bin/python3 - "$port" <<PYTHON
-import socket, sys, time
+import socket, sys
 port = int(sys.argv[1])
 held = []
 for i in range(1, 9):
@@ -385,11 +386,15 @@ for s in held:
         closed += 1
 print("closed", closed)
 PYTHON
-        kill -TERM $gw; wait $gw' "$mbsec" "$scratch/v6.yaml" "$scratch/v6.log" >"$scratch/v6.out" 2>&1
+        kill -TERM $gw; wait $gw' "$mbsec" "$scratch/$2.yaml" "$scratch/$2.log" 2>&1
+}
+if [ "$as_root" = 1 ] && command -v unshare >/dev/null && command -v ip >/dev/null; then
     expect_eq "ipv6: 8 addresses of one /64 are one source: 4 served, 4 refused" \
-        "$(cat "$scratch/v6.out")" "closed 4"
+        "$(v6_run 64 v6)" "closed 4"
     expect_eq "ipv6: refused for the /64 as a whole" \
         "$(grep -c 'connection_refused peer=\[fd00:13::[5-8]\]:[0-9]* .*max_per_source (4) reached' "$scratch/v6.log")" 4
+    expect_eq "ipv6: with limits.source_prefix_ipv6: 128, each address is a source of its own" \
+        "$(v6_run 128 v6-128)" "closed 0"
 else
     echo "# ipv6: skipped (needs root, unshare and ip)"
 fi
