@@ -440,6 +440,8 @@ static void on_backend_state(void *data, enum mb_async_state state, int error, c
         /* Losing a connection is news once; each failed retry after it is only detail. */
         note(backend->gateway, member->up ? MB_LOG_WARNING : MB_LOG_DEBUG, "backend_down", reason);
         member->up = 0;
+        /* With no usable connection left, what waits at the gateway is answered 0A now. */
+        pump(backend);
     }
 }
 
