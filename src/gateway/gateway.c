@@ -258,6 +258,23 @@ static void slot_free(struct backend *backend, struct forwarded *slot) {
         mb_loop_post(backend->gateway->loop, &backend->gateway->reap_task, reap, backend->gateway);
 }
 
+/* Gives the slot back and answers its request with 0x0A (unavailable) or 0x0B (timeout). */
+static void give_up(struct backend *backend, struct forwarded *slot, int timed_out) {
+    struct mb_gateway *gateway = backend->gateway;
+    struct forwarded request = *slot;
+    uint8_t code = timed_out ? MB_EX_GATEWAY_TARGET_FAILED : MB_EX_GATEWAY_PATH_UNAVAILABLE;
+    slot_free(backend, slot);
+    if (timed_out) {
+        gateway->stats.timeouts++;
+        backend->info.timeouts++;
+    } else {
+        gateway->stats.unavailable++;
+        backend->info.unavailable++;
+    }
+    completed(gateway, &request, timed_out ? MB_GATEWAY_TIMEOUT : MB_GATEWAY_UNAVAILABLE, code);
+    answer_exception(gateway, request.token, request.function, code);
+}
+
 /* Takes the oldest waiting request of the identity whose turn it is, and passes the turn on. */
 static struct forwarded *take_next_waiting(struct backend *backend) {
     struct identity *identity = backend->ring;
@@ -316,14 +333,8 @@ static void backend_free(struct backend *backend) {
         mb_timer_stop(gateway->loop, &backend->wait_timer);
         /* Requests still waiting at the gateway get what those sent to the device get. */
         struct forwarded *slot;
-        while ((slot = take_oldest_waiting(backend)) != NULL) {
-            struct forwarded request = *slot;
-            slot_free(backend, slot);
-            gateway->stats.timeouts++;
-            backend->info.timeouts++;
-            completed(gateway, &request, MB_GATEWAY_TIMEOUT, MB_EX_GATEWAY_TARGET_FAILED);
-            answer_exception(gateway, request.token, request.function, MB_EX_GATEWAY_TARGET_FAILED);
-        }
+        while ((slot = take_oldest_waiting(backend)) != NULL)
+            give_up(backend, slot, 1);
     }
     for (uint32_t c = 0; backend->pool != NULL && c < backend->count; c++)
         mb_async_destroy(backend->pool[c]); /* outstanding requests: 0x0B to their clients */
@@ -507,24 +518,14 @@ static void send_to(struct backend *backend, struct mb_async *client, struct for
     struct mb_gateway *gateway = backend->gateway;
     uint64_t now = mb_loop_now(gateway->loop);
     if (slot->deadline_ms <= now) {
-        struct forwarded request = *slot;
-        slot_free(backend, slot);
-        gateway->stats.timeouts++;
-        backend->info.timeouts++;
-        completed(gateway, &request, MB_GATEWAY_TIMEOUT, MB_EX_GATEWAY_TARGET_FAILED);
-        answer_exception(gateway, request.token, request.function, MB_EX_GATEWAY_TARGET_FAILED);
+        give_up(backend, slot, 1);
         return;
     }
     uint64_t left = slot->deadline_ms - now;
     int rc = mb_async_submit(client, slot->device_unit, slot->pdu, slot->length,
                              left > UINT32_MAX ? UINT32_MAX : (uint32_t)left, on_answer, slot);
     if (rc != 0) {
-        struct forwarded request = *slot;
-        slot_free(backend, slot);
-        gateway->stats.unavailable++;
-        backend->info.unavailable++;
-        completed(gateway, &request, MB_GATEWAY_UNAVAILABLE, MB_EX_GATEWAY_PATH_UNAVAILABLE);
-        answer_exception(gateway, request.token, request.function, MB_EX_GATEWAY_PATH_UNAVAILABLE);
+        give_up(backend, slot, 0);
         return;
     }
     gateway->stats.forwarded++;
@@ -557,14 +558,7 @@ static void pump(struct backend *backend) {
             }
             if (any_usable)
                 break;
-            struct forwarded *slot = take_oldest_waiting(backend);
-            struct forwarded request = *slot;
-            slot_free(backend, slot);
-            gateway->stats.unavailable++;
-            backend->info.unavailable++;
-            completed(gateway, &request, MB_GATEWAY_UNAVAILABLE, MB_EX_GATEWAY_PATH_UNAVAILABLE);
-            answer_exception(gateway, request.token, request.function,
-                             MB_EX_GATEWAY_PATH_UNAVAILABLE);
+            give_up(backend, take_oldest_waiting(backend), 0);
         }
     } while (backend->pump_again);
     backend->pumping = 0;
@@ -575,18 +569,10 @@ static void pump(struct backend *backend) {
 /* Requests that waited at the gateway past their deadline: 0x0B, oldest first. */
 static void on_wait_timer(struct mb_loop *loop, struct mb_timer *timer) {
     struct backend *backend = timer->data;
-    struct mb_gateway *gateway = backend->gateway;
     uint64_t now = mb_loop_now(loop);
     while (backend->arrival_head != 0 &&
-           backend->slots[backend->arrival_head - 1].deadline_ms <= now) {
-        struct forwarded *slot = take_oldest_waiting(backend);
-        struct forwarded request = *slot;
-        slot_free(backend, slot);
-        gateway->stats.timeouts++;
-        backend->info.timeouts++;
-        completed(gateway, &request, MB_GATEWAY_TIMEOUT, MB_EX_GATEWAY_TARGET_FAILED);
-        answer_exception(gateway, request.token, request.function, MB_EX_GATEWAY_TARGET_FAILED);
-    }
+           backend->slots[backend->arrival_head - 1].deadline_ms <= now)
+        give_up(backend, take_oldest_waiting(backend), 1);
     if (backend->arrival_head != 0 && !mb_timer_active(timer))
         mb_timer_start(loop, timer, backend->slots[backend->arrival_head - 1].deadline_ms - now,
                        on_wait_timer, backend);

@@ -159,3 +159,14 @@ record_ms() {
     date -d "$time" +%s%3N
 }
 
+# expect_valid_records DESCRIPTION FILE...: every line of the audit FILEs is a record with the
+# documented fields (watch_tool.py audit-check).
+expect_valid_records() {
+    local description=$1 out
+    shift
+    if out=$(tool audit-check "$@" 2>&1); then
+        ok "$description ($(printf '%s\n' "$out" | tail -n 1))"
+    else
+        bad "$description" "$out"
+    fi
+}
