@@ -2,6 +2,8 @@
 /*
  * Writes the test suite's byte vectors (tests/vectors.c) as the fuzz targets' seed corpora:
  * OUTDIR/<target>/<vector name>, one file per vector, the target chosen by the vector's kind.
+ * The targets whose inputs are more than one frame get seeds built from the same vectors in
+ * their own input format (see derived seeds below).
  *
  *   mbsec_make_corpus OUTDIR
  *
@@ -24,6 +26,10 @@ static const char *const targets[] = {
 };
 #define TARGET_COUNT (sizeof targets / sizeof targets[0])
 
+/* Targets seeded only from derived seeds. */
+static const char *const derived_targets[] = {"fuzz_policy"};
+#define DERIVED_COUNT (sizeof derived_targets / sizeof derived_targets[0])
+
 static int make_directory(const char *path) {
     if (mkdir(path, 0755) == 0 || errno == EEXIST)
         return 0;
@@ -37,10 +43,10 @@ static int name_is_usable(const char *name) {
            strlen(name) < 200;
 }
 
-static int write_vector(const char *outdir, const struct vector *vector) {
+/* Writes the vector's bytes to DIRECTORY/<vector name>. */
+static int write_file(const char *directory, const struct vector *vector) {
     char path[4096];
-    int length =
-        snprintf(path, sizeof path, "%s/%s/%s", outdir, targets[vector->kind], vector->name);
+    int length = snprintf(path, sizeof path, "%s/%s", directory, vector->name);
     if (length < 0 || (size_t)length >= sizeof path) {
         fprintf(stderr, "make_corpus: path too long for %s\n", vector->name);
         return -1;
@@ -58,6 +64,94 @@ static int write_vector(const char *outdir, const struct vector *vector) {
     return 0;
 }
 
+/* ---- derived seeds ---- */
+
+struct seed {
+    uint8_t bytes[4096];
+    size_t length;
+};
+
+static void put(struct seed *seed, const void *bytes, size_t length) {
+    if (seed->length + length > sizeof seed->bytes)
+        length = sizeof seed->bytes - seed->length;
+    memcpy(seed->bytes + seed->length, bytes, length);
+    seed->length += length;
+}
+
+static void put_byte(struct seed *seed, uint8_t byte) {
+    put(seed, &byte, 1);
+}
+
+static int write_seed(const char *outdir, const char *target, const char *name,
+                      const struct seed *seed) {
+    struct vector vector = {.name = name, .bytes = seed->bytes, .length = seed->length};
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", outdir, target);
+    return write_file(path, &vector);
+}
+
+/*
+ * fuzz_policy: a policy, then one request vector. The policies, in the target's input format
+ * (fuzz_policy.c, build_rule()), one byte per field unless said otherwise:
+ *   - three rules: allow role operator holding registers 0..99 with values 0..500; deny writes
+ *     of coils to everyone with exception 02; allow the read-only preset from 10.0.0.0/8;
+ *   - no rule at all (deny everything);
+ *   - two rules: drop FC 8/01 on unit 1 for everyone; allow the read-write preset to role
+ *     viewer over TLS on the device and FIFOs 0..255.
+ * The request goes to unit 1, from role operator over TLS from 10.1.2.3 (the first two
+ * policies) or from role viewer over TLS from no known address (the third).
+ */
+static int policy_seeds(const char *outdir) {
+    static const uint8_t operator_holding[] = {
+        3,                                  /* rules */
+        0x00, 0x08, 0,                      /* allow; one role: operator */
+        0x00, 0x00,                         /* every unit; every function, both accesses */
+        0x04, 1,    0x00, 0x00, 0x00, 0x63, /* holding registers, one range: 0..99 */
+        0x01, 0x00, 0x00, 0x01, 0xF4,       /* values 0..500 */
+        0x01, 0x03, 0x00, 0x80,             /* deny; any role or none; every unit; writes */
+        0x01, 0,                            /* coils, every address */
+        0x00, 0x02,                         /* no value limit; exception 02 */
+        0x00, 0x30, 0,                      /* allow; one source: 10.0.0.0/8 */
+        0x00, 0x01, 0x00, 0x00,             /* every unit; read-only preset; no tables */
+    };
+    static const uint8_t deny_all[] = {0};
+    static const uint8_t restart_and_viewer[] = {
+        2,    0x02, 0x03, 0x01, 1,    1,    /* drop; anyone; unit 1..1 */
+        0x15, 7,                            /* one function, with diagnostics: FC 8 */
+        0x00, 0x00, 0x02,                   /* sub-function 01 */
+        0x00, 0x00,                         /* no tables, no value limit */
+        0x00, 0x50, 1,                      /* allow; role viewer; TLS only */
+        0x00, 0x02,                         /* every unit; read-write preset */
+        0x60, 1,    0x00, 0x00, 0x00, 0xFF, /* FIFOs 0..255, and the device */
+        0x00,
+    };
+    static const struct {
+        const uint8_t *bytes;
+        size_t length;
+        uint8_t identity; /* role, TLS, address, explain: see identity_of() */
+    } policies[] = {
+        {operator_holding, sizeof operator_holding, 0x19},
+        {deny_all, sizeof deny_all, 0x19},
+        {restart_and_viewer, sizeof restart_and_viewer, 0x0A},
+    };
+    size_t written = 0;
+    for (size_t i = 0; i < vector_count; i++) {
+        const struct vector *vector = &vectors[i];
+        if (vector->kind != VECTOR_REQUEST_PDU)
+            continue;
+        size_t which = written++ % (sizeof policies / sizeof policies[0]);
+        struct seed seed = {.length = 0};
+        put(&seed, policies[which].bytes, policies[which].length);
+        put_byte(&seed, 1);
+        put_byte(&seed, policies[which].identity);
+        put_byte(&seed, (uint8_t)vector->length);
+        put(&seed, vector->bytes, vector->length);
+        if (write_seed(outdir, "fuzz_policy", vector->name, &seed) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: %s OUTDIR\n", argv[0]);
@@ -71,6 +165,11 @@ int main(int argc, char **argv) {
         return 1;
     for (size_t target = 0; target < TARGET_COUNT; target++) {
         snprintf(path, sizeof path, "%s/%s", outdir, targets[target]);
+        if (make_directory(path) != 0)
+            return 1;
+    }
+    for (size_t target = 0; target < DERIVED_COUNT; target++) {
+        snprintf(path, sizeof path, "%s/%s", outdir, derived_targets[target]);
         if (make_directory(path) != 0)
             return 1;
     }
@@ -92,10 +191,13 @@ int main(int argc, char **argv) {
                 return 1;
             }
         }
-        if (write_vector(outdir, vector) != 0)
+        snprintf(path, sizeof path, "%s/%s", outdir, targets[vector->kind]);
+        if (write_file(path, vector) != 0)
             return 1;
         seeds[vector->kind]++;
     }
+    if (policy_seeds(outdir) != 0)
+        return 1;
     for (size_t target = 0; target < TARGET_COUNT; target++)
         if (seeds[target] == 0)
             fprintf(stderr, "make_corpus: warning: no seed for %s\n", targets[target]);
