@@ -202,6 +202,18 @@ static inline int fuzz_printable(const char *text, size_t capacity) {
     return 0;
 }
 
+/* 1 if the NUL-terminated text is one line, ending within `capacity`: no control characters
+ * (bytes of UTF-8 and other bytes from 0x80 up are allowed). */
+static inline int fuzz_one_line(const char *text, size_t capacity) {
+    for (size_t i = 0; i < capacity; i++) {
+        if (text[i] == '\0')
+            return 1;
+        if ((unsigned char)text[i] < 0x20 || (unsigned char)text[i] == 0x7F)
+            return 0;
+    }
+    return 0;
+}
+
 /* 1 if [inner, inner + inner_length) lies inside [outer, outer + outer_length). */
 static inline int fuzz_within(const uint8_t *inner, size_t inner_length, const uint8_t *outer,
                               size_t outer_length) {
