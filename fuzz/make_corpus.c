@@ -27,7 +27,7 @@ static const char *const targets[] = {
 #define TARGET_COUNT (sizeof targets / sizeof targets[0])
 
 /* Targets seeded only from derived seeds. */
-static const char *const derived_targets[] = {"fuzz_policy"};
+static const char *const derived_targets[] = {"fuzz_policy", "fuzz_server"};
 #define DERIVED_COUNT (sizeof derived_targets / sizeof derived_targets[0])
 
 static int make_directory(const char *path) {
@@ -152,6 +152,49 @@ static int policy_seeds(const char *outdir) {
     return 0;
 }
 
+/* One MBAP frame: transaction id, protocol 0, length, unit, PDU. */
+static void put_frame(struct seed *seed, uint16_t transaction_id, uint8_t unit_id,
+                      const uint8_t *pdu, size_t length) {
+    uint8_t header[7] = {(uint8_t)(transaction_id >> 8), (uint8_t)transaction_id, 0,      0,
+                         (uint8_t)((length + 1) >> 8),   (uint8_t)(length + 1),   unit_id};
+    put(seed, header, sizeof header);
+    put(seed, pdu, length);
+}
+
+/*
+ * fuzz_server: each MBAP stream vector as it is; each request vector for unit 1 followed by
+ * reads of what writes change (holding registers 0..124, coils 0..255); and every request
+ * vector in one stream, to units 1, 7, 255 and 9 (which does not exist) in turn.
+ */
+static int server_seeds(const char *outdir) {
+    static const uint8_t read_back[][5] = {{0x03, 0x00, 0x00, 0x00, 0x7D},
+                                           {0x01, 0x00, 0x00, 0x01, 0x00}};
+    static const uint8_t unit_ids[] = {1, 7, 255, 9};
+    struct seed all = {.length = 0};
+    size_t requests = 0;
+    for (size_t i = 0; i < vector_count; i++) {
+        const struct vector *vector = &vectors[i];
+        struct seed seed = {.length = 0};
+        if (vector->kind == VECTOR_MBAP_STREAM) {
+            put(&seed, vector->bytes, vector->length);
+            if (write_seed(outdir, "fuzz_server", vector->name, &seed) != 0)
+                return -1;
+            continue;
+        }
+        if (vector->kind != VECTOR_REQUEST_PDU)
+            continue;
+        put_frame(&seed, 1, 1, vector->bytes, vector->length);
+        for (size_t k = 0; k < sizeof read_back / sizeof read_back[0]; k++)
+            put_frame(&seed, (uint16_t)(2 + k), 1, read_back[k], sizeof read_back[k]);
+        if (write_seed(outdir, "fuzz_server", vector->name, &seed) != 0)
+            return -1;
+        put_frame(&all, (uint16_t)requests, unit_ids[requests % sizeof unit_ids], vector->bytes,
+                  vector->length);
+        requests++;
+    }
+    return write_seed(outdir, "fuzz_server", "every-request-to-four-units", &all);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: %s OUTDIR\n", argv[0]);
@@ -196,7 +239,7 @@ int main(int argc, char **argv) {
             return 1;
         seeds[vector->kind]++;
     }
-    if (policy_seeds(outdir) != 0)
+    if (policy_seeds(outdir) != 0 || server_seeds(outdir) != 0)
         return 1;
     for (size_t target = 0; target < TARGET_COUNT; target++)
         if (seeds[target] == 0)
