@@ -27,7 +27,7 @@ static const char *const targets[] = {
 #define TARGET_COUNT (sizeof targets / sizeof targets[0])
 
 /* Targets seeded only from derived seeds. */
-static const char *const derived_targets[] = {"fuzz_policy", "fuzz_server"};
+static const char *const derived_targets[] = {"fuzz_policy", "fuzz_server", "fuzz_client"};
 #define DERIVED_COUNT (sizeof derived_targets / sizeof derived_targets[0])
 
 static int make_directory(const char *path) {
@@ -195,6 +195,56 @@ static int server_seeds(const char *outdir) {
     return write_seed(outdir, "fuzz_server", "every-request-to-four-units", &all);
 }
 
+/* The response vector answering a request vector: "response-X" for "request-X", or NULL. */
+static const struct vector *answer_of(const struct vector *request) {
+    const char *suffix = request->name + strlen("request-");
+    for (size_t i = 0; i < vector_count; i++)
+        if (vectors[i].kind == VECTOR_RESPONSE_PDU &&
+            strncmp(vectors[i].name, "response-", 9) == 0 &&
+            strcmp(vectors[i].name + 9, suffix) == 0)
+            return &vectors[i];
+    return NULL;
+}
+
+static void put_pdu(struct seed *seed, const struct vector *vector) {
+    put_byte(seed, (uint8_t)vector->length);
+    put(seed, vector->bytes, vector->length);
+}
+
+/*
+ * fuzz_client: each request vector that has a response vector, in its input format (see the top
+ * of fuzz_client.c), one action byte each: two such requests for unit 1, two in flight; the
+ * device answers the second, then the first, then the first again (a duplicate), and the
+ * client settles.
+ */
+static int exchange_seeds(const char *outdir) {
+    for (size_t i = 0; i < vector_count; i++) {
+        const struct vector *request = &vectors[i];
+        const struct vector *response =
+            request->kind == VECTOR_REQUEST_PDU ? answer_of(request) : NULL;
+        if (response == NULL)
+            continue;
+        struct seed client = {.length = 0};
+        put_byte(&client, 0x05); /* two requests, two in flight */
+        for (int k = 0; k < 2; k++) {
+            put_byte(&client, 1); /* unit */
+            put_byte(&client, 0); /* the long deadline */
+            put_pdu(&client, request);
+        }
+        static const uint8_t references[] = {0x00, 0x01, 0x01};
+        for (size_t k = 0; k < sizeof references; k++) {
+            put_byte(&client, 0); /* frame */
+            put_byte(&client, references[k]);
+            put_byte(&client, 0); /* the request's unit */
+            put_pdu(&client, response);
+        }
+        put_byte(&client, 2); /* settle */
+        if (write_seed(outdir, "fuzz_client", request->name, &client) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: %s OUTDIR\n", argv[0]);
@@ -239,7 +289,7 @@ int main(int argc, char **argv) {
             return 1;
         seeds[vector->kind]++;
     }
-    if (policy_seeds(outdir) != 0 || server_seeds(outdir) != 0)
+    if (policy_seeds(outdir) != 0 || server_seeds(outdir) != 0 || exchange_seeds(outdir) != 0)
         return 1;
     for (size_t target = 0; target < TARGET_COUNT; target++)
         if (seeds[target] == 0)
