@@ -293,10 +293,13 @@ int mb_gateway_handle(void *data, const struct mb_server_request *call, uint8_t 
     struct mb_gateway *gateway = data;
     uint8_t function = call->pdu[0];
     if (call->request == NULL) {
-        /* Nothing malformed goes on to a device. */
+        /* Nothing malformed goes on to a device. The answer is written here, not encoded: it
+         * answers whatever function code came, 0 and codes with 0x80 set included, which
+         * mb_exception_encode() refuses (the server answers those the same way). */
         uint8_t code = mb_error_exception(call->decode_error);
-        return mb_exception_encode(function & (uint8_t)~MB_EXCEPTION_BIT,
-                                   code ? code : MB_EX_ILLEGAL_DATA_VALUE, response, MB_PDU_MAX);
+        response[0] = function | MB_EXCEPTION_BIT;
+        response[1] = code ? code : MB_EX_ILLEGAL_DATA_VALUE;
+        return 2;
     }
     struct backend *backend = gateway->route_backend[call->unit_id];
     struct mb_async *client = backend != NULL ? pick(backend) : NULL;
