@@ -27,7 +27,8 @@ static const char *const targets[] = {
 #define TARGET_COUNT (sizeof targets / sizeof targets[0])
 
 /* Targets seeded only from derived seeds. */
-static const char *const derived_targets[] = {"fuzz_policy", "fuzz_server", "fuzz_client"};
+static const char *const derived_targets[] = {"fuzz_policy", "fuzz_server", "fuzz_client",
+                                              "fuzz_gateway"};
 #define DERIVED_COUNT (sizeof derived_targets / sizeof derived_targets[0])
 
 static int make_directory(const char *path) {
@@ -212,10 +213,13 @@ static void put_pdu(struct seed *seed, const struct vector *vector) {
 }
 
 /*
- * fuzz_client: each request vector that has a response vector, in its input format (see the top
- * of fuzz_client.c), one action byte each: two such requests for unit 1, two in flight; the
- * device answers the second, then the first, then the first again (a duplicate), and the
- * client settles.
+ * fuzz_client and fuzz_gateway: each request vector that has a response vector, in their input
+ * formats (see the top of fuzz_client.c and fuzz_gateway.c), one action byte each:
+ *   - client: two such requests for unit 1, two in flight; the device answers the second, then
+ *     the first, then the first again (a duplicate), and the client settles;
+ *   - gateway: clients 0 and 1 send the request to front units 1 and 2 (the device's units 1
+ *     and 9); the device answers the second, then the first; client 2 asks front unit 3 (its
+ *     backend refuses connections) and client 0 unit 4 (no route).
  */
 static int exchange_seeds(const char *outdir) {
     for (size_t i = 0; i < vector_count; i++) {
@@ -240,6 +244,32 @@ static int exchange_seeds(const char *outdir) {
         }
         put_byte(&client, 2); /* settle */
         if (write_seed(outdir, "fuzz_client", request->name, &client) != 0)
+            return -1;
+
+        struct seed gateway = {.length = 0};
+        put_byte(&gateway, 0x01); /* two in flight, the long deadline */
+        for (int k = 0; k < 2; k++) {
+            put_byte(&gateway, 0); /* front */
+            put_byte(&gateway, (uint8_t)k);
+            put_byte(&gateway, (uint8_t)k); /* front units 1, 2 */
+            put_pdu(&gateway, request);
+        }
+        put_byte(&gateway, 3); /* settle */
+        for (int k = 0; k < 2; k++) {
+            put_byte(&gateway, 1); /* frame */
+            put_byte(&gateway, (uint8_t)k);
+            put_byte(&gateway, 0); /* the request's device unit */
+            put_pdu(&gateway, response);
+        }
+        static const uint8_t others[][2] = {{2, 2}, {0, 3}}; /* client, unit selector */
+        for (size_t k = 0; k < sizeof others / sizeof others[0]; k++) {
+            put_byte(&gateway, 0);
+            put_byte(&gateway, others[k][0]);
+            put_byte(&gateway, others[k][1]);
+            put_pdu(&gateway, request);
+        }
+        put_byte(&gateway, 3);
+        if (write_seed(outdir, "fuzz_gateway", request->name, &gateway) != 0)
             return -1;
     }
     return 0;
