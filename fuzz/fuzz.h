@@ -156,6 +156,64 @@ static inline void fuzz_log_free(struct fuzz_log *log) {
     memset(log, 0, sizeof *log);
 }
 
+/* ---- reading a structured input: bytes taken in order, zeros once it runs out ---- */
+
+struct fuzz_input {
+    const uint8_t *data;
+    size_t size;
+    size_t at;
+};
+
+static inline void fuzz_input_init(struct fuzz_input *input, const uint8_t *data, size_t size) {
+    input->data = data;
+    input->size = size;
+    input->at = 0;
+}
+
+static inline size_t fuzz_input_left(const struct fuzz_input *input) {
+    return input->size - input->at;
+}
+
+static inline uint8_t fuzz_u8(struct fuzz_input *input) {
+    return input->at < input->size ? input->data[input->at++] : 0;
+}
+
+static inline uint16_t fuzz_u16(struct fuzz_input *input) {
+    uint16_t high = fuzz_u8(input);
+    return (uint16_t)(high << 8 | fuzz_u8(input));
+}
+
+/* Up to `wanted` bytes from the input, as a view: returns how many there were. */
+static inline size_t fuzz_take(struct fuzz_input *input, size_t wanted, const uint8_t **bytes) {
+    size_t count = wanted < fuzz_input_left(input) ? wanted : fuzz_input_left(input);
+    *bytes = input->data + input->at;
+    input->at += count;
+    return count;
+}
+
+/* 1 if the NUL-terminated text is printable ASCII (spaces included) and ends within `capacity`. */
+static inline int fuzz_printable(const char *text, size_t capacity) {
+    for (size_t i = 0; i < capacity; i++) {
+        if (text[i] == '\0')
+            return 1;
+        if ((unsigned char)text[i] < 0x20 || (unsigned char)text[i] > 0x7E)
+            return 0;
+    }
+    return 0;
+}
+
+/* 1 if the NUL-terminated text is one line, ending within `capacity`: no control characters
+ * (bytes of UTF-8 and other bytes from 0x80 up are allowed). */
+static inline int fuzz_one_line(const char *text, size_t capacity) {
+    for (size_t i = 0; i < capacity; i++) {
+        if (text[i] == '\0')
+            return 1;
+        if ((unsigned char)text[i] < 0x20 || (unsigned char)text[i] == 0x7F)
+            return 0;
+    }
+    return 0;
+}
+
 /* 1 if [inner, inner + inner_length) lies inside [outer, outer + outer_length). */
 static inline int fuzz_within(const uint8_t *inner, size_t inner_length, const uint8_t *outer,
                               size_t outer_length) {

@@ -19,6 +19,12 @@ int mb__yaml_error(const struct mb__yaml_reader *reader, const yaml_node_t *node
         va_start(arguments, format);
         vsnprintf(reader->error + used, reader->error_capacity - (size_t)used, format, arguments);
         va_end(arguments);
+        /* Messages quote the file's values, and a double-quoted YAML string can hold any
+         * character ("\n", "\e"): shown as '?', so that the message stays one line and cannot
+         * write terminal escapes or forge log lines. */
+        for (char *at = reader->error + used; *at != '\0'; at++)
+            if ((unsigned char)*at < 0x20 || (unsigned char)*at == 0x7F)
+                *at = '?';
     }
     return MB_ECONFIG;
 }

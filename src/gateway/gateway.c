@@ -637,7 +637,8 @@ int mb_gateway_handle(void *data, const struct mb_server_request *call, uint8_t 
     struct mb_gateway *gateway = data;
     uint8_t function = call->pdu[0];
     if (call->request == NULL) {
-        /* Nothing malformed goes on to a device. */
+        /* Nothing malformed goes on to a device. The answer is for whatever function code
+         * came, 0 and codes with 0x80 set included (mb_exception_answer). */
         uint8_t code = mb_error_exception(call->decode_error);
         return mb_exception_answer(function, code ? code : MB_EX_ILLEGAL_DATA_VALUE, response,
                                    MB_PDU_MAX);
