@@ -26,8 +26,9 @@
  *   - every front request is handled once (the server calls the gateway's handler with its
  *     transaction id, unit id and PDU) and, while its connection lasts, answered exactly once,
  *     with its transaction id and unit id, on its own connection only;
- *   - the answer is what the handler returned at once (0A for no route or a backend down, or
- *     the exception for a PDU that does not decode), or, for a forwarded request, 0A or 0B
+ *   - the answer is what the handler returned at once (0A for no route or a backend down, 02
+ *     for addresses past 65535, 06 over the share, or the exception for a PDU that does not
+ *     decode), or, for a forwarded request, 0A or 0B
  *     from the gateway, or the PDU of a frame the device sent back on the connection the request
  *     went out on, with the transaction id and unit id it went out with, answering it
  *     (mb_response_matches(), or an exception to its function code); no frame the device
@@ -35,9 +36,9 @@
  *     frames in any order: a matching decides);
  *   - the device receives forwarded requests in the order they were forwarded, each once, with
  *     the route's device unit id and the PDU as the client sent it;
- *   - on_complete runs once per handled request that decodes (gateway.h says "forwarded or
- *     not"; the core answers a PDU that does not decode itself, without it, and the gateway
- *     program's watch counts on exactly that).
+ *   - on_complete runs once per handled request that decodes (the core answers a PDU that does
+ *     not decode itself, without it, and the gateway program's watch counts on exactly that),
+ *     with an outcome that agrees with its exception.
  */
 #include <stdio.h>
 #include <string.h>
@@ -173,8 +174,27 @@ static void on_complete(void *data, const struct mb_gateway_completion *done) {
     struct run *run = data;
     run->completions++;
     run->progress++;
-    FUZZ_CHECK(done->exception == 0 || done->exception == MB_EX_GATEWAY_PATH_UNAVAILABLE ||
-               done->exception == MB_EX_GATEWAY_TARGET_FAILED || done->from_device);
+    /* The outcome and the exception agree; only the device's answers come from the device. */
+    FUZZ_CHECK(done->from_device == (done->outcome == MB_GATEWAY_ANSWERED));
+    switch (done->outcome) {
+    case MB_GATEWAY_ANSWERED:
+        break;
+    case MB_GATEWAY_UNAVAILABLE:
+        FUZZ_CHECK(done->exception == MB_EX_GATEWAY_PATH_UNAVAILABLE);
+        break;
+    case MB_GATEWAY_TIMEOUT:
+    case MB_GATEWAY_MISMATCH:
+        FUZZ_CHECK(done->exception == MB_EX_GATEWAY_TARGET_FAILED);
+        break;
+    case MB_GATEWAY_OVER_SHARE:
+        FUZZ_CHECK(done->exception == MB_EX_SERVER_DEVICE_BUSY);
+        break;
+    case MB_GATEWAY_REJECTED:
+        FUZZ_CHECK(done->exception == MB_EX_ILLEGAL_DATA_ADDRESS);
+        break;
+    default:
+        FUZZ_CHECK(0);
+    }
 }
 
 /* ---- the front clients ---- */

@@ -25,8 +25,8 @@
  *   - a copy made by mb_policy_copy() decides every request identically, reason included;
  *   - rule count and names are those given.
  *
- * FC 24: with MB_POLICY_FC24_HOLDING defined, a rule granting holding_registers also matches an
- * FC 24 request at pointer P as a read of holding registers P..min(P + 31, 65535).
+ * FC 24: a rule granting holding_registers also matches an FC 24 request at pointer P as a read
+ * of holding registers P..min(P + 31, 65535), as policy.h says.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -590,7 +590,7 @@ static int table_matches(const struct mb_policy_rule *rule, const struct part *p
     const struct mb_policy_grant *grants = rule->tables;
     if (part->table == TABLE_UNKNOWN)
         return 0;
-#ifdef MB_POLICY_FC24_HOLDING
+    /* FC 24 returns holding registers P..P+31: a rule on them matches it too. */
     if (part->function == MB_FC_READ_FIFO_QUEUE && part->table == MB_POLICY_FIFOS &&
         grants[MB_POLICY_HOLDING_REGISTERS].granted) {
         uint32_t last = part->first + 31 <= 65535 ? part->first + 31 : 65535;
@@ -598,7 +598,6 @@ static int table_matches(const struct mb_policy_rule *rule, const struct part *p
                     grants[MB_POLICY_HOLDING_REGISTERS].range_count, part->first, last))
             return 1;
     }
-#endif
     const struct mb_policy_grant *grant = &grants[part->table];
     if (!grant->granted)
         return 0;

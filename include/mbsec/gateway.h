@@ -121,8 +121,10 @@ struct mb_gateway_config {
     size_t route_count;
     mb_log_fn log; /* backend events: "backend_up", "backend_down", "backend_mismatch", ... */
     void *log_data;
-    /* Called once per request the gateway answered, forwarded or not, when its answer is
-     * decided, just before it is sent; NULL: not called. Runs on the gateway's loop. */
+    /* Called once per request that decodes, forwarded or not (no route, over the share, past
+     * 65535 ...), when its answer is decided, just before it is sent; not for a PDU that does
+     * not decode, which mb_gateway_handle() answers itself. NULL: not called. Runs on the
+     * gateway's loop. */
     mb_gateway_completion_fn on_complete;
     void *complete_data;
     enum mb_gateway_over_share over_share; /* default: exception 0x06 */
