@@ -39,7 +39,9 @@
  *                       as a read of that range (inside for a rule that allows, touching for
  *                       one that refuses): a guard on holding registers covers FC 24
  *   FC 20, 21           one part per sub-request: read/write of the `files` table, file
- *                       number and records record .. record + length - 1
+ *                       number and records record .. record + length - 1 (a sub-request of
+ *                       length 0, which a server answers 02, is judged as touching its first
+ *                       record, and in FC 21 as writing the value 0)
  *   FC 7, 11, 12, 17    read of the device
  *   FC 8                the device; sub-functions 01 (restart communications), 03 (change ASCII
  *                       delimiter), 04 (force listen-only), 0A (clear counters) and 14 (clear
