@@ -6,9 +6,11 @@
  * A Modicon reference is a 5- or 6-digit number whose first digit names the table (0 coils,
  * 1 discrete inputs, 3 input registers, 4 holding registers) and whose other digits count from
  * 1: 40001 is holding register 0, 300010 input register 9. Device manuals use them everywhere,
- * so they are recognised wherever an address is expected, and a note on stderr says so. A
- * number of that shape that is meant literally (holding register 40001 itself) is written in
- * hex (0x9C41), which is never read as a reference.
+ * so a number of that shape given where the table is expected (`mbsec read HOST 40001`) is read
+ * as one, and a note on stderr says so. With the table given, the number is an address, as
+ * mbpoll and pymodbus read it and as manuals that list raw register addresses mean it
+ * (`mbsec read HOST input 30775` reads input register 30775); when it is shaped like a
+ * reference, a note says how it was read and how to ask for the other.
  */
 #include <ctype.h>
 #include <stdlib.h>
@@ -100,6 +102,9 @@ static int literal_hint(const struct mb_cli_options *options, const char *text, 
     return mb_cli_usage_error(options, "%s %s", text, why);
 }
 
+static int parse_address(const struct mb_cli_options *options, const char *text,
+                         enum mb_cli_table table, struct mb_cli_location *location);
+
 int mb_cli_parse_location(const struct mb_cli_options *options, char **positional, int count,
                           int *next, struct mb_cli_location *location) {
     if (*next >= count)
@@ -114,12 +119,16 @@ int mb_cli_parse_location(const struct mb_cli_options *options, char **positiona
     const char *text = positional[*next];
 
     memset(location, 0, sizeof *location);
+    if (table_given) {
+        (*next)++;
+        return parse_address(options, text, named_table, location);
+    }
     enum modicon_shape shape = parse_modicon(text, location);
     if (shape == MODICON_INVALID)
         return literal_hint(options, text,
                             "is not a Modicon reference (their offsets count from 1 and end at "
                             "65536)");
-    if (shape == NOT_MODICON && !table_given) {
+    if (shape == NOT_MODICON) {
         uint64_t ignored;
         if (mb_cli_parse_unsigned(text, 0, UINT64_MAX, &ignored) == 0)
             return mb_cli_usage_error(options,
@@ -132,21 +141,36 @@ int mb_cli_parse_location(const struct mb_cli_options *options, char **positiona
                                   text);
     }
     (*next)++;
-    if (shape == MODICON) {
-        if (table_given && named_table != location->table) {
-            char why[96];
-            snprintf(why, sizeof why, "is a Modicon reference to %s %u, not to the %s table",
-                     mb_cli_table_noun(location->table), location->address,
-                     mb_cli_table_name(named_table));
-            return literal_hint(options, text, why);
-        }
-        fprintf(stderr, "mbsec %s: note: %s read as %s %u (Modicon reference)\n", options->command,
-                text, mb_cli_table_noun(location->table), location->address);
-        return 0;
-    }
+    fprintf(stderr,
+            "mbsec %s: note: %s read as %s %u (Modicon reference: no table was given; with one, "
+            "as in '%s %s', the number is the address itself)\n",
+            options->command, text, mb_cli_table_noun(location->table), location->address,
+            mb_cli_table_name(location->table), text);
+    return 0;
+}
 
-    location->table = named_table;
+/* The address after a table: a number, counted from 0 (or from 1 with --one-based). */
+static int parse_address(const struct mb_cli_options *options, const char *text,
+                         enum mb_cli_table table, struct mb_cli_location *location) {
+    struct mb_cli_location reference;
+    memset(&reference, 0, sizeof reference);
+    int modicon = parse_modicon(text, &reference) == MODICON;
     uint64_t address;
+    if (modicon &&
+        mb_cli_parse_unsigned(text, 0, options->one_based ? 65536 : 65535, &address) != 0)
+        return mb_cli_usage_error(options,
+                                  "bad address '%s': past the last address, and with a table "
+                                  "given a number is an address; leave out '%s' to read the "
+                                  "Modicon reference %s (%s %u)",
+                                  text, mb_cli_table_name(table), text,
+                                  mb_cli_table_noun(reference.table), reference.address);
+    if (modicon)
+        fprintf(stderr,
+                "mbsec %s: note: %s read as %s address %s, as given (leave out '%s' to read it "
+                "as the Modicon reference to %s %u)\n",
+                options->command, text, mb_cli_table_noun(table), text, mb_cli_table_name(table),
+                mb_cli_table_noun(reference.table), reference.address);
+    location->table = table;
     if (options->one_based) {
         if (mb_cli_parse_unsigned(text, 0, 65536, &address) != 0)
             return mb_cli_usage_error(options, "bad address '%s': 1..65536 with --one-based", text);

@@ -207,12 +207,12 @@ void mb_cli_format_address(const struct mb_cli_location *location, uint32_t addr
 /* Help text shared by the client commands. */
 #define MB_CLI_HELP_TARGET \
     "TARGET is host[:port] (port 502 when left out; IPv6 as [2001:db8::1]:502).\n"
-#define MB_CLI_HELP_ADDRESS                                                                   \
-    "TABLE is coils, discrete, holding or input (co, di, hr, ir). ADDRESS counts from 0\n"    \
-    "(0x hex accepted), or from 1 with --one-based. A Modicon reference (5 or 6 digits led\n" \
-    "by 0, 1, 3 or 4: 00001 coil 0, 10001 discrete input 0, 30001 input register 0, 40001\n"  \
-    "holding register 0) names its table, so TABLE may be left out; write such a number in\n" \
-    "hex to mean the address itself (0x9C41 is holding register 40001).\n"
+#define MB_CLI_HELP_ADDRESS                                                                 \
+    "TABLE is coils, discrete, holding or input (co, di, hr, ir). ADDRESS counts from 0\n"  \
+    "(0x hex accepted), or from 1 with --one-based. Without TABLE, ADDRESS is a Modicon\n"  \
+    "reference (5 or 6 digits led by 0, 1, 3 or 4: 00001 coil 0, 10001 discrete input 0,\n" \
+    "30001 input register 0, 40001 holding register 0); with TABLE it is the address\n"     \
+    "itself (holding 40001 is holding register 40001).\n"
 #define MB_CLI_HELP_CONNECTION                                                               \
     "  --unit N           unit id 0..255 (default 1)\n"                                      \
     "  --timeout T        per request: milliseconds (500) or seconds (2s, 0.5s); default "   \

@@ -301,14 +301,27 @@ expect_json "2500 coils read in two requests" 0 "len(j['values']) == 2500 and j[
 # ---- Modicon references and --one-based ----
 run read "$T" 40011 --json
 expect_json "40011 reads holding register 10" 0 "j['table'] == 'holding' and j['address'] == 10 and j['values'] == [4660]"
-printf '%s\n' "$ERR" | grep -qF "note: 40011 read as holding register 10 (Modicon reference)" &&
+printf '%s\n' "$ERR" | grep -qF "note: 40011 read as holding register 10 (Modicon reference: no table was given" &&
     ok "the Modicon note says how the reference was read" || fail "Modicon note"
 run read "$T" 400011
 expect "a 6-digit reference, and the human table counts like it" 0 "^400011 +4660 +0x1234$"
-run read "$T" holding 40011 2
-expect "a table that agrees with the reference is fine" 0 "^40012 +0 +0x0000$"
-run read "$T" input 40011
-expect "a table that disagrees with the reference is a usage error" 2 "write 0x9C4B"
+# With a table, a number is the address itself, as mbpoll and pymodbus read it (device manuals
+# such as SMA's list raw FC 4 addresses like 30775): register 40011, not 10.
+run write "$T" holding 40011 7
+expect "a write to holding 40011 writes register 40011" 0 "at 40011"
+run read "$T" holding 40011 2 --json
+expect_json "with the table given, 40011 is holding register 40011" 0 \
+    "j['address'] == 40011 and j['values'] == [7, 0]"
+printf '%s\n' "$ERR" | grep -qF "note: 40011 read as holding register address 40011, as given (leave out 'holding' to read it as the Modicon reference to holding register 10)" &&
+    ok "... and a note says how to ask for the reference instead" || fail "table + reference-shaped note"
+run read "$T" input 30775 2 --type u32 --json
+expect_json "input 30775 --type u32 reads input registers 30775 and 30776 (JSON and table agree)" 0 \
+    "j['table'] == 'input' and j['address'] == 30775"
+run read "$T" input 30775 2 --type u32
+expect "the table shows the address read" 0 "^30775 "
+run read "$T" input 300010
+expect "a 6-digit number past 65535 after a table: a usage error naming the reference" 2 \
+    "leave out 'input' to read the Modicon reference 300010 \(input register 9\)"
 run read "$T" holding 0x9C4B --json
 expect_json "hex is never a Modicon reference" 0 "j['address'] == 40011"
 run read "$T" 40000
