@@ -419,6 +419,16 @@ TEST(roles_are_exact_case_sensitive_strings) {
         set_who(&who, denied[i], 1, "192.0.2.7");
         DENIED(policy, &who, READ_3);
     }
+    /* A role that differs only in case is the likeliest mistake: the reason says so. */
+    set_who(&who, "operator", 1, "192.0.2.7");
+    REASON(policy, &who, READ_3,
+           "role 'operator' from 192.0.2.7: read holding register 0 on unit 1 (FC 3) matched no "
+           "rule (default deny); role 'operator' differs only in case from role 'Operator' of rule "
+           "'named' (roles are case-sensitive)");
+    set_who(&who, "maintenance", 1, "192.0.2.7");
+    REASON(policy, &who, READ_3,
+           "role 'maintenance' from 192.0.2.7: read holding register 0 on unit 1 (FC 3) matched "
+           "no rule (default deny)");
     mb_policy_destroy(policy);
 }
 

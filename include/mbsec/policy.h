@@ -67,6 +67,10 @@
  *                    (::ffff:192.0.2.0/120) is the IPv4 one (192.0.2.0/24).
  *           transport: MB_POLICY_TLS_ONLY or MB_POLICY_PLAIN_ONLY (`tls: true` or `false` in
  *                    the configuration).
+ *           Roles are compared byte for byte: the Modbus/TCP Security specification gives
+ *           them no case rule, they come from signed certificates, and folding the case of
+ *           UTF-8 text depends on a locale. A refusal for a role that differs only in
+ *           (ASCII) case from one a rule names says so in its reason.
  *           A rule must name who it applies to: roles, sources or both (everybody is
  *           MB_POLICY_ROLE_ANY | MB_POLICY_ROLE_NONE, or the sources 0.0.0.0/0 and ::/0).
  *   what    unit:    the unit id is in `units`.
@@ -138,8 +142,11 @@ struct mb_policy_decision {
      * 'operator' from 192.0.2.7: write holding registers 100..101 on unit 1 (FC 16) matched no
      * rule (default deny)"; the role is cut at 32 bytes, odd characters shown as '?'. Empty for
      * an allowed request that only reads (unless the identity asks to `explain`): nobody
-     * audits those, and deciding is several times faster without writing it. */
-    char reason[192];
+     * audits those, and deciding is several times faster without writing it. When nothing
+     * matched and the client's role differs only in case (ASCII) from a role a rule names, the
+     * reason ends with "; role 'Operator' differs only in case from role 'operator' of rule
+     * 'operators' (roles are case-sensitive)". */
+    char reason[256];
 };
 
 /*

@@ -2,6 +2,7 @@
 /* Deciding a request: split it into the parts it touches, and run each down the rules. */
 #include <netinet/in.h>
 #include <string.h>
+#include <strings.h>
 
 #include "mbsec/pdu.h"
 #include "mbsec/policy.h"
@@ -657,6 +658,28 @@ static void append_rule(struct text *text, const char *name) {
     append(text, "'");
 }
 
+/* A default deny for a role that a rule names in another case ("Operator" against
+ * "operator"): the likeliest mistake of a new site, said where it will be read. */
+static void append_case_hint(struct text *text, const struct mb_policy *policy, const char *role) {
+    const struct mb__policy_rule *rules = mb__policy_rules(policy);
+    for (uint32_t r = 0; r < policy->rule_count; r++) {
+        const uint32_t *roles = mb__policy_roles(policy) + rules[r].roles;
+        for (uint32_t i = 0; i < rules[r].role_count; i++) {
+            const char *named = mb__policy_text(policy, roles[i]);
+            if (strcmp(named, role) == 0 || strcasecmp(named, role) != 0)
+                continue;
+            append(text, "; ");
+            append_role(text, role);
+            append(text, " differs only in case from ");
+            append_role(text, named);
+            append(text, " of rule '");
+            append(text, mb__policy_text(policy, rules[r].name));
+            append(text, "' (roles are case-sensitive)");
+            return;
+        }
+    }
+}
+
 /* ---- deciding ---- */
 
 static int severity(enum mb_policy_action action) {
@@ -766,6 +789,8 @@ int mb_policy_decide(const struct mb_policy *policy, const struct mb_policy_iden
     }
     if (decisive_rule < 0) {
         append(&text, " matched no rule (default deny)");
+        if (client.role != NULL)
+            append_case_hint(&text, policy, client.role);
         return 0;
     }
     const struct mb__policy_rule *rule = &rules[decisive_rule];

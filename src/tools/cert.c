@@ -37,7 +37,7 @@ static const char help[] =
     "Examples:\n"
     "  mbsec cert ca --out-dir ca --name \"Plant 4 CA\"\n"
     "  mbsec cert server --ca-dir ca --out plc1 --dns plc1.example --ip 192.0.2.10\n"
-    "  mbsec cert client --ca-dir ca --out hmi1 --role Operator\n"
+    "  mbsec cert client --ca-dir ca --out hmi1 --role operator\n"
     "  mbsec cert show hmi1.crt\n"
     "  mbsec cert revoke --ca-dir ca hmi1.crt --reason keyCompromise\n"
     "  mbsec cert crl --ca-dir ca --out ca.crl --force\n"

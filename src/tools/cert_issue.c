@@ -99,7 +99,7 @@ static const char client_help[] =
     "Options:\n"
     "  --ca-dir DIR         the CA made by mbsec cert ca (required)\n"
     "  --out PREFIX         write PREFIX.crt and PREFIX.key (required)\n"
-    "  --role ROLE          the role, e.g. Operator: 1 to 127 bytes of UTF-8, no control\n"
+    "  --role ROLE          the role, e.g. operator: 1 to 127 bytes of UTF-8, no control\n"
     "                       characters\n"
     "  --no-role            no role extension (servers then authorize a NULL role)\n"
     "  --name CN            the common name (default: the last part of PREFIX)\n"
@@ -112,8 +112,8 @@ static const char client_help[] =
     "  -h, --help           this text\n"
     "\n"
     "Examples:\n"
-    "  mbsec cert client --ca-dir ca --out hmi1 --role Operator\n"
-    "  mbsec cert client --ca-dir ca --out old --role Operator \\\n"
+    "  mbsec cert client --ca-dir ca --out hmi1 --role operator\n"
+    "  mbsec cert client --ca-dir ca --out old --role operator \\\n"
     "      --not-before 2020-01-01 --not-after 2020-01-02          # already expired\n";
 
 /* One subjectAltName entry. */
