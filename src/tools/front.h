@@ -70,4 +70,15 @@ int mb_front_authorize(const struct mb_policy *policy, int authorize_plain,
                        struct mb_logger *logger, const struct mb_server_request *call,
                        uint8_t *response, struct mb_policy_decision *decision, int *answer);
 
+/*
+ * `--check FILE --explain WHO UNIT FUNCTION [ADDRESS [QUANTITY | VALUE...]]` (serve and gateway):
+ * builds the request and prints what `policy` decides for it, and why, on stdout. WHO is a role
+ * (over TLS), a source address (plain TCP, checked only with `authorize_plain`) or
+ * ROLE@ADDRESS; FUNCTION a code or a policy function name. args[0] is WHO. Returns MB_EXIT_OK
+ * when allowed, MB_EXIT_FAILURE when refused, MB_EXIT_USAGE (said on stderr) for arguments that
+ * make no request.
+ */
+int mb_front_explain(const char *program, const struct mb_policy *policy, int authorize_plain,
+                     const char *const *args, int count);
+
 #endif

@@ -37,7 +37,10 @@
 
 struct options {
     const char *config_path;
-    int check;      /* --check: validate and print, do not run */
+    int check;               /* --check: validate and print, do not run */
+    const char *explain_who; /* --explain WHO; NULL without */
+    const char **explain;    /* WHO and the words after it */
+    int explain_count;
     int log_format; /* -1: not given */
     int log_level;  /* -1: not given */
 };
@@ -76,7 +79,7 @@ struct gateway_tool {
 
 static void usage(FILE *out) {
     fputs("usage: mbsec gateway --config FILE [options]\n"
-          "       mbsec gateway --check FILE\n"
+          "       mbsec gateway --check FILE [--explain WHO UNIT FUNCTION [ADDRESS ...]]\n"
           "\n"
           "Puts Modbus/TCP devices behind a security gateway: clients connect to its plain\n"
           "(listen) and Modbus/TCP Security (tls) listeners, every request is checked against\n"
@@ -89,6 +92,10 @@ static void usage(FILE *out) {
           "  --check FILE             validate FILE (certificates and device addresses too),\n"
           "                           print the listeners, backends, routes and rules, and\n"
           "                           exit: 0 when it is valid, 2 with the error when not\n"
+          "  --explain WHO UNIT FUNCTION [ADDRESS [QUANTITY | VALUE...]]\n"
+          "                           with --check: what the policy decides for that request\n"
+          "                           and why (exit 0 allowed, 1 refused); WHO is a role\n"
+          "                           (TLS), a source address (plain TCP) or ROLE@ADDRESS\n"
           "  --workers N              event loops; the gateway runs one for now (N must be 1)\n"
           "  --log-format plain|json  log lines on stderr (default plain)\n"
           "  --log-level LEVEL        error, warning, info (default), debug\n"
@@ -109,10 +116,11 @@ static void usage(FILE *out) {
 }
 
 static int parse_arguments(int argc, char **argv, struct options *options) {
-    enum { OPT_CONFIG = 256, OPT_CHECK, OPT_WORKERS, OPT_LOGFORMAT, OPT_LOGLEVEL };
+    enum { OPT_CONFIG = 256, OPT_CHECK, OPT_EXPLAIN, OPT_WORKERS, OPT_LOGFORMAT, OPT_LOGLEVEL };
     static const struct option table[] = {
         {"config", required_argument, NULL, OPT_CONFIG},
         {"check", required_argument, NULL, OPT_CHECK},
+        {"explain", required_argument, NULL, OPT_EXPLAIN},
         {"workers", required_argument, NULL, OPT_WORKERS},
         {"log-format", required_argument, NULL, OPT_LOGFORMAT},
         {"log-level", required_argument, NULL, OPT_LOGLEVEL},
@@ -135,6 +143,9 @@ static int parse_arguments(int argc, char **argv, struct options *options) {
                 bad = "give one configuration file (--config FILE or --check FILE)";
             options->config_path = optarg;
             options->check = option == OPT_CHECK;
+            break;
+        case OPT_EXPLAIN:
+            options->explain_who = optarg;
             break;
         case OPT_WORKERS:
             if (strcmp(optarg, "1") != 0)
@@ -159,7 +170,20 @@ static int parse_arguments(int argc, char **argv, struct options *options) {
             return -1;
         }
     }
-    if (optind < argc) {
+    if (options->explain_who != NULL) {
+        if (!options->check) {
+            fprintf(stderr, PROGRAM ": --explain goes with --check FILE\n");
+            return -1;
+        }
+        /* WHO, then the words getopt left at the end: UNIT FUNCTION ADDRESS ... */
+        static const char *words[64];
+        int count = 0;
+        words[count++] = options->explain_who;
+        for (int i = optind; i < argc && count < 64; i++)
+            words[count++] = argv[i];
+        options->explain = words;
+        options->explain_count = count;
+    } else if (optind < argc) {
         fprintf(stderr, PROGRAM ": unexpected argument '%s'\n", argv[optind]);
         usage(stderr);
         return -1;
@@ -515,6 +539,9 @@ static int check(const struct options *options) {
         prepare(&setup, NULL, options->config_path, error, sizeof error) != 0) {
         fprintf(stderr, PROGRAM ": %s\n", error);
         status = MB_EXIT_USAGE;
+    } else if (options->explain != NULL) {
+        status = mb_front_explain(PROGRAM, setup.config.policy, setup.config.authorize_plain,
+                                  options->explain, options->explain_count);
     } else {
         print_setup(&setup, options->config_path);
     }

@@ -38,6 +38,10 @@
 
 /* Flags that override the configuration file, kept so that a reload applies them again. */
 struct overrides {
+    int check;               /* --check FILE: validate, print, exit */
+    const char *explain_who; /* --explain WHO (with --check) */
+    const char *explain[64]; /* WHO and the words after it */
+    int explain_count;
     const char *config_path;
     const char *listen[MB_CONFIG_MAX_LISTEN];
     size_t listen_count;
@@ -124,6 +128,13 @@ static void usage(FILE *out) {
           "  --ca FILE|DIR            the CA(s) client certificates must come from\n"
           "  --crl FILE               CRLs: revoked client certificates are refused\n"
           "  --config FILE            YAML configuration (docs/configuration.md)\n"
+          "  --check FILE             validate FILE as serve would load it (TLS files, units,\n"
+          "                           FIFOs too), print what it sets up, and exit: 0 when it\n"
+          "                           is valid, 2 with the error when not\n"
+          "  --explain WHO UNIT FUNCTION [ADDRESS [QUANTITY | VALUE...]]\n"
+          "                           with --check: what the policy decides for that request\n"
+          "                           and why (exit 0 allowed, 1 refused); WHO is a role\n"
+          "                           (TLS), a source address (plain TCP) or ROLE@ADDRESS\n"
           "  --persist FILE           keep coils, holding registers and files in FILE\n"
           "  --sync-interval DURATION flush the persistence file this often (default 1s)\n"
           "  --workers N              event loops sharing the port (default 1)\n"
@@ -175,6 +186,8 @@ static int parse_arguments(int argc, char **argv, struct overrides *overrides) {
         OPT_KEY,
         OPT_CA,
         OPT_CRL,
+        OPT_CHECK,
+        OPT_EXPLAIN,
     };
     static const struct option options[] = {
         {"listen", required_argument, NULL, OPT_LISTEN},
@@ -195,6 +208,8 @@ static int parse_arguments(int argc, char **argv, struct overrides *overrides) {
         {"key", required_argument, NULL, OPT_KEY},
         {"ca", required_argument, NULL, OPT_CA},
         {"crl", required_argument, NULL, OPT_CRL},
+        {"check", required_argument, NULL, OPT_CHECK},
+        {"explain", required_argument, NULL, OPT_EXPLAIN},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -234,7 +249,14 @@ static int parse_arguments(int argc, char **argv, struct overrides *overrides) {
                 overrides->listen[overrides->listen_count++] = optarg;
             break;
         case OPT_CONFIG:
+        case OPT_CHECK:
+            if (overrides->config_path != NULL)
+                bad = "give one configuration file (--config FILE or --check FILE)";
             overrides->config_path = optarg;
+            overrides->check = option == OPT_CHECK;
+            break;
+        case OPT_EXPLAIN:
+            overrides->explain_who = optarg;
             break;
         case OPT_PERSIST:
             overrides->persist_path = optarg;
@@ -289,7 +311,16 @@ static int parse_arguments(int argc, char **argv, struct overrides *overrides) {
             return -1;
         }
     }
-    if (optind < argc) {
+    if (overrides->explain_who != NULL) {
+        if (!overrides->check) {
+            fprintf(stderr, "mbsec serve: --explain goes with --check FILE\n");
+            return -1;
+        }
+        /* WHO, then the words getopt left at the end: UNIT FUNCTION ADDRESS ... */
+        overrides->explain[overrides->explain_count++] = overrides->explain_who;
+        for (int i = optind; i < argc && overrides->explain_count < 64; i++)
+            overrides->explain[overrides->explain_count++] = argv[i];
+    } else if (optind < argc) {
         fprintf(stderr, "mbsec serve: unexpected argument '%s'\n", argv[optind]);
         usage(stderr);
         return -1;
@@ -687,6 +718,92 @@ static void on_signal(struct mb_loop *loop, int fd, unsigned events, void *data)
     }
 }
 
+/* A table's extent as "0-999", or "none". */
+static void format_extent(const struct mb_table_extent *extent, char *text, size_t capacity) {
+    if (extent->size == 0)
+        snprintf(text, capacity, "none");
+    else
+        snprintf(text, capacity, "%u-%lu", extent->start,
+                 (unsigned long)extent->start + extent->size - 1);
+}
+
+/* --check: the file as serve would load it (TLS files read, the model built without touching
+ * the persistence file), what it sets up printed, or --explain's answer. */
+static int check(struct serve *serve) {
+    const struct mb_serve_config *config = &serve->config;
+    char error[512];
+    struct mb_tls_context *tls = NULL;
+    if (config->tls_listen_count > 0 && mb_front_tls_create(config, &tls, error, sizeof error)) {
+        fprintf(stderr, "mbsec serve: TLS: %s\n", error);
+        return MB_EXIT_USAGE;
+    }
+    mb_tls_context_destroy(tls);
+    struct mb_model_config model = config->model;
+    model.persist_path = NULL; /* checked, not opened: a running server may hold it */
+    struct mb_model *probe = NULL;
+    if (mb_model_create(&model, &probe, error, sizeof error) != 0) {
+        fprintf(stderr, "mbsec serve: %s\n", error);
+        return MB_EXIT_USAGE;
+    }
+    mb_model_destroy(probe);
+    if (serve->overrides.explain_count > 0)
+        return mb_front_explain("mbsec serve", config->policy, config->authorize_plain,
+                                serve->overrides.explain, serve->overrides.explain_count);
+    printf("%s: valid\n\nlisten (plain Modbus/TCP):\n", serve->overrides.config_path);
+    for (size_t i = 0; i < config->listen_count; i++)
+        printf("  %s\n", config->listen[i]);
+    if (config->listen_count == 0 && config->tls_listen_count == 0)
+        printf("  0.0.0.0:502\n  [::]:502\n");
+    for (size_t i = 0; i < config->tls_listen_count; i++)
+        printf("%s  %s\n", i == 0 ? "tls (Modbus/TCP Security):\n" : "", config->tls_listen[i]);
+    printf("workers: %d%s%s\n", config->workers ? config->workers : 1,
+           config->user ? ", then as user " : "", config->user ? config->user : "");
+    printf("limits: %u connections, %u per source, %u in flight per connection\n",
+           config->limits.max_connections, config->limits.max_per_source,
+           config->limits.max_in_flight);
+    printf("persistence: %s\n",
+           config->model.persist_path ? config->model.persist_path : "none (in memory)");
+    if (config->model.any_unit)
+        printf("units: every unit id answers with the same tables\n");
+    else
+        printf("units (%zu; other unit ids get 0B):\n", config->model.unit_count);
+    for (size_t i = 0; i < config->model.unit_count; i++) {
+        const struct mb_unit_config *unit = &config->model.units[i];
+        char coils[24], inputs[24], holding[24], input_registers[24];
+        format_extent(&unit->coils, coils, sizeof coils);
+        format_extent(&unit->discrete_inputs, inputs, sizeof inputs);
+        format_extent(&unit->holding_registers, holding, sizeof holding);
+        format_extent(&unit->input_registers, input_registers, sizeof input_registers);
+        char name[24];
+        if (config->model.any_unit)
+            snprintf(name, sizeof name, "every unit id");
+        else
+            snprintf(name, sizeof name, "unit %u", unit->unit_id);
+        printf("  %s: coils %s, discrete inputs %s, holding registers %s, input registers %s, "
+               "%u files, %zu FIFOs\n",
+               name, coils, inputs, holding, input_registers, unit->files, unit->fifo_count);
+    }
+    size_t rules = mb_policy_rule_count(config->policy);
+    if (config->policy == NULL) {
+        printf("\npolicy: none (%s)\n", config->tls_listen_count > 0 || config->authorize_plain
+                                            ? "every request checked is denied with 01"
+                                            : "plain requests are not checked");
+        return MB_EXIT_OK;
+    }
+    printf("\npolicy (%zu rule%s, checking %s; the first rule that matches decides):\n", rules,
+           rules == 1 ? "" : "s",
+           config->authorize_plain ? "every request" : "requests over TLS only");
+    const char *line = config->policy_text != NULL ? config->policy_text : "";
+    for (size_t i = 0; i < rules; i++) {
+        const char *end = strchr(line, '\n');
+        int length = end != NULL ? (int)(end - line) : (int)strlen(line);
+        printf("  %zu. %s: %.*s\n", i + 1, mb_policy_rule_name(config->policy, i), length, line);
+        line = end != NULL ? end + 1 : line + length;
+    }
+    printf("  -. default: what no rule matches is denied with exception 01\n");
+    return MB_EXIT_OK;
+}
+
 int mb_cmd_serve(int argc, char **argv) {
     static struct serve serve; /* large (the config holds 256 unit slots): not on the stack */
     char error[512];
@@ -702,6 +819,11 @@ int mb_cmd_serve(int argc, char **argv) {
         fprintf(stderr, "mbsec serve: %s\n", error);
         mb_config_free(&serve.config);
         return MB_EXIT_USAGE;
+    }
+    if (serve.overrides.check) {
+        status = check(&serve);
+        mb_config_free(&serve.config);
+        return status;
     }
     serve.logger.stream = stderr;
     serve.logger.format = serve.config.log_format;
