@@ -531,6 +531,11 @@ int mb_client_call(struct mb_client *client, uint8_t unit_id, const uint8_t *pdu
         if (rc != MB_ETIMEDOUT && rc != MB_ECLOSED && rc != MB_EIO)
             return rc;
     }
+    if (rc == MB_ETIMEDOUT && attempts > 1) {
+        /* The message names one attempt's timeout: say that there were several. */
+        size_t used = strlen(client->detail);
+        snprintf(client->detail + used, sizeof client->detail - used, " (%u attempts)", attempts);
+    }
     return rc;
 }
 

@@ -213,19 +213,23 @@ void mb_cli_format_address(const struct mb_cli_location *location, uint32_t addr
     "reference (5 or 6 digits led by 0, 1, 3 or 4: 00001 coil 0, 10001 discrete input 0,\n" \
     "30001 input register 0, 40001 holding register 0); with TABLE it is the address\n"     \
     "itself (holding 40001 is holding register 40001).\n"
-#define MB_CLI_HELP_CONNECTION                                                               \
-    "  --unit N           unit id 0..255 (default 1)\n"                                      \
-    "  --timeout T        per request: milliseconds (500) or seconds (2s, 0.5s); default "   \
-    "1000 ms\n"                                                                              \
-    "  --retries N        repeat a read that got no answer up to N more times (default 0)\n" \
-    "  --json             JSON output, one object per line, errors included\n"               \
-    "  --tls              Modbus/TCP Security (TLS, default port 802); implied by --cert\n"  \
-    "  --cert FILE        client certificate (PEM, with its chain), carrying the role\n"     \
-    "  --key FILE         its private key\n"                                                 \
-    "  --ca FILE|DIR      CA(s) that must have signed the server certificate\n"              \
-    "  --pin SHA256:HEX   accept the server certificate with this fingerprint instead\n"     \
-    "  --server-name NAME the name or IP the server certificate must carry (default: the\n"  \
-    "                     host of TARGET; not checked with --pin)\n"                         \
+#define MB_CLI_HELP_CONNECTION                                                              \
+    "  --unit N           unit id 0..255 (default 1)\n"                                     \
+    "  --timeout T        per request: milliseconds (500) or seconds (2s, 0.5s); default "  \
+    "1000 ms\n"                                                                             \
+    "                     (connecting, TLS handshake included, may take 3 s or --timeout\n" \
+    "                     when that is longer)\n"                                           \
+    "  --retries N        repeat a read that got no answer up to N more times (default "    \
+    "0)\n" MB_CLI_HELP_JSON MB_CLI_HELP_TLS
+#define MB_CLI_HELP_JSON "  --json             JSON output, one object per line, errors included\n"
+#define MB_CLI_HELP_TLS                                                                     \
+    "  --tls              Modbus/TCP Security (TLS, default port 802); implied by --cert\n" \
+    "  --cert FILE        client certificate (PEM, with its chain), carrying the role\n"    \
+    "  --key FILE         its private key\n"                                                \
+    "  --ca FILE|DIR      CA(s) that must have signed the server certificate\n"             \
+    "  --pin SHA256:HEX   accept the server certificate with this fingerprint instead\n"    \
+    "  --server-name NAME the name or IP the server certificate must carry (default: the\n" \
+    "                     host of TARGET; not checked with --pin)\n"                        \
     "  --crl FILE         CRL(s) to check the server's chain against\n"
 #define MB_CLI_HELP_DATA                                                                     \
     "  --type TYPE        bit, u16, i16, u32, i32, u64, i64, f32, f64, ascii, hex\n"         \

@@ -158,6 +158,23 @@ int mb_cli_report_message(const struct mb_cli_options *options, int exit_status,
     return exit_status;
 }
 
+/* A Modbus/TCP Security server closes a plain client at its first request, without a word: when
+ * that is what happened, say what it likely means. */
+static const char *plain_to_tls_hint(const struct mb_cli_options *options,
+                                     const struct mb_client *client, int result) {
+    struct mb_client_stats stats;
+    if (options->tls || client == NULL || result != MB_ECLOSED)
+        return "";
+    mb_client_stats(client, &stats);
+    if (stats.responses > 0)
+        return "";
+    const char *colon = strrchr(options->target, ':');
+    if (colon != NULL && strcmp(colon, ":802") == 0)
+        return "; port 802 is Modbus/TCP Security's: connect with --tls, --cert, --key and --ca";
+    return "; a Modbus/TCP Security (TLS) port closes a plain client this way: if it is one, "
+           "connect with --tls, --cert, --key and --ca";
+}
+
 int mb_cli_report_failure(const struct mb_cli_options *options, const struct mb_client *client,
                           int result, const struct mb_cli_request *request) {
     char message[512], context[160] = "";
@@ -176,7 +193,8 @@ int mb_cli_report_failure(const struct mb_cli_options *options, const struct mb_
         const char *detail = client != NULL ? mb_client_error_detail(client) : "";
         if (detail == NULL || detail[0] == '\0')
             detail = mb_strerror(result);
-        snprintf(message, sizeof message, "%s%s%s", detail, context, note);
+        snprintf(message, sizeof message, "%s%s%s%s", detail, context, note,
+                 plain_to_tls_hint(options, client, result));
     }
     return mb_cli_report_message(options, mb_cli_exit_status(result), result > 0 ? result : 0,
                                  message);

@@ -42,6 +42,11 @@ def main():
                 continue
             if mode == "silent":
                 continue
+            if mode == "closer":
+                # What a Modbus/TCP Security port does to a plain client: close, without a word.
+                connections.remove(sock)
+                sock.close()
+                continue
             buffers[sock] += data
             while len(buffers[sock]) >= 7:
                 transaction, _, length, unit = struct.unpack(">HHHB", buffers[sock][:7])

@@ -130,7 +130,7 @@ for command in read write poll info scan diag raw; do
     write) options="--fc --type --order --scale --one-based --json --unit --timeout" ;;
     poll) options="--interval --count --changes --type --csv --json --unit --timeout" ;;
     info) options="--level --json --unit --timeout" ;;
-    scan) options="--units --probe --timeout --json" ;;
+    scan) options="--units --probe --timeout --json --tls --cert --key --ca --pin" ;;
     diag) options="--yes --json --unit --timeout" ;;
     raw) options="--json --unit --timeout" ;;
     esac
@@ -526,8 +526,20 @@ run read "127.0.0.1:$FAKE_PORT" holding 0 --timeout 200
 expect "no answer: status 4" 4 "no answer .* within 200 ms"
 run read "127.0.0.1:$FAKE_PORT" holding 0 --timeout 0.1s --retries 1 --json
 expect_json "no answer, --json: an error object" 4 "j['exit_code'] == 4"
+run read "127.0.0.1:$FAKE_PORT" holding 0 --timeout 300 --retries 2
+expect "no answer after retries: the message counts the attempts" 4 \
+    "no answer from .* within 300 ms \(3 attempts\)"
+run read --help
+expect "--help says how long connecting may take" 0 "connecting, TLS handshake included, may take 3 s"
 run scan "127.0.0.1:$FAKE_PORT" --units 1-3 --timeout 50
 expect "scan: silence is not an error, and no unit answered is status 1" 1 "0 of 3 units answered"
+kill "$FAKE_PID" 2>/dev/null
+wait "$FAKE_PID" 2>/dev/null
+
+start_fake closer
+run read "127.0.0.1:$FAKE_PORT" holding 0
+expect "a server that closes a plain client at once: a hint about TLS" 6 \
+    "closed the connection before it answered .*; a Modbus/TCP Security \(TLS\) port closes a plain client this way: if it is one, connect with --tls, --cert, --key and --ca"
 kill "$FAKE_PID" 2>/dev/null
 wait "$FAKE_PID" 2>/dev/null
 
