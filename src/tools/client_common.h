@@ -238,6 +238,13 @@ void mb_cli_format_address(const struct mb_cli_location *location, uint32_t addr
     "                     swap), BADC (byte swap), DCBA (little-endian)\n"                   \
     "  --scale FACTOR     multiply numbers by FACTOR when reading, divide when writing\n"    \
     "  --one-based        ADDRESS counts from 1 (address 0 is then an error)\n"
+#define MB_CLI_HELP_MBPOLL                                                                   \
+    "mbpoll's short options work too, for TABLE ADDRESS COUNT and more: -a unit,\n"          \
+    "-t 0|1|3|4[:hex|:int|:float] (table and type; 32-bit values low word first, as\n"       \
+    "mbpoll reads them, unless -B), -r reference (from 1; from 0 with -0), -c count,\n"      \
+    "-p port, -o timeout in seconds; poll also takes -1 (once) and -l interval in ms:\n"     \
+    "mbsec read -t 4:float -r 21 -c 2 192.0.2.10 is mbpoll's reading of holding registers\n" \
+    "20..23 as two floats.\n"
 #define MB_CLI_HELP_EXIT                                                             \
     "Exit status: 0 ok, 1 failure, 2 usage, 3 cannot connect, 4 timeout, 5 Modbus\n" \
     "exception, 6 bad response (docs/exit-codes.md).\n"

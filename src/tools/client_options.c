@@ -258,6 +258,220 @@ static int check_accepted(const struct mb_cli_command *command,
     return 0;
 }
 
+/* ---- mbpoll's short options, for the hands that type them ---- */
+
+/*
+ * What mbpoll users type: -a unit, -t table[:type], -r reference (from 1 unless -0), -c count,
+ * -0, -B (big-endian words for 32-bit values, which mbpoll otherwise reads little-endian), -p
+ * port, -o timeout in seconds; and for poll -1 (once) and -l interval in ms. -t, -r and -c stand
+ * for TABLE ADDRESS [COUNT] and are turned into them once every option is read.
+ */
+struct mbpoll_form {
+    int table_given;
+    enum mb_cli_table table;
+    int type_given;
+    enum mb_cli_type type;
+    int reference_given;
+    unsigned long reference;
+    int count_given;
+    unsigned long count;
+    int zero_based;
+    int big_endian;
+    const char *port;
+};
+
+static int takes_values(const struct mb_cli_command *command) {
+    return strcmp(command->name, "write") == 0;
+}
+
+/* -0 and -1 look like negative numbers: they are mbpoll's options where the command takes no
+ * values (write takes -1 as a value; -0 is an option everywhere, as in mbpoll). */
+static int mbpoll_flag_here(const struct mb_cli_command *command, const char *argument) {
+    if (!(command->accepts & MB_CLI_ACCEPTS_DATA))
+        return 0;
+    return strcmp(argument, "-0") == 0 || (strcmp(argument, "-1") == 0 && !takes_values(command));
+}
+
+/* mbpoll's -t: 0 coils, 1 discrete inputs, 3 input and 4 holding registers, with :hex, :int
+ * (i32) or :float (f32) for registers. */
+static int parse_mbpoll_type(const char *text, struct mbpoll_form *form) {
+    static const struct {
+        const char *name;
+        enum mb_cli_table table;
+    } tables[] = {{"0", MB_CLI_COILS},
+                  {"1", MB_CLI_DISCRETE_INPUTS},
+                  {"3", MB_CLI_INPUT_REGISTERS},
+                  {"4", MB_CLI_HOLDING_REGISTERS}};
+    const char *colon = strchr(text, ':');
+    size_t length = colon != NULL ? (size_t)(colon - text) : strlen(text);
+    size_t i = 0;
+    while (i < 4 && (strlen(tables[i].name) != length || strncmp(tables[i].name, text, length)))
+        i++;
+    if (i == 4)
+        return -1;
+    form->table_given = 1;
+    form->table = tables[i].table;
+    if (colon == NULL)
+        return 0;
+    if (mb_cli_table_holds_bits(form->table))
+        return -1;
+    form->type_given = 1;
+    if (strcmp(colon + 1, "hex") == 0)
+        form->type = MB_CLI_TYPE_HEX;
+    else if (strcmp(colon + 1, "int") == 0)
+        form->type = MB_CLI_TYPE_I32;
+    else if (strcmp(colon + 1, "float") == 0)
+        form->type = MB_CLI_TYPE_F32;
+    else
+        return -1;
+    return 0;
+}
+
+/* Takes one short option at argv[*index]. Returns 1 when it was one, 0 when it is unknown, -1
+ * after a usage error. */
+static int take_mbpoll_flag(const struct mb_cli_command *command, struct mb_cli_options *options,
+                            struct mbpoll_form *form, int argc, char **argv, int *index) {
+    const char *argument = argv[*index];
+    if (argument[2] != '\0')
+        return 0;
+    char letter = argument[1];
+    int data = (command->accepts & MB_CLI_ACCEPTS_DATA) != 0;
+    int poll = strcmp(command->name, "poll") == 0;
+    if (letter == '0' && data) {
+        form->zero_based = 1;
+        return 1;
+    }
+    if (letter == 'B' && data) {
+        form->big_endian = 1;
+        return 1;
+    }
+    if (letter == '1' && data && !takes_values(command)) {
+        /* Once: read is once anyway; poll takes it as --count 1. */
+        if (!poll)
+            return 1;
+        const struct mb_cli_flag *count = find_flag(command->flags, "count", 5);
+        return count != NULL && command->take_flag(command->state, count->id, "1") == 0 ? 1 : -1;
+    }
+    const char *wanted = data ? "artcpo" : "apo";
+    if (strchr(wanted, letter) == NULL && !(letter == 'l' && poll))
+        return 0;
+    if (*index + 1 >= argc) {
+        mb_cli_usage_error(options, "-%c needs a value", letter);
+        return -1;
+    }
+    const char *value = argv[++*index];
+    uint64_t number;
+    switch (letter) {
+    case 'a':
+        return take_common_flag(command, options, FLAG_UNIT, value) == 0 ? 1 : -1;
+    case 't':
+        if (parse_mbpoll_type(value, form) != 0) {
+            mb_cli_usage_error(options,
+                               "-t: 0 (coils), 1 (discrete inputs), 3 or 4 (input or holding "
+                               "registers, with :hex, :int or :float), got '%s'",
+                               value);
+            return -1;
+        }
+        return 1;
+    case 'r':
+        if (mb_cli_parse_unsigned(value, 0, 65536, &number) != 0) {
+            mb_cli_usage_error(options, "-r: a reference 1..65536 (0..65535 with -0), got '%s'",
+                               value);
+            return -1;
+        }
+        form->reference_given = 1;
+        form->reference = (unsigned long)number;
+        return 1;
+    case 'c':
+        if (mb_cli_parse_unsigned(value, 1, 65536, &number) != 0) {
+            mb_cli_usage_error(options, "-c: a count from 1, got '%s'", value);
+            return -1;
+        }
+        form->count_given = 1;
+        form->count = (unsigned long)number;
+        return 1;
+    case 'p':
+        if (mb_cli_parse_unsigned(value, 1, 65535, &number) != 0) {
+            mb_cli_usage_error(options, "-p: a port 1..65535, got '%s'", value);
+            return -1;
+        }
+        form->port = value;
+        return 1;
+    case 'o': {
+        char seconds[32];
+        snprintf(seconds, sizeof seconds, "%ss", value);
+        return take_common_flag(command, options, FLAG_TIMEOUT, seconds) == 0 ? 1 : -1;
+    }
+    default: { /* 'l': poll's interval, in milliseconds */
+        const struct mb_cli_flag *interval = find_flag(command->flags, "interval", 8);
+        char milliseconds[32];
+        snprintf(milliseconds, sizeof milliseconds, "%sms", value);
+        return interval != NULL &&
+                       command->take_flag(command->state, interval->id, milliseconds) == 0
+                   ? 1
+                   : -1;
+    }
+    }
+}
+
+/* Turns -t, -r and -c into TABLE ADDRESS [COUNT] after the target, and -p into its port. */
+static int apply_mbpoll_form(const struct mb_cli_command *command, struct mb_cli_options *options,
+                             const struct mbpoll_form *form, char **positional, int *count) {
+    static char target[300], table[16], address[16], values[16];
+    if (form->port != NULL && *count > 0) {
+        const char *given = positional[0];
+        const char *colon = strrchr(given, ':');
+        if (colon != NULL && (given[0] != '[' || strchr(given, ']') < colon)) {
+            mb_cli_usage_error(options, "-p %s: the target %s has a port already", form->port,
+                               given);
+            return -1;
+        }
+        snprintf(target, sizeof target, "%s:%s", given, form->port);
+        positional[0] = target;
+    }
+    if (form->big_endian)
+        options->order = MB_ORDER_ABCD;
+    else if (form->type_given && !options->order_given)
+        options->order = MB_ORDER_CDAB; /* mbpoll's 32-bit values: the low word first */
+    if (form->type_given && !options->type_given) {
+        options->type = form->type;
+        options->type_given = 1;
+    }
+    if (!form->table_given && !form->reference_given && !form->count_given)
+        return 0;
+    int reads = !takes_values(command);
+    if (*count > 1 && reads) {
+        mb_cli_usage_error(options, "give -t, -r and -c, or TABLE ADDRESS COUNT, not both");
+        return -1;
+    }
+    unsigned long reference = form->reference_given ? form->reference : form->zero_based ? 0 : 1;
+    if (!form->zero_based && reference == 0) {
+        mb_cli_usage_error(options, "-r 0: references count from 1 (or give -0 to count from 0)");
+        return -1;
+    }
+    if (form->zero_based && reference > 65535) {
+        mb_cli_usage_error(options, "-r %lu: past the last address (0..65535 with -0)", reference);
+        return -1;
+    }
+    /* From 1, as mbpoll counts: --one-based, so the table shows what was typed. */
+    if (!form->zero_based)
+        options->one_based = 1;
+    snprintf(address, sizeof address, "%lu", reference);
+    snprintf(values, sizeof values, "%lu", form->count_given ? form->count : 1);
+    /* TARGET TABLE ADDRESS [COUNT] then what followed the target (a write's values). */
+    int extra = reads ? 3 : 2;
+    for (int i = *count - 1; i >= 1; i--)
+        positional[i + extra] = positional[i];
+    snprintf(table, sizeof table, "%s",
+             mb_cli_table_name(form->table_given ? form->table : MB_CLI_HOLDING_REGISTERS));
+    positional[1] = table;
+    positional[2] = address;
+    if (reads)
+        positional[3] = values;
+    *count += extra;
+    return 0;
+}
+
 int mb_cli_parse(const struct mb_cli_command *command, int argc, char **argv,
                  struct mb_cli_options *options, char **positional, int *positional_count) {
     memset(options, 0, sizeof *options);
@@ -271,10 +485,12 @@ int mb_cli_parse(const struct mb_cli_command *command, int argc, char **argv,
 
     int options_ended = 0;
     int seen_json = 0, seen_csv = 0;
+    struct mbpoll_form mbpoll;
+    memset(&mbpoll, 0, sizeof mbpoll);
     for (int i = 1; i < argc; i++) {
         const char *argument = argv[i];
         if (options_ended || argument[0] != '-' || argument[1] == '\0' ||
-            looks_negative(argument)) {
+            (looks_negative(argument) && !mbpoll_flag_here(command, argument))) {
             positional[(*positional_count)++] = argv[i];
             continue;
         }
@@ -287,6 +503,11 @@ int mb_cli_parse(const struct mb_cli_command *command, int argc, char **argv,
             return 1;
         }
         if (argument[1] != '-') {
+            int taken = take_mbpoll_flag(command, options, &mbpoll, argc, argv, &i);
+            if (taken < 0)
+                return -1;
+            if (taken > 0)
+                continue;
             mb_cli_usage_error(options, "unknown option '%s' (see mbsec %s --help)", argument,
                                command->name);
             return -1;
@@ -331,7 +552,7 @@ int mb_cli_parse(const struct mb_cli_command *command, int argc, char **argv,
     }
     if (check_accepted(command, options, seen_json && seen_csv) != 0)
         return -1;
-    return 0;
+    return apply_mbpoll_form(command, options, &mbpoll, positional, positional_count);
 }
 
 int mb_cli_begin(const struct mb_cli_command *command, int argc, char **argv,

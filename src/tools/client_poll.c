@@ -30,7 +30,7 @@ static const char help[] =
     "always)\n" MB_CLI_HELP_CONNECTION MB_CLI_HELP_DATA
     "  --csv              CSV: a header line, then one timestamp,address,value row per value\n"
     "  -h, --help         this text\n"
-    "\n"
+    "\n" MB_CLI_HELP_MBPOLL "\n"
     "Examples:\n"
     "  mbsec poll 192.0.2.10 input 0 4 --interval 0.5\n"
     "  mbsec poll 192.0.2.10 30001 2 --type f32 --changes --json\n"

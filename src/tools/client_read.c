@@ -16,7 +16,7 @@ static const char help[] =
     "Options:\n" MB_CLI_HELP_CONNECTION MB_CLI_HELP_DATA
     "  --csv              CSV: a header line, then one timestamp,address,value row per value\n"
     "  -h, --help         this text\n"
-    "\n"
+    "\n" MB_CLI_HELP_MBPOLL "\n"
     "Examples:\n"
     "  mbsec read 192.0.2.10 holding 100 10\n"
     "  mbsec read 192.0.2.10:5020 40001 2 --type f32 --order CDAB\n"

@@ -27,7 +27,7 @@ static const char help[] =
     "Options:\n" MB_CLI_HELP_CONNECTION MB_CLI_HELP_DATA
     "  --fc 5|6|15|16     use this function code (6 needs exactly one register, 5 one coil)\n"
     "  -h, --help         this text\n"
-    "\n"
+    "\n" MB_CLI_HELP_MBPOLL "\n"
     "Examples:\n"
     "  mbsec write 192.0.2.10 holding 100 1234\n"
     "  mbsec write 192.0.2.10 40101 21.5 --type f32 --order CDAB\n"

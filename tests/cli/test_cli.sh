@@ -322,6 +322,42 @@ expect "the table shows the address read" 0 "^30775 "
 run read "$T" input 300010
 expect "a 6-digit number past 65535 after a table: a usage error naming the reference" 2 \
     "leave out 'input' to read the Modicon reference 300010 \(input register 9\)"
+# ---- mbpoll's short options, read as mbpoll reads them ----
+run write "$T" holding 300 0x0000 0x4060 0x0000 0x4100
+expect "holding 300..303: two floats, low word first (3.5 and 8.0 as mbpoll stores them)" 0
+run read -t 4:float -r 301 -c 2 "$T" --json
+expect_json "-t 4:float -r 301 -c 2: two floats from holding 300, low word first" 0 \
+    "j['table'] == 'holding' and j['address'] == 300 and j['values'] == [3.5, 8.0] and j['order'] == 'CDAB'"
+if command -v mbpoll >/dev/null; then
+    mb=$(mbpoll -1 -q -t 4:float -r 301 -c 2 -p "${T##*:}" 127.0.0.1 2>&1 | sed -n 's/^\[[0-9]*\]:[[:space:]]*//p' | tr '\n' ' ')
+    expect_eq_values() { [ "$1" = "$2" ] && ok "$3" || { OUT="mbpoll: '$1', mbsec: '$2'"; fail "$3"; }; }
+    ours=$("$mbsec" read -t 4:float -r 301 -c 2 -p "${T##*:}" 127.0.0.1 2>/dev/null | awk 'NR > 1 { print $2 }' | tr '\n' ' ')
+    expect_eq_values "$mb" "$ours" "mbpoll and mbsec read the same floats with the same flags ($mb)"
+fi
+run read -B -t 4:int -r 301 "$T" --json
+expect_json "-B: big-endian words" 0 "j['values'] == [16480] and j['order'] == 'ABCD'"
+run read -0 -r 300 -c 2 -a 1 -o 2 "$T" --json
+expect_json "-0 -r 300: address 300 itself; -a and -o are --unit and --timeout" 0 \
+    "j['address'] == 300 and j['values'] == [0, 16480] and j['unit'] == 1"
+run read -r 301 -c 2 "$T"
+expect "-r counts from 1, and the table shows what was typed" 0 "^301 +0 +0x0000"
+run read -t 0 -r 1 -c 4 -p "${T##*:}" 127.0.0.1 --json
+expect_json "-t 0: coils, -p: the port" 0 "j['table'] == 'coils' and len(j['values']) == 4"
+run poll -1 -t 3 -r 1 "$T"
+expect "poll -1: once" 0 "^1 +0 +0x0000"
+run write -r 401 --type i16 "$T" -- -5
+expect "write -r: a negative value after --, as with mbpoll" 0 "at 401"
+run read -r 0 "$T"
+expect "-r 0 without -0: a usage error that says why" 2 "references count from 1"
+run read -t 4 "$T" holding 1
+expect "-t with TABLE ADDRESS as well: a usage error" 2 "not both"
+run read -t 9 "$T"
+expect "-t 9: a usage error naming mbpoll's types" 2 "-t: 0 \(coils\), 1"
+run read -p 5020 "$T"
+expect "-p with a target that has a port: a usage error" 2 "has a port already"
+run read --help
+expect "read --help describes mbpoll's short options" 0 "mbpoll's short options work too"
+
 run read "$T" holding 0x9C4B --json
 expect_json "hex is never a Modicon reference" 0 "j['address'] == 40011"
 run read "$T" 40000
