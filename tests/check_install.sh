@@ -12,10 +12,15 @@ cmake --install "$build" --prefix "$scratch/prefix" >"$scratch/install.log"
 for file in include/mbsec/mbsec.h include/mbsec/pdu.h include/mbsec/version.h; do
     [ -f "$scratch/prefix/$file" ] || { echo "not installed: $file" >&2; exit 1; }
 done
-for page in read write poll info scan diag raw cert gateway; do
-    [ -f "$scratch/prefix/share/man/man1/mbsec-$page.1" ] ||
-        { echo "not installed: man page mbsec-$page.1" >&2; exit 1; }
+# Every page of docs/man, in the section its name ends with (mbsec-config.5 in man5).
+pages=0
+for source in "$(dirname "$0")"/../docs/man/*.[0-9]; do
+    page=$(basename "$source")
+    [ -f "$scratch/prefix/share/man/man${page##*.}/$page" ] ||
+        { echo "not installed: man page $page" >&2; exit 1; }
+    pages=$((pages + 1))
 done
+[ "$pages" -ge 13 ] || { echo "only $pages man pages in docs/man" >&2; exit 1; }
 pcdir=$(dirname "$(find "$scratch/prefix" -name mbsec.pc | head -n 1)")
 [ -f "$pcdir/mbsec.pc" ] || { echo "mbsec.pc not installed" >&2; exit 1; }
 libdir=$(dirname "$(find "$scratch/prefix" -name 'libmbsec.so' | head -n 1)")
