@@ -9,8 +9,8 @@
 #     item of its page (in the tag of a .TP or .TQ), and every option an item of a page names is
 #     one the command still has;
 #   - mbsec-config.5 names every key the configuration parser knows (src/config/*.c);
-#   - every page renders without a groff warning, and its NAME section is one lexgrog (and so
-#     mandb, apropos and whatis) reads.
+#   - every page renders without a groff warning, 78 and 60 columns wide, and its NAME section
+#     is one lexgrog (and so mandb, apropos and whatis) reads.
 #
 #   check_man_pages.sh MBSEC MAN_DIR CONFIG_SOURCE_DIR
 #
@@ -175,8 +175,12 @@ for page in "$man_dir"/*.[1-9]; do
         esac
     fi
     if [ -n "$groff" ]; then
-        warnings=$("$groff" -man -Tutf8 -ww -z "$page" 2>&1)
-        [ -z "$warnings" ] || problem "$file: groff warns: $(printf '%s' "$warnings" | head -n 5)"
+        # On an 80-column terminal and on a narrow one, where long words stop lines adjusting.
+        for width in 78n 60n; do
+            warnings=$("$groff" -man -Tutf8 -ww -z -rLL="$width" "$page" 2>&1)
+            [ -z "$warnings" ] ||
+                problem "$file: groff warns at $width: $(printf '%s' "$warnings" | head -n 5)"
+        done
     fi
 done
 
