@@ -5,9 +5,10 @@
 #   - every command `mbsec --help` lists has docs/man/mbsec-COMMAND.1, and every such page a
 #     command (version and help, two lines each, are described in mbsec.1 instead);
 #   - mbsec.1 names every command;
-#   - every option a command's --help prints (and each `mbsec cert SUBCOMMAND --help`) is an
-#     item of its page (in the tag of a .TP or .TQ), and every option an item of a page names is
-#     one the command still has;
+#   - every option of an option line of a command's --help (and of each `mbsec cert
+#     SUBCOMMAND --help`) is an item of its page (in the tag of a .TP or .TQ), every option its
+#     text mentions elsewhere (mbpoll's short options) is in the page, and every option an item
+#     of a page names is one the command still has;
 #   - mbsec-config.5 names every key the configuration parser knows (src/config/*.c);
 #   - every page renders without a groff warning, 78 and 60 columns wide, and its NAME section
 #     is one lexgrog (and so mandb, apropos and whatis) reads.
@@ -24,6 +25,8 @@ config_dir=${3:?usage: check_man_pages.sh MBSEC MAN_DIR CONFIG_SOURCE_DIR}
 # Commands of `mbsec --help` that have no page of their own: mbsec.1 describes them.
 builtins=" version help "
 
+# (grep -q reads from here-strings, not pipes: with pipefail, a writer that grep -q leaves
+# behind dies of SIGPIPE and turns a match into a failure.)
 problems=0
 checked=0
 problem() {
@@ -38,19 +41,26 @@ roff_text() {
         -e 's/\\-/-/g' -e 's/\\&//g' -e 's/\\%//g' -e 's/\\(mu/x/g' -e 's/\\e/\\/g' "$1"
 }
 
-# page_options FILE: the options named in the tags of the page's items (the line after each
-# .TP, and every .TQ line's next), one per line.
-page_options() {
-    roff_text "$1" | awk 'tag { print } { tag = ($1 == ".TP" || $1 == ".TQ") }' |
-        grep -oE '(^|[^A-Za-z0-9-])--?[A-Za-z][A-Za-z0-9-]*' | sed -E 's/^[^-]//' | sort -u
+# options: the options named in the text on standard input, one per line: words that are a
+# dash and a letter or digit (-a, -0) or two dashes and a name (--one-based), once split at
+# blanks and brackets and stripped of a closing full stop or colon ("-0.25" and "-12" are
+# numbers, not options).
+options() {
+    tr -s ' \t()[],;|"=' '\n' | sed 's/[.:]*$//' | grep -xE -- '-[A-Za-z0-9]|--[A-Za-z][A-Za-z0-9-]*' |
+        sort -u
+}
+
+# page_items FILE: the options named in the tags of the page's items (the line after each .TP,
+# and every .TQ line's next).
+page_items() {
+    roff_text "$1" | awk 'tag { print } { tag = ($1 == ".TP" || $1 == ".TQ") }' | options
 }
 
 # help_options TEXT: the options of the option lines of a --help text (indented by 1 to 4
-# spaces, starting with a dash: "  -h, --help   this text" gives -h and --help), one per line.
+# spaces, starting with a dash: "  -h, --help   this text" gives -h and --help).
 help_options() {
     printf '%s\n' "$1" | grep -E '^ {1,4}-' | sed -E 's/^ +//' |
-        grep -oE '^(-[A-Za-z0-9], )?--?[A-Za-z0-9][A-Za-z0-9-]*' | tr ',' '\n' | tr -d ' ' |
-        sort -u
+        grep -oE '^(-[A-Za-z0-9], )?--?[A-Za-z0-9][A-Za-z0-9-]*' | options
 }
 
 # listed TEXT HEADING: the names listed under "HEADING:" of a --help text, up to the next
@@ -71,7 +81,7 @@ if [ "$(printf '%s\n' "$commands" | grep -c .)" -lt 10 ]; then
     problem "found only these commands in mbsec --help: ${commands//$'\n'/ }"
 fi
 for builtin in $builtins; do
-    printf '%s\n' "$commands" | grep -qx "$builtin" ||
+    grep -qx -- "$builtin" <<<"$commands" ||
         problem "'$builtin' is no longer a command of mbsec --help: take it off this script's list"
 done
 
@@ -82,7 +92,7 @@ else
     problem "no docs/man/mbsec.1 (the program as a whole)"
 fi
 for command in $commands; do
-    printf '%s\n' "$overview" | grep -qE "^\.BR? $command( |$)" ||
+    grep -qE "^\.BR? $command( |$)" <<<"$overview" ||
         problem "mbsec.1 does not describe the command '$command' (an item under COMMANDS)"
     case $builtins in *" $command "*) continue ;; esac
     page=$man_dir/mbsec-$command.1
@@ -91,35 +101,45 @@ for command in $commands; do
         continue
     fi
     help=$("$mbsec" "$command" --help 2>&1)
-    if ! printf '%s\n' "$help" | grep -q "^usage: mbsec $command"; then
+    if ! grep -q "^usage: mbsec $command" <<<"$help"; then
         problem "mbsec $command --help does not print its usage"
         continue
     fi
-    known=$(help_options "$help")
+    # Options on option lines must be items of the page; options the text mentions elsewhere
+    # (mbpoll's short options, in a paragraph) must be in the page somewhere.
+    listed_options=$(help_options "$help")
+    mentioned=$(printf '%s\n' "$help" | options)
     # A command with sub-commands (cert) documents all of theirs on its one page.
     for sub in $(listed "$help" Subcommands); do
         sub_help=$("$mbsec" "$command" "$sub" --help 2>&1)
-        printf '%s\n' "$sub_help" | grep -q "^usage: mbsec $command $sub" ||
+        grep -q "^usage: mbsec $command $sub" <<<"$sub_help" ||
             problem "mbsec $command $sub --help does not print its usage"
-        known=$(printf '%s\n%s\n' "$known" "$(help_options "$sub_help")" | sort -u)
+        listed_options=$(printf '%s\n%s\n' "$listed_options" "$(help_options "$sub_help")" |
+            sort -u)
+        mentioned=$(printf '%s\n%s\n' "$mentioned" "$(printf '%s\n' "$sub_help" | options)" |
+            sort -u)
     done
-    if [ -z "$known" ]; then
+    if [ -z "$listed_options" ]; then
         problem "found no options in mbsec $command --help"
         continue
     fi
-    documented=$(page_options "$page")
-    for option in $(comm -23 <(printf '%s\n' "$known") <(printf '%s\n' "$documented")); do
+    items=$(page_items "$page")
+    in_page=$(roff_text "$page" | options)
+    for option in $(comm -23 <(printf '%s\n' "$listed_options") <(printf '%s\n' "$items")); do
         problem "mbsec-$command.1 does not describe $option (mbsec $command --help has it)"
     done
-    for option in $(comm -13 <(printf '%s\n' "$known") <(printf '%s\n' "$documented")); do
+    for option in $(comm -23 <(printf '%s\n' "$mentioned") <(printf '%s\n' "$in_page")); do
+        problem "mbsec-$command.1 does not mention $option (mbsec $command --help does)"
+    done
+    for option in $(comm -13 <(printf '%s\n' "$mentioned") <(printf '%s\n' "$items")); do
         problem "mbsec-$command.1 describes $option, which mbsec $command --help does not know"
     done
-    checked=$((checked + $(printf '%s\n' "$known" | grep -c .)))
+    checked=$((checked + $(printf '%s\n' "$mentioned" | grep -c .)))
 done
 for page in "$man_dir"/mbsec-*.1; do
     command=$(basename "$page" .1)
     command=${command#mbsec-}
-    printf '%s\n' "$commands" | grep -qx "$command" ||
+    grep -qx -- "$command" <<<"$commands" ||
         problem "$(basename "$page") is the page of '$command', which mbsec --help does not list"
 done
 
