@@ -38,8 +38,14 @@ static void explain_privileged_port(const char *program, const char *address) {
             program, address);
 }
 
-/* systemd socket activation: LISTEN_PID names us, LISTEN_FDS descriptors start at 3. */
-static int activated_sockets(void) {
+/*
+ * systemd socket activation: LISTEN_PID names us, LISTEN_FDS descriptors start at 3, and
+ * LISTEN_FDNAMES names them in order, colon-separated (FileDescriptorName= of their socket
+ * unit). A socket named "tls" serves Modbus/TCP Security: a name, not a port number, says so,
+ * since systemd may pass any port. Returns the number of sockets, with tls[i] set for each
+ * socket named "tls".
+ */
+static int activated_sockets(int tls[MB_CONFIG_MAX_LISTEN]) {
     const char *pid = getenv("LISTEN_PID");
     const char *fds = getenv("LISTEN_FDS");
     if (pid == NULL || fds == NULL)
@@ -51,6 +57,13 @@ static int activated_sockets(void) {
     long count = strtol(fds, &end, 10);
     if (*end != '\0' || count < 1 || count > MB_CONFIG_MAX_LISTEN)
         return 0;
+    const char *names = getenv("LISTEN_FDNAMES");
+    for (long i = 0; i < count; i++) {
+        size_t length = names ? strcspn(names, ":") : 0;
+        tls[i] = length == 3 && memcmp(names, "tls", 3) == 0;
+        if (names != NULL)
+            names = names[length] == ':' ? names + length + 1 : NULL;
+    }
     /* Children must not think the sockets are theirs. */
     unsetenv("LISTEN_PID");
     unsetenv("LISTEN_FDS");
@@ -58,26 +71,60 @@ static int activated_sockets(void) {
     return (int)count;
 }
 
+/* Serves the sockets systemd passed, each on every server; those named "tls" with `tls`. */
+static int adopt_activated(const char *program, const struct mb_serve_config *config,
+                           struct mb_server *const *servers, int count, struct mb_tls_context *tls,
+                           struct mb_logger *logger, int activated, const int *secure) {
+    int secure_count = 0;
+    for (int i = 0; i < activated; i++)
+        secure_count += secure[i];
+    if (secure_count > 0 && tls == NULL) {
+        /* Served as plain Modbus/TCP, a socket meant for Modbus/TCP Security would carry
+         * unauthenticated requests on port 802: refuse to start instead. */
+        fprintf(stderr,
+                "%s: systemd passed %d socket(s) named \"tls\" (FileDescriptorName=tls) for "
+                "Modbus/TCP Security, but the configuration has no tls section\n",
+                program, secure_count);
+        return MB_EXIT_USAGE;
+    }
+    if (config->listen_count > 0)
+        mb_logger_message(logger, MB_LOG_WARNING, "socket_activation",
+                          "systemd passed %d socket(s); listen addresses are ignored", activated);
+    if (tls != NULL && secure_count == 0)
+        mb_logger_message(logger, MB_LOG_WARNING, "socket_activation",
+                          "no socket systemd passed is named \"tls\" (FileDescriptorName=tls): "
+                          "Modbus/TCP Security is not served");
+    for (int w = 0; w < count; w++)
+        for (int i = 0; i < activated; i++) {
+            int index = mb_server_adopt(servers[w], SYSTEMD_FIRST_FD + i, w == 0);
+            if (index < 0) {
+                fprintf(stderr, "%s: descriptor %d from systemd is unusable\n", program,
+                        SYSTEMD_FIRST_FD + i);
+                return MB_EXIT_FAILURE;
+            }
+            if (!secure[i])
+                continue;
+            mb_server_listener_set_tls(servers[w], index, tls);
+            if (w > 0)
+                continue;
+            char bound[64];
+            mb_server_listener_address(servers[0], index, bound, sizeof bound);
+            mb_logger_message(logger, MB_LOG_INFO, "tls_listener",
+                              "%s is Modbus/TCP Security (TLS, client certificates required)",
+                              bound);
+        }
+    return 0;
+}
+
 /* ---- listeners ---- */
 
 int mb_front_open_listeners(const char *program, const struct mb_serve_config *config,
                             struct mb_server *const *servers, int count, struct mb_tls_context *tls,
                             struct mb_logger *logger) {
-    int activated = activated_sockets();
-    if (activated > 0) {
-        if (config->listen_count > 0)
-            mb_logger_message(logger, MB_LOG_WARNING, "socket_activation",
-                              "systemd passed %d socket(s); listen addresses are ignored",
-                              activated);
-        for (int w = 0; w < count; w++)
-            for (int i = 0; i < activated; i++)
-                if (mb_server_adopt(servers[w], SYSTEMD_FIRST_FD + i, w == 0) < 0) {
-                    fprintf(stderr, "%s: descriptor %d from systemd is unusable\n", program,
-                            SYSTEMD_FIRST_FD + i);
-                    return MB_EXIT_FAILURE;
-                }
-        return 0;
-    }
+    int secure[MB_CONFIG_MAX_LISTEN] = {0};
+    int activated = activated_sockets(secure);
+    if (activated > 0)
+        return adopt_activated(program, config, servers, count, tls, logger, activated, secure);
 
     const char *defaults[] = {"0.0.0.0:502", "[::]:502"};
     size_t plain = config->listen_count;

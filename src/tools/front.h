@@ -21,9 +21,11 @@
 /*
  * Opens the listeners of `config` (listen, then tls.listen) on servers[0], and the same
  * addresses on the other servers (workers sharing the ports through SO_REUSEPORT); with systemd
- * socket activation, the sockets systemd passed instead. TLS listeners get `tls`. Without any
- * address, 0.0.0.0:502 and [::]:502. The servers log a "listening" line for each. Returns 0 or
- * an exit status (MB_EXIT_USAGE, MB_EXIT_FAILURE), the cause said on stderr.
+ * socket activation, the sockets systemd passed instead, on every server. TLS listeners get
+ * `tls`: those of tls.listen, or the passed sockets named "tls" (FileDescriptorName=tls), which
+ * without `tls` are refused (MB_EXIT_USAGE) rather than served in plain. Without any address,
+ * 0.0.0.0:502 and [::]:502. The servers log a "listening" line for each. Returns 0 or an exit
+ * status (MB_EXIT_USAGE, MB_EXIT_FAILURE), the cause said on stderr.
  */
 int mb_front_open_listeners(const char *program, const struct mb_serve_config *config,
                             struct mb_server *const *servers, int count, struct mb_tls_context *tls,

@@ -571,6 +571,73 @@ poll_stop "$bob_pid"
 rotate_check $? "rotate: bob's poll: every reading 4242, 17, not one failure, exit 0" "$rot/bob.out"
 stop "$rotate_pid" "rotate gateway"
 
+# ====================================================================================
+# systemd socket activation (contrib/systemd/mbsec-gateway*.socket): the sockets systemd passes
+# replace the configured addresses, and the one whose unit says FileDescriptorName=tls serves
+# Modbus/TCP Security. (The rotate gateway has gone: the device's connection is free again.)
+activate=$here/../lib/socket_activate.py # run as a program, not in a function: its pid is mbsec's
+cat >"$scratch/activated.yaml" <<YAML
+listen: 127.0.0.1:5
+tls:
+  certificate: pki/server.crt
+  key: pki/server.key
+  ca: pki/ca/ca.crt
+backends:
+  - { name: plc, address: $device, units: [1] }
+policy:
+  - { name: operators-read, roles: [operator], preset: read-only, action: allow }
+  - { name: local-plain-read, sources: [127.0.0.1], tls: false, preset: read-only, action: allow }
+YAML
+LOG=$scratch/activated.log
+/usr/bin/python3 "$activate" --names modbus:tls "$LOG" "$scratch/activated.ports" \
+    "$mbsec" gateway --config "$scratch/activated.yaml" &
+activated_pid=$!
+pids+=("$activated_pid")
+if wait_for "$LOG" " started "; then
+    APLAIN=127.0.0.1:$(sed -n 1p "$scratch/activated.ports")
+    ATLS=127.0.0.1:$(sed -n 2p "$scratch/activated.ports")
+    grep -qE "info +tls_listener .*$ATLS is Modbus/TCP Security" "$LOG" &&
+        grep -qE "warning +socket_activation .*listen addresses are ignored" "$LOG" &&
+        ! grep -qE "listening on (0\.0\.0\.0|\[::\]):802|127\.0\.0\.1:5$" "$LOG"
+    STATUS=$? OUT=$(cat "$LOG") ERR=''
+    expect "activation: the socket named tls is the TLS front; nothing configured is bound" 0
+    run read "$APLAIN" holding 100 --json
+    expect "activation: the socket named modbus serves plain Modbus/TCP" 0 '"values":\['
+    as operator read "$ATLS" holding 100 --json
+    expect "activation: the socket named tls serves Modbus/TCP Security" 0 '"values":\['
+    run read "$ATLS" holding 100 --timeout 2000
+    [ "$STATUS" != 0 ]
+    STATUS=$?
+    expect "activation: a plain request on the socket named tls gets no answer" 0
+    stop "$activated_pid" "activated gateway"
+else
+    STATUS=- OUT=$(cat "$LOG") ERR=''
+    fail "activation: the gateway starts on the sockets systemd passed"
+fi
+
+grep -v -e '^tls:' -e '^  certificate:' -e '^  key:' -e '^  ca:' "$scratch/activated.yaml" \
+    >"$scratch/activated-plain.yaml"
+/usr/bin/python3 "$activate" --names tls "$scratch/refused.log" "$scratch/refused.ports" \
+    "$mbsec" gateway --config "$scratch/activated-plain.yaml"
+STATUS=$? OUT='' ERR=$(cat "$scratch/refused.log")
+expect "activation: a socket named tls and no tls section: exit 2, never served in plain" 2 \
+    'systemd passed 1 socket\(s\) named "tls" \(FileDescriptorName=tls\) for Modbus/TCP Security, but the configuration has no tls section'
+
+LOG=$scratch/activated-notls.log
+/usr/bin/python3 "$activate" --names modbus "$LOG" "$scratch/notls.ports" \
+    "$mbsec" gateway --config "$scratch/activated.yaml" &
+activated_pid=$!
+pids+=("$activated_pid")
+if wait_for "$LOG" " started "; then
+    grep -qE 'warning +socket_activation .*Modbus/TCP Security is not served' "$LOG"
+    STATUS=$? OUT=$(cat "$LOG") ERR=''
+    expect "activation: a tls section and no socket named tls: a warning says TLS is not served" 0
+    stop "$activated_pid" "activated gateway without a TLS socket"
+else
+    STATUS=- OUT=$(cat "$LOG") ERR=''
+    fail "activation: the gateway starts without a socket named tls"
+fi
+
 stop "$device_pid" "device"
 stop "$secure_pid" "secure device"
 

@@ -138,22 +138,7 @@ fi
 
 # 4. systemd socket activation: LISTEN_FDS/LISTEN_PID and a socket on descriptor 3
 log=$scratch/activation.log
-"$python" - "$mbsec" "$log" <<'PY' &
-import os, socket, sys
-mbsec, log = sys.argv[1], sys.argv[2]
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-s.listen(16)
-with open(log + ".port", "w") as f:
-    f.write(str(s.getsockname()[1]))
-os.dup2(s.fileno(), 3)
-os.set_inheritable(3, True)
-os.environ["LISTEN_FDS"] = "1"
-os.environ["LISTEN_PID"] = str(os.getpid())  # exec keeps the pid
-err = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-os.dup2(err, 2)
-os.execv(mbsec, [mbsec, "serve"])
-PY
+"$python" "$(dirname "$0")/../lib/socket_activate.py" "$log" "$log.port" "$mbsec" serve &
 PID=$!
 pids+=("$PID")
 if wait_for "$log" "listening on 127\.0\.0\.1" 10; then

@@ -457,6 +457,38 @@ fi
 stop_server "no-policy server"
 
 # ====================================================================================
+# systemd socket activation with two workers: the socket whose unit says FileDescriptorName=tls
+# is a Modbus/TCP Security listener in every worker, the other one plain.
+write_config </dev/null
+LOG=$scratch/activated.log
+/usr/bin/python3 "$here/../lib/socket_activate.py" --names modbus:tls "$LOG" \
+    "$scratch/activated.ports" "$mbsec" serve --config "$config" --workers 2 &
+SERVER_PID=$!
+pids+=("$SERVER_PID")
+if wait_for "$LOG" " started "; then
+    PLAIN=127.0.0.1:$(sed -n 1p "$scratch/activated.ports")
+    TLS=127.0.0.1:$(sed -n 2p "$scratch/activated.ports")
+    run write "$PLAIN" holding 0 77
+    expect "activation: the socket named modbus serves plain Modbus/TCP" 0 "wrote 1 holding register"
+    activated_reads=0
+    for _ in 1 2 3 4 5 6; do
+        run_as operator read "$TLS" holding 0 --json
+        [ "$STATUS" = 0 ] && printf '%s\n' "$OUT" | grep -q '"values":\[77\]' &&
+            activated_reads=$((activated_reads + 1))
+    done
+    STATUS=$activated_reads
+    expect "activation: six TLS reads on the socket named tls, whichever worker accepts" 6
+    run read "$TLS" holding 0 --timeout 2000
+    [ "$STATUS" != 0 ]
+    STATUS=$?
+    expect "activation: a plain request on the socket named tls gets no answer" 0
+    stop_server "activated server"
+else
+    STATUS=- OUT=$(cat "$LOG") ERR=''
+    fail "activation: serve starts on the sockets systemd passed"
+fi
+
+# ====================================================================================
 # Many reloads: every one applies the policy it loaded, on every worker (a CRL rotated daily
 # with SIGHUP makes 64 reloads in about two months). Plain clients go through the policy
 # (authorize_plain); the file alternates between a policy that lets them write holding register
