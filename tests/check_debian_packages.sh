@@ -72,7 +72,8 @@ units="mbsec-serve.service mbsec-serve.socket mbsec-serve-tls.socket mbsec-gatew
     mbsec-gateway.socket mbsec-gateway-tls.socket"
 unit_paths=$(for unit in $units; do echo "/lib/systemd/system/$unit"; done)
 # shellcheck disable=SC2086
-holds mbsec /usr/bin/mbsec /usr/share/man/man1/mbsec-read.1.gz /usr/lib/sysusers.d/mbsec.conf \
+holds mbsec /usr/bin/mbsec /usr/share/man/man1/mbsec.1.gz /usr/share/man/man1/mbsec-read.1.gz \
+    /usr/share/man/man5/mbsec-config.5.gz /usr/lib/sysusers.d/mbsec.conf \
     /usr/share/doc/mbsec/examples/gateway.yaml /usr/share/doc/mbsec/examples/simulator.yaml \
     /usr/share/doc/mbsec/systemd.md $unit_paths
 echo "ok   libmbsec0: the shared library; libmbsec-dev: headers, static library, mbsec.pc;" \
