@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The YAML configuration loader (src/config/) against any file: the input is written to a
+ * The YAML configuration loader (src/app/config/) against any file: the input is written to a
  * memory file and loaded through /proc/self/fd/N, over the defaults of mbsec serve or of mbsec
  * gateway (the parity of the input's bits chooses).
  *
@@ -28,8 +28,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "config/config.h"
-#include "config/node.h"
+#include "app/config/config.h"
+#include "app/config/node.h"
 #include "fuzz.h"
 #include "mbsec/error.h"
 #include "mbsec/gateway.h"

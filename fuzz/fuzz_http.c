@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The metrics endpoint's HTTP side (src/tools/http.c): its request parser, and the server itself
- * over a loopback connection driven on one loop. The input is what a client sends.
+ * The metrics endpoint's HTTP side (src/app/daemon/http.c): its request parser, and the server
+ * itself over a loopback connection driven on one loop. The input is what a client sends.
  *
  * Properties of mb_http_parse_request():
  *   - it returns 0, -400, -505 or a head length in 1..length; a parsed head's method is a
@@ -31,11 +31,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "app/daemon/http.h"
 #include "fuzz.h"
 #include "mbsec/error.h"
 #include "mbsec/loop.h"
 #include "mbsec/transport.h"
-#include "tools/http.h"
 
 #define BODY "# TYPE up gauge\nup 1\n"
 #define CUT_POINTS_ALL 512  /* every prefix up to this length is tried */

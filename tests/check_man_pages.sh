@@ -9,7 +9,7 @@
 #     SUBCOMMAND --help`) is an item of its page (in the tag of a .TP or .TQ), every option its
 #     text mentions elsewhere (mbpoll's short options) is in the page, and every option an item
 #     of a page names is one the command still has;
-#   - mbsec-config.5 names every key the configuration parser knows (src/config/*.c);
+#   - mbsec-config.5 names every key the configuration parser knows (src/app/config/*.c);
 #   - every page renders without a groff warning, 78 and 60 columns wide, and its NAME section
 #     is one lexgrog (and so mandb, apropos and whatis) reads.
 #
@@ -162,7 +162,7 @@ else
     named=$(roff_text "$config_page" | grep -E '^\.(B|BR|RB|BI|IB|SS) ' |
         grep -oE '[a-z][a-z0-9_]*' | sort -u)
     for key in $(comm -23 <(printf '%s\n' "$keys") <(printf '%s\n' "$named")); do
-        problem "mbsec-config.5 does not name the configuration key '$key' (src/config)"
+        problem "mbsec-config.5 does not name the configuration key '$key' (src/app/config)"
     done
     checked=$((checked + $(printf '%s\n' "$keys" | grep -c .)))
 fi

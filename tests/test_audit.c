@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The audit records of mbsec gateway (src/tools/json.c, src/tools/audit.c): the JSON builder's
- * exact output for every type, escaping and UTF-8 repair, and valid JSON at every fill level of
- * its buffer (checked by a strict JSON checker below, itself checked first); the file sink
+ * The audit records of mbsec gateway (src/app/common/json.c, src/app/daemon/audit.c): the JSON
+ * builder's exact output for every type, escaping and UTF-8 repair, and valid JSON at every fill
+ * level of its buffer (checked by a strict JSON checker below, itself checked first); the file sink
  * appending one line per record, mode 0640, logrotate's rename then reopen, clear errors for
  * paths it cannot open, a full device, a record cut short, and a FIFO reader that stalls or goes
  * away; syslog as RFC 5424 over a unix datagram socket and over UDP on 127.0.0.1, received and
@@ -30,11 +30,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "app/common/json.h"
+#include "app/common/log.h"
+#include "app/daemon/audit.h"
 #include "harness.h"
 #include "mbsec/error.h"
-#include "tools/audit.h"
-#include "tools/json.h"
-#include "tools/log.h"
 
 /* ---- helpers ---- */
 
@@ -365,7 +365,7 @@ TEST(ill_formed_utf8_becomes_one_ufffd_per_maximal_subpart) {
     CHECK_REPAIRED("\xc3\"", FFFD "\\\"");                   /* a lead byte before a quote */
 }
 
-/* ---- log lines (src/tools/log.c): what a peer controls cannot forge fields ---- */
+/* ---- log lines (src/app/common/log.c): what a peer controls cannot forge fields ---- */
 
 /* The line mb_logger_write() writes for `event`, in `format`, into `line`. */
 static void log_line(enum mb_log_format format, const struct mb_log_event *event, char *line,

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The configuration file of `mbsec serve` (src/config): every key's effect, every kind of error
+ * The configuration file of `mbsec serve` (src/app/config): every key's effect, every kind of error
  * with its exact "FILE:LINE:COLUMN:" message, a failed load leaving the configuration exactly as
  * it was, copy and free (run under ASan/LSan to show nothing leaks), and every file in examples/
  * and every yaml block of docs/configuration.md loading as written.
@@ -9,7 +9,7 @@
  * so tests/CMakeLists.txt must add `target_link_libraries(test_config PRIVATE mbsec_tool)`.
  * By hand, from the repository root, with libmbsec.a built in build/:
  *   gcc -std=c11 -D_GNU_SOURCE -Iinclude -Ibuild/include -Isrc -Itests tests/test_config.c
- *       tests/harness.c, the .c files of src/config, build/libmbsec.a -lyaml -lpthread
+ *       tests/harness.c, the .c files of src/app/config, build/libmbsec.a -lyaml -lpthread
  *
  * The examples and docs are found from this file's path (__FILE__), or from $MBSEC_SOURCE_DIR.
  */
@@ -22,7 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config/config.h"
+#include "app/config/config.h"
 #include "harness.h"
 #include "mbsec/error.h"
 #include "mbsec/policy.h"

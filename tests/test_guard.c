@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* The gateway's guard (src/tools/guard.c): token buckets per connection, alert counts per source
- * within a window, and refusals summed up per source and window, driven by a clock the test
+/* The gateway's guard (src/app/daemon/ratelimit.c): token buckets per connection, alert counts per
+ * source within a window, and refusals summed up per source and window, driven by a clock the test
  * sets. Sources are what the server made of the peer's address (struct mb_peer, source). */
 #include <stdio.h>
 #include <string.h>
 
+#include "app/daemon/ratelimit.h"
 #include "harness.h"
-#include "tools/guard.h"
 
 static const struct mb_guard_settings settings = {
     .rate = 10,

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The metrics endpoint's HTTP side (src/tools/http.c) over real loopback sockets. The test
+ * The metrics endpoint's HTTP side (src/app/daemon/http.c) over real loopback sockets. The test
  * steps the server's loop itself (mb_loop_run_once) between non-blocking client operations, so
  * there is one thread and every wait has a deadline.
  *
@@ -21,11 +21,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "app/daemon/http.h"
 #include "harness.h"
 #include "mbsec/error.h"
 #include "mbsec/loop.h"
 #include "mbsec/transport.h"
-#include "tools/http.h"
 
 #define BIG_BODY (4u << 20)
 #define RESPONSE_KEPT 16384 /* bytes of each response the test keeps; the rest is counted */

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 #
-# What mbsec gateway sees and says about its traffic (src/tools/watch.c), end to end with real
+# What mbsec gateway sees and says about its traffic (src/app/gateway/watch.c), end to end with real
 # processes: the audit trail (a JSON-lines file, and RFC 5424 syslog to a unix datagram socket),
 # the alerts, the rate limit per connection, the Prometheus metrics, reloads under load, and
 # backends that are slow or die in the middle of a request.

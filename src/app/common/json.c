@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: MIT */
+#include "app/common/json.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+/* What mb_json_end() may still have to add after the last field. Every field must leave this
+ * much room, so closing the object can never fail. */
+static const char truncated_tail[] = ",\"truncated\":true}";
+
+/* The last byte a field may use: the tail and the terminating NUL stay free. */
+#define FIELD_LIMIT(json) (sizeof(json)->text - sizeof truncated_tail)
+
+/* A field is written past json->length and only kept (by moving length) when all of it fitted;
+ * `*at` is where it has reached, and stays past the limit once anything did not fit. */
+static void put(struct mb_json *json, size_t *at, const char *bytes, size_t count) {
+    if (*at > FIELD_LIMIT(json) || count > FIELD_LIMIT(json) - *at) {
+        *at = FIELD_LIMIT(json) + 1;
+        return;
+    }
+    memcpy(json->text + *at, bytes, count);
+    *at += count;
+}
+
+size_t mb_utf8_sequence(const unsigned char *text, size_t length, size_t *consumed) {
+    unsigned char lead = text[0], low = 0x80, high = 0xBF;
+    size_t continuation;
+    if (lead < 0x80) {
+        *consumed = 1;
+        return 1;
+    }
+    if (lead >= 0xC2 && lead <= 0xDF) {
+        continuation = 1;
+    } else if (lead >= 0xE0 && lead <= 0xEF) {
+        continuation = 2;
+        if (lead == 0xE0)
+            low = 0xA0;
+        else if (lead == 0xED)
+            high = 0x9F;
+    } else if (lead >= 0xF0 && lead <= 0xF4) {
+        continuation = 3;
+        if (lead == 0xF0)
+            low = 0x90;
+        else if (lead == 0xF4)
+            high = 0x8F;
+    } else {
+        *consumed = 1;
+        return 0;
+    }
+    for (size_t i = 1; i <= continuation; i++) {
+        if (i >= length || text[i] < low || text[i] > high) {
+            *consumed = i;
+            return 0;
+        }
+        low = 0x80;
+        high = 0xBF;
+    }
+    *consumed = continuation + 1;
+    return continuation + 1;
+}
+
+size_t mb_json_escape_next(const char *text, size_t length, char out[6], size_t *out_length) {
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *at = (const unsigned char *)text;
+    size_t consumed;
+    size_t valid = mb_utf8_sequence(at, length, &consumed);
+    if (valid == 0) {
+        memcpy(out, "\\ufffd", 6);
+        *out_length = 6;
+    } else if (*at == '"' || *at == '\\') {
+        out[0] = '\\';
+        out[1] = (char)*at;
+        *out_length = 2;
+    } else if (*at < 0x20 || *at == 0x7F) {
+        /* DEL is valid JSON, but escaped it cannot reach a terminal that shows the text. */
+        const char escaped[6] = {'\\', 'u', '0', '0', hex[*at >> 4], hex[*at & 0x0F]};
+        memcpy(out, escaped, 6);
+        *out_length = 6;
+    } else {
+        memcpy(out, at, valid);
+        *out_length = valid;
+    }
+    return consumed;
+}
+
+void mb_json_write_string(FILE *out, const char *text, size_t length) {
+    fputc('"', out);
+    size_t at = 0;
+    while (at < length) {
+        char piece[6];
+        size_t piece_length;
+        at += mb_json_escape_next(text + at, length - at, piece, &piece_length);
+        fwrite(piece, 1, piece_length, out);
+    }
+    fputc('"', out);
+}
+
+static void put_string(struct mb_json *json, size_t *at, const char *value) {
+    size_t length = strlen(value), done = 0;
+    put(json, at, "\"", 1);
+    while (done < length && *at <= FIELD_LIMIT(json)) {
+        char piece[6];
+        size_t piece_length;
+        done += mb_json_escape_next(value + done, length - done, piece, &piece_length);
+        put(json, at, piece, piece_length);
+    }
+    put(json, at, "\"", 1);
+}
+
+/* Starts a field at json->length: the separator, the key and its colon. */
+static size_t field_start(struct mb_json *json, const char *key) {
+    size_t at = json->length;
+    if (json->fields > 0)
+        put(json, &at, ",", 1);
+    put_string(json, &at, key);
+    put(json, &at, ":", 1);
+    return at;
+}
+
+/* Keeps the field that reaches `at`, or drops it when it did not fit. */
+static void field_finish(struct mb_json *json, size_t at) {
+    if (at > FIELD_LIMIT(json)) {
+        json->truncated = 1;
+    } else {
+        json->length = at;
+        json->fields++;
+    }
+    json->text[json->length] = '\0';
+}
+
+static void field_literal(struct mb_json *json, const char *key, const char *value) {
+    if (key == NULL)
+        return;
+    size_t at = field_start(json, key);
+    put(json, &at, value, strlen(value));
+    field_finish(json, at);
+}
+
+void mb_json_begin(struct mb_json *json) {
+    json->text[0] = '{';
+    json->text[1] = '\0';
+    json->length = 1;
+    json->truncated = 0;
+    json->fields = 0;
+}
+
+void mb_json_string(struct mb_json *json, const char *key, const char *value) {
+    if (key == NULL)
+        return;
+    if (value == NULL) {
+        field_literal(json, key, "null");
+        return;
+    }
+    size_t at = field_start(json, key);
+    put_string(json, &at, value);
+    field_finish(json, at);
+}
+
+void mb_json_uint(struct mb_json *json, const char *key, uint64_t value) {
+    char digits[24];
+    snprintf(digits, sizeof digits, "%" PRIu64, value);
+    field_literal(json, key, digits);
+}
+
+void mb_json_int(struct mb_json *json, const char *key, int64_t value) {
+    char digits[24];
+    snprintf(digits, sizeof digits, "%" PRId64, value);
+    field_literal(json, key, digits);
+}
+
+void mb_json_bool(struct mb_json *json, const char *key, int value) {
+    field_literal(json, key, value ? "true" : "false");
+}
+
+void mb_json_raw(struct mb_json *json, const char *key, const char *json_value) {
+    field_literal(json, key, json_value == NULL || json_value[0] == '\0' ? "null" : json_value);
+}
+
+const char *mb_json_end(struct mb_json *json) {
+    /* The fields left room for the whole tail, so it always fits; the check only keeps a second
+     * call (a caller's mistake) inside the buffer. */
+    const char *tail = "}";
+    if (json->truncated)
+        tail = json->fields > 0 ? truncated_tail : truncated_tail + 1;
+    size_t count = strlen(tail);
+    if (json->length + count < sizeof json->text) {
+        memcpy(json->text + json->length, tail, count);
+        json->length += count;
+    }
+    json->text[json->length] = '\0';
+    return json->text;
+}

@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: MIT */
+#include "app/common/log.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <string.h>
+#include <time.h>
+
+#include "app/common/json.h"
+
+/* Workers log from several threads: one lock keeps each line whole. */
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* In the order of enum mb_log_level. */
+static const char *const level_names[] = {"error", "warning", "info", "debug"};
+
+static const char *level_name(enum mb_log_level level) {
+    return (unsigned)level < sizeof level_names / sizeof level_names[0] ? level_names[level]
+                                                                        : "debug";
+}
+
+const char *mb_log_level_flag(const char *text, int *value) {
+    for (size_t i = 0; i < sizeof level_names / sizeof level_names[0]; i++)
+        if (strcmp(text, level_names[i]) == 0) {
+            *value = (int)i; /* level_names[] is in the order of enum mb_log_level */
+            return NULL;
+        }
+    return "--log-level: error, warning, info or debug";
+}
+
+const char *mb_log_format_flag(const char *text, int *value) {
+    if (strcmp(text, "plain") == 0)
+        *value = MB_LOG_PLAIN;
+    else if (strcmp(text, "json") == 0)
+        *value = MB_LOG_JSON;
+    else
+        return "--log-format: plain or json";
+    return NULL;
+}
+
+void mb_log_time_of(uint64_t wall_ms, char *text, size_t capacity) {
+    time_t seconds = (time_t)(wall_ms / 1000);
+    struct tm utc;
+    gmtime_r(&seconds, &utc);
+    size_t used = strftime(text, capacity, "%Y-%m-%dT%H:%M:%S", &utc);
+    snprintf(text + used, capacity - used, ".%03dZ", (int)(wall_ms % 1000));
+}
+
+uint64_t mb_log_wall_ms(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+}
+
+void mb_log_timestamp(char *text, size_t capacity) {
+    mb_log_time_of(mb_log_wall_ms(), text, capacity);
+}
+
+static void json_string(FILE *stream, const char *text) {
+    mb_json_write_string(stream, text, strlen(text));
+}
+
+/*
+ * Writes a value of a plain line inside double quotes. What a peer controls reaches these values
+ * (the role and subject of a client certificate, in a TLS line's reason), so nothing in them may
+ * end the quotes or the line: a quote or backslash gets a backslash, control characters, DEL,
+ * C1 controls and bytes that are not well-formed UTF-8 become \xNN, one per byte. Other UTF-8
+ * (a subject in another script) stays readable.
+ */
+static void plain_quoted(FILE *stream, const char *text) {
+    const unsigned char *at = (const unsigned char *)text;
+    size_t length = strlen(text);
+    fputc('"', stream);
+    while (length > 0) {
+        size_t consumed;
+        size_t valid = mb_utf8_sequence(at, length, &consumed);
+        int c1 = valid == 2 && at[0] == 0xC2 && at[1] < 0xA0;
+        if (valid == 0 || c1 || *at < 0x20 || *at == 0x7F) {
+            size_t count = valid != 0 ? valid : consumed;
+            for (size_t i = 0; i < count; i++)
+                fprintf(stream, "\\x%02x", at[i]);
+        } else if (*at == '"' || *at == '\\') {
+            fputc('\\', stream);
+            fputc(*at, stream);
+        } else {
+            fwrite(at, 1, valid, stream);
+        }
+        at += consumed;
+        length -= consumed;
+    }
+    fputc('"', stream);
+}
+
+static void json_field(FILE *stream, const char *key, const char *value) {
+    if (value == NULL)
+        return;
+    fprintf(stream, ",\"%s\":", key);
+    json_string(stream, value);
+}
+
+void mb_logger_write(void *data, const struct mb_log_event *event) {
+    struct mb_logger *logger = data;
+    if (event->level > logger->level)
+        return;
+    char when[40];
+    mb_log_timestamp(when, sizeof when);
+    pthread_mutex_lock(&log_lock);
+    FILE *out = logger->stream;
+    if (logger->format == MB_LOG_JSON) {
+        fprintf(out, "{\"time\":\"%s\",\"level\":\"%s\",\"event\":", when,
+                level_name(event->level));
+        json_string(out, event->event);
+        json_field(out, "listener", event->listener);
+        json_field(out, "peer", event->peer);
+        if (event->connection_id)
+            fprintf(out, ",\"connection\":%" PRIu64, event->connection_id);
+        json_field(out, "reason", event->reason);
+        if (strcmp(event->event, "connection_closed") == 0)
+            fprintf(out, ",\"requests\":%" PRIu64 ",\"duration_ms\":%" PRIu64, event->requests,
+                    event->duration_ms);
+        fputs("}\n", out);
+    } else {
+        fprintf(out, "%s %-7s ", when, level_name(event->level));
+        if (strcmp(event->event, "listening") == 0)
+            fprintf(out, "listening on %s", event->listener ? event->listener : "?");
+        else
+            fputs(event->event, out);
+        if (event->peer)
+            fprintf(out, " peer=%s", event->peer);
+        if (event->connection_id)
+            fprintf(out, " connection=%" PRIu64, event->connection_id);
+        if (event->listener && strcmp(event->event, "listening") != 0)
+            fprintf(out, " listener=%s", event->listener);
+        if (strcmp(event->event, "connection_closed") == 0)
+            fprintf(out, " requests=%" PRIu64 " duration_ms=%" PRIu64, event->requests,
+                    event->duration_ms);
+        if (event->reason) {
+            fputs(" reason=", out);
+            plain_quoted(out, event->reason);
+        }
+        fputc('\n', out);
+    }
+    fflush(out);
+    pthread_mutex_unlock(&log_lock);
+}
+
+void mb_logger_message(struct mb_logger *logger, enum mb_log_level level, const char *event,
+                       const char *fmt, ...) {
+    char message[1024];
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(message, sizeof message, fmt, args);
+    va_end(args);
+    struct mb_log_event record = {.level = level, .event = event, .reason = message};
+    mb_logger_write(logger, &record);
+}

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: MIT */
+/* The `backends:` key of the configuration: the devices behind `mbsec gateway` and the routes
+ * from front unit ids to them. */
+#ifndef MBSEC_CONFIG_BACKENDS_H
+#define MBSEC_CONFIG_BACKENDS_H
+
+#include <yaml.h>
+
+#include "app/config/config.h"
+#include "app/config/node.h"
+
+/*
+ * Replaces the backends and routes of `config` with the list in `node` (null: the section left
+ * out, nothing changes). Returns 0, or MB_ECONFIG / MB_ENOMEM with the message,
+ * "FILE:LINE:COLUMN: backends[N]...: what is wrong", in the reader's error buffer; on error
+ * `config` is left as it was.
+ */
+int mb__config_backends(const struct mb__yaml_reader *reader, const yaml_node_t *node,
+                        struct mb_serve_config *config);
+
+/* Frees the strings of a backend and zeroes it. */
+void mb__config_backend_free(struct mb_config_backend *backend);
+
+/* Copies the strings of `source` into `target` (a byte copy of source). Returns 0 or MB_ENOMEM,
+ * and then `target` owns nothing. */
+int mb__config_backend_copy(struct mb_config_backend *target,
+                            const struct mb_config_backend *source);
+
+#endif

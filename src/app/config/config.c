@@ -1,0 +1,952 @@
+/* SPDX-License-Identifier: MIT */
+#include "app/config/config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "app/config/backends.h"
+#include "app/config/node.h"
+#include "app/config/policy.h"
+#include "app/config/units.h"
+#include "app/config/watch.h"
+#include "mbsec/error.h"
+
+/* A configuration file larger than this is a mistake (a log file passed by accident). */
+#define MAX_FILE_SIZE (4u << 20)
+#define MAX_IDENTITY_OBJECT 244u
+#define MAX_SERVER_ID 250u
+
+/* ---- defaults, free, copy ---- */
+
+void mb_config_defaults(struct mb_serve_config *config) {
+    memset(config, 0, sizeof *config);
+    config->workers = 1;
+    config->log_format = MB_LOG_PLAIN;
+    config->log_level = MB_LOG_INFO;
+    /* The values server.h documents for struct mb_server_limits, written out so that the tool
+     * can show them; the config layer uses the runtime's types, not its functions. */
+    config->limits.max_connections = 1024;
+    config->limits.max_per_source = 64;
+    config->limits.idle_timeout_ms = 60000;
+    config->limits.max_in_flight = 16;
+    config->shutdown_grace_ms = 5000;
+
+    /* The built-in simulator of model.h: any unit id, all four tables over 0..65535. */
+    struct mb_unit_config *unit = &config->units[0];
+    unit->coils.size = 65536;
+    unit->discrete_inputs.size = 65536;
+    unit->holding_registers.size = 65536;
+    unit->input_registers.size = 65536;
+    unit->files = 2;
+    unit->records_per_file = 10000;
+    config->model.any_unit = 1;
+    config->model.units = config->units;
+    config->model.unit_count = 1;
+    config->model.identity.conformity_level = 0x83;
+    config->model.identity.running = 1;
+    config->model.sync_interval_ms = 1000;
+    config->tls_handshake_timeout_ms = 10000;
+    mb__config_guard_defaults(&config->guard);
+}
+
+void mb_config_gateway_defaults(struct mb_serve_config *config) {
+    mb_config_defaults(config);
+    config->program = MB_CONFIG_GATEWAY;
+    config->authorize_plain = 1;
+}
+
+/* Frees what the config owns, leaving its pointers dangling: the caller resets or overwrites. */
+static void release(struct mb_serve_config *config) {
+    for (size_t i = 0; i < config->listen_count; i++)
+        free(config->listen[i]);
+    free(config->user);
+    for (size_t i = 0; i < config->string_count; i++)
+        free(config->strings[i]);
+    for (size_t i = 0; i < config->tls_listen_count; i++)
+        free(config->tls_listen[i]);
+    free(config->tls_certificate);
+    free(config->tls_key);
+    free(config->tls_ca);
+    free(config->tls_crl);
+    mb_policy_destroy(config->policy);
+    free(config->policy_text);
+    free(config->policy_notes);
+    for (size_t i = 0; i < config->backend_count; i++)
+        mb__config_backend_free(&config->backends[i]);
+    mb__config_guard_free(&config->guard);
+}
+
+void mb_config_free(struct mb_serve_config *config) {
+    enum mb_config_program program = config->program;
+    release(config);
+    if (program == MB_CONFIG_GATEWAY)
+        mb_config_gateway_defaults(config);
+    else
+        mb_config_defaults(config);
+}
+
+static const char **identity_strings(struct mb_serve_config *config, size_t index) {
+    struct mb_identity_config *identity = &config->model.identity;
+    const char **fields[] = {&identity->vendor_name,      &identity->product_code,
+                             &identity->revision,         &identity->vendor_url,
+                             &identity->product_name,     &identity->model_name,
+                             &identity->application_name, &config->model.persist_path};
+    return index < sizeof fields / sizeof fields[0] ? fields[index] : NULL;
+}
+
+/*
+ * After `to` was filled from `from` byte for byte, makes the pointers that pointed into `from`
+ * (its units, FIFOs, server id and owned strings) point to the same places in `to`. to->strings
+ * must already hold to's own strings, in the order of from->strings.
+ */
+static void relocate(struct mb_serve_config *to, const struct mb_serve_config *from) {
+    const char **field;
+    for (size_t i = 0; (field = identity_strings(to, i)) != NULL; i++)
+        for (size_t k = 0; k < from->string_count; k++)
+            if (*field != NULL && *field == from->strings[k])
+                *field = to->strings[k];
+    if (to->model.identity.server_id == from->server_id)
+        to->model.identity.server_id = to->server_id;
+    if (to->model.units == from->units)
+        to->model.units = to->units;
+    for (size_t i = 0; i < MB_CONFIG_MAX_UNITS; i++) {
+        if (to->units[i].fifos == NULL)
+            continue;
+        for (size_t k = 0; k < MB_CONFIG_MAX_FIFOS; k++)
+            if (to->units[i].fifos == &from->fifos[k])
+                to->units[i].fifos = &to->fifos[k];
+    }
+}
+
+static char *duplicate(const char *text) {
+    size_t length = strlen(text) + 1;
+    char *copy = malloc(length);
+    if (copy != NULL)
+        memcpy(copy, text, length);
+    return copy;
+}
+
+int mb_config_copy(struct mb_serve_config *target, const struct mb_serve_config *source) {
+    memcpy(target, source, sizeof *target);
+    /* Until each is copied, the target owns nothing, so a failure can free it safely. */
+    target->listen_count = 0;
+    target->user = NULL;
+    target->string_count = 0;
+    target->tls_listen_count = 0;
+    target->tls_certificate = target->tls_key = target->tls_ca = target->tls_crl = NULL;
+    target->policy = NULL;
+    target->policy_text = NULL;
+    target->policy_notes = NULL;
+    target->backend_count = 0;
+    mb__config_guard_defaults(&target->guard);
+    for (size_t i = 0; i < source->listen_count; i++) {
+        target->listen[i] = NULL;
+        if (source->listen[i] != NULL && (target->listen[i] = duplicate(source->listen[i])) == NULL)
+            goto out_of_memory;
+        target->listen_count++;
+    }
+    if (source->user != NULL && (target->user = duplicate(source->user)) == NULL)
+        goto out_of_memory;
+    for (size_t i = 0; i < source->string_count; i++) {
+        target->strings[i] = NULL;
+        if (source->strings[i] != NULL &&
+            (target->strings[i] = duplicate(source->strings[i])) == NULL)
+            goto out_of_memory;
+        target->string_count++;
+    }
+    for (size_t i = 0; i < source->tls_listen_count; i++) {
+        if ((target->tls_listen[i] = duplicate(source->tls_listen[i])) == NULL)
+            goto out_of_memory;
+        target->tls_listen_count++;
+    }
+    char **paths[] = {&target->tls_certificate, &target->tls_key, &target->tls_ca,
+                      &target->tls_crl};
+    const char *source_paths[] = {source->tls_certificate, source->tls_key, source->tls_ca,
+                                  source->tls_crl};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
+        if (source_paths[i] != NULL && (*paths[i] = duplicate(source_paths[i])) == NULL)
+            goto out_of_memory;
+    if (source->policy != NULL && mb_policy_copy(source->policy, &target->policy) != 0)
+        goto out_of_memory;
+    if (source->policy_text != NULL &&
+        (target->policy_text = duplicate(source->policy_text)) == NULL)
+        goto out_of_memory;
+    if (source->policy_notes != NULL &&
+        (target->policy_notes = duplicate(source->policy_notes)) == NULL)
+        goto out_of_memory;
+    for (size_t i = 0; i < source->backend_count; i++) {
+        if (mb__config_backend_copy(&target->backends[i], &source->backends[i]) != 0)
+            goto out_of_memory;
+        target->backend_count++;
+    }
+    if (mb__config_guard_copy(&target->guard, &source->guard) != 0)
+        goto out_of_memory;
+    relocate(target, source);
+    return 0;
+
+out_of_memory:
+    mb_config_free(target);
+    return MB_ENOMEM;
+}
+
+/* ---- durations ---- */
+
+int mb_config_parse_duration(const char *text, uint32_t *milliseconds) {
+    uint32_t value;
+    if (text == NULL || milliseconds == NULL ||
+        mb__duration_parse(text, strlen(text), &value) != MB__DURATION_OK)
+        return MB_ECONFIG;
+    *milliseconds = value;
+    return 0;
+}
+
+/* ---- loading ---- */
+
+struct loader {
+    struct mb__yaml_reader reader;
+    const char *path;                   /* of the file, to resolve relative paths against */
+    struct mb_serve_config *config;     /* the scratch copy being filled */
+    const yaml_node_t *authorize_plain; /* where authorize_plain was given, if it was */
+    const yaml_node_t *policy;          /* compiled last: its rules may name backends */
+};
+
+static int out_of_memory(struct loader *loader) {
+    if (loader->reader.error != NULL && loader->reader.error_capacity > 0)
+        snprintf(loader->reader.error, loader->reader.error_capacity, "%s: out of memory",
+                 loader->path);
+    return MB_ENOMEM;
+}
+
+/* Stores an owned copy of `text` behind one of the config's string fields, replacing the copy
+ * an earlier load put there so that reloads never run out of slots. */
+static int set_string(struct loader *loader, const char **field, const char *text, size_t length) {
+    struct mb_serve_config *config = loader->config;
+    char *copy = malloc(length + 1);
+    if (copy == NULL)
+        return out_of_memory(loader);
+    memcpy(copy, text, length);
+    copy[length] = '\0';
+    for (size_t k = 0; k < config->string_count; k++) {
+        if (*field != NULL && *field == config->strings[k]) {
+            free(config->strings[k]);
+            config->strings[k] = copy;
+            *field = copy;
+            return 0;
+        }
+    }
+    if (config->string_count == sizeof config->strings / sizeof config->strings[0]) {
+        free(copy);
+        return out_of_memory(loader);
+    }
+    config->strings[config->string_count++] = copy;
+    *field = copy;
+    return 0;
+}
+
+/*
+ * Addresses to listen on, one or a list, into list[0..*count) (owned copies, replacing what was
+ * there). `key` names them in messages; with a `default_port`, a host given without a port
+ * ("0.0.0.0", "[::]") gets that one.
+ */
+void mb_config_with_port(const char *address, const char *default_port, char *out, size_t size) {
+    size_t length = strlen(address);
+    int bracketed = length > 2 && address[0] == '[' && address[length - 1] == ']';
+    if (strchr(address, ':') == NULL || bracketed)
+        snprintf(out, size, "%s:%s", address, default_port);
+    else
+        snprintf(out, size, "%s", address);
+}
+
+static int parse_addresses(struct loader *loader, const yaml_node_t *node, const char *key,
+                           const char *default_port, char **list, size_t *count) {
+    const struct mb__yaml_reader *reader = &loader->reader;
+    const yaml_node_t *items[MB_CONFIG_MAX_LISTEN];
+    char addresses[MB_CONFIG_MAX_LISTEN][272];
+    size_t item_count = 1;
+    char path[48];
+    int status;
+    if (node->type == YAML_SEQUENCE_NODE) {
+        status = mb__yaml_check_sequence(reader, node, key, 1, MB_CONFIG_MAX_LISTEN);
+        if (status != 0)
+            return status;
+        item_count = mb__yaml_sequence_size(node);
+        for (size_t i = 0; i < item_count; i++)
+            items[i] = mb__yaml_sequence_item(reader, node, i);
+    } else {
+        items[0] = node;
+    }
+    for (size_t i = 0; i < item_count; i++) {
+        const char *text, *problem;
+        size_t length;
+        if (node->type == YAML_SEQUENCE_NODE)
+            snprintf(path, sizeof path, "%s[%zu]", key, i);
+        else
+            snprintf(path, sizeof path, "%s", key);
+        status = mb__yaml_string(reader, items[i], path, 255, &text, &length);
+        if (status != 0)
+            return status;
+        if (default_port != NULL)
+            mb_config_with_port(text, default_port, addresses[i], sizeof addresses[i]);
+        else
+            snprintf(addresses[i], sizeof addresses[i], "%s", text);
+        if ((problem = mb__address_problem(addresses[i])) != NULL)
+            return mb__yaml_error(reader, items[i], "%s: %s is not an address to listen on: %s",
+                                  path, text, problem);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(addresses[j], addresses[i]) == 0)
+                return mb__yaml_error(reader, items[i], "%s: %s is already listed on line %zu",
+                                      path, text, items[j]->start_mark.line + 1);
+    }
+    for (size_t i = 0; i < *count; i++)
+        free(list[i]);
+    *count = 0;
+    for (size_t i = 0; i < item_count; i++) {
+        if ((list[i] = duplicate(addresses[i])) == NULL)
+            return out_of_memory(loader);
+        (*count)++;
+    }
+    return 0;
+}
+
+static int parse_listen(struct loader *loader, const yaml_node_t *node) {
+    return parse_addresses(loader, node, "listen", NULL, loader->config->listen,
+                           &loader->config->listen_count);
+}
+
+static int parse_uint32(struct loader *loader, const yaml_node_t *node, const char *path,
+                        uint32_t minimum, uint32_t maximum, uint32_t *value) {
+    uint64_t number;
+    int status = mb__yaml_integer(&loader->reader, node, path, minimum, maximum, NULL, &number);
+    if (status == 0)
+        *value = (uint32_t)number;
+    return status;
+}
+
+static int parse_user(struct loader *loader, const yaml_node_t *node) {
+    const char *text;
+    size_t length;
+    int status = mb__yaml_string(&loader->reader, node, "user", 255, &text, &length);
+    if (status != 0)
+        return status;
+    if (length == 0)
+        return mb__yaml_error(&loader->reader, node, "user: the user name is empty");
+    char *copy = duplicate(text);
+    if (copy == NULL)
+        return out_of_memory(loader);
+    free(loader->config->user);
+    loader->config->user = copy;
+    return 0;
+}
+
+static int parse_log(struct loader *loader, const yaml_node_t *node) {
+    static const char *const keys[] = {"format", "level", NULL};
+    static const char *const formats[] = {"plain", "json", NULL};
+    static const char *const levels[] = {"error", "warning", "info", "debug", NULL};
+    int status = mb__yaml_check_mapping(&loader->reader, node, "log", keys);
+    for (size_t i = 0; status == 0 && i < mb__yaml_mapping_size(node); i++) {
+        const char *key;
+        yaml_node_t *value;
+        size_t choice = 0;
+        mb__yaml_mapping_pair(&loader->reader, node, i, &key, &value);
+        if (strcmp(key, "format") == 0) {
+            status = mb__yaml_choice(&loader->reader, value, "log.format", formats, &choice);
+            if (status == 0)
+                loader->config->log_format = choice == 1 ? MB_LOG_JSON : MB_LOG_PLAIN;
+        } else {
+            status = mb__yaml_choice(&loader->reader, value, "log.level", levels, &choice);
+            /* levels[] is in the order of enum mb_log_level. */
+            if (status == 0)
+                loader->config->log_level = (enum mb_log_level)choice;
+        }
+    }
+    return status;
+}
+
+/* limits.source_prefix_ipv4 (1..32) and _ipv6 (1..128): how many leading bits of a client's
+ * address make its source, for every per-source limit and count. */
+static int parse_prefix(struct loader *loader, const char *key, const yaml_node_t *node,
+                        struct mb_server_limits *limits) {
+    int ipv6 = strcmp(key, "source_prefix_ipv6") == 0;
+    char path[48];
+    uint32_t prefix;
+    snprintf(path, sizeof path, "limits.%s", key);
+    int status = parse_uint32(loader, node, path, 1, ipv6 ? 128 : 32, &prefix);
+    if (status == 0 && ipv6)
+        limits->source_prefix_ipv6 = (uint8_t)prefix;
+    else if (status == 0)
+        limits->source_prefix_ipv4 = (uint8_t)prefix;
+    return status;
+}
+
+static int parse_limits(struct loader *loader, const yaml_node_t *node) {
+    static const char *const keys[] = {
+        "max_connections", "max_per_source",     "idle_timeout",       "in_flight",
+        "shutdown_grace",  "source_prefix_ipv4", "source_prefix_ipv6", NULL};
+    static const char *const gateway_keys[] = {
+        "max_connections", "max_per_source",     "idle_timeout",       "in_flight",
+        "shutdown_grace",  "source_prefix_ipv4", "source_prefix_ipv6", "rate",
+        "burst",           "over_rate",          "over_share",         NULL};
+    const struct mb__yaml_reader *reader = &loader->reader;
+    struct mb_serve_config *config = loader->config;
+    int gateway = config->program == MB_CONFIG_GATEWAY;
+    int status = mb__yaml_check_mapping(reader, node, "limits", gateway ? gateway_keys : keys);
+    for (size_t i = 0; status == 0 && i < mb__yaml_mapping_size(node); i++) {
+        const char *key;
+        yaml_node_t *value;
+        mb__yaml_mapping_pair(reader, node, i, &key, &value);
+        if (strcmp(key, "max_connections") == 0)
+            status = parse_uint32(loader, value, "limits.max_connections", 1, 1000000,
+                                  &config->limits.max_connections);
+        else if (strcmp(key, "max_per_source") == 0)
+            status = parse_uint32(loader, value, "limits.max_per_source", 1, 1000000,
+                                  &config->limits.max_per_source);
+        else if (strcmp(key, "idle_timeout") == 0)
+            status = mb__yaml_duration(reader, value, "limits.idle_timeout",
+                                       &config->limits.idle_timeout_ms);
+        else if (strcmp(key, "in_flight") == 0)
+            status = parse_uint32(loader, value, "limits.in_flight", 1, 1024,
+                                  &config->limits.max_in_flight);
+        else if (strcmp(key, "source_prefix_ipv4") == 0 || strcmp(key, "source_prefix_ipv6") == 0)
+            status = parse_prefix(loader, key, value, &config->limits);
+        else if (strcmp(key, "rate") == 0 || strcmp(key, "burst") == 0 ||
+                 strcmp(key, "over_rate") == 0 || strcmp(key, "over_share") == 0)
+            status = mb__config_rate(reader, key, value, &config->guard);
+        else
+            status = mb__yaml_duration(reader, value, "limits.shutdown_grace",
+                                       &config->shutdown_grace_ms);
+    }
+    return status;
+}
+
+/* A path key: a non-empty string, resolved with mb__yaml_path_from_file() into *field (owned,
+ * replacing what was there). */
+static int parse_path(struct loader *loader, const yaml_node_t *node, const char *key,
+                      char **field) {
+    const char *text;
+    size_t length;
+    int status = mb__yaml_string(&loader->reader, node, key, 4095, &text, &length);
+    if (status != 0)
+        return status;
+    if (length == 0)
+        return mb__yaml_error(&loader->reader, node, "%s: the path is empty", key);
+    char *joined = mb__yaml_path_from_file(&loader->reader, text, length);
+    if (joined == NULL)
+        return out_of_memory(loader);
+    free(*field);
+    *field = joined;
+    return 0;
+}
+
+static int parse_persist_path(struct loader *loader, const yaml_node_t *node) {
+    char *joined = NULL;
+    int status = parse_path(loader, node, "persist.path", &joined);
+    if (status != 0)
+        return status;
+    status = set_string(loader, &loader->config->model.persist_path, joined, strlen(joined));
+    free(joined);
+    return status;
+}
+
+static int parse_persist(struct loader *loader, const yaml_node_t *node) {
+    static const char *const keys[] = {"path", "sync_interval", NULL};
+    int status = mb__yaml_check_mapping(&loader->reader, node, "persist", keys);
+    for (size_t i = 0; status == 0 && i < mb__yaml_mapping_size(node); i++) {
+        const char *key;
+        yaml_node_t *value;
+        mb__yaml_mapping_pair(&loader->reader, node, i, &key, &value);
+        if (strcmp(key, "path") == 0)
+            status = parse_persist_path(loader, value);
+        else
+            status = mb__yaml_duration(&loader->reader, value, "persist.sync_interval",
+                                       &loader->config->model.sync_interval_ms);
+    }
+    return status;
+}
+
+/* FC 17's server id: text, or a list of byte values for a binary one. */
+static int parse_server_id(struct loader *loader, const yaml_node_t *node) {
+    const struct mb__yaml_reader *reader = &loader->reader;
+    struct mb_serve_config *config = loader->config;
+    uint8_t bytes[MAX_SERVER_ID];
+    size_t length;
+    if (node->type == YAML_SEQUENCE_NODE) {
+        char path[48];
+        int status = mb__yaml_check_sequence(reader, node, "identity.server_id", 1, MAX_SERVER_ID);
+        if (status != 0)
+            return status;
+        length = mb__yaml_sequence_size(node);
+        for (size_t i = 0; i < length; i++) {
+            uint64_t byte;
+            snprintf(path, sizeof path, "identity.server_id[%zu]", i);
+            status = mb__yaml_integer(reader, mb__yaml_sequence_item(reader, node, i), path, 0, 255,
+                                      "a byte 0..255 (or 0x00..0xFF)", &byte);
+            if (status != 0)
+                return status;
+            bytes[i] = (uint8_t)byte;
+        }
+    } else {
+        const char *text;
+        int status =
+            mb__yaml_string(reader, node, "identity.server_id", MAX_SERVER_ID, &text, &length);
+        if (status != 0)
+            return status;
+        if (length == 0)
+            return mb__yaml_error(reader, node, "identity.server_id: the server id is empty");
+        memcpy(bytes, text, length);
+    }
+    memcpy(config->server_id, bytes, length);
+    config->model.identity.server_id = config->server_id;
+    config->model.identity.server_id_length = length;
+    return 0;
+}
+
+static int parse_conformity(struct loader *loader, const yaml_node_t *node) {
+    static const char expected[] = "a conformity level 0x01..0x03 or 0x81..0x83";
+    uint64_t level;
+    int status = mb__yaml_integer(&loader->reader, node, "identity.conformity", 0x01, 0x83,
+                                  expected, &level);
+    if (status != 0)
+        return status;
+    if (level > 0x03 && level < 0x81)
+        return mb__yaml_error(&loader->reader, node,
+                              "identity.conformity: %s is out of range; expected %s",
+                              (const char *)node->data.scalar.value, expected);
+    loader->config->model.identity.conformity_level = (uint8_t)level;
+    return 0;
+}
+
+static const char *const identity_keys[] = {
+    "vendor_name", "product_code",     "revision",   "vendor_url", "product_name",
+    "model_name",  "application_name", "conformity", "server_id",  "running",
+    NULL};
+
+static int parse_identity(struct loader *loader, const yaml_node_t *node) {
+    const struct mb__yaml_reader *reader = &loader->reader;
+    int status = mb__yaml_check_mapping(reader, node, "identity", identity_keys);
+    for (size_t i = 0; status == 0 && i < mb__yaml_mapping_size(node); i++) {
+        const char *key, *text;
+        yaml_node_t *value;
+        char path[48];
+        size_t length;
+        mb__yaml_mapping_pair(reader, node, i, &key, &value);
+        snprintf(path, sizeof path, "identity.%s", key);
+        if (strcmp(key, "conformity") == 0) {
+            status = parse_conformity(loader, value);
+        } else if (strcmp(key, "server_id") == 0) {
+            status = parse_server_id(loader, value);
+        } else if (strcmp(key, "running") == 0) {
+            status = mb__yaml_bool(reader, value, path, &loader->config->model.identity.running);
+        } else {
+            /* The first seven keys are the seven strings, in identity_strings() order. */
+            size_t index = 0;
+            while (strcmp(identity_keys[index], key) != 0)
+                index++;
+            status = mb__yaml_string(reader, value, path, MAX_IDENTITY_OBJECT, &text, &length);
+            if (status == 0)
+                status = set_string(loader, identity_strings(loader->config, index), text, length);
+        }
+    }
+    return status;
+}
+
+static const char *const tls_keys[] = {"listen",          "certificate",       "key", "ca", "crl",
+                                       "session_tickets", "handshake_timeout", NULL};
+
+static int parse_tls(struct loader *loader, const yaml_node_t *node) {
+    const struct mb__yaml_reader *reader = &loader->reader;
+    struct mb_serve_config *config = loader->config;
+    int status = mb__yaml_check_mapping(reader, node, "tls", tls_keys);
+    if (status != 0 || mb__yaml_is_null(node))
+        return status;
+    for (size_t i = 0; status == 0 && i < mb__yaml_mapping_size(node); i++) {
+        const char *key;
+        yaml_node_t *value;
+        char path[32];
+        mb__yaml_mapping_pair(reader, node, i, &key, &value);
+        snprintf(path, sizeof path, "tls.%s", key);
+        if (strcmp(key, "listen") == 0)
+            status = parse_addresses(loader, value, path, MB_CONFIG_TLS_PORT, config->tls_listen,
+                                     &config->tls_listen_count);
+        else if (strcmp(key, "certificate") == 0)
+            status = parse_path(loader, value, path, &config->tls_certificate);
+        else if (strcmp(key, "key") == 0)
+            status = parse_path(loader, value, path, &config->tls_key);
+        else if (strcmp(key, "ca") == 0)
+            status = parse_path(loader, value, path, &config->tls_ca);
+        else if (strcmp(key, "crl") == 0)
+            status = parse_path(loader, value, path, &config->tls_crl);
+        else if (strcmp(key, "session_tickets") == 0)
+            status = mb__yaml_bool(reader, value, path, &config->tls_session_tickets);
+        else
+            status = mb__yaml_duration(reader, value, path, &config->tls_handshake_timeout_ms);
+    }
+    if (status != 0)
+        return status;
+    /* A tls section means Modbus/TCP Security is served: on its own port unless told where. */
+    if (config->tls_listen_count == 0) {
+        static const char *const defaults[] = {"0.0.0.0:" MB_CONFIG_TLS_PORT,
+                                               "[::]:" MB_CONFIG_TLS_PORT};
+        for (size_t i = 0; i < 2; i++) {
+            if ((config->tls_listen[i] = duplicate(defaults[i])) == NULL)
+                return out_of_memory(loader);
+            config->tls_listen_count++;
+        }
+    }
+    const char *missing[3];
+    size_t missing_count = 0;
+    if (config->tls_certificate == NULL)
+        missing[missing_count++] = "certificate";
+    if (config->tls_key == NULL)
+        missing[missing_count++] = "key";
+    if (config->tls_ca == NULL)
+        missing[missing_count++] = "ca";
+    if (missing_count > 0)
+        return mb__yaml_error(reader, node,
+                              "tls: certificate, key and ca are all needed to serve Modbus/TCP "
+                              "Security; missing: %s%s%s%s%s",
+                              missing[0], missing_count > 1 ? ", " : "",
+                              missing_count > 1 ? missing[1] : "", missing_count > 2 ? ", " : "",
+                              missing_count > 2 ? missing[2] : "");
+    return 0;
+}
+
+/* The rules as written, one line each without their name (which --check takes from the
+ * compiled policy), into an owned string. */
+static int describe_rules(struct loader *loader, const yaml_node_t *node, char **text) {
+    const struct mb__yaml_reader *reader = &loader->reader;
+    size_t count = mb__yaml_sequence_size(node);
+    size_t capacity = count * 512 + 1;
+    char *lines = malloc(capacity);
+    if (lines == NULL)
+        return out_of_memory(loader);
+    size_t used = 0;
+    lines[0] = '\0';
+    for (size_t i = 0; i < count; i++) {
+        const yaml_node_t *rule = mb__yaml_sequence_item(reader, node, i);
+        char line[512], value[400];
+        size_t line_used = 0;
+        line[0] = '\0';
+        for (size_t k = 0; k < mb__yaml_mapping_size(rule); k++) {
+            const char *key;
+            yaml_node_t *item;
+            mb__yaml_mapping_pair(reader, rule, k, &key, &item);
+            if (strcmp(key, "name") == 0)
+                continue;
+            mb__yaml_flow(reader, item, value, sizeof value);
+            int written = snprintf(line + line_used, sizeof line - line_used, "%s%s: %s",
+                                   line_used ? ", " : "", key, value);
+            if (written < 0 || (size_t)written >= sizeof line - line_used) {
+                line_used = sizeof line - 1;
+                break;
+            }
+            line_used += (size_t)written;
+        }
+        used += (size_t)snprintf(lines + used, capacity - used, "%s\n", line);
+    }
+    free(*text);
+    *text = lines;
+    return 0;
+}
+
+/* After the rest of the file: a gateway's rules may name its backends, and read its routes. */
+static int parse_policy(struct loader *loader, const yaml_node_t *node) {
+    struct mb_serve_config *config = loader->config;
+    struct mb_policy *policy = NULL;
+    char *notes = NULL;
+    /* "policy:" with nothing after it is the section left out; "policy: []" denies all. */
+    if (mb__yaml_is_null(node))
+        return 0;
+    struct mb__policy_devices devices = {
+        .backends = config->backends,
+        .backend_count = config->backend_count,
+        .routes = config->routes,
+        .route_count = config->route_count,
+        .front_units = config->policy_front_units,
+    };
+    int status =
+        mb__config_policy(&loader->reader, node,
+                          config->program == MB_CONFIG_GATEWAY ? &devices : NULL, &policy, &notes);
+    if (status == 0)
+        status = describe_rules(loader, node, &config->policy_text);
+    if (status != 0) {
+        mb_policy_destroy(policy);
+        free(notes);
+        return status;
+    }
+    mb_policy_destroy(config->policy);
+    config->policy = policy;
+    free(config->policy_notes);
+    config->policy_notes = notes;
+    return 0;
+}
+
+static const char *const serve_keys[] = {"listen", "workers",         "user",     "log",
+                                         "limits", "persist",         "identity", "units",
+                                         "tls",    "authorize_plain", "policy",   NULL};
+static const char *const gateway_keys[] = {
+    "listen", "workers",  "user",  "log",    "limits",  "tls",          "authorize_plain",
+    "policy", "backends", "audit", "alerts", "metrics", "policy_units", NULL};
+
+/* A key of the other program is named as such, rather than as an unknown key. */
+static int check_program(struct loader *loader, const yaml_node_t *root) {
+    static const char *const data_model[] = {"units", "persist", "identity", NULL};
+    const struct mb__yaml_reader *reader = &loader->reader;
+    if (root->type != YAML_MAPPING_NODE)
+        return 0;
+    for (size_t i = 0; i < mb__yaml_mapping_size(root); i++) {
+        const yaml_node_t *key = mb__yaml_mapping_key(reader, root, i);
+        if (loader->config->program == MB_CONFIG_SERVE && mb__yaml_is_word(key, "backends"))
+            return mb__yaml_error(reader, key,
+                                  "backends is a key of mbsec gateway: mbsec serve answers "
+                                  "from its own data model (units) and forwards nothing");
+        static const char *const gateway_only[] = {"audit", "alerts", "metrics", NULL};
+        for (size_t k = 0; loader->config->program == MB_CONFIG_SERVE && gateway_only[k]; k++)
+            if (mb__yaml_is_word(key, gateway_only[k]))
+                return mb__yaml_error(reader, key,
+                                      "%s is a key of mbsec gateway; mbsec serve logs denials "
+                                      "on stderr (log) and has no %s section",
+                                      gateway_only[k], gateway_only[k]);
+        for (size_t k = 0; loader->config->program == MB_CONFIG_GATEWAY && data_model[k]; k++)
+            if (mb__yaml_is_word(key, data_model[k]))
+                return mb__yaml_error(reader, key,
+                                      "%s is a key of mbsec serve: the gateway has no data "
+                                      "model; the devices behind it (backends) answer",
+                                      data_model[k]);
+    }
+    return 0;
+}
+
+static int parse_top(struct loader *loader, const yaml_node_t *root) {
+    const struct mb__yaml_reader *reader = &loader->reader;
+    int gateway = loader->config->program == MB_CONFIG_GATEWAY;
+    int status = check_program(loader, root);
+    if (status == 0)
+        status = mb__yaml_check_mapping(reader, root, "", gateway ? gateway_keys : serve_keys);
+    for (size_t i = 0; status == 0 && i < mb__yaml_mapping_size(root); i++) {
+        const char *key;
+        yaml_node_t *value;
+        uint32_t workers = 0;
+        mb__yaml_mapping_pair(reader, root, i, &key, &value);
+        if (strcmp(key, "listen") == 0) {
+            status = parse_listen(loader, value);
+        } else if (strcmp(key, "workers") == 0) {
+            status = parse_uint32(loader, value, "workers", 1, 64, &workers);
+            if (status == 0 && gateway && workers > 1)
+                status = mb__yaml_error(reader, value,
+                                        "workers: mbsec gateway runs one event loop for now; "
+                                        "leave workers out or give 1");
+            if (status == 0)
+                loader->config->workers = (int)workers;
+        } else if (strcmp(key, "user") == 0) {
+            status = parse_user(loader, value);
+        } else if (strcmp(key, "log") == 0) {
+            status = parse_log(loader, value);
+        } else if (strcmp(key, "limits") == 0) {
+            status = parse_limits(loader, value);
+        } else if (strcmp(key, "persist") == 0) {
+            status = parse_persist(loader, value);
+        } else if (strcmp(key, "identity") == 0) {
+            status = parse_identity(loader, value);
+        } else if (strcmp(key, "units") == 0) {
+            status = mb__config_units(reader, value, loader->config);
+        } else if (strcmp(key, "tls") == 0) {
+            status = parse_tls(loader, value);
+        } else if (strcmp(key, "backends") == 0) {
+            status = mb__config_backends(reader, value, loader->config);
+        } else if (strcmp(key, "audit") == 0) {
+            status = mb__config_audit(reader, value, &loader->config->guard);
+        } else if (strcmp(key, "alerts") == 0) {
+            status = mb__config_alerts(reader, value, &loader->config->guard);
+        } else if (strcmp(key, "metrics") == 0) {
+            status = mb__config_metrics(reader, value, &loader->config->guard);
+        } else if (strcmp(key, "authorize_plain") == 0) {
+            loader->authorize_plain = value;
+            status =
+                mb__yaml_bool(reader, value, "authorize_plain", &loader->config->authorize_plain);
+        } else if (strcmp(key, "policy_units") == 0) {
+            static const char *const modes[] = {"device", "front", NULL};
+            size_t choice = 0;
+            status = mb__yaml_choice(reader, value, "policy_units", modes, &choice);
+            loader->config->policy_front_units = choice == 1;
+        } else {
+            loader->policy = value;
+        }
+    }
+    if (status == 0 && loader->policy != NULL)
+        status = parse_policy(loader, loader->policy);
+    if (status == 0 && loader->authorize_plain != NULL && loader->config->authorize_plain &&
+        loader->config->policy == NULL)
+        status = mb__yaml_error(reader, loader->authorize_plain,
+                                "authorize_plain: true needs a policy section; without one every "
+                                "plain-TCP request would be denied");
+    return status;
+}
+
+/* Line and column (from 1) of a byte offset, for reader errors, which carry no mark. */
+static void position_of(const unsigned char *text, size_t offset, size_t *line, size_t *column) {
+    *line = 1;
+    *column = 1;
+    for (size_t i = 0; i < offset; i++) {
+        if (text[i] == '\n') {
+            (*line)++;
+            *column = 1;
+        } else if ((text[i] & 0xC0) != 0x80) {
+            (*column)++;
+        }
+    }
+}
+
+static int syntax_error(struct loader *loader, const yaml_parser_t *parser,
+                        const unsigned char *text, size_t size) {
+    char *error = loader->reader.error;
+    size_t capacity = loader->reader.error_capacity;
+    if (parser->error == YAML_MEMORY_ERROR)
+        return out_of_memory(loader);
+    if (error == NULL || capacity == 0)
+        return MB_ECONFIG;
+    const char *problem = parser->problem != NULL ? parser->problem : "cannot parse";
+    if (parser->error == YAML_READER_ERROR) {
+        size_t line, column;
+        position_of(text, parser->problem_offset < size ? parser->problem_offset : size, &line,
+                    &column);
+        if (parser->problem_value != -1)
+            snprintf(error, capacity, "%s:%zu:%zu: %s (byte 0x%02X)", loader->path, line, column,
+                     problem, (unsigned)parser->problem_value & 0xFFu);
+        else
+            snprintf(error, capacity, "%s:%zu:%zu: %s", loader->path, line, column, problem);
+    } else if (parser->context != NULL) {
+        snprintf(error, capacity, "%s:%zu:%zu: %s (%s at line %zu, column %zu)", loader->path,
+                 parser->problem_mark.line + 1, parser->problem_mark.column + 1, problem,
+                 parser->context, parser->context_mark.line + 1, parser->context_mark.column + 1);
+    } else {
+        snprintf(error, capacity, "%s:%zu:%zu: %s", loader->path, parser->problem_mark.line + 1,
+                 parser->problem_mark.column + 1, problem);
+    }
+    return MB_ECONFIG;
+}
+
+/* Parses the text into loader->config. */
+static int parse_text(struct loader *loader, const unsigned char *text, size_t size) {
+    yaml_parser_t parser;
+    yaml_document_t document, next;
+    int status = 0;
+    if (!yaml_parser_initialize(&parser))
+        return out_of_memory(loader);
+    yaml_parser_set_input_string(&parser, text, size);
+    if (!yaml_parser_load(&parser, &document)) {
+        status = syntax_error(loader, &parser, text, size);
+        yaml_parser_delete(&parser);
+        return status;
+    }
+    loader->reader.document = &document;
+    yaml_node_t *root = yaml_document_get_root_node(&document);
+    if (root != NULL) {
+        /* A second document is refused: which one would the server take? */
+        if (!yaml_parser_load(&parser, &next)) {
+            status = syntax_error(loader, &parser, text, size);
+        } else {
+            yaml_node_t *next_root = yaml_document_get_root_node(&next);
+            if (next_root != NULL) {
+                struct mb__yaml_reader next_reader = loader->reader;
+                next_reader.document = &next;
+                status = mb__yaml_error(&next_reader, next_root,
+                                        "a second YAML document; the configuration is one "
+                                        "document");
+            }
+            yaml_document_delete(&next);
+        }
+        if (status == 0)
+            status = mb__yaml_check_tags(&loader->reader);
+        /* An empty document ("---" alone) is a null root: the defaults, like an empty file. */
+        if (status == 0 && !mb__yaml_is_null(root))
+            status = parse_top(loader, root);
+    }
+    yaml_document_delete(&document);
+    yaml_parser_delete(&parser);
+    return status;
+}
+
+static int read_file(const char *path, unsigned char **text, size_t *size, char *error,
+                     size_t error_capacity) {
+    FILE *file = fopen(path, "rb");
+    unsigned char *buffer = NULL;
+    size_t used = 0;
+    if (file == NULL)
+        goto system_error;
+    buffer = malloc(MAX_FILE_SIZE + 1);
+    if (buffer == NULL) {
+        fclose(file);
+        if (error != NULL && error_capacity > 0)
+            snprintf(error, error_capacity, "%s: out of memory", path);
+        return MB_ENOMEM;
+    }
+    used = fread(buffer, 1, MAX_FILE_SIZE + 1, file);
+    if (ferror(file)) {
+        int saved = errno;
+        fclose(file);
+        free(buffer);
+        errno = saved;
+        goto system_error;
+    }
+    fclose(file);
+    if (used > MAX_FILE_SIZE) {
+        free(buffer);
+        if (error != NULL && error_capacity > 0)
+            snprintf(error, error_capacity, "%s: larger than %u bytes; not a configuration file",
+                     path, MAX_FILE_SIZE);
+        return MB_ECONFIG;
+    }
+    *text = buffer;
+    *size = used;
+    return 0;
+
+system_error:
+    if (error != NULL && error_capacity > 0)
+        snprintf(error, error_capacity, "%s: cannot read: %s", path, strerror(errno));
+    return MB_ESYSTEM;
+}
+
+int mb_config_load(const char *path, struct mb_serve_config *config, char *error,
+                   size_t error_capacity) {
+    unsigned char *text = NULL;
+    size_t size = 0;
+    if (error != NULL && error_capacity > 0)
+        error[0] = '\0';
+    if (path == NULL || config == NULL)
+        return MB_EINVAL;
+    int status = read_file(path, &text, &size, error, error_capacity);
+    if (status != 0)
+        return status;
+    /* Everything goes into a scratch copy, swapped in only when the whole file is good: a
+     * reload that fails keeps the configuration being served. */
+    struct mb_serve_config *scratch = malloc(sizeof *scratch);
+    struct loader loader = {
+        .reader = {.file = path, .error = error, .error_capacity = error_capacity},
+        .path = path,
+        .config = scratch,
+    };
+    if (scratch == NULL) {
+        free(text);
+        return out_of_memory(&loader);
+    }
+    if (mb_config_copy(scratch, config) != 0) {
+        free(scratch);
+        free(text);
+        return out_of_memory(&loader);
+    }
+    status = parse_text(&loader, text, size);
+    free(text);
+    if (status != 0) {
+        mb_config_free(scratch);
+        free(scratch);
+        return status;
+    }
+    release(config);
+    memcpy(config, scratch, sizeof *config);
+    relocate(config, scratch);
+    free(scratch);
+    return 0;
+}

@@ -1,0 +1,187 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The configuration of `mbsec serve` and `mbsec gateway`: defaults, then a YAML file (--config),
+ * then command-line flags on top. One format for both programs; the keys of one that mean
+ * nothing to the other (units for serve, backends for gateway) are refused by the other.
+ * docs/configuration.md documents every key with an example.
+ */
+#ifndef MBSEC_CONFIG_CONFIG_H
+#define MBSEC_CONFIG_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mbsec/gateway.h"
+#include "mbsec/model.h"
+#include "mbsec/policy.h"
+#include "mbsec/server.h"
+
+#define MB_CONFIG_MAX_LISTEN 16
+#define MB_CONFIG_MAX_UNITS 256
+#define MB_CONFIG_MAX_FIFOS 64
+#define MB_CONFIG_TLS_PORT "802" /* Modbus/TCP Security's port, for tls.listen without one */
+#define MB_CONFIG_MAX_BACKENDS 256
+#define MB_CONFIG_MAX_BACKEND_CONNECTIONS 64 /* what mb_gateway_create() accepts */
+#define MB_CONFIG_MAX_BACKEND_IN_FLIGHT 4096 /* what mb_async_create() accepts */
+#define MB_CONFIG_MAX_BACKEND_QUEUE 60000
+/* Requests all backends together may hold at once (connections x (in_flight + queue)): what
+ * mb_gateway_create() accepts. */
+#define MB_CONFIG_MAX_GATEWAY_SLOTS 1000000
+
+/* Which program the file is for: the keys of the other one are refused. */
+enum mb_config_program {
+    MB_CONFIG_SERVE = 0,   /* mbsec serve: units, persist, identity; no backends */
+    MB_CONFIG_GATEWAY = 1, /* mbsec gateway: backends; no data model; one worker */
+};
+
+enum mb_log_format {
+    MB_LOG_PLAIN = 0,
+    MB_LOG_JSON = 1,
+};
+
+/* backends[N]: a device behind the gateway. Strings are owned; TLS paths are resolved against
+ * the configuration file's directory. */
+struct mb_config_backend {
+    char *name;            /* name: unique, letters, digits, '-', '_', '.' */
+    char *address;         /* address: "host:port" (":502" added when no port was given) */
+    uint32_t connections;  /* connections: 1..64, default 1 */
+    uint32_t timeout_ms;   /* timeout: default 1000 */
+    uint32_t in_flight;    /* in_flight: per connection, 1..4096, default 16 */
+    uint32_t queue;        /* queue: per connection, 1..60000, default 256 */
+    uint32_t share;        /* share: requests one client identity may hold queued or in flight;
+                              0: the default, a quarter of connections x (in_flight + queue) */
+    char *tls_certificate; /* tls.certificate: the gateway's client certificate; NULL: plain
+                              Modbus/TCP to the device */
+    char *tls_key;         /* tls.key */
+    char *tls_ca;          /* tls.ca: PEM file or hashed directory; NULL with a pin */
+    char *tls_pin;         /* tls.pin: "SHA256:..." of the device's certificate, or NULL */
+    char *tls_server_name; /* tls.server_name: NULL means the host of `address` */
+    size_t line, column;   /* where the backend starts in the file, from 1 (for messages) */
+};
+
+/* What protects and watches the gateway beyond the policy (gateway only; src/app/config/watch.c).
+ * Strings are owned; paths are resolved against the configuration file's directory. */
+enum mb_config_over_rate {
+    MB_OVER_RATE_BUSY = 0, /* answer exception 06 (server device busy): the client retries later */
+    MB_OVER_RATE_DROP = 1, /* send nothing */
+    MB_OVER_RATE_CLOSE = 2 /* close the connection */
+};
+
+struct mb_config_guard {
+    char *audit_file;     /* audit.file: JSON lines appended here; NULL: none */
+    char *audit_syslog;   /* audit.syslog: "unix", "unix:PATH" or "udp:HOST:PORT"; NULL: none */
+    int audit_reads;      /* audit.reads: a record for every allowed read too; default 0 */
+    char *metrics_listen; /* metrics.listen: "host:port" of the Prometheus endpoint; NULL: none */
+    uint32_t rate;        /* limits.rate: requests per second per connection; 0: no limit */
+    uint32_t burst;       /* limits.burst: requests at once above the rate; 0: the rate (min 1) */
+    enum mb_config_over_rate over_rate; /* limits.over_rate: busy | drop | close */
+    /* limits.over_share: what a request gets when its identity holds its share of a backend
+     * (busy: exception 06 | drop | close) */
+    enum mb_config_over_rate over_share;
+    uint32_t alert_window_ms;    /* alerts.window: 10s */
+    uint32_t alert_scan_units;   /* alerts.scan_units: distinct unit ids from one source; 8 */
+    uint32_t alert_denials;      /* alerts.denials: denials for one source; 10 */
+    uint32_t alert_malformed;    /* alerts.malformed: malformed frames from one source; 5 */
+    uint32_t alert_rate_limited; /* alerts.flood: requests over the rate from one source; 50 */
+};
+
+struct mb_serve_config {
+    enum mb_config_program program; /* set before loading; kept by load, copy and free */
+    /* listen: addresses "host:port"; none given means the default "0.0.0.0:502" and
+     * "[::]:502" (the tool decides). */
+    char *listen[MB_CONFIG_MAX_LISTEN];
+    size_t listen_count;
+    int workers;                    /* workers: 1..64, default 1 */
+    char *user;                     /* user: drop privileges to this user after binding */
+    enum mb_log_format log_format;  /* log.format: plain | json */
+    enum mb_log_level log_level;    /* log.level: error | warning | info | debug */
+    struct mb_server_limits limits; /* limits.* (0 = default) */
+    uint32_t shutdown_grace_ms;     /* limits.shutdown_grace, default 5000 */
+
+    /* The data model: model.units points into `units`, fifos into `fifos`, strings are owned
+     * by this struct. */
+    struct mb_model_config model;
+    struct mb_unit_config units[MB_CONFIG_MAX_UNITS];
+    struct mb_fifo_config fifos[MB_CONFIG_MAX_FIFOS];
+    size_t fifo_count;
+    char *strings[16]; /* owned copies behind identity and persist_path */
+    size_t string_count;
+    uint8_t server_id[251];
+
+    /* policy: the compiled authorization rules, owned (mb_config_free destroys it,
+     * mb_config_copy copies it). NULL when no file gave a policy: the server then denies every
+     * request it would have checked. */
+    struct mb_policy *policy;
+    /* authorize_plain: plain-TCP requests are checked against the policy too (serve's default
+     * 0: only requests over TLS are, and plain ones are served as before; the gateway's 1). */
+    int authorize_plain;
+
+    /* tls: Modbus/TCP Security. Listening addresses "host:port" (a host given without a port
+     * gets 802); none means no TLS listener. When there are some, certificate, key and ca are
+     * set. Paths are owned and already resolved against the configuration file's directory. */
+    char *tls_listen[MB_CONFIG_MAX_LISTEN];
+    size_t tls_listen_count;
+    char *tls_certificate;             /* tls.certificate: PEM, the server's chain */
+    char *tls_key;                     /* tls.key: PEM private key */
+    char *tls_ca;                      /* tls.ca: PEM file or hashed directory of client CAs */
+    char *tls_crl;                     /* tls.crl: PEM CRL file, or NULL */
+    int tls_session_tickets;           /* tls.session_tickets: default 0 (session ids only) */
+    uint32_t tls_handshake_timeout_ms; /* tls.handshake_timeout: default 10000 */
+
+    /* The rules of `policy` as written, one line per rule in order ("roles: [operator],
+     * preset: read-only, action: allow"; the name left out), for `mbsec gateway --check`;
+     * owned, NULL without a policy. */
+    char *policy_text;
+    /* policy_units (gateway): 0 `device` (the default: a rule on a front unit covers every front
+     * unit routed to the same device), 1 `front` (front unit ids only). */
+    int policy_front_units;
+    /* What --check says about the policy beyond the rules (owned, one line each, or NULL): rules
+     * whose units reach a device that other front units reach too. */
+    char *policy_notes;
+
+    /* backends (gateway only): the devices, and the routes from front unit ids to them (each
+     * front unit at most once; routes[].backend indexes `backends`). */
+    struct mb_config_backend backends[MB_CONFIG_MAX_BACKENDS];
+    size_t backend_count;
+    struct mb_gateway_route routes[256];
+    size_t route_count;
+
+    /* audit, metrics, alerts and the rate limit (gateway only). */
+    struct mb_config_guard guard;
+};
+
+/* Fills `config` with the built-in defaults of mbsec serve (the default simulator of model.h,
+ * no listen addresses, plain info logging, default limits). */
+void mb_config_defaults(struct mb_serve_config *config);
+
+/* The defaults of mbsec gateway: those of serve, for the gateway program, with authorize_plain
+ * on (a gateway exists to filter: plain requests go through the policy too). */
+void mb_config_gateway_defaults(struct mb_serve_config *config);
+
+/*
+ * Loads a YAML file over `config` (which holds defaults or an earlier load). On error returns
+ * MB_ECONFIG (or MB_ESYSTEM when the file cannot be read) and writes one line to `error`:
+ * "FILE:LINE:COLUMN: what is wrong" — unknown keys, wrong types, values out of range and
+ * inconsistent tables are all errors; nothing is silently ignored. On error `config` is left
+ * as it was (so a reload can keep the old one).
+ */
+int mb_config_load(const char *path, struct mb_serve_config *config, char *error,
+                   size_t error_capacity);
+
+/* Frees what a config owns (listen strings, user, model strings, TLS strings, the policy,
+ * backends) and resets it to the defaults of its program. */
+void mb_config_free(struct mb_serve_config *config);
+
+/* Copies `source` into `target` deeply (target must be freed or fresh), fixing the internal
+ * pointers; the policy is copied too (mb_policy_copy()). Returns 0 or MB_ENOMEM. */
+int mb_config_copy(struct mb_serve_config *target, const struct mb_serve_config *source);
+
+/* Copies `address` ("host:port", "host", "[v6]:port" or "[v6]") to `out`, with
+ * ":default_port" added when it names no port. */
+void mb_config_with_port(const char *address, const char *default_port, char *out, size_t size);
+
+/* Parses a duration: "250ms", "5s", "2m", "1h", or a bare number of seconds. Returns 0 or
+ * MB_ECONFIG. */
+int mb_config_parse_duration(const char *text, uint32_t *milliseconds);
+
+#endif

@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The audit-record sink of `mbsec gateway`: each record is one JSON object (see app/common/json.h),
+ * appended as a line to a file and/or sent to syslog. Neither sink ever blocks the caller for
+ * long nor stops it: a record a sink cannot take is counted (mb_audit_stats) and the failure
+ * kept as a line of text (mb_audit_take_error) for the program to log; this module never
+ * prints. Writes, reopen, stats and take_error may come from several threads at once.
+ *
+ * File: opened O_WRONLY|O_APPEND|O_CREAT|O_CLOEXEC|O_NONBLOCK with mode 0640 (less the umask;
+ * an existing file keeps its mode). Each record and its newline go out in one writev() call, so
+ * that records of several processes appending to the same file never interleave. O_NONBLOCK
+ * changes nothing for a regular file; it makes a FIFO or a terminal whose reader stalls drop
+ * records instead of stopping the gateway (and a FIFO without a reader fail to open). A record
+ * cut short (disk full, file size limit) counts as an error; a newline is then tried so that the
+ * next record starts on a line of its own. A reader that went away costs no SIGPIPE.
+ *
+ * Syslog: RFC 5424, one record per datagram:
+ *   <PRI>1 2026-11-21T10:00:00.123Z HOSTNAME APP-NAME PROCID MSGID - {"json":"record"}
+ * PRI = facility * 8 + severity; the time is UTC with milliseconds; HOSTNAME is gethostname()'s
+ * ("-" when it is empty or not printable ASCII); PROCID the process id at the time of the
+ * record; no structured data. MSG is the JSON as it is, without the UTF-8 BOM that RFC 5424
+ * recommends (a SHOULD): rsyslog keeps a BOM as part of the message text, so that JSON parsers
+ * downstream (mmjsonparse, log shippers) no longer see an object; MSG-ANY is valid RFC 5424.
+ *
+ * Over a unix datagram socket (default /dev/log; rsyslog's imuxsock parses RFC 5424 there only
+ * with useSpecialParser="off", and journald not at all), a datagram holds at most
+ * MB_AUDIT_UNIX_MAX bytes: whole records of the gateway always fit. The socket never blocks: a
+ * record that finds the receiver's queue full is dropped (syslog_dropped). When the receiver
+ * has gone (ECONNREFUSED, ENOENT: the daemon restarted), the record is sent again over a new
+ * connection at once, and while that keeps failing a new connection is tried at most once a
+ * second, the records in between counted as syslog_errors.
+ *
+ * Over UDP, a datagram holds at most MB_AUDIT_UDP_MAX bytes, the size RFC 5424 says receivers
+ * should accept; a longer record is cut there, at a UTF-8 character boundary, and counted in
+ * syslog_truncated: the receiver gets the header and the start of the record (its MSG is then
+ * not a whole JSON object), the file sink keeps it whole. The address is resolved once, when
+ * the sink opens. A receiver that is not listening makes the next send fail (ICMP port
+ * unreachable): that record counts as an error.
+ */
+#ifndef MBSEC_TOOLS_AUDIT_H
+#define MBSEC_TOOLS_AUDIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The largest syslog datagram, header included, over a unix socket and over UDP. */
+#define MB_AUDIT_UNIX_MAX 8192
+#define MB_AUDIT_UDP_MAX 2048
+
+struct mb_audit_config {
+    /* Path of the JSON-lines file records are appended to; NULL: no file. */
+    const char *file;
+    /* NULL: no syslog; "unix" (/dev/log) or "unix:PATH", a datagram socket; "udp:HOST:PORT",
+     * "udp:[V6]:PORT" or "udp:HOST" (port 514). */
+    const char *syslog;
+    /* RFC 5424 APP-NAME, 1 to 48 printable ASCII characters; NULL: "mbsec-gateway". */
+    const char *app_name;
+    /* Syslog facility, 1 to 23; 0: 13 (log audit). Kernel messages (0) cannot be chosen, as
+     * with syslog(3). */
+    int facility;
+};
+
+struct mb_audit;
+
+/*
+ * Opens the sinks `config` names (none at all is allowed: records are then only counted) into
+ * *audit. The strings of `config` are copied. Returns 0, or a negative MB_E* code with one line
+ * in `error` naming the sink and the cause ("audit file /var/log/x/audit.log: No such file or
+ * directory"): MB_EINVAL for a config value out of range, MB_EADDRESS for a UDP address that
+ * does not parse or resolve, MB_ESYSTEM for a file that cannot be opened or a syslog socket that
+ * cannot be created or connected, MB_ENOMEM.
+ */
+int mb_audit_open(const struct mb_audit_config *config, struct mb_audit **audit, char *error,
+                  size_t capacity);
+
+/* RFC 5424 severities an audit record may carry. */
+enum mb_audit_severity {
+    MB_AUDIT_CRITICAL = 2,
+    MB_AUDIT_ERROR = 3,
+    MB_AUDIT_WARNING = 4,
+    MB_AUDIT_NOTICE = 5,
+    MB_AUDIT_INFO = 6
+};
+
+/*
+ * Writes one record to every sink (nothing when `audit` or `json` is NULL). `json` is one JSON
+ * object without a newline (a newline in it would split the line in the file); `msgid` names the
+ * record type, the RFC 5424 MSGID: "write", "denied", "connection", "alert", "sanity" (NULL, empty
+ * or not printable ASCII: "-"; cut to 32 characters). The file gets `json` alone; msgid and
+ * severity go to syslog only, so put them in the JSON too when the file needs them. Failures are
+ * counted, never returned.
+ */
+void mb_audit_write(struct mb_audit *audit, enum mb_audit_severity severity, const char *msgid,
+                    const char *json);
+
+/*
+ * Opens the file again by its path when the path no longer names the open file (logrotate
+ * renamed or removed it), for SIGHUP; while it does, the open descriptor is kept, so that a
+ * process that dropped its privileges after opening never needs to open it again. A unix syslog
+ * socket that is down is tried again at the next record, whatever the once-a-second limit. On
+ * failure the old file stays in use (records keep going to the moved file) and the result is as
+ * for mb_audit_open(), with `error` set. Returns 0 when there is no file.
+ */
+int mb_audit_reopen(struct mb_audit *audit, char *error, size_t capacity);
+
+/* Gives the open file (a regular file; pipes and terminals are left alone) to uid:gid, before
+ * the process drops its privileges to them, so that the file stays theirs to append to after a
+ * rotation too (logrotate's copytruncate, or create with that owner). Returns 0, or
+ * MB_ESYSTEM with one line in `error`. */
+int mb_audit_hand_over(struct mb_audit *audit, unsigned uid, unsigned gid, char *error,
+                       size_t capacity);
+
+struct mb_audit_stats {
+    uint64_t written;          /* records every configured sink took (cut ones included) */
+    uint64_t file_errors;      /* records the file did not take, or took only in part */
+    uint64_t syslog_errors;    /* records not sent: no receiver, socket or network errors */
+    uint64_t syslog_dropped;   /* records not sent because the receiver's queue was full */
+    uint64_t syslog_truncated; /* records sent cut to the datagram limit (counted as sent) */
+};
+
+/* The counters since mb_audit_open(). */
+void mb_audit_stats(const struct mb_audit *audit, struct mb_audit_stats *stats);
+
+/*
+ * The failure a sink ran into, once per outage: returns 1 and copies one line into `text`
+ * ("audit file /x: No space left on device") when a sink that was working has failed since the
+ * last call, or 0 when nothing new failed. A sink that keeps failing is not reported again until
+ * it has worked once more, so logging what this returns after each write does not flood.
+ */
+int mb_audit_take_error(struct mb_audit *audit, char *text, size_t capacity);
+
+/* The last failure of any sink, reported or not, as one line; "" when none. Owned by `audit`
+ * and changed by the next write: for a program with one writing thread. */
+const char *mb_audit_last_error(const struct mb_audit *audit);
+
+/* Closes the sinks and frees `audit`; NULL is fine. */
+void mb_audit_close(struct mb_audit *audit);
+
+#endif

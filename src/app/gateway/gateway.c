@@ -1,0 +1,882 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mbsec gateway: the security gateway in front of Modbus/TCP devices. The front is mbsec
+ * serve's (plain and Modbus/TCP Security listeners, src/app/daemon/front.c); every request goes
+ * through the policy (plain ones too, unless authorize_plain is false), and what it allows is
+ * forwarded by unit id to the backends through the gateway core (mbsec/gateway.h). One event
+ * loop carries the listeners, the front connections and the backend pools; signals arrive on it
+ * through a signalfd.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "app/commands.h"
+#include "app/common/log.h"
+#include "app/config/config.h"
+#include "app/daemon/front.h"
+#include "app/daemon/http.h"
+#include "app/daemon/ratelimit.h"
+#include "app/gateway/watch.h"
+#include "mbsec/client.h"
+#include "mbsec/error.h"
+#include "mbsec/gateway.h"
+#include "mbsec/loop.h"
+#include "mbsec/policy.h"
+#include "mbsec/server.h"
+#include "mbsec/tls.h"
+
+#define PROGRAM "mbsec gateway"
+#define NO_ROUTE 0xFFFF
+
+struct options {
+    const char *config_path;
+    int check;               /* --check: validate and print, do not run */
+    const char *explain_who; /* --explain WHO; NULL without */
+    const char **explain;    /* WHO and the words after it */
+    int explain_count;
+    int log_format; /* -1: not given */
+    int log_level;  /* -1: not given */
+};
+
+/* What the gateway runs with: the configuration, and what was made from it at the start. */
+struct setup {
+    struct mb_serve_config config;
+    struct mb_tls_context *front_tls;
+    char front_stamp[2048]; /* what front_tls was made from (mb_front_tls_stamp) */
+    /* The backends' TLS contexts: made by prepare(), then the gateway core's once it runs them
+     * (it releases each when its backend goes); stamps say which files they were made from. */
+    struct mb_tls_context *backend_tls[MB_CONFIG_MAX_BACKENDS];
+    char backend_stamp[MB_CONFIG_MAX_BACKENDS][512];
+    int backend_tls_given; /* 1 once the gateway core owns backend_tls */
+    struct mb_gateway_backend backends[MB_CONFIG_MAX_BACKENDS];
+    uint16_t route_backend[256]; /* front unit -> backend index, or NO_ROUTE */
+    uint8_t route_unit[256];     /* front unit -> device unit */
+};
+
+struct gateway_tool {
+    struct options options;
+    struct setup *setup; /* in force; a reload replaces it */
+    char front[4096];    /* front_summary() of what the listeners were opened with */
+    struct mb_logger logger;
+    /* The policy in force: setup->config.policy (one thread decides and reloads). */
+    struct mb_policy *policy;
+    int authorize_plain;
+    struct mb_loop *loop;
+    struct mb_server *server;
+    struct mb_gateway *gateway;
+    struct mb_watch *watch;
+    struct mb_http_server *metrics;
+    int signal_fd;
+    int shut_down;
+};
+
+static void usage(FILE *out) {
+    fputs("usage: mbsec gateway --config FILE [options]\n"
+          "       mbsec gateway --check FILE [--explain WHO UNIT FUNCTION [ADDRESS ...]]\n"
+          "\n"
+          "Puts Modbus/TCP devices behind a security gateway: clients connect to its plain\n"
+          "(listen) and Modbus/TCP Security (tls) listeners, every request is checked against\n"
+          "the policy (plain ones too, unless authorize_plain: false), and what the policy\n"
+          "allows is forwarded by unit id to the devices under backends. Denials are answered\n"
+          "as the rule says and logged as 'denied'; allowed writes are logged as 'audited'.\n"
+          "\n"
+          "  --config FILE            the YAML configuration (docs/configuration.md: listen,\n"
+          "                           tls, limits, log, user, authorize_plain, policy, backends)\n"
+          "  --check FILE             validate FILE (certificates and device addresses too),\n"
+          "                           print the listeners, backends, routes and rules, and\n"
+          "                           exit: 0 when it is valid, 2 with the error when not\n"
+          "  --explain WHO UNIT FUNCTION [ADDRESS [QUANTITY | VALUE...]]\n"
+          "                           with --check: what the policy decides for that request\n"
+          "                           and why (exit 0 allowed, 1 refused); WHO is a role\n"
+          "                           (TLS), a source address (plain TCP) or ROLE@ADDRESS\n"
+          "  --workers N              event loops; the gateway runs one for now (N must be 1)\n"
+          "  --log-format plain|json  log lines on stderr (default plain)\n"
+          "  --log-level LEVEL        error, warning, info (default), debug\n"
+          "  -h, --help               this text\n"
+          "\n"
+          "Unit ids with no route, and devices that are down, are answered with exception 0A\n"
+          "(gateway path unavailable); a device that does not answer in time with 0B.\n"
+          "With audit, alerts and metrics sections it writes JSON audit records (file and/or\n"
+          "syslog), raises alerts, and serves Prometheus metrics; limits.rate limits each\n"
+          "connection (docs/gateway.md).\n"
+          "Signals: SIGTERM/SIGINT finish requests in flight and stop; SIGHUP reloads the\n"
+          "file: policy, limits, logging, audit, alerts, backends, routes and the TLS\n"
+          "certificate, key, CA and CRL (without dropping clients, but closing those whose\n"
+          "certificate the new CA or CRL refuses); listen, tls.listen, user and\n"
+          "metrics.listen need a restart. A bad file is refused and the running\n"
+          "configuration kept.\n",
+          out);
+}
+
+static int parse_arguments(int argc, char **argv, struct options *options) {
+    enum { OPT_CONFIG = 256, OPT_CHECK, OPT_EXPLAIN, OPT_WORKERS, OPT_LOGFORMAT, OPT_LOGLEVEL };
+    static const struct option table[] = {
+        {"config", required_argument, NULL, OPT_CONFIG},
+        {"check", required_argument, NULL, OPT_CHECK},
+        {"explain", required_argument, NULL, OPT_EXPLAIN},
+        {"workers", required_argument, NULL, OPT_WORKERS},
+        {"log-format", required_argument, NULL, OPT_LOGFORMAT},
+        {"log-level", required_argument, NULL, OPT_LOGLEVEL},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    memset(options, 0, sizeof *options);
+    options->log_format = -1;
+    options->log_level = -1;
+    optind = 1;
+    for (;;) {
+        int option = getopt_long(argc, argv, "h", table, NULL);
+        if (option == -1)
+            break;
+        const char *bad = NULL;
+        switch (option) {
+        case OPT_CONFIG:
+        case OPT_CHECK:
+            if (options->config_path != NULL)
+                bad = "give one configuration file (--config FILE or --check FILE)";
+            options->config_path = optarg;
+            options->check = option == OPT_CHECK;
+            break;
+        case OPT_EXPLAIN:
+            options->explain_who = optarg;
+            break;
+        case OPT_WORKERS:
+            if (strcmp(optarg, "1") != 0)
+                bad = "--workers: the gateway runs one event loop for now; 1 is the only value "
+                      "(the backends' connections are shared by every client through it)";
+            break;
+        case OPT_LOGFORMAT:
+            bad = mb_log_format_flag(optarg, &options->log_format);
+            break;
+        case OPT_LOGLEVEL:
+            bad = mb_log_level_flag(optarg, &options->log_level);
+            break;
+        case 'h':
+            usage(stdout);
+            return 1;
+        default:
+            usage(stderr);
+            return -1;
+        }
+        if (bad != NULL) {
+            fprintf(stderr, PROGRAM ": %s\n", bad);
+            return -1;
+        }
+    }
+    if (options->explain_who != NULL) {
+        if (!options->check) {
+            fprintf(stderr, PROGRAM ": --explain goes with --check FILE\n");
+            return -1;
+        }
+        /* WHO, then the words getopt left at the end: UNIT FUNCTION ADDRESS ... */
+        static const char *words[64];
+        int count = 0;
+        words[count++] = options->explain_who;
+        for (int i = optind; i < argc && count < 64; i++)
+            words[count++] = argv[i];
+        options->explain = words;
+        options->explain_count = count;
+    } else if (optind < argc) {
+        fprintf(stderr, PROGRAM ": unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return -1;
+    }
+    if (options->config_path == NULL) {
+        fprintf(stderr, PROGRAM ": --config FILE is needed: the backends and the policy are "
+                                "only given in a file (docs/configuration.md)\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- configuration ---- */
+
+/*
+ * Loads the file over the gateway's defaults, applies the flags, and checks what a gateway
+ * needs beyond a well-formed file: devices to forward to, and a policy whenever requests are
+ * checked. On error writes one line to `error`.
+ */
+static int load_config(const struct options *options, struct mb_serve_config *config, char *error,
+                       size_t capacity) {
+    mb_config_gateway_defaults(config);
+    if (mb_config_load(options->config_path, config, error, capacity) != 0)
+        return -1;
+    if (options->log_format >= 0)
+        config->log_format = (enum mb_log_format)options->log_format;
+    if (options->log_level >= 0)
+        config->log_level = (enum mb_log_level)options->log_level;
+    if (config->tls_handshake_timeout_ms)
+        config->limits.handshake_timeout_ms = config->tls_handshake_timeout_ms;
+    if (config->backend_count == 0) {
+        snprintf(error, capacity,
+                 "%s: no backends: a gateway forwards to the devices listed under backends "
+                 "(docs/configuration.md#backends)",
+                 options->config_path);
+        return -1;
+    }
+    if (config->policy == NULL && (config->authorize_plain || config->tls_listen_count > 0)) {
+        snprintf(error, capacity,
+                 "%s: no policy: the gateway checks every request %sagainst its policy, and "
+                 "without one it would deny them all; add a policy section "
+                 "(docs/configuration.md#policy)%s",
+                 options->config_path,
+                 config->authorize_plain ? "(authorize_plain defaults to true) " : "over TLS ",
+                 config->authorize_plain
+                     ? ", or authorize_plain: false to forward plain requests unchecked"
+                     : "");
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * What the configuration names outside itself: the front TLS context, each backend's address
+ * (resolved now, once) and TLS context, and the route table. Returns 0 or -1 with one line in
+ * `error`, "FILE:LINE:COLUMN: backends[N]...: what is wrong" for a backend.
+ */
+static void release_tls(void *context) {
+    mb_tls_context_destroy(context);
+}
+
+/* What a backend's TLS context was made from: the settings and each file's identity and
+ * modification time, so that a reload makes a new context when a file was replaced (a rotated
+ * certificate) and keeps the running one, and its connections, otherwise. */
+static void tls_stamp(const struct mb_config_backend *given, char *stamp, size_t capacity) {
+    const char *const files[] = {given->tls_certificate, given->tls_key, given->tls_ca};
+    snprintf(stamp, capacity, "%s|%s|%s", given->address, given->tls_pin ? given->tls_pin : "",
+             given->tls_server_name ? given->tls_server_name : "");
+    mb_front_stamp_files(stamp, capacity, files, sizeof files / sizeof files[0]);
+}
+
+/* A running TLS context for the same files, or NULL. */
+static struct mb_tls_context *running_tls(const struct setup *running, const char *stamp) {
+    for (size_t i = 0; running != NULL && i < running->config.backend_count; i++)
+        if (running->backend_tls[i] != NULL && strcmp(running->backend_stamp[i], stamp) == 0)
+            return running->backend_tls[i];
+    return NULL;
+}
+
+static int prepare(struct setup *setup, const struct setup *running, const char *path, char *error,
+                   size_t capacity) {
+    struct mb_serve_config *config = &setup->config;
+    setup->backend_tls_given = 0;
+    for (size_t unit = 0; unit < 256; unit++)
+        setup->route_backend[unit] = NO_ROUTE;
+    for (size_t i = 0; i < config->route_count; i++) {
+        setup->route_backend[config->routes[i].front_unit] = config->routes[i].backend;
+        setup->route_unit[config->routes[i].front_unit] = config->routes[i].device_unit;
+    }
+    for (size_t i = 0; i < config->backend_count; i++) {
+        const struct mb_config_backend *given = &config->backends[i];
+        struct mb_gateway_backend *backend = &setup->backends[i];
+        const char *problem = NULL;
+        memset(backend, 0, sizeof *backend);
+        backend->name = given->name;
+        if (mb_address_parse(given->address, MB_DEFAULT_PORT, &backend->address,
+                             &backend->address_length, &problem) != 0) {
+            snprintf(error, capacity, "%s:%zu:%zu: backends[%zu].address: %s: %s", path,
+                     given->line, given->column, i, given->address,
+                     problem != NULL ? problem : "not an address");
+            return -1;
+        }
+        backend->connections = given->connections;
+        backend->timeout_ms = given->timeout_ms;
+        backend->max_in_flight = given->in_flight;
+        backend->max_queued = given->queue;
+        backend->share = given->share;
+        setup->backend_tls[i] = NULL;
+        setup->backend_stamp[i][0] = '\0';
+        if (given->tls_certificate == NULL)
+            continue;
+        tls_stamp(given, setup->backend_stamp[i], sizeof setup->backend_stamp[i]);
+        backend->wrap = mb_tls_wrap;
+        backend->wrap_release = release_tls;
+        backend->wrap_data = running_tls(running, setup->backend_stamp[i]);
+        if (backend->wrap_data != NULL) {
+            setup->backend_tls[i] = backend->wrap_data; /* the running one: not this setup's */
+            continue;
+        }
+        char host[256], detail[400];
+        /* The name the device's certificate must carry, unless server_name says otherwise. */
+        mb_guard_source_of(given->address, host, sizeof host);
+        struct stat status;
+        int directory =
+            given->tls_ca != NULL && stat(given->tls_ca, &status) == 0 && S_ISDIR(status.st_mode);
+        struct mb_tls_config tls = {
+            .certificate_file = given->tls_certificate,
+            .key_file = given->tls_key,
+            .ca_file = directory ? NULL : given->tls_ca,
+            .ca_directory = directory ? given->tls_ca : NULL,
+            .pin = given->tls_pin,
+            .server_name = given->tls_server_name != NULL ? given->tls_server_name : host,
+            .resume = 1,
+        };
+        if (mb_tls_context_create(0, &tls, &setup->backend_tls[i], detail, sizeof detail) != 0) {
+            snprintf(error, capacity, "%s:%zu:%zu: backends[%zu].tls: %s", path, given->line,
+                     given->column, i, detail);
+            return -1;
+        }
+        backend->wrap_data = setup->backend_tls[i];
+    }
+    /* The front's context: made at start, and again by a reload when its certificate, key, CA
+     * or CRL changed (the listeners then take it, and drop the clients it refuses). */
+    if (config->tls_listen_count == 0 || (running != NULL && running->front_tls == NULL))
+        return 0; /* TLS listeners come and go with a restart only */
+    mb_front_tls_stamp(config, setup->front_stamp, sizeof setup->front_stamp);
+    if (running != NULL && strcmp(setup->front_stamp, running->front_stamp) == 0)
+        return 0;
+    char detail[400];
+    if (mb_front_tls_create(config, &setup->front_tls, detail, sizeof detail) != 0) {
+        snprintf(error, capacity, "TLS: %s", detail);
+        return -1;
+    }
+    return 0;
+}
+
+/* Frees what `setup` made and still owns; `running` (or NULL) holds contexts it shares. */
+static void release_unshared(struct setup *setup, const struct setup *running) {
+    for (size_t i = 0; i < MB_CONFIG_MAX_BACKENDS; i++) {
+        int shared = 0;
+        for (size_t k = 0; running != NULL && k < MB_CONFIG_MAX_BACKENDS && !shared; k++)
+            shared = running->backend_tls[k] == setup->backend_tls[i];
+        if (!setup->backend_tls_given && !shared)
+            mb_tls_context_destroy(setup->backend_tls[i]);
+        setup->backend_tls[i] = NULL;
+    }
+}
+
+/* Frees what `setup` owns: its configuration, the front context, and the backend contexts it
+ * made that neither the gateway core nor `running` (or NULL) holds. */
+static void release(struct setup *setup, const struct setup *running) {
+    release_unshared(setup, running);
+    mb_tls_context_destroy(setup->front_tls);
+    setup->front_tls = NULL;
+    mb_config_free(&setup->config);
+}
+
+/* ---- --check ---- */
+
+static void format_duration(uint32_t milliseconds, char *text, size_t capacity) {
+    if (milliseconds % 3600000 == 0)
+        snprintf(text, capacity, "%uh", milliseconds / 3600000);
+    else if (milliseconds % 60000 == 0)
+        snprintf(text, capacity, "%um", milliseconds / 60000);
+    else if (milliseconds % 1000 == 0)
+        snprintf(text, capacity, "%us", milliseconds / 1000);
+    else
+        snprintf(text, capacity, "%ums", milliseconds);
+}
+
+/* The routes of one backend in front-unit order, runs of consecutive ids on one line:
+ * "1 -> 1", "2-3 -> 5-6". */
+static void print_routes(const struct setup *setup, size_t backend) {
+    unsigned unit = 0;
+    while (unit < 256) {
+        if (setup->route_backend[unit] != backend) {
+            unit++;
+            continue;
+        }
+        unsigned first = unit;
+        while (unit + 1 < 256 && setup->route_backend[unit + 1] == backend &&
+               setup->route_unit[unit + 1] == setup->route_unit[unit] + 1)
+            unit++;
+        if (unit == first)
+            printf("    front unit %u -> device unit %u\n", first, setup->route_unit[first]);
+        else
+            printf("    front units %u-%u -> device units %u-%u\n", first, unit,
+                   setup->route_unit[first], setup->route_unit[unit]);
+        unit++;
+    }
+}
+
+/* The policy's notes (unit ids that reach one device through several front units), as
+ * warnings after the rules. */
+static void print_notes(const struct mb_serve_config *config) {
+    const char *line = config->policy_notes;
+    while (line != NULL && *line != '\0') {
+        const char *end = strchr(line, '\n');
+        int length = end != NULL ? (int)(end - line) : (int)strlen(line);
+        printf("warning: %.*s\n", length, line);
+        line = end != NULL ? end + 1 : line + length;
+    }
+}
+
+/* The same notes as log lines, at start and after a reload. */
+static void log_notes(struct mb_logger *logger, const struct mb_serve_config *config) {
+    const char *line = config->policy_notes;
+    while (line != NULL && *line != '\0') {
+        const char *end = strchr(line, '\n');
+        int length = end != NULL ? (int)(end - line) : (int)strlen(line);
+        mb_logger_message(logger, MB_LOG_WARNING, "policy_units", "%.*s", length, line);
+        line = end != NULL ? end + 1 : line + length;
+    }
+}
+
+static void print_setup(const struct setup *setup, const char *path) {
+    const struct mb_serve_config *config = &setup->config;
+    char timeout[32], idle[32];
+    printf("%s: valid\n\n", path);
+    printf("listen (plain Modbus/TCP; %s):\n",
+           config->authorize_plain ? "every request checked against the policy"
+                                   : "requests forwarded unchecked, authorize_plain is false");
+    for (size_t i = 0; i < config->listen_count; i++)
+        printf("  %s\n", config->listen[i]);
+    if (config->listen_count == 0 && config->tls_listen_count == 0)
+        printf("  0.0.0.0:502\n  [::]:502\n");
+    if (config->listen_count == 0 && config->tls_listen_count > 0)
+        printf("  (none)\n");
+    if (config->tls_listen_count > 0) {
+        printf("tls (Modbus/TCP Security; every request checked against the policy):\n");
+        for (size_t i = 0; i < config->tls_listen_count; i++)
+            printf("  %s\n", config->tls_listen[i]);
+        printf("  certificate %s, key %s\n  client certificates from %s%s%s\n",
+               config->tls_certificate, config->tls_key, config->tls_ca,
+               config->tls_crl ? ", revocations in " : "", config->tls_crl ? config->tls_crl : "");
+    }
+    format_duration(config->limits.idle_timeout_ms, idle, sizeof idle);
+    struct mb_server_limits limits = config->limits;
+    struct mb_server_limits defaults = mb_server_default_limits();
+    unsigned prefix4 =
+        limits.source_prefix_ipv4 ? limits.source_prefix_ipv4 : defaults.source_prefix_ipv4;
+    unsigned prefix6 =
+        limits.source_prefix_ipv6 ? limits.source_prefix_ipv6 : defaults.source_prefix_ipv6;
+    printf("limits: %u connections, %u per source, %u in flight per connection, "
+           "idle timeout %s\n",
+           limits.max_connections, limits.max_per_source, limits.max_in_flight, idle);
+    printf("sources: an IPv4 /%u, an IPv6 /%u (per-source limits, fair shares, alerts)\n", prefix4,
+           prefix6);
+    const struct mb_config_guard *guard = &config->guard;
+    static const char *const over_rate[] = {"exception 06", "dropped", "the connection closed"};
+    if (guard->rate == 0)
+        printf("rate: no limit per connection\n");
+    else
+        printf("rate: %u requests/s per connection, bursts of %u; over it: %s\n", guard->rate,
+               guard->burst ? guard->burst : guard->rate, over_rate[guard->over_rate]);
+    char window[32];
+    format_duration(guard->alert_window_ms, window, sizeof window);
+    static const char *const over_share[] = {"exception 06", "dropped", "the connection closed"};
+    printf("fair share: each client identity (source and role) holds at most its share of a "
+           "backend; over it: %s\n",
+           over_share[config->guard.over_share]);
+    printf("alerts (per source, each once per %s window): %u distinct unit ids, %u denials, %u "
+           "malformed frames, %u over the rate or refused; FC 8 restart and listen-only always\n",
+           window, guard->alert_scan_units, guard->alert_denials, guard->alert_malformed,
+           guard->alert_rate_limited);
+    printf("audit: %s%s%s%s%s\n", guard->audit_file ? "file " : "",
+           guard->audit_file ? guard->audit_file : "",
+           guard->audit_file && guard->audit_syslog ? ", " : "",
+           guard->audit_syslog ? "syslog " : "", guard->audit_syslog ? guard->audit_syslog : "");
+    if (guard->audit_file == NULL && guard->audit_syslog == NULL)
+        printf("  (no sink: records are only counted)\n");
+    else if (guard->audit_reads)
+        printf("  (allowed reads recorded too)\n");
+    printf("metrics: %s%s%s\n", guard->metrics_listen ? "http://" : "none",
+           guard->metrics_listen ? guard->metrics_listen : "",
+           guard->metrics_listen ? "/metrics" : "");
+
+    printf("\nbackends (%zu; front unit ids without a route are answered 0A):\n",
+           config->backend_count);
+    for (size_t i = 0; i < config->backend_count; i++) {
+        const struct mb_config_backend *backend = &config->backends[i];
+        format_duration(backend->timeout_ms, timeout, sizeof timeout);
+        char resolved[80] = "";
+        mb_address_format((const struct sockaddr *)&setup->backends[i].address,
+                          setup->backends[i].address_length, resolved, sizeof resolved);
+        printf("  %s  %s%s%s%s  ", backend->name, backend->address,
+               strcmp(resolved, backend->address) != 0 ? " (" : "",
+               strcmp(resolved, backend->address) != 0 ? resolved : "",
+               strcmp(resolved, backend->address) != 0 ? ")" : "");
+        if (backend->tls_certificate == NULL)
+            printf("plain Modbus/TCP\n");
+        else
+            printf("Modbus/TCP Security as %s, trusting %s%s\n", backend->tls_certificate,
+                   backend->tls_pin != NULL ? "the pin " : backend->tls_ca,
+                   backend->tls_pin != NULL ? backend->tls_pin : "");
+        uint64_t capacity = (uint64_t)backend->connections * (backend->in_flight + backend->queue);
+        uint64_t share = backend->share ? backend->share : capacity / 4 ? capacity / 4 : 1;
+        printf("    %u connection%s, timeout %s, %u in flight and %u queued per connection; "
+               "%llu requests per identity%s\n",
+               backend->connections, backend->connections == 1 ? "" : "s", timeout,
+               backend->in_flight, backend->queue, (unsigned long long)share,
+               backend->share ? "" : " (a quarter, the default)");
+        print_routes(setup, i);
+    }
+
+    size_t rules = mb_policy_rule_count(config->policy);
+    if (config->policy == NULL) {
+        printf("\npolicy: none (plain requests are forwarded unchecked)\n");
+        return;
+    }
+    printf("\npolicy (%zu rule%s; each part of a request goes down the list, the first rule "
+           "that matches decides; units name %s):\n",
+           rules, rules == 1 ? "" : "s",
+           config->policy_front_units ? "front unit ids only (policy_units: front)"
+                                      : "devices: a rule covers every front unit routed to the "
+                                        "same device (policy_units: device)");
+    const char *line = config->policy_text != NULL ? config->policy_text : "";
+    for (size_t i = 0; i < rules; i++) {
+        const char *end = strchr(line, '\n');
+        int length = end != NULL ? (int)(end - line) : (int)strlen(line);
+        printf("  %zu. %s: %.*s\n", i + 1, mb_policy_rule_name(config->policy, i), length, line);
+        line = end != NULL ? end + 1 : line + length;
+    }
+    printf("  -. default: what no rule matches is denied with exception 01\n");
+    print_notes(config);
+}
+
+static int check(const struct options *options) {
+    static struct setup setup; /* large: not on the stack */
+    char error[600];
+    int status = MB_EXIT_OK;
+    if (load_config(options, &setup.config, error, sizeof error) != 0 ||
+        prepare(&setup, NULL, options->config_path, error, sizeof error) != 0) {
+        fprintf(stderr, PROGRAM ": %s\n", error);
+        status = MB_EXIT_USAGE;
+    } else if (options->explain != NULL) {
+        status = mb_front_explain(PROGRAM, setup.config.policy, setup.config.authorize_plain,
+                                  options->explain, options->explain_count);
+    } else {
+        print_setup(&setup, options->config_path);
+    }
+    release(&setup, NULL);
+    return status;
+}
+
+/* ---- requests ---- */
+
+/* Every request: the policy first (over TLS always, plain ones unless authorize_plain is
+ * false), then the gateway core, which forwards it or answers 0A at once. */
+static int gateway_request(void *data, const struct mb_server_request *call, uint8_t *response) {
+    struct gateway_tool *tool = data;
+    int answer = 0;
+    /* The rate limit and the watch for scans, FC 8 restarts and malformed PDUs come first: a
+     * flood is cut before the policy spends time on it. */
+    if (!mb_watch_admit(tool->watch, call, response, &answer))
+        return answer;
+    /* Zeroed: without a policy nothing fills it, and the watch reads the rule and reason. */
+    struct mb_policy_decision decision = {0};
+    int allowed = mb_front_authorize(tool->policy, tool->authorize_plain, &tool->logger, call,
+                                     response, &decision, &answer);
+    if (allowed < 0)
+        return allowed;
+    int checked = call->peer->secure || tool->authorize_plain;
+    mb_watch_decided(tool->watch, call, &decision, checked);
+    if (allowed == 0)
+        return answer;
+    /* The policy writes a reason for the writes it allows: those make the audit trail. Writes
+     * nobody checked (plain, with authorize_plain false) are recorded too. */
+    int checked_write = decision.action == MB_POLICY_ALLOW && decision.reason[0] != '\0';
+    int unchecked_write = decision.action == 0 &&
+                          (mb_policy_request_access(call->pdu, call->pdu_length) & MB_POLICY_WRITE);
+    if (checked_write || unchecked_write) {
+        uint16_t backend = tool->setup->route_backend[call->unit_id];
+        char route[160];
+        if (backend == NO_ROUTE)
+            snprintf(route, sizeof route, "no route for unit %u (answered 0A)", call->unit_id);
+        else
+            snprintf(route, sizeof route, "to backend %s unit %u",
+                     tool->setup->config.backends[backend].name,
+                     tool->setup->route_unit[call->unit_id]);
+        if (checked_write)
+            mb_logger_message(&tool->logger, MB_LOG_INFO, "audited", "%s; forwarded %s",
+                              decision.reason, route);
+        else
+            mb_logger_message(&tool->logger, MB_LOG_INFO, "audited",
+                              "plain from %s: FC %u on unit %u, not checked (authorize_plain: "
+                              "false); forwarded %s",
+                              call->peer->text, call->pdu[0], call->unit_id, route);
+    }
+    return mb_gateway_handle(tool->gateway, call, response);
+}
+
+/* ---- signals and reload ---- */
+
+/* The gateway core's view of a setup's backends and routes. */
+static struct mb_gateway_config gateway_config_of(struct gateway_tool *tool, struct setup *setup) {
+    struct mb_gateway_config config = {
+        .backends = setup->backends,
+        .backend_count = setup->config.backend_count,
+        .routes = setup->config.routes,
+        .route_count = setup->config.route_count,
+        .log = mb_watch_log,
+        .log_data = tool->watch,
+        .on_complete = mb_watch_completed,
+        .complete_data = tool->watch,
+        .over_share = (enum mb_gateway_over_share)setup->config.guard.over_share,
+    };
+    return config;
+}
+
+/* What only a restart changes, as one line: listeners, user, metrics address. */
+static void front_summary(const struct mb_serve_config *config, char *text, size_t capacity) {
+    size_t used = 0;
+    text[0] = '\0';
+#define ADD(value)       \
+    if (used < capacity) \
+    used += (size_t)snprintf(text + used, capacity - used, "%s|", (value) ? (value) : "")
+    for (size_t i = 0; i < config->listen_count; i++)
+        ADD(config->listen[i]);
+    ADD("tls");
+    for (size_t i = 0; i < config->tls_listen_count; i++)
+        ADD(config->tls_listen[i]);
+    ADD(config->user);
+    ADD(config->guard.metrics_listen);
+#undef ADD
+}
+
+static void setup_free(struct setup *setup, const struct setup *running) {
+    if (setup == NULL)
+        return;
+    release(setup, running);
+    free(setup);
+}
+
+/*
+ * SIGHUP: the whole file again. Policy, authorize_plain, limits, logging, audit, alerts and the
+ * rate apply at once; backends and routes go to the gateway core, which keeps what did not
+ * change and lets removed backends finish what they hold. Changed front TLS files make a new
+ * context, which the listeners take (closing the clients it refuses). Listen addresses, user and
+ * metrics.listen need a restart. A file that does not load, or a backend that cannot be
+ * prepared, is refused whole and the running configuration stays.
+ */
+static void reload(struct gateway_tool *tool) {
+    char error[600];
+    struct setup *fresh = calloc(1, sizeof *fresh);
+    if (fresh == NULL) {
+        mb_logger_message(&tool->logger, MB_LOG_ERROR, "reload_refused", "out of memory");
+        mb_watch_count_reload(tool->watch, 1);
+        return;
+    }
+    if (load_config(&tool->options, &fresh->config, error, sizeof error) != 0 ||
+        prepare(fresh, tool->setup, tool->options.config_path, error, sizeof error) != 0) {
+        mb_logger_message(&tool->logger, MB_LOG_ERROR, "reload_refused",
+                          "%s; the running configuration stays in force", error);
+        mb_watch_count_reload(tool->watch, 1);
+        setup_free(fresh, tool->setup);
+        return;
+    }
+    struct mb_gateway_config gateway_config = gateway_config_of(tool, fresh);
+    int rc = mb_gateway_reconfigure(tool->gateway, &gateway_config);
+    if (rc != 0) {
+        mb_logger_message(&tool->logger, MB_LOG_ERROR, "reload_refused",
+                          "the backends could not be started (%s); the running configuration "
+                          "stays in force",
+                          mb_strerror(rc));
+        mb_watch_count_reload(tool->watch, 1);
+        setup_free(fresh, tool->setup);
+        return;
+    }
+    /* Every backend context is the gateway core's now, the running ones it kept included. */
+    fresh->backend_tls_given = 1;
+    tool->setup->backend_tls_given = 1;
+    struct mb_serve_config *config = &fresh->config;
+    /* Thresholds, rate and sinks. Sinks that do not open keep the old ones and say so loudly,
+     * but hold back nothing else: a new CRL or policy must take effect all the same. */
+    const char *audit_note = "audit";
+    if (mb_watch_reload(tool->watch, config, error, sizeof error) != 0)
+        audit_note = "audit (the old sinks kept: see audit_reopen_failed)";
+    char summary[4096];
+    front_summary(config, summary, sizeof summary);
+    int restart_needed = strcmp(summary, tool->front) != 0;
+    mb_server_set_limits(tool->server, &config->limits);
+    tool->logger.format = config->log_format;
+    tool->logger.level = config->log_level;
+    const char *tls_note = "";
+    if (fresh->front_tls != NULL) {
+        /* New front files: the listeners take the new context and close the connections whose
+         * client certificate it refuses ("tls_revoked"); the old one lives on in the others. */
+        mb_server_replace_tls(tool->server, tool->setup->front_tls, fresh->front_tls);
+        tls_note = ", front TLS (certificate, key, CA, CRL)";
+    } else {
+        fresh->front_tls = tool->setup->front_tls;
+        tool->setup->front_tls = NULL;
+        snprintf(fresh->front_stamp, sizeof fresh->front_stamp, "%s", tool->setup->front_stamp);
+    }
+    setup_free(tool->setup, NULL);
+    tool->setup = fresh;
+    tool->policy = config->policy;
+    tool->authorize_plain = config->authorize_plain;
+    mb_watch_count_reload(tool->watch, 0);
+    log_notes(&tool->logger, config);
+    mb_logger_message(&tool->logger, MB_LOG_INFO, "reloaded",
+                      "policy (%zu rules), authorize_plain, limits, logging, %s, alerts, "
+                      "backends (%zu) and routes (%zu)%s applied%s",
+                      mb_policy_rule_count(config->policy), audit_note, config->backend_count,
+                      config->route_count, tls_note,
+                      restart_needed ? "; the listen, tls.listen, user or metrics.listen changes "
+                                       "in the file need a restart"
+                                     : "");
+}
+
+static void on_signal(struct mb_loop *loop, int fd, unsigned events, void *data) {
+    (void)events;
+    (void)loop;
+    struct gateway_tool *tool = data;
+    struct signalfd_siginfo info;
+    while (read(fd, &info, sizeof info) == (ssize_t)sizeof info) {
+        if (info.ssi_signo == SIGHUP) {
+            reload(tool);
+        } else if (!tool->shut_down) {
+            tool->shut_down = 1;
+            mb_logger_message(&tool->logger, MB_LOG_INFO, "stopping", "signal %s received",
+                              info.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+            mb_server_shutdown(tool->server, tool->setup->config.shutdown_grace_ms);
+        }
+    }
+}
+
+/* ---- running ---- */
+
+static int start(struct gateway_tool *tool, sigset_t *signals) {
+    struct setup *setup = tool->setup;
+    struct mb_serve_config *config = &setup->config;
+    struct mb_server_config server_config = {
+        .limits = config->limits,
+        .handler = gateway_request,
+        .handler_data = tool,
+        /* The policy decides malformed requests too (by function code), before the gateway
+         * core answers them: nothing malformed goes on to a device. */
+        .pass_undecodable = 1,
+        .log = mb_watch_log,
+        .log_data = tool->watch,
+        .on_refused = mb_watch_refused,
+        .refused_data = tool->watch,
+    };
+    if (mb_loop_create(&tool->loop) != 0 ||
+        mb_server_create(tool->loop, &server_config, &tool->server) != 0) {
+        fprintf(stderr, PROGRAM ": out of memory\n");
+        return MB_EXIT_FAILURE;
+    }
+    struct mb_server *servers[1] = {tool->server};
+    int status =
+        mb_front_open_listeners(PROGRAM, config, servers, 1, setup->front_tls, &tool->logger);
+    if (status != 0)
+        return status;
+    front_summary(config, tool->front, sizeof tool->front);
+    struct mb_gateway_config gateway_config = gateway_config_of(tool, setup);
+    int rc = mb_gateway_create(tool->loop, tool->server, &gateway_config, &tool->gateway);
+    if (rc != 0) {
+        fprintf(stderr, PROGRAM ": cannot start the backends: %s\n", mb_strerror(rc));
+        return MB_EXIT_FAILURE;
+    }
+    setup->backend_tls_given = 1;
+    mb_watch_attach(tool->watch, tool->loop, tool->server, tool->gateway);
+    if (config->guard.metrics_listen != NULL) {
+        char error[400], bound[80] = "";
+        if (mb_http_listen(tool->loop, config->guard.metrics_listen, mb_watch_render, tool->watch,
+                           &tool->metrics, error, sizeof error) != 0) {
+            fprintf(stderr, PROGRAM ": metrics.listen: %s\n", error);
+            return MB_EXIT_FAILURE;
+        }
+        mb_http_address(tool->metrics, bound, sizeof bound);
+        mb_logger_message(&tool->logger, MB_LOG_INFO, "metrics",
+                          "Prometheus metrics on http://%s/metrics", bound);
+    }
+    if (config->user != NULL) {
+        /* The audit file opened as root becomes the user's, so that SIGHUP after a rotation
+         * can open the next one, and nothing of a reload depends on root. */
+        unsigned uid, gid;
+        char error[600];
+        if (mb_front_user_ids(config->user, &uid, &gid) == 0 && geteuid() == 0 &&
+            mb_watch_hand_over(tool->watch, uid, gid, error, sizeof error) != 0)
+            mb_logger_message(&tool->logger, MB_LOG_WARNING, "audit_owner", "%s", error);
+        if (mb_front_drop_privileges(PROGRAM, config->user) != 0)
+            return MB_EXIT_FAILURE;
+    }
+    tool->signal_fd = signalfd(-1, signals, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (tool->signal_fd < 0 ||
+        mb_loop_add(tool->loop, tool->signal_fd, MB_IO_READ, on_signal, tool) != 0) {
+        fprintf(stderr, PROGRAM ": cannot watch signals: %s\n", strerror(errno));
+        return MB_EXIT_FAILURE;
+    }
+    log_notes(&tool->logger, config);
+    size_t rules = mb_policy_rule_count(tool->policy);
+    mb_logger_message(&tool->logger, MB_LOG_INFO, "started",
+                      "%zu backend(s), %zu routed unit id(s), %zu policy rule(s); plain requests "
+                      "%s",
+                      config->backend_count, config->route_count, rules,
+                      tool->authorize_plain ? "checked against the policy"
+                                            : "forwarded unchecked (authorize_plain: false)");
+    return 0;
+}
+
+int mb_cmd_gateway(int argc, char **argv) {
+    static struct gateway_tool tool; /* large (the configuration): not on the stack */
+    char error[600];
+    memset(&tool, 0, sizeof tool);
+    tool.signal_fd = -1;
+    int parsed = parse_arguments(argc, argv, &tool.options);
+    if (parsed != 0)
+        return parsed > 0 ? MB_EXIT_OK : MB_EXIT_USAGE;
+    if (tool.options.check)
+        return check(&tool.options);
+
+    int status = MB_EXIT_USAGE;
+    tool.setup = calloc(1, sizeof *tool.setup);
+    if (tool.setup == NULL) {
+        fprintf(stderr, PROGRAM ": out of memory\n");
+        return MB_EXIT_FAILURE;
+    }
+    if (load_config(&tool.options, &tool.setup->config, error, sizeof error) != 0 ||
+        prepare(tool.setup, NULL, tool.options.config_path, error, sizeof error) != 0) {
+        fprintf(stderr, PROGRAM ": %s\n", error);
+        goto out;
+    }
+    tool.logger.stream = stderr;
+    tool.logger.format = tool.setup->config.log_format;
+    tool.logger.level = tool.setup->config.log_level;
+    if (mb_watch_create(&tool.setup->config, &tool.logger, &tool.watch, error, sizeof error) != 0) {
+        fprintf(stderr, PROGRAM ": audit: %s\n", error);
+        goto out;
+    }
+    tool.policy = tool.setup->config.policy;
+    tool.authorize_plain = tool.setup->config.authorize_plain;
+
+    /* Signals are taken through a signalfd: block them first. */
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGHUP);
+    sigprocmask(SIG_BLOCK, &signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    /* A front connection per client, and each backend's pool. */
+    uint32_t backend_connections = 0;
+    for (size_t i = 0; i < tool.setup->config.backend_count; i++)
+        backend_connections += tool.setup->config.backends[i].connections;
+    mb_front_raise_descriptor_limit(
+        &tool.logger, tool.setup->config.limits.max_connections + backend_connections, 1);
+
+    status = start(&tool, &signals);
+    if (status == 0) {
+        while (!(tool.shut_down && mb_server_idle(tool.server)))
+            if (mb_loop_run_once(tool.loop, 200) != 0)
+                break;
+        status = MB_EXIT_OK;
+    }
+
+out:
+    /* The gateway answers what is still outstanding through the server: it goes first, and
+     * the watch writes the records of those answers. */
+    mb_http_close(tool.metrics);
+    mb_gateway_destroy(tool.gateway);
+    if (tool.signal_fd >= 0) {
+        mb_loop_remove(tool.loop, tool.signal_fd);
+        close(tool.signal_fd);
+    }
+    mb_server_destroy(tool.server);
+    mb_watch_detach(tool.watch);
+    mb_loop_destroy(tool.loop);
+    if (status == MB_EXIT_OK)
+        mb_logger_message(&tool.logger, MB_LOG_INFO, "stopped", "all connections closed");
+    mb_watch_destroy(tool.watch);
+    setup_free(tool.setup, NULL);
+    return status;
+}

@@ -1,0 +1,914 @@
+/* SPDX-License-Identifier: MIT */
+#include "app/gateway/watch.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "app/common/json.h"
+#include "app/daemon/audit.h"
+#include "app/daemon/ratelimit.h"
+#include "mbsec/error.h"
+#include "mbsec/pdu.h"
+#include "mbsec/tls.h"
+
+#define PENDING_BUCKETS 1024
+#define MAX_HISTOGRAMS (MB_CONFIG_MAX_BACKENDS * 2) /* backends, and those a reload replaced */
+#define VALUES_SHOWN 64 /* values of a write put in its record; the rest is counted */
+
+/* Backend latency buckets, in microseconds (the metric is in seconds). */
+static const uint32_t latency_bounds_us[] = {250,    500,     1000,    2500,   5000,
+                                             10000,  25000,   50000,   100000, 250000,
+                                             500000, 1000000, 2500000, 5000000};
+#define LATENCY_BUCKETS (sizeof latency_bounds_us / sizeof latency_bounds_us[0])
+
+/* A forwarded request whose record waits for its outcome. */
+struct pending {
+    uint64_t connection_id;
+    uint16_t transaction_id;
+    uint8_t unit;
+    uint8_t pdu[MB_PDU_MAX];
+    uint8_t pdu_length;
+    int checked;
+    int write; /* as the policy tells reads from writes (FC 8/00 reads) */
+    char rule[64];
+    struct pending *next;
+};
+
+struct histogram {
+    char backend[64];
+    uint64_t counts[LATENCY_BUCKETS + 1]; /* the last: above every bound */
+    uint64_t sum_us;
+    uint64_t total;
+};
+
+enum outcome {
+    ANSWERED,
+    DEVICE_EXCEPTION,
+    UNAVAILABLE,
+    TIMEOUT,
+    MISMATCH,
+    OVER_SHARE,
+    REJECTED,
+    OUTCOMES
+};
+static const char *const outcome_names[OUTCOMES] = {
+    "answered", "device_exception", "unavailable", "timeout", "mismatch", "over_share", "rejected"};
+
+enum alert {
+    ALERT_SCAN,
+    ALERT_DENIALS,
+    ALERT_MALFORMED,
+    ALERT_FLOOD,
+    ALERT_CONNECTION_FLOOD,
+    ALERT_RESTART,
+    ALERT_LISTEN_ONLY,
+    ALERT_SHARE,
+    ALERTS
+};
+static const char *const alert_names[ALERTS] = {
+    "unit_scan",        "denial_burst", "malformed_frames", "request_flood",
+    "connection_flood", "fc8_restart",  "fc8_listen_only",  "backend_share"};
+
+struct mb_watch {
+    struct mb_logger *logger;
+    struct mb_audit *audit;
+    char audit_file[4096];
+    char audit_syslog[4096];
+    int audit_reads;
+    struct mb_guard *guard;
+    struct mb_guard_settings settings;
+    enum mb_config_over_rate over_rate;
+    struct mb_loop *loop;
+    struct mb_server *server;
+    struct mb_gateway *gateway;
+    struct pending *pending[PENDING_BUCKETS];
+    uint64_t pending_count;
+    struct histogram histograms[MAX_HISTOGRAMS];
+    size_t histogram_count;
+    /* counters */
+    uint64_t requests[256];
+    uint64_t outcomes[OUTCOMES];
+    uint64_t exceptions[3][256];           /* by source: 0 policy, 1 device, 2 gateway */
+    uint64_t denials[MB_POLICY_CLOSE + 1]; /* by enum mb_policy_action */
+    uint64_t rate_limited;
+    uint64_t malformed_front;
+    uint64_t sanity_backend;
+    uint64_t alerts[ALERTS];
+    uint64_t reloads, reloads_refused;
+    uint64_t sink_failures; /* reloads that kept the old audit sinks */
+    uint64_t refused;       /* connections refused at accept (every one, logged or not) */
+    uint64_t refusal_summaries;
+    struct mb_timer summary_timer;
+};
+
+static uint64_t now_ms(const struct mb_watch *watch) {
+    return watch->loop != NULL ? mb_loop_now(watch->loop) : 0;
+}
+
+/* ---- sinks ---- */
+
+static int open_sinks(const struct mb_config_guard *guard, struct mb_audit **audit, char *error,
+                      size_t capacity) {
+    struct mb_audit_config config = {
+        .file = guard->audit_file,
+        .syslog = guard->audit_syslog,
+        .app_name = "mbsec-gateway",
+    };
+    return mb_audit_open(&config, audit, error, capacity) == 0 ? 0 : -1;
+}
+
+static void remember_sinks(struct mb_watch *watch, const struct mb_config_guard *guard) {
+    snprintf(watch->audit_file, sizeof watch->audit_file, "%s",
+             guard->audit_file ? guard->audit_file : "");
+    snprintf(watch->audit_syslog, sizeof watch->audit_syslog, "%s",
+             guard->audit_syslog ? guard->audit_syslog : "");
+}
+
+static void take_settings(struct mb_watch *watch, const struct mb_serve_config *config) {
+    const struct mb_config_guard *guard = &config->guard;
+    struct mb_guard_settings settings = {
+        .rate = guard->rate,
+        .burst = guard->burst,
+        .window_ms = guard->alert_window_ms,
+        .scan_units = guard->alert_scan_units,
+        .denials = guard->alert_denials,
+        .malformed = guard->alert_malformed,
+        .rate_limited = guard->alert_rate_limited,
+        .refused = guard->alert_rate_limited,
+        .over_share = guard->alert_rate_limited,
+    };
+    watch->settings = settings;
+    watch->over_rate = guard->over_rate;
+    watch->audit_reads = guard->audit_reads;
+}
+
+int mb_watch_create(const struct mb_serve_config *config, struct mb_logger *logger,
+                    struct mb_watch **watch_out, char *error, size_t capacity) {
+    struct mb_watch *watch = calloc(1, sizeof *watch);
+    if (watch == NULL) {
+        snprintf(error, capacity, "out of memory");
+        return -1;
+    }
+    watch->logger = logger;
+    take_settings(watch, config);
+    if (mb_guard_create(&watch->settings, &watch->guard) != 0) {
+        snprintf(error, capacity, "out of memory");
+        free(watch);
+        return -1;
+    }
+    if (open_sinks(&config->guard, &watch->audit, error, capacity) != 0) {
+        mb_guard_destroy(watch->guard);
+        free(watch);
+        return -1;
+    }
+    remember_sinks(watch, &config->guard);
+    *watch_out = watch;
+    return 0;
+}
+
+static void summary_tick(struct mb_loop *loop, struct mb_timer *timer);
+static void write_summary(void *data, const struct mb_guard_refusals *summary);
+
+void mb_watch_attach(struct mb_watch *watch, struct mb_loop *loop, struct mb_server *server,
+                     struct mb_gateway *gateway) {
+    watch->loop = loop;
+    watch->server = server;
+    watch->gateway = gateway;
+    mb_timer_start(loop, &watch->summary_timer, 1000, summary_tick, watch);
+}
+
+static void begin(struct mb_json *json, const char *type);
+static void emit(struct mb_watch *watch, enum mb_audit_severity severity, const char *type,
+                 struct mb_json *json);
+
+/*
+ * A reload that could not open (or reopen) the audit sinks it names: everything else of the
+ * reload is applied by the caller, the sinks in use stay, and this is said where it will be
+ * seen: an error line, a record in the sinks that still work, a metric.
+ */
+static void sinks_kept(struct mb_watch *watch, const char *error) {
+    watch->sink_failures++;
+    mb_logger_message(watch->logger, MB_LOG_ERROR, "audit_reopen_failed",
+                      "%s; the audit records keep going where they went before (the rest of the "
+                      "reload is applied)",
+                      error);
+    struct mb_json json;
+    begin(&json, "audit");
+    mb_json_string(&json, "event", "reopen_failed");
+    mb_json_string(&json, "detail", error);
+    mb_json_string(&json, "file", watch->audit_file[0] ? watch->audit_file : NULL);
+    mb_json_string(&json, "syslog", watch->audit_syslog[0] ? watch->audit_syslog : NULL);
+    emit(watch, MB_AUDIT_ERROR, "audit", &json);
+}
+
+int mb_watch_reload(struct mb_watch *watch, const struct mb_serve_config *config, char *error,
+                    size_t capacity) {
+    const struct mb_config_guard *guard = &config->guard;
+    int same = strcmp(watch->audit_file, guard->audit_file ? guard->audit_file : "") == 0 &&
+               strcmp(watch->audit_syslog, guard->audit_syslog ? guard->audit_syslog : "") == 0;
+    int kept = 0;
+    take_settings(watch, config);
+    mb_guard_configure(watch->guard, &watch->settings);
+    if (same) {
+        kept = mb_audit_reopen(watch->audit, error, capacity) != 0;
+    } else {
+        struct mb_audit *fresh = NULL;
+        kept = open_sinks(guard, &fresh, error, capacity) != 0;
+        if (!kept) {
+            mb_audit_close(watch->audit);
+            watch->audit = fresh;
+            remember_sinks(watch, guard);
+        }
+    }
+    if (kept)
+        sinks_kept(watch, error);
+    return kept;
+}
+
+int mb_watch_hand_over(struct mb_watch *watch, unsigned uid, unsigned gid, char *error,
+                       size_t capacity) {
+    return mb_audit_hand_over(watch->audit, uid, gid, error, capacity) == 0 ? 0 : -1;
+}
+
+void mb_watch_count_reload(struct mb_watch *watch, int refused) {
+    if (refused)
+        watch->reloads_refused++;
+    else
+        watch->reloads++;
+}
+
+void mb_watch_detach(struct mb_watch *watch) {
+    if (watch == NULL || watch->loop == NULL)
+        return;
+    mb_timer_stop(watch->loop, &watch->summary_timer);
+    /* The refusals of windows still open: their summaries are written now. */
+    mb_guard_refusal_summaries(watch->guard, now_ms(watch), 1, write_summary, watch);
+    watch->loop = NULL;
+    watch->server = NULL;
+    watch->gateway = NULL;
+}
+
+void mb_watch_destroy(struct mb_watch *watch) {
+    if (watch == NULL)
+        return;
+    for (size_t i = 0; i < PENDING_BUCKETS; i++)
+        while (watch->pending[i] != NULL) {
+            struct pending *pending = watch->pending[i];
+            watch->pending[i] = pending->next;
+            free(pending);
+        }
+    mb_guard_destroy(watch->guard);
+    mb_audit_close(watch->audit);
+    free(watch);
+}
+
+/* Writes a record; a sink that just failed is said once on stderr. */
+static void emit(struct mb_watch *watch, enum mb_audit_severity severity, const char *type,
+                 struct mb_json *json) {
+    mb_audit_write(watch->audit, severity, type, mb_json_end(json));
+    char failure[512];
+    if (mb_audit_take_error(watch->audit, failure, sizeof failure))
+        mb_logger_message(watch->logger, MB_LOG_ERROR, "audit_failed",
+                          "%s; records are counted as lost until it works again", failure);
+}
+
+static void begin(struct mb_json *json, const char *type) {
+    char time[32];
+    mb_log_timestamp(time, sizeof time);
+    mb_json_begin(json);
+    mb_json_string(json, "time", time);
+    mb_json_string(json, "type", type);
+}
+
+/* Who: the connection's identity as the guard knows it. */
+static void put_client(struct mb_json *json, const struct mb_guard_client *client, uint64_t id,
+                       const char *peer) {
+    mb_json_uint(json, "connection", id);
+    mb_json_string(json, "peer", client != NULL ? client->peer : peer);
+    if (client == NULL)
+        return;
+    mb_json_string(json, "transport", client->tls ? "tls" : "tcp");
+    mb_json_string(json, "role", client->has_role ? client->role : NULL);
+    mb_json_string(json, "subject", client->tls ? client->subject : NULL);
+}
+
+/* The decoded request, as fields: addresses, quantities and the values written. */
+static void put_values(struct mb_json *json, const char *key, const uint8_t *values, uint16_t count,
+                       int bits) {
+    char text[VALUES_SHOWN * 7 + 4];
+    size_t used = 0;
+    text[used++] = '[';
+    uint16_t shown = count < VALUES_SHOWN ? count : VALUES_SHOWN;
+    for (uint16_t i = 0; i < shown; i++) {
+        unsigned value = bits ? (values[i / 8] >> (i % 8)) & 1u
+                              : (unsigned)(values[2 * i] << 8 | values[2 * i + 1]);
+        used += (size_t)snprintf(text + used, sizeof text - used, "%s%u", i ? "," : "", value);
+    }
+    snprintf(text + used, sizeof text - used, "]");
+    mb_json_raw(json, key, text);
+    if (count > shown)
+        mb_json_uint(json, "values_not_shown", (uint64_t)(count - shown));
+}
+
+static void put_request(struct mb_json *json, uint8_t unit, const uint8_t *pdu, size_t length) {
+    mb_json_uint(json, "unit", unit);
+    mb_json_uint(json, "function", length > 0 ? pdu[0] : 0);
+    mb_json_string(json, "function_name", mb_function_name(length > 0 ? pdu[0] : 0));
+    struct mb_request request;
+    if (length == 0 || mb_request_decode(pdu, length, &request) != 0) {
+        mb_json_bool(json, "malformed", 1);
+        return;
+    }
+    switch (request.function) {
+    case MB_FC_READ_COILS:
+    case MB_FC_READ_DISCRETE_INPUTS:
+    case MB_FC_READ_HOLDING_REGISTERS:
+    case MB_FC_READ_INPUT_REGISTERS:
+        mb_json_uint(json, "address", request.read.address);
+        mb_json_uint(json, "quantity", request.read.quantity);
+        break;
+    case MB_FC_WRITE_SINGLE_COIL:
+        mb_json_uint(json, "address", request.write_single.address);
+        mb_json_raw(json, "values", request.write_single.value == MB_COIL_ON ? "[1]" : "[0]");
+        break;
+    case MB_FC_WRITE_SINGLE_REGISTER: {
+        char text[16];
+        snprintf(text, sizeof text, "[%u]", request.write_single.value);
+        mb_json_uint(json, "address", request.write_single.address);
+        mb_json_raw(json, "values", text);
+        break;
+    }
+    case MB_FC_WRITE_MULTIPLE_COILS:
+    case MB_FC_WRITE_MULTIPLE_REGISTERS:
+        mb_json_uint(json, "address", request.write_multiple.address);
+        mb_json_uint(json, "quantity", request.write_multiple.quantity);
+        put_values(json, "values", request.write_multiple.values, request.write_multiple.quantity,
+                   request.function == MB_FC_WRITE_MULTIPLE_COILS);
+        break;
+    case MB_FC_MASK_WRITE_REGISTER:
+        mb_json_uint(json, "address", request.mask_write.address);
+        mb_json_uint(json, "and_mask", request.mask_write.and_mask);
+        mb_json_uint(json, "or_mask", request.mask_write.or_mask);
+        break;
+    case MB_FC_READ_WRITE_MULTIPLE_REGISTERS:
+        mb_json_uint(json, "address", request.read_write.write_address);
+        mb_json_uint(json, "quantity", request.read_write.write_quantity);
+        put_values(json, "values", request.read_write.values, request.read_write.write_quantity, 0);
+        mb_json_uint(json, "read_address", request.read_write.read_address);
+        mb_json_uint(json, "read_quantity", request.read_write.read_quantity);
+        break;
+    case MB_FC_DIAGNOSTICS:
+        mb_json_uint(json, "sub_function", request.diagnostics.sub_function);
+        break;
+    case MB_FC_READ_FIFO_QUEUE:
+        mb_json_uint(json, "address", request.fifo.address);
+        break;
+    case MB_FC_READ_FILE_RECORD:
+    case MB_FC_WRITE_FILE_RECORD:
+        mb_json_uint(json, "records", request.file.count);
+        break;
+    default:
+        break;
+    }
+}
+
+/* ---- alerts ---- */
+
+static void raise_alert(struct mb_watch *watch, enum alert kind, const char *source,
+                        const char *peer, uint64_t connection_id, uint32_t count,
+                        const char *detail) {
+    watch->alerts[kind]++;
+    if (source == NULL)
+        source = "";
+    mb_logger_message(watch->logger, MB_LOG_WARNING, "alert", "%s from %s: %s", alert_names[kind],
+                      source, detail);
+    struct mb_json json;
+    begin(&json, "alert");
+    mb_json_string(&json, "alert", alert_names[kind]);
+    mb_json_string(&json, "source", source);
+    if (connection_id != 0) {
+        const struct mb_guard_client *client = mb_guard_find(watch->guard, connection_id);
+        put_client(&json, client, connection_id, peer);
+    }
+    if (count != 0) {
+        mb_json_uint(&json, "count", count);
+        mb_json_uint(&json, "window_ms", watch->settings.window_ms);
+    }
+    mb_json_string(&json, "detail", detail);
+    emit(watch, MB_AUDIT_CRITICAL, "alert", &json);
+}
+
+/* Counts an event for a source and raises its alert when the count reaches the threshold. */
+static void count_event(struct mb_watch *watch, enum mb_guard_event event, enum alert kind,
+                        const char *source, const char *peer, uint64_t connection_id, uint8_t unit,
+                        const char *what) {
+    uint32_t count;
+    if (!mb_guard_note(watch->guard, source, event, unit, now_ms(watch), &count))
+        return;
+    char detail[200];
+    snprintf(detail, sizeof detail, "%u %s within %u ms", count, what, watch->settings.window_ms);
+    raise_alert(watch, kind, source, peer, connection_id, count, detail);
+}
+
+/* ---- connection and backend events ---- */
+
+static void sanity(struct mb_watch *watch, const char *side, const struct mb_log_event *event) {
+    struct mb_json json;
+    begin(&json, "sanity");
+    mb_json_string(&json, "side", side);
+    if (event->connection_id != 0)
+        put_client(&json, mb_guard_find(watch->guard, event->connection_id), event->connection_id,
+                   event->peer);
+    mb_json_string(&json, "event", event->event);
+    mb_json_string(&json, "detail", event->reason);
+    emit(watch, MB_AUDIT_WARNING, "sanity", &json);
+}
+
+static void connection_record(struct mb_watch *watch, const struct mb_log_event *event,
+                              const char *what, const struct mb_guard_client *client) {
+    struct mb_json json;
+    begin(&json, "connection");
+    mb_json_string(&json, "event", what);
+    put_client(&json, client, event->connection_id, event->peer);
+    if (event->listener != NULL)
+        mb_json_string(&json, "listener", event->listener);
+    else if (client != NULL && client->listener[0])
+        mb_json_string(&json, "listener", client->listener);
+    if (event->tls != NULL) {
+        mb_json_string(&json, "version", event->tls->version);
+        mb_json_string(&json, "cipher", event->tls->cipher);
+        mb_json_bool(&json, "resumed", event->tls->resumed);
+        if (!event->tls->has_role)
+            mb_json_string(&json, "role_problem", event->tls->role_diagnostic);
+    }
+    if (strcmp(what, "closed") == 0) {
+        mb_json_uint(&json, "requests", event->requests);
+        mb_json_uint(&json, "duration_ms", event->duration_ms);
+    }
+    if (event->reason != NULL && strcmp(what, "opened") != 0)
+        mb_json_string(&json, "reason", event->reason);
+    emit(watch,
+         strcmp(what, "closed") == 0 || strcmp(what, "opened") == 0 || strcmp(what, "tls") == 0
+             ? MB_AUDIT_INFO
+             : MB_AUDIT_WARNING,
+         "connection", &json);
+}
+
+void mb_watch_log(void *data, const struct mb_log_event *event) {
+    struct mb_watch *watch = data;
+    mb_logger_write(watch->logger, event);
+    const char *name = event->event;
+    if (strcmp(name, "connection_opened") == 0) {
+        struct mb_guard_client *client =
+            mb_guard_open(watch->guard, event->connection_id, event->peer, event->source,
+                          event->listener, now_ms(watch));
+        connection_record(watch, event, "opened", client);
+    } else if (strcmp(name, "tls_established") == 0) {
+        struct mb_guard_client *client = mb_guard_find(watch->guard, event->connection_id);
+        if (client != NULL && event->tls != NULL) {
+            client->tls = 1;
+            client->has_role = event->tls->has_role;
+            snprintf(client->role, sizeof client->role, "%s", event->tls->role);
+            snprintf(client->subject, sizeof client->subject, "%s", event->tls->subject);
+            snprintf(client->version, sizeof client->version, "%s", event->tls->version);
+            snprintf(client->cipher, sizeof client->cipher, "%s", event->tls->cipher);
+        }
+        connection_record(watch, event, "tls", client);
+    } else if (strcmp(name, "tls_failed") == 0 || strcmp(name, "tls_revoked") == 0) {
+        /* "tls_revoked": a reload's new CA or CRL refused the certificate of an established
+         * connection, which is closed next. */
+        connection_record(watch, event, name, mb_guard_find(watch->guard, event->connection_id));
+    } else if (strcmp(name, "connection_closed") == 0) {
+        connection_record(watch, event, "closed",
+                          mb_guard_find(watch->guard, event->connection_id));
+        mb_guard_close(watch->guard, event->connection_id);
+    } else if (strcmp(name, "connection_refused") == 0) {
+        /* Logged at most 10 a second; every refusal reaches mb_watch_refused() instead. */
+    } else if (strcmp(name, "protocol_error") == 0 && event->reason != NULL &&
+               strcmp(event->reason, "undecodable PDU handed to the handler") == 0) {
+        /* The request itself comes to mb_watch_admit(), which records it with its fields. */
+    } else if (strcmp(name, "protocol_error") == 0) {
+        watch->malformed_front++;
+        sanity(watch, "front", event);
+        count_event(watch, MB_GUARD_MALFORMED, ALERT_MALFORMED, event->source, event->peer,
+                    event->connection_id, 0, "malformed frames");
+    } else if (strcmp(name, "backend_mismatch") == 0 || strcmp(name, "backend_unsolicited") == 0) {
+        watch->sanity_backend++;
+        sanity(watch, "backend", event);
+    }
+}
+
+/* ---- refused connections ---- */
+
+void mb_watch_refused(void *data, const struct mb_peer *peer, const char *listener,
+                      const char *reason) {
+    struct mb_watch *watch = data;
+    int alert;
+    uint32_t count;
+    watch->refused++;
+    if (mb_guard_refused(watch->guard, peer->source, reason, now_ms(watch), mb_log_wall_ms(),
+                         &alert, &count)) {
+        /* The first of the source's window: a record of its own. The rest are summed up. */
+        struct mb_json json;
+        begin(&json, "connection");
+        mb_json_string(&json, "event", "refused");
+        mb_json_uint(&json, "connection", 0);
+        mb_json_string(&json, "peer", peer->text);
+        mb_json_string(&json, "source", peer->source);
+        mb_json_string(&json, "listener", listener);
+        mb_json_string(&json, "reason", reason);
+        emit(watch, MB_AUDIT_WARNING, "connection", &json);
+    }
+    if (alert) {
+        char detail[200];
+        snprintf(detail, sizeof detail, "%u connections refused over the limits within %u ms",
+                 count, watch->settings.window_ms);
+        raise_alert(watch, ALERT_CONNECTION_FLOOD, peer->source, peer->text, 0, count, detail);
+    }
+}
+
+static void write_summary(void *data, const struct mb_guard_refusals *summary) {
+    struct mb_watch *watch = data;
+    char first[40], last[40];
+    mb_log_time_of(summary->first_ms, first, sizeof first);
+    mb_log_time_of(summary->last_ms, last, sizeof last);
+    watch->refusal_summaries++;
+    struct mb_json json;
+    begin(&json, "connection");
+    mb_json_string(&json, "event", "refused_summary");
+    mb_json_string(&json, "source", summary->source);
+    mb_json_uint(&json, "count", summary->count);
+    mb_json_string(&json, "first", first);
+    mb_json_string(&json, "last", last);
+    mb_json_uint(&json, "window_ms", watch->settings.window_ms);
+    mb_json_string(&json, "reason", summary->reason);
+    emit(watch, MB_AUDIT_WARNING, "connection", &json);
+}
+
+/* Once a second: the summaries of refusal windows that have ended. */
+static void summary_tick(struct mb_loop *loop, struct mb_timer *timer) {
+    struct mb_watch *watch = timer->data;
+    mb_guard_refusal_summaries(watch->guard, now_ms(watch), 0, write_summary, watch);
+    mb_timer_start(loop, timer, 1000, summary_tick, watch);
+}
+
+/* ---- requests ---- */
+
+int mb_watch_admit(struct mb_watch *watch, const struct mb_server_request *call, uint8_t *response,
+                   int *answer) {
+    uint8_t function = call->pdu_length > 0 ? call->pdu[0] : 0;
+    watch->requests[function]++;
+    struct mb_guard_client *client = mb_guard_find(watch->guard, call->connection_id);
+    const char *peer = call->peer->text, *source = call->peer->source;
+    count_event(watch, MB_GUARD_UNIT, ALERT_SCAN, source, peer, call->connection_id, call->unit_id,
+                "distinct unit ids requested");
+    if (call->request == NULL) {
+        watch->malformed_front++;
+        struct mb_json json;
+        begin(&json, "sanity");
+        mb_json_string(&json, "side", "front");
+        put_client(&json, client, call->connection_id, peer);
+        put_request(&json, call->unit_id, call->pdu, call->pdu_length);
+        mb_json_string(&json, "detail", mb_strerror(call->decode_error));
+        emit(watch, MB_AUDIT_WARNING, "sanity", &json);
+        count_event(watch, MB_GUARD_MALFORMED, ALERT_MALFORMED, source, peer, call->connection_id,
+                    0, "malformed requests");
+    } else if (call->request->function == MB_FC_DIAGNOSTICS &&
+               (call->request->diagnostics.sub_function == 1 ||
+                call->request->diagnostics.sub_function == 4)) {
+        int restart = call->request->diagnostics.sub_function == 1;
+        char detail[160];
+        snprintf(detail, sizeof detail, "FC 8 sub-function %u (%s) for unit %u",
+                 call->request->diagnostics.sub_function,
+                 restart ? "restart communications" : "force listen only mode", call->unit_id);
+        raise_alert(watch, restart ? ALERT_RESTART : ALERT_LISTEN_ONLY, source, peer,
+                    call->connection_id, 0, detail);
+    }
+    if (mb_guard_admit(watch->guard, client, now_ms(watch)))
+        return 1;
+    watch->rate_limited++;
+    if (client != NULL)
+        client->rate_limited++;
+    count_event(watch, MB_GUARD_RATE_LIMITED, ALERT_FLOOD, source, peer, call->connection_id, 0,
+                "requests over the rate limit");
+    if (watch->over_rate == MB_OVER_RATE_CLOSE) {
+        *answer = MB_SERVER_CLOSE;
+    } else if (watch->over_rate == MB_OVER_RATE_DROP) {
+        *answer = 0;
+    } else {
+        watch->exceptions[2][MB_EX_SERVER_DEVICE_BUSY]++;
+        *answer = mb_exception_answer(function, MB_EX_SERVER_DEVICE_BUSY, response, MB_PDU_MAX);
+    }
+    return 0;
+}
+
+static size_t pending_bucket(uint64_t connection_id, uint16_t transaction_id) {
+    return (size_t)((connection_id * 31 + transaction_id) & (PENDING_BUCKETS - 1));
+}
+
+void mb_watch_decided(struct mb_watch *watch, const struct mb_server_request *call,
+                      const struct mb_policy_decision *decision, int checked) {
+    struct mb_guard_client *client = mb_guard_find(watch->guard, call->connection_id);
+    if (checked && decision->action != MB_POLICY_ALLOW) {
+        /* Action 0: nothing decided (no policy), which is answered as a deny. */
+        enum mb_policy_action action = decision->action != 0 ? decision->action : MB_POLICY_DENY;
+        watch->denials[action]++;
+        if (client != NULL)
+            client->denied++;
+        uint8_t code = decision->exception ? decision->exception : MB_EX_ILLEGAL_FUNCTION;
+        if (action == MB_POLICY_DENY)
+            watch->exceptions[0][code]++;
+        struct mb_json json;
+        begin(&json, "denied");
+        put_client(&json, client, call->connection_id, call->peer->text);
+        put_request(&json, call->unit_id, call->pdu, call->pdu_length);
+        mb_json_string(&json, "rule", decision->rule_name);
+        mb_json_string(&json, "action", mb_policy_action_name(action));
+        if (action == MB_POLICY_DENY)
+            mb_json_uint(&json, "exception", code);
+        mb_json_string(&json, "reason", decision->reason);
+        emit(watch, MB_AUDIT_WARNING, "denied", &json);
+        count_event(watch, MB_GUARD_DENIAL, ALERT_DENIALS, call->peer->source, call->peer->text,
+                    call->connection_id, 0, "requests denied");
+        return;
+    }
+    if (call->request == NULL) {
+        /* Allowed by the policy (which decides by function code), but the gateway core answers
+         * it itself and forwards nothing: its sanity record is written already. */
+        uint8_t code = mb_error_exception(call->decode_error);
+        watch->exceptions[2][code ? code : MB_EX_ILLEGAL_DATA_VALUE]++;
+        return;
+    }
+    int write = (mb_policy_request_access(call->pdu, call->pdu_length) & MB_POLICY_WRITE) != 0;
+    if (!write && !watch->audit_reads)
+        return;
+    struct pending *pending = malloc(sizeof *pending);
+    if (pending == NULL)
+        return;
+    pending->connection_id = call->connection_id;
+    pending->transaction_id = call->transaction_id;
+    pending->unit = call->unit_id;
+    pending->pdu_length = (uint8_t)(call->pdu_length < MB_PDU_MAX ? call->pdu_length : MB_PDU_MAX);
+    memcpy(pending->pdu, call->pdu, pending->pdu_length);
+    pending->checked = checked;
+    pending->write = write;
+    snprintf(pending->rule, sizeof pending->rule, "%s", checked ? decision->rule_name : "");
+    /* Appended at the end of its chain: a client that reuses a transaction id while the first
+     * is outstanding gets its records in order. */
+    struct pending **link =
+        &watch->pending[pending_bucket(call->connection_id, call->transaction_id)];
+    while (*link != NULL)
+        link = &(*link)->next;
+    pending->next = NULL;
+    *link = pending;
+    watch->pending_count++;
+}
+
+static struct histogram *histogram_of(struct mb_watch *watch, const char *backend) {
+    for (size_t i = 0; i < watch->histogram_count; i++)
+        if (strcmp(watch->histograms[i].backend, backend) == 0)
+            return &watch->histograms[i];
+    if (watch->histogram_count == MAX_HISTOGRAMS)
+        return NULL;
+    struct histogram *histogram = &watch->histograms[watch->histogram_count++];
+    snprintf(histogram->backend, sizeof histogram->backend, "%s", backend);
+    return histogram;
+}
+
+static void record_outcome(struct mb_watch *watch, struct pending *pending,
+                           const struct mb_gateway_completion *done, const char *outcome) {
+    struct mb_json json;
+    int write = pending->write;
+    begin(&json, write ? "write" : "read");
+    put_client(&json, mb_guard_find(watch->guard, done->connection_id), done->connection_id, "");
+    put_request(&json, pending->unit, pending->pdu, pending->pdu_length);
+    if (pending->checked)
+        mb_json_string(&json, "rule", pending->rule);
+    else
+        mb_json_string(&json, "rule", NULL); /* authorize_plain: false: nobody checked it */
+    mb_json_string(&json, "backend", done->backend);
+    if (done->backend != NULL)
+        mb_json_uint(&json, "device_unit", done->device_unit);
+    mb_json_string(&json, "outcome", outcome);
+    if (done->exception != 0)
+        mb_json_uint(&json, "exception", done->exception);
+    mb_json_uint(&json, "latency_us", done->latency_us);
+    emit(watch, write ? MB_AUDIT_NOTICE : MB_AUDIT_INFO, write ? "write" : "read", &json);
+}
+
+void mb_watch_completed(void *data, const struct mb_gateway_completion *done) {
+    struct mb_watch *watch = data;
+    static const enum outcome of_gateway[] = {
+        [MB_GATEWAY_ANSWERED] = ANSWERED,     [MB_GATEWAY_UNAVAILABLE] = UNAVAILABLE,
+        [MB_GATEWAY_TIMEOUT] = TIMEOUT,       [MB_GATEWAY_MISMATCH] = MISMATCH,
+        [MB_GATEWAY_OVER_SHARE] = OVER_SHARE, [MB_GATEWAY_REJECTED] = REJECTED,
+    };
+    enum outcome outcome = (unsigned)done->outcome < sizeof of_gateway / sizeof of_gateway[0]
+                               ? of_gateway[done->outcome]
+                               : TIMEOUT;
+    if (outcome == ANSWERED && done->exception != 0)
+        outcome = DEVICE_EXCEPTION;
+    watch->outcomes[outcome]++;
+    if (done->exception != 0)
+        watch->exceptions[done->from_device ? 1 : 2][done->exception]++;
+    if (outcome == OVER_SHARE) {
+        const struct mb_guard_client *client = mb_guard_find(watch->guard, done->connection_id);
+        if (client != NULL)
+            count_event(watch, MB_GUARD_OVER_SHARE, ALERT_SHARE, client->source, client->peer,
+                        done->connection_id, 0, "requests over the share of a backend");
+    }
+    int timed = outcome == ANSWERED || outcome == DEVICE_EXCEPTION || outcome == TIMEOUT ||
+                outcome == MISMATCH;
+    if (done->backend != NULL && timed) {
+        struct histogram *histogram = histogram_of(watch, done->backend);
+        if (histogram != NULL) {
+            size_t bucket = 0;
+            while (bucket < LATENCY_BUCKETS && done->latency_us > latency_bounds_us[bucket])
+                bucket++;
+            histogram->counts[bucket]++;
+            histogram->sum_us += done->latency_us;
+            histogram->total++;
+        }
+    }
+    if (watch->pending_count == 0)
+        return;
+    struct pending **link =
+        &watch->pending[pending_bucket(done->connection_id, done->transaction_id)];
+    while (*link != NULL && ((*link)->connection_id != done->connection_id ||
+                             (*link)->transaction_id != done->transaction_id))
+        link = &(*link)->next;
+    if (*link == NULL)
+        return;
+    struct pending *pending = *link;
+    *link = pending->next;
+    watch->pending_count--;
+    record_outcome(watch, pending, done, outcome_names[outcome]);
+    free(pending);
+}
+
+/* ---- metrics ---- */
+
+static void family(FILE *out, const char *name, const char *type, const char *help) {
+    fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void render_backends(struct mb_watch *watch, FILE *out) {
+    size_t count = watch->gateway != NULL ? mb_gateway_backend_count(watch->gateway) : 0;
+    struct mb_gateway_backend_info info;
+    /* The families with one value per backend, in the order of `values` below. */
+    struct {
+        const char *name, *type, *help;
+    } const families[] = {
+        {"mbsec_gateway_backend_up", "gauge", "Connections of the backend's pool that are up."},
+        {"mbsec_gateway_backend_connections", "gauge", "Size of the backend's pool."},
+        {"mbsec_gateway_backend_queue_depth", "gauge",
+         "Requests queued or in flight to the backend now."},
+        {"mbsec_gateway_backend_capacity", "gauge",
+         "Requests the backend can hold at once (in flight and queued)."},
+        {"mbsec_gateway_backend_reconnects_total", "counter",
+         "Connection losses and failed connection attempts, each followed by a retry."},
+        {"mbsec_gateway_backend_unsolicited_total", "counter",
+         "Frames from the device that answered nothing outstanding (discarded)."},
+        {"mbsec_gateway_backend_share", "gauge",
+         "Requests one client identity may hold at the backend, queued or in flight."},
+        {"mbsec_gateway_backend_identities", "gauge",
+         "Client identities holding requests at the backend now."},
+    };
+    for (size_t f = 0; f < sizeof families / sizeof families[0]; f++) {
+        family(out, families[f].name, families[f].type, families[f].help);
+        for (size_t i = 0; i < count; i++) {
+            if (mb_gateway_backend_info(watch->gateway, i, &info) != 0)
+                continue;
+            const uint64_t values[] = {info.connections_up, info.connections, info.outstanding,
+                                       info.capacity,       info.reconnects,  info.unsolicited,
+                                       info.share,          info.identities};
+            fprintf(out, "%s{backend=\"%s\"} %llu\n", families[f].name, info.name,
+                    (unsigned long long)values[f]);
+        }
+    }
+    family(out, "mbsec_gateway_backend_requests_total", "counter",
+           "Requests forwarded to the backend, by outcome.");
+    for (size_t i = 0; i < count; i++) {
+        if (mb_gateway_backend_info(watch->gateway, i, &info) != 0)
+            continue;
+        const uint64_t values[] = {info.answered, info.unavailable, info.timeouts, info.mismatched,
+                                   info.over_share};
+        const char *const names[] = {"answered", "unavailable", "timeout", "mismatched",
+                                     "over_share"};
+        for (size_t k = 0; k < 5; k++)
+            fprintf(out,
+                    "mbsec_gateway_backend_requests_total{backend=\"%s\",outcome=\"%s\"} %llu\n",
+                    info.name, names[k], (unsigned long long)values[k]);
+    }
+    family(out, "mbsec_gateway_backend_latency_seconds", "histogram",
+           "Time from a request's arrival at the gateway to the device's answer (or the "
+           "timeout).");
+    for (size_t i = 0; i < watch->histogram_count; i++) {
+        const struct histogram *histogram = &watch->histograms[i];
+        uint64_t cumulative = 0;
+        for (size_t b = 0; b < LATENCY_BUCKETS; b++) {
+            cumulative += histogram->counts[b];
+            fprintf(out,
+                    "mbsec_gateway_backend_latency_seconds_bucket{backend=\"%s\",le=\"%g\"} "
+                    "%llu\n",
+                    histogram->backend, latency_bounds_us[b] / 1e6, (unsigned long long)cumulative);
+        }
+        fprintf(out,
+                "mbsec_gateway_backend_latency_seconds_bucket{backend=\"%s\",le=\"+Inf\"} %llu\n",
+                histogram->backend, (unsigned long long)histogram->total);
+        fprintf(out, "mbsec_gateway_backend_latency_seconds_sum{backend=\"%s\"} %.6f\n",
+                histogram->backend, histogram->sum_us / 1e6);
+        fprintf(out, "mbsec_gateway_backend_latency_seconds_count{backend=\"%s\"} %llu\n",
+                histogram->backend, (unsigned long long)histogram->total);
+    }
+}
+
+int mb_watch_render(void *data, const char *path, FILE *out) {
+    struct mb_watch *watch = data;
+    if (strcmp(path, "/metrics") != 0)
+        return 404;
+    family(out, "mbsec_gateway_requests_total", "counter",
+           "Requests received from clients, by function code.");
+    for (int function = 0; function < 256; function++)
+        if (watch->requests[function] != 0)
+            fprintf(out, "mbsec_gateway_requests_total{function=\"%d\"} %llu\n", function,
+                    (unsigned long long)watch->requests[function]);
+    family(out, "mbsec_gateway_responses_total", "counter",
+           "Forwarded requests (and requests with no path), by outcome.");
+    for (int i = 0; i < OUTCOMES; i++)
+        fprintf(out, "mbsec_gateway_responses_total{outcome=\"%s\"} %llu\n", outcome_names[i],
+                (unsigned long long)watch->outcomes[i]);
+    family(out, "mbsec_gateway_denials_total", "counter",
+           "Requests the policy refused, by action.");
+    for (int action = MB_POLICY_DENY; action <= MB_POLICY_CLOSE; action++)
+        fprintf(out, "mbsec_gateway_denials_total{action=\"%s\"} %llu\n",
+                mb_policy_action_name((enum mb_policy_action)action),
+                (unsigned long long)watch->denials[action]);
+    family(out, "mbsec_gateway_exceptions_total", "counter",
+           "Exception responses sent to clients, by code and by who decided it (policy, device "
+           "or gateway).");
+    static const char *const sources[] = {"policy", "device", "gateway"};
+    for (int source = 0; source < 3; source++)
+        for (int code = 0; code < 256; code++)
+            if (watch->exceptions[source][code] != 0)
+                fprintf(out, "mbsec_gateway_exceptions_total{source=\"%s\",code=\"%02X\"} %llu\n",
+                        sources[source], code, (unsigned long long)watch->exceptions[source][code]);
+    family(out, "mbsec_gateway_rate_limited_total", "counter",
+           "Requests refused for going over the connection's rate.");
+    fprintf(out, "mbsec_gateway_rate_limited_total %llu\n",
+            (unsigned long long)watch->rate_limited);
+    family(out, "mbsec_gateway_malformed_total", "counter",
+           "Sanity violations: malformed frames from clients, wrong or unsolicited answers "
+           "from devices.");
+    fprintf(out, "mbsec_gateway_malformed_total{side=\"front\"} %llu\n",
+            (unsigned long long)watch->malformed_front);
+    fprintf(out, "mbsec_gateway_malformed_total{side=\"backend\"} %llu\n",
+            (unsigned long long)watch->sanity_backend);
+    family(out, "mbsec_gateway_alerts_total", "counter", "Alerts raised, by kind.");
+    for (int i = 0; i < ALERTS; i++)
+        fprintf(out, "mbsec_gateway_alerts_total{alert=\"%s\"} %llu\n", alert_names[i],
+                (unsigned long long)watch->alerts[i]);
+    if (watch->server != NULL) {
+        struct mb_server_stats stats;
+        mb_server_get_stats(watch->server, &stats);
+        family(out, "mbsec_gateway_connections", "gauge", "Client connections open now.");
+        fprintf(out, "mbsec_gateway_connections %llu\n", (unsigned long long)stats.connections);
+        family(out, "mbsec_gateway_connections_total", "counter",
+               "Client connections accepted, and refused over a limit.");
+        fprintf(out, "mbsec_gateway_connections_total{result=\"accepted\"} %llu\n",
+                (unsigned long long)stats.accepted);
+        fprintf(out, "mbsec_gateway_connections_total{result=\"refused\"} %llu\n",
+                (unsigned long long)stats.refused);
+        family(out, "mbsec_gateway_tls_handshakes_total", "counter",
+               "TLS handshakes with clients, by result.");
+        fprintf(out, "mbsec_gateway_tls_handshakes_total{result=\"ok\"} %llu\n",
+                (unsigned long long)stats.tls_handshakes);
+        fprintf(out, "mbsec_gateway_tls_handshakes_total{result=\"failed\"} %llu\n",
+                (unsigned long long)stats.tls_failures);
+    }
+    render_backends(watch, out);
+    struct mb_audit_stats audit;
+    mb_audit_stats(watch->audit, &audit);
+    family(out, "mbsec_gateway_audit_records_total", "counter",
+           "Audit records written, and lost by a sink.");
+    fprintf(out, "mbsec_gateway_audit_records_total{result=\"written\"} %llu\n",
+            (unsigned long long)audit.written);
+    fprintf(out, "mbsec_gateway_audit_records_total{result=\"lost\"} %llu\n",
+            (unsigned long long)(audit.file_errors + audit.syslog_errors + audit.syslog_dropped));
+    fprintf(out, "mbsec_gateway_audit_records_total{result=\"summed_up\"} %llu\n",
+            (unsigned long long)watch->refusal_summaries);
+    family(out, "mbsec_gateway_audit_reopen_failures_total", "counter",
+           "Reloads that could not open the audit sinks they name and kept the old ones.");
+    fprintf(out, "mbsec_gateway_audit_reopen_failures_total %llu\n",
+            (unsigned long long)watch->sink_failures);
+    family(out, "mbsec_gateway_refused_total", "counter",
+           "Connections refused at accept over max_connections or max_per_source, every one "
+           "(the log shows at most 10 a second).");
+    fprintf(out, "mbsec_gateway_refused_total %llu\n", (unsigned long long)watch->refused);
+    family(out, "mbsec_gateway_reloads_total", "counter", "Configuration reloads, by result.");
+    fprintf(out, "mbsec_gateway_reloads_total{result=\"applied\"} %llu\n",
+            (unsigned long long)watch->reloads);
+    fprintf(out, "mbsec_gateway_reloads_total{result=\"refused\"} %llu\n",
+            (unsigned long long)watch->reloads_refused);
+    return 200;
+}

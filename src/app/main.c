@@ -1,0 +1,7 @@
+/* SPDX-License-Identifier: MIT */
+/* The mbsec program: dispatches to a command. */
+#include "app/commands.h"
+
+int main(int argc, char **argv) {
+    return mb_tool_main(argc, argv);
+}

@@ -1,0 +1,921 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mbsec serve: the Modbus/TCP device simulator. Defaults, then --config FILE, then flags.
+ * Workers are threads, each with its own event loop and server on the same listening
+ * addresses (SO_REUSEPORT), all sharing one data model. Signals arrive on the first worker's
+ * loop through a signalfd and reach the others through a command pipe each.
+ *
+ * Each worker decides its requests with a policy of its own: a reference that only its thread
+ * reads and replaces. A reload hands the new policy to every worker (the first directly, the
+ * others through their pipes); each swaps it in its own thread and lets go of the old one, which
+ * is freed when the last worker has. So nothing is read while it is freed, no request pays for
+ * a shared counter, and there is no limit to the number of reloads.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "app/commands.h"
+#include "app/common/log.h"
+#include "app/config/config.h"
+#include "app/daemon/front.h"
+#include "mbsec/loop.h"
+#include "mbsec/model.h"
+#include "mbsec/policy.h"
+#include "mbsec/server.h"
+#include "mbsec/tls.h"
+
+#define MAX_WORKERS 64
+
+/* Flags that override the configuration file, kept so that a reload applies them again. */
+struct overrides {
+    int check;               /* --check FILE: validate, print, exit */
+    const char *explain_who; /* --explain WHO (with --check) */
+    const char *explain[64]; /* WHO and the words after it */
+    int explain_count;
+    const char *config_path;
+    const char *listen[MB_CONFIG_MAX_LISTEN];
+    size_t listen_count;
+    int workers;
+    const char *user;
+    int log_format; /* -1: not given */
+    int log_level;  /* -1: not given */
+    struct mb_server_limits limits;
+    uint32_t shutdown_grace_ms;
+    const char *persist_path;
+    uint32_t sync_interval_ms;
+    /* Modbus/TCP Security */
+    const char *tls_listen[MB_CONFIG_MAX_LISTEN];
+    size_t tls_listen_count;
+    const char *certificate;
+    const char *key;
+    const char *ca;
+    const char *crl;
+};
+
+struct worker {
+    struct serve *serve;
+    int index;
+    struct mb_loop *loop;
+    struct mb_server *server;
+    int command_pipe[2]; /* the first worker writes commands, this worker reads them */
+    pthread_t thread;
+    int running;
+    int shut_down; /* this worker's server was told to shut down (its listeners are closed) */
+    /* What this worker's requests are decided with: read and replaced in its own thread only
+     * (worker_use_policy). The worker holds a reference to the policy (NULL: none). */
+    struct mb_policy *policy;
+    int authorize_plain; /* plain-TCP requests go through the policy too */
+};
+
+struct serve {
+    struct overrides overrides;
+    struct mb_tls_context *tls; /* NULL without TLS listeners */
+    char tls_stamp[2048];       /* what it was made from (mb_front_tls_stamp) */
+    /* What is in force; its policy is the one the workers were last given (each holds its own
+     * reference too). */
+    struct mb_serve_config config;
+    struct mb_logger logger;
+    struct mb_model *model;
+    struct mb_server_group *group; /* the workers count connection limits together */
+    struct worker workers[MAX_WORKERS];
+    int worker_count;
+    int signal_fd;
+    struct mb_timer sync_timer;
+    volatile int stopping; /* set by the first worker, read by all */
+};
+
+enum command {
+    COMMAND_SHUTDOWN = 'S',
+    COMMAND_LIMITS = 'L',
+    COMMAND_TLS = 'T',    /* rotate: previous -> next, a reference to each comes with it */
+    COMMAND_POLICY = 'P', /* decide with `policy` (a reference comes with it) from now on */
+};
+
+/* What the first worker tells the others, one whole message per write (atomic on a pipe). The
+ * references a message carries are dropped by whoever ends up with it: the worker that read it,
+ * the sender when the write fails, worker_destroy() for messages never read. */
+struct command_message {
+    char command;
+    struct mb_tls_context *previous;
+    struct mb_tls_context *next;
+    struct mb_policy *policy;
+    int authorize_plain;
+};
+_Static_assert(sizeof(struct command_message) <= PIPE_BUF,
+               "a command must be one atomic write on a pipe");
+
+static void usage(FILE *out) {
+    fputs("usage: mbsec serve [options]\n"
+          "\n"
+          "Serves a Modbus/TCP device simulator. With no options: any unit id, all four tables\n"
+          "covering addresses 0..65535, all zero, on port 502 of every address.\n"
+          "\n"
+          "  --listen HOST:PORT       listen here instead (repeatable; IPv6 as [::1]:502)\n"
+          "  --tls-listen HOST[:PORT] Modbus/TCP Security listener (port 802 by default;\n"
+          "                           repeatable); needs --cert, --key and --ca\n"
+          "  --cert FILE              the server certificate (PEM, then its chain)\n"
+          "  --key FILE               its private key\n"
+          "  --ca FILE|DIR            the CA(s) client certificates must come from\n"
+          "  --crl FILE               CRLs: revoked client certificates are refused\n"
+          "  --config FILE            YAML configuration (docs/configuration.md)\n"
+          "  --check FILE             validate FILE as serve would load it (TLS files, units,\n"
+          "                           FIFOs too), print what it sets up, and exit: 0 when it\n"
+          "                           is valid, 2 with the error when not\n"
+          "  --explain WHO UNIT FUNCTION [ADDRESS [QUANTITY | VALUE...]]\n"
+          "                           with --check: what the policy decides for that request\n"
+          "                           and why (exit 0 allowed, 1 refused); WHO is a role\n"
+          "                           (TLS), a source address (plain TCP) or ROLE@ADDRESS\n"
+          "  --persist FILE           keep coils, holding registers and files in FILE\n"
+          "  --sync-interval DURATION flush the persistence file this often (default 1s)\n"
+          "  --workers N              event loops sharing the port (default 1)\n"
+          "  --user NAME              bind as root, then run as NAME\n"
+          "  --max-connections N      whole server (default 1024)\n"
+          "  --max-per-source N       per client address (default 64)\n"
+          "  --idle-timeout DURATION  close connections idle this long (default 60s)\n"
+          "  --in-flight N            requests in flight per connection (default 16)\n"
+          "  --shutdown-grace DURATION  on SIGTERM, wait this long for answers (default 5s)\n"
+          "  --log-format plain|json  log lines on stderr (default plain)\n"
+          "  --log-level LEVEL        error, warning, info (default), debug\n"
+          "  -h, --help               this text\n"
+          "\n"
+          "Signals: SIGTERM/SIGINT finish requests in flight and flush persistence; SIGHUP\n"
+          "reloads the configuration file and changed TLS files, closing the clients whose\n"
+          "certificate a new CA or CRL refuses (a bad file is refused and the old one kept).\n"
+          "Port 502 needs privileges: see docs/port-502.md.\n",
+          out);
+}
+
+static int parse_count(const char *text, uint32_t minimum, uint32_t maximum, uint32_t *value) {
+    char *end;
+    errno = 0;
+    unsigned long parsed = strtoul(text, &end, 10);
+    if (errno != 0 || *end != '\0' || text[0] == '-' || text[0] == '\0' || parsed < minimum ||
+        parsed > maximum)
+        return -1;
+    *value = (uint32_t)parsed;
+    return 0;
+}
+
+static int parse_arguments(int argc, char **argv, struct overrides *overrides) {
+    enum {
+        OPT_LISTEN = 256,
+        OPT_CONFIG,
+        OPT_PERSIST,
+        OPT_SYNC,
+        OPT_WORKERS,
+        OPT_USER,
+        OPT_MAXCONN,
+        OPT_PERSOURCE,
+        OPT_IDLE,
+        OPT_INFLIGHT,
+        OPT_LOGFORMAT,
+        OPT_LOGLEVEL,
+        OPT_GRACE,
+        OPT_TLS_LISTEN,
+        OPT_CERT,
+        OPT_KEY,
+        OPT_CA,
+        OPT_CRL,
+        OPT_CHECK,
+        OPT_EXPLAIN,
+    };
+    static const struct option options[] = {
+        {"listen", required_argument, NULL, OPT_LISTEN},
+        {"config", required_argument, NULL, OPT_CONFIG},
+        {"persist", required_argument, NULL, OPT_PERSIST},
+        {"sync-interval", required_argument, NULL, OPT_SYNC},
+        {"workers", required_argument, NULL, OPT_WORKERS},
+        {"user", required_argument, NULL, OPT_USER},
+        {"max-connections", required_argument, NULL, OPT_MAXCONN},
+        {"max-per-source", required_argument, NULL, OPT_PERSOURCE},
+        {"idle-timeout", required_argument, NULL, OPT_IDLE},
+        {"in-flight", required_argument, NULL, OPT_INFLIGHT},
+        {"shutdown-grace", required_argument, NULL, OPT_GRACE},
+        {"log-format", required_argument, NULL, OPT_LOGFORMAT},
+        {"log-level", required_argument, NULL, OPT_LOGLEVEL},
+        {"tls-listen", required_argument, NULL, OPT_TLS_LISTEN},
+        {"cert", required_argument, NULL, OPT_CERT},
+        {"key", required_argument, NULL, OPT_KEY},
+        {"ca", required_argument, NULL, OPT_CA},
+        {"crl", required_argument, NULL, OPT_CRL},
+        {"check", required_argument, NULL, OPT_CHECK},
+        {"explain", required_argument, NULL, OPT_EXPLAIN},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    memset(overrides, 0, sizeof *overrides);
+    overrides->log_format = -1;
+    overrides->log_level = -1;
+    optind = 1;
+    for (;;) {
+        int option = getopt_long(argc, argv, "h", options, NULL);
+        if (option == -1)
+            break;
+        uint32_t value = 0;
+        const char *bad = NULL;
+        switch (option) {
+        case OPT_TLS_LISTEN:
+            if (overrides->tls_listen_count >= MB_CONFIG_MAX_LISTEN)
+                bad = "too many --tls-listen addresses (16 at most)";
+            else
+                overrides->tls_listen[overrides->tls_listen_count++] = optarg;
+            break;
+        case OPT_CERT:
+            overrides->certificate = optarg;
+            break;
+        case OPT_KEY:
+            overrides->key = optarg;
+            break;
+        case OPT_CA:
+            overrides->ca = optarg;
+            break;
+        case OPT_CRL:
+            overrides->crl = optarg;
+            break;
+        case OPT_LISTEN:
+            if (overrides->listen_count >= MB_CONFIG_MAX_LISTEN)
+                bad = "too many --listen addresses (16 at most)";
+            else
+                overrides->listen[overrides->listen_count++] = optarg;
+            break;
+        case OPT_CONFIG:
+        case OPT_CHECK:
+            if (overrides->config_path != NULL)
+                bad = "give one configuration file (--config FILE or --check FILE)";
+            overrides->config_path = optarg;
+            overrides->check = option == OPT_CHECK;
+            break;
+        case OPT_EXPLAIN:
+            overrides->explain_who = optarg;
+            break;
+        case OPT_PERSIST:
+            overrides->persist_path = optarg;
+            break;
+        case OPT_SYNC:
+            if (mb_config_parse_duration(optarg, &overrides->sync_interval_ms) != 0)
+                bad = "--sync-interval: not a duration (250ms, 5s, 2m)";
+            break;
+        case OPT_WORKERS:
+            if (parse_count(optarg, 1, MAX_WORKERS, &value) != 0)
+                bad = "--workers: a number from 1 to 64";
+            overrides->workers = (int)value;
+            break;
+        case OPT_USER:
+            overrides->user = optarg;
+            break;
+        case OPT_MAXCONN:
+            if (parse_count(optarg, 1, 1000000, &overrides->limits.max_connections) != 0)
+                bad = "--max-connections: a number from 1 to 1000000";
+            break;
+        case OPT_PERSOURCE:
+            if (parse_count(optarg, 1, 1000000, &overrides->limits.max_per_source) != 0)
+                bad = "--max-per-source: a number from 1 to 1000000";
+            break;
+        case OPT_IDLE:
+            if (mb_config_parse_duration(optarg, &overrides->limits.idle_timeout_ms) != 0)
+                bad = "--idle-timeout: not a duration (250ms, 5s, 2m)";
+            break;
+        case OPT_INFLIGHT:
+            if (parse_count(optarg, 1, 1024, &overrides->limits.max_in_flight) != 0)
+                bad = "--in-flight: a number from 1 to 1024";
+            break;
+        case OPT_GRACE:
+            if (mb_config_parse_duration(optarg, &overrides->shutdown_grace_ms) != 0)
+                bad = "--shutdown-grace: not a duration (250ms, 5s, 2m)";
+            break;
+        case OPT_LOGFORMAT:
+            bad = mb_log_format_flag(optarg, &overrides->log_format);
+            break;
+        case OPT_LOGLEVEL:
+            bad = mb_log_level_flag(optarg, &overrides->log_level);
+            break;
+        case 'h':
+            usage(stdout);
+            return 1;
+        default:
+            usage(stderr);
+            return -1;
+        }
+        if (bad != NULL) {
+            fprintf(stderr, "mbsec serve: %s\n", bad);
+            return -1;
+        }
+    }
+    if (overrides->explain_who != NULL) {
+        if (!overrides->check) {
+            fprintf(stderr, "mbsec serve: --explain goes with --check FILE\n");
+            return -1;
+        }
+        /* WHO, then the words getopt left at the end: UNIT FUNCTION ADDRESS ... */
+        overrides->explain[overrides->explain_count++] = overrides->explain_who;
+        for (int i = optind; i < argc && overrides->explain_count < 64; i++)
+            overrides->explain[overrides->explain_count++] = argv[i];
+    } else if (optind < argc) {
+        fprintf(stderr, "mbsec serve: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return -1;
+    }
+    return 0;
+}
+
+/* Replaces a string the config owns with a copy of `text`. Returns 0 or -1 (out of memory). */
+static int replace_string(char **slot, const char *text) {
+    char *copy = strdup(text);
+    if (copy == NULL)
+        return -1;
+    free(*slot);
+    *slot = copy;
+    return 0;
+}
+
+/* Defaults, then the file, then the flags, into `config`. On error writes one line to `error`
+ * and leaves `config` as it was. */
+static int build_config(const struct overrides *overrides, struct mb_serve_config *config,
+                        char *error, size_t capacity) {
+    static struct mb_serve_config fresh; /* large; only the first worker's thread builds one */
+    mb_config_defaults(&fresh);
+    if (overrides->config_path != NULL &&
+        mb_config_load(overrides->config_path, &fresh, error, capacity) != 0) {
+        mb_config_free(&fresh);
+        return -1;
+    }
+    if (overrides->listen_count > 0) {
+        for (size_t i = 0; i < fresh.listen_count; i++)
+            free(fresh.listen[i]);
+        fresh.listen_count = 0;
+        for (size_t i = 0; i < overrides->listen_count; i++) {
+            fresh.listen[i] = NULL;
+            if (replace_string(&fresh.listen[i], overrides->listen[i]) != 0)
+                goto out_of_memory;
+            fresh.listen_count++;
+        }
+    }
+    if (overrides->workers)
+        fresh.workers = overrides->workers;
+    if (overrides->user && replace_string(&fresh.user, overrides->user) != 0)
+        goto out_of_memory;
+    if (overrides->log_format >= 0)
+        fresh.log_format = (enum mb_log_format)overrides->log_format;
+    if (overrides->log_level >= 0)
+        fresh.log_level = (enum mb_log_level)overrides->log_level;
+    if (overrides->limits.max_connections)
+        fresh.limits.max_connections = overrides->limits.max_connections;
+    if (overrides->limits.max_per_source)
+        fresh.limits.max_per_source = overrides->limits.max_per_source;
+    if (overrides->limits.idle_timeout_ms)
+        fresh.limits.idle_timeout_ms = overrides->limits.idle_timeout_ms;
+    if (overrides->limits.max_in_flight)
+        fresh.limits.max_in_flight = overrides->limits.max_in_flight;
+    if (overrides->shutdown_grace_ms)
+        fresh.shutdown_grace_ms = overrides->shutdown_grace_ms;
+    if (overrides->persist_path) {
+        if (fresh.string_count >= sizeof fresh.strings / sizeof fresh.strings[0]) {
+            snprintf(error, capacity, "too many strings in the configuration");
+            mb_config_free(&fresh);
+            return -1;
+        }
+        fresh.strings[fresh.string_count] = NULL;
+        if (replace_string(&fresh.strings[fresh.string_count], overrides->persist_path) != 0)
+            goto out_of_memory;
+        fresh.model.persist_path = fresh.strings[fresh.string_count++];
+    }
+    if (overrides->sync_interval_ms)
+        fresh.model.sync_interval_ms = overrides->sync_interval_ms;
+    if (overrides->tls_listen_count > 0) {
+        for (size_t i = 0; i < fresh.tls_listen_count; i++)
+            free(fresh.tls_listen[i]);
+        fresh.tls_listen_count = 0;
+        for (size_t i = 0; i < overrides->tls_listen_count; i++) {
+            /* A host alone listens on Modbus/TCP Security's port, 802. */
+            char address[300];
+            mb_config_with_port(overrides->tls_listen[i], MB_CONFIG_TLS_PORT, address,
+                                sizeof address);
+            fresh.tls_listen[i] = NULL;
+            if (replace_string(&fresh.tls_listen[i], address) != 0)
+                goto out_of_memory;
+            fresh.tls_listen_count++;
+        }
+    }
+    if ((overrides->certificate &&
+         replace_string(&fresh.tls_certificate, overrides->certificate)) ||
+        (overrides->key && replace_string(&fresh.tls_key, overrides->key)) ||
+        (overrides->ca && replace_string(&fresh.tls_ca, overrides->ca)) ||
+        (overrides->crl && replace_string(&fresh.tls_crl, overrides->crl)))
+        goto out_of_memory;
+    if (fresh.tls_handshake_timeout_ms)
+        fresh.limits.handshake_timeout_ms = fresh.tls_handshake_timeout_ms;
+    if (fresh.tls_listen_count > 0 &&
+        (fresh.tls_certificate == NULL || fresh.tls_key == NULL || fresh.tls_ca == NULL)) {
+        snprintf(error, capacity,
+                 "a TLS listener needs a certificate, its key and the CA of the clients "
+                 "(--cert, --key, --ca, or tls.certificate, tls.key, tls.ca; see "
+                 "docs/security.md)");
+        mb_config_free(&fresh);
+        return -1;
+    }
+    if (fresh.workers < 1)
+        fresh.workers = 1;
+    /* The config points into itself (units, FIFOs, strings): copy it with the function that
+     * knows, never with an assignment. */
+    mb_config_free(config);
+    if (mb_config_copy(config, &fresh) != 0)
+        goto out_of_memory;
+    mb_config_free(&fresh);
+    return 0;
+
+out_of_memory:
+    snprintf(error, capacity, "out of memory");
+    mb_config_free(&fresh);
+    return -1;
+}
+
+/* ---- authorization ---- */
+
+/* Every request: TLS ones (and plain ones when the configuration says so) go through the
+ * worker's policy first; what it denies is answered as the rule says and recorded; the rest
+ * reaches the model. Runs in the worker's own thread. */
+static int serve_request(void *data, const struct mb_server_request *call, uint8_t *response) {
+    struct worker *worker = data;
+    struct mb_policy_decision decision;
+    int answer = 0;
+    int allowed = mb_front_authorize(worker->policy, worker->authorize_plain,
+                                     &worker->serve->logger, call, response, &decision, &answer);
+    if (allowed <= 0)
+        return allowed < 0 ? allowed : answer;
+    return mb_model_handle(worker->serve->model, call, response);
+}
+
+/* The TLS context of the --tls-listen listeners. Returns 0 or an exit status. */
+static int prepare_tls(struct serve *serve) {
+    const struct mb_serve_config *config = &serve->config;
+    if (config->tls_listen_count == 0)
+        return 0;
+    char error[400];
+    mb_front_tls_stamp(config, serve->tls_stamp, sizeof serve->tls_stamp);
+    if (mb_front_tls_create(config, &serve->tls, error, sizeof error) != 0) {
+        fprintf(stderr, "mbsec serve: TLS: %s\n", error);
+        return MB_EXIT_USAGE;
+    }
+    if (config->policy == NULL)
+        mb_logger_message(&serve->logger, MB_LOG_WARNING, "no_policy",
+                          "no policy configured: every request over TLS is denied with "
+                          "exception 01 until one is (see docs/security.md)");
+    return 0;
+}
+
+/* ---- workers ---- */
+
+/* Drops the references a message carries. */
+static void release_message(const struct command_message *message) {
+    mb_tls_context_destroy(message->previous);
+    mb_tls_context_destroy(message->next);
+    mb_policy_destroy(message->policy);
+}
+
+static const char *command_name(char command) {
+    switch (command) {
+    case COMMAND_SHUTDOWN:
+        return "shutdown";
+    case COMMAND_LIMITS:
+        return "limits";
+    case COMMAND_TLS:
+        return "TLS context";
+    case COMMAND_POLICY:
+        return "policy";
+    }
+    return "unknown";
+}
+
+static void send_message(struct serve *serve, const struct command_message *message) {
+    for (int i = 1; i < serve->worker_count; i++) {
+        struct command_message copy = *message;
+        /* Each worker gives back the references its message carries. */
+        mb_tls_context_ref(copy.previous);
+        mb_tls_context_ref(copy.next);
+        mb_policy_ref(copy.policy);
+        if (write(serve->workers[i].command_pipe[1], &copy, sizeof copy) != (ssize_t)sizeof copy) {
+            /* Only a pipe full of commands the worker has not read yet refuses one (EAGAIN). */
+            mb_logger_message(&serve->logger, MB_LOG_ERROR, "command_lost",
+                              "worker %d missed a %s command: %s", i, command_name(copy.command),
+                              strerror(errno));
+            release_message(&copy);
+        }
+    }
+}
+
+static void send_command(struct serve *serve, char command) {
+    struct command_message message = {.command = command};
+    send_message(serve, &message);
+}
+
+/* Makes `policy` (NULL: none) what the worker decides with, taking a reference, and lets go of
+ * the one it replaces, which is freed here if no other worker still holds it. Only in the
+ * worker's own thread, the one its requests are decided in. */
+static void worker_use_policy(struct worker *worker, struct mb_policy *policy,
+                              int authorize_plain) {
+    struct mb_policy *previous = worker->policy;
+    worker->policy = mb_policy_ref(policy);
+    worker->authorize_plain = authorize_plain;
+    mb_policy_destroy(previous);
+}
+
+static void worker_command(struct mb_loop *loop, int fd, unsigned events, void *data) {
+    (void)events;
+    (void)loop;
+    struct worker *worker = data;
+    struct command_message messages[8];
+    ssize_t count;
+    /* Until the pipe is empty, so that no command waits a turn behind events that came after
+     * it (a client that connects once the reload is logged must meet the new policy). Every
+     * write is one whole message, so every read is whole messages. */
+    while ((count = read(fd, messages, sizeof messages)) > 0) {
+        for (ssize_t i = 0; i < count / (ssize_t)sizeof messages[0]; i++) {
+            const struct command_message *message = &messages[i];
+            if (message->command == COMMAND_SHUTDOWN) {
+                mb_server_shutdown(worker->server, worker->serve->config.shutdown_grace_ms);
+                worker->shut_down = 1;
+            } else if (message->command == COMMAND_LIMITS) {
+                mb_server_set_limits(worker->server, &worker->serve->config.limits);
+            } else if (message->command == COMMAND_TLS) {
+                mb_server_replace_tls(worker->server, message->previous, message->next);
+            } else if (message->command == COMMAND_POLICY) {
+                worker_use_policy(worker, message->policy, message->authorize_plain);
+            }
+            release_message(message);
+        }
+    }
+}
+
+static void *worker_main(void *data) {
+    struct worker *worker = data;
+    /* A worker leaves only once its own server has shut down (listeners closed) and drained;
+     * seeing `stopping` alone could leave its listener open with nobody accepting. */
+    while (!(worker->shut_down && mb_server_idle(worker->server)))
+        if (mb_loop_run_once(worker->loop, 200) != 0)
+            break;
+    return NULL;
+}
+
+static int worker_create(struct serve *serve, int index) {
+    struct worker *worker = &serve->workers[index];
+    worker->serve = serve;
+    worker->index = index;
+    worker->command_pipe[0] = worker->command_pipe[1] = -1;
+    struct mb_server_config config = {
+        .limits = serve->config.limits,
+        .handler = serve_request,
+        .handler_data = worker, /* the worker's own policy decides */
+        .group = serve->group,
+        .pass_undecodable = 1, /* the model applies unit, listen-only and 01-before-03 rules */
+        .log = mb_logger_write,
+        .log_data = &serve->logger,
+    };
+    if (mb_loop_create(&worker->loop) != 0 ||
+        mb_server_create(worker->loop, &config, &worker->server) != 0)
+        return -1;
+    if (index > 0) {
+        if (pipe2(worker->command_pipe, O_CLOEXEC | O_NONBLOCK) != 0 ||
+            mb_loop_add(worker->loop, worker->command_pipe[0], MB_IO_READ, worker_command,
+                        worker) != 0)
+            return -1;
+    }
+    worker_use_policy(worker, serve->config.policy, serve->config.authorize_plain);
+    return 0;
+}
+
+static void worker_destroy(struct worker *worker) {
+    mb_server_destroy(worker->server);
+    if (worker->command_pipe[0] >= 0) {
+        /* Commands sent after the worker stopped reading (a reload during shutdown) still hold
+         * references. */
+        struct command_message message;
+        while (read(worker->command_pipe[0], &message, sizeof message) == (ssize_t)sizeof message)
+            release_message(&message);
+        mb_loop_remove(worker->loop, worker->command_pipe[0]);
+        close(worker->command_pipe[0]);
+        close(worker->command_pipe[1]);
+    }
+    mb_policy_destroy(worker->policy);
+    worker->policy = NULL;
+    mb_loop_destroy(worker->loop);
+}
+
+/* Opens every listener on every worker. Returns 0 or an exit status. */
+static int open_listeners(struct serve *serve) {
+    struct mb_server *servers[MAX_WORKERS];
+    for (int w = 0; w < serve->worker_count; w++)
+        servers[w] = serve->workers[w].server;
+    return mb_front_open_listeners("mbsec serve", &serve->config, servers, serve->worker_count,
+                                   serve->tls, &serve->logger);
+}
+
+/* ---- signals, reload, persistence ---- */
+
+static void reload(struct serve *serve) {
+    char error[512];
+    /* The running model keeps pointing into serve->config (identity strings, FIFOs); only the
+     * parts a reload may change are taken from the new configuration. */
+    static struct mb_serve_config fresh;
+    mb_config_defaults(&fresh);
+    if (build_config(&serve->overrides, &fresh, error, sizeof error) != 0) {
+        mb_logger_message(&serve->logger, MB_LOG_ERROR, "reload_refused",
+                          "%s; the running configuration stays in force", error);
+        mb_config_free(&fresh);
+        return;
+    }
+    /* A changed certificate, key, CA or CRL makes a new TLS context, which must load: otherwise
+     * nothing of the new file is applied. */
+    char stamp[sizeof serve->tls_stamp];
+    struct mb_tls_context *next_tls = NULL;
+    const char *tls_note = "";
+    if (serve->tls != NULL && fresh.tls_listen_count > 0) {
+        mb_front_tls_stamp(&fresh, stamp, sizeof stamp);
+        if (strcmp(stamp, serve->tls_stamp) != 0 &&
+            mb_front_tls_create(&fresh, &next_tls, error, sizeof error) != 0) {
+            mb_logger_message(&serve->logger, MB_LOG_ERROR, "reload_refused",
+                              "TLS: %s; the running configuration stays in force", error);
+            mb_config_free(&fresh);
+            return;
+        }
+    }
+    if (next_tls != NULL) {
+        /* Workers switch in their own threads; each closes the connections whose client
+         * certificate the new context refuses ("tls_revoked"). */
+        struct mb_tls_context *previous = serve->tls;
+        mb_server_replace_tls(serve->workers[0].server, previous, next_tls);
+        struct command_message message = {
+            .command = COMMAND_TLS, .previous = previous, .next = next_tls};
+        send_message(serve, &message);
+        serve->tls = next_tls;
+        mb_tls_context_destroy(previous); /* listeners and connections hold their own */
+        snprintf(serve->tls_stamp, sizeof serve->tls_stamp, "%s", stamp);
+        tls_note = ", TLS certificate, key, CA and CRL";
+    }
+    serve->config.limits = fresh.limits;
+    serve->config.log_format = fresh.log_format;
+    serve->config.log_level = fresh.log_level;
+    serve->config.shutdown_grace_ms = fresh.shutdown_grace_ms;
+    /* The configuration takes the new policy (and gives `fresh` the old one to free); each
+     * worker takes its own reference, in its own thread. */
+    struct mb_policy *policy = fresh.policy;
+    char *policy_text = fresh.policy_text;
+    fresh.policy = serve->config.policy;
+    fresh.policy_text = serve->config.policy_text;
+    serve->config.policy = policy;
+    serve->config.policy_text = policy_text;
+    serve->config.authorize_plain = fresh.authorize_plain;
+    worker_use_policy(&serve->workers[0], policy, serve->config.authorize_plain);
+    struct command_message message = {
+        .command = COMMAND_POLICY, .policy = policy, .authorize_plain = fresh.authorize_plain};
+    send_message(serve, &message);
+    const char *policy_note =
+        policy != NULL ? ", policy" : ", no policy (everything checked is denied)";
+    mb_config_free(&fresh);
+    serve->logger.format = serve->config.log_format;
+    serve->logger.level = serve->config.log_level;
+    mb_server_set_limits(serve->workers[0].server, &serve->config.limits);
+    send_command(serve, COMMAND_LIMITS);
+    mb_logger_message(&serve->logger, MB_LOG_INFO, "reloaded",
+                      "limits, logging%s%s applied; listen addresses (plain and TLS), workers, "
+                      "user, units, identity and persistence take effect at the next start",
+                      policy_note, tls_note);
+}
+
+static void sync_tick(struct mb_loop *loop, struct mb_timer *timer) {
+    struct serve *serve = timer->data;
+    if (mb_model_sync(serve->model) != 0)
+        mb_logger_message(&serve->logger, MB_LOG_ERROR, "persist_error",
+                          "flushing the persistence file failed: %s", strerror(errno));
+    mb_timer_start(loop, timer, serve->config.model.sync_interval_ms, sync_tick, serve);
+}
+
+static void on_signal(struct mb_loop *loop, int fd, unsigned events, void *data) {
+    (void)events;
+    (void)loop;
+    struct serve *serve = data;
+    struct signalfd_siginfo info;
+    while (read(fd, &info, sizeof info) == (ssize_t)sizeof info) {
+        if (info.ssi_signo == SIGHUP) {
+            reload(serve);
+        } else if (!serve->stopping) {
+            serve->stopping = 1;
+            mb_logger_message(&serve->logger, MB_LOG_INFO, "stopping", "signal %s received",
+                              info.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+            mb_server_shutdown(serve->workers[0].server, serve->config.shutdown_grace_ms);
+            serve->workers[0].shut_down = 1;
+            send_command(serve, COMMAND_SHUTDOWN);
+        }
+    }
+}
+
+/* A table's extent as "0-999", or "none". */
+static void format_extent(const struct mb_table_extent *extent, char *text, size_t capacity) {
+    if (extent->size == 0)
+        snprintf(text, capacity, "none");
+    else
+        snprintf(text, capacity, "%u-%lu", extent->start,
+                 (unsigned long)extent->start + extent->size - 1);
+}
+
+/* --check: the file as serve would load it (TLS files read, the model built without touching
+ * the persistence file), what it sets up printed, or --explain's answer. */
+static int check(struct serve *serve) {
+    const struct mb_serve_config *config = &serve->config;
+    char error[512];
+    struct mb_tls_context *tls = NULL;
+    if (config->tls_listen_count > 0 && mb_front_tls_create(config, &tls, error, sizeof error)) {
+        fprintf(stderr, "mbsec serve: TLS: %s\n", error);
+        return MB_EXIT_USAGE;
+    }
+    mb_tls_context_destroy(tls);
+    struct mb_model_config model = config->model;
+    model.persist_path = NULL; /* checked, not opened: a running server may hold it */
+    struct mb_model *probe = NULL;
+    if (mb_model_create(&model, &probe, error, sizeof error) != 0) {
+        fprintf(stderr, "mbsec serve: %s\n", error);
+        return MB_EXIT_USAGE;
+    }
+    mb_model_destroy(probe);
+    if (serve->overrides.explain_count > 0)
+        return mb_front_explain("mbsec serve", config->policy, config->authorize_plain,
+                                serve->overrides.explain, serve->overrides.explain_count);
+    printf("%s: valid\n\nlisten (plain Modbus/TCP):\n", serve->overrides.config_path);
+    for (size_t i = 0; i < config->listen_count; i++)
+        printf("  %s\n", config->listen[i]);
+    if (config->listen_count == 0 && config->tls_listen_count == 0)
+        printf("  0.0.0.0:502\n  [::]:502\n");
+    for (size_t i = 0; i < config->tls_listen_count; i++)
+        printf("%s  %s\n", i == 0 ? "tls (Modbus/TCP Security):\n" : "", config->tls_listen[i]);
+    printf("workers: %d%s%s\n", config->workers ? config->workers : 1,
+           config->user ? ", then as user " : "", config->user ? config->user : "");
+    printf("limits: %u connections, %u per source, %u in flight per connection\n",
+           config->limits.max_connections, config->limits.max_per_source,
+           config->limits.max_in_flight);
+    printf("persistence: %s\n",
+           config->model.persist_path ? config->model.persist_path : "none (in memory)");
+    if (config->model.any_unit)
+        printf("units: every unit id answers with the same tables\n");
+    else
+        printf("units (%zu; other unit ids get 0B):\n", config->model.unit_count);
+    for (size_t i = 0; i < config->model.unit_count; i++) {
+        const struct mb_unit_config *unit = &config->model.units[i];
+        char coils[24], inputs[24], holding[24], input_registers[24];
+        format_extent(&unit->coils, coils, sizeof coils);
+        format_extent(&unit->discrete_inputs, inputs, sizeof inputs);
+        format_extent(&unit->holding_registers, holding, sizeof holding);
+        format_extent(&unit->input_registers, input_registers, sizeof input_registers);
+        char name[24];
+        if (config->model.any_unit)
+            snprintf(name, sizeof name, "every unit id");
+        else
+            snprintf(name, sizeof name, "unit %u", unit->unit_id);
+        printf("  %s: coils %s, discrete inputs %s, holding registers %s, input registers %s, "
+               "%u files, %zu FIFOs\n",
+               name, coils, inputs, holding, input_registers, unit->files, unit->fifo_count);
+    }
+    size_t rules = mb_policy_rule_count(config->policy);
+    if (config->policy == NULL) {
+        printf("\npolicy: none (%s)\n", config->tls_listen_count > 0 || config->authorize_plain
+                                            ? "every request checked is denied with 01"
+                                            : "plain requests are not checked");
+        return MB_EXIT_OK;
+    }
+    printf("\npolicy (%zu rule%s, checking %s; the first rule that matches decides):\n", rules,
+           rules == 1 ? "" : "s",
+           config->authorize_plain ? "every request" : "requests over TLS only");
+    const char *line = config->policy_text != NULL ? config->policy_text : "";
+    for (size_t i = 0; i < rules; i++) {
+        const char *end = strchr(line, '\n');
+        int length = end != NULL ? (int)(end - line) : (int)strlen(line);
+        printf("  %zu. %s: %.*s\n", i + 1, mb_policy_rule_name(config->policy, i), length, line);
+        line = end != NULL ? end + 1 : line + length;
+    }
+    printf("  -. default: what no rule matches is denied with exception 01\n");
+    return MB_EXIT_OK;
+}
+
+int mb_cmd_serve(int argc, char **argv) {
+    static struct serve serve; /* large (the config holds 256 unit slots): not on the stack */
+    char error[512];
+    int status = MB_EXIT_FAILURE;
+
+    memset(&serve, 0, sizeof serve);
+    serve.signal_fd = -1;
+    int parsed = parse_arguments(argc, argv, &serve.overrides);
+    if (parsed != 0)
+        return parsed > 0 ? MB_EXIT_OK : MB_EXIT_USAGE;
+    mb_config_defaults(&serve.config);
+    if (build_config(&serve.overrides, &serve.config, error, sizeof error) != 0) {
+        fprintf(stderr, "mbsec serve: %s\n", error);
+        mb_config_free(&serve.config);
+        return MB_EXIT_USAGE;
+    }
+    if (serve.overrides.check) {
+        status = check(&serve);
+        mb_config_free(&serve.config);
+        return status;
+    }
+    serve.logger.stream = stderr;
+    serve.logger.format = serve.config.log_format;
+    serve.logger.level = serve.config.log_level;
+
+    /* Signals are taken through a signalfd, so block them before any thread starts. */
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    mb_front_raise_descriptor_limit(&serve.logger, serve.config.limits.max_connections,
+                                    serve.config.workers);
+    if (mb_model_create(&serve.config.model, &serve.model, error, sizeof error) != 0) {
+        fprintf(stderr, "mbsec serve: %s\n", error);
+        goto out;
+    }
+    if (mb_server_group_create(&serve.group) != 0) {
+        fprintf(stderr, "mbsec serve: out of memory\n");
+        goto out;
+    }
+    serve.worker_count = serve.config.workers;
+    for (int i = 0; i < serve.worker_count; i++)
+        if (worker_create(&serve, i) != 0) {
+            fprintf(stderr, "mbsec serve: cannot start worker %d: out of resources\n", i);
+            goto out;
+        }
+    status = prepare_tls(&serve);
+    if (status != 0)
+        goto out;
+    status = open_listeners(&serve);
+    if (status != 0)
+        goto out;
+    status = MB_EXIT_FAILURE;
+    if (serve.config.user != NULL &&
+        mb_front_drop_privileges("mbsec serve", serve.config.user) != 0)
+        goto out;
+
+    serve.signal_fd = signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (serve.signal_fd < 0 ||
+        mb_loop_add(serve.workers[0].loop, serve.signal_fd, MB_IO_READ, on_signal, &serve) != 0) {
+        fprintf(stderr, "mbsec serve: cannot watch signals: %s\n", strerror(errno));
+        goto out;
+    }
+    if (serve.config.model.persist_path != NULL)
+        mb_timer_start(serve.workers[0].loop, &serve.sync_timer,
+                       serve.config.model.sync_interval_ms, sync_tick, &serve);
+    mb_logger_message(&serve.logger, MB_LOG_INFO, "started", "%d worker(s), %s%s",
+                      serve.worker_count,
+                      serve.config.model.persist_path ? "persisting to " : "in memory",
+                      serve.config.model.persist_path ? serve.config.model.persist_path : "");
+
+    for (int i = 1; i < serve.worker_count; i++) {
+        if (pthread_create(&serve.workers[i].thread, NULL, worker_main, &serve.workers[i]) != 0) {
+            fprintf(stderr, "mbsec serve: cannot start worker thread %d\n", i);
+            serve.stopping = 1;
+            mb_server_shutdown(serve.workers[0].server, 0);
+            serve.workers[0].shut_down = 1;
+            send_command(&serve, COMMAND_SHUTDOWN);
+            break;
+        }
+        serve.workers[i].running = 1;
+    }
+    worker_main(&serve.workers[0]);
+    for (int i = 1; i < serve.worker_count; i++)
+        if (serve.workers[i].running)
+            pthread_join(serve.workers[i].thread, NULL);
+    status = MB_EXIT_OK;
+
+out:
+    if (serve.worker_count > 0)
+        mb_timer_stop(serve.workers[0].loop, &serve.sync_timer);
+    if (serve.signal_fd >= 0) {
+        if (serve.workers[0].loop != NULL)
+            mb_loop_remove(serve.workers[0].loop, serve.signal_fd);
+        close(serve.signal_fd);
+    }
+    for (int i = 0; i < serve.worker_count; i++)
+        if (serve.workers[i].loop != NULL)
+            worker_destroy(&serve.workers[i]);
+    mb_server_group_destroy(serve.group);
+    if (serve.model != NULL) {
+        mb_model_destroy(serve.model);
+        if (status == MB_EXIT_OK)
+            mb_logger_message(&serve.logger, MB_LOG_INFO, "stopped", "%s",
+                              serve.config.model.persist_path ? "persistence flushed"
+                                                              : "all connections closed");
+    }
+    mb_tls_context_destroy(serve.tls);
+    mb_config_free(&serve.config);
+    return status;
+}
