@@ -813,6 +813,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                    again.rule == decision.rule &&
                    strcmp(again.rule_name, decision.rule_name) == 0 &&
                    strcmp(again.reason, decision.reason) == 0);
+        /* On the decoding a server hands its handler: the same decision, without decoding. */
+        struct mb_request request;
+        int decoded = mb_request_decode(pdu, length, &request) == 0;
+        FUZZ_CHECK(mb_policy_decide_decoded(policy, &who, unit, pdu, length,
+                                            decoded ? &request : NULL, &again) == 0);
+        FUZZ_CHECK(again.action == decision.action && again.exception == decision.exception &&
+                   again.rule == decision.rule && again.access == decision.access &&
+                   strcmp(again.reason, decision.reason) == 0);
+        FUZZ_CHECK(decision.access == mb_policy_request_access(pdu, length));
         free(pdu);
     }
     mb_policy_destroy(copy);

@@ -59,6 +59,27 @@ static struct mb_policy_decision decide(const struct mb_policy *policy, const st
     harness_checks++;
     if (status != 0)
         harness_fail(__FILE__, __LINE__, "mb_policy_decide returned %d", status);
+    /* A server's handler has the request decoded already: deciding on that decoding must give
+     * the same decision, and the access the same as mb_policy_request_access(). */
+    struct mb_request request;
+    const uint8_t *copy = guard_copy(pdu, length);
+    int decoded = mb_request_decode(copy, length, &request) == 0;
+    struct mb_policy_decision again;
+    memset(&again, 0xA5, sizeof again);
+    status = mb_policy_decide_decoded(policy, &who->identity, unit, copy, length,
+                                      decoded ? &request : NULL, &again);
+    harness_checks++;
+    if (status != 0 || again.action != decision.action || again.exception != decision.exception ||
+        again.rule != decision.rule || again.access != decision.access ||
+        strcmp(again.rule_name, decision.rule_name) != 0 ||
+        strcmp(again.reason, decision.reason) != 0)
+        harness_fail(__FILE__, __LINE__, "mb_policy_decide_decoded differs (%d): %s / %s", status,
+                     again.reason, decision.reason);
+    harness_checks++;
+    if (decision.access != mb_policy_request_access(pdu, length) ||
+        decision.access != mb_policy_decoded_access(copy, length, decoded ? &request : NULL))
+        harness_fail(__FILE__, __LINE__, "access %u, mb_policy_request_access %u", decision.access,
+                     mb_policy_request_access(pdu, length));
     return decision;
 }
 

@@ -103,6 +103,8 @@
 #include "mbsec/error.h"
 #include "mbsec/export.h"
 
+struct mb_request; /* mbsec/pdu.h */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -138,6 +140,8 @@ struct mb_policy_decision {
     int rule;              /* index of the deciding rule in the array given to
                               mb_policy_create(), -1 when nothing matched (default deny) */
     const char *rule_name; /* the rule's name (owned by the policy), or "default" */
+    unsigned access;       /* what the request does: MB_POLICY_READ, MB_POLICY_WRITE or both,
+                              as mb_policy_request_access() says */
     /* One line for the audit record, printable ASCII: who, what, which rule, e.g. "role
      * 'operator' from 192.0.2.7: write holding registers 100..101 on unit 1 (FC 16) matched no
      * rule (default deny)"; the role is cut at 32 bytes, odd characters shown as '?'. Empty for
@@ -161,11 +165,25 @@ MB_API int mb_policy_decide(const struct mb_policy *policy, const struct mb_poli
                             struct mb_policy_decision *decision);
 
 /*
+ * The same for a request the caller decoded already (a server hands its handler the decoding):
+ * `request` is mb_request_decode()'s result for exactly `pdu` and `pdu_length`, or NULL when
+ * that failed. The decision is the one mb_policy_decide() makes, without decoding again.
+ */
+MB_API int mb_policy_decide_decoded(const struct mb_policy *policy,
+                                    const struct mb_policy_identity *who, uint8_t unit_id,
+                                    const uint8_t *pdu, size_t pdu_length,
+                                    const struct mb_request *request,
+                                    struct mb_policy_decision *decision);
+
+/*
  * What a request does, by the parts listed at the top of this file: MB_POLICY_READ,
  * MB_POLICY_WRITE or both (both for a NULL pdu). FC 8 return query data (00) reads; FC 8
  * restart communications (01) writes; FC 23 does both. For audit trails that keep writes.
  */
 MB_API unsigned mb_policy_request_access(const uint8_t *pdu, size_t pdu_length);
+/* The same for a request decoded already (`request` as for mb_policy_decide_decoded()). */
+MB_API unsigned mb_policy_decoded_access(const uint8_t *pdu, size_t pdu_length,
+                                         const struct mb_request *request);
 
 /* Drops one reference to a policy, and frees it when that was the last one (NULL is a no-op).
  * The caller may not decide with it afterwards; holders of other references still may.

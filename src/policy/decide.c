@@ -120,11 +120,19 @@ static void undecodable_part(const uint8_t *pdu, size_t length, struct part *par
     }
 }
 
-static void parts_start(struct parts *parts, const uint8_t *pdu, size_t length) {
+/* `request`: the decoding of `pdu` when the caller has it, NULL when it did not decode; or
+ * `decode` 1 to decode it here. */
+static void parts_start(struct parts *parts, const uint8_t *pdu, size_t length,
+                        const struct mb_request *request, int decode) {
     memset(parts, 0, sizeof *parts);
     parts->pdu = pdu;
     parts->length = length;
-    parts->decoded = mb_request_decode(pdu, length, &parts->request) == 0;
+    if (decode) {
+        parts->decoded = mb_request_decode(pdu, length, &parts->request) == 0;
+    } else if (request != NULL) {
+        parts->request = *request;
+        parts->decoded = 1;
+    }
 }
 
 /* FC 20/21: the next sub-request as a part. Returns 1, or 0 after the last one. */
@@ -694,6 +702,7 @@ static void default_deny(struct mb_policy_decision *decision) {
     decision->exception = MB_EX_ILLEGAL_FUNCTION;
     decision->rule = -1;
     decision->rule_name = "default";
+    decision->access = 0;
     decision->reason[0] = '\0';
 }
 
@@ -717,14 +726,17 @@ static void note_allower(struct allowers *allowers, int rule) {
 static const char missing_argument[] =
     "no policy decision possible: an argument is missing (default deny)";
 
-int mb_policy_decide(const struct mb_policy *policy, const struct mb_policy_identity *who,
-                     uint8_t unit_id, const uint8_t *pdu, size_t pdu_length,
-                     struct mb_policy_decision *decision) {
+static int decide(const struct mb_policy *policy, const struct mb_policy_identity *who,
+                  uint8_t unit_id, const uint8_t *pdu, size_t pdu_length,
+                  const struct mb_request *request, int decode,
+                  struct mb_policy_decision *decision) {
     if (decision != NULL)
         default_deny(decision);
     if (policy == NULL || who == NULL || pdu == NULL || decision == NULL) {
-        if (decision != NULL)
+        if (decision != NULL) {
+            decision->access = MB_POLICY_READ | MB_POLICY_WRITE;
             memcpy(decision->reason, missing_argument, sizeof missing_argument);
+        }
         return MB_EINVAL;
     }
     const struct mb__policy_rule *rules = mb__policy_rules(policy);
@@ -737,7 +749,7 @@ int mb_policy_decide(const struct mb_policy *policy, const struct mb_policy_iden
     size_t count = 0;
     memset(&cache, 0, sizeof cache);
     client_of(who, &client);
-    parts_start(&parts, pdu, pdu_length);
+    parts_start(&parts, pdu, pdu_length, request, decode);
     while (parts_next(&parts, &part)) {
         int rule = first_match(policy, &client, unit_id, &part, &cache);
         int level = rule < 0 ? severity(MB_POLICY_DENY)
@@ -755,6 +767,7 @@ int mb_policy_decide(const struct mb_policy *policy, const struct mb_policy_iden
         if (level == 0)
             note_allower(&allowers, rule);
         writes |= part.access & MB_POLICY_WRITE;
+        decision->access |= part.access;
     }
 
     /* An allowed read is the common case and nobody audits it: the decision is made, and the
@@ -831,14 +844,37 @@ int mb_policy_decide(const struct mb_policy *policy, const struct mb_policy_iden
     return 0;
 }
 
-unsigned mb_policy_request_access(const uint8_t *pdu, size_t pdu_length) {
+int mb_policy_decide(const struct mb_policy *policy, const struct mb_policy_identity *who,
+                     uint8_t unit_id, const uint8_t *pdu, size_t pdu_length,
+                     struct mb_policy_decision *decision) {
+    return decide(policy, who, unit_id, pdu, pdu_length, NULL, 1, decision);
+}
+
+int mb_policy_decide_decoded(const struct mb_policy *policy, const struct mb_policy_identity *who,
+                             uint8_t unit_id, const uint8_t *pdu, size_t pdu_length,
+                             const struct mb_request *request,
+                             struct mb_policy_decision *decision) {
+    return decide(policy, who, unit_id, pdu, pdu_length, request, 0, decision);
+}
+
+static unsigned access_of(const uint8_t *pdu, size_t pdu_length, const struct mb_request *request,
+                          int decode) {
     if (pdu == NULL)
         return MB_POLICY_READ | MB_POLICY_WRITE;
     struct parts parts;
     struct part part;
     unsigned access = 0;
-    parts_start(&parts, pdu, pdu_length);
+    parts_start(&parts, pdu, pdu_length, request, decode);
     while (parts_next(&parts, &part))
         access |= part.access;
     return access;
+}
+
+unsigned mb_policy_request_access(const uint8_t *pdu, size_t pdu_length) {
+    return access_of(pdu, pdu_length, NULL, 1);
+}
+
+unsigned mb_policy_decoded_access(const uint8_t *pdu, size_t pdu_length,
+                                  const struct mb_request *request) {
+    return access_of(pdu, pdu_length, request, 0);
 }
