@@ -293,9 +293,12 @@ int mb_front_authorize(const struct mb_policy *policy, int authorize_plain,
                        struct mb_logger *logger, const struct mb_server_request *call,
                        uint8_t *response, struct mb_policy_decision *decision, int *answer) {
     decision->action = 0;
-    if (!call->peer->secure && !authorize_plain)
+    if (!call->peer->secure && !authorize_plain) {
+        decision->access = mb_policy_decoded_access(call->pdu, call->pdu_length, call->request);
         return 1;
+    }
     if (policy == NULL) {
+        decision->access = mb_policy_decoded_access(call->pdu, call->pdu_length, call->request);
         mb_logger_message(logger, MB_LOG_WARNING, "denied",
                           "%s%s%s from %s: FC %u on unit %u denied: no policy configured",
                           call->peer->role ? "role '" : "no role",
@@ -310,7 +313,8 @@ int mb_front_authorize(const struct mb_policy *policy, int authorize_plain,
         .address = (const struct sockaddr *)&call->peer->address,
         .address_length = call->peer->address_length,
     };
-    if (mb_policy_decide(policy, &who, call->unit_id, call->pdu, call->pdu_length, decision) != 0)
+    if (mb_policy_decide_decoded(policy, &who, call->unit_id, call->pdu, call->pdu_length,
+                                 call->request, decision) != 0)
         return MB_EINVAL;
     if (decision->action == MB_POLICY_ALLOW)
         return 1;

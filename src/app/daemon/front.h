@@ -60,9 +60,10 @@ void mb_front_raise_descriptor_limit(struct mb_logger *logger, uint32_t max_conn
                                      int workers);
 
 /*
- * Decides a request: over TLS always, over plain TCP when `authorize_plain`. Returns 1 when
- * the request may go on, with *decision filled when it was checked (action MB_POLICY_ALLOW; its
- * reason is set for writes) and decision->action 0 when it was not; or 0 when it is refused,
+ * Decides a request on the server's decoding of it (call->request): over TLS always, over plain
+ * TCP when `authorize_plain`. Returns 1 when the request may go on, with *decision filled when
+ * it was checked (action MB_POLICY_ALLOW; its reason is set for writes) and decision->action 0
+ * when it was not; decision->access says what the request does either way. Or 0 when refused,
  * with the refusal logged as "denied" (warning) and *answer what the handler returns: the
  * exception's length (written into `response`), 0 for drop, MB_SERVER_CLOSE for close. A NULL
  * policy refuses everything it would check, with exception 01. Returns MB_EINVAL when the

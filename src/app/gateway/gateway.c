@@ -551,14 +551,50 @@ static int check(const struct options *options) {
 
 /* ---- requests ---- */
 
-/* Every request: the policy first (over TLS always, plain ones unless authorize_plain is
- * false), then the gateway core, which forwards it or answers 0A at once. */
+/* The "audited" log line of a forwarded write: the policy writes a reason for the writes it
+ * allows; writes nobody checked (plain, with authorize_plain false) are logged too. */
+static void log_audited(struct gateway_tool *tool, const struct mb_server_request *call,
+                        const struct mb_policy_decision *decision) {
+    int checked_write = decision->action == MB_POLICY_ALLOW && decision->reason[0] != '\0';
+    int unchecked_write = decision->action == 0 && (decision->access & MB_POLICY_WRITE);
+    if (!checked_write && !unchecked_write)
+        return;
+    uint16_t backend = tool->setup->route_backend[call->unit_id];
+    char route[160];
+    if (backend == NO_ROUTE)
+        snprintf(route, sizeof route, "no route for unit %u (answered 0A)", call->unit_id);
+    else
+        snprintf(route, sizeof route, "to backend %s unit %u",
+                 tool->setup->config.backends[backend].name,
+                 tool->setup->route_unit[call->unit_id]);
+    if (checked_write)
+        mb_logger_message(&tool->logger, MB_LOG_INFO, "audited", "%s; forwarded %s",
+                          decision->reason, route);
+    else
+        mb_logger_message(&tool->logger, MB_LOG_INFO, "audited",
+                          "plain from %s: FC %u on unit %u, not checked (authorize_plain: "
+                          "false); forwarded %s",
+                          call->peer->text, call->pdu[0], call->unit_id, route);
+}
+
+/*
+ * Every request, one stage after the other, each given what the ones before it worked out: the
+ * server's decoding (call->request) and the connection's context (seen.client), never looked up
+ * or decoded again.
+ *   1. the watch: counts, unit-id scans, FC 8 restart / listen-only, malformed PDUs;
+ *   2. the rate of the connection: a flood is cut before the policy spends time on it;
+ *   3. the policy: over TLS always, plain requests unless authorize_plain is false;
+ *   4. the watch again: a "denied" record, or the allowed request kept for its record;
+ *   5. the "audited" log line for writes;
+ *   6. the gateway core, which forwards by unit id or answers 0A at once; its completion hook
+ *      (mb_watch_completed) writes the record with the outcome.
+ */
 static int gateway_request(void *data, const struct mb_server_request *call, uint8_t *response) {
     struct gateway_tool *tool = data;
     int answer = 0;
-    /* The rate limit and the watch for scans, FC 8 restarts and malformed PDUs come first: a
-     * flood is cut before the policy spends time on it. */
-    if (!mb_watch_admit(tool->watch, call, response, &answer))
+    struct mb_watch_request seen;
+    mb_watch_begin(tool->watch, call, &seen);
+    if (!mb_watch_admit(tool->watch, &seen, response, &answer))
         return answer;
     /* Zeroed: without a policy nothing fills it, and the watch reads the rule and reason. */
     struct mb_policy_decision decision = {0};
@@ -567,32 +603,10 @@ static int gateway_request(void *data, const struct mb_server_request *call, uin
     if (allowed < 0)
         return allowed;
     int checked = call->peer->secure || tool->authorize_plain;
-    mb_watch_decided(tool->watch, call, &decision, checked);
+    mb_watch_decided(tool->watch, &seen, &decision, checked);
     if (allowed == 0)
         return answer;
-    /* The policy writes a reason for the writes it allows: those make the audit trail. Writes
-     * nobody checked (plain, with authorize_plain false) are recorded too. */
-    int checked_write = decision.action == MB_POLICY_ALLOW && decision.reason[0] != '\0';
-    int unchecked_write = decision.action == 0 &&
-                          (mb_policy_request_access(call->pdu, call->pdu_length) & MB_POLICY_WRITE);
-    if (checked_write || unchecked_write) {
-        uint16_t backend = tool->setup->route_backend[call->unit_id];
-        char route[160];
-        if (backend == NO_ROUTE)
-            snprintf(route, sizeof route, "no route for unit %u (answered 0A)", call->unit_id);
-        else
-            snprintf(route, sizeof route, "to backend %s unit %u",
-                     tool->setup->config.backends[backend].name,
-                     tool->setup->route_unit[call->unit_id]);
-        if (checked_write)
-            mb_logger_message(&tool->logger, MB_LOG_INFO, "audited", "%s; forwarded %s",
-                              decision.reason, route);
-        else
-            mb_logger_message(&tool->logger, MB_LOG_INFO, "audited",
-                              "plain from %s: FC %u on unit %u, not checked (authorize_plain: "
-                              "false); forwarded %s",
-                              call->peer->text, call->pdu[0], call->unit_id, route);
-    }
+    log_audited(tool, call, &decision);
     return mb_gateway_handle(tool->gateway, call, response);
 }
 

@@ -21,13 +21,14 @@ static const uint32_t latency_bounds_us[] = {250,    500,     1000,    2500,   5
                                              500000, 1000000, 2500000, 5000000};
 #define LATENCY_BUCKETS (sizeof latency_bounds_us / sizeof latency_bounds_us[0])
 
-/* A forwarded request whose record waits for its outcome. */
+/* A forwarded request whose record waits for its outcome: its decoding, views into `pdu`. */
 struct pending {
     uint64_t connection_id;
     uint16_t transaction_id;
     uint8_t unit;
     uint8_t pdu[MB_PDU_MAX];
     uint8_t pdu_length;
+    struct mb_request request;
     int checked;
     int write; /* as the policy tells reads from writes (FC 8/00 reads) */
     char rule[64];
@@ -310,15 +311,17 @@ static void put_values(struct mb_json *json, const char *key, const uint8_t *val
         mb_json_uint(json, "values_not_shown", (uint64_t)(count - shown));
 }
 
-static void put_request(struct mb_json *json, uint8_t unit, const uint8_t *pdu, size_t length) {
+/* `decoded`: the request as the server decoded it, NULL when it did not decode. */
+static void put_request(struct mb_json *json, uint8_t unit, uint8_t function,
+                        const struct mb_request *decoded) {
     mb_json_uint(json, "unit", unit);
-    mb_json_uint(json, "function", length > 0 ? pdu[0] : 0);
-    mb_json_string(json, "function_name", mb_function_name(length > 0 ? pdu[0] : 0));
-    struct mb_request request;
-    if (length == 0 || mb_request_decode(pdu, length, &request) != 0) {
+    mb_json_uint(json, "function", function);
+    mb_json_string(json, "function_name", mb_function_name(function));
+    if (decoded == NULL) {
         mb_json_bool(json, "malformed", 1);
         return;
     }
+    const struct mb_request request = *decoded;
     switch (request.function) {
     case MB_FC_READ_COILS:
     case MB_FC_READ_DISCRETE_INPUTS:
@@ -554,11 +557,12 @@ static void summary_tick(struct mb_loop *loop, struct mb_timer *timer) {
 
 /* ---- requests ---- */
 
-int mb_watch_admit(struct mb_watch *watch, const struct mb_server_request *call, uint8_t *response,
-                   int *answer) {
-    uint8_t function = call->pdu_length > 0 ? call->pdu[0] : 0;
-    watch->requests[function]++;
-    struct mb_guard_client *client = mb_guard_find(watch->guard, call->connection_id);
+void mb_watch_begin(struct mb_watch *watch, const struct mb_server_request *call,
+                    struct mb_watch_request *seen) {
+    seen->call = call;
+    seen->client = mb_guard_find(watch->guard, call->connection_id);
+    seen->function = call->pdu_length > 0 ? call->pdu[0] : 0;
+    watch->requests[seen->function]++;
     const char *peer = call->peer->text, *source = call->peer->source;
     count_event(watch, MB_GUARD_UNIT, ALERT_SCAN, source, peer, call->connection_id, call->unit_id,
                 "distinct unit ids requested");
@@ -567,8 +571,8 @@ int mb_watch_admit(struct mb_watch *watch, const struct mb_server_request *call,
         struct mb_json json;
         begin(&json, "sanity");
         mb_json_string(&json, "side", "front");
-        put_client(&json, client, call->connection_id, peer);
-        put_request(&json, call->unit_id, call->pdu, call->pdu_length);
+        put_client(&json, seen->client, call->connection_id, peer);
+        put_request(&json, call->unit_id, seen->function, NULL);
         mb_json_string(&json, "detail", mb_strerror(call->decode_error));
         emit(watch, MB_AUDIT_WARNING, "sanity", &json);
         count_event(watch, MB_GUARD_MALFORMED, ALERT_MALFORMED, source, peer, call->connection_id,
@@ -584,20 +588,26 @@ int mb_watch_admit(struct mb_watch *watch, const struct mb_server_request *call,
         raise_alert(watch, restart ? ALERT_RESTART : ALERT_LISTEN_ONLY, source, peer,
                     call->connection_id, 0, detail);
     }
-    if (mb_guard_admit(watch->guard, client, now_ms(watch)))
+}
+
+int mb_watch_admit(struct mb_watch *watch, const struct mb_watch_request *seen, uint8_t *response,
+                   int *answer) {
+    const struct mb_server_request *call = seen->call;
+    if (mb_guard_admit(watch->guard, seen->client, now_ms(watch)))
         return 1;
     watch->rate_limited++;
-    if (client != NULL)
-        client->rate_limited++;
-    count_event(watch, MB_GUARD_RATE_LIMITED, ALERT_FLOOD, source, peer, call->connection_id, 0,
-                "requests over the rate limit");
+    if (seen->client != NULL)
+        seen->client->rate_limited++;
+    count_event(watch, MB_GUARD_RATE_LIMITED, ALERT_FLOOD, call->peer->source, call->peer->text,
+                call->connection_id, 0, "requests over the rate limit");
     if (watch->over_rate == MB_OVER_RATE_CLOSE) {
         *answer = MB_SERVER_CLOSE;
     } else if (watch->over_rate == MB_OVER_RATE_DROP) {
         *answer = 0;
     } else {
         watch->exceptions[2][MB_EX_SERVER_DEVICE_BUSY]++;
-        *answer = mb_exception_answer(function, MB_EX_SERVER_DEVICE_BUSY, response, MB_PDU_MAX);
+        *answer =
+            mb_exception_answer(seen->function, MB_EX_SERVER_DEVICE_BUSY, response, MB_PDU_MAX);
     }
     return 0;
 }
@@ -606,9 +616,20 @@ static size_t pending_bucket(uint64_t connection_id, uint16_t transaction_id) {
     return (size_t)((connection_id * 31 + transaction_id) & (PENDING_BUCKETS - 1));
 }
 
-void mb_watch_decided(struct mb_watch *watch, const struct mb_server_request *call,
+/* The decoding of `pdu` for a copy of it at `copy`: what put_request() reads through a pointer
+ * (the values of FC 15, 16 and 23) pointed at the copy. */
+static void rebase(struct mb_request *request, const uint8_t *pdu, const uint8_t *copy) {
+    if (request->function == MB_FC_WRITE_MULTIPLE_COILS ||
+        request->function == MB_FC_WRITE_MULTIPLE_REGISTERS)
+        request->write_multiple.values = copy + (request->write_multiple.values - pdu);
+    else if (request->function == MB_FC_READ_WRITE_MULTIPLE_REGISTERS)
+        request->read_write.values = copy + (request->read_write.values - pdu);
+}
+
+void mb_watch_decided(struct mb_watch *watch, const struct mb_watch_request *seen,
                       const struct mb_policy_decision *decision, int checked) {
-    struct mb_guard_client *client = mb_guard_find(watch->guard, call->connection_id);
+    const struct mb_server_request *call = seen->call;
+    struct mb_guard_client *client = seen->client;
     if (checked && decision->action != MB_POLICY_ALLOW) {
         /* Action 0: nothing decided (no policy), which is answered as a deny. */
         enum mb_policy_action action = decision->action != 0 ? decision->action : MB_POLICY_DENY;
@@ -621,7 +642,7 @@ void mb_watch_decided(struct mb_watch *watch, const struct mb_server_request *ca
         struct mb_json json;
         begin(&json, "denied");
         put_client(&json, client, call->connection_id, call->peer->text);
-        put_request(&json, call->unit_id, call->pdu, call->pdu_length);
+        put_request(&json, call->unit_id, seen->function, call->request);
         mb_json_string(&json, "rule", decision->rule_name);
         mb_json_string(&json, "action", mb_policy_action_name(action));
         if (action == MB_POLICY_DENY)
@@ -639,7 +660,7 @@ void mb_watch_decided(struct mb_watch *watch, const struct mb_server_request *ca
         watch->exceptions[2][code ? code : MB_EX_ILLEGAL_DATA_VALUE]++;
         return;
     }
-    int write = (mb_policy_request_access(call->pdu, call->pdu_length) & MB_POLICY_WRITE) != 0;
+    int write = (decision->access & MB_POLICY_WRITE) != 0;
     if (!write && !watch->audit_reads)
         return;
     struct pending *pending = malloc(sizeof *pending);
@@ -650,6 +671,8 @@ void mb_watch_decided(struct mb_watch *watch, const struct mb_server_request *ca
     pending->unit = call->unit_id;
     pending->pdu_length = (uint8_t)(call->pdu_length < MB_PDU_MAX ? call->pdu_length : MB_PDU_MAX);
     memcpy(pending->pdu, call->pdu, pending->pdu_length);
+    pending->request = *call->request;
+    rebase(&pending->request, call->pdu, pending->pdu);
     pending->checked = checked;
     pending->write = write;
     snprintf(pending->rule, sizeof pending->rule, "%s", checked ? decision->rule_name : "");
@@ -681,7 +704,7 @@ static void record_outcome(struct mb_watch *watch, struct pending *pending,
     int write = pending->write;
     begin(&json, write ? "write" : "read");
     put_client(&json, mb_guard_find(watch->guard, done->connection_id), done->connection_id, "");
-    put_request(&json, pending->unit, pending->pdu, pending->pdu_length);
+    put_request(&json, pending->unit, pending->request.function, &pending->request);
     if (pending->checked)
         mb_json_string(&json, "rule", pending->rule);
     else

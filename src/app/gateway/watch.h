@@ -65,18 +65,34 @@ void mb_watch_destroy(struct mb_watch *watch);
 void mb_watch_log(void *watch, const struct mb_log_event *event);
 
 /*
- * Before the policy: counts the request, watches for scans, FC 8 restart / listen-only and
- * malformed PDUs, and applies the rate. Returns 1 when the request goes on; 0 when it is over
- * the rate, with *answer what the handler returns (an exception 06 written to `response`, 0 to
- * drop, or MB_SERVER_CLOSE).
+ * One request on its way through the gateway (gateway_request in gateway.c), stage by stage:
+ * mb_watch_begin() (counts and alerts), mb_watch_admit() (the rate), the policy,
+ * mb_watch_decided() (records), the gateway core. What the stages share is worked out once, in
+ * mb_watch_begin(): the connection as the watch has known it since accept, and what the
+ * request does. The request is the server's decoding (call->request), never decoded again.
  */
-int mb_watch_admit(struct mb_watch *watch, const struct mb_server_request *call, uint8_t *response,
+struct mb_watch_request {
+    const struct mb_server_request *call;
+    struct mb_guard_client *client; /* the connection: peer, source, role; NULL if unknown */
+    uint8_t function;               /* call->pdu[0], 0 for an empty PDU */
+};
+
+/* Counts the request, watches for unit-id scans and FC 8 restart / listen-only, and records a
+ * malformed PDU. */
+void mb_watch_begin(struct mb_watch *watch, const struct mb_server_request *call,
+                    struct mb_watch_request *seen);
+
+/* The connection's rate. Returns 1 when the request goes on; 0 when it is over the rate, with
+ * *answer what the handler returns (an exception 06 written to `response`, 0 to drop, or
+ * MB_SERVER_CLOSE). */
+int mb_watch_admit(struct mb_watch *watch, const struct mb_watch_request *seen, uint8_t *response,
                    int *answer);
 
 /* After the policy: a refusal becomes a "denied" record (and maybe an alert); an allowed write
  * (or read, with audit.reads) is kept until its completion writes its record. `checked` is 0
- * for a plain request the policy did not look at (authorize_plain: false). */
-void mb_watch_decided(struct mb_watch *watch, const struct mb_server_request *call,
+ * for a plain request the policy did not look at (authorize_plain: false); decision->access
+ * says what the request does either way. */
+void mb_watch_decided(struct mb_watch *watch, const struct mb_watch_request *seen,
                       const struct mb_policy_decision *decision, int checked);
 
 /* The gateway core's completion hook (mb_gateway_completion_fn). */
