@@ -106,14 +106,19 @@ static void run_until_fired(struct mb_loop *loop, const int *count, int want) {
         mb_loop_run_once(loop, 50);
 }
 
+/* Starts TIMERS timers of `fired` with delays of 0..39 ms, in an order `seed` shuffles. */
+static void start_random_timers(struct mb_loop *loop, struct fired *fired, unsigned seed) {
+    memset(fired, 0, sizeof *fired);
+    srand(seed);
+    for (int i = 0; i < TIMERS; i++)
+        mb_timer_start(loop, &fired->timers[i], (uint64_t)(rand() % 40), record_timer, fired);
+}
+
 TEST(timers_started_in_random_order_fire_in_deadline_order) {
     struct mb_loop *loop;
     CHECK_EQ(mb_loop_create(&loop), 0);
     static struct fired fired;
-    memset(&fired, 0, sizeof fired);
-    srand(15);
-    for (int i = 0; i < TIMERS; i++)
-        mb_timer_start(loop, &fired.timers[i], (uint64_t)(rand() % 40), record_timer, &fired);
+    start_random_timers(loop, &fired, 15);
     run_until_fired(loop, &fired.count, TIMERS);
     CHECK_EQ(fired.count, TIMERS);
     int in_order = 1, each_once = 1;
@@ -130,10 +135,7 @@ TEST(a_timer_stopped_from_the_middle_of_the_heap_never_fires_and_the_rest_keep_t
     struct mb_loop *loop;
     CHECK_EQ(mb_loop_create(&loop), 0);
     static struct fired fired;
-    memset(&fired, 0, sizeof fired);
-    srand(42);
-    for (int i = 0; i < TIMERS; i++)
-        mb_timer_start(loop, &fired.timers[i], (uint64_t)(rand() % 40), record_timer, &fired);
+    start_random_timers(loop, &fired, 42);
     /* Heap positions TIMERS / 2 and around: neither the root nor a leaf at the end. */
     int in_the_middle[TIMERS], stopped = 0;
     for (int i = 0; i < TIMERS; i++) {
