@@ -23,8 +23,15 @@ void harness_fail(const char *file, int line, const char *fmt, ...) {
 
 void harness_run(const char *name, void (*test)(void)) {
     int failures_before = harness_failures;
+    int checks_before = harness_checks;
     harness_current = name;
     test();
+    /* A test that checked nothing proves nothing: most often a loop that never ran or a check
+     * that was left out. */
+    if (harness_checks == checks_before) {
+        harness_failures++;
+        fprintf(stderr, "FAIL %s\n  the test made no check\n", name);
+    }
     printf("%s %s\n", harness_failures == failures_before ? "ok  " : "FAIL", name);
     fflush(stdout);
 }

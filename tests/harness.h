@@ -2,7 +2,7 @@
 /*
  * A small test harness. Each test file is its own executable (CTest runs each in its own process
  * with a time limit); inside it, tests run in order and a failed check reports file:line and
- * carries on, so one run shows every failure.
+ * carries on, so one run shows every failure. A test that makes no check fails.
  *
  *   TEST(returns_03_when_quantity_is_0) { CHECK_EQ(mb_request_check(...), 3); }
  *   int main(void) { RUN(returns_03_when_quantity_is_0); return harness_result(); }

@@ -86,6 +86,7 @@ TEST(every_pdu_vector_round_trips_exactly) {
 TEST(every_public_function_code_has_a_request_and_a_response_vector) {
     const uint8_t functions[] = {1,  2,  3,  4,  5,  6,  7,  8,  11, 12,
                                  15, 16, 17, 20, 21, 22, 23, 24, 43};
+    int missing = 0;
     for (size_t f = 0; f < sizeof functions; f++) {
         int requests = 0, responses = 0;
         for (size_t i = 0; i < vector_count; i++) {
@@ -94,10 +95,13 @@ TEST(every_public_function_code_has_a_request_and_a_response_vector) {
             requests += vectors[i].kind == VECTOR_REQUEST_PDU;
             responses += vectors[i].kind == VECTOR_RESPONSE_PDU;
         }
-        if (requests == 0 || responses == 0)
-            harness_fail(__FILE__, __LINE__, "FC %u: %d request and %d response vectors",
-                         functions[f], requests, responses);
+        if (requests == 0 || responses == 0) {
+            fprintf(stderr, "  FC %u: %d request and %d response vectors\n", functions[f], requests,
+                    responses);
+            missing++;
+        }
     }
+    CHECK_EQ(missing, 0);
 }
 
 TEST(every_mbap_vector_yields_frames_that_decode) {
@@ -160,10 +164,14 @@ TEST(truncated_vectors_are_handled_at_the_end_of_a_page) {
 }
 
 TEST(vector_names_are_unique) {
+    int duplicates = 0;
     for (size_t i = 0; i < vector_count; i++)
         for (size_t j = i + 1; j < vector_count; j++)
-            if (strcmp(vectors[i].name, vectors[j].name) == 0)
-                harness_fail(__FILE__, __LINE__, "duplicate vector name %s", vectors[i].name);
+            if (strcmp(vectors[i].name, vectors[j].name) == 0) {
+                fprintf(stderr, "  duplicate vector name %s\n", vectors[i].name);
+                duplicates++;
+            }
+    CHECK_EQ(duplicates, 0);
 }
 
 TEST(every_error_code_has_a_name_and_a_message) {

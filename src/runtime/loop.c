@@ -30,6 +30,7 @@ struct mb_loop {
     struct mb_timer **heap; /* 1-based binary min-heap on deadline_ms */
     size_t heap_count;
     size_t heap_capacity;
+    struct mb_timer **due; /* run_timers(): the timers it took off the heap, heap_capacity long */
     struct mb_task *tasks; /* queued tasks, oldest first */
     struct mb_task *last_task;
 };
@@ -84,6 +85,7 @@ void mb_loop_destroy(struct mb_loop *loop) {
     close(loop->wake_fd);
     free(loop->watchers);
     free(loop->heap);
+    free(loop->due);
     free(loop);
 }
 
@@ -146,6 +148,11 @@ int mb_loop_remove(struct mb_loop *loop, int fd) {
 
 /* ---- timers ---- */
 
+/* The heap_index of a timer that run_timers() took off the heap and has yet to fire: SIZE_MAX
+ * minus its place in loop->due, far above any index the heap can reach. */
+#define TIMER_DUE_INDEX(place) (SIZE_MAX - (place))
+#define TIMER_IS_DUE(timer) ((timer)->heap_index > SIZE_MAX / 2)
+
 static void heap_swap(struct mb_loop *loop, size_t a, size_t b) {
     struct mb_timer *timer = loop->heap[a];
     loop->heap[a] = loop->heap[b];
@@ -180,6 +187,13 @@ static void heap_down(struct mb_loop *loop, size_t index) {
 void mb_timer_stop(struct mb_loop *loop, struct mb_timer *timer) {
     if (timer == NULL || timer->heap_index == 0)
         return;
+    if (TIMER_IS_DUE(timer)) {
+        /* Its place is emptied so that run_timers() never touches it again: the caller may free
+         * it as soon as this returns. */
+        loop->due[SIZE_MAX - timer->heap_index] = NULL;
+        timer->heap_index = 0;
+        return;
+    }
     size_t index = timer->heap_index;
     heap_swap(loop, index, loop->heap_count);
     loop->heap_count--;
@@ -196,13 +210,17 @@ void mb_timer_start(struct mb_loop *loop, struct mb_timer *timer, uint64_t delay
     if (loop->heap_count + 1 >= loop->heap_capacity) {
         size_t capacity = loop->heap_capacity ? 2 * loop->heap_capacity : 64;
         struct mb_timer **grown = realloc(loop->heap, capacity * sizeof *grown);
-        if (grown == NULL) {
+        if (grown != NULL)
+            loop->heap = grown;
+        struct mb_timer **grown_due =
+            grown != NULL ? realloc(loop->due, capacity * sizeof *grown_due) : NULL;
+        if (grown_due == NULL) {
             /* Without room the timer cannot run; fire it at once rather than never, so that a
              * deadline is never silently lost. */
             fn(loop, timer);
             return;
         }
-        loop->heap = grown;
+        loop->due = grown_due;
         loop->heap_capacity = capacity;
     }
     timer->deadline_ms = loop->now_ms + delay_ms;
@@ -221,10 +239,24 @@ uint64_t mb_loop_now(const struct mb_loop *loop) {
     return loop->now_ms;
 }
 
+/* Takes every due timer off the heap first, then fires them in deadline order. A timer that a
+ * callback starts again with no delay is due as well, but waits for the next call: fired at
+ * once, a timer that keeps restarting itself would keep the loop from ever polling. A callback
+ * that stops a timer still waiting its turn here keeps it from firing. */
 static void run_timers(struct mb_loop *loop) {
+    size_t due_count = 0;
     while (loop->heap_count > 0 && loop->heap[1]->deadline_ms <= loop->now_ms) {
         struct mb_timer *timer = loop->heap[1];
         mb_timer_stop(loop, timer);
+        timer->heap_index = TIMER_DUE_INDEX(due_count);
+        loop->due[due_count++] = timer;
+    }
+    for (size_t place = 0; place < due_count; place++) {
+        struct mb_timer *timer = loop->due[place];
+        if (timer == NULL)
+            continue; /* stopped, or started again, by an earlier callback */
+        loop->due[place] = NULL;
+        timer->heap_index = 0;
         timer->fn(loop, timer);
     }
 }
