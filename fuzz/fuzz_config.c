@@ -257,10 +257,9 @@ static void check_backends(const struct setting *at, const struct mb_serve_confi
             FUZZ_CHECK(strcmp(config->backends[j].name, given->name) != 0);
         FUZZ_CHECK(mb__address_problem(given->address) == NULL);
         FUZZ_CHECK(strcmp(strrchr(given->address, ':'), ":0") != 0);
-        FUZZ_CHECK(given->connections >= 1 &&
-                   given->connections <= MB_CONFIG_MAX_BACKEND_CONNECTIONS);
-        FUZZ_CHECK(given->in_flight >= 1 && given->in_flight <= MB_CONFIG_MAX_BACKEND_IN_FLIGHT);
-        FUZZ_CHECK(given->queue >= 1 && given->queue <= MB_CONFIG_MAX_BACKEND_QUEUE);
+        FUZZ_CHECK(given->connections >= 1 && given->connections <= MB_GATEWAY_MAX_CONNECTIONS);
+        FUZZ_CHECK(given->in_flight >= 1 && given->in_flight <= MB_ASYNC_MAX_IN_FLIGHT);
+        FUZZ_CHECK(given->queue >= 1 && given->queue <= MB_ASYNC_MAX_QUEUED);
         FUZZ_CHECK(given->timeout_ms >= 1);
         FUZZ_CHECK((given->tls_certificate == NULL) == (given->tls_key == NULL));
         FUZZ_CHECK(given->tls_certificate == NULL || given->tls_ca != NULL ||
@@ -298,7 +297,7 @@ static void check_backends(const struct setting *at, const struct mb_serve_confi
         backends[i].max_in_flight = given->in_flight;
         backends[i].max_queued = given->queue;
     }
-    FUZZ_CHECK(slots <= MB_CONFIG_MAX_GATEWAY_SLOTS);
+    FUZZ_CHECK(slots <= MB_GATEWAY_MAX_SLOTS);
     int routed[256] = {0};
     for (size_t i = 0; i < config->route_count; i++) {
         FUZZ_CHECK(config->routes[i].backend < config->backend_count);

@@ -250,6 +250,10 @@ typedef void (*mb_async_done)(void *data, const struct mb_async_result *result);
 typedef void (*mb_async_state_fn)(void *data, enum mb_async_state state, int error,
                                   const char *detail);
 
+/* The most mb_async_create() accepts for max_in_flight and max_queued. */
+#define MB_ASYNC_MAX_IN_FLIGHT 4096
+#define MB_ASYNC_MAX_QUEUED 60000
+
 struct mb_async_config {
     uint32_t max_in_flight; /* requests on the wire at once; default 16, at most 4096 */
     /* Requests outstanding beyond max_in_flight (waiting for their turn, or for the connection);

@@ -51,6 +51,11 @@ extern "C" {
 
 struct mb_gateway;
 
+/* The most mb_gateway_create() and mb_gateway_reconfigure() accept: connections per backend,
+ * and requests one backend may hold at once, connections x (max_in_flight + max_queued). */
+#define MB_GATEWAY_MAX_CONNECTIONS 64
+#define MB_GATEWAY_MAX_SLOTS 1000000
+
 struct mb_gateway_backend {
     const char *name; /* for logs: "plc1" */
     struct sockaddr_storage address;

@@ -16,9 +16,7 @@
 #include "mbsec/error.h"
 
 #define DEFAULT_MAX_IN_FLIGHT 16
-#define LIMIT_MAX_IN_FLIGHT 4096
 #define DEFAULT_MAX_QUEUED 1024
-#define LIMIT_MAX_QUEUED 60000
 #define DEFAULT_TIMEOUT_MS 1000
 #define DEFAULT_CONNECT_TIMEOUT_MS 3000
 #define DEFAULT_RECONNECT_MIN_MS 100
@@ -662,7 +660,8 @@ int mb_async_create(struct mb_loop *loop, const struct mb_async_config *config,
         settings.reconnect_min_ms = DEFAULT_RECONNECT_MIN_MS;
     if (settings.reconnect_max_ms == 0)
         settings.reconnect_max_ms = DEFAULT_RECONNECT_MAX_MS;
-    if (settings.max_in_flight > LIMIT_MAX_IN_FLIGHT || settings.max_queued > LIMIT_MAX_QUEUED ||
+    if (settings.max_in_flight > MB_ASYNC_MAX_IN_FLIGHT ||
+        settings.max_queued > MB_ASYNC_MAX_QUEUED ||
         settings.reconnect_max_ms < settings.reconnect_min_ms)
         return MB_EINVAL;
 

@@ -17,11 +17,9 @@
 #include "mbsec/validate.h"
 
 #define DEFAULT_CONNECTIONS 1
-#define MAX_CONNECTIONS 64
 #define DEFAULT_TIMEOUT_MS 1000
 #define DEFAULT_QUEUED 256
 #define DEFAULT_IN_FLIGHT 16
-#define MAX_SLOTS 1000000
 #define UNSOLICITED_LOGGED 10 /* per backend; after that only every 1000th */
 #define IDENTITY_BUCKETS 256  /* hash chains of a backend's active identities */
 
@@ -726,7 +724,7 @@ static uint32_t share_of(const struct mb_gateway_backend *given) {
  * wrap_data is not released (it is still the caller's). */
 static int backend_start(struct mb_gateway *gateway, const struct mb_gateway_backend *given,
                          struct backend **started) {
-    if (pool_size(given) > MAX_CONNECTIONS || capacity_of(given) > MAX_SLOTS)
+    if (pool_size(given) > MB_GATEWAY_MAX_CONNECTIONS || capacity_of(given) > MB_GATEWAY_MAX_SLOTS)
         return MB_EINVAL;
     struct backend *backend = calloc(1, sizeof *backend);
     if (backend == NULL)
@@ -811,8 +809,8 @@ static int check_config(const struct mb_gateway_config *config) {
             return MB_EINVAL;
     }
     for (size_t i = 0; i < config->backend_count; i++)
-        if (pool_size(&config->backends[i]) > MAX_CONNECTIONS ||
-            capacity_of(&config->backends[i]) > MAX_SLOTS)
+        if (pool_size(&config->backends[i]) > MB_GATEWAY_MAX_CONNECTIONS ||
+            capacity_of(&config->backends[i]) > MB_GATEWAY_MAX_SLOTS)
             return MB_EINVAL;
     return 0;
 }

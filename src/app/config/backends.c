@@ -362,19 +362,17 @@ static int parse_backend(struct reading *reading, const yaml_node_t *node, const
         else if (strcmp(key, "address") == 0)
             status = parse_address(reading, value, key_path, backend);
         else if (strcmp(key, "connections") == 0)
-            status = parse_count(reader, value, key_path, MB_CONFIG_MAX_BACKEND_CONNECTIONS,
+            status = parse_count(reader, value, key_path, MB_GATEWAY_MAX_CONNECTIONS,
                                  &backend->connections);
         else if (strcmp(key, "timeout") == 0)
             status = mb__yaml_duration(reader, value, key_path, &backend->timeout_ms);
         else if (strcmp(key, "in_flight") == 0)
-            status = parse_count(reader, value, key_path, MB_CONFIG_MAX_BACKEND_IN_FLIGHT,
-                                 &backend->in_flight);
+            status =
+                parse_count(reader, value, key_path, MB_ASYNC_MAX_IN_FLIGHT, &backend->in_flight);
         else if (strcmp(key, "queue") == 0)
-            status =
-                parse_count(reader, value, key_path, MB_CONFIG_MAX_BACKEND_QUEUE, &backend->queue);
+            status = parse_count(reader, value, key_path, MB_ASYNC_MAX_QUEUED, &backend->queue);
         else if (strcmp(key, "share") == 0)
-            status =
-                parse_count(reader, value, key_path, MB_CONFIG_MAX_GATEWAY_SLOTS, &backend->share);
+            status = parse_count(reader, value, key_path, MB_GATEWAY_MAX_SLOTS, &backend->share);
         else if (strcmp(key, "units") == 0)
             units = value; /* after the name, which messages about routes use */
         else
@@ -405,13 +403,12 @@ static int parse_backend(struct reading *reading, const yaml_node_t *node, const
                               "(connections x (in_flight + queue)): one client could take it all",
                               path, backend->share, (unsigned long long)capacity);
     reading->slots += capacity;
-    if (reading->slots > MB_CONFIG_MAX_GATEWAY_SLOTS)
+    if (reading->slots > MB_GATEWAY_MAX_SLOTS)
         return mb__yaml_error(reader, node,
                               "%s: the backends up to here hold %llu requests at once "
                               "(connections x (in_flight + queue)), more than the %u a gateway "
                               "allows; lower connections, in_flight or queue",
-                              path, (unsigned long long)reading->slots,
-                              MB_CONFIG_MAX_GATEWAY_SLOTS);
+                              path, (unsigned long long)reading->slots, MB_GATEWAY_MAX_SLOTS);
     return 0;
 }
 

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mbsec/client.h"
 #include "mbsec/gateway.h"
 #include "mbsec/model.h"
 #include "mbsec/policy.h"
@@ -21,12 +22,8 @@
 #define MB_CONFIG_MAX_FIFOS 64
 #define MB_CONFIG_TLS_PORT "802" /* Modbus/TCP Security's port, for tls.listen without one */
 #define MB_CONFIG_MAX_BACKENDS 256
-#define MB_CONFIG_MAX_BACKEND_CONNECTIONS 64 /* what mb_gateway_create() accepts */
-#define MB_CONFIG_MAX_BACKEND_IN_FLIGHT 4096 /* what mb_async_create() accepts */
-#define MB_CONFIG_MAX_BACKEND_QUEUE 60000
-/* Requests all backends together may hold at once (connections x (in_flight + queue)): what
- * mb_gateway_create() accepts. */
-#define MB_CONFIG_MAX_GATEWAY_SLOTS 1000000
+/* A backend's limits are the library's: MB_GATEWAY_MAX_CONNECTIONS and MB_GATEWAY_MAX_SLOTS
+ * (mbsec/gateway.h), MB_ASYNC_MAX_IN_FLIGHT and MB_ASYNC_MAX_QUEUED (mbsec/client.h). */
 
 /* Which program the file is for: the keys of the other one are refused. */
 enum mb_config_program {
