@@ -526,6 +526,63 @@ static int handshake_over(struct mb_transport *transport) {
     return MB_ETIMEDOUT;
 }
 
+/* Advances the handshakes of both ends of a connected pair until both are done (bounded). */
+static int handshake_pair(struct mb_transport *server, struct mb_transport *client) {
+    int server_rc = MB_EAGAIN, client_rc = MB_EAGAIN;
+    for (int i = 0; i < 400 && (server_rc == MB_EAGAIN || client_rc == MB_EAGAIN); i++) {
+        if (client_rc == MB_EAGAIN)
+            client_rc = client->ops->handshake(client);
+        if (server_rc == MB_EAGAIN)
+            server_rc = server->ops->handshake(server);
+        if (server_rc == MB_EAGAIN || client_rc == MB_EAGAIN)
+            usleep(1000);
+    }
+    return server_rc != 0 ? server_rc : client_rc;
+}
+
+TEST(recheck_refuses_a_client_certificate_a_new_crl_revokes_and_keeps_one_it_does_not) {
+    int pair[2];
+    CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, pair), 0);
+    struct mb_tls_context *server_tls = server_context("server", "ca.crt", "crl.pem");
+    struct mb_tls_context *client_tls = client_context("rotated", NULL);
+    struct mb_transport *server = NULL, *client = NULL;
+    CHECK_EQ(mb_tls_transport_create(server_tls, pair[0], &server), 0);
+    CHECK_EQ(mb_tls_transport_create(client_tls, pair[1], &client), 0);
+    char why[160] = "stale";
+    /* Before the handshake there is no peer certificate to check. */
+    CHECK_EQ(server->ops->recheck(server, server_tls, why, sizeof why), MB_EINVAL);
+    CHECK_EQ(handshake_pair(server, client), 0);
+    /* The context the transport was made from verified it already. */
+    CHECK_EQ(server->ops->recheck(server, server_tls, why, sizeof why), 0);
+    CHECK_STR(why, "");
+    /* Another context with the same CRL accepts it; the next CRL revokes it. */
+    struct mb_tls_context *same = server_context("server", "ca.crt", "crl.pem");
+    struct mb_tls_context *next = server_context("server", "ca.crt", "crl-2.pem");
+    CHECK_EQ(server->ops->recheck(server, same, why, sizeof why), 0);
+    CHECK_EQ(server->ops->recheck(server, next, why, sizeof why), 1);
+    CHECK_STR(why, "certificate revoked");
+    CHECK_EQ(server->ops->recheck(server, next, NULL, 0), 1);
+    /* A client checks its server when it connects; it has nothing to recheck. */
+    CHECK_EQ(client->ops->recheck(client, client_tls, why, sizeof why), MB_EINVAL);
+    CHECK_EQ(server->ops->recheck(server, NULL, why, sizeof why), MB_EINVAL);
+    server->ops->close(server);
+    client->ops->close(client);
+    mb_tls_context_destroy(next);
+    mb_tls_context_destroy(same);
+    mb_tls_context_destroy(client_tls);
+    mb_tls_context_destroy(server_tls);
+}
+
+TEST(a_tcp_transport_has_no_certificate_to_recheck) {
+    int pair[2];
+    CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, pair), 0);
+    struct mb_transport *tcp = NULL;
+    CHECK_EQ(mb_tcp_transport_create(pair[0], &tcp), 0);
+    CHECK(tcp->ops->recheck == NULL);
+    tcp->ops->close(tcp);
+    close(pair[1]);
+}
+
 TEST(a_new_crl_closes_the_connections_it_revokes_and_keeps_the_others) {
     struct mb_tls_context *rotated = client_context("rotated", NULL);
     struct mb_tls_context *kept_context = client_context("operator", NULL);
@@ -642,6 +699,8 @@ int main(void) {
     RUN(a_handshake_that_stalls_is_cut_at_the_handshake_timeout);
     RUN(the_non_blocking_client_keeps_many_requests_in_flight_over_tls);
     RUN(a_client_context_refuses_missing_certificates_and_bad_pins);
+    RUN(recheck_refuses_a_client_certificate_a_new_crl_revokes_and_keeps_one_it_does_not);
+    RUN(a_tcp_transport_has_no_certificate_to_recheck);
     RUN(a_new_crl_closes_the_connections_it_revokes_and_keeps_the_others);
     RUN(a_new_ca_closes_the_clients_of_the_old_one_and_a_new_certificate_is_served);
     stop_server();

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "mbsec/export.h"
+#include "mbsec/transport.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -18,14 +19,7 @@ extern "C" {
 
 struct mb_loop;
 
-/* Events a descriptor is watched for and reported with. */
-enum mb_io_events {
-    MB_IO_READ = 1,
-    MB_IO_WRITE = 2,
-    MB_IO_HANGUP = 4, /* reported only: the peer hung up or the descriptor failed */
-};
-
-/* Called when `fd` is ready; `events` holds MB_IO_* bits. */
+/* Called when `fd` is ready; `events` holds MB_IO_* bits (transport.h). */
 typedef void (*mb_io_fn)(struct mb_loop *loop, int fd, unsigned events, void *data);
 
 /* A timer, owned by the caller (no allocation): zero it before the first mb_timer_start(). */

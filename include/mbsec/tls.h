@@ -106,6 +106,43 @@ struct mb_tls_session_info {
 MB_API int mb_tls_transport_info(const struct mb_transport *transport,
                                  struct mb_tls_session_info *info);
 
+/* The role extension's OID in dotted form (DER 06 0B 2B 06 01 04 01 83 89 0C 86 22 01). Its
+ * value is exactly one UTF8String; the extension is not critical. */
+#define MB_ROLE_OID "1.3.6.1.4.1.50316.802.1"
+
+/* The longest role mbsec makes or accepts, in bytes of UTF-8 without the terminating NUL: a
+ * buffer of MB_ROLE_MAX + 1 bytes holds any role. */
+#define MB_ROLE_MAX 127
+
+/*
+ * Checks the `length` bytes of a role (no NUL needed) as the TLS transport checks a role it
+ * reads: 1 to MB_ROLE_MAX bytes of valid UTF-8 (RFC 3629: no overlong forms, no surrogates,
+ * nothing above U+10FFFF) without NUL or other control characters (C0, DEL, C1), which could cut
+ * the role short in C strings or forge lines in logs. Returns 1 if the role is acceptable,
+ * otherwise 0 with `diagnostic` saying why in one line ("role is empty", "role is not valid
+ * UTF-8", ...). `diagnostic` may be NULL (with size 0); it is truncated to fit, and 160 bytes
+ * hold every message. Write a role only after this check, so that no peer refuses it.
+ */
+MB_API int mb_role_check(const char *role, size_t length, char *diagnostic, size_t diagnostic_size);
+
+/*
+ * Reads the role of the DER certificate in der[0..der_length) into `role` (NUL-terminated, at
+ * most role_size - 1 bytes and never more than MB_ROLE_MAX), as the TLS transport reads a
+ * client's. Returns:
+ *   1  a well-formed role was found and copied; `diagnostic` is set to "";
+ *   0  no role: `diagnostic` says why, in one line without a trailing period, either "no role
+ *      extension" or what a malformed extension holds ("role extension holds an OCTET STRING,
+ *      not a UTF8String", "role extension holds 2 values in a SEQUENCE", "role is empty", ...);
+ *      `role` is set to "";
+ *  MB_EINVAL  der or role is NULL, role_size is 0, or the bytes are not one DER certificate
+ *             (nothing before or after it).
+ * A malformed extension is never an error: the specification treats it as no role.
+ * `diagnostic` may be NULL (with size 0); it is truncated to fit, and 160 bytes hold every
+ * message.
+ */
+MB_API int mb_role_from_certificate(const uint8_t *der, size_t der_length, char *role,
+                                    size_t role_size, char *diagnostic, size_t diagnostic_size);
+
 #ifdef __cplusplus
 }
 #endif

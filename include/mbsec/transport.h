@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Transports: a byte stream behind one small table of functions, so that the server and the
- * client work the same over TCP now and TLS next. A transport never blocks: reads and writes
+ * clients work the same over TCP and TLS (tls.h). A transport never blocks: reads and writes
  * that cannot proceed return MB_EAGAIN, and want() says which readiness to wait for.
  */
 #ifndef MBSEC_TRANSPORT_H
@@ -18,6 +18,15 @@ extern "C" {
 #endif
 
 struct mb_transport;
+struct mb_tls_context;
+
+/* Readiness of a descriptor: what a transport waits for (want()), and what the event loop
+ * (loop.h) watches descriptors for and reports. */
+enum mb_io_events {
+    MB_IO_READ = 1,
+    MB_IO_WRITE = 2,
+    MB_IO_HANGUP = 4, /* reported only: the peer hung up or the descriptor failed */
+};
 
 struct mb_transport_ops {
     const char *name; /* "tcp", "tls" */
@@ -39,6 +48,15 @@ struct mb_transport_ops {
     int (*handshake)(struct mb_transport *transport);
     /* Closes the descriptor and frees the transport. */
     void (*close)(struct mb_transport *transport);
+    /* Verifies the peer's certificate of an established server transport again, with the trust
+     * anchors, CRLs and flags of `context` (a listener's reloaded CA or CRL, tls.h). Returns 0
+     * when the peer is still accepted (or when the transport was made from `context`, which
+     * verified it already), 1 when it is not (`why` holds OpenSSL's reason, "certificate
+     * revoked"; `why` may be NULL with why_size 0), MB_EINVAL when the transport is not an
+     * established server transport with a peer certificate, MB_ENOMEM. NULL: no peer
+     * certificate to check (TCP). */
+    int (*recheck)(const struct mb_transport *transport, struct mb_tls_context *context, char *why,
+                   size_t why_size);
 };
 
 /* The common head of every transport. */
@@ -60,7 +78,7 @@ struct mb_transport {
 /* Wraps a connected, non-blocking TCP socket. Returns 0, MB_ENOMEM or MB_EINVAL. */
 MB_API int mb_tcp_transport_create(int fd, struct mb_transport **transport);
 
-/* The peer of a connection: its address now, its TLS identity later. */
+/* The peer of a connection: its address and, over TLS, its role. */
 struct mb_peer {
     struct sockaddr_storage address;
     socklen_t address_length;

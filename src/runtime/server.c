@@ -23,7 +23,6 @@
 #include "mbsec/mbap.h"
 #include "mbsec/server.h"
 #include "mbsec/tls.h"
-#include "transport/tls_internal.h"
 
 #define READ_CHUNK 4096      /* bytes read per call: bounds the work one read can cause */
 #define BATCH_CAPACITY 16384 /* responses gathered before one write */
@@ -678,11 +677,11 @@ int mb_server_listener_address(const struct mb_server *server, int index, char *
 static int recheck_client(struct connection *connection) {
     struct mb_server *server = connection->server;
     struct mb_tls_context *current = server->listeners[connection->listener].tls;
-    struct mb_tls_context *made_with = mb__tls_transport_context(connection->transport);
-    if (current == NULL || made_with == NULL || made_with == current)
+    const struct mb_transport *transport = connection->transport;
+    if (current == NULL || transport->ops->recheck == NULL)
         return 0;
     char why[160], reason[240];
-    if (mb__tls_transport_recheck(connection->transport, current, why, sizeof why) != 1)
+    if (transport->ops->recheck(transport, current, why, sizeof why) != 1)
         return 0;
     snprintf(reason, sizeof reason, "client certificate no longer accepted (new CA or CRL): %s",
              why);

@@ -5,11 +5,13 @@
  * handed to a generic decoder: that way each malformed shape gets a diagnostic naming what was
  * found, which is what a person debugging "why has this client no role" needs.
  */
+#include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/err.h>
 #include <openssl/objects.h>
 #include <openssl/x509.h>
 
@@ -174,13 +176,13 @@ static size_t utf8_sequence(const unsigned char *text, size_t available, uint32_
     return length;
 }
 
-int mb__role_check(const unsigned char *role, size_t length, char *diagnostic,
-                   size_t diagnostic_size) {
+int mb_role_check(const char *role_text, size_t length, char *diagnostic, size_t diagnostic_size) {
+    const unsigned char *role = (const unsigned char *)role_text;
     if (length == 0)
         return say(diagnostic, diagnostic_size, "role is empty");
-    if (length > MB__ROLE_MAX)
+    if (length > MB_ROLE_MAX)
         return say(diagnostic, diagnostic_size, "role is %zu bytes long, more than %d", length,
-                   MB__ROLE_MAX);
+                   MB_ROLE_MAX);
     for (size_t i = 0; i < length;) {
         uint32_t code_point;
         size_t sequence = utf8_sequence(role + i, length - i, &code_point);
@@ -229,7 +231,8 @@ static int role_from_value(const unsigned char *value, size_t value_length, char
         return say(diagnostic, diagnostic_size,
                    "role extension has %zu byte%s after its UTF8String",
                    value_length - element.size, value_length - element.size == 1 ? "" : "s");
-    if (mb__role_check(element.content, element.length, diagnostic, diagnostic_size) != 1)
+    if (mb_role_check((const char *)element.content, element.length, diagnostic, diagnostic_size) !=
+        1)
         return 0;
     if (element.length >= role_size)
         return say(diagnostic, diagnostic_size, "role is %zu bytes long, more than %zu",
@@ -274,4 +277,18 @@ int mb__role_from_certificate(X509 *certificate, char *role, size_t role_size, c
     if (found_role != 1)
         role[0] = '\0';
     return found_role;
+}
+
+int mb_role_from_certificate(const uint8_t *der, size_t der_length, char *role, size_t role_size,
+                             char *diagnostic, size_t diagnostic_size) {
+    if (der == NULL || role == NULL || role_size == 0 || der_length > LONG_MAX)
+        return MB_EINVAL;
+    const unsigned char *cursor = der;
+    X509 *certificate = d2i_X509(NULL, &cursor, (long)der_length);
+    int rc = MB_EINVAL;
+    if (certificate != NULL && cursor == der + der_length)
+        rc = mb__role_from_certificate(certificate, role, role_size, diagnostic, diagnostic_size);
+    X509_free(certificate);
+    ERR_clear_error();
+    return rc;
 }

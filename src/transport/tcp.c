@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include "mbsec/error.h"
-#include "mbsec/loop.h"
 #include "mbsec/transport.h"
 
 static long fail(struct mb_transport *transport, int error) {

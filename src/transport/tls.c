@@ -19,10 +19,8 @@
 #include <openssl/x509v3.h>
 
 #include "mbsec/error.h"
-#include "mbsec/loop.h"
 #include "mbsec/tls.h"
 #include "transport/role.h"
-#include "transport/tls_internal.h"
 
 /* TLS 1.2: forward secrecy and AEAD only. The spec's two required suites come first. */
 #define TLS12_CIPHERS                                                                          \
@@ -266,7 +264,7 @@ static int read_role(const struct tls_transport *tls, char *role, size_t role_si
 }
 
 static int note_role(struct tls_transport *tls) {
-    char role[MB__ROLE_MAX + 1], diagnostic[160];
+    char role[MB_ROLE_MAX + 1], diagnostic[160];
     if (!read_role(tls, role, sizeof role, diagnostic, sizeof diagnostic))
         return 0;
     if ((tls->role = strdup(role)) == NULL)
@@ -424,6 +422,54 @@ static void tls_close(struct mb_transport *transport) {
     free(tls);
 }
 
+/* The recheck operation of the transport table (transport.h). */
+static int tls_recheck(const struct mb_transport *transport, struct mb_tls_context *context,
+                       char *why, size_t why_size) {
+    if (why != NULL && why_size > 0)
+        why[0] = '\0';
+    if (transport == NULL || context == NULL)
+        return MB_EINVAL;
+    const struct tls_transport *tls = (const struct tls_transport *)transport;
+    X509 *peer = tls->established ? SSL_get0_peer_certificate(tls->ssl) : NULL;
+    if (peer == NULL || !tls->context->server)
+        return MB_EINVAL;
+    if (tls->context == context)
+        return 0;
+    /* The chain the handshake verified holds the intermediates the client sent (its copies
+     * were trimmed): as untrusted certificates they help build the chain again, but only the new
+     * context's trust anchors can anchor it (the old anchor, last in that chain, is left out:
+     * a CA no longer trusted is then "unable to get local issuer certificate"). A resumed
+     * session has no such chain, and relies on the anchors and intermediates the server has. */
+    STACK_OF(X509) *verified = SSL_get0_verified_chain(tls->ssl);
+    STACK_OF(X509) *intermediates = sk_X509_new_null();
+    X509_STORE_CTX *check = X509_STORE_CTX_new();
+    int rc = MB_ENOMEM;
+    int count = verified != NULL ? sk_X509_num(verified) : 0;
+    for (int i = 1; intermediates != NULL && i < count - 1; i++)
+        if (sk_X509_push(intermediates, sk_X509_value(verified, i)) <= 0)
+            goto done;
+    if (intermediates != NULL && check != NULL &&
+        X509_STORE_CTX_init(check, SSL_CTX_get_cert_store(context->ssl), peer, intermediates) ==
+            1) {
+        /* As a TLS server checks a client: the purpose, and the context's flags (CRLs). */
+        X509_STORE_CTX_set_default(check, "ssl_client");
+        X509_VERIFY_PARAM_set1(X509_STORE_CTX_get0_param(check), SSL_CTX_get0_param(context->ssl));
+        if (X509_verify_cert(check) == 1) {
+            rc = 0;
+        } else {
+            rc = 1;
+            if (why != NULL && why_size > 0)
+                snprintf(why, why_size, "%s",
+                         X509_verify_cert_error_string(X509_STORE_CTX_get_error(check)));
+        }
+    }
+done:
+    X509_STORE_CTX_free(check);
+    sk_X509_free(intermediates); /* the certificates are the verified chain's */
+    ERR_clear_error();
+    return rc;
+}
+
 static const struct mb_transport_ops tls_ops = {
     .name = "tls",
     .read = tls_read,
@@ -432,6 +478,7 @@ static const struct mb_transport_ops tls_ops = {
     .want = tls_want,
     .handshake = tls_handshake,
     .close = tls_close,
+    .recheck = tls_recheck,
 };
 
 int mb_tls_transport_create(struct mb_tls_context *context, int fd,
@@ -508,57 +555,6 @@ int mb_tls_transport_info(const struct mb_transport *transport, struct mb_tls_se
                       sizeof info->role_diagnostic);
     }
     return 0;
-}
-
-struct mb_tls_context *mb__tls_transport_context(const struct mb_transport *transport) {
-    if (transport == NULL || transport->ops != &tls_ops)
-        return NULL;
-    return ((const struct tls_transport *)transport)->context;
-}
-
-int mb__tls_transport_recheck(const struct mb_transport *transport, struct mb_tls_context *context,
-                              char *why, size_t why_size) {
-    if (why != NULL && why_size > 0)
-        why[0] = '\0';
-    if (transport == NULL || context == NULL || transport->ops != &tls_ops)
-        return MB_EINVAL;
-    const struct tls_transport *tls = (const struct tls_transport *)transport;
-    X509 *peer = tls->established ? SSL_get0_peer_certificate(tls->ssl) : NULL;
-    if (peer == NULL || !tls->context->server)
-        return MB_EINVAL;
-    /* The chain the handshake verified holds the intermediates the client sent (its copies
-     * were trimmed): as untrusted certificates they help build the chain again, but only the new
-     * context's trust anchors can anchor it (the old anchor, last in that chain, is left out:
-     * a CA no longer trusted is then "unable to get local issuer certificate"). A resumed
-     * session has no such chain, and relies on the anchors and intermediates the server has. */
-    STACK_OF(X509) *verified = SSL_get0_verified_chain(tls->ssl);
-    STACK_OF(X509) *intermediates = sk_X509_new_null();
-    X509_STORE_CTX *check = X509_STORE_CTX_new();
-    int rc = MB_ENOMEM;
-    int count = verified != NULL ? sk_X509_num(verified) : 0;
-    for (int i = 1; intermediates != NULL && i < count - 1; i++)
-        if (sk_X509_push(intermediates, sk_X509_value(verified, i)) <= 0)
-            goto done;
-    if (intermediates != NULL && check != NULL &&
-        X509_STORE_CTX_init(check, SSL_CTX_get_cert_store(context->ssl), peer, intermediates) ==
-            1) {
-        /* As a TLS server checks a client: the purpose, and the context's flags (CRLs). */
-        X509_STORE_CTX_set_default(check, "ssl_client");
-        X509_VERIFY_PARAM_set1(X509_STORE_CTX_get0_param(check), SSL_CTX_get0_param(context->ssl));
-        if (X509_verify_cert(check) == 1) {
-            rc = 0;
-        } else {
-            rc = 1;
-            if (why != NULL && why_size > 0)
-                snprintf(why, why_size, "%s",
-                         X509_verify_cert_error_string(X509_STORE_CTX_get_error(check)));
-        }
-    }
-done:
-    X509_STORE_CTX_free(check);
-    sk_X509_free(intermediates); /* the certificates are the verified chain's */
-    ERR_clear_error();
-    return rc;
 }
 
 /* ---- the context ---- */

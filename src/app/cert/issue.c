@@ -25,7 +25,7 @@
 
 #include "app/cert/cert.h"
 #include "app/commands.h"
-#include "transport/role.h"
+#include "mbsec/tls.h"
 
 #define MAX_NAMES 64
 #define DNS_NAME_MAX 253
@@ -243,8 +243,7 @@ static int check_common_name(const struct issue *issue, const char *name) {
      * the same check in OpenSSL when it is added to the certificate. */
     char reason[160];
     size_t bytes = strlen(name);
-    if (bytes <= MB__ROLE_MAX &&
-        mb__role_check((const unsigned char *)name, bytes, reason, sizeof reason) != 1)
+    if (bytes <= MB_ROLE_MAX && mb_role_check(name, bytes, reason, sizeof reason) != 1)
         return mb_cert_usage(issue->subcommand, "--name: not valid UTF-8");
     return 0;
 }
@@ -392,8 +391,8 @@ static int parse(struct issue *issue, int argc, char **argv) {
             return mb_cert_usage(sub, "missing --role ROLE (or --no-role for a certificate "
                                       "without one)");
         char reason[160];
-        if (issue->role != NULL && mb__role_check((const unsigned char *)issue->role,
-                                                  strlen(issue->role), reason, sizeof reason) != 1)
+        if (issue->role != NULL &&
+            mb_role_check(issue->role, strlen(issue->role), reason, sizeof reason) != 1)
             return mb_cert_usage(sub, "--role: %s", reason);
     }
     if (issue->name != NULL && (status = check_common_name(issue, issue->name)) != 0)
@@ -483,7 +482,7 @@ static int add_alt_names(X509 *certificate, const struct issue *issue) {
 static int add_role(X509 *certificate, const char *role) {
     ASN1_UTF8STRING *text = ASN1_UTF8STRING_new();
     ASN1_OCTET_STRING *value = ASN1_OCTET_STRING_new();
-    ASN1_OBJECT *oid = OBJ_txt2obj(MB__ROLE_OID, 1);
+    ASN1_OBJECT *oid = OBJ_txt2obj(MB_ROLE_OID, 1);
     unsigned char *der = NULL;
     int der_length = -1;
     if (text != NULL && ASN1_STRING_set(text, role, (int)strlen(role)))

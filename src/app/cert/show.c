@@ -23,7 +23,8 @@
 
 #include "app/cert/cert.h"
 #include "app/commands.h"
-#include "transport/role.h"
+#include "mbsec/error.h"
+#include "mbsec/tls.h"
 
 static const char help[] =
     "usage: mbsec cert show FILE...\n"
@@ -204,10 +205,15 @@ static void print_key_usage(X509 *certificate) {
 }
 
 static void print_role(X509 *certificate) {
-    char role[MB__ROLE_MAX + 1], diagnostic[160];
+    char role[MB_ROLE_MAX + 1], diagnostic[160];
     printf(LABEL, "role:");
-    int found =
-        mb__role_from_certificate(certificate, role, sizeof role, diagnostic, sizeof diagnostic);
+    unsigned char *der = NULL;
+    int der_length = i2d_X509(certificate, &der);
+    int found = der_length > 0
+                    ? mb_role_from_certificate(der, (size_t)der_length, role, sizeof role,
+                                               diagnostic, sizeof diagnostic)
+                    : MB_ENOMEM;
+    OPENSSL_free(der);
     if (found == 1)
         printf("%s\n", role);
     else

@@ -6,8 +6,13 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "app/config/config.h"
 #include "mbsec/server.h"
+
+/* The log.format of the configuration and --log-format: plain text or JSON lines. */
+enum mb_log_format {
+    MB_LOG_PLAIN = 0,
+    MB_LOG_JSON = 1,
+};
 
 struct mb_logger {
     FILE *stream;

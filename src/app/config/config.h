@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "app/common/log.h"
 #include "mbsec/client.h"
 #include "mbsec/gateway.h"
 #include "mbsec/model.h"
@@ -29,11 +30,6 @@
 enum mb_config_program {
     MB_CONFIG_SERVE = 0,   /* mbsec serve: units, persist, identity; no backends */
     MB_CONFIG_GATEWAY = 1, /* mbsec gateway: backends; no data model; one worker */
-};
-
-enum mb_log_format {
-    MB_LOG_PLAIN = 0,
-    MB_LOG_JSON = 1,
 };
 
 /* backends[N]: a device behind the gateway. Strings are owned; TLS paths are resolved against

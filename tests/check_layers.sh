@@ -1,0 +1,158 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Proves that the layers include only what docs/design.md allows: every #include "..." in src/
+# and include/mbsec/ is an edge from the including file's layer to the included file's layer,
+# and each edge must be in the design's "Include edges" tables. A header in the folder of a
+# library layer is private to it unless the table names that very file for the including layer.
+#
+#   check_layers.sh ROOT                      exit 0 if clean, 1 naming each forbidden edge
+#   check_layers.sh --expect-violations ROOT  checks a copy of ROOT with forbidden includes
+#                                             added: exit 0 only if each one is caught
+set -u
+expect=0
+if [ "${1:-}" = "--expect-violations" ]; then
+    expect=1
+    shift
+fi
+root=${1:?usage: check_layers.sh [--expect-violations] ROOT}
+design=$root/docs/design.md
+[ -f "$design" ] || { echo "check_layers: no such file: $design" >&2; exit 2; }
+
+if [ "$expect" -eq 1 ]; then
+    copy=$(mktemp -d) || exit 2
+    trap 'rm -rf "$copy"' EXIT
+    mkdir -p "$copy/docs"
+    cp -R "$root/src" "$root/include" "$copy/" && cp "$design" "$copy/docs/" || exit 2
+    if ! sh "$0" "$copy" >"$copy/clean.out" 2>&1; then
+        echo "check_layers: the tree must pass before anything is added:" >&2
+        cat "$copy/clean.out" >&2
+        exit 1
+    fi
+    # One forbidden include of each kind, each with the message that must name it.
+    printf '#include "mbsec/server.h"\n' >>"$copy/src/transport/tcp.c"
+    printf '#include "client/client_internal.h"\n' >>"$copy/src/gateway/gateway.c"
+    printf '#include "transport/role.h"\n' >>"$copy/src/app/cert/show.c"
+    printf '#include "app/daemon/front.h"\n' >>"$copy/src/app/common/json.c"
+    printf '#include "mbsec/error.h"\n' >"$copy/src/unplaced.c"
+    sh "$0" "$copy" >"$copy/violations.out" 2>&1 && {
+        echo "check_layers: the check passed a tree with forbidden includes" >&2
+        exit 1
+    }
+    missing=0
+    for expected in \
+        "src/transport/tcp.c:$(wc -l <"$copy/src/transport/tcp.c"): transport includes include/mbsec/server.h (runtime)" \
+        "src/gateway/gateway.c:$(wc -l <"$copy/src/gateway/gateway.c"): gateway includes src/client/client_internal.h, private to client" \
+        "src/app/cert/show.c:$(wc -l <"$copy/src/app/cert/show.c"): app/cert includes src/transport/role.h, private to transport" \
+        "src/app/common/json.c:$(wc -l <"$copy/src/app/common/json.c"): app/common includes src/app/daemon/front.h (app/daemon)" \
+        "src/unplaced.c: in no layer"; do
+        if ! grep -qF "$expected" "$copy/violations.out"; then
+            echo "check_layers: the check missed: $expected" >&2
+            missing=1
+        fi
+    done
+    if [ "$missing" -ne 0 ]; then
+        cat "$copy/violations.out" >&2
+        exit 1
+    fi
+    echo "check_layers: violations caught as expected:"
+    cat "$copy/violations.out"
+    exit 0
+fi
+
+cd "$root" || exit 2
+files=$(find src include/mbsec -name '*.[ch]' | LC_ALL=C sort)
+[ -n "$files" ] || { echo "check_layers: no sources under $root" >&2; exit 2; }
+
+# The tables come first (from design.md, as "table<TAB>cells..."), then one line per include
+# ("include<TAB>file<TAB>line<TAB>target") and one per file ("file<TAB>path").
+{
+    awk '
+        /^### Include edges/ { inside = 1; next }
+        /^#/ { inside = 0 }
+        inside && /^\| *`?[a-z]/ && !/^\| *(public header|layer) *\|/ {
+            n = split($0, cell, "|")
+            printf "table"
+            for (i = 2; i < n; i++) {
+                text = cell[i]
+                gsub(/`/, "", text)
+                gsub(/^ +| +$/, "", text)
+                printf "\t%s", text
+            }
+            printf "\n"
+        }' "$design"
+    for file in $files; do
+        printf 'file\t%s\n' "$file"
+        grep -n '^[[:space:]]*#[[:space:]]*include[[:space:]]*"' "$file" |
+            sed -e 's/^\([0-9]*\):[^"]*"\([^"]*\)".*/\1\t\2/' -e "s|^|include\t$file\t|"
+    done
+} | awk -F '\t' '
+    function trim(text) { gsub(/^ +| +$/, "", text); return text }
+    # The layer of a file in src/ or include/mbsec/, or "" when it has none.
+    function layer_of(path,    part, count, name) {
+        if (path ~ /^include\/mbsec\//) {
+            name = substr(path, length("include/mbsec/") + 1)
+            return (name in public_layer) ? public_layer[name] : ""
+        }
+        count = split(path, part, "/")
+        if (part[1] != "src" || count < 3)
+            return ""
+        if (part[2] == "app")
+            return count == 3 ? "app/main" : ((("app/" part[3]) in allowed_row) ? "app/" part[3] : "")
+        return (part[2] in allowed_row) ? part[2] : ""
+    }
+    function fail(place, message) {
+        printf "check_layers: %s: %s (docs/design.md, Include edges)\n", place, message
+        failures++
+    }
+    $1 == "table" {
+        # A row of the public header table names headers; a row of the edges table, layers.
+        if ($2 ~ /\.h/) {
+            count = split($2, names, ",")
+            for (i = 1; i <= count; i++)
+                public_layer[trim(names[i])] = trim($3)
+            next
+        }
+        count = split($2, layers, ",")
+        for (i = 1; i <= count; i++) {
+            from = trim(layers[i])
+            allowed_row[from] = 1
+            targets = split($3, target_list, ",")
+            for (j = 1; j <= targets; j++)
+                if (trim(target_list[j]) != "")
+                    allowed[from, trim(target_list[j])] = 1
+        }
+        next
+    }
+    $1 == "file" {
+        if (layer_of($2) == "")
+            fail($2, "in no layer")
+        next
+    }
+    $1 == "include" {
+        file = $2; line = $3; name = $4
+        if (name ~ /^mbsec\//)
+            target = "include/" name
+        else
+            target = "src/" name
+        from = layer_of(file)
+        to = layer_of(target)
+        if (from == "")
+            next
+        if (to == "") {
+            fail(file ":" line, from " includes " target ", which is in no layer")
+            next
+        }
+        if (to == from || allowed[from, target])
+            next
+        if (target ~ /^src\// && to !~ /^app\//) {
+            fail(file ":" line, from " includes " target ", private to " to)
+            next
+        }
+        if (allowed[from, to])
+            next
+        if (allowed[from, "public API"] && to !~ /^app\//)
+            next
+        fail(file ":" line, from " includes " target " (" to ")")
+    }
+    END { exit failures > 0 }
+'
