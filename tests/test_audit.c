@@ -306,14 +306,18 @@ TEST(every_type_is_written_as_json) {
     CHECK(json_object_valid(text));
 }
 
-TEST(strings_escape_quote_backslash_and_control_characters_as_u00xx) {
+TEST(strings_escape_quote_backslash_and_control_characters) {
     struct mb_json json;
     mb_json_begin(&json);
-    mb_json_string(&json, "reason", "say \"no\" to C:\\temp\nline\x01\x1f\t\x7f end");
+    mb_json_string(
+        &json, "reason",
+        "say \"no\" to C:\\temp\nline\x01\x1f\t\x7f\b\f\r\xc2\x80\xc2\x9b\xc2\x9f\xc2\xa0 end");
     mb_json_string(&json, "k\"ey\n", "v");
     const char *text = mb_json_end(&json);
-    CHECK_STR(text, "{\"reason\":\"say \\\"no\\\" to C:\\\\temp\\u000aline\\u0001\\u001f\\u0009"
-                    "\\u007f end\",\"k\\\"ey\\u000a\":\"v\"}");
+    /* \b \f \n \r \t have short escapes; other controls, DEL and the C1 controls (C2 80..9F,
+     * U+0080..U+009F) are \u00XX; U+00A0 (C2 A0) is the first character past them. */
+    CHECK_STR(text, "{\"reason\":\"say \\\"no\\\" to C:\\\\temp\\nline\\u0001\\u001f\\t"
+                    "\\u007f\\b\\f\\r\\u0080\\u009b\\u009f\xc2\xa0 end\",\"k\\\"ey\\n\":\"v\"}");
     CHECK(json_object_valid(text));
 }
 
@@ -363,6 +367,139 @@ TEST(ill_formed_utf8_becomes_one_ufffd_per_maximal_subpart) {
     CHECK_REPAIRED("x\xe2\x82", "x" FFFD);                   /* ... at the end */
     CHECK_REPAIRED("\xf0\x9f\x98\xc3\xa9", FFFD "\xc3\xa9"); /* 😀 cut, then é */
     CHECK_REPAIRED("\xc3\"", FFFD "\\\"");                   /* a lead byte before a quote */
+    CHECK_REPAIRED("\xed\xbf\xbf", FFFD FFFD FFFD);          /* the surrogate U+DFFF */
+    CHECK_REPAIRED("\xe0\x9f\xbf", FFFD FFFD FFFD);          /* overlong U+07FF */
+    CHECK_REPAIRED("\xf4\x90", FFFD FFFD);                   /* above U+10FFFF, cut */
+    CHECK_REPAIRED("\xf0\x9f\x98", FFFD);                    /* 😀 cut at the end */
+    CHECK_REPAIRED("\xf8\x88\x80\x80\x80", FFFD FFFD FFFD FFFD FFFD); /* a 5-byte form */
+    CHECK_REPAIRED("\xfe\xff", FFFD FFFD);                            /* UTF-16 byte order marks */
+    CHECK_REPAIRED("\xc2\n", FFFD "\\n");                    /* a lead byte before a control */
+    CHECK_REPAIRED("\xe2\x82\xac\x80", "\xe2\x82\xac" FFFD); /* € then one byte too many */
+}
+
+/* What `write` (mb_json_write_string or mb_text_write_quoted) makes of `length` bytes of
+ * `input`: NUL-terminated, *written_length bytes before the NUL. Caller frees. */
+static char *written(void (*write)(FILE *, const char *, size_t), const char *input, size_t length,
+                     size_t *written_length) {
+    char *text = NULL;
+    FILE *stream = open_memstream(&text, written_length);
+    write(stream, input, length);
+    fclose(stream);
+    return text;
+}
+
+/* The same escaping for a length given: a NUL inside is a control like the others. */
+TEST(a_string_with_a_nul_inside_is_written_whole) {
+    size_t length;
+    char *text = written(mb_json_write_string, "a\0b\xff", 4, &length);
+    CHECK_STR(text, "\"a\\u0000b\\ufffd\"");
+    free(text);
+}
+
+/* ---- the escaper against random bytes ---- */
+
+/* xorshift64: the same bytes on every run, and no dependence on the C library's rand(). */
+static uint64_t random_state = 0x9E3779B97F4A7C15u;
+static uint64_t next_random(void) {
+    random_state ^= random_state << 13;
+    random_state ^= random_state >> 7;
+    random_state ^= random_state << 17;
+    return random_state;
+}
+
+/* Random bytes, drawn so that every kind shows up often: ASCII, controls, continuation bytes,
+ * lead bytes of every length and bytes that never appear in UTF-8. */
+static size_t random_text(unsigned char *text, size_t capacity) {
+    static const unsigned char interesting[] = {0x00, 0x0A, 0x1F, '"',  '\\', 0x7F, 0x80,
+                                                0x9B, 0xBF, 0xC0, 0xC2, 0xDF, 0xE0, 0xED,
+                                                0xEF, 0xF0, 0xF4, 0xF5, 0xFF, 0xA0};
+    size_t length = (size_t)(next_random() % capacity);
+    for (size_t i = 0; i < length; i++) {
+        uint64_t draw = next_random();
+        text[i] = draw % 3 == 0 ? interesting[(draw >> 8) % sizeof interesting]
+                                : (unsigned char)(draw >> 16);
+    }
+    return length;
+}
+
+/* Whether `length` bytes at `text` are all well-formed UTF-8, by this file's own decoder. */
+static int all_utf8(const char *text, size_t length) {
+    for (size_t at = 0; at < length;) {
+        int character = utf8_character((const unsigned char *)text + at);
+        if (character == 0 || at + (size_t)character > length)
+            return 0;
+        at += (size_t)character;
+    }
+    return 1;
+}
+
+/* One JSON string in valid UTF-8 (by this file's decoder), nothing after it, no NUL inside. */
+static int one_json_string(const char *text, size_t length) {
+    const char *end = json_string_at(text);
+    return all_utf8(text, length) && end != NULL && *end == '\0' && strlen(text) == length;
+}
+
+/* One quoted field in valid UTF-8, no control byte, no quote but the two around it unless
+ * escaped. */
+static int one_quoted_field(const char *text, size_t length) {
+    if (!all_utf8(text, length) || length < 2 || text[0] != '"' || text[length - 1] != '"')
+        return 0;
+    for (size_t i = 1; i + 1 < length; i++) {
+        unsigned char byte = (unsigned char)text[i];
+        if (byte < 0x20 || byte == 0x7F || (byte == 0xC2 && (unsigned char)text[i + 1] < 0xA0) ||
+            byte == '"')
+            return 0;
+        if (byte == '\\')
+            i++; /* the escaped byte: a quote, a backslash or the x of \xNN */
+    }
+    return 1;
+}
+
+/* `write` applied to 20000 random byte strings: each output must pass `whole`. */
+static void check_random(int line, void (*write)(FILE *, const char *, size_t),
+                         int (*whole)(const char *, size_t)) {
+    for (int round = 0; round < 20000; round++) {
+        unsigned char input[64];
+        size_t input_length = random_text(input, sizeof input), length;
+        char *text = written(write, (const char *)input, input_length, &length);
+        harness_checks++;
+        int good = whole(text, length);
+        if (!good)
+            harness_fail(__FILE__, line, "round %d: %s", round, text);
+        free(text);
+        if (!good)
+            return;
+    }
+}
+
+TEST(any_bytes_become_one_valid_json_string_in_valid_utf8) {
+    check_random(__LINE__, mb_json_write_string, one_json_string);
+}
+
+TEST(any_bytes_quoted_as_plain_text_stay_one_field_on_one_line) {
+    check_random(__LINE__, mb_text_write_quoted, one_quoted_field);
+}
+
+TEST(plain_text_keeps_utf8_and_writes_every_other_byte_as_xNN) {
+    static const struct {
+        const char *input;
+        const char *quoted;
+    } table[] = {
+        {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+         "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\""},
+        {"a\"b\\c", "\"a\\\"b\\\\c\""},
+        {"\n\t\x1b[2J\x7f", "\"\\x0a\\x09\\x1b[2J\\x7f\""},
+        {"\xc2\x85\xc2\x9b\xc2\xa0", "\"\\xc2\\x85\\xc2\\x9b\xc2\xa0\""},
+        {"\xed\xa0\x80", "\"\\xed\\xa0\\x80\""},
+        {"\xe2\x82\x41", "\"\\xe2\\x82A\""},
+        {"\xff\xc0\xaf", "\"\\xff\\xc0\\xaf\""},
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
+        size_t length;
+        char *text = written(mb_text_write_quoted, table[i].input, strlen(table[i].input), &length);
+        CHECK_STR(text, table[i].quoted);
+        free(text);
+    }
 }
 
 /* ---- log lines (src/app/common/log.c): what a peer controls cannot forge fields ---- */
@@ -1248,9 +1385,13 @@ int main(void) {
     RUN(the_json_checker_accepts_json_and_refuses_what_is_not);
     RUN(an_empty_record_is_an_empty_object);
     RUN(every_type_is_written_as_json);
-    RUN(strings_escape_quote_backslash_and_control_characters_as_u00xx);
+    RUN(strings_escape_quote_backslash_and_control_characters);
     RUN(well_formed_utf8_is_kept_as_it_is);
     RUN(ill_formed_utf8_becomes_one_ufffd_per_maximal_subpart);
+    RUN(a_string_with_a_nul_inside_is_written_whole);
+    RUN(any_bytes_become_one_valid_json_string_in_valid_utf8);
+    RUN(any_bytes_quoted_as_plain_text_stay_one_field_on_one_line);
+    RUN(plain_text_keeps_utf8_and_writes_every_other_byte_as_xNN);
     RUN(a_plain_line_escapes_quotes_backslashes_controls_and_bad_utf8_in_the_reason);
     RUN(a_json_line_escapes_the_reason_as_audit_records_do);
     RUN(a_field_that_does_not_fit_is_dropped_whole_and_truncated_is_added_last);

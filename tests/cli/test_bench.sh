@@ -211,7 +211,8 @@ expect_usage "a bad number: usage" "--connections: a number from 1 to 10000, got
 run bench 127.0.0.1:1 --depth 0
 expect_usage "depth 0: usage" "--depth: a number from 1 to 4096"
 run bench 127.0.0.1:1 --duration soon
-expect_usage "a bad duration: usage" "--duration: seconds"
+expect_usage "a bad duration: usage" \
+    "--duration: expected a duration such as 250ms, 1\\.5s, 2m or 1h \\(a bare number is seconds\\), got 'soon'$"
 run bench 127.0.0.1:1 --mix 3:80,7:20
 expect_usage "a mix with an unsupported function code: usage" "--mix: FUNCTION:WEIGHT"
 run bench 127.0.0.1:1 --mix 3:80 --function 16

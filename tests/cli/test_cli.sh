@@ -155,7 +155,8 @@ run diag 127.0.0.1:1 echo --help
 expect "--help anywhere prints help without connecting" 0 "usage: mbsec diag"
 
 # ====================================================================================
-start_server default
+# Durations with fractions and units on serve's command line, as on the client's.
+start_server default --idle-timeout 1.5m --sync-interval 0.5s
 T=127.0.0.1:$PORT
 
 # ---- registers, every type and order, written then read back ----
@@ -423,6 +424,20 @@ run read "$T" holding 0 --unit 256
 expect "--unit 256 is a usage error" 2 "--unit"
 run read "$T" holding 0 --timeout soon
 expect "a bad --timeout is a usage error" 2 "--timeout"
+# The one duration grammar (docs/configuration.md, "Durations") on every command line.
+run read "$T" holding 0 --timeout 1.5s --json
+expect_json "--timeout 1.5s: a duration with a fraction and a unit" 0 "j['address'] == 0"
+run read "$T" holding 0 --timeout 0.05m -o 2.5
+expect "--timeout 0.05m and -o 2.5 (seconds, as in mbpoll)" 0 "^0 +"
+run read "$T" holding 0 --timeout -1s
+expect "--timeout -1s: the duration message, usage status 2" 2 \
+    "^mbsec read: --timeout: expected a duration such as 250ms, 1\\.5s, 2m or 1h \\(a bare number is milliseconds\\), got '-1s'$"
+run read "$T" holding 0 --timeout 25h
+expect "--timeout 25h: too long, usage status 2" 2 \
+    "^mbsec read: --timeout: the duration must be at most 24h, got '25h'$"
+run read "$T" holding 0 -o 0.0001
+expect "-o 0.0001: under a millisecond, usage status 2" 2 \
+    "^mbsec read: -o: the duration must be at least 1ms, got '0.0001'$"
 run read "$T" holding 0 --json --csv
 expect "--json and --csv together are a usage error" 2 "exclude"
 run read "$T" holding 0 --frobnicate
@@ -445,6 +460,16 @@ run poll "$T" holding 200 --count 2 --interval 0.05 --csv
 [ "$STATUS" = 0 ] && [ "$(printf '%s\n' "$OUT" | grep -c '^timestamp,address,value$')" = 1 ] &&
     [ "$(printf '%s\n' "$OUT" | grep -c ',200,1$')" = 2 ] &&
     ok "poll --csv prints the header once" || fail "poll --csv"
+run poll "$T" holding 200 --count 1 --interval 2m --json
+expect_json "poll --interval 2m is a duration in minutes" 0 "len(lines) == 1 and j['values'] == [1]"
+run poll "$T" holding 200 -1 -l 250 --json
+expect_json "poll -l 250: mbpoll's interval in milliseconds" 0 "len(lines) == 1"
+run poll "$T" holding 200 --count 1 --interval 2x
+expect "poll --interval 2x: the duration message, usage status 2" 2 \
+    "^mbsec poll: --interval: expected a duration such as 250ms, 1\\.5s, 2m or 1h \\(a bare number is seconds\\), got '2x'$"
+run poll "$T" holding 200 --count 1 -l 1.5x
+expect "poll -l 1.5x: the duration message names -l" 2 \
+    "^mbsec poll: -l: expected a duration such as 250ms, 1\\.5s, 2m or 1h \\(a bare number is milliseconds\\), got '1.5x'$"
 
 poll_out=$scratch/poll-changes.out
 "$mbsec" poll "$T" holding 200 --count 3 --interval 1 --changes --json >"$poll_out" 2>&1 &

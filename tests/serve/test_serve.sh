@@ -195,6 +195,11 @@ printf 'unknown_key: 1\n' >"$scratch/bad.yaml"
 [ $s1 = 2 ] && [ $s2 = 2 ] && [ $s3 = 2 ] && [ $s4 = 2 ] && grep -q "bad.yaml:1" "$scratch/bad3" &&
     ok "bad flags and configs exit 2 with a message (config errors name file:line)" ||
     fail "bad flags ($s1 $s2 $s3 $s4)" "$scratch/bad3"
+"$mbsec" serve --idle-timeout 1.5 --shutdown-grace 0 2>"$scratch/bad5" ; s5=$?
+[ $s5 = 2 ] && [ "$(cat "$scratch/bad5")" = \
+    "mbsec serve: --shutdown-grace: the duration must be at least 1ms, got '0'" ] &&
+    ok "a bad duration option: exit 2 with the one duration message" ||
+    fail "a bad duration option ($s5)" "$scratch/bad5"
 
 # 8. two workers share one port
 log=$scratch/workers.log

@@ -46,14 +46,17 @@ static const char help[] =
     "The run:\n"
     "  --connections N    connections at once (default 1)\n"
     "  --depth N          requests in flight on each connection (default 1)\n"
-    "  --duration T       how long to measure: seconds (10, the default; 0.5; 2s) or 250ms\n"
+    "  --duration T       how long to measure, a duration: 10 (bare numbers are seconds;\n"
+    "                     the default), 0.5, 250ms, 2m\n"
     "  --requests N       measure N requests in all instead of a duration\n"
-    "  --warmup T         load the server this long before measuring (default 0)\n"
+    "  --warmup T         load the server this long before measuring (a duration, or 0,\n"
+    "                     the default)\n"
     "  --churn            each connection connects, sends one request, waits for its answer\n"
     "                     and closes, again and again: connects/s and connect (handshake)\n"
     "                     latency\n"
     "  --unit N           unit id 0..255 (default 1)\n"
-    "  --timeout T        per request: milliseconds (500) or seconds (2s); default 1000 ms\n"
+    "  --timeout T        per request, a duration: 500 (bare numbers are milliseconds),\n"
+    "                     1.5s; default 1000 ms\n"
     "\n"
     "The requests:\n"
     "  --function FC      1, 2, 3 (default), 4, 5, 6, 15, 16 or 23\n"
@@ -148,7 +151,7 @@ struct bench_options {
     uint32_t duration_ms;
     int duration_given;
     uint64_t requests;
-    uint64_t warmup_ms;
+    uint32_t warmup_ms;
     uint64_t function;
     int function_given;
     uint64_t address;
@@ -196,21 +199,20 @@ static int supported_function(uint64_t function) {
     }
 }
 
-/* Seconds as --duration takes them, or 0 (any spelling of zero) for --warmup. */
-static int parse_seconds(const char *text, int zero_allowed, uint64_t *milliseconds) {
-    uint32_t parsed;
-    if (mb_cli_parse_duration(text, 1000, &parsed) == 0) {
-        *milliseconds = parsed;
-        return 0;
-    }
-    char *end;
-    double number = strtod(text, &end);
-    if (zero_allowed && end != text && number == 0 && text[0] >= '0' && text[0] <= '9' &&
-        (*end == '\0' || strcmp(end, "s") == 0 || strcmp(end, "ms") == 0)) {
+/* --duration and --warmup, whose bare numbers are seconds; --warmup also takes 0. Returns 0 or
+ * -1 after printing why. */
+static int take_duration(const char *name, const char *text, int zero_allowed,
+                         uint32_t *milliseconds) {
+    if (zero_allowed && mb_duration_parse(text, strlen(text), MB_DURATION_BARE_SECONDS,
+                                          milliseconds) == MB_DURATION_ZERO) {
         *milliseconds = 0;
         return 0;
     }
-    return -1;
+    char problem[256];
+    if (mb_duration_option(name, text, MB_DURATION_BARE_SECONDS, milliseconds, problem,
+                           sizeof problem) != 0)
+        return complain("%s", problem);
+    return 0;
 }
 
 #define MIX_EXPECTED                                                                       \
@@ -261,26 +263,17 @@ static int take_flag(void *data, int id, const char *argument) {
             return complain("--depth: a number from 1 to 4096, got '%s'", argument);
         options->depth_given = 1;
         return 0;
-    case FLAG_DURATION: {
-        uint64_t milliseconds;
-        if (parse_seconds(argument, 0, &milliseconds) != 0)
-            return complain("--duration: seconds (10, 0.5, 2s) or milliseconds (250ms), from "
-                            "1 ms to 24 h, got '%s'",
-                            argument);
-        options->duration_ms = (uint32_t)milliseconds;
+    case FLAG_DURATION:
+        if (take_duration("--duration", argument, 0, &options->duration_ms) != 0)
+            return -1;
         options->duration_given = 1;
         return 0;
-    }
     case FLAG_REQUESTS:
         if (mb_cli_parse_unsigned(argument, 1, MAX_REQUESTS, &options->requests) != 0)
             return complain("--requests: a number of requests from 1, got '%s'", argument);
         return 0;
     case FLAG_WARMUP:
-        if (parse_seconds(argument, 1, &options->warmup_ms) != 0)
-            return complain("--warmup: seconds (0, 2, 0.5, 2s) or milliseconds (250ms), at "
-                            "most 24 h, got '%s'",
-                            argument);
-        return 0;
+        return take_duration("--warmup", argument, 1, &options->warmup_ms);
     case FLAG_FUNCTION:
         if (mb_cli_parse_unsigned(argument, 1, 255, &options->function) != 0 ||
             !supported_function(options->function))

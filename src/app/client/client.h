@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "app/common/duration.h"
 #include "app/common/json.h"
 #include "app/common/log.h"
 #include "mbsec/client.h"
@@ -160,9 +161,6 @@ int mb_cli_usage_error(const struct mb_cli_options *options, const char *format,
 
 /* Parses an unsigned integer, decimal or 0x-hex (never octal), in minimum..maximum. */
 int mb_cli_parse_unsigned(const char *text, uint64_t minimum, uint64_t maximum, uint64_t *value);
-/* Parses a duration: a number (fractions allowed) with "ms" or "s", or bare in `bare_unit_ms`
- * milliseconds. The result is 1 ms .. 24 h. Returns 0 or -1. */
-int mb_cli_parse_duration(const char *text, double bare_unit_ms, uint32_t *milliseconds);
 
 /* Where a read or write starts. */
 struct mb_cli_location {
@@ -215,8 +213,8 @@ void mb_cli_format_address(const struct mb_cli_location *location, uint32_t addr
     "itself (holding 40001 is holding register 40001).\n"
 #define MB_CLI_HELP_CONNECTION                                                              \
     "  --unit N           unit id 0..255 (default 1)\n"                                     \
-    "  --timeout T        per request: milliseconds (500) or seconds (2s, 0.5s); default "  \
-    "1000 ms\n"                                                                             \
+    "  --timeout T        per request, a duration: 500 (bare numbers are milliseconds),\n"  \
+    "                     1.5s, 2m; default 1000 ms\n"                                      \
     "                     (connecting, TLS handshake included, may take 3 s or --timeout\n" \
     "                     when that is longer)\n"                                           \
     "  --retries N        repeat a read that got no answer up to N more times (default "    \

@@ -8,6 +8,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -18,7 +19,6 @@
 #include "app/commands.h"
 
 #define DEFAULT_TIMEOUT_MS 1000
-#define MAX_DURATION_MS (24.0 * 3600 * 1000)
 #define MAX_RETRIES 100
 
 enum common_flag {
@@ -102,31 +102,6 @@ int mb_cli_parse_unsigned(const char *text, uint64_t minimum, uint64_t maximum, 
     return 0;
 }
 
-int mb_cli_parse_duration(const char *text, double bare_unit_ms, uint32_t *milliseconds) {
-    /* strtod also takes hex, "inf" and signs: a duration starts with a digit or a point. */
-    if (!isdigit((unsigned char)text[0]) && text[0] != '.')
-        return -1;
-    char *end;
-    errno = 0;
-    double number = strtod(text, &end);
-    if (errno != 0 || end == text)
-        return -1;
-    double unit_ms;
-    if (*end == '\0')
-        unit_ms = bare_unit_ms;
-    else if (strcmp(end, "ms") == 0)
-        unit_ms = 1;
-    else if (strcmp(end, "s") == 0)
-        unit_ms = 1000;
-    else
-        return -1;
-    double total = number * unit_ms + 0.5;
-    if (total < 1 || total > MAX_DURATION_MS + 0.5)
-        return -1;
-    *milliseconds = (uint32_t)total;
-    return 0;
-}
-
 /* "-5", "-0.25", "-.5", "-inf", "-nan": values for the write command, not options. */
 static int looks_negative(const char *argument) {
     if (argument[0] != '-')
@@ -146,6 +121,17 @@ static const struct mb_cli_flag *find_flag(const struct mb_cli_flag *flags, cons
     return NULL;
 }
 
+/* --timeout, and mbpoll's -o whose bare numbers are seconds. Returns 0 or MB_EXIT_USAGE after
+ * printing why. */
+static int take_timeout(struct mb_cli_options *options, const char *name, const char *argument,
+                        enum mb_duration_bare bare) {
+    char problem[256];
+    if (mb_duration_option(name, argument, bare, &options->timeout_ms, problem, sizeof problem))
+        return mb_cli_usage_error(options, "%s", problem);
+    options->timeout_given = 1;
+    return 0;
+}
+
 /* Applies one shared option. Returns 0, 1 for --help, or MB_EXIT_USAGE after printing why. */
 static int take_common_flag(const struct mb_cli_command *command, struct mb_cli_options *options,
                             int id, const char *argument) {
@@ -159,11 +145,7 @@ static int take_common_flag(const struct mb_cli_command *command, struct mb_cli_
         options->unit_given = 1;
         return 0;
     case FLAG_TIMEOUT:
-        if (mb_cli_parse_duration(argument, 1, &options->timeout_ms) != 0)
-            return mb_cli_usage_error(
-                options, "--timeout: milliseconds (500) or seconds (2s, 0.5s), got '%s'", argument);
-        options->timeout_given = 1;
-        return 0;
+        return take_timeout(options, "--timeout", argument, MB_DURATION_BARE_MILLISECONDS);
     case FLAG_RETRIES:
         if (mb_cli_parse_unsigned(argument, 0, MAX_RETRIES, &number) != 0)
             return mb_cli_usage_error(options, "--retries: a number from 0 to %d, got '%s'",
@@ -397,15 +379,18 @@ static int take_mbpoll_flag(const struct mb_cli_command *command, struct mb_cli_
         }
         form->port = value;
         return 1;
-    case 'o': {
-        char seconds[32];
-        snprintf(seconds, sizeof seconds, "%ss", value);
-        return take_common_flag(command, options, FLAG_TIMEOUT, seconds) == 0 ? 1 : -1;
-    }
-    default: { /* 'l': poll's interval, in milliseconds */
+    case 'o':
+        return take_timeout(options, "-o", value, MB_DURATION_BARE_SECONDS) == 0 ? 1 : -1;
+    default: { /* 'l': poll's interval, bare numbers in milliseconds, handed on as --interval */
         const struct mb_cli_flag *interval = find_flag(command->flags, "interval", 8);
-        char milliseconds[32];
-        snprintf(milliseconds, sizeof milliseconds, "%sms", value);
+        uint32_t interval_ms;
+        char problem[256], milliseconds[32];
+        if (mb_duration_option("-l", value, MB_DURATION_BARE_MILLISECONDS, &interval_ms, problem,
+                               sizeof problem) != 0) {
+            mb_cli_usage_error(options, "%s", problem);
+            return -1;
+        }
+        snprintf(milliseconds, sizeof milliseconds, "%" PRIu32 "ms", interval_ms);
         return interval != NULL &&
                        command->take_flag(command->state, interval->id, milliseconds) == 0
                    ? 1

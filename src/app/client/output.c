@@ -71,21 +71,6 @@ static void csv_text(FILE *out, const char *text, size_t length) {
     fputc('"', out);
 }
 
-/* A human rendering of text from registers: quoted, with C escapes for what is not printable. */
-static void human_text(FILE *out, const char *text, size_t length) {
-    fputc('"', out);
-    for (size_t i = 0; i < length; i++) {
-        unsigned char c = (unsigned char)text[i];
-        if (c == '"' || c == '\\')
-            fprintf(out, "\\%c", c);
-        else if (c < 0x20 || c >= 0x7F)
-            fprintf(out, "\\x%02x", c);
-        else
-            fputc(c, out);
-    }
-    fputc('"', out);
-}
-
 /* ---- a whole reading ---- */
 
 /* Row i of a reading: its protocol address and its value (bits: unsigned 0 or 1). */
@@ -114,7 +99,7 @@ static void print_human(const struct mb_cli_options *options,
                               sizeof address_text);
         printf("%-8s  text\n%-8s  ", "address", address_text);
         if (text != NULL)
-            human_text(stdout, text, length);
+            mb_text_write_quoted(stdout, text, length);
         fputc('\n', stdout);
         free(text);
         return;

@@ -17,14 +17,15 @@
 static const char help[] =
     "usage: mbsec poll [options] TARGET [TABLE] ADDRESS [COUNT]\n"
     "\n"
-    "Reads COUNT values (default 1) every --interval seconds and prints each reading, as\n"
+    "Reads COUNT values (default 1) every --interval and prints each reading, as\n"
     "mbsec read does, until --count polls were made or SIGINT/SIGTERM (Ctrl-C) arrives. A\n"
     "poll that fails prints its error and polling goes on (reconnecting when the connection\n"
     "was lost); the exit status is then that of the last failure.\n"
     "\n" MB_CLI_HELP_TARGET MB_CLI_HELP_ADDRESS "\n"
     "Options:\n"
-    "  --interval SECONDS time from the start of one poll to the next: 1 (default), 0.25,\n"
-    "                     250ms; a poll that overruns it is followed at once\n"
+    "  --interval T       time from the start of one poll to the next, a duration: 1\n"
+    "                     (bare numbers are seconds; the default), 0.25, 250ms, 2m; a poll\n"
+    "                     that overruns it is followed at once\n"
     "  --count N          stop after N polls (default: until interrupted)\n"
     "  --changes          print a reading only when a value changed (the first "
     "always)\n" MB_CLI_HELP_CONNECTION MB_CLI_HELP_DATA
@@ -47,13 +48,15 @@ struct poll_state {
 static int take_flag(void *data, int id, const char *argument) {
     struct poll_state *state = data;
     switch (id) {
-    case FLAG_INTERVAL:
-        if (mb_cli_parse_duration(argument, 1000, &state->interval_ms) != 0) {
-            fprintf(stderr, "mbsec poll: --interval: seconds (1, 0.5, 2s, 250ms), got '%s'\n",
-                    argument);
+    case FLAG_INTERVAL: {
+        char problem[256];
+        if (mb_duration_option("--interval", argument, MB_DURATION_BARE_SECONDS,
+                               &state->interval_ms, problem, sizeof problem) != 0) {
+            fprintf(stderr, "mbsec poll: %s\n", problem);
             return -1;
         }
         return 0;
+    }
     case FLAG_COUNT:
         if (mb_cli_parse_unsigned(argument, 1, UINT64_MAX, &state->polls) != 0) {
             fprintf(stderr, "mbsec poll: --count: a number of polls from 1, got '%s'\n", argument);

@@ -23,7 +23,12 @@ static void put(struct mb_json *json, size_t *at, const char *bytes, size_t coun
     *at += count;
 }
 
-size_t mb_utf8_sequence(const unsigned char *text, size_t length, size_t *consumed) {
+/*
+ * The length of the well-formed UTF-8 sequence at `text` (at most `length` bytes, at least 1
+ * given), or 0 when it is ill-formed, with *consumed the bytes of its maximal ill-formed subpart
+ * (which then stand for one U+FFFD).
+ */
+static size_t utf8_sequence(const unsigned char *text, size_t length, size_t *consumed) {
     unsigned char lead = text[0], low = 0x80, high = 0xBF;
     size_t continuation;
     if (lead < 0x80) {
@@ -60,26 +65,67 @@ size_t mb_utf8_sequence(const unsigned char *text, size_t length, size_t *consum
     return continuation + 1;
 }
 
-size_t mb_json_escape_next(const char *text, size_t length, char out[6], size_t *out_length) {
+/* What the character at the start of some text is, for escaping it. */
+enum text_kind {
+    TEXT_AS_IS,      /* printable ASCII or well-formed UTF-8 */
+    TEXT_QUOTE,      /* '"' or '\\', which end or start an escape */
+    TEXT_CONTROL,    /* C0 controls, DEL and the C1 controls U+0080..U+009F */
+    TEXT_ILL_FORMED, /* a maximal ill-formed UTF-8 subpart */
+};
+
+/* Sorts the character at `text` (`length` bytes left, at least 1) and sets *consumed to its
+ * bytes. */
+static enum text_kind text_next(const char *text, size_t length, size_t *consumed) {
+    const unsigned char *at = (const unsigned char *)text;
+    size_t valid = utf8_sequence(at, length, consumed);
+    if (valid == 0)
+        return TEXT_ILL_FORMED;
+    if (*at == '"' || *at == '\\')
+        return TEXT_QUOTE;
+    /* DEL and the C1 controls are valid JSON and UTF-8, but escaped they cannot reach a
+     * terminal that shows the text (0x9B, U+009B, is CSI to some). */
+    if (*at < 0x20 || *at == 0x7F || (*at == 0xC2 && at[1] < 0xA0))
+        return TEXT_CONTROL;
+    return TEXT_AS_IS;
+}
+
+/*
+ * Escapes the character at `text` (`length` bytes left, at least 1) for a JSON string. Writes
+ * at most 6 bytes to `out`, their count to *out_length, and returns the bytes of `text` consumed.
+ */
+static size_t json_escape_next(const char *text, size_t length, char out[6], size_t *out_length) {
     static const char hex[] = "0123456789abcdef";
+    static const char short_escapes[] = "\bb\ff\nn\rr\tt";
     const unsigned char *at = (const unsigned char *)text;
     size_t consumed;
-    size_t valid = mb_utf8_sequence(at, length, &consumed);
-    if (valid == 0) {
+    switch (text_next(text, length, &consumed)) {
+    case TEXT_ILL_FORMED:
         memcpy(out, "\\ufffd", 6);
         *out_length = 6;
-    } else if (*at == '"' || *at == '\\') {
+        break;
+    case TEXT_QUOTE:
         out[0] = '\\';
         out[1] = (char)*at;
         *out_length = 2;
-    } else if (*at < 0x20 || *at == 0x7F) {
-        /* DEL is valid JSON, but escaped it cannot reach a terminal that shows the text. */
-        const char escaped[6] = {'\\', 'u', '0', '0', hex[*at >> 4], hex[*at & 0x0F]};
-        memcpy(out, escaped, 6);
-        *out_length = 6;
-    } else {
-        memcpy(out, at, valid);
-        *out_length = valid;
+        break;
+    case TEXT_CONTROL: {
+        /* A C1 control is two bytes, C2 80..9F, and its code point is the second. */
+        unsigned char code = consumed == 2 ? at[1] : *at;
+        const char *letter = code != 0 ? strchr(short_escapes, (char)code) : NULL;
+        if (letter != NULL) {
+            out[0] = '\\';
+            out[1] = letter[1];
+            *out_length = 2;
+        } else {
+            const char escaped[6] = {'\\', 'u', '0', '0', hex[code >> 4], hex[code & 0x0F]};
+            memcpy(out, escaped, 6);
+            *out_length = 6;
+        }
+        break;
+    }
+    default:
+        memcpy(out, at, consumed);
+        *out_length = consumed;
     }
     return consumed;
 }
@@ -90,8 +136,27 @@ void mb_json_write_string(FILE *out, const char *text, size_t length) {
     while (at < length) {
         char piece[6];
         size_t piece_length;
-        at += mb_json_escape_next(text + at, length - at, piece, &piece_length);
+        at += json_escape_next(text + at, length - at, piece, &piece_length);
         fwrite(piece, 1, piece_length, out);
+    }
+    fputc('"', out);
+}
+
+void mb_text_write_quoted(FILE *out, const char *text, size_t length) {
+    fputc('"', out);
+    size_t at = 0;
+    while (at < length) {
+        size_t consumed;
+        enum text_kind kind = text_next(text + at, length - at, &consumed);
+        if (kind == TEXT_CONTROL || kind == TEXT_ILL_FORMED) {
+            for (size_t i = 0; i < consumed; i++)
+                fprintf(out, "\\x%02x", (unsigned char)text[at + i]);
+        } else {
+            if (kind == TEXT_QUOTE)
+                fputc('\\', out);
+            fwrite(text + at, 1, consumed, out);
+        }
+        at += consumed;
     }
     fputc('"', out);
 }
@@ -102,7 +167,7 @@ static void put_string(struct mb_json *json, size_t *at, const char *value) {
     while (done < length && *at <= FIELD_LIMIT(json)) {
         char piece[6];
         size_t piece_length;
-        done += mb_json_escape_next(value + done, length - done, piece, &piece_length);
+        done += json_escape_next(value + done, length - done, piece, &piece_length);
         put(json, at, piece, piece_length);
     }
     put(json, at, "\"", 1);

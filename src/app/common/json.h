@@ -2,8 +2,8 @@
 /*
  * A bounded builder of one-line JSON objects, for audit records: no allocation, no I/O, the text
  * lives in the caller's struct. The result is always one valid JSON object in valid UTF-8:
- * strings are escaped (quote, backslash, control characters and DEL as \u00XX) and bytes that
- * are not well-formed UTF-8 become \ufffd (one per maximal ill-formed subsequence, as Unicode
+ * strings are escaped (quote, backslash and control characters; mb_json_write_string) and bytes
+ * that are not well-formed UTF-8 become \ufffd (one per maximal ill-formed subsequence, as Unicode
  * recommends). A field that does not fit is dropped whole, never cut; mb_json_end() then adds
  * "truncated":true as the last field. Fields after a dropped one are still added when they fit.
  *
@@ -51,25 +51,25 @@ void mb_json_raw(struct mb_json *json, const char *key, const char *json_value);
  * which json->length then measures. Call it once; mb_json_begin() starts the next record. */
 const char *mb_json_end(struct mb_json *json);
 
-/* ---- the one JSON string escaper (audit records, log lines, the client's JSON output) ---- */
+/* ---- the one escaper: JSON strings (audit records, log lines, the client's JSON output) and
+ * quoted plain text (plain log lines, the client's human output) ---- */
 
 /*
- * The length of the well-formed UTF-8 sequence at `text` (Unicode table 3-7: no overlong forms,
- * no surrogates, nothing above U+10FFFF; at most `length` bytes, at least 1 given), or 0 when it
- * is ill-formed, with *consumed the bytes of its maximal ill-formed subpart (which then stand
- * for one U+FFFD).
+ * Both sort the bytes of `text` the same way: well-formed UTF-8 (Unicode table 3-7: no overlong
+ * forms, no surrogates, nothing above U+10FFFF) other than controls is written as it is; quote
+ * and backslash get a backslash; control characters (C0, DEL and the C1 controls U+0080..U+009F)
+ * and each maximal ill-formed subpart (Unicode's recommended practice for U+FFFD) are escaped.
  */
-size_t mb_utf8_sequence(const unsigned char *text, size_t length, size_t *consumed);
 
-/*
- * Escapes the character at `text` (`length` bytes left, at least 1) for a JSON string: quote
- * and backslash with a backslash, control characters and DEL as \u00XX, an ill-formed UTF-8
- * sequence as \ufffd, anything else as it is. Writes at most 6 bytes to `out`, their count to
- * *out_length, and returns the bytes of `text` consumed.
- */
-size_t mb_json_escape_next(const char *text, size_t length, char out[6], size_t *out_length);
-
-/* Writes `length` bytes of `text` (NULs included) as one quoted JSON string. */
+/* Writes `length` bytes of `text` (NULs included) as one quoted JSON string: controls as \b \f
+ * \n \r \t or \u00XX, each ill-formed subpart as one \ufffd. */
 void mb_json_write_string(FILE *out, const char *text, size_t length);
+
+/*
+ * Writes `length` bytes of `text` inside double quotes for people and line-based tools: every
+ * byte of a control character or of an ill-formed subpart as \xNN. Nothing in `text` can end
+ * the quotes or the line, or reach a terminal as a control.
+ */
+void mb_text_write_quoted(FILE *out, const char *text, size_t length);
 
 #endif

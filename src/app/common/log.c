@@ -61,37 +61,6 @@ static void json_string(FILE *stream, const char *text) {
     mb_json_write_string(stream, text, strlen(text));
 }
 
-/*
- * Writes a value of a plain line inside double quotes. What a peer controls reaches these values
- * (the role and subject of a client certificate, in a TLS line's reason), so nothing in them may
- * end the quotes or the line: a quote or backslash gets a backslash, control characters, DEL,
- * C1 controls and bytes that are not well-formed UTF-8 become \xNN, one per byte. Other UTF-8
- * (a subject in another script) stays readable.
- */
-static void plain_quoted(FILE *stream, const char *text) {
-    const unsigned char *at = (const unsigned char *)text;
-    size_t length = strlen(text);
-    fputc('"', stream);
-    while (length > 0) {
-        size_t consumed;
-        size_t valid = mb_utf8_sequence(at, length, &consumed);
-        int c1 = valid == 2 && at[0] == 0xC2 && at[1] < 0xA0;
-        if (valid == 0 || c1 || *at < 0x20 || *at == 0x7F) {
-            size_t count = valid != 0 ? valid : consumed;
-            for (size_t i = 0; i < count; i++)
-                fprintf(stream, "\\x%02x", at[i]);
-        } else if (*at == '"' || *at == '\\') {
-            fputc('\\', stream);
-            fputc(*at, stream);
-        } else {
-            fwrite(at, 1, valid, stream);
-        }
-        at += consumed;
-        length -= consumed;
-    }
-    fputc('"', stream);
-}
-
 static void json_field(FILE *stream, const char *key, const char *value) {
     if (value == NULL)
         return;
@@ -136,8 +105,10 @@ void mb_logger_write(void *data, const struct mb_log_event *event) {
             fprintf(out, " requests=%" PRIu64 " duration_ms=%" PRIu64, event->requests,
                     event->duration_ms);
         if (event->reason) {
+            /* What a peer controls reaches the reason (the role and subject of a client
+             * certificate, in a TLS line): quoted, it cannot end the field or the line. */
             fputs(" reason=", out);
-            plain_quoted(out, event->reason);
+            mb_text_write_quoted(out, event->reason, strlen(event->reason));
         }
         fputc('\n', out);
     }

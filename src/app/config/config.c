@@ -192,17 +192,6 @@ out_of_memory:
     return MB_ENOMEM;
 }
 
-/* ---- durations ---- */
-
-int mb_config_parse_duration(const char *text, uint32_t *milliseconds) {
-    uint32_t value;
-    if (text == NULL || milliseconds == NULL ||
-        mb__duration_parse(text, strlen(text), &value) != MB__DURATION_OK)
-        return MB_ECONFIG;
-    *milliseconds = value;
-    return 0;
-}
-
 /* ---- loading ---- */
 
 struct loader {

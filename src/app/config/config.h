@@ -173,8 +173,4 @@ int mb_config_copy(struct mb_serve_config *target, const struct mb_serve_config 
  * ":default_port" added when it names no port. */
 void mb_config_with_port(const char *address, const char *default_port, char *out, size_t size);
 
-/* Parses a duration: "250ms", "5s", "2m", "1h", or a bare number of seconds. Returns 0 or
- * MB_ECONFIG. */
-int mb_config_parse_duration(const char *text, uint32_t *milliseconds);
-
 #endif

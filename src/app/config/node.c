@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app/common/duration.h"
 #include "mbsec/error.h"
 
 int mb__yaml_error(const struct mb__yaml_reader *reader, const yaml_node_t *node,
@@ -433,59 +434,16 @@ int mb__yaml_choice(const struct mb__yaml_reader *reader, const yaml_node_t *nod
 
 int mb__yaml_duration(const struct mb__yaml_reader *reader, const yaml_node_t *node,
                       const char *path, uint32_t *milliseconds) {
-    char got[96];
-    if (node->type != YAML_SCALAR_NODE || mb__yaml_is_null(node) || is_bool(node)) {
-        describe(node, got, sizeof got);
-        return mb__yaml_error(
-            reader, node, "%s: expected a duration such as 250ms, 5s, 2m or 1h, got %s", path, got);
-    }
-    const char *text = scalar_text(node);
-    switch (mb__duration_parse(text, node->data.scalar.length, milliseconds)) {
-    case MB__DURATION_OK:
+    enum mb_duration_status status = MB_DURATION_SYNTAX;
+    if (node->type == YAML_SCALAR_NODE && !mb__yaml_is_null(node) && !is_bool(node))
+        status = mb_duration_parse(scalar_text(node), node->data.scalar.length,
+                                   MB_DURATION_BARE_SECONDS, milliseconds);
+    if (status == MB_DURATION_OK)
         return 0;
-    case MB__DURATION_ZERO:
-        return mb__yaml_error(reader, node, "%s: the duration must be more than 0", path);
-    case MB__DURATION_TOO_LONG:
-        return mb__yaml_error(reader, node, "%s: %s is longer than the 24h allowed", path, text);
-    default:
-        describe(node, got, sizeof got);
-        return mb__yaml_error(reader, node,
-                              "%s: expected a duration such as 250ms, 5s, 2m or 1h (a bare number "
-                              "is seconds), got %s",
-                              path, got);
-    }
-}
-
-enum mb__duration_status mb__duration_parse(const char *text, size_t length,
-                                            uint32_t *milliseconds) {
-    static const struct {
-        const char *suffix;
-        uint64_t milliseconds;
-    } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"", 1000}};
-    uint64_t number = 0;
-    size_t digits = 0;
-    while (digits < length && is_digit(text[digits])) {
-        /* Anything past the limit in milliseconds is too long whatever the unit; stopping
-         * here keeps the arithmetic far from overflow. */
-        if (number <= MB__DURATION_MAX_MS)
-            number = number * 10 + (uint64_t)(text[digits] - '0');
-        digits++;
-    }
-    if (digits == 0)
-        return MB__DURATION_SYNTAX;
-    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-        size_t suffix_length = strlen(units[i].suffix);
-        if (length - digits != suffix_length ||
-            memcmp(text + digits, units[i].suffix, suffix_length) != 0)
-            continue;
-        if (number == 0)
-            return MB__DURATION_ZERO;
-        if (number > MB__DURATION_MAX_MS || number * units[i].milliseconds > MB__DURATION_MAX_MS)
-            return MB__DURATION_TOO_LONG;
-        *milliseconds = (uint32_t)(number * units[i].milliseconds);
-        return MB__DURATION_OK;
-    }
-    return MB__DURATION_SYNTAX;
+    char got[96], message[256];
+    describe(node, got, sizeof got);
+    mb_duration_message(message, sizeof message, path, got, MB_DURATION_BARE_SECONDS, status);
+    return mb__yaml_error(reader, node, "%s", message);
 }
 
 /* ---- one-line summaries ---- */

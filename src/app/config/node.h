@@ -91,7 +91,7 @@ int mb__yaml_string(const struct mb__yaml_reader *reader, const yaml_node_t *nod
 int mb__yaml_choice(const struct mb__yaml_reader *reader, const yaml_node_t *node, const char *path,
                     const char *const *choices, size_t *index);
 
-/* A duration (see mb__duration_parse) as a plain or quoted scalar. */
+/* A duration (app/common/duration.h; a bare number is seconds) as a plain or quoted scalar. */
 int mb__yaml_duration(const struct mb__yaml_reader *reader, const yaml_node_t *node,
                       const char *path, uint32_t *milliseconds);
 
@@ -118,20 +118,5 @@ yaml_node_t *mb__yaml_mapping_key(const struct mb__yaml_reader *reader, const ya
 /* Why `address` is not "host:port" (IPv6 hosts in brackets, port 0..65535), or NULL when it
  * is: a phrase for messages ("the port must be a number 0..65535"). */
 const char *mb__address_problem(const char *address);
-
-/* The longest duration accepted: 24 hours. */
-#define MB__DURATION_MAX_MS 86400000u
-
-enum mb__duration_status {
-    MB__DURATION_OK = 0,
-    MB__DURATION_SYNTAX = 1, /* not digits followed by ms, s, m, h or nothing */
-    MB__DURATION_ZERO = 2,
-    MB__DURATION_TOO_LONG = 3, /* over MB__DURATION_MAX_MS */
-};
-
-/* Parses "250ms", "5s", "2m", "1h" or a bare number of seconds (decimal digits only, no sign,
- * no fraction, no spaces), 1 ms to 24 h. */
-enum mb__duration_status mb__duration_parse(const char *text, size_t length,
-                                            uint32_t *milliseconds);
 
 #endif

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "app/commands.h"
+#include "app/common/duration.h"
 #include "app/common/log.h"
 #include "app/config/config.h"
 #include "app/daemon/front.h"
@@ -223,6 +224,7 @@ static int parse_arguments(int argc, char **argv, struct overrides *overrides) {
             break;
         uint32_t value = 0;
         const char *bad = NULL;
+        char duration_problem[256];
         switch (option) {
         case OPT_TLS_LISTEN:
             if (overrides->tls_listen_count >= MB_CONFIG_MAX_LISTEN)
@@ -262,8 +264,10 @@ static int parse_arguments(int argc, char **argv, struct overrides *overrides) {
             overrides->persist_path = optarg;
             break;
         case OPT_SYNC:
-            if (mb_config_parse_duration(optarg, &overrides->sync_interval_ms) != 0)
-                bad = "--sync-interval: not a duration (250ms, 5s, 2m)";
+            if (mb_duration_option("--sync-interval", optarg, MB_DURATION_BARE_SECONDS,
+                                   &overrides->sync_interval_ms, duration_problem,
+                                   sizeof duration_problem) != 0)
+                bad = duration_problem;
             break;
         case OPT_WORKERS:
             if (parse_count(optarg, 1, MAX_WORKERS, &value) != 0)
@@ -282,16 +286,20 @@ static int parse_arguments(int argc, char **argv, struct overrides *overrides) {
                 bad = "--max-per-source: a number from 1 to 1000000";
             break;
         case OPT_IDLE:
-            if (mb_config_parse_duration(optarg, &overrides->limits.idle_timeout_ms) != 0)
-                bad = "--idle-timeout: not a duration (250ms, 5s, 2m)";
+            if (mb_duration_option("--idle-timeout", optarg, MB_DURATION_BARE_SECONDS,
+                                   &overrides->limits.idle_timeout_ms, duration_problem,
+                                   sizeof duration_problem) != 0)
+                bad = duration_problem;
             break;
         case OPT_INFLIGHT:
             if (parse_count(optarg, 1, 1024, &overrides->limits.max_in_flight) != 0)
                 bad = "--in-flight: a number from 1 to 1024";
             break;
         case OPT_GRACE:
-            if (mb_config_parse_duration(optarg, &overrides->shutdown_grace_ms) != 0)
-                bad = "--shutdown-grace: not a duration (250ms, 5s, 2m)";
+            if (mb_duration_option("--shutdown-grace", optarg, MB_DURATION_BARE_SECONDS,
+                                   &overrides->shutdown_grace_ms, duration_problem,
+                                   sizeof duration_problem) != 0)
+                bad = duration_problem;
             break;
         case OPT_LOGFORMAT:
             bad = mb_log_format_flag(optarg, &overrides->log_format);
