@@ -17,7 +17,7 @@
  *     accepts them (both are built when their size is modest); the policy text has one line per
  *     compiled rule, and the policy decides;
  *   - loading the same file again over the result (a reload of an unchanged file) succeeds and
- *     changes nothing, and mb_config_copy() gives an equal configuration.
+ *     changes nothing, and config_copy() gives an equal configuration.
  * Nothing leaks: every configuration is freed, and the run ends with no descriptor more.
  */
 #include <arpa/inet.h>
@@ -139,7 +139,7 @@ static int same_policy(const struct mb_policy *a, const struct mb_policy *b) {
     return 1;
 }
 
-static int same_backend(const struct mb_config_backend *a, const struct mb_config_backend *b) {
+static int same_backend(const struct config_backend *a, const struct config_backend *b) {
     return same_text(a->name, b->name) && same_text(a->address, b->address) &&
            a->connections == b->connections && a->timeout_ms == b->timeout_ms &&
            a->in_flight == b->in_flight && a->queue == b->queue &&
@@ -148,7 +148,7 @@ static int same_backend(const struct mb_config_backend *a, const struct mb_confi
            same_text(a->tls_server_name, b->tls_server_name);
 }
 
-static int same_guard(const struct mb_config_guard *a, const struct mb_config_guard *b) {
+static int same_guard(const struct config_guard *a, const struct config_guard *b) {
     return same_text(a->audit_file, b->audit_file) && same_text(a->audit_syslog, b->audit_syslog) &&
            a->audit_reads == b->audit_reads && same_text(a->metrics_listen, b->metrics_listen) &&
            a->rate == b->rate && a->burst == b->burst && a->over_rate == b->over_rate &&
@@ -157,7 +157,7 @@ static int same_guard(const struct mb_config_guard *a, const struct mb_config_gu
            a->alert_rate_limited == b->alert_rate_limited;
 }
 
-static int same_config(const struct mb_serve_config *a, const struct mb_serve_config *b) {
+static int same_config(const struct daemon_config *a, const struct daemon_config *b) {
     if (a->program != b->program || a->workers != b->workers || !same_text(a->user, b->user) ||
         a->log_format != b->log_format || a->log_level != b->log_level ||
         memcmp(&a->limits, &b->limits, sizeof a->limits) != 0 ||
@@ -185,10 +185,10 @@ static int same_config(const struct mb_serve_config *a, const struct mb_serve_co
 /* ---- what a configuration that loaded must be ---- */
 
 static void check_addresses(char *const *addresses, size_t count) {
-    FUZZ_CHECK(count <= MB_CONFIG_MAX_LISTEN);
+    FUZZ_CHECK(count <= CONFIG_MAX_LISTEN);
     for (size_t i = 0; i < count; i++) {
         FUZZ_CHECK(addresses[i] != NULL);
-        FUZZ_CHECK(mb__address_problem(addresses[i]) == NULL);
+        FUZZ_CHECK(address_problem(addresses[i]) == NULL);
         for (size_t j = 0; j < i; j++)
             FUZZ_CHECK(strcmp(addresses[i], addresses[j]) != 0);
     }
@@ -205,10 +205,10 @@ static uint64_t model_bytes(const struct mb_model_config *model) {
     return bytes;
 }
 
-static void check_model(const struct mb_serve_config *config) {
+static void check_model(const struct daemon_config *config) {
     const struct mb_model_config *model = &config->model;
     FUZZ_CHECK(model->units == config->units);
-    FUZZ_CHECK(model->unit_count >= 1 && model->unit_count <= MB_CONFIG_MAX_UNITS);
+    FUZZ_CHECK(model->unit_count >= 1 && model->unit_count <= CONFIG_MAX_UNITS);
     FUZZ_CHECK(!model->any_unit || model->unit_count == 1);
     size_t fifos = 0;
     for (size_t i = 0; i < model->unit_count; i++) {
@@ -222,7 +222,7 @@ static void check_model(const struct mb_serve_config *config) {
         FUZZ_CHECK(unit->records_per_file >= 1 && unit->records_per_file <= 10000);
         for (size_t f = 0; f < unit->fifo_count; f++) {
             const struct mb_fifo_config *fifo = &unit->fifos[f];
-            FUZZ_CHECK(fifo >= config->fifos && fifo < config->fifos + MB_CONFIG_MAX_FIFOS);
+            FUZZ_CHECK(fifo >= config->fifos && fifo < config->fifos + CONFIG_MAX_FIFOS);
             FUZZ_CHECK(fifo->capacity >= 1 && fifo->capacity <= MB_MAX_FIFO_COUNT);
             FUZZ_CHECK(fifo->address >= unit->holding_registers.start &&
                        (uint32_t)fifo->address + fifo->capacity <
@@ -230,7 +230,7 @@ static void check_model(const struct mb_serve_config *config) {
         }
         fifos += unit->fifo_count;
     }
-    FUZZ_CHECK(fifos == config->fifo_count && fifos <= MB_CONFIG_MAX_FIFOS);
+    FUZZ_CHECK(fifos == config->fifo_count && fifos <= CONFIG_MAX_FIFOS);
     if (model_bytes(model) > MODEL_BYTES_BUILT)
         return;
     /* In memory: the persistence file is the program's business, not the loader's. */
@@ -245,17 +245,17 @@ static void check_model(const struct mb_serve_config *config) {
     mb_model_destroy(built);
 }
 
-static void check_backends(const struct setting *at, const struct mb_serve_config *config) {
-    struct mb_gateway_backend backends[MB_CONFIG_MAX_BACKENDS];
+static void check_backends(const struct setting *at, const struct daemon_config *config) {
+    struct mb_gateway_backend backends[CONFIG_MAX_BACKENDS];
     uint64_t slots = 0;
-    FUZZ_CHECK(config->backend_count <= MB_CONFIG_MAX_BACKENDS);
+    FUZZ_CHECK(config->backend_count <= CONFIG_MAX_BACKENDS);
     FUZZ_CHECK(config->route_count <= 256);
     for (size_t i = 0; i < config->backend_count; i++) {
-        const struct mb_config_backend *given = &config->backends[i];
+        const struct config_backend *given = &config->backends[i];
         FUZZ_CHECK(given->name != NULL && given->name[0] != '\0' && given->address != NULL);
         for (size_t j = 0; j < i; j++)
             FUZZ_CHECK(strcmp(config->backends[j].name, given->name) != 0);
-        FUZZ_CHECK(mb__address_problem(given->address) == NULL);
+        FUZZ_CHECK(address_problem(given->address) == NULL);
         FUZZ_CHECK(strcmp(strrchr(given->address, ':'), ":0") != 0);
         FUZZ_CHECK(given->connections >= 1 && given->connections <= MB_GATEWAY_MAX_CONNECTIONS);
         FUZZ_CHECK(given->in_flight >= 1 && given->in_flight <= MB_ASYNC_MAX_IN_FLIGHT);
@@ -317,7 +317,7 @@ static void check_backends(const struct setting *at, const struct mb_serve_confi
     mb_gateway_destroy(gateway);
 }
 
-static void check_policy(const struct mb_serve_config *config) {
+static void check_policy(const struct daemon_config *config) {
     FUZZ_CHECK((config->policy == NULL) == (config->policy_text == NULL));
     if (config->policy == NULL)
         return;
@@ -339,8 +339,8 @@ static void check_policy(const struct mb_serve_config *config) {
     FUZZ_CHECK(fuzz_printable(decision.reason, sizeof decision.reason));
 }
 
-static void check_loaded(const struct setting *at, const struct mb_serve_config *config) {
-    int gateway = config->program == MB_CONFIG_GATEWAY;
+static void check_loaded(const struct setting *at, const struct daemon_config *config) {
+    int gateway = config->program == CONFIG_GATEWAY;
     check_addresses(config->listen, config->listen_count);
     check_addresses(config->tls_listen, config->tls_listen_count);
     if (config->tls_listen_count > 0)
@@ -361,24 +361,24 @@ static void check_loaded(const struct setting *at, const struct mb_serve_config 
 
 /* ---- the target ---- */
 
-static void load_as(const struct setting *at, enum mb_config_program program) {
-    struct mb_serve_config *config = malloc(sizeof *config);
-    struct mb_serve_config *before = malloc(sizeof *before);
+static void load_as(const struct setting *at, enum config_program program) {
+    struct daemon_config *config = malloc(sizeof *config);
+    struct daemon_config *before = malloc(sizeof *before);
     FUZZ_CHECK(config != NULL && before != NULL);
-    if (program == MB_CONFIG_GATEWAY)
-        mb_config_gateway_defaults(config);
+    if (program == CONFIG_GATEWAY)
+        config_gateway_defaults(config);
     else
-        mb_config_defaults(config);
+        config_defaults(config);
     memcpy(before, config, sizeof *config);
     char error[512];
     memset(error, 'x', sizeof error);
-    int rc = mb_config_load(at->path, config, error, sizeof error);
+    int rc = config_load(at->path, config, error, sizeof error);
     if (rc != 0) {
         FUZZ_CHECK(rc == MB_ECONFIG || rc == MB_ENOMEM);
         FUZZ_CHECK(fuzz_one_line(error, sizeof error));
         FUZZ_CHECK(strncmp(error, at->path, strlen(at->path)) == 0);
         FUZZ_CHECK(memcmp(config, before, sizeof *config) == 0);
-        mb_config_free(config);
+        config_free(config);
         free(config);
         free(before);
         return;
@@ -387,16 +387,16 @@ static void load_as(const struct setting *at, enum mb_config_program program) {
     check_loaded(at, config);
 
     /* A reload of the same file over what it gave changes nothing. */
-    struct mb_serve_config *again = before;
-    FUZZ_CHECK(mb_config_copy(again, config) == 0);
+    struct daemon_config *again = before;
+    FUZZ_CHECK(config_copy(again, config) == 0);
     FUZZ_CHECK(same_config(again, config));
-    rc = mb_config_load(at->path, again, error, sizeof error);
+    rc = config_load(at->path, again, error, sizeof error);
     if (rc != 0)
         fprintf(stderr, "fuzz_config: a reload of the same file fails: %s\n", error);
     FUZZ_CHECK(rc == 0);
     FUZZ_CHECK(same_config(again, config));
-    mb_config_free(again);
-    mb_config_free(config);
+    config_free(again);
+    config_free(config);
     free(again);
     free(config);
 }
@@ -404,7 +404,7 @@ static void load_as(const struct setting *at, enum mb_config_program program) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     struct setting *at = setting();
     write_file(at, data, size);
-    /* Each load costs a 4 MiB read buffer (mb_config_load reads into one whatever the file's
+    /* Each load costs a 4 MiB read buffer (config_load reads into one whatever the file's
      * size), which AddressSanitizer makes slow: an input is loaded for one program, chosen by
      * the parity of its bytes, so that changing any byte can switch it. */
     unsigned parity = 0;
@@ -413,6 +413,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     parity ^= parity >> 4;
     parity ^= parity >> 2;
     parity ^= parity >> 1;
-    load_as(at, parity & 1 ? MB_CONFIG_GATEWAY : MB_CONFIG_SERVE);
+    load_as(at, parity & 1 ? CONFIG_GATEWAY : CONFIG_SERVE);
     return 0;
 }

@@ -3,7 +3,7 @@
  * The metrics endpoint's HTTP side (src/app/daemon/http.c): its request parser, and the server
  * itself over a loopback connection driven on one loop. The input is what a client sends.
  *
- * Properties of mb_http_parse_request():
+ * Properties of http_parse_request():
  *   - it returns 0, -400, -505 or a head length in 1..length; a parsed head's method is a
  *     non-empty token, its path (when there is one) starts with '/' and lies in the buffer or is
  *     "/", its minor version is a digit;
@@ -57,9 +57,9 @@ struct parsed {
 /* Parses an exact-size copy of data[0..length), so that a read past it is caught. */
 static void parse(const uint8_t *data, size_t length, struct parsed *out) {
     char *copy = (char *)fuzz_copy(data, length);
-    struct mb_http_request request;
+    struct http_request request;
     memset(out, 0, sizeof *out);
-    out->rc = mb_http_parse_request(copy, length, &request);
+    out->rc = http_parse_request(copy, length, &request);
     FUZZ_CHECK(out->rc == 0 || out->rc == -400 || out->rc == -505 ||
                (out->rc > 0 && (size_t)out->rc <= length));
     if (out->rc > 0) {
@@ -122,7 +122,7 @@ static void check_cuts(const uint8_t *data, size_t size, const struct parsed *wh
 
 struct endpoint {
     struct mb_loop *loop;
-    struct mb_http_server *server;
+    struct http_server *server;
     struct sockaddr_storage address;
     socklen_t address_length;
 };
@@ -143,12 +143,12 @@ static struct endpoint *endpoint(void) {
         return &shared;
     char error[200], text[80];
     FUZZ_CHECK(mb_loop_create(&shared.loop) == 0);
-    if (mb_http_listen(shared.loop, "127.0.0.1:0", render, NULL, &shared.server, error,
-                       sizeof error) != 0) {
+    if (http_listen(shared.loop, "127.0.0.1:0", render, NULL, &shared.server, error,
+                    sizeof error) != 0) {
         fprintf(stderr, "fuzz_http: %s\n", error);
         FUZZ_CHECK(0);
     }
-    FUZZ_CHECK(mb_http_address(shared.server, text, sizeof text) > 0);
+    FUZZ_CHECK(http_address(shared.server, text, sizeof text) > 0);
     FUZZ_CHECK(mb_address_parse(text, 0, &shared.address, &shared.address_length, NULL) == 0);
     return &shared;
 }
@@ -242,13 +242,13 @@ static void converse(struct endpoint *at, const uint8_t *data, size_t size,
  * -1 when the parser refuses the head (*refusal): that status, no response (the head never ended,
  * so the bytes after the request line may never have been parsed) or 431 will do. */
 static int expected_status(const uint8_t *data, size_t size, int *head_only, int *refusal) {
-    size_t seen = size < MB_HTTP_REQUEST_LIMIT ? size : MB_HTTP_REQUEST_LIMIT;
+    size_t seen = size < HTTP_REQUEST_LIMIT ? size : HTTP_REQUEST_LIMIT;
     struct parsed head;
     parse(data, seen, &head);
     *head_only = 0;
     *refusal = -head.rc;
     if (head.rc == 0)
-        return size >= MB_HTTP_REQUEST_LIMIT ? 431 : 0;
+        return size >= HTTP_REQUEST_LIMIT ? 431 : 0;
     if (head.rc < 0)
         return -1;
     const char *method = (const char *)data + head.method_offset;
@@ -315,7 +315,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             FUZZ_CHECK(status == expected);
         else
             FUZZ_CHECK(status == 0 || status == refusal ||
-                       (status == 431 && size >= MB_HTTP_REQUEST_LIMIT));
+                       (status == 431 && size >= HTTP_REQUEST_LIMIT));
         fuzz_log_free(&exchange.response);
     }
     return 0;

@@ -90,21 +90,21 @@ static const char *file_text(const char *path) {
     return text;
 }
 
-static struct mb_audit *open_ok(int line, const struct mb_audit_config *config) {
-    struct mb_audit *audit = NULL;
+static struct audit *open_ok(int line, const struct audit_config *config) {
+    struct audit *audit = NULL;
     char error[512];
-    int rc = mb_audit_open(config, &audit, error, sizeof error);
+    int rc = audit_open(config, &audit, error, sizeof error);
     harness_checks++;
     if (rc != 0 || audit == NULL)
-        harness_fail(__FILE__, line, "mb_audit_open failed with %d: %s", rc, error);
+        harness_fail(__FILE__, line, "audit_open failed with %d: %s", rc, error);
     return audit;
 }
 
 #define OPEN_OK(config) open_ok(__LINE__, config)
 
-static struct mb_audit_stats stats_of(const struct mb_audit *audit) {
-    struct mb_audit_stats stats;
-    mb_audit_stats(audit, &stats);
+static struct audit_stats stats_of(const struct audit *audit) {
+    struct audit_stats stats;
+    audit_stats(audit, &stats);
     return stats;
 }
 
@@ -273,30 +273,30 @@ TEST(the_json_checker_accepts_json_and_refuses_what_is_not) {
 /* ---- the JSON builder ---- */
 
 TEST(an_empty_record_is_an_empty_object) {
-    struct mb_json json;
-    mb_json_begin(&json);
-    CHECK_STR(mb_json_end(&json), "{}");
+    struct json json;
+    json_begin(&json);
+    CHECK_STR(json_end(&json), "{}");
     CHECK_EQ(json.length, 2);
     CHECK_EQ(json.fields, 0);
     CHECK_EQ(json.truncated, 0);
 }
 
 TEST(every_type_is_written_as_json) {
-    struct mb_json json;
-    mb_json_begin(&json);
-    mb_json_string(&json, "peer", "192.0.2.1:50123");
-    mb_json_string(&json, "role", NULL);
-    mb_json_uint(&json, "unit", 7);
-    mb_json_uint(&json, "big", UINT64_MAX);
-    mb_json_int(&json, "delta", -1);
-    mb_json_int(&json, "smallest", INT64_MIN);
-    mb_json_bool(&json, "secure", 1);
-    mb_json_bool(&json, "plain", 0);
-    mb_json_bool(&json, "any_nonzero", 42);
-    mb_json_raw(&json, "values", "[1,2,65535]");
-    mb_json_raw(&json, "nothing", NULL);
-    mb_json_raw(&json, "empty", "");
-    const char *text = mb_json_end(&json);
+    struct json json;
+    json_begin(&json);
+    json_string(&json, "peer", "192.0.2.1:50123");
+    json_string(&json, "role", NULL);
+    json_uint(&json, "unit", 7);
+    json_uint(&json, "big", UINT64_MAX);
+    json_int(&json, "delta", -1);
+    json_int(&json, "smallest", INT64_MIN);
+    json_bool(&json, "secure", 1);
+    json_bool(&json, "plain", 0);
+    json_bool(&json, "any_nonzero", 42);
+    json_raw(&json, "values", "[1,2,65535]");
+    json_raw(&json, "nothing", NULL);
+    json_raw(&json, "empty", "");
+    const char *text = json_end(&json);
     CHECK_STR(text, "{\"peer\":\"192.0.2.1:50123\",\"role\":null,\"unit\":7,"
                     "\"big\":18446744073709551615,\"delta\":-1,\"smallest\":-9223372036854775808,"
                     "\"secure\":true,\"plain\":false,\"any_nonzero\":true,\"values\":[1,2,65535],"
@@ -307,13 +307,13 @@ TEST(every_type_is_written_as_json) {
 }
 
 TEST(strings_escape_quote_backslash_and_control_characters) {
-    struct mb_json json;
-    mb_json_begin(&json);
-    mb_json_string(
+    struct json json;
+    json_begin(&json);
+    json_string(
         &json, "reason",
         "say \"no\" to C:\\temp\nline\x01\x1f\t\x7f\b\f\r\xc2\x80\xc2\x9b\xc2\x9f\xc2\xa0 end");
-    mb_json_string(&json, "k\"ey\n", "v");
-    const char *text = mb_json_end(&json);
+    json_string(&json, "k\"ey\n", "v");
+    const char *text = json_end(&json);
     /* \b \f \n \r \t have short escapes; other controls, DEL and the C1 controls (C2 80..9F,
      * U+0080..U+009F) are \u00XX; U+00A0 (C2 A0) is the first character past them. */
     CHECK_STR(text, "{\"reason\":\"say \\\"no\\\" to C:\\\\temp\\nline\\u0001\\u001f\\t"
@@ -325,10 +325,10 @@ TEST(well_formed_utf8_is_kept_as_it_is) {
     /* é (2 bytes), € (3), U+D7FF and U+E000 around the surrogates, 😀 (4), U+10FFFF. */
     const char *value = "\xc3\xa9 \xe2\x82\xac \xed\x9f\xbf \xee\x80\x80 \xf0\x9f\x98\x80 "
                         "\xf4\x8f\xbf\xbf";
-    struct mb_json json;
-    mb_json_begin(&json);
-    mb_json_string(&json, "name", value);
-    const char *text = mb_json_end(&json);
+    struct json json;
+    json_begin(&json);
+    json_string(&json, "name", value);
+    const char *text = json_end(&json);
     char want[128];
     snprintf(want, sizeof want, "{\"name\":\"%s\"}", value);
     CHECK_STR(text, want);
@@ -336,11 +336,11 @@ TEST(well_formed_utf8_is_kept_as_it_is) {
 }
 
 static void check_repaired(int line, const char *value, const char *want_body) {
-    struct mb_json json;
+    struct json json;
     char want[256];
-    mb_json_begin(&json);
-    mb_json_string(&json, "s", value);
-    const char *text = mb_json_end(&json);
+    json_begin(&json);
+    json_string(&json, "s", value);
+    const char *text = json_end(&json);
     snprintf(want, sizeof want, "{\"s\":\"%s\"}", want_body);
     harness_checks++;
     if (strcmp(text, want) != 0)
@@ -377,7 +377,7 @@ TEST(ill_formed_utf8_becomes_one_ufffd_per_maximal_subpart) {
     CHECK_REPAIRED("\xe2\x82\xac\x80", "\xe2\x82\xac" FFFD); /* € then one byte too many */
 }
 
-/* What `write` (mb_json_write_string or mb_text_write_quoted) makes of `length` bytes of
+/* What `write` (json_write_string or text_write_quoted) makes of `length` bytes of
  * `input`: NUL-terminated, *written_length bytes before the NUL. Caller frees. */
 static char *written(void (*write)(FILE *, const char *, size_t), const char *input, size_t length,
                      size_t *written_length) {
@@ -391,7 +391,7 @@ static char *written(void (*write)(FILE *, const char *, size_t), const char *in
 /* The same escaping for a length given: a NUL inside is a control like the others. */
 TEST(a_string_with_a_nul_inside_is_written_whole) {
     size_t length;
-    char *text = written(mb_json_write_string, "a\0b\xff", 4, &length);
+    char *text = written(json_write_string, "a\0b\xff", 4, &length);
     CHECK_STR(text, "\"a\\u0000b\\ufffd\"");
     free(text);
 }
@@ -473,11 +473,11 @@ static void check_random(int line, void (*write)(FILE *, const char *, size_t),
 }
 
 TEST(any_bytes_become_one_valid_json_string_in_valid_utf8) {
-    check_random(__LINE__, mb_json_write_string, one_json_string);
+    check_random(__LINE__, json_write_string, one_json_string);
 }
 
 TEST(any_bytes_quoted_as_plain_text_stay_one_field_on_one_line) {
-    check_random(__LINE__, mb_text_write_quoted, one_quoted_field);
+    check_random(__LINE__, text_write_quoted, one_quoted_field);
 }
 
 TEST(plain_text_keeps_utf8_and_writes_every_other_byte_as_xNN) {
@@ -496,7 +496,7 @@ TEST(plain_text_keeps_utf8_and_writes_every_other_byte_as_xNN) {
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
         size_t length;
-        char *text = written(mb_text_write_quoted, table[i].input, strlen(table[i].input), &length);
+        char *text = written(text_write_quoted, table[i].input, strlen(table[i].input), &length);
         CHECK_STR(text, table[i].quoted);
         free(text);
     }
@@ -504,14 +504,14 @@ TEST(plain_text_keeps_utf8_and_writes_every_other_byte_as_xNN) {
 
 /* ---- log lines (src/app/common/log.c): what a peer controls cannot forge fields ---- */
 
-/* The line mb_logger_write() writes for `event`, in `format`, into `line`. */
-static void log_line(enum mb_log_format format, const struct mb_log_event *event, char *line,
+/* The line logger_write() writes for `event`, in `format`, into `line`. */
+static void log_line(enum log_format format, const struct mb_log_event *event, char *line,
                      size_t capacity) {
     char *text = NULL;
     size_t length = 0;
     FILE *stream = open_memstream(&text, &length);
-    struct mb_logger logger = {.stream = stream, .format = format, .level = MB_LOG_DEBUG};
-    mb_logger_write(&logger, event);
+    struct logger logger = {.stream = stream, .format = format, .level = MB_LOG_DEBUG};
+    logger_write(&logger, event);
     fclose(stream);
     snprintf(line, capacity, "%s", text);
     free(text);
@@ -529,7 +529,7 @@ TEST(a_plain_line_escapes_quotes_backslashes_controls_and_bad_utf8_in_the_reason
                                  .connection_id = 7,
                                  .reason = forged_role_reason};
     char line[1024];
-    log_line(MB_LOG_PLAIN, &event, line, sizeof line);
+    log_line(LOG_PLAIN, &event, line, sizeof line);
     const char *reason = strstr(line, " reason=\"");
     CHECK(reason != NULL);
     /* One line, one reason field, one peer field: the forged ones stay inside the quotes. */
@@ -539,7 +539,7 @@ TEST(a_plain_line_escapes_quotes_backslashes_controls_and_bad_utf8_in_the_reason
                       "peer=10.6.6.6 x='', CN=x\\x0a2026-01-01T00:00:00.000Z info    fake_line "
                       "\\x1b[2J\\xc2\\x85\\xff caf\xc3\xa9\"\n");
     event.reason = "C:\\path";
-    log_line(MB_LOG_PLAIN, &event, line, sizeof line);
+    log_line(LOG_PLAIN, &event, line, sizeof line);
     CHECK(strstr(line, " reason=\"C:\\\\path\"\n") != NULL);
 }
 
@@ -549,14 +549,14 @@ TEST(a_json_line_escapes_the_reason_as_audit_records_do) {
                                  .peer = "[::1]:4000",
                                  .reason = forged_role_reason};
     char line[1024];
-    log_line(MB_LOG_JSON, &event, line, sizeof line);
+    log_line(LOG_JSON, &event, line, sizeof line);
     CHECK_EQ(strchr(line, '\n') - line, (long)strlen(line) - 1);
     line[strlen(line) - 1] = '\0';
     CHECK(json_object_valid(line));
-    struct mb_json json;
-    mb_json_begin(&json);
-    mb_json_string(&json, "reason", forged_role_reason);
-    const char *record = mb_json_end(&json);
+    struct json json;
+    json_begin(&json);
+    json_string(&json, "reason", forged_role_reason);
+    const char *record = json_end(&json);
     /* The same escaping as the audit record's: {"reason":...} is its tail. */
     char *tail = strstr(line, ",\"reason\":");
     CHECK(tail != NULL);
@@ -567,21 +567,21 @@ TEST(a_json_line_escapes_the_reason_as_audit_records_do) {
 TEST(a_field_that_does_not_fit_is_dropped_whole_and_truncated_is_added_last) {
     static char big[5000];
     memset(big, 'x', sizeof big - 1);
-    struct mb_json json;
-    mb_json_begin(&json);
-    mb_json_uint(&json, "a", 1);
-    mb_json_string(&json, "big", big);
-    mb_json_raw(&json, "big_raw", big);
-    mb_json_bool(&json, "after", 1);
-    const char *text = mb_json_end(&json);
+    struct json json;
+    json_begin(&json);
+    json_uint(&json, "a", 1);
+    json_string(&json, "big", big);
+    json_raw(&json, "big_raw", big);
+    json_bool(&json, "after", 1);
+    const char *text = json_end(&json);
     CHECK_STR(text, "{\"a\":1,\"after\":true,\"truncated\":true}");
     CHECK_EQ(json.truncated, 1);
     CHECK_EQ(json.fields, 2);
 
     /* Nothing fits: the object holds the flag alone. */
-    mb_json_begin(&json);
-    mb_json_string(&json, "big", big);
-    CHECK_STR(mb_json_end(&json), "{\"truncated\":true}");
+    json_begin(&json);
+    json_string(&json, "big", big);
+    CHECK_STR(json_end(&json), "{\"truncated\":true}");
 }
 
 /* A filler string of `count` bytes made of `unit`, for the fill tests. */
@@ -629,17 +629,17 @@ TEST(at_every_fill_level_the_record_stays_valid_json_and_fields_stay_whole) {
             /* A short first field of every length moves the fill by single bytes even when the
              * filler grows by 6. */
             for (size_t pad = 0; pad < units[u].bytes_out_per_byte_in; pad++) {
-                struct mb_json json;
-                mb_json_begin(&json);
-                mb_json_string(&json, "pad", filler("p", pad));
-                mb_json_string(&json, "fill",
-                               filler(units[u].unit, size / units[u].bytes_out_per_byte_in));
-                mb_json_string(&json, "last_string", "whole-string");
-                mb_json_uint(&json, "last_uint", 123456789);
-                mb_json_int(&json, "last_int", -42);
-                mb_json_bool(&json, "last_bool", 1);
-                mb_json_raw(&json, "last_raw", "[1,2,3]");
-                const char *text = mb_json_end(&json);
+                struct json json;
+                json_begin(&json);
+                json_string(&json, "pad", filler("p", pad));
+                json_string(&json, "fill",
+                            filler(units[u].unit, size / units[u].bytes_out_per_byte_in));
+                json_string(&json, "last_string", "whole-string");
+                json_uint(&json, "last_uint", 123456789);
+                json_int(&json, "last_int", -42);
+                json_bool(&json, "last_bool", 1);
+                json_raw(&json, "last_raw", "[1,2,3]");
+                const char *text = json_end(&json);
                 harness_checks++;
                 if (!json_object_valid(text) || json.length != strlen(text) ||
                     json.length >= sizeof json.text)
@@ -665,14 +665,14 @@ TEST(at_every_fill_level_the_record_stays_valid_json_and_fields_stay_whole) {
 }
 
 TEST(many_small_fields_end_with_truncated_and_valid_json) {
-    struct mb_json json;
+    struct json json;
     char key[32];
-    mb_json_begin(&json);
+    json_begin(&json);
     for (int i = 0; i < 1000; i++) {
         snprintf(key, sizeof key, "field_%d", i);
-        mb_json_uint(&json, key, (uint64_t)i * 1000003u);
+        json_uint(&json, key, (uint64_t)i * 1000003u);
     }
-    const char *text = mb_json_end(&json);
+    const char *text = json_end(&json);
     CHECK(json_object_valid(text));
     CHECK_EQ(json.truncated, 1);
     CHECK(json.fields > 100);
@@ -690,20 +690,20 @@ TEST(the_file_gets_one_line_per_record_appended_after_what_it_held) {
     fputs("{\"earlier\":true}\n", existing);
     fclose(existing);
 
-    struct mb_audit_config config = {.file = path};
-    struct mb_audit *audit = OPEN_OK(&config);
-    mb_audit_write(audit, MB_AUDIT_INFO, "write", "{\"n\":1}");
-    mb_audit_write(audit, MB_AUDIT_WARNING, "denied", "{\"n\":2,\"s\":\"caf\xc3\xa9\"}");
-    mb_audit_write(audit, MB_AUDIT_NOTICE, NULL, "{\"n\":3}");
+    struct audit_config config = {.file = path};
+    struct audit *audit = OPEN_OK(&config);
+    audit_write(audit, AUDIT_INFO, "write", "{\"n\":1}");
+    audit_write(audit, AUDIT_WARNING, "denied", "{\"n\":2,\"s\":\"caf\xc3\xa9\"}");
+    audit_write(audit, AUDIT_NOTICE, NULL, "{\"n\":3}");
     CHECK_STR(file_text(path),
               "{\"earlier\":true}\n{\"n\":1}\n{\"n\":2,\"s\":\"caf\xc3\xa9\"}\n{\"n\":3}\n");
-    struct mb_audit_stats stats = stats_of(audit);
+    struct audit_stats stats = stats_of(audit);
     CHECK_EQ(stats.written, 3);
     CHECK_EQ(stats.file_errors, 0);
-    CHECK_STR(mb_audit_last_error(audit), "");
+    CHECK_STR(audit_last_error(audit), "");
     char error[256];
-    CHECK_EQ(mb_audit_take_error(audit, error, sizeof error), 0);
-    mb_audit_close(audit);
+    CHECK_EQ(audit_take_error(audit, error, sizeof error), 0);
+    audit_close(audit);
     remove_directory();
 }
 
@@ -712,8 +712,8 @@ TEST(a_new_file_is_created_with_mode_0640_and_close_on_exec) {
     char path[256];
     in_directory(path, sizeof path, "audit.log");
     mode_t previous = umask(022);
-    struct mb_audit_config config = {.file = path};
-    struct mb_audit *audit = OPEN_OK(&config);
+    struct audit_config config = {.file = path};
+    struct audit *audit = OPEN_OK(&config);
     umask(previous);
     struct stat status;
     CHECK_EQ(stat(path, &status), 0);
@@ -735,7 +735,7 @@ TEST(a_new_file_is_created_with_mode_0640_and_close_on_exec) {
         }
     }
     CHECK(found);
-    mb_audit_close(audit);
+    audit_close(audit);
     remove_directory();
 }
 
@@ -744,20 +744,20 @@ TEST(after_logrotate_renames_the_file_reopen_starts_a_new_one) {
     char path[256], rotated[256];
     in_directory(path, sizeof path, "audit.log");
     in_directory(rotated, sizeof rotated, "audit.log.1");
-    struct mb_audit_config config = {.file = path};
-    struct mb_audit *audit = OPEN_OK(&config);
-    mb_audit_write(audit, MB_AUDIT_INFO, "write", "{\"n\":1}");
+    struct audit_config config = {.file = path};
+    struct audit *audit = OPEN_OK(&config);
+    audit_write(audit, AUDIT_INFO, "write", "{\"n\":1}");
     CHECK_EQ(rename(path, rotated), 0);
     /* Until the reopen, records follow the file that moved. */
-    mb_audit_write(audit, MB_AUDIT_INFO, "write", "{\"n\":2}");
+    audit_write(audit, AUDIT_INFO, "write", "{\"n\":2}");
     char error[256] = "unchanged";
-    CHECK_EQ(mb_audit_reopen(audit, error, sizeof error), 0);
+    CHECK_EQ(audit_reopen(audit, error, sizeof error), 0);
     CHECK_STR(error, "");
-    mb_audit_write(audit, MB_AUDIT_INFO, "write", "{\"n\":3}");
+    audit_write(audit, AUDIT_INFO, "write", "{\"n\":3}");
     CHECK_STR(file_text(rotated), "{\"n\":1}\n{\"n\":2}\n");
     CHECK_STR(file_text(path), "{\"n\":3}\n");
     CHECK_EQ(stats_of(audit).written, 3);
-    mb_audit_close(audit);
+    audit_close(audit);
     remove_directory();
 }
 
@@ -769,30 +769,30 @@ TEST(a_reopen_that_fails_keeps_writing_to_the_old_file) {
     CHECK_EQ(mkdir(folder, 0755), 0);
     snprintf(path, sizeof path, "%s/audit.log", folder);
     snprintf(moved_path, sizeof moved_path, "%s/audit.log", moved);
-    struct mb_audit_config config = {.file = path};
-    struct mb_audit *audit = OPEN_OK(&config);
+    struct audit_config config = {.file = path};
+    struct audit *audit = OPEN_OK(&config);
     CHECK_EQ(rename(folder, moved), 0);
     char error[512];
-    CHECK_EQ(mb_audit_reopen(audit, error, sizeof error), MB_ESYSTEM);
+    CHECK_EQ(audit_reopen(audit, error, sizeof error), MB_ESYSTEM);
     CHECK(strstr(error, path) != NULL);
     CHECK(strstr(error, strerror(ENOENT)) != NULL);
-    mb_audit_write(audit, MB_AUDIT_INFO, "write", "{\"n\":1}");
+    audit_write(audit, AUDIT_INFO, "write", "{\"n\":1}");
     CHECK_STR(file_text(moved_path), "{\"n\":1}\n");
     CHECK_EQ(stats_of(audit).file_errors, 0);
-    mb_audit_close(audit);
+    audit_close(audit);
     remove_directory();
 }
 
-static void check_open_fails(int line, const struct mb_audit_config *config, int want_rc,
+static void check_open_fails(int line, const struct audit_config *config, int want_rc,
                              const char *want_1, const char *want_2) {
     /* Anything but NULL, to see that a failed open sets it to NULL. */
     static char sentinel;
-    struct mb_audit *audit = (struct mb_audit *)(void *)&sentinel;
+    struct audit *audit = (struct audit *)(void *)&sentinel;
     char error[512];
-    int rc = mb_audit_open(config, &audit, error, sizeof error);
+    int rc = audit_open(config, &audit, error, sizeof error);
     harness_checks++;
     if (rc != want_rc || audit != NULL)
-        harness_fail(__FILE__, line, "mb_audit_open gave %d (%s), want %d and no sink", rc, error,
+        harness_fail(__FILE__, line, "audit_open gave %d (%s), want %d and no sink", rc, error,
                      want_rc);
     const char *wants[] = {want_1, want_2};
     for (int i = 0; i < 2; i++) {
@@ -804,7 +804,7 @@ static void check_open_fails(int line, const struct mb_audit_config *config, int
     if (strchr(error, '\n') != NULL)
         harness_fail(__FILE__, line, "error \"%s\" is more than one line", error);
     if (rc == 0)
-        mb_audit_close(audit);
+        audit_close(audit);
 }
 
 #define CHECK_OPEN_FAILS(config, rc, want_1, want_2) \
@@ -814,7 +814,7 @@ TEST(a_file_that_cannot_be_opened_is_an_error_naming_the_path_and_the_cause) {
     fresh_directory();
     char path[256];
     in_directory(path, sizeof path, "missing/audit.log");
-    struct mb_audit_config config = {.file = path};
+    struct audit_config config = {.file = path};
     CHECK_OPEN_FAILS(&config, MB_ESYSTEM, path, strerror(ENOENT));
 
     config.file = directory;
@@ -843,22 +843,22 @@ TEST(a_full_device_counts_file_errors_and_reports_once_per_outage) {
         printf("  (skipped: no /dev/full)\n");
         return;
     }
-    struct mb_audit_config config = {.file = "/dev/full"};
-    struct mb_audit *audit = OPEN_OK(&config);
+    struct audit_config config = {.file = "/dev/full"};
+    struct audit *audit = OPEN_OK(&config);
     char error[512];
-    mb_audit_write(audit, MB_AUDIT_INFO, "write", "{\"n\":1}");
-    mb_audit_write(audit, MB_AUDIT_INFO, "write", "{\"n\":2}");
-    struct mb_audit_stats stats = stats_of(audit);
+    audit_write(audit, AUDIT_INFO, "write", "{\"n\":1}");
+    audit_write(audit, AUDIT_INFO, "write", "{\"n\":2}");
+    struct audit_stats stats = stats_of(audit);
     CHECK_EQ(stats.written, 0);
     CHECK_EQ(stats.file_errors, 2);
-    CHECK_EQ(mb_audit_take_error(audit, error, sizeof error), 1);
+    CHECK_EQ(audit_take_error(audit, error, sizeof error), 1);
     CHECK_STR(error, "audit file /dev/full: No space left on device");
-    CHECK_EQ(mb_audit_take_error(audit, error, sizeof error), 0);
-    mb_audit_write(audit, MB_AUDIT_INFO, "write", "{\"n\":3}");
-    CHECK_EQ(mb_audit_take_error(audit, error, sizeof error), 0);
-    CHECK_STR(mb_audit_last_error(audit), "audit file /dev/full: No space left on device");
+    CHECK_EQ(audit_take_error(audit, error, sizeof error), 0);
+    audit_write(audit, AUDIT_INFO, "write", "{\"n\":3}");
+    CHECK_EQ(audit_take_error(audit, error, sizeof error), 0);
+    CHECK_STR(audit_last_error(audit), "audit file /dev/full: No space left on device");
     CHECK_EQ(stats_of(audit).file_errors, 3);
-    mb_audit_close(audit);
+    audit_close(audit);
 }
 
 /* In a child process: the file size limit cuts the record, SIGXFSZ ignored. */
@@ -873,24 +873,24 @@ TEST(a_record_cut_short_by_the_file_size_limit_is_counted) {
         struct rlimit limit = {100, 100};
         if (setrlimit(RLIMIT_FSIZE, &limit) != 0)
             _exit(3);
-        struct mb_audit_config config = {.file = path};
-        struct mb_audit *audit = NULL;
+        struct audit_config config = {.file = path};
+        struct audit *audit = NULL;
         char error[512];
-        if (mb_audit_open(&config, &audit, error, sizeof error) != 0)
+        if (audit_open(&config, &audit, error, sizeof error) != 0)
             _exit(4);
-        mb_audit_write(audit, MB_AUDIT_INFO, "write", "{\"n\":1}");
+        audit_write(audit, AUDIT_INFO, "write", "{\"n\":1}");
         char record[160];
         fill_record(record, sizeof record, "y", 140);
-        mb_audit_write(audit, MB_AUDIT_INFO, "write", record);
-        struct mb_audit_stats stats;
-        mb_audit_stats(audit, &stats);
+        audit_write(audit, AUDIT_INFO, "write", record);
+        struct audit_stats stats;
+        audit_stats(audit, &stats);
         int ok = stats.written == 1 && stats.file_errors == 1 &&
-                 strstr(mb_audit_last_error(audit), "cut short (92 of 152 bytes)") != NULL;
+                 strstr(audit_last_error(audit), "cut short (92 of 152 bytes)") != NULL;
         if (!ok)
             fprintf(stderr, "  child: written %llu, errors %llu, last error \"%s\"\n",
                     (unsigned long long)stats.written, (unsigned long long)stats.file_errors,
-                    mb_audit_last_error(audit));
-        mb_audit_close(audit);
+                    audit_last_error(audit));
+        audit_close(audit);
         _exit(ok ? 0 : 1);
     }
     int status = 0;
@@ -908,33 +908,33 @@ TEST(a_fifo_whose_reader_stalls_or_leaves_drops_records_without_blocking_or_sigp
     CHECK_EQ(mkfifo(fifo, 0600), 0);
     int reader = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     CHECK(reader >= 0);
-    struct mb_audit_config config = {.file = fifo};
-    struct mb_audit *audit = OPEN_OK(&config);
+    struct audit_config config = {.file = fifo};
+    struct audit *audit = OPEN_OK(&config);
     char record[1100];
     fill_record(record, sizeof record, "z", 1000);
     /* 200 KB into a pipe of 64 KB that nobody reads. */
     int64_t started = now_ms();
     for (int i = 0; i < 200; i++)
-        mb_audit_write(audit, MB_AUDIT_INFO, "write", record);
+        audit_write(audit, AUDIT_INFO, "write", record);
     CHECK(now_ms() - started < 2000);
-    struct mb_audit_stats stats = stats_of(audit);
+    struct audit_stats stats = stats_of(audit);
     CHECK(stats.written > 0);
     CHECK(stats.file_errors > 0);
     CHECK_EQ(stats.written + stats.file_errors, 200);
     char error[512];
-    CHECK_EQ(mb_audit_take_error(audit, error, sizeof error), 1);
+    CHECK_EQ(audit_take_error(audit, error, sizeof error), 1);
     CHECK(strstr(error, "not keeping up") != NULL);
 
     /* The reader goes away: EPIPE is an error like another, the process lives on and no
      * SIGPIPE is left pending. */
     close(reader);
-    mb_audit_write(audit, MB_AUDIT_INFO, "write", "{\"n\":1}");
+    audit_write(audit, AUDIT_INFO, "write", "{\"n\":1}");
     CHECK_EQ(stats_of(audit).file_errors, stats.file_errors + 1);
-    CHECK(strstr(mb_audit_last_error(audit), strerror(EPIPE)) != NULL);
+    CHECK(strstr(audit_last_error(audit), strerror(EPIPE)) != NULL);
     sigset_t pending;
     sigpending(&pending);
     CHECK(!sigismember(&pending, SIGPIPE));
-    mb_audit_close(audit);
+    audit_close(audit);
     remove_directory();
 }
 
@@ -1077,27 +1077,27 @@ TEST(syslog_over_a_unix_socket_is_one_rfc5424_message_per_record) {
     in_directory(file_path, sizeof file_path, "audit.log");
     snprintf(config_syslog, sizeof config_syslog, "unix:%s", socket_path);
     int receiver = unix_receiver(socket_path, 0);
-    struct mb_audit_config config = {.file = file_path, .syslog = config_syslog};
-    struct mb_audit *audit = OPEN_OK(&config);
+    struct audit_config config = {.file = file_path, .syslog = config_syslog};
+    struct audit *audit = OPEN_OK(&config);
     const char *json = "{\"peer\":\"192.0.2.1:50123\",\"reason\":\"caf\xc3\xa9\"}";
-    mb_audit_write(audit, MB_AUDIT_WARNING, "denied", json);
-    char datagram[MB_AUDIT_UNIX_MAX + 1];
+    audit_write(audit, AUDIT_WARNING, "denied", json);
+    char datagram[AUDIT_UNIX_MAX + 1];
     CHECK(receive(receiver, datagram, sizeof datagram, 2000) > 0);
     /* Facility 13 (log audit) by default: 13 * 8 + 4; no BOM before the JSON. */
     CHECK_SYSLOG(datagram, 108, "mbsec-gateway", "denied", json);
     CHECK_STR(file_text(file_path), "{\"peer\":\"192.0.2.1:50123\",\"reason\":\"caf\xc3\xa9\"}\n");
-    struct mb_audit_stats stats = stats_of(audit);
+    struct audit_stats stats = stats_of(audit);
     CHECK_EQ(stats.written, 1);
     CHECK_EQ(stats.syslog_errors + stats.syslog_dropped + stats.file_errors, 0);
 
     /* A record of 4 KiB, the JSON builder's largest, arrives whole. */
     char big[4200];
     fill_record(big, sizeof big, "b", 4085);
-    mb_audit_write(audit, MB_AUDIT_INFO, "write", big);
+    audit_write(audit, AUDIT_INFO, "write", big);
     CHECK(receive(receiver, datagram, sizeof datagram, 2000) > 0);
     CHECK_SYSLOG(datagram, 110, "mbsec-gateway", "write", big);
     CHECK_EQ(stats_of(audit).syslog_truncated, 0);
-    mb_audit_close(audit);
+    audit_close(audit);
     close(receiver);
     remove_directory();
 }
@@ -1110,22 +1110,22 @@ TEST(pri_is_facility_times_8_plus_severity_and_app_name_is_configured) {
     int receiver = unix_receiver(socket_path, 0);
     static const struct {
         int facility;
-        enum mb_audit_severity severity;
+        enum audit_severity severity;
         int pri;
-    } cases[] = {{23, MB_AUDIT_CRITICAL, 186},
-                 {1, MB_AUDIT_INFO, 14},
-                 {16, MB_AUDIT_ERROR, 131},
-                 {13, MB_AUDIT_NOTICE, 109},
-                 {4, MB_AUDIT_WARNING, 36}};
+    } cases[] = {{23, AUDIT_CRITICAL, 186},
+                 {1, AUDIT_INFO, 14},
+                 {16, AUDIT_ERROR, 131},
+                 {13, AUDIT_NOTICE, 109},
+                 {4, AUDIT_WARNING, 36}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        struct mb_audit_config config = {
+        struct audit_config config = {
             .syslog = config_syslog, .app_name = "plant-gw_1", .facility = cases[i].facility};
-        struct mb_audit *audit = OPEN_OK(&config);
-        mb_audit_write(audit, cases[i].severity, "alert", "{}");
+        struct audit *audit = OPEN_OK(&config);
+        audit_write(audit, cases[i].severity, "alert", "{}");
         char datagram[512];
         CHECK(receive(receiver, datagram, sizeof datagram, 2000) > 0);
         CHECK_SYSLOG(datagram, cases[i].pri, "plant-gw_1", "alert", "{}");
-        mb_audit_close(audit);
+        audit_close(audit);
     }
     close(receiver);
     remove_directory();
@@ -1137,8 +1137,8 @@ TEST(msgid_is_printable_ascii_of_at_most_32_characters_or_a_dash) {
     in_directory(socket_path, sizeof socket_path, "log");
     snprintf(config_syslog, sizeof config_syslog, "unix:%s", socket_path);
     int receiver = unix_receiver(socket_path, 0);
-    struct mb_audit_config config = {.syslog = config_syslog};
-    struct mb_audit *audit = OPEN_OK(&config);
+    struct audit_config config = {.syslog = config_syslog};
+    struct audit *audit = OPEN_OK(&config);
     static const char *const cases[][2] = {
         {"connection", "connection"},
         {"sanity", "sanity"},
@@ -1148,12 +1148,12 @@ TEST(msgid_is_printable_ascii_of_at_most_32_characters_or_a_dash) {
         {"caf\xc3\xa9", "-"},
         {"abcdefghijklmnopqrstuvwxyz0123456789", "abcdefghijklmnopqrstuvwxyz012345"}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        mb_audit_write(audit, MB_AUDIT_INFO, cases[i][0], "{}");
+        audit_write(audit, AUDIT_INFO, cases[i][0], "{}");
         char datagram[512];
         CHECK(receive(receiver, datagram, sizeof datagram, 2000) > 0);
         CHECK_SYSLOG(datagram, 110, "mbsec-gateway", cases[i][1], "{}");
     }
-    mb_audit_close(audit);
+    audit_close(audit);
     close(receiver);
     remove_directory();
 }
@@ -1163,9 +1163,9 @@ TEST(syslog_over_udp_reaches_127_0_0_1_and_cuts_long_records_at_2048_bytes) {
     int receiver = udp_receiver(&port);
     char config_syslog[64];
     snprintf(config_syslog, sizeof config_syslog, "udp:127.0.0.1:%u", port);
-    struct mb_audit_config config = {.syslog = config_syslog, .facility = 10};
-    struct mb_audit *audit = OPEN_OK(&config);
-    mb_audit_write(audit, MB_AUDIT_ERROR, "sanity", "{\"check\":\"ok\"}");
+    struct audit_config config = {.syslog = config_syslog, .facility = 10};
+    struct audit *audit = OPEN_OK(&config);
+    audit_write(audit, AUDIT_ERROR, "sanity", "{\"check\":\"ok\"}");
     char datagram[8192];
     CHECK(receive(receiver, datagram, sizeof datagram, 2000) > 0);
     CHECK_SYSLOG(datagram, 83, "mbsec-gateway", "sanity", "{\"check\":\"ok\"}");
@@ -1173,18 +1173,18 @@ TEST(syslog_over_udp_reaches_127_0_0_1_and_cuts_long_records_at_2048_bytes) {
     /* 3 KB of "é": the cut falls on a character boundary, at or just below 2048 bytes. */
     char big[3200];
     fill_record(big, sizeof big, "\xc3\xa9", 3000);
-    mb_audit_write(audit, MB_AUDIT_INFO, "write", big);
+    audit_write(audit, AUDIT_INFO, "write", big);
     long length = receive(receiver, datagram, sizeof datagram, 2000);
-    CHECK(length > 2040 && length <= MB_AUDIT_UDP_MAX);
+    CHECK(length > 2040 && length <= AUDIT_UDP_MAX);
     struct syslog_message message;
     CHECK(parse_syslog(datagram, &message));
     CHECK_EQ(strncmp(message.msg, big, strlen(message.msg)), 0);
     /* Whole characters only: {"fill":" then an even number of bytes of é. */
     CHECK_EQ((strlen(message.msg) - strlen("{\"fill\":\"")) % 2, 0);
-    struct mb_audit_stats stats = stats_of(audit);
+    struct audit_stats stats = stats_of(audit);
     CHECK_EQ(stats.written, 2);
     CHECK_EQ(stats.syslog_truncated, 1);
-    mb_audit_close(audit);
+    audit_close(audit);
     close(receiver);
 }
 
@@ -1194,16 +1194,16 @@ TEST(a_udp_receiver_that_is_not_listening_is_counted_not_fatal) {
     close(closed);
     char config_syslog[64];
     snprintf(config_syslog, sizeof config_syslog, "udp:127.0.0.1:%u", port);
-    struct mb_audit_config config = {.syslog = config_syslog};
-    struct mb_audit *audit = OPEN_OK(&config);
+    struct audit_config config = {.syslog = config_syslog};
+    struct audit *audit = OPEN_OK(&config);
     /* The ICMP port unreachable of one datagram fails the next send (on loopback at once). */
     int64_t deadline = now_ms() + 3000;
     while (stats_of(audit).syslog_errors == 0 && now_ms() < deadline)
-        mb_audit_write(audit, MB_AUDIT_INFO, "write", "{}");
+        audit_write(audit, AUDIT_INFO, "write", "{}");
     CHECK(stats_of(audit).syslog_errors > 0);
-    CHECK(strstr(mb_audit_last_error(audit), strerror(ECONNREFUSED)) != NULL);
-    CHECK(strstr(mb_audit_last_error(audit), config_syslog) != NULL);
-    mb_audit_close(audit);
+    CHECK(strstr(audit_last_error(audit), strerror(ECONNREFUSED)) != NULL);
+    CHECK(strstr(audit_last_error(audit), config_syslog) != NULL);
+    audit_close(audit);
 }
 
 TEST(a_unix_receiver_that_went_away_is_counted_then_reconnected_within_a_second_or_two) {
@@ -1212,30 +1212,30 @@ TEST(a_unix_receiver_that_went_away_is_counted_then_reconnected_within_a_second_
     in_directory(socket_path, sizeof socket_path, "log");
     snprintf(config_syslog, sizeof config_syslog, "unix:%s", socket_path);
     int receiver = unix_receiver(socket_path, 0);
-    struct mb_audit_config config = {.syslog = config_syslog};
-    struct mb_audit *audit = OPEN_OK(&config);
+    struct audit_config config = {.syslog = config_syslog};
+    struct audit *audit = OPEN_OK(&config);
     char datagram[512], error[512];
-    mb_audit_write(audit, MB_AUDIT_INFO, "write", "{\"n\":1}");
+    audit_write(audit, AUDIT_INFO, "write", "{\"n\":1}");
     CHECK(receive(receiver, datagram, sizeof datagram, 2000) > 0);
 
     /* The daemon stops: its socket and its path are gone. */
     close(receiver);
     unlink(socket_path);
-    mb_audit_write(audit, MB_AUDIT_INFO, "write", "{\"n\":2}");
-    mb_audit_write(audit, MB_AUDIT_INFO, "write", "{\"n\":3}");
-    struct mb_audit_stats stats = stats_of(audit);
+    audit_write(audit, AUDIT_INFO, "write", "{\"n\":2}");
+    audit_write(audit, AUDIT_INFO, "write", "{\"n\":3}");
+    struct audit_stats stats = stats_of(audit);
     CHECK_EQ(stats.written, 1);
     CHECK_EQ(stats.syslog_errors, 2);
-    CHECK_EQ(mb_audit_take_error(audit, error, sizeof error), 1);
+    CHECK_EQ(audit_take_error(audit, error, sizeof error), 1);
     CHECK(strstr(error, socket_path) != NULL);
     CHECK(strstr(error, strerror(ENOENT)) != NULL);
-    CHECK_EQ(mb_audit_take_error(audit, error, sizeof error), 0);
+    CHECK_EQ(audit_take_error(audit, error, sizeof error), 0);
 
     /* It comes back; within about a second a record reaches it. */
     receiver = unix_receiver(socket_path, 0);
     int64_t started = now_ms(), arrived = -1;
     while (arrived < 0 && now_ms() - started < 3000) {
-        mb_audit_write(audit, MB_AUDIT_INFO, "write", "{\"n\":4}");
+        audit_write(audit, AUDIT_INFO, "write", "{\"n\":4}");
         if (receive(receiver, datagram, sizeof datagram, 20) > 0)
             arrived = now_ms() - started;
     }
@@ -1244,9 +1244,9 @@ TEST(a_unix_receiver_that_went_away_is_counted_then_reconnected_within_a_second_
     /* Working again, so the next outage is reported again. */
     close(receiver);
     unlink(socket_path);
-    mb_audit_write(audit, MB_AUDIT_INFO, "write", "{\"n\":5}");
-    CHECK_EQ(mb_audit_take_error(audit, error, sizeof error), 1);
-    mb_audit_close(audit);
+    audit_write(audit, AUDIT_INFO, "write", "{\"n\":5}");
+    CHECK_EQ(audit_take_error(audit, error, sizeof error), 1);
+    audit_close(audit);
     remove_directory();
 }
 
@@ -1256,21 +1256,21 @@ TEST(a_restarted_unix_receiver_gets_the_next_record_without_loss) {
     in_directory(socket_path, sizeof socket_path, "log");
     snprintf(config_syslog, sizeof config_syslog, "unix:%s", socket_path);
     int receiver = unix_receiver(socket_path, 0);
-    struct mb_audit_config config = {.syslog = config_syslog};
-    struct mb_audit *audit = OPEN_OK(&config);
+    struct audit_config config = {.syslog = config_syslog};
+    struct audit *audit = OPEN_OK(&config);
     char datagram[512];
-    mb_audit_write(audit, MB_AUDIT_INFO, "write", "{\"n\":1}");
+    audit_write(audit, AUDIT_INFO, "write", "{\"n\":1}");
     CHECK(receive(receiver, datagram, sizeof datagram, 2000) > 0);
     close(receiver);
     unlink(socket_path);
     receiver = unix_receiver(socket_path, 0);
-    mb_audit_write(audit, MB_AUDIT_INFO, "write", "{\"n\":2}");
+    audit_write(audit, AUDIT_INFO, "write", "{\"n\":2}");
     CHECK(receive(receiver, datagram, sizeof datagram, 2000) > 0);
     CHECK_SYSLOG(datagram, 110, "mbsec-gateway", "write", "{\"n\":2}");
-    struct mb_audit_stats stats = stats_of(audit);
+    struct audit_stats stats = stats_of(audit);
     CHECK_EQ(stats.written, 2);
     CHECK_EQ(stats.syslog_errors, 0);
-    mb_audit_close(audit);
+    audit_close(audit);
     close(receiver);
     remove_directory();
 }
@@ -1281,19 +1281,19 @@ TEST(reopen_lets_a_down_unix_receiver_be_tried_at_once) {
     in_directory(socket_path, sizeof socket_path, "log");
     snprintf(config_syslog, sizeof config_syslog, "unix:%s", socket_path);
     int receiver = unix_receiver(socket_path, 0);
-    struct mb_audit_config config = {.syslog = config_syslog};
-    struct mb_audit *audit = OPEN_OK(&config);
+    struct audit_config config = {.syslog = config_syslog};
+    struct audit *audit = OPEN_OK(&config);
     close(receiver);
     unlink(socket_path);
-    mb_audit_write(audit, MB_AUDIT_INFO, "write", "{\"n\":1}");
+    audit_write(audit, AUDIT_INFO, "write", "{\"n\":1}");
     CHECK_EQ(stats_of(audit).syslog_errors, 1);
     receiver = unix_receiver(socket_path, 0);
     char error[256], datagram[512];
-    CHECK_EQ(mb_audit_reopen(audit, error, sizeof error), 0);
-    mb_audit_write(audit, MB_AUDIT_INFO, "write", "{\"n\":2}");
+    CHECK_EQ(audit_reopen(audit, error, sizeof error), 0);
+    audit_write(audit, AUDIT_INFO, "write", "{\"n\":2}");
     CHECK(receive(receiver, datagram, sizeof datagram, 2000) > 0);
     CHECK_EQ(stats_of(audit).written, 1);
-    mb_audit_close(audit);
+    audit_close(audit);
     close(receiver);
     remove_directory();
 }
@@ -1304,31 +1304,31 @@ TEST(a_unix_receiver_that_never_reads_drops_records_without_blocking) {
     in_directory(socket_path, sizeof socket_path, "log");
     snprintf(config_syslog, sizeof config_syslog, "unix:%s", socket_path);
     int receiver = unix_receiver(socket_path, 1024);
-    struct mb_audit_config config = {.syslog = config_syslog};
-    struct mb_audit *audit = OPEN_OK(&config);
+    struct audit_config config = {.syslog = config_syslog};
+    struct audit *audit = OPEN_OK(&config);
     char record[600];
     fill_record(record, sizeof record, "q", 500);
     int64_t started = now_ms();
     for (int i = 0; i < 1000; i++)
-        mb_audit_write(audit, MB_AUDIT_INFO, "write", record);
+        audit_write(audit, AUDIT_INFO, "write", record);
     CHECK(now_ms() - started < 2000);
-    struct mb_audit_stats stats = stats_of(audit);
+    struct audit_stats stats = stats_of(audit);
     CHECK(stats.written > 0);
     CHECK(stats.syslog_dropped > 0);
     CHECK_EQ(stats.syslog_errors, 0);
     CHECK_EQ(stats.written + stats.syslog_dropped, 1000);
     char error[512];
-    CHECK_EQ(mb_audit_take_error(audit, error, sizeof error), 1);
+    CHECK_EQ(audit_take_error(audit, error, sizeof error), 1);
     CHECK(strstr(error, "queue is full") != NULL);
-    CHECK_EQ(mb_audit_take_error(audit, error, sizeof error), 0);
-    mb_audit_close(audit);
+    CHECK_EQ(audit_take_error(audit, error, sizeof error), 0);
+    audit_close(audit);
     close(receiver);
     remove_directory();
 }
 
 TEST(open_refuses_syslog_settings_it_cannot_use) {
     fresh_directory();
-    struct mb_audit_config config = {.syslog = "tcp:127.0.0.1:514"};
+    struct audit_config config = {.syslog = "tcp:127.0.0.1:514"};
     CHECK_OPEN_FAILS(&config, MB_EINVAL, "tcp:127.0.0.1:514", "expected unix");
     config.syslog = "udp:127.0.0.1:99999";
     CHECK_OPEN_FAILS(&config, MB_EADDRESS, "udp:127.0.0.1:99999", "port");
@@ -1349,7 +1349,7 @@ TEST(open_refuses_syslog_settings_it_cannot_use) {
     config.app_name = filler("a", 49);
     CHECK_OPEN_FAILS(&config, MB_EINVAL, "app name", NULL);
     config.app_name = filler("a", 48);
-    mb_audit_close(OPEN_OK(&config));
+    audit_close(OPEN_OK(&config));
     config.app_name = NULL;
     config.facility = 24;
     CHECK_OPEN_FAILS(&config, MB_EINVAL, "facility 24", NULL);
@@ -1361,24 +1361,24 @@ TEST(open_refuses_syslog_settings_it_cannot_use) {
      * (LeakSanitizer in the ASan build). */
     char path[256];
     in_directory(path, sizeof path, "audit.log");
-    struct mb_audit_config both = {.file = path, .syslog = "nonsense"};
+    struct audit_config both = {.file = path, .syslog = "nonsense"};
     CHECK_OPEN_FAILS(&both, MB_EINVAL, "nonsense", NULL);
     remove_directory();
 }
 
 TEST(without_sinks_records_are_only_counted_and_null_is_harmless) {
-    struct mb_audit_config config = {0};
-    struct mb_audit *audit = OPEN_OK(&config);
-    mb_audit_write(audit, MB_AUDIT_INFO, "write", "{}");
-    mb_audit_write(audit, MB_AUDIT_INFO, "write", NULL);
+    struct audit_config config = {0};
+    struct audit *audit = OPEN_OK(&config);
+    audit_write(audit, AUDIT_INFO, "write", "{}");
+    audit_write(audit, AUDIT_INFO, "write", NULL);
     CHECK_EQ(stats_of(audit).written, 1);
     char error[64];
-    CHECK_EQ(mb_audit_reopen(audit, error, sizeof error), 0);
-    mb_audit_close(audit);
-    mb_audit_write(NULL, MB_AUDIT_INFO, "write", "{}");
-    mb_audit_close(NULL);
+    CHECK_EQ(audit_reopen(audit, error, sizeof error), 0);
+    audit_close(audit);
+    audit_write(NULL, AUDIT_INFO, "write", "{}");
+    audit_close(NULL);
     CHECK_EQ(stats_of(NULL).written, 0);
-    CHECK_STR(mb_audit_last_error(NULL), "");
+    CHECK_STR(audit_last_error(NULL), "");
 }
 
 int main(void) {

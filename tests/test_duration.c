@@ -14,10 +14,10 @@
 
 /* Parses `text`, NUL excluded, from the very end of a readable page, so that a read past the
  * last byte faults. */
-static enum mb_duration_status parse(const char *text, enum mb_duration_bare bare,
-                                     uint32_t *milliseconds) {
+static enum duration_status parse(const char *text, enum duration_bare bare,
+                                  uint32_t *milliseconds) {
     size_t length = strlen(text);
-    return mb_duration_parse((const char *)guard_copy(text, length), length, bare, milliseconds);
+    return duration_parse((const char *)guard_copy(text, length), length, bare, milliseconds);
 }
 
 static const struct {
@@ -57,22 +57,21 @@ static const struct {
 TEST(good_durations_have_their_exact_value_in_milliseconds) {
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         uint32_t milliseconds = 0;
-        enum mb_duration_status status =
-            parse(good[i].text, MB_DURATION_BARE_SECONDS, &milliseconds);
+        enum duration_status status = parse(good[i].text, DURATION_BARE_SECONDS, &milliseconds);
         if (good[i].seconds_bare == 0) {
-            CHECK_EQ(status, MB_DURATION_TOO_SHORT);
+            CHECK_EQ(status, DURATION_TOO_SHORT);
         } else {
-            CHECK_EQ(status, MB_DURATION_OK);
+            CHECK_EQ(status, DURATION_OK);
             CHECK_EQ(milliseconds, good[i].seconds_bare);
         }
-        if (status != MB_DURATION_OK && good[i].seconds_bare != 0)
+        if (status != DURATION_OK && good[i].seconds_bare != 0)
             fprintf(stderr, "  refused \"%s\"\n", good[i].text);
         milliseconds = 0;
-        status = parse(good[i].text, MB_DURATION_BARE_MILLISECONDS, &milliseconds);
+        status = parse(good[i].text, DURATION_BARE_MILLISECONDS, &milliseconds);
         if (good[i].milliseconds_bare == 0) {
-            CHECK_EQ(status, MB_DURATION_TOO_SHORT);
+            CHECK_EQ(status, DURATION_TOO_SHORT);
         } else {
-            CHECK_EQ(status, MB_DURATION_OK);
+            CHECK_EQ(status, DURATION_OK);
             CHECK_EQ(milliseconds, good[i].milliseconds_bare);
         }
     }
@@ -81,54 +80,53 @@ TEST(good_durations_have_their_exact_value_in_milliseconds) {
 TEST(bad_durations_are_refused_with_their_reason_and_leave_the_value_alone) {
     static const struct {
         const char *text;
-        enum mb_duration_status status;
+        enum duration_status status;
     } bad[] = {
-        {"", MB_DURATION_SYNTAX},
-        {"-5s", MB_DURATION_SYNTAX},
-        {"+5s", MB_DURATION_SYNTAX},
-        {"-0", MB_DURATION_SYNTAX},
-        {"5 s", MB_DURATION_SYNTAX},
-        {" 5s", MB_DURATION_SYNTAX},
-        {"5s ", MB_DURATION_SYNTAX},
-        {"5S", MB_DURATION_SYNTAX},
-        {"5sec", MB_DURATION_SYNTAX},
-        {"5d", MB_DURATION_SYNTAX},
-        {"5us", MB_DURATION_SYNTAX},
-        {"ms", MB_DURATION_SYNTAX},
-        {"s", MB_DURATION_SYNTAX},
-        {".", MB_DURATION_SYNTAX},
-        {".s", MB_DURATION_SYNTAX},
-        {"5.", MB_DURATION_SYNTAX},
-        {"5.s", MB_DURATION_SYNTAX},
-        {"1.2.3s", MB_DURATION_SYNTAX},
-        {"1,5s", MB_DURATION_SYNTAX},
-        {"0x10", MB_DURATION_SYNTAX},
-        {"1e3", MB_DURATION_SYNTAX},
-        {"inf", MB_DURATION_SYNTAX},
-        {"nan", MB_DURATION_SYNTAX},
-        {"5m5s", MB_DURATION_SYNTAX},
-        {"5s\n", MB_DURATION_SYNTAX},
-        {"0", MB_DURATION_ZERO},
-        {"0s", MB_DURATION_ZERO},
-        {"0ms", MB_DURATION_ZERO},
-        {"000.000h", MB_DURATION_ZERO},
-        {".0", MB_DURATION_ZERO},
-        {"0.4ms", MB_DURATION_TOO_SHORT},
-        {"0.0001", MB_DURATION_TOO_SHORT},
-        {"25h", MB_DURATION_TOO_LONG},
-        {"86401", MB_DURATION_TOO_LONG},
-        {"1441m", MB_DURATION_TOO_LONG},
-        {"86400001ms", MB_DURATION_TOO_LONG},
-        {"86400.0005s", MB_DURATION_TOO_LONG},
-        {"24.000001h", MB_DURATION_TOO_LONG},
-        {"99999999999999999999999ms", MB_DURATION_TOO_LONG},
-        {"18446744073709551617h", MB_DURATION_TOO_LONG},
-        {"99999999999999999999999.5", MB_DURATION_TOO_LONG},
+        {"", DURATION_SYNTAX},
+        {"-5s", DURATION_SYNTAX},
+        {"+5s", DURATION_SYNTAX},
+        {"-0", DURATION_SYNTAX},
+        {"5 s", DURATION_SYNTAX},
+        {" 5s", DURATION_SYNTAX},
+        {"5s ", DURATION_SYNTAX},
+        {"5S", DURATION_SYNTAX},
+        {"5sec", DURATION_SYNTAX},
+        {"5d", DURATION_SYNTAX},
+        {"5us", DURATION_SYNTAX},
+        {"ms", DURATION_SYNTAX},
+        {"s", DURATION_SYNTAX},
+        {".", DURATION_SYNTAX},
+        {".s", DURATION_SYNTAX},
+        {"5.", DURATION_SYNTAX},
+        {"5.s", DURATION_SYNTAX},
+        {"1.2.3s", DURATION_SYNTAX},
+        {"1,5s", DURATION_SYNTAX},
+        {"0x10", DURATION_SYNTAX},
+        {"1e3", DURATION_SYNTAX},
+        {"inf", DURATION_SYNTAX},
+        {"nan", DURATION_SYNTAX},
+        {"5m5s", DURATION_SYNTAX},
+        {"5s\n", DURATION_SYNTAX},
+        {"0", DURATION_ZERO},
+        {"0s", DURATION_ZERO},
+        {"0ms", DURATION_ZERO},
+        {"000.000h", DURATION_ZERO},
+        {".0", DURATION_ZERO},
+        {"0.4ms", DURATION_TOO_SHORT},
+        {"0.0001", DURATION_TOO_SHORT},
+        {"25h", DURATION_TOO_LONG},
+        {"86401", DURATION_TOO_LONG},
+        {"1441m", DURATION_TOO_LONG},
+        {"86400001ms", DURATION_TOO_LONG},
+        {"86400.0005s", DURATION_TOO_LONG},
+        {"24.000001h", DURATION_TOO_LONG},
+        {"99999999999999999999999ms", DURATION_TOO_LONG},
+        {"18446744073709551617h", DURATION_TOO_LONG},
+        {"99999999999999999999999.5", DURATION_TOO_LONG},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         uint32_t milliseconds = 77;
-        enum mb_duration_status status =
-            parse(bad[i].text, MB_DURATION_BARE_SECONDS, &milliseconds);
+        enum duration_status status = parse(bad[i].text, DURATION_BARE_SECONDS, &milliseconds);
         CHECK_EQ(status, bad[i].status);
         CHECK_EQ(milliseconds, 77);
         if (status != bad[i].status)
@@ -138,43 +136,40 @@ TEST(bad_durations_are_refused_with_their_reason_and_leave_the_value_alone) {
 
 TEST(the_length_bounds_the_text_and_no_nul_is_needed) {
     uint32_t milliseconds = 0;
-    CHECK_EQ(mb_duration_parse("250msXYZ", 5, MB_DURATION_BARE_SECONDS, &milliseconds),
-             MB_DURATION_OK);
+    CHECK_EQ(duration_parse("250msXYZ", 5, DURATION_BARE_SECONDS, &milliseconds), DURATION_OK);
     CHECK_EQ(milliseconds, 250);
-    CHECK_EQ(mb_duration_parse("250msXYZ", 4, MB_DURATION_BARE_SECONDS, &milliseconds),
-             MB_DURATION_OK);
+    CHECK_EQ(duration_parse("250msXYZ", 4, DURATION_BARE_SECONDS, &milliseconds), DURATION_OK);
     CHECK_EQ(milliseconds, 15000000); /* "250m" */
-    CHECK_EQ(mb_duration_parse("5s", 0, MB_DURATION_BARE_SECONDS, &milliseconds),
-             MB_DURATION_SYNTAX);
+    CHECK_EQ(duration_parse("5s", 0, DURATION_BARE_SECONDS, &milliseconds), DURATION_SYNTAX);
 }
 
 TEST(every_refusal_has_one_message_naming_the_option) {
     char message[256];
-    mb_duration_message(message, sizeof message, "limits.idle_timeout", "\"5x\"",
-                        MB_DURATION_BARE_SECONDS, MB_DURATION_SYNTAX);
+    duration_message(message, sizeof message, "limits.idle_timeout", "\"5x\"",
+                     DURATION_BARE_SECONDS, DURATION_SYNTAX);
     CHECK_STR(message, "limits.idle_timeout: expected a duration such as 250ms, 1.5s, 2m or 1h "
                        "(a bare number is seconds), got \"5x\"");
     uint32_t milliseconds = 77;
-    CHECK_EQ(mb_duration_option("--timeout", "2 s", MB_DURATION_BARE_MILLISECONDS, &milliseconds,
-                                message, sizeof message),
+    CHECK_EQ(duration_option("--timeout", "2 s", DURATION_BARE_MILLISECONDS, &milliseconds, message,
+                             sizeof message),
              -1);
     CHECK_STR(message, "--timeout: expected a duration such as 250ms, 1.5s, 2m or 1h (a bare "
                        "number is milliseconds), got '2 s'");
-    CHECK_EQ(mb_duration_option("--interval", "0", MB_DURATION_BARE_SECONDS, &milliseconds, message,
-                                sizeof message),
+    CHECK_EQ(duration_option("--interval", "0", DURATION_BARE_SECONDS, &milliseconds, message,
+                             sizeof message),
              -1);
     CHECK_STR(message, "--interval: the duration must be at least 1ms, got '0'");
-    CHECK_EQ(mb_duration_option("--interval", "0.1ms", MB_DURATION_BARE_SECONDS, &milliseconds,
-                                message, sizeof message),
+    CHECK_EQ(duration_option("--interval", "0.1ms", DURATION_BARE_SECONDS, &milliseconds, message,
+                             sizeof message),
              -1);
     CHECK_STR(message, "--interval: the duration must be at least 1ms, got '0.1ms'");
-    CHECK_EQ(mb_duration_option("--idle-timeout", "25h", MB_DURATION_BARE_SECONDS, &milliseconds,
-                                message, sizeof message),
+    CHECK_EQ(duration_option("--idle-timeout", "25h", DURATION_BARE_SECONDS, &milliseconds, message,
+                             sizeof message),
              -1);
     CHECK_STR(message, "--idle-timeout: the duration must be at most 24h, got '25h'");
     CHECK_EQ(milliseconds, 77);
-    CHECK_EQ(mb_duration_option("--interval", "2m", MB_DURATION_BARE_SECONDS, &milliseconds,
-                                message, sizeof message),
+    CHECK_EQ(duration_option("--interval", "2m", DURATION_BARE_SECONDS, &milliseconds, message,
+                             sizeof message),
              0);
     CHECK_EQ(milliseconds, 120000);
 }

@@ -8,7 +8,7 @@
 #include "app/daemon/ratelimit.h"
 #include "harness.h"
 
-static const struct mb_guard_settings settings = {
+static const struct ratelimit_settings settings = {
     .rate = 10,
     .burst = 3,
     .window_ms = 1000,
@@ -20,136 +20,136 @@ static const struct mb_guard_settings settings = {
 };
 
 TEST(a_connection_gets_its_burst_at_once_then_the_rate) {
-    struct mb_guard *guard;
-    CHECK_EQ(mb_guard_create(&settings, &guard), 0);
-    struct mb_guard_client *client =
-        mb_guard_open(guard, 7, "192.0.2.1:5000", "192.0.2.1", "0.0.0.0:502", 0);
+    struct ratelimit *guard;
+    CHECK_EQ(ratelimit_create(&settings, &guard), 0);
+    struct ratelimit_client *client =
+        ratelimit_open(guard, 7, "192.0.2.1:5000", "192.0.2.1", "0.0.0.0:502", 0);
     CHECK(client != NULL);
-    CHECK(mb_guard_find(guard, 7) == client);
+    CHECK(ratelimit_find(guard, 7) == client);
     CHECK_STR(client->source, "192.0.2.1");
     /* Three at once (the burst), then none until tokens come back: 10/s is one per 100 ms. */
-    CHECK_EQ(mb_guard_admit(guard, client, 0), 1);
-    CHECK_EQ(mb_guard_admit(guard, client, 0), 1);
-    CHECK_EQ(mb_guard_admit(guard, client, 0), 1);
-    CHECK_EQ(mb_guard_admit(guard, client, 0), 0);
-    CHECK_EQ(mb_guard_admit(guard, client, 99), 0);
-    CHECK_EQ(mb_guard_admit(guard, client, 100), 1);
-    CHECK_EQ(mb_guard_admit(guard, client, 100), 0);
+    CHECK_EQ(ratelimit_admit(guard, client, 0), 1);
+    CHECK_EQ(ratelimit_admit(guard, client, 0), 1);
+    CHECK_EQ(ratelimit_admit(guard, client, 0), 1);
+    CHECK_EQ(ratelimit_admit(guard, client, 0), 0);
+    CHECK_EQ(ratelimit_admit(guard, client, 99), 0);
+    CHECK_EQ(ratelimit_admit(guard, client, 100), 1);
+    CHECK_EQ(ratelimit_admit(guard, client, 100), 0);
     /* A long pause refills up to the burst, not beyond. */
     int admitted = 0;
     for (int i = 0; i < 10; i++)
-        admitted += mb_guard_admit(guard, client, 60000);
+        admitted += ratelimit_admit(guard, client, 60000);
     CHECK_EQ(admitted, 3);
     /* Another connection from the same address has its own bucket. */
-    struct mb_guard_client *other =
-        mb_guard_open(guard, 8, "192.0.2.1:5001", "192.0.2.1", "0.0.0.0:502", 0);
-    CHECK_EQ(mb_guard_admit(guard, other, 60000), 1);
-    mb_guard_close(guard, 7);
-    CHECK(mb_guard_find(guard, 7) == NULL);
-    CHECK(mb_guard_find(guard, 8) == other);
-    mb_guard_destroy(guard);
+    struct ratelimit_client *other =
+        ratelimit_open(guard, 8, "192.0.2.1:5001", "192.0.2.1", "0.0.0.0:502", 0);
+    CHECK_EQ(ratelimit_admit(guard, other, 60000), 1);
+    ratelimit_close(guard, 7);
+    CHECK(ratelimit_find(guard, 7) == NULL);
+    CHECK(ratelimit_find(guard, 8) == other);
+    ratelimit_destroy(guard);
 }
 
 TEST(without_a_rate_everything_is_admitted_and_a_reload_cuts_the_bucket) {
-    struct mb_guard_settings open = settings;
+    struct ratelimit_settings open = settings;
     open.rate = 0;
-    struct mb_guard *guard;
-    CHECK_EQ(mb_guard_create(&open, &guard), 0);
-    struct mb_guard_client *client = mb_guard_open(guard, 1, "10.0.0.1:1", "10.0.0.1", "", 0);
+    struct ratelimit *guard;
+    CHECK_EQ(ratelimit_create(&open, &guard), 0);
+    struct ratelimit_client *client = ratelimit_open(guard, 1, "10.0.0.1:1", "10.0.0.1", "", 0);
     for (int i = 0; i < 1000; i++)
-        CHECK_EQ(mb_guard_admit(guard, client, 0), 1);
-    struct mb_guard_settings strict = settings;
+        CHECK_EQ(ratelimit_admit(guard, client, 0), 1);
+    struct ratelimit_settings strict = settings;
     strict.rate = 1;
     strict.burst = 1;
-    mb_guard_configure(guard, &strict);
+    ratelimit_configure(guard, &strict);
     client->tokens_milli = 1000;
-    CHECK_EQ(mb_guard_admit(guard, client, 0), 1);
-    CHECK_EQ(mb_guard_admit(guard, client, 1), 0);
-    CHECK_EQ(mb_guard_admit(guard, client, 1000), 1);
-    mb_guard_destroy(guard);
+    CHECK_EQ(ratelimit_admit(guard, client, 0), 1);
+    CHECK_EQ(ratelimit_admit(guard, client, 1), 0);
+    CHECK_EQ(ratelimit_admit(guard, client, 1000), 1);
+    ratelimit_destroy(guard);
 }
 
 TEST(a_unit_id_scan_alerts_once_per_window_on_distinct_units) {
-    struct mb_guard *guard;
+    struct ratelimit *guard;
     uint32_t count;
-    CHECK_EQ(mb_guard_create(&settings, &guard), 0);
+    CHECK_EQ(ratelimit_create(&settings, &guard), 0);
     /* The same unit again and again is no scan. */
     for (int i = 0; i < 20; i++)
-        CHECK_EQ(mb_guard_note(guard, "192.0.2.9", MB_GUARD_UNIT, 1, 10, &count), 0);
+        CHECK_EQ(ratelimit_note(guard, "192.0.2.9", RATELIMIT_UNIT, 1, 10, &count), 0);
     CHECK_EQ(count, 1);
-    CHECK_EQ(mb_guard_note(guard, "192.0.2.9", MB_GUARD_UNIT, 2, 20, &count), 0);
-    CHECK_EQ(mb_guard_note(guard, "192.0.2.9", MB_GUARD_UNIT, 3, 30, &count), 0);
+    CHECK_EQ(ratelimit_note(guard, "192.0.2.9", RATELIMIT_UNIT, 2, 20, &count), 0);
+    CHECK_EQ(ratelimit_note(guard, "192.0.2.9", RATELIMIT_UNIT, 3, 30, &count), 0);
     /* The fourth distinct unit from one source, over several connections: the alert. */
-    CHECK_EQ(mb_guard_note(guard, "192.0.2.9", MB_GUARD_UNIT, 4, 40, &count), 1);
+    CHECK_EQ(ratelimit_note(guard, "192.0.2.9", RATELIMIT_UNIT, 4, 40, &count), 1);
     CHECK_EQ(count, 4);
-    CHECK_EQ(mb_guard_note(guard, "192.0.2.9", MB_GUARD_UNIT, 5, 50, &count), 0);
+    CHECK_EQ(ratelimit_note(guard, "192.0.2.9", RATELIMIT_UNIT, 5, 50, &count), 0);
     /* Another source has its own count. */
-    CHECK_EQ(mb_guard_note(guard, "192.0.2.10", MB_GUARD_UNIT, 5, 50, &count), 0);
+    CHECK_EQ(ratelimit_note(guard, "192.0.2.10", RATELIMIT_UNIT, 5, 50, &count), 0);
     CHECK_EQ(count, 1);
     /* A new window starts over. */
     for (int unit = 10; unit < 13; unit++)
-        CHECK_EQ(mb_guard_note(guard, "192.0.2.9", MB_GUARD_UNIT, (uint8_t)unit, 1100, NULL), 0);
-    CHECK_EQ(mb_guard_note(guard, "192.0.2.9", MB_GUARD_UNIT, 13, 1100, &count), 1);
-    mb_guard_destroy(guard);
+        CHECK_EQ(ratelimit_note(guard, "192.0.2.9", RATELIMIT_UNIT, (uint8_t)unit, 1100, NULL), 0);
+    CHECK_EQ(ratelimit_note(guard, "192.0.2.9", RATELIMIT_UNIT, 13, 1100, &count), 1);
+    ratelimit_destroy(guard);
 }
 
 TEST(denials_malformed_frames_and_floods_have_their_own_thresholds) {
-    struct mb_guard *guard;
-    CHECK_EQ(mb_guard_create(&settings, &guard), 0);
+    struct ratelimit *guard;
+    CHECK_EQ(ratelimit_create(&settings, &guard), 0);
     const char *peer = "2001:db8::/64";
-    CHECK_EQ(mb_guard_note(guard, peer, MB_GUARD_DENIAL, 0, 0, NULL), 0);
-    CHECK_EQ(mb_guard_note(guard, peer, MB_GUARD_MALFORMED, 0, 0, NULL), 0);
-    CHECK_EQ(mb_guard_note(guard, peer, MB_GUARD_DENIAL, 0, 0, NULL), 0);
-    CHECK_EQ(mb_guard_note(guard, peer, MB_GUARD_MALFORMED, 0, 0, NULL), 1);
-    CHECK_EQ(mb_guard_note(guard, peer, MB_GUARD_DENIAL, 0, 0, NULL), 1);
-    CHECK_EQ(mb_guard_note(guard, peer, MB_GUARD_DENIAL, 0, 0, NULL), 0);
+    CHECK_EQ(ratelimit_note(guard, peer, RATELIMIT_DENIAL, 0, 0, NULL), 0);
+    CHECK_EQ(ratelimit_note(guard, peer, RATELIMIT_MALFORMED, 0, 0, NULL), 0);
+    CHECK_EQ(ratelimit_note(guard, peer, RATELIMIT_DENIAL, 0, 0, NULL), 0);
+    CHECK_EQ(ratelimit_note(guard, peer, RATELIMIT_MALFORMED, 0, 0, NULL), 1);
+    CHECK_EQ(ratelimit_note(guard, peer, RATELIMIT_DENIAL, 0, 0, NULL), 1);
+    CHECK_EQ(ratelimit_note(guard, peer, RATELIMIT_DENIAL, 0, 0, NULL), 0);
     for (int i = 0; i < 4; i++)
-        CHECK_EQ(mb_guard_note(guard, peer, MB_GUARD_RATE_LIMITED, 0, 0, NULL), 0);
-    CHECK_EQ(mb_guard_note(guard, peer, MB_GUARD_RATE_LIMITED, 0, 0, NULL), 1);
-    CHECK_EQ(mb_guard_note(guard, peer, MB_GUARD_REFUSED, 0, 0, NULL), 0);
-    CHECK_EQ(mb_guard_note(guard, peer, MB_GUARD_REFUSED, 0, 0, NULL), 1);
-    CHECK_EQ(mb_guard_note(guard, peer, (enum mb_guard_event)99, 0, 0, NULL), 0);
-    mb_guard_destroy(guard);
+        CHECK_EQ(ratelimit_note(guard, peer, RATELIMIT_RATE_LIMITED, 0, 0, NULL), 0);
+    CHECK_EQ(ratelimit_note(guard, peer, RATELIMIT_RATE_LIMITED, 0, 0, NULL), 1);
+    CHECK_EQ(ratelimit_note(guard, peer, RATELIMIT_REFUSED, 0, 0, NULL), 0);
+    CHECK_EQ(ratelimit_note(guard, peer, RATELIMIT_REFUSED, 0, 0, NULL), 1);
+    CHECK_EQ(ratelimit_note(guard, peer, (enum ratelimit_event)99, 0, 0, NULL), 0);
+    ratelimit_destroy(guard);
 }
 
 TEST(the_source_is_the_host_part_of_the_peer) {
     char host[64];
-    mb_guard_source_of("192.0.2.1:502", host, sizeof host);
+    ratelimit_source_of("192.0.2.1:502", host, sizeof host);
     CHECK_STR(host, "192.0.2.1");
-    mb_guard_source_of("[::1]:40000", host, sizeof host);
+    ratelimit_source_of("[::1]:40000", host, sizeof host);
     CHECK_STR(host, "::1");
-    mb_guard_source_of("::1", host, sizeof host);
+    ratelimit_source_of("::1", host, sizeof host);
     CHECK_STR(host, "::1");
-    mb_guard_source_of("10.1.1.1", host, sizeof host);
+    ratelimit_source_of("10.1.1.1", host, sizeof host);
     CHECK_STR(host, "10.1.1.1");
-    mb_guard_source_of("", host, sizeof host);
+    ratelimit_source_of("", host, sizeof host);
     CHECK_STR(host, "");
 }
 
 TEST(sources_beyond_the_cap_are_counted_as_untracked_until_windows_pass) {
-    struct mb_guard *guard;
-    CHECK_EQ(mb_guard_create(&settings, &guard), 0);
+    struct ratelimit *guard;
+    CHECK_EQ(ratelimit_create(&settings, &guard), 0);
     char peer[64];
-    for (int i = 0; i < MB_GUARD_MAX_SOURCES; i++) {
+    for (int i = 0; i < RATELIMIT_MAX_SOURCES; i++) {
         snprintf(peer, sizeof peer, "10.%d.%d.1", i >> 8, i & 255);
-        mb_guard_note(guard, peer, MB_GUARD_DENIAL, 0, 0, NULL);
+        ratelimit_note(guard, peer, RATELIMIT_DENIAL, 0, 0, NULL);
     }
-    CHECK_EQ(mb_guard_untracked(guard), 0);
-    CHECK_EQ(mb_guard_note(guard, "192.0.2.77", MB_GUARD_DENIAL, 0, 10, NULL), 0);
-    CHECK_EQ(mb_guard_untracked(guard), 1);
+    CHECK_EQ(ratelimit_untracked(guard), 0);
+    CHECK_EQ(ratelimit_note(guard, "192.0.2.77", RATELIMIT_DENIAL, 0, 10, NULL), 0);
+    CHECK_EQ(ratelimit_untracked(guard), 1);
     /* Once the old windows have passed, their entries make room. */
     uint32_t count;
-    mb_guard_note(guard, "192.0.2.77", MB_GUARD_DENIAL, 0, 5000, &count);
+    ratelimit_note(guard, "192.0.2.77", RATELIMIT_DENIAL, 0, 5000, &count);
     CHECK_EQ(count, 1);
-    CHECK_EQ(mb_guard_untracked(guard), 1);
-    mb_guard_destroy(guard);
+    CHECK_EQ(ratelimit_untracked(guard), 1);
+    ratelimit_destroy(guard);
 }
 
-/* What mb_guard_refusal_summaries() handed out. */
-static struct mb_guard_refusals summaries[8];
+/* What ratelimit_refusal_summaries() handed out. */
+static struct ratelimit_refusals summaries[8];
 static int summary_count;
 
-static void collect(void *data, const struct mb_guard_refusals *summary) {
+static void collect(void *data, const struct ratelimit_refusals *summary) {
     (void)data;
     if (summary_count < 8)
         summaries[summary_count] = *summary;
@@ -159,40 +159,40 @@ static void collect(void *data, const struct mb_guard_refusals *summary) {
 /* Finding 5 of the review: a burst of 2,000 connections left 11 records, because refusals were
  * counted from log lines limited to 10 a second for all sources together. */
 TEST(refusals_are_counted_per_source_the_first_recorded_the_rest_summed_up_per_window) {
-    struct mb_guard_settings lenient = settings;
+    struct ratelimit_settings lenient = settings;
     lenient.refused = 100;
-    struct mb_guard *guard;
+    struct ratelimit *guard;
     int alert;
     uint32_t count;
-    CHECK_EQ(mb_guard_create(&lenient, &guard), 0);
+    CHECK_EQ(ratelimit_create(&lenient, &guard), 0);
     /* A noisy source: 2,000 refusals within the window; the first is recorded at once. */
-    CHECK_EQ(mb_guard_refused(guard, "192.0.2.66", "max_per_source (64) reached", 10, 500000,
-                              &alert, &count),
+    CHECK_EQ(ratelimit_refused(guard, "192.0.2.66", "max_per_source (64) reached", 10, 500000,
+                               &alert, &count),
              1);
     CHECK_EQ(alert, 0);
     int alerts = 0;
     for (int i = 1; i < 2000; i++) {
-        CHECK_EQ(mb_guard_refused(guard, "192.0.2.66", "max_per_source (64) reached", 10 + i / 10,
-                                  500000 + (uint64_t)i, &alert, &count),
+        CHECK_EQ(ratelimit_refused(guard, "192.0.2.66", "max_per_source (64) reached", 10 + i / 10,
+                                   500000 + (uint64_t)i, &alert, &count),
                  0);
         alerts += alert;
     }
     CHECK_EQ(count, 2000);
     CHECK_EQ(alerts, 1); /* at the 100th, once per window */
     /* A quiet source in the same window is not hidden: its own first record, its own count. */
-    CHECK_EQ(mb_guard_refused(guard, "2001:db8:7::/64", "max_connections (1024) reached", 300,
-                              500300, &alert, &count),
+    CHECK_EQ(ratelimit_refused(guard, "2001:db8:7::/64", "max_connections (1024) reached", 300,
+                               500300, &alert, &count),
              1);
-    CHECK_EQ(mb_guard_refused(guard, "2001:db8:7::/64", "max_connections (1024) reached", 400,
-                              500400, &alert, &count),
+    CHECK_EQ(ratelimit_refused(guard, "2001:db8:7::/64", "max_connections (1024) reached", 400,
+                               500400, &alert, &count),
              0);
     CHECK_EQ(count, 2);
     /* Nothing is handed out while the windows are open. */
     summary_count = 0;
-    mb_guard_refusal_summaries(guard, 900, 0, collect, NULL);
+    ratelimit_refusal_summaries(guard, 900, 0, collect, NULL);
     CHECK_EQ(summary_count, 0);
     /* Once they end: one summary each, with what was not recorded on its own. */
-    mb_guard_refusal_summaries(guard, 1400, 0, collect, NULL);
+    ratelimit_refusal_summaries(guard, 1400, 0, collect, NULL);
     CHECK_EQ(summary_count, 2);
     int noisy = strcmp(summaries[0].source, "192.0.2.66") == 0 ? 0 : 1;
     CHECK_STR(summaries[noisy].source, "192.0.2.66");
@@ -204,51 +204,51 @@ TEST(refusals_are_counted_per_source_the_first_recorded_the_rest_summed_up_per_w
     CHECK_EQ(summaries[1 - noisy].count, 1);
     /* Handed out once only. */
     summary_count = 0;
-    mb_guard_refusal_summaries(guard, 5000, 1, collect, NULL);
+    ratelimit_refusal_summaries(guard, 5000, 1, collect, NULL);
     CHECK_EQ(summary_count, 0);
-    mb_guard_destroy(guard);
+    ratelimit_destroy(guard);
 }
 
 TEST(a_window_that_ends_by_a_new_refusal_keeps_its_summary_for_later) {
-    struct mb_guard *guard;
+    struct ratelimit *guard;
     int alert;
-    CHECK_EQ(mb_guard_create(&settings, &guard), 0);
-    CHECK_EQ(mb_guard_refused(guard, "198.51.100.1", "r", 0, 1000, &alert, NULL), 1);
-    CHECK_EQ(mb_guard_refused(guard, "198.51.100.1", "r", 10, 1010, &alert, NULL), 0);
-    CHECK_EQ(mb_guard_refused(guard, "198.51.100.1", "r", 20, 1020, &alert, NULL), 0);
+    CHECK_EQ(ratelimit_create(&settings, &guard), 0);
+    CHECK_EQ(ratelimit_refused(guard, "198.51.100.1", "r", 0, 1000, &alert, NULL), 1);
+    CHECK_EQ(ratelimit_refused(guard, "198.51.100.1", "r", 10, 1010, &alert, NULL), 0);
+    CHECK_EQ(ratelimit_refused(guard, "198.51.100.1", "r", 20, 1020, &alert, NULL), 0);
     /* The next window starts with a refusal of its own, recorded at once. */
-    CHECK_EQ(mb_guard_refused(guard, "198.51.100.1", "r", 1500, 2500, &alert, NULL), 1);
-    CHECK_EQ(mb_guard_refused(guard, "198.51.100.1", "r", 1510, 2510, &alert, NULL), 0);
+    CHECK_EQ(ratelimit_refused(guard, "198.51.100.1", "r", 1500, 2500, &alert, NULL), 1);
+    CHECK_EQ(ratelimit_refused(guard, "198.51.100.1", "r", 1510, 2510, &alert, NULL), 0);
     summary_count = 0;
-    mb_guard_refusal_summaries(guard, 1600, 0, collect, NULL);
+    ratelimit_refusal_summaries(guard, 1600, 0, collect, NULL);
     CHECK_EQ(summary_count, 1);
     CHECK_EQ(summaries[0].count, 2);
     CHECK_EQ(summaries[0].last_ms, 1020);
     /* At shutdown the open window's summary goes too. */
-    mb_guard_refusal_summaries(guard, 1600, 1, collect, NULL);
+    ratelimit_refusal_summaries(guard, 1600, 1, collect, NULL);
     CHECK_EQ(summary_count, 2);
     CHECK_EQ(summaries[1].count, 1);
-    mb_guard_destroy(guard);
+    ratelimit_destroy(guard);
 }
 
 TEST(refusals_of_sources_beyond_the_cap_go_into_one_summary_of_their_own) {
-    struct mb_guard *guard;
+    struct ratelimit *guard;
     int alert;
     char source[64];
-    CHECK_EQ(mb_guard_create(&settings, &guard), 0);
-    for (int i = 0; i < MB_GUARD_MAX_SOURCES; i++) {
+    CHECK_EQ(ratelimit_create(&settings, &guard), 0);
+    for (int i = 0; i < RATELIMIT_MAX_SOURCES; i++) {
         snprintf(source, sizeof source, "10.%d.%d.1", i >> 8, i & 255);
-        mb_guard_note(guard, source, MB_GUARD_DENIAL, 0, 0, NULL);
+        ratelimit_note(guard, source, RATELIMIT_DENIAL, 0, 0, NULL);
     }
-    CHECK_EQ(mb_guard_refused(guard, "192.0.2.99", "r", 10, 77, &alert, NULL), 0);
-    CHECK_EQ(mb_guard_refused(guard, "192.0.2.98", "r", 10, 78, &alert, NULL), 0);
+    CHECK_EQ(ratelimit_refused(guard, "192.0.2.99", "r", 10, 77, &alert, NULL), 0);
+    CHECK_EQ(ratelimit_refused(guard, "192.0.2.98", "r", 10, 78, &alert, NULL), 0);
     summary_count = 0;
-    mb_guard_refusal_summaries(guard, 10, 0, collect, NULL);
+    ratelimit_refusal_summaries(guard, 10, 0, collect, NULL);
     CHECK_EQ(summary_count, 1);
     CHECK_STR(summaries[0].source, "(other sources)");
     CHECK_EQ(summaries[0].count, 2);
     CHECK_EQ(summaries[0].first_ms, 77);
-    mb_guard_destroy(guard);
+    ratelimit_destroy(guard);
 }
 
 int main(void) {

@@ -33,7 +33,7 @@
 
 struct fixture {
     struct mb_loop *loop;
-    struct mb_http_server *server;
+    struct http_server *server;
     char address[64];
     int renders;
     char last_path[256];
@@ -102,17 +102,17 @@ static int fixture_open(struct fixture *fx, const char *address) {
     char error[160] = "";
     if (mb_loop_create(&fx->loop) != 0)
         return -1;
-    if (mb_http_listen(fx->loop, address, render, fx, &fx->server, error, sizeof error) != 0) {
+    if (http_listen(fx->loop, address, render, fx, &fx->server, error, sizeof error) != 0) {
         fprintf(stderr, "  listen: %s\n", error);
         mb_loop_destroy(fx->loop);
         return -1;
     }
-    CHECK(mb_http_address(fx->server, fx->address, sizeof fx->address) > 0);
+    CHECK(http_address(fx->server, fx->address, sizeof fx->address) > 0);
     return 0;
 }
 
 static void fixture_close(struct fixture *fx) {
-    mb_http_close(fx->server);
+    http_close(fx->server);
     mb_loop_destroy(fx->loop);
 }
 
@@ -417,7 +417,7 @@ TEST(garbage_without_a_line_end_is_refused_at_once_not_after_the_timeout) {
         CHECK(0);
         return;
     }
-    mb_http_set_timeout_ms(fx.server, 60000);
+    http_set_timeout_ms(fx.server, 60000);
     /* The start of a TLS ClientHello. */
     static const char hello[] = {0x16, 0x03, 0x01, 0x02, 0x00, 0x01};
     struct client client;
@@ -494,12 +494,12 @@ TEST(a_head_of_8_kib_is_served_and_one_byte_more_is_431) {
         return;
     }
     struct client client;
-    char *request = request_of_length(MB_HTTP_REQUEST_LIMIT);
+    char *request = request_of_length(HTTP_REQUEST_LIMIT);
     CHECK_EQ(strlen(request), 8192);
     CHECK_STR(fetch(&fx, &client, request), METRICS_RESPONSE);
     free(request);
 
-    request = request_of_length(MB_HTTP_REQUEST_LIMIT + 1);
+    request = request_of_length(HTTP_REQUEST_LIMIT + 1);
     CHECK_STR(fetch(&fx, &client, request), "HTTP/1.1 431 Request Header Fields Too Large\r\n"
                                             "Content-Type: text/plain; charset=utf-8\r\n"
                                             "Content-Length: 32\r\n"
@@ -526,7 +526,7 @@ TEST(a_silent_client_and_a_half_request_are_closed_after_the_timeout) {
         CHECK(0);
         return;
     }
-    mb_http_set_timeout_ms(fx.server, 200);
+    http_set_timeout_ms(fx.server, 200);
     static const char half[] = "GET /metrics HTTP/1.1\r\nHost: 127.";
     struct client clients[2];
     uint64_t started = now_ms();
@@ -549,7 +549,7 @@ TEST(a_client_trickling_bytes_is_closed_at_the_deadline_all_the_same) {
         CHECK(0);
         return;
     }
-    mb_http_set_timeout_ms(fx.server, 300);
+    http_set_timeout_ms(fx.server, 300);
     static const char endless[] = "GET /metrics HTTP/1.1\r\nX-Slow: "
                                   "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
                                   "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -584,7 +584,7 @@ TEST(connections_past_32_wait_and_a_later_well_behaved_client_is_served) {
         CHECK(0);
         return;
     }
-    mb_http_set_timeout_ms(fx.server, 1000);
+    http_set_timeout_ms(fx.server, 1000);
     enum { SILENT = 40 };
     static struct client silent[SILENT];
     int before = open_descriptors();
@@ -593,10 +593,10 @@ TEST(connections_past_32_wait_and_a_later_well_behaved_client_is_served) {
         CHECK(silent[i].fd >= 0);
     }
     /* 40 client sockets, and 32 accepted ones on the server's side; no more. */
-    CHECK(drive_until_descriptors(&fx, before + SILENT + MB_HTTP_MAX_CONNECTIONS, 900));
+    CHECK(drive_until_descriptors(&fx, before + SILENT + HTTP_MAX_CONNECTIONS, 900));
     for (int i = 0; i < 20; i++)
         mb_loop_run_once(fx.loop, 1);
-    CHECK_EQ(open_descriptors(), before + SILENT + MB_HTTP_MAX_CONNECTIONS);
+    CHECK_EQ(open_descriptors(), before + SILENT + HTTP_MAX_CONNECTIONS);
 
     struct client client;
     uint64_t started = now_ms();
@@ -728,7 +728,7 @@ TEST(closing_the_server_closes_its_connections) {
         client_step(&clients[i]);
     for (int i = 0; i < 5; i++)
         mb_loop_run_once(fx.loop, 1);
-    mb_http_close(fx.server);
+    http_close(fx.server);
     /* Only the clients' sockets and nothing of the server's (its listener included) remain. */
     CHECK_EQ(open_descriptors(), before + 3 - 1);
     for (int i = 0; i < 3; i++)
@@ -799,8 +799,8 @@ TEST(listens_on_ipv6_loopback_when_the_machine_has_it) {
 }
 
 static int listen_error(struct mb_loop *loop, const char *address, char *error, size_t capacity) {
-    struct mb_http_server *server = (struct mb_http_server *)(uintptr_t)1; /* must become NULL */
-    int rc = mb_http_listen(loop, address, render, NULL, &server, error, capacity);
+    struct http_server *server = (struct http_server *)(uintptr_t)1; /* must become NULL */
+    int rc = http_listen(loop, address, render, NULL, &server, error, capacity);
     CHECK(server == NULL);
     return rc;
 }
@@ -837,15 +837,15 @@ TEST(a_bad_address_gives_one_error_line) {
                      ":port");
 
     /* A port someone listens on already. */
-    struct mb_http_server *first;
-    CHECK_EQ(mb_http_listen(loop, "127.0.0.1:0", render, NULL, &first, error, sizeof error), 0);
+    struct http_server *first;
+    CHECK_EQ(http_listen(loop, "127.0.0.1:0", render, NULL, &first, error, sizeof error), 0);
     char taken[64];
-    CHECK(mb_http_address(first, taken, sizeof taken) > 0);
+    CHECK(http_address(first, taken, sizeof taken) > 0);
     CHECK_EQ(listen_error(loop, taken, error, sizeof error), -1);
     CHECK(strstr(error, "Address already in use") != NULL);
     char tiny[4];
-    CHECK_EQ(mb_http_address(first, tiny, sizeof tiny), MB_ENOSPC);
-    mb_http_close(first);
+    CHECK_EQ(http_address(first, tiny, sizeof tiny), MB_ENOSPC);
+    http_close(first);
 
     /* A small error buffer gets a truncated, terminated line. */
     char small[12];
@@ -860,11 +860,11 @@ TEST(a_bad_address_gives_one_error_line) {
 TEST(the_parser_needs_more_for_every_prefix_and_never_reads_past_the_end) {
     static const char head[] = "\r\nGET /metrics?x=1 HTTP/1.1\r\nHost: a\r\nAccept: */*\r\n\r\n";
     size_t length = sizeof head - 1;
-    struct mb_http_request request;
+    struct http_request request;
     for (size_t i = 0; i < length; i++)
-        CHECK_EQ(mb_http_parse_request((const char *)guard_copy(head, i), i, &request), 0);
+        CHECK_EQ(http_parse_request((const char *)guard_copy(head, i), i, &request), 0);
     const char *copy = (const char *)guard_copy(head, length);
-    CHECK_EQ(mb_http_parse_request(copy, length, &request), (int)length);
+    CHECK_EQ(http_parse_request(copy, length, &request), (int)length);
     CHECK_EQ(request.method_length, 3);
     CHECK(memcmp(request.method, "GET", 3) == 0);
     CHECK_EQ(request.path_length, 8);
@@ -872,11 +872,11 @@ TEST(the_parser_needs_more_for_every_prefix_and_never_reads_past_the_end) {
     CHECK_EQ(request.minor_version, 1);
     /* What follows the head is not the parser's business. */
     static const char with_body[] = "POST / HTTP/1.0\n\nbody";
-    CHECK_EQ(mb_http_parse_request(with_body, sizeof with_body - 1, &request), 17);
+    CHECK_EQ(http_parse_request(with_body, sizeof with_body - 1, &request), 17);
 }
 
 TEST(the_parser_refuses_garbage_before_its_line_ends) {
-    struct mb_http_request request;
+    struct http_request request;
     static const char *const prefixes[] = {
         "\x16\x03",
         "GET\t",
@@ -892,12 +892,12 @@ TEST(the_parser_refuses_garbage_before_its_line_ends) {
     for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++) {
         size_t length = strlen(prefixes[i]);
         int rc =
-            mb_http_parse_request((const char *)guard_copy(prefixes[i], length), length, &request);
+            http_parse_request((const char *)guard_copy(prefixes[i], length), length, &request);
         if (rc != -400)
             harness_fail(__FILE__, __LINE__, "prefix %zu: %d, want -400", i, rc);
     }
     static const char http2[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-    CHECK_EQ(mb_http_parse_request(http2, sizeof http2 - 1, &request), -505);
+    CHECK_EQ(http_parse_request(http2, sizeof http2 - 1, &request), -505);
 }
 
 TEST(the_parser_finds_the_path_of_each_target_form) {
@@ -918,9 +918,9 @@ TEST(the_parser_finds_the_path_of_each_target_form) {
         {"CONNECT host:443 HTTP/1.1\r\n\r\n", NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        struct mb_http_request request;
+        struct http_request request;
         size_t length = strlen(cases[i].head);
-        int rc = mb_http_parse_request(cases[i].head, length, &request);
+        int rc = http_parse_request(cases[i].head, length, &request);
         CHECK_EQ(rc, (int)length);
         if (cases[i].path == NULL) {
             CHECK(request.path == NULL);

@@ -3,5 +3,5 @@
 #include "app/commands.h"
 
 int main(int argc, char **argv) {
-    return mb_tool_main(argc, argv);
+    return tool_main(argc, argv);
 }

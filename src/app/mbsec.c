@@ -36,16 +36,15 @@ static const struct {
     const char *name;
     int (*run)(int argc, char **argv);
 } commands[] = {
-    {"serve", mb_cmd_serve}, {"gateway", mb_cmd_gateway}, {"read", mb_cmd_read},
-    {"write", mb_cmd_write}, {"poll", mb_cmd_poll},       {"info", mb_cmd_info},
-    {"scan", mb_cmd_scan},   {"diag", mb_cmd_diag},       {"raw", mb_cmd_raw},
-    {"bench", mb_cmd_bench}, {"cert", mb_cmd_cert},
+    {"serve", cmd_serve}, {"gateway", cmd_gateway}, {"read", cmd_read}, {"write", cmd_write},
+    {"poll", cmd_poll},   {"info", cmd_info},       {"scan", cmd_scan}, {"diag", cmd_diag},
+    {"raw", cmd_raw},     {"bench", cmd_bench},     {"cert", cmd_cert},
 };
 
-int mb_tool_main(int argc, char **argv) {
+int tool_main(int argc, char **argv) {
     if (argc < 2) {
         help(stderr);
-        return MB_EXIT_USAGE;
+        return EXIT_STATUS_USAGE;
     }
     const char *command = argv[1];
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
@@ -53,7 +52,7 @@ int mb_tool_main(int argc, char **argv) {
             return commands[i].run(argc - 1, argv + 1);
     if (strcmp(command, "version") == 0 || strcmp(command, "--version") == 0) {
         printf("mbsec %s\n", mb_version());
-        return MB_EXIT_OK;
+        return EXIT_STATUS_OK;
     }
     if (strcmp(command, "help") == 0 && argc > 2) {
         /* `mbsec help read` is `mbsec read --help`. */
@@ -64,14 +63,14 @@ int mb_tool_main(int argc, char **argv) {
                 return commands[i].run(2, help_argv);
         fprintf(stderr, "mbsec: unknown command '%s'\n\n", argv[2]);
         help(stderr);
-        return MB_EXIT_USAGE;
+        return EXIT_STATUS_USAGE;
     }
     if (strcmp(command, "help") == 0 || strcmp(command, "--help") == 0 ||
         strcmp(command, "-h") == 0) {
         help(stdout);
-        return MB_EXIT_OK;
+        return EXIT_STATUS_OK;
     }
     fprintf(stderr, "mbsec: unknown command '%s'\n\n", command);
     help(stderr);
-    return MB_EXIT_USAGE;
+    return EXIT_STATUS_USAGE;
 }

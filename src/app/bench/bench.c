@@ -117,7 +117,7 @@ enum {
     FLAG_QUIET,
 };
 
-static const struct mb_cli_flag flags[] = {
+static const struct cli_flag flags[] = {
     {"connections", 1, FLAG_CONNECTIONS},
     {"depth", 1, FLAG_DEPTH},
     {"duration", 1, FLAG_DURATION},
@@ -203,14 +203,14 @@ static int supported_function(uint64_t function) {
  * -1 after printing why. */
 static int take_duration(const char *name, const char *text, int zero_allowed,
                          uint32_t *milliseconds) {
-    if (zero_allowed && mb_duration_parse(text, strlen(text), MB_DURATION_BARE_SECONDS,
-                                          milliseconds) == MB_DURATION_ZERO) {
+    if (zero_allowed &&
+        duration_parse(text, strlen(text), DURATION_BARE_SECONDS, milliseconds) == DURATION_ZERO) {
         *milliseconds = 0;
         return 0;
     }
     char problem[256];
-    if (mb_duration_option(name, text, MB_DURATION_BARE_SECONDS, milliseconds, problem,
-                           sizeof problem) != 0)
+    if (duration_option(name, text, DURATION_BARE_SECONDS, milliseconds, problem, sizeof problem) !=
+        0)
         return complain("%s", problem);
     return 0;
 }
@@ -234,8 +234,8 @@ static int parse_mix(const char *text, struct bench_options *options) {
         if (colon == NULL || options->mix_count == BENCH_MAX_FUNCTIONS)
             return complain(MIX_EXPECTED, text);
         *colon = '\0';
-        if (mb_cli_parse_unsigned(entry, 1, 255, &function) != 0 ||
-            mb_cli_parse_unsigned(colon + 1, 1, MAX_WEIGHT, &weight) != 0 ||
+        if (cli_parse_unsigned(entry, 1, 255, &function) != 0 ||
+            cli_parse_unsigned(colon + 1, 1, MAX_WEIGHT, &weight) != 0 ||
             !supported_function(function))
             return complain(MIX_EXPECTED, text);
         for (size_t i = 0; i < options->mix_count; i++)
@@ -255,11 +255,11 @@ static int take_flag(void *data, int id, const char *argument) {
     struct bench_options *options = data;
     switch (id) {
     case FLAG_CONNECTIONS:
-        if (mb_cli_parse_unsigned(argument, 1, MAX_CONNECTIONS, &options->connections) != 0)
+        if (cli_parse_unsigned(argument, 1, MAX_CONNECTIONS, &options->connections) != 0)
             return complain("--connections: a number from 1 to 10000, got '%s'", argument);
         return 0;
     case FLAG_DEPTH:
-        if (mb_cli_parse_unsigned(argument, 1, MAX_DEPTH, &options->depth) != 0)
+        if (cli_parse_unsigned(argument, 1, MAX_DEPTH, &options->depth) != 0)
             return complain("--depth: a number from 1 to 4096, got '%s'", argument);
         options->depth_given = 1;
         return 0;
@@ -269,24 +269,24 @@ static int take_flag(void *data, int id, const char *argument) {
         options->duration_given = 1;
         return 0;
     case FLAG_REQUESTS:
-        if (mb_cli_parse_unsigned(argument, 1, MAX_REQUESTS, &options->requests) != 0)
+        if (cli_parse_unsigned(argument, 1, MAX_REQUESTS, &options->requests) != 0)
             return complain("--requests: a number of requests from 1, got '%s'", argument);
         return 0;
     case FLAG_WARMUP:
         return take_duration("--warmup", argument, 1, &options->warmup_ms);
     case FLAG_FUNCTION:
-        if (mb_cli_parse_unsigned(argument, 1, 255, &options->function) != 0 ||
+        if (cli_parse_unsigned(argument, 1, 255, &options->function) != 0 ||
             !supported_function(options->function))
             return complain("--function: 1, 2, 3, 4, 5, 6, 15, 16 or 23, got '%s'", argument);
         options->function_given = 1;
         return 0;
     case FLAG_ADDRESS:
-        if (mb_cli_parse_unsigned(argument, 0, 65535, &options->address) != 0)
+        if (cli_parse_unsigned(argument, 0, 65535, &options->address) != 0)
             return complain("--address: an address from 0 to 65535 (0x hex accepted), got '%s'",
                             argument);
         return 0;
     case FLAG_QUANTITY:
-        if (mb_cli_parse_unsigned(argument, 1, MB_MAX_READ_BITS, &options->quantity) != 0)
+        if (cli_parse_unsigned(argument, 1, MB_MAX_READ_BITS, &options->quantity) != 0)
             return complain("--quantity: a number of values from 1 to 2000, got '%s'", argument);
         options->quantity_given = 1;
         return 0;
@@ -303,7 +303,7 @@ static int take_flag(void *data, int id, const char *argument) {
         return 0;
     }
     case FLAG_SEED:
-        if (mb_cli_parse_unsigned(argument, 0, UINT64_MAX, &options->seed) != 0)
+        if (cli_parse_unsigned(argument, 0, UINT64_MAX, &options->seed) != 0)
             return complain("--seed: a number, got '%s'", argument);
         return 0;
     case FLAG_CHURN:
@@ -412,11 +412,11 @@ static int encode_request(struct bench_function *function, uint16_t address, uin
 }
 
 /* Settles the function codes, weights, address and quantity, and encodes each request. Returns
- * 0 or MB_EXIT_USAGE after printing why. */
-static int settle_requests(const struct mb_cli_options *cli, const struct bench_options *options,
+ * 0 or EXIT_STATUS_USAGE after printing why. */
+static int settle_requests(const struct cli_options *cli, const struct bench_options *options,
                            struct bench_settings *settings) {
     if (options->function_given + options->mix_given + options->write_ratio_given > 1)
-        return mb_cli_usage_error(cli, "--function, --mix and --write-ratio exclude each other");
+        return cli_usage_error(cli, "--function, --mix and --write-ratio exclude each other");
     struct mix_entry mix[BENCH_MAX_FUNCTIONS];
     size_t count = 0;
     if (options->mix_given) {
@@ -441,17 +441,16 @@ static int settle_requests(const struct mb_cli_options *cli, const struct bench_
         if (limit > 1) {
             multiple = 1;
             if (quantity > limit)
-                return mb_cli_usage_error(cli, "--quantity %u: FC %u %s carries at most %u",
-                                          quantity, function, mb_function_name(function), limit);
+                return cli_usage_error(cli, "--quantity %u: FC %u %s carries at most %u", quantity,
+                                       function, mb_function_name(function), limit);
         }
         uint32_t span = limit > 1 ? quantity : 1;
         if (options->address + span > 65536)
-            return mb_cli_usage_error(cli,
-                                      "--address %u with --quantity %u runs past address 65535",
-                                      (unsigned)options->address, (unsigned)span);
+            return cli_usage_error(cli, "--address %u with --quantity %u runs past address 65535",
+                                   (unsigned)options->address, (unsigned)span);
     }
     if (!multiple && options->quantity_given)
-        return mb_cli_usage_error(cli, "--quantity does not apply to FC 5 and 6 (one value each)");
+        return cli_usage_error(cli, "--quantity does not apply to FC 5 and 6 (one value each)");
 
     settings->function_count = count;
     settings->total_weight = 0;
@@ -463,8 +462,7 @@ static int settle_requests(const struct mb_cli_options *cli, const struct bench_
         function->weight = mix[i].weight;
         settings->total_weight += mix[i].weight;
         if (encode_request(function, (uint16_t)options->address, quantity) != 0)
-            return mb_cli_usage_error(cli, "FC %u: the request does not encode",
-                                      function->function);
+            return cli_usage_error(cli, "FC %u: the request does not encode", function->function);
     }
     return 0;
 }
@@ -487,14 +485,14 @@ static void target_host(const char *target, char *host, size_t size) {
     host[length] = '\0';
 }
 
-static int make_tls_context(const struct mb_cli_options *cli, const struct bench_options *options,
+static int make_tls_context(const struct cli_options *cli, const struct bench_options *options,
                             struct mb_tls_context **context) {
     if (cli->certificate == NULL || cli->key == NULL)
-        return mb_cli_usage_error(cli, "TLS needs --cert and --key: Modbus/TCP Security always "
-                                       "authenticates the client (make them with mbsec cert "
-                                       "client)");
+        return cli_usage_error(cli, "TLS needs --cert and --key: Modbus/TCP Security always "
+                                    "authenticates the client (make them with mbsec cert "
+                                    "client)");
     if (cli->ca == NULL && cli->pin == NULL)
-        return mb_cli_usage_error(cli, "TLS needs --ca (or --pin) to trust the server");
+        return cli_usage_error(cli, "TLS needs --ca (or --pin) to trust the server");
     char host[256];
     target_host(cli->target, host, sizeof host);
     struct stat status;
@@ -512,7 +510,7 @@ static int make_tls_context(const struct mb_cli_options *cli, const struct bench
     };
     char error[320];
     if (mb_tls_context_create(0, &config, context, error, sizeof error) != 0)
-        return mb_cli_usage_error(cli, "TLS: %s", error);
+        return cli_usage_error(cli, "TLS: %s", error);
     return 0;
 }
 
@@ -528,28 +526,28 @@ static void raise_descriptor_limit(uint32_t connections) {
     setrlimit(RLIMIT_NOFILE, &limit);
 }
 
-/* Checks what the options say together and fills in *settings. Returns 0 or MB_EXIT_USAGE. */
-static int settle(const struct mb_cli_options *cli, const struct bench_options *options,
+/* Checks what the options say together and fills in *settings. Returns 0 or EXIT_STATUS_USAGE. */
+static int settle(const struct cli_options *cli, const struct bench_options *options,
                   struct bench_settings *settings) {
     if (options->duration_given && options->requests != 0)
-        return mb_cli_usage_error(cli, "--duration and --requests exclude each other");
+        return cli_usage_error(cli, "--duration and --requests exclude each other");
     if (options->churn && options->depth_given)
-        return mb_cli_usage_error(cli, "--depth does not apply to --churn (each connection "
-                                       "sends one request, then closes)");
+        return cli_usage_error(cli, "--depth does not apply to --churn (each connection "
+                                    "sends one request, then closes)");
     if (options->quiet && options->progress)
-        return mb_cli_usage_error(cli, "--quiet and --progress exclude each other");
+        return cli_usage_error(cli, "--quiet and --progress exclude each other");
     if (cli->retries != 0)
-        return mb_cli_usage_error(cli, "--retries does not apply to bench: every request is "
-                                       "sent once, and its failure counted");
+        return cli_usage_error(cli, "--retries does not apply to bench: every request is "
+                                    "sent once, and its failure counted");
     if ((options->tls12 || options->resume) && !cli->tls)
-        return mb_cli_usage_error(cli, "%s needs TLS (--tls with --cert, --key and --ca)",
-                                  options->tls12 ? "--tls12" : "--resume");
+        return cli_usage_error(cli, "%s needs TLS (--tls with --cert, --key and --ca)",
+                               options->tls12 ? "--tls12" : "--resume");
     if (!options->churn && options->connections * options->depth > MAX_IN_FLIGHT)
-        return mb_cli_usage_error(cli,
-                                  "--connections x --depth: at most %d requests in flight, "
-                                  "got %llu",
-                                  MAX_IN_FLIGHT,
-                                  (unsigned long long)(options->connections * options->depth));
+        return cli_usage_error(cli,
+                               "--connections x --depth: at most %d requests in flight, "
+                               "got %llu",
+                               MAX_IN_FLIGHT,
+                               (unsigned long long)(options->connections * options->depth));
     int status = settle_requests(cli, options, settings);
     if (status != 0)
         return status;
@@ -573,27 +571,27 @@ static int settle(const struct mb_cli_options *cli, const struct bench_options *
     return 0;
 }
 
-int mb_cmd_bench(int argc, char **argv) {
+int cmd_bench(int argc, char **argv) {
     struct bench_options options = {.connections = 1, .depth = 1, .seed = 1};
-    const struct mb_cli_command command = {
+    const struct cli_command command = {
         .name = "bench",
         .help = help,
         .flags = flags,
         .take_flag = take_flag,
         .state = &options,
     };
-    struct mb_cli_options cli;
+    struct cli_options cli;
     char **positional;
     int count, exit_status;
-    if (!mb_cli_begin(&command, argc, argv, &cli, &positional, &count, &exit_status))
+    if (!cli_begin(&command, argc, argv, &cli, &positional, &count, &exit_status))
         return exit_status;
     struct bench_settings settings = {0};
     struct bench_results *results = NULL;
     if (count > 1) {
-        exit_status = mb_cli_usage_error(&cli,
-                                         "unexpected argument '%s': bench takes TARGET "
-                                         "alone (see mbsec bench --help)",
-                                         positional[1]);
+        exit_status = cli_usage_error(&cli,
+                                      "unexpected argument '%s': bench takes TARGET "
+                                      "alone (see mbsec bench --help)",
+                                      positional[1]);
         goto done;
     }
     exit_status = settle(&cli, &options, &settings);
@@ -606,7 +604,7 @@ int mb_cmd_bench(int argc, char **argv) {
         char message[400];
         snprintf(message, sizeof message, "cannot connect to '%s': %s", cli.target,
                  reason != NULL ? reason : "not an address");
-        exit_status = mb_cli_report_message(&cli, MB_EXIT_CONNECT, 0, message);
+        exit_status = cli_report_message(&cli, EXIT_STATUS_CONNECT, 0, message);
         goto done;
     }
     raise_descriptor_limit(settings.connections);
@@ -615,20 +613,20 @@ int mb_cmd_bench(int argc, char **argv) {
     if (results == NULL || bench_run(&settings, results) != 0) {
         if (results == NULL)
             fprintf(stderr, "mbsec bench: out of memory\n");
-        exit_status = MB_EXIT_FAILURE;
+        exit_status = EXIT_STATUS_FAILURE;
         goto done;
     }
     if (results->cannot_connect) {
-        exit_status = mb_cli_report_message(&cli, MB_EXIT_CONNECT, 0, results->connect_detail);
+        exit_status = cli_report_message(&cli, EXIT_STATUS_CONNECT, 0, results->connect_detail);
         goto done;
     }
-    if (cli.format == MB_CLI_JSON)
+    if (cli.format == CLI_JSON)
         bench_report_json(stdout, &settings, results);
     else
         bench_report_text(stdout, &settings, results);
     fflush(stdout);
-    exit_status =
-        bench_error_total(results) == 0 && results->requests > 0 ? MB_EXIT_OK : MB_EXIT_FAILURE;
+    exit_status = bench_error_total(results) == 0 && results->requests > 0 ? EXIT_STATUS_OK
+                                                                           : EXIT_STATUS_FAILURE;
 
 done:
     free(results);

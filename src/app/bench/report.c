@@ -214,13 +214,13 @@ static void json_errors(FILE *out, const struct bench_results *results) {
 
 static void json_text(FILE *out, const char *key, const char *text) {
     fprintf(out, ",\"%s\":", key);
-    mb_json_write_string(out, text, strlen(text));
+    json_write_string(out, text, strlen(text));
 }
 
 void bench_report_json(FILE *out, const struct bench_settings *settings,
                        const struct bench_results *results) {
     fprintf(out, "{\"target\":");
-    mb_json_write_string(out, settings->target, strlen(settings->target));
+    json_write_string(out, settings->target, strlen(settings->target));
     fprintf(out, ",\"mode\":\"%s\",\"unit\":%u,\"connections\":%u,\"depth\":%u",
             settings->mode == BENCH_CHURN ? "churn" : "load", settings->unit, settings->connections,
             settings->mode == BENCH_CHURN ? 1 : settings->depth);
@@ -232,7 +232,7 @@ void bench_report_json(FILE *out, const struct bench_settings *settings,
     json_errors(out, results);
     if (settings->tls != NULL) {
         fprintf(out, ",\"tls\":{\"version\":");
-        mb_json_write_string(out, results->tls_version, strlen(results->tls_version));
+        json_write_string(out, results->tls_version, strlen(results->tls_version));
         json_text(out, "cipher", results->tls_cipher);
         fprintf(out, ",\"resumed\":%llu}", (unsigned long long)results->resumed);
     } else {

@@ -49,19 +49,19 @@ static const struct {
     const char *name;
     int (*run)(int argc, char **argv);
 } subcommands[] = {
-    {"ca", mb_cert_ca},     {"server", mb_cert_server}, {"client", mb_cert_client},
-    {"show", mb_cert_show}, {"revoke", mb_cert_revoke}, {"crl", mb_cert_crl},
+    {"ca", cert_ca},     {"server", cert_server}, {"client", cert_client},
+    {"show", cert_show}, {"revoke", cert_revoke}, {"crl", cert_crl},
 };
 
-int mb_cmd_cert(int argc, char **argv) {
+int cmd_cert(int argc, char **argv) {
     if (argc < 2) {
         fputs(help, stderr);
-        return MB_EXIT_USAGE;
+        return EXIT_STATUS_USAGE;
     }
     const char *name = argv[1];
     if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0 || strcmp(name, "help") == 0) {
         fputs(help, stdout);
-        return MB_EXIT_OK;
+        return EXIT_STATUS_OK;
     }
     for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++)
         if (strcmp(name, subcommands[i].name) == 0) {
@@ -71,7 +71,7 @@ int mb_cmd_cert(int argc, char **argv) {
         }
     fprintf(stderr, "mbsec cert: unknown subcommand '%s' (ca, server, client, show, revoke, crl)\n",
             name);
-    return MB_EXIT_USAGE;
+    return EXIT_STATUS_USAGE;
 }
 
 /* ---- messages ---- */
@@ -86,31 +86,31 @@ static void vmessage(const char *subcommand, const char *kind, const char *forma
     fputc('\n', stderr);
 }
 
-void mb_cert_error(const char *subcommand, const char *format, ...) {
+void cert_error(const char *subcommand, const char *format, ...) {
     va_list arguments;
     va_start(arguments, format);
     vmessage(subcommand, "", format, arguments);
     va_end(arguments);
 }
 
-void mb_cert_warning(const char *subcommand, const char *format, ...) {
+void cert_warning(const char *subcommand, const char *format, ...) {
     va_list arguments;
     va_start(arguments, format);
     vmessage(subcommand, "warning: ", format, arguments);
     va_end(arguments);
 }
 
-int mb_cert_usage(const char *subcommand, const char *format, ...) {
+int cert_usage(const char *subcommand, const char *format, ...) {
     va_list arguments;
     va_start(arguments, format);
     fprintf(stderr, "mbsec cert %s: ", subcommand);
     vfprintf(stderr, format, arguments);
     fprintf(stderr, " (see mbsec cert %s --help)\n", subcommand);
     va_end(arguments);
-    return MB_EXIT_USAGE;
+    return EXIT_STATUS_USAGE;
 }
 
-const char *mb_cert_openssl_reason(char *buffer, size_t size) {
+const char *cert_openssl_reason(char *buffer, size_t size) {
     size_t used = 0;
     buffer[0] = '\0';
     const char *data;
@@ -147,24 +147,24 @@ const char *mb_cert_openssl_reason(char *buffer, size_t size) {
     return buffer;
 }
 
-int mb_cert_openssl_failure(const char *subcommand, const char *what) {
+int cert_openssl_failure(const char *subcommand, const char *what) {
     char reason[512];
-    mb_cert_error(subcommand, "%s: %s", what, mb_cert_openssl_reason(reason, sizeof reason));
-    return MB_EXIT_FAILURE;
+    cert_error(subcommand, "%s: %s", what, cert_openssl_reason(reason, sizeof reason));
+    return EXIT_STATUS_FAILURE;
 }
 
 /* ---- the command line ---- */
 
-int mb_cert_bad_option(const char *subcommand, int option, char **argv) {
+int cert_bad_option(const char *subcommand, int option, char **argv) {
     const char *text = optind > 0 ? argv[optind - 1] : "?";
     if (option == ':')
-        return mb_cert_usage(subcommand, "option '%s' needs a value", text);
+        return cert_usage(subcommand, "option '%s' needs a value", text);
     if (optopt != 0 && optopt < 256 && isprint(optopt) && text[0] == '-' && text[1] != '-')
-        return mb_cert_usage(subcommand, "unknown option '-%c'", optopt);
-    return mb_cert_usage(subcommand, "unknown option '%s'", text);
+        return cert_usage(subcommand, "unknown option '-%c'", optopt);
+    return cert_usage(subcommand, "unknown option '%s'", text);
 }
 
-int mb_cert_parse_number(const char *text, long minimum, long maximum, long *value) {
+int cert_parse_number(const char *text, long minimum, long maximum, long *value) {
     if (text[0] == '\0' || (!isdigit((unsigned char)text[0]) && text[0] != '-'))
         return -1;
     errno = 0;
@@ -187,7 +187,7 @@ static int digits(const char *text, int count) {
     return value;
 }
 
-int mb_cert_parse_time(const char *text, time_t *value) {
+int cert_parse_time(const char *text, time_t *value) {
     size_t length = strlen(text);
     if ((length != 10 && length != 20) || text[4] != '-' || text[7] != '-')
         return -1;
@@ -217,7 +217,7 @@ int mb_cert_parse_time(const char *text, time_t *value) {
     return 0;
 }
 
-void mb_cert_format_time(time_t value, char *buffer, size_t size) {
+void cert_format_time(time_t value, char *buffer, size_t size) {
     struct tm fields;
     if (gmtime_r(&value, &fields) == NULL ||
         strftime(buffer, size, "%Y-%m-%d %H:%M:%S UTC", &fields) == 0)

@@ -43,30 +43,30 @@ static int write_all(int fd, const void *data, size_t length) {
 
 /* Writes, flushes to disk and closes; on failure removes `path` and prints why. */
 static int fill_and_close(const char *subcommand, int fd, const char *path,
-                          const struct mb_cert_output *output) {
+                          const struct cert_output *output) {
     if (write_all(fd, output->data, output->length) != 0 || fsync(fd) != 0) {
         int saved = errno;
         close(fd);
         unlink(path);
-        mb_cert_error(subcommand, "cannot write %s: %s", path, strerror(saved));
+        cert_error(subcommand, "cannot write %s: %s", path, strerror(saved));
         return -1;
     }
     if (close(fd) != 0) {
         int saved = errno;
         unlink(path);
-        mb_cert_error(subcommand, "cannot write %s: %s", path, strerror(saved));
+        cert_error(subcommand, "cannot write %s: %s", path, strerror(saved));
         return -1;
     }
     return 0;
 }
 
-static int create_new(const char *subcommand, const struct mb_cert_output *output) {
+static int create_new(const char *subcommand, const struct cert_output *output) {
     int fd = open(output->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, output->mode);
     if (fd < 0) {
         if (errno == EEXIST)
-            mb_cert_error(subcommand, "%s already exists; use --force to replace it", output->path);
+            cert_error(subcommand, "%s already exists; use --force to replace it", output->path);
         else
-            mb_cert_error(subcommand, "cannot create %s: %s", output->path, strerror(errno));
+            cert_error(subcommand, "cannot create %s: %s", output->path, strerror(errno));
         return -1;
     }
     return fill_and_close(subcommand, fd, output->path, output);
@@ -74,22 +74,22 @@ static int create_new(const char *subcommand, const struct mb_cert_output *outpu
 
 /* A new file beside the old one, renamed over it: readers never see half a file, and the
  * new file has its own mode from the start, whatever the old one had. */
-static int replace(const char *subcommand, const struct mb_cert_output *output) {
+static int replace(const char *subcommand, const struct cert_output *output) {
     char temporary[4096];
     unsigned char noise[6];
     if (RAND_bytes(noise, sizeof noise) != 1) {
-        mb_cert_openssl_failure(subcommand, "no random bytes");
+        cert_openssl_failure(subcommand, "no random bytes");
         return -1;
     }
     int length = snprintf(temporary, sizeof temporary, "%s.new-%02x%02x%02x%02x%02x%02x",
                           output->path, noise[0], noise[1], noise[2], noise[3], noise[4], noise[5]);
     if (length < 0 || (size_t)length >= sizeof temporary) {
-        mb_cert_error(subcommand, "path too long: %s", output->path);
+        cert_error(subcommand, "path too long: %s", output->path);
         return -1;
     }
     int fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, output->mode);
     if (fd < 0) {
-        mb_cert_error(subcommand, "cannot create %s: %s", temporary, strerror(errno));
+        cert_error(subcommand, "cannot create %s: %s", temporary, strerror(errno));
         return -1;
     }
     if (fill_and_close(subcommand, fd, temporary, output) != 0)
@@ -97,25 +97,25 @@ static int replace(const char *subcommand, const struct mb_cert_output *output) 
     if (rename(temporary, output->path) != 0) {
         int saved = errno;
         unlink(temporary);
-        mb_cert_error(subcommand, "cannot replace %s: %s", output->path, strerror(saved));
+        cert_error(subcommand, "cannot replace %s: %s", output->path, strerror(saved));
         return -1;
     }
     return 0;
 }
 
-int mb_cert_write_outputs(const char *subcommand, const struct mb_cert_output *outputs,
-                          size_t count, int force) {
+int cert_write_outputs(const char *subcommand, const struct cert_output *outputs, size_t count,
+                       int force) {
     if (!force)
         for (size_t i = 0; i < count; i++) {
             struct stat status;
             if (lstat(outputs[i].path, &status) == 0) {
-                mb_cert_error(subcommand, "%s already exists; use --force to replace it",
-                              outputs[i].path);
-                return MB_EXIT_FAILURE;
+                cert_error(subcommand, "%s already exists; use --force to replace it",
+                           outputs[i].path);
+                return EXIT_STATUS_FAILURE;
             }
             if (errno != ENOENT) {
-                mb_cert_error(subcommand, "cannot write %s: %s", outputs[i].path, strerror(errno));
-                return MB_EXIT_FAILURE;
+                cert_error(subcommand, "cannot write %s: %s", outputs[i].path, strerror(errno));
+                return EXIT_STATUS_FAILURE;
             }
         }
     for (size_t i = 0; i < count; i++) {
@@ -125,14 +125,14 @@ int mb_cert_write_outputs(const char *subcommand, const struct mb_cert_output *o
         if (!force)
             for (size_t j = 0; j < i; j++)
                 unlink(outputs[j].path);
-        return MB_EXIT_FAILURE;
+        return EXIT_STATUS_FAILURE;
     }
-    return MB_EXIT_OK;
+    return EXIT_STATUS_OK;
 }
 
 /* ---- PEM in memory ---- */
 
-static int take_buffer(BIO *bio, int written, struct mb_cert_buffer *pem) {
+static int take_buffer(BIO *bio, int written, struct cert_buffer *pem) {
     pem->bio = bio;
     pem->data = NULL;
     pem->length = 0;
@@ -147,7 +147,7 @@ static int take_buffer(BIO *bio, int written, struct mb_cert_buffer *pem) {
     return 0;
 }
 
-int mb_cert_pem_certificates(X509 *const *certificates, size_t count, struct mb_cert_buffer *pem) {
+int cert_pem_certificates(X509 *const *certificates, size_t count, struct cert_buffer *pem) {
     BIO *bio = BIO_new(BIO_s_mem());
     int written = bio != NULL;
     for (size_t i = 0; written && i < count; i++)
@@ -155,19 +155,19 @@ int mb_cert_pem_certificates(X509 *const *certificates, size_t count, struct mb_
     return take_buffer(bio, written, pem);
 }
 
-int mb_cert_pem_key(EVP_PKEY *key, struct mb_cert_buffer *pem) {
+int cert_pem_key(EVP_PKEY *key, struct cert_buffer *pem) {
     BIO *bio = BIO_new(BIO_s_mem());
     int written = bio != NULL && PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL);
     return take_buffer(bio, written, pem);
 }
 
-int mb_cert_pem_crl(X509_CRL *crl, struct mb_cert_buffer *pem) {
+int cert_pem_crl(X509_CRL *crl, struct cert_buffer *pem) {
     BIO *bio = BIO_new(BIO_s_mem());
     int written = bio != NULL && PEM_write_bio_X509_CRL(bio, crl);
     return take_buffer(bio, written, pem);
 }
 
-void mb_cert_buffer_free(struct mb_cert_buffer *buffer) {
+void cert_buffer_free(struct cert_buffer *buffer) {
     /* BIO_free clears a memory BIO's buffer before releasing it: it may hold a key. */
     BIO_free(buffer->bio);
     buffer->bio = NULL;
@@ -177,10 +177,10 @@ void mb_cert_buffer_free(struct mb_cert_buffer *buffer) {
 
 /* ---- reading ---- */
 
-BIO *mb_cert_read_file(const char *subcommand, const char *path) {
+BIO *cert_read_file(const char *subcommand, const char *path) {
     FILE *file = fopen(path, "rb");
     if (file == NULL) {
-        mb_cert_error(subcommand, "cannot read %s: %s", path, strerror(errno));
+        cert_error(subcommand, "cannot read %s: %s", path, strerror(errno));
         return NULL;
     }
     BIO *bio = BIO_new(BIO_s_mem());
@@ -189,8 +189,8 @@ BIO *mb_cert_read_file(const char *subcommand, const char *path) {
     while (bio != NULL && (got = fread(chunk, 1, sizeof chunk, file)) > 0) {
         total += got;
         if (total > MAX_INPUT_BYTES) {
-            mb_cert_error(subcommand, "%s: larger than %d bytes, not a certificate", path,
-                          MAX_INPUT_BYTES);
+            cert_error(subcommand, "%s: larger than %d bytes, not a certificate", path,
+                       MAX_INPUT_BYTES);
             BIO_free(bio);
             fclose(file);
             return NULL;
@@ -205,19 +205,18 @@ BIO *mb_cert_read_file(const char *subcommand, const char *path) {
     int saved = errno;
     fclose(file);
     if (bio == NULL) {
-        mb_cert_error(subcommand, "%s: out of memory", path);
+        cert_error(subcommand, "%s: out of memory", path);
         return NULL;
     }
     if (failed) {
-        mb_cert_error(subcommand, "cannot read %s: %s", path, strerror(saved));
+        cert_error(subcommand, "cannot read %s: %s", path, strerror(saved));
         BIO_free(bio);
         return NULL;
     }
     return bio;
 }
 
-STACK_OF(X509) *
-    mb_cert_parse_certificates(const char *subcommand, const char *path, BIO *contents) {
+STACK_OF(X509) * cert_parse_certificates(const char *subcommand, const char *path, BIO *contents) {
     /* Read through a second BIO over the same bytes: reading consumes what it reads, and the
      * bytes are needed again for DER. */
     char *data;
@@ -240,8 +239,8 @@ STACK_OF(X509) *
         ERR_GET_LIB(error) == ERR_LIB_PEM && ERR_GET_REASON(error) == PEM_R_NO_START_LINE;
     if (certificates != NULL && sk_X509_num(certificates) > 0 && !clean_end) {
         char reason[512];
-        mb_cert_error(subcommand, "%s: certificate %d is broken: %s", path,
-                      sk_X509_num(certificates) + 1, mb_cert_openssl_reason(reason, sizeof reason));
+        cert_error(subcommand, "%s: certificate %d is broken: %s", path,
+                   sk_X509_num(certificates) + 1, cert_openssl_reason(reason, sizeof reason));
         sk_X509_pop_free(certificates, X509_free);
         return NULL;
     }
@@ -259,16 +258,16 @@ STACK_OF(X509) *
     if (certificates == NULL || sk_X509_num(certificates) == 0) {
         char reason[512];
         if (certificates == NULL)
-            mb_cert_error(subcommand, "%s: out of memory", path);
+            cert_error(subcommand, "%s: out of memory", path);
         else if (clean_end && length > 0 && memmem(data, (size_t)length, "PRIVATE KEY", 11))
-            mb_cert_error(subcommand, "%s holds a private key, not a certificate", path);
+            cert_error(subcommand, "%s holds a private key, not a certificate", path);
         else if (clean_end)
-            mb_cert_error(subcommand,
-                          "%s: no certificate in it (neither PEM \"BEGIN CERTIFICATE\" nor DER)",
-                          path);
+            cert_error(subcommand,
+                       "%s: no certificate in it (neither PEM \"BEGIN CERTIFICATE\" nor DER)",
+                       path);
         else
-            mb_cert_error(subcommand, "%s: not a certificate: %s", path,
-                          mb_cert_openssl_reason(reason, sizeof reason));
+            cert_error(subcommand, "%s: not a certificate: %s", path,
+                       cert_openssl_reason(reason, sizeof reason));
         sk_X509_pop_free(certificates, X509_free);
         return NULL;
     }
@@ -276,17 +275,17 @@ STACK_OF(X509) *
     return certificates;
 }
 
-STACK_OF(X509) * mb_cert_read_certificates(const char *subcommand, const char *path) {
-    BIO *bio = mb_cert_read_file(subcommand, path);
+STACK_OF(X509) * cert_read_certificates(const char *subcommand, const char *path) {
+    BIO *bio = cert_read_file(subcommand, path);
     if (bio == NULL)
         return NULL;
-    STACK_OF(X509) *certificates = mb_cert_parse_certificates(subcommand, path, bio);
+    STACK_OF(X509) *certificates = cert_parse_certificates(subcommand, path, bio);
     BIO_free(bio);
     return certificates;
 }
 
-X509 *mb_cert_read_certificate(const char *subcommand, const char *path) {
-    STACK_OF(X509) *certificates = mb_cert_read_certificates(subcommand, path);
+X509 *cert_read_certificate(const char *subcommand, const char *path) {
+    STACK_OF(X509) *certificates = cert_read_certificates(subcommand, path);
     if (certificates == NULL)
         return NULL;
     X509 *first = sk_X509_shift(certificates);
@@ -306,9 +305,9 @@ static int no_password(char *buffer, int size, int writing, void *context) {
 static EVP_PKEY *read_key(const char *subcommand, const char *path) {
     struct stat status;
     if (stat(path, &status) == 0 && (status.st_mode & 077) != 0)
-        mb_cert_warning(subcommand, "%s can be read by others (mode %04o); chmod 600 it", path,
-                        (unsigned)(status.st_mode & 07777));
-    BIO *bio = mb_cert_read_file(subcommand, path);
+        cert_warning(subcommand, "%s can be read by others (mode %04o); chmod 600 it", path,
+                     (unsigned)(status.st_mode & 07777));
+    BIO *bio = cert_read_file(subcommand, path);
     if (bio == NULL)
         return NULL;
     char *data;
@@ -321,23 +320,22 @@ static EVP_PKEY *read_key(const char *subcommand, const char *path) {
     if (key == NULL) {
         if (length > 0 && memmem(data, (size_t)length, "ENCRYPTED", 9) != NULL) {
             ERR_clear_error();
-            mb_cert_error(subcommand, "%s is encrypted; mbsec cert needs the key unencrypted",
-                          path);
+            cert_error(subcommand, "%s is encrypted; mbsec cert needs the key unencrypted", path);
         } else {
             char what[4200];
             snprintf(what, sizeof what, "%s: not a private key", path);
-            mb_cert_openssl_failure(subcommand, what);
+            cert_openssl_failure(subcommand, what);
         }
     }
     BIO_free(bio);
     return key;
 }
 
-int mb_cert_join(const char *subcommand, char *path, size_t size, const char *directory,
-                 const char *name) {
+int cert_join(const char *subcommand, char *path, size_t size, const char *directory,
+              const char *name) {
     int length = snprintf(path, size, "%s/%s", directory, name);
     if (length < 0 || (size_t)length >= size) {
-        mb_cert_error(subcommand, "path too long: %s/%s", directory, name);
+        cert_error(subcommand, "path too long: %s/%s", directory, name);
         return -1;
     }
     return 0;
@@ -345,39 +343,39 @@ int mb_cert_join(const char *subcommand, char *path, size_t size, const char *di
 
 /* ---- the CA directory ---- */
 
-int mb_cert_ca_load(const char *subcommand, const char *directory, struct mb_cert_ca *ca) {
+int cert_ca_load(const char *subcommand, const char *directory, struct cert_ca *ca) {
     char certificate_path[4096], key_path[4096];
     ca->directory = directory;
     ca->certificate = NULL;
     ca->key = NULL;
-    if (mb_cert_join(subcommand, certificate_path, sizeof certificate_path, directory, "ca.crt") !=
+    if (cert_join(subcommand, certificate_path, sizeof certificate_path, directory, "ca.crt") !=
             0 ||
-        mb_cert_join(subcommand, key_path, sizeof key_path, directory, "ca.key") != 0)
-        return MB_EXIT_FAILURE;
-    ca->certificate = mb_cert_read_certificate(subcommand, certificate_path);
+        cert_join(subcommand, key_path, sizeof key_path, directory, "ca.key") != 0)
+        return EXIT_STATUS_FAILURE;
+    ca->certificate = cert_read_certificate(subcommand, certificate_path);
     if (ca->certificate == NULL)
-        return MB_EXIT_FAILURE;
+        return EXIT_STATUS_FAILURE;
     ca->key = read_key(subcommand, key_path);
     if (ca->key == NULL) {
-        mb_cert_ca_free(ca);
-        return MB_EXIT_FAILURE;
+        cert_ca_free(ca);
+        return EXIT_STATUS_FAILURE;
     }
     if (X509_check_private_key(ca->certificate, ca->key) != 1) {
         ERR_clear_error();
-        mb_cert_error(subcommand, "%s is not the key of %s", key_path, certificate_path);
-        mb_cert_ca_free(ca);
-        return MB_EXIT_FAILURE;
+        cert_error(subcommand, "%s is not the key of %s", key_path, certificate_path);
+        cert_ca_free(ca);
+        return EXIT_STATUS_FAILURE;
     }
     if (X509_check_ca(ca->certificate) < 1) {
-        mb_cert_error(subcommand, "%s is not a CA certificate (no basicConstraints CA:TRUE)",
-                      certificate_path);
-        mb_cert_ca_free(ca);
-        return MB_EXIT_FAILURE;
+        cert_error(subcommand, "%s is not a CA certificate (no basicConstraints CA:TRUE)",
+                   certificate_path);
+        cert_ca_free(ca);
+        return EXIT_STATUS_FAILURE;
     }
-    return MB_EXIT_OK;
+    return EXIT_STATUS_OK;
 }
 
-void mb_cert_ca_free(struct mb_cert_ca *ca) {
+void cert_ca_free(struct cert_ca *ca) {
     X509_free(ca->certificate);
     EVP_PKEY_free(ca->key);
     ca->certificate = NULL;
@@ -386,7 +384,7 @@ void mb_cert_ca_free(struct mb_cert_ca *ca) {
 
 /* ---- certificates ---- */
 
-const char *mb_cert_name(const X509_NAME *name, char *buffer, size_t size) {
+const char *cert_name(const X509_NAME *name, char *buffer, size_t size) {
     /* UTF-8 as it is, control characters and RFC 2253 specials escaped; a name whose strings do
      * not decode is printed again with every byte above 0x7F escaped. */
     unsigned long flags =
@@ -412,7 +410,7 @@ const char *mb_cert_name(const X509_NAME *name, char *buffer, size_t size) {
     return buffer;
 }
 
-const char *mb_cert_serial_hex(const ASN1_INTEGER *serial, char *buffer, size_t size) {
+const char *cert_serial_hex(const ASN1_INTEGER *serial, char *buffer, size_t size) {
     BIGNUM *number = ASN1_INTEGER_to_BN(serial, NULL);
     char *hex = number != NULL ? BN_bn2hex(number) : NULL;
     snprintf(buffer, size, "%s", hex != NULL ? hex : "(unreadable)");

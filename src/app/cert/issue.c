@@ -182,7 +182,7 @@ static const char *dns_name_problem(const char *name) {
     return NULL;
 }
 
-/* Adds each comma-separated entry of `list`. Returns 0 or MB_EXIT_USAGE after saying why. */
+/* Adds each comma-separated entry of `list`. Returns 0 or EXIT_STATUS_USAGE after saying why. */
 static int add_names(struct issue *issue, const char *list, int addresses) {
     const char *option = addresses ? "--ip" : "--dns";
     const char *entry = list;
@@ -191,7 +191,7 @@ static int add_names(struct issue *issue, const char *list, int addresses) {
         size_t length = comma != NULL ? (size_t)(comma - entry) : strlen(entry);
         struct alt_name name = {.is_address = addresses};
         if (length > DNS_NAME_MAX)
-            return mb_cert_usage(issue->subcommand, "%s: '%.40s...' is too long", option, entry);
+            return cert_usage(issue->subcommand, "%s: '%.40s...' is too long", option, entry);
         memcpy(name.text, entry, length);
         name.text[length] = '\0';
         if (addresses) {
@@ -200,12 +200,12 @@ static int add_names(struct issue *issue, const char *list, int addresses) {
             else if (inet_pton(AF_INET6, name.text, name.address) == 1)
                 name.address_length = 16;
             else
-                return mb_cert_usage(issue->subcommand, "--ip: '%s' is not an IPv4 or IPv6 address",
-                                     name.text);
+                return cert_usage(issue->subcommand, "--ip: '%s' is not an IPv4 or IPv6 address",
+                                  name.text);
         } else {
             const char *problem = dns_name_problem(name.text);
             if (problem != NULL)
-                return mb_cert_usage(issue->subcommand, "--dns: '%s' %s", name.text, problem);
+                return cert_usage(issue->subcommand, "--dns: '%s' %s", name.text, problem);
         }
         int duplicate = 0;
         for (size_t i = 0; i < issue->name_count; i++)
@@ -217,8 +217,8 @@ static int add_names(struct issue *issue, const char *list, int addresses) {
                 duplicate = 1;
         if (!duplicate) {
             if (issue->name_count == MAX_NAMES)
-                return mb_cert_usage(issue->subcommand, "more than %d --dns and --ip entries",
-                                     MAX_NAMES);
+                return cert_usage(issue->subcommand, "more than %d --dns and --ip entries",
+                                  MAX_NAMES);
             issue->names[issue->name_count++] = name;
         }
         if (comma == NULL)
@@ -232,19 +232,19 @@ static int check_common_name(const struct issue *issue, const char *name) {
     size_t characters = 0;
     for (const unsigned char *c = (const unsigned char *)name; *c != '\0'; c++) {
         if (*c < 0x20 || *c == 0x7F)
-            return mb_cert_usage(issue->subcommand, "--name: control characters not allowed");
+            return cert_usage(issue->subcommand, "--name: control characters not allowed");
         if ((*c & 0xC0) != 0x80)
             characters++;
     }
     if (characters == 0 || characters > COMMON_NAME_MAX)
-        return mb_cert_usage(issue->subcommand, "--name: 1 to %d characters, not %zu",
-                             COMMON_NAME_MAX, characters);
+        return cert_usage(issue->subcommand, "--name: 1 to %d characters, not %zu", COMMON_NAME_MAX,
+                          characters);
     /* The role check is a strict UTF-8 check (and more); a name longer than any role is left to
      * the same check in OpenSSL when it is added to the certificate. */
     char reason[160];
     size_t bytes = strlen(name);
     if (bytes <= MB_ROLE_MAX && mb_role_check(name, bytes, reason, sizeof reason) != 1)
-        return mb_cert_usage(issue->subcommand, "--name: not valid UTF-8");
+        return cert_usage(issue->subcommand, "--name: not valid UTF-8");
     return 0;
 }
 
@@ -331,27 +331,27 @@ static int parse(struct issue *issue, int argc, char **argv) {
             issue->name = optarg;
             break;
         case OPT_DAYS:
-            if (mb_cert_parse_number(optarg, 1, MAX_DAYS, &issue->days) != 0)
-                return mb_cert_usage(sub, "--days: a number of days from 1 to %ld, not '%s'",
-                                     MAX_DAYS, optarg);
+            if (cert_parse_number(optarg, 1, MAX_DAYS, &issue->days) != 0)
+                return cert_usage(sub, "--days: a number of days from 1 to %ld, not '%s'", MAX_DAYS,
+                                  optarg);
             issue->days_given = 1;
             break;
         case OPT_NOT_BEFORE:
-            if (mb_cert_parse_time(optarg, &issue->not_before) != 0)
-                return mb_cert_usage(
-                    sub, "--not-before: YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ, not '%s'", optarg);
+            if (cert_parse_time(optarg, &issue->not_before) != 0)
+                return cert_usage(sub, "--not-before: YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ, not '%s'",
+                                  optarg);
             issue->not_before_given = 1;
             break;
         case OPT_NOT_AFTER:
-            if (mb_cert_parse_time(optarg, &issue->not_after) != 0)
-                return mb_cert_usage(
-                    sub, "--not-after: YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ, not '%s'", optarg);
+            if (cert_parse_time(optarg, &issue->not_after) != 0)
+                return cert_usage(sub, "--not-after: YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ, not '%s'",
+                                  optarg);
             issue->not_after_given = 1;
             break;
         case OPT_RSA:
-            if (mb_cert_parse_number(optarg, 2048, 4096, &issue->rsa_bits) != 0 ||
+            if (cert_parse_number(optarg, 2048, 4096, &issue->rsa_bits) != 0 ||
                 (issue->rsa_bits != 2048 && issue->rsa_bits != 3072 && issue->rsa_bits != 4096))
-                return mb_cert_usage(sub, "--rsa: 2048, 3072 or 4096 bits, not '%s'", optarg);
+                return cert_usage(sub, "--rsa: 2048, 3072 or 4096 bits, not '%s'", optarg);
             break;
         case OPT_FORCE:
             issue->force = 1;
@@ -369,36 +369,35 @@ static int parse(struct issue *issue, int argc, char **argv) {
             break;
         case 'h':
             fputs(help, stdout);
-            return MB_EXIT_OK;
+            return EXIT_STATUS_OK;
         default:
-            return mb_cert_bad_option(sub, option, argv);
+            return cert_bad_option(sub, option, argv);
         }
     }
     if (optind < argc)
-        return mb_cert_usage(sub, "unexpected argument '%s'", argv[optind]);
+        return cert_usage(sub, "unexpected argument '%s'", argv[optind]);
     if (issue->directory == NULL)
-        return mb_cert_usage(sub, "missing %s DIR",
-                             issue->kind == KIND_CA ? "--out-dir" : "--ca-dir");
+        return cert_usage(sub, "missing %s DIR", issue->kind == KIND_CA ? "--out-dir" : "--ca-dir");
     if (issue->kind != KIND_CA && issue->prefix == NULL)
-        return mb_cert_usage(sub, "missing --out PREFIX");
+        return cert_usage(sub, "missing --out PREFIX");
     if (issue->kind == KIND_SERVER && issue->name_count == 0)
-        return mb_cert_usage(sub, "missing --dns NAME or --ip ADDRESS: clients check the "
-                                  "server's name against them");
+        return cert_usage(sub, "missing --dns NAME or --ip ADDRESS: clients check the "
+                               "server's name against them");
     if (issue->kind == KIND_CLIENT) {
         if (issue->role != NULL && issue->no_role)
-            return mb_cert_usage(sub, "--role and --no-role together");
+            return cert_usage(sub, "--role and --no-role together");
         if (issue->role == NULL && !issue->no_role)
-            return mb_cert_usage(sub, "missing --role ROLE (or --no-role for a certificate "
-                                      "without one)");
+            return cert_usage(sub, "missing --role ROLE (or --no-role for a certificate "
+                                   "without one)");
         char reason[160];
         if (issue->role != NULL &&
             mb_role_check(issue->role, strlen(issue->role), reason, sizeof reason) != 1)
-            return mb_cert_usage(sub, "--role: %s", reason);
+            return cert_usage(sub, "--role: %s", reason);
     }
     if (issue->name != NULL && (status = check_common_name(issue, issue->name)) != 0)
         return status;
     if (issue->days_given && issue->not_after_given)
-        return mb_cert_usage(sub, "--days and --not-after together: give one");
+        return cert_usage(sub, "--days and --not-after together: give one");
     time_t now = time(NULL);
     if (!issue->not_before_given)
         issue->not_before = now;
@@ -406,10 +405,10 @@ static int parse(struct issue *issue, int argc, char **argv) {
         issue->not_after = issue->not_before + issue->days * DAY_SECONDS;
     if (issue->not_after <= issue->not_before) {
         char before[64], after[64];
-        mb_cert_format_time(issue->not_before, before, sizeof before);
-        mb_cert_format_time(issue->not_after, after, sizeof after);
-        return mb_cert_usage(sub, "the certificate would end (%s) before it begins (%s)%s", after,
-                             before, issue->not_before_given ? "" : "; give --not-before too");
+        cert_format_time(issue->not_before, before, sizeof before);
+        cert_format_time(issue->not_after, after, sizeof after);
+        return cert_usage(sub, "the certificate would end (%s) before it begins (%s)%s", after,
+                          before, issue->not_before_given ? "" : "; give --not-before too");
     }
     return -1;
 }
@@ -522,7 +521,7 @@ static void default_common_name(const struct issue *issue, char *buffer, size_t 
 
 /* Builds and signs the certificate for `key`; the issuer is the CA, or the certificate itself
  * for a CA. Returns it or NULL (OpenSSL's queue says why). */
-static X509 *build(const struct issue *issue, EVP_PKEY *key, const struct mb_cert_ca *ca) {
+static X509 *build(const struct issue *issue, EVP_PKEY *key, const struct cert_ca *ca) {
     X509 *certificate = X509_new();
     if (certificate == NULL)
         return NULL;
@@ -583,20 +582,20 @@ static const char *key_description(long rsa_bits, char *buffer, size_t size) {
 
 /* Says so when the CA has expired or ends before the new certificate: verification of the new
  * one would fail then, which is easier to understand now than in a TLS handshake later. */
-static void warn_about_ca_dates(const struct issue *issue, const struct mb_cert_ca *ca) {
+static void warn_about_ca_dates(const struct issue *issue, const struct cert_ca *ca) {
     const ASN1_TIME *ca_end = X509_get0_notAfter(ca->certificate);
     struct tm fields;
     if (ASN1_TIME_to_tm(ca_end, &fields) != 1)
         return;
     time_t end = timegm(&fields);
     char text[64];
-    mb_cert_format_time(end, text, sizeof text);
+    cert_format_time(end, text, sizeof text);
     if (end < time(NULL))
-        mb_cert_warning(issue->subcommand, "the CA expired on %s; what it signs will not verify",
-                        text);
+        cert_warning(issue->subcommand, "the CA expired on %s; what it signs will not verify",
+                     text);
     else if (end < issue->not_after)
-        mb_cert_warning(issue->subcommand, "the certificate outlives its CA, which expires on %s",
-                        text);
+        cert_warning(issue->subcommand, "the certificate outlives its CA, which expires on %s",
+                     text);
 }
 
 /* ---- the subcommands ---- */
@@ -608,7 +607,7 @@ static int make_directory(const char *subcommand, const char *directory) {
     for (char *slash = strchr(parent + 1, '/'); slash != NULL; slash = strchr(slash + 1, '/')) {
         *slash = '\0';
         if (mkdir(parent, 0755) != 0 && errno != EEXIST) {
-            mb_cert_error(subcommand, "cannot create %s: %s", parent, strerror(errno));
+            cert_error(subcommand, "cannot create %s: %s", parent, strerror(errno));
             return -1;
         }
         *slash = '/';
@@ -617,60 +616,58 @@ static int make_directory(const char *subcommand, const char *directory) {
         struct stat status;
         if (stat(directory, &status) == 0 && S_ISDIR(status.st_mode))
             return 0;
-        mb_cert_error(subcommand, "%s exists and is not a directory", directory);
+        cert_error(subcommand, "%s exists and is not a directory", directory);
         return -1;
     }
-    mb_cert_error(subcommand, "cannot create %s: %s", directory, strerror(errno));
+    cert_error(subcommand, "cannot create %s: %s", directory, strerror(errno));
     return -1;
 }
 
 static int create_ca(struct issue *issue) {
     const char *sub = issue->subcommand;
     char certificate_path[4096], key_path[4096], revoked_path[4096], number_path[4096];
-    if (mb_cert_join(sub, certificate_path, sizeof certificate_path, issue->directory, "ca.crt") !=
+    if (cert_join(sub, certificate_path, sizeof certificate_path, issue->directory, "ca.crt") !=
             0 ||
-        mb_cert_join(sub, key_path, sizeof key_path, issue->directory, "ca.key") != 0 ||
-        mb_cert_join(sub, revoked_path, sizeof revoked_path, issue->directory, "revoked") != 0 ||
-        mb_cert_join(sub, number_path, sizeof number_path, issue->directory, "crlnumber") != 0)
-        return MB_EXIT_FAILURE;
+        cert_join(sub, key_path, sizeof key_path, issue->directory, "ca.key") != 0 ||
+        cert_join(sub, revoked_path, sizeof revoked_path, issue->directory, "revoked") != 0 ||
+        cert_join(sub, number_path, sizeof number_path, issue->directory, "crlnumber") != 0)
+        return EXIT_STATUS_FAILURE;
     if (make_directory(sub, issue->directory) != 0)
-        return MB_EXIT_FAILURE;
+        return EXIT_STATUS_FAILURE;
     EVP_PKEY *key = generate_key(issue->rsa_bits);
     if (key == NULL)
-        return mb_cert_openssl_failure(sub, "cannot generate a key");
+        return cert_openssl_failure(sub, "cannot generate a key");
     X509 *certificate = build(issue, key, NULL);
     if (certificate == NULL) {
         EVP_PKEY_free(key);
-        return mb_cert_openssl_failure(sub, "cannot make the CA certificate");
+        return cert_openssl_failure(sub, "cannot make the CA certificate");
     }
-    struct mb_cert_buffer key_pem, certificate_pem;
-    int status = MB_EXIT_FAILURE;
-    int key_ok = mb_cert_pem_key(key, &key_pem) == 0;
-    int certificate_ok = mb_cert_pem_certificates(&certificate, 1, &certificate_pem) == 0;
+    struct cert_buffer key_pem, certificate_pem;
+    int status = EXIT_STATUS_FAILURE;
+    int key_ok = cert_pem_key(key, &key_pem) == 0;
+    int certificate_ok = cert_pem_certificates(&certificate, 1, &certificate_pem) == 0;
     if (!key_ok || !certificate_ok) {
-        mb_cert_openssl_failure(sub, "cannot encode the CA");
+        cert_openssl_failure(sub, "cannot encode the CA");
     } else {
         static const char no_crl_yet[] = "0\n";
-        const struct mb_cert_output outputs[] = {
+        const struct cert_output outputs[] = {
             {key_path, 0600, key_pem.data, key_pem.length},
             {certificate_path, 0644, certificate_pem.data, certificate_pem.length},
             {revoked_path, 0644, "", 0},
             {number_path, 0644, no_crl_yet, sizeof no_crl_yet - 1},
         };
-        status =
-            mb_cert_write_outputs(sub, outputs, sizeof outputs / sizeof outputs[0], issue->force);
+        status = cert_write_outputs(sub, outputs, sizeof outputs / sizeof outputs[0], issue->force);
     }
-    if (status == MB_EXIT_OK) {
+    if (status == EXIT_STATUS_OK) {
         char name[512], until[64], kind[32];
-        mb_cert_format_time(issue->not_after, until, sizeof until);
+        cert_format_time(issue->not_after, until, sizeof until);
         printf("%s: CA certificate \"%s\", %s, valid until %s; servers and clients trust it\n"
                "%s: its private key (mode 0600); keep it here, and nowhere else\n",
-               certificate_path,
-               mb_cert_name(X509_get_subject_name(certificate), name, sizeof name),
+               certificate_path, cert_name(X509_get_subject_name(certificate), name, sizeof name),
                key_description(issue->rsa_bits, kind, sizeof kind), until, key_path);
     }
-    mb_cert_buffer_free(&key_pem);
-    mb_cert_buffer_free(&certificate_pem);
+    cert_buffer_free(&key_pem);
+    cert_buffer_free(&certificate_pem);
     X509_free(certificate);
     EVP_PKEY_free(key);
     return status;
@@ -683,12 +680,12 @@ static int issue_certificate(struct issue *issue) {
     int key_length = snprintf(key_path, sizeof key_path, "%s.key", issue->prefix);
     if (length < 0 || (size_t)length >= sizeof certificate_path || key_length < 0 ||
         (size_t)key_length >= sizeof key_path) {
-        mb_cert_error(sub, "path too long: %s", issue->prefix);
-        return MB_EXIT_FAILURE;
+        cert_error(sub, "path too long: %s", issue->prefix);
+        return EXIT_STATUS_FAILURE;
     }
-    struct mb_cert_ca ca;
-    if (mb_cert_ca_load(sub, issue->directory, &ca) != MB_EXIT_OK)
-        return MB_EXIT_FAILURE;
+    struct cert_ca ca;
+    if (cert_ca_load(sub, issue->directory, &ca) != EXIT_STATUS_OK)
+        return EXIT_STATUS_FAILURE;
     /* Refuse before the (slow, for RSA) key generation rather than after it. */
     if (!issue->force) {
         struct stat status;
@@ -696,58 +693,57 @@ static int issue_certificate(struct issue *issue) {
                                : lstat(key_path, &status) == 0       ? key_path
                                                                      : NULL;
         if (existing != NULL) {
-            mb_cert_error(sub, "%s already exists; use --force to replace it", existing);
-            mb_cert_ca_free(&ca);
-            return MB_EXIT_FAILURE;
+            cert_error(sub, "%s already exists; use --force to replace it", existing);
+            cert_ca_free(&ca);
+            return EXIT_STATUS_FAILURE;
         }
     }
     warn_about_ca_dates(issue, &ca);
     EVP_PKEY *key = generate_key(issue->rsa_bits);
     if (key == NULL) {
-        mb_cert_ca_free(&ca);
-        return mb_cert_openssl_failure(sub, "cannot generate a key");
+        cert_ca_free(&ca);
+        return cert_openssl_failure(sub, "cannot generate a key");
     }
     X509 *certificate = build(issue, key, &ca);
     if (certificate == NULL) {
         EVP_PKEY_free(key);
-        mb_cert_ca_free(&ca);
-        return mb_cert_openssl_failure(sub, "cannot make the certificate");
+        cert_ca_free(&ca);
+        return cert_openssl_failure(sub, "cannot make the certificate");
     }
     /* The certificate, then the CA: the chain a peer sends in its handshake. */
     X509 *chain[] = {certificate, ca.certificate};
-    struct mb_cert_buffer key_pem, chain_pem;
-    int status = MB_EXIT_FAILURE;
-    int key_ok = mb_cert_pem_key(key, &key_pem) == 0;
-    int chain_ok = mb_cert_pem_certificates(chain, 2, &chain_pem) == 0;
+    struct cert_buffer key_pem, chain_pem;
+    int status = EXIT_STATUS_FAILURE;
+    int key_ok = cert_pem_key(key, &key_pem) == 0;
+    int chain_ok = cert_pem_certificates(chain, 2, &chain_pem) == 0;
     if (!key_ok || !chain_ok) {
-        mb_cert_openssl_failure(sub, "cannot encode the certificate");
+        cert_openssl_failure(sub, "cannot encode the certificate");
     } else {
-        const struct mb_cert_output outputs[] = {
+        const struct cert_output outputs[] = {
             {key_path, 0600, key_pem.data, key_pem.length},
             {certificate_path, 0644, chain_pem.data, chain_pem.length},
         };
-        status = mb_cert_write_outputs(sub, outputs, 2, issue->force);
+        status = cert_write_outputs(sub, outputs, 2, issue->force);
     }
-    if (status == MB_EXIT_OK) {
+    if (status == EXIT_STATUS_OK) {
         char name[512], until[64], kind[32], serial[80];
-        mb_cert_format_time(issue->not_after, until, sizeof until);
+        cert_format_time(issue->not_after, until, sizeof until);
         printf("%s: %s certificate \"%s\" (then the CA's), %s, serial %s, valid until %s\n",
                certificate_path, issue->kind == KIND_SERVER ? "server" : "client",
-               mb_cert_name(X509_get_subject_name(certificate), name, sizeof name),
+               cert_name(X509_get_subject_name(certificate), name, sizeof name),
                key_description(issue->rsa_bits, kind, sizeof kind),
-               mb_cert_serial_hex(X509_get0_serialNumber(certificate), serial, sizeof serial),
-               until);
+               cert_serial_hex(X509_get0_serialNumber(certificate), serial, sizeof serial), until);
         if (issue->kind == KIND_CLIENT)
             printf("%s: role %s%s%s\n", certificate_path, issue->role != NULL ? "\"" : "",
                    issue->role != NULL ? issue->role : "none (no role extension)",
                    issue->role != NULL ? "\"" : "");
         printf("%s: its private key (mode 0600)\n", key_path);
     }
-    mb_cert_buffer_free(&key_pem);
-    mb_cert_buffer_free(&chain_pem);
+    cert_buffer_free(&key_pem);
+    cert_buffer_free(&chain_pem);
     X509_free(certificate);
     EVP_PKEY_free(key);
-    mb_cert_ca_free(&ca);
+    cert_ca_free(&ca);
     return status;
 }
 
@@ -763,14 +759,14 @@ static int run(enum kind kind, const char *subcommand, long default_days, int ar
     return kind == KIND_CA ? create_ca(&issue) : issue_certificate(&issue);
 }
 
-int mb_cert_ca(int argc, char **argv) {
+int cert_ca(int argc, char **argv) {
     return run(KIND_CA, "ca", 3650, argc, argv);
 }
 
-int mb_cert_server(int argc, char **argv) {
+int cert_server(int argc, char **argv) {
     return run(KIND_SERVER, "server", 365, argc, argv);
 }
 
-int mb_cert_client(int argc, char **argv) {
+int cert_client(int argc, char **argv) {
     return run(KIND_CLIENT, "client", 365, argc, argv);
 }

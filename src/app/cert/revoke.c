@@ -161,35 +161,35 @@ static int parse_line(char *line, struct revocation *entry) {
     if (reason == NULL || strtok_r(NULL, " \t\r", &rest) != NULL)
         return -1;
     entry->reason = reason_code(reason);
-    if (entry->reason < 0 || mb_cert_parse_time(when, &entry->when) != 0)
+    if (entry->reason < 0 || cert_parse_time(when, &entry->when) != 0)
         return -1;
     entry->serial = parse_serial(serial);
     return entry->serial != NULL ? 0 : -1;
 }
 
-/* Opens (creating if needed), locks and reads DIR/revoked. Returns MB_EXIT_OK or
- * MB_EXIT_FAILURE after printing why. */
+/* Opens (creating if needed), locks and reads DIR/revoked. Returns EXIT_STATUS_OK or
+ * EXIT_STATUS_FAILURE after printing why. */
 static int revoked_list_load(const char *subcommand, const char *directory,
                              struct revoked_list *list) {
     memset(list, 0, sizeof *list);
     list->fd = -1;
-    if (mb_cert_join(subcommand, list->path, sizeof list->path, directory, "revoked") != 0)
-        return MB_EXIT_FAILURE;
+    if (cert_join(subcommand, list->path, sizeof list->path, directory, "revoked") != 0)
+        return EXIT_STATUS_FAILURE;
     list->fd = open(list->path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (list->fd < 0) {
-        mb_cert_error(subcommand, "cannot open %s: %s", list->path, strerror(errno));
-        return MB_EXIT_FAILURE;
+        cert_error(subcommand, "cannot open %s: %s", list->path, strerror(errno));
+        return EXIT_STATUS_FAILURE;
     }
     struct stat status;
     if (flock(list->fd, LOCK_EX) != 0 || fstat(list->fd, &status) != 0) {
-        mb_cert_error(subcommand, "cannot lock %s: %s", list->path, strerror(errno));
+        cert_error(subcommand, "cannot lock %s: %s", list->path, strerror(errno));
         revoked_list_free(list);
-        return MB_EXIT_FAILURE;
+        return EXIT_STATUS_FAILURE;
     }
     if (status.st_size > MAX_REVOKED_BYTES) {
-        mb_cert_error(subcommand, "%s is larger than %d bytes", list->path, MAX_REVOKED_BYTES);
+        cert_error(subcommand, "%s is larger than %d bytes", list->path, MAX_REVOKED_BYTES);
         revoked_list_free(list);
-        return MB_EXIT_FAILURE;
+        return EXIT_STATUS_FAILURE;
     }
     size_t size = (size_t)status.st_size;
     char *text = malloc(size + 1);
@@ -204,14 +204,14 @@ static int revoked_list_load(const char *subcommand, const char *directory,
         got += (size_t)count;
     }
     if (text == NULL || got != size) {
-        mb_cert_error(subcommand, "cannot read %s: %s", list->path,
-                      text == NULL ? "out of memory" : "short read");
+        cert_error(subcommand, "cannot read %s: %s", list->path,
+                   text == NULL ? "out of memory" : "short read");
         free(text);
         revoked_list_free(list);
-        return MB_EXIT_FAILURE;
+        return EXIT_STATUS_FAILURE;
     }
     text[size] = '\0';
-    int status_code = MB_EXIT_OK;
+    int status_code = EXIT_STATUS_OK;
     size_t line_number = 0;
     for (char *line = text, *next; line != NULL && *line != '\0'; line = next) {
         next = strchr(line, '\n');
@@ -223,23 +223,23 @@ static int revoked_list_load(const char *subcommand, const char *directory,
             continue;
         struct revocation entry;
         if (parse_line(line, &entry) != 0) {
-            mb_cert_error(subcommand, "%s line %zu: not \"SERIAL YYYY-MM-DDTHH:MM:SSZ REASON\"",
-                          list->path, line_number);
-            status_code = MB_EXIT_FAILURE;
+            cert_error(subcommand, "%s line %zu: not \"SERIAL YYYY-MM-DDTHH:MM:SSZ REASON\"",
+                       list->path, line_number);
+            status_code = EXIT_STATUS_FAILURE;
             break;
         }
         struct revocation *grown = realloc(list->entries, (list->count + 1) * sizeof *grown);
         if (grown == NULL) {
             BN_free(entry.serial);
-            mb_cert_error(subcommand, "out of memory");
-            status_code = MB_EXIT_FAILURE;
+            cert_error(subcommand, "out of memory");
+            status_code = EXIT_STATUS_FAILURE;
             break;
         }
         list->entries = grown;
         list->entries[list->count++] = entry;
     }
     free(text);
-    if (status_code != MB_EXIT_OK)
+    if (status_code != EXIT_STATUS_OK)
         revoked_list_free(list);
     return status_code;
 }
@@ -285,55 +285,55 @@ static int parse_revoke(struct revoke_options *options, int argc, char **argv) {
         case 'r':
             options->reason = reason_code(optarg);
             if (options->reason < 0 || strcasecmp(optarg, "none") == 0)
-                return mb_cert_usage("revoke",
-                                     "--reason: '%s' is not one of keyCompromise, cACompromise, "
-                                     "affiliationChanged, superseded, cessationOfOperation, "
-                                     "privilegeWithdrawn, aACompromise, unspecified",
-                                     optarg);
+                return cert_usage("revoke",
+                                  "--reason: '%s' is not one of keyCompromise, cACompromise, "
+                                  "affiliationChanged, superseded, cessationOfOperation, "
+                                  "privilegeWithdrawn, aACompromise, unspecified",
+                                  optarg);
             break;
         case 'h':
             fputs(revoke_help, stdout);
-            return MB_EXIT_OK;
+            return EXIT_STATUS_OK;
         default:
-            return mb_cert_bad_option("revoke", option, argv);
+            return cert_bad_option("revoke", option, argv);
         }
     }
     if (options->directory == NULL)
-        return mb_cert_usage("revoke", "missing --ca-dir DIR");
+        return cert_usage("revoke", "missing --ca-dir DIR");
     if (optind < argc)
         options->certificate_path = argv[optind++];
     if (optind < argc)
-        return mb_cert_usage("revoke", "unexpected argument '%s': one certificate at a time",
-                             argv[optind]);
+        return cert_usage("revoke", "unexpected argument '%s': one certificate at a time",
+                          argv[optind]);
     if ((options->certificate_path == NULL) == (options->serial_text == NULL))
-        return mb_cert_usage("revoke", "give either CERTFILE or --serial HEX");
+        return cert_usage("revoke", "give either CERTFILE or --serial HEX");
     return -1;
 }
 
 /* The serial of CERTFILE, after checking that this CA signed it. */
-static BIGNUM *serial_of_certificate(const char *path, const struct mb_cert_ca *ca, char *subject,
+static BIGNUM *serial_of_certificate(const char *path, const struct cert_ca *ca, char *subject,
                                      size_t subject_size) {
-    X509 *certificate = mb_cert_read_certificate("revoke", path);
+    X509 *certificate = cert_read_certificate("revoke", path);
     if (certificate == NULL)
         return NULL;
-    mb_cert_name(X509_get_subject_name(certificate), subject, subject_size);
+    cert_name(X509_get_subject_name(certificate), subject, subject_size);
     BIGNUM *serial = NULL;
     if (X509_cmp(certificate, ca->certificate) == 0) {
-        mb_cert_error("revoke",
-                      "%s is the CA certificate itself; to retire a CA, stop "
-                      "trusting it",
-                      path);
+        cert_error("revoke",
+                   "%s is the CA certificate itself; to retire a CA, stop "
+                   "trusting it",
+                   path);
     } else if (X509_NAME_cmp(X509_get_issuer_name(certificate),
                              X509_get_subject_name(ca->certificate)) != 0 ||
                X509_verify(certificate, X509_get0_pubkey(ca->certificate)) != 1) {
         char issuer[512];
-        mb_cert_error("revoke", "%s was not issued by the CA in %s (its issuer is \"%s\")", path,
-                      ca->directory,
-                      mb_cert_name(X509_get_issuer_name(certificate), issuer, sizeof issuer));
+        cert_error("revoke", "%s was not issued by the CA in %s (its issuer is \"%s\")", path,
+                   ca->directory,
+                   cert_name(X509_get_issuer_name(certificate), issuer, sizeof issuer));
     } else {
         serial = ASN1_INTEGER_to_BN(X509_get0_serialNumber(certificate), NULL);
         if (serial == NULL)
-            mb_cert_openssl_failure("revoke", "cannot read the serial number");
+            cert_openssl_failure("revoke", "cannot read the serial number");
     }
     ERR_clear_error();
     X509_free(certificate);
@@ -341,35 +341,35 @@ static BIGNUM *serial_of_certificate(const char *path, const struct mb_cert_ca *
 }
 
 static int revoke_certificate(const struct revoke_options *options) {
-    struct mb_cert_ca ca;
-    if (mb_cert_ca_load("revoke", options->directory, &ca) != MB_EXIT_OK)
-        return MB_EXIT_FAILURE;
+    struct cert_ca ca;
+    if (cert_ca_load("revoke", options->directory, &ca) != EXIT_STATUS_OK)
+        return EXIT_STATUS_FAILURE;
     char subject[512] = "";
     BIGNUM *serial =
         options->certificate_path != NULL
             ? serial_of_certificate(options->certificate_path, &ca, subject, sizeof subject)
             : parse_serial(options->serial_text);
-    mb_cert_ca_free(&ca);
+    cert_ca_free(&ca);
     if (serial == NULL) {
         if (options->certificate_path != NULL)
-            return MB_EXIT_FAILURE;
-        return mb_cert_usage("revoke", "--serial: '%s' is not a serial number in hex",
-                             options->serial_text);
+            return EXIT_STATUS_FAILURE;
+        return cert_usage("revoke", "--serial: '%s' is not a serial number in hex",
+                          options->serial_text);
     }
     char *hex = BN_bn2hex(serial);
     struct revoked_list list;
     int status =
-        hex != NULL ? revoked_list_load("revoke", options->directory, &list) : MB_EXIT_FAILURE;
-    if (status != MB_EXIT_OK) {
+        hex != NULL ? revoked_list_load("revoke", options->directory, &list) : EXIT_STATUS_FAILURE;
+    if (status != EXIT_STATUS_OK) {
         OPENSSL_free(hex);
         BN_free(serial);
-        return MB_EXIT_FAILURE;
+        return EXIT_STATUS_FAILURE;
     }
     const struct revocation *earlier = revoked_list_find(&list, serial);
     time_t now = time(NULL);
     if (earlier != NULL) {
         char when[64];
-        mb_cert_format_time(earlier->when, when, sizeof when);
+        cert_format_time(earlier->when, when, sizeof when);
         printf("serial %s was already revoked on %s; nothing changed\n", hex, when);
     } else {
         char line[1024], stamp[32];
@@ -389,9 +389,9 @@ static int revoke_certificate(const struct revoke_options *options) {
             written = write(list.fd, line, (size_t)length);
         while (written < 0 && errno == EINTR);
         if (written != length || fsync(list.fd) != 0) {
-            mb_cert_error("revoke", "cannot write %s: %s", list.path,
-                          written < 0 || written == length ? strerror(errno) : "short write");
-            status = MB_EXIT_FAILURE;
+            cert_error("revoke", "cannot write %s: %s", list.path,
+                       written < 0 || written == length ? strerror(errno) : "short write");
+            status = EXIT_STATUS_FAILURE;
         } else {
             printf("revoked serial %s%s%s%s, %s%s; publish it with: mbsec cert crl "
                    "--ca-dir %s --out FILE\n",
@@ -406,7 +406,7 @@ static int revoke_certificate(const struct revoke_options *options) {
     return status;
 }
 
-int mb_cert_revoke(int argc, char **argv) {
+int cert_revoke(int argc, char **argv) {
     struct revoke_options options = {0};
     int status = parse_revoke(&options, argc, argv);
     return status >= 0 ? status : revoke_certificate(&options);
@@ -419,7 +419,7 @@ static int read_crl_number(const char *path, unsigned long long *number) {
     FILE *file = fopen(path, "r");
     if (file == NULL) {
         if (errno != ENOENT) {
-            mb_cert_error("crl", "cannot read %s: %s", path, strerror(errno));
+            cert_error("crl", "cannot read %s: %s", path, strerror(errno));
             return -1;
         }
         *number = 0;
@@ -433,7 +433,7 @@ static int read_crl_number(const char *path, unsigned long long *number) {
     *number = got != NULL && isdigit((unsigned char)text[0]) ? strtoull(text, &end, 10) : 0;
     if (end == NULL || end == text || errno != 0 || (*end != '\n' && *end != '\0') ||
         *number >= (1ULL << 62)) {
-        mb_cert_error("crl", "%s holds no CRL number", path);
+        cert_error("crl", "%s holds no CRL number", path);
         return -1;
     }
     return 0;
@@ -445,7 +445,7 @@ static int set_time(ASN1_TIME **slot, time_t value) {
 }
 
 /* Builds and signs the CRL. Returns it or NULL (OpenSSL's queue says why). */
-static X509_CRL *build_crl(const struct mb_cert_ca *ca, const struct revoked_list *list,
+static X509_CRL *build_crl(const struct cert_ca *ca, const struct revoked_list *list,
                            unsigned long long number, time_t now, long days) {
     X509_CRL *crl = X509_CRL_new();
     ASN1_TIME *last = NULL, *next = NULL;
@@ -495,7 +495,7 @@ static X509_CRL *build_crl(const struct mb_cert_ca *ca, const struct revoked_lis
     return crl;
 }
 
-int mb_cert_crl(int argc, char **argv) {
+int cert_crl(int argc, char **argv) {
     static const struct option table[] = {
         {"ca-dir", required_argument, NULL, 'd'}, {"out", required_argument, NULL, 'o'},
         {"days", required_argument, NULL, 'n'},   {"force", no_argument, NULL, 'f'},
@@ -518,68 +518,68 @@ int mb_cert_crl(int argc, char **argv) {
             out = optarg;
             break;
         case 'n':
-            if (mb_cert_parse_number(optarg, 1, 3650, &days) != 0)
-                return mb_cert_usage("crl", "--days: a number of days from 1 to 3650, not '%s'",
-                                     optarg);
+            if (cert_parse_number(optarg, 1, 3650, &days) != 0)
+                return cert_usage("crl", "--days: a number of days from 1 to 3650, not '%s'",
+                                  optarg);
             break;
         case 'f':
             force = 1;
             break;
         case 'h':
             fputs(crl_help, stdout);
-            return MB_EXIT_OK;
+            return EXIT_STATUS_OK;
         default:
-            return mb_cert_bad_option("crl", option, argv);
+            return cert_bad_option("crl", option, argv);
         }
     }
     if (optind < argc)
-        return mb_cert_usage("crl", "unexpected argument '%s'", argv[optind]);
+        return cert_usage("crl", "unexpected argument '%s'", argv[optind]);
     if (directory == NULL)
-        return mb_cert_usage("crl", "missing --ca-dir DIR");
+        return cert_usage("crl", "missing --ca-dir DIR");
     if (out == NULL)
-        return mb_cert_usage("crl", "missing --out FILE");
+        return cert_usage("crl", "missing --out FILE");
 
     char number_path[4096];
-    struct mb_cert_ca ca;
-    if (mb_cert_join("crl", number_path, sizeof number_path, directory, "crlnumber") != 0 ||
-        mb_cert_ca_load("crl", directory, &ca) != MB_EXIT_OK)
-        return MB_EXIT_FAILURE;
+    struct cert_ca ca;
+    if (cert_join("crl", number_path, sizeof number_path, directory, "crlnumber") != 0 ||
+        cert_ca_load("crl", directory, &ca) != EXIT_STATUS_OK)
+        return EXIT_STATUS_FAILURE;
     struct revoked_list list;
-    if (revoked_list_load("crl", directory, &list) != MB_EXIT_OK) {
-        mb_cert_ca_free(&ca);
-        return MB_EXIT_FAILURE;
+    if (revoked_list_load("crl", directory, &list) != EXIT_STATUS_OK) {
+        cert_ca_free(&ca);
+        return EXIT_STATUS_FAILURE;
     }
     unsigned long long number;
-    int status = MB_EXIT_FAILURE;
+    int status = EXIT_STATUS_FAILURE;
     X509_CRL *crl = NULL;
-    struct mb_cert_buffer pem = {0};
+    struct cert_buffer pem = {0};
     time_t now = time(NULL);
     if (read_crl_number(number_path, &number) == 0) {
         number++;
         crl = build_crl(&ca, &list, number, now, days);
-        if (crl == NULL || mb_cert_pem_crl(crl, &pem) != 0) {
-            mb_cert_openssl_failure("crl", "cannot make the CRL");
+        if (crl == NULL || cert_pem_crl(crl, &pem) != 0) {
+            cert_openssl_failure("crl", "cannot make the CRL");
         } else {
-            const struct mb_cert_output output = {out, 0644, pem.data, pem.length};
-            status = mb_cert_write_outputs("crl", &output, 1, force);
+            const struct cert_output output = {out, 0644, pem.data, pem.length};
+            status = cert_write_outputs("crl", &output, 1, force);
         }
     }
-    if (status == MB_EXIT_OK) {
+    if (status == EXIT_STATUS_OK) {
         /* The number is recorded once the CRL is out: a failed write reuses it. */
         char text[32];
         int length = snprintf(text, sizeof text, "%llu\n", number);
-        const struct mb_cert_output record = {number_path, 0644, text, (size_t)length};
-        status = mb_cert_write_outputs("crl", &record, 1, 1);
+        const struct cert_output record = {number_path, 0644, text, (size_t)length};
+        status = cert_write_outputs("crl", &record, 1, 1);
     }
-    if (status == MB_EXIT_OK) {
+    if (status == EXIT_STATUS_OK) {
         char until[64];
-        mb_cert_format_time(now + days * DAY_SECONDS, until, sizeof until);
+        cert_format_time(now + days * DAY_SECONDS, until, sizeof until);
         printf("%s: CRL number %llu, %zu revoked certificate%s, next update %s\n", out, number,
                list.count, list.count == 1 ? "" : "s", until);
     }
-    mb_cert_buffer_free(&pem);
+    cert_buffer_free(&pem);
     X509_CRL_free(crl);
     revoked_list_free(&list);
-    mb_cert_ca_free(&ca);
+    cert_ca_free(&ca);
     return status;
 }

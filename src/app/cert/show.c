@@ -61,7 +61,7 @@ static void print_time(const char *label, const ASN1_TIME *value, const char *la
                        const char *early_note) {
     time_t when = asn1_time(value), now = time(NULL);
     char text[64];
-    mb_cert_format_time(when, text, sizeof text);
+    cert_format_time(when, text, sizeof text);
     const char *note = "";
     if (late_note != NULL && when < now)
         note = late_note;
@@ -106,7 +106,7 @@ static void print_alt_names(X509 *certificate) {
                 printf("IP:(%d bytes, not an address)", length);
         } else if (type == GEN_DIRNAME) {
             char text[512];
-            printf("DirName:%s", mb_cert_name(name->d.directoryName, text, sizeof text));
+            printf("DirName:%s", cert_name(name->d.directoryName, text, sizeof text));
         } else {
             printf("(a name of type %d)", type);
         }
@@ -240,11 +240,11 @@ static void print_fingerprint(X509 *certificate) {
 static void show_certificate(X509 *certificate) {
     char text[1024];
     printf(LABEL "%s\n",
-           "subject:", mb_cert_name(X509_get_subject_name(certificate), text, sizeof text));
+           "subject:", cert_name(X509_get_subject_name(certificate), text, sizeof text));
     printf(LABEL "%s\n",
-           "issuer:", mb_cert_name(X509_get_issuer_name(certificate), text, sizeof text));
+           "issuer:", cert_name(X509_get_issuer_name(certificate), text, sizeof text));
     printf(LABEL "%s\n",
-           "serial:", mb_cert_serial_hex(X509_get0_serialNumber(certificate), text, sizeof text));
+           "serial:", cert_serial_hex(X509_get0_serialNumber(certificate), text, sizeof text));
     print_time("not before:", X509_get0_notBefore(certificate), NULL, " (not yet valid)");
     print_time("not after:", X509_get0_notAfter(certificate), " (expired)", NULL);
     print_alt_names(certificate);
@@ -270,7 +270,7 @@ static const char *reason_name(int code) {
 
 static void show_crl(X509_CRL *crl) {
     char text[1024];
-    printf(LABEL "%s\n", "CRL issuer:", mb_cert_name(X509_CRL_get_issuer(crl), text, sizeof text));
+    printf(LABEL "%s\n", "CRL issuer:", cert_name(X509_CRL_get_issuer(crl), text, sizeof text));
     ASN1_INTEGER *number = X509_CRL_get_ext_d2i(crl, NID_crl_number, NULL, NULL);
     BIGNUM *decimal = number != NULL ? ASN1_INTEGER_to_BN(number, NULL) : NULL;
     char *digits = decimal != NULL ? BN_bn2dec(decimal) : NULL;
@@ -290,11 +290,11 @@ static void show_crl(X509_CRL *crl) {
     for (int i = 0; i < count; i++) {
         X509_REVOKED *entry = sk_X509_REVOKED_value(revoked, i);
         char serial[128], when[64];
-        mb_cert_format_time(asn1_time(X509_REVOKED_get0_revocationDate(entry)), when, sizeof when);
+        cert_format_time(asn1_time(X509_REVOKED_get0_revocationDate(entry)), when, sizeof when);
         ASN1_ENUMERATED *reason = X509_REVOKED_get_ext_d2i(entry, NID_crl_reason, NULL, NULL);
         printf("  %s revoked %s%s%s\n",
-               mb_cert_serial_hex(X509_REVOKED_get0_serialNumber(entry), serial, sizeof serial),
-               when, reason != NULL ? ", " : "",
+               cert_serial_hex(X509_REVOKED_get0_serialNumber(entry), serial, sizeof serial), when,
+               reason != NULL ? ", " : "",
                reason != NULL ? reason_name((int)ASN1_ENUMERATED_get(reason)) : "");
         ASN1_ENUMERATED_free(reason);
     }
@@ -326,9 +326,9 @@ static X509_CRL *crl_in(BIO *contents) {
 
 /* Shows one file; a blank line goes before it when something was shown before. */
 static int show_file(const char *path, int several_files, int *shown_before) {
-    BIO *contents = mb_cert_read_file("show", path);
+    BIO *contents = cert_read_file("show", path);
     if (contents == NULL)
-        return MB_EXIT_FAILURE;
+        return EXIT_STATUS_FAILURE;
     X509_CRL *crl = crl_in(contents);
     if (crl != NULL) {
         if (*shown_before)
@@ -339,12 +339,12 @@ static int show_file(const char *path, int several_files, int *shown_before) {
         show_crl(crl);
         X509_CRL_free(crl);
         BIO_free(contents);
-        return MB_EXIT_OK;
+        return EXIT_STATUS_OK;
     }
-    STACK_OF(X509) *certificates = mb_cert_parse_certificates("show", path, contents);
+    STACK_OF(X509) *certificates = cert_parse_certificates("show", path, contents);
     BIO_free(contents);
     if (certificates == NULL)
-        return MB_EXIT_FAILURE;
+        return EXIT_STATUS_FAILURE;
     int count = sk_X509_num(certificates);
     for (int i = 0; i < count; i++) {
         if (*shown_before)
@@ -357,10 +357,10 @@ static int show_file(const char *path, int several_files, int *shown_before) {
         show_certificate(sk_X509_value(certificates, i));
     }
     sk_X509_pop_free(certificates, X509_free);
-    return MB_EXIT_OK;
+    return EXIT_STATUS_OK;
 }
 
-int mb_cert_show(int argc, char **argv) {
+int cert_show(int argc, char **argv) {
     static const struct option options[] = {
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -373,17 +373,17 @@ int mb_cert_show(int argc, char **argv) {
             break;
         if (option == 'h') {
             fputs(help, stdout);
-            return MB_EXIT_OK;
+            return EXIT_STATUS_OK;
         }
-        return mb_cert_bad_option("show", option, argv);
+        return cert_bad_option("show", option, argv);
     }
     if (optind >= argc)
-        return mb_cert_usage("show", "missing FILE");
-    int status = MB_EXIT_OK, shown_before = 0;
+        return cert_usage("show", "missing FILE");
+    int status = EXIT_STATUS_OK, shown_before = 0;
     for (int i = optind; i < argc; i++) {
         fflush(stdout); /* so that an error about this file comes after what came before */
-        if (show_file(argv[i], argc - optind > 1, &shown_before) != MB_EXIT_OK)
-            status = MB_EXIT_FAILURE;
+        if (show_file(argv[i], argc - optind > 1, &shown_before) != EXIT_STATUS_OK)
+            status = EXIT_STATUS_FAILURE;
     }
     return status;
 }

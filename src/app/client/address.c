@@ -29,33 +29,33 @@ struct table_names {
 };
 
 static const struct table_names tables[] = {
-    [MB_CLI_COILS] = {"coils", "co", "coil", MB_FC_READ_COILS, 0},
-    [MB_CLI_DISCRETE_INPUTS] = {"discrete", "di", "discrete input", MB_FC_READ_DISCRETE_INPUTS, 1},
-    [MB_CLI_HOLDING_REGISTERS] = {"holding", "hr", "holding register", MB_FC_READ_HOLDING_REGISTERS,
-                                  4},
-    [MB_CLI_INPUT_REGISTERS] = {"input", "ir", "input register", MB_FC_READ_INPUT_REGISTERS, 3},
+    [CLI_COILS] = {"coils", "co", "coil", MB_FC_READ_COILS, 0},
+    [CLI_DISCRETE_INPUTS] = {"discrete", "di", "discrete input", MB_FC_READ_DISCRETE_INPUTS, 1},
+    [CLI_HOLDING_REGISTERS] = {"holding", "hr", "holding register", MB_FC_READ_HOLDING_REGISTERS,
+                               4},
+    [CLI_INPUT_REGISTERS] = {"input", "ir", "input register", MB_FC_READ_INPUT_REGISTERS, 3},
 };
 
-const char *mb_cli_table_name(enum mb_cli_table table) {
+const char *cli_table_name(enum cli_table table) {
     return tables[table].name;
 }
 
-const char *mb_cli_table_noun(enum mb_cli_table table) {
+const char *cli_table_noun(enum cli_table table) {
     return tables[table].noun;
 }
 
-int mb_cli_table_holds_bits(enum mb_cli_table table) {
-    return table == MB_CLI_COILS || table == MB_CLI_DISCRETE_INPUTS;
+int cli_table_holds_bits(enum cli_table table) {
+    return table == CLI_COILS || table == CLI_DISCRETE_INPUTS;
 }
 
-uint8_t mb_cli_table_read_function(enum mb_cli_table table) {
+uint8_t cli_table_read_function(enum cli_table table) {
     return tables[table].read_function;
 }
 
-int mb_cli_table_parse(const char *text, enum mb_cli_table *table) {
+int cli_table_parse(const char *text, enum cli_table *table) {
     for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)
         if (strcasecmp(text, tables[i].name) == 0 || strcasecmp(text, tables[i].alias) == 0) {
-            *table = (enum mb_cli_table)i;
+            *table = (enum cli_table)i;
             return 0;
         }
     return -1;
@@ -68,7 +68,7 @@ enum modicon_shape {
 };
 
 /* Recognises a Modicon reference: all digits, 5 or 6 of them, led by 0, 1, 3 or 4. */
-static enum modicon_shape parse_modicon(const char *text, struct mb_cli_location *location) {
+static enum modicon_shape parse_modicon(const char *text, struct cli_location *location) {
     size_t length = strlen(text);
     if (length != 5 && length != 6)
         return NOT_MODICON;
@@ -87,35 +87,35 @@ static enum modicon_shape parse_modicon(const char *text, struct mb_cli_location
         offset = offset * 10 + (unsigned long)(text[i] - '0');
     if (offset == 0 || offset > 65536)
         return MODICON_INVALID;
-    location->table = (enum mb_cli_table)table;
+    location->table = (enum cli_table)table;
     location->address = (uint16_t)(offset - 1);
-    location->numbering = MB_CLI_MODICON;
+    location->numbering = CLI_MODICON;
     location->modicon_digits = (int)length;
     return MODICON;
 }
 
-static int literal_hint(const struct mb_cli_options *options, const char *text, const char *why) {
+static int literal_hint(const struct cli_options *options, const char *text, const char *why) {
     unsigned long literal = strtoul(text, NULL, 10);
     if (literal <= 65535)
-        return mb_cli_usage_error(options, "%s %s; to mean address %lu itself, write 0x%lX", text,
-                                  why, literal, literal);
-    return mb_cli_usage_error(options, "%s %s", text, why);
+        return cli_usage_error(options, "%s %s; to mean address %lu itself, write 0x%lX", text, why,
+                               literal, literal);
+    return cli_usage_error(options, "%s %s", text, why);
 }
 
-static int parse_address(const struct mb_cli_options *options, const char *text,
-                         enum mb_cli_table table, struct mb_cli_location *location);
+static int parse_address(const struct cli_options *options, const char *text, enum cli_table table,
+                         struct cli_location *location);
 
-int mb_cli_parse_location(const struct mb_cli_options *options, char **positional, int count,
-                          int *next, struct mb_cli_location *location) {
+int cli_parse_location(const struct cli_options *options, char **positional, int count, int *next,
+                       struct cli_location *location) {
     if (*next >= count)
-        return mb_cli_usage_error(options, "missing TABLE and ADDRESS (see mbsec %s --help)",
-                                  options->command);
-    enum mb_cli_table named_table = MB_CLI_COILS;
-    int table_given = mb_cli_table_parse(positional[*next], &named_table) == 0;
+        return cli_usage_error(options, "missing TABLE and ADDRESS (see mbsec %s --help)",
+                               options->command);
+    enum cli_table named_table = CLI_COILS;
+    int table_given = cli_table_parse(positional[*next], &named_table) == 0;
     if (table_given)
         (*next)++;
     if (*next >= count)
-        return mb_cli_usage_error(options, "missing ADDRESS after %s", positional[*next - 1]);
+        return cli_usage_error(options, "missing ADDRESS after %s", positional[*next - 1]);
     const char *text = positional[*next];
 
     memset(location, 0, sizeof *location);
@@ -130,127 +130,124 @@ int mb_cli_parse_location(const struct mb_cli_options *options, char **positiona
                             "65536)");
     if (shape == NOT_MODICON) {
         uint64_t ignored;
-        if (mb_cli_parse_unsigned(text, 0, UINT64_MAX, &ignored) == 0)
-            return mb_cli_usage_error(options,
-                                      "missing TABLE before address %s (coils, discrete, holding "
-                                      "or input; a Modicon reference such as 40001 names its own)",
-                                      text);
-        return mb_cli_usage_error(options,
-                                  "unknown table '%s' (coils, discrete, holding, input, or co, di, "
-                                  "hr, ir)",
-                                  text);
+        if (cli_parse_unsigned(text, 0, UINT64_MAX, &ignored) == 0)
+            return cli_usage_error(options,
+                                   "missing TABLE before address %s (coils, discrete, holding "
+                                   "or input; a Modicon reference such as 40001 names its own)",
+                                   text);
+        return cli_usage_error(options,
+                               "unknown table '%s' (coils, discrete, holding, input, or co, di, "
+                               "hr, ir)",
+                               text);
     }
     (*next)++;
     fprintf(stderr,
             "mbsec %s: note: %s read as %s %u (Modicon reference: no table was given; with one, "
             "as in '%s %s', the number is the address itself)\n",
-            options->command, text, mb_cli_table_noun(location->table), location->address,
-            mb_cli_table_name(location->table), text);
+            options->command, text, cli_table_noun(location->table), location->address,
+            cli_table_name(location->table), text);
     return 0;
 }
 
 /* The address after a table: a number, counted from 0 (or from 1 with --one-based). */
-static int parse_address(const struct mb_cli_options *options, const char *text,
-                         enum mb_cli_table table, struct mb_cli_location *location) {
-    struct mb_cli_location reference;
+static int parse_address(const struct cli_options *options, const char *text, enum cli_table table,
+                         struct cli_location *location) {
+    struct cli_location reference;
     memset(&reference, 0, sizeof reference);
     int modicon = parse_modicon(text, &reference) == MODICON;
     uint64_t address;
-    if (modicon &&
-        mb_cli_parse_unsigned(text, 0, options->one_based ? 65536 : 65535, &address) != 0)
-        return mb_cli_usage_error(options,
-                                  "bad address '%s': past the last address, and with a table "
-                                  "given a number is an address; leave out '%s' to read the "
-                                  "Modicon reference %s (%s %u)",
-                                  text, mb_cli_table_name(table), text,
-                                  mb_cli_table_noun(reference.table), reference.address);
+    if (modicon && cli_parse_unsigned(text, 0, options->one_based ? 65536 : 65535, &address) != 0)
+        return cli_usage_error(options,
+                               "bad address '%s': past the last address, and with a table "
+                               "given a number is an address; leave out '%s' to read the "
+                               "Modicon reference %s (%s %u)",
+                               text, cli_table_name(table), text, cli_table_noun(reference.table),
+                               reference.address);
     if (modicon)
         fprintf(stderr,
                 "mbsec %s: note: %s read as %s address %s, as given (leave out '%s' to read it "
                 "as the Modicon reference to %s %u)\n",
-                options->command, text, mb_cli_table_noun(table), text, mb_cli_table_name(table),
-                mb_cli_table_noun(reference.table), reference.address);
+                options->command, text, cli_table_noun(table), text, cli_table_name(table),
+                cli_table_noun(reference.table), reference.address);
     location->table = table;
     if (options->one_based) {
-        if (mb_cli_parse_unsigned(text, 0, 65536, &address) != 0)
-            return mb_cli_usage_error(options, "bad address '%s': 1..65536 with --one-based", text);
+        if (cli_parse_unsigned(text, 0, 65536, &address) != 0)
+            return cli_usage_error(options, "bad address '%s': 1..65536 with --one-based", text);
         if (address == 0)
-            return mb_cli_usage_error(options,
-                                      "address 0 does not exist with --one-based (addresses "
-                                      "count from 1)");
+            return cli_usage_error(options, "address 0 does not exist with --one-based (addresses "
+                                            "count from 1)");
         location->address = (uint16_t)(address - 1);
-        location->numbering = MB_CLI_ONE_BASED;
+        location->numbering = CLI_ONE_BASED;
     } else {
-        if (mb_cli_parse_unsigned(text, 0, 65535, &address) != 0)
-            return mb_cli_usage_error(options, "bad address '%s': 0..65535 (or 0x0000..0xFFFF)",
-                                      text);
+        if (cli_parse_unsigned(text, 0, 65535, &address) != 0)
+            return cli_usage_error(options, "bad address '%s': 0..65535 (or 0x0000..0xFFFF)", text);
         location->address = (uint16_t)address;
-        location->numbering = MB_CLI_ZERO_BASED;
+        location->numbering = CLI_ZERO_BASED;
     }
     return 0;
 }
 
-int mb_cli_settle_type(struct mb_cli_options *options, enum mb_cli_table table) {
-    if (mb_cli_table_holds_bits(table)) {
-        if (options->type_given && options->type != MB_CLI_TYPE_BIT)
-            return mb_cli_usage_error(options, "--type %s does not apply to %s, which are bits",
-                                      mb_cli_type_name(options->type), mb_cli_table_name(table));
+int cli_settle_type(struct cli_options *options, enum cli_table table) {
+    if (cli_table_holds_bits(table)) {
+        if (options->type_given && options->type != CLI_TYPE_BIT)
+            return cli_usage_error(options, "--type %s does not apply to %s, which are bits",
+                                   cli_type_name(options->type), cli_table_name(table));
         if (options->order_given || options->scale_given)
-            return mb_cli_usage_error(options, "--order and --scale apply to registers, not %s",
-                                      mb_cli_table_name(table));
-        options->type = MB_CLI_TYPE_BIT;
+            return cli_usage_error(options, "--order and --scale apply to registers, not %s",
+                                   cli_table_name(table));
+        options->type = CLI_TYPE_BIT;
         return 0;
     }
     if (!options->type_given)
-        options->type = MB_CLI_TYPE_U16;
-    if (options->type == MB_CLI_TYPE_BIT)
-        return mb_cli_usage_error(options,
-                                  "--type bit applies to coils and discrete inputs; registers "
-                                  "take u16, i16, u32, i32, u64, i64, f32, f64, ascii or hex");
-    if (options->scale_given && !mb_cli_type_is_numeric(options->type))
-        return mb_cli_usage_error(options, "--scale applies to numbers, not to --type %s",
-                                  mb_cli_type_name(options->type));
+        options->type = CLI_TYPE_U16;
+    if (options->type == CLI_TYPE_BIT)
+        return cli_usage_error(options,
+                               "--type bit applies to coils and discrete inputs; registers "
+                               "take u16, i16, u32, i32, u64, i64, f32, f64, ascii or hex");
+    if (options->scale_given && !cli_type_is_numeric(options->type))
+        return cli_usage_error(options, "--scale applies to numbers, not to --type %s",
+                               cli_type_name(options->type));
     return 0;
 }
 
-int mb_cli_parse_span(struct mb_cli_options *options, char **positional, int count, int *next,
-                      struct mb_cli_span *span) {
-    int status = mb_cli_parse_location(options, positional, count, next, &span->location);
+int cli_parse_span(struct cli_options *options, char **positional, int count, int *next,
+                   struct cli_span *span) {
+    int status = cli_parse_location(options, positional, count, next, &span->location);
     if (status != 0)
         return status;
-    status = mb_cli_settle_type(options, span->location.table);
+    status = cli_settle_type(options, span->location.table);
     if (status != 0)
         return status;
-    size_t per_value = mb_cli_type_registers(options->type);
+    size_t per_value = cli_type_registers(options->type);
     size_t room = (65536 - (size_t)span->location.address) / per_value;
     uint64_t values = 1;
     if (*next < count) {
         const char *text = positional[(*next)++];
-        if (mb_cli_parse_unsigned(text, 1, UINT64_MAX, &values) != 0)
-            return mb_cli_usage_error(options, "bad COUNT '%s': a number from 1", text);
+        if (cli_parse_unsigned(text, 1, UINT64_MAX, &values) != 0)
+            return cli_usage_error(options, "bad COUNT '%s': a number from 1", text);
     }
     if (values > room) {
         char first[16];
-        mb_cli_format_address(&span->location, span->location.address, first, sizeof first);
-        return mb_cli_usage_error(options,
-                                  "COUNT %llu from address %s runs past address 65535 (%zu %s "
-                                  "%s)",
-                                  (unsigned long long)values, first, room,
-                                  mb_cli_type_name(options->type),
-                                  room == 1 ? "value fits" : "values fit");
+        cli_format_address(&span->location, span->location.address, first, sizeof first);
+        return cli_usage_error(options,
+                               "COUNT %llu from address %s runs past address 65535 (%zu %s "
+                               "%s)",
+                               (unsigned long long)values, first, room,
+                               cli_type_name(options->type),
+                               room == 1 ? "value fits" : "values fit");
     }
     span->values = (size_t)values;
     span->items = span->values * per_value;
     return 0;
 }
 
-void mb_cli_format_address(const struct mb_cli_location *location, uint32_t address, char *text,
-                           size_t capacity) {
+void cli_format_address(const struct cli_location *location, uint32_t address, char *text,
+                        size_t capacity) {
     switch (location->numbering) {
-    case MB_CLI_ONE_BASED:
+    case CLI_ONE_BASED:
         snprintf(text, capacity, "%lu", (unsigned long)address + 1);
         break;
-    case MB_CLI_MODICON: {
+    case CLI_MODICON: {
         unsigned long reference = (unsigned long)address + 1;
         int digit = tables[location->table].modicon_digit;
         if (location->modicon_digits == 5 && reference <= 9999)

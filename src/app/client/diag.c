@@ -39,16 +39,16 @@ static const char help[] =
     "\n"
     "Restart and listen-only disturb a running device (a device in listen-only mode answers\n"
     "nothing until it is restarted): they are refused without --yes.\n"
-    "\n" MB_CLI_HELP_TARGET "\n"
+    "\n" CLI_HELP_TARGET "\n"
     "Options:\n"
-    "  --yes              allow restart and listen-only\n" MB_CLI_HELP_CONNECTION
+    "  --yes              allow restart and listen-only\n" CLI_HELP_CONNECTION
     "  -h, --help         this text\n"
     "\n"
     "Examples:\n"
     "  mbsec diag 192.0.2.10 echo 12 34\n"
     "  mbsec diag 192.0.2.10 bus-messages\n"
     "  mbsec diag 192.0.2.10 restart --yes\n"
-    "\n" MB_CLI_HELP_EXIT;
+    "\n" CLI_HELP_EXIT;
 
 enum { FLAG_YES = 1 };
 
@@ -94,7 +94,7 @@ static const struct sub_function sub_functions[] = {
 
 static const struct sub_function *find_sub_function(const char *text) {
     uint64_t code = UINT64_MAX;
-    mb_cli_parse_unsigned(text, 0, 0xFFFF, &code);
+    cli_parse_unsigned(text, 0, 0xFFFF, &code);
     for (size_t i = 0; i < sizeof sub_functions / sizeof sub_functions[0]; i++) {
         const struct sub_function *candidate = &sub_functions[i];
         if (candidate->code == code || strcasecmp(text, candidate->name) == 0 ||
@@ -109,19 +109,19 @@ static int needs_confirmation(uint16_t code) {
 }
 
 /* Prints the answer decoded: what it means for this sub-function. */
-static void print_answer(const struct mb_cli_options *options, const struct sub_function *sub,
+static void print_answer(const struct cli_options *options, const struct sub_function *sub,
                          const struct mb_diagnostics *answer, int unanswered) {
     int has_value = sub->meaning != NULL && answer != NULL && answer->data_length == 2;
     unsigned value = has_value ? mb_get_u16(answer->data) : 0;
-    if (options->format == MB_CLI_JSON) {
-        mb_cli_json_open(stdout, options);
+    if (options->format == CLI_JSON) {
+        cli_json_open(stdout, options);
         printf(",\"sub_function\":%u,\"name\":\"%s\"", sub->code, sub->name);
         if (unanswered) {
             fputs(",\"answered\":false}\n", stdout);
             return;
         }
         fputs(",\"data\":\"", stdout);
-        mb_cli_hex_bytes(stdout, answer->data, answer->data_length, '\0');
+        cli_hex_bytes(stdout, answer->data, answer->data_length, '\0');
         fputc('"', stdout);
         if (has_value)
             printf(",\"value\":%u", value);
@@ -137,7 +137,7 @@ static void print_answer(const struct mb_cli_options *options, const struct sub_
     switch (sub->code) {
     case MB_DIAG_RETURN_QUERY_DATA:
         printf("echo: ");
-        mb_cli_hex_bytes(stdout, answer->data, answer->data_length, ' ');
+        cli_hex_bytes(stdout, answer->data, answer->data_length, ' ');
         printf(" (the same as sent)\n");
         return;
     case MB_DIAG_RETURN_DIAGNOSTIC_REGISTER:
@@ -161,7 +161,7 @@ static void print_answer(const struct mb_cli_options *options, const struct sub_
     }
 }
 
-static int run(const struct mb_cli_options *options, const struct sub_function *sub,
+static int run(const struct cli_options *options, const struct sub_function *sub,
                const uint8_t *data, size_t length) {
     /* Encode first: the library's limits for this sub-function, as a usage error. */
     struct mb_request request = {.function = MB_FC_DIAGNOSTICS,
@@ -169,62 +169,62 @@ static int run(const struct mb_cli_options *options, const struct sub_function *
     uint8_t encoded[MB_PDU_MAX];
     int encoded_length = mb_request_encode(&request, encoded, sizeof encoded);
     if (encoded_length < 0)
-        return mb_cli_usage_error(options, "%s does not take %zu data byte%s: %s", sub->name,
-                                  length, length == 1 ? "" : "s", mb_strerror(encoded_length));
+        return cli_usage_error(options, "%s does not take %zu data byte%s: %s", sub->name, length,
+                               length == 1 ? "" : "s", mb_strerror(encoded_length));
 
     struct mb_client *client;
-    int status = mb_cli_connect(options, 0, &client);
-    if (status != MB_EXIT_OK)
+    int status = cli_connect(options, 0, &client);
+    if (status != EXIT_STATUS_OK)
         return status;
     struct mb_reply reply;
     int result = mb_diagnostics(client, options->unit, sub->code, data, length, &reply);
-    struct mb_cli_request described = {.function = MB_FC_DIAGNOSTICS};
+    struct cli_request described = {.function = MB_FC_DIAGNOSTICS};
     if (result == MB_ETIMEDOUT && sub->code == MB_DIAG_FORCE_LISTEN_ONLY)
         print_answer(options, sub, NULL, 1); /* the spec: no answer to this one */
     else if (result != 0)
-        status = mb_cli_report_failure(options, client, result, &described);
+        status = cli_report_failure(options, client, result, &described);
     else
         print_answer(options, sub, &reply.response.diagnostics, 0);
     mb_client_close(client);
     return status;
 }
 
-int mb_cmd_diag(int argc, char **argv) {
-    static const struct mb_cli_flag flags[] = {{"yes", 0, FLAG_YES}, {NULL, 0, 0}};
+int cmd_diag(int argc, char **argv) {
+    static const struct cli_flag flags[] = {{"yes", 0, FLAG_YES}, {NULL, 0, 0}};
     struct diag_state state = {0};
-    const struct mb_cli_command command = {
+    const struct cli_command command = {
         .name = "diag",
         .help = help,
         .flags = flags,
         .take_flag = take_flag,
         .state = &state,
     };
-    struct mb_cli_options options;
+    struct cli_options options;
     char **positional;
-    int count, status = MB_EXIT_OK;
-    if (!mb_cli_begin(&command, argc, argv, &options, &positional, &count, &status))
+    int count, status = EXIT_STATUS_OK;
+    if (!cli_begin(&command, argc, argv, &options, &positional, &count, &status))
         return status;
     const struct sub_function *sub = NULL;
     uint8_t data[MB_PDU_MAX] = {0, 0};
     size_t length = 2;
     if (count < 2) {
-        status = mb_cli_usage_error(&options, "missing SUBFUNCTION (see mbsec diag --help)");
+        status = cli_usage_error(&options, "missing SUBFUNCTION (see mbsec diag --help)");
     } else if ((sub = find_sub_function(positional[1])) == NULL) {
-        status = mb_cli_usage_error(&options,
-                                    "unknown sub-function '%s' (a name or number from mbsec diag "
-                                    "--help; mbsec raw sends reserved ones)",
-                                    positional[1]);
+        status = cli_usage_error(&options,
+                                 "unknown sub-function '%s' (a name or number from mbsec diag "
+                                 "--help; mbsec raw sends reserved ones)",
+                                 positional[1]);
     } else if (needs_confirmation(sub->code) && !state.confirmed) {
-        status = mb_cli_usage_error(&options,
-                                    "%s disturbs the device for every client; add --yes to send "
-                                    "it",
-                                    sub->name);
+        status = cli_usage_error(&options,
+                                 "%s disturbs the device for every client; add --yes to send "
+                                 "it",
+                                 sub->name);
     } else if (count > 2) {
         const char *complaint = "";
-        int parsed = mb_cli_parse_hex((const char *const *)positional + 2, count - 2, data,
-                                      sizeof data, &complaint);
+        int parsed = cli_parse_hex((const char *const *)positional + 2, count - 2, data,
+                                   sizeof data, &complaint);
         if (parsed < 0)
-            status = mb_cli_usage_error(&options, "bad DATA: %s", complaint);
+            status = cli_usage_error(&options, "bad DATA: %s", complaint);
         else
             length = (size_t)parsed;
     }

@@ -46,8 +46,8 @@ static int parse_token(const char *token, size_t length, uint8_t *bytes, size_t 
     return 0;
 }
 
-int mb_cli_parse_hex(const char *const *texts, int count, uint8_t *bytes, size_t capacity,
-                     const char **complaint) {
+int cli_parse_hex(const char *const *texts, int count, uint8_t *bytes, size_t capacity,
+                  const char **complaint) {
     size_t used = 0;
     for (int argument = 0; argument < count; argument++) {
         const char *text = texts[argument];

@@ -19,17 +19,17 @@ static const char help[] =
     "report server id, shown in hex and as text). When one of them is answered with an\n"
     "exception, the exception is shown and the other is still asked; the exit status is 5\n"
     "only when both are.\n"
-    "\n" MB_CLI_HELP_TARGET "\n"
+    "\n" CLI_HELP_TARGET "\n"
     "Options:\n"
     "  --level LEVEL      basic (default: VendorName, ProductCode, MajorMinorRevision),\n"
     "                     regular (adds VendorUrl, ProductName, ModelName,\n"
     "                     UserApplicationName) or extended (adds private objects "
-    "0x80..0xFF)\n" MB_CLI_HELP_CONNECTION "  -h, --help         this text\n"
+    "0x80..0xFF)\n" CLI_HELP_CONNECTION "  -h, --help         this text\n"
     "\n"
     "Examples:\n"
     "  mbsec info 192.0.2.10\n"
     "  mbsec info 192.0.2.10:5020 --level extended --unit 3 --json\n"
-    "\n" MB_CLI_HELP_EXIT;
+    "\n" CLI_HELP_EXIT;
 
 enum { FLAG_LEVEL = 1 };
 
@@ -132,9 +132,9 @@ static void print_server_id_human(const struct mb_reply *reply, int result) {
     const uint8_t *data = reply->response.server_id.data;
     size_t length = reply->response.server_id.byte_count;
     printf(": ");
-    mb_cli_hex_bytes(stdout, data, length, ' ');
+    cli_hex_bytes(stdout, data, length, ' ');
     printf("  \"");
-    mb_cli_printable(stdout, data, length);
+    cli_printable(stdout, data, length);
     printf("\"\n");
 }
 
@@ -143,11 +143,11 @@ static void json_exception(int result) {
            mb_exception_name((uint8_t)result));
 }
 
-static void print_json(const struct mb_cli_options *options,
+static void print_json(const struct cli_options *options,
                        const struct identification *identification, uint8_t read_code,
                        int identification_result, const struct mb_reply *reply,
                        int server_id_result, int exit_status) {
-    mb_cli_json_open(stdout, options);
+    cli_json_open(stdout, options);
     printf(",\"level\":\"%s\"", level_name(read_code));
     if (identification_result > 0) {
         fputs(",\"identification_error\":", stdout);
@@ -160,10 +160,10 @@ static void print_json(const struct mb_cli_options *options,
             const char *name = object_name(identification->objects[i].id, buffer, sizeof buffer);
             if (i > 0)
                 fputc(',', stdout);
-            mb_json_write_string(stdout, name, strlen(name));
+            json_write_string(stdout, name, strlen(name));
             fputc(':', stdout);
-            mb_json_write_string(stdout, (const char *)identification->objects[i].value,
-                                 identification->objects[i].length);
+            json_write_string(stdout, (const char *)identification->objects[i].value,
+                              identification->objects[i].length);
         }
         fputs("}}", stdout);
     }
@@ -174,52 +174,53 @@ static void print_json(const struct mb_cli_options *options,
         const uint8_t *data = reply->response.server_id.data;
         size_t length = reply->response.server_id.byte_count;
         fputs(",\"server_id\":{\"hex\":\"", stdout);
-        mb_cli_hex_bytes(stdout, data, length, '\0');
+        cli_hex_bytes(stdout, data, length, '\0');
         fputs("\",\"text\":", stdout);
-        mb_json_write_string(stdout, (const char *)data, length);
+        json_write_string(stdout, (const char *)data, length);
         fputc('}', stdout);
     }
-    if (exit_status != MB_EXIT_OK)
+    if (exit_status != EXIT_STATUS_OK)
         printf(",\"error\":\"both requests were answered with exceptions\",\"exit_code\":%d",
                exit_status);
     fputs("}\n", stdout);
 }
 
-static int ask(const struct mb_cli_options *options, uint8_t read_code) {
+static int ask(const struct cli_options *options, uint8_t read_code) {
     struct mb_client *client;
-    int status = mb_cli_connect(options, 0, &client);
-    if (status != MB_EXIT_OK)
+    int status = cli_connect(options, 0, &client);
+    if (status != EXIT_STATUS_OK)
         return status;
     struct identification *identification = calloc(1, sizeof *identification);
     struct mb_reply *reply = calloc(1, sizeof *reply);
     if (identification == NULL || reply == NULL) {
-        status = mb_cli_report_message(options, MB_EXIT_FAILURE, 0, "out of memory");
+        status = cli_report_message(options, EXIT_STATUS_FAILURE, 0, "out of memory");
         goto out;
     }
     int identification_result = mb_read_device_identification(client, options->unit, read_code,
                                                               collect_object, identification);
     if (identification_result < 0) {
-        struct mb_cli_request request = {.function = MB_FC_ENCAPSULATED_INTERFACE};
-        status = mb_cli_report_failure(options, client, identification_result, &request);
+        struct cli_request request = {.function = MB_FC_ENCAPSULATED_INTERFACE};
+        status = cli_report_failure(options, client, identification_result, &request);
         goto out;
     }
     int server_id_result = mb_report_server_id(client, options->unit, reply);
     if (server_id_result < 0) {
-        struct mb_cli_request request = {.function = MB_FC_REPORT_SERVER_ID};
-        status = mb_cli_report_failure(options, client, server_id_result, &request);
+        struct cli_request request = {.function = MB_FC_REPORT_SERVER_ID};
+        status = cli_report_failure(options, client, server_id_result, &request);
         goto out;
     }
-    status = identification_result > 0 && server_id_result > 0 ? MB_EXIT_EXCEPTION : MB_EXIT_OK;
-    if (options->format == MB_CLI_JSON) {
+    status =
+        identification_result > 0 && server_id_result > 0 ? EXIT_STATUS_EXCEPTION : EXIT_STATUS_OK;
+    if (options->format == CLI_JSON) {
         print_json(options, identification, read_code, identification_result, reply,
                    server_id_result, status);
     } else {
         print_identification_human(identification, read_code, identification_result);
         print_server_id_human(reply, server_id_result);
     }
-    if (status != MB_EXIT_OK)
-        mb_cli_error(options, "both FC 43/14 and FC 17 were answered with exceptions (unit %u)",
-                     options->unit);
+    if (status != EXIT_STATUS_OK)
+        cli_error(options, "both FC 43/14 and FC 17 were answered with exceptions (unit %u)",
+                  options->unit);
 out:
     free(identification);
     free(reply);
@@ -227,23 +228,23 @@ out:
     return status;
 }
 
-int mb_cmd_info(int argc, char **argv) {
-    static const struct mb_cli_flag flags[] = {{"level", 1, FLAG_LEVEL}, {NULL, 0, 0}};
+int cmd_info(int argc, char **argv) {
+    static const struct cli_flag flags[] = {{"level", 1, FLAG_LEVEL}, {NULL, 0, 0}};
     struct info_state state = {.read_code = MB_DEVICE_ID_BASIC};
-    const struct mb_cli_command command = {
+    const struct cli_command command = {
         .name = "info",
         .help = help,
         .flags = flags,
         .take_flag = take_flag,
         .state = &state,
     };
-    struct mb_cli_options options;
+    struct cli_options options;
     char **positional;
     int count, status;
-    if (!mb_cli_begin(&command, argc, argv, &options, &positional, &count, &status))
+    if (!cli_begin(&command, argc, argv, &options, &positional, &count, &status))
         return status;
     if (count > 1)
-        status = mb_cli_usage_error(&options, "unexpected argument '%s'", positional[1]);
+        status = cli_usage_error(&options, "unexpected argument '%s'", positional[1]);
     else
         status = ask(&options, state.read_code);
     free(positional);

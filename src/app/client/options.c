@@ -41,7 +41,7 @@ enum common_flag {
     FLAG_SERVER_NAME,
 };
 
-static const struct mb_cli_flag common_flags[] = {
+static const struct cli_flag common_flags[] = {
     {"unit", 1, FLAG_UNIT},
     {"timeout", 1, FLAG_TIMEOUT},
     {"retries", 1, FLAG_RETRIES},
@@ -62,7 +62,7 @@ static const struct mb_cli_flag common_flags[] = {
     {NULL, 0, 0},
 };
 
-void mb_cli_error(const struct mb_cli_options *options, const char *format, ...) {
+void cli_error(const struct cli_options *options, const char *format, ...) {
     va_list arguments;
     va_start(arguments, format);
     fprintf(stderr, "mbsec %s: ", options->command);
@@ -71,17 +71,17 @@ void mb_cli_error(const struct mb_cli_options *options, const char *format, ...)
     va_end(arguments);
 }
 
-int mb_cli_usage_error(const struct mb_cli_options *options, const char *format, ...) {
+int cli_usage_error(const struct cli_options *options, const char *format, ...) {
     va_list arguments;
     va_start(arguments, format);
     fprintf(stderr, "mbsec %s: ", options->command);
     vfprintf(stderr, format, arguments);
     fputc('\n', stderr);
     va_end(arguments);
-    return MB_EXIT_USAGE;
+    return EXIT_STATUS_USAGE;
 }
 
-int mb_cli_parse_unsigned(const char *text, uint64_t minimum, uint64_t maximum, uint64_t *value) {
+int cli_parse_unsigned(const char *text, uint64_t minimum, uint64_t maximum, uint64_t *value) {
     int base = 10;
     const char *digits = text;
     if (text[0] == '0' && (text[1] == 'x' || text[1] == 'X')) {
@@ -113,66 +113,65 @@ static int looks_negative(const char *argument) {
            strcasecmp(rest, "nan") == 0;
 }
 
-static const struct mb_cli_flag *find_flag(const struct mb_cli_flag *flags, const char *name,
-                                           size_t length) {
+static const struct cli_flag *find_flag(const struct cli_flag *flags, const char *name,
+                                        size_t length) {
     for (; flags != NULL && flags->name != NULL; flags++)
         if (strlen(flags->name) == length && strncmp(flags->name, name, length) == 0)
             return flags;
     return NULL;
 }
 
-/* --timeout, and mbpoll's -o whose bare numbers are seconds. Returns 0 or MB_EXIT_USAGE after
+/* --timeout, and mbpoll's -o whose bare numbers are seconds. Returns 0 or EXIT_STATUS_USAGE after
  * printing why. */
-static int take_timeout(struct mb_cli_options *options, const char *name, const char *argument,
-                        enum mb_duration_bare bare) {
+static int take_timeout(struct cli_options *options, const char *name, const char *argument,
+                        enum duration_bare bare) {
     char problem[256];
-    if (mb_duration_option(name, argument, bare, &options->timeout_ms, problem, sizeof problem))
-        return mb_cli_usage_error(options, "%s", problem);
+    if (duration_option(name, argument, bare, &options->timeout_ms, problem, sizeof problem))
+        return cli_usage_error(options, "%s", problem);
     options->timeout_given = 1;
     return 0;
 }
 
-/* Applies one shared option. Returns 0, 1 for --help, or MB_EXIT_USAGE after printing why. */
-static int take_common_flag(const struct mb_cli_command *command, struct mb_cli_options *options,
-                            int id, const char *argument) {
+/* Applies one shared option. Returns 0, 1 for --help, or EXIT_STATUS_USAGE after printing why. */
+static int take_common_flag(const struct cli_command *command, struct cli_options *options, int id,
+                            const char *argument) {
     uint64_t number;
     switch (id) {
     case FLAG_UNIT:
-        if (mb_cli_parse_unsigned(argument, 0, 255, &number) != 0)
-            return mb_cli_usage_error(options, "--unit: a unit id from 0 to 255, got '%s'",
-                                      argument);
+        if (cli_parse_unsigned(argument, 0, 255, &number) != 0)
+            return cli_usage_error(options, "--unit: a unit id from 0 to 255, got '%s'", argument);
         options->unit = (uint8_t)number;
         options->unit_given = 1;
         return 0;
     case FLAG_TIMEOUT:
-        return take_timeout(options, "--timeout", argument, MB_DURATION_BARE_MILLISECONDS);
+        return take_timeout(options, "--timeout", argument, DURATION_BARE_MILLISECONDS);
     case FLAG_RETRIES:
-        if (mb_cli_parse_unsigned(argument, 0, MAX_RETRIES, &number) != 0)
-            return mb_cli_usage_error(options, "--retries: a number from 0 to %d, got '%s'",
-                                      MAX_RETRIES, argument);
+        if (cli_parse_unsigned(argument, 0, MAX_RETRIES, &number) != 0)
+            return cli_usage_error(options, "--retries: a number from 0 to %d, got '%s'",
+                                   MAX_RETRIES, argument);
         options->retries = (uint32_t)number;
         return 0;
     case FLAG_JSON:
-        options->format = MB_CLI_JSON;
+        options->format = CLI_JSON;
         return 0;
     case FLAG_CSV:
-        options->format = MB_CLI_CSV;
+        options->format = CLI_CSV;
         return 0;
     case FLAG_ONE_BASED:
         options->one_based = 1;
         return 0;
     case FLAG_TYPE:
-        if (mb_cli_type_parse(argument, &options->type) != 0)
-            return mb_cli_usage_error(options,
-                                      "--type: bit, u16, i16, u32, i32, u64, i64, f32, f64, "
-                                      "ascii or hex, got '%s'",
-                                      argument);
+        if (cli_type_parse(argument, &options->type) != 0)
+            return cli_usage_error(options,
+                                   "--type: bit, u16, i16, u32, i32, u64, i64, f32, f64, "
+                                   "ascii or hex, got '%s'",
+                                   argument);
         options->type_given = 1;
         return 0;
     case FLAG_ORDER:
         if (mb_order_parse(argument, &options->order) != 0)
-            return mb_cli_usage_error(options, "--order: ABCD, CDAB, BADC or DCBA, got '%s'",
-                                      argument);
+            return cli_usage_error(options, "--order: ABCD, CDAB, BADC or DCBA, got '%s'",
+                                   argument);
         options->order_given = 1;
         return 0;
     case FLAG_SCALE: {
@@ -181,8 +180,8 @@ static int take_common_flag(const struct mb_cli_command *command, struct mb_cli_
         options->scale = strtod(argument, &end);
         if (errno != 0 || end == argument || *end != '\0' || options->scale == 0 ||
             !isfinite(options->scale))
-            return mb_cli_usage_error(options, "--scale: a non-zero number (0.1, 10), got '%s'",
-                                      argument);
+            return cli_usage_error(options, "--scale: a non-zero number (0.1, 10), got '%s'",
+                                   argument);
         options->scale_given = 1;
         return 0;
     }
@@ -217,26 +216,25 @@ static int take_common_flag(const struct mb_cli_command *command, struct mb_cli_
         options->tls = 1;
         return 0;
     default:
-        return MB_EXIT_USAGE;
+        return EXIT_STATUS_USAGE;
     }
 }
 
 /* Refuses options the command has no use for, instead of silently ignoring them. */
-static int check_accepted(const struct mb_cli_command *command,
-                          const struct mb_cli_options *options, int json_and_csv) {
-    int data = (command->accepts & MB_CLI_ACCEPTS_DATA) != 0;
-    if ((command->accepts & MB_CLI_NO_UNIT) && options->unit_given)
-        return mb_cli_usage_error(options, "%s takes --units, not --unit", command->name);
+static int check_accepted(const struct cli_command *command, const struct cli_options *options,
+                          int json_and_csv) {
+    int data = (command->accepts & CLI_ACCEPTS_DATA) != 0;
+    if ((command->accepts & CLI_NO_UNIT) && options->unit_given)
+        return cli_usage_error(options, "%s takes --units, not --unit", command->name);
     if (!data && options->one_based)
-        return mb_cli_usage_error(options, "--one-based does not apply to %s", command->name);
+        return cli_usage_error(options, "--one-based does not apply to %s", command->name);
     if (!data && (options->type_given || options->order_given || options->scale_given))
-        return mb_cli_usage_error(options, "--type, --order and --scale do not apply to %s",
-                                  command->name);
-    if (!(command->accepts & MB_CLI_ACCEPTS_CSV) && options->format == MB_CLI_CSV)
-        return mb_cli_usage_error(options, "--csv does not apply to %s (--json does)",
-                                  command->name);
+        return cli_usage_error(options, "--type, --order and --scale do not apply to %s",
+                               command->name);
+    if (!(command->accepts & CLI_ACCEPTS_CSV) && options->format == CLI_CSV)
+        return cli_usage_error(options, "--csv does not apply to %s (--json does)", command->name);
     if (json_and_csv)
-        return mb_cli_usage_error(options, "--json and --csv exclude each other");
+        return cli_usage_error(options, "--json and --csv exclude each other");
     return 0;
 }
 
@@ -250,9 +248,9 @@ static int check_accepted(const struct mb_cli_command *command,
  */
 struct mbpoll_form {
     int table_given;
-    enum mb_cli_table table;
+    enum cli_table table;
     int type_given;
-    enum mb_cli_type type;
+    enum cli_type type;
     int reference_given;
     unsigned long reference;
     int count_given;
@@ -262,14 +260,14 @@ struct mbpoll_form {
     const char *port;
 };
 
-static int takes_values(const struct mb_cli_command *command) {
+static int takes_values(const struct cli_command *command) {
     return strcmp(command->name, "write") == 0;
 }
 
 /* -0 and -1 look like negative numbers: they are mbpoll's options where the command takes no
  * values (write takes -1 as a value; -0 is an option everywhere, as in mbpoll). */
-static int mbpoll_flag_here(const struct mb_cli_command *command, const char *argument) {
-    if (!(command->accepts & MB_CLI_ACCEPTS_DATA))
+static int mbpoll_flag_here(const struct cli_command *command, const char *argument) {
+    if (!(command->accepts & CLI_ACCEPTS_DATA))
         return 0;
     return strcmp(argument, "-0") == 0 || (strcmp(argument, "-1") == 0 && !takes_values(command));
 }
@@ -279,11 +277,11 @@ static int mbpoll_flag_here(const struct mb_cli_command *command, const char *ar
 static int parse_mbpoll_type(const char *text, struct mbpoll_form *form) {
     static const struct {
         const char *name;
-        enum mb_cli_table table;
-    } tables[] = {{"0", MB_CLI_COILS},
-                  {"1", MB_CLI_DISCRETE_INPUTS},
-                  {"3", MB_CLI_INPUT_REGISTERS},
-                  {"4", MB_CLI_HOLDING_REGISTERS}};
+        enum cli_table table;
+    } tables[] = {{"0", CLI_COILS},
+                  {"1", CLI_DISCRETE_INPUTS},
+                  {"3", CLI_INPUT_REGISTERS},
+                  {"4", CLI_HOLDING_REGISTERS}};
     const char *colon = strchr(text, ':');
     size_t length = colon != NULL ? (size_t)(colon - text) : strlen(text);
     size_t i = 0;
@@ -295,15 +293,15 @@ static int parse_mbpoll_type(const char *text, struct mbpoll_form *form) {
     form->table = tables[i].table;
     if (colon == NULL)
         return 0;
-    if (mb_cli_table_holds_bits(form->table))
+    if (cli_table_holds_bits(form->table))
         return -1;
     form->type_given = 1;
     if (strcmp(colon + 1, "hex") == 0)
-        form->type = MB_CLI_TYPE_HEX;
+        form->type = CLI_TYPE_HEX;
     else if (strcmp(colon + 1, "int") == 0)
-        form->type = MB_CLI_TYPE_I32;
+        form->type = CLI_TYPE_I32;
     else if (strcmp(colon + 1, "float") == 0)
-        form->type = MB_CLI_TYPE_F32;
+        form->type = CLI_TYPE_F32;
     else
         return -1;
     return 0;
@@ -311,13 +309,13 @@ static int parse_mbpoll_type(const char *text, struct mbpoll_form *form) {
 
 /* Takes one short option at argv[*index]. Returns 1 when it was one, 0 when it is unknown, -1
  * after a usage error. */
-static int take_mbpoll_flag(const struct mb_cli_command *command, struct mb_cli_options *options,
+static int take_mbpoll_flag(const struct cli_command *command, struct cli_options *options,
                             struct mbpoll_form *form, int argc, char **argv, int *index) {
     const char *argument = argv[*index];
     if (argument[2] != '\0')
         return 0;
     char letter = argument[1];
-    int data = (command->accepts & MB_CLI_ACCEPTS_DATA) != 0;
+    int data = (command->accepts & CLI_ACCEPTS_DATA) != 0;
     int poll = strcmp(command->name, "poll") == 0;
     if (letter == '0' && data) {
         form->zero_based = 1;
@@ -331,14 +329,14 @@ static int take_mbpoll_flag(const struct mb_cli_command *command, struct mb_cli_
         /* Once: read is once anyway; poll takes it as --count 1. */
         if (!poll)
             return 1;
-        const struct mb_cli_flag *count = find_flag(command->flags, "count", 5);
+        const struct cli_flag *count = find_flag(command->flags, "count", 5);
         return count != NULL && command->take_flag(command->state, count->id, "1") == 0 ? 1 : -1;
     }
     const char *wanted = data ? "artcpo" : "apo";
     if (strchr(wanted, letter) == NULL && !(letter == 'l' && poll))
         return 0;
     if (*index + 1 >= argc) {
-        mb_cli_usage_error(options, "-%c needs a value", letter);
+        cli_usage_error(options, "-%c needs a value", letter);
         return -1;
     }
     const char *value = argv[++*index];
@@ -348,46 +346,46 @@ static int take_mbpoll_flag(const struct mb_cli_command *command, struct mb_cli_
         return take_common_flag(command, options, FLAG_UNIT, value) == 0 ? 1 : -1;
     case 't':
         if (parse_mbpoll_type(value, form) != 0) {
-            mb_cli_usage_error(options,
-                               "-t: 0 (coils), 1 (discrete inputs), 3 or 4 (input or holding "
-                               "registers, with :hex, :int or :float), got '%s'",
-                               value);
+            cli_usage_error(options,
+                            "-t: 0 (coils), 1 (discrete inputs), 3 or 4 (input or holding "
+                            "registers, with :hex, :int or :float), got '%s'",
+                            value);
             return -1;
         }
         return 1;
     case 'r':
-        if (mb_cli_parse_unsigned(value, 0, 65536, &number) != 0) {
-            mb_cli_usage_error(options, "-r: a reference 1..65536 (0..65535 with -0), got '%s'",
-                               value);
+        if (cli_parse_unsigned(value, 0, 65536, &number) != 0) {
+            cli_usage_error(options, "-r: a reference 1..65536 (0..65535 with -0), got '%s'",
+                            value);
             return -1;
         }
         form->reference_given = 1;
         form->reference = (unsigned long)number;
         return 1;
     case 'c':
-        if (mb_cli_parse_unsigned(value, 1, 65536, &number) != 0) {
-            mb_cli_usage_error(options, "-c: a count from 1, got '%s'", value);
+        if (cli_parse_unsigned(value, 1, 65536, &number) != 0) {
+            cli_usage_error(options, "-c: a count from 1, got '%s'", value);
             return -1;
         }
         form->count_given = 1;
         form->count = (unsigned long)number;
         return 1;
     case 'p':
-        if (mb_cli_parse_unsigned(value, 1, 65535, &number) != 0) {
-            mb_cli_usage_error(options, "-p: a port 1..65535, got '%s'", value);
+        if (cli_parse_unsigned(value, 1, 65535, &number) != 0) {
+            cli_usage_error(options, "-p: a port 1..65535, got '%s'", value);
             return -1;
         }
         form->port = value;
         return 1;
     case 'o':
-        return take_timeout(options, "-o", value, MB_DURATION_BARE_SECONDS) == 0 ? 1 : -1;
+        return take_timeout(options, "-o", value, DURATION_BARE_SECONDS) == 0 ? 1 : -1;
     default: { /* 'l': poll's interval, bare numbers in milliseconds, handed on as --interval */
-        const struct mb_cli_flag *interval = find_flag(command->flags, "interval", 8);
+        const struct cli_flag *interval = find_flag(command->flags, "interval", 8);
         uint32_t interval_ms;
         char problem[256], milliseconds[32];
-        if (mb_duration_option("-l", value, MB_DURATION_BARE_MILLISECONDS, &interval_ms, problem,
-                               sizeof problem) != 0) {
-            mb_cli_usage_error(options, "%s", problem);
+        if (duration_option("-l", value, DURATION_BARE_MILLISECONDS, &interval_ms, problem,
+                            sizeof problem) != 0) {
+            cli_usage_error(options, "%s", problem);
             return -1;
         }
         snprintf(milliseconds, sizeof milliseconds, "%" PRIu32 "ms", interval_ms);
@@ -400,15 +398,14 @@ static int take_mbpoll_flag(const struct mb_cli_command *command, struct mb_cli_
 }
 
 /* Turns -t, -r and -c into TABLE ADDRESS [COUNT] after the target, and -p into its port. */
-static int apply_mbpoll_form(const struct mb_cli_command *command, struct mb_cli_options *options,
+static int apply_mbpoll_form(const struct cli_command *command, struct cli_options *options,
                              const struct mbpoll_form *form, char **positional, int *count) {
     static char target[300], table[16], address[16], values[16];
     if (form->port != NULL && *count > 0) {
         const char *given = positional[0];
         const char *colon = strrchr(given, ':');
         if (colon != NULL && (given[0] != '[' || strchr(given, ']') < colon)) {
-            mb_cli_usage_error(options, "-p %s: the target %s has a port already", form->port,
-                               given);
+            cli_usage_error(options, "-p %s: the target %s has a port already", form->port, given);
             return -1;
         }
         snprintf(target, sizeof target, "%s:%s", given, form->port);
@@ -426,16 +423,16 @@ static int apply_mbpoll_form(const struct mb_cli_command *command, struct mb_cli
         return 0;
     int reads = !takes_values(command);
     if (*count > 1 && reads) {
-        mb_cli_usage_error(options, "give -t, -r and -c, or TABLE ADDRESS COUNT, not both");
+        cli_usage_error(options, "give -t, -r and -c, or TABLE ADDRESS COUNT, not both");
         return -1;
     }
     unsigned long reference = form->reference_given ? form->reference : form->zero_based ? 0 : 1;
     if (!form->zero_based && reference == 0) {
-        mb_cli_usage_error(options, "-r 0: references count from 1 (or give -0 to count from 0)");
+        cli_usage_error(options, "-r 0: references count from 1 (or give -0 to count from 0)");
         return -1;
     }
     if (form->zero_based && reference > 65535) {
-        mb_cli_usage_error(options, "-r %lu: past the last address (0..65535 with -0)", reference);
+        cli_usage_error(options, "-r %lu: past the last address (0..65535 with -0)", reference);
         return -1;
     }
     /* From 1, as mbpoll counts: --one-based, so the table shows what was typed. */
@@ -448,7 +445,7 @@ static int apply_mbpoll_form(const struct mb_cli_command *command, struct mb_cli
     for (int i = *count - 1; i >= 1; i--)
         positional[i + extra] = positional[i];
     snprintf(table, sizeof table, "%s",
-             mb_cli_table_name(form->table_given ? form->table : MB_CLI_HOLDING_REGISTERS));
+             cli_table_name(form->table_given ? form->table : CLI_HOLDING_REGISTERS));
     positional[1] = table;
     positional[2] = address;
     if (reads)
@@ -457,8 +454,8 @@ static int apply_mbpoll_form(const struct mb_cli_command *command, struct mb_cli
     return 0;
 }
 
-int mb_cli_parse(const struct mb_cli_command *command, int argc, char **argv,
-                 struct mb_cli_options *options, char **positional, int *positional_count) {
+int cli_parse(const struct cli_command *command, int argc, char **argv, struct cli_options *options,
+              char **positional, int *positional_count) {
     memset(options, 0, sizeof *options);
     options->command = command->name;
     options->unit = 1;
@@ -493,21 +490,21 @@ int mb_cli_parse(const struct mb_cli_command *command, int argc, char **argv,
                 return -1;
             if (taken > 0)
                 continue;
-            mb_cli_usage_error(options, "unknown option '%s' (see mbsec %s --help)", argument,
-                               command->name);
+            cli_usage_error(options, "unknown option '%s' (see mbsec %s --help)", argument,
+                            command->name);
             return -1;
         }
 
         const char *name = argument + 2;
         const char *equals = strchr(name, '=');
         size_t name_length = equals != NULL ? (size_t)(equals - name) : strlen(name);
-        const struct mb_cli_flag *flag = find_flag(command->flags, name, name_length);
+        const struct cli_flag *flag = find_flag(command->flags, name, name_length);
         int own = flag != NULL;
         if (flag == NULL)
             flag = find_flag(common_flags, name, name_length);
         if (flag == NULL) {
-            mb_cli_usage_error(options, "unknown option '--%.*s' (see mbsec %s --help)",
-                               (int)name_length, name, command->name);
+            cli_usage_error(options, "unknown option '--%.*s' (see mbsec %s --help)",
+                            (int)name_length, name, command->name);
             return -1;
         }
         const char *value = NULL;
@@ -517,11 +514,11 @@ int mb_cli_parse(const struct mb_cli_command *command, int argc, char **argv,
             else if (i + 1 < argc)
                 value = argv[++i];
             else {
-                mb_cli_usage_error(options, "--%s needs a value", flag->name);
+                cli_usage_error(options, "--%s needs a value", flag->name);
                 return -1;
             }
         } else if (equals != NULL) {
-            mb_cli_usage_error(options, "--%s takes no value", flag->name);
+            cli_usage_error(options, "--%s takes no value", flag->name);
             return -1;
         }
         if (flag->id == FLAG_JSON)
@@ -540,26 +537,26 @@ int mb_cli_parse(const struct mb_cli_command *command, int argc, char **argv,
     return apply_mbpoll_form(command, options, &mbpoll, positional, positional_count);
 }
 
-int mb_cli_begin(const struct mb_cli_command *command, int argc, char **argv,
-                 struct mb_cli_options *options, char ***positional, int *count, int *exit_status) {
+int cli_begin(const struct cli_command *command, int argc, char **argv, struct cli_options *options,
+              char ***positional, int *count, int *exit_status) {
     *positional = malloc(sizeof **positional * (size_t)(argc > 0 ? argc : 1));
     if (*positional == NULL) {
         fprintf(stderr, "mbsec %s: out of memory\n", command->name);
-        *exit_status = MB_EXIT_FAILURE;
+        *exit_status = EXIT_STATUS_FAILURE;
         return 0;
     }
-    int parsed = mb_cli_parse(command, argc, argv, options, *positional, count);
+    int parsed = cli_parse(command, argc, argv, options, *positional, count);
     if (parsed == 0 && *count < 1) {
-        mb_cli_usage_error(options, "missing TARGET (see mbsec %s --help)", command->name);
+        cli_usage_error(options, "missing TARGET (see mbsec %s --help)", command->name);
         parsed = -1;
     }
     if (parsed != 0) {
         free(*positional);
         *positional = NULL;
-        *exit_status = parsed > 0 ? MB_EXIT_OK : MB_EXIT_USAGE;
+        *exit_status = parsed > 0 ? EXIT_STATUS_OK : EXIT_STATUS_USAGE;
         return 0;
     }
     options->target = (*positional)[0];
-    *exit_status = MB_EXIT_OK;
+    *exit_status = EXIT_STATUS_OK;
     return 1;
 }

@@ -21,21 +21,21 @@ static const char help[] =
     "mbsec read does, until --count polls were made or SIGINT/SIGTERM (Ctrl-C) arrives. A\n"
     "poll that fails prints its error and polling goes on (reconnecting when the connection\n"
     "was lost); the exit status is then that of the last failure.\n"
-    "\n" MB_CLI_HELP_TARGET MB_CLI_HELP_ADDRESS "\n"
+    "\n" CLI_HELP_TARGET CLI_HELP_ADDRESS "\n"
     "Options:\n"
     "  --interval T       time from the start of one poll to the next, a duration: 1\n"
     "                     (bare numbers are seconds; the default), 0.25, 250ms, 2m; a poll\n"
     "                     that overruns it is followed at once\n"
     "  --count N          stop after N polls (default: until interrupted)\n"
     "  --changes          print a reading only when a value changed (the first "
-    "always)\n" MB_CLI_HELP_CONNECTION MB_CLI_HELP_DATA
+    "always)\n" CLI_HELP_CONNECTION CLI_HELP_DATA
     "  --csv              CSV: a header line, then one timestamp,address,value row per value\n"
     "  -h, --help         this text\n"
-    "\n" MB_CLI_HELP_MBPOLL "\n"
+    "\n" CLI_HELP_MBPOLL "\n"
     "Examples:\n"
     "  mbsec poll 192.0.2.10 input 0 4 --interval 0.5\n"
     "  mbsec poll 192.0.2.10 30001 2 --type f32 --changes --json\n"
-    "\n" MB_CLI_HELP_EXIT;
+    "\n" CLI_HELP_EXIT;
 
 enum { FLAG_INTERVAL = 1, FLAG_COUNT, FLAG_CHANGES };
 
@@ -50,15 +50,15 @@ static int take_flag(void *data, int id, const char *argument) {
     switch (id) {
     case FLAG_INTERVAL: {
         char problem[256];
-        if (mb_duration_option("--interval", argument, MB_DURATION_BARE_SECONDS,
-                               &state->interval_ms, problem, sizeof problem) != 0) {
+        if (duration_option("--interval", argument, DURATION_BARE_SECONDS, &state->interval_ms,
+                            problem, sizeof problem) != 0) {
             fprintf(stderr, "mbsec poll: %s\n", problem);
             return -1;
         }
         return 0;
     }
     case FLAG_COUNT:
-        if (mb_cli_parse_unsigned(argument, 1, UINT64_MAX, &state->polls) != 0) {
+        if (cli_parse_unsigned(argument, 1, UINT64_MAX, &state->polls) != 0) {
             fprintf(stderr, "mbsec poll: --count: a number of polls from 1, got '%s'\n", argument);
             return -1;
         }
@@ -77,9 +77,9 @@ struct readings {
     int have_previous;
 };
 
-static int readings_create(struct readings *readings, const struct mb_cli_span *span) {
+static int readings_create(struct readings *readings, const struct cli_span *span) {
     memset(readings, 0, sizeof *readings);
-    if (mb_cli_table_holds_bits(span->location.table)) {
+    if (cli_table_holds_bits(span->location.table)) {
         readings->bytes = span->items;
         readings->bits = malloc(readings->bytes);
         readings->previous_bits = malloc(readings->bytes);
@@ -134,42 +134,42 @@ static int wait_or_stop(const sigset_t *stop_signals, uint64_t deadline_ms) {
 }
 
 /* One poll: connects if need be, reads, prints. Returns 0 or the failure's exit status. */
-static int poll_once(const struct mb_cli_options *options, const struct mb_cli_span *span,
+static int poll_once(const struct cli_options *options, const struct cli_span *span,
                      const struct poll_state *state, struct mb_client **client,
                      struct readings *readings, int *header_printed) {
     if (*client == NULL) {
-        int status = mb_cli_connect(options, 1, client);
-        if (status != MB_EXIT_OK)
+        int status = cli_connect(options, 1, client);
+        if (status != EXIT_STATUS_OK)
             return status;
     }
-    struct mb_cli_request failed = {0};
-    int result = mb_cli_read_table(
+    struct cli_request failed = {0};
+    int result = cli_read_table(
         *client, options->unit, span->location.table, span->location.address, span->items,
-        mb_cli_type_registers(options->type), readings->bits, readings->registers, &failed);
+        cli_type_registers(options->type), readings->bits, readings->registers, &failed);
     if (result != 0)
-        return mb_cli_report_failure(options, *client, result, &failed);
+        return cli_report_failure(options, *client, result, &failed);
     if (state->changes_only && !reading_changed(readings))
-        return MB_EXIT_OK;
-    struct mb_cli_reading reading = {
+        return EXIT_STATUS_OK;
+    struct cli_reading reading = {
         .location = &span->location,
         .count = span->values,
         .bits = readings->bits,
         .registers = readings->registers,
     };
-    mb_log_timestamp(reading.timestamp, sizeof reading.timestamp);
-    if (options->format == MB_CLI_HUMAN)
+    log_timestamp(reading.timestamp, sizeof reading.timestamp);
+    if (options->format == CLI_HUMAN)
         printf("-- %s\n", reading.timestamp);
-    mb_cli_print_reading(options, &reading, !*header_printed);
+    cli_print_reading(options, &reading, !*header_printed);
     *header_printed = 1;
-    return MB_EXIT_OK;
+    return EXIT_STATUS_OK;
 }
 
-static int poll_loop(const struct mb_cli_options *options, const struct mb_cli_span *span,
+static int poll_loop(const struct cli_options *options, const struct cli_span *span,
                      const struct poll_state *state) {
     struct readings readings;
     if (readings_create(&readings, span) != 0) {
         readings_destroy(&readings);
-        return mb_cli_report_message(options, MB_EXIT_FAILURE, 0, "out of memory");
+        return cli_report_message(options, EXIT_STATUS_FAILURE, 0, "out of memory");
     }
     sigset_t stop_signals, previous_mask;
     sigemptyset(&stop_signals);
@@ -178,14 +178,14 @@ static int poll_loop(const struct mb_cli_options *options, const struct mb_cli_s
     sigprocmask(SIG_BLOCK, &stop_signals, &previous_mask);
 
     struct mb_client *client = NULL;
-    int last_failure = MB_EXIT_OK, header_printed = 0;
+    int last_failure = EXIT_STATUS_OK, header_printed = 0;
     uint64_t next_poll = monotonic_ms();
     for (uint64_t done = 0; state->polls == 0 || done < state->polls; done++) {
         if (done > 0 && wait_or_stop(&stop_signals, next_poll))
             break;
         next_poll += state->interval_ms;
         int status = poll_once(options, span, state, &client, &readings, &header_printed);
-        if (status != MB_EXIT_OK)
+        if (status != EXIT_STATUS_OK)
             last_failure = status;
         uint64_t now = monotonic_ms();
         if (next_poll < now)
@@ -202,31 +202,31 @@ static int poll_loop(const struct mb_cli_options *options, const struct mb_cli_s
     return last_failure;
 }
 
-int mb_cmd_poll(int argc, char **argv) {
-    static const struct mb_cli_flag flags[] = {
+int cmd_poll(int argc, char **argv) {
+    static const struct cli_flag flags[] = {
         {"interval", 1, FLAG_INTERVAL},
         {"count", 1, FLAG_COUNT},
         {"changes", 0, FLAG_CHANGES},
         {NULL, 0, 0},
     };
     struct poll_state state = {.interval_ms = 1000};
-    const struct mb_cli_command command = {
+    const struct cli_command command = {
         .name = "poll",
         .help = help,
-        .accepts = MB_CLI_ACCEPTS_DATA | MB_CLI_ACCEPTS_CSV,
+        .accepts = CLI_ACCEPTS_DATA | CLI_ACCEPTS_CSV,
         .flags = flags,
         .take_flag = take_flag,
         .state = &state,
     };
-    struct mb_cli_options options;
+    struct cli_options options;
     char **positional;
     int count, next = 1, status;
-    if (!mb_cli_begin(&command, argc, argv, &options, &positional, &count, &status))
+    if (!cli_begin(&command, argc, argv, &options, &positional, &count, &status))
         return status;
-    struct mb_cli_span span;
-    status = mb_cli_parse_span(&options, positional, count, &next, &span);
+    struct cli_span span;
+    status = cli_parse_span(&options, positional, count, &next, &span);
     if (status == 0 && next < count)
-        status = mb_cli_usage_error(&options, "unexpected argument '%s'", positional[next]);
+        status = cli_usage_error(&options, "unexpected argument '%s'", positional[next]);
     if (status == 0)
         status = poll_loop(&options, &span, &state);
     free(positional);

@@ -20,14 +20,14 @@ static const char help[] =
     "the library can decode is checked against its answer in full, another only on its\n"
     "function code. HEX may be split over several arguments: 03 00 00 00 0a, 030000000a,\n"
     "03:00:00:00:0a and 0x03,0x00,0x00,0x00,0x0a are the same PDU.\n"
-    "\n" MB_CLI_HELP_TARGET "\n"
-    "Options:\n" MB_CLI_HELP_CONNECTION "  -h, --help         this text\n"
+    "\n" CLI_HELP_TARGET "\n"
+    "Options:\n" CLI_HELP_CONNECTION "  -h, --help         this text\n"
     "\n"
     "Examples:\n"
     "  mbsec raw 192.0.2.10 03 00 00 00 0a              # read 10 holding registers\n"
     "  mbsec raw 192.0.2.10 2b 0e 01 00                 # read device identification\n"
     "  mbsec raw 192.0.2.10 41 01 02 --unit 3 --json    # a user-defined function code\n"
-    "\n" MB_CLI_HELP_EXIT;
+    "\n" CLI_HELP_EXIT;
 
 /* ---- decoding the answer into lines ---- */
 
@@ -65,7 +65,7 @@ static void describe_device_id(FILE *out, const struct mb_response *response) {
             fprintf(out, "object 0x%02X %s: ", object.id, names[object.id]);
         else
             fprintf(out, "object 0x%02X: ", object.id);
-        mb_cli_printable(out, object.value, object.length);
+        cli_printable(out, object.value, object.length);
         fputc('\n', out);
     }
 }
@@ -110,7 +110,7 @@ static void describe_fields(FILE *out, const struct mb_response *response,
         return;
     case MB_FC_DIAGNOSTICS:
         fprintf(out, "sub-function: 0x%04X\ndata: ", response->diagnostics.sub_function);
-        mb_cli_hex_bytes(out, response->diagnostics.data, response->diagnostics.data_length, ' ');
+        cli_hex_bytes(out, response->diagnostics.data, response->diagnostics.data_length, ' ');
         fputc('\n', out);
         return;
     case MB_FC_GET_COMM_EVENT_COUNTER:
@@ -121,7 +121,7 @@ static void describe_fields(FILE *out, const struct mb_response *response,
         fprintf(out, "status: 0x%04X\nevent count: %u\nmessage count: %u\nevents: ",
                 response->event_log.status, response->event_log.event_count,
                 response->event_log.message_count);
-        mb_cli_hex_bytes(out, response->event_log.events, response->event_log.event_length, ' ');
+        cli_hex_bytes(out, response->event_log.events, response->event_log.event_length, ' ');
         fputc('\n', out);
         return;
     case MB_FC_WRITE_MULTIPLE_COILS:
@@ -131,9 +131,9 @@ static void describe_fields(FILE *out, const struct mb_response *response,
         return;
     case MB_FC_REPORT_SERVER_ID:
         fprintf(out, "byte count: %u\nserver id: ", response->server_id.byte_count);
-        mb_cli_hex_bytes(out, response->server_id.data, response->server_id.byte_count, ' ');
+        cli_hex_bytes(out, response->server_id.data, response->server_id.byte_count, ' ');
         fputs(" \"", out);
-        mb_cli_printable(out, response->server_id.data, response->server_id.byte_count);
+        cli_printable(out, response->server_id.data, response->server_id.byte_count);
         fputs("\"\n", out);
         return;
     case MB_FC_READ_FILE_RECORD:
@@ -156,12 +156,12 @@ static void describe_fields(FILE *out, const struct mb_response *response,
             return;
         }
         fprintf(out, "MEI type: 0x%02X\ndata: ", response->mei.mei_type);
-        mb_cli_hex_bytes(out, response->mei.data, response->mei.length, ' ');
+        cli_hex_bytes(out, response->mei.data, response->mei.length, ' ');
         fputc('\n', out);
         return;
     default:
         fputs("data: ", out);
-        mb_cli_hex_bytes(out, response->raw.data, response->raw.length, ' ');
+        cli_hex_bytes(out, response->raw.data, response->raw.length, ' ');
         fputc('\n', out);
         return;
     }
@@ -192,14 +192,14 @@ static void describe(FILE *out, const uint8_t *request_pdu, size_t request_lengt
 static void print_human(const uint8_t *pdu, size_t length, const struct mb_reply *reply,
                         int result) {
     printf("request:  ");
-    mb_cli_hex_bytes(stdout, pdu, length, ' ');
+    cli_hex_bytes(stdout, pdu, length, ' ');
     printf("\nresponse: ");
-    mb_cli_hex_bytes(stdout, reply->pdu, reply->length, ' ');
+    cli_hex_bytes(stdout, reply->pdu, reply->length, ' ');
     printf("\n");
     describe(stdout, pdu, length, reply, result);
 }
 
-static void print_json(const struct mb_cli_options *options, const uint8_t *pdu, size_t length,
+static void print_json(const struct cli_options *options, const uint8_t *pdu, size_t length,
                        const struct mb_reply *reply, int result, int exit_status) {
     char *text = NULL;
     size_t text_length = 0;
@@ -208,11 +208,11 @@ static void print_json(const struct mb_cli_options *options, const uint8_t *pdu,
         describe(lines, pdu, length, reply, result);
         fclose(lines);
     }
-    mb_cli_json_open(stdout, options);
+    cli_json_open(stdout, options);
     fputs(",\"request\":\"", stdout);
-    mb_cli_hex_bytes(stdout, pdu, length, '\0');
+    cli_hex_bytes(stdout, pdu, length, '\0');
     fputs("\",\"response\":\"", stdout);
-    mb_cli_hex_bytes(stdout, reply->pdu, reply->length, '\0');
+    cli_hex_bytes(stdout, reply->pdu, reply->length, '\0');
     printf("\",\"function\":%u,\"function_name\":\"%s\"", reply->pdu[0] & 0x7Fu,
            mb_function_name(reply->pdu[0] & 0x7F));
     if (result > 0)
@@ -227,63 +227,62 @@ static void print_json(const struct mb_cli_options *options, const uint8_t *pdu,
         if (!first)
             fputc(',', stdout);
         first = 0;
-        mb_json_write_string(stdout, line, line_length);
+        json_write_string(stdout, line, line_length);
         line += line_length + (end != NULL);
     }
     fputc(']', stdout);
-    if (exit_status != MB_EXIT_OK)
+    if (exit_status != EXIT_STATUS_OK)
         printf(",\"exit_code\":%d", exit_status);
     fputs("}\n", stdout);
     free(text);
 }
 
-static int send_raw(const struct mb_cli_options *options, const uint8_t *pdu, size_t length) {
+static int send_raw(const struct cli_options *options, const uint8_t *pdu, size_t length) {
     struct mb_client *client;
-    int status = mb_cli_connect(options, 0, &client);
-    if (status != MB_EXIT_OK)
+    int status = cli_connect(options, 0, &client);
+    if (status != EXIT_STATUS_OK)
         return status;
     struct mb_reply reply;
     memset(&reply, 0, sizeof reply);
     int result = mb_client_call(client, options->unit, pdu, length, &reply);
-    status = mb_cli_exit_status(result);
+    status = cli_exit_status(result);
     if (reply.length > 0) {
         /* An answer arrived (normal, exception, or one that does not fit the request). */
-        if (options->format == MB_CLI_JSON)
+        if (options->format == CLI_JSON)
             print_json(options, pdu, length, &reply, result, status);
         else
             print_human(pdu, length, &reply, result);
         if (result < 0)
-            mb_cli_error(options, "%s", mb_client_error_detail(client));
+            cli_error(options, "%s", mb_client_error_detail(client));
     } else {
-        struct mb_cli_request described = {.function = pdu[0]};
-        status = mb_cli_report_failure(options, client, result, &described);
+        struct cli_request described = {.function = pdu[0]};
+        status = cli_report_failure(options, client, result, &described);
     }
     mb_client_close(client);
     return status;
 }
 
-int mb_cmd_raw(int argc, char **argv) {
-    static const struct mb_cli_flag no_flags[] = {{NULL, 0, 0}};
-    const struct mb_cli_command command = {
+int cmd_raw(int argc, char **argv) {
+    static const struct cli_flag no_flags[] = {{NULL, 0, 0}};
+    const struct cli_command command = {
         .name = "raw",
         .help = help,
         .flags = no_flags,
     };
-    struct mb_cli_options options;
+    struct cli_options options;
     char **positional;
     int count, status;
-    if (!mb_cli_begin(&command, argc, argv, &options, &positional, &count, &status))
+    if (!cli_begin(&command, argc, argv, &options, &positional, &count, &status))
         return status;
     uint8_t pdu[MB_PDU_MAX];
     const char *complaint = "";
     int length = count < 2 ? -1
-                           : mb_cli_parse_hex((const char *const *)positional + 1, count - 1, pdu,
-                                              sizeof pdu, &complaint);
+                           : cli_parse_hex((const char *const *)positional + 1, count - 1, pdu,
+                                           sizeof pdu, &complaint);
     if (count < 2)
-        status =
-            mb_cli_usage_error(&options, "missing HEX, the PDU to send (see mbsec raw --help)");
+        status = cli_usage_error(&options, "missing HEX, the PDU to send (see mbsec raw --help)");
     else if (length < 0)
-        status = mb_cli_usage_error(&options, "bad HEX: %s (1..253 bytes)", complaint);
+        status = cli_usage_error(&options, "bad HEX: %s (1..253 bytes)", complaint);
     else
         status = send_raw(&options, pdu, (size_t)length);
     free(positional);

@@ -12,46 +12,46 @@ static const char help[] =
     "--type (a u32 is two registers; for ascii and hex it counts registers); reads beyond\n"
     "one request's limit (2000 bits, 125 registers) are split into several requests, each\n"
     "holding whole values.\n"
-    "\n" MB_CLI_HELP_TARGET MB_CLI_HELP_ADDRESS "\n"
-    "Options:\n" MB_CLI_HELP_CONNECTION MB_CLI_HELP_DATA
+    "\n" CLI_HELP_TARGET CLI_HELP_ADDRESS "\n"
+    "Options:\n" CLI_HELP_CONNECTION CLI_HELP_DATA
     "  --csv              CSV: a header line, then one timestamp,address,value row per value\n"
     "  -h, --help         this text\n"
-    "\n" MB_CLI_HELP_MBPOLL "\n"
+    "\n" CLI_HELP_MBPOLL "\n"
     "Examples:\n"
     "  mbsec read 192.0.2.10 holding 100 10\n"
     "  mbsec read 192.0.2.10:5020 40001 2 --type f32 --order CDAB\n"
     "  mbsec read plc.local coils 0 16 --json\n"
-    "\n" MB_CLI_HELP_EXIT;
+    "\n" CLI_HELP_EXIT;
 
 /* Reads once, prints the reading or the failure, returns the exit status. */
-static int read_and_print(const struct mb_cli_options *options, const struct mb_cli_span *span) {
+static int read_and_print(const struct cli_options *options, const struct cli_span *span) {
     uint8_t *bits = NULL;
     uint16_t *registers = NULL;
-    if (mb_cli_table_holds_bits(span->location.table))
+    if (cli_table_holds_bits(span->location.table))
         bits = malloc(span->items);
     else
         registers = malloc(span->items * sizeof *registers);
     if (bits == NULL && registers == NULL)
-        return mb_cli_report_message(options, MB_EXIT_FAILURE, 0, "out of memory");
+        return cli_report_message(options, EXIT_STATUS_FAILURE, 0, "out of memory");
 
     struct mb_client *client;
-    int status = mb_cli_connect(options, 0, &client);
-    if (status == MB_EXIT_OK) {
-        struct mb_cli_request failed = {0};
-        int result = mb_cli_read_table(
-            client, options->unit, span->location.table, span->location.address, span->items,
-            mb_cli_type_registers(options->type), bits, registers, &failed);
+    int status = cli_connect(options, 0, &client);
+    if (status == EXIT_STATUS_OK) {
+        struct cli_request failed = {0};
+        int result = cli_read_table(client, options->unit, span->location.table,
+                                    span->location.address, span->items,
+                                    cli_type_registers(options->type), bits, registers, &failed);
         if (result != 0) {
-            status = mb_cli_report_failure(options, client, result, &failed);
+            status = cli_report_failure(options, client, result, &failed);
         } else {
-            struct mb_cli_reading reading = {
+            struct cli_reading reading = {
                 .location = &span->location,
                 .count = span->values,
                 .bits = bits,
                 .registers = registers,
             };
-            mb_log_timestamp(reading.timestamp, sizeof reading.timestamp);
-            mb_cli_print_reading(options, &reading, 1);
+            log_timestamp(reading.timestamp, sizeof reading.timestamp);
+            cli_print_reading(options, &reading, 1);
         }
         mb_client_close(client);
     }
@@ -60,23 +60,23 @@ static int read_and_print(const struct mb_cli_options *options, const struct mb_
     return status;
 }
 
-int mb_cmd_read(int argc, char **argv) {
-    static const struct mb_cli_flag no_flags[] = {{NULL, 0, 0}};
-    const struct mb_cli_command command = {
+int cmd_read(int argc, char **argv) {
+    static const struct cli_flag no_flags[] = {{NULL, 0, 0}};
+    const struct cli_command command = {
         .name = "read",
         .help = help,
-        .accepts = MB_CLI_ACCEPTS_DATA | MB_CLI_ACCEPTS_CSV,
+        .accepts = CLI_ACCEPTS_DATA | CLI_ACCEPTS_CSV,
         .flags = no_flags,
     };
-    struct mb_cli_options options;
+    struct cli_options options;
     char **positional;
     int count, next = 1, status;
-    if (!mb_cli_begin(&command, argc, argv, &options, &positional, &count, &status))
+    if (!cli_begin(&command, argc, argv, &options, &positional, &count, &status))
         return status;
-    struct mb_cli_span span;
-    status = mb_cli_parse_span(&options, positional, count, &next, &span);
+    struct cli_span span;
+    status = cli_parse_span(&options, positional, count, &next, &span);
     if (status == 0 && next < count)
-        status = mb_cli_usage_error(&options, "unexpected argument '%s'", positional[next]);
+        status = cli_usage_error(&options, "unexpected argument '%s'", positional[next]);
     if (status == 0)
         status = read_and_print(&options, &span);
     free(positional);

@@ -22,14 +22,14 @@ static const char help[] =
     "for exceptions 0A and 0B (a gateway saying that no device answered); a unit that does\n"
     "not answer within --timeout is not. Each unit listed is asked for its basic\n"
     "identification (FC 43/14: VendorName ProductCode MajorMinorRevision), one request.\n"
-    "\n" MB_CLI_HELP_TARGET "\n"
+    "\n" CLI_HELP_TARGET "\n"
     "Options:\n"
     "  --units LIST       unit ids to try: 1-247 (default), 5, 1-10,20,30-32 (0..255)\n"
     "  --probe fc3|fc43   probe with FC 3 (default) or with FC 43/14 (read device\n"
     "                     identification), which also gives the identification\n"
     "  --timeout T        per probe: milliseconds (200) or seconds (1s); default 200 ms\n"
     "  --retries N        probe a silent unit up to N more times (default 0)\n"
-    "  --json             one JSON object per unit that answered\n" MB_CLI_HELP_TLS
+    "  --json             one JSON object per unit that answered\n" CLI_HELP_TLS
     "  -h, --help         this text\n"
     "\n"
     "Exit status: 0 when at least one unit answered, 1 when none did, 2 usage, 3 cannot\n"
@@ -60,8 +60,8 @@ static int parse_units(struct scan_state *state, const char *text) {
         char *dash = strchr(part, '-');
         if (dash != NULL)
             *dash = '\0';
-        if (mb_cli_parse_unsigned(part, 0, 255, &first) != 0 ||
-            (dash != NULL && mb_cli_parse_unsigned(dash + 1, 0, 255, &last) != 0))
+        if (cli_parse_unsigned(part, 0, 255, &first) != 0 ||
+            (dash != NULL && cli_parse_unsigned(dash + 1, 0, 255, &last) != 0))
             status = -1;
         else if (dash == NULL)
             last = first;
@@ -186,23 +186,23 @@ static enum verdict probe(struct mb_client *client, uint8_t unit, int probe_devi
     return verdict;
 }
 
-static void print_finding(const struct mb_cli_options *options, uint8_t unit,
+static void print_finding(const struct cli_options *options, uint8_t unit,
                           const struct finding *finding) {
-    if (options->format == MB_CLI_JSON) {
-        struct mb_cli_options for_unit = *options;
+    if (options->format == CLI_JSON) {
+        struct cli_options for_unit = *options;
         for_unit.unit = unit;
-        mb_cli_json_open(stdout, &for_unit);
+        cli_json_open(stdout, &for_unit);
         fputs(",\"answer\":", stdout);
-        mb_json_write_string(stdout, finding->answer, strlen(finding->answer));
+        json_write_string(stdout, finding->answer, strlen(finding->answer));
         if (finding->result > 0)
             printf(",\"exception\":%d", finding->result);
         if (finding->identified) {
             fputs(",\"identification\":{\"VendorName\":", stdout);
-            mb_json_write_string(stdout, finding->vendor, strlen(finding->vendor));
+            json_write_string(stdout, finding->vendor, strlen(finding->vendor));
             fputs(",\"ProductCode\":", stdout);
-            mb_json_write_string(stdout, finding->product, strlen(finding->product));
+            json_write_string(stdout, finding->product, strlen(finding->product));
             fputs(",\"MajorMinorRevision\":", stdout);
-            mb_json_write_string(stdout, finding->revision, strlen(finding->revision));
+            json_write_string(stdout, finding->revision, strlen(finding->revision));
             fputc('}', stdout);
         }
         fputs("}\n", stdout);
@@ -215,12 +215,12 @@ static void print_finding(const struct mb_cli_options *options, uint8_t unit,
     fflush(stdout);
 }
 
-static int scan(const struct mb_cli_options *options, const struct scan_state *state) {
+static int scan(const struct cli_options *options, const struct scan_state *state) {
     struct mb_client *client;
-    int status = mb_cli_connect(options, 1, &client);
-    if (status != MB_EXIT_OK)
+    int status = cli_connect(options, 1, &client);
+    if (status != EXIT_STATUS_OK)
         return status;
-    if (options->format == MB_CLI_HUMAN) {
+    if (options->format == CLI_HUMAN) {
         printf("%-4s  %-32s  %s\n", "unit", "answer", "identification");
         fflush(stdout);
     }
@@ -232,9 +232,9 @@ static int scan(const struct mb_cli_options *options, const struct scan_state *s
         struct finding finding;
         enum verdict verdict = probe(client, (uint8_t)unit, state->probe_device_id, &finding);
         if (verdict == FATAL) {
-            struct mb_cli_options for_unit = *options;
+            struct cli_options for_unit = *options;
             for_unit.unit = (uint8_t)unit;
-            status = mb_cli_report_failure(&for_unit, client, finding.result, NULL);
+            status = cli_report_failure(&for_unit, client, finding.result, NULL);
             mb_client_close(client);
             return status;
         }
@@ -244,37 +244,37 @@ static int scan(const struct mb_cli_options *options, const struct scan_state *s
         }
     }
     mb_client_close(client);
-    if (options->format == MB_CLI_HUMAN)
+    if (options->format == CLI_HUMAN)
         printf("%zu of %zu unit%s answered\n", answered, tried, tried == 1 ? "" : "s");
-    return answered > 0 ? MB_EXIT_OK : MB_EXIT_FAILURE;
+    return answered > 0 ? EXIT_STATUS_OK : EXIT_STATUS_FAILURE;
 }
 
-int mb_cmd_scan(int argc, char **argv) {
-    static const struct mb_cli_flag flags[] = {
+int cmd_scan(int argc, char **argv) {
+    static const struct cli_flag flags[] = {
         {"units", 1, FLAG_UNITS},
         {"probe", 1, FLAG_PROBE},
         {NULL, 0, 0},
     };
     struct scan_state state = {0};
-    const struct mb_cli_command command = {
+    const struct cli_command command = {
         .name = "scan",
         .help = help,
-        .accepts = MB_CLI_NO_UNIT,
+        .accepts = CLI_NO_UNIT,
         .flags = flags,
         .take_flag = take_flag,
         .state = &state,
         .default_timeout_ms = DEFAULT_SCAN_TIMEOUT_MS,
     };
-    struct mb_cli_options options;
+    struct cli_options options;
     char **positional;
     int count, status;
-    if (!mb_cli_begin(&command, argc, argv, &options, &positional, &count, &status))
+    if (!cli_begin(&command, argc, argv, &options, &positional, &count, &status))
         return status;
     if (!state.units_given)
         for (int unit = 1; unit <= 247; unit++)
             state.wanted[unit] = 1;
     if (count > 1)
-        status = mb_cli_usage_error(&options, "unexpected argument '%s'", positional[1]);
+        status = cli_usage_error(&options, "unexpected argument '%s'", positional[1]);
     else
         status = scan(&options, &state);
     free(positional);

@@ -17,18 +17,18 @@
  * 3 s default, or --timeout when that is longer. */
 #define MINIMUM_CONNECT_TIMEOUT_MS 3000
 
-int mb_cli_exit_status(int result) {
+int cli_exit_status(int result) {
     if (result == 0)
-        return MB_EXIT_OK;
+        return EXIT_STATUS_OK;
     if (result > 0)
-        return MB_EXIT_EXCEPTION;
+        return EXIT_STATUS_EXCEPTION;
     switch (result) {
     case MB_ECONNECT:
     case MB_EADDRESS:
     case MB_ETLS:
-        return MB_EXIT_CONNECT;
+        return EXIT_STATUS_CONNECT;
     case MB_ETIMEDOUT:
-        return MB_EXIT_TIMEOUT;
+        return EXIT_STATUS_TIMEOUT;
     /* The device did answer, but not with a valid answer to the request: a malformed or
      * mismatched response, or a connection that it closed or reset instead of answering. */
     case MB_EMISMATCH:
@@ -44,11 +44,11 @@ int mb_cli_exit_status(int result) {
     case MB_ESUBFUNCTION:
     case MB_EMEI:
     case MB_EEXCEPTION_CODE:
-        return MB_EXIT_PROTOCOL;
+        return EXIT_STATUS_PROTOCOL;
     case MB_EINVAL:
-        return MB_EXIT_USAGE;
+        return EXIT_STATUS_USAGE;
     default:
-        return MB_EXIT_FAILURE;
+        return EXIT_STATUS_FAILURE;
     }
 }
 
@@ -77,13 +77,13 @@ static void target_host(const char *target, char *host, size_t size) {
     host[length] = '\0';
 }
 
-static int prepare_tls(const struct mb_cli_options *options, struct mb_client_options *client) {
+static int prepare_tls(const struct cli_options *options, struct mb_client_options *client) {
     if (options->certificate == NULL || options->key == NULL)
-        return mb_cli_usage_error(options,
-                                  "TLS needs --cert and --key: Modbus/TCP Security always "
-                                  "authenticates the client (make them with mbsec cert client)");
+        return cli_usage_error(options,
+                               "TLS needs --cert and --key: Modbus/TCP Security always "
+                               "authenticates the client (make them with mbsec cert client)");
     if (options->ca == NULL && options->pin == NULL)
-        return mb_cli_usage_error(options, "TLS needs --ca (or --pin) to trust the server");
+        return cli_usage_error(options, "TLS needs --ca (or --pin) to trust the server");
     char host[256];
     target_host(options->target, host, sizeof host);
     struct stat status;
@@ -100,14 +100,14 @@ static int prepare_tls(const struct mb_cli_options *options, struct mb_client_op
     };
     char error[320];
     if (mb_tls_context_create(0, &config, &tls_context, error, sizeof error) != 0)
-        return mb_cli_usage_error(options, "TLS: %s", error);
+        return cli_usage_error(options, "TLS: %s", error);
     atexit(free_tls_context);
     client->wrap = mb_tls_wrap;
     client->wrap_data = tls_context;
     return 0;
 }
 
-int mb_cli_connect(const struct mb_cli_options *options, int reconnect, struct mb_client **client) {
+int cli_connect(const struct cli_options *options, int reconnect, struct mb_client **client) {
     struct mb_client_options client_options = {
         .connect_timeout_ms = options->timeout_ms > MINIMUM_CONNECT_TIMEOUT_MS
                                   ? options->timeout_ms
@@ -130,26 +130,26 @@ int mb_cli_connect(const struct mb_cli_options *options, int reconnect, struct m
             client_options.wrap_data = tls_context;
         }
         /* TLS to a target without a port: Modbus/TCP Security's 802. */
-        mb_config_with_port(target, MB_CONFIG_TLS_PORT, with_port, sizeof with_port);
+        config_with_port(target, CONFIG_TLS_PORT, with_port, sizeof with_port);
         target = with_port;
     }
     char detail[320] = "";
     int result = mb_client_connect(target, &client_options, client, detail, sizeof detail);
     if (result == 0)
-        return MB_EXIT_OK;
+        return EXIT_STATUS_OK;
     *client = NULL;
     if (detail[0] == '\0')
         snprintf(detail, sizeof detail, "connect to %s: %s", options->target, mb_strerror(result));
-    return mb_cli_report_message(options, mb_cli_exit_status(result), 0, detail);
+    return cli_report_message(options, cli_exit_status(result), 0, detail);
 }
 
-int mb_cli_report_message(const struct mb_cli_options *options, int exit_status, int exception,
-                          const char *message) {
+int cli_report_message(const struct cli_options *options, int exit_status, int exception,
+                       const char *message) {
     fprintf(stderr, "mbsec %s: %s\n", options->command, message);
-    if (options->format == MB_CLI_JSON) {
-        mb_cli_json_open(stdout, options);
+    if (options->format == CLI_JSON) {
+        cli_json_open(stdout, options);
         printf(",\"command\":\"%s\",\"error\":", options->command);
-        mb_json_write_string(stdout, message, strlen(message));
+        json_write_string(stdout, message, strlen(message));
         if (exception > 0)
             printf(",\"exception\":%d", exception);
         printf(",\"exit_code\":%d}\n", exit_status);
@@ -160,7 +160,7 @@ int mb_cli_report_message(const struct mb_cli_options *options, int exit_status,
 
 /* A Modbus/TCP Security server closes a plain client at its first request, without a word: when
  * that is what happened, say what it likely means. */
-static const char *plain_to_tls_hint(const struct mb_cli_options *options,
+static const char *plain_to_tls_hint(const struct cli_options *options,
                                      const struct mb_client *client, int result) {
     struct mb_client_stats stats;
     if (options->tls || client == NULL || result != MB_ECLOSED)
@@ -175,8 +175,8 @@ static const char *plain_to_tls_hint(const struct mb_cli_options *options,
            "connect with --tls, --cert, --key and --ca";
 }
 
-int mb_cli_report_failure(const struct mb_cli_options *options, const struct mb_client *client,
-                          int result, const struct mb_cli_request *request) {
+int cli_report_failure(const struct cli_options *options, const struct mb_client *client,
+                       int result, const struct cli_request *request) {
     char message[512], context[160] = "";
     if (request != NULL && request->has_range)
         snprintf(context, sizeof context, " (FC %u %s at %u, quantity %u, unit %u)",
@@ -196,29 +196,28 @@ int mb_cli_report_failure(const struct mb_cli_options *options, const struct mb_
         snprintf(message, sizeof message, "%s%s%s%s", detail, context, note,
                  plain_to_tls_hint(options, client, result));
     }
-    return mb_cli_report_message(options, mb_cli_exit_status(result), result > 0 ? result : 0,
-                                 message);
+    return cli_report_message(options, cli_exit_status(result), result > 0 ? result : 0, message);
 }
 
 /* One request of a table read. */
-static int read_once(struct mb_client *client, uint8_t unit, enum mb_cli_table table,
-                     uint16_t address, uint16_t quantity, uint8_t *bits, uint16_t *registers) {
+static int read_once(struct mb_client *client, uint8_t unit, enum cli_table table, uint16_t address,
+                     uint16_t quantity, uint8_t *bits, uint16_t *registers) {
     switch (table) {
-    case MB_CLI_COILS:
+    case CLI_COILS:
         return mb_read_coils(client, unit, address, quantity, bits);
-    case MB_CLI_DISCRETE_INPUTS:
+    case CLI_DISCRETE_INPUTS:
         return mb_read_discrete_inputs(client, unit, address, quantity, bits);
-    case MB_CLI_HOLDING_REGISTERS:
+    case CLI_HOLDING_REGISTERS:
         return mb_read_holding_registers(client, unit, address, quantity, registers);
     default:
         return mb_read_input_registers(client, unit, address, quantity, registers);
     }
 }
 
-int mb_cli_read_table(struct mb_client *client, uint8_t unit, enum mb_cli_table table,
-                      uint16_t address, size_t count, size_t group, uint8_t *bits,
-                      uint16_t *registers, struct mb_cli_request *failed) {
-    int holds_bits = mb_cli_table_holds_bits(table);
+int cli_read_table(struct mb_client *client, uint8_t unit, enum cli_table table, uint16_t address,
+                   size_t count, size_t group, uint8_t *bits, uint16_t *registers,
+                   struct cli_request *failed) {
+    int holds_bits = cli_table_holds_bits(table);
     size_t limit = holds_bits ? MB_MAX_READ_BITS : MB_MAX_READ_REGISTERS;
     size_t per_request = limit / group * group;
     for (size_t done = 0; done < count;) {
@@ -228,7 +227,7 @@ int mb_cli_read_table(struct mb_client *client, uint8_t unit, enum mb_cli_table 
             read_once(client, unit, table, at, (uint16_t)quantity, holds_bits ? bits + done : NULL,
                       holds_bits ? NULL : registers + done);
         if (result != 0) {
-            failed->function = mb_cli_table_read_function(table);
+            failed->function = cli_table_read_function(table);
             failed->address = at;
             failed->quantity = (uint16_t)quantity;
             failed->has_range = 1;

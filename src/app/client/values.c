@@ -23,94 +23,94 @@ struct type_description {
 };
 
 static const struct type_description types[] = {
-    [MB_CLI_TYPE_BIT] = {"bit", 1, 0, 0, 1},  [MB_CLI_TYPE_U16] = {"u16", 1, 1, 0, 16},
-    [MB_CLI_TYPE_I16] = {"i16", 1, 1, 1, 16}, [MB_CLI_TYPE_U32] = {"u32", 2, 1, 0, 32},
-    [MB_CLI_TYPE_I32] = {"i32", 2, 1, 1, 32}, [MB_CLI_TYPE_U64] = {"u64", 4, 1, 0, 64},
-    [MB_CLI_TYPE_I64] = {"i64", 4, 1, 1, 64}, [MB_CLI_TYPE_F32] = {"f32", 2, 1, 1, 32},
-    [MB_CLI_TYPE_F64] = {"f64", 4, 1, 1, 64}, [MB_CLI_TYPE_ASCII] = {"ascii", 1, 0, 0, 16},
-    [MB_CLI_TYPE_HEX] = {"hex", 1, 0, 0, 16},
+    [CLI_TYPE_BIT] = {"bit", 1, 0, 0, 1},  [CLI_TYPE_U16] = {"u16", 1, 1, 0, 16},
+    [CLI_TYPE_I16] = {"i16", 1, 1, 1, 16}, [CLI_TYPE_U32] = {"u32", 2, 1, 0, 32},
+    [CLI_TYPE_I32] = {"i32", 2, 1, 1, 32}, [CLI_TYPE_U64] = {"u64", 4, 1, 0, 64},
+    [CLI_TYPE_I64] = {"i64", 4, 1, 1, 64}, [CLI_TYPE_F32] = {"f32", 2, 1, 1, 32},
+    [CLI_TYPE_F64] = {"f64", 4, 1, 1, 64}, [CLI_TYPE_ASCII] = {"ascii", 1, 0, 0, 16},
+    [CLI_TYPE_HEX] = {"hex", 1, 0, 0, 16},
 };
 
-const char *mb_cli_type_name(enum mb_cli_type type) {
+const char *cli_type_name(enum cli_type type) {
     return types[type].name;
 }
 
-int mb_cli_type_parse(const char *text, enum mb_cli_type *type) {
+int cli_type_parse(const char *text, enum cli_type *type) {
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
         if (strcasecmp(text, types[i].name) == 0) {
-            *type = (enum mb_cli_type)i;
+            *type = (enum cli_type)i;
             return 0;
         }
     return -1;
 }
 
-size_t mb_cli_type_registers(enum mb_cli_type type) {
+size_t cli_type_registers(enum cli_type type) {
     return types[type].registers;
 }
 
-int mb_cli_type_is_numeric(enum mb_cli_type type) {
+int cli_type_is_numeric(enum cli_type type) {
     return types[type].numeric;
 }
 
-static int is_float_type(enum mb_cli_type type) {
-    return type == MB_CLI_TYPE_F32 || type == MB_CLI_TYPE_F64;
+static int is_float_type(enum cli_type type) {
+    return type == CLI_TYPE_F32 || type == CLI_TYPE_F64;
 }
 
 /* ---- decoding ---- */
 
-void mb_cli_decode(const struct mb_cli_options *options, const uint16_t *registers,
-                   struct mb_cli_value *value) {
+void cli_decode(const struct cli_options *options, const uint16_t *registers,
+                struct cli_value *value) {
     enum mb_order order = options->order;
     memset(value, 0, sizeof *value);
-    value->kind = MB_CLI_VALUE_UNSIGNED;
+    value->kind = CLI_VALUE_UNSIGNED;
     switch (options->type) {
-    case MB_CLI_TYPE_U16:
+    case CLI_TYPE_U16:
         value->unsigned_value = mb_get_reg_u16(registers, order);
         value->bits = value->unsigned_value;
         break;
-    case MB_CLI_TYPE_I16:
-        value->kind = MB_CLI_VALUE_SIGNED;
+    case CLI_TYPE_I16:
+        value->kind = CLI_VALUE_SIGNED;
         value->signed_value = mb_get_reg_i16(registers, order);
         value->bits = (uint16_t)value->signed_value;
         break;
-    case MB_CLI_TYPE_U32:
+    case CLI_TYPE_U32:
         value->unsigned_value = mb_get_reg_u32(registers, order);
         value->bits = value->unsigned_value;
         break;
-    case MB_CLI_TYPE_I32:
-        value->kind = MB_CLI_VALUE_SIGNED;
+    case CLI_TYPE_I32:
+        value->kind = CLI_VALUE_SIGNED;
         value->signed_value = mb_get_reg_i32(registers, order);
         value->bits = (uint32_t)value->signed_value;
         break;
-    case MB_CLI_TYPE_U64:
+    case CLI_TYPE_U64:
         value->unsigned_value = mb_get_reg_u64(registers, order);
         value->bits = value->unsigned_value;
         break;
-    case MB_CLI_TYPE_I64:
-        value->kind = MB_CLI_VALUE_SIGNED;
+    case CLI_TYPE_I64:
+        value->kind = CLI_VALUE_SIGNED;
         value->signed_value = mb_get_reg_i64(registers, order);
         value->bits = (uint64_t)value->signed_value;
         break;
-    case MB_CLI_TYPE_F32: {
+    case CLI_TYPE_F32: {
         float number = mb_get_reg_f32(registers, order);
         uint32_t bits;
         memcpy(&bits, &number, sizeof bits);
-        value->kind = MB_CLI_VALUE_REAL;
+        value->kind = CLI_VALUE_REAL;
         value->real = number;
-        value->real_style = MB_CLI_REAL_FLOAT;
+        value->real_style = CLI_REAL_FLOAT;
         value->bits = bits;
         break;
     }
-    case MB_CLI_TYPE_F64: {
+    case CLI_TYPE_F64: {
         double number = mb_get_reg_f64(registers, order);
         memcpy(&value->bits, &number, sizeof value->bits);
-        value->kind = MB_CLI_VALUE_REAL;
+        value->kind = CLI_VALUE_REAL;
         value->real = number;
-        value->real_style = MB_CLI_REAL_DOUBLE;
+        value->real_style = CLI_REAL_DOUBLE;
         break;
     }
-    case MB_CLI_TYPE_HEX:
-        value->kind = MB_CLI_VALUE_HEX;
+    case CLI_TYPE_HEX:
+        value->kind = CLI_VALUE_HEX;
         value->unsigned_value = mb_get_reg_u16(registers, order);
         return; /* the value is its own hex column */
     default:
@@ -118,12 +118,12 @@ void mb_cli_decode(const struct mb_cli_options *options, const uint16_t *registe
     }
     value->hex_digits = types[options->type].bits / 4;
     if (options->scale_given) {
-        double number = value->kind == MB_CLI_VALUE_SIGNED     ? (double)value->signed_value
-                        : value->kind == MB_CLI_VALUE_UNSIGNED ? (double)value->unsigned_value
-                                                               : value->real;
-        value->kind = MB_CLI_VALUE_REAL;
+        double number = value->kind == CLI_VALUE_SIGNED     ? (double)value->signed_value
+                        : value->kind == CLI_VALUE_UNSIGNED ? (double)value->unsigned_value
+                                                            : value->real;
+        value->kind = CLI_VALUE_REAL;
         value->real = number * options->scale;
-        value->real_style = MB_CLI_REAL_SCALED;
+        value->real_style = CLI_REAL_SCALED;
     }
 }
 
@@ -138,22 +138,22 @@ static void format_shortest(double number, int as_float, char *text, size_t capa
     }
 }
 
-void mb_cli_format_real(double number, char *text, size_t capacity) {
+void cli_format_real(double number, char *text, size_t capacity) {
     format_shortest(number, 0, text, capacity);
 }
 
-void mb_cli_format_value(const struct mb_cli_value *value, char *text, size_t capacity) {
+void cli_format_value(const struct cli_value *value, char *text, size_t capacity) {
     switch (value->kind) {
-    case MB_CLI_VALUE_UNSIGNED:
+    case CLI_VALUE_UNSIGNED:
         snprintf(text, capacity, "%llu", (unsigned long long)value->unsigned_value);
         return;
-    case MB_CLI_VALUE_SIGNED:
+    case CLI_VALUE_SIGNED:
         snprintf(text, capacity, "%lld", (long long)value->signed_value);
         return;
-    case MB_CLI_VALUE_HEX:
+    case CLI_VALUE_HEX:
         snprintf(text, capacity, "0x%04llX", (unsigned long long)value->unsigned_value);
         return;
-    case MB_CLI_VALUE_REAL:
+    case CLI_VALUE_REAL:
         break;
     }
     double number = value->real;
@@ -161,16 +161,16 @@ void mb_cli_format_value(const struct mb_cli_value *value, char *text, size_t ca
         snprintf(text, capacity, "nan");
     else if (isinf(number))
         snprintf(text, capacity, number > 0 ? "inf" : "-inf");
-    else if (value->real_style == MB_CLI_REAL_SCALED)
+    else if (value->real_style == CLI_REAL_SCALED)
         /* A scaled integer is a product with rounding noise (235 * 0.1): 15 digits hide it. */
         snprintf(text, capacity, "%.15g", number);
     else
-        format_shortest(number, value->real_style == MB_CLI_REAL_FLOAT, text, capacity);
+        format_shortest(number, value->real_style == CLI_REAL_FLOAT, text, capacity);
 }
 
 /* ---- encoding ---- */
 
-int mb_cli_parse_bit(const char *text) {
+int cli_parse_bit(const char *text) {
     static const char *const on[] = {"1", "on", "true"};
     static const char *const off[] = {"0", "off", "false"};
     for (size_t i = 0; i < 3; i++) {
@@ -210,8 +210,8 @@ static double divide_by_scale(double number, double scale) {
 
 /* With --scale: any number, divided by the scale and rounded to the nearest integer (half away
  * from zero), which must fit the type. */
-static int parse_scaled_integer(const struct mb_cli_options *options, const char *text,
-                                uint64_t *bits, const char **complaint) {
+static int parse_scaled_integer(const struct cli_options *options, const char *text, uint64_t *bits,
+                                const char **complaint) {
     const struct type_description *type = &types[options->type];
     uint64_t maximum = unsigned_maximum(type->bits);
     double number;
@@ -252,14 +252,14 @@ static int parse_scaled_integer(const struct mb_cli_options *options, const char
  * Parses an integer of the type: decimal (a minus sign for signed types), or 0x-hex giving the
  * bit pattern (0xFFFF is -1 as i16).
  */
-static int parse_integer(const struct mb_cli_options *options, const char *text, uint64_t *bits,
+static int parse_integer(const struct cli_options *options, const char *text, uint64_t *bits,
                          const char **complaint) {
     const struct type_description *type = &types[options->type];
     uint64_t maximum = unsigned_maximum(type->bits);
     if (options->scale_given)
         return parse_scaled_integer(options, text, bits, complaint);
     if (text[0] == '0' && (text[1] == 'x' || text[1] == 'X')) {
-        if (mb_cli_parse_unsigned(text, 0, maximum, bits) != 0) {
+        if (cli_parse_unsigned(text, 0, maximum, bits) != 0) {
             *complaint = "not a hex number that fits the type";
             return -1;
         }
@@ -275,21 +275,21 @@ static int parse_integer(const struct mb_cli_options *options, const char *text,
             *complaint = "a negative hex number; write the bit pattern (0xFFFF for -1 as i16)";
             return -1;
         }
-        if (mb_cli_parse_unsigned(text + 1, 0, maximum / 2 + 1, &magnitude) != 0) {
+        if (cli_parse_unsigned(text + 1, 0, maximum / 2 + 1, &magnitude) != 0) {
             *complaint = "not an integer in the range of the type";
             return -1;
         }
         *bits = (0 - magnitude) & maximum;
         return 0;
     }
-    if (mb_cli_parse_unsigned(text, 0, type->is_signed ? maximum / 2 : maximum, bits) != 0) {
+    if (cli_parse_unsigned(text, 0, type->is_signed ? maximum / 2 : maximum, bits) != 0) {
         *complaint = "not an integer in the range of the type";
         return -1;
     }
     return 0;
 }
 
-static int encode_real(const struct mb_cli_options *options, const char *text, uint16_t *registers,
+static int encode_real(const struct cli_options *options, const char *text, uint16_t *registers,
                        const char **complaint) {
     double number;
     if (parse_real(text, &number) != 0) {
@@ -304,7 +304,7 @@ static int encode_real(const struct mb_cli_options *options, const char *text, u
         }
         number = scaled;
     }
-    if (options->type == MB_CLI_TYPE_F32) {
+    if (options->type == CLI_TYPE_F32) {
         /* A double rounds to FLT_MAX up to half a float step above it (2^128 - 2^103 is the tie,
          * which rounds to even: infinity); only beyond that is it too large. The conversion is
          * done on the clamped value, since converting an out-of-range double is undefined. */
@@ -322,7 +322,7 @@ static int encode_real(const struct mb_cli_options *options, const char *text, u
     return 4;
 }
 
-static int encode_hex(const struct mb_cli_options *options, const char *text, uint16_t *registers,
+static int encode_hex(const struct cli_options *options, const char *text, uint16_t *registers,
                       const char **complaint) {
     const char *digits = text;
     if (digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X'))
@@ -331,7 +331,7 @@ static int encode_hex(const struct mb_cli_options *options, const char *text, ui
     uint64_t value;
     char prefixed[8];
     if (length < 1 || length > 4 || snprintf(prefixed, sizeof prefixed, "0x%s", digits) < 0 ||
-        mb_cli_parse_unsigned(prefixed, 0, 0xFFFF, &value) != 0) {
+        cli_parse_unsigned(prefixed, 0, 0xFFFF, &value) != 0) {
         *complaint = "not a register in hex (1 to 4 hex digits, 0x optional)";
         return -1;
     }
@@ -339,10 +339,10 @@ static int encode_hex(const struct mb_cli_options *options, const char *text, ui
     return 1;
 }
 
-int mb_cli_encode(const struct mb_cli_options *options, const char *text, uint16_t *registers,
-                  size_t capacity, const char **complaint) {
-    enum mb_cli_type type = options->type;
-    if (type == MB_CLI_TYPE_ASCII) {
+int cli_encode(const struct cli_options *options, const char *text, uint16_t *registers,
+               size_t capacity, const char **complaint) {
+    enum cli_type type = options->type;
+    if (type == CLI_TYPE_ASCII) {
         size_t needed = (strlen(text) + 1) / 2;
         if (needed == 0) {
             *complaint = "empty text";
@@ -358,7 +358,7 @@ int mb_cli_encode(const struct mb_cli_options *options, const char *text, uint16
         *complaint = "runs past address 65535";
         return -1;
     }
-    if (type == MB_CLI_TYPE_HEX)
+    if (type == CLI_TYPE_HEX)
         return encode_hex(options, text, registers, complaint);
     if (is_float_type(type))
         return encode_real(options, text, registers, complaint);
@@ -367,12 +367,12 @@ int mb_cli_encode(const struct mb_cli_options *options, const char *text, uint16
     if (parse_integer(options, text, &bits, complaint) != 0)
         return -1;
     switch (type) {
-    case MB_CLI_TYPE_U16:
-    case MB_CLI_TYPE_I16:
+    case CLI_TYPE_U16:
+    case CLI_TYPE_I16:
         mb_set_reg_u16(registers, (uint16_t)bits, options->order);
         return 1;
-    case MB_CLI_TYPE_U32:
-    case MB_CLI_TYPE_I32:
+    case CLI_TYPE_U32:
+    case CLI_TYPE_I32:
         mb_set_reg_u32(registers, (uint32_t)bits, options->order);
         return 2;
     default:

@@ -22,18 +22,18 @@ static const char help[] =
     "registers, a 64-bit type four; an ascii VALUE is one text, two characters per register\n"
     "(an odd length is padded with a NUL byte); hex values are registers in hex.\n"
     "Negative numbers are values, not options: mbsec write HOST holding 5 -12 --type i16.\n"
-    "\n" MB_CLI_HELP_TARGET "TABLE is coils or holding (co, hr); ADDRESS as for mbsec read.\n"
+    "\n" CLI_HELP_TARGET "TABLE is coils or holding (co, hr); ADDRESS as for mbsec read.\n"
     "\n"
-    "Options:\n" MB_CLI_HELP_CONNECTION MB_CLI_HELP_DATA
+    "Options:\n" CLI_HELP_CONNECTION CLI_HELP_DATA
     "  --fc 5|6|15|16     use this function code (6 needs exactly one register, 5 one coil)\n"
     "  -h, --help         this text\n"
-    "\n" MB_CLI_HELP_MBPOLL "\n"
+    "\n" CLI_HELP_MBPOLL "\n"
     "Examples:\n"
     "  mbsec write 192.0.2.10 holding 100 1234\n"
     "  mbsec write 192.0.2.10 40101 21.5 --type f32 --order CDAB\n"
     "  mbsec write 192.0.2.10 holding 200 23.5 --scale 0.1        # writes 235\n"
     "  mbsec write 192.0.2.10 coils 0 on off on --fc 15\n"
-    "\n" MB_CLI_HELP_EXIT;
+    "\n" CLI_HELP_EXIT;
 
 enum { FLAG_FC = 1 };
 
@@ -45,7 +45,7 @@ static int take_flag(void *data, int id, const char *argument) {
     struct write_state *state = data;
     (void)id;
     uint64_t function;
-    if (mb_cli_parse_unsigned(argument, 0, 255, &function) != 0 ||
+    if (cli_parse_unsigned(argument, 0, 255, &function) != 0 ||
         (function != MB_FC_WRITE_SINGLE_COIL && function != MB_FC_WRITE_SINGLE_REGISTER &&
          function != MB_FC_WRITE_MULTIPLE_COILS && function != MB_FC_WRITE_MULTIPLE_REGISTERS)) {
         fprintf(stderr, "mbsec write: --fc: 5, 6, 15 or 16, got '%s'\n", argument);
@@ -63,35 +63,34 @@ struct payload {
     size_t values; /* VALUE arguments */
 };
 
-static int parse_values(const struct mb_cli_options *options,
-                        const struct mb_cli_location *location, char **texts, int count,
-                        struct payload *payload) {
+static int parse_values(const struct cli_options *options, const struct cli_location *location,
+                        char **texts, int count, struct payload *payload) {
     size_t room = 65536 - (size_t)location->address;
-    int bits = location->table == MB_CLI_COILS;
+    int bits = location->table == CLI_COILS;
     payload->values = (size_t)count;
     if (bits)
         payload->bits = malloc(room);
     else
         payload->registers = malloc(room * sizeof *payload->registers);
     if (payload->bits == NULL && payload->registers == NULL)
-        return mb_cli_report_message(options, MB_EXIT_FAILURE, 0, "out of memory");
+        return cli_report_message(options, EXIT_STATUS_FAILURE, 0, "out of memory");
     for (int i = 0; i < count; i++) {
         if (bits) {
-            int bit = mb_cli_parse_bit(texts[i]);
+            int bit = cli_parse_bit(texts[i]);
             if (bit < 0)
-                return mb_cli_usage_error(
-                    options, "bad coil value '%s': 0, 1, on, off, true or false", texts[i]);
+                return cli_usage_error(options, "bad coil value '%s': 0, 1, on, off, true or false",
+                                       texts[i]);
             if (payload->items >= room)
-                return mb_cli_usage_error(options, "%d values run past coil 65535", count);
+                return cli_usage_error(options, "%d values run past coil 65535", count);
             payload->bits[payload->items++] = (uint8_t)bit;
             continue;
         }
         const char *complaint = "";
-        int used = mb_cli_encode(options, texts[i], payload->registers + payload->items,
-                                 room - payload->items, &complaint);
+        int used = cli_encode(options, texts[i], payload->registers + payload->items,
+                              room - payload->items, &complaint);
         if (used < 0)
-            return mb_cli_usage_error(options, "bad %s value '%s': %s",
-                                      mb_cli_type_name(options->type), texts[i], complaint);
+            return cli_usage_error(options, "bad %s value '%s': %s", cli_type_name(options->type),
+                                   texts[i], complaint);
         payload->items += (size_t)used;
     }
     return 0;
@@ -99,21 +98,21 @@ static int parse_values(const struct mb_cli_options *options,
 
 /* The function code: the one forced, checked against the table and the count, or the one the
  * count calls for. Returns it, or 0 after a usage message. */
-static uint8_t choose_function(const struct mb_cli_options *options, enum mb_cli_table table,
+static uint8_t choose_function(const struct cli_options *options, enum cli_table table,
                                size_t items, uint8_t forced) {
-    int coils = table == MB_CLI_COILS;
+    int coils = table == CLI_COILS;
     uint8_t single = coils ? MB_FC_WRITE_SINGLE_COIL : MB_FC_WRITE_SINGLE_REGISTER;
     uint8_t multiple = coils ? MB_FC_WRITE_MULTIPLE_COILS : MB_FC_WRITE_MULTIPLE_REGISTERS;
     if (forced == 0)
         return items == 1 ? single : multiple;
     if (forced != single && forced != multiple) {
-        mb_cli_usage_error(options, "--fc %u does not write %s (use %u or %u)", forced,
-                           mb_cli_table_name(table), single, multiple);
+        cli_usage_error(options, "--fc %u does not write %s (use %u or %u)", forced,
+                        cli_table_name(table), single, multiple);
         return 0;
     }
     if (forced == single && items != 1) {
-        mb_cli_usage_error(options, "--fc %u writes one %s; these values take %zu (use --fc %u)",
-                           forced, mb_cli_table_noun(table), items, multiple);
+        cli_usage_error(options, "--fc %u writes one %s; these values take %zu (use --fc %u)",
+                        forced, cli_table_noun(table), items, multiple);
         return 0;
     }
     return forced;
@@ -134,38 +133,36 @@ static int write_once(struct mb_client *client, uint8_t unit, uint8_t function, 
     }
 }
 
-static void print_result(const struct mb_cli_options *options,
-                         const struct mb_cli_location *location, uint8_t function,
-                         const struct payload *payload, size_t requests) {
-    if (options->format == MB_CLI_JSON) {
-        mb_cli_json_open(stdout, options);
+static void print_result(const struct cli_options *options, const struct cli_location *location,
+                         uint8_t function, const struct payload *payload, size_t requests) {
+    if (options->format == CLI_JSON) {
+        cli_json_open(stdout, options);
         printf(",\"table\":\"%s\",\"address\":%u,\"type\":\"%s\",\"function\":%u,"
                "\"written\":%zu,\"requests\":%zu}\n",
-               mb_cli_table_name(location->table), location->address,
-               mb_cli_type_name(options->type), function, payload->items, requests);
+               cli_table_name(location->table), location->address, cli_type_name(options->type),
+               function, payload->items, requests);
         return;
     }
     char address[16];
-    mb_cli_format_address(location, location->address, address, sizeof address);
-    printf("wrote %zu %s%s at %s (FC %u %s", payload->items, mb_cli_table_noun(location->table),
+    cli_format_address(location, location->address, address, sizeof address);
+    printf("wrote %zu %s%s at %s (FC %u %s", payload->items, cli_table_noun(location->table),
            payload->items == 1 ? "" : "s", address, function, mb_function_name(function));
     if (requests > 1)
         printf(", %zu requests", requests);
     printf(")\n");
 }
 
-static int write_payload(const struct mb_cli_options *options,
-                         const struct mb_cli_location *location, uint8_t function,
-                         const struct payload *payload) {
+static int write_payload(const struct cli_options *options, const struct cli_location *location,
+                         uint8_t function, const struct payload *payload) {
     struct mb_client *client;
-    int status = mb_cli_connect(options, 0, &client);
-    if (status != MB_EXIT_OK)
+    int status = cli_connect(options, 0, &client);
+    if (status != EXIT_STATUS_OK)
         return status;
     size_t limit = function == MB_FC_WRITE_SINGLE_COIL || function == MB_FC_WRITE_SINGLE_REGISTER
                        ? 1
                    : function == MB_FC_WRITE_MULTIPLE_COILS ? MB_MAX_WRITE_BITS
                                                             : MB_MAX_WRITE_REGISTERS;
-    size_t group = mb_cli_type_registers(options->type);
+    size_t group = cli_type_registers(options->type);
     size_t per_request = limit < group ? limit : limit / group * group;
     size_t requests = 0;
     for (size_t done = 0; done < payload->items; requests++) {
@@ -176,13 +173,13 @@ static int write_payload(const struct mb_cli_options *options,
             char note[96] = "";
             if (done > 0)
                 snprintf(note, sizeof note, "; %zu of %zu %ss were written before", done,
-                         payload->items, mb_cli_table_noun(location->table));
-            struct mb_cli_request failed = {.function = function,
-                                            .address = at,
-                                            .quantity = (uint16_t)quantity,
-                                            .has_range = 1,
-                                            .note = note};
-            status = mb_cli_report_failure(options, client, result, &failed);
+                         payload->items, cli_table_noun(location->table));
+            struct cli_request failed = {.function = function,
+                                         .address = at,
+                                         .quantity = (uint16_t)quantity,
+                                         .has_range = 1,
+                                         .note = note};
+            status = cli_report_failure(options, client, result, &failed);
             mb_client_close(client);
             return status;
         }
@@ -190,43 +187,43 @@ static int write_payload(const struct mb_cli_options *options,
     }
     mb_client_close(client);
     print_result(options, location, function, payload, requests);
-    return MB_EXIT_OK;
+    return EXIT_STATUS_OK;
 }
 
-int mb_cmd_write(int argc, char **argv) {
-    static const struct mb_cli_flag flags[] = {{"fc", 1, FLAG_FC}, {NULL, 0, 0}};
+int cmd_write(int argc, char **argv) {
+    static const struct cli_flag flags[] = {{"fc", 1, FLAG_FC}, {NULL, 0, 0}};
     struct write_state state = {0};
-    const struct mb_cli_command command = {
+    const struct cli_command command = {
         .name = "write",
         .help = help,
-        .accepts = MB_CLI_ACCEPTS_DATA,
+        .accepts = CLI_ACCEPTS_DATA,
         .flags = flags,
         .take_flag = take_flag,
         .state = &state,
     };
-    struct mb_cli_options options;
+    struct cli_options options;
     char **positional;
     int count, next = 1, status;
-    if (!mb_cli_begin(&command, argc, argv, &options, &positional, &count, &status))
+    if (!cli_begin(&command, argc, argv, &options, &positional, &count, &status))
         return status;
-    struct mb_cli_location location;
+    struct cli_location location;
     struct payload payload = {0};
-    status = mb_cli_parse_location(&options, positional, count, &next, &location);
+    status = cli_parse_location(&options, positional, count, &next, &location);
     if (status == 0 &&
-        (location.table == MB_CLI_DISCRETE_INPUTS || location.table == MB_CLI_INPUT_REGISTERS))
-        status = mb_cli_usage_error(&options, "%ss are read-only; write takes coils or holding",
-                                    mb_cli_table_noun(location.table));
+        (location.table == CLI_DISCRETE_INPUTS || location.table == CLI_INPUT_REGISTERS))
+        status = cli_usage_error(&options, "%ss are read-only; write takes coils or holding",
+                                 cli_table_noun(location.table));
     if (status == 0)
-        status = mb_cli_settle_type(&options, location.table);
+        status = cli_settle_type(&options, location.table);
     if (status == 0 && next >= count)
-        status = mb_cli_usage_error(&options, "missing VALUE (see mbsec write --help)");
+        status = cli_usage_error(&options, "missing VALUE (see mbsec write --help)");
     if (status == 0)
         status = parse_values(&options, &location, positional + next, count - next, &payload);
     if (status == 0) {
         uint8_t function =
             choose_function(&options, location.table, payload.items, state.forced_function);
-        status =
-            function == 0 ? MB_EXIT_USAGE : write_payload(&options, &location, function, &payload);
+        status = function == 0 ? EXIT_STATUS_USAGE
+                               : write_payload(&options, &location, function, &payload);
     }
     free(payload.bits);
     free(payload.registers);

@@ -9,7 +9,7 @@ static int is_digit(char c) {
 }
 
 /* The unit that `length` bytes of `text` name, in milliseconds, or 0. */
-static uint64_t unit_milliseconds(const char *text, size_t length, enum mb_duration_bare bare) {
+static uint64_t unit_milliseconds(const char *text, size_t length, enum duration_bare bare) {
     static const struct {
         const char *name;
         uint64_t milliseconds;
@@ -22,15 +22,15 @@ static uint64_t unit_milliseconds(const char *text, size_t length, enum mb_durat
     return 0;
 }
 
-enum mb_duration_status mb_duration_parse(const char *text, size_t length,
-                                          enum mb_duration_bare bare, uint32_t *milliseconds) {
+enum duration_status duration_parse(const char *text, size_t length, enum duration_bare bare,
+                                    uint32_t *milliseconds) {
     uint64_t whole = 0;
     size_t at = 0, digits = 0, fraction = 0, fraction_length = 0;
     int nonzero = 0;
     for (; at < length && is_digit(text[at]); at++, digits++) {
         /* Past the limit in milliseconds the value is too long whatever the unit; stopping
          * here keeps the arithmetic far from overflow however many digits follow. */
-        if (whole <= MB_DURATION_MAX_MS)
+        if (whole <= DURATION_MAX_MS)
             whole = whole * 10 + (uint64_t)(text[at] - '0');
         nonzero |= text[at] != '0';
     }
@@ -39,13 +39,13 @@ enum mb_duration_status mb_duration_parse(const char *text, size_t length,
         for (; at < length && is_digit(text[at]); at++, fraction_length++)
             nonzero |= text[at] != '0';
         if (fraction_length == 0)
-            return MB_DURATION_SYNTAX;
+            return DURATION_SYNTAX;
     }
     uint64_t unit = unit_milliseconds(text + at, length - at, bare);
     if (digits + fraction_length == 0 || unit == 0)
-        return MB_DURATION_SYNTAX;
+        return DURATION_SYNTAX;
     if (!nonzero)
-        return MB_DURATION_ZERO;
+        return DURATION_ZERO;
     /* The fraction times the unit, exactly: long multiplication from the last digit keeps the
      * whole milliseconds in `carry` and the first digit below a millisecond, which rounds. */
     uint64_t carry = 0, tenths = 0;
@@ -57,33 +57,33 @@ enum mb_duration_status mb_duration_parse(const char *text, size_t length,
     }
     uint64_t total = whole * unit + carry + (tenths >= 5);
     if (total == 0)
-        return MB_DURATION_TOO_SHORT;
-    if (total > MB_DURATION_MAX_MS)
-        return MB_DURATION_TOO_LONG;
+        return DURATION_TOO_SHORT;
+    if (total > DURATION_MAX_MS)
+        return DURATION_TOO_LONG;
     *milliseconds = (uint32_t)total;
-    return MB_DURATION_OK;
+    return DURATION_OK;
 }
 
-void mb_duration_message(char *message, size_t capacity, const char *name, const char *got,
-                         enum mb_duration_bare bare, enum mb_duration_status status) {
-    if (status == MB_DURATION_ZERO || status == MB_DURATION_TOO_SHORT)
+void duration_message(char *message, size_t capacity, const char *name, const char *got,
+                      enum duration_bare bare, enum duration_status status) {
+    if (status == DURATION_ZERO || status == DURATION_TOO_SHORT)
         snprintf(message, capacity, "%s: the duration must be at least 1ms, got %s", name, got);
-    else if (status == MB_DURATION_TOO_LONG)
+    else if (status == DURATION_TOO_LONG)
         snprintf(message, capacity, "%s: the duration must be at most 24h, got %s", name, got);
     else
         snprintf(message, capacity,
                  "%s: expected a duration such as 250ms, 1.5s, 2m or 1h (a bare number is %s), "
                  "got %s",
-                 name, bare == MB_DURATION_BARE_MILLISECONDS ? "milliseconds" : "seconds", got);
+                 name, bare == DURATION_BARE_MILLISECONDS ? "milliseconds" : "seconds", got);
 }
 
-int mb_duration_option(const char *name, const char *text, enum mb_duration_bare bare,
-                       uint32_t *milliseconds, char *message, size_t capacity) {
-    enum mb_duration_status status = mb_duration_parse(text, strlen(text), bare, milliseconds);
-    if (status == MB_DURATION_OK)
+int duration_option(const char *name, const char *text, enum duration_bare bare,
+                    uint32_t *milliseconds, char *message, size_t capacity) {
+    enum duration_status status = duration_parse(text, strlen(text), bare, milliseconds);
+    if (status == DURATION_OK)
         return 0;
     char got[80];
     snprintf(got, sizeof got, "'%.*s%s'", 64, text, strlen(text) > 64 ? "..." : "");
-    mb_duration_message(message, capacity, name, got, bare, status);
+    duration_message(message, capacity, name, got, bare, status);
     return -1;
 }

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-/* What mb_json_end() may still have to add after the last field. Every field must leave this
+/* What json_end() may still have to add after the last field. Every field must leave this
  * much room, so closing the object can never fail. */
 static const char truncated_tail[] = ",\"truncated\":true}";
 
@@ -14,7 +14,7 @@ static const char truncated_tail[] = ",\"truncated\":true}";
 
 /* A field is written past json->length and only kept (by moving length) when all of it fitted;
  * `*at` is where it has reached, and stays past the limit once anything did not fit. */
-static void put(struct mb_json *json, size_t *at, const char *bytes, size_t count) {
+static void put(struct json *json, size_t *at, const char *bytes, size_t count) {
     if (*at > FIELD_LIMIT(json) || count > FIELD_LIMIT(json) - *at) {
         *at = FIELD_LIMIT(json) + 1;
         return;
@@ -130,7 +130,7 @@ static size_t json_escape_next(const char *text, size_t length, char out[6], siz
     return consumed;
 }
 
-void mb_json_write_string(FILE *out, const char *text, size_t length) {
+void json_write_string(FILE *out, const char *text, size_t length) {
     fputc('"', out);
     size_t at = 0;
     while (at < length) {
@@ -142,7 +142,7 @@ void mb_json_write_string(FILE *out, const char *text, size_t length) {
     fputc('"', out);
 }
 
-void mb_text_write_quoted(FILE *out, const char *text, size_t length) {
+void text_write_quoted(FILE *out, const char *text, size_t length) {
     fputc('"', out);
     size_t at = 0;
     while (at < length) {
@@ -161,7 +161,7 @@ void mb_text_write_quoted(FILE *out, const char *text, size_t length) {
     fputc('"', out);
 }
 
-static void put_string(struct mb_json *json, size_t *at, const char *value) {
+static void put_string(struct json *json, size_t *at, const char *value) {
     size_t length = strlen(value), done = 0;
     put(json, at, "\"", 1);
     while (done < length && *at <= FIELD_LIMIT(json)) {
@@ -174,7 +174,7 @@ static void put_string(struct mb_json *json, size_t *at, const char *value) {
 }
 
 /* Starts a field at json->length: the separator, the key and its colon. */
-static size_t field_start(struct mb_json *json, const char *key) {
+static size_t field_start(struct json *json, const char *key) {
     size_t at = json->length;
     if (json->fields > 0)
         put(json, &at, ",", 1);
@@ -184,7 +184,7 @@ static size_t field_start(struct mb_json *json, const char *key) {
 }
 
 /* Keeps the field that reaches `at`, or drops it when it did not fit. */
-static void field_finish(struct mb_json *json, size_t at) {
+static void field_finish(struct json *json, size_t at) {
     if (at > FIELD_LIMIT(json)) {
         json->truncated = 1;
     } else {
@@ -194,7 +194,7 @@ static void field_finish(struct mb_json *json, size_t at) {
     json->text[json->length] = '\0';
 }
 
-static void field_literal(struct mb_json *json, const char *key, const char *value) {
+static void field_literal(struct json *json, const char *key, const char *value) {
     if (key == NULL)
         return;
     size_t at = field_start(json, key);
@@ -202,7 +202,7 @@ static void field_literal(struct mb_json *json, const char *key, const char *val
     field_finish(json, at);
 }
 
-void mb_json_begin(struct mb_json *json) {
+void json_begin(struct json *json) {
     json->text[0] = '{';
     json->text[1] = '\0';
     json->length = 1;
@@ -210,7 +210,7 @@ void mb_json_begin(struct mb_json *json) {
     json->fields = 0;
 }
 
-void mb_json_string(struct mb_json *json, const char *key, const char *value) {
+void json_string(struct json *json, const char *key, const char *value) {
     if (key == NULL)
         return;
     if (value == NULL) {
@@ -222,27 +222,27 @@ void mb_json_string(struct mb_json *json, const char *key, const char *value) {
     field_finish(json, at);
 }
 
-void mb_json_uint(struct mb_json *json, const char *key, uint64_t value) {
+void json_uint(struct json *json, const char *key, uint64_t value) {
     char digits[24];
     snprintf(digits, sizeof digits, "%" PRIu64, value);
     field_literal(json, key, digits);
 }
 
-void mb_json_int(struct mb_json *json, const char *key, int64_t value) {
+void json_int(struct json *json, const char *key, int64_t value) {
     char digits[24];
     snprintf(digits, sizeof digits, "%" PRId64, value);
     field_literal(json, key, digits);
 }
 
-void mb_json_bool(struct mb_json *json, const char *key, int value) {
+void json_bool(struct json *json, const char *key, int value) {
     field_literal(json, key, value ? "true" : "false");
 }
 
-void mb_json_raw(struct mb_json *json, const char *key, const char *json_value) {
+void json_raw(struct json *json, const char *key, const char *json_value) {
     field_literal(json, key, json_value == NULL || json_value[0] == '\0' ? "null" : json_value);
 }
 
-const char *mb_json_end(struct mb_json *json) {
+const char *json_end(struct json *json) {
     /* The fields left room for the whole tail, so it always fits; the check only keeps a second
      * call (a caller's mistake) inside the buffer. */
     const char *tail = "}";

@@ -2,16 +2,16 @@
 /*
  * A bounded builder of one-line JSON objects, for audit records: no allocation, no I/O, the text
  * lives in the caller's struct. The result is always one valid JSON object in valid UTF-8:
- * strings are escaped (quote, backslash and control characters; mb_json_write_string) and bytes
+ * strings are escaped (quote, backslash and control characters; json_write_string) and bytes
  * that are not well-formed UTF-8 become \ufffd (one per maximal ill-formed subsequence, as Unicode
- * recommends). A field that does not fit is dropped whole, never cut; mb_json_end() then adds
+ * recommends). A field that does not fit is dropped whole, never cut; json_end() then adds
  * "truncated":true as the last field. Fields after a dropped one are still added when they fit.
  *
- *   struct mb_json json;
- *   mb_json_begin(&json);
- *   mb_json_string(&json, "peer", peer_text);
- *   mb_json_uint(&json, "unit", 7);
- *   const char *line = mb_json_end(&json);
+ *   struct json json;
+ *   json_begin(&json);
+ *   json_string(&json, "peer", peer_text);
+ *   json_uint(&json, "unit", 7);
+ *   const char *line = json_end(&json);
  *
  * Keys are escaped like values and must not be NULL (a field with a NULL key is left out).
  * Nothing checks that keys are unique.
@@ -23,33 +23,33 @@
 #include <stdint.h>
 #include <stdio.h>
 
-struct mb_json {
-    char text[4096]; /* the object so far; NUL-terminated once mb_json_end() returns */
+struct json {
+    char text[4096]; /* the object so far; NUL-terminated once json_end() returns */
     size_t length;   /* bytes of text in use, without the NUL */
     int truncated;   /* 1 once a field was dropped for lack of room */
     int fields;      /* fields written so far */
 };
 
 /* Starts an empty object, forgetting anything `json` held before. */
-void mb_json_begin(struct mb_json *json);
+void json_begin(struct json *json);
 
 /* "key":"value", escaped; a NULL value gives "key":null. */
-void mb_json_string(struct mb_json *json, const char *key, const char *value);
+void json_string(struct json *json, const char *key, const char *value);
 
 /* "key":123 and "key":-123, in decimal. */
-void mb_json_uint(struct mb_json *json, const char *key, uint64_t value);
-void mb_json_int(struct mb_json *json, const char *key, int64_t value);
+void json_uint(struct json *json, const char *key, uint64_t value);
+void json_int(struct json *json, const char *key, int64_t value);
 
 /* "key":true for any nonzero value, "key":false for 0. */
-void mb_json_bool(struct mb_json *json, const char *key, int value);
+void json_bool(struct json *json, const char *key, int value);
 
 /* "key":json_value, copied as it is: the caller vouches that it is one valid JSON value (an
  * array of numbers it built, say); NULL or "" gives null. */
-void mb_json_raw(struct mb_json *json, const char *key, const char *json_value);
+void json_raw(struct json *json, const char *key, const char *json_value);
 
 /* Closes the object (adding "truncated":true when a field was dropped) and returns json->text,
- * which json->length then measures. Call it once; mb_json_begin() starts the next record. */
-const char *mb_json_end(struct mb_json *json);
+ * which json->length then measures. Call it once; json_begin() starts the next record. */
+const char *json_end(struct json *json);
 
 /* ---- the one escaper: JSON strings (audit records, log lines, the client's JSON output) and
  * quoted plain text (plain log lines, the client's human output) ---- */
@@ -63,13 +63,13 @@ const char *mb_json_end(struct mb_json *json);
 
 /* Writes `length` bytes of `text` (NULs included) as one quoted JSON string: controls as \b \f
  * \n \r \t or \u00XX, each ill-formed subpart as one \ufffd. */
-void mb_json_write_string(FILE *out, const char *text, size_t length);
+void json_write_string(FILE *out, const char *text, size_t length);
 
 /*
  * Writes `length` bytes of `text` inside double quotes for people and line-based tools: every
  * byte of a control character or of an ill-formed subpart as \xNN. Nothing in `text` can end
  * the quotes or the line, or reach a terminal as a control.
  */
-void mb_text_write_quoted(FILE *out, const char *text, size_t length);
+void text_write_quoted(FILE *out, const char *text, size_t length);
 
 #endif

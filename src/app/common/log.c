@@ -20,7 +20,7 @@ static const char *level_name(enum mb_log_level level) {
                                                                         : "debug";
 }
 
-const char *mb_log_level_flag(const char *text, int *value) {
+const char *log_level_flag(const char *text, int *value) {
     for (size_t i = 0; i < sizeof level_names / sizeof level_names[0]; i++)
         if (strcmp(text, level_names[i]) == 0) {
             *value = (int)i; /* level_names[] is in the order of enum mb_log_level */
@@ -29,17 +29,17 @@ const char *mb_log_level_flag(const char *text, int *value) {
     return "--log-level: error, warning, info or debug";
 }
 
-const char *mb_log_format_flag(const char *text, int *value) {
+const char *log_format_flag(const char *text, int *value) {
     if (strcmp(text, "plain") == 0)
-        *value = MB_LOG_PLAIN;
+        *value = LOG_PLAIN;
     else if (strcmp(text, "json") == 0)
-        *value = MB_LOG_JSON;
+        *value = LOG_JSON;
     else
         return "--log-format: plain or json";
     return NULL;
 }
 
-void mb_log_time_of(uint64_t wall_ms, char *text, size_t capacity) {
+void log_time_of(uint64_t wall_ms, char *text, size_t capacity) {
     time_t seconds = (time_t)(wall_ms / 1000);
     struct tm utc;
     gmtime_r(&seconds, &utc);
@@ -47,39 +47,39 @@ void mb_log_time_of(uint64_t wall_ms, char *text, size_t capacity) {
     snprintf(text + used, capacity - used, ".%03dZ", (int)(wall_ms % 1000));
 }
 
-uint64_t mb_log_wall_ms(void) {
+uint64_t log_wall_ms(void) {
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     return (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
 }
 
-void mb_log_timestamp(char *text, size_t capacity) {
-    mb_log_time_of(mb_log_wall_ms(), text, capacity);
+void log_timestamp(char *text, size_t capacity) {
+    log_time_of(log_wall_ms(), text, capacity);
 }
 
-static void json_string(FILE *stream, const char *text) {
-    mb_json_write_string(stream, text, strlen(text));
+static void put_json_string(FILE *stream, const char *text) {
+    json_write_string(stream, text, strlen(text));
 }
 
 static void json_field(FILE *stream, const char *key, const char *value) {
     if (value == NULL)
         return;
     fprintf(stream, ",\"%s\":", key);
-    json_string(stream, value);
+    put_json_string(stream, value);
 }
 
-void mb_logger_write(void *data, const struct mb_log_event *event) {
-    struct mb_logger *logger = data;
+void logger_write(void *data, const struct mb_log_event *event) {
+    struct logger *logger = data;
     if (event->level > logger->level)
         return;
     char when[40];
-    mb_log_timestamp(when, sizeof when);
+    log_timestamp(when, sizeof when);
     pthread_mutex_lock(&log_lock);
     FILE *out = logger->stream;
-    if (logger->format == MB_LOG_JSON) {
+    if (logger->format == LOG_JSON) {
         fprintf(out, "{\"time\":\"%s\",\"level\":\"%s\",\"event\":", when,
                 level_name(event->level));
-        json_string(out, event->event);
+        put_json_string(out, event->event);
         json_field(out, "listener", event->listener);
         json_field(out, "peer", event->peer);
         if (event->connection_id)
@@ -108,7 +108,7 @@ void mb_logger_write(void *data, const struct mb_log_event *event) {
             /* What a peer controls reaches the reason (the role and subject of a client
              * certificate, in a TLS line): quoted, it cannot end the field or the line. */
             fputs(" reason=", out);
-            mb_text_write_quoted(out, event->reason, strlen(event->reason));
+            text_write_quoted(out, event->reason, strlen(event->reason));
         }
         fputc('\n', out);
     }
@@ -116,13 +116,13 @@ void mb_logger_write(void *data, const struct mb_log_event *event) {
     pthread_mutex_unlock(&log_lock);
 }
 
-void mb_logger_message(struct mb_logger *logger, enum mb_log_level level, const char *event,
-                       const char *fmt, ...) {
+void logger_message(struct logger *logger, enum mb_log_level level, const char *event,
+                    const char *fmt, ...) {
     char message[1024];
     va_list args;
     va_start(args, fmt);
     vsnprintf(message, sizeof message, fmt, args);
     va_end(args);
     struct mb_log_event record = {.level = level, .event = event, .reason = message};
-    mb_logger_write(logger, &record);
+    logger_write(logger, &record);
 }

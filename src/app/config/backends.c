@@ -23,8 +23,8 @@ static const char units_expected[] = "a unit id 0..255 or a range such as 10-19"
 
 /* The backends being read, swapped into the configuration only when all of them are good. */
 struct reading {
-    const struct mb__yaml_reader *reader;
-    struct mb_config_backend *backends;
+    const struct yaml_reader *reader;
+    struct config_backend *backends;
     size_t backend_count;
     struct mb_gateway_route routes[256];
     size_t route_count;
@@ -33,7 +33,7 @@ struct reading {
     uint64_t slots;
 };
 
-static int out_of_memory(const struct mb__yaml_reader *reader) {
+static int out_of_memory(const struct yaml_reader *reader) {
     if (reader->error != NULL && reader->error_capacity > 0)
         snprintf(reader->error, reader->error_capacity, "%s: out of memory", reader->file);
     return MB_ENOMEM;
@@ -48,7 +48,7 @@ static char *copy_text(const char *text, size_t length) {
     return copy;
 }
 
-void mb__config_backend_free(struct mb_config_backend *backend) {
+void config_backend_free(struct config_backend *backend) {
     free(backend->name);
     free(backend->address);
     free(backend->tls_certificate);
@@ -59,8 +59,7 @@ void mb__config_backend_free(struct mb_config_backend *backend) {
     memset(backend, 0, sizeof *backend);
 }
 
-int mb__config_backend_copy(struct mb_config_backend *target,
-                            const struct mb_config_backend *source) {
+int config_backend_copy(struct config_backend *target, const struct config_backend *source) {
     *target = *source;
     char **fields[] = {&target->name,           &target->address, &target->tls_certificate,
                        &target->tls_key,        &target->tls_ca,  &target->tls_pin,
@@ -73,7 +72,7 @@ int mb__config_backend_copy(struct mb_config_backend *target,
         *fields[i] = NULL;
     for (size_t i = 0; i < count; i++) {
         if (texts[i] != NULL && (*fields[i] = copy_text(texts[i], strlen(texts[i]))) == NULL) {
-            mb__config_backend_free(target);
+            config_backend_free(target);
             return MB_ENOMEM;
         }
     }
@@ -88,26 +87,26 @@ static int name_character(char c) {
 }
 
 static int parse_name(struct reading *reading, const yaml_node_t *node, const char *path,
-                      struct mb_config_backend *backend) {
-    const struct mb__yaml_reader *reader = reading->reader;
+                      struct config_backend *backend) {
+    const struct yaml_reader *reader = reading->reader;
     const char *text;
     size_t length;
-    int status = mb__yaml_string(reader, node, path, MAX_NAME, &text, &length);
+    int status = yaml_string(reader, node, path, MAX_NAME, &text, &length);
     if (status != 0)
         return status;
     if (length == 0)
-        return mb__yaml_error(reader, node, "%s: the name is empty", path);
+        return yaml_error(reader, node, "%s: the name is empty", path);
     for (size_t i = 0; i < length; i++)
         if (!name_character(text[i]))
-            return mb__yaml_error(reader, node,
-                                  "%s: \"%s\" is not a backend name: use letters, digits, '-', "
-                                  "'_' and '.'",
-                                  path, text);
+            return yaml_error(reader, node,
+                              "%s: \"%s\" is not a backend name: use letters, digits, '-', "
+                              "'_' and '.'",
+                              path, text);
     for (size_t i = 0; i < reading->backend_count; i++)
         if (strcmp(reading->backends[i].name, text) == 0)
-            return mb__yaml_error(reader, node,
-                                  "%s: %s is already the name of backends[%zu] on line %zu", path,
-                                  text, i, reading->backends[i].line);
+            return yaml_error(reader, node,
+                              "%s: %s is already the name of backends[%zu] on line %zu", path, text,
+                              i, reading->backends[i].line);
     free(backend->name);
     backend->name = copy_text(text, length);
     return backend->name == NULL ? out_of_memory(reader) : 0;
@@ -115,12 +114,12 @@ static int parse_name(struct reading *reading, const yaml_node_t *node, const ch
 
 /* "host:port", or a host alone for port 502; names are resolved when the gateway starts. */
 static int parse_address(struct reading *reading, const yaml_node_t *node, const char *path,
-                         struct mb_config_backend *backend) {
-    const struct mb__yaml_reader *reader = reading->reader;
+                         struct config_backend *backend) {
+    const struct yaml_reader *reader = reading->reader;
     const char *text, *problem;
     size_t length;
     char address[272];
-    int status = mb__yaml_string(reader, node, path, 255, &text, &length);
+    int status = yaml_string(reader, node, path, 255, &text, &length);
     if (status != 0)
         return status;
     int bracketed = length > 2 && text[0] == '[' && text[length - 1] == ']';
@@ -129,25 +128,25 @@ static int parse_address(struct reading *reading, const yaml_node_t *node, const
     else
         snprintf(address, sizeof address, "%s", text);
     if (length == 0 || (address[0] == ':' && strchr(address + 1, ':') == NULL))
-        return mb__yaml_error(reader, node,
-                              "%s: the host is missing: the device's address, such as "
-                              "192.0.2.10:502 or plc1.example",
-                              path);
-    if ((problem = mb__address_problem(address)) != NULL)
-        return mb__yaml_error(reader, node, "%s: %s is not a device's address: %s", path, text,
-                              problem);
+        return yaml_error(reader, node,
+                          "%s: the host is missing: the device's address, such as "
+                          "192.0.2.10:502 or plc1.example",
+                          path);
+    if ((problem = address_problem(address)) != NULL)
+        return yaml_error(reader, node, "%s: %s is not a device's address: %s", path, text,
+                          problem);
     const char *port = strrchr(address, ':') + 1;
     if (strspn(port, "0") == strlen(port))
-        return mb__yaml_error(reader, node, "%s: %s: port 0 is not a device's port", path, text);
+        return yaml_error(reader, node, "%s: %s: port 0 is not a device's port", path, text);
     free(backend->address);
     backend->address = copy_text(address, strlen(address));
     return backend->address == NULL ? out_of_memory(reader) : 0;
 }
 
-static int parse_count(const struct mb__yaml_reader *reader, const yaml_node_t *node,
-                       const char *path, uint32_t maximum, uint32_t *value) {
+static int parse_count(const struct yaml_reader *reader, const yaml_node_t *node, const char *path,
+                       uint32_t maximum, uint32_t *value) {
     uint64_t number;
-    int status = mb__yaml_integer(reader, node, path, 1, maximum, NULL, &number);
+    int status = yaml_integer(reader, node, path, 1, maximum, NULL, &number);
     if (status == 0)
         *value = (uint32_t)number;
     return status;
@@ -155,16 +154,16 @@ static int parse_count(const struct mb__yaml_reader *reader, const yaml_node_t *
 
 static int add_route(struct reading *reading, const yaml_node_t *node, const char *path,
                      uint64_t front, uint64_t device, size_t backend) {
-    const struct mb__yaml_reader *reader = reading->reader;
+    const struct yaml_reader *reader = reading->reader;
     if (reading->routed_to[front] != NOT_ROUTED) {
         size_t earlier = reading->routed_to[front];
         size_t line = reading->routed_at[front]->start_mark.line + 1;
         if (earlier == backend)
-            return mb__yaml_error(reader, node, "%s: front unit %u is already routed on line %zu",
-                                  path, (unsigned)front, line);
-        return mb__yaml_error(reader, node,
-                              "%s: front unit %u is already routed to backend %s on line %zu", path,
-                              (unsigned)front, reading->backends[earlier].name, line);
+            return yaml_error(reader, node, "%s: front unit %u is already routed on line %zu", path,
+                              (unsigned)front, line);
+        return yaml_error(reader, node,
+                          "%s: front unit %u is already routed to backend %s on line %zu", path,
+                          (unsigned)front, reading->backends[earlier].name, line);
     }
     reading->routed_to[front] = (uint16_t)backend;
     reading->routed_at[front] = node;
@@ -179,29 +178,29 @@ static int add_route(struct reading *reading, const yaml_node_t *node, const cha
  * unit id of the device. */
 static int parse_unit_item(struct reading *reading, const yaml_node_t *node, const char *path,
                            size_t backend) {
-    const struct mb__yaml_reader *reader = reading->reader;
+    const struct yaml_reader *reader = reading->reader;
     uint64_t first, last;
-    if (node->type != YAML_SCALAR_NODE || mb__yaml_is_null(node) ||
+    if (node->type != YAML_SCALAR_NODE || yaml_is_null(node) ||
         node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-        return mb__yaml_integer(reader, node, path, 0, 255, units_expected, &first);
+        return yaml_integer(reader, node, path, 0, 255, units_expected, &first);
     const char *text = (const char *)node->data.scalar.value;
     size_t length = node->data.scalar.length;
     const char *dash = length > 1 ? memchr(text + 1, '-', length - 1) : NULL;
     if (dash == NULL) {
-        int status = mb__yaml_integer(reader, node, path, 0, 255, units_expected, &first);
+        int status = yaml_integer(reader, node, path, 0, 255, units_expected, &first);
         if (status != 0)
             return status;
         last = first;
-    } else if (mb__integer_parse(text, (size_t)(dash - text), &first) != 0 ||
-               mb__integer_parse(dash + 1, length - (size_t)(dash - text) - 1, &last) != 0) {
-        return mb__yaml_error(reader, node, "%s: expected %s, got \"%.40s\"", path, units_expected,
-                              text);
+    } else if (integer_parse(text, (size_t)(dash - text), &first) != 0 ||
+               integer_parse(dash + 1, length - (size_t)(dash - text) - 1, &last) != 0) {
+        return yaml_error(reader, node, "%s: expected %s, got \"%.40s\"", path, units_expected,
+                          text);
     }
     if (first > 255 || last > 255)
-        return mb__yaml_error(reader, node, "%s: %s is out of range; expected %s", path, text,
-                              units_expected);
+        return yaml_error(reader, node, "%s: %s is out of range; expected %s", path, text,
+                          units_expected);
     if (first > last)
-        return mb__yaml_error(reader, node, "%s: %s ends before it starts", path, text);
+        return yaml_error(reader, node, "%s: %s ends before it starts", path, text);
     for (uint64_t unit = first; unit <= last; unit++) {
         int status = add_route(reading, node, path, unit, unit, backend);
         if (status != 0)
@@ -214,37 +213,37 @@ static int parse_unit_item(struct reading *reading, const yaml_node_t *node, con
  * ids of the device. */
 static int parse_units(struct reading *reading, const yaml_node_t *node, const char *path,
                        size_t backend) {
-    const struct mb__yaml_reader *reader = reading->reader;
+    const struct yaml_reader *reader = reading->reader;
     char item_path[96];
     int status = 0;
-    if (mb__yaml_is_null(node))
-        return mb__yaml_error(reader, node,
-                              "%s: no value; give the front unit ids this device answers, as "
-                              "{ 1: 1, 2: 5 } or [1, 2]",
-                              path);
+    if (yaml_is_null(node))
+        return yaml_error(reader, node,
+                          "%s: no value; give the front unit ids this device answers, as "
+                          "{ 1: 1, 2: 5 } or [1, 2]",
+                          path);
     if (node->type == YAML_MAPPING_NODE) {
-        for (size_t i = 0; status == 0 && i < mb__yaml_mapping_size(node); i++) {
-            const yaml_node_t *key = mb__yaml_mapping_key(reader, node, i);
+        for (size_t i = 0; status == 0 && i < yaml_mapping_size(node); i++) {
+            const yaml_node_t *key = yaml_mapping_key(reader, node, i);
             const char *key_text;
             yaml_node_t *value;
             uint64_t front, device;
-            mb__yaml_mapping_pair(reader, node, i, &key_text, &value);
-            status = mb__yaml_integer(reader, key, path, 0, 255, front_expected, &front);
+            yaml_mapping_pair(reader, node, i, &key_text, &value);
+            status = yaml_integer(reader, key, path, 0, 255, front_expected, &front);
             if (status != 0)
                 break;
             snprintf(item_path, sizeof item_path, "%.64s.%u", path, (unsigned)front);
-            status = mb__yaml_integer(reader, value, item_path, 0, 255, device_expected, &device);
+            status = yaml_integer(reader, value, item_path, 0, 255, device_expected, &device);
             if (status == 0)
                 status = add_route(reading, key, path, front, device, backend);
         }
         return status;
     }
     if (node->type == YAML_SEQUENCE_NODE) {
-        status = mb__yaml_check_sequence(reader, node, path, 1, 256);
-        for (size_t i = 0; status == 0 && i < mb__yaml_sequence_size(node); i++) {
+        status = yaml_check_sequence(reader, node, path, 1, 256);
+        for (size_t i = 0; status == 0 && i < yaml_sequence_size(node); i++) {
             snprintf(item_path, sizeof item_path, "%.64s[%zu]", path, i);
-            status = parse_unit_item(reading, mb__yaml_sequence_item(reader, node, i), item_path,
-                                     backend);
+            status =
+                parse_unit_item(reading, yaml_sequence_item(reader, node, i), item_path, backend);
         }
         return status;
     }
@@ -266,32 +265,32 @@ static int pin_is_valid(const char *text) {
     return digits == 64;
 }
 
-static int parse_tls_text(const struct mb__yaml_reader *reader, const yaml_node_t *node,
+static int parse_tls_text(const struct yaml_reader *reader, const yaml_node_t *node,
                           const char *path, const char *key, char **field) {
     const char *text;
     size_t length;
-    int status = mb__yaml_string(reader, node, path, 4095, &text, &length);
+    int status = yaml_string(reader, node, path, 4095, &text, &length);
     if (status != 0)
         return status;
     if (length == 0)
-        return mb__yaml_error(reader, node, "%s: the value is empty", path);
+        return yaml_error(reader, node, "%s: the value is empty", path);
     char *value;
     if (strcmp(key, "pin") == 0) {
         if (!pin_is_valid(text))
-            return mb__yaml_error(reader, node,
-                                  "%s: expected SHA256: and 64 hex digits (mbsec cert show "
-                                  "prints a certificate's pin), got \"%.40s\"",
-                                  path, text);
+            return yaml_error(reader, node,
+                              "%s: expected SHA256: and 64 hex digits (mbsec cert show "
+                              "prints a certificate's pin), got \"%.40s\"",
+                              path, text);
         value = copy_text(text, length);
     } else if (strcmp(key, "server_name") == 0) {
         if (length > MAX_SERVER_NAME || strpbrk(text, " \t\r\n/") != NULL)
-            return mb__yaml_error(reader, node,
-                                  "%s: expected the DNS name or IP address the device's "
-                                  "certificate carries",
-                                  path);
+            return yaml_error(reader, node,
+                              "%s: expected the DNS name or IP address the device's "
+                              "certificate carries",
+                              path);
         value = copy_text(text, length);
     } else {
-        value = mb__yaml_path_from_file(reader, text, length);
+        value = yaml_path_from_file(reader, text, length);
     }
     if (value == NULL)
         return out_of_memory(reader);
@@ -301,16 +300,16 @@ static int parse_tls_text(const struct mb__yaml_reader *reader, const yaml_node_
 }
 
 /* tls: the gateway is the client of a Modbus/TCP Security device. */
-static int parse_tls(const struct mb__yaml_reader *reader, const yaml_node_t *node,
-                     const char *path, struct mb_config_backend *backend) {
+static int parse_tls(const struct yaml_reader *reader, const yaml_node_t *node, const char *path,
+                     struct config_backend *backend) {
     char key_path[128];
-    int status = mb__yaml_check_mapping(reader, node, path, tls_keys);
-    if (status != 0 || mb__yaml_is_null(node))
+    int status = yaml_check_mapping(reader, node, path, tls_keys);
+    if (status != 0 || yaml_is_null(node))
         return status;
-    for (size_t i = 0; status == 0 && i < mb__yaml_mapping_size(node); i++) {
+    for (size_t i = 0; status == 0 && i < yaml_mapping_size(node); i++) {
         const char *key;
         yaml_node_t *value;
-        mb__yaml_mapping_pair(reader, node, i, &key, &value);
+        yaml_mapping_pair(reader, node, i, &key, &value);
         snprintf(key_path, sizeof key_path, "%s.%s", path, key);
         char **field = strcmp(key, "certificate") == 0 ? &backend->tls_certificate
                        : strcmp(key, "key") == 0       ? &backend->tls_key
@@ -322,28 +321,28 @@ static int parse_tls(const struct mb__yaml_reader *reader, const yaml_node_t *no
     if (status != 0)
         return status;
     if (backend->tls_certificate == NULL || backend->tls_key == NULL)
-        return mb__yaml_error(reader, node,
-                              "%s: a Modbus/TCP Security device authenticates the gateway by "
-                              "its certificate: certificate and key are both needed (make them "
-                              "with mbsec cert client)",
-                              path);
+        return yaml_error(reader, node,
+                          "%s: a Modbus/TCP Security device authenticates the gateway by "
+                          "its certificate: certificate and key are both needed (make them "
+                          "with mbsec cert client)",
+                          path);
     if (backend->tls_ca == NULL && backend->tls_pin == NULL)
-        return mb__yaml_error(reader, node,
-                              "%s: nothing to trust the device's certificate by: give ca (the "
-                              "CA that signed it) or pin (its fingerprint)",
-                              path);
+        return yaml_error(reader, node,
+                          "%s: nothing to trust the device's certificate by: give ca (the "
+                          "CA that signed it) or pin (its fingerprint)",
+                          path);
     return 0;
 }
 
 static int parse_backend(struct reading *reading, const yaml_node_t *node, const char *path,
                          size_t index) {
-    const struct mb__yaml_reader *reader = reading->reader;
-    struct mb_config_backend *backend = &reading->backends[index];
+    const struct yaml_reader *reader = reading->reader;
+    struct config_backend *backend = &reading->backends[index];
     char key_path[96];
     const yaml_node_t *units = NULL;
     if (node->type != YAML_MAPPING_NODE)
-        return mb__yaml_error(
-            reader, node, "%s: expected a backend: a mapping with name, address and units", path);
+        return yaml_error(reader, node,
+                          "%s: expected a backend: a mapping with name, address and units", path);
     memset(backend, 0, sizeof *backend);
     backend->connections = 1;
     backend->timeout_ms = 1000;
@@ -351,11 +350,11 @@ static int parse_backend(struct reading *reading, const yaml_node_t *node, const
     backend->queue = 256;
     backend->line = node->start_mark.line + 1;
     backend->column = node->start_mark.column + 1;
-    int status = mb__yaml_check_mapping(reader, node, path, backend_keys);
-    for (size_t i = 0; status == 0 && i < mb__yaml_mapping_size(node); i++) {
+    int status = yaml_check_mapping(reader, node, path, backend_keys);
+    for (size_t i = 0; status == 0 && i < yaml_mapping_size(node); i++) {
         const char *key;
         yaml_node_t *value;
-        mb__yaml_mapping_pair(reader, node, i, &key, &value);
+        yaml_mapping_pair(reader, node, i, &key, &value);
         snprintf(key_path, sizeof key_path, "%s.%s", path, key);
         if (strcmp(key, "name") == 0)
             status = parse_name(reading, value, key_path, backend);
@@ -365,7 +364,7 @@ static int parse_backend(struct reading *reading, const yaml_node_t *node, const
             status = parse_count(reader, value, key_path, MB_GATEWAY_MAX_CONNECTIONS,
                                  &backend->connections);
         else if (strcmp(key, "timeout") == 0)
-            status = mb__yaml_duration(reader, value, key_path, &backend->timeout_ms);
+            status = yaml_duration(reader, value, key_path, &backend->timeout_ms);
         else if (strcmp(key, "in_flight") == 0)
             status =
                 parse_count(reader, value, key_path, MB_ASYNC_MAX_IN_FLIGHT, &backend->in_flight);
@@ -381,46 +380,45 @@ static int parse_backend(struct reading *reading, const yaml_node_t *node, const
     if (status != 0)
         return status;
     if (backend->name == NULL)
-        return mb__yaml_error(reader, node, "%s: name is missing (logs and --check use it)", path);
+        return yaml_error(reader, node, "%s: name is missing (logs and --check use it)", path);
     if (backend->address == NULL)
-        return mb__yaml_error(reader, node,
-                              "%s: address is missing: where the device listens, such as "
-                              "192.0.2.10:502",
-                              path);
+        return yaml_error(reader, node,
+                          "%s: address is missing: where the device listens, such as "
+                          "192.0.2.10:502",
+                          path);
     if (units == NULL)
-        return mb__yaml_error(reader, node,
-                              "%s: units is missing: the front unit ids this device answers, as "
-                              "{ 1: 1, 2: 5 } or [1, 2]",
-                              path);
+        return yaml_error(reader, node,
+                          "%s: units is missing: the front unit ids this device answers, as "
+                          "{ 1: 1, 2: 5 } or [1, 2]",
+                          path);
     snprintf(key_path, sizeof key_path, "%s.units", path);
     status = parse_units(reading, units, key_path, index);
     if (status != 0)
         return status;
     uint64_t capacity = (uint64_t)backend->connections * (backend->in_flight + backend->queue);
     if (backend->share > capacity)
-        return mb__yaml_error(reader, node,
-                              "%s: share %u is more than the %llu requests the backend holds "
-                              "(connections x (in_flight + queue)): one client could take it all",
-                              path, backend->share, (unsigned long long)capacity);
+        return yaml_error(reader, node,
+                          "%s: share %u is more than the %llu requests the backend holds "
+                          "(connections x (in_flight + queue)): one client could take it all",
+                          path, backend->share, (unsigned long long)capacity);
     reading->slots += capacity;
     if (reading->slots > MB_GATEWAY_MAX_SLOTS)
-        return mb__yaml_error(reader, node,
-                              "%s: the backends up to here hold %llu requests at once "
-                              "(connections x (in_flight + queue)), more than the %u a gateway "
-                              "allows; lower connections, in_flight or queue",
-                              path, (unsigned long long)reading->slots, MB_GATEWAY_MAX_SLOTS);
+        return yaml_error(reader, node,
+                          "%s: the backends up to here hold %llu requests at once "
+                          "(connections x (in_flight + queue)), more than the %u a gateway "
+                          "allows; lower connections, in_flight or queue",
+                          path, (unsigned long long)reading->slots, MB_GATEWAY_MAX_SLOTS);
     return 0;
 }
 
-int mb__config_backends(const struct mb__yaml_reader *reader, const yaml_node_t *node,
-                        struct mb_serve_config *config) {
+int config_backends(const struct yaml_reader *reader, const yaml_node_t *node,
+                    struct daemon_config *config) {
     /* "backends:" with nothing after it is the section left out. */
-    if (mb__yaml_is_null(node))
+    if (yaml_is_null(node))
         return 0;
     /* Large (a backend per unit id at most): not on the stack. */
     struct reading *reading = calloc(1, sizeof *reading);
-    struct mb_config_backend *backends =
-        calloc(MB_CONFIG_MAX_BACKENDS, sizeof(struct mb_config_backend));
+    struct config_backend *backends = calloc(CONFIG_MAX_BACKENDS, sizeof(struct config_backend));
     char path[32];
     int status = 0;
     if (reading == NULL || backends == NULL) {
@@ -432,23 +430,23 @@ int mb__config_backends(const struct mb__yaml_reader *reader, const yaml_node_t 
     reading->backends = backends;
     for (size_t unit = 0; unit < 256; unit++)
         reading->routed_to[unit] = NOT_ROUTED;
-    status = mb__yaml_check_sequence(reader, node, "backends", 1, MB_CONFIG_MAX_BACKENDS);
-    for (size_t i = 0; status == 0 && i < mb__yaml_sequence_size(node); i++) {
+    status = yaml_check_sequence(reader, node, "backends", 1, CONFIG_MAX_BACKENDS);
+    for (size_t i = 0; status == 0 && i < yaml_sequence_size(node); i++) {
         snprintf(path, sizeof path, "backends[%zu]", i);
         reading->backend_count = i;
-        status = parse_backend(reading, mb__yaml_sequence_item(reader, node, i), path, i);
+        status = parse_backend(reading, yaml_sequence_item(reader, node, i), path, i);
         reading->backend_count = i + 1; /* so that its strings are freed on error too */
     }
     if (status == 0) {
         for (size_t i = 0; i < config->backend_count; i++)
-            mb__config_backend_free(&config->backends[i]);
+            config_backend_free(&config->backends[i]);
         memcpy(config->backends, backends, reading->backend_count * sizeof *backends);
         config->backend_count = reading->backend_count;
         memcpy(config->routes, reading->routes, reading->route_count * sizeof reading->routes[0]);
         config->route_count = reading->route_count;
     } else {
         for (size_t i = 0; i < reading->backend_count; i++)
-            mb__config_backend_free(&backends[i]);
+            config_backend_free(&backends[i]);
     }
     free(backends);
     free(reading);

@@ -15,15 +15,14 @@
  * "FILE:LINE:COLUMN: backends[N]...: what is wrong", in the reader's error buffer; on error
  * `config` is left as it was.
  */
-int mb__config_backends(const struct mb__yaml_reader *reader, const yaml_node_t *node,
-                        struct mb_serve_config *config);
+int config_backends(const struct yaml_reader *reader, const yaml_node_t *node,
+                    struct daemon_config *config);
 
 /* Frees the strings of a backend and zeroes it. */
-void mb__config_backend_free(struct mb_config_backend *backend);
+void config_backend_free(struct config_backend *backend);
 
 /* Copies the strings of `source` into `target` (a byte copy of source). Returns 0 or MB_ENOMEM,
  * and then `target` owns nothing. */
-int mb__config_backend_copy(struct mb_config_backend *target,
-                            const struct mb_config_backend *source);
+int config_backend_copy(struct config_backend *target, const struct config_backend *source);
 
 #endif

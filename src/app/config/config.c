@@ -21,10 +21,10 @@
 
 /* ---- defaults, free, copy ---- */
 
-void mb_config_defaults(struct mb_serve_config *config) {
+void config_defaults(struct daemon_config *config) {
     memset(config, 0, sizeof *config);
     config->workers = 1;
-    config->log_format = MB_LOG_PLAIN;
+    config->log_format = LOG_PLAIN;
     config->log_level = MB_LOG_INFO;
     /* The values server.h documents for struct mb_server_limits, written out so that the tool
      * can show them; the config layer uses the runtime's types, not its functions. */
@@ -49,17 +49,17 @@ void mb_config_defaults(struct mb_serve_config *config) {
     config->model.identity.running = 1;
     config->model.sync_interval_ms = 1000;
     config->tls_handshake_timeout_ms = 10000;
-    mb__config_guard_defaults(&config->guard);
+    config_guard_defaults(&config->guard);
 }
 
-void mb_config_gateway_defaults(struct mb_serve_config *config) {
-    mb_config_defaults(config);
-    config->program = MB_CONFIG_GATEWAY;
+void config_gateway_defaults(struct daemon_config *config) {
+    config_defaults(config);
+    config->program = CONFIG_GATEWAY;
     config->authorize_plain = 1;
 }
 
 /* Frees what the config owns, leaving its pointers dangling: the caller resets or overwrites. */
-static void release(struct mb_serve_config *config) {
+static void release(struct daemon_config *config) {
     for (size_t i = 0; i < config->listen_count; i++)
         free(config->listen[i]);
     free(config->user);
@@ -75,20 +75,20 @@ static void release(struct mb_serve_config *config) {
     free(config->policy_text);
     free(config->policy_notes);
     for (size_t i = 0; i < config->backend_count; i++)
-        mb__config_backend_free(&config->backends[i]);
-    mb__config_guard_free(&config->guard);
+        config_backend_free(&config->backends[i]);
+    config_guard_free(&config->guard);
 }
 
-void mb_config_free(struct mb_serve_config *config) {
-    enum mb_config_program program = config->program;
+void config_free(struct daemon_config *config) {
+    enum config_program program = config->program;
     release(config);
-    if (program == MB_CONFIG_GATEWAY)
-        mb_config_gateway_defaults(config);
+    if (program == CONFIG_GATEWAY)
+        config_gateway_defaults(config);
     else
-        mb_config_defaults(config);
+        config_defaults(config);
 }
 
-static const char **identity_strings(struct mb_serve_config *config, size_t index) {
+static const char **identity_strings(struct daemon_config *config, size_t index) {
     struct mb_identity_config *identity = &config->model.identity;
     const char **fields[] = {&identity->vendor_name,      &identity->product_code,
                              &identity->revision,         &identity->vendor_url,
@@ -102,7 +102,7 @@ static const char **identity_strings(struct mb_serve_config *config, size_t inde
  * (its units, FIFOs, server id and owned strings) point to the same places in `to`. to->strings
  * must already hold to's own strings, in the order of from->strings.
  */
-static void relocate(struct mb_serve_config *to, const struct mb_serve_config *from) {
+static void relocate(struct daemon_config *to, const struct daemon_config *from) {
     const char **field;
     for (size_t i = 0; (field = identity_strings(to, i)) != NULL; i++)
         for (size_t k = 0; k < from->string_count; k++)
@@ -112,10 +112,10 @@ static void relocate(struct mb_serve_config *to, const struct mb_serve_config *f
         to->model.identity.server_id = to->server_id;
     if (to->model.units == from->units)
         to->model.units = to->units;
-    for (size_t i = 0; i < MB_CONFIG_MAX_UNITS; i++) {
+    for (size_t i = 0; i < CONFIG_MAX_UNITS; i++) {
         if (to->units[i].fifos == NULL)
             continue;
-        for (size_t k = 0; k < MB_CONFIG_MAX_FIFOS; k++)
+        for (size_t k = 0; k < CONFIG_MAX_FIFOS; k++)
             if (to->units[i].fifos == &from->fifos[k])
                 to->units[i].fifos = &to->fifos[k];
     }
@@ -129,7 +129,7 @@ static char *duplicate(const char *text) {
     return copy;
 }
 
-int mb_config_copy(struct mb_serve_config *target, const struct mb_serve_config *source) {
+int config_copy(struct daemon_config *target, const struct daemon_config *source) {
     memcpy(target, source, sizeof *target);
     /* Until each is copied, the target owns nothing, so a failure can free it safely. */
     target->listen_count = 0;
@@ -141,7 +141,7 @@ int mb_config_copy(struct mb_serve_config *target, const struct mb_serve_config 
     target->policy_text = NULL;
     target->policy_notes = NULL;
     target->backend_count = 0;
-    mb__config_guard_defaults(&target->guard);
+    config_guard_defaults(&target->guard);
     for (size_t i = 0; i < source->listen_count; i++) {
         target->listen[i] = NULL;
         if (source->listen[i] != NULL && (target->listen[i] = duplicate(source->listen[i])) == NULL)
@@ -178,26 +178,26 @@ int mb_config_copy(struct mb_serve_config *target, const struct mb_serve_config 
         (target->policy_notes = duplicate(source->policy_notes)) == NULL)
         goto out_of_memory;
     for (size_t i = 0; i < source->backend_count; i++) {
-        if (mb__config_backend_copy(&target->backends[i], &source->backends[i]) != 0)
+        if (config_backend_copy(&target->backends[i], &source->backends[i]) != 0)
             goto out_of_memory;
         target->backend_count++;
     }
-    if (mb__config_guard_copy(&target->guard, &source->guard) != 0)
+    if (config_guard_copy(&target->guard, &source->guard) != 0)
         goto out_of_memory;
     relocate(target, source);
     return 0;
 
 out_of_memory:
-    mb_config_free(target);
+    config_free(target);
     return MB_ENOMEM;
 }
 
 /* ---- loading ---- */
 
 struct loader {
-    struct mb__yaml_reader reader;
+    struct yaml_reader reader;
     const char *path;                   /* of the file, to resolve relative paths against */
-    struct mb_serve_config *config;     /* the scratch copy being filled */
+    struct daemon_config *config;       /* the scratch copy being filled */
     const yaml_node_t *authorize_plain; /* where authorize_plain was given, if it was */
     const yaml_node_t *policy;          /* compiled last: its rules may name backends */
 };
@@ -212,7 +212,7 @@ static int out_of_memory(struct loader *loader) {
 /* Stores an owned copy of `text` behind one of the config's string fields, replacing the copy
  * an earlier load put there so that reloads never run out of slots. */
 static int set_string(struct loader *loader, const char **field, const char *text, size_t length) {
-    struct mb_serve_config *config = loader->config;
+    struct daemon_config *config = loader->config;
     char *copy = malloc(length + 1);
     if (copy == NULL)
         return out_of_memory(loader);
@@ -240,7 +240,7 @@ static int set_string(struct loader *loader, const char **field, const char *tex
  * there). `key` names them in messages; with a `default_port`, a host given without a port
  * ("0.0.0.0", "[::]") gets that one.
  */
-void mb_config_with_port(const char *address, const char *default_port, char *out, size_t size) {
+void config_with_port(const char *address, const char *default_port, char *out, size_t size) {
     size_t length = strlen(address);
     int bracketed = length > 2 && address[0] == '[' && address[length - 1] == ']';
     if (strchr(address, ':') == NULL || bracketed)
@@ -251,19 +251,19 @@ void mb_config_with_port(const char *address, const char *default_port, char *ou
 
 static int parse_addresses(struct loader *loader, const yaml_node_t *node, const char *key,
                            const char *default_port, char **list, size_t *count) {
-    const struct mb__yaml_reader *reader = &loader->reader;
-    const yaml_node_t *items[MB_CONFIG_MAX_LISTEN];
-    char addresses[MB_CONFIG_MAX_LISTEN][272];
+    const struct yaml_reader *reader = &loader->reader;
+    const yaml_node_t *items[CONFIG_MAX_LISTEN];
+    char addresses[CONFIG_MAX_LISTEN][272];
     size_t item_count = 1;
     char path[48];
     int status;
     if (node->type == YAML_SEQUENCE_NODE) {
-        status = mb__yaml_check_sequence(reader, node, key, 1, MB_CONFIG_MAX_LISTEN);
+        status = yaml_check_sequence(reader, node, key, 1, CONFIG_MAX_LISTEN);
         if (status != 0)
             return status;
-        item_count = mb__yaml_sequence_size(node);
+        item_count = yaml_sequence_size(node);
         for (size_t i = 0; i < item_count; i++)
-            items[i] = mb__yaml_sequence_item(reader, node, i);
+            items[i] = yaml_sequence_item(reader, node, i);
     } else {
         items[0] = node;
     }
@@ -274,20 +274,20 @@ static int parse_addresses(struct loader *loader, const yaml_node_t *node, const
             snprintf(path, sizeof path, "%s[%zu]", key, i);
         else
             snprintf(path, sizeof path, "%s", key);
-        status = mb__yaml_string(reader, items[i], path, 255, &text, &length);
+        status = yaml_string(reader, items[i], path, 255, &text, &length);
         if (status != 0)
             return status;
         if (default_port != NULL)
-            mb_config_with_port(text, default_port, addresses[i], sizeof addresses[i]);
+            config_with_port(text, default_port, addresses[i], sizeof addresses[i]);
         else
             snprintf(addresses[i], sizeof addresses[i], "%s", text);
-        if ((problem = mb__address_problem(addresses[i])) != NULL)
-            return mb__yaml_error(reader, items[i], "%s: %s is not an address to listen on: %s",
-                                  path, text, problem);
+        if ((problem = address_problem(addresses[i])) != NULL)
+            return yaml_error(reader, items[i], "%s: %s is not an address to listen on: %s", path,
+                              text, problem);
         for (size_t j = 0; j < i; j++)
             if (strcmp(addresses[j], addresses[i]) == 0)
-                return mb__yaml_error(reader, items[i], "%s: %s is already listed on line %zu",
-                                      path, text, items[j]->start_mark.line + 1);
+                return yaml_error(reader, items[i], "%s: %s is already listed on line %zu", path,
+                                  text, items[j]->start_mark.line + 1);
     }
     for (size_t i = 0; i < *count; i++)
         free(list[i]);
@@ -308,7 +308,7 @@ static int parse_listen(struct loader *loader, const yaml_node_t *node) {
 static int parse_uint32(struct loader *loader, const yaml_node_t *node, const char *path,
                         uint32_t minimum, uint32_t maximum, uint32_t *value) {
     uint64_t number;
-    int status = mb__yaml_integer(&loader->reader, node, path, minimum, maximum, NULL, &number);
+    int status = yaml_integer(&loader->reader, node, path, minimum, maximum, NULL, &number);
     if (status == 0)
         *value = (uint32_t)number;
     return status;
@@ -317,11 +317,11 @@ static int parse_uint32(struct loader *loader, const yaml_node_t *node, const ch
 static int parse_user(struct loader *loader, const yaml_node_t *node) {
     const char *text;
     size_t length;
-    int status = mb__yaml_string(&loader->reader, node, "user", 255, &text, &length);
+    int status = yaml_string(&loader->reader, node, "user", 255, &text, &length);
     if (status != 0)
         return status;
     if (length == 0)
-        return mb__yaml_error(&loader->reader, node, "user: the user name is empty");
+        return yaml_error(&loader->reader, node, "user: the user name is empty");
     char *copy = duplicate(text);
     if (copy == NULL)
         return out_of_memory(loader);
@@ -334,18 +334,18 @@ static int parse_log(struct loader *loader, const yaml_node_t *node) {
     static const char *const keys[] = {"format", "level", NULL};
     static const char *const formats[] = {"plain", "json", NULL};
     static const char *const levels[] = {"error", "warning", "info", "debug", NULL};
-    int status = mb__yaml_check_mapping(&loader->reader, node, "log", keys);
-    for (size_t i = 0; status == 0 && i < mb__yaml_mapping_size(node); i++) {
+    int status = yaml_check_mapping(&loader->reader, node, "log", keys);
+    for (size_t i = 0; status == 0 && i < yaml_mapping_size(node); i++) {
         const char *key;
         yaml_node_t *value;
         size_t choice = 0;
-        mb__yaml_mapping_pair(&loader->reader, node, i, &key, &value);
+        yaml_mapping_pair(&loader->reader, node, i, &key, &value);
         if (strcmp(key, "format") == 0) {
-            status = mb__yaml_choice(&loader->reader, value, "log.format", formats, &choice);
+            status = yaml_choice(&loader->reader, value, "log.format", formats, &choice);
             if (status == 0)
-                loader->config->log_format = choice == 1 ? MB_LOG_JSON : MB_LOG_PLAIN;
+                loader->config->log_format = choice == 1 ? LOG_JSON : LOG_PLAIN;
         } else {
-            status = mb__yaml_choice(&loader->reader, value, "log.level", levels, &choice);
+            status = yaml_choice(&loader->reader, value, "log.level", levels, &choice);
             /* levels[] is in the order of enum mb_log_level. */
             if (status == 0)
                 loader->config->log_level = (enum mb_log_level)choice;
@@ -378,14 +378,14 @@ static int parse_limits(struct loader *loader, const yaml_node_t *node) {
         "max_connections", "max_per_source",     "idle_timeout",       "in_flight",
         "shutdown_grace",  "source_prefix_ipv4", "source_prefix_ipv6", "rate",
         "burst",           "over_rate",          "over_share",         NULL};
-    const struct mb__yaml_reader *reader = &loader->reader;
-    struct mb_serve_config *config = loader->config;
-    int gateway = config->program == MB_CONFIG_GATEWAY;
-    int status = mb__yaml_check_mapping(reader, node, "limits", gateway ? gateway_keys : keys);
-    for (size_t i = 0; status == 0 && i < mb__yaml_mapping_size(node); i++) {
+    const struct yaml_reader *reader = &loader->reader;
+    struct daemon_config *config = loader->config;
+    int gateway = config->program == CONFIG_GATEWAY;
+    int status = yaml_check_mapping(reader, node, "limits", gateway ? gateway_keys : keys);
+    for (size_t i = 0; status == 0 && i < yaml_mapping_size(node); i++) {
         const char *key;
         yaml_node_t *value;
-        mb__yaml_mapping_pair(reader, node, i, &key, &value);
+        yaml_mapping_pair(reader, node, i, &key, &value);
         if (strcmp(key, "max_connections") == 0)
             status = parse_uint32(loader, value, "limits.max_connections", 1, 1000000,
                                   &config->limits.max_connections);
@@ -393,8 +393,8 @@ static int parse_limits(struct loader *loader, const yaml_node_t *node) {
             status = parse_uint32(loader, value, "limits.max_per_source", 1, 1000000,
                                   &config->limits.max_per_source);
         else if (strcmp(key, "idle_timeout") == 0)
-            status = mb__yaml_duration(reader, value, "limits.idle_timeout",
-                                       &config->limits.idle_timeout_ms);
+            status = yaml_duration(reader, value, "limits.idle_timeout",
+                                   &config->limits.idle_timeout_ms);
         else if (strcmp(key, "in_flight") == 0)
             status = parse_uint32(loader, value, "limits.in_flight", 1, 1024,
                                   &config->limits.max_in_flight);
@@ -402,26 +402,26 @@ static int parse_limits(struct loader *loader, const yaml_node_t *node) {
             status = parse_prefix(loader, key, value, &config->limits);
         else if (strcmp(key, "rate") == 0 || strcmp(key, "burst") == 0 ||
                  strcmp(key, "over_rate") == 0 || strcmp(key, "over_share") == 0)
-            status = mb__config_rate(reader, key, value, &config->guard);
+            status = config_rate(reader, key, value, &config->guard);
         else
-            status = mb__yaml_duration(reader, value, "limits.shutdown_grace",
-                                       &config->shutdown_grace_ms);
+            status =
+                yaml_duration(reader, value, "limits.shutdown_grace", &config->shutdown_grace_ms);
     }
     return status;
 }
 
-/* A path key: a non-empty string, resolved with mb__yaml_path_from_file() into *field (owned,
+/* A path key: a non-empty string, resolved with yaml_path_from_file() into *field (owned,
  * replacing what was there). */
 static int parse_path(struct loader *loader, const yaml_node_t *node, const char *key,
                       char **field) {
     const char *text;
     size_t length;
-    int status = mb__yaml_string(&loader->reader, node, key, 4095, &text, &length);
+    int status = yaml_string(&loader->reader, node, key, 4095, &text, &length);
     if (status != 0)
         return status;
     if (length == 0)
-        return mb__yaml_error(&loader->reader, node, "%s: the path is empty", key);
-    char *joined = mb__yaml_path_from_file(&loader->reader, text, length);
+        return yaml_error(&loader->reader, node, "%s: the path is empty", key);
+    char *joined = yaml_path_from_file(&loader->reader, text, length);
     if (joined == NULL)
         return out_of_memory(loader);
     free(*field);
@@ -441,49 +441,48 @@ static int parse_persist_path(struct loader *loader, const yaml_node_t *node) {
 
 static int parse_persist(struct loader *loader, const yaml_node_t *node) {
     static const char *const keys[] = {"path", "sync_interval", NULL};
-    int status = mb__yaml_check_mapping(&loader->reader, node, "persist", keys);
-    for (size_t i = 0; status == 0 && i < mb__yaml_mapping_size(node); i++) {
+    int status = yaml_check_mapping(&loader->reader, node, "persist", keys);
+    for (size_t i = 0; status == 0 && i < yaml_mapping_size(node); i++) {
         const char *key;
         yaml_node_t *value;
-        mb__yaml_mapping_pair(&loader->reader, node, i, &key, &value);
+        yaml_mapping_pair(&loader->reader, node, i, &key, &value);
         if (strcmp(key, "path") == 0)
             status = parse_persist_path(loader, value);
         else
-            status = mb__yaml_duration(&loader->reader, value, "persist.sync_interval",
-                                       &loader->config->model.sync_interval_ms);
+            status = yaml_duration(&loader->reader, value, "persist.sync_interval",
+                                   &loader->config->model.sync_interval_ms);
     }
     return status;
 }
 
 /* FC 17's server id: text, or a list of byte values for a binary one. */
 static int parse_server_id(struct loader *loader, const yaml_node_t *node) {
-    const struct mb__yaml_reader *reader = &loader->reader;
-    struct mb_serve_config *config = loader->config;
+    const struct yaml_reader *reader = &loader->reader;
+    struct daemon_config *config = loader->config;
     uint8_t bytes[MAX_SERVER_ID];
     size_t length;
     if (node->type == YAML_SEQUENCE_NODE) {
         char path[48];
-        int status = mb__yaml_check_sequence(reader, node, "identity.server_id", 1, MAX_SERVER_ID);
+        int status = yaml_check_sequence(reader, node, "identity.server_id", 1, MAX_SERVER_ID);
         if (status != 0)
             return status;
-        length = mb__yaml_sequence_size(node);
+        length = yaml_sequence_size(node);
         for (size_t i = 0; i < length; i++) {
             uint64_t byte;
             snprintf(path, sizeof path, "identity.server_id[%zu]", i);
-            status = mb__yaml_integer(reader, mb__yaml_sequence_item(reader, node, i), path, 0, 255,
-                                      "a byte 0..255 (or 0x00..0xFF)", &byte);
+            status = yaml_integer(reader, yaml_sequence_item(reader, node, i), path, 0, 255,
+                                  "a byte 0..255 (or 0x00..0xFF)", &byte);
             if (status != 0)
                 return status;
             bytes[i] = (uint8_t)byte;
         }
     } else {
         const char *text;
-        int status =
-            mb__yaml_string(reader, node, "identity.server_id", MAX_SERVER_ID, &text, &length);
+        int status = yaml_string(reader, node, "identity.server_id", MAX_SERVER_ID, &text, &length);
         if (status != 0)
             return status;
         if (length == 0)
-            return mb__yaml_error(reader, node, "identity.server_id: the server id is empty");
+            return yaml_error(reader, node, "identity.server_id: the server id is empty");
         memcpy(bytes, text, length);
     }
     memcpy(config->server_id, bytes, length);
@@ -495,14 +494,14 @@ static int parse_server_id(struct loader *loader, const yaml_node_t *node) {
 static int parse_conformity(struct loader *loader, const yaml_node_t *node) {
     static const char expected[] = "a conformity level 0x01..0x03 or 0x81..0x83";
     uint64_t level;
-    int status = mb__yaml_integer(&loader->reader, node, "identity.conformity", 0x01, 0x83,
-                                  expected, &level);
+    int status =
+        yaml_integer(&loader->reader, node, "identity.conformity", 0x01, 0x83, expected, &level);
     if (status != 0)
         return status;
     if (level > 0x03 && level < 0x81)
-        return mb__yaml_error(&loader->reader, node,
-                              "identity.conformity: %s is out of range; expected %s",
-                              (const char *)node->data.scalar.value, expected);
+        return yaml_error(&loader->reader, node,
+                          "identity.conformity: %s is out of range; expected %s",
+                          (const char *)node->data.scalar.value, expected);
     loader->config->model.identity.conformity_level = (uint8_t)level;
     return 0;
 }
@@ -513,27 +512,27 @@ static const char *const identity_keys[] = {
     NULL};
 
 static int parse_identity(struct loader *loader, const yaml_node_t *node) {
-    const struct mb__yaml_reader *reader = &loader->reader;
-    int status = mb__yaml_check_mapping(reader, node, "identity", identity_keys);
-    for (size_t i = 0; status == 0 && i < mb__yaml_mapping_size(node); i++) {
+    const struct yaml_reader *reader = &loader->reader;
+    int status = yaml_check_mapping(reader, node, "identity", identity_keys);
+    for (size_t i = 0; status == 0 && i < yaml_mapping_size(node); i++) {
         const char *key, *text;
         yaml_node_t *value;
         char path[48];
         size_t length;
-        mb__yaml_mapping_pair(reader, node, i, &key, &value);
+        yaml_mapping_pair(reader, node, i, &key, &value);
         snprintf(path, sizeof path, "identity.%s", key);
         if (strcmp(key, "conformity") == 0) {
             status = parse_conformity(loader, value);
         } else if (strcmp(key, "server_id") == 0) {
             status = parse_server_id(loader, value);
         } else if (strcmp(key, "running") == 0) {
-            status = mb__yaml_bool(reader, value, path, &loader->config->model.identity.running);
+            status = yaml_bool(reader, value, path, &loader->config->model.identity.running);
         } else {
             /* The first seven keys are the seven strings, in identity_strings() order. */
             size_t index = 0;
             while (strcmp(identity_keys[index], key) != 0)
                 index++;
-            status = mb__yaml_string(reader, value, path, MAX_IDENTITY_OBJECT, &text, &length);
+            status = yaml_string(reader, value, path, MAX_IDENTITY_OBJECT, &text, &length);
             if (status == 0)
                 status = set_string(loader, identity_strings(loader->config, index), text, length);
         }
@@ -545,19 +544,19 @@ static const char *const tls_keys[] = {"listen",          "certificate",       "
                                        "session_tickets", "handshake_timeout", NULL};
 
 static int parse_tls(struct loader *loader, const yaml_node_t *node) {
-    const struct mb__yaml_reader *reader = &loader->reader;
-    struct mb_serve_config *config = loader->config;
-    int status = mb__yaml_check_mapping(reader, node, "tls", tls_keys);
-    if (status != 0 || mb__yaml_is_null(node))
+    const struct yaml_reader *reader = &loader->reader;
+    struct daemon_config *config = loader->config;
+    int status = yaml_check_mapping(reader, node, "tls", tls_keys);
+    if (status != 0 || yaml_is_null(node))
         return status;
-    for (size_t i = 0; status == 0 && i < mb__yaml_mapping_size(node); i++) {
+    for (size_t i = 0; status == 0 && i < yaml_mapping_size(node); i++) {
         const char *key;
         yaml_node_t *value;
         char path[32];
-        mb__yaml_mapping_pair(reader, node, i, &key, &value);
+        yaml_mapping_pair(reader, node, i, &key, &value);
         snprintf(path, sizeof path, "tls.%s", key);
         if (strcmp(key, "listen") == 0)
-            status = parse_addresses(loader, value, path, MB_CONFIG_TLS_PORT, config->tls_listen,
+            status = parse_addresses(loader, value, path, CONFIG_TLS_PORT, config->tls_listen,
                                      &config->tls_listen_count);
         else if (strcmp(key, "certificate") == 0)
             status = parse_path(loader, value, path, &config->tls_certificate);
@@ -568,16 +567,15 @@ static int parse_tls(struct loader *loader, const yaml_node_t *node) {
         else if (strcmp(key, "crl") == 0)
             status = parse_path(loader, value, path, &config->tls_crl);
         else if (strcmp(key, "session_tickets") == 0)
-            status = mb__yaml_bool(reader, value, path, &config->tls_session_tickets);
+            status = yaml_bool(reader, value, path, &config->tls_session_tickets);
         else
-            status = mb__yaml_duration(reader, value, path, &config->tls_handshake_timeout_ms);
+            status = yaml_duration(reader, value, path, &config->tls_handshake_timeout_ms);
     }
     if (status != 0)
         return status;
     /* A tls section means Modbus/TCP Security is served: on its own port unless told where. */
     if (config->tls_listen_count == 0) {
-        static const char *const defaults[] = {"0.0.0.0:" MB_CONFIG_TLS_PORT,
-                                               "[::]:" MB_CONFIG_TLS_PORT};
+        static const char *const defaults[] = {"0.0.0.0:" CONFIG_TLS_PORT, "[::]:" CONFIG_TLS_PORT};
         for (size_t i = 0; i < 2; i++) {
             if ((config->tls_listen[i] = duplicate(defaults[i])) == NULL)
                 return out_of_memory(loader);
@@ -593,20 +591,20 @@ static int parse_tls(struct loader *loader, const yaml_node_t *node) {
     if (config->tls_ca == NULL)
         missing[missing_count++] = "ca";
     if (missing_count > 0)
-        return mb__yaml_error(reader, node,
-                              "tls: certificate, key and ca are all needed to serve Modbus/TCP "
-                              "Security; missing: %s%s%s%s%s",
-                              missing[0], missing_count > 1 ? ", " : "",
-                              missing_count > 1 ? missing[1] : "", missing_count > 2 ? ", " : "",
-                              missing_count > 2 ? missing[2] : "");
+        return yaml_error(reader, node,
+                          "tls: certificate, key and ca are all needed to serve Modbus/TCP "
+                          "Security; missing: %s%s%s%s%s",
+                          missing[0], missing_count > 1 ? ", " : "",
+                          missing_count > 1 ? missing[1] : "", missing_count > 2 ? ", " : "",
+                          missing_count > 2 ? missing[2] : "");
     return 0;
 }
 
 /* The rules as written, one line each without their name (which --check takes from the
  * compiled policy), into an owned string. */
 static int describe_rules(struct loader *loader, const yaml_node_t *node, char **text) {
-    const struct mb__yaml_reader *reader = &loader->reader;
-    size_t count = mb__yaml_sequence_size(node);
+    const struct yaml_reader *reader = &loader->reader;
+    size_t count = yaml_sequence_size(node);
     size_t capacity = count * 512 + 1;
     char *lines = malloc(capacity);
     if (lines == NULL)
@@ -614,17 +612,17 @@ static int describe_rules(struct loader *loader, const yaml_node_t *node, char *
     size_t used = 0;
     lines[0] = '\0';
     for (size_t i = 0; i < count; i++) {
-        const yaml_node_t *rule = mb__yaml_sequence_item(reader, node, i);
+        const yaml_node_t *rule = yaml_sequence_item(reader, node, i);
         char line[512], value[400];
         size_t line_used = 0;
         line[0] = '\0';
-        for (size_t k = 0; k < mb__yaml_mapping_size(rule); k++) {
+        for (size_t k = 0; k < yaml_mapping_size(rule); k++) {
             const char *key;
             yaml_node_t *item;
-            mb__yaml_mapping_pair(reader, rule, k, &key, &item);
+            yaml_mapping_pair(reader, rule, k, &key, &item);
             if (strcmp(key, "name") == 0)
                 continue;
-            mb__yaml_flow(reader, item, value, sizeof value);
+            yaml_flow(reader, item, value, sizeof value);
             int written = snprintf(line + line_used, sizeof line - line_used, "%s%s: %s",
                                    line_used ? ", " : "", key, value);
             if (written < 0 || (size_t)written >= sizeof line - line_used) {
@@ -642,13 +640,13 @@ static int describe_rules(struct loader *loader, const yaml_node_t *node, char *
 
 /* After the rest of the file: a gateway's rules may name its backends, and read its routes. */
 static int parse_policy(struct loader *loader, const yaml_node_t *node) {
-    struct mb_serve_config *config = loader->config;
+    struct daemon_config *config = loader->config;
     struct mb_policy *policy = NULL;
     char *notes = NULL;
     /* "policy:" with nothing after it is the section left out; "policy: []" denies all. */
-    if (mb__yaml_is_null(node))
+    if (yaml_is_null(node))
         return 0;
-    struct mb__policy_devices devices = {
+    struct policy_devices devices = {
         .backends = config->backends,
         .backend_count = config->backend_count,
         .routes = config->routes,
@@ -656,8 +654,8 @@ static int parse_policy(struct loader *loader, const yaml_node_t *node) {
         .front_units = config->policy_front_units,
     };
     int status =
-        mb__config_policy(&loader->reader, node,
-                          config->program == MB_CONFIG_GATEWAY ? &devices : NULL, &policy, &notes);
+        config_policy(&loader->reader, node, config->program == CONFIG_GATEWAY ? &devices : NULL,
+                      &policy, &notes);
     if (status == 0)
         status = describe_rules(loader, node, &config->policy_text);
     if (status != 0) {
@@ -682,51 +680,51 @@ static const char *const gateway_keys[] = {
 /* A key of the other program is named as such, rather than as an unknown key. */
 static int check_program(struct loader *loader, const yaml_node_t *root) {
     static const char *const data_model[] = {"units", "persist", "identity", NULL};
-    const struct mb__yaml_reader *reader = &loader->reader;
+    const struct yaml_reader *reader = &loader->reader;
     if (root->type != YAML_MAPPING_NODE)
         return 0;
-    for (size_t i = 0; i < mb__yaml_mapping_size(root); i++) {
-        const yaml_node_t *key = mb__yaml_mapping_key(reader, root, i);
-        if (loader->config->program == MB_CONFIG_SERVE && mb__yaml_is_word(key, "backends"))
-            return mb__yaml_error(reader, key,
-                                  "backends is a key of mbsec gateway: mbsec serve answers "
-                                  "from its own data model (units) and forwards nothing");
+    for (size_t i = 0; i < yaml_mapping_size(root); i++) {
+        const yaml_node_t *key = yaml_mapping_key(reader, root, i);
+        if (loader->config->program == CONFIG_SERVE && yaml_is_word(key, "backends"))
+            return yaml_error(reader, key,
+                              "backends is a key of mbsec gateway: mbsec serve answers "
+                              "from its own data model (units) and forwards nothing");
         static const char *const gateway_only[] = {"audit", "alerts", "metrics", NULL};
-        for (size_t k = 0; loader->config->program == MB_CONFIG_SERVE && gateway_only[k]; k++)
-            if (mb__yaml_is_word(key, gateway_only[k]))
-                return mb__yaml_error(reader, key,
-                                      "%s is a key of mbsec gateway; mbsec serve logs denials "
-                                      "on stderr (log) and has no %s section",
-                                      gateway_only[k], gateway_only[k]);
-        for (size_t k = 0; loader->config->program == MB_CONFIG_GATEWAY && data_model[k]; k++)
-            if (mb__yaml_is_word(key, data_model[k]))
-                return mb__yaml_error(reader, key,
-                                      "%s is a key of mbsec serve: the gateway has no data "
-                                      "model; the devices behind it (backends) answer",
-                                      data_model[k]);
+        for (size_t k = 0; loader->config->program == CONFIG_SERVE && gateway_only[k]; k++)
+            if (yaml_is_word(key, gateway_only[k]))
+                return yaml_error(reader, key,
+                                  "%s is a key of mbsec gateway; mbsec serve logs denials "
+                                  "on stderr (log) and has no %s section",
+                                  gateway_only[k], gateway_only[k]);
+        for (size_t k = 0; loader->config->program == CONFIG_GATEWAY && data_model[k]; k++)
+            if (yaml_is_word(key, data_model[k]))
+                return yaml_error(reader, key,
+                                  "%s is a key of mbsec serve: the gateway has no data "
+                                  "model; the devices behind it (backends) answer",
+                                  data_model[k]);
     }
     return 0;
 }
 
 static int parse_top(struct loader *loader, const yaml_node_t *root) {
-    const struct mb__yaml_reader *reader = &loader->reader;
-    int gateway = loader->config->program == MB_CONFIG_GATEWAY;
+    const struct yaml_reader *reader = &loader->reader;
+    int gateway = loader->config->program == CONFIG_GATEWAY;
     int status = check_program(loader, root);
     if (status == 0)
-        status = mb__yaml_check_mapping(reader, root, "", gateway ? gateway_keys : serve_keys);
-    for (size_t i = 0; status == 0 && i < mb__yaml_mapping_size(root); i++) {
+        status = yaml_check_mapping(reader, root, "", gateway ? gateway_keys : serve_keys);
+    for (size_t i = 0; status == 0 && i < yaml_mapping_size(root); i++) {
         const char *key;
         yaml_node_t *value;
         uint32_t workers = 0;
-        mb__yaml_mapping_pair(reader, root, i, &key, &value);
+        yaml_mapping_pair(reader, root, i, &key, &value);
         if (strcmp(key, "listen") == 0) {
             status = parse_listen(loader, value);
         } else if (strcmp(key, "workers") == 0) {
             status = parse_uint32(loader, value, "workers", 1, 64, &workers);
             if (status == 0 && gateway && workers > 1)
-                status = mb__yaml_error(reader, value,
-                                        "workers: mbsec gateway runs one event loop for now; "
-                                        "leave workers out or give 1");
+                status = yaml_error(reader, value,
+                                    "workers: mbsec gateway runs one event loop for now; "
+                                    "leave workers out or give 1");
             if (status == 0)
                 loader->config->workers = (int)workers;
         } else if (strcmp(key, "user") == 0) {
@@ -740,25 +738,24 @@ static int parse_top(struct loader *loader, const yaml_node_t *root) {
         } else if (strcmp(key, "identity") == 0) {
             status = parse_identity(loader, value);
         } else if (strcmp(key, "units") == 0) {
-            status = mb__config_units(reader, value, loader->config);
+            status = config_units(reader, value, loader->config);
         } else if (strcmp(key, "tls") == 0) {
             status = parse_tls(loader, value);
         } else if (strcmp(key, "backends") == 0) {
-            status = mb__config_backends(reader, value, loader->config);
+            status = config_backends(reader, value, loader->config);
         } else if (strcmp(key, "audit") == 0) {
-            status = mb__config_audit(reader, value, &loader->config->guard);
+            status = config_audit(reader, value, &loader->config->guard);
         } else if (strcmp(key, "alerts") == 0) {
-            status = mb__config_alerts(reader, value, &loader->config->guard);
+            status = config_alerts(reader, value, &loader->config->guard);
         } else if (strcmp(key, "metrics") == 0) {
-            status = mb__config_metrics(reader, value, &loader->config->guard);
+            status = config_metrics(reader, value, &loader->config->guard);
         } else if (strcmp(key, "authorize_plain") == 0) {
             loader->authorize_plain = value;
-            status =
-                mb__yaml_bool(reader, value, "authorize_plain", &loader->config->authorize_plain);
+            status = yaml_bool(reader, value, "authorize_plain", &loader->config->authorize_plain);
         } else if (strcmp(key, "policy_units") == 0) {
             static const char *const modes[] = {"device", "front", NULL};
             size_t choice = 0;
-            status = mb__yaml_choice(reader, value, "policy_units", modes, &choice);
+            status = yaml_choice(reader, value, "policy_units", modes, &choice);
             loader->config->policy_front_units = choice == 1;
         } else {
             loader->policy = value;
@@ -768,9 +765,9 @@ static int parse_top(struct loader *loader, const yaml_node_t *root) {
         status = parse_policy(loader, loader->policy);
     if (status == 0 && loader->authorize_plain != NULL && loader->config->authorize_plain &&
         loader->config->policy == NULL)
-        status = mb__yaml_error(reader, loader->authorize_plain,
-                                "authorize_plain: true needs a policy section; without one every "
-                                "plain-TCP request would be denied");
+        status = yaml_error(reader, loader->authorize_plain,
+                            "authorize_plain: true needs a policy section; without one every "
+                            "plain-TCP request would be denied");
     return status;
 }
 
@@ -839,18 +836,18 @@ static int parse_text(struct loader *loader, const unsigned char *text, size_t s
         } else {
             yaml_node_t *next_root = yaml_document_get_root_node(&next);
             if (next_root != NULL) {
-                struct mb__yaml_reader next_reader = loader->reader;
+                struct yaml_reader next_reader = loader->reader;
                 next_reader.document = &next;
-                status = mb__yaml_error(&next_reader, next_root,
-                                        "a second YAML document; the configuration is one "
-                                        "document");
+                status = yaml_error(&next_reader, next_root,
+                                    "a second YAML document; the configuration is one "
+                                    "document");
             }
             yaml_document_delete(&next);
         }
         if (status == 0)
-            status = mb__yaml_check_tags(&loader->reader);
+            status = yaml_check_tags(&loader->reader);
         /* An empty document ("---" alone) is a null root: the defaults, like an empty file. */
-        if (status == 0 && !mb__yaml_is_null(root))
+        if (status == 0 && !yaml_is_null(root))
             status = parse_top(loader, root);
     }
     yaml_document_delete(&document);
@@ -898,8 +895,8 @@ system_error:
     return MB_ESYSTEM;
 }
 
-int mb_config_load(const char *path, struct mb_serve_config *config, char *error,
-                   size_t error_capacity) {
+int config_load(const char *path, struct daemon_config *config, char *error,
+                size_t error_capacity) {
     unsigned char *text = NULL;
     size_t size = 0;
     if (error != NULL && error_capacity > 0)
@@ -911,7 +908,7 @@ int mb_config_load(const char *path, struct mb_serve_config *config, char *error
         return status;
     /* Everything goes into a scratch copy, swapped in only when the whole file is good: a
      * reload that fails keeps the configuration being served. */
-    struct mb_serve_config *scratch = malloc(sizeof *scratch);
+    struct daemon_config *scratch = malloc(sizeof *scratch);
     struct loader loader = {
         .reader = {.file = path, .error = error, .error_capacity = error_capacity},
         .path = path,
@@ -921,7 +918,7 @@ int mb_config_load(const char *path, struct mb_serve_config *config, char *error
         free(text);
         return out_of_memory(&loader);
     }
-    if (mb_config_copy(scratch, config) != 0) {
+    if (config_copy(scratch, config) != 0) {
         free(scratch);
         free(text);
         return out_of_memory(&loader);
@@ -929,7 +926,7 @@ int mb_config_load(const char *path, struct mb_serve_config *config, char *error
     status = parse_text(&loader, text, size);
     free(text);
     if (status != 0) {
-        mb_config_free(scratch);
+        config_free(scratch);
         free(scratch);
         return status;
     }

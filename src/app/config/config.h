@@ -18,23 +18,23 @@
 #include "mbsec/policy.h"
 #include "mbsec/server.h"
 
-#define MB_CONFIG_MAX_LISTEN 16
-#define MB_CONFIG_MAX_UNITS 256
-#define MB_CONFIG_MAX_FIFOS 64
-#define MB_CONFIG_TLS_PORT "802" /* Modbus/TCP Security's port, for tls.listen without one */
-#define MB_CONFIG_MAX_BACKENDS 256
+#define CONFIG_MAX_LISTEN 16
+#define CONFIG_MAX_UNITS 256
+#define CONFIG_MAX_FIFOS 64
+#define CONFIG_TLS_PORT "802" /* Modbus/TCP Security's port, for tls.listen without one */
+#define CONFIG_MAX_BACKENDS 256
 /* A backend's limits are the library's: MB_GATEWAY_MAX_CONNECTIONS and MB_GATEWAY_MAX_SLOTS
  * (mbsec/gateway.h), MB_ASYNC_MAX_IN_FLIGHT and MB_ASYNC_MAX_QUEUED (mbsec/client.h). */
 
 /* Which program the file is for: the keys of the other one are refused. */
-enum mb_config_program {
-    MB_CONFIG_SERVE = 0,   /* mbsec serve: units, persist, identity; no backends */
-    MB_CONFIG_GATEWAY = 1, /* mbsec gateway: backends; no data model; one worker */
+enum config_program {
+    CONFIG_SERVE = 0,   /* mbsec serve: units, persist, identity; no backends */
+    CONFIG_GATEWAY = 1, /* mbsec gateway: backends; no data model; one worker */
 };
 
 /* backends[N]: a device behind the gateway. Strings are owned; TLS paths are resolved against
  * the configuration file's directory. */
-struct mb_config_backend {
+struct config_backend {
     char *name;            /* name: unique, letters, digits, '-', '_', '.' */
     char *address;         /* address: "host:port" (":502" added when no port was given) */
     uint32_t connections;  /* connections: 1..64, default 1 */
@@ -54,23 +54,23 @@ struct mb_config_backend {
 
 /* What protects and watches the gateway beyond the policy (gateway only; src/app/config/watch.c).
  * Strings are owned; paths are resolved against the configuration file's directory. */
-enum mb_config_over_rate {
-    MB_OVER_RATE_BUSY = 0, /* answer exception 06 (server device busy): the client retries later */
-    MB_OVER_RATE_DROP = 1, /* send nothing */
-    MB_OVER_RATE_CLOSE = 2 /* close the connection */
+enum config_over_rate {
+    OVER_RATE_BUSY = 0, /* answer exception 06 (server device busy): the client retries later */
+    OVER_RATE_DROP = 1, /* send nothing */
+    OVER_RATE_CLOSE = 2 /* close the connection */
 };
 
-struct mb_config_guard {
+struct config_guard {
     char *audit_file;     /* audit.file: JSON lines appended here; NULL: none */
     char *audit_syslog;   /* audit.syslog: "unix", "unix:PATH" or "udp:HOST:PORT"; NULL: none */
     int audit_reads;      /* audit.reads: a record for every allowed read too; default 0 */
     char *metrics_listen; /* metrics.listen: "host:port" of the Prometheus endpoint; NULL: none */
     uint32_t rate;        /* limits.rate: requests per second per connection; 0: no limit */
     uint32_t burst;       /* limits.burst: requests at once above the rate; 0: the rate (min 1) */
-    enum mb_config_over_rate over_rate; /* limits.over_rate: busy | drop | close */
+    enum config_over_rate over_rate; /* limits.over_rate: busy | drop | close */
     /* limits.over_share: what a request gets when its identity holds its share of a backend
      * (busy: exception 06 | drop | close) */
-    enum mb_config_over_rate over_share;
+    enum config_over_rate over_share;
     uint32_t alert_window_ms;    /* alerts.window: 10s */
     uint32_t alert_scan_units;   /* alerts.scan_units: distinct unit ids from one source; 8 */
     uint32_t alert_denials;      /* alerts.denials: denials for one source; 10 */
@@ -78,15 +78,15 @@ struct mb_config_guard {
     uint32_t alert_rate_limited; /* alerts.flood: requests over the rate from one source; 50 */
 };
 
-struct mb_serve_config {
-    enum mb_config_program program; /* set before loading; kept by load, copy and free */
+struct daemon_config {
+    enum config_program program; /* set before loading; kept by load, copy and free */
     /* listen: addresses "host:port"; none given means the default "0.0.0.0:502" and
      * "[::]:502" (the tool decides). */
-    char *listen[MB_CONFIG_MAX_LISTEN];
+    char *listen[CONFIG_MAX_LISTEN];
     size_t listen_count;
     int workers;                    /* workers: 1..64, default 1 */
     char *user;                     /* user: drop privileges to this user after binding */
-    enum mb_log_format log_format;  /* log.format: plain | json */
+    enum log_format log_format;     /* log.format: plain | json */
     enum mb_log_level log_level;    /* log.level: error | warning | info | debug */
     struct mb_server_limits limits; /* limits.* (0 = default) */
     uint32_t shutdown_grace_ms;     /* limits.shutdown_grace, default 5000 */
@@ -94,15 +94,15 @@ struct mb_serve_config {
     /* The data model: model.units points into `units`, fifos into `fifos`, strings are owned
      * by this struct. */
     struct mb_model_config model;
-    struct mb_unit_config units[MB_CONFIG_MAX_UNITS];
-    struct mb_fifo_config fifos[MB_CONFIG_MAX_FIFOS];
+    struct mb_unit_config units[CONFIG_MAX_UNITS];
+    struct mb_fifo_config fifos[CONFIG_MAX_FIFOS];
     size_t fifo_count;
     char *strings[16]; /* owned copies behind identity and persist_path */
     size_t string_count;
     uint8_t server_id[251];
 
-    /* policy: the compiled authorization rules, owned (mb_config_free destroys it,
-     * mb_config_copy copies it). NULL when no file gave a policy: the server then denies every
+    /* policy: the compiled authorization rules, owned (config_free destroys it,
+     * config_copy copies it). NULL when no file gave a policy: the server then denies every
      * request it would have checked. */
     struct mb_policy *policy;
     /* authorize_plain: plain-TCP requests are checked against the policy too (serve's default
@@ -112,7 +112,7 @@ struct mb_serve_config {
     /* tls: Modbus/TCP Security. Listening addresses "host:port" (a host given without a port
      * gets 802); none means no TLS listener. When there are some, certificate, key and ca are
      * set. Paths are owned and already resolved against the configuration file's directory. */
-    char *tls_listen[MB_CONFIG_MAX_LISTEN];
+    char *tls_listen[CONFIG_MAX_LISTEN];
     size_t tls_listen_count;
     char *tls_certificate;             /* tls.certificate: PEM, the server's chain */
     char *tls_key;                     /* tls.key: PEM private key */
@@ -134,22 +134,22 @@ struct mb_serve_config {
 
     /* backends (gateway only): the devices, and the routes from front unit ids to them (each
      * front unit at most once; routes[].backend indexes `backends`). */
-    struct mb_config_backend backends[MB_CONFIG_MAX_BACKENDS];
+    struct config_backend backends[CONFIG_MAX_BACKENDS];
     size_t backend_count;
     struct mb_gateway_route routes[256];
     size_t route_count;
 
     /* audit, metrics, alerts and the rate limit (gateway only). */
-    struct mb_config_guard guard;
+    struct config_guard guard;
 };
 
 /* Fills `config` with the built-in defaults of mbsec serve (the default simulator of model.h,
  * no listen addresses, plain info logging, default limits). */
-void mb_config_defaults(struct mb_serve_config *config);
+void config_defaults(struct daemon_config *config);
 
 /* The defaults of mbsec gateway: those of serve, for the gateway program, with authorize_plain
  * on (a gateway exists to filter: plain requests go through the policy too). */
-void mb_config_gateway_defaults(struct mb_serve_config *config);
+void config_gateway_defaults(struct daemon_config *config);
 
 /*
  * Loads a YAML file over `config` (which holds defaults or an earlier load). On error returns
@@ -158,19 +158,18 @@ void mb_config_gateway_defaults(struct mb_serve_config *config);
  * inconsistent tables are all errors; nothing is silently ignored. On error `config` is left
  * as it was (so a reload can keep the old one).
  */
-int mb_config_load(const char *path, struct mb_serve_config *config, char *error,
-                   size_t error_capacity);
+int config_load(const char *path, struct daemon_config *config, char *error, size_t error_capacity);
 
 /* Frees what a config owns (listen strings, user, model strings, TLS strings, the policy,
  * backends) and resets it to the defaults of its program. */
-void mb_config_free(struct mb_serve_config *config);
+void config_free(struct daemon_config *config);
 
 /* Copies `source` into `target` deeply (target must be freed or fresh), fixing the internal
  * pointers; the policy is copied too (mb_policy_copy()). Returns 0 or MB_ENOMEM. */
-int mb_config_copy(struct mb_serve_config *target, const struct mb_serve_config *source);
+int config_copy(struct daemon_config *target, const struct daemon_config *source);
 
 /* Copies `address` ("host:port", "host", "[v6]:port" or "[v6]") to `out`, with
  * ":default_port" added when it names no port. */
-void mb_config_with_port(const char *address, const char *default_port, char *out, size_t size);
+void config_with_port(const char *address, const char *default_port, char *out, size_t size);
 
 #endif

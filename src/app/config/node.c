@@ -9,8 +9,7 @@
 #include "app/common/duration.h"
 #include "mbsec/error.h"
 
-int mb__yaml_error(const struct mb__yaml_reader *reader, const yaml_node_t *node,
-                   const char *format, ...) {
+int yaml_error(const struct yaml_reader *reader, const yaml_node_t *node, const char *format, ...) {
     if (reader->error == NULL || reader->error_capacity == 0)
         return MB_ECONFIG;
     int used = snprintf(reader->error, reader->error_capacity, "%s:%zu:%zu: ", reader->file,
@@ -54,7 +53,7 @@ static const char *const false_words[] = {"false", "False", "FALSE", NULL};
 /* The prefix "!!" stands for, to show tags as they were written. */
 #define STANDARD_TAG_PREFIX "tag:yaml.org,2002:"
 
-int mb__yaml_check_tags(const struct mb__yaml_reader *reader) {
+int yaml_check_tags(const struct yaml_reader *reader) {
     for (yaml_node_t *node = reader->document->nodes.start; node < reader->document->nodes.top;
          node++) {
         const char *tag = (const char *)node->tag;
@@ -63,17 +62,17 @@ int mb__yaml_check_tags(const struct mb__yaml_reader *reader) {
                                                                   : YAML_DEFAULT_MAPPING_TAG;
         if (tag != NULL && strcmp(tag, expected) != 0) {
             int standard = strncmp(tag, STANDARD_TAG_PREFIX, strlen(STANDARD_TAG_PREFIX)) == 0;
-            return mb__yaml_error(reader, node,
-                                  "the tag %s%.60s is not supported: the configuration gives "
-                                  "every value its type",
-                                  standard ? "!!" : "",
-                                  standard ? tag + strlen(STANDARD_TAG_PREFIX) : tag);
+            return yaml_error(reader, node,
+                              "the tag %s%.60s is not supported: the configuration gives "
+                              "every value its type",
+                              standard ? "!!" : "",
+                              standard ? tag + strlen(STANDARD_TAG_PREFIX) : tag);
         }
     }
     return 0;
 }
 
-int mb__yaml_is_null(const yaml_node_t *node) {
+int yaml_is_null(const yaml_node_t *node) {
     return plain_is_one_of(node, null_words);
 }
 
@@ -108,7 +107,7 @@ static void describe(const yaml_node_t *node, char *text, size_t capacity) {
         snprintf(text, capacity, "a mapping");
     } else if (node->type == YAML_SEQUENCE_NODE) {
         snprintf(text, capacity, "a list");
-    } else if (mb__yaml_is_null(node)) {
+    } else if (yaml_is_null(node)) {
         snprintf(text, capacity, "no value");
     } else if (is_bool(node)) {
         snprintf(text, capacity, "the boolean %s", scalar_text(node));
@@ -146,7 +145,7 @@ static size_t edit_distance(const char *a, const char *b) {
     return previous[b_length];
 }
 
-static int unknown_key(const struct mb__yaml_reader *reader, const yaml_node_t *key_node,
+static int unknown_key(const struct yaml_reader *reader, const yaml_node_t *key_node,
                        const char *path, const char *const *keys) {
     char valid[512] = "", hint[80] = "";
     const char *key = scalar_text(key_node);
@@ -165,32 +164,32 @@ static int unknown_key(const struct mb__yaml_reader *reader, const yaml_node_t *
     }
     quote_scalar(key_node, quoted, sizeof quoted);
     if (path[0] == '\0')
-        return mb__yaml_error(reader, key_node, "unknown key %s%s; valid keys: %s", quoted, hint,
-                              valid);
-    return mb__yaml_error(reader, key_node, "unknown key %s in %s%s; valid keys: %s", quoted, path,
-                          hint, valid);
+        return yaml_error(reader, key_node, "unknown key %s%s; valid keys: %s", quoted, hint,
+                          valid);
+    return yaml_error(reader, key_node, "unknown key %s in %s%s; valid keys: %s", quoted, path,
+                      hint, valid);
 }
 
-int mb__yaml_check_mapping(const struct mb__yaml_reader *reader, const yaml_node_t *node,
-                           const char *path, const char *const *keys) {
+int yaml_check_mapping(const struct yaml_reader *reader, const yaml_node_t *node, const char *path,
+                       const char *const *keys) {
     char got[96];
-    if (mb__yaml_is_null(node))
+    if (yaml_is_null(node))
         return 0;
     if (node->type != YAML_MAPPING_NODE) {
         describe(node, got, sizeof got);
         if (path[0] == '\0')
-            return mb__yaml_error(reader, node, "expected a mapping of keys, got %s", got);
-        return mb__yaml_error(reader, node, "%s: expected a mapping of keys, got %s", path, got);
+            return yaml_error(reader, node, "expected a mapping of keys, got %s", got);
+        return yaml_error(reader, node, "%s: expected a mapping of keys, got %s", path, got);
     }
-    size_t count = mb__yaml_mapping_size(node);
+    size_t count = yaml_mapping_size(node);
     for (size_t i = 0; i < count; i++) {
         const yaml_node_pair_t *pair = node->data.mapping.pairs.start + i;
         const yaml_node_t *key = yaml_document_get_node(reader->document, pair->key);
-        if (key->type != YAML_SCALAR_NODE || mb__yaml_is_null(key) ||
+        if (key->type != YAML_SCALAR_NODE || yaml_is_null(key) ||
             strlen(scalar_text(key)) != key->data.scalar.length) {
             describe(key, got, sizeof got);
-            return mb__yaml_error(reader, key, "%s%skeys must be words, got %s", path,
-                                  path[0] ? ": " : "", got);
+            return yaml_error(reader, key, "%s%skeys must be words, got %s", path,
+                              path[0] ? ": " : "", got);
         }
         if (!key_is_known(scalar_text(key), keys))
             return unknown_key(reader, key, path, keys);
@@ -198,57 +197,57 @@ int mb__yaml_check_mapping(const struct mb__yaml_reader *reader, const yaml_node
             const yaml_node_pair_t *earlier = node->data.mapping.pairs.start + j;
             const yaml_node_t *earlier_key = yaml_document_get_node(reader->document, earlier->key);
             if (strcmp(scalar_text(earlier_key), scalar_text(key)) == 0)
-                return mb__yaml_error(reader, key, "%s%skey \"%s\" given twice (first on line %zu)",
-                                      path, path[0] ? ": " : "", scalar_text(key),
-                                      earlier_key->start_mark.line + 1);
+                return yaml_error(reader, key, "%s%skey \"%s\" given twice (first on line %zu)",
+                                  path, path[0] ? ": " : "", scalar_text(key),
+                                  earlier_key->start_mark.line + 1);
         }
     }
     return 0;
 }
 
-size_t mb__yaml_mapping_size(const yaml_node_t *node) {
+size_t yaml_mapping_size(const yaml_node_t *node) {
     if (node->type != YAML_MAPPING_NODE)
         return 0;
     return (size_t)(node->data.mapping.pairs.top - node->data.mapping.pairs.start);
 }
 
-void mb__yaml_mapping_pair(const struct mb__yaml_reader *reader, const yaml_node_t *node,
-                           size_t index, const char **key, yaml_node_t **value) {
+void yaml_mapping_pair(const struct yaml_reader *reader, const yaml_node_t *node, size_t index,
+                       const char **key, yaml_node_t **value) {
     const yaml_node_pair_t *pair = node->data.mapping.pairs.start + index;
     *key = scalar_text(yaml_document_get_node(reader->document, pair->key));
     *value = yaml_document_get_node(reader->document, pair->value);
 }
 
-yaml_node_t *mb__yaml_mapping_key(const struct mb__yaml_reader *reader, const yaml_node_t *node,
-                                  size_t index) {
+yaml_node_t *yaml_mapping_key(const struct yaml_reader *reader, const yaml_node_t *node,
+                              size_t index) {
     return yaml_document_get_node(reader->document, node->data.mapping.pairs.start[index].key);
 }
 
-int mb__yaml_check_sequence(const struct mb__yaml_reader *reader, const yaml_node_t *node,
-                            const char *path, size_t minimum, size_t maximum) {
+int yaml_check_sequence(const struct yaml_reader *reader, const yaml_node_t *node, const char *path,
+                        size_t minimum, size_t maximum) {
     char got[96];
     if (node->type != YAML_SEQUENCE_NODE) {
         describe(node, got, sizeof got);
-        return mb__yaml_error(reader, node, "%s: expected a list, got %s", path, got);
+        return yaml_error(reader, node, "%s: expected a list, got %s", path, got);
     }
-    size_t count = mb__yaml_sequence_size(node);
+    size_t count = yaml_sequence_size(node);
     if (count < minimum)
-        return mb__yaml_error(reader, node, "%s: the list needs at least %zu item%s", path, minimum,
-                              minimum == 1 ? "" : "s");
+        return yaml_error(reader, node, "%s: the list needs at least %zu item%s", path, minimum,
+                          minimum == 1 ? "" : "s");
     if (count > maximum)
-        return mb__yaml_error(reader, node, "%s: %zu items is more than the %zu allowed", path,
-                              count, maximum);
+        return yaml_error(reader, node, "%s: %zu items is more than the %zu allowed", path, count,
+                          maximum);
     return 0;
 }
 
-size_t mb__yaml_sequence_size(const yaml_node_t *node) {
+size_t yaml_sequence_size(const yaml_node_t *node) {
     if (node->type != YAML_SEQUENCE_NODE)
         return 0;
     return (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
 }
 
-yaml_node_t *mb__yaml_sequence_item(const struct mb__yaml_reader *reader, const yaml_node_t *node,
-                                    size_t index) {
+yaml_node_t *yaml_sequence_item(const struct yaml_reader *reader, const yaml_node_t *node,
+                                size_t index) {
     return yaml_document_get_node(reader->document, node->data.sequence.items.start[index]);
 }
 
@@ -329,9 +328,8 @@ static enum scan_status scan_integer(const char *text, size_t length, uint64_t *
     return SCAN_OK;
 }
 
-int mb__yaml_integer(const struct mb__yaml_reader *reader, const yaml_node_t *node,
-                     const char *path, uint64_t minimum, uint64_t maximum, const char *expected,
-                     uint64_t *value) {
+int yaml_integer(const struct yaml_reader *reader, const yaml_node_t *node, const char *path,
+                 uint64_t minimum, uint64_t maximum, const char *expected, uint64_t *value) {
     char range[64], got[96];
     uint64_t number = 0;
     if (expected == NULL) {
@@ -339,50 +337,49 @@ int mb__yaml_integer(const struct mb__yaml_reader *reader, const yaml_node_t *no
                  (unsigned long long)maximum);
         expected = range;
     }
-    if (!is_plain(node) || mb__yaml_is_null(node) || is_bool(node)) {
+    if (!is_plain(node) || yaml_is_null(node) || is_bool(node)) {
         describe(node, got, sizeof got);
-        return mb__yaml_error(reader, node, "%s: expected %s, got %s", path, expected, got);
+        return yaml_error(reader, node, "%s: expected %s, got %s", path, expected, got);
     }
     const char *text = scalar_text(node);
     switch (scan_integer(text, node->data.scalar.length, &number)) {
     case SCAN_OK:
         break;
     case SCAN_NEGATIVE:
-        return mb__yaml_error(reader, node, "%s: %s is negative; expected %s", path, text,
-                              expected);
+        return yaml_error(reader, node, "%s: %s is negative; expected %s", path, text, expected);
     case SCAN_FRACTION:
-        return mb__yaml_error(reader, node, "%s: %s is not a whole number; expected %s", path, text,
-                              expected);
+        return yaml_error(reader, node, "%s: %s is not a whole number; expected %s", path, text,
+                          expected);
     case SCAN_LEADING_ZERO:
-        return mb__yaml_error(reader, node,
-                              "%s: %s has a leading zero (octal in YAML 1.1); write it in "
-                              "decimal without the zero, or in hex as 0x...",
-                              path, text);
+        return yaml_error(reader, node,
+                          "%s: %s has a leading zero (octal in YAML 1.1); write it in "
+                          "decimal without the zero, or in hex as 0x...",
+                          path, text);
     case SCAN_TOO_LARGE:
-        return mb__yaml_error(reader, node, "%s: %s is out of range; expected %s", path, text,
-                              expected);
+        return yaml_error(reader, node, "%s: %s is out of range; expected %s", path, text,
+                          expected);
     default:
         describe(node, got, sizeof got);
-        return mb__yaml_error(reader, node, "%s: expected %s, got %s", path, expected, got);
+        return yaml_error(reader, node, "%s: expected %s, got %s", path, expected, got);
     }
     if (number < minimum || number > maximum)
-        return mb__yaml_error(reader, node, "%s: %s is out of range; expected %s", path, text,
-                              expected);
+        return yaml_error(reader, node, "%s: %s is out of range; expected %s", path, text,
+                          expected);
     *value = number;
     return 0;
 }
 
-int mb__integer_parse(const char *text, size_t length, uint64_t *value) {
+int integer_parse(const char *text, size_t length, uint64_t *value) {
     return scan_integer(text, length, value) == SCAN_OK ? 0 : -1;
 }
 
-int mb__yaml_is_word(const yaml_node_t *node, const char *word) {
+int yaml_is_word(const yaml_node_t *node, const char *word) {
     return node->type == YAML_SCALAR_NODE && strcmp(scalar_text(node), word) == 0 &&
            node->data.scalar.length == strlen(word);
 }
 
-int mb__yaml_bool(const struct mb__yaml_reader *reader, const yaml_node_t *node, const char *path,
-                  int *value) {
+int yaml_bool(const struct yaml_reader *reader, const yaml_node_t *node, const char *path,
+              int *value) {
     char got[96];
     if (plain_is_one_of(node, true_words)) {
         *value = 1;
@@ -393,33 +390,33 @@ int mb__yaml_bool(const struct mb__yaml_reader *reader, const yaml_node_t *node,
         return 0;
     }
     describe(node, got, sizeof got);
-    return mb__yaml_error(reader, node, "%s: expected true or false, got %s", path, got);
+    return yaml_error(reader, node, "%s: expected true or false, got %s", path, got);
 }
 
-int mb__yaml_string(const struct mb__yaml_reader *reader, const yaml_node_t *node, const char *path,
-                    size_t maximum_length, const char **text, size_t *length) {
+int yaml_string(const struct yaml_reader *reader, const yaml_node_t *node, const char *path,
+                size_t maximum_length, const char **text, size_t *length) {
     char got[96];
-    if (node->type != YAML_SCALAR_NODE || mb__yaml_is_null(node)) {
+    if (node->type != YAML_SCALAR_NODE || yaml_is_null(node)) {
         describe(node, got, sizeof got);
-        return mb__yaml_error(reader, node, "%s: expected a string, got %s", path, got);
+        return yaml_error(reader, node, "%s: expected a string, got %s", path, got);
     }
     size_t size = node->data.scalar.length;
     if (strlen(scalar_text(node)) != size)
-        return mb__yaml_error(reader, node, "%s: the string holds a NUL character", path);
+        return yaml_error(reader, node, "%s: the string holds a NUL character", path);
     if (size > maximum_length)
-        return mb__yaml_error(reader, node, "%s: %zu bytes is longer than the %zu allowed", path,
-                              size, maximum_length);
+        return yaml_error(reader, node, "%s: %zu bytes is longer than the %zu allowed", path, size,
+                          maximum_length);
     *text = scalar_text(node);
     *length = size;
     return 0;
 }
 
-int mb__yaml_choice(const struct mb__yaml_reader *reader, const yaml_node_t *node, const char *path,
-                    const char *const *choices, size_t *index) {
+int yaml_choice(const struct yaml_reader *reader, const yaml_node_t *node, const char *path,
+                const char *const *choices, size_t *index) {
     char valid[256] = "", got[96];
     size_t used = 0;
     for (size_t i = 0; choices[i] != NULL; i++) {
-        if (mb__yaml_is_word(node, choices[i])) {
+        if (yaml_is_word(node, choices[i])) {
             *index = i;
             return 0;
         }
@@ -429,21 +426,21 @@ int mb__yaml_choice(const struct mb__yaml_reader *reader, const yaml_node_t *nod
             used += (size_t)written;
     }
     describe(node, got, sizeof got);
-    return mb__yaml_error(reader, node, "%s: expected one of %s, got %s", path, valid, got);
+    return yaml_error(reader, node, "%s: expected one of %s, got %s", path, valid, got);
 }
 
-int mb__yaml_duration(const struct mb__yaml_reader *reader, const yaml_node_t *node,
-                      const char *path, uint32_t *milliseconds) {
-    enum mb_duration_status status = MB_DURATION_SYNTAX;
-    if (node->type == YAML_SCALAR_NODE && !mb__yaml_is_null(node) && !is_bool(node))
-        status = mb_duration_parse(scalar_text(node), node->data.scalar.length,
-                                   MB_DURATION_BARE_SECONDS, milliseconds);
-    if (status == MB_DURATION_OK)
+int yaml_duration(const struct yaml_reader *reader, const yaml_node_t *node, const char *path,
+                  uint32_t *milliseconds) {
+    enum duration_status status = DURATION_SYNTAX;
+    if (node->type == YAML_SCALAR_NODE && !yaml_is_null(node) && !is_bool(node))
+        status = duration_parse(scalar_text(node), node->data.scalar.length, DURATION_BARE_SECONDS,
+                                milliseconds);
+    if (status == DURATION_OK)
         return 0;
     char got[96], message[256];
     describe(node, got, sizeof got);
-    mb_duration_message(message, sizeof message, path, got, MB_DURATION_BARE_SECONDS, status);
-    return mb__yaml_error(reader, node, "%s", message);
+    duration_message(message, sizeof message, path, got, DURATION_BARE_SECONDS, status);
+    return yaml_error(reader, node, "%s", message);
 }
 
 /* ---- one-line summaries ---- */
@@ -467,7 +464,7 @@ static void flow_put(struct flow_writer *writer, const char *piece, size_t lengt
     writer->used += length;
 }
 
-static void flow_node(const struct mb__yaml_reader *reader, const yaml_node_t *node,
+static void flow_node(const struct yaml_reader *reader, const yaml_node_t *node,
                       struct flow_writer *writer, int depth) {
     if (writer->full)
         return; /* aliases can make a small file a huge tree: stop walking it too */
@@ -491,15 +488,15 @@ static void flow_node(const struct mb__yaml_reader *reader, const yaml_node_t *n
             flow_put(writer, "\"", 1);
     } else if (node->type == YAML_SEQUENCE_NODE) {
         flow_put(writer, "[", 1);
-        for (size_t i = 0; i < mb__yaml_sequence_size(node); i++) {
+        for (size_t i = 0; i < yaml_sequence_size(node); i++) {
             if (i > 0)
                 flow_put(writer, ", ", 2);
-            flow_node(reader, mb__yaml_sequence_item(reader, node, i), writer, depth + 1);
+            flow_node(reader, yaml_sequence_item(reader, node, i), writer, depth + 1);
         }
         flow_put(writer, "]", 1);
     } else if (node->type == YAML_MAPPING_NODE) {
         flow_put(writer, "{ ", 2);
-        for (size_t i = 0; i < mb__yaml_mapping_size(node); i++) {
+        for (size_t i = 0; i < yaml_mapping_size(node); i++) {
             const yaml_node_pair_t *pair = node->data.mapping.pairs.start + i;
             if (i > 0)
                 flow_put(writer, ", ", 2);
@@ -513,8 +510,8 @@ static void flow_node(const struct mb__yaml_reader *reader, const yaml_node_t *n
     }
 }
 
-void mb__yaml_flow(const struct mb__yaml_reader *reader, const yaml_node_t *node, char *text,
-                   size_t capacity) {
+void yaml_flow(const struct yaml_reader *reader, const yaml_node_t *node, char *text,
+               size_t capacity) {
     struct flow_writer writer = {.text = text, .capacity = capacity};
     if (capacity < 4) {
         if (capacity > 0)
@@ -529,8 +526,7 @@ void mb__yaml_flow(const struct mb__yaml_reader *reader, const yaml_node_t *node
     text[writer.used] = '\0';
 }
 
-char *mb__yaml_path_from_file(const struct mb__yaml_reader *reader, const char *text,
-                              size_t length) {
+char *yaml_path_from_file(const struct yaml_reader *reader, const char *text, size_t length) {
     const char *slash = strrchr(reader->file, '/');
     size_t directory_length =
         text[0] == '/' || slash == NULL ? 0 : (size_t)(slash - reader->file) + 1;
@@ -545,7 +541,7 @@ char *mb__yaml_path_from_file(const struct mb__yaml_reader *reader, const char *
 
 /* ---- addresses ---- */
 
-const char *mb__address_problem(const char *address) {
+const char *address_problem(const char *address) {
     const char *colon = strrchr(address, ':');
     if (strpbrk(address, " \t\r\n") != NULL)
         return "it holds a space";

@@ -28,15 +28,15 @@ static const char units_expected[] = "a unit id 0..255, a range such as 1-10, or
 /* The rules being read, and everything allocated for them: their lists live until the policy
  * is compiled, their strings in the YAML document. */
 struct builder {
-    const struct mb__yaml_reader *reader;
-    const struct mb__policy_devices *devices; /* NULL: mbsec serve */
+    const struct yaml_reader *reader;
+    const struct policy_devices *devices; /* NULL: mbsec serve */
     void **blocks;
     size_t block_count;
     size_t block_capacity;
 };
 
 static int out_of_memory(const struct builder *builder) {
-    const struct mb__yaml_reader *reader = builder->reader;
+    const struct yaml_reader *reader = builder->reader;
     if (reader->error != NULL && reader->error_capacity > 0)
         snprintf(reader->error, reader->error_capacity, "%s: out of memory", reader->file);
     return MB_ENOMEM;
@@ -70,14 +70,14 @@ static const char *scalar_text(const yaml_node_t *node) {
 }
 
 static int is_plain_word(const yaml_node_t *node, const char *word) {
-    return mb__yaml_is_word(node, word) && node->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+    return yaml_is_word(node, word) && node->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
 }
 
 /* A rule key must say something: `roles:` with nothing after it is a mistake, not "everyone". */
-static int refuse_null(const struct mb__yaml_reader *reader, const yaml_node_t *node,
+static int refuse_null(const struct yaml_reader *reader, const yaml_node_t *node,
                        const char *path) {
-    if (mb__yaml_is_null(node))
-        return mb__yaml_error(reader, node, "%s: no value; give one or leave the key out", path);
+    if (yaml_is_null(node))
+        return yaml_error(reader, node, "%s: no value; give one or leave the key out", path);
     return 0;
 }
 
@@ -88,8 +88,8 @@ static int items_of(const struct builder *builder, const yaml_node_t *node, cons
     if (status != 0)
         return status;
     if (node->type == YAML_SEQUENCE_NODE) {
-        status = mb__yaml_check_sequence(builder->reader, node, path, 1, MB_POLICY_MAX_LIST);
-        *count = mb__yaml_sequence_size(node);
+        status = yaml_check_sequence(builder->reader, node, path, 1, MB_POLICY_MAX_LIST);
+        *count = yaml_sequence_size(node);
         return status;
     }
     *count = 1;
@@ -104,7 +104,7 @@ static const yaml_node_t *item_at(const struct builder *builder, const yaml_node
         return node;
     }
     snprintf(item_path, capacity, "%.96s[%zu]", path, index);
-    return mb__yaml_sequence_item(builder->reader, node, index);
+    return yaml_sequence_item(builder->reader, node, index);
 }
 
 /* ---- ranges ---- */
@@ -112,27 +112,26 @@ static const yaml_node_t *item_at(const struct builder *builder, const yaml_node
 /* "N" or "FIRST-LAST", each number decimal or 0x hex, within 0..maximum. */
 static int parse_range(const struct builder *builder, const yaml_node_t *node, const char *path,
                        unsigned maximum, const char *expected, struct mb_policy_range *range) {
-    const struct mb__yaml_reader *reader = builder->reader;
-    if (node->type != YAML_SCALAR_NODE || mb__yaml_is_null(node))
-        return mb__yaml_error(reader, node, "%s: expected %s", path, expected);
+    const struct yaml_reader *reader = builder->reader;
+    if (node->type != YAML_SCALAR_NODE || yaml_is_null(node))
+        return yaml_error(reader, node, "%s: expected %s", path, expected);
     const char *text = scalar_text(node);
     size_t length = node->data.scalar.length;
     uint64_t first, last;
-    if (mb__integer_parse(text, length, &first) == 0) {
+    if (integer_parse(text, length, &first) == 0) {
         last = first;
     } else {
         /* The dash after the first character: a leading one would be a sign. */
         const char *dash = length > 1 ? memchr(text + 1, '-', length - 1) : NULL;
-        if (dash == NULL || mb__integer_parse(text, (size_t)(dash - text), &first) != 0 ||
-            mb__integer_parse(dash + 1, length - (size_t)(dash - text) - 1, &last) != 0)
-            return mb__yaml_error(reader, node, "%s: expected %s, got \"%.40s\"", path, expected,
-                                  text);
+        if (dash == NULL || integer_parse(text, (size_t)(dash - text), &first) != 0 ||
+            integer_parse(dash + 1, length - (size_t)(dash - text) - 1, &last) != 0)
+            return yaml_error(reader, node, "%s: expected %s, got \"%.40s\"", path, expected, text);
     }
     if (first > maximum || last > maximum)
-        return mb__yaml_error(reader, node, "%s: %s is out of range; expected %s", path, text,
-                              expected);
+        return yaml_error(reader, node, "%s: %s is out of range; expected %s", path, text,
+                          expected);
     if (first > last)
-        return mb__yaml_error(reader, node, "%s: %s ends before it starts", path, text);
+        return yaml_error(reader, node, "%s: %s ends before it starts", path, text);
     range->first = (uint16_t)first;
     range->last = (uint16_t)last;
     return 0;
@@ -191,12 +190,11 @@ static int parse_roles(struct builder *builder, const yaml_node_t *node, const c
             rule->role_flags |= MB_POLICY_ROLE_NONE;
             continue;
         }
-        status =
-            mb__yaml_string(builder->reader, item, item_path, MB_POLICY_MAX_ROLE, &text, &length);
+        status = yaml_string(builder->reader, item, item_path, MB_POLICY_MAX_ROLE, &text, &length);
         if (status != 0)
             return status;
         if (length == 0)
-            return mb__yaml_error(builder->reader, item, "%s: the role is empty", item_path);
+            return yaml_error(builder->reader, item, "%s: the role is empty", item_path);
         roles[rule->role_count++] = text;
     }
     return 0;
@@ -216,11 +214,11 @@ static int parse_sources(struct builder *builder, const yaml_node_t *node, const
         const yaml_node_t *item = item_at(builder, node, i, path, item_path, sizeof item_path);
         const char *text;
         size_t length;
-        status = mb__yaml_string(builder->reader, item, item_path, 64, &text, &length);
+        status = yaml_string(builder->reader, item, item_path, 64, &text, &length);
         if (status != 0)
             return status;
         if (mb_policy_source_parse(text, &sources[i], problem, sizeof problem) != 0)
-            return mb__yaml_error(builder->reader, item, "%s: %s", item_path, problem);
+            return yaml_error(builder->reader, item, "%s: %s", item_path, problem);
     }
     rule->sources = sources;
     rule->source_count = items;
@@ -250,18 +248,17 @@ static int parse_functions(struct builder *builder, const yaml_node_t *node, con
         if (item->type == YAML_SCALAR_NODE && item->data.scalar.length > 0 &&
             scalar_text(item)[0] >= '0' && scalar_text(item)[0] <= '9') {
             uint64_t code;
-            status = mb__yaml_integer(builder->reader, item, item_path, 1, 127, expected, &code);
+            status = yaml_integer(builder->reader, item, item_path, 1, 127, expected, &code);
             if (status != 0)
                 return status;
             function = (uint8_t)code;
         } else {
-            if (item->type != YAML_SCALAR_NODE || mb__yaml_is_null(item))
-                return mb__yaml_error(builder->reader, item, "%s: expected %s", item_path,
-                                      expected);
+            if (item->type != YAML_SCALAR_NODE || yaml_is_null(item))
+                return yaml_error(builder->reader, item, "%s: expected %s", item_path, expected);
             if (mb_policy_function_lookup(scalar_text(item), &function, &sub) != 0)
-                return mb__yaml_error(builder->reader, item,
-                                      "%s: unknown function \"%.60s\"; expected %s", item_path,
-                                      scalar_text(item), expected);
+                return yaml_error(builder->reader, item,
+                                  "%s: unknown function \"%.60s\"; expected %s", item_path,
+                                  scalar_text(item), expected);
         }
         if (function == MB_FC_DIAGNOSTICS && sub < 0)
             whole_diagnostics = 1;
@@ -292,7 +289,7 @@ static int parse_access(struct builder *builder, const yaml_node_t *node, const 
     for (size_t i = 0; status == 0 && i < items; i++) {
         const yaml_node_t *item = item_at(builder, node, i, path, item_path, sizeof item_path);
         size_t choice;
-        status = mb__yaml_choice(builder->reader, item, item_path, accesses, &choice);
+        status = yaml_choice(builder->reader, item, item_path, accesses, &choice);
         if (status == 0)
             rule->access |= choice == 0 ? MB_POLICY_READ : MB_POLICY_WRITE;
     }
@@ -309,11 +306,11 @@ static int parse_files(struct builder *builder, const yaml_node_t *node, const c
                             "file numbers: a number, a range such as 1-4, or any, or "
                             "{ numbers: ..., records: ... }",
                             &grant->ranges, &grant->range_count);
-    int status = mb__yaml_check_mapping(builder->reader, node, path, file_keys);
-    for (size_t i = 0; status == 0 && i < mb__yaml_mapping_size(node); i++) {
+    int status = yaml_check_mapping(builder->reader, node, path, file_keys);
+    for (size_t i = 0; status == 0 && i < yaml_mapping_size(node); i++) {
         const char *key;
         yaml_node_t *value;
-        mb__yaml_mapping_pair(builder->reader, node, i, &key, &value);
+        yaml_mapping_pair(builder->reader, node, i, &key, &value);
         snprintf(key_path, sizeof key_path, "%.96s.%.24s", path, key);
         if (strcmp(key, "numbers") == 0)
             status = parse_ranges(builder, value, key_path, 65535,
@@ -335,10 +332,10 @@ static int parse_table(struct builder *builder, const yaml_node_t *node, const c
         return parse_files(builder, node, path, rule);
     if (table == MB_POLICY_DEVICE) {
         if (!is_plain_word(node, "any"))
-            return mb__yaml_error(builder->reader, node,
-                                  "%s: the device has no addresses; write device: any, or list "
-                                  "it in tables: [..., device]",
-                                  path);
+            return yaml_error(builder->reader, node,
+                              "%s: the device has no addresses; write device: any, or list "
+                              "it in tables: [..., device]",
+                              path);
         return 0;
     }
     return parse_ranges(builder, node, path, 65535, addresses_expected, &grant->ranges,
@@ -353,28 +350,28 @@ static int parse_tables(struct builder *builder, const yaml_node_t *node, const 
     if (status != 0)
         return status;
     if (node->type == YAML_SEQUENCE_NODE) {
-        status = mb__yaml_check_sequence(builder->reader, node, path, 1, MB_POLICY_TABLES);
-        for (size_t i = 0; status == 0 && i < mb__yaml_sequence_size(node); i++) {
-            const yaml_node_t *item = mb__yaml_sequence_item(builder->reader, node, i);
+        status = yaml_check_sequence(builder->reader, node, path, 1, MB_POLICY_TABLES);
+        for (size_t i = 0; status == 0 && i < yaml_sequence_size(node); i++) {
+            const yaml_node_t *item = yaml_sequence_item(builder->reader, node, i);
             size_t table;
             snprintf(item_path, sizeof item_path, "%.96s[%zu]", path, i);
-            status = mb__yaml_choice(builder->reader, item, item_path, table_names, &table);
+            status = yaml_choice(builder->reader, item, item_path, table_names, &table);
             if (status == 0)
                 rule->tables[table].granted = 1;
         }
         return status;
     }
     if (node->type != YAML_MAPPING_NODE)
-        return mb__yaml_error(builder->reader, node,
-                              "%s: expected a mapping of tables to addresses, such as "
-                              "{ holding_registers: 0-99 }, or a list of tables",
-                              path);
-    status = mb__yaml_check_mapping(builder->reader, node, path, table_names);
-    for (size_t i = 0; status == 0 && i < mb__yaml_mapping_size(node); i++) {
+        return yaml_error(builder->reader, node,
+                          "%s: expected a mapping of tables to addresses, such as "
+                          "{ holding_registers: 0-99 }, or a list of tables",
+                          path);
+    status = yaml_check_mapping(builder->reader, node, path, table_names);
+    for (size_t i = 0; status == 0 && i < yaml_mapping_size(node); i++) {
         const char *key;
         yaml_node_t *value;
         size_t table = 0;
-        mb__yaml_mapping_pair(builder->reader, node, i, &key, &value);
+        yaml_mapping_pair(builder->reader, node, i, &key, &value);
         while (strcmp(table_names[table], key) != 0)
             table++;
         snprintf(item_path, sizeof item_path, "%.96s.%.24s", path, key);
@@ -422,21 +419,20 @@ static int parse_name(struct builder *builder, const yaml_node_t *node, const ch
                       struct mb_policy_rule *rule) {
     const char *text;
     size_t length;
-    int status = mb__yaml_string(builder->reader, node, path, MB_POLICY_MAX_NAME, &text, &length);
+    int status = yaml_string(builder->reader, node, path, MB_POLICY_MAX_NAME, &text, &length);
     if (status != 0)
         return status;
     for (size_t i = 0; i < length; i++)
         if (!name_character(text[i]))
-            return mb__yaml_error(builder->reader, node,
-                                  "%s: \"%s\" is not a rule name: use letters, digits, '-', '_' "
-                                  "and '.'",
-                                  path, text);
+            return yaml_error(builder->reader, node,
+                              "%s: \"%s\" is not a rule name: use letters, digits, '-', '_' "
+                              "and '.'",
+                              path, text);
     if (length == 0)
-        return mb__yaml_error(builder->reader, node, "%s: the name is empty", path);
+        return yaml_error(builder->reader, node, "%s: the name is empty", path);
     if (strcmp(text, "default") == 0)
-        return mb__yaml_error(builder->reader, node,
-                              "%s: the name default is reserved for requests no rule matches",
-                              path);
+        return yaml_error(builder->reader, node,
+                          "%s: the name default is reserved for requests no rule matches", path);
     rule->name = text;
     return 0;
 }
@@ -478,41 +474,41 @@ static int has_bit(const uint8_t *bitmap, unsigned unit) {
  */
 static int parse_devices(struct builder *builder, const yaml_node_t *node, const char *path,
                          struct mb_policy_rule *rule) {
-    const struct mb__yaml_reader *reader = builder->reader;
-    const struct mb__policy_devices *devices = builder->devices;
+    const struct yaml_reader *reader = builder->reader;
+    const struct policy_devices *devices = builder->devices;
     char item_path[128];
     size_t items;
     if (devices == NULL)
-        return mb__yaml_error(reader, node,
-                              "%s: devices name the backends of mbsec gateway; mbsec serve has "
-                              "none (use units)",
-                              path);
+        return yaml_error(reader, node,
+                          "%s: devices name the backends of mbsec gateway; mbsec serve has "
+                          "none (use units)",
+                          path);
     int status = items_of(builder, node, path, &items);
     if (status != 0)
         return status;
     uint8_t bitmap[32] = {0};
     for (size_t i = 0; i < items; i++) {
         const yaml_node_t *item = item_at(builder, node, i, path, item_path, sizeof item_path);
-        if (item->type != YAML_SCALAR_NODE || mb__yaml_is_null(item))
-            return mb__yaml_error(reader, item,
-                                  "%s: expected a backend name, or name:unit for one device unit",
-                                  item_path);
+        if (item->type != YAML_SCALAR_NODE || yaml_is_null(item))
+            return yaml_error(reader, item,
+                              "%s: expected a backend name, or name:unit for one device unit",
+                              item_path);
         const char *text = scalar_text(item);
         const char *colon = strrchr(text, ':');
         size_t name_length = colon != NULL ? (size_t)(colon - text) : strlen(text);
         uint64_t unit = 0;
         if (colon != NULL &&
-            (mb__integer_parse(colon + 1, strlen(colon + 1), &unit) != 0 || unit > 255))
-            return mb__yaml_error(reader, item, "%s: %s: the device unit after ':' is 0..255",
-                                  item_path, text);
+            (integer_parse(colon + 1, strlen(colon + 1), &unit) != 0 || unit > 255))
+            return yaml_error(reader, item, "%s: %s: the device unit after ':' is 0..255",
+                              item_path, text);
         size_t backend = 0;
         while (backend < devices->backend_count &&
                (strlen(devices->backends[backend].name) != name_length ||
                 strncmp(devices->backends[backend].name, text, name_length) != 0))
             backend++;
         if (backend == devices->backend_count)
-            return mb__yaml_error(reader, item, "%s: %.*s is not the name of a backend", item_path,
-                                  (int)name_length, text);
+            return yaml_error(reader, item, "%s: %.*s is not the name of a backend", item_path,
+                              (int)name_length, text);
         int found = 0;
         for (size_t r = 0; r < devices->route_count; r++) {
             const struct mb_gateway_route *route = &devices->routes[r];
@@ -522,15 +518,15 @@ static int parse_devices(struct builder *builder, const yaml_node_t *node, const
             }
         }
         if (!found)
-            return mb__yaml_error(reader, item,
-                                  "%s: no front unit is routed to %s (see backends[%zu].units)",
-                                  item_path, text, backend);
+            return yaml_error(reader, item,
+                              "%s: no front unit is routed to %s (see backends[%zu].units)",
+                              item_path, text, backend);
     }
     return ranges_of_bitmap(builder, bitmap, &rule->units, &rule->unit_count);
 }
 
 /* The backend and device unit a front unit reaches, as one number; -1 without a route. */
-static long device_of(const struct mb__policy_devices *devices, unsigned front) {
+static long device_of(const struct policy_devices *devices, unsigned front) {
     for (size_t r = 0; r < devices->route_count; r++)
         if (devices->routes[r].front_unit == front)
             return (long)devices->routes[r].backend * 256 + devices->routes[r].device_unit;
@@ -555,7 +551,7 @@ static int add_note(struct builder *builder, char **notes, const char *line) {
  */
 static int alias_units(struct builder *builder, size_t index, struct mb_policy_rule *rule,
                        char **notes) {
-    const struct mb__policy_devices *devices = builder->devices;
+    const struct policy_devices *devices = builder->devices;
     if (devices == NULL || rule->unit_count == 0)
         return 0;
     uint8_t named[32] = {0}, covered[32] = {0};
@@ -603,7 +599,7 @@ static int alias_units(struct builder *builder, size_t index, struct mb_policy_r
 
 static int parse_rule_key(struct builder *builder, const char *key, const yaml_node_t *value,
                           const char *path, struct mb_policy_rule *rule, struct rule_nodes *nodes) {
-    const struct mb__yaml_reader *reader = builder->reader;
+    const struct yaml_reader *reader = builder->reader;
     size_t choice;
     int status;
     if (strcmp(key, "name") == 0) {
@@ -611,7 +607,7 @@ static int parse_rule_key(struct builder *builder, const char *key, const yaml_n
         return parse_name(builder, value, path, rule);
     }
     if (strcmp(key, "action") == 0) {
-        status = mb__yaml_choice(reader, value, path, actions, &choice);
+        status = yaml_choice(reader, value, path, actions, &choice);
         if (status == 0)
             rule->action = (enum mb_policy_action)(MB_POLICY_ALLOW + (int)choice);
         return status;
@@ -619,8 +615,8 @@ static int parse_rule_key(struct builder *builder, const char *key, const yaml_n
     if (strcmp(key, "exception") == 0) {
         uint64_t code;
         nodes->exception = value;
-        status = mb__yaml_integer(reader, value, path, 1, 255,
-                                  "an exception code 1..255 (0x01..0xFF)", &code);
+        status = yaml_integer(reader, value, path, 1, 255, "an exception code 1..255 (0x01..0xFF)",
+                              &code);
         if (status == 0)
             rule->exception = (uint8_t)code;
         return status;
@@ -631,7 +627,7 @@ static int parse_rule_key(struct builder *builder, const char *key, const yaml_n
         return parse_sources(builder, value, path, rule);
     if (strcmp(key, "tls") == 0) {
         int tls;
-        status = mb__yaml_bool(reader, value, path, &tls);
+        status = yaml_bool(reader, value, path, &tls);
         if (status == 0)
             rule->transport = tls ? MB_POLICY_TLS_ONLY : MB_POLICY_PLAIN_ONLY;
         return status;
@@ -647,7 +643,7 @@ static int parse_rule_key(struct builder *builder, const char *key, const yaml_n
     }
     if (strcmp(key, "preset") == 0) {
         nodes->preset = value;
-        status = mb__yaml_choice(reader, value, path, presets, &choice);
+        status = yaml_choice(reader, value, path, presets, &choice);
         if (status == 0)
             rule->preset = (enum mb_policy_preset)(MB_POLICY_READ_ONLY + (int)choice);
         return status;
@@ -665,58 +661,56 @@ static int parse_rule_key(struct builder *builder, const char *key, const yaml_n
 /* How the keys of a rule fit together, said at the key that does not fit. */
 static int check_rule(const struct builder *builder, const yaml_node_t *node, const char *path,
                       const struct mb_policy_rule *rule, const struct rule_nodes *nodes) {
-    const struct mb__yaml_reader *reader = builder->reader;
+    const struct yaml_reader *reader = builder->reader;
     if (rule->name == NULL)
-        return mb__yaml_error(
-            reader, node, "%s: name is missing (every rule has one, for the audit trail)", path);
+        return yaml_error(reader, node,
+                          "%s: name is missing (every rule has one, for the audit trail)", path);
     if (rule->action == 0)
-        return mb__yaml_error(reader, node, "%s: action is missing (allow, deny, drop or close)",
-                              path);
+        return yaml_error(reader, node, "%s: action is missing (allow, deny, drop or close)", path);
     if (rule->role_count == 0 && rule->role_flags == 0 && rule->source_count == 0)
-        return mb__yaml_error(reader, node,
-                              "%s: the rule names no one: give roles (role names, any, none) or "
-                              "sources (addresses or networks)",
-                              path);
+        return yaml_error(reader, node,
+                          "%s: the rule names no one: give roles (role names, any, none) or "
+                          "sources (addresses or networks)",
+                          path);
     if (nodes->preset != NULL && (rule->function_count > 0 || rule->access != 0))
-        return mb__yaml_error(reader, nodes->preset,
-                              "%s.preset: a preset sets functions and access itself; give "
-                              "either the preset or functions and access",
-                              path);
+        return yaml_error(reader, nodes->preset,
+                          "%s.preset: a preset sets functions and access itself; give "
+                          "either the preset or functions and access",
+                          path);
     if (nodes->exception != NULL && rule->action != MB_POLICY_DENY)
-        return mb__yaml_error(reader, nodes->exception,
-                              "%s.exception: an exception code goes only with action: deny", path);
+        return yaml_error(reader, nodes->exception,
+                          "%s.exception: an exception code goes only with action: deny", path);
     if (nodes->values != NULL && rule->action != MB_POLICY_ALLOW)
-        return mb__yaml_error(reader, nodes->values,
-                              "%s.values: values limit what a rule allows; they go only with "
-                              "action: allow",
-                              path);
+        return yaml_error(reader, nodes->values,
+                          "%s.values: values limit what a rule allows; they go only with "
+                          "action: allow",
+                          path);
     if (nodes->units != NULL && nodes->devices != NULL)
-        return mb__yaml_error(reader, nodes->devices,
-                              "%s.devices: give units (front unit ids) or devices (backends), "
-                              "not both",
-                              path);
+        return yaml_error(reader, nodes->devices,
+                          "%s.devices: give units (front unit ids) or devices (backends), "
+                          "not both",
+                          path);
     if (nodes->values != NULL &&
         (rule->preset == MB_POLICY_READ_ONLY || rule->access == MB_POLICY_READ))
-        return mb__yaml_error(reader, nodes->values,
-                              "%s.values: values limit writes, but the rule grants only reads",
-                              path);
+        return yaml_error(reader, nodes->values,
+                          "%s.values: values limit writes, but the rule grants only reads", path);
     return 0;
 }
 
 static int parse_rule(struct builder *builder, const yaml_node_t *node, const char *path,
                       struct mb_policy_rule *rule, struct rule_nodes *nodes) {
-    const struct mb__yaml_reader *reader = builder->reader;
+    const struct yaml_reader *reader = builder->reader;
     char key_path[128];
     if (node->type != YAML_MAPPING_NODE)
-        return mb__yaml_error(reader, node,
-                              "%s: expected a rule: a mapping with name, action, who (roles, "
-                              "sources) and what (preset, functions, tables...)",
-                              path);
-    int status = mb__yaml_check_mapping(reader, node, path, rule_keys);
-    for (size_t i = 0; status == 0 && i < mb__yaml_mapping_size(node); i++) {
+        return yaml_error(reader, node,
+                          "%s: expected a rule: a mapping with name, action, who (roles, "
+                          "sources) and what (preset, functions, tables...)",
+                          path);
+    int status = yaml_check_mapping(reader, node, path, rule_keys);
+    for (size_t i = 0; status == 0 && i < yaml_mapping_size(node); i++) {
         const char *key;
         yaml_node_t *value;
-        mb__yaml_mapping_pair(reader, node, i, &key, &value);
+        yaml_mapping_pair(reader, node, i, &key, &value);
         snprintf(key_path, sizeof key_path, "%.96s.%.24s", path, key);
         status = parse_rule_key(builder, key, value, key_path, rule, nodes);
     }
@@ -733,21 +727,20 @@ static int parse_rule(struct builder *builder, const yaml_node_t *node, const ch
         return out_of_memory(builder);
     if (status != 0) {
         const char *colon = strstr(problem, ": ");
-        return mb__yaml_error(reader, node, "%s: %s", path, colon != NULL ? colon + 2 : problem);
+        return yaml_error(reader, node, "%s: %s", path, colon != NULL ? colon + 2 : problem);
     }
     return 0;
 }
 
-int mb__config_policy(const struct mb__yaml_reader *reader, const yaml_node_t *node,
-                      const struct mb__policy_devices *devices, struct mb_policy **policy,
-                      char **notes) {
+int config_policy(const struct yaml_reader *reader, const yaml_node_t *node,
+                  const struct policy_devices *devices, struct mb_policy **policy, char **notes) {
     struct builder builder = {.reader = reader, .devices = devices};
     *notes = NULL;
     char path[32], problem[256];
-    int status = mb__yaml_check_sequence(reader, node, "policy", 0, MB_POLICY_MAX_RULES);
+    int status = yaml_check_sequence(reader, node, "policy", 0, MB_POLICY_MAX_RULES);
     if (status != 0)
         return status;
-    size_t count = mb__yaml_sequence_size(node);
+    size_t count = yaml_sequence_size(node);
     struct mb_policy_rule *rules = allocate(&builder, count, sizeof *rules);
     struct rule_nodes *nodes = allocate(&builder, count, sizeof *nodes);
     if (rules == NULL || nodes == NULL) {
@@ -756,14 +749,14 @@ int mb__config_policy(const struct mb__yaml_reader *reader, const yaml_node_t *n
     }
     for (size_t i = 0; status == 0 && i < count; i++) {
         snprintf(path, sizeof path, "policy[%zu]", i);
-        status = parse_rule(&builder, mb__yaml_sequence_item(reader, node, i), path, &rules[i],
-                            &nodes[i]);
+        status =
+            parse_rule(&builder, yaml_sequence_item(reader, node, i), path, &rules[i], &nodes[i]);
         for (size_t j = 0; status == 0 && j < i; j++)
             if (strcmp(rules[j].name, rules[i].name) == 0)
-                status = mb__yaml_error(reader, nodes[i].name,
-                                        "%s.name: %s is already the name of policy[%zu] on line "
-                                        "%zu",
-                                        path, rules[i].name, j, nodes[j].name->start_mark.line + 1);
+                status = yaml_error(reader, nodes[i].name,
+                                    "%s.name: %s is already the name of policy[%zu] on line "
+                                    "%zu",
+                                    path, rules[i].name, j, nodes[j].name->start_mark.line + 1);
         if (status == 0)
             status = alias_units(&builder, i, &rules[i], notes);
     }
@@ -772,7 +765,7 @@ int mb__config_policy(const struct mb__yaml_reader *reader, const yaml_node_t *n
         if (status == MB_ENOMEM)
             status = out_of_memory(&builder);
         else if (status != 0)
-            status = mb__yaml_error(reader, node, "policy: %s", problem);
+            status = yaml_error(reader, node, "policy: %s", problem);
     }
     builder_free(&builder);
     if (status != 0) {

@@ -11,8 +11,8 @@
 
 /* The gateway's devices, for rules that name them (`devices:`) and for unit ids that reach the
  * same device through several front units (aliases). */
-struct mb__policy_devices {
-    const struct mb_config_backend *backends;
+struct policy_devices {
+    const struct config_backend *backends;
     size_t backend_count;
     const struct mb_gateway_route *routes;
     size_t route_count;
@@ -28,8 +28,7 @@ struct mb__policy_devices {
  * name. Returns 0, or MB_ECONFIG / MB_ENOMEM with the message, "FILE:LINE:COLUMN:
  * policy[N]...: what is wrong", in the reader's error buffer.
  */
-int mb__config_policy(const struct mb__yaml_reader *reader, const yaml_node_t *node,
-                      const struct mb__policy_devices *devices, struct mb_policy **policy,
-                      char **notes);
+int config_policy(const struct yaml_reader *reader, const yaml_node_t *node,
+                  const struct policy_devices *devices, struct mb_policy **policy, char **notes);
 
 #endif

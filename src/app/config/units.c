@@ -17,12 +17,12 @@ static const char *const extent_keys[] = {"start", "size", NULL};
 static const char *const file_keys[] = {"count", "records", NULL};
 static const char *const fifo_keys[] = {"address", "capacity", NULL};
 
-static const yaml_node_t *find_value(const struct mb__yaml_reader *reader,
-                                     const yaml_node_t *mapping, const char *wanted) {
-    for (size_t i = 0; i < mb__yaml_mapping_size(mapping); i++) {
+static const yaml_node_t *find_value(const struct yaml_reader *reader, const yaml_node_t *mapping,
+                                     const char *wanted) {
+    for (size_t i = 0; i < yaml_mapping_size(mapping); i++) {
         const char *key;
         yaml_node_t *value;
-        mb__yaml_mapping_pair(reader, mapping, i, &key, &value);
+        yaml_mapping_pair(reader, mapping, i, &key, &value);
         if (strcmp(key, wanted) == 0)
             return value;
     }
@@ -37,85 +37,83 @@ static int parse_range_text(const yaml_node_t *node, uint64_t *first, uint64_t *
     const char *dash = length > 1 ? memchr(text + 1, '-', length - 1) : NULL;
     if (dash == NULL)
         return -1;
-    if (mb__integer_parse(text, (size_t)(dash - text), first) != 0 ||
-        mb__integer_parse(dash + 1, length - (size_t)(dash - text) - 1, last) != 0)
+    if (integer_parse(text, (size_t)(dash - text), first) != 0 ||
+        integer_parse(dash + 1, length - (size_t)(dash - text) - 1, last) != 0)
         return -1;
     return 0;
 }
 
 /* A table: { start: S, size: N } or the range "FIRST-LAST"; size 0 means the unit has none. */
-static int parse_extent(const struct mb__yaml_reader *reader, const yaml_node_t *node,
-                        const char *path, struct mb_table_extent *extent) {
+static int parse_extent(const struct yaml_reader *reader, const yaml_node_t *node, const char *path,
+                        struct mb_table_extent *extent) {
     char item_path[96];
     uint64_t start = 0, size = 0;
-    if (node->type == YAML_SCALAR_NODE && !mb__yaml_is_null(node)) {
+    if (node->type == YAML_SCALAR_NODE && !yaml_is_null(node)) {
         uint64_t first, last;
         if (parse_range_text(node, &first, &last) != 0)
-            return mb__yaml_error(reader, node,
-                                  "%s: expected { start: S, size: N } or a range of addresses "
-                                  "such as \"0-99\"",
-                                  path);
+            return yaml_error(reader, node,
+                              "%s: expected { start: S, size: N } or a range of addresses "
+                              "such as \"0-99\"",
+                              path);
         if (last > ADDRESS_SPACE - 1)
-            return mb__yaml_error(reader, node, "%s: %s goes past address 65535", path,
-                                  (const char *)node->data.scalar.value);
+            return yaml_error(reader, node, "%s: %s goes past address 65535", path,
+                              (const char *)node->data.scalar.value);
         if (first > last)
-            return mb__yaml_error(reader, node, "%s: %s ends before it starts", path,
-                                  (const char *)node->data.scalar.value);
+            return yaml_error(reader, node, "%s: %s ends before it starts", path,
+                              (const char *)node->data.scalar.value);
         extent->start = (uint16_t)first;
         extent->size = (uint32_t)(last - first + 1);
         return 0;
     }
     if (node->type != YAML_MAPPING_NODE)
-        return mb__yaml_error(reader, node,
-                              "%s: expected { start: S, size: N } or a range of addresses such "
-                              "as \"0-99\"",
-                              path);
-    int status = mb__yaml_check_mapping(reader, node, path, extent_keys);
+        return yaml_error(reader, node,
+                          "%s: expected { start: S, size: N } or a range of addresses such "
+                          "as \"0-99\"",
+                          path);
+    int status = yaml_check_mapping(reader, node, path, extent_keys);
     if (status != 0)
         return status;
     const yaml_node_t *start_node = find_value(reader, node, "start");
     const yaml_node_t *size_node = find_value(reader, node, "size");
     if (size_node == NULL)
-        return mb__yaml_error(reader, node, "%s: size is missing (0 for no such table)", path);
+        return yaml_error(reader, node, "%s: size is missing (0 for no such table)", path);
     if (start_node != NULL) {
         snprintf(item_path, sizeof item_path, "%s.start", path);
-        status =
-            mb__yaml_integer(reader, start_node, item_path, 0, ADDRESS_SPACE - 1, NULL, &start);
+        status = yaml_integer(reader, start_node, item_path, 0, ADDRESS_SPACE - 1, NULL, &start);
         if (status != 0)
             return status;
     }
     snprintf(item_path, sizeof item_path, "%s.size", path);
-    status = mb__yaml_integer(reader, size_node, item_path, 0, ADDRESS_SPACE, NULL, &size);
+    status = yaml_integer(reader, size_node, item_path, 0, ADDRESS_SPACE, NULL, &size);
     if (status != 0)
         return status;
     if (start + size > ADDRESS_SPACE)
-        return mb__yaml_error(reader, size_node,
-                              "%s: start %llu + size %llu goes past address 65535", path,
-                              (unsigned long long)start, (unsigned long long)size);
+        return yaml_error(reader, size_node, "%s: start %llu + size %llu goes past address 65535",
+                          path, (unsigned long long)start, (unsigned long long)size);
     extent->start = (uint16_t)start;
     extent->size = (uint32_t)size;
     return 0;
 }
 
-static int parse_files(const struct mb__yaml_reader *reader, const yaml_node_t *node,
-                       const char *path, struct mb_unit_config *unit) {
+static int parse_files(const struct yaml_reader *reader, const yaml_node_t *node, const char *path,
+                       struct mb_unit_config *unit) {
     char item_path[96];
     uint64_t count = 0, records = MAX_RECORDS_PER_FILE;
     if (node->type != YAML_MAPPING_NODE)
-        return mb__yaml_error(reader, node, "%s: expected { count: N, records: R }", path);
-    int status = mb__yaml_check_mapping(reader, node, path, file_keys);
+        return yaml_error(reader, node, "%s: expected { count: N, records: R }", path);
+    int status = yaml_check_mapping(reader, node, path, file_keys);
     if (status != 0)
         return status;
     const yaml_node_t *count_node = find_value(reader, node, "count");
     const yaml_node_t *records_node = find_value(reader, node, "records");
     if (count_node == NULL)
-        return mb__yaml_error(reader, node, "%s: count is missing (0 for no files)", path);
+        return yaml_error(reader, node, "%s: count is missing (0 for no files)", path);
     snprintf(item_path, sizeof item_path, "%s.count", path);
-    status = mb__yaml_integer(reader, count_node, item_path, 0, 65535, NULL, &count);
+    status = yaml_integer(reader, count_node, item_path, 0, 65535, NULL, &count);
     if (status == 0 && records_node != NULL) {
         snprintf(item_path, sizeof item_path, "%s.records", path);
-        status = mb__yaml_integer(reader, records_node, item_path, 1, MAX_RECORDS_PER_FILE, NULL,
-                                  &records);
+        status =
+            yaml_integer(reader, records_node, item_path, 1, MAX_RECORDS_PER_FILE, NULL, &records);
     }
     if (status != 0)
         return status;
@@ -126,47 +124,45 @@ static int parse_files(const struct mb__yaml_reader *reader, const yaml_node_t *
 
 /* Where each FIFO of the unit being parsed was written, for messages about it. */
 struct fifo_nodes {
-    const yaml_node_t *item[MB_CONFIG_MAX_FIFOS];
+    const yaml_node_t *item[CONFIG_MAX_FIFOS];
 };
 
-static int parse_fifos(const struct mb__yaml_reader *reader, const yaml_node_t *node,
-                       const char *path, struct mb_serve_config *config,
-                       struct mb_unit_config *unit, struct fifo_nodes *nodes) {
+static int parse_fifos(const struct yaml_reader *reader, const yaml_node_t *node, const char *path,
+                       struct daemon_config *config, struct mb_unit_config *unit,
+                       struct fifo_nodes *nodes) {
     char item_path[96], key_path[128];
-    int status = mb__yaml_check_sequence(reader, node, path, 0, MB_CONFIG_MAX_FIFOS);
+    int status = yaml_check_sequence(reader, node, path, 0, CONFIG_MAX_FIFOS);
     if (status != 0)
         return status;
-    size_t count = mb__yaml_sequence_size(node);
-    if (config->fifo_count + count > MB_CONFIG_MAX_FIFOS)
-        return mb__yaml_error(reader, node, "%s: more than %d FIFOs in all units together", path,
-                              MB_CONFIG_MAX_FIFOS);
+    size_t count = yaml_sequence_size(node);
+    if (config->fifo_count + count > CONFIG_MAX_FIFOS)
+        return yaml_error(reader, node, "%s: more than %d FIFOs in all units together", path,
+                          CONFIG_MAX_FIFOS);
     struct mb_fifo_config *fifos = config->fifos + config->fifo_count;
     for (size_t i = 0; i < count; i++) {
-        const yaml_node_t *item = mb__yaml_sequence_item(reader, node, i);
+        const yaml_node_t *item = yaml_sequence_item(reader, node, i);
         uint64_t address = 0, capacity = MAX_FIFO_CAPACITY;
         snprintf(item_path, sizeof item_path, "%s[%zu]", path, i);
         if (item->type != YAML_MAPPING_NODE)
-            return mb__yaml_error(reader, item, "%s: expected { address: A, capacity: N }",
-                                  item_path);
-        status = mb__yaml_check_mapping(reader, item, item_path, fifo_keys);
+            return yaml_error(reader, item, "%s: expected { address: A, capacity: N }", item_path);
+        status = yaml_check_mapping(reader, item, item_path, fifo_keys);
         if (status != 0)
             return status;
         const yaml_node_t *address_node = find_value(reader, item, "address");
         const yaml_node_t *capacity_node = find_value(reader, item, "capacity");
         if (address_node == NULL)
-            return mb__yaml_error(reader, item,
-                                  "%s: address is missing (where its count register is, a "
-                                  "holding register)",
-                                  item_path);
+            return yaml_error(reader, item,
+                              "%s: address is missing (where its count register is, a "
+                              "holding register)",
+                              item_path);
         snprintf(key_path, sizeof key_path, "%s.address", item_path);
-        status =
-            mb__yaml_integer(reader, address_node, key_path, 0, ADDRESS_SPACE - 1, NULL, &address);
+        status = yaml_integer(reader, address_node, key_path, 0, ADDRESS_SPACE - 1, NULL, &address);
         if (status != 0)
             return status;
         if (capacity_node != NULL) {
             snprintf(key_path, sizeof key_path, "%s.capacity", item_path);
-            status = mb__yaml_integer(reader, capacity_node, key_path, 1, MAX_FIFO_CAPACITY, NULL,
-                                      &capacity);
+            status = yaml_integer(reader, capacity_node, key_path, 1, MAX_FIFO_CAPACITY, NULL,
+                                  &capacity);
             if (status != 0)
                 return status;
         }
@@ -175,13 +171,13 @@ static int parse_fifos(const struct mb__yaml_reader *reader, const yaml_node_t *
         for (size_t j = 0; j < i; j++) {
             uint32_t other_last = (uint32_t)fifos[j].address + fifos[j].capacity;
             if (address <= other_last && fifos[j].address <= last)
-                return mb__yaml_error(reader, item,
-                                      "%s: the FIFO at %llu (registers %llu-%llu) overlaps the "
-                                      "one at %u (registers %u-%u) on line %zu",
-                                      item_path, (unsigned long long)address,
-                                      (unsigned long long)address, (unsigned long long)last,
-                                      (unsigned)fifos[j].address, (unsigned)fifos[j].address,
-                                      (unsigned)other_last, nodes->item[j]->start_mark.line + 1);
+                return yaml_error(reader, item,
+                                  "%s: the FIFO at %llu (registers %llu-%llu) overlaps the "
+                                  "one at %u (registers %u-%u) on line %zu",
+                                  item_path, (unsigned long long)address,
+                                  (unsigned long long)address, (unsigned long long)last,
+                                  (unsigned)fifos[j].address, (unsigned)fifos[j].address,
+                                  (unsigned)other_last, nodes->item[j]->start_mark.line + 1);
         }
         fifos[i].address = (uint16_t)address;
         fifos[i].capacity = (uint16_t)capacity;
@@ -195,7 +191,7 @@ static int parse_fifos(const struct mb__yaml_reader *reader, const yaml_node_t *
 
 /* A FIFO lives in the holding registers: its count register at its address, its values in the
  * `capacity` registers after it (model.h). */
-static int check_fifos_in_holding_registers(const struct mb__yaml_reader *reader, const char *path,
+static int check_fifos_in_holding_registers(const struct yaml_reader *reader, const char *path,
                                             const struct mb_unit_config *unit,
                                             const struct fifo_nodes *nodes) {
     const struct mb_table_extent *holding = &unit->holding_registers;
@@ -203,32 +199,31 @@ static int check_fifos_in_holding_registers(const struct mb__yaml_reader *reader
         uint32_t first = unit->fifos[i].address;
         uint32_t last = first + unit->fifos[i].capacity;
         if (holding->size == 0)
-            return mb__yaml_error(reader, nodes->item[i],
-                                  "%s.fifos[%zu]: the unit has no holding registers to hold the "
-                                  "FIFO",
-                                  path, i);
+            return yaml_error(reader, nodes->item[i],
+                              "%s.fifos[%zu]: the unit has no holding registers to hold the "
+                              "FIFO",
+                              path, i);
         if (first < holding->start || last >= holding->start + holding->size)
-            return mb__yaml_error(reader, nodes->item[i],
-                                  "%s.fifos[%zu]: the FIFO at %u (its count register and %u "
-                                  "values, registers %u-%u) does not fit in the holding "
-                                  "registers (%u-%u)",
-                                  path, i, (unsigned)first, (unsigned)unit->fifos[i].capacity,
-                                  (unsigned)first, (unsigned)last, (unsigned)holding->start,
-                                  (unsigned)(holding->start + holding->size - 1));
+            return yaml_error(reader, nodes->item[i],
+                              "%s.fifos[%zu]: the FIFO at %u (its count register and %u "
+                              "values, registers %u-%u) does not fit in the holding "
+                              "registers (%u-%u)",
+                              path, i, (unsigned)first, (unsigned)unit->fifos[i].capacity,
+                              (unsigned)first, (unsigned)last, (unsigned)holding->start,
+                              (unsigned)(holding->start + holding->size - 1));
     }
     return 0;
 }
 
-static int parse_unit(const struct mb__yaml_reader *reader, const yaml_node_t *node,
-                      const char *path, struct mb_serve_config *config,
-                      struct mb_unit_config *unit) {
+static int parse_unit(const struct yaml_reader *reader, const yaml_node_t *node, const char *path,
+                      struct daemon_config *config, struct mb_unit_config *unit) {
     char key_path[64];
     struct fifo_nodes nodes;
     int status = 0;
-    for (size_t i = 0; i < mb__yaml_mapping_size(node) && status == 0; i++) {
+    for (size_t i = 0; i < yaml_mapping_size(node) && status == 0; i++) {
         const char *key;
         yaml_node_t *value;
-        mb__yaml_mapping_pair(reader, node, i, &key, &value);
+        yaml_mapping_pair(reader, node, i, &key, &value);
         snprintf(key_path, sizeof key_path, "%s.%s", path, key);
         if (strcmp(key, "coils") == 0)
             status = parse_extent(reader, value, key_path, &unit->coils);
@@ -248,49 +243,48 @@ static int parse_unit(const struct mb__yaml_reader *reader, const yaml_node_t *n
     return check_fifos_in_holding_registers(reader, path, unit, &nodes);
 }
 
-int mb__config_units(const struct mb__yaml_reader *reader, const yaml_node_t *node,
-                     struct mb_serve_config *config) {
+int config_units(const struct yaml_reader *reader, const yaml_node_t *node,
+                 struct daemon_config *config) {
     char path[32];
     const yaml_node_t *defined[256] = {NULL};
-    int status = mb__yaml_check_sequence(reader, node, "units", 1, MB_CONFIG_MAX_UNITS);
+    int status = yaml_check_sequence(reader, node, "units", 1, CONFIG_MAX_UNITS);
     if (status != 0)
         return status;
-    size_t count = mb__yaml_sequence_size(node);
+    size_t count = yaml_sequence_size(node);
     memset(config->units, 0, sizeof config->units);
     memset(config->fifos, 0, sizeof config->fifos);
     config->fifo_count = 0;
     config->model.any_unit = 0;
     for (size_t i = 0; i < count; i++) {
-        const yaml_node_t *item = mb__yaml_sequence_item(reader, node, i);
+        const yaml_node_t *item = yaml_sequence_item(reader, node, i);
         struct mb_unit_config *unit = &config->units[i];
         uint64_t unit_id = 0;
         snprintf(path, sizeof path, "units[%zu]", i);
         if (item->type != YAML_MAPPING_NODE)
-            return mb__yaml_error(reader, item,
-                                  "%s: expected a mapping with an id and the unit's tables", path);
-        status = mb__yaml_check_mapping(reader, item, path, unit_keys);
+            return yaml_error(reader, item,
+                              "%s: expected a mapping with an id and the unit's tables", path);
+        status = yaml_check_mapping(reader, item, path, unit_keys);
         if (status != 0)
             return status;
         const yaml_node_t *id_node = find_value(reader, item, "id");
         if (id_node == NULL)
-            return mb__yaml_error(reader, item, "%s: id is missing (a unit id 0..255, or any)",
-                                  path);
-        if (mb__yaml_is_word(id_node, "any")) {
+            return yaml_error(reader, item, "%s: id is missing (a unit id 0..255, or any)", path);
+        if (yaml_is_word(id_node, "any")) {
             if (count > 1)
-                return mb__yaml_error(reader, id_node,
-                                      "%s.id: any answers every unit id, so it must be the only "
-                                      "unit",
-                                      path);
+                return yaml_error(reader, id_node,
+                                  "%s.id: any answers every unit id, so it must be the only "
+                                  "unit",
+                                  path);
             config->model.any_unit = 1;
         } else {
             char id_path[80];
             snprintf(id_path, sizeof id_path, "%s.id", path);
-            status = mb__yaml_integer(reader, id_node, id_path, 0, 255, "a unit id 0..255 or any",
-                                      &unit_id);
+            status =
+                yaml_integer(reader, id_node, id_path, 0, 255, "a unit id 0..255 or any", &unit_id);
             if (status != 0)
                 return status;
             if (defined[unit_id] != NULL)
-                return mb__yaml_error(
+                return yaml_error(
                     reader, id_node, "%s.id: unit %llu is already defined on line %zu", path,
                     (unsigned long long)unit_id, defined[unit_id]->start_mark.line + 1);
             defined[unit_id] = id_node;

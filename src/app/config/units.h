@@ -13,7 +13,7 @@
  * MB_ECONFIG with the message in the reader's error buffer; on error the units of `config` are
  * left half-written (the caller parses into a scratch copy).
  */
-int mb__config_units(const struct mb__yaml_reader *reader, const yaml_node_t *node,
-                     struct mb_serve_config *config);
+int config_units(const struct yaml_reader *reader, const yaml_node_t *node,
+                 struct daemon_config *config);
 
 #endif

@@ -6,9 +6,9 @@
 
 #include "mbsec/error.h"
 
-void mb__config_guard_defaults(struct mb_config_guard *guard) {
+void config_guard_defaults(struct config_guard *guard) {
     memset(guard, 0, sizeof *guard);
-    guard->over_rate = MB_OVER_RATE_BUSY;
+    guard->over_rate = OVER_RATE_BUSY;
     guard->alert_window_ms = 10000;
     guard->alert_scan_units = 8;
     guard->alert_denials = 10;
@@ -16,11 +16,11 @@ void mb__config_guard_defaults(struct mb_config_guard *guard) {
     guard->alert_rate_limited = 50;
 }
 
-void mb__config_guard_free(struct mb_config_guard *guard) {
+void config_guard_free(struct config_guard *guard) {
     free(guard->audit_file);
     free(guard->audit_syslog);
     free(guard->metrics_listen);
-    mb__config_guard_defaults(guard);
+    config_guard_defaults(guard);
 }
 
 static int copy_text(char **target, const char *source) {
@@ -31,33 +31,33 @@ static int copy_text(char **target, const char *source) {
     return *target != NULL ? 0 : MB_ENOMEM;
 }
 
-int mb__config_guard_copy(struct mb_config_guard *target, const struct mb_config_guard *source) {
+int config_guard_copy(struct config_guard *target, const struct config_guard *source) {
     *target = *source;
     target->audit_file = target->audit_syslog = target->metrics_listen = NULL;
     if (copy_text(&target->audit_file, source->audit_file) != 0 ||
         copy_text(&target->audit_syslog, source->audit_syslog) != 0 ||
         copy_text(&target->metrics_listen, source->metrics_listen) != 0) {
-        mb__config_guard_free(target);
+        config_guard_free(target);
         return MB_ENOMEM;
     }
     return 0;
 }
 
-static int out_of_memory(const struct mb__yaml_reader *reader, const yaml_node_t *node) {
-    mb__yaml_error(reader, node, "out of memory");
+static int out_of_memory(const struct yaml_reader *reader, const yaml_node_t *node) {
+    yaml_error(reader, node, "out of memory");
     return MB_ENOMEM;
 }
 
 /* A non-empty string of at most `maximum` bytes, copied into *field (replacing it). */
-static int take_string(const struct mb__yaml_reader *reader, const yaml_node_t *node,
-                       const char *path, size_t maximum, char **field) {
+static int take_string(const struct yaml_reader *reader, const yaml_node_t *node, const char *path,
+                       size_t maximum, char **field) {
     const char *text;
     size_t length;
-    int status = mb__yaml_string(reader, node, path, maximum, &text, &length);
+    int status = yaml_string(reader, node, path, maximum, &text, &length);
     if (status != 0)
         return status;
     if (length == 0)
-        return mb__yaml_error(reader, node, "%s: empty", path);
+        return yaml_error(reader, node, "%s: empty", path);
     char *copy = strndup(text, length);
     if (copy == NULL)
         return out_of_memory(reader, node);
@@ -67,8 +67,8 @@ static int take_string(const struct mb__yaml_reader *reader, const yaml_node_t *
 }
 
 /* audit.syslog: "unix" (/dev/log), "unix:/path", "udp:host:port". */
-static int parse_syslog(const struct mb__yaml_reader *reader, const yaml_node_t *node,
-                        struct mb_config_guard *guard) {
+static int parse_syslog(const struct yaml_reader *reader, const yaml_node_t *node,
+                        struct config_guard *guard) {
     char *value = NULL;
     int status = take_string(reader, node, "audit.syslog", 4095, &value);
     if (status != 0)
@@ -77,35 +77,35 @@ static int parse_syslog(const struct mb__yaml_reader *reader, const yaml_node_t 
     if (strcmp(value, "unix") == 0 || (strncmp(value, "unix:", 5) == 0 && value[5] == '/'))
         problem = NULL;
     else if (strncmp(value, "udp:", 4) == 0)
-        problem = mb__address_problem(value + 4);
+        problem = address_problem(value + 4);
     else
         problem = "give unix (the local syslog daemon, /dev/log), unix:/path/of/socket, or "
                   "udp:host:port";
     if (problem != NULL) {
         free(value);
-        return mb__yaml_error(reader, node, "audit.syslog: %s", problem);
+        return yaml_error(reader, node, "audit.syslog: %s", problem);
     }
     free(guard->audit_syslog);
     guard->audit_syslog = value;
     return 0;
 }
 
-int mb__config_audit(const struct mb__yaml_reader *reader, const yaml_node_t *node,
-                     struct mb_config_guard *guard) {
+int config_audit(const struct yaml_reader *reader, const yaml_node_t *node,
+                 struct config_guard *guard) {
     static const char *const keys[] = {"file", "syslog", "reads", NULL};
-    int status = mb__yaml_check_mapping(reader, node, "audit", keys);
-    for (size_t i = 0; status == 0 && i < mb__yaml_mapping_size(node); i++) {
+    int status = yaml_check_mapping(reader, node, "audit", keys);
+    for (size_t i = 0; status == 0 && i < yaml_mapping_size(node); i++) {
         const char *key;
         yaml_node_t *value;
-        mb__yaml_mapping_pair(reader, node, i, &key, &value);
+        yaml_mapping_pair(reader, node, i, &key, &value);
         if (strcmp(key, "file") == 0) {
             const char *text;
             size_t length;
-            status = mb__yaml_string(reader, value, "audit.file", 4095, &text, &length);
+            status = yaml_string(reader, value, "audit.file", 4095, &text, &length);
             if (status == 0 && length == 0)
-                status = mb__yaml_error(reader, value, "audit.file: the path is empty");
+                status = yaml_error(reader, value, "audit.file: the path is empty");
             if (status == 0) {
-                char *joined = mb__yaml_path_from_file(reader, text, length);
+                char *joined = yaml_path_from_file(reader, text, length);
                 if (joined == NULL)
                     return out_of_memory(reader, value);
                 free(guard->audit_file);
@@ -114,28 +114,28 @@ int mb__config_audit(const struct mb__yaml_reader *reader, const yaml_node_t *no
         } else if (strcmp(key, "syslog") == 0) {
             status = parse_syslog(reader, value, guard);
         } else {
-            status = mb__yaml_bool(reader, value, "audit.reads", &guard->audit_reads);
+            status = yaml_bool(reader, value, "audit.reads", &guard->audit_reads);
         }
     }
     return status;
 }
 
-int mb__config_metrics(const struct mb__yaml_reader *reader, const yaml_node_t *node,
-                       struct mb_config_guard *guard) {
+int config_metrics(const struct yaml_reader *reader, const yaml_node_t *node,
+                   struct config_guard *guard) {
     static const char *const keys[] = {"listen", NULL};
-    int status = mb__yaml_check_mapping(reader, node, "metrics", keys);
-    for (size_t i = 0; status == 0 && i < mb__yaml_mapping_size(node); i++) {
+    int status = yaml_check_mapping(reader, node, "metrics", keys);
+    for (size_t i = 0; status == 0 && i < yaml_mapping_size(node); i++) {
         const char *key;
         yaml_node_t *value;
-        mb__yaml_mapping_pair(reader, node, i, &key, &value);
+        yaml_mapping_pair(reader, node, i, &key, &value);
         char *address = NULL;
         status = take_string(reader, value, "metrics.listen", 255, &address);
         if (status != 0)
             return status;
-        const char *problem = mb__address_problem(address);
+        const char *problem = address_problem(address);
         if (problem != NULL) {
             free(address);
-            return mb__yaml_error(reader, value, "metrics.listen: %s", problem);
+            return yaml_error(reader, value, "metrics.listen: %s", problem);
         }
         free(guard->metrics_listen);
         guard->metrics_listen = address;
@@ -143,30 +143,30 @@ int mb__config_metrics(const struct mb__yaml_reader *reader, const yaml_node_t *
     return status;
 }
 
-static int parse_count(const struct mb__yaml_reader *reader, const yaml_node_t *node,
-                       const char *path, uint32_t minimum, uint32_t maximum, uint32_t *field) {
+static int parse_count(const struct yaml_reader *reader, const yaml_node_t *node, const char *path,
+                       uint32_t minimum, uint32_t maximum, uint32_t *field) {
     uint64_t number;
-    int status = mb__yaml_integer(reader, node, path, minimum, maximum, NULL, &number);
+    int status = yaml_integer(reader, node, path, minimum, maximum, NULL, &number);
     if (status == 0)
         *field = (uint32_t)number;
     return status;
 }
 
-int mb__config_alerts(const struct mb__yaml_reader *reader, const yaml_node_t *node,
-                      struct mb_config_guard *guard) {
+int config_alerts(const struct yaml_reader *reader, const yaml_node_t *node,
+                  struct config_guard *guard) {
     static const char *const keys[] = {"window",    "scan_units", "denials",
                                        "malformed", "flood",      NULL};
-    int status = mb__yaml_check_mapping(reader, node, "alerts", keys);
-    for (size_t i = 0; status == 0 && i < mb__yaml_mapping_size(node); i++) {
+    int status = yaml_check_mapping(reader, node, "alerts", keys);
+    for (size_t i = 0; status == 0 && i < yaml_mapping_size(node); i++) {
         const char *key;
         yaml_node_t *value;
         char path[32];
-        mb__yaml_mapping_pair(reader, node, i, &key, &value);
+        yaml_mapping_pair(reader, node, i, &key, &value);
         snprintf(path, sizeof path, "alerts.%s", key);
         if (strcmp(key, "window") == 0) {
-            status = mb__yaml_duration(reader, value, path, &guard->alert_window_ms);
+            status = yaml_duration(reader, value, path, &guard->alert_window_ms);
             if (status == 0 && guard->alert_window_ms < 100)
-                status = mb__yaml_error(reader, value, "alerts.window: at least 100ms");
+                status = yaml_error(reader, value, "alerts.window: at least 100ms");
         } else if (strcmp(key, "scan_units") == 0) {
             status = parse_count(reader, value, path, 2, 256, &guard->alert_scan_units);
         } else if (strcmp(key, "denials") == 0) {
@@ -180,8 +180,8 @@ int mb__config_alerts(const struct mb__yaml_reader *reader, const yaml_node_t *n
     return status;
 }
 
-int mb__config_rate(const struct mb__yaml_reader *reader, const char *key, const yaml_node_t *node,
-                    struct mb_config_guard *guard) {
+int config_rate(const struct yaml_reader *reader, const char *key, const yaml_node_t *node,
+                struct config_guard *guard) {
     static const char *const actions[] = {"busy", "drop", "close", NULL};
     if (strcmp(key, "rate") == 0)
         return parse_count(reader, node, "limits.rate", 0, 1000000, &guard->rate);
@@ -189,11 +189,11 @@ int mb__config_rate(const struct mb__yaml_reader *reader, const char *key, const
         return parse_count(reader, node, "limits.burst", 1, 1000000, &guard->burst);
     size_t choice = 0;
     int share = strcmp(key, "over_share") == 0;
-    int status = mb__yaml_choice(reader, node, share ? "limits.over_share" : "limits.over_rate",
-                                 actions, &choice);
+    int status = yaml_choice(reader, node, share ? "limits.over_share" : "limits.over_rate",
+                             actions, &choice);
     if (status == 0 && share)
-        guard->over_share = (enum mb_config_over_rate)choice;
+        guard->over_share = (enum config_over_rate)choice;
     else if (status == 0)
-        guard->over_rate = (enum mb_config_over_rate)choice;
+        guard->over_rate = (enum config_over_rate)choice;
     return status;
 }

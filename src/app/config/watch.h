@@ -9,25 +9,25 @@
 #include "app/config/node.h"
 
 /* The defaults: no audit sink, no metrics, no rate limit, the alert thresholds. */
-void mb__config_guard_defaults(struct mb_config_guard *guard);
+void config_guard_defaults(struct config_guard *guard);
 
 /* Each parses its section into `guard`. Return 0, or MB_ECONFIG / MB_ENOMEM with
  * "FILE:LINE:COLUMN: what is wrong" in the reader's error buffer. */
-int mb__config_audit(const struct mb__yaml_reader *reader, const yaml_node_t *node,
-                     struct mb_config_guard *guard);
-int mb__config_metrics(const struct mb__yaml_reader *reader, const yaml_node_t *node,
-                       struct mb_config_guard *guard);
-int mb__config_alerts(const struct mb__yaml_reader *reader, const yaml_node_t *node,
-                      struct mb_config_guard *guard);
+int config_audit(const struct yaml_reader *reader, const yaml_node_t *node,
+                 struct config_guard *guard);
+int config_metrics(const struct yaml_reader *reader, const yaml_node_t *node,
+                   struct config_guard *guard);
+int config_alerts(const struct yaml_reader *reader, const yaml_node_t *node,
+                  struct config_guard *guard);
 /* One of limits.rate, limits.burst, limits.over_rate (`key`). */
-int mb__config_rate(const struct mb__yaml_reader *reader, const char *key, const yaml_node_t *node,
-                    struct mb_config_guard *guard);
+int config_rate(const struct yaml_reader *reader, const char *key, const yaml_node_t *node,
+                struct config_guard *guard);
 
 /* Frees the strings and resets to the defaults. */
-void mb__config_guard_free(struct mb_config_guard *guard);
+void config_guard_free(struct config_guard *guard);
 
 /* Copies the strings of `source` into `target` (a byte copy of source). Returns 0 or MB_ENOMEM,
  * and then `target` owns nothing. */
-int mb__config_guard_copy(struct mb_config_guard *target, const struct mb_config_guard *source);
+int config_guard_copy(struct config_guard *target, const struct config_guard *source);
 
 #endif

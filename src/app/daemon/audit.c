@@ -31,7 +31,7 @@
 
 enum syslog_kind { SYSLOG_NONE, SYSLOG_UNIX, SYSLOG_UDP };
 
-/* Whether a sink is failing, and the line about it that mb_audit_take_error() has yet to hand
+/* Whether a sink is failing, and the line about it that audit_take_error() has yet to hand
  * out: one per outage. */
 struct sink_state {
     int failing;
@@ -39,7 +39,7 @@ struct sink_state {
     char message[512];
 };
 
-struct mb_audit {
+struct audit {
     /* Serializes writes: the sinks share the datagram buffer and the states. */
     pthread_mutex_t lock;
 
@@ -63,9 +63,9 @@ struct mb_audit {
     int facility;
 
     /* Counters change under the lock; they are read with atomic loads, without it. */
-    struct mb_audit_stats stats;
+    struct audit_stats stats;
     const char *last_error;
-    char datagram[MB_AUDIT_UNIX_MAX];
+    char datagram[AUDIT_UNIX_MAX];
 };
 
 static void counter_add(uint64_t *counter) {
@@ -87,10 +87,10 @@ static int printable_ascii(const char *text, size_t max) {
     return length > 0;
 }
 
-static void sink_failed(struct mb_audit *audit, struct sink_state *state, const char *fmt, ...)
+static void sink_failed(struct audit *audit, struct sink_state *state, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static void sink_failed(struct mb_audit *audit, struct sink_state *state, const char *fmt, ...) {
+static void sink_failed(struct audit *audit, struct sink_state *state, const char *fmt, ...) {
     va_list args;
     va_start(args, fmt);
     vsnprintf(state->message, sizeof state->message, fmt, args);
@@ -144,7 +144,7 @@ static ssize_t write_without_sigpipe(int fd, const struct iovec *parts, int coun
     return written;
 }
 
-static ssize_t file_append(struct mb_audit *audit, const struct iovec *parts, int count) {
+static ssize_t file_append(struct audit *audit, const struct iovec *parts, int count) {
     ssize_t written;
     do {
         written = audit->file_is_pipe ? write_without_sigpipe(audit->file_fd, parts, count)
@@ -153,7 +153,7 @@ static ssize_t file_append(struct mb_audit *audit, const struct iovec *parts, in
     return written;
 }
 
-static int file_write(struct mb_audit *audit, const char *json) {
+static int file_write(struct audit *audit, const char *json) {
     static char newline[] = "\n";
     size_t length = strlen(json);
     /* writev() takes non-const bases but only reads them; one call is one append. */
@@ -186,7 +186,7 @@ static int file_write(struct mb_audit *audit, const char *json) {
 
 /* ---- syslog ---- */
 
-static int syslog_connect(struct mb_audit *audit) {
+static int syslog_connect(struct audit *audit) {
     int fd = socket(audit->syslog_address.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
@@ -200,14 +200,14 @@ static int syslog_connect(struct mb_audit *audit) {
     return 0;
 }
 
-static void syslog_disconnect(struct mb_audit *audit) {
+static void syslog_disconnect(struct audit *audit) {
     if (audit->syslog_fd >= 0)
         close(audit->syslog_fd);
     audit->syslog_fd = -1;
 }
 
 /* Connects again, unless the last attempt failed less than a second ago (then its error). */
-static int syslog_reconnect(struct mb_audit *audit) {
+static int syslog_reconnect(struct audit *audit) {
     int64_t now = monotonic_ms();
     if (audit->connect_failed_at != 0 && now - audit->connect_failed_at < RECONNECT_INTERVAL_MS)
         return -audit->connect_errno;
@@ -229,7 +229,7 @@ static int receiver_gone(int code) {
 }
 
 /* Sends the datagram, connecting first when the unix socket is down. Returns 0 or -errno. */
-static int syslog_send(struct mb_audit *audit, size_t length) {
+static int syslog_send(struct audit *audit, size_t length) {
     int reconnected = 0;
     for (;;) {
         if (audit->syslog_fd < 0) {
@@ -265,13 +265,13 @@ static void msgid_field(const char *msgid, char *field) {
     field[length] = '\0';
 }
 
-static int syslog_write(struct mb_audit *audit, enum mb_audit_severity severity, const char *msgid,
+static int syslog_write(struct audit *audit, enum audit_severity severity, const char *msgid,
                         const char *json) {
     char when[40], msgid_text[MSGID_MAX + 1];
-    unsigned level = (unsigned)severity <= 7 ? (unsigned)severity : MB_AUDIT_INFO;
-    mb_log_timestamp(when, sizeof when);
+    unsigned level = (unsigned)severity <= 7 ? (unsigned)severity : AUDIT_INFO;
+    log_timestamp(when, sizeof when);
     msgid_field(msgid, msgid_text);
-    size_t limit = audit->syslog_kind == SYSLOG_UDP ? MB_AUDIT_UDP_MAX : MB_AUDIT_UNIX_MAX;
+    size_t limit = audit->syslog_kind == SYSLOG_UDP ? AUDIT_UDP_MAX : AUDIT_UNIX_MAX;
     /* The header is under 400 bytes (hostname 255, app name 48, msgid 32), well below limit. */
     int header = snprintf(audit->datagram, limit, "<%d>1 %s %s %s %ld %s - ",
                           audit->facility * 8 + (int)level, when, audit->hostname, audit->app_name,
@@ -307,7 +307,7 @@ static int syslog_write(struct mb_audit *audit, enum mb_audit_severity severity,
 }
 
 /* Parses "unix", "unix:PATH" or "udp:HOST:PORT" into the address to send to. */
-static int syslog_address(struct mb_audit *audit, const char *text, char *error, size_t capacity) {
+static int syslog_address(struct audit *audit, const char *text, char *error, size_t capacity) {
     if (strcmp(text, "unix") == 0 || strncmp(text, "unix:", 5) == 0) {
         const char *path = text[4] == ':' ? text + 5 : DEFAULT_SYSLOG_PATH;
         struct sockaddr_un *unix_address = (struct sockaddr_un *)&audit->syslog_address;
@@ -348,8 +348,8 @@ static void hostname_field(char *field) {
 
 /* ---- the sink ---- */
 
-static int audit_configure(struct mb_audit *audit, const struct mb_audit_config *config,
-                           char *error, size_t capacity) {
+static int audit_configure(struct audit *audit, const struct audit_config *config, char *error,
+                           size_t capacity) {
     const char *app_name = config->app_name != NULL ? config->app_name : DEFAULT_APP_NAME;
     if (!printable_ascii(app_name, APP_NAME_MAX)) {
         snprintf(error, capacity,
@@ -392,8 +392,8 @@ static int audit_configure(struct mb_audit *audit, const struct mb_audit_config 
     return 0;
 }
 
-int mb_audit_open(const struct mb_audit_config *config, struct mb_audit **audit, char *error,
-                  size_t capacity) {
+int audit_open(const struct audit_config *config, struct audit **audit, char *error,
+               size_t capacity) {
     if (error != NULL && capacity > 0)
         error[0] = '\0';
     if (config == NULL || audit == NULL || error == NULL || capacity == 0) {
@@ -402,7 +402,7 @@ int mb_audit_open(const struct mb_audit_config *config, struct mb_audit **audit,
         return MB_EINVAL;
     }
     *audit = NULL;
-    struct mb_audit *created = calloc(1, sizeof *created);
+    struct audit *created = calloc(1, sizeof *created);
     if (created == NULL) {
         snprintf(error, capacity, "audit: %s", mb_strerror(MB_ENOMEM));
         return MB_ENOMEM;
@@ -419,15 +419,15 @@ int mb_audit_open(const struct mb_audit_config *config, struct mb_audit **audit,
     if (rc != 0) {
         if (rc == MB_ENOMEM)
             snprintf(error, capacity, "audit: %s", mb_strerror(MB_ENOMEM));
-        mb_audit_close(created);
+        audit_close(created);
         return rc;
     }
     *audit = created;
     return 0;
 }
 
-void mb_audit_write(struct mb_audit *audit, enum mb_audit_severity severity, const char *msgid,
-                    const char *json) {
+void audit_write(struct audit *audit, enum audit_severity severity, const char *msgid,
+                 const char *json) {
     if (audit == NULL || json == NULL)
         return;
     pthread_mutex_lock(&audit->lock);
@@ -442,7 +442,7 @@ void mb_audit_write(struct mb_audit *audit, enum mb_audit_severity severity, con
 }
 
 /* 1 when the path no longer names the open file (logrotate renamed or removed it). */
-static int file_moved(struct mb_audit *audit) {
+static int file_moved(struct audit *audit) {
     struct stat open_file, named;
     pthread_mutex_lock(&audit->lock);
     int fd = audit->file_fd;
@@ -453,8 +453,7 @@ static int file_moved(struct mb_audit *audit) {
     return open_file.st_dev != named.st_dev || open_file.st_ino != named.st_ino;
 }
 
-int mb_audit_hand_over(struct mb_audit *audit, unsigned uid, unsigned gid, char *error,
-                       size_t capacity) {
+int audit_hand_over(struct audit *audit, unsigned uid, unsigned gid, char *error, size_t capacity) {
     if (audit == NULL || audit->file_fd < 0)
         return 0;
     struct stat status;
@@ -468,7 +467,7 @@ int mb_audit_hand_over(struct mb_audit *audit, unsigned uid, unsigned gid, char 
     return 0;
 }
 
-int mb_audit_reopen(struct mb_audit *audit, char *error, size_t capacity) {
+int audit_reopen(struct audit *audit, char *error, size_t capacity) {
     if (error != NULL && capacity > 0)
         error[0] = '\0';
     if (audit == NULL || error == NULL || capacity == 0)
@@ -500,7 +499,7 @@ int mb_audit_reopen(struct mb_audit *audit, char *error, size_t capacity) {
     return 0;
 }
 
-void mb_audit_stats(const struct mb_audit *audit, struct mb_audit_stats *stats) {
+void audit_stats(const struct audit *audit, struct audit_stats *stats) {
     memset(stats, 0, sizeof *stats);
     if (audit == NULL)
         return;
@@ -511,7 +510,7 @@ void mb_audit_stats(const struct mb_audit *audit, struct mb_audit_stats *stats) 
     stats->syslog_truncated = __atomic_load_n(&audit->stats.syslog_truncated, __ATOMIC_RELAXED);
 }
 
-int mb_audit_take_error(struct mb_audit *audit, char *text, size_t capacity) {
+int audit_take_error(struct audit *audit, char *text, size_t capacity) {
     if (audit == NULL || text == NULL || capacity == 0)
         return 0;
     int found = 0;
@@ -527,11 +526,11 @@ int mb_audit_take_error(struct mb_audit *audit, char *text, size_t capacity) {
     return found;
 }
 
-const char *mb_audit_last_error(const struct mb_audit *audit) {
+const char *audit_last_error(const struct audit *audit) {
     return audit != NULL ? audit->last_error : "";
 }
 
-void mb_audit_close(struct mb_audit *audit) {
+void audit_close(struct audit *audit) {
     if (audit == NULL)
         return;
     if (audit->file_fd >= 0)

@@ -2,8 +2,8 @@
 /*
  * The audit-record sink of `mbsec gateway`: each record is one JSON object (see app/common/json.h),
  * appended as a line to a file and/or sent to syslog. Neither sink ever blocks the caller for
- * long nor stops it: a record a sink cannot take is counted (mb_audit_stats) and the failure
- * kept as a line of text (mb_audit_take_error) for the program to log; this module never
+ * long nor stops it: a record a sink cannot take is counted (audit_stats) and the failure
+ * kept as a line of text (audit_take_error) for the program to log; this module never
  * prints. Writes, reopen, stats and take_error may come from several threads at once.
  *
  * File: opened O_WRONLY|O_APPEND|O_CREAT|O_CLOEXEC|O_NONBLOCK with mode 0640 (less the umask;
@@ -24,13 +24,13 @@
  *
  * Over a unix datagram socket (default /dev/log; rsyslog's imuxsock parses RFC 5424 there only
  * with useSpecialParser="off", and journald not at all), a datagram holds at most
- * MB_AUDIT_UNIX_MAX bytes: whole records of the gateway always fit. The socket never blocks: a
+ * AUDIT_UNIX_MAX bytes: whole records of the gateway always fit. The socket never blocks: a
  * record that finds the receiver's queue full is dropped (syslog_dropped). When the receiver
  * has gone (ECONNREFUSED, ENOENT: the daemon restarted), the record is sent again over a new
  * connection at once, and while that keeps failing a new connection is tried at most once a
  * second, the records in between counted as syslog_errors.
  *
- * Over UDP, a datagram holds at most MB_AUDIT_UDP_MAX bytes, the size RFC 5424 says receivers
+ * Over UDP, a datagram holds at most AUDIT_UDP_MAX bytes, the size RFC 5424 says receivers
  * should accept; a longer record is cut there, at a UTF-8 character boundary, and counted in
  * syslog_truncated: the receiver gets the header and the start of the record (its MSG is then
  * not a whole JSON object), the file sink keeps it whole. The address is resolved once, when
@@ -44,10 +44,10 @@
 #include <stdint.h>
 
 /* The largest syslog datagram, header included, over a unix socket and over UDP. */
-#define MB_AUDIT_UNIX_MAX 8192
-#define MB_AUDIT_UDP_MAX 2048
+#define AUDIT_UNIX_MAX 8192
+#define AUDIT_UDP_MAX 2048
 
-struct mb_audit_config {
+struct audit_config {
     /* Path of the JSON-lines file records are appended to; NULL: no file. */
     const char *file;
     /* NULL: no syslog; "unix" (/dev/log) or "unix:PATH", a datagram socket; "udp:HOST:PORT",
@@ -60,7 +60,7 @@ struct mb_audit_config {
     int facility;
 };
 
-struct mb_audit;
+struct audit;
 
 /*
  * Opens the sinks `config` names (none at all is allowed: records are then only counted) into
@@ -70,16 +70,16 @@ struct mb_audit;
  * does not parse or resolve, MB_ESYSTEM for a file that cannot be opened or a syslog socket that
  * cannot be created or connected, MB_ENOMEM.
  */
-int mb_audit_open(const struct mb_audit_config *config, struct mb_audit **audit, char *error,
-                  size_t capacity);
+int audit_open(const struct audit_config *config, struct audit **audit, char *error,
+               size_t capacity);
 
 /* RFC 5424 severities an audit record may carry. */
-enum mb_audit_severity {
-    MB_AUDIT_CRITICAL = 2,
-    MB_AUDIT_ERROR = 3,
-    MB_AUDIT_WARNING = 4,
-    MB_AUDIT_NOTICE = 5,
-    MB_AUDIT_INFO = 6
+enum audit_severity {
+    AUDIT_CRITICAL = 2,
+    AUDIT_ERROR = 3,
+    AUDIT_WARNING = 4,
+    AUDIT_NOTICE = 5,
+    AUDIT_INFO = 6
 };
 
 /*
@@ -90,8 +90,8 @@ enum mb_audit_severity {
  * severity go to syslog only, so put them in the JSON too when the file needs them. Failures are
  * counted, never returned.
  */
-void mb_audit_write(struct mb_audit *audit, enum mb_audit_severity severity, const char *msgid,
-                    const char *json);
+void audit_write(struct audit *audit, enum audit_severity severity, const char *msgid,
+                 const char *json);
 
 /*
  * Opens the file again by its path when the path no longer names the open file (logrotate
@@ -99,18 +99,17 @@ void mb_audit_write(struct mb_audit *audit, enum mb_audit_severity severity, con
  * process that dropped its privileges after opening never needs to open it again. A unix syslog
  * socket that is down is tried again at the next record, whatever the once-a-second limit. On
  * failure the old file stays in use (records keep going to the moved file) and the result is as
- * for mb_audit_open(), with `error` set. Returns 0 when there is no file.
+ * for audit_open(), with `error` set. Returns 0 when there is no file.
  */
-int mb_audit_reopen(struct mb_audit *audit, char *error, size_t capacity);
+int audit_reopen(struct audit *audit, char *error, size_t capacity);
 
 /* Gives the open file (a regular file; pipes and terminals are left alone) to uid:gid, before
  * the process drops its privileges to them, so that the file stays theirs to append to after a
  * rotation too (logrotate's copytruncate, or create with that owner). Returns 0, or
  * MB_ESYSTEM with one line in `error`. */
-int mb_audit_hand_over(struct mb_audit *audit, unsigned uid, unsigned gid, char *error,
-                       size_t capacity);
+int audit_hand_over(struct audit *audit, unsigned uid, unsigned gid, char *error, size_t capacity);
 
-struct mb_audit_stats {
+struct audit_stats {
     uint64_t written;          /* records every configured sink took (cut ones included) */
     uint64_t file_errors;      /* records the file did not take, or took only in part */
     uint64_t syslog_errors;    /* records not sent: no receiver, socket or network errors */
@@ -118,8 +117,8 @@ struct mb_audit_stats {
     uint64_t syslog_truncated; /* records sent cut to the datagram limit (counted as sent) */
 };
 
-/* The counters since mb_audit_open(). */
-void mb_audit_stats(const struct mb_audit *audit, struct mb_audit_stats *stats);
+/* The counters since audit_open(). */
+void audit_stats(const struct audit *audit, struct audit_stats *stats);
 
 /*
  * The failure a sink ran into, once per outage: returns 1 and copies one line into `text`
@@ -127,13 +126,13 @@ void mb_audit_stats(const struct mb_audit *audit, struct mb_audit_stats *stats);
  * last call, or 0 when nothing new failed. A sink that keeps failing is not reported again until
  * it has worked once more, so logging what this returns after each write does not flood.
  */
-int mb_audit_take_error(struct mb_audit *audit, char *text, size_t capacity);
+int audit_take_error(struct audit *audit, char *text, size_t capacity);
 
 /* The last failure of any sink, reported or not, as one line; "" when none. Owned by `audit`
  * and changed by the next write: for a program with one writing thread. */
-const char *mb_audit_last_error(const struct mb_audit *audit);
+const char *audit_last_error(const struct audit *audit);
 
 /* Closes the sinks and frees `audit`; NULL is fine. */
-void mb_audit_close(struct mb_audit *audit);
+void audit_close(struct audit *audit);
 
 #endif

@@ -175,8 +175,8 @@ static size_t build_pdu(const char *const *args, int count, uint8_t *pdu, char *
     }
 }
 
-int mb_front_explain(const char *program, const struct mb_policy *policy, int authorize_plain,
-                     const char *const *args, int count) {
+int front_explain(const char *program, const struct mb_policy *policy, int authorize_plain,
+                  const char *const *args, int count) {
     struct asker asker;
     uint8_t pdu[MB_PDU_MAX];
     unsigned long unit;
@@ -186,30 +186,30 @@ int mb_front_explain(const char *program, const struct mb_policy *policy, int au
                 "%s: --explain WHO UNIT FUNCTION [ADDRESS [QUANTITY | VALUE...]]: WHO is a role "
                 "(over TLS), a source address (plain TCP) or ROLE@ADDRESS\n",
                 program);
-        return MB_EXIT_USAGE;
+        return EXIT_STATUS_USAGE;
     }
     if (parse_asker(args[0], &asker) != 0) {
         fprintf(stderr, "%s: --explain: WHO '%s': a role, an address, or ROLE@ADDRESS\n", program,
                 args[0]);
-        return MB_EXIT_USAGE;
+        return EXIT_STATUS_USAGE;
     }
     if (number(args[1], 255, &unit) != 0) {
         fprintf(stderr, "%s: --explain: UNIT '%s': 0..255\n", program, args[1]);
-        return MB_EXIT_USAGE;
+        return EXIT_STATUS_USAGE;
     }
     size_t length = build_pdu(args + 2, count - 2, pdu, error, sizeof error);
     if (length == 0) {
         fprintf(stderr, "%s: --explain: %s\n", program, error);
-        return MB_EXIT_USAGE;
+        return EXIT_STATUS_USAGE;
     }
     if (!asker.has_role && !authorize_plain) {
         printf("allowed, unchecked: plain requests are not checked against the policy "
                "(authorize_plain: false)\n");
-        return MB_EXIT_OK;
+        return EXIT_STATUS_OK;
     }
     if (policy == NULL) {
         printf("denied with exception 01: there is no policy\n");
-        return MB_EXIT_FAILURE;
+        return EXIT_STATUS_FAILURE;
     }
     struct mb_policy_identity who = {
         .role = asker.has_role ? asker.role : NULL,
@@ -237,5 +237,5 @@ int mb_front_explain(const char *program, const struct mb_policy *policy, int au
         break;
     }
     printf("  %s\n", decision.reason);
-    return decision.action == MB_POLICY_ALLOW ? MB_EXIT_OK : MB_EXIT_FAILURE;
+    return decision.action == MB_POLICY_ALLOW ? EXIT_STATUS_OK : EXIT_STATUS_FAILURE;
 }

@@ -46,7 +46,7 @@ static void explain_privileged_port(const char *program, const char *address) {
  * since systemd may pass any port. Returns the number of sockets, with tls[i] set for each
  * socket named "tls".
  */
-static int activated_sockets(int tls[MB_CONFIG_MAX_LISTEN]) {
+static int activated_sockets(int tls[CONFIG_MAX_LISTEN]) {
     const char *pid = getenv("LISTEN_PID");
     const char *fds = getenv("LISTEN_FDS");
     if (pid == NULL || fds == NULL)
@@ -56,7 +56,7 @@ static int activated_sockets(int tls[MB_CONFIG_MAX_LISTEN]) {
     if (*end != '\0' || listen_pid != (long)getpid())
         return 0;
     long count = strtol(fds, &end, 10);
-    if (*end != '\0' || count < 1 || count > MB_CONFIG_MAX_LISTEN)
+    if (*end != '\0' || count < 1 || count > CONFIG_MAX_LISTEN)
         return 0;
     const char *names = getenv("LISTEN_FDNAMES");
     for (long i = 0; i < count; i++) {
@@ -73,9 +73,9 @@ static int activated_sockets(int tls[MB_CONFIG_MAX_LISTEN]) {
 }
 
 /* Serves the sockets systemd passed, each on every server; those named "tls" with `tls`. */
-static int adopt_activated(const char *program, const struct mb_serve_config *config,
+static int adopt_activated(const char *program, const struct daemon_config *config,
                            struct mb_server *const *servers, int count, struct mb_tls_context *tls,
-                           struct mb_logger *logger, int activated, const int *secure) {
+                           struct logger *logger, int activated, const int *secure) {
     int secure_count = 0;
     for (int i = 0; i < activated; i++)
         secure_count += secure[i];
@@ -86,22 +86,22 @@ static int adopt_activated(const char *program, const struct mb_serve_config *co
                 "%s: systemd passed %d socket(s) named \"tls\" (FileDescriptorName=tls) for "
                 "Modbus/TCP Security, but the configuration has no tls section\n",
                 program, secure_count);
-        return MB_EXIT_USAGE;
+        return EXIT_STATUS_USAGE;
     }
     if (config->listen_count > 0)
-        mb_logger_message(logger, MB_LOG_WARNING, "socket_activation",
-                          "systemd passed %d socket(s); listen addresses are ignored", activated);
+        logger_message(logger, MB_LOG_WARNING, "socket_activation",
+                       "systemd passed %d socket(s); listen addresses are ignored", activated);
     if (tls != NULL && secure_count == 0)
-        mb_logger_message(logger, MB_LOG_WARNING, "socket_activation",
-                          "no socket systemd passed is named \"tls\" (FileDescriptorName=tls): "
-                          "Modbus/TCP Security is not served");
+        logger_message(logger, MB_LOG_WARNING, "socket_activation",
+                       "no socket systemd passed is named \"tls\" (FileDescriptorName=tls): "
+                       "Modbus/TCP Security is not served");
     for (int w = 0; w < count; w++)
         for (int i = 0; i < activated; i++) {
             int index = mb_server_adopt(servers[w], SYSTEMD_FIRST_FD + i, w == 0);
             if (index < 0) {
                 fprintf(stderr, "%s: descriptor %d from systemd is unusable\n", program,
                         SYSTEMD_FIRST_FD + i);
-                return MB_EXIT_FAILURE;
+                return EXIT_STATUS_FAILURE;
             }
             if (!secure[i])
                 continue;
@@ -110,26 +110,25 @@ static int adopt_activated(const char *program, const struct mb_serve_config *co
                 continue;
             char bound[64];
             mb_server_listener_address(servers[0], index, bound, sizeof bound);
-            mb_logger_message(logger, MB_LOG_INFO, "tls_listener",
-                              "%s is Modbus/TCP Security (TLS, client certificates required)",
-                              bound);
+            logger_message(logger, MB_LOG_INFO, "tls_listener",
+                           "%s is Modbus/TCP Security (TLS, client certificates required)", bound);
         }
     return 0;
 }
 
 /* ---- listeners ---- */
 
-int mb_front_open_listeners(const char *program, const struct mb_serve_config *config,
-                            struct mb_server *const *servers, int count, struct mb_tls_context *tls,
-                            struct mb_logger *logger) {
-    int secure[MB_CONFIG_MAX_LISTEN] = {0};
+int front_open_listeners(const char *program, const struct daemon_config *config,
+                         struct mb_server *const *servers, int count, struct mb_tls_context *tls,
+                         struct logger *logger) {
+    int secure[CONFIG_MAX_LISTEN] = {0};
     int activated = activated_sockets(secure);
     if (activated > 0)
         return adopt_activated(program, config, servers, count, tls, logger, activated, secure);
 
     const char *defaults[] = {"0.0.0.0:502", "[::]:502"};
     size_t plain = config->listen_count;
-    const char *addresses[2 * MB_CONFIG_MAX_LISTEN + 2];
+    const char *addresses[2 * CONFIG_MAX_LISTEN + 2];
     size_t address_count = 0;
     for (size_t i = 0; i < plain; i++)
         addresses[address_count++] = config->listen[i];
@@ -145,8 +144,8 @@ int mb_front_open_listeners(const char *program, const struct mb_serve_config *c
         int index = mb_server_listen(servers[0], addresses[i], 0);
         if (index == MB_EADDRESS && i < first_tls && plain == 0) {
             /* No IPv6 on this machine: the IPv4 default still serves. */
-            mb_logger_message(logger, MB_LOG_WARNING, "listener_skipped",
-                              "%s is not available on this machine", addresses[i]);
+            logger_message(logger, MB_LOG_WARNING, "listener_skipped",
+                           "%s is not available on this machine", addresses[i]);
             continue;
         }
         if (index < 0) {
@@ -156,7 +155,7 @@ int mb_front_open_listeners(const char *program, const struct mb_serve_config *c
                 fprintf(stderr, "%s: cannot listen on %s: %s%s%s\n", program, addresses[i],
                         mb_strerror(index), index == MB_ESYSTEM ? ": " : "",
                         index == MB_ESYSTEM ? strerror(errno) : "");
-            return index == MB_EADDRESS ? MB_EXIT_USAGE : MB_EXIT_FAILURE;
+            return index == MB_EADDRESS ? EXIT_STATUS_USAGE : EXIT_STATUS_FAILURE;
         }
         struct mb_tls_context *context = i >= first_tls ? tls : NULL;
         /* The other workers bind the address actually bound, so port 0 means one port. */
@@ -164,15 +163,14 @@ int mb_front_open_listeners(const char *program, const struct mb_serve_config *c
         mb_server_listener_address(servers[0], index, bound, sizeof bound);
         if (context != NULL) {
             mb_server_listener_set_tls(servers[0], index, context);
-            mb_logger_message(logger, MB_LOG_INFO, "tls_listener",
-                              "%s is Modbus/TCP Security (TLS, client certificates required)",
-                              bound);
+            logger_message(logger, MB_LOG_INFO, "tls_listener",
+                           "%s is Modbus/TCP Security (TLS, client certificates required)", bound);
         }
         for (int w = 1; w < count; w++) {
             int shared = mb_server_listen_shared(servers[w], bound, 0);
             if (shared < 0) {
                 fprintf(stderr, "%s: worker %d cannot listen on %s\n", program, w, bound);
-                return MB_EXIT_FAILURE;
+                return EXIT_STATUS_FAILURE;
             }
             if (context != NULL)
                 mb_server_listener_set_tls(servers[w], shared, context);
@@ -180,15 +178,15 @@ int mb_front_open_listeners(const char *program, const struct mb_serve_config *c
     }
     if (mb_server_listener_fd(servers[0], 0) < 0) {
         fprintf(stderr, "%s: nothing to listen on\n", program);
-        return MB_EXIT_FAILURE;
+        return EXIT_STATUS_FAILURE;
     }
     return 0;
 }
 
 /* ---- TLS ---- */
 
-int mb_front_tls_create(const struct mb_serve_config *config, struct mb_tls_context **tls,
-                        char *error, size_t capacity) {
+int front_tls_create(const struct daemon_config *config, struct mb_tls_context **tls, char *error,
+                     size_t capacity) {
     *tls = NULL;
     if (config->tls_listen_count == 0)
         return 0;
@@ -205,7 +203,7 @@ int mb_front_tls_create(const struct mb_serve_config *config, struct mb_tls_cont
     return mb_tls_context_create(1, &settings, tls, error, capacity) != 0 ? -1 : 0;
 }
 
-void mb_front_stamp_files(char *stamp, size_t capacity, const char *const *files, size_t count) {
+void front_stamp_files(char *stamp, size_t capacity, const char *const *files, size_t count) {
     size_t used = strnlen(stamp, capacity);
     for (size_t i = 0; i < count && used < capacity; i++) {
         struct stat status;
@@ -218,16 +216,16 @@ void mb_front_stamp_files(char *stamp, size_t capacity, const char *const *files
     }
 }
 
-void mb_front_tls_stamp(const struct mb_serve_config *config, char *stamp, size_t capacity) {
+void front_tls_stamp(const struct daemon_config *config, char *stamp, size_t capacity) {
     const char *const files[] = {config->tls_certificate, config->tls_key, config->tls_ca,
                                  config->tls_crl};
     snprintf(stamp, capacity, "tickets:%d", config->tls_session_tickets);
-    mb_front_stamp_files(stamp, capacity, files, sizeof files / sizeof files[0]);
+    front_stamp_files(stamp, capacity, files, sizeof files / sizeof files[0]);
 }
 
 /* ---- privileges and descriptors ---- */
 
-int mb_front_user_ids(const char *name, unsigned *uid, unsigned *gid) {
+int front_user_ids(const char *name, unsigned *uid, unsigned *gid) {
     struct passwd *user = getpwnam(name);
     if (user == NULL)
         return -1;
@@ -236,7 +234,7 @@ int mb_front_user_ids(const char *name, unsigned *uid, unsigned *gid) {
     return 0;
 }
 
-int mb_front_drop_privileges(const char *program, const char *name) {
+int front_drop_privileges(const char *program, const char *name) {
     struct passwd *user = getpwnam(name);
     if (user == NULL) {
         fprintf(stderr, "%s: --user %s: no such user\n", program, name);
@@ -268,8 +266,7 @@ int mb_front_drop_privileges(const char *program, const char *name) {
  * max_connections: the soft limit goes up to the hard one, with a warning when even that is too
  * low.
  */
-void mb_front_raise_descriptor_limit(struct mb_logger *logger, uint32_t max_connections,
-                                     int workers) {
+void front_raise_descriptor_limit(struct logger *logger, uint32_t max_connections, int workers) {
     struct rlimit limit;
     if (getrlimit(RLIMIT_NOFILE, &limit) != 0)
         return;
@@ -280,18 +277,18 @@ void mb_front_raise_descriptor_limit(struct mb_logger *logger, uint32_t max_conn
         limit.rlim_max == RLIM_INFINITY || limit.rlim_max >= wanted ? wanted : limit.rlim_max;
     struct rlimit raised = {.rlim_cur = target, .rlim_max = limit.rlim_max};
     if (setrlimit(RLIMIT_NOFILE, &raised) != 0 || target < wanted)
-        mb_logger_message(logger, MB_LOG_WARNING, "descriptor_limit",
-                          "max_connections is %u but only %llu descriptors are allowed "
-                          "(ulimit -n); connections beyond that wait in the backlog",
-                          max_connections,
-                          (unsigned long long)(target < wanted ? target : limit.rlim_cur));
+        logger_message(logger, MB_LOG_WARNING, "descriptor_limit",
+                       "max_connections is %u but only %llu descriptors are allowed "
+                       "(ulimit -n); connections beyond that wait in the backlog",
+                       max_connections,
+                       (unsigned long long)(target < wanted ? target : limit.rlim_cur));
 }
 
 /* ---- authorization ---- */
 
-int mb_front_authorize(const struct mb_policy *policy, int authorize_plain,
-                       struct mb_logger *logger, const struct mb_server_request *call,
-                       uint8_t *response, struct mb_policy_decision *decision, int *answer) {
+int front_authorize(const struct mb_policy *policy, int authorize_plain, struct logger *logger,
+                    const struct mb_server_request *call, uint8_t *response,
+                    struct mb_policy_decision *decision, int *answer) {
     decision->action = 0;
     if (!call->peer->secure && !authorize_plain) {
         decision->access = mb_policy_decoded_access(call->pdu, call->pdu_length, call->request);
@@ -299,11 +296,11 @@ int mb_front_authorize(const struct mb_policy *policy, int authorize_plain,
     }
     if (policy == NULL) {
         decision->access = mb_policy_decoded_access(call->pdu, call->pdu_length, call->request);
-        mb_logger_message(logger, MB_LOG_WARNING, "denied",
-                          "%s%s%s from %s: FC %u on unit %u denied: no policy configured",
-                          call->peer->role ? "role '" : "no role",
-                          call->peer->role ? call->peer->role : "", call->peer->role ? "'" : "",
-                          call->peer->text, call->pdu[0], call->unit_id);
+        logger_message(logger, MB_LOG_WARNING, "denied",
+                       "%s%s%s from %s: FC %u on unit %u denied: no policy configured",
+                       call->peer->role ? "role '" : "no role",
+                       call->peer->role ? call->peer->role : "", call->peer->role ? "'" : "",
+                       call->peer->text, call->pdu[0], call->unit_id);
         *answer = mb_exception_answer(call->pdu[0], MB_EX_ILLEGAL_FUNCTION, response, MB_PDU_MAX);
         return 0;
     }
@@ -318,7 +315,7 @@ int mb_front_authorize(const struct mb_policy *policy, int authorize_plain,
         return MB_EINVAL;
     if (decision->action == MB_POLICY_ALLOW)
         return 1;
-    mb_logger_message(logger, MB_LOG_WARNING, "denied", "%s", decision->reason);
+    logger_message(logger, MB_LOG_WARNING, "denied", "%s", decision->reason);
     if (decision->action == MB_POLICY_CLOSE)
         *answer = MB_SERVER_CLOSE;
     else if (decision->action == MB_POLICY_DROP)

@@ -23,41 +23,40 @@
  * addresses on the other servers (workers sharing the ports through SO_REUSEPORT); with systemd
  * socket activation, the sockets systemd passed instead, on every server. TLS listeners get
  * `tls`: those of tls.listen, or the passed sockets named "tls" (FileDescriptorName=tls), which
- * without `tls` are refused (MB_EXIT_USAGE) rather than served in plain. Without any address,
+ * without `tls` are refused (EXIT_STATUS_USAGE) rather than served in plain. Without any address,
  * 0.0.0.0:502 and [::]:502. The servers log a "listening" line for each. Returns 0 or an exit
- * status (MB_EXIT_USAGE, MB_EXIT_FAILURE), the cause said on stderr.
+ * status (EXIT_STATUS_USAGE, EXIT_STATUS_FAILURE), the cause said on stderr.
  */
-int mb_front_open_listeners(const char *program, const struct mb_serve_config *config,
-                            struct mb_server *const *servers, int count, struct mb_tls_context *tls,
-                            struct mb_logger *logger);
+int front_open_listeners(const char *program, const struct daemon_config *config,
+                         struct mb_server *const *servers, int count, struct mb_tls_context *tls,
+                         struct logger *logger);
 
 /* The server TLS context of the configuration's tls section, into *tls (NULL without TLS
  * listeners). Returns 0, or -1 with one line in `error` (a file missing or wrong). */
-int mb_front_tls_create(const struct mb_serve_config *config, struct mb_tls_context **tls,
-                        char *error, size_t capacity);
+int front_tls_create(const struct daemon_config *config, struct mb_tls_context **tls, char *error,
+                     size_t capacity);
 
 /* What the TLS context of `config` is made from, as one line: each file's name, inode, size and
  * modification time (a CA directory's changes when an entry is added, removed or renamed, as
  * `openssl rehash` does), and the ticket setting. A reload makes a new context when it differs
  * from the running one's. */
-void mb_front_tls_stamp(const struct mb_serve_config *config, char *stamp, size_t capacity);
+void front_tls_stamp(const struct daemon_config *config, char *stamp, size_t capacity);
 
 /* Appends "|NAME:INODE:SIZE:MTIME" for each of `count` files (zeros for one that is NULL or
- * missing) to the string already in `stamp`: what mb_front_tls_stamp() and the gateway's
+ * missing) to the string already in `stamp`: what front_tls_stamp() and the gateway's
  * backend stamps are made of. */
-void mb_front_stamp_files(char *stamp, size_t capacity, const char *const *files, size_t count);
+void front_stamp_files(char *stamp, size_t capacity, const char *const *files, size_t count);
 
 /* The uid and gid of user `name`. Returns 0, or -1 when there is no such user. */
-int mb_front_user_ids(const char *name, unsigned *uid, unsigned *gid);
+int front_user_ids(const char *name, unsigned *uid, unsigned *gid);
 
 /* Drops root for the user `name` and proves it cannot be regained. Returns 0 or -1 (the cause
  * said on stderr). */
-int mb_front_drop_privileges(const char *program, const char *name);
+int front_drop_privileges(const char *program, const char *name);
 
 /* Raises the soft descriptor limit to fit `max_connections` (and a few per worker), and says
  * so when even the hard limit is too low. */
-void mb_front_raise_descriptor_limit(struct mb_logger *logger, uint32_t max_connections,
-                                     int workers);
+void front_raise_descriptor_limit(struct logger *logger, uint32_t max_connections, int workers);
 
 /*
  * Decides a request on the server's decoding of it (call->request): over TLS always, over plain
@@ -69,19 +68,19 @@ void mb_front_raise_descriptor_limit(struct mb_logger *logger, uint32_t max_conn
  * policy refuses everything it would check, with exception 01. Returns MB_EINVAL when the
  * policy cannot decide (bad arguments).
  */
-int mb_front_authorize(const struct mb_policy *policy, int authorize_plain,
-                       struct mb_logger *logger, const struct mb_server_request *call,
-                       uint8_t *response, struct mb_policy_decision *decision, int *answer);
+int front_authorize(const struct mb_policy *policy, int authorize_plain, struct logger *logger,
+                    const struct mb_server_request *call, uint8_t *response,
+                    struct mb_policy_decision *decision, int *answer);
 
 /*
  * `--check FILE --explain WHO UNIT FUNCTION [ADDRESS [QUANTITY | VALUE...]]` (serve and gateway):
  * builds the request and prints what `policy` decides for it, and why, on stdout. WHO is a role
  * (over TLS), a source address (plain TCP, checked only with `authorize_plain`) or
- * ROLE@ADDRESS; FUNCTION a code or a policy function name. args[0] is WHO. Returns MB_EXIT_OK
- * when allowed, MB_EXIT_FAILURE when refused, MB_EXIT_USAGE (said on stderr) for arguments that
- * make no request.
+ * ROLE@ADDRESS; FUNCTION a code or a policy function name. args[0] is WHO. Returns EXIT_STATUS_OK
+ * when allowed, EXIT_STATUS_FAILURE when refused, EXIT_STATUS_USAGE (said on stderr) for arguments
+ * that make no request.
  */
-int mb_front_explain(const char *program, const struct mb_policy *policy, int authorize_plain,
-                     const char *const *args, int count);
+int front_explain(const char *program, const struct mb_policy *policy, int authorize_plain,
+                  const char *const *args, int count);
 
 #endif

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The metrics endpoint's HTTP side: a listener and at most MB_HTTP_MAX_CONNECTIONS connections
+ * The metrics endpoint's HTTP side: a listener and at most HTTP_MAX_CONNECTIONS connections
  * on an mb_loop. A connection goes through three states: it reads the request head, writes the
  * response, then shuts down its sending side and discards whatever the client still sends
  * until the client closes (a "lingering close": closing a socket with unread bytes makes the
@@ -36,7 +36,7 @@ enum connection_state {
 };
 
 struct connection {
-    struct mb_http_server *server;
+    struct http_server *server;
     int fd;
     int slot;
     enum connection_state state;
@@ -52,20 +52,20 @@ struct connection {
     char *body; /* the rendered body (from open_memstream), NULL when none is sent */
     size_t body_length;
     size_t sent; /* of head and body together */
-    char request[MB_HTTP_REQUEST_LIMIT];
+    char request[HTTP_REQUEST_LIMIT];
 };
 
-struct mb_http_server {
+struct http_server {
     struct mb_loop *loop;
     int fd;
     char text[64];
-    mb_http_render_fn render;
+    http_render_fn render;
     void *data;
     uint32_t timeout_ms;
     unsigned listener_events; /* what the listener is watched for: MB_IO_READ or 0 */
     struct mb_timer pause_timer;
     int count;
-    struct connection *connections[MB_HTTP_MAX_CONNECTIONS];
+    struct connection *connections[HTTP_MAX_CONNECTIONS];
 };
 
 /* ---- the request parser: no allocation, no I/O ---- */
@@ -100,7 +100,7 @@ static int line_end(const char *buffer, size_t length, size_t *at) {
 
 /* The path of a target: origin-form "/p?q" gives "/p"; absolute-form "http://h/p?q" gives "/p"
  * and "http://h" gives "/"; anything else ("*", "host:port") gives NULL. */
-static void target_path(const char *target, size_t length, struct mb_http_request *request) {
+static void target_path(const char *target, size_t length, struct http_request *request) {
     size_t start = 0;
     request->path = NULL;
     request->path_length = 0;
@@ -149,7 +149,7 @@ static int is_digit(char c) {
 /* The request line, from `*at`. Checked as far as the bytes go, so that garbage is refused
  * before its line is complete. Returns 1 (moved past it), 0, -400 or -505. */
 static int parse_request_line(const char *buffer, size_t length, size_t *at,
-                              struct mb_http_request *request) {
+                              struct http_request *request) {
     size_t i = *at;
     size_t method = i;
     while (i < length && is_token_char((unsigned char)buffer[i]))
@@ -224,13 +224,13 @@ static int parse_header_line(const char *buffer, size_t length, size_t *at) {
     return 1;
 }
 
-int mb_http_parse_request(const char *buffer, size_t length, struct mb_http_request *request) {
+int http_parse_request(const char *buffer, size_t length, struct http_request *request) {
     if (buffer == NULL || request == NULL)
         return -400;
     memset(request, 0, sizeof *request);
     /* Heads are bounded far below this by the caller; the return value must stay an int. */
-    if (length > MB_HTTP_REQUEST_LIMIT * 16)
-        length = MB_HTTP_REQUEST_LIMIT * 16;
+    if (length > HTTP_REQUEST_LIMIT * 16)
+        length = HTTP_REQUEST_LIMIT * 16;
     size_t at = 0;
     while (at < length && (buffer[at] == '\r' || buffer[at] == '\n'))
         at++;
@@ -251,10 +251,10 @@ int mb_http_parse_request(const char *buffer, size_t length, struct mb_http_requ
 /* ---- connections ---- */
 
 static void connection_io(struct mb_loop *loop, int fd, unsigned events, void *data);
-static void listener_update(struct mb_http_server *server);
+static void listener_update(struct http_server *server);
 
 static void connection_close(struct connection *connection) {
-    struct mb_http_server *server = connection->server;
+    struct http_server *server = connection->server;
     mb_timer_stop(server->loop, &connection->timer);
     mb_loop_remove(server->loop, connection->fd);
     close(connection->fd);
@@ -342,7 +342,7 @@ static void response_prepare(struct connection *connection, int status, char *bo
 
 /* Runs the render function for `path`. Returns the status, with *body and *length set (owned by
  * the caller, even when the status is not 200). */
-static int render_body(struct mb_http_server *server, const char *path, size_t path_length,
+static int render_body(struct http_server *server, const char *path, size_t path_length,
                        char **body, size_t *length) {
     *body = NULL;
     *length = 0;
@@ -368,7 +368,7 @@ static int render_body(struct mb_http_server *server, const char *path, size_t p
 /* The status for a parsed head (`parsed` > 0) or the refusal (`parsed` < 0), and the response
  * prepared. */
 static void request_answer(struct connection *connection, int parsed,
-                           const struct mb_http_request *request) {
+                           const struct http_request *request) {
     char *body = NULL;
     size_t body_length = 0;
     int head_only = 0;
@@ -492,9 +492,8 @@ static int connection_read(struct connection *connection) {
         if (!complete && before > 0 && !line_arrived)
             continue;
         connection->line_checked |= line_arrived;
-        struct mb_http_request request;
-        int parsed =
-            mb_http_parse_request(connection->request, connection->request_length, &request);
+        struct http_request request;
+        int parsed = http_parse_request(connection->request, connection->request_length, &request);
         if (parsed == 0 && !complete)
             continue;
         if (parsed == 0)
@@ -502,7 +501,7 @@ static int connection_read(struct connection *connection) {
         request_answer(connection, parsed, &request);
         return connection_write(connection);
     }
-    struct mb_http_request none = {0};
+    struct http_request none = {0};
     request_answer(connection, -431, &none);
     return connection_write(connection);
 }
@@ -544,12 +543,11 @@ static void connection_io(struct mb_loop *loop, int fd, unsigned events, void *d
 
 /* ---- the listener ---- */
 
-static void connection_open(struct mb_http_server *server, int fd) {
+static void connection_open(struct http_server *server, int fd) {
     int slot = 0;
-    while (slot < MB_HTTP_MAX_CONNECTIONS && server->connections[slot] != NULL)
+    while (slot < HTTP_MAX_CONNECTIONS && server->connections[slot] != NULL)
         slot++;
-    struct connection *connection =
-        slot < MB_HTTP_MAX_CONNECTIONS ? malloc(sizeof *connection) : NULL;
+    struct connection *connection = slot < HTTP_MAX_CONNECTIONS ? malloc(sizeof *connection) : NULL;
     if (connection == NULL) {
         close(fd);
         return;
@@ -572,11 +570,10 @@ static void connection_open(struct mb_http_server *server, int fd) {
 }
 
 /* Watches the listener while there is room for a connection and accepting is not paused. */
-static void listener_update(struct mb_http_server *server) {
-    unsigned wanted =
-        server->count < MB_HTTP_MAX_CONNECTIONS && !mb_timer_active(&server->pause_timer)
-            ? MB_IO_READ
-            : 0;
+static void listener_update(struct http_server *server) {
+    unsigned wanted = server->count < HTTP_MAX_CONNECTIONS && !mb_timer_active(&server->pause_timer)
+                          ? MB_IO_READ
+                          : 0;
     if (wanted != server->listener_events && mb_loop_modify(server->loop, server->fd, wanted) == 0)
         server->listener_events = wanted;
 }
@@ -588,8 +585,8 @@ static void accept_resume(struct mb_loop *loop, struct mb_timer *timer) {
 
 static void listener_io(struct mb_loop *loop, int fd, unsigned events, void *data) {
     (void)events;
-    struct mb_http_server *server = data;
-    while (server->count < MB_HTTP_MAX_CONNECTIONS) {
+    struct http_server *server = data;
+    while (server->count < HTTP_MAX_CONNECTIONS) {
         int client = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (client >= 0) {
             connection_open(server, client);
@@ -621,8 +618,8 @@ static int has_port(const char *text) {
     return text[0] != '\0' && strspn(text, "0123456789") == strlen(text);
 }
 
-int mb_http_listen(struct mb_loop *loop, const char *address, mb_http_render_fn render, void *data,
-                   struct mb_http_server **server_out, char *error, size_t capacity) {
+int http_listen(struct mb_loop *loop, const char *address, http_render_fn render, void *data,
+                struct http_server **server_out, char *error, size_t capacity) {
     if (server_out != NULL)
         *server_out = NULL;
     if (loop == NULL || render == NULL || server_out == NULL)
@@ -652,7 +649,7 @@ int mb_http_listen(struct mb_loop *loop, const char *address, mb_http_render_fn 
         return listen_fail(error, capacity, address, strerror(cause));
     }
 
-    struct mb_http_server *server = calloc(1, sizeof *server);
+    struct http_server *server = calloc(1, sizeof *server);
     if (server == NULL) {
         close(fd);
         return listen_fail(error, capacity, address, "out of memory");
@@ -661,7 +658,7 @@ int mb_http_listen(struct mb_loop *loop, const char *address, mb_http_render_fn 
     server->fd = fd;
     server->render = render;
     server->data = data;
-    server->timeout_ms = MB_HTTP_DEFAULT_TIMEOUT_MS;
+    server->timeout_ms = HTTP_DEFAULT_TIMEOUT_MS;
     length = sizeof bound;
     if (getsockname(fd, (struct sockaddr *)&bound, &length) != 0 ||
         mb_address_format((const struct sockaddr *)&bound, length, server->text,
@@ -681,22 +678,22 @@ int mb_http_listen(struct mb_loop *loop, const char *address, mb_http_render_fn 
     return 0;
 }
 
-int mb_http_address(const struct mb_http_server *server, char *text, size_t capacity) {
+int http_address(const struct http_server *server, char *text, size_t capacity) {
     if (server == NULL || text == NULL || capacity == 0)
         return MB_EINVAL;
     int written = snprintf(text, capacity, "%s", server->text);
     return written < 0 || (size_t)written >= capacity ? MB_ENOSPC : written;
 }
 
-void mb_http_set_timeout_ms(struct mb_http_server *server, uint32_t timeout_ms) {
+void http_set_timeout_ms(struct http_server *server, uint32_t timeout_ms) {
     if (server != NULL)
-        server->timeout_ms = timeout_ms > 0 ? timeout_ms : MB_HTTP_DEFAULT_TIMEOUT_MS;
+        server->timeout_ms = timeout_ms > 0 ? timeout_ms : HTTP_DEFAULT_TIMEOUT_MS;
 }
 
-void mb_http_close(struct mb_http_server *server) {
+void http_close(struct http_server *server) {
     if (server == NULL)
         return;
-    for (int slot = 0; slot < MB_HTTP_MAX_CONNECTIONS; slot++)
+    for (int slot = 0; slot < HTTP_MAX_CONNECTIONS; slot++)
         if (server->connections[slot] != NULL)
             connection_close(server->connections[slot]);
     mb_timer_stop(server->loop, &server->pause_timer);

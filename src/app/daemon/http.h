@@ -6,13 +6,13 @@
  * module prints nothing (failures come back as one line in the caller's error buffer).
  *
  * Limits, by construction:
- *   - a request head (request line and headers) of at most MB_HTTP_REQUEST_LIMIT bytes, else
+ *   - a request head (request line and headers) of at most HTTP_REQUEST_LIMIT bytes, else
  *     431; a request body, if any, is never read (up to 64 KiB of it are discarded while the
  *     connection closes, so that the client gets the response rather than a reset);
- *   - at most MB_HTTP_MAX_CONNECTIONS connections at once. When they are all taken, the listener
+ *   - at most HTTP_MAX_CONNECTIONS connections at once. When they are all taken, the listener
  *     stops accepting: further clients wait in the kernel's listen queue (nobody is refused)
  *     and are accepted as soon as a connection ends;
- *   - a connection has the timeout (default MB_HTTP_DEFAULT_TIMEOUT_MS) to deliver its whole
+ *   - a connection has the timeout (default HTTP_DEFAULT_TIMEOUT_MS) to deliver its whole
  *     request head, counted from accept and not extended by partial data (a client trickling
  *     bytes cannot hold a slot); while the response is written, the timeout counts from the
  *     last progress; after it, the client has the timeout, but at most 2 s, to close.
@@ -31,12 +31,12 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define MB_HTTP_MAX_CONNECTIONS 32
-#define MB_HTTP_REQUEST_LIMIT 8192 /* bytes of request line and headers */
-#define MB_HTTP_DEFAULT_TIMEOUT_MS 5000
+#define HTTP_MAX_CONNECTIONS 32
+#define HTTP_REQUEST_LIMIT 8192 /* bytes of request line and headers */
+#define HTTP_DEFAULT_TIMEOUT_MS 5000
 
 struct mb_loop;
-struct mb_http_server;
+struct http_server;
 
 /*
  * Writes the body for a GET or HEAD of `path` into `out`, a stream from open_memstream() that
@@ -44,35 +44,35 @@ struct mb_http_server;
  * does not serve. `path` is NUL-terminated and starts with '/'; the query string is removed and
  * nothing is percent-decoded ("/metrics" for "GET /metrics?x=1"). The body is sent only with
  * 200: a 404 gets a short fixed body, and any other status, or a write error on `out`, turns
- * into a 500. Called in the loop's thread; it must not call mb_http_close().
+ * into a 500. Called in the loop's thread; it must not call http_close().
  */
-typedef int (*mb_http_render_fn)(void *data, const char *path, FILE *out);
+typedef int (*http_render_fn)(void *data, const char *path, FILE *out);
 
 /*
  * Listens on `address` ("host:port", "[v6]:port", ":port" for every IPv4 address, or a bare
- * port; port 0 picks a free one, see mb_http_address()) and serves clients on `loop` through
+ * port; port 0 picks a free one, see http_address()) and serves clients on `loop` through
  * `render`, which gets `data` back. A port is required. On success, returns 0 and *server (owned
- * by the caller: free it with mb_http_close() before destroying the loop). On failure, returns
+ * by the caller: free it with http_close() before destroying the loop). On failure, returns
  * -1, sets *server to NULL and writes one line (no newline) saying why into `error` (at most
  * `capacity` bytes, NUL-terminated).
  */
-int mb_http_listen(struct mb_loop *loop, const char *address, mb_http_render_fn render, void *data,
-                   struct mb_http_server **server, char *error, size_t capacity);
+int http_listen(struct mb_loop *loop, const char *address, http_render_fn render, void *data,
+                struct http_server **server, char *error, size_t capacity);
 
 /* Writes the bound address, "127.0.0.1:9502" or "[::1]:9502", into `text` (at most `capacity`
  * bytes, NUL-terminated). Returns its length, MB_ENOSPC when it does not fit, or MB_EINVAL. */
-int mb_http_address(const struct mb_http_server *server, char *text, size_t capacity);
+int http_address(const struct http_server *server, char *text, size_t capacity);
 
 /* Sets the timeout of every connection, in milliseconds (0 restores the default); it applies
  * from the next time a connection's timer is started. Mostly for tests. */
-void mb_http_set_timeout_ms(struct mb_http_server *server, uint32_t timeout_ms);
+void http_set_timeout_ms(struct http_server *server, uint32_t timeout_ms);
 
 /* Closes the listener and every connection (responses not fully written are cut off) and frees
  * the server. NULL is ignored. Not from inside the render function. */
-void mb_http_close(struct mb_http_server *server);
+void http_close(struct http_server *server);
 
-/* A parsed request head: views into the buffer given to mb_http_parse_request(). */
-struct mb_http_request {
+/* A parsed request head: views into the buffer given to http_parse_request(). */
+struct http_request {
     const char *method; /* "GET", not NUL-terminated */
     size_t method_length;
     const char *path; /* the target's path without query string, scheme or host; NULL for a
@@ -89,6 +89,6 @@ struct mb_http_request {
  * of the head (through the empty line) with *request filled; 0 when the head is not complete
  * yet; -400 when it is malformed; -505 when the version is not HTTP/1.x. Never allocates.
  */
-int mb_http_parse_request(const char *buffer, size_t length, struct mb_http_request *request);
+int http_parse_request(const char *buffer, size_t length, struct http_request *request);
 
 #endif

@@ -12,22 +12,22 @@
 struct source {
     char host[64];
     uint64_t window_start_ms;
-    uint32_t counts[MB_GUARD_EVENTS];
-    uint8_t units[32];                /* bitmap of the unit ids seen in the window */
-    uint8_t alerted;                  /* bit per event: the threshold was reached in this window */
-    struct mb_guard_refusals refused; /* refusals of the window not recorded one by one */
+    uint32_t counts[RATELIMIT_EVENTS];
+    uint8_t units[32];                 /* bitmap of the unit ids seen in the window */
+    uint8_t alerted;                   /* bit per event: the threshold was reached in this window */
+    struct ratelimit_refusals refused; /* refusals of the window not recorded one by one */
     struct source *next;
 };
 
 /* A summary whose window ended before anybody asked for it. */
 struct finished {
-    struct mb_guard_refusals summary;
+    struct ratelimit_refusals summary;
     struct finished *next;
 };
 
-struct mb_guard {
-    struct mb_guard_settings settings;
-    struct mb_guard_client *clients[CLIENT_BUCKETS];
+struct ratelimit {
+    struct ratelimit_settings settings;
+    struct ratelimit_client *clients[CLIENT_BUCKETS];
     struct source *sources[SOURCE_BUCKETS];
     size_t source_count;
     uint64_t untracked;
@@ -35,7 +35,7 @@ struct mb_guard {
     size_t finished_count;
     /* Refusals of sources that could not be tracked, or whose summaries did not fit: one
      * summary for all of them, source "(other sources)". */
-    struct mb_guard_refusals overflow;
+    struct ratelimit_refusals overflow;
 };
 
 static uint64_t hash_text(const char *text) {
@@ -45,7 +45,7 @@ static uint64_t hash_text(const char *text) {
     return hash;
 }
 
-void mb_guard_source_of(const char *peer, char *host, size_t capacity) {
+void ratelimit_source_of(const char *peer, char *host, size_t capacity) {
     const char *colon = strrchr(peer, ':');
     size_t length = strlen(peer);
     if (peer[0] == '[') {
@@ -58,36 +58,36 @@ void mb_guard_source_of(const char *peer, char *host, size_t capacity) {
     snprintf(host, capacity, "%.*s", (int)length, peer);
 }
 
-int mb_guard_create(const struct mb_guard_settings *settings, struct mb_guard **guard) {
+int ratelimit_create(const struct ratelimit_settings *settings, struct ratelimit **guard) {
     *guard = calloc(1, sizeof **guard);
     if (*guard == NULL)
         return -1;
     (*guard)->finished_tail = &(*guard)->finished;
     snprintf((*guard)->overflow.source, sizeof(*guard)->overflow.source, "(other sources)");
-    mb_guard_configure(*guard, settings);
+    ratelimit_configure(*guard, settings);
     return 0;
 }
 
-static uint64_t burst_milli(const struct mb_guard_settings *settings) {
+static uint64_t burst_milli(const struct ratelimit_settings *settings) {
     uint32_t burst = settings->burst ? settings->burst : settings->rate;
     return (uint64_t)(burst ? burst : 1) * 1000;
 }
 
-void mb_guard_configure(struct mb_guard *guard, const struct mb_guard_settings *settings) {
+void ratelimit_configure(struct ratelimit *guard, const struct ratelimit_settings *settings) {
     guard->settings = *settings;
     uint64_t cap = burst_milli(settings);
     for (size_t i = 0; i < CLIENT_BUCKETS; i++)
-        for (struct mb_guard_client *client = guard->clients[i]; client; client = client->next)
+        for (struct ratelimit_client *client = guard->clients[i]; client; client = client->next)
             if (client->tokens_milli > cap)
                 client->tokens_milli = cap;
 }
 
-void mb_guard_destroy(struct mb_guard *guard) {
+void ratelimit_destroy(struct ratelimit *guard) {
     if (guard == NULL)
         return;
     for (size_t i = 0; i < CLIENT_BUCKETS; i++)
         while (guard->clients[i] != NULL) {
-            struct mb_guard_client *client = guard->clients[i];
+            struct ratelimit_client *client = guard->clients[i];
             guard->clients[i] = client->next;
             free(client);
         }
@@ -105,17 +105,17 @@ void mb_guard_destroy(struct mb_guard *guard) {
     free(guard);
 }
 
-struct mb_guard_client *mb_guard_find(struct mb_guard *guard, uint64_t id) {
-    for (struct mb_guard_client *client = guard->clients[id & (CLIENT_BUCKETS - 1)]; client;
+struct ratelimit_client *ratelimit_find(struct ratelimit *guard, uint64_t id) {
+    for (struct ratelimit_client *client = guard->clients[id & (CLIENT_BUCKETS - 1)]; client;
          client = client->next)
         if (client->id == id)
             return client;
     return NULL;
 }
 
-struct mb_guard_client *mb_guard_open(struct mb_guard *guard, uint64_t id, const char *peer,
-                                      const char *source, const char *listener, uint64_t now_ms) {
-    struct mb_guard_client *client = mb_guard_find(guard, id);
+struct ratelimit_client *ratelimit_open(struct ratelimit *guard, uint64_t id, const char *peer,
+                                        const char *source, const char *listener, uint64_t now_ms) {
+    struct ratelimit_client *client = ratelimit_find(guard, id);
     if (client == NULL) {
         client = calloc(1, sizeof *client);
         if (client == NULL)
@@ -133,18 +133,18 @@ struct mb_guard_client *mb_guard_open(struct mb_guard *guard, uint64_t id, const
     return client;
 }
 
-void mb_guard_close(struct mb_guard *guard, uint64_t id) {
-    struct mb_guard_client **link = &guard->clients[id & (CLIENT_BUCKETS - 1)];
+void ratelimit_close(struct ratelimit *guard, uint64_t id) {
+    struct ratelimit_client **link = &guard->clients[id & (CLIENT_BUCKETS - 1)];
     while (*link != NULL && (*link)->id != id)
         link = &(*link)->next;
     if (*link == NULL)
         return;
-    struct mb_guard_client *client = *link;
+    struct ratelimit_client *client = *link;
     *link = client->next;
     free(client);
 }
 
-int mb_guard_admit(struct mb_guard *guard, struct mb_guard_client *client, uint64_t now_ms) {
+int ratelimit_admit(struct ratelimit *guard, struct ratelimit_client *client, uint64_t now_ms) {
     uint32_t rate = guard->settings.rate;
     if (rate == 0 || client == NULL)
         return 1;
@@ -162,12 +162,12 @@ int mb_guard_admit(struct mb_guard *guard, struct mb_guard_client *client, uint6
     return 1;
 }
 
-static int expired(const struct mb_guard *guard, const struct source *source, uint64_t now_ms) {
+static int expired(const struct ratelimit *guard, const struct source *source, uint64_t now_ms) {
     return now_ms - source->window_start_ms >= guard->settings.window_ms;
 }
 
 /* Adds refusals to a summary (the overflow one, or a source's). */
-static void add_refusals(struct mb_guard_refusals *into, const struct mb_guard_refusals *from) {
+static void add_refusals(struct ratelimit_refusals *into, const struct ratelimit_refusals *from) {
     if (into->count == 0 || from->first_ms < into->first_ms)
         into->first_ms = from->first_ms;
     if (from->last_ms > into->last_ms)
@@ -178,11 +178,11 @@ static void add_refusals(struct mb_guard_refusals *into, const struct mb_guard_r
 
 /* A window ends: its refusal summary, if it has one, waits in the finished list until it is
  * handed out (or, when that list is full, joins the overflow summary). */
-static void retire_refusals(struct mb_guard *guard, struct source *source) {
+static void retire_refusals(struct ratelimit *guard, struct source *source) {
     if (source->refused.count == 0)
         return;
     struct finished *finished =
-        guard->finished_count < MB_GUARD_MAX_SOURCES ? malloc(sizeof *finished) : NULL;
+        guard->finished_count < RATELIMIT_MAX_SOURCES ? malloc(sizeof *finished) : NULL;
     if (finished == NULL) {
         add_refusals(&guard->overflow, &source->refused);
     } else {
@@ -196,7 +196,7 @@ static void retire_refusals(struct mb_guard *guard, struct source *source) {
 }
 
 /* Drops the sources whose window has passed: their counts no longer matter. */
-static void sweep(struct mb_guard *guard, uint64_t now_ms) {
+static void sweep(struct ratelimit *guard, uint64_t now_ms) {
     for (size_t i = 0; i < SOURCE_BUCKETS; i++) {
         struct source **link = &guard->sources[i];
         while (*link != NULL) {
@@ -213,14 +213,14 @@ static void sweep(struct mb_guard *guard, uint64_t now_ms) {
     }
 }
 
-static struct source *source_for(struct mb_guard *guard, const char *host, uint64_t now_ms) {
+static struct source *source_for(struct ratelimit *guard, const char *host, uint64_t now_ms) {
     size_t bucket = hash_text(host) & (SOURCE_BUCKETS - 1);
     for (struct source *source = guard->sources[bucket]; source; source = source->next)
         if (strcmp(source->host, host) == 0)
             return source;
-    if (guard->source_count >= MB_GUARD_MAX_SOURCES)
+    if (guard->source_count >= RATELIMIT_MAX_SOURCES)
         sweep(guard, now_ms);
-    if (guard->source_count >= MB_GUARD_MAX_SOURCES)
+    if (guard->source_count >= RATELIMIT_MAX_SOURCES)
         return NULL;
     struct source *source = calloc(1, sizeof *source);
     if (source == NULL)
@@ -233,17 +233,17 @@ static struct source *source_for(struct mb_guard *guard, const char *host, uint6
     return source;
 }
 
-static uint32_t threshold(const struct mb_guard_settings *settings, enum mb_guard_event event) {
+static uint32_t threshold(const struct ratelimit_settings *settings, enum ratelimit_event event) {
     switch (event) {
-    case MB_GUARD_UNIT:
+    case RATELIMIT_UNIT:
         return settings->scan_units;
-    case MB_GUARD_DENIAL:
+    case RATELIMIT_DENIAL:
         return settings->denials;
-    case MB_GUARD_MALFORMED:
+    case RATELIMIT_MALFORMED:
         return settings->malformed;
-    case MB_GUARD_RATE_LIMITED:
+    case RATELIMIT_RATE_LIMITED:
         return settings->rate_limited;
-    case MB_GUARD_OVER_SHARE:
+    case RATELIMIT_OVER_SHARE:
         return settings->over_share;
     default:
         return settings->refused;
@@ -252,7 +252,7 @@ static uint32_t threshold(const struct mb_guard_settings *settings, enum mb_guar
 
 /* The source's entry, its window started again when the last one has passed; NULL when it
  * cannot be tracked. */
-static struct source *window_of(struct mb_guard *guard, const char *host, uint64_t now_ms) {
+static struct source *window_of(struct ratelimit *guard, const char *host, uint64_t now_ms) {
     struct source *source = source_for(guard, host != NULL ? host : "", now_ms);
     if (source == NULL) {
         guard->untracked++;
@@ -269,8 +269,8 @@ static struct source *window_of(struct mb_guard *guard, const char *host, uint64
 }
 
 /* Counts one event of the window: 1 when the count reaches its threshold (once a window). */
-static int count_in_window(struct mb_guard *guard, struct source *source, enum mb_guard_event event,
-                           uint32_t *count) {
+static int count_in_window(struct ratelimit *guard, struct source *source,
+                           enum ratelimit_event event, uint32_t *count) {
     uint32_t value = ++source->counts[event];
     if (count != NULL)
         *count = value;
@@ -281,9 +281,9 @@ static int count_in_window(struct mb_guard *guard, struct source *source, enum m
     return 1;
 }
 
-int mb_guard_refused(struct mb_guard *guard, const char *host, const char *reason, uint64_t now_ms,
-                     uint64_t wall_ms, int *alert, uint32_t *count) {
-    struct mb_guard_refusals one = {.count = 1, .first_ms = wall_ms, .last_ms = wall_ms};
+int ratelimit_refused(struct ratelimit *guard, const char *host, const char *reason,
+                      uint64_t now_ms, uint64_t wall_ms, int *alert, uint32_t *count) {
+    struct ratelimit_refusals one = {.count = 1, .first_ms = wall_ms, .last_ms = wall_ms};
     snprintf(one.reason, sizeof one.reason, "%s", reason != NULL ? reason : "");
     *alert = 0;
     if (count != NULL)
@@ -293,8 +293,8 @@ int mb_guard_refused(struct mb_guard *guard, const char *host, const char *reaso
         add_refusals(&guard->overflow, &one);
         return 0;
     }
-    *alert = count_in_window(guard, source, MB_GUARD_REFUSED, count);
-    if (source->counts[MB_GUARD_REFUSED] == 1)
+    *alert = count_in_window(guard, source, RATELIMIT_REFUSED, count);
+    if (source->counts[RATELIMIT_REFUSED] == 1)
         return 1;
     if (source->refused.count == 0)
         snprintf(source->refused.source, sizeof source->refused.source, "%s", source->host);
@@ -302,9 +302,9 @@ int mb_guard_refused(struct mb_guard *guard, const char *host, const char *reaso
     return 0;
 }
 
-void mb_guard_refusal_summaries(struct mb_guard *guard, uint64_t now_ms, int all,
-                                void (*emit)(void *data, const struct mb_guard_refusals *summary),
-                                void *data) {
+void ratelimit_refusal_summaries(struct ratelimit *guard, uint64_t now_ms, int all,
+                                 void (*emit)(void *data, const struct ratelimit_refusals *summary),
+                                 void *data) {
     while (guard->finished != NULL) {
         struct finished *finished = guard->finished;
         guard->finished = finished->next;
@@ -325,16 +325,16 @@ void mb_guard_refusal_summaries(struct mb_guard *guard, uint64_t now_ms, int all
     }
 }
 
-int mb_guard_note(struct mb_guard *guard, const char *host, enum mb_guard_event event, uint8_t unit,
-                  uint64_t now_ms, uint32_t *count) {
+int ratelimit_note(struct ratelimit *guard, const char *host, enum ratelimit_event event,
+                   uint8_t unit, uint64_t now_ms, uint32_t *count) {
     if (count != NULL)
         *count = 0;
-    if ((unsigned)event >= MB_GUARD_EVENTS)
+    if ((unsigned)event >= RATELIMIT_EVENTS)
         return 0;
     struct source *source = window_of(guard, host, now_ms);
     if (source == NULL)
         return 0;
-    if (event == MB_GUARD_UNIT) {
+    if (event == RATELIMIT_UNIT) {
         uint8_t bit = (uint8_t)(1u << (unit & 7));
         if (source->units[unit >> 3] & bit) {
             if (count != NULL)
@@ -346,6 +346,6 @@ int mb_guard_note(struct mb_guard *guard, const char *host, enum mb_guard_event 
     return count_in_window(guard, source, event, count);
 }
 
-uint64_t mb_guard_untracked(const struct mb_guard *guard) {
+uint64_t ratelimit_untracked(const struct ratelimit *guard) {
     return guard->untracked;
 }

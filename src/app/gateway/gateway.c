@@ -47,15 +47,15 @@ struct options {
 
 /* What the gateway runs with: the configuration, and what was made from it at the start. */
 struct setup {
-    struct mb_serve_config config;
+    struct daemon_config config;
     struct mb_tls_context *front_tls;
-    char front_stamp[2048]; /* what front_tls was made from (mb_front_tls_stamp) */
+    char front_stamp[2048]; /* what front_tls was made from (front_tls_stamp) */
     /* The backends' TLS contexts: made by prepare(), then the gateway core's once it runs them
      * (it releases each when its backend goes); stamps say which files they were made from. */
-    struct mb_tls_context *backend_tls[MB_CONFIG_MAX_BACKENDS];
-    char backend_stamp[MB_CONFIG_MAX_BACKENDS][512];
+    struct mb_tls_context *backend_tls[CONFIG_MAX_BACKENDS];
+    char backend_stamp[CONFIG_MAX_BACKENDS][512];
     int backend_tls_given; /* 1 once the gateway core owns backend_tls */
-    struct mb_gateway_backend backends[MB_CONFIG_MAX_BACKENDS];
+    struct mb_gateway_backend backends[CONFIG_MAX_BACKENDS];
     uint16_t route_backend[256]; /* front unit -> backend index, or NO_ROUTE */
     uint8_t route_unit[256];     /* front unit -> device unit */
 };
@@ -64,15 +64,15 @@ struct gateway_tool {
     struct options options;
     struct setup *setup; /* in force; a reload replaces it */
     char front[4096];    /* front_summary() of what the listeners were opened with */
-    struct mb_logger logger;
+    struct logger logger;
     /* The policy in force: setup->config.policy (one thread decides and reloads). */
     struct mb_policy *policy;
     int authorize_plain;
     struct mb_loop *loop;
     struct mb_server *server;
     struct mb_gateway *gateway;
-    struct mb_watch *watch;
-    struct mb_http_server *metrics;
+    struct watch *watch;
+    struct http_server *metrics;
     int signal_fd;
     int shut_down;
 };
@@ -153,10 +153,10 @@ static int parse_arguments(int argc, char **argv, struct options *options) {
                       "(the backends' connections are shared by every client through it)";
             break;
         case OPT_LOGFORMAT:
-            bad = mb_log_format_flag(optarg, &options->log_format);
+            bad = log_format_flag(optarg, &options->log_format);
             break;
         case OPT_LOGLEVEL:
-            bad = mb_log_level_flag(optarg, &options->log_level);
+            bad = log_level_flag(optarg, &options->log_level);
             break;
         case 'h':
             usage(stdout);
@@ -203,13 +203,13 @@ static int parse_arguments(int argc, char **argv, struct options *options) {
  * needs beyond a well-formed file: devices to forward to, and a policy whenever requests are
  * checked. On error writes one line to `error`.
  */
-static int load_config(const struct options *options, struct mb_serve_config *config, char *error,
+static int load_config(const struct options *options, struct daemon_config *config, char *error,
                        size_t capacity) {
-    mb_config_gateway_defaults(config);
-    if (mb_config_load(options->config_path, config, error, capacity) != 0)
+    config_gateway_defaults(config);
+    if (config_load(options->config_path, config, error, capacity) != 0)
         return -1;
     if (options->log_format >= 0)
-        config->log_format = (enum mb_log_format)options->log_format;
+        config->log_format = (enum log_format)options->log_format;
     if (options->log_level >= 0)
         config->log_level = (enum mb_log_level)options->log_level;
     if (config->tls_handshake_timeout_ms)
@@ -248,11 +248,11 @@ static void release_tls(void *context) {
 /* What a backend's TLS context was made from: the settings and each file's identity and
  * modification time, so that a reload makes a new context when a file was replaced (a rotated
  * certificate) and keeps the running one, and its connections, otherwise. */
-static void tls_stamp(const struct mb_config_backend *given, char *stamp, size_t capacity) {
+static void tls_stamp(const struct config_backend *given, char *stamp, size_t capacity) {
     const char *const files[] = {given->tls_certificate, given->tls_key, given->tls_ca};
     snprintf(stamp, capacity, "%s|%s|%s", given->address, given->tls_pin ? given->tls_pin : "",
              given->tls_server_name ? given->tls_server_name : "");
-    mb_front_stamp_files(stamp, capacity, files, sizeof files / sizeof files[0]);
+    front_stamp_files(stamp, capacity, files, sizeof files / sizeof files[0]);
 }
 
 /* A running TLS context for the same files, or NULL. */
@@ -265,7 +265,7 @@ static struct mb_tls_context *running_tls(const struct setup *running, const cha
 
 static int prepare(struct setup *setup, const struct setup *running, const char *path, char *error,
                    size_t capacity) {
-    struct mb_serve_config *config = &setup->config;
+    struct daemon_config *config = &setup->config;
     setup->backend_tls_given = 0;
     for (size_t unit = 0; unit < 256; unit++)
         setup->route_backend[unit] = NO_ROUTE;
@@ -274,7 +274,7 @@ static int prepare(struct setup *setup, const struct setup *running, const char 
         setup->route_unit[config->routes[i].front_unit] = config->routes[i].device_unit;
     }
     for (size_t i = 0; i < config->backend_count; i++) {
-        const struct mb_config_backend *given = &config->backends[i];
+        const struct config_backend *given = &config->backends[i];
         struct mb_gateway_backend *backend = &setup->backends[i];
         const char *problem = NULL;
         memset(backend, 0, sizeof *backend);
@@ -305,7 +305,7 @@ static int prepare(struct setup *setup, const struct setup *running, const char 
         }
         char host[256], detail[400];
         /* The name the device's certificate must carry, unless server_name says otherwise. */
-        mb_guard_source_of(given->address, host, sizeof host);
+        ratelimit_source_of(given->address, host, sizeof host);
         struct stat status;
         int directory =
             given->tls_ca != NULL && stat(given->tls_ca, &status) == 0 && S_ISDIR(status.st_mode);
@@ -329,11 +329,11 @@ static int prepare(struct setup *setup, const struct setup *running, const char 
      * or CRL changed (the listeners then take it, and drop the clients it refuses). */
     if (config->tls_listen_count == 0 || (running != NULL && running->front_tls == NULL))
         return 0; /* TLS listeners come and go with a restart only */
-    mb_front_tls_stamp(config, setup->front_stamp, sizeof setup->front_stamp);
+    front_tls_stamp(config, setup->front_stamp, sizeof setup->front_stamp);
     if (running != NULL && strcmp(setup->front_stamp, running->front_stamp) == 0)
         return 0;
     char detail[400];
-    if (mb_front_tls_create(config, &setup->front_tls, detail, sizeof detail) != 0) {
+    if (front_tls_create(config, &setup->front_tls, detail, sizeof detail) != 0) {
         snprintf(error, capacity, "TLS: %s", detail);
         return -1;
     }
@@ -342,9 +342,9 @@ static int prepare(struct setup *setup, const struct setup *running, const char 
 
 /* Frees what `setup` made and still owns; `running` (or NULL) holds contexts it shares. */
 static void release_unshared(struct setup *setup, const struct setup *running) {
-    for (size_t i = 0; i < MB_CONFIG_MAX_BACKENDS; i++) {
+    for (size_t i = 0; i < CONFIG_MAX_BACKENDS; i++) {
         int shared = 0;
-        for (size_t k = 0; running != NULL && k < MB_CONFIG_MAX_BACKENDS && !shared; k++)
+        for (size_t k = 0; running != NULL && k < CONFIG_MAX_BACKENDS && !shared; k++)
             shared = running->backend_tls[k] == setup->backend_tls[i];
         if (!setup->backend_tls_given && !shared)
             mb_tls_context_destroy(setup->backend_tls[i]);
@@ -358,7 +358,7 @@ static void release(struct setup *setup, const struct setup *running) {
     release_unshared(setup, running);
     mb_tls_context_destroy(setup->front_tls);
     setup->front_tls = NULL;
-    mb_config_free(&setup->config);
+    config_free(&setup->config);
 }
 
 /* ---- --check ---- */
@@ -398,7 +398,7 @@ static void print_routes(const struct setup *setup, size_t backend) {
 
 /* The policy's notes (unit ids that reach one device through several front units), as
  * warnings after the rules. */
-static void print_notes(const struct mb_serve_config *config) {
+static void print_notes(const struct daemon_config *config) {
     const char *line = config->policy_notes;
     while (line != NULL && *line != '\0') {
         const char *end = strchr(line, '\n');
@@ -409,18 +409,18 @@ static void print_notes(const struct mb_serve_config *config) {
 }
 
 /* The same notes as log lines, at start and after a reload. */
-static void log_notes(struct mb_logger *logger, const struct mb_serve_config *config) {
+static void log_notes(struct logger *logger, const struct daemon_config *config) {
     const char *line = config->policy_notes;
     while (line != NULL && *line != '\0') {
         const char *end = strchr(line, '\n');
         int length = end != NULL ? (int)(end - line) : (int)strlen(line);
-        mb_logger_message(logger, MB_LOG_WARNING, "policy_units", "%.*s", length, line);
+        logger_message(logger, MB_LOG_WARNING, "policy_units", "%.*s", length, line);
         line = end != NULL ? end + 1 : line + length;
     }
 }
 
 static void print_setup(const struct setup *setup, const char *path) {
-    const struct mb_serve_config *config = &setup->config;
+    const struct daemon_config *config = &setup->config;
     char timeout[32], idle[32];
     printf("%s: valid\n\n", path);
     printf("listen (plain Modbus/TCP; %s):\n",
@@ -452,7 +452,7 @@ static void print_setup(const struct setup *setup, const char *path) {
            limits.max_connections, limits.max_per_source, limits.max_in_flight, idle);
     printf("sources: an IPv4 /%u, an IPv6 /%u (per-source limits, fair shares, alerts)\n", prefix4,
            prefix6);
-    const struct mb_config_guard *guard = &config->guard;
+    const struct config_guard *guard = &config->guard;
     static const char *const over_rate[] = {"exception 06", "dropped", "the connection closed"};
     if (guard->rate == 0)
         printf("rate: no limit per connection\n");
@@ -484,7 +484,7 @@ static void print_setup(const struct setup *setup, const char *path) {
     printf("\nbackends (%zu; front unit ids without a route are answered 0A):\n",
            config->backend_count);
     for (size_t i = 0; i < config->backend_count; i++) {
-        const struct mb_config_backend *backend = &config->backends[i];
+        const struct config_backend *backend = &config->backends[i];
         format_duration(backend->timeout_ms, timeout, sizeof timeout);
         char resolved[80] = "";
         mb_address_format((const struct sockaddr *)&setup->backends[i].address,
@@ -534,14 +534,14 @@ static void print_setup(const struct setup *setup, const char *path) {
 static int check(const struct options *options) {
     static struct setup setup; /* large: not on the stack */
     char error[600];
-    int status = MB_EXIT_OK;
+    int status = EXIT_STATUS_OK;
     if (load_config(options, &setup.config, error, sizeof error) != 0 ||
         prepare(&setup, NULL, options->config_path, error, sizeof error) != 0) {
         fprintf(stderr, PROGRAM ": %s\n", error);
-        status = MB_EXIT_USAGE;
+        status = EXIT_STATUS_USAGE;
     } else if (options->explain != NULL) {
-        status = mb_front_explain(PROGRAM, setup.config.policy, setup.config.authorize_plain,
-                                  options->explain, options->explain_count);
+        status = front_explain(PROGRAM, setup.config.policy, setup.config.authorize_plain,
+                               options->explain, options->explain_count);
     } else {
         print_setup(&setup, options->config_path);
     }
@@ -568,13 +568,13 @@ static void log_audited(struct gateway_tool *tool, const struct mb_server_reques
                  tool->setup->config.backends[backend].name,
                  tool->setup->route_unit[call->unit_id]);
     if (checked_write)
-        mb_logger_message(&tool->logger, MB_LOG_INFO, "audited", "%s; forwarded %s",
-                          decision->reason, route);
+        logger_message(&tool->logger, MB_LOG_INFO, "audited", "%s; forwarded %s", decision->reason,
+                       route);
     else
-        mb_logger_message(&tool->logger, MB_LOG_INFO, "audited",
-                          "plain from %s: FC %u on unit %u, not checked (authorize_plain: "
-                          "false); forwarded %s",
-                          call->peer->text, call->pdu[0], call->unit_id, route);
+        logger_message(&tool->logger, MB_LOG_INFO, "audited",
+                       "plain from %s: FC %u on unit %u, not checked (authorize_plain: "
+                       "false); forwarded %s",
+                       call->peer->text, call->pdu[0], call->unit_id, route);
 }
 
 /*
@@ -587,23 +587,23 @@ static void log_audited(struct gateway_tool *tool, const struct mb_server_reques
  *   4. the watch again: a "denied" record, or the allowed request kept for its record;
  *   5. the "audited" log line for writes;
  *   6. the gateway core, which forwards by unit id or answers 0A at once; its completion hook
- *      (mb_watch_completed) writes the record with the outcome.
+ *      (watch_completed) writes the record with the outcome.
  */
 static int gateway_request(void *data, const struct mb_server_request *call, uint8_t *response) {
     struct gateway_tool *tool = data;
     int answer = 0;
-    struct mb_watch_request seen;
-    mb_watch_begin(tool->watch, call, &seen);
-    if (!mb_watch_admit(tool->watch, &seen, response, &answer))
+    struct watch_request seen;
+    watch_begin(tool->watch, call, &seen);
+    if (!watch_admit(tool->watch, &seen, response, &answer))
         return answer;
     /* Zeroed: without a policy nothing fills it, and the watch reads the rule and reason. */
     struct mb_policy_decision decision = {0};
-    int allowed = mb_front_authorize(tool->policy, tool->authorize_plain, &tool->logger, call,
-                                     response, &decision, &answer);
+    int allowed = front_authorize(tool->policy, tool->authorize_plain, &tool->logger, call,
+                                  response, &decision, &answer);
     if (allowed < 0)
         return allowed;
     int checked = call->peer->secure || tool->authorize_plain;
-    mb_watch_decided(tool->watch, &seen, &decision, checked);
+    watch_decided(tool->watch, &seen, &decision, checked);
     if (allowed == 0)
         return answer;
     log_audited(tool, call, &decision);
@@ -619,9 +619,9 @@ static struct mb_gateway_config gateway_config_of(struct gateway_tool *tool, str
         .backend_count = setup->config.backend_count,
         .routes = setup->config.routes,
         .route_count = setup->config.route_count,
-        .log = mb_watch_log,
+        .log = watch_log,
         .log_data = tool->watch,
-        .on_complete = mb_watch_completed,
+        .on_complete = watch_completed,
         .complete_data = tool->watch,
         .over_share = (enum mb_gateway_over_share)setup->config.guard.over_share,
     };
@@ -629,7 +629,7 @@ static struct mb_gateway_config gateway_config_of(struct gateway_tool *tool, str
 }
 
 /* What only a restart changes, as one line: listeners, user, metrics address. */
-static void front_summary(const struct mb_serve_config *config, char *text, size_t capacity) {
+static void front_summary(const struct daemon_config *config, char *text, size_t capacity) {
     size_t used = 0;
     text[0] = '\0';
 #define ADD(value)       \
@@ -664,37 +664,37 @@ static void reload(struct gateway_tool *tool) {
     char error[600];
     struct setup *fresh = calloc(1, sizeof *fresh);
     if (fresh == NULL) {
-        mb_logger_message(&tool->logger, MB_LOG_ERROR, "reload_refused", "out of memory");
-        mb_watch_count_reload(tool->watch, 1);
+        logger_message(&tool->logger, MB_LOG_ERROR, "reload_refused", "out of memory");
+        watch_count_reload(tool->watch, 1);
         return;
     }
     if (load_config(&tool->options, &fresh->config, error, sizeof error) != 0 ||
         prepare(fresh, tool->setup, tool->options.config_path, error, sizeof error) != 0) {
-        mb_logger_message(&tool->logger, MB_LOG_ERROR, "reload_refused",
-                          "%s; the running configuration stays in force", error);
-        mb_watch_count_reload(tool->watch, 1);
+        logger_message(&tool->logger, MB_LOG_ERROR, "reload_refused",
+                       "%s; the running configuration stays in force", error);
+        watch_count_reload(tool->watch, 1);
         setup_free(fresh, tool->setup);
         return;
     }
     struct mb_gateway_config gateway_config = gateway_config_of(tool, fresh);
     int rc = mb_gateway_reconfigure(tool->gateway, &gateway_config);
     if (rc != 0) {
-        mb_logger_message(&tool->logger, MB_LOG_ERROR, "reload_refused",
-                          "the backends could not be started (%s); the running configuration "
-                          "stays in force",
-                          mb_strerror(rc));
-        mb_watch_count_reload(tool->watch, 1);
+        logger_message(&tool->logger, MB_LOG_ERROR, "reload_refused",
+                       "the backends could not be started (%s); the running configuration "
+                       "stays in force",
+                       mb_strerror(rc));
+        watch_count_reload(tool->watch, 1);
         setup_free(fresh, tool->setup);
         return;
     }
     /* Every backend context is the gateway core's now, the running ones it kept included. */
     fresh->backend_tls_given = 1;
     tool->setup->backend_tls_given = 1;
-    struct mb_serve_config *config = &fresh->config;
+    struct daemon_config *config = &fresh->config;
     /* Thresholds, rate and sinks. Sinks that do not open keep the old ones and say so loudly,
      * but hold back nothing else: a new CRL or policy must take effect all the same. */
     const char *audit_note = "audit";
-    if (mb_watch_reload(tool->watch, config, error, sizeof error) != 0)
+    if (watch_reload(tool->watch, config, error, sizeof error) != 0)
         audit_note = "audit (the old sinks kept: see audit_reopen_failed)";
     char summary[4096];
     front_summary(config, summary, sizeof summary);
@@ -717,16 +717,16 @@ static void reload(struct gateway_tool *tool) {
     tool->setup = fresh;
     tool->policy = config->policy;
     tool->authorize_plain = config->authorize_plain;
-    mb_watch_count_reload(tool->watch, 0);
+    watch_count_reload(tool->watch, 0);
     log_notes(&tool->logger, config);
-    mb_logger_message(&tool->logger, MB_LOG_INFO, "reloaded",
-                      "policy (%zu rules), authorize_plain, limits, logging, %s, alerts, "
-                      "backends (%zu) and routes (%zu)%s applied%s",
-                      mb_policy_rule_count(config->policy), audit_note, config->backend_count,
-                      config->route_count, tls_note,
-                      restart_needed ? "; the listen, tls.listen, user or metrics.listen changes "
-                                       "in the file need a restart"
-                                     : "");
+    logger_message(&tool->logger, MB_LOG_INFO, "reloaded",
+                   "policy (%zu rules), authorize_plain, limits, logging, %s, alerts, "
+                   "backends (%zu) and routes (%zu)%s applied%s",
+                   mb_policy_rule_count(config->policy), audit_note, config->backend_count,
+                   config->route_count, tls_note,
+                   restart_needed ? "; the listen, tls.listen, user or metrics.listen changes "
+                                    "in the file need a restart"
+                                  : "");
 }
 
 static void on_signal(struct mb_loop *loop, int fd, unsigned events, void *data) {
@@ -739,8 +739,8 @@ static void on_signal(struct mb_loop *loop, int fd, unsigned events, void *data)
             reload(tool);
         } else if (!tool->shut_down) {
             tool->shut_down = 1;
-            mb_logger_message(&tool->logger, MB_LOG_INFO, "stopping", "signal %s received",
-                              info.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+            logger_message(&tool->logger, MB_LOG_INFO, "stopping", "signal %s received",
+                           info.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
             mb_server_shutdown(tool->server, tool->setup->config.shutdown_grace_ms);
         }
     }
@@ -750,7 +750,7 @@ static void on_signal(struct mb_loop *loop, int fd, unsigned events, void *data)
 
 static int start(struct gateway_tool *tool, sigset_t *signals) {
     struct setup *setup = tool->setup;
-    struct mb_serve_config *config = &setup->config;
+    struct daemon_config *config = &setup->config;
     struct mb_server_config server_config = {
         .limits = config->limits,
         .handler = gateway_request,
@@ -758,19 +758,18 @@ static int start(struct gateway_tool *tool, sigset_t *signals) {
         /* The policy decides malformed requests too (by function code), before the gateway
          * core answers them: nothing malformed goes on to a device. */
         .pass_undecodable = 1,
-        .log = mb_watch_log,
+        .log = watch_log,
         .log_data = tool->watch,
-        .on_refused = mb_watch_refused,
+        .on_refused = watch_refused,
         .refused_data = tool->watch,
     };
     if (mb_loop_create(&tool->loop) != 0 ||
         mb_server_create(tool->loop, &server_config, &tool->server) != 0) {
         fprintf(stderr, PROGRAM ": out of memory\n");
-        return MB_EXIT_FAILURE;
+        return EXIT_STATUS_FAILURE;
     }
     struct mb_server *servers[1] = {tool->server};
-    int status =
-        mb_front_open_listeners(PROGRAM, config, servers, 1, setup->front_tls, &tool->logger);
+    int status = front_open_listeners(PROGRAM, config, servers, 1, setup->front_tls, &tool->logger);
     if (status != 0)
         return status;
     front_summary(config, tool->front, sizeof tool->front);
@@ -778,65 +777,65 @@ static int start(struct gateway_tool *tool, sigset_t *signals) {
     int rc = mb_gateway_create(tool->loop, tool->server, &gateway_config, &tool->gateway);
     if (rc != 0) {
         fprintf(stderr, PROGRAM ": cannot start the backends: %s\n", mb_strerror(rc));
-        return MB_EXIT_FAILURE;
+        return EXIT_STATUS_FAILURE;
     }
     setup->backend_tls_given = 1;
-    mb_watch_attach(tool->watch, tool->loop, tool->server, tool->gateway);
+    watch_attach(tool->watch, tool->loop, tool->server, tool->gateway);
     if (config->guard.metrics_listen != NULL) {
         char error[400], bound[80] = "";
-        if (mb_http_listen(tool->loop, config->guard.metrics_listen, mb_watch_render, tool->watch,
-                           &tool->metrics, error, sizeof error) != 0) {
+        if (http_listen(tool->loop, config->guard.metrics_listen, watch_render, tool->watch,
+                        &tool->metrics, error, sizeof error) != 0) {
             fprintf(stderr, PROGRAM ": metrics.listen: %s\n", error);
-            return MB_EXIT_FAILURE;
+            return EXIT_STATUS_FAILURE;
         }
-        mb_http_address(tool->metrics, bound, sizeof bound);
-        mb_logger_message(&tool->logger, MB_LOG_INFO, "metrics",
-                          "Prometheus metrics on http://%s/metrics", bound);
+        http_address(tool->metrics, bound, sizeof bound);
+        logger_message(&tool->logger, MB_LOG_INFO, "metrics",
+                       "Prometheus metrics on http://%s/metrics", bound);
     }
     if (config->user != NULL) {
         /* The audit file opened as root becomes the user's, so that SIGHUP after a rotation
          * can open the next one, and nothing of a reload depends on root. */
         unsigned uid, gid;
         char error[600];
-        if (mb_front_user_ids(config->user, &uid, &gid) == 0 && geteuid() == 0 &&
-            mb_watch_hand_over(tool->watch, uid, gid, error, sizeof error) != 0)
-            mb_logger_message(&tool->logger, MB_LOG_WARNING, "audit_owner", "%s", error);
-        if (mb_front_drop_privileges(PROGRAM, config->user) != 0)
-            return MB_EXIT_FAILURE;
+        if (front_user_ids(config->user, &uid, &gid) == 0 && geteuid() == 0 &&
+            watch_hand_over(tool->watch, uid, gid, error, sizeof error) != 0)
+            logger_message(&tool->logger, MB_LOG_WARNING, "audit_owner", "%s", error);
+        if (front_drop_privileges(PROGRAM, config->user) != 0)
+            return EXIT_STATUS_FAILURE;
     }
     tool->signal_fd = signalfd(-1, signals, SFD_NONBLOCK | SFD_CLOEXEC);
     if (tool->signal_fd < 0 ||
         mb_loop_add(tool->loop, tool->signal_fd, MB_IO_READ, on_signal, tool) != 0) {
         fprintf(stderr, PROGRAM ": cannot watch signals: %s\n", strerror(errno));
-        return MB_EXIT_FAILURE;
+        return EXIT_STATUS_FAILURE;
     }
     log_notes(&tool->logger, config);
     size_t rules = mb_policy_rule_count(tool->policy);
-    mb_logger_message(&tool->logger, MB_LOG_INFO, "started",
-                      "%zu backend(s), %zu routed unit id(s), %zu policy rule(s); plain requests "
-                      "%s",
-                      config->backend_count, config->route_count, rules,
-                      tool->authorize_plain ? "checked against the policy"
-                                            : "forwarded unchecked (authorize_plain: false)");
+    logger_message(&tool->logger, MB_LOG_INFO, "started",
+                   "%zu backend(s), %zu routed unit id(s), %zu policy rule(s); plain requests "
+                   "%s",
+                   config->backend_count, config->route_count, rules,
+                   tool->authorize_plain ? "checked against the policy"
+                                         : "forwarded unchecked (authorize_plain: false)");
     return 0;
 }
 
-int mb_cmd_gateway(int argc, char **argv) {
+int cmd_gateway(int argc, char **argv) {
     static struct gateway_tool tool; /* large (the configuration): not on the stack */
     char error[600];
     memset(&tool, 0, sizeof tool);
     tool.signal_fd = -1;
     int parsed = parse_arguments(argc, argv, &tool.options);
     if (parsed != 0)
-        return parsed > 0 ? MB_EXIT_OK : MB_EXIT_USAGE;
+        return parsed > 0 ? EXIT_STATUS_OK : EXIT_STATUS_USAGE;
     if (tool.options.check)
         return check(&tool.options);
 
-    int status = MB_EXIT_USAGE;
+    int status = EXIT_STATUS_USAGE;
     tool.setup = calloc(1, sizeof *tool.setup);
     if (tool.setup == NULL) {
         fprintf(stderr, PROGRAM ": out of memory\n");
-        return MB_EXIT_FAILURE;
+        return EXIT_STATUS_FAILURE;
     }
     if (load_config(&tool.options, &tool.setup->config, error, sizeof error) != 0 ||
         prepare(tool.setup, NULL, tool.options.config_path, error, sizeof error) != 0) {
@@ -846,7 +845,7 @@ int mb_cmd_gateway(int argc, char **argv) {
     tool.logger.stream = stderr;
     tool.logger.format = tool.setup->config.log_format;
     tool.logger.level = tool.setup->config.log_level;
-    if (mb_watch_create(&tool.setup->config, &tool.logger, &tool.watch, error, sizeof error) != 0) {
+    if (watch_create(&tool.setup->config, &tool.logger, &tool.watch, error, sizeof error) != 0) {
         fprintf(stderr, PROGRAM ": audit: %s\n", error);
         goto out;
     }
@@ -865,7 +864,7 @@ int mb_cmd_gateway(int argc, char **argv) {
     uint32_t backend_connections = 0;
     for (size_t i = 0; i < tool.setup->config.backend_count; i++)
         backend_connections += tool.setup->config.backends[i].connections;
-    mb_front_raise_descriptor_limit(
+    front_raise_descriptor_limit(
         &tool.logger, tool.setup->config.limits.max_connections + backend_connections, 1);
 
     status = start(&tool, &signals);
@@ -873,24 +872,24 @@ int mb_cmd_gateway(int argc, char **argv) {
         while (!(tool.shut_down && mb_server_idle(tool.server)))
             if (mb_loop_run_once(tool.loop, 200) != 0)
                 break;
-        status = MB_EXIT_OK;
+        status = EXIT_STATUS_OK;
     }
 
 out:
     /* The gateway answers what is still outstanding through the server: it goes first, and
      * the watch writes the records of those answers. */
-    mb_http_close(tool.metrics);
+    http_close(tool.metrics);
     mb_gateway_destroy(tool.gateway);
     if (tool.signal_fd >= 0) {
         mb_loop_remove(tool.loop, tool.signal_fd);
         close(tool.signal_fd);
     }
     mb_server_destroy(tool.server);
-    mb_watch_detach(tool.watch);
+    watch_detach(tool.watch);
     mb_loop_destroy(tool.loop);
-    if (status == MB_EXIT_OK)
-        mb_logger_message(&tool.logger, MB_LOG_INFO, "stopped", "all connections closed");
-    mb_watch_destroy(tool.watch);
+    if (status == EXIT_STATUS_OK)
+        logger_message(&tool.logger, MB_LOG_INFO, "stopped", "all connections closed");
+    watch_destroy(tool.watch);
     setup_free(tool.setup, NULL);
     return status;
 }

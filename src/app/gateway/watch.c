@@ -12,7 +12,7 @@
 #include "mbsec/tls.h"
 
 #define PENDING_BUCKETS 1024
-#define MAX_HISTOGRAMS (MB_CONFIG_MAX_BACKENDS * 2) /* backends, and those a reload replaced */
+#define MAX_HISTOGRAMS (CONFIG_MAX_BACKENDS * 2) /* backends, and those a reload replaced */
 #define VALUES_SHOWN 64 /* values of a write put in its record; the rest is counted */
 
 /* Backend latency buckets, in microseconds (the metric is in seconds). */
@@ -70,15 +70,15 @@ static const char *const alert_names[ALERTS] = {
     "unit_scan",        "denial_burst", "malformed_frames", "request_flood",
     "connection_flood", "fc8_restart",  "fc8_listen_only",  "backend_share"};
 
-struct mb_watch {
-    struct mb_logger *logger;
-    struct mb_audit *audit;
+struct watch {
+    struct logger *logger;
+    struct audit *audit;
     char audit_file[4096];
     char audit_syslog[4096];
     int audit_reads;
-    struct mb_guard *guard;
-    struct mb_guard_settings settings;
-    enum mb_config_over_rate over_rate;
+    struct ratelimit *guard;
+    struct ratelimit_settings settings;
+    enum config_over_rate over_rate;
     struct mb_loop *loop;
     struct mb_server *server;
     struct mb_gateway *gateway;
@@ -102,32 +102,32 @@ struct mb_watch {
     struct mb_timer summary_timer;
 };
 
-static uint64_t now_ms(const struct mb_watch *watch) {
+static uint64_t now_ms(const struct watch *watch) {
     return watch->loop != NULL ? mb_loop_now(watch->loop) : 0;
 }
 
 /* ---- sinks ---- */
 
-static int open_sinks(const struct mb_config_guard *guard, struct mb_audit **audit, char *error,
+static int open_sinks(const struct config_guard *guard, struct audit **audit, char *error,
                       size_t capacity) {
-    struct mb_audit_config config = {
+    struct audit_config config = {
         .file = guard->audit_file,
         .syslog = guard->audit_syslog,
         .app_name = "mbsec-gateway",
     };
-    return mb_audit_open(&config, audit, error, capacity) == 0 ? 0 : -1;
+    return audit_open(&config, audit, error, capacity) == 0 ? 0 : -1;
 }
 
-static void remember_sinks(struct mb_watch *watch, const struct mb_config_guard *guard) {
+static void remember_sinks(struct watch *watch, const struct config_guard *guard) {
     snprintf(watch->audit_file, sizeof watch->audit_file, "%s",
              guard->audit_file ? guard->audit_file : "");
     snprintf(watch->audit_syslog, sizeof watch->audit_syslog, "%s",
              guard->audit_syslog ? guard->audit_syslog : "");
 }
 
-static void take_settings(struct mb_watch *watch, const struct mb_serve_config *config) {
-    const struct mb_config_guard *guard = &config->guard;
-    struct mb_guard_settings settings = {
+static void take_settings(struct watch *watch, const struct daemon_config *config) {
+    const struct config_guard *guard = &config->guard;
+    struct ratelimit_settings settings = {
         .rate = guard->rate,
         .burst = guard->burst,
         .window_ms = guard->alert_window_ms,
@@ -143,22 +143,22 @@ static void take_settings(struct mb_watch *watch, const struct mb_serve_config *
     watch->audit_reads = guard->audit_reads;
 }
 
-int mb_watch_create(const struct mb_serve_config *config, struct mb_logger *logger,
-                    struct mb_watch **watch_out, char *error, size_t capacity) {
-    struct mb_watch *watch = calloc(1, sizeof *watch);
+int watch_create(const struct daemon_config *config, struct logger *logger,
+                 struct watch **watch_out, char *error, size_t capacity) {
+    struct watch *watch = calloc(1, sizeof *watch);
     if (watch == NULL) {
         snprintf(error, capacity, "out of memory");
         return -1;
     }
     watch->logger = logger;
     take_settings(watch, config);
-    if (mb_guard_create(&watch->settings, &watch->guard) != 0) {
+    if (ratelimit_create(&watch->settings, &watch->guard) != 0) {
         snprintf(error, capacity, "out of memory");
         free(watch);
         return -1;
     }
     if (open_sinks(&config->guard, &watch->audit, error, capacity) != 0) {
-        mb_guard_destroy(watch->guard);
+        ratelimit_destroy(watch->guard);
         free(watch);
         return -1;
     }
@@ -168,55 +168,55 @@ int mb_watch_create(const struct mb_serve_config *config, struct mb_logger *logg
 }
 
 static void summary_tick(struct mb_loop *loop, struct mb_timer *timer);
-static void write_summary(void *data, const struct mb_guard_refusals *summary);
+static void write_summary(void *data, const struct ratelimit_refusals *summary);
 
-void mb_watch_attach(struct mb_watch *watch, struct mb_loop *loop, struct mb_server *server,
-                     struct mb_gateway *gateway) {
+void watch_attach(struct watch *watch, struct mb_loop *loop, struct mb_server *server,
+                  struct mb_gateway *gateway) {
     watch->loop = loop;
     watch->server = server;
     watch->gateway = gateway;
     mb_timer_start(loop, &watch->summary_timer, 1000, summary_tick, watch);
 }
 
-static void begin(struct mb_json *json, const char *type);
-static void emit(struct mb_watch *watch, enum mb_audit_severity severity, const char *type,
-                 struct mb_json *json);
+static void begin(struct json *json, const char *type);
+static void emit(struct watch *watch, enum audit_severity severity, const char *type,
+                 struct json *json);
 
 /*
  * A reload that could not open (or reopen) the audit sinks it names: everything else of the
  * reload is applied by the caller, the sinks in use stay, and this is said where it will be
  * seen: an error line, a record in the sinks that still work, a metric.
  */
-static void sinks_kept(struct mb_watch *watch, const char *error) {
+static void sinks_kept(struct watch *watch, const char *error) {
     watch->sink_failures++;
-    mb_logger_message(watch->logger, MB_LOG_ERROR, "audit_reopen_failed",
-                      "%s; the audit records keep going where they went before (the rest of the "
-                      "reload is applied)",
-                      error);
-    struct mb_json json;
+    logger_message(watch->logger, MB_LOG_ERROR, "audit_reopen_failed",
+                   "%s; the audit records keep going where they went before (the rest of the "
+                   "reload is applied)",
+                   error);
+    struct json json;
     begin(&json, "audit");
-    mb_json_string(&json, "event", "reopen_failed");
-    mb_json_string(&json, "detail", error);
-    mb_json_string(&json, "file", watch->audit_file[0] ? watch->audit_file : NULL);
-    mb_json_string(&json, "syslog", watch->audit_syslog[0] ? watch->audit_syslog : NULL);
-    emit(watch, MB_AUDIT_ERROR, "audit", &json);
+    json_string(&json, "event", "reopen_failed");
+    json_string(&json, "detail", error);
+    json_string(&json, "file", watch->audit_file[0] ? watch->audit_file : NULL);
+    json_string(&json, "syslog", watch->audit_syslog[0] ? watch->audit_syslog : NULL);
+    emit(watch, AUDIT_ERROR, "audit", &json);
 }
 
-int mb_watch_reload(struct mb_watch *watch, const struct mb_serve_config *config, char *error,
-                    size_t capacity) {
-    const struct mb_config_guard *guard = &config->guard;
+int watch_reload(struct watch *watch, const struct daemon_config *config, char *error,
+                 size_t capacity) {
+    const struct config_guard *guard = &config->guard;
     int same = strcmp(watch->audit_file, guard->audit_file ? guard->audit_file : "") == 0 &&
                strcmp(watch->audit_syslog, guard->audit_syslog ? guard->audit_syslog : "") == 0;
     int kept = 0;
     take_settings(watch, config);
-    mb_guard_configure(watch->guard, &watch->settings);
+    ratelimit_configure(watch->guard, &watch->settings);
     if (same) {
-        kept = mb_audit_reopen(watch->audit, error, capacity) != 0;
+        kept = audit_reopen(watch->audit, error, capacity) != 0;
     } else {
-        struct mb_audit *fresh = NULL;
+        struct audit *fresh = NULL;
         kept = open_sinks(guard, &fresh, error, capacity) != 0;
         if (!kept) {
-            mb_audit_close(watch->audit);
+            audit_close(watch->audit);
             watch->audit = fresh;
             remember_sinks(watch, guard);
         }
@@ -226,30 +226,29 @@ int mb_watch_reload(struct mb_watch *watch, const struct mb_serve_config *config
     return kept;
 }
 
-int mb_watch_hand_over(struct mb_watch *watch, unsigned uid, unsigned gid, char *error,
-                       size_t capacity) {
-    return mb_audit_hand_over(watch->audit, uid, gid, error, capacity) == 0 ? 0 : -1;
+int watch_hand_over(struct watch *watch, unsigned uid, unsigned gid, char *error, size_t capacity) {
+    return audit_hand_over(watch->audit, uid, gid, error, capacity) == 0 ? 0 : -1;
 }
 
-void mb_watch_count_reload(struct mb_watch *watch, int refused) {
+void watch_count_reload(struct watch *watch, int refused) {
     if (refused)
         watch->reloads_refused++;
     else
         watch->reloads++;
 }
 
-void mb_watch_detach(struct mb_watch *watch) {
+void watch_detach(struct watch *watch) {
     if (watch == NULL || watch->loop == NULL)
         return;
     mb_timer_stop(watch->loop, &watch->summary_timer);
     /* The refusals of windows still open: their summaries are written now. */
-    mb_guard_refusal_summaries(watch->guard, now_ms(watch), 1, write_summary, watch);
+    ratelimit_refusal_summaries(watch->guard, now_ms(watch), 1, write_summary, watch);
     watch->loop = NULL;
     watch->server = NULL;
     watch->gateway = NULL;
 }
 
-void mb_watch_destroy(struct mb_watch *watch) {
+void watch_destroy(struct watch *watch) {
     if (watch == NULL)
         return;
     for (size_t i = 0; i < PENDING_BUCKETS; i++)
@@ -258,43 +257,43 @@ void mb_watch_destroy(struct mb_watch *watch) {
             watch->pending[i] = pending->next;
             free(pending);
         }
-    mb_guard_destroy(watch->guard);
-    mb_audit_close(watch->audit);
+    ratelimit_destroy(watch->guard);
+    audit_close(watch->audit);
     free(watch);
 }
 
 /* Writes a record; a sink that just failed is said once on stderr. */
-static void emit(struct mb_watch *watch, enum mb_audit_severity severity, const char *type,
-                 struct mb_json *json) {
-    mb_audit_write(watch->audit, severity, type, mb_json_end(json));
+static void emit(struct watch *watch, enum audit_severity severity, const char *type,
+                 struct json *json) {
+    audit_write(watch->audit, severity, type, json_end(json));
     char failure[512];
-    if (mb_audit_take_error(watch->audit, failure, sizeof failure))
-        mb_logger_message(watch->logger, MB_LOG_ERROR, "audit_failed",
-                          "%s; records are counted as lost until it works again", failure);
+    if (audit_take_error(watch->audit, failure, sizeof failure))
+        logger_message(watch->logger, MB_LOG_ERROR, "audit_failed",
+                       "%s; records are counted as lost until it works again", failure);
 }
 
-static void begin(struct mb_json *json, const char *type) {
+static void begin(struct json *json, const char *type) {
     char time[32];
-    mb_log_timestamp(time, sizeof time);
-    mb_json_begin(json);
-    mb_json_string(json, "time", time);
-    mb_json_string(json, "type", type);
+    log_timestamp(time, sizeof time);
+    json_begin(json);
+    json_string(json, "time", time);
+    json_string(json, "type", type);
 }
 
 /* Who: the connection's identity as the guard knows it. */
-static void put_client(struct mb_json *json, const struct mb_guard_client *client, uint64_t id,
+static void put_client(struct json *json, const struct ratelimit_client *client, uint64_t id,
                        const char *peer) {
-    mb_json_uint(json, "connection", id);
-    mb_json_string(json, "peer", client != NULL ? client->peer : peer);
+    json_uint(json, "connection", id);
+    json_string(json, "peer", client != NULL ? client->peer : peer);
     if (client == NULL)
         return;
-    mb_json_string(json, "transport", client->tls ? "tls" : "tcp");
-    mb_json_string(json, "role", client->has_role ? client->role : NULL);
-    mb_json_string(json, "subject", client->tls ? client->subject : NULL);
+    json_string(json, "transport", client->tls ? "tls" : "tcp");
+    json_string(json, "role", client->has_role ? client->role : NULL);
+    json_string(json, "subject", client->tls ? client->subject : NULL);
 }
 
 /* The decoded request, as fields: addresses, quantities and the values written. */
-static void put_values(struct mb_json *json, const char *key, const uint8_t *values, uint16_t count,
+static void put_values(struct json *json, const char *key, const uint8_t *values, uint16_t count,
                        int bits) {
     char text[VALUES_SHOWN * 7 + 4];
     size_t used = 0;
@@ -306,19 +305,19 @@ static void put_values(struct mb_json *json, const char *key, const uint8_t *val
         used += (size_t)snprintf(text + used, sizeof text - used, "%s%u", i ? "," : "", value);
     }
     snprintf(text + used, sizeof text - used, "]");
-    mb_json_raw(json, key, text);
+    json_raw(json, key, text);
     if (count > shown)
-        mb_json_uint(json, "values_not_shown", (uint64_t)(count - shown));
+        json_uint(json, "values_not_shown", (uint64_t)(count - shown));
 }
 
 /* `decoded`: the request as the server decoded it, NULL when it did not decode. */
-static void put_request(struct mb_json *json, uint8_t unit, uint8_t function,
+static void put_request(struct json *json, uint8_t unit, uint8_t function,
                         const struct mb_request *decoded) {
-    mb_json_uint(json, "unit", unit);
-    mb_json_uint(json, "function", function);
-    mb_json_string(json, "function_name", mb_function_name(function));
+    json_uint(json, "unit", unit);
+    json_uint(json, "function", function);
+    json_string(json, "function_name", mb_function_name(function));
     if (decoded == NULL) {
-        mb_json_bool(json, "malformed", 1);
+        json_bool(json, "malformed", 1);
         return;
     }
     const struct mb_request request = *decoded;
@@ -327,48 +326,48 @@ static void put_request(struct mb_json *json, uint8_t unit, uint8_t function,
     case MB_FC_READ_DISCRETE_INPUTS:
     case MB_FC_READ_HOLDING_REGISTERS:
     case MB_FC_READ_INPUT_REGISTERS:
-        mb_json_uint(json, "address", request.read.address);
-        mb_json_uint(json, "quantity", request.read.quantity);
+        json_uint(json, "address", request.read.address);
+        json_uint(json, "quantity", request.read.quantity);
         break;
     case MB_FC_WRITE_SINGLE_COIL:
-        mb_json_uint(json, "address", request.write_single.address);
-        mb_json_raw(json, "values", request.write_single.value == MB_COIL_ON ? "[1]" : "[0]");
+        json_uint(json, "address", request.write_single.address);
+        json_raw(json, "values", request.write_single.value == MB_COIL_ON ? "[1]" : "[0]");
         break;
     case MB_FC_WRITE_SINGLE_REGISTER: {
         char text[16];
         snprintf(text, sizeof text, "[%u]", request.write_single.value);
-        mb_json_uint(json, "address", request.write_single.address);
-        mb_json_raw(json, "values", text);
+        json_uint(json, "address", request.write_single.address);
+        json_raw(json, "values", text);
         break;
     }
     case MB_FC_WRITE_MULTIPLE_COILS:
     case MB_FC_WRITE_MULTIPLE_REGISTERS:
-        mb_json_uint(json, "address", request.write_multiple.address);
-        mb_json_uint(json, "quantity", request.write_multiple.quantity);
+        json_uint(json, "address", request.write_multiple.address);
+        json_uint(json, "quantity", request.write_multiple.quantity);
         put_values(json, "values", request.write_multiple.values, request.write_multiple.quantity,
                    request.function == MB_FC_WRITE_MULTIPLE_COILS);
         break;
     case MB_FC_MASK_WRITE_REGISTER:
-        mb_json_uint(json, "address", request.mask_write.address);
-        mb_json_uint(json, "and_mask", request.mask_write.and_mask);
-        mb_json_uint(json, "or_mask", request.mask_write.or_mask);
+        json_uint(json, "address", request.mask_write.address);
+        json_uint(json, "and_mask", request.mask_write.and_mask);
+        json_uint(json, "or_mask", request.mask_write.or_mask);
         break;
     case MB_FC_READ_WRITE_MULTIPLE_REGISTERS:
-        mb_json_uint(json, "address", request.read_write.write_address);
-        mb_json_uint(json, "quantity", request.read_write.write_quantity);
+        json_uint(json, "address", request.read_write.write_address);
+        json_uint(json, "quantity", request.read_write.write_quantity);
         put_values(json, "values", request.read_write.values, request.read_write.write_quantity, 0);
-        mb_json_uint(json, "read_address", request.read_write.read_address);
-        mb_json_uint(json, "read_quantity", request.read_write.read_quantity);
+        json_uint(json, "read_address", request.read_write.read_address);
+        json_uint(json, "read_quantity", request.read_write.read_quantity);
         break;
     case MB_FC_DIAGNOSTICS:
-        mb_json_uint(json, "sub_function", request.diagnostics.sub_function);
+        json_uint(json, "sub_function", request.diagnostics.sub_function);
         break;
     case MB_FC_READ_FIFO_QUEUE:
-        mb_json_uint(json, "address", request.fifo.address);
+        json_uint(json, "address", request.fifo.address);
         break;
     case MB_FC_READ_FILE_RECORD:
     case MB_FC_WRITE_FILE_RECORD:
-        mb_json_uint(json, "records", request.file.count);
+        json_uint(json, "records", request.file.count);
         break;
     default:
         break;
@@ -377,36 +376,35 @@ static void put_request(struct mb_json *json, uint8_t unit, uint8_t function,
 
 /* ---- alerts ---- */
 
-static void raise_alert(struct mb_watch *watch, enum alert kind, const char *source,
-                        const char *peer, uint64_t connection_id, uint32_t count,
-                        const char *detail) {
+static void raise_alert(struct watch *watch, enum alert kind, const char *source, const char *peer,
+                        uint64_t connection_id, uint32_t count, const char *detail) {
     watch->alerts[kind]++;
     if (source == NULL)
         source = "";
-    mb_logger_message(watch->logger, MB_LOG_WARNING, "alert", "%s from %s: %s", alert_names[kind],
-                      source, detail);
-    struct mb_json json;
+    logger_message(watch->logger, MB_LOG_WARNING, "alert", "%s from %s: %s", alert_names[kind],
+                   source, detail);
+    struct json json;
     begin(&json, "alert");
-    mb_json_string(&json, "alert", alert_names[kind]);
-    mb_json_string(&json, "source", source);
+    json_string(&json, "alert", alert_names[kind]);
+    json_string(&json, "source", source);
     if (connection_id != 0) {
-        const struct mb_guard_client *client = mb_guard_find(watch->guard, connection_id);
+        const struct ratelimit_client *client = ratelimit_find(watch->guard, connection_id);
         put_client(&json, client, connection_id, peer);
     }
     if (count != 0) {
-        mb_json_uint(&json, "count", count);
-        mb_json_uint(&json, "window_ms", watch->settings.window_ms);
+        json_uint(&json, "count", count);
+        json_uint(&json, "window_ms", watch->settings.window_ms);
     }
-    mb_json_string(&json, "detail", detail);
-    emit(watch, MB_AUDIT_CRITICAL, "alert", &json);
+    json_string(&json, "detail", detail);
+    emit(watch, AUDIT_CRITICAL, "alert", &json);
 }
 
 /* Counts an event for a source and raises its alert when the count reaches the threshold. */
-static void count_event(struct mb_watch *watch, enum mb_guard_event event, enum alert kind,
+static void count_event(struct watch *watch, enum ratelimit_event event, enum alert kind,
                         const char *source, const char *peer, uint64_t connection_id, uint8_t unit,
                         const char *what) {
     uint32_t count;
-    if (!mb_guard_note(watch->guard, source, event, unit, now_ms(watch), &count))
+    if (!ratelimit_note(watch->guard, source, event, unit, now_ms(watch), &count))
         return;
     char detail[200];
     snprintf(detail, sizeof detail, "%u %s within %u ms", count, what, watch->settings.window_ms);
@@ -415,59 +413,59 @@ static void count_event(struct mb_watch *watch, enum mb_guard_event event, enum 
 
 /* ---- connection and backend events ---- */
 
-static void sanity(struct mb_watch *watch, const char *side, const struct mb_log_event *event) {
-    struct mb_json json;
+static void sanity(struct watch *watch, const char *side, const struct mb_log_event *event) {
+    struct json json;
     begin(&json, "sanity");
-    mb_json_string(&json, "side", side);
+    json_string(&json, "side", side);
     if (event->connection_id != 0)
-        put_client(&json, mb_guard_find(watch->guard, event->connection_id), event->connection_id,
+        put_client(&json, ratelimit_find(watch->guard, event->connection_id), event->connection_id,
                    event->peer);
-    mb_json_string(&json, "event", event->event);
-    mb_json_string(&json, "detail", event->reason);
-    emit(watch, MB_AUDIT_WARNING, "sanity", &json);
+    json_string(&json, "event", event->event);
+    json_string(&json, "detail", event->reason);
+    emit(watch, AUDIT_WARNING, "sanity", &json);
 }
 
-static void connection_record(struct mb_watch *watch, const struct mb_log_event *event,
-                              const char *what, const struct mb_guard_client *client) {
-    struct mb_json json;
+static void connection_record(struct watch *watch, const struct mb_log_event *event,
+                              const char *what, const struct ratelimit_client *client) {
+    struct json json;
     begin(&json, "connection");
-    mb_json_string(&json, "event", what);
+    json_string(&json, "event", what);
     put_client(&json, client, event->connection_id, event->peer);
     if (event->listener != NULL)
-        mb_json_string(&json, "listener", event->listener);
+        json_string(&json, "listener", event->listener);
     else if (client != NULL && client->listener[0])
-        mb_json_string(&json, "listener", client->listener);
+        json_string(&json, "listener", client->listener);
     if (event->tls != NULL) {
-        mb_json_string(&json, "version", event->tls->version);
-        mb_json_string(&json, "cipher", event->tls->cipher);
-        mb_json_bool(&json, "resumed", event->tls->resumed);
+        json_string(&json, "version", event->tls->version);
+        json_string(&json, "cipher", event->tls->cipher);
+        json_bool(&json, "resumed", event->tls->resumed);
         if (!event->tls->has_role)
-            mb_json_string(&json, "role_problem", event->tls->role_diagnostic);
+            json_string(&json, "role_problem", event->tls->role_diagnostic);
     }
     if (strcmp(what, "closed") == 0) {
-        mb_json_uint(&json, "requests", event->requests);
-        mb_json_uint(&json, "duration_ms", event->duration_ms);
+        json_uint(&json, "requests", event->requests);
+        json_uint(&json, "duration_ms", event->duration_ms);
     }
     if (event->reason != NULL && strcmp(what, "opened") != 0)
-        mb_json_string(&json, "reason", event->reason);
+        json_string(&json, "reason", event->reason);
     emit(watch,
          strcmp(what, "closed") == 0 || strcmp(what, "opened") == 0 || strcmp(what, "tls") == 0
-             ? MB_AUDIT_INFO
-             : MB_AUDIT_WARNING,
+             ? AUDIT_INFO
+             : AUDIT_WARNING,
          "connection", &json);
 }
 
-void mb_watch_log(void *data, const struct mb_log_event *event) {
-    struct mb_watch *watch = data;
-    mb_logger_write(watch->logger, event);
+void watch_log(void *data, const struct mb_log_event *event) {
+    struct watch *watch = data;
+    logger_write(watch->logger, event);
     const char *name = event->event;
     if (strcmp(name, "connection_opened") == 0) {
-        struct mb_guard_client *client =
-            mb_guard_open(watch->guard, event->connection_id, event->peer, event->source,
-                          event->listener, now_ms(watch));
+        struct ratelimit_client *client =
+            ratelimit_open(watch->guard, event->connection_id, event->peer, event->source,
+                           event->listener, now_ms(watch));
         connection_record(watch, event, "opened", client);
     } else if (strcmp(name, "tls_established") == 0) {
-        struct mb_guard_client *client = mb_guard_find(watch->guard, event->connection_id);
+        struct ratelimit_client *client = ratelimit_find(watch->guard, event->connection_id);
         if (client != NULL && event->tls != NULL) {
             client->tls = 1;
             client->has_role = event->tls->has_role;
@@ -480,20 +478,20 @@ void mb_watch_log(void *data, const struct mb_log_event *event) {
     } else if (strcmp(name, "tls_failed") == 0 || strcmp(name, "tls_revoked") == 0) {
         /* "tls_revoked": a reload's new CA or CRL refused the certificate of an established
          * connection, which is closed next. */
-        connection_record(watch, event, name, mb_guard_find(watch->guard, event->connection_id));
+        connection_record(watch, event, name, ratelimit_find(watch->guard, event->connection_id));
     } else if (strcmp(name, "connection_closed") == 0) {
         connection_record(watch, event, "closed",
-                          mb_guard_find(watch->guard, event->connection_id));
-        mb_guard_close(watch->guard, event->connection_id);
+                          ratelimit_find(watch->guard, event->connection_id));
+        ratelimit_close(watch->guard, event->connection_id);
     } else if (strcmp(name, "connection_refused") == 0) {
-        /* Logged at most 10 a second; every refusal reaches mb_watch_refused() instead. */
+        /* Logged at most 10 a second; every refusal reaches watch_refused() instead. */
     } else if (strcmp(name, "protocol_error") == 0 && event->reason != NULL &&
                strcmp(event->reason, "undecodable PDU handed to the handler") == 0) {
-        /* The request itself comes to mb_watch_admit(), which records it with its fields. */
+        /* The request itself comes to watch_admit(), which records it with its fields. */
     } else if (strcmp(name, "protocol_error") == 0) {
         watch->malformed_front++;
         sanity(watch, "front", event);
-        count_event(watch, MB_GUARD_MALFORMED, ALERT_MALFORMED, event->source, event->peer,
+        count_event(watch, RATELIMIT_MALFORMED, ALERT_MALFORMED, event->source, event->peer,
                     event->connection_id, 0, "malformed frames");
     } else if (strcmp(name, "backend_mismatch") == 0 || strcmp(name, "backend_unsolicited") == 0) {
         watch->sanity_backend++;
@@ -503,24 +501,24 @@ void mb_watch_log(void *data, const struct mb_log_event *event) {
 
 /* ---- refused connections ---- */
 
-void mb_watch_refused(void *data, const struct mb_peer *peer, const char *listener,
-                      const char *reason) {
-    struct mb_watch *watch = data;
+void watch_refused(void *data, const struct mb_peer *peer, const char *listener,
+                   const char *reason) {
+    struct watch *watch = data;
     int alert;
     uint32_t count;
     watch->refused++;
-    if (mb_guard_refused(watch->guard, peer->source, reason, now_ms(watch), mb_log_wall_ms(),
-                         &alert, &count)) {
+    if (ratelimit_refused(watch->guard, peer->source, reason, now_ms(watch), log_wall_ms(), &alert,
+                          &count)) {
         /* The first of the source's window: a record of its own. The rest are summed up. */
-        struct mb_json json;
+        struct json json;
         begin(&json, "connection");
-        mb_json_string(&json, "event", "refused");
-        mb_json_uint(&json, "connection", 0);
-        mb_json_string(&json, "peer", peer->text);
-        mb_json_string(&json, "source", peer->source);
-        mb_json_string(&json, "listener", listener);
-        mb_json_string(&json, "reason", reason);
-        emit(watch, MB_AUDIT_WARNING, "connection", &json);
+        json_string(&json, "event", "refused");
+        json_uint(&json, "connection", 0);
+        json_string(&json, "peer", peer->text);
+        json_string(&json, "source", peer->source);
+        json_string(&json, "listener", listener);
+        json_string(&json, "reason", reason);
+        emit(watch, AUDIT_WARNING, "connection", &json);
     }
     if (alert) {
         char detail[200];
@@ -530,52 +528,52 @@ void mb_watch_refused(void *data, const struct mb_peer *peer, const char *listen
     }
 }
 
-static void write_summary(void *data, const struct mb_guard_refusals *summary) {
-    struct mb_watch *watch = data;
+static void write_summary(void *data, const struct ratelimit_refusals *summary) {
+    struct watch *watch = data;
     char first[40], last[40];
-    mb_log_time_of(summary->first_ms, first, sizeof first);
-    mb_log_time_of(summary->last_ms, last, sizeof last);
+    log_time_of(summary->first_ms, first, sizeof first);
+    log_time_of(summary->last_ms, last, sizeof last);
     watch->refusal_summaries++;
-    struct mb_json json;
+    struct json json;
     begin(&json, "connection");
-    mb_json_string(&json, "event", "refused_summary");
-    mb_json_string(&json, "source", summary->source);
-    mb_json_uint(&json, "count", summary->count);
-    mb_json_string(&json, "first", first);
-    mb_json_string(&json, "last", last);
-    mb_json_uint(&json, "window_ms", watch->settings.window_ms);
-    mb_json_string(&json, "reason", summary->reason);
-    emit(watch, MB_AUDIT_WARNING, "connection", &json);
+    json_string(&json, "event", "refused_summary");
+    json_string(&json, "source", summary->source);
+    json_uint(&json, "count", summary->count);
+    json_string(&json, "first", first);
+    json_string(&json, "last", last);
+    json_uint(&json, "window_ms", watch->settings.window_ms);
+    json_string(&json, "reason", summary->reason);
+    emit(watch, AUDIT_WARNING, "connection", &json);
 }
 
 /* Once a second: the summaries of refusal windows that have ended. */
 static void summary_tick(struct mb_loop *loop, struct mb_timer *timer) {
-    struct mb_watch *watch = timer->data;
-    mb_guard_refusal_summaries(watch->guard, now_ms(watch), 0, write_summary, watch);
+    struct watch *watch = timer->data;
+    ratelimit_refusal_summaries(watch->guard, now_ms(watch), 0, write_summary, watch);
     mb_timer_start(loop, timer, 1000, summary_tick, watch);
 }
 
 /* ---- requests ---- */
 
-void mb_watch_begin(struct mb_watch *watch, const struct mb_server_request *call,
-                    struct mb_watch_request *seen) {
+void watch_begin(struct watch *watch, const struct mb_server_request *call,
+                 struct watch_request *seen) {
     seen->call = call;
-    seen->client = mb_guard_find(watch->guard, call->connection_id);
+    seen->client = ratelimit_find(watch->guard, call->connection_id);
     seen->function = call->pdu_length > 0 ? call->pdu[0] : 0;
     watch->requests[seen->function]++;
     const char *peer = call->peer->text, *source = call->peer->source;
-    count_event(watch, MB_GUARD_UNIT, ALERT_SCAN, source, peer, call->connection_id, call->unit_id,
+    count_event(watch, RATELIMIT_UNIT, ALERT_SCAN, source, peer, call->connection_id, call->unit_id,
                 "distinct unit ids requested");
     if (call->request == NULL) {
         watch->malformed_front++;
-        struct mb_json json;
+        struct json json;
         begin(&json, "sanity");
-        mb_json_string(&json, "side", "front");
+        json_string(&json, "side", "front");
         put_client(&json, seen->client, call->connection_id, peer);
         put_request(&json, call->unit_id, seen->function, NULL);
-        mb_json_string(&json, "detail", mb_strerror(call->decode_error));
-        emit(watch, MB_AUDIT_WARNING, "sanity", &json);
-        count_event(watch, MB_GUARD_MALFORMED, ALERT_MALFORMED, source, peer, call->connection_id,
+        json_string(&json, "detail", mb_strerror(call->decode_error));
+        emit(watch, AUDIT_WARNING, "sanity", &json);
+        count_event(watch, RATELIMIT_MALFORMED, ALERT_MALFORMED, source, peer, call->connection_id,
                     0, "malformed requests");
     } else if (call->request->function == MB_FC_DIAGNOSTICS &&
                (call->request->diagnostics.sub_function == 1 ||
@@ -590,19 +588,19 @@ void mb_watch_begin(struct mb_watch *watch, const struct mb_server_request *call
     }
 }
 
-int mb_watch_admit(struct mb_watch *watch, const struct mb_watch_request *seen, uint8_t *response,
-                   int *answer) {
+int watch_admit(struct watch *watch, const struct watch_request *seen, uint8_t *response,
+                int *answer) {
     const struct mb_server_request *call = seen->call;
-    if (mb_guard_admit(watch->guard, seen->client, now_ms(watch)))
+    if (ratelimit_admit(watch->guard, seen->client, now_ms(watch)))
         return 1;
     watch->rate_limited++;
     if (seen->client != NULL)
         seen->client->rate_limited++;
-    count_event(watch, MB_GUARD_RATE_LIMITED, ALERT_FLOOD, call->peer->source, call->peer->text,
+    count_event(watch, RATELIMIT_RATE_LIMITED, ALERT_FLOOD, call->peer->source, call->peer->text,
                 call->connection_id, 0, "requests over the rate limit");
-    if (watch->over_rate == MB_OVER_RATE_CLOSE) {
+    if (watch->over_rate == OVER_RATE_CLOSE) {
         *answer = MB_SERVER_CLOSE;
-    } else if (watch->over_rate == MB_OVER_RATE_DROP) {
+    } else if (watch->over_rate == OVER_RATE_DROP) {
         *answer = 0;
     } else {
         watch->exceptions[2][MB_EX_SERVER_DEVICE_BUSY]++;
@@ -626,10 +624,10 @@ static void rebase(struct mb_request *request, const uint8_t *pdu, const uint8_t
         request->read_write.values = copy + (request->read_write.values - pdu);
 }
 
-void mb_watch_decided(struct mb_watch *watch, const struct mb_watch_request *seen,
-                      const struct mb_policy_decision *decision, int checked) {
+void watch_decided(struct watch *watch, const struct watch_request *seen,
+                   const struct mb_policy_decision *decision, int checked) {
     const struct mb_server_request *call = seen->call;
-    struct mb_guard_client *client = seen->client;
+    struct ratelimit_client *client = seen->client;
     if (checked && decision->action != MB_POLICY_ALLOW) {
         /* Action 0: nothing decided (no policy), which is answered as a deny. */
         enum mb_policy_action action = decision->action != 0 ? decision->action : MB_POLICY_DENY;
@@ -639,17 +637,17 @@ void mb_watch_decided(struct mb_watch *watch, const struct mb_watch_request *see
         uint8_t code = decision->exception ? decision->exception : MB_EX_ILLEGAL_FUNCTION;
         if (action == MB_POLICY_DENY)
             watch->exceptions[0][code]++;
-        struct mb_json json;
+        struct json json;
         begin(&json, "denied");
         put_client(&json, client, call->connection_id, call->peer->text);
         put_request(&json, call->unit_id, seen->function, call->request);
-        mb_json_string(&json, "rule", decision->rule_name);
-        mb_json_string(&json, "action", mb_policy_action_name(action));
+        json_string(&json, "rule", decision->rule_name);
+        json_string(&json, "action", mb_policy_action_name(action));
         if (action == MB_POLICY_DENY)
-            mb_json_uint(&json, "exception", code);
-        mb_json_string(&json, "reason", decision->reason);
-        emit(watch, MB_AUDIT_WARNING, "denied", &json);
-        count_event(watch, MB_GUARD_DENIAL, ALERT_DENIALS, call->peer->source, call->peer->text,
+            json_uint(&json, "exception", code);
+        json_string(&json, "reason", decision->reason);
+        emit(watch, AUDIT_WARNING, "denied", &json);
+        count_event(watch, RATELIMIT_DENIAL, ALERT_DENIALS, call->peer->source, call->peer->text,
                     call->connection_id, 0, "requests denied");
         return;
     }
@@ -687,7 +685,7 @@ void mb_watch_decided(struct mb_watch *watch, const struct mb_watch_request *see
     watch->pending_count++;
 }
 
-static struct histogram *histogram_of(struct mb_watch *watch, const char *backend) {
+static struct histogram *histogram_of(struct watch *watch, const char *backend) {
     for (size_t i = 0; i < watch->histogram_count; i++)
         if (strcmp(watch->histograms[i].backend, backend) == 0)
             return &watch->histograms[i];
@@ -698,29 +696,29 @@ static struct histogram *histogram_of(struct mb_watch *watch, const char *backen
     return histogram;
 }
 
-static void record_outcome(struct mb_watch *watch, struct pending *pending,
+static void record_outcome(struct watch *watch, struct pending *pending,
                            const struct mb_gateway_completion *done, const char *outcome) {
-    struct mb_json json;
+    struct json json;
     int write = pending->write;
     begin(&json, write ? "write" : "read");
-    put_client(&json, mb_guard_find(watch->guard, done->connection_id), done->connection_id, "");
+    put_client(&json, ratelimit_find(watch->guard, done->connection_id), done->connection_id, "");
     put_request(&json, pending->unit, pending->request.function, &pending->request);
     if (pending->checked)
-        mb_json_string(&json, "rule", pending->rule);
+        json_string(&json, "rule", pending->rule);
     else
-        mb_json_string(&json, "rule", NULL); /* authorize_plain: false: nobody checked it */
-    mb_json_string(&json, "backend", done->backend);
+        json_string(&json, "rule", NULL); /* authorize_plain: false: nobody checked it */
+    json_string(&json, "backend", done->backend);
     if (done->backend != NULL)
-        mb_json_uint(&json, "device_unit", done->device_unit);
-    mb_json_string(&json, "outcome", outcome);
+        json_uint(&json, "device_unit", done->device_unit);
+    json_string(&json, "outcome", outcome);
     if (done->exception != 0)
-        mb_json_uint(&json, "exception", done->exception);
-    mb_json_uint(&json, "latency_us", done->latency_us);
-    emit(watch, write ? MB_AUDIT_NOTICE : MB_AUDIT_INFO, write ? "write" : "read", &json);
+        json_uint(&json, "exception", done->exception);
+    json_uint(&json, "latency_us", done->latency_us);
+    emit(watch, write ? AUDIT_NOTICE : AUDIT_INFO, write ? "write" : "read", &json);
 }
 
-void mb_watch_completed(void *data, const struct mb_gateway_completion *done) {
-    struct mb_watch *watch = data;
+void watch_completed(void *data, const struct mb_gateway_completion *done) {
+    struct watch *watch = data;
     static const enum outcome of_gateway[] = {
         [MB_GATEWAY_ANSWERED] = ANSWERED,     [MB_GATEWAY_UNAVAILABLE] = UNAVAILABLE,
         [MB_GATEWAY_TIMEOUT] = TIMEOUT,       [MB_GATEWAY_MISMATCH] = MISMATCH,
@@ -735,9 +733,9 @@ void mb_watch_completed(void *data, const struct mb_gateway_completion *done) {
     if (done->exception != 0)
         watch->exceptions[done->from_device ? 1 : 2][done->exception]++;
     if (outcome == OVER_SHARE) {
-        const struct mb_guard_client *client = mb_guard_find(watch->guard, done->connection_id);
+        const struct ratelimit_client *client = ratelimit_find(watch->guard, done->connection_id);
         if (client != NULL)
-            count_event(watch, MB_GUARD_OVER_SHARE, ALERT_SHARE, client->source, client->peer,
+            count_event(watch, RATELIMIT_OVER_SHARE, ALERT_SHARE, client->source, client->peer,
                         done->connection_id, 0, "requests over the share of a backend");
     }
     int timed = outcome == ANSWERED || outcome == DEVICE_EXCEPTION || outcome == TIMEOUT ||
@@ -775,7 +773,7 @@ static void family(FILE *out, const char *name, const char *type, const char *he
     fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static void render_backends(struct mb_watch *watch, FILE *out) {
+static void render_backends(struct watch *watch, FILE *out) {
     size_t count = watch->gateway != NULL ? mb_gateway_backend_count(watch->gateway) : 0;
     struct mb_gateway_backend_info info;
     /* The families with one value per backend, in the order of `values` below. */
@@ -846,8 +844,8 @@ static void render_backends(struct mb_watch *watch, FILE *out) {
     }
 }
 
-int mb_watch_render(void *data, const char *path, FILE *out) {
-    struct mb_watch *watch = data;
+int watch_render(void *data, const char *path, FILE *out) {
+    struct watch *watch = data;
     if (strcmp(path, "/metrics") != 0)
         return 404;
     family(out, "mbsec_gateway_requests_total", "counter",
@@ -910,8 +908,8 @@ int mb_watch_render(void *data, const char *path, FILE *out) {
                 (unsigned long long)stats.tls_failures);
     }
     render_backends(watch, out);
-    struct mb_audit_stats audit;
-    mb_audit_stats(watch->audit, &audit);
+    struct audit_stats audit;
+    audit_stats(watch->audit, &audit);
     family(out, "mbsec_gateway_audit_records_total", "counter",
            "Audit records written, and lost by a sink.");
     fprintf(out, "mbsec_gateway_audit_records_total{result=\"written\"} %llu\n",

@@ -22,16 +22,16 @@
 #include "mbsec/policy.h"
 #include "mbsec/server.h"
 
-struct mb_watch;
+struct watch;
 
 /* Opens the audit sinks of `config` (config->guard). Returns 0, or -1 with one line in
  * `error`. `logger` (stderr lines) must outlive the watch. */
-int mb_watch_create(const struct mb_serve_config *config, struct mb_logger *logger,
-                    struct mb_watch **watch, char *error, size_t capacity);
+int watch_create(const struct daemon_config *config, struct logger *logger, struct watch **watch,
+                 char *error, size_t capacity);
 
 /* The server and gateway whose counters the metrics show; either may be NULL. */
-void mb_watch_attach(struct mb_watch *watch, struct mb_loop *loop, struct mb_server *server,
-                     struct mb_gateway *gateway);
+void watch_attach(struct watch *watch, struct mb_loop *loop, struct mb_server *server,
+                  struct mb_gateway *gateway);
 
 /*
  * A reload: new thresholds and rate, always; new sinks when the file names others (else the
@@ -40,65 +40,64 @@ void mb_watch_attach(struct mb_watch *watch, struct mb_loop *loop, struct mb_ser
  * in mbsec_gateway_audit_reopen_failures_total, with the reason in `error`. A failing sink
  * never holds back the rest of a reload (a new CRL, a new policy).
  */
-int mb_watch_reload(struct mb_watch *watch, const struct mb_serve_config *config, char *error,
-                    size_t capacity);
+int watch_reload(struct watch *watch, const struct daemon_config *config, char *error,
+                 size_t capacity);
 
-/* Gives the audit file to uid:gid (mb_audit_hand_over) before the process becomes them.
+/* Gives the audit file to uid:gid (audit_hand_over) before the process becomes them.
  * Returns 0, or -1 with one line in `error`. */
-int mb_watch_hand_over(struct mb_watch *watch, unsigned uid, unsigned gid, char *error,
-                       size_t capacity);
+int watch_hand_over(struct watch *watch, unsigned uid, unsigned gid, char *error, size_t capacity);
 
 /* Stops the watch's timer and writes the refusal summaries still open; call it before the loop
  * goes. */
-void mb_watch_detach(struct mb_watch *watch);
+void watch_detach(struct watch *watch);
 
 /* The server's on_refused hook: every connection refused at accept is counted for its source
  * (alert connection_flood), the first of a source's window recorded, the rest summed up in one
  * "refused_summary" record when the window ends. */
-void mb_watch_refused(void *watch, const struct mb_peer *peer, const char *listener,
-                      const char *reason);
-void mb_watch_count_reload(struct mb_watch *watch, int refused);
+void watch_refused(void *watch, const struct mb_peer *peer, const char *listener,
+                   const char *reason);
+void watch_count_reload(struct watch *watch, int refused);
 
-void mb_watch_destroy(struct mb_watch *watch);
+void watch_destroy(struct watch *watch);
 
 /* An mb_log_fn for the server and the gateway core: the line on stderr, and the record. */
-void mb_watch_log(void *watch, const struct mb_log_event *event);
+void watch_log(void *watch, const struct mb_log_event *event);
 
 /*
  * One request on its way through the gateway (gateway_request in gateway.c), stage by stage:
- * mb_watch_begin() (counts and alerts), mb_watch_admit() (the rate), the policy,
- * mb_watch_decided() (records), the gateway core. What the stages share is worked out once, in
- * mb_watch_begin(): the connection as the watch has known it since accept, and what the
+ * watch_begin() (counts and alerts), watch_admit() (the rate), the policy,
+ * watch_decided() (records), the gateway core. What the stages share is worked out once, in
+ * watch_begin(): the connection as the watch has known it since accept, and what the
  * request does. The request is the server's decoding (call->request), never decoded again.
  */
-struct mb_watch_request {
+struct watch_request {
     const struct mb_server_request *call;
-    struct mb_guard_client *client; /* the connection: peer, source, role; NULL if unknown */
-    uint8_t function;               /* call->pdu[0], 0 for an empty PDU */
+    struct ratelimit_client *client; /* the connection: peer, source, role; NULL if unknown */
+    uint8_t function;                /* call->pdu[0], 0 for an empty PDU */
 };
 
 /* Counts the request, watches for unit-id scans and FC 8 restart / listen-only, and records a
  * malformed PDU. */
-void mb_watch_begin(struct mb_watch *watch, const struct mb_server_request *call,
-                    struct mb_watch_request *seen);
+void watch_begin(struct watch *watch, const struct mb_server_request *call,
+                 struct watch_request *seen);
 
 /* The connection's rate. Returns 1 when the request goes on; 0 when it is over the rate, with
  * *answer what the handler returns (an exception 06 written to `response`, 0 to drop, or
  * MB_SERVER_CLOSE). */
-int mb_watch_admit(struct mb_watch *watch, const struct mb_watch_request *seen, uint8_t *response,
-                   int *answer);
+int watch_admit(struct watch *watch, const struct watch_request *seen, uint8_t *response,
+                int *answer);
 
 /* After the policy: a refusal becomes a "denied" record (and maybe an alert); an allowed write
  * (or read, with audit.reads) is kept until its completion writes its record. `checked` is 0
  * for a plain request the policy did not look at (authorize_plain: false); decision->access
  * says what the request does either way. */
-void mb_watch_decided(struct mb_watch *watch, const struct mb_watch_request *seen,
-                      const struct mb_policy_decision *decision, int checked);
+void watch_decided(struct watch *watch, const struct watch_request *seen,
+                   const struct mb_policy_decision *decision, int checked);
 
 /* The gateway core's completion hook (mb_gateway_completion_fn). */
-void mb_watch_completed(void *watch, const struct mb_gateway_completion *done);
+void watch_completed(void *watch, const struct mb_gateway_completion *done);
 
-/* Renders the metrics for GET /metrics (an mb_http_render_fn). */
-int mb_watch_render(void *watch, const char *path, FILE *out);
+/* Renders the metrics for GET /metrics (an http_render_fn). */
+int watch_render(void *watch, const char *path, FILE *out);
 
 #endif

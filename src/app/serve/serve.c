@@ -44,7 +44,7 @@ struct overrides {
     const char *explain[64]; /* WHO and the words after it */
     int explain_count;
     const char *config_path;
-    const char *listen[MB_CONFIG_MAX_LISTEN];
+    const char *listen[CONFIG_MAX_LISTEN];
     size_t listen_count;
     int workers;
     const char *user;
@@ -55,7 +55,7 @@ struct overrides {
     const char *persist_path;
     uint32_t sync_interval_ms;
     /* Modbus/TCP Security */
-    const char *tls_listen[MB_CONFIG_MAX_LISTEN];
+    const char *tls_listen[CONFIG_MAX_LISTEN];
     size_t tls_listen_count;
     const char *certificate;
     const char *key;
@@ -81,11 +81,11 @@ struct worker {
 struct serve {
     struct overrides overrides;
     struct mb_tls_context *tls; /* NULL without TLS listeners */
-    char tls_stamp[2048];       /* what it was made from (mb_front_tls_stamp) */
+    char tls_stamp[2048];       /* what it was made from (front_tls_stamp) */
     /* What is in force; its policy is the one the workers were last given (each holds its own
      * reference too). */
-    struct mb_serve_config config;
-    struct mb_logger logger;
+    struct daemon_config config;
+    struct logger logger;
     struct mb_model *model;
     struct mb_server_group *group; /* the workers count connection limits together */
     struct worker workers[MAX_WORKERS];
@@ -227,7 +227,7 @@ static int parse_arguments(int argc, char **argv, struct overrides *overrides) {
         char duration_problem[256];
         switch (option) {
         case OPT_TLS_LISTEN:
-            if (overrides->tls_listen_count >= MB_CONFIG_MAX_LISTEN)
+            if (overrides->tls_listen_count >= CONFIG_MAX_LISTEN)
                 bad = "too many --tls-listen addresses (16 at most)";
             else
                 overrides->tls_listen[overrides->tls_listen_count++] = optarg;
@@ -245,7 +245,7 @@ static int parse_arguments(int argc, char **argv, struct overrides *overrides) {
             overrides->crl = optarg;
             break;
         case OPT_LISTEN:
-            if (overrides->listen_count >= MB_CONFIG_MAX_LISTEN)
+            if (overrides->listen_count >= CONFIG_MAX_LISTEN)
                 bad = "too many --listen addresses (16 at most)";
             else
                 overrides->listen[overrides->listen_count++] = optarg;
@@ -264,9 +264,9 @@ static int parse_arguments(int argc, char **argv, struct overrides *overrides) {
             overrides->persist_path = optarg;
             break;
         case OPT_SYNC:
-            if (mb_duration_option("--sync-interval", optarg, MB_DURATION_BARE_SECONDS,
-                                   &overrides->sync_interval_ms, duration_problem,
-                                   sizeof duration_problem) != 0)
+            if (duration_option("--sync-interval", optarg, DURATION_BARE_SECONDS,
+                                &overrides->sync_interval_ms, duration_problem,
+                                sizeof duration_problem) != 0)
                 bad = duration_problem;
             break;
         case OPT_WORKERS:
@@ -286,9 +286,9 @@ static int parse_arguments(int argc, char **argv, struct overrides *overrides) {
                 bad = "--max-per-source: a number from 1 to 1000000";
             break;
         case OPT_IDLE:
-            if (mb_duration_option("--idle-timeout", optarg, MB_DURATION_BARE_SECONDS,
-                                   &overrides->limits.idle_timeout_ms, duration_problem,
-                                   sizeof duration_problem) != 0)
+            if (duration_option("--idle-timeout", optarg, DURATION_BARE_SECONDS,
+                                &overrides->limits.idle_timeout_ms, duration_problem,
+                                sizeof duration_problem) != 0)
                 bad = duration_problem;
             break;
         case OPT_INFLIGHT:
@@ -296,16 +296,16 @@ static int parse_arguments(int argc, char **argv, struct overrides *overrides) {
                 bad = "--in-flight: a number from 1 to 1024";
             break;
         case OPT_GRACE:
-            if (mb_duration_option("--shutdown-grace", optarg, MB_DURATION_BARE_SECONDS,
-                                   &overrides->shutdown_grace_ms, duration_problem,
-                                   sizeof duration_problem) != 0)
+            if (duration_option("--shutdown-grace", optarg, DURATION_BARE_SECONDS,
+                                &overrides->shutdown_grace_ms, duration_problem,
+                                sizeof duration_problem) != 0)
                 bad = duration_problem;
             break;
         case OPT_LOGFORMAT:
-            bad = mb_log_format_flag(optarg, &overrides->log_format);
+            bad = log_format_flag(optarg, &overrides->log_format);
             break;
         case OPT_LOGLEVEL:
-            bad = mb_log_level_flag(optarg, &overrides->log_level);
+            bad = log_level_flag(optarg, &overrides->log_level);
             break;
         case 'h':
             usage(stdout);
@@ -348,13 +348,13 @@ static int replace_string(char **slot, const char *text) {
 
 /* Defaults, then the file, then the flags, into `config`. On error writes one line to `error`
  * and leaves `config` as it was. */
-static int build_config(const struct overrides *overrides, struct mb_serve_config *config,
+static int build_config(const struct overrides *overrides, struct daemon_config *config,
                         char *error, size_t capacity) {
-    static struct mb_serve_config fresh; /* large; only the first worker's thread builds one */
-    mb_config_defaults(&fresh);
+    static struct daemon_config fresh; /* large; only the first worker's thread builds one */
+    config_defaults(&fresh);
     if (overrides->config_path != NULL &&
-        mb_config_load(overrides->config_path, &fresh, error, capacity) != 0) {
-        mb_config_free(&fresh);
+        config_load(overrides->config_path, &fresh, error, capacity) != 0) {
+        config_free(&fresh);
         return -1;
     }
     if (overrides->listen_count > 0) {
@@ -373,7 +373,7 @@ static int build_config(const struct overrides *overrides, struct mb_serve_confi
     if (overrides->user && replace_string(&fresh.user, overrides->user) != 0)
         goto out_of_memory;
     if (overrides->log_format >= 0)
-        fresh.log_format = (enum mb_log_format)overrides->log_format;
+        fresh.log_format = (enum log_format)overrides->log_format;
     if (overrides->log_level >= 0)
         fresh.log_level = (enum mb_log_level)overrides->log_level;
     if (overrides->limits.max_connections)
@@ -389,7 +389,7 @@ static int build_config(const struct overrides *overrides, struct mb_serve_confi
     if (overrides->persist_path) {
         if (fresh.string_count >= sizeof fresh.strings / sizeof fresh.strings[0]) {
             snprintf(error, capacity, "too many strings in the configuration");
-            mb_config_free(&fresh);
+            config_free(&fresh);
             return -1;
         }
         fresh.strings[fresh.string_count] = NULL;
@@ -406,8 +406,7 @@ static int build_config(const struct overrides *overrides, struct mb_serve_confi
         for (size_t i = 0; i < overrides->tls_listen_count; i++) {
             /* A host alone listens on Modbus/TCP Security's port, 802. */
             char address[300];
-            mb_config_with_port(overrides->tls_listen[i], MB_CONFIG_TLS_PORT, address,
-                                sizeof address);
+            config_with_port(overrides->tls_listen[i], CONFIG_TLS_PORT, address, sizeof address);
             fresh.tls_listen[i] = NULL;
             if (replace_string(&fresh.tls_listen[i], address) != 0)
                 goto out_of_memory;
@@ -428,22 +427,22 @@ static int build_config(const struct overrides *overrides, struct mb_serve_confi
                  "a TLS listener needs a certificate, its key and the CA of the clients "
                  "(--cert, --key, --ca, or tls.certificate, tls.key, tls.ca; see "
                  "docs/security.md)");
-        mb_config_free(&fresh);
+        config_free(&fresh);
         return -1;
     }
     if (fresh.workers < 1)
         fresh.workers = 1;
     /* The config points into itself (units, FIFOs, strings): copy it with the function that
      * knows, never with an assignment. */
-    mb_config_free(config);
-    if (mb_config_copy(config, &fresh) != 0)
+    config_free(config);
+    if (config_copy(config, &fresh) != 0)
         goto out_of_memory;
-    mb_config_free(&fresh);
+    config_free(&fresh);
     return 0;
 
 out_of_memory:
     snprintf(error, capacity, "out of memory");
-    mb_config_free(&fresh);
+    config_free(&fresh);
     return -1;
 }
 
@@ -456,8 +455,8 @@ static int serve_request(void *data, const struct mb_server_request *call, uint8
     struct worker *worker = data;
     struct mb_policy_decision decision;
     int answer = 0;
-    int allowed = mb_front_authorize(worker->policy, worker->authorize_plain,
-                                     &worker->serve->logger, call, response, &decision, &answer);
+    int allowed = front_authorize(worker->policy, worker->authorize_plain, &worker->serve->logger,
+                                  call, response, &decision, &answer);
     if (allowed <= 0)
         return allowed < 0 ? allowed : answer;
     return mb_model_handle(worker->serve->model, call, response);
@@ -465,19 +464,19 @@ static int serve_request(void *data, const struct mb_server_request *call, uint8
 
 /* The TLS context of the --tls-listen listeners. Returns 0 or an exit status. */
 static int prepare_tls(struct serve *serve) {
-    const struct mb_serve_config *config = &serve->config;
+    const struct daemon_config *config = &serve->config;
     if (config->tls_listen_count == 0)
         return 0;
     char error[400];
-    mb_front_tls_stamp(config, serve->tls_stamp, sizeof serve->tls_stamp);
-    if (mb_front_tls_create(config, &serve->tls, error, sizeof error) != 0) {
+    front_tls_stamp(config, serve->tls_stamp, sizeof serve->tls_stamp);
+    if (front_tls_create(config, &serve->tls, error, sizeof error) != 0) {
         fprintf(stderr, "mbsec serve: TLS: %s\n", error);
-        return MB_EXIT_USAGE;
+        return EXIT_STATUS_USAGE;
     }
     if (config->policy == NULL)
-        mb_logger_message(&serve->logger, MB_LOG_WARNING, "no_policy",
-                          "no policy configured: every request over TLS is denied with "
-                          "exception 01 until one is (see docs/security.md)");
+        logger_message(&serve->logger, MB_LOG_WARNING, "no_policy",
+                       "no policy configured: every request over TLS is denied with "
+                       "exception 01 until one is (see docs/security.md)");
     return 0;
 }
 
@@ -513,9 +512,9 @@ static void send_message(struct serve *serve, const struct command_message *mess
         mb_policy_ref(copy.policy);
         if (write(serve->workers[i].command_pipe[1], &copy, sizeof copy) != (ssize_t)sizeof copy) {
             /* Only a pipe full of commands the worker has not read yet refuses one (EAGAIN). */
-            mb_logger_message(&serve->logger, MB_LOG_ERROR, "command_lost",
-                              "worker %d missed a %s command: %s", i, command_name(copy.command),
-                              strerror(errno));
+            logger_message(&serve->logger, MB_LOG_ERROR, "command_lost",
+                           "worker %d missed a %s command: %s", i, command_name(copy.command),
+                           strerror(errno));
             release_message(&copy);
         }
     }
@@ -585,7 +584,7 @@ static int worker_create(struct serve *serve, int index) {
         .handler_data = worker, /* the worker's own policy decides */
         .group = serve->group,
         .pass_undecodable = 1, /* the model applies unit, listen-only and 01-before-03 rules */
-        .log = mb_logger_write,
+        .log = logger_write,
         .log_data = &serve->logger,
     };
     if (mb_loop_create(&worker->loop) != 0 ||
@@ -623,8 +622,8 @@ static int open_listeners(struct serve *serve) {
     struct mb_server *servers[MAX_WORKERS];
     for (int w = 0; w < serve->worker_count; w++)
         servers[w] = serve->workers[w].server;
-    return mb_front_open_listeners("mbsec serve", &serve->config, servers, serve->worker_count,
-                                   serve->tls, &serve->logger);
+    return front_open_listeners("mbsec serve", &serve->config, servers, serve->worker_count,
+                                serve->tls, &serve->logger);
 }
 
 /* ---- signals, reload, persistence ---- */
@@ -633,12 +632,12 @@ static void reload(struct serve *serve) {
     char error[512];
     /* The running model keeps pointing into serve->config (identity strings, FIFOs); only the
      * parts a reload may change are taken from the new configuration. */
-    static struct mb_serve_config fresh;
-    mb_config_defaults(&fresh);
+    static struct daemon_config fresh;
+    config_defaults(&fresh);
     if (build_config(&serve->overrides, &fresh, error, sizeof error) != 0) {
-        mb_logger_message(&serve->logger, MB_LOG_ERROR, "reload_refused",
-                          "%s; the running configuration stays in force", error);
-        mb_config_free(&fresh);
+        logger_message(&serve->logger, MB_LOG_ERROR, "reload_refused",
+                       "%s; the running configuration stays in force", error);
+        config_free(&fresh);
         return;
     }
     /* A changed certificate, key, CA or CRL makes a new TLS context, which must load: otherwise
@@ -647,12 +646,12 @@ static void reload(struct serve *serve) {
     struct mb_tls_context *next_tls = NULL;
     const char *tls_note = "";
     if (serve->tls != NULL && fresh.tls_listen_count > 0) {
-        mb_front_tls_stamp(&fresh, stamp, sizeof stamp);
+        front_tls_stamp(&fresh, stamp, sizeof stamp);
         if (strcmp(stamp, serve->tls_stamp) != 0 &&
-            mb_front_tls_create(&fresh, &next_tls, error, sizeof error) != 0) {
-            mb_logger_message(&serve->logger, MB_LOG_ERROR, "reload_refused",
-                              "TLS: %s; the running configuration stays in force", error);
-            mb_config_free(&fresh);
+            front_tls_create(&fresh, &next_tls, error, sizeof error) != 0) {
+            logger_message(&serve->logger, MB_LOG_ERROR, "reload_refused",
+                           "TLS: %s; the running configuration stays in force", error);
+            config_free(&fresh);
             return;
         }
     }
@@ -688,22 +687,22 @@ static void reload(struct serve *serve) {
     send_message(serve, &message);
     const char *policy_note =
         policy != NULL ? ", policy" : ", no policy (everything checked is denied)";
-    mb_config_free(&fresh);
+    config_free(&fresh);
     serve->logger.format = serve->config.log_format;
     serve->logger.level = serve->config.log_level;
     mb_server_set_limits(serve->workers[0].server, &serve->config.limits);
     send_command(serve, COMMAND_LIMITS);
-    mb_logger_message(&serve->logger, MB_LOG_INFO, "reloaded",
-                      "limits, logging%s%s applied; listen addresses (plain and TLS), workers, "
-                      "user, units, identity and persistence take effect at the next start",
-                      policy_note, tls_note);
+    logger_message(&serve->logger, MB_LOG_INFO, "reloaded",
+                   "limits, logging%s%s applied; listen addresses (plain and TLS), workers, "
+                   "user, units, identity and persistence take effect at the next start",
+                   policy_note, tls_note);
 }
 
 static void sync_tick(struct mb_loop *loop, struct mb_timer *timer) {
     struct serve *serve = timer->data;
     if (mb_model_sync(serve->model) != 0)
-        mb_logger_message(&serve->logger, MB_LOG_ERROR, "persist_error",
-                          "flushing the persistence file failed: %s", strerror(errno));
+        logger_message(&serve->logger, MB_LOG_ERROR, "persist_error",
+                       "flushing the persistence file failed: %s", strerror(errno));
     mb_timer_start(loop, timer, serve->config.model.sync_interval_ms, sync_tick, serve);
 }
 
@@ -717,8 +716,8 @@ static void on_signal(struct mb_loop *loop, int fd, unsigned events, void *data)
             reload(serve);
         } else if (!serve->stopping) {
             serve->stopping = 1;
-            mb_logger_message(&serve->logger, MB_LOG_INFO, "stopping", "signal %s received",
-                              info.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+            logger_message(&serve->logger, MB_LOG_INFO, "stopping", "signal %s received",
+                           info.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
             mb_server_shutdown(serve->workers[0].server, serve->config.shutdown_grace_ms);
             serve->workers[0].shut_down = 1;
             send_command(serve, COMMAND_SHUTDOWN);
@@ -738,12 +737,12 @@ static void format_extent(const struct mb_table_extent *extent, char *text, size
 /* --check: the file as serve would load it (TLS files read, the model built without touching
  * the persistence file), what it sets up printed, or --explain's answer. */
 static int check(struct serve *serve) {
-    const struct mb_serve_config *config = &serve->config;
+    const struct daemon_config *config = &serve->config;
     char error[512];
     struct mb_tls_context *tls = NULL;
-    if (config->tls_listen_count > 0 && mb_front_tls_create(config, &tls, error, sizeof error)) {
+    if (config->tls_listen_count > 0 && front_tls_create(config, &tls, error, sizeof error)) {
         fprintf(stderr, "mbsec serve: TLS: %s\n", error);
-        return MB_EXIT_USAGE;
+        return EXIT_STATUS_USAGE;
     }
     mb_tls_context_destroy(tls);
     struct mb_model_config model = config->model;
@@ -751,12 +750,12 @@ static int check(struct serve *serve) {
     struct mb_model *probe = NULL;
     if (mb_model_create(&model, &probe, error, sizeof error) != 0) {
         fprintf(stderr, "mbsec serve: %s\n", error);
-        return MB_EXIT_USAGE;
+        return EXIT_STATUS_USAGE;
     }
     mb_model_destroy(probe);
     if (serve->overrides.explain_count > 0)
-        return mb_front_explain("mbsec serve", config->policy, config->authorize_plain,
-                                serve->overrides.explain, serve->overrides.explain_count);
+        return front_explain("mbsec serve", config->policy, config->authorize_plain,
+                             serve->overrides.explain, serve->overrides.explain_count);
     printf("%s: valid\n\nlisten (plain Modbus/TCP):\n", serve->overrides.config_path);
     for (size_t i = 0; i < config->listen_count; i++)
         printf("  %s\n", config->listen[i]);
@@ -796,7 +795,7 @@ static int check(struct serve *serve) {
         printf("\npolicy: none (%s)\n", config->tls_listen_count > 0 || config->authorize_plain
                                             ? "every request checked is denied with 01"
                                             : "plain requests are not checked");
-        return MB_EXIT_OK;
+        return EXIT_STATUS_OK;
     }
     printf("\npolicy (%zu rule%s, checking %s; the first rule that matches decides):\n", rules,
            rules == 1 ? "" : "s",
@@ -809,28 +808,28 @@ static int check(struct serve *serve) {
         line = end != NULL ? end + 1 : line + length;
     }
     printf("  -. default: what no rule matches is denied with exception 01\n");
-    return MB_EXIT_OK;
+    return EXIT_STATUS_OK;
 }
 
-int mb_cmd_serve(int argc, char **argv) {
+int cmd_serve(int argc, char **argv) {
     static struct serve serve; /* large (the config holds 256 unit slots): not on the stack */
     char error[512];
-    int status = MB_EXIT_FAILURE;
+    int status = EXIT_STATUS_FAILURE;
 
     memset(&serve, 0, sizeof serve);
     serve.signal_fd = -1;
     int parsed = parse_arguments(argc, argv, &serve.overrides);
     if (parsed != 0)
-        return parsed > 0 ? MB_EXIT_OK : MB_EXIT_USAGE;
-    mb_config_defaults(&serve.config);
+        return parsed > 0 ? EXIT_STATUS_OK : EXIT_STATUS_USAGE;
+    config_defaults(&serve.config);
     if (build_config(&serve.overrides, &serve.config, error, sizeof error) != 0) {
         fprintf(stderr, "mbsec serve: %s\n", error);
-        mb_config_free(&serve.config);
-        return MB_EXIT_USAGE;
+        config_free(&serve.config);
+        return EXIT_STATUS_USAGE;
     }
     if (serve.overrides.check) {
         status = check(&serve);
-        mb_config_free(&serve.config);
+        config_free(&serve.config);
         return status;
     }
     serve.logger.stream = stderr;
@@ -846,8 +845,8 @@ int mb_cmd_serve(int argc, char **argv) {
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    mb_front_raise_descriptor_limit(&serve.logger, serve.config.limits.max_connections,
-                                    serve.config.workers);
+    front_raise_descriptor_limit(&serve.logger, serve.config.limits.max_connections,
+                                 serve.config.workers);
     if (mb_model_create(&serve.config.model, &serve.model, error, sizeof error) != 0) {
         fprintf(stderr, "mbsec serve: %s\n", error);
         goto out;
@@ -868,9 +867,8 @@ int mb_cmd_serve(int argc, char **argv) {
     status = open_listeners(&serve);
     if (status != 0)
         goto out;
-    status = MB_EXIT_FAILURE;
-    if (serve.config.user != NULL &&
-        mb_front_drop_privileges("mbsec serve", serve.config.user) != 0)
+    status = EXIT_STATUS_FAILURE;
+    if (serve.config.user != NULL && front_drop_privileges("mbsec serve", serve.config.user) != 0)
         goto out;
 
     serve.signal_fd = signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -882,10 +880,9 @@ int mb_cmd_serve(int argc, char **argv) {
     if (serve.config.model.persist_path != NULL)
         mb_timer_start(serve.workers[0].loop, &serve.sync_timer,
                        serve.config.model.sync_interval_ms, sync_tick, &serve);
-    mb_logger_message(&serve.logger, MB_LOG_INFO, "started", "%d worker(s), %s%s",
-                      serve.worker_count,
-                      serve.config.model.persist_path ? "persisting to " : "in memory",
-                      serve.config.model.persist_path ? serve.config.model.persist_path : "");
+    logger_message(&serve.logger, MB_LOG_INFO, "started", "%d worker(s), %s%s", serve.worker_count,
+                   serve.config.model.persist_path ? "persisting to " : "in memory",
+                   serve.config.model.persist_path ? serve.config.model.persist_path : "");
 
     for (int i = 1; i < serve.worker_count; i++) {
         if (pthread_create(&serve.workers[i].thread, NULL, worker_main, &serve.workers[i]) != 0) {
@@ -902,7 +899,7 @@ int mb_cmd_serve(int argc, char **argv) {
     for (int i = 1; i < serve.worker_count; i++)
         if (serve.workers[i].running)
             pthread_join(serve.workers[i].thread, NULL);
-    status = MB_EXIT_OK;
+    status = EXIT_STATUS_OK;
 
 out:
     if (serve.worker_count > 0)
@@ -918,12 +915,12 @@ out:
     mb_server_group_destroy(serve.group);
     if (serve.model != NULL) {
         mb_model_destroy(serve.model);
-        if (status == MB_EXIT_OK)
-            mb_logger_message(&serve.logger, MB_LOG_INFO, "stopped", "%s",
-                              serve.config.model.persist_path ? "persistence flushed"
-                                                              : "all connections closed");
+        if (status == EXIT_STATUS_OK)
+            logger_message(&serve.logger, MB_LOG_INFO, "stopped", "%s",
+                           serve.config.model.persist_path ? "persistence flushed"
+                                                           : "all connections closed");
     }
     mb_tls_context_destroy(serve.tls);
-    mb_config_free(&serve.config);
+    config_free(&serve.config);
     return status;
 }
