@@ -660,7 +660,7 @@ kill -HUP "$SERVER_PID"
 expect_log "rotate: SIGHUP closes alice's connection: tls_revoked, certificate revoked" \
     "warning +tls_revoked peer=127\.0\.0\.1:[0-9]+ connection=$alice_conn listener=$TLS reason=\"client certificate no longer accepted \(new CA or CRL\): certificate revoked\""
 expect_log "rotate: the reloaded line names the TLS files" \
-    "info +reloaded reason=\"limits, logging, policy, TLS certificate, key, CA and CRL applied"
+    "info +reloaded reason=\"limits, logging, policy, front TLS \(certificate, key, CA, CRL\) applied"
 revoked_at=$(log_time "tls_revoked .*connection=$alice_conn ")
 reloaded_at=$(log_time "info +reloaded ")
 expect_log "rotate: alice's poll reconnects, and her handshake fails as revoked" \
@@ -706,7 +706,7 @@ cp "$rot/server.key.good" "$pki/rotate-server.key"
 mark_log
 kill -HUP "$SERVER_PID"
 expect_log "rotate: the key restored: reloaded with TLS" \
-    "info +reloaded reason=\".*TLS certificate, key, CA and CRL applied"
+    "info +reloaded reason=\".*front TLS \(certificate, key, CA, CRL\) applied"
 
 # ---- a new server certificate (same CA) over the configured files ----
 old_serial=$(openssl x509 -in "$pki/rotate-server.crt" -noout -serial 2>/dev/null)
@@ -715,7 +715,7 @@ new_serial=$(openssl x509 -in "$pki/rotate-server.crt" -noout -serial 2>/dev/nul
 mark_log
 kill -HUP "$SERVER_PID"
 expect_log "rotate: a new server certificate: reloaded with TLS" \
-    "info +reloaded reason=\".*TLS certificate, key, CA and CRL applied"
+    "info +reloaded reason=\".*front TLS \(certificate, key, CA, CRL\) applied"
 rotated_at=$(log_time "info +reloaded ")
 if command -v openssl >/dev/null 2>&1; then
     seen_serial=$(timeout "$DEADLINE" openssl s_client -connect "$TLS" -cert "$pki/bob.crt" \

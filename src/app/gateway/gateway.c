@@ -23,6 +23,7 @@
 #include "app/daemon/front.h"
 #include "app/daemon/http.h"
 #include "app/daemon/ratelimit.h"
+#include "app/daemon/reload.h"
 #include "app/gateway/watch.h"
 #include "mbsec/client.h"
 #include "mbsec/error.h"
@@ -48,8 +49,6 @@ struct options {
 /* What the gateway runs with: the configuration, and what was made from it at the start. */
 struct setup {
     struct daemon_config config;
-    struct mb_tls_context *front_tls;
-    char front_stamp[2048]; /* what front_tls was made from (front_tls_stamp) */
     /* The backends' TLS contexts: made by prepare(), then the gateway core's once it runs them
      * (it releases each when its backend goes); stamps say which files they were made from. */
     struct mb_tls_context *backend_tls[CONFIG_MAX_BACKENDS];
@@ -62,8 +61,8 @@ struct setup {
 
 struct gateway_tool {
     struct options options;
-    struct setup *setup; /* in force; a reload replaces it */
-    char front[4096];    /* front_summary() of what the listeners were opened with */
+    struct setup *setup;       /* in force; a reload replaces it */
+    struct reload_front front; /* the listeners' TLS context, and what needs a restart */
     struct logger logger;
     /* The policy in force: setup->config.policy (one thread decides and reloads). */
     struct mb_policy *policy;
@@ -325,18 +324,6 @@ static int prepare(struct setup *setup, const struct setup *running, const char 
         }
         backend->wrap_data = setup->backend_tls[i];
     }
-    /* The front's context: made at start, and again by a reload when its certificate, key, CA
-     * or CRL changed (the listeners then take it, and drop the clients it refuses). */
-    if (config->tls_listen_count == 0 || (running != NULL && running->front_tls == NULL))
-        return 0; /* TLS listeners come and go with a restart only */
-    front_tls_stamp(config, setup->front_stamp, sizeof setup->front_stamp);
-    if (running != NULL && strcmp(setup->front_stamp, running->front_stamp) == 0)
-        return 0;
-    char detail[400];
-    if (front_tls_create(config, &setup->front_tls, detail, sizeof detail) != 0) {
-        snprintf(error, capacity, "TLS: %s", detail);
-        return -1;
-    }
     return 0;
 }
 
@@ -352,12 +339,10 @@ static void release_unshared(struct setup *setup, const struct setup *running) {
     }
 }
 
-/* Frees what `setup` owns: its configuration, the front context, and the backend contexts it
- * made that neither the gateway core nor `running` (or NULL) holds. */
+/* Frees what `setup` owns: its configuration, and the backend contexts it made that neither
+ * the gateway core nor `running` (or NULL) holds. */
 static void release(struct setup *setup, const struct setup *running) {
     release_unshared(setup, running);
-    mb_tls_context_destroy(setup->front_tls);
-    setup->front_tls = NULL;
     config_free(&setup->config);
 }
 
@@ -531,12 +516,26 @@ static void print_setup(const struct setup *setup, const char *path) {
     print_notes(config);
 }
 
+/* The front's TLS context, when there are TLS listeners (else *tls is NULL). Returns 0, or -1
+ * with one line in `error`. */
+static int front_tls(const struct daemon_config *config, struct mb_tls_context **tls, char *error,
+                     size_t capacity) {
+    *tls = NULL;
+    char detail[400];
+    if (config->tls_listen_count == 0 || front_tls_create(config, tls, detail, sizeof detail) == 0)
+        return 0;
+    snprintf(error, capacity, "TLS: %s", detail);
+    return -1;
+}
+
 static int check(const struct options *options) {
     static struct setup setup; /* large: not on the stack */
     char error[600];
     int status = EXIT_STATUS_OK;
+    struct mb_tls_context *tls = NULL;
     if (load_config(options, &setup.config, error, sizeof error) != 0 ||
-        prepare(&setup, NULL, options->config_path, error, sizeof error) != 0) {
+        prepare(&setup, NULL, options->config_path, error, sizeof error) != 0 ||
+        front_tls(&setup.config, &tls, error, sizeof error) != 0) {
         fprintf(stderr, PROGRAM ": %s\n", error);
         status = EXIT_STATUS_USAGE;
     } else if (options->explain != NULL) {
@@ -545,6 +544,7 @@ static int check(const struct options *options) {
     } else {
         print_setup(&setup, options->config_path);
     }
+    mb_tls_context_destroy(tls);
     release(&setup, NULL);
     return status;
 }
@@ -628,23 +628,6 @@ static struct mb_gateway_config gateway_config_of(struct gateway_tool *tool, str
     return config;
 }
 
-/* What only a restart changes, as one line: listeners, user, metrics address. */
-static void front_summary(const struct daemon_config *config, char *text, size_t capacity) {
-    size_t used = 0;
-    text[0] = '\0';
-#define ADD(value)       \
-    if (used < capacity) \
-    used += (size_t)snprintf(text + used, capacity - used, "%s|", (value) ? (value) : "")
-    for (size_t i = 0; i < config->listen_count; i++)
-        ADD(config->listen[i]);
-    ADD("tls");
-    for (size_t i = 0; i < config->tls_listen_count; i++)
-        ADD(config->tls_listen[i]);
-    ADD(config->user);
-    ADD(config->guard.metrics_listen);
-#undef ADD
-}
-
 static void setup_free(struct setup *setup, const struct setup *running) {
     if (setup == NULL)
         return;
@@ -653,39 +636,45 @@ static void setup_free(struct setup *setup, const struct setup *running) {
 }
 
 /*
- * SIGHUP: the whole file again. Policy, authorize_plain, limits, logging, audit, alerts and the
- * rate apply at once; backends and routes go to the gateway core, which keeps what did not
- * change and lets removed backends finish what they hold. Changed front TLS files make a new
- * context, which the listeners take (closing the clients it refuses). Listen addresses, user and
- * metrics.listen need a restart. A file that does not load, or a backend that cannot be
- * prepared, is refused whole and the running configuration stays.
+ * SIGHUP, through the reload engine (app/daemon/reload.h): the whole file again. Policy,
+ * authorize_plain, limits, logging, audit, alerts and the rate apply at once; backends and
+ * routes go to the gateway core, which keeps what did not change and lets removed backends
+ * finish what they hold; changed front TLS files make a new context, which the listeners take.
+ * Listen addresses, user and metrics.listen need a restart. A file that does not load, or a
+ * backend that cannot be prepared or started, is refused whole.
  */
-static void reload(struct gateway_tool *tool) {
-    char error[600];
+static void *reload_load(void *data, char *error, size_t capacity) {
+    struct gateway_tool *tool = data;
     struct setup *fresh = calloc(1, sizeof *fresh);
     if (fresh == NULL) {
-        logger_message(&tool->logger, MB_LOG_ERROR, "reload_refused", "out of memory");
-        watch_count_reload(tool->watch, 1);
-        return;
+        snprintf(error, capacity, "out of memory");
+        return NULL;
     }
-    if (load_config(&tool->options, &fresh->config, error, sizeof error) != 0 ||
-        prepare(fresh, tool->setup, tool->options.config_path, error, sizeof error) != 0) {
-        logger_message(&tool->logger, MB_LOG_ERROR, "reload_refused",
-                       "%s; the running configuration stays in force", error);
-        watch_count_reload(tool->watch, 1);
+    if (load_config(&tool->options, &fresh->config, error, capacity) != 0) {
         setup_free(fresh, tool->setup);
-        return;
+        return NULL;
     }
+    return fresh;
+}
+
+static const struct daemon_config *reload_config_of(const void *fresh) {
+    return &((const struct setup *)fresh)->config;
+}
+
+static int reload_prepare(void *data, void *fresh, char *error, size_t capacity) {
+    struct gateway_tool *tool = data;
+    return prepare(fresh, tool->setup, tool->options.config_path, error, capacity);
+}
+
+static int reload_commit(void *data, void *given, char *applied, size_t applied_capacity,
+                         char *error, size_t error_capacity) {
+    struct gateway_tool *tool = data;
+    struct setup *fresh = given;
     struct mb_gateway_config gateway_config = gateway_config_of(tool, fresh);
     int rc = mb_gateway_reconfigure(tool->gateway, &gateway_config);
     if (rc != 0) {
-        logger_message(&tool->logger, MB_LOG_ERROR, "reload_refused",
-                       "the backends could not be started (%s); the running configuration "
-                       "stays in force",
-                       mb_strerror(rc));
-        watch_count_reload(tool->watch, 1);
-        setup_free(fresh, tool->setup);
-        return;
+        snprintf(error, error_capacity, "the backends could not be started (%s)", mb_strerror(rc));
+        return -1;
     }
     /* Every backend context is the gateway core's now, the running ones it kept included. */
     fresh->backend_tls_given = 1;
@@ -693,40 +682,63 @@ static void reload(struct gateway_tool *tool) {
     struct daemon_config *config = &fresh->config;
     /* Thresholds, rate and sinks. Sinks that do not open keep the old ones and say so loudly,
      * but hold back nothing else: a new CRL or policy must take effect all the same. */
+    char sinks_error[600];
     const char *audit_note = "audit";
-    if (watch_reload(tool->watch, config, error, sizeof error) != 0)
+    if (watch_reload(tool->watch, config, sinks_error, sizeof sinks_error) != 0)
         audit_note = "audit (the old sinks kept: see audit_reopen_failed)";
-    char summary[4096];
-    front_summary(config, summary, sizeof summary);
-    int restart_needed = strcmp(summary, tool->front) != 0;
     mb_server_set_limits(tool->server, &config->limits);
-    tool->logger.format = config->log_format;
-    tool->logger.level = config->log_level;
-    const char *tls_note = "";
-    if (fresh->front_tls != NULL) {
-        /* New front files: the listeners take the new context and close the connections whose
-         * client certificate it refuses ("tls_revoked"); the old one lives on in the others. */
-        mb_server_replace_tls(tool->server, tool->setup->front_tls, fresh->front_tls);
-        tls_note = ", front TLS (certificate, key, CA, CRL)";
-    } else {
-        fresh->front_tls = tool->setup->front_tls;
-        tool->setup->front_tls = NULL;
-        snprintf(fresh->front_stamp, sizeof fresh->front_stamp, "%s", tool->setup->front_stamp);
-    }
     setup_free(tool->setup, NULL);
     tool->setup = fresh;
     tool->policy = config->policy;
     tool->authorize_plain = config->authorize_plain;
-    watch_count_reload(tool->watch, 0);
     log_notes(&tool->logger, config);
-    logger_message(&tool->logger, MB_LOG_INFO, "reloaded",
-                   "policy (%zu rules), authorize_plain, limits, logging, %s, alerts, "
-                   "backends (%zu) and routes (%zu)%s applied%s",
-                   mb_policy_rule_count(config->policy), audit_note, config->backend_count,
-                   config->route_count, tls_note,
-                   restart_needed ? "; the listen, tls.listen, user or metrics.listen changes "
-                                    "in the file need a restart"
-                                  : "");
+    snprintf(applied, applied_capacity,
+             "policy (%zu rules), authorize_plain, limits, logging, %s, alerts, backends (%zu) "
+             "and routes (%zu)",
+             mb_policy_rule_count(config->policy), audit_note, config->backend_count,
+             config->route_count);
+    return 0;
+}
+
+static void reload_discard(void *data, void *fresh) {
+    struct gateway_tool *tool = data;
+    setup_free(fresh, tool->setup);
+}
+
+static void reload_replace_tls(void *data, struct mb_tls_context *previous,
+                               struct mb_tls_context *next) {
+    struct gateway_tool *tool = data;
+    /* The listeners take the new context and close the connections whose client certificate
+     * it refuses ("tls_revoked"); the old one lives on in the others. */
+    mb_server_replace_tls(tool->server, previous, next);
+}
+
+static void reload_restart_summary(const struct daemon_config *config, char *summary,
+                                   size_t capacity) {
+    snprintf(summary, capacity, "|metrics.listen %s",
+             config->guard.metrics_listen != NULL ? config->guard.metrics_listen : "");
+}
+
+static void reload_counted(void *data, int refused) {
+    struct gateway_tool *tool = data;
+    watch_count_reload(tool->watch, refused);
+}
+
+static void reload(struct gateway_tool *tool) {
+    const struct reload_program program = {
+        .data = tool,
+        .logger = &tool->logger,
+        .load = reload_load,
+        .config_of = reload_config_of,
+        .prepare = reload_prepare,
+        .commit = reload_commit,
+        .discard = reload_discard,
+        .replace_tls = reload_replace_tls,
+        .restart_summary = reload_restart_summary,
+        .restart_keys = "listen, tls.listen, user or metrics.listen",
+        .counted = reload_counted,
+    };
+    reload_run(&tool->front, &program);
 }
 
 static void on_signal(struct mb_loop *loop, int fd, unsigned events, void *data) {
@@ -769,10 +781,9 @@ static int start(struct gateway_tool *tool, sigset_t *signals) {
         return EXIT_STATUS_FAILURE;
     }
     struct mb_server *servers[1] = {tool->server};
-    int status = front_open_listeners(PROGRAM, config, servers, 1, setup->front_tls, &tool->logger);
+    int status = front_open_listeners(PROGRAM, config, servers, 1, tool->front.tls, &tool->logger);
     if (status != 0)
         return status;
-    front_summary(config, tool->front, sizeof tool->front);
     struct mb_gateway_config gateway_config = gateway_config_of(tool, setup);
     int rc = mb_gateway_create(tool->loop, tool->server, &gateway_config, &tool->gateway);
     if (rc != 0) {
@@ -837,11 +848,14 @@ int cmd_gateway(int argc, char **argv) {
         fprintf(stderr, PROGRAM ": out of memory\n");
         return EXIT_STATUS_FAILURE;
     }
+    struct mb_tls_context *tls = NULL;
     if (load_config(&tool.options, &tool.setup->config, error, sizeof error) != 0 ||
-        prepare(tool.setup, NULL, tool.options.config_path, error, sizeof error) != 0) {
+        prepare(tool.setup, NULL, tool.options.config_path, error, sizeof error) != 0 ||
+        front_tls(&tool.setup->config, &tls, error, sizeof error) != 0) {
         fprintf(stderr, PROGRAM ": %s\n", error);
         goto out;
     }
+    reload_front_init(&tool.front, &tool.setup->config, tls, reload_restart_summary);
     tool.logger.stream = stderr;
     tool.logger.format = tool.setup->config.log_format;
     tool.logger.level = tool.setup->config.log_level;
@@ -890,6 +904,7 @@ out:
     if (status == EXIT_STATUS_OK)
         logger_message(&tool.logger, MB_LOG_INFO, "stopped", "all connections closed");
     watch_destroy(tool.watch);
+    reload_front_release(&tool.front);
     setup_free(tool.setup, NULL);
     return status;
 }

@@ -29,6 +29,7 @@
 #include "app/common/log.h"
 #include "app/config/config.h"
 #include "app/daemon/front.h"
+#include "app/daemon/reload.h"
 #include "mbsec/loop.h"
 #include "mbsec/model.h"
 #include "mbsec/policy.h"
@@ -80,8 +81,7 @@ struct worker {
 
 struct serve {
     struct overrides overrides;
-    struct mb_tls_context *tls; /* NULL without TLS listeners */
-    char tls_stamp[2048];       /* what it was made from (front_tls_stamp) */
+    struct reload_front front; /* the listeners' TLS context, and what needs a restart */
     /* What is in force; its policy is the one the workers were last given (each holds its own
      * reference too). */
     struct daemon_config config;
@@ -462,18 +462,21 @@ static int serve_request(void *data, const struct mb_server_request *call, uint8
     return mb_model_handle(worker->serve->model, call, response);
 }
 
-/* The TLS context of the --tls-listen listeners. Returns 0 or an exit status. */
+/* The TLS context of the --tls-listen listeners, handed to the reload engine with what only a
+ * restart changes. Returns 0 or an exit status. */
+static void reload_restart_summary(const struct daemon_config *config, char *summary,
+                                   size_t capacity);
+
 static int prepare_tls(struct serve *serve) {
     const struct daemon_config *config = &serve->config;
-    if (config->tls_listen_count == 0)
-        return 0;
+    struct mb_tls_context *tls = NULL;
     char error[400];
-    front_tls_stamp(config, serve->tls_stamp, sizeof serve->tls_stamp);
-    if (front_tls_create(config, &serve->tls, error, sizeof error) != 0) {
+    if (config->tls_listen_count > 0 && front_tls_create(config, &tls, error, sizeof error) != 0) {
         fprintf(stderr, "mbsec serve: TLS: %s\n", error);
         return EXIT_STATUS_USAGE;
     }
-    if (config->policy == NULL)
+    reload_front_init(&serve->front, config, tls, reload_restart_summary);
+    if (tls != NULL && config->policy == NULL)
         logger_message(&serve->logger, MB_LOG_WARNING, "no_policy",
                        "no policy configured: every request over TLS is denied with "
                        "exception 01 until one is (see docs/security.md)");
@@ -623,79 +626,100 @@ static int open_listeners(struct serve *serve) {
     for (int w = 0; w < serve->worker_count; w++)
         servers[w] = serve->workers[w].server;
     return front_open_listeners("mbsec serve", &serve->config, servers, serve->worker_count,
-                                serve->tls, &serve->logger);
+                                serve->front.tls, &serve->logger);
 }
 
 /* ---- signals, reload, persistence ---- */
 
-static void reload(struct serve *serve) {
-    char error[512];
-    /* The running model keeps pointing into serve->config (identity strings, FIFOs); only the
-     * parts a reload may change are taken from the new configuration. */
-    static struct daemon_config fresh;
-    config_defaults(&fresh);
-    if (build_config(&serve->overrides, &fresh, error, sizeof error) != 0) {
-        logger_message(&serve->logger, MB_LOG_ERROR, "reload_refused",
-                       "%s; the running configuration stays in force", error);
-        config_free(&fresh);
-        return;
+/*
+ * SIGHUP, through the reload engine (app/daemon/reload.h): limits, logging, the policy and the
+ * TLS files apply at once; listen addresses, workers, user and persistence need a restart, and
+ * units and identity take effect at the next start. The running model keeps pointing into
+ * serve->config (identity strings, FIFOs): only the parts a reload may change are taken from the
+ * new configuration.
+ */
+static struct daemon_config reload_fresh; /* large: not on the stack; one reload at a time */
+
+static void *reload_load(void *data, char *error, size_t capacity) {
+    struct serve *serve = data;
+    config_defaults(&reload_fresh);
+    if (build_config(&serve->overrides, &reload_fresh, error, capacity) != 0) {
+        config_free(&reload_fresh);
+        return NULL;
     }
-    /* A changed certificate, key, CA or CRL makes a new TLS context, which must load: otherwise
-     * nothing of the new file is applied. */
-    char stamp[sizeof serve->tls_stamp];
-    struct mb_tls_context *next_tls = NULL;
-    const char *tls_note = "";
-    if (serve->tls != NULL && fresh.tls_listen_count > 0) {
-        front_tls_stamp(&fresh, stamp, sizeof stamp);
-        if (strcmp(stamp, serve->tls_stamp) != 0 &&
-            front_tls_create(&fresh, &next_tls, error, sizeof error) != 0) {
-            logger_message(&serve->logger, MB_LOG_ERROR, "reload_refused",
-                           "TLS: %s; the running configuration stays in force", error);
-            config_free(&fresh);
-            return;
-        }
-    }
-    if (next_tls != NULL) {
-        /* Workers switch in their own threads; each closes the connections whose client
-         * certificate the new context refuses ("tls_revoked"). */
-        struct mb_tls_context *previous = serve->tls;
-        mb_server_replace_tls(serve->workers[0].server, previous, next_tls);
-        struct command_message message = {
-            .command = COMMAND_TLS, .previous = previous, .next = next_tls};
-        send_message(serve, &message);
-        serve->tls = next_tls;
-        mb_tls_context_destroy(previous); /* listeners and connections hold their own */
-        snprintf(serve->tls_stamp, sizeof serve->tls_stamp, "%s", stamp);
-        tls_note = ", TLS certificate, key, CA and CRL";
-    }
-    serve->config.limits = fresh.limits;
-    serve->config.log_format = fresh.log_format;
-    serve->config.log_level = fresh.log_level;
-    serve->config.shutdown_grace_ms = fresh.shutdown_grace_ms;
+    return &reload_fresh;
+}
+
+static const struct daemon_config *reload_config_of(const void *fresh) {
+    return fresh;
+}
+
+static int reload_commit(void *data, void *given, char *applied, size_t applied_capacity,
+                         char *error, size_t error_capacity) {
+    (void)error;
+    (void)error_capacity;
+    struct serve *serve = data;
+    struct daemon_config *fresh = given;
+    serve->config.limits = fresh->limits;
+    serve->config.log_format = fresh->log_format;
+    serve->config.log_level = fresh->log_level;
+    serve->config.shutdown_grace_ms = fresh->shutdown_grace_ms;
     /* The configuration takes the new policy (and gives `fresh` the old one to free); each
      * worker takes its own reference, in its own thread. */
-    struct mb_policy *policy = fresh.policy;
-    char *policy_text = fresh.policy_text;
-    fresh.policy = serve->config.policy;
-    fresh.policy_text = serve->config.policy_text;
+    struct mb_policy *policy = fresh->policy;
+    char *policy_text = fresh->policy_text;
+    fresh->policy = serve->config.policy;
+    fresh->policy_text = serve->config.policy_text;
     serve->config.policy = policy;
     serve->config.policy_text = policy_text;
-    serve->config.authorize_plain = fresh.authorize_plain;
+    serve->config.authorize_plain = fresh->authorize_plain;
     worker_use_policy(&serve->workers[0], policy, serve->config.authorize_plain);
     struct command_message message = {
-        .command = COMMAND_POLICY, .policy = policy, .authorize_plain = fresh.authorize_plain};
+        .command = COMMAND_POLICY, .policy = policy, .authorize_plain = fresh->authorize_plain};
     send_message(serve, &message);
-    const char *policy_note =
-        policy != NULL ? ", policy" : ", no policy (everything checked is denied)";
-    config_free(&fresh);
-    serve->logger.format = serve->config.log_format;
-    serve->logger.level = serve->config.log_level;
     mb_server_set_limits(serve->workers[0].server, &serve->config.limits);
     send_command(serve, COMMAND_LIMITS);
-    logger_message(&serve->logger, MB_LOG_INFO, "reloaded",
-                   "limits, logging%s%s applied; listen addresses (plain and TLS), workers, "
-                   "user, units, identity and persistence take effect at the next start",
-                   policy_note, tls_note);
+    snprintf(applied, applied_capacity, "limits, logging, %s",
+             policy != NULL ? "policy" : "no policy (everything checked is denied)");
+    return 0; /* `fresh` (with the old policy) is freed once the engine has read it: reload() */
+}
+
+static void reload_discard(void *data, void *fresh) {
+    (void)data;
+    config_free(fresh);
+}
+
+static void reload_replace_tls(void *data, struct mb_tls_context *previous,
+                               struct mb_tls_context *next) {
+    struct serve *serve = data;
+    /* Workers switch in their own threads; each closes the connections whose client
+     * certificate the new context refuses ("tls_revoked"). */
+    mb_server_replace_tls(serve->workers[0].server, previous, next);
+    struct command_message message = {.command = COMMAND_TLS, .previous = previous, .next = next};
+    send_message(serve, &message);
+}
+
+static void reload_restart_summary(const struct daemon_config *config, char *summary,
+                                   size_t capacity) {
+    snprintf(summary, capacity, "|persist %s",
+             config->model.persist_path != NULL ? config->model.persist_path : "");
+}
+
+static void reload(struct serve *serve) {
+    const struct reload_program program = {
+        .data = serve,
+        .logger = &serve->logger,
+        .load = reload_load,
+        .config_of = reload_config_of,
+        .commit = reload_commit,
+        .discard = reload_discard,
+        .replace_tls = reload_replace_tls,
+        .restart_summary = reload_restart_summary,
+        .restart_keys = "listen, tls.listen, workers, user or persist",
+        .note = "; units and identity take effect at the next start",
+    };
+    reload_run(&serve->front, &program);
+    config_free(&reload_fresh);
 }
 
 static void sync_tick(struct mb_loop *loop, struct mb_timer *timer) {
@@ -920,7 +944,7 @@ out:
                            serve.config.model.persist_path ? "persistence flushed"
                                                            : "all connections closed");
     }
-    mb_tls_context_destroy(serve.tls);
+    reload_front_release(&serve.front);
     config_free(&serve.config);
     return status;
 }
