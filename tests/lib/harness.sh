@@ -23,6 +23,9 @@
 #   expect DESCRIPTION STATUS [PATTERN]
 #                                     a check: the last run exited with STATUS and its output
 #                                     matches the grep -E PATTERN
+#   expect_one_line DESCRIPTION STATUS PATTERN
+#                                     as expect, and stderr is exactly one line that matches
+#                                     PATTERN (a cause, not a paragraph)
 #   expect_cmd DESCRIPTION STATUS PATTERN -- COMMAND...
 #                                     run_cmd COMMAND, then expect
 #   wait_for FILE PATTERN [SECONDS]   until a line of FILE matches (bounded); 0 or 1
@@ -41,9 +44,12 @@
 #   as NAME ARGS..., certify ARGS...  a TLS client run with certificate NAME from $pki; mbsec cert
 #                                     into $pki (a failure sets pki_ok=0)
 #
-# DEADLINE (seconds, default 10) bounds every wait that is not given its own.
+# DEADLINE (seconds, default 10) bounds every wait that is not given its own; CHECK_DEADLINE
+# (default DEADLINE) bounds log_since and expect_log. Set them before sourcing the harness.
+# MBSEC_TEST_KEEP=1 keeps the scratch directory.
 
 DEADLINE=${DEADLINE:-10}
+CHECK_DEADLINE=${CHECK_DEADLINE:-$DEADLINE}
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/mbsec-test.XXXXXX")
 pids=()
 passed=0
@@ -62,7 +68,7 @@ harness_exit() {
             wait "$pid" 2>/dev/null
         fi
     done
-    rm -rf "$scratch"
+    if [ -n "${MBSEC_TEST_KEEP:-}" ]; then echo "# kept $scratch"; else rm -rf "$scratch"; fi
     [ "$status" = 77 ] && [ "$failed" = 0 ] && exit 77
     if [ "$skipped" = 0 ]; then
         echo "$passed passed, $failed failed"
@@ -155,6 +161,15 @@ check() {
     return "$status"
 }
 
+expect_one_line() {
+    if [ "$STATUS" = "$2" ] && [ "$(printf '%s\n' "$ERR" | wc -l)" = 1 ] &&
+        printf '%s\n' "$ERR" | grep -qE -- "$3"; then
+        ok "$1"
+    else
+        fail "$1 (wanted status $2 and one line /$3/ on stderr)"
+    fi
+}
+
 check_sh() {
     run_cmd bash -c "$2"
     expect "$1" 0
@@ -187,7 +202,7 @@ wait_for_log() { wait_for "$LOG" "$1"; }
 mark_log() { MARK=$(wc -l <"$LOG"); }
 
 log_since() {
-    local deadline=$((SECONDS + DEADLINE))
+    local deadline=$((SECONDS + CHECK_DEADLINE))
     while [ $SECONDS -lt $deadline ]; do
         tail -n +$((MARK + 1)) "$LOG" | grep -qE -- "$1" && return 0
         sleep 0.02
