@@ -18,56 +18,17 @@ set -u
 mbsec=${1:?usage: test_bench.sh MBSEC_BINARY}
 here=$(cd "$(dirname "$0")" && pwd)
 python=/usr/bin/python3
-scratch=$(mktemp -d)
-pids=()
-passed=0
-failed=0
-cleanup() {
-    for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null; done
-    rm -rf "$scratch"
-}
-trap cleanup EXIT
+# shellcheck source=../lib/harness.sh
+. "$here/../lib/harness.sh"
+plan 55
 
-ok() {
-    passed=$((passed + 1))
-    echo "ok   $1"
-}
-fail() {
-    failed=$((failed + 1))
-    echo "FAIL $1"
-    echo "     status $STATUS, ${ELAPSED_MS} ms"
-    printf '%s\n' "$OUT" | sed 's/^/     out: /' | head -n 15
-    printf '%s\n' "$ERR" | sed 's/^/     err: /' | head -n 5
-}
-
-# run ARGS...: runs mbsec; sets OUT (stdout), ERR (stderr), STATUS and ELAPSED_MS (wall clock).
-OUT='' ERR='' STATUS='' ELAPSED_MS=0
-run() {
-    local start
-    start=$(date +%s%N)
-    OUT=$("$mbsec" "$@" 2>"$scratch/stderr")
-    STATUS=$?
-    ELAPSED_MS=$((($(date +%s%N) - start) / 1000000))
-    ERR=$(cat "$scratch/stderr")
-}
-
-# expect DESCRIPTION STATUS [PATTERN]: the last run exited with STATUS and, when given, its
-# stdout and stderr together match the grep -E PATTERN.
-expect() {
-    if [ "$STATUS" = "$2" ] && { [ -z "${3:-}" ] || printf '%s\n%s\n' "$OUT" "$ERR" | grep -qE -- "$3"; }; then
-        ok "$1"
-    else
-        fail "$1 (wanted status $2${3:+ and /$3/})"
-    fi
-}
-
-# expect_usage DESCRIPTION PATTERN: status 2 and exactly one line on stderr matching PATTERN.
+# expect_usage DESCRIPTION PATTERN: status 2, nothing on stdout and exactly one line on stderr
+# matching PATTERN.
 expect_usage() {
-    if [ "$STATUS" = 2 ] && [ -z "$OUT" ] && [ "$(printf '%s\n' "$ERR" | wc -l)" = 1 ] &&
-        printf '%s\n' "$ERR" | grep -qE -- "^mbsec bench: .*$2"; then
-        ok "$1"
+    if [ -z "$OUT" ]; then
+        expect_one_line "$1" 2 "^mbsec bench: .*$2"
     else
-        fail "$1 (wanted status 2 and one line /$2/ on stderr)"
+        fail "$1 (wanted nothing on stdout)"
     fi
 }
 
@@ -88,47 +49,6 @@ sys.exit(0 if j is not None and eval("(" + sys.argv[1] + ")") else 1)
     else
         fail "$1 (wanted status $2 and $3)"
     fi
-}
-
-# wait_for FILE PATTERN SECONDS: until a line of FILE matches PATTERN (bounded).
-wait_for() {
-    local deadline=$((SECONDS + $3))
-    while [ $SECONDS -lt $deadline ]; do
-        grep -qE -- "$2" "$1" 2>/dev/null && return 0
-        sleep 0.02
-    done
-    return 1
-}
-
-# wait_exit PID SECONDS: until PID has exited (bounded); returns 1 if it still runs.
-wait_exit() {
-    local deadline=$((SECONDS + $2))
-    while kill -0 "$1" 2>/dev/null; do
-        [ $SECONDS -ge $deadline ] && return 1
-        sleep 0.02
-    done
-    return 0
-}
-
-# start_server NAME [serve arguments]: sets PORT and SERVER_PID, or exits the script.
-start_server() {
-    local log=$scratch/$1.log
-    shift
-    "$mbsec" serve --listen 127.0.0.1:0 "$@" 2>"$log" &
-    SERVER_PID=$!
-    pids+=("$SERVER_PID")
-    if ! wait_for "$log" "listening on 127\.0\.0\.1:[0-9]+" 10; then
-        echo "FAIL mbsec serve never said it was listening:"
-        sed 's/^/     /' "$log"
-        exit 1
-    fi
-    PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$log" | head -n 1)
-}
-
-stop_server() {
-    kill -TERM "$1" 2>/dev/null
-    wait_exit "$1" 10 || kill -9 "$1" 2>/dev/null
-    wait "$1" 2>/dev/null
 }
 
 # start_fake SCRIPT MODE: a misbehaving device for 60 s at most; sets FAKE_PORT and FAKE_PID.
@@ -311,8 +231,7 @@ pids+=("$bench_pid")
 if wait_for "$scratch/interrupted.err" '^mbsec bench: 1 s: ' 10; then
     kill -INT "$bench_pid"
     if wait_exit "$bench_pid" 5; then
-        wait "$bench_pid"
-        STATUS=$? OUT=$(cat "$scratch/interrupted.json") ERR=$(cat "$scratch/interrupted.err")
+        OUT=$(cat "$scratch/interrupted.json") ERR=$(cat "$scratch/interrupted.err")
         expect_json "SIGINT stops the run early and prints the report of what was measured" 0 \
             "j['interrupted'] is True and j['requests'] > 0 and 0.9 < j['duration_s'] < 10"
     else
@@ -446,5 +365,3 @@ run bench "$TLS" --cert "$pki/operator.crt" --requests 5
 expect_usage "TLS without --key: usage" "TLS needs --cert and --key"
 stop_server "$SERVER_PID"
 
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]

@@ -117,8 +117,8 @@ fail() {
         printf '%s\n' "$@" | sed 's/^/     /' | head -n 20
     elif [ -n "$STATUS" ]; then
         echo "     status $STATUS, $ELAPSED_MS ms"
-        printf '%s\n' "$OUT" | sed 's/^/     out: /' | head -n 20
-        printf '%s\n' "$ERR" | sed 's/^/     err: /' | head -n 5
+        [ -z "$OUT" ] || printf '%s\n' "$OUT" | sed 's/^/     out: /' | head -n 20
+        [ -z "$ERR" ] || printf '%s\n' "$ERR" | sed 's/^/     err: /' | head -n 5
     fi
 }
 
