@@ -3,8 +3,8 @@
 #
 # mbsec bench against real processes on 127.0.0.1, port 0: `mbsec serve` (plain, with a
 # one-unit configuration, and with a Modbus/TCP Security listener and a policy, its PKI made by
-# `mbsec cert`), and misbehaving devices (tests/cli/fake_device.py, and the two below: one that
-# closes its connections, one that answers with too few registers). Checks request counts,
+# `mbsec cert`), and misbehaving devices (tests/cli/fake_device.py, among them one that closes
+# its connections, one that answers with too few registers). Checks request counts,
 # the JSON report, that writes leave their pattern, errors by kind, exit statuses, that every
 # run ends on time (silent servers included), churn, TLS and SIGINT.
 #
@@ -50,61 +50,6 @@ sys.exit(0 if j is not None and eval("(" + sys.argv[1] + ")") else 1)
         fail "$1 (wanted status $2 and $3)"
     fi
 }
-
-# start_fake SCRIPT MODE: a misbehaving device for 60 s at most; sets FAKE_PORT and FAKE_PID.
-start_fake() {
-    local port_file=$scratch/fake-$2.port
-    "$python" "$1" "$2" 60 >"$port_file" &
-    FAKE_PID=$!
-    pids+=("$FAKE_PID")
-    wait_for "$port_file" '^[0-9]+$' 10 || { echo "FAIL fake device $2 did not start"; exit 1; }
-    FAKE_PORT=$(head -n 1 "$port_file")
-}
-
-# Two more misbehaving devices, same interface as fake_device.py:
-#   closer   answers FC 3 correctly (zeros), but closes the connection after every 3rd answer
-#   short    answers FC 3 with one register fewer than asked for
-cat >"$scratch/hostile_device.py" <<'PYTHON'
-import select, socket, struct, sys, time
-mode, seconds = sys.argv[1], float(sys.argv[2])
-listener = socket.socket()
-listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-listener.bind(("127.0.0.1", 0))
-listener.listen(64)
-print(listener.getsockname()[1], flush=True)
-buffers, answered = {}, {}
-deadline = time.monotonic() + seconds
-while time.monotonic() < deadline:
-    readable, _, _ = select.select([listener] + list(buffers), [], [], 0.1)
-    for sock in readable:
-        if sock is listener:
-            connection, _ = listener.accept()
-            buffers[connection], answered[connection] = b"", 0
-            continue
-        try:
-            data = sock.recv(4096)
-        except OSError:
-            data = b""
-        if not data:
-            del buffers[sock], answered[sock]
-            sock.close()
-            continue
-        buffers[sock] += data
-        while len(buffers[sock]) >= 12:
-            transaction, _, length, unit = struct.unpack(">HHHB", buffers[sock][:7])
-            if len(buffers[sock]) < 6 + length:
-                break
-            function, _, quantity = struct.unpack(">BHH", buffers[sock][7:12])
-            buffers[sock] = buffers[sock][6 + length:]
-            registers = quantity - 1 if mode == "short" else quantity
-            pdu = bytes([function, 2 * registers]) + bytes(2 * registers)
-            sock.sendall(struct.pack(">HHHB", transaction, 0, len(pdu) + 1, unit) + pdu)
-            answered[sock] += 1
-            if mode == "closer" and answered[sock] % 3 == 0:
-                del buffers[sock], answered[sock]
-                sock.close()
-                break
-PYTHON
 
 # ====================================================================================
 # help and usage errors
@@ -267,7 +212,7 @@ stop_server "$SERVER_PID"
 
 # ====================================================================================
 # hostile servers: nothing hangs, everything is counted
-start_fake "$here/fake_device.py" silent
+start_fake silent
 run bench "127.0.0.1:$FAKE_PORT" --duration 1 --timeout 200 --connections 2 --depth 4 --json
 expect_json "a silent server: timeouts counted, the run ends on time, status 1" 1 \
     "e['timeout'] >= 16 and e['total'] == e['timeout'] and 0.9 <= j['duration_s'] <= 1.5 and ms < 4000"
@@ -279,19 +224,19 @@ expect_json "a silent server with a request count: ends after the timeouts" 1 \
     "j['requests'] == 8 and e['timeout'] == 8 and ms < 3000"
 kill "$FAKE_PID" 2>/dev/null
 
-start_fake "$here/fake_device.py" mismatch
+start_fake mismatch
 run bench "127.0.0.1:$FAKE_PORT" --requests 200 --depth 4 --json
 expect_json "answers that do not match their requests: mismatches" 1 \
     "j['requests'] == 200 and e['mismatch'] == 200 and e['total'] == 200"
 kill "$FAKE_PID" 2>/dev/null
 
-start_fake "$scratch/hostile_device.py" short
+start_fake short
 run bench "127.0.0.1:$FAKE_PORT" --requests 100 --depth 2 --json
 expect_json "answers with one register too few: wrong quantities" 1 \
     "e['quantity'] == 100 and e['mismatch'] == 0 and e['total'] == 100"
 kill "$FAKE_PID" 2>/dev/null
 
-start_fake "$scratch/hostile_device.py" closer
+start_fake close-after-3
 run bench "127.0.0.1:$FAKE_PORT" --duration 1 --connections 2 --json
 expect_json "a server that closes connections: reconnected and counted, ends on time" 1 "
 j['disconnects'] >= 2 and j['connects'] > 2 and e['closed'] >= 1 and j['requests'] > e['closed']

@@ -34,16 +34,6 @@ sys.exit(0 if eval(sys.argv[1]) else 1)
     fi
 }
 
-# start_fake MODE: a misbehaving device for 60 s at most; sets FAKE_PORT and FAKE_PID.
-start_fake() {
-    local port_file=$scratch/fake-$1.port
-    "$python" "$here/fake_device.py" "$1" 60 >"$port_file" &
-    FAKE_PID=$!
-    pids+=("$FAKE_PID")
-    wait_for "$port_file" '^[0-9]+$' 10 || { echo "FAIL fake device $1 did not start"; exit 1; }
-    FAKE_PORT=$(head -n 1 "$port_file")
-}
-
 # ====================================================================================
 # help
 for command in read write poll info scan diag raw; do

@@ -15,7 +15,7 @@ plan 14
 raw() {
     local host=$1 port=$2
     shift 2
-    "$PYTHON" "$(dirname "$0")/modbus_raw.py" "$host" "$port" "$@"
+    "$PYTHON" "$(dirname "$0")/../lib/modbus_raw.py" "$host" "$port" "$@"
 }
 
 # -- Two listeners, JSON log. --

@@ -12,7 +12,7 @@ PYTHON=${2:-/usr/bin/python3}
 plan 37
 [ -x "$PYTHON" ] || skip_all "no python3 at $PYTHON"
 client() {
-    "$PYTHON" "$(dirname "$0")/modbus_raw.py" 127.0.0.1 "$PORT" "$@"
+    "$PYTHON" "$(dirname "$0")/../lib/modbus_raw.py" 127.0.0.1 "$PORT" "$@"
 }
 
 state="$scratch/state.mbsec"

@@ -38,17 +38,22 @@
 #                                     SERVER_PID, PORT and LOG (a failed check and exit if it
 #                                     never listens)
 #   start_device NAME ARGS...         `mbsec serve ARGS`, waited for: sets DEVICE_PID, DEVICE
+#   start_fake MODE                   tests/cli/fake_device.py MODE for 60 s at most, waited for:
+#                                     sets FAKE_PID and FAKE_PORT
 #   stop_server [PID]                 SIGTERM, wait (bounded): 0 if it exited with status 0,
 #                                     else 1 with the end of $LOG shown
 #   kill9 PID                         SIGKILL and reap, quietly
 #   as NAME ARGS..., certify ARGS...  a TLS client run with certificate NAME from $pki; mbsec cert
 #                                     into $pki (a failure sets pki_ok=0)
 #
+# Set before sourcing the harness: python (default /usr/bin/python3) runs the Python helpers;
 # DEADLINE (seconds, default 10) bounds every wait that is not given its own; CHECK_DEADLINE
-# (default DEADLINE) bounds log_since and expect_log. Set them before sourcing the harness.
+# (default DEADLINE) bounds log_since and expect_log.
 # MBSEC_TEST_KEEP=1 keeps the scratch directory.
 
 DEADLINE=${DEADLINE:-10}
+python=${python:-/usr/bin/python3}
+harness_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CHECK_DEADLINE=${CHECK_DEADLINE:-$DEADLINE}
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/mbsec-test.XXXXXX")
 pids=()
@@ -259,6 +264,18 @@ start_device() {
         exit 1
     fi
     DEVICE=127.0.0.1:$(ports_of "$log" | sed -n 1p)
+}
+
+start_fake() {
+    local port_file=$scratch/fake-$1.port
+    "$python" "$harness_dir/../cli/fake_device.py" "$1" 60 >"$port_file" &
+    FAKE_PID=$!
+    pids+=("$FAKE_PID")
+    if ! wait_for "$port_file" '^[0-9]+$'; then
+        fail "fake device $1 starts"
+        exit 1
+    fi
+    FAKE_PORT=$(head -n 1 "$port_file")
 }
 
 stop_server() {

@@ -28,25 +28,7 @@ start() {
 }
 
 # modbus PORT HEX-PDU [UNIT]: sends one request, prints the response PDU in hex.
-modbus() {
-    "$python" - "$1" "$2" "${3:-1}" <<'PY'
-import socket, struct, sys
-port, pdu, unit = int(sys.argv[1]), bytes.fromhex(sys.argv[2]), int(sys.argv[3])
-s = socket.create_connection(("127.0.0.1", port), timeout=5)
-s.sendall(struct.pack(">HHHB", 0x1234, 0, len(pdu) + 1, unit) + pdu)
-head = b""
-while len(head) < 7:
-    chunk = s.recv(7 - len(head))
-    if not chunk:
-        sys.exit("closed")
-    head += chunk
-length = struct.unpack(">H", head[4:6])[0] - 1
-body = b""
-while len(body) < length:
-    body += s.recv(length - len(body))
-print(body.hex())
-PY
-}
+modbus() { "$python" "$here/../lib/modbus_raw.py" 127.0.0.1 "$1" pdu "$2" "${3:-1}"; }
 
 # 1. readiness line, values, graceful SIGTERM
 log=$scratch/basic.log
@@ -192,9 +174,12 @@ log=$scratch/worker-limits.log
 start "$log" --listen 127.0.0.1:0 --workers 4 --max-connections 2 --max-per-source 100
 if wait_for "$log" "started" 10; then
     port=$(port_of "$log")
-    served=$("$python" - "$port" <<'PY'
-import socket, struct, sys, time
+    served=$("$python" - "$port" "$here/../lib" <<'PY'
+import socket, sys, time
 port = int(sys.argv[1])
+sys.dont_write_bytecode = True
+sys.path.insert(0, sys.argv[2])
+from modbus_raw import mbap
 sockets, served = [], 0
 for i in range(8):
     s = socket.create_connection(("127.0.0.1", port), timeout=3)
@@ -202,7 +187,7 @@ for i in range(8):
     time.sleep(0.02)
 for i, s in enumerate(sockets):
     try:
-        s.sendall(struct.pack(">HHHB", i, 0, 6, 1) + bytes([3, 0, 0, 0, 1]))
+        s.sendall(mbap(i, 1, bytes([3, 0, 0, 0, 1])))
         if len(s.recv(64)) == 11:
             served += 1
     except OSError:
