@@ -1,11 +1,11 @@
 # SPDX-License-Identifier: MIT
 # shellcheck shell=bash disable=SC2034,SC2153,SC2154
 #
-# The shell test harness: every test script under tests/ sources it, after setting mbsec (the
-# program under test, when it has one). It makes a scratch directory ($scratch), kills by PID
-# whatever the script started and left running ($pids), counts the checks, and at exit prints
-# "N passed, N failed" and fails the script if a check failed or if the number of checks that
-# ran (or were skipped on purpose) differs from the plan:
+# The shell test harness: the process test scripts under tests/ source it, after setting mbsec
+# (the program under test). It makes a scratch directory ($scratch), kills by PID whatever the
+# script started and left running ($pids), counts the checks, and at exit prints
+# "N passed, N failed" (and "N skipped") and fails the script if a check failed or if the number
+# of checks that ran or were skipped on purpose differs from the plan:
 #
 #   plan N                            the script makes N checks (call it once, before any)
 #   skip N WHY                        N checks of a section that does not run here, and why
