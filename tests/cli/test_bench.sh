@@ -3,8 +3,8 @@
 #
 # mbsec bench against real processes on 127.0.0.1, port 0: `mbsec serve` (plain, with a
 # one-unit configuration, and with a Modbus/TCP Security listener and a policy, its PKI made by
-# `mbsec cert`), and misbehaving devices (tests/cli/fake_device.py, and the two below: one that
-# closes its connections, one that answers with too few registers). Checks request counts,
+# `mbsec cert`), and misbehaving devices (tests/cli/fake_device.py, among them one that closes
+# its connections, one that answers with too few registers). Checks request counts,
 # the JSON report, that writes leave their pattern, errors by kind, exit statuses, that every
 # run ends on time (silent servers included), churn, TLS and SIGINT.
 #
@@ -18,56 +18,17 @@ set -u
 mbsec=${1:?usage: test_bench.sh MBSEC_BINARY}
 here=$(cd "$(dirname "$0")" && pwd)
 python=/usr/bin/python3
-scratch=$(mktemp -d)
-pids=()
-passed=0
-failed=0
-cleanup() {
-    for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null; done
-    rm -rf "$scratch"
-}
-trap cleanup EXIT
+# shellcheck source=../lib/harness.sh
+. "$here/../lib/harness.sh"
+plan 55
 
-ok() {
-    passed=$((passed + 1))
-    echo "ok   $1"
-}
-fail() {
-    failed=$((failed + 1))
-    echo "FAIL $1"
-    echo "     status $STATUS, ${ELAPSED_MS} ms"
-    printf '%s\n' "$OUT" | sed 's/^/     out: /' | head -n 15
-    printf '%s\n' "$ERR" | sed 's/^/     err: /' | head -n 5
-}
-
-# run ARGS...: runs mbsec; sets OUT (stdout), ERR (stderr), STATUS and ELAPSED_MS (wall clock).
-OUT='' ERR='' STATUS='' ELAPSED_MS=0
-run() {
-    local start
-    start=$(date +%s%N)
-    OUT=$("$mbsec" "$@" 2>"$scratch/stderr")
-    STATUS=$?
-    ELAPSED_MS=$((($(date +%s%N) - start) / 1000000))
-    ERR=$(cat "$scratch/stderr")
-}
-
-# expect DESCRIPTION STATUS [PATTERN]: the last run exited with STATUS and, when given, its
-# stdout and stderr together match the grep -E PATTERN.
-expect() {
-    if [ "$STATUS" = "$2" ] && { [ -z "${3:-}" ] || printf '%s\n%s\n' "$OUT" "$ERR" | grep -qE -- "$3"; }; then
-        ok "$1"
-    else
-        fail "$1 (wanted status $2${3:+ and /$3/})"
-    fi
-}
-
-# expect_usage DESCRIPTION PATTERN: status 2 and exactly one line on stderr matching PATTERN.
+# expect_usage DESCRIPTION PATTERN: status 2, nothing on stdout and exactly one line on stderr
+# matching PATTERN.
 expect_usage() {
-    if [ "$STATUS" = 2 ] && [ -z "$OUT" ] && [ "$(printf '%s\n' "$ERR" | wc -l)" = 1 ] &&
-        printf '%s\n' "$ERR" | grep -qE -- "^mbsec bench: .*$2"; then
-        ok "$1"
+    if [ -z "$OUT" ]; then
+        expect_one_line "$1" 2 "^mbsec bench: .*$2"
     else
-        fail "$1 (wanted status 2 and one line /$2/ on stderr)"
+        fail "$1 (wanted nothing on stdout)"
     fi
 }
 
@@ -89,102 +50,6 @@ sys.exit(0 if j is not None and eval("(" + sys.argv[1] + ")") else 1)
         fail "$1 (wanted status $2 and $3)"
     fi
 }
-
-# wait_for FILE PATTERN SECONDS: until a line of FILE matches PATTERN (bounded).
-wait_for() {
-    local deadline=$((SECONDS + $3))
-    while [ $SECONDS -lt $deadline ]; do
-        grep -qE -- "$2" "$1" 2>/dev/null && return 0
-        sleep 0.02
-    done
-    return 1
-}
-
-# wait_exit PID SECONDS: until PID has exited (bounded); returns 1 if it still runs.
-wait_exit() {
-    local deadline=$((SECONDS + $2))
-    while kill -0 "$1" 2>/dev/null; do
-        [ $SECONDS -ge $deadline ] && return 1
-        sleep 0.02
-    done
-    return 0
-}
-
-# start_server NAME [serve arguments]: sets PORT and SERVER_PID, or exits the script.
-start_server() {
-    local log=$scratch/$1.log
-    shift
-    "$mbsec" serve --listen 127.0.0.1:0 "$@" 2>"$log" &
-    SERVER_PID=$!
-    pids+=("$SERVER_PID")
-    if ! wait_for "$log" "listening on 127\.0\.0\.1:[0-9]+" 10; then
-        echo "FAIL mbsec serve never said it was listening:"
-        sed 's/^/     /' "$log"
-        exit 1
-    fi
-    PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$log" | head -n 1)
-}
-
-stop_server() {
-    kill -TERM "$1" 2>/dev/null
-    wait_exit "$1" 10 || kill -9 "$1" 2>/dev/null
-    wait "$1" 2>/dev/null
-}
-
-# start_fake SCRIPT MODE: a misbehaving device for 60 s at most; sets FAKE_PORT and FAKE_PID.
-start_fake() {
-    local port_file=$scratch/fake-$2.port
-    "$python" "$1" "$2" 60 >"$port_file" &
-    FAKE_PID=$!
-    pids+=("$FAKE_PID")
-    wait_for "$port_file" '^[0-9]+$' 10 || { echo "FAIL fake device $2 did not start"; exit 1; }
-    FAKE_PORT=$(head -n 1 "$port_file")
-}
-
-# Two more misbehaving devices, same interface as fake_device.py:
-#   closer   answers FC 3 correctly (zeros), but closes the connection after every 3rd answer
-#   short    answers FC 3 with one register fewer than asked for
-cat >"$scratch/hostile_device.py" <<'PYTHON'
-import select, socket, struct, sys, time
-mode, seconds = sys.argv[1], float(sys.argv[2])
-listener = socket.socket()
-listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-listener.bind(("127.0.0.1", 0))
-listener.listen(64)
-print(listener.getsockname()[1], flush=True)
-buffers, answered = {}, {}
-deadline = time.monotonic() + seconds
-while time.monotonic() < deadline:
-    readable, _, _ = select.select([listener] + list(buffers), [], [], 0.1)
-    for sock in readable:
-        if sock is listener:
-            connection, _ = listener.accept()
-            buffers[connection], answered[connection] = b"", 0
-            continue
-        try:
-            data = sock.recv(4096)
-        except OSError:
-            data = b""
-        if not data:
-            del buffers[sock], answered[sock]
-            sock.close()
-            continue
-        buffers[sock] += data
-        while len(buffers[sock]) >= 12:
-            transaction, _, length, unit = struct.unpack(">HHHB", buffers[sock][:7])
-            if len(buffers[sock]) < 6 + length:
-                break
-            function, _, quantity = struct.unpack(">BHH", buffers[sock][7:12])
-            buffers[sock] = buffers[sock][6 + length:]
-            registers = quantity - 1 if mode == "short" else quantity
-            pdu = bytes([function, 2 * registers]) + bytes(2 * registers)
-            sock.sendall(struct.pack(">HHHB", transaction, 0, len(pdu) + 1, unit) + pdu)
-            answered[sock] += 1
-            if mode == "closer" and answered[sock] % 3 == 0:
-                del buffers[sock], answered[sock]
-                sock.close()
-                break
-PYTHON
 
 # ====================================================================================
 # help and usage errors
@@ -312,8 +177,7 @@ pids+=("$bench_pid")
 if wait_for "$scratch/interrupted.err" '^mbsec bench: 1 s: ' 10; then
     kill -INT "$bench_pid"
     if wait_exit "$bench_pid" 5; then
-        wait "$bench_pid"
-        STATUS=$? OUT=$(cat "$scratch/interrupted.json") ERR=$(cat "$scratch/interrupted.err")
+        OUT=$(cat "$scratch/interrupted.json") ERR=$(cat "$scratch/interrupted.err")
         expect_json "SIGINT stops the run early and prints the report of what was measured" 0 \
             "j['interrupted'] is True and j['requests'] > 0 and 0.9 < j['duration_s'] < 10"
     else
@@ -349,7 +213,7 @@ stop_server "$SERVER_PID"
 
 # ====================================================================================
 # hostile servers: nothing hangs, everything is counted
-start_fake "$here/fake_device.py" silent
+start_fake silent
 run bench "127.0.0.1:$FAKE_PORT" --duration 1 --timeout 200 --connections 2 --depth 4 --json
 expect_json "a silent server: timeouts counted, the run ends on time, status 1" 1 \
     "e['timeout'] >= 16 and e['total'] == e['timeout'] and 0.9 <= j['duration_s'] <= 1.5 and ms < 4000"
@@ -361,19 +225,19 @@ expect_json "a silent server with a request count: ends after the timeouts" 1 \
     "j['requests'] == 8 and e['timeout'] == 8 and ms < 3000"
 kill "$FAKE_PID" 2>/dev/null
 
-start_fake "$here/fake_device.py" mismatch
+start_fake mismatch
 run bench "127.0.0.1:$FAKE_PORT" --requests 200 --depth 4 --json
 expect_json "answers that do not match their requests: mismatches" 1 \
     "j['requests'] == 200 and e['mismatch'] == 200 and e['total'] == 200"
 kill "$FAKE_PID" 2>/dev/null
 
-start_fake "$scratch/hostile_device.py" short
+start_fake short
 run bench "127.0.0.1:$FAKE_PORT" --requests 100 --depth 2 --json
 expect_json "answers with one register too few: wrong quantities" 1 \
     "e['quantity'] == 100 and e['mismatch'] == 0 and e['total'] == 100"
 kill "$FAKE_PID" 2>/dev/null
 
-start_fake "$scratch/hostile_device.py" closer
+start_fake close-after-3
 run bench "127.0.0.1:$FAKE_PORT" --duration 1 --connections 2 --json
 expect_json "a server that closes connections: reconnected and counted, ends on time" 1 "
 j['disconnects'] >= 2 and j['connects'] > 2 and e['closed'] >= 1 and j['requests'] > e['closed']
@@ -447,5 +311,3 @@ run bench "$TLS" --cert "$pki/operator.crt" --requests 5
 expect_usage "TLS without --key: usage" "TLS needs --cert and --key"
 stop_server "$SERVER_PID"
 
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]

@@ -13,45 +13,9 @@ set -u
 mbsec=${1:?usage: test_cli.sh MBSEC_BINARY}
 here=$(cd "$(dirname "$0")" && pwd)
 python=/usr/bin/python3
-scratch=$(mktemp -d)
-pids=()
-passed=0
-failed=0
-cleanup() {
-    for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null; done
-    rm -rf "$scratch"
-}
-trap cleanup EXIT
-
-ok() {
-    passed=$((passed + 1))
-    echo "ok   $1"
-}
-fail() {
-    failed=$((failed + 1))
-    echo "FAIL $1"
-    echo "     status $STATUS"
-    printf '%s\n' "$OUT" | sed 's/^/     out: /' | head -n 15
-    printf '%s\n' "$ERR" | sed 's/^/     err: /' | head -n 5
-}
-
-# run ARGS...: runs mbsec; sets OUT (stdout), ERR (stderr) and STATUS.
-OUT= ERR= STATUS=
-run() {
-    OUT=$("$mbsec" "$@" 2>"$scratch/stderr")
-    STATUS=$?
-    ERR=$(cat "$scratch/stderr")
-}
-
-# expect DESCRIPTION STATUS [PATTERN]: the last run exited with STATUS and, when given, its
-# stdout and stderr together match the grep -E PATTERN.
-expect() {
-    if [ "$STATUS" = "$2" ] && { [ -z "${3:-}" ] || printf '%s\n%s\n' "$OUT" "$ERR" | grep -qE -- "$3"; }; then
-        ok "$1"
-    else
-        fail "$1 (wanted status $2${3:+ and /$3/})"
-    fi
-}
+# shellcheck source=../lib/harness.sh
+. "$here/../lib/harness.sh"
+plan 169
 
 # expect_json DESCRIPTION STATUS PYTHON-EXPRESSION: the last run exited with STATUS and its
 # stdout, one JSON object per line, makes the expression true; `j` is the first object,
@@ -68,57 +32,6 @@ sys.exit(0 if eval(sys.argv[1]) else 1)
     else
         fail "$1 (wanted status $2 and $3)"
     fi
-}
-
-# wait_for FILE PATTERN SECONDS: until a line of FILE matches PATTERN (bounded).
-wait_for() {
-    local deadline=$((SECONDS + $3))
-    while [ $SECONDS -lt $deadline ]; do
-        grep -qE -- "$2" "$1" 2>/dev/null && return 0
-        sleep 0.02
-    done
-    return 1
-}
-
-# wait_exit PID SECONDS: until PID has exited (bounded); returns 1 if it still runs.
-wait_exit() {
-    local deadline=$((SECONDS + $2))
-    while kill -0 "$1" 2>/dev/null; do
-        [ $SECONDS -ge $deadline ] && return 1
-        sleep 0.02
-    done
-    return 0
-}
-
-# start_server NAME [serve arguments]: sets PORT and SERVER_PID, or exits the script.
-start_server() {
-    local log=$scratch/$1.log
-    shift
-    "$mbsec" serve --listen 127.0.0.1:0 "$@" 2>"$log" &
-    SERVER_PID=$!
-    pids+=("$SERVER_PID")
-    if ! wait_for "$log" "listening on 127\.0\.0\.1:[0-9]+" 10; then
-        echo "FAIL mbsec serve never said it was listening:"
-        sed 's/^/     /' "$log"
-        exit 1
-    fi
-    PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$log" | head -n 1)
-}
-
-stop_server() {
-    kill -TERM "$1" 2>/dev/null
-    wait_exit "$1" 10 || kill -9 "$1" 2>/dev/null
-    wait "$1" 2>/dev/null
-}
-
-# start_fake MODE: a misbehaving device for 60 s at most; sets FAKE_PORT and FAKE_PID.
-start_fake() {
-    local port_file=$scratch/fake-$1.port
-    "$python" "$here/fake_device.py" "$1" 60 >"$port_file" &
-    FAKE_PID=$!
-    pids+=("$FAKE_PID")
-    wait_for "$port_file" '^[0-9]+$' 10 || { echo "FAIL fake device $1 did not start"; exit 1; }
-    FAKE_PORT=$(head -n 1 "$port_file")
 }
 
 # ====================================================================================
@@ -478,8 +391,7 @@ pids+=("$poll_pid")
 if wait_for "$poll_out" '"values":\[1\]' 10; then
     "$mbsec" write "$T" holding 200 2 >/dev/null
     wait_exit "$poll_pid" 20
-    wait "$poll_pid"
-    STATUS=$? OUT=$(cat "$poll_out") ERR=
+    OUT=$(cat "$poll_out") ERR=
     expect_json "poll --changes prints the first reading and the change, not the repeat" 0 \
         "len(lines) == 2 and [l['values'] for l in lines] == [[1], [2]]"
 else
@@ -494,8 +406,7 @@ pids+=("$poll_pid")
 if wait_for "$poll_out" '^200 ' 10; then
     kill -TERM "$poll_pid"
     wait_exit "$poll_pid" 10
-    wait "$poll_pid"
-    STATUS=$? OUT=$(cat "$poll_out") ERR=
+    OUT=$(cat "$poll_out") ERR=
     expect "poll stops cleanly on SIGTERM with status 0" 0 "^200 +2 +0x0002$"
 else
     STATUS=- OUT=$(cat "$poll_out") ERR=
@@ -652,5 +563,3 @@ run scan "$T" --units 2-3
 expect "scan: no unit answered is status 1" 1 "0 of 2 units answered"
 stop_server "$SERVER_PID"
 
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]

@@ -61,6 +61,10 @@ import sys
 import threading
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from modbus_raw import mbap, mbap_header  # noqa: E402
+
 MODES = (
     "refuse-after-accept",
     "silent",
@@ -114,12 +118,6 @@ def say(line):
         sys.stdout.flush()
 
 
-def adu(transaction_id, unit_id, pdu, protocol_id=0, length=None):
-    if length is None:
-        length = len(pdu) + 1
-    return struct.pack(">HHHB", transaction_id, protocol_id, length, unit_id) + pdu
-
-
 def receive_exactly(connection, count):
     data = b""
     while len(data) < count:
@@ -135,7 +133,7 @@ def read_request(connection):
     header = receive_exactly(connection, 7)
     if header is None:
         return None
-    transaction_id, _protocol_id, length, unit_id = struct.unpack(">HHHB", header)
+    transaction_id, _protocol_id, length, unit_id = mbap_header(header)
     if length < 2:
         return None
     pdu = receive_exactly(connection, length - 1)
@@ -218,7 +216,7 @@ def garbage_bytes():
     generator = random.Random(20240501)
     while True:
         data = bytes(generator.getrandbits(8) for _ in range(64))
-        length = struct.unpack(">H", data[4:6])[0]
+        length = mbap_header(data)[2]
         if not 2 <= length <= 254:
             return data
 
@@ -245,12 +243,12 @@ def serve_connection(connection, mode, delay_ms):
         if mode == "drop-first" and first_time("request"):
             continue
         if mode == "wrong-tid":
-            connection.sendall(adu((tid + 1) & 0xFFFF, unit, answer))
+            connection.sendall(mbap((tid + 1) & 0xFFFF, unit, answer))
         elif mode == "wrong-tid-then-right":
-            connection.sendall(adu((tid + 1) & 0xFFFF, unit, correct_answer(pdu, base=0xBAD0)))
-            connection.sendall(adu(tid, unit, answer))
+            connection.sendall(mbap((tid + 1) & 0xFFFF, unit, correct_answer(pdu, base=0xBAD0)))
+            connection.sendall(mbap(tid, unit, answer))
         elif mode in ("truncated", "truncated-stall"):
-            whole = adu(tid, unit, answer)
+            whole = mbap(tid, unit, answer)
             connection.sendall(whole[: len(whole) // 2])
             say(f"sent {tid}")
             if mode == "truncated":
@@ -261,30 +259,30 @@ def serve_connection(connection, mode, delay_ms):
         elif mode == "wrong-byte-count":
             address, quantity = quantity_of(pdu)
             data = registers(address, quantity)[: 2 * quantity - 2]
-            connection.sendall(adu(tid, unit, bytes([3, len(data)]) + data))
+            connection.sendall(mbap(tid, unit, bytes([3, len(data)]) + data))
         elif mode == "odd-byte-count":
             address, quantity = quantity_of(pdu)
             data = registers(address, quantity) + b"\x00"
-            connection.sendall(adu(tid, unit, bytes([3, len(data)]) + data))
+            connection.sendall(mbap(tid, unit, bytes([3, len(data)]) + data))
         elif mode == "short-data":
             address, _quantity = quantity_of(pdu)
-            connection.sendall(adu(tid, unit, bytes([3, 20]) + registers(address, 5)))
+            connection.sendall(mbap(tid, unit, bytes([3, 20]) + registers(address, 5)))
         elif mode == "wrong-function":
-            connection.sendall(adu(tid, unit, bytes([4]) + answer[1:]))
+            connection.sendall(mbap(tid, unit, bytes([4]) + answer[1:]))
         elif mode == "wrong-unit":
-            connection.sendall(adu(tid, (unit + 1) & 0xFF, answer))
+            connection.sendall(mbap(tid, (unit + 1) & 0xFF, answer))
         elif mode == "bad-protocol-id":
-            connection.sendall(adu(tid, unit, answer, protocol_id=1))
+            connection.sendall(mbap(tid, unit, answer, protocol_id=1))
             say(f"sent {tid}")
             stall(connection)
             return
         elif mode == "mbap-length-zero":
-            connection.sendall(struct.pack(">HHHB", tid, 0, 0, unit))
+            connection.sendall(mbap(tid, unit, b"", length=0))
             say(f"sent {tid}")
             stall(connection)
             return
         elif mode == "mbap-length-huge":
-            connection.sendall(struct.pack(">HHHB", tid, 0, 0xFFFF, unit) + answer)
+            connection.sendall(mbap(tid, unit, answer, length=0xFFFF))
             say(f"sent {tid}")
             stall(connection)
             return
@@ -297,24 +295,24 @@ def serve_connection(connection, mode, delay_ms):
             if pdu[0] == 6 and len(pdu) == 5:
                 address, value = struct.unpack(">HH", pdu[1:5])
                 answer = struct.pack(">BHH", 6, address, (value + 1) & 0xFFFF)
-            connection.sendall(adu(tid, unit, answer))
+            connection.sendall(mbap(tid, unit, answer))
         elif mode == "exception-zero":
-            connection.sendall(adu(tid, unit, bytes([pdu[0] | 0x80, 0])))
+            connection.sendall(mbap(tid, unit, bytes([pdu[0] | 0x80, 0])))
         elif mode == "split-bytes":
-            for byte in adu(tid, unit, answer):
+            for byte in mbap(tid, unit, answer):
                 connection.sendall(bytes([byte]))
                 time.sleep(0.005)
         elif mode == "two-answers":
-            connection.sendall(adu(tid, unit, answer))
+            connection.sendall(mbap(tid, unit, answer))
             if first:
-                connection.sendall(adu(tid, unit, answer))
+                connection.sendall(mbap(tid, unit, answer))
         elif mode == "flood-wrong-tid":
-            wrong = adu((tid + 1) & 0xFFFF, unit, answer)
+            wrong = mbap((tid + 1) & 0xFFFF, unit, answer)
             for _ in range(100):
                 connection.sendall(wrong)
                 time.sleep(0.02)
         elif mode == "trickle":
-            for byte in adu(tid, unit, answer):
+            for byte in mbap(tid, unit, answer):
                 connection.sendall(bytes([byte]))
                 time.sleep(0.05)
         elif mode == "reset":
@@ -325,9 +323,9 @@ def serve_connection(connection, mode, delay_ms):
             return
         elif mode == "slow":
             time.sleep(delay_ms / 1000.0)
-            connection.sendall(adu(tid, unit, answer))
+            connection.sendall(mbap(tid, unit, answer))
         else:
-            connection.sendall(adu(tid, unit, answer))
+            connection.sendall(mbap(tid, unit, answer))
         say(f"sent {tid}")
         first = False
 

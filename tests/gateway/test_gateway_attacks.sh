@@ -36,23 +36,13 @@ mbsec=$(cd "$(dirname "$mbsec")" && pwd)/$(basename "$mbsec")
 here=$(cd "$(dirname "$0")" && pwd)
 PY=/usr/bin/python3
 TOOL=$here/watch_tool.py
-scratch=$(mktemp -d)
-pids=()
-passed=0
-failed=0
-cleanup() {
-    for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null; done
-    if [ -n "${MBSEC_TEST_KEEP:-}" ]; then echo "# kept $scratch"; else rm -rf "$scratch"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 DEADLINE=15
 CHECK_DEADLINE=5
-# shellcheck source=../lib/process.sh
-. "$here/../lib/process.sh"
+# shellcheck source=../lib/harness.sh
+. "$here/../lib/harness.sh"
+plan 69
 # shellcheck source=../lib/gateway.sh
 . "$here/../lib/gateway.sh"
-started_at=$SECONDS
 pki=$scratch/pki
 as_root=0
 [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1 && as_root=1
@@ -68,7 +58,7 @@ certify client --ca-dir "$pki/ca" --out "$pki/alice" --role operator
 certify client --ca-dir "$pki/ca" --out "$pki/forger" --role "op' reason=\"forged\" peer=10.6.6.6 x='"
 certify crl --ca-dir "$pki/ca" --out "$pki/ca.crl"
 if [ "$pki_ok" != 1 ]; then
-    bad "mbsec cert makes the PKI" "$(cat "$scratch/pki.out")"
+    fail "mbsec cert makes the PKI" "$(cat "$scratch/pki.out")"
     exit 1
 fi
 cat >"$scratch/dev.yaml" <<'YAML'
@@ -158,10 +148,10 @@ YAML
     expect "drop: operators allowed again" 0
     as forger read "$TLS" holding 0 1
     expect_rec "drop: records go to the new file" 1 "$audit" type=connection event=tls subject=/CN=forger
-    stop "$drop_pid" drop
+    check "drop: stops on SIGTERM with status 0" stop_server "$drop_pid"
     expect_valid_records "drop: records valid" "$audit" "$audit.1"
 else
-    echo "# drop: skipped (needs root and the user nobody)"
+    skip 19 "drop: needs root and the user nobody"
 fi
 
 # ====================================================================================
@@ -200,7 +190,7 @@ expect_rec "flood: one refused record for 127.0.0.2, not hidden by the flood" 1 
 LOG=$scratch/flood.log
 expect_eq "flood: the log stays bounded (at most 10 refusal lines a second)" \
     "$(awk -v n="$(count_lines "$LOG" 'connection_refused')" 'BEGIN { print (n <= 40) ? "yes" : n }')" yes
-stop "$flood_pid" flood
+check "flood: stops on SIGTERM with status 0" stop_server "$flood_pid"
 expect_rec "flood: the summary of 127.0.0.1: the other 1,979 refusals" 1 \
     "$faudit" type=connection event=refused_summary source=127.0.0.1 count=1979 window_ms=60000
 expect_rec "flood: the summary of 127.0.0.2: the other 4" 1 \
@@ -213,7 +203,7 @@ expect_valid_records "flood: records valid" "$faudit"
 slow_pid=$!
 pids+=("$slow_pid")
 wait_for "$scratch/slow.out" "^listening on " || {
-    bad "share: the slow device starts" "$(cat "$scratch/slow.out")"
+    fail "share: the slow device starts" "$(cat "$scratch/slow.out")"
     exit 1
 }
 slow=$(sed -n 's/^listening on //p' "$scratch/slow.out")
@@ -243,7 +233,7 @@ quiet_normal=$(printf '%s' "$OUT" | "$PY" -c 'import json,sys; print(json.load(s
 quiet_slowest=$(printf '%s' "$OUT" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["slowest_ms"])')
 expect_eq "share: the second source gets every answer while the greedy one floods" "$quiet_normal" 8
 if [ "$quiet_slowest" -lt 400 ]; then ok "share: ... each within 400 ms ($quiet_slowest ms; 40 queued ahead would be 800)"; else
-    bad "share: the second source waits behind the greedy queue" "slowest $quiet_slowest ms"
+    fail "share: the second source waits behind the greedy queue" "slowest $quiet_slowest ms"
 fi
 wait_exit "$greedy_pid" 30
 greedy_answers=$(cat "$scratch/greedy.out")
@@ -257,7 +247,7 @@ scrape share
 expect_metric 'mbsec_gateway_responses_total{outcome="over_share"}' 70
 expect_metric 'mbsec_gateway_backend_requests_total{backend="slow",outcome="over_share"}' 70
 expect_metric 'mbsec_gateway_backend_share{backend="slow"}' 10
-stop "$share_pid" share
+check "share: stops on SIGTERM with status 0" stop_server "$share_pid"
 kill9 "$slow_pid"
 
 # ====================================================================================
@@ -287,7 +277,7 @@ run write "$PLAIN" holding 10 7 --unit 3
 expect "alias: unit 3 (another device unit) is not guarded" 0
 expect_eq "alias: the start-up log warns about it" \
     "$(count_lines "$scratch/alias.log" 'warning +policy_units reason="policy\[0\] \(guard\): also covers front unit 2')" 1
-stop "$alias_pid" alias
+check "alias: stops on SIGTERM with status 0" stop_server "$alias_pid"
 write_alias "policy_units: front"
 run gateway --check "$scratch/alias.yaml"
 expect "alias: with policy_units: front, --check warns that unit 2 gets around the guard" 0 \
@@ -337,7 +327,7 @@ run diag "$PLAIN" echo 1234 --unit 1
 expect "small: FC 8/00 return query data is answered" 0
 expect_rec "small: FC 8/00 is audited as a read" 1 "$maudit" type=read function=8 sub_function=0
 expect_rec "small: ... and not as a write" 0 "$maudit" type=write function=8
-stop "$small_pid" small
+check "small: stops on SIGTERM with status 0" stop_server "$small_pid"
 expect_valid_records "small: records valid" "$maudit"
 
 # ====================================================================================
@@ -390,9 +380,7 @@ if [ "$as_root" = 1 ] && command -v unshare >/dev/null && command -v ip >/dev/nu
     expect_eq "ipv6: with limits.source_prefix_ipv6: 128, each address is a source of its own" \
         "$(v6_run 128 v6-128)" "closed 0"
 else
-    echo "# ipv6: skipped (needs root, unshare and ip)"
+    skip 3 "ipv6: needs root, unshare and ip"
 fi
 
-stop "$dev_pid" dev
-echo "$passed passed, $failed failed ($((SECONDS - started_at)) s)"
-[ "$failed" = 0 ]
+check "dev: stops on SIGTERM with status 0" stop_server "$dev_pid"

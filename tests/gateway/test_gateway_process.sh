@@ -33,55 +33,10 @@
 set -u
 mbsec=${1:?usage: test_gateway_process.sh MBSEC_BINARY}
 here=$(cd "$(dirname "$0")" && pwd)
-scratch=$(mktemp -d)
-pids=()
-passed=0
-failed=0
-cleanup() {
-    for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null; done
-    rm -rf "$scratch"
-}
-trap cleanup EXIT
 DEADLINE=15 # seconds, for every wait
-# ok, fail, run, expect, wait_for, mark_log, ports_of, start_device, as, certify
-# shellcheck source=../lib/process.sh
-. "$here/../lib/process.sh"
-
-# expect_log DESCRIPTION PATTERN: waits (bounded) for a log line after mark_log's mark, so that
-# each check looks at what its own request caused.
-log_since() {
-    local deadline=$((SECONDS + DEADLINE))
-    while [ $SECONDS -lt $deadline ]; do
-        tail -n +$((MARK + 1)) "$LOG" | grep -qE -- "$1" && return 0
-        sleep 0.02
-    done
-    return 1
-}
-expect_log() {
-    if log_since "$2"; then
-        ok "$1"
-    else
-        failed=$((failed + 1))
-        echo "FAIL $1 (no log line /$2/ after line $MARK)"
-        tail -n +$((MARK + 1)) "$LOG" | sed 's/^/     log: /' | tail -n 8
-    fi
-}
-
-# stop PID NAME: SIGTERM, wait (bounded), require exit status 0.
-stop() {
-    local deadline=$((SECONDS + DEADLINE)) status
-    kill -TERM "$1" 2>/dev/null
-    while kill -0 "$1" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.02; done
-    kill -9 "$1" 2>/dev/null
-    wait "$1"
-    status=$?
-    if [ "$status" = 0 ]; then
-        ok "$2: stops on SIGTERM with status 0"
-    else
-        STATUS=$status OUT='' ERR=''
-        fail "$2: stops on SIGTERM with status 0"
-    fi
-}
+# shellcheck source=../lib/harness.sh
+. "$here/../lib/harness.sh"
+plan 91
 
 pki=$scratch/pki
 
@@ -220,7 +175,7 @@ expect "--check: a unit routed twice: exit 2 with FILE:LINE:COLUMN" 2 \
 printf 'backends:\n  - name: plc\n    address: 127.0.0.1:1\n    units: [1]\n    timeout: 5x\n' \
     >"$scratch/broken2.yaml"
 run gateway --check "$scratch/broken2.yaml"
-expect "--check: a bad duration: exit 2 with FILE:5:14" 2 \
+expect "--check: a fail duration: exit 2 with FILE:5:14" 2 \
     "^mbsec gateway: $scratch/broken2.yaml:5:14: backends\[0\]\.timeout: expected a duration"
 printf 'backends:\n  - { name: plc, address: 127.0.0.1:1, units: [1] }\n' >"$scratch/nopolicy.yaml"
 run gateway --check "$scratch/nopolicy.yaml"
@@ -393,7 +348,7 @@ else
     STATUS=dead OUT='' ERR=$(tail -n 5 "$LOG")
     fail "the gateway survived every client above"
 fi
-stop "$gateway_pid" "gateway"
+check "gateway: stops on SIGTERM with status 0" stop_server "$gateway_pid"
 if grep -qE "info +stopped " "$LOG"; then ok "the gateway says it stopped"; else
     STATUS=- OUT=$(tail -n 5 "$LOG") ERR=''
     fail "the gateway says it stopped"
@@ -426,7 +381,7 @@ expect_log "... and is audited as not checked" \
     "info +audited reason=\"plain from 127\.0\.0\.1:[0-9]+: FC 6 on unit 1, not checked \(authorize_plain: false\); forwarded to backend plc unit 1\""
 run read "$PLAIN" holding 100 --json
 expect "... the device holds it" 0 '"values":\[900\]'
-stop "$proxy_pid" "proxy gateway"
+check "proxy gateway: stops on SIGTERM with status 0" stop_server "$proxy_pid"
 
 # ====================================================================================
 # Reload rotates the front's TLS files: a gateway with a TLS front, a CRL and an audit file,
@@ -569,7 +524,7 @@ poll_stop "$bob_pid"
     [ "$(poll_count "$rot/bob.out" values)" = "$(grep -c '"values":\[4242,17\]' "$rot/bob.out")" ] &&
     [ "$(poll_count "$rot/bob.out" error)" = 0 ] && [ "$POLL_STATUS" = 0 ]
 rotate_check $? "rotate: bob's poll: every reading 4242, 17, not one failure, exit 0" "$rot/bob.out"
-stop "$rotate_pid" "rotate gateway"
+check "rotate gateway: stops on SIGTERM with status 0" stop_server "$rotate_pid"
 
 # ====================================================================================
 # systemd socket activation (contrib/systemd/mbsec-gateway*.socket): the sockets systemd passes
@@ -609,7 +564,7 @@ if wait_for "$LOG" " started "; then
     [ "$STATUS" != 0 ]
     STATUS=$?
     expect "activation: a plain request on the socket named tls gets no answer" 0
-    stop "$activated_pid" "activated gateway"
+    check "activated gateway: stops on SIGTERM with status 0" stop_server "$activated_pid"
 else
     STATUS=- OUT=$(cat "$LOG") ERR=''
     fail "activation: the gateway starts on the sockets systemd passed"
@@ -632,14 +587,13 @@ if wait_for "$LOG" " started "; then
     grep -qE 'warning +socket_activation .*Modbus/TCP Security is not served' "$LOG"
     STATUS=$? OUT=$(cat "$LOG") ERR=''
     expect "activation: a tls section and no socket named tls: a warning says TLS is not served" 0
-    stop "$activated_pid" "activated gateway without a TLS socket"
+    check "activated gateway without a TLS socket: stops on SIGTERM with status 0" \
+        stop_server "$activated_pid"
 else
     STATUS=- OUT=$(cat "$LOG") ERR=''
     fail "activation: the gateway starts without a socket named tls"
 fi
 
-stop "$device_pid" "device"
-stop "$secure_pid" "secure device"
+check "device: stops on SIGTERM with status 0" stop_server "$device_pid"
+check "secure device: stops on SIGTERM with status 0" stop_server "$secure_pid"
 
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]

@@ -15,7 +15,7 @@
 #       allowed writes (values, rule, route, outcome), denials, TLS connection records, a TLS
 #       handshake failure, FC 8 restart / listen-only (denied, alerted anyway), malformed
 #       requests, a unit-id scan; every record and every syslog datagram checked; the metrics
-#       compared with the traffic sent; SIGHUP after logrotate moved the file, and a bad file
+#       compared with the traffic sent; SIGHUP after logrotate moved the file, and a fail file
 #   g2  limits { rate: 5, burst: 5 }: a pymodbus burst gets 06 for what is over the rate while a
 #       second connection is unaffected; request_flood once per window, again in the next
 #       window; connections over max_per_source (connection_flood); over_rate: close by reload
@@ -41,30 +41,16 @@ mbsec=${1:?usage: test_gateway_watch.sh MBSEC_BINARY}
 here=$(cd "$(dirname "$0")" && pwd)
 PY=/usr/bin/python3
 TOOL=$here/watch_tool.py
-if ! "$PY" -c 'import pymodbus.client' 2>/dev/null; then
-    echo "SKIP: $PY has no pymodbus (apt-get install python3-pymodbus)"
-    exit 77
-fi
-scratch=$(mktemp -d)
-pids=()
-passed=0
-failed=0
-cleanup() {
-    for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null; done
-    if [ -n "${MBSEC_TEST_KEEP:-}" ]; then echo "# kept $scratch"; else rm -rf "$scratch"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 DEADLINE=15      # seconds, for every process to be ready
 CHECK_DEADLINE=5 # seconds, for a record or log line that the last request makes
-# ok, fail, run, expect, wait_for, mark_log, ports_of, start_device, as, certify
-# shellcheck source=../lib/process.sh
-. "$here/../lib/process.sh"
-started_at=$SECONDS
+# shellcheck source=../lib/harness.sh
+. "$here/../lib/harness.sh"
+plan 201
+"$PY" -c 'import pymodbus.client' 2>/dev/null ||
+    skip_all "$PY has no pymodbus (apt-get install python3-pymodbus)"
 
-# bad, tool, expect_eq, count_lines, log_since, expect_log, nrec, expect_rec, rec_field,
-# start_gateway, stop, kill9, wait_exit, reload, scrape, metric, metric_sum, expect_metric,
-# now_ms, sleep_until, record_ms
+# tool, count_lines, nrec, expect_rec, rec_field, start_gateway, reload, scrape, metric,
+# metric_sum, expect_metric, now_ms, sleep_until, record_ms
 # shellcheck source=../lib/gateway.sh
 . "$here/../lib/gateway.sh"
 
@@ -79,7 +65,7 @@ certify server --ca-dir "$pki/ca" --out "$pki/server" --ip 127.0.0.1
 certify client --ca-dir "$pki/ca" --out "$pki/operator" --role operator
 certify client --ca-dir "$pki/ca" --out "$pki/engineer" --role engineer
 if [ "$pki_ok" != 1 ]; then
-    bad "mbsec cert makes the PKI" "$(cat "$scratch/pki.out")"
+    fail "mbsec cert makes the PKI" "$(cat "$scratch/pki.out")"
     exit 1
 fi
 cat >"$scratch/dev1.yaml" <<'YAML'
@@ -156,7 +142,7 @@ G1_LOG=$LOG
 audit1=$scratch/audit/g1.log
 echo "# g1: plain $PLAIN, TLS $TLS, metrics $METRICS, device $dev1"
 if [ -n "$METRICS" ]; then ok "g1: the metrics line gives the bound address"; else
-    bad "g1: a metrics line with the bound address" "$(cat "$LOG")"
+    fail "g1: a metrics line with the bound address" "$(cat "$LOG")"
 fi
 # What g1 is sent, for the metrics: requests by function, and those forwarded to plc.
 fc3=0 fc6=0 fc16=0 fc8=0 fc43=0 forwarded=0 tls_ok=0
@@ -379,7 +365,7 @@ write_g1
 scrape g1-reloads
 expect_metric 'mbsec_gateway_reloads_total{result="applied"}' 1
 expect_metric 'mbsec_gateway_reloads_total{result="refused"}' 1
-stop "$g1_pid" "g1"
+check "g1: stops on SIGTERM with status 0" stop_server "$g1_pid"
 
 # ---- every record, in the file and over syslog ----
 expect_valid_records "audit: every line of g1's files is a JSON object with the documented fields" \
@@ -395,7 +381,7 @@ while [ "$(wc -l <"$scratch/syslog.out")" -lt "$want" ] && [ $SECONDS -lt $deadl
 if OUT=$(tool syslog-check "$scratch/syslog.out" "$g1_pid" "$audit1.1" "$audit1" 2>&1); then
     ok "syslog: every record as RFC 5424 (<13*8+severity>1 TIME HOST mbsec-gateway PID TYPE - JSON), the same as the file ($(echo "$OUT" | tail -n 1))"
 else
-    bad "syslog: every record as RFC 5424, the same as the file" "$OUT" \
+    fail "syslog: every record as RFC 5424, the same as the file" "$OUT" \
         "records lost by a sink at the last scrape: $(metric 'mbsec_gateway_audit_records_total{result="lost"}')"
 fi
 expect_eq "syslog: an alert is <106> (log audit, critical)" \
@@ -438,7 +424,7 @@ second_ok=$(burst_number second_ok) second_other=$(burst_number second_other)
 if [ "$other1" = 0 ] && [ "$busy1" != error ] && [ $((ok1 + busy1)) = 40 ] && [ "$ok1" -ge 5 ] && [ "$busy1" -ge 15 ]; then
     ok "rate 5, burst 5: 40 quick pymodbus reads: $ok1 with the right values, $busy1 exception 06, nothing else"
 else
-    bad "rate 5, burst 5: 40 quick reads: >= 5 right values, the rest (>= 15) exception 06" "$OUT"
+    fail "rate 5, burst 5: 40 quick reads: >= 5 right values, the rest (>= 15) exception 06" "$OUT"
 fi
 expect_eq "rate: the second connection, reading at the same time, got its values every time" \
     "$second_ok/$second_other" "5/0"
@@ -496,7 +482,7 @@ answered=$(printf '%s\n' "$OUT" | "$PY" -c 'import json,sys; r=json.loads(sys.st
 if [ "${answered:--1}" -ge 5 ] && [ "$answered" -le 7 ]; then
     ok "over_rate close: $answered reads answered, then the connection is closed (no 06)"
 else
-    bad "over_rate close: the burst (5) answered, then the connection closed" "$OUT"
+    fail "over_rate close: the burst (5) answered, then the connection closed" "$OUT"
 fi
 expect_rec "audit: the connection closed by the gateway" 1 \
     "$audit2" type=connection event=closed 'reason~closed by the application' \
@@ -504,7 +490,7 @@ expect_rec "audit: the connection closed by the gateway" 1 \
 scrape g2-close
 expect_metric 'mbsec_gateway_rate_limited_total' $((busy1 + busy2 + 1))
 expect_metric 'mbsec_gateway_reloads_total{result="applied"}' 1
-stop "$g2_pid" "g2"
+check "g2: stops on SIGTERM with status 0" stop_server "$g2_pid"
 expect_rec "audit: the other 9 refusals in one summary, with the first and last time" 1 \
     "$audit2" type=connection event=refused_summary source=127.0.0.1 count=9 window_ms=5000 \
     'reason~^max_per_source'
@@ -551,7 +537,7 @@ pids+=("$load_pid")
 deadline=$((SECONDS + DEADLINE))
 while [ ! -s "$scratch/ready" ] && [ $SECONDS -lt $deadline ]; do sleep 0.02; done
 if [ -s "$scratch/ready" ]; then ok "load: 3 connections reading unit 1 through g3"; else
-    bad "load: 3 connections reading unit 1 through g3" "$(cat "$scratch/load.out")"
+    fail "load: 3 connections reading unit 1 through g3" "$(cat "$scratch/load.out")"
 fi
 # more_reads N: waits (bounded) until the load has done N more reads: traffic between reloads.
 more_reads() {
@@ -601,10 +587,10 @@ if wait_exit "$load_pid" 20; then
     if [ "$load_bad" = 0 ] && [ "$load_stopped" = True ] && [ "$load_min" -ge 20 ] 2>/dev/null; then
         ok "load: no failed or wrong read across 5 reloads and a refused one ($OUT)"
     else
-        bad "load: no failed or wrong read across the reloads" "$OUT"
+        fail "load: no failed or wrong read across the reloads" "$OUT"
     fi
 else
-    bad "load: the load client stopped when told" "$(cat "$scratch/load.out")"
+    fail "load: the load client stopped when told" "$(cat "$scratch/load.out")"
 fi
 expect_eq "reloads: the unchanged backend kept its device connection (no new connection_opened at devA)" \
     "$(count_lines "$scratch/devA.log" "connection_opened")" "$devA_opened"
@@ -616,16 +602,16 @@ expect_metric 'mbsec_gateway_reloads_total{result="refused"}' 1
 expect_metric 'mbsec_gateway_backend_up{backend="plc"}' 1
 expect_metric 'mbsec_gateway_backend_up{backend="plc2"}' 1
 expect_metric 'mbsec_gateway_backend_reconnects_total{backend="plc"}' 0
-stop "$g3_pid" "g3"
-stop "$devA_pid" "devA"
-stop "$devB_pid" "devB"
+check "g3: stops on SIGTERM with status 0" stop_server "$g3_pid"
+check "devA: stops on SIGTERM with status 0" stop_server "$devA_pid"
+check "devB: stops on SIGTERM with status 0" stop_server "$devB_pid"
 
 # ====================================================================================
 # g4: a slow backend, and a device killed in the middle of a request.
 "$PY" "$TOOL" slow-device 0 3 >"$scratch/slow.log" 2>&1 &
 slow_pid=$!
 pids+=("$slow_pid")
-wait_for "$scratch/slow.log" "^listening on " || bad "the slow device starts" "$(cat "$scratch/slow.log")"
+wait_for "$scratch/slow.log" "^listening on " || fail "the slow device starts" "$(cat "$scratch/slow.log")"
 slow=127.0.0.1:$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$scratch/slow.log")
 cat >"$scratch/g4.yaml" <<YAML
 listen: 127.0.0.1:0
@@ -645,7 +631,7 @@ echo "# g4: plain $PLAIN, slow device $slow (3 s per answer)"
 "$mbsec" read "$PLAIN" holding 3 2 --unit 5 --json --timeout 8000 >"$scratch/slowread.out" 2>&1 &
 slowread_pid=$!
 pids+=("$slowread_pid")
-wait_for "$scratch/slow.log" "^request unit=1 function=3" || bad "the slow device gets the read" "$(cat "$scratch/slow.log")"
+wait_for "$scratch/slow.log" "^request unit=1 function=3" || fail "the slow device gets the read" "$(cat "$scratch/slow.log")"
 fast_ok=1 fast_detail=''
 for i in 1 2 3 4 5; do
     t0=$(now_ms)
@@ -657,12 +643,12 @@ done
 if [ $fast_ok = 1 ] && kill -0 "$slowread_pid" 2>/dev/null; then
     ok "5 reads through the fast backend, each under 1 s, while the slow one is still answering"
 else
-    bad "reads through the fast backend are not delayed by the slow one" "$fast_detail"
+    fail "reads through the fast backend are not delayed by the slow one" "$fast_detail"
 fi
 if wait_exit "$slowread_pid" 10 && [ "$STATUS" = 0 ] && grep -q '"values":\[3,4\]' "$scratch/slowread.out"; then
     ok "the slow read gets its values"
 else
-    bad "the slow read gets its values" "status $STATUS" "$(cat "$scratch/slowread.out")"
+    fail "the slow read gets its values" "status $STATUS" "$(cat "$scratch/slowread.out")"
 fi
 expect_rec "audit (reads: true): the slow read: backend slow, answered, latency >= 2.5 s" 1 \
     "$audit4" type=read unit=5 address=3 quantity=2 backend=slow device_unit=1 outcome=answered \
@@ -686,10 +672,10 @@ if wait_exit "$slowread_pid" 5; then
     if [ "$STATUS" = 5 ] && grep -qE "exception 0[AB]" "$scratch/slowread.out"; then
         ok "the device killed in the middle of a request: the client gets $(grep -oE "exception 0[AB]" "$scratch/slowread.out" | head -n 1) ${took} ms later"
     else
-        bad "the device killed mid-request: exception 0A or 0B" "status $STATUS" "$(cat "$scratch/slowread.out")"
+        fail "the device killed mid-request: exception 0A or 0B" "status $STATUS" "$(cat "$scratch/slowread.out")"
     fi
 else
-    bad "the device killed mid-request: the client is answered, not left hanging" "$(cat "$scratch/slowread.out")"
+    fail "the device killed mid-request: the client is answered, not left hanging" "$(cat "$scratch/slowread.out")"
 fi
 expect_log "the killed device: backend_down" "warning +backend_down reason=\"backend slow: "
 expect_rec "audit: the interrupted read: outcome unavailable or timeout, exception 10 or 11" 1 \
@@ -707,7 +693,7 @@ expect_eq "metrics: the lost connection counted in backend_reconnects_total{back
 slow_pid=$!
 pids+=("$slow_pid")
 wait_for "$scratch/slow2.log" "^listening on 127\.0\.0\.1:${slow##*:}$" ||
-    bad "the slow device restarts on its port" "$(cat "$scratch/slow2.log")"
+    fail "the slow device restarts on its port" "$(cat "$scratch/slow2.log")"
 deadline=$((SECONDS + DEADLINE))
 while [ $SECONDS -lt $deadline ]; do
     run read "$PLAIN" holding 3 2 --unit 5 --json
@@ -726,7 +712,7 @@ scrape g4
 expect_metric 'mbsec_gateway_malformed_total{side="backend"}' 1
 expect_metric 'mbsec_gateway_backend_requests_total{backend="slow",outcome="mismatched"}' 1
 expect_metric 'mbsec_gateway_backend_up{backend="slow"}' 1
-stop "$g4_pid" "g4"
+check "g4: stops on SIGTERM with status 0" stop_server "$g4_pid"
 kill9 "$slow_pid"
 
 for name in g3 g4; do
@@ -756,8 +742,6 @@ expect_rec "audit: the write of 4243 to register 17 has its own record" 1 \
     "$audit5" type=write function=6 address=17 'values=[4243]' rule=null backend=plc outcome=answered
 expect_eq "audit: the malformed FC 16 (answered 03 by the gateway, never forwarded) has no write record claiming the device answered it" \
     "$(nrec "$audit5" type=write malformed=true outcome=answered)" 0
-stop "$g5_pid" "g5"
+check "g5: stops on SIGTERM with status 0" stop_server "$g5_pid"
 
-stop "$dev1_pid" "dev1"
-echo "$passed passed, $failed failed ($((SECONDS - started_at)) s)"
-[ "$failed" = 0 ]
+check "dev1: stops on SIGTERM with status 0" stop_server "$dev1_pid"

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 """Helpers for test_gateway_watch.sh: the audit trail, syslog, metrics and clients under load.
 
-Standard library only (and pymodbus 3.0 for `burst`); the Modbus framing is tests/interop's
+Standard library only (and pymodbus 3.0 for `burst`); the Modbus framing is tests/lib's
 modbus_raw.py. Every wait has a deadline, every loop a bound.
 
   audit-check FILE...                    every line is a JSON object with the documented fields;
@@ -54,8 +54,9 @@ import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "interop"))
-import modbus_raw  # noqa: E402  (tests/interop/modbus_raw.py)
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import modbus_raw  # noqa: E402  (tests/lib/modbus_raw.py)
 
 TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 TYPES = {"connection", "write", "read", "denied", "sanity", "alert", "audit"}
@@ -630,12 +631,11 @@ def slow_device(port, delay):
             if not data:
                 break
             buffer += data
-            while len(buffer) >= 7:
-                transaction, protocol, length, unit = struct.unpack(">HHHB", buffer[:7])
-                if len(buffer) < 6 + length:
+            while True:
+                frame, buffer = modbus_raw.split_frame(buffer)
+                if frame is None:
                     break
-                pdu = buffer[7:6 + length]
-                buffer = buffer[6 + length:]
+                transaction, protocol, unit, pdu = frame
                 with lock:
                     print(f"request unit={unit} function={pdu[0]}", flush=True)
                 time.sleep(delay)

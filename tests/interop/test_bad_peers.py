@@ -19,7 +19,7 @@ import sys
 import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from modbus_raw import (  # noqa: E402
     Connection,
     ModbusError,
@@ -107,7 +107,7 @@ def bad_length_closes(host, port):
         connection = Connection(host, port)
         try:
             # Header only: the length is judged as soon as its 6 bytes are there.
-            connection.send(struct.pack(">HHHB", 7, 0, length, 1))
+            connection.send(mbap(7, 1, b"", length=length))
             report(
                 connection.closed_by_peer(3.0) and not connection.buffer,
                 f"MBAP length {length:#06x}: connection closed without an answer",

@@ -13,42 +13,39 @@ set -u
 mbsec=${1:?usage: test_cli_peers.sh MBSEC PEER HOST PORT}
 peer=${2:?}
 target="$3:$4"
-passed=0
-failed=0
-
-ok() { passed=$((passed + 1)); echo "ok   $1"; }
-fail() { failed=$((failed + 1)); echo "FAIL $1"; echo "     got: $2"; }
+# shellcheck source=../lib/harness.sh
+. "$(dirname "$0")/../lib/harness.sh"
+case $peer in
+pymodbus) plan 17 ;;
+libmodbus) plan 16 ;;
+esac
 
 # values ARGS...: runs `mbsec read --csv ARGS` and prints the values, space-separated.
 values() {
     "$mbsec" read --csv "$target" "$@" | tail -n +2 | cut -d, -f3 | tr '\n' ' ' | sed 's/ $//'
 }
 
-# expect DESCRIPTION WANT GOT
-expect() {
-    if [ "$3" = "$2" ]; then ok "$1"; else fail "$1 (want '$2')" "$3"; fi
-}
-
-expect "FC 3 reads holding registers 5..7" "1005 1006 1007" "$(values holding 5 3)"
-expect "FC 4 reads input registers 7..8" "2007 2008" "$(values input 7 2)"
-expect "FC 1 reads coils 0..5" "1 0 0 1 0 0" "$(values coils 0 6)"
-expect "FC 2 reads discrete inputs 0..2" "1 0 1" "$(values discrete 0 3)"
-expect "a Modicon reference reads holding register 9" "1009" "$(values 40010 2>/dev/null)"
-expect "a u32 over registers 20..21 (ABCD)" "$(((1020 << 16) | 1021))" \
-    "$(values holding 20 1 --type u32)"
+expect_eq "FC 3 reads holding registers 5..7" "$(values holding 5 3)" "1005 1006 1007"
+expect_eq "FC 4 reads input registers 7..8" "$(values input 7 2)" "2007 2008"
+expect_eq "FC 1 reads coils 0..5" "$(values coils 0 6)" "1 0 0 1 0 0"
+expect_eq "FC 2 reads discrete inputs 0..2" "$(values discrete 0 3)" "1 0 1"
+expect_eq "a Modicon reference reads holding register 9" "$(values 40010 2>/dev/null)" "1009"
+expect_eq "a u32 over registers 20..21 (ABCD)" "$(values holding 20 1 --type u32)" \
+    "$(((1020 << 16) | 1021))"
 
 "$mbsec" write "$target" holding 100 4242 >/dev/null
-expect "FC 6 writes one register" "4242" "$(values holding 100)"
+expect_eq "FC 6 writes one register" "$(values holding 100)" "4242"
 "$mbsec" write "$target" holding 101 1 2 3 >/dev/null
-expect "FC 16 writes three registers" "1 2 3" "$(values holding 101 3)"
+expect_eq "FC 16 writes three registers" "$(values holding 101 3)" "1 2 3"
 "$mbsec" write --fc 16 "$target" holding 104 77 >/dev/null
-expect "--fc 16 writes one register with FC 16" "77" "$(values holding 104)"
+expect_eq "--fc 16 writes one register with FC 16" "$(values holding 104)" "77"
 "$mbsec" write "$target" holding 200 -3.5 --type f32 --order CDAB >/dev/null
-expect "an f32 written and read back in CDAB" "-3.5" "$(values holding 200 --type f32 --order CDAB)"
+expect_eq "an f32 written and read back in CDAB" "$(values holding 200 --type f32 --order CDAB)" \
+    "-3.5"
 "$mbsec" write "$target" coils 50 1 0 1 >/dev/null
-expect "FC 15 writes three coils" "1 0 1" "$(values coils 50 3)"
+expect_eq "FC 15 writes three coils" "$(values coils 50 3)" "1 0 1"
 "$mbsec" write "$target" coils 61 on >/dev/null
-expect "FC 5 writes one coil" "1" "$(values coils 61)"
+expect_eq "FC 5 writes one coil" "$(values coils 61)" "1"
 
 output=$("$mbsec" read "$target" holding 9999 2 2>&1)
 status=$?
@@ -92,6 +89,3 @@ libmodbus)
     fi
     ;;
 esac
-
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]

@@ -20,31 +20,12 @@ if [ $# -ne 4 ]; then
 fi
 mbsec=$1 pki=$2
 T=$3:$4
-scratch=$(mktemp -d)
-trap 'rm -rf "$scratch"' EXIT
-passed=0
-failed=0
+# shellcheck source=../lib/harness.sh
+. "$(dirname "$0")/../lib/harness.sh"
+plan 21
 
-OUT='' ERR='' STATUS=''
-run() {
-    OUT=$("$mbsec" "$@" 2>"$scratch/stderr")
-    STATUS=$?
-    ERR=$(cat "$scratch/stderr")
-}
 # tls ARGS...: run ARGS as the engineer, trusting our CA.
-tls() { run "$@" --tls --cert "$pki/engineer.crt" --key "$pki/engineer.key" --ca "$pki/ca/ca.crt"; }
-expect() {
-    if [ "$STATUS" = "$2" ] && { [ -z "${3:-}" ] || printf '%s\n%s\n' "$OUT" "$ERR" | grep -qE -- "$3"; }; then
-        passed=$((passed + 1))
-        echo "ok - $1"
-    else
-        failed=$((failed + 1))
-        echo "not ok - $1 (wanted status $2${3:+ and /$3/})"
-        echo "    status $STATUS"
-        printf '%s\n' "$OUT" | sed 's/^/    out: /' | head -n 10
-        printf '%s\n' "$ERR" | sed 's/^/    err: /' | head -n 5
-    fi
-}
+tls() { as engineer "$@"; }
 values() { expect "$1" 0 "\"values\":\\[$2\\]"; }
 
 echo "# mbsec --tls against pymodbus at $T"
@@ -100,6 +81,3 @@ expect "--server-name that the certificate does not carry: exit 3" 3 "name misma
 # learns it only when it reads; either way this is no connection (3), said on one line.
 run read "$T" holding 0 --tls --cert "$pki/foreign.crt" --key "$pki/foreign.key" --ca "$pki/ca/ca.crt"
 expect "a client certificate pymodbus does not trust: exit 3 (not a signal, not 6)" 3 "^mbsec read: "
-
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]

@@ -16,30 +16,27 @@
 #       run_with_peer.py.
 #
 # Exit status 77 (skipped) when pymodbus is not installed. Everything on 127.0.0.1, port 0;
-# servers are waited for by their listening lines and stopped by PID (lib.sh, run_with_peer.py).
+# servers are waited for by their listening lines and stopped by PID (tests/lib/harness.sh,
+# run_with_peer.py).
 set -uo pipefail
 if [ $# -lt 3 ]; then
     echo "usage: tls_pymodbus.sh MBSEC PYTHON clients|server [1.2|1.3]" >&2
     exit 2
 fi
-MBSEC=$1
+mbsec=$1
 python=$2
 mode=$3
 tls_version=${4:-1.3}
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source-path=SCRIPTDIR source=lib.sh
-. "$here/lib.sh"
+# shellcheck source=../lib/harness.sh
+. "$here/../lib/harness.sh"
+if [ "$mode" = server ]; then plan 1; else plan 11; fi
 
 "$python" -c 'import pymodbus.client' 2>/dev/null ||
-    skip "pymodbus is not installed for $python: apt-get install python3-pymodbus"
+    skip_all "pymodbus is not installed for $python: apt-get install python3-pymodbus"
 
-pki=$INTEROP_TMP/pki
-certify() {
-    "$MBSEC" cert "$@" >>"$INTEROP_TMP/pki.out" 2>&1 && return 0
-    echo "not ok - mbsec cert $*:"
-    sed 's/^/    /' "$INTEROP_TMP/pki.out"
-    exit 1
-}
+pki=$scratch/pki
+pki_ok=1
 certify ca --out-dir "$pki/ca" --name "tls_pymodbus CA"
 certify ca --out-dir "$pki/foreign-ca" --name "foreign CA"
 certify server --ca-dir "$pki/ca" --out "$pki/server" --ip 127.0.0.1
@@ -47,21 +44,21 @@ certify client --ca-dir "$pki/ca" --out "$pki/engineer" --role engineer
 certify client --ca-dir "$pki/ca" --out "$pki/operator" --role operator
 certify client --ca-dir "$pki/ca" --out "$pki/norole" --no-role
 certify client --ca-dir "$pki/foreign-ca" --out "$pki/foreign" --role engineer
-echo "# PKI made by mbsec cert in $pki"
+check "mbsec cert makes the PKI in $pki" test "$pki_ok" = 1 || exit 1
 
 if [ "$mode" = server ]; then
-    # Not exec: lib.sh's EXIT trap removes the PKI afterwards.
+    # Not exec: the harness's EXIT trap removes the PKI afterwards.
     status=0
     "$python" "$here/run_with_peer.py" \
         "$python" "$here/pymodbus_tls_server.py" --tls-version "$tls_version" \
         --cert "$pki/server.crt" --key "$pki/server.key" --ca "$pki/ca/ca.crt" -- \
-        "$BASH" "$here/test_cli_pymodbus_tls.sh" "$MBSEC" "$pki" || status=$?
+        "$BASH" "$here/test_cli_pymodbus_tls.sh" "$mbsec" "$pki" || status=$?
     exit "$status"
 fi
 [ "$mode" = clients ] || { echo "tls_pymodbus.sh: unknown mode '$mode'" >&2; exit 2; }
 
 # The policy of examples/policy.yaml on unit 1 (see test_pymodbus_tls_client.py).
-config=$INTEROP_TMP/tls.yaml
+config=$scratch/tls.yaml
 cat >"$config" <<'YAML'
 tls:
   listen: 127.0.0.1:0
@@ -92,21 +89,18 @@ policy:
     preset: read-write
     action: allow
 YAML
-start_server tls --config "$config" || exit 1
+start_server tls --config "$config"
 # The plain listener (--listen from start_server) is opened first, the TLS one second.
-tls_port=$(sed -n 's/.* listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$LOG" | sed -n 2p)
-if [ -z "$tls_port" ]; then
-    echo "not ok - no second listening line (the TLS listener):"
-    sed 's/^/    /' "$LOG"
-    exit 1
-fi
-echo "# mbsec serve: plain 127.0.0.1:$PORT, TLS 127.0.0.1:$tls_port (PID $PID)"
+tls_port=$(ports_of "$LOG" | sed -n 2p)
+check "a second listening line (the TLS listener)" test -n "$tls_port" || exit 1
+echo "# mbsec serve: plain 127.0.0.1:$PORT, TLS 127.0.0.1:$tls_port (PID $SERVER_PID)"
 
 client_status=0
 "$python" "$here/test_pymodbus_tls_client.py" "$pki" 127.0.0.1 "$tls_port" || client_status=$?
-[ "$client_status" = "$INTEROP_SKIP" ] && exit "$INTEROP_SKIP"
+[ "$client_status" = 77 ] && skip_all "the pymodbus TLS clients were skipped"
+check "the pymodbus TLS clients pass" test "$client_status" = 0
 
-check "mbsec serve is still running after the pymodbus clients" kill -0 "$PID"
+check "mbsec serve is still running after the pymodbus clients" kill -0 "$SERVER_PID"
 # shellcheck disable=SC2317 # called through check
 log_has() { grep -qE -- "$1" "$LOG"; }
 check "log: a TLS 1.3 handshake with role 'engineer'" \
@@ -125,5 +119,3 @@ check "mbsec serve stops on SIGTERM with status 0" stop_server
 if [ -n "${INTEROP_SHOW_LOG:-}" ]; then
     sed 's/^/# log: /' "$LOG"
 fi
-finish || exit 1
-exit "$client_status"

@@ -1,45 +1,14 @@
 # SPDX-License-Identifier: MIT
 # Shell helpers of the gateway process tests (tests/gateway/test_gateway_watch.sh and
-# test_gateway_attacks.sh), sourced after tests/lib/process.sh, once the script has set PY (the
-# Python with pymodbus), TOOL (tests/gateway/watch_tool.py), DEADLINE and CHECK_DEADLINE (seconds
-# to wait for a process, and for a record or log line), and scratch.
+# test_gateway_attacks.sh), sourced after tests/lib/harness.sh, once the script has set PY (the
+# Python with pymodbus) and TOOL (tests/gateway/watch_tool.py).
 # shellcheck shell=bash disable=SC2034,SC2153,SC2154
-
-# bad DESCRIPTION DETAIL...: a failed check with a few lines of detail.
-bad() {
-    failed=$((failed + 1))
-    echo "FAIL $1"
-    shift
-    printf '%s\n' "$@" | sed 's/^/     /' | head -n 20
-}
 
 # tool ARGS...: watch_tool.py.
 tool() { "$PY" "$TOOL" "$@"; }
 
-# expect_eq DESCRIPTION GOT WANTED
-expect_eq() {
-    if [ "$2" = "$3" ]; then ok "$1"; else bad "$1" "wanted '$3', got '$2'"; fi
-}
-
 # count_lines FILE PATTERN: lines of FILE matching the grep -E PATTERN.
 count_lines() { grep -cE -- "$2" "$1" 2>/dev/null; }
-
-# expect_log DESCRIPTION PATTERN: waits (bounded) for a line of $LOG after mark_log's mark.
-log_since() {
-    local deadline=$((SECONDS + CHECK_DEADLINE))
-    while [ $SECONDS -lt $deadline ]; do
-        tail -n +$((MARK + 1)) "$LOG" | grep -qE -- "$1" && return 0
-        sleep 0.02
-    done
-    return 1
-}
-expect_log() {
-    if log_since "$2"; then
-        ok "$1"
-    else
-        bad "$1 (no log line /$2/ after line $MARK)" "$(tail -n +$((MARK + 1)) "$LOG" | tail -n 8)"
-    fi
-}
 
 # nrec FILE COND...: how many audit records of FILE match every COND (watch_tool.py select).
 nrec() { tool select "$@" | wc -l; }
@@ -56,7 +25,7 @@ expect_rec() {
     if [ "$got" = "$want" ]; then
         ok "$description"
     else
-        bad "$description (wanted $want records with $*, got $got)" \
+        fail "$description (wanted $want records with $*, got $got)" \
             "$(tool select "$file" "$@" | head -n 4)" \
             "last records: $(tail -n 3 "$file")"
     fi
@@ -93,35 +62,6 @@ start_gateway() {
             name = substr($0, RSTART, RLENGTH); sub(/.*name: */, "", name); print name }' "$2")
 }
 
-# stop PID NAME: SIGTERM, wait (bounded), require exit status 0.
-stop() {
-    local deadline=$((SECONDS + DEADLINE)) status
-    kill -TERM "$1" 2>/dev/null
-    while kill -0 "$1" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.02; done
-    kill -9 "$1" 2>/dev/null
-    wait "$1"
-    status=$?
-    if [ "$status" = 0 ]; then ok "$2: stops on SIGTERM with status 0"; else
-        bad "$2: stops on SIGTERM with status 0" "status $status"
-    fi
-}
-# kill9 PID: SIGKILL and reap, quietly.
-kill9() {
-    {
-        kill -9 "$1"
-        wait "$1"
-    } 2>/dev/null
-}
-# wait_exit PID SECONDS: 0 once PID has exited (reaped: STATUS is its status), 1 at the deadline.
-wait_exit() {
-    local deadline=$((SECONDS + $2))
-    while kill -0 "$1" 2>/dev/null && [ $SECONDS -lt "$deadline" ]; do sleep 0.02; done
-    kill -0 "$1" 2>/dev/null && return 1
-    wait "$1"
-    STATUS=$?
-    return 0
-}
-
 # reload PID N: SIGHUP, and wait for the Nth reloaded or reload_refused line of $LOG.
 reload() {
     kill -HUP "$1"
@@ -135,7 +75,7 @@ scrape() {
     if OUT=$(tool scrape "$METRICS/metrics" "$scratch/$1.prom" 2>&1); then
         ok "metrics ($1): Prometheus text format (every line # HELP, # TYPE or name{labels} value)"
     else
-        bad "metrics ($1): Prometheus text format" "$OUT"
+        fail "metrics ($1): Prometheus text format" "$OUT"
     fi
     PROM=$scratch/$1.prom
 }
@@ -167,6 +107,6 @@ expect_valid_records() {
     if out=$(tool audit-check "$@" 2>&1); then
         ok "$description ($(printf '%s\n' "$out" | tail -n 1))"
     else
-        bad "$description" "$out"
+        fail "$description" "$out"
     fi
 }

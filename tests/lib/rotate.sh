@@ -5,7 +5,7 @@
 # checked reading by reading, and the log around a reload. They use the sourcing script's
 # variables and functions: mbsec, TLS (host:port of the TLS listener), pki (the CA directory's
 # parent, with NAME.crt/.key), rot (the scratch directory for poll output), pids, DEADLINE,
-# LOG and MARK (the log and its mark), and wait_for, ok, fail from tests/lib/process.sh.
+# LOG and MARK (the log and its mark), and wait_for, ok, fail from tests/lib/harness.sh.
 # shellcheck shell=bash disable=SC2034
 
 # poll_start NAME: `mbsec poll --json` of registers 0..1 every 0.2 s as NAME (at most 150

@@ -11,15 +11,16 @@ record but all in a single send, then reads answers for at most 3 s and prints
 With read-ahead a server holds the later records inside its TLS library, where no socket event
 announces them: they must be served anyway.
 """
+import os
 import socket
 import ssl
 import struct
 import sys
 import time
 
-
-def frame(transaction, pdu):
-    return struct.pack(">HHHB", transaction, 0, len(pdu) + 1, 1) + pdu
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from modbus_raw import mbap, split_frame  # noqa: E402
 
 
 def main():
@@ -54,7 +55,7 @@ def main():
         pass
     for transaction in range(1, int(count) + 1):
         pdu = first if transaction == 1 and first else struct.pack(">BHH", 3, 0, 1)
-        tls.write(frame(transaction, pdu))
+        tls.write(mbap(transaction, 1, pdu))
     sock.sendall(outgoing.read())  # every record in one send
     answers = []
     pending = b""
@@ -78,12 +79,11 @@ def main():
             if not data:
                 break
             pending += data
-        while len(pending) >= 7:
-            length = struct.unpack(">H", pending[4:6])[0]
-            if len(pending) < 6 + length:
+        while True:
+            answer, pending = split_frame(pending)
+            if answer is None:
                 break
-            answers.append(struct.unpack(">H", pending[:2])[0])
-            pending = pending[6 + length:]
+            answers.append(answer[0])
     print("answers:", len(answers), "transactions:", answers)
 
 

@@ -31,101 +31,28 @@
 set -u
 mbsec=${1:?usage: test_serve_tls.sh MBSEC_BINARY}
 here=$(cd "$(dirname "$0")" && pwd)
-scratch=$(mktemp -d)
-pids=()
-passed=0
-failed=0
-cleanup() {
-    for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null; done
-    rm -rf "$scratch"
-}
-trap cleanup EXIT
 DEADLINE=10 # seconds, for every wait
+# shellcheck source=../lib/harness.sh
+. "$here/../lib/harness.sh"
+plan 123
 
-# shellcheck source=../lib/process.sh
-. "$here/../lib/process.sh"
-
-# expect_one_line DESCRIPTION STATUS PATTERN: as expect, and stderr is exactly one line that
-# matches PATTERN (a cause, not a paragraph).
-expect_one_line() {
-    if [ "$STATUS" = "$2" ] && [ "$(printf '%s\n' "$ERR" | wc -l)" = 1 ] &&
-        printf '%s\n' "$ERR" | grep -qE -- "$3"; then
-        ok "$1"
-    else
-        fail "$1 (wanted status $2 and one line /$3/ on stderr)"
-    fi
-}
-
-# log_since PATTERN: after mark_log (process.sh), waits (bounded) for a line of the server log
-# after the mark, so that each check looks at what its own request caused.
-log_since() {
-    local deadline=$((SECONDS + DEADLINE))
-    while [ $SECONDS -lt $deadline ]; do
-        tail -n +$((MARK + 1)) "$LOG" | grep -qE -- "$1" && return 0
-        sleep 0.02
-    done
-    return 1
-}
-# expect_log DESCRIPTION PATTERN: a line after the mark matches.
-expect_log() {
-    if log_since "$2"; then
-        ok "$1"
-    else
-        failed=$((failed + 1))
-        echo "FAIL $1 (no log line /$2/ after line $MARK)"
-        tail -n +$((MARK + 1)) "$LOG" | sed 's/^/     log: /' | tail -n 8
-    fi
-}
-
-# start_server NAME ARGS...: starts `mbsec serve ARGS` with its log in $scratch/NAME.log and
-# waits for "started"; the "listening on" lines before it name two ports, the plain listener's
-# first, then the TLS one's (each worker logs its own line for each). Sets SERVER_PID, LOG,
-# PLAIN and TLS (host:port), or exits the script.
-start_server() {
-    LOG=$scratch/$1.log
-    shift
-    "$mbsec" serve "$@" 2>"$LOG" &
-    SERVER_PID=$!
-    pids+=("$SERVER_PID")
-    if ! wait_for "$LOG" " started "; then
-        echo "FAIL mbsec serve $* never said it had started:"
-        sed 's/^/     /' "$LOG"
-        exit 1
-    fi
+# start_tls_server NAME ARGS...: start_device NAME ARGS; the "listening on" lines before its
+# "started" name two ports, the plain listener's first, then the TLS one's (each worker logs its
+# own line for each). Sets SERVER_PID, LOG, PLAIN and TLS (host:port), or exits the script.
+start_tls_server() {
+    start_device "$@"
+    SERVER_PID=$DEVICE_PID LOG=$scratch/$1.log
     local ports
-    ports=$(sed -n 's/.* listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$LOG" | awk '!seen[$0]++')
+    ports=$(ports_of "$LOG")
     PLAIN=127.0.0.1:$(printf '%s\n' "$ports" | sed -n 1p)
     TLS=127.0.0.1:$(printf '%s\n' "$ports" | sed -n 2p)
     if [ "$(printf '%s\n' "$ports" | wc -l)" != 2 ]; then
-        echo "FAIL expected listening lines for two ports:"
-        sed 's/^/     /' "$LOG"
+        fail_log "listening lines for two ports" "$LOG"
         exit 1
     fi
 }
 
-# stop_server: SIGTERM, wait (bounded), require exit status 0.
-stop_server() {
-    local deadline=$((SECONDS + DEADLINE)) status
-    kill -TERM "$SERVER_PID" 2>/dev/null
-    while kill -0 "$SERVER_PID" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.02; done
-    kill -9 "$SERVER_PID" 2>/dev/null
-    wait "$SERVER_PID"
-    status=$?
-    if [ "$status" = 0 ]; then
-        ok "$1: stops on SIGTERM with status 0"
-    else
-        STATUS=$status OUT='' ERR=$(tail -n 5 "$LOG")
-        fail "$1: stops on SIGTERM with status 0"
-    fi
-}
-
-# run_as NAME ARGS...: run ARGS as a TLS client with certificate NAME that trusts our CA.
 pki=$scratch/pki
-run_as() {
-    local name=$1
-    shift
-    run "$@" --tls --cert "$pki/$name.crt" --key "$pki/$name.key" --ca "$pki/ca/ca.crt"
-}
 
 # ====================================================================================
 # The PKI, made with mbsec cert.
@@ -197,92 +124,92 @@ YAML
 YAML
 }
 write_config </dev/null
-start_server policy --config "$config"
+start_tls_server policy --config "$config"
 echo "# plain $PLAIN, TLS $TLS"
 
 # ---- operator: reads, never writes ----
 run write "$PLAIN" holding 0 11 22 33
 expect "plain write (unchecked: authorize_plain is false) of registers 0..2" 0
 mark_log
-run_as operator read "$TLS" holding 0 3 --json
+as operator read "$TLS" holding 0 3 --json
 expect "operator reads unit 1 over TLS: the values" 0 '"values":\[11,22,33\]'
 expect_log "the TLS listener is the second one, and the handshake names the role" \
     "tls_established peer=127\.0\.0\.1:[0-9]+ connection=[0-9]+ reason=\"TLSv1\.3 [^,]+, role 'operator', /CN=operator\""
-run_as operator read "$TLS" coils 0 8
+as operator read "$TLS" coils 0 8
 expect "operator reads coils (read-only preset)" 0 "^7 +0$"
 mark_log
-run_as operator write "$TLS" holding 100 5
+as operator write "$TLS" holding 100 5
 expect_one_line "operator write: exit 5, exception 01 illegal function" 5 \
     "^mbsec write: exception 01 illegal function \(FC 6 write single register at 100, quantity 1, unit 1\)$"
 expect_log "operator write: a denied audit line with role, source, what and the rule" \
     "warning +denied reason=\"role 'operator' from 127\.0\.0\.1: write holding register 100 on unit 1 \(FC 6\) matched no rule \(default deny\)\""
-run_as operator write "$TLS" coils 3 1
+as operator write "$TLS" coils 3 1
 expect "operator coil write: 01" 5 "exception 01 illegal function"
 mark_log
-run_as operator read "$TLS" holding 0 --unit 2
+as operator read "$TLS" holding 0 --unit 2
 expect "operator read of unit 2 (the rule says unit 1): 01" 5 "exception 01 illegal function"
 expect_log "the unit 2 denial is audited" "denied reason=\"role 'operator' from 127\.0\.0\.1: read holding register 0 on unit 2 \(FC 3\) matched no rule"
-run_as operator read "$TLS" holding 0 --json
+as operator read "$TLS" holding 0 --json
 expect "after denials the operator still reads (nothing was written)" 0 '"values":\[11\]'
 
 # ---- engineer: setpoints 100..110 within 0..500, the rest of unit 1 freely ----
-run_as engineer write "$TLS" holding 100 250
+as engineer write "$TLS" holding 100 250
 expect "engineer writes 250 to setpoint 100 (FC 6)" 0 "wrote 1 holding register at 100 \(FC 6"
-run_as engineer read "$TLS" holding 100 --json
+as engineer read "$TLS" holding 100 --json
 expect "engineer reads 250 back" 0 '"values":\[250\]'
 mark_log
-run_as engineer write "$TLS" holding 100 600
+as engineer write "$TLS" holding 100 600
 expect_one_line "engineer writes 600 to 100: exit 5, exception 01" 5 \
     "^mbsec write: exception 01 illegal function \(FC 6 write single register at 100"
 expect_log "engineer 600: denied by setpoints-guard" \
     "denied reason=\"role 'engineer' from 127\.0\.0\.1: write holding register 100 on unit 1 \(FC 6\) denied by rule 'setpoints-guard'\""
-run_as engineer read "$TLS" holding 100 --json
+as engineer read "$TLS" holding 100 --json
 expect "the refused 600 did not reach the register" 0 '"values":\[250\]'
-run_as engineer write "$TLS" holding 104 500 0 499
+as engineer write "$TLS" holding 104 500 0 499
 expect "engineer writes 104..106 (FC 16) within 0..500" 0 "wrote 3 holding registers at 104 \(FC 16"
-run_as engineer write "$TLS" holding 98 1 2 3
+as engineer write "$TLS" holding 98 1 2 3
 expect "engineer FC 16 over 98..100 touches the setpoints: 01 (setpoints-guard)" 5 \
     "exception 01 illegal function"
-run_as engineer write "$TLS" holding 110 1 2
+as engineer write "$TLS" holding 110 1 2
 expect "engineer FC 16 over 110..111 runs past the setpoints: 01" 5 "exception 01"
-run_as engineer write "$TLS" holding 200 600
+as engineer write "$TLS" holding 200 600
 expect "engineer writes 600 to 200: outside 100..110, allowed by engineer-elsewhere" 0 \
     "wrote 1 holding register at 200"
-run_as engineer read "$TLS" holding 200 --json
+as engineer read "$TLS" holding 200 --json
 expect "register 200 holds 600" 0 '"values":\[600\]'
-run_as engineer write "$TLS" coils 3 1
+as engineer write "$TLS" coils 3 1
 expect "engineer writes a coil (read-write preset)" 0 "wrote 1 coil at 3"
-run_as engineer write "$TLS" holding 200 1 --unit 2
+as engineer write "$TLS" holding 200 1 --unit 2
 expect "engineer write to unit 2: 01" 5 "exception 01 illegal function"
-run_as engineer info "$TLS" --unit 7
+as engineer info "$TLS" --unit 7
 expect "identification is allowed to any role on any unit" 0 "VendorName +mbsec$"
 
 # ---- no role: nothing at all ----
 mark_log
-run_as norole read "$TLS" holding 0
+as norole read "$TLS" holding 0
 expect_one_line "no-role read: exit 5, 01" 5 "^mbsec read: exception 01 illegal function"
 expect_log "the handshake of the no-role client says why it has none" \
     "tls_established .*no role \(no role extension\), /CN=norole"
 expect_log "no-role read: audited as no role, default deny" \
     "denied reason=\"no role from 127\.0\.0\.1: read holding register 0 on unit 1 \(FC 3\) matched no rule \(default deny\)\""
-run_as norole read "$TLS" coils 0
+as norole read "$TLS" coils 0
 expect "no-role coil read: 01" 5 "exception 01 illegal function"
-run_as norole read "$TLS" input 0
+as norole read "$TLS" input 0
 expect "no-role input register read: 01" 5 "exception 01 illegal function"
-run_as norole write "$TLS" holding 300 1
+as norole write "$TLS" holding 300 1
 expect "no-role write: 01" 5 "exception 01 illegal function"
-run_as norole info "$TLS"
+as norole info "$TLS"
 expect "no-role identification: 'any' role does not cover no role (both 01)" 5 \
     "exception 01"
-run_as norole diag "$TLS" echo 12 34
+as norole diag "$TLS" echo 12 34
 expect "no-role FC 8 echo: 01" 5 "exception 01 illegal function"
-run_as norole raw "$TLS" 07
+as norole raw "$TLS" 07
 expect "no-role FC 7: 01" 5 "^exception: 01 illegal function$"
 
 # ---- certificates the server refuses ----
 refused() { # refused NAME DESCRIPTION CLIENT-PATTERN SERVER-PATTERN
     mark_log
-    run_as "$1" read "$TLS" holding 0
+    as "$1" read "$TLS" holding 0
     expect_one_line "$2 client: exit 3 with the cause on one line" 3 "$3"
     expect_log "$2 client: the server logs tls_failed naming the cause" \
         "warning +tls_failed peer=127\.0\.0\.1:[0-9]+ connection=[0-9]+ reason=\"TLS handshake failed: $4"
@@ -345,9 +272,9 @@ run read "$TLS" holding 0 --tls --cert "$pki/operator.crt" --key "$pki/operator.
 expect_one_line "a wrong pin (zeros): exit 3" 3 "TLS handshake with $TLS failed"
 run read "$TLS" holding 0 --tls --cert "$pki/operator.crt" --key "$pki/operator.key" --pin SHA256:1234
 expect "a malformed pin is a usage error" 2 "pin"
-run_as operator read "$TLS" holding 0 --server-name plc.example
+as operator read "$TLS" holding 0 --server-name plc.example
 expect_one_line "--server-name plc.example (the certificate says 127.0.0.1): exit 3" 3 "name mismatch"
-run_as operator read "$TLS" holding 0 --json --server-name 127.0.0.1
+as operator read "$TLS" holding 0 --json --server-name 127.0.0.1
 expect "--server-name 127.0.0.1 matches the IP SAN" 0 '"values":\[11\]'
 run read "$TLS" holding 0 --tls --cert "$pki/operator.crt" --key "$pki/operator.key" \
     --ca "$pki/foreign-ca/ca.crt"
@@ -362,11 +289,11 @@ run write "$PLAIN" holding 101 900
 expect "plain write of 900 to a setpoint works: plain is not authorized" 0 "wrote 1 holding register"
 run read "$PLAIN" holding 101 --json
 expect "plain read back" 0 '"values":\[900\]'
-run_as operator read "$PLAIN" holding 101
+as operator read "$PLAIN" holding 101
 expect "TLS to the plain port fails to connect (exit 3)" 3
 
 # ---- SIGHUP: a policy that lets the operator write ----
-run_as operator write "$TLS" holding 50 7
+as operator write "$TLS" holding 50 7
 expect "before the reload the operator cannot write register 50" 5 "exception 01"
 write_config <<'YAML'
   - name: operators-write-low
@@ -379,11 +306,11 @@ YAML
 mark_log
 kill -HUP "$SERVER_PID"
 expect_log "SIGHUP: the reload applies the policy" "info +reloaded reason=\"limits, logging, policy applied"
-run_as operator write "$TLS" holding 50 7
+as operator write "$TLS" holding 50 7
 expect "after the reload the operator writes register 50" 0 "wrote 1 holding register at 50"
-run_as operator read "$TLS" holding 50 --json
+as operator read "$TLS" holding 50 --json
 expect "register 50 holds 7" 0 '"values":\[7\]'
-run_as operator write "$TLS" holding 100 7
+as operator write "$TLS" holding 100 7
 expect "the new rule covers 0..99 only: operator write to 100 still 01" 5 "exception 01"
 
 # ---- SIGHUP with a broken policy: refused, the policy in force stays ----
@@ -400,12 +327,12 @@ mark_log
 kill -HUP "$SERVER_PID"
 expect_log "SIGHUP with a broken policy: refused with FILE:LINE:COLUMN" \
     "error +reload_refused reason=\"$config:$bad_line:13: policy\[0\]\.action: .*permit.*the running configuration stays in force\""
-run_as operator write "$TLS" holding 51 8
+as operator write "$TLS" holding 51 8
 expect "after the refused reload the operator still writes 0..99 (the policy in force)" 0 \
     "wrote 1 holding register at 51"
-run_as operator write "$TLS" holding 100 8
+as operator write "$TLS" holding 100 8
 expect "... and still not 100" 5 "exception 01"
-run_as norole read "$TLS" holding 0
+as norole read "$TLS" holding 0
 expect "... and the no-role client is still denied" 5 "exception 01"
 if kill -0 "$SERVER_PID" 2>/dev/null; then
     ok "the server survived every client above"
@@ -425,11 +352,11 @@ for version in 1.3 1.2; do
         fail "TLS $version: 5 requests in 5 records of one send, all answered in order"
     fi
 done
-stop_server "policy server"
+check "policy server: stops on SIGTERM with status 0" stop_server
 
 # ====================================================================================
 # A TLS listener without any policy: a warning once, and every TLS request denied.
-start_server nopolicy --listen 127.0.0.1:0 --tls-listen 127.0.0.1:0 --workers 2 \
+start_tls_server nopolicy --listen 127.0.0.1:0 --tls-listen 127.0.0.1:0 --workers 2 \
     --cert "$pki/server.crt" --key "$pki/server.key" --ca "$pki/ca/ca.crt"
 count=$(grep -cE "warning +no_policy reason=\"no policy configured: every request over TLS is denied with exception 01" "$LOG")
 if [ "$count" = 1 ]; then
@@ -439,11 +366,11 @@ else
     fail "no policy: the no_policy warning, once (with 2 workers)"
 fi
 mark_log
-run_as operator read "$TLS" holding 0
+as operator read "$TLS" holding 0
 expect_one_line "no policy: an operator's TLS read is denied with 01" 5 "exception 01 illegal function"
 expect_log "no policy: the denial is audited" \
     "denied reason=\"role 'operator' from 127\.0\.0\.1:[0-9]+: FC 3 on unit 1 denied: no policy configured\""
-run_as engineer write "$TLS" holding 0 1
+as engineer write "$TLS" holding 0 1
 expect "no policy: an engineer's TLS write is denied with 01" 5 "exception 01 illegal function"
 run write "$PLAIN" holding 0 4
 expect "no policy: plain requests are served" 0 "wrote 1 holding register"
@@ -454,7 +381,7 @@ else
     STATUS=$count OUT='' ERR=$(cat "$LOG")
     fail "no policy: still one no_policy line after the requests"
 fi
-stop_server "no-policy server"
+check "no-policy server: stops on SIGTERM with status 0" stop_server
 
 # ====================================================================================
 # systemd socket activation with two workers: the socket whose unit says FileDescriptorName=tls
@@ -472,7 +399,7 @@ if wait_for "$LOG" " started "; then
     expect "activation: the socket named modbus serves plain Modbus/TCP" 0 "wrote 1 holding register"
     activated_reads=0
     for _ in 1 2 3 4 5 6; do
-        run_as operator read "$TLS" holding 0 --json
+        as operator read "$TLS" holding 0 --json
         [ "$STATUS" = 0 ] && printf '%s\n' "$OUT" | grep -q '"values":\[77\]' &&
             activated_reads=$((activated_reads + 1))
     done
@@ -482,7 +409,7 @@ if wait_for "$LOG" " started "; then
     [ "$STATUS" != 0 ]
     STATUS=$?
     expect "activation: a plain request on the socket named tls gets no answer" 0
-    stop_server "activated server"
+    check "activated server: stops on SIGTERM with status 0" stop_server
 else
     STATUS=- OUT=$(cat "$LOG") ERR=''
     fail "activation: serve starts on the sockets systemd passed"
@@ -553,7 +480,7 @@ else
     STATUS=$applied OUT='' ERR=$(grep -E "reloaded" "$LOG" | tail -n 3)
     fail "many reloads: each of the $reload_count reloaded lines says the policy was applied"
 fi
-stop_server "many-reloads server"
+check "many-reloads server: stops on SIGTERM with status 0" stop_server
 
 # ====================================================================================
 # The refusing actions other than deny: close (examples/policy.yaml closes the connection of a
@@ -579,9 +506,9 @@ policy:
     preset: read-only
     action: allow
 YAML
-start_server close --config "$scratch/close.yaml"
+start_tls_server close --config "$scratch/close.yaml"
 mark_log
-run_as norole read "$TLS" holding 0 --timeout 3000
+as norole read "$TLS" holding 0 --timeout 3000
 expect_one_line "action close: the no-role client sees the connection closed (exit 6), not a timeout" 6 \
     "closed the connection|reset"
 expect_log "action close: audited as closed by the rule" \
@@ -595,11 +522,11 @@ else
     STATUS=- OUT=$records ERR=
     fail "action close: requests after the closing one, in the same send, are not served"
 fi
-run_as operator write "$TLS" holding 0 1 --timeout 300
+as operator write "$TLS" holding 0 1 --timeout 300
 expect_one_line "action drop: no answer, the client times out (exit 4)" 4 "no answer from $TLS within 300 ms"
-run_as operator read "$TLS" holding 0 --json
+as operator read "$TLS" holding 0 --json
 expect "action drop: the dropped write did not happen" 0 '"values":\[0\]'
-stop_server "close/drop server"
+check "close/drop server: stops on SIGTERM with status 0" stop_server
 
 # ====================================================================================
 # Reload rotates TLS files: a server of its own (its own server certificate, key and CRL files,
@@ -634,7 +561,7 @@ policy:
     preset: read-only
     action: allow
 YAML
-start_server rotate --config "$scratch/rotate.yaml"
+start_tls_server rotate --config "$scratch/rotate.yaml"
 run write "$PLAIN" holding 0 4242 17
 expect "rotate: plain write of 4242, 17 to registers 0..1" 0 "wrote 2 holding registers at 0"
 
@@ -681,7 +608,7 @@ if tail -n +$((MARK + 1)) "$LOG" | grep -qE "tls_revoked .*connection=$bob_conn 
 else
     ok "rotate: bob's connection is not revoked"
 fi
-run_as alice read "$TLS" holding 0
+as alice read "$TLS" holding 0
 expect_one_line "rotate: a new read with alice's certificate: exit 3, revoked" 3 "revoked"
 readings_after "$rot/bob.out" "$reloaded_at"
 [ -n "$reloaded_at" ] && [ "$(poll_count "$rot/bob.out" values "$reloaded_at")" -gt 0 ]
@@ -695,9 +622,9 @@ kill -HUP "$SERVER_PID"
 expect_log "rotate: a garbage key: reload_refused, TLS: ..." \
     "error +reload_refused reason=\"TLS: .*the running configuration stays in force\""
 refused_at=$(log_time "reload_refused ")
-run_as bob read "$TLS" holding 0 2 --json
+as bob read "$TLS" holding 0 2 --json
 expect "rotate: after the refused reload bob's new TLS read works" 0 '"values":\[4242,17\]'
-run_as alice read "$TLS" holding 0
+as alice read "$TLS" holding 0
 expect "rotate: ... and alice is still refused (the new CRL stays in force)" 3 "revoked"
 readings_after "$rot/bob.out" "$refused_at"
 [ -n "$refused_at" ] && [ "$(poll_count "$rot/bob.out" values "$refused_at")" -gt 0 ]
@@ -730,7 +657,7 @@ if command -v openssl >/dev/null 2>&1; then
 else
     echo "# no openssl command: the new server certificate's serial not checked"
 fi
-run_as bob read "$TLS" holding 0 2 --json
+as bob read "$TLS" holding 0 2 --json
 expect "rotate: bob's new read verifies the new certificate" 0 '"values":\[4242,17\]'
 readings_after "$rot/bob.out" "$rotated_at"
 [ -n "$rotated_at" ] && [ "$(poll_count "$rot/bob.out" values "$rotated_at")" -gt 0 ]
@@ -746,7 +673,7 @@ poll_stop "$bob_pid"
 rotate_check $? "rotate: bob's poll: every reading 4242, 17, not one failure, exit 0" "$rot/bob.out"
 expect_log "rotate: bob's connection closes when his poll stops" \
     "connection_closed .*connection=$bob_conn .*reason=\"peer closed\""
-stop_server "rotate server"
+check "rotate server: stops on SIGTERM with status 0" stop_server
 
 # ====================================================================================
 # A TLS listener without its certificate is a usage error, said before anything listens.
@@ -759,5 +686,3 @@ run serve --tls-listen 127.0.0.1:0 --cert "$pki/server.crt" --key "$pki/operator
     --ca "$pki/ca/ca.crt"
 expect_one_line "serve with a key that is not the certificate's: exit 2" 2 "^mbsec serve: TLS: .*key"
 
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]

@@ -1,9 +1,11 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
-"""A Modbus/TCP client on plain sockets, standard library only, for the interop tests.
+"""Modbus/TCP framing for the test scripts, standard library only: MBAP headers built and
+split (mbap, mbap_header, split_frame, for clients and for the fake servers the tests run) and a
+client on plain sockets (Connection).
 
 Frames by the MBAP length, never by the function code. Every wait has a deadline. Used as a
-module by test_bad_peers.py, and from the shell by test_persistence.sh:
+module by the Python test programs (which put tests/lib on sys.path), and from the shell:
 
     modbus_raw.py HOST PORT write-registers ADDRESS VALUE...    (FC 16)
     modbus_raw.py HOST PORT read-registers ADDRESS COUNT        (FC 3; prints the values)
@@ -13,6 +15,8 @@ module by test_bad_peers.py, and from the shell by test_persistence.sh:
     modbus_raw.py HOST PORT pipeline-write ADDRESS COUNT        (COUNT FC 6 writes in one send:
                                                                  register ADDRESS+i = i+1; waits
                                                                  for every acknowledgement)
+    modbus_raw.py HOST PORT pdu HEX [UNIT]                      (any request PDU; prints the
+                                                                 response PDU in hex)
 
 Exits 0 on a normal response, 1 on an exception response or any failure (with a message).
 """
@@ -33,6 +37,22 @@ def mbap(transaction_id, unit_id, pdu, protocol_id=0, length=None):
     if length is None:
         length = len(pdu) + 1
     return struct.pack(">HHHB", transaction_id, protocol_id, length, unit_id) + pdu
+
+
+def mbap_header(header):
+    """(transaction id, protocol id, length, unit id) of the first 7 bytes of an ADU."""
+    return struct.unpack(">HHHB", header[:7])
+
+
+def split_frame(buffer):
+    """The first ADU of `buffer`, framed by its MBAP length: ((transaction id, protocol id,
+    unit id, pdu), the bytes after it), or (None, buffer) while the ADU is incomplete."""
+    if len(buffer) < 7:
+        return None, buffer
+    transaction, protocol, length, unit = mbap_header(buffer)
+    if len(buffer) < 6 + length:
+        return None, buffer
+    return (transaction, protocol, unit, buffer[7 : 6 + length]), buffer[6 + length :]
 
 
 def read_request(function, address, quantity):
@@ -106,7 +126,7 @@ class Connection:
         deadline = time.monotonic() + timeout
         while True:
             if len(self.buffer) >= 7:
-                transaction, protocol, length, unit = struct.unpack(">HHHB", self.buffer[:7])
+                transaction, protocol, length, unit = mbap_header(self.buffer)
                 if length < 2 or length > 254:
                     raise ModbusError(f"response with MBAP length {length}")
                 if len(self.buffer) >= 6 + length:
@@ -154,10 +174,14 @@ def main(argv):
         print(__doc__, file=sys.stderr)
         return 2
     host, port, command = argv[1], int(argv[2]), argv[3]
-    numbers = [int(value, 0) for value in argv[4:]]
     try:
         connection = Connection(host, port)
         try:
+            if command == "pdu":
+                unit = int(argv[5]) if len(argv) > 5 else 1
+                print(connection.request(bytes.fromhex(argv[4]), unit).hex())
+                return 0
+            numbers = [int(value, 0) for value in argv[4:]]
             if command == "write-registers":
                 request = write_registers_request(numbers[0], numbers[1:])
                 expect_normal(connection.request(request), 16)
@@ -190,7 +214,7 @@ def main(argv):
                 return 2
         finally:
             connection.close()
-    except (OSError, ModbusError, TimeoutError, IndexError) as error:
+    except (OSError, ModbusError, TimeoutError, IndexError, ValueError) as error:
         print(f"modbus_raw.py {command}: {error}", file=sys.stderr)
         return 1
     return 0
