@@ -15,7 +15,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 python=/usr/bin/python3
 # shellcheck source=../lib/harness.sh
 . "$here/../lib/harness.sh"
-plan 169
+plan 178
 
 # expect_json DESCRIPTION STATUS PYTHON-EXPRESSION: the last run exited with STATUS and its
 # stdout, one JSON object per line, makes the expression true; `j` is the first object,
