@@ -13,6 +13,7 @@
  * `target_link_libraries(test_audit PRIVATE mbsec_tool)`.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -480,6 +481,26 @@ TEST(any_bytes_quoted_as_plain_text_stay_one_field_on_one_line) {
     check_random(__LINE__, text_write_quoted, one_quoted_field);
 }
 
+/* Valid UTF-8, no control byte, and every backslash the start of a \xNN escape. */
+static int one_escaped_value(const char *text, size_t length) {
+    if (!all_utf8(text, length))
+        return 0;
+    for (size_t i = 0; i < length; i++) {
+        unsigned char byte = (unsigned char)text[i];
+        if (byte < 0x20 || byte == 0x7F || (byte == 0xC2 && (unsigned char)text[i + 1] < 0xA0))
+            return 0;
+        if (byte == '\\' &&
+            (i + 3 >= length || text[i + 1] != 'x' || !isxdigit((unsigned char)text[i + 2]) ||
+             !isxdigit((unsigned char)text[i + 3])))
+            return 0;
+    }
+    return 1;
+}
+
+TEST(any_bytes_escaped_without_quotes_stay_on_one_line) {
+    check_random(__LINE__, text_write_escaped, one_escaped_value);
+}
+
 TEST(plain_text_keeps_utf8_and_writes_every_other_byte_as_xNN) {
     static const struct {
         const char *input;
@@ -498,6 +519,26 @@ TEST(plain_text_keeps_utf8_and_writes_every_other_byte_as_xNN) {
         size_t length;
         char *text = written(text_write_quoted, table[i].input, strlen(table[i].input), &length);
         CHECK_STR(text, table[i].quoted);
+        free(text);
+    }
+}
+
+/* A device's identification objects and a certificate's names: the same, without the quotes,
+ * a quote as it is and a backslash as \x5c. */
+TEST(unquoted_text_keeps_utf8_and_quotes_and_escapes_the_backslash) {
+    static const struct {
+        const char *input;
+        const char *escaped;
+    } table[] = {
+        {"mbsec \"sim\" caf\xc3\xa9", "mbsec \"sim\" caf\xc3\xa9"},
+        {"a\\b", "a\\x5cb"},
+        {"\n\x1b[2J\x7f\xc2\x9b", "\\x0a\\x1b[2J\\x7f\\xc2\\x9b"},
+        {"\xff\xe2\x82\x41", "\\xff\\xe2\\x82A"},
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
+        size_t length;
+        char *text = written(text_write_escaped, table[i].input, strlen(table[i].input), &length);
+        CHECK_STR(text, table[i].escaped);
         free(text);
     }
 }
@@ -1391,7 +1432,9 @@ int main(void) {
     RUN(a_string_with_a_nul_inside_is_written_whole);
     RUN(any_bytes_become_one_valid_json_string_in_valid_utf8);
     RUN(any_bytes_quoted_as_plain_text_stay_one_field_on_one_line);
+    RUN(any_bytes_escaped_without_quotes_stay_on_one_line);
     RUN(plain_text_keeps_utf8_and_writes_every_other_byte_as_xNN);
+    RUN(unquoted_text_keeps_utf8_and_quotes_and_escapes_the_backslash);
     RUN(a_plain_line_escapes_quotes_backslashes_controls_and_bad_utf8_in_the_reason);
     RUN(a_json_line_escapes_the_reason_as_audit_records_do);
     RUN(a_field_that_does_not_fit_is_dropped_whole_and_truncated_is_added_last);

@@ -23,6 +23,7 @@
 
 #include "app/cert/cert.h"
 #include "app/commands.h"
+#include "app/common/json.h"
 #include "mbsec/error.h"
 #include "mbsec/tls.h"
 
@@ -71,14 +72,6 @@ static void print_time(const char *label, const ASN1_TIME *value, const char *la
 }
 
 /* Bytes from a certificate, printed with anything outside printable ASCII as \xHH. */
-static void print_escaped(const unsigned char *bytes, int length) {
-    for (int i = 0; i < length; i++)
-        if (bytes[i] >= 0x20 && bytes[i] < 0x7F && bytes[i] != '\\')
-            putchar(bytes[i]);
-        else
-            printf("\\x%02X", bytes[i]);
-}
-
 static void print_alt_names(X509 *certificate) {
     int critical;
     GENERAL_NAMES *names = X509_get_ext_d2i(certificate, NID_subject_alt_name, &critical, NULL);
@@ -94,7 +87,8 @@ static void print_alt_names(X509 *certificate) {
         fputs(i > 0 ? ", " : "", stdout);
         if (type == GEN_DNS || type == GEN_EMAIL || type == GEN_URI) {
             fputs(type == GEN_DNS ? "DNS:" : type == GEN_EMAIL ? "email:" : "URI:", stdout);
-            print_escaped(ASN1_STRING_get0_data(value), ASN1_STRING_length(value));
+            text_write_escaped(stdout, (const char *)ASN1_STRING_get0_data(value),
+                               (size_t)ASN1_STRING_length(value));
         } else if (type == GEN_IPADD) {
             char text[INET6_ADDRSTRLEN];
             int length = ASN1_STRING_length(value);

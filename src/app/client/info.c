@@ -92,15 +92,6 @@ static void collect_object(void *data, const struct mb_device_object *object,
 
 /* Object values are text by the spec, but nothing stops a device from sending bytes: print
  * them the way a terminal can show. */
-static void print_object_value(const uint8_t *value, size_t length) {
-    for (size_t i = 0; i < length; i++) {
-        if (value[i] >= 0x20 && value[i] < 0x7F && value[i] != '\\')
-            fputc(value[i], stdout);
-        else
-            printf("\\x%02x", value[i]);
-    }
-}
-
 static const char *level_name(uint8_t read_code) {
     return read_code == MB_DEVICE_ID_EXTENDED  ? "extended"
            : read_code == MB_DEVICE_ID_REGULAR ? "regular"
@@ -118,7 +109,8 @@ static void print_identification_human(const struct identification *identificati
     char buffer[8];
     for (size_t i = 0; i < identification->count; i++) {
         printf("  %-20s ", object_name(identification->objects[i].id, buffer, sizeof buffer));
-        print_object_value(identification->objects[i].value, identification->objects[i].length);
+        text_write_escaped(stdout, (const char *)identification->objects[i].value,
+                           identification->objects[i].length);
         fputc('\n', stdout);
     }
 }

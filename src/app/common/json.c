@@ -142,23 +142,33 @@ void json_write_string(FILE *out, const char *text, size_t length) {
     fputc('"', out);
 }
 
-void text_write_quoted(FILE *out, const char *text, size_t length) {
-    fputc('"', out);
+/* Quoted: the quote and the backslash get a backslash. Unquoted: a backslash is \x5c, so that
+ * every backslash in the output starts an escape. */
+static void write_text(FILE *out, const char *text, size_t length, int quoted) {
     size_t at = 0;
     while (at < length) {
         size_t consumed;
         enum text_kind kind = text_next(text + at, length - at, &consumed);
-        if (kind == TEXT_CONTROL || kind == TEXT_ILL_FORMED) {
+        if (kind == TEXT_CONTROL || kind == TEXT_ILL_FORMED || (!quoted && text[at] == '\\')) {
             for (size_t i = 0; i < consumed; i++)
                 fprintf(out, "\\x%02x", (unsigned char)text[at + i]);
         } else {
-            if (kind == TEXT_QUOTE)
+            if (kind == TEXT_QUOTE && quoted)
                 fputc('\\', out);
             fwrite(text + at, 1, consumed, out);
         }
         at += consumed;
     }
+}
+
+void text_write_quoted(FILE *out, const char *text, size_t length) {
     fputc('"', out);
+    write_text(out, text, length, 1);
+    fputc('"', out);
+}
+
+void text_write_escaped(FILE *out, const char *text, size_t length) {
+    write_text(out, text, length, 0);
 }
 
 static void put_string(struct json *json, size_t *at, const char *value) {

@@ -72,4 +72,9 @@ void json_write_string(FILE *out, const char *text, size_t length);
  */
 void text_write_quoted(FILE *out, const char *text, size_t length);
 
+/* The same without the quotes, for a value that stands alone on its line or after a label (a
+ * device's identification object, a certificate's name): the quote as it is, the backslash as
+ * \x5c, so that every backslash starts an escape. */
+void text_write_escaped(FILE *out, const char *text, size_t length);
+
 #endif
