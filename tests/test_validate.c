@@ -248,7 +248,58 @@ TEST(check_refuses_empty_pdus_and_null_arguments) {
     CHECK_EQ(mb_request_validate(NULL, &e), MB_EINVAL);
 }
 
+/* Requests built by hand, not decoded: the limits the decoder would have enforced. */
+TEST(a_request_built_by_hand_gets_the_exception_the_wire_would_have_given) {
+    static const uint8_t two_registers[4] = {0x00, 0x01, 0x00, 0x02};
+    static const uint8_t zero[2] = {0x00, 0x00}, ff00[2] = {0xFF, 0x00}, odd[2] = {0x12, 0x34};
+    struct mb_request request;
+    memset(&request, 0, sizeof request);
+    request.function = MB_FC_READ_HOLDING_REGISTERS;
+    request.read.quantity = 125;
+    CHECK_EQ(mb_request_validate_values(&request), 0);
+    request.read.quantity = 126;
+    CHECK_EQ(mb_request_validate_values(&request), MB_EX_ILLEGAL_DATA_VALUE);
+    request.read.quantity = 0;
+    CHECK_EQ(mb_request_validate_values(&request), MB_EX_ILLEGAL_DATA_VALUE);
+    request.function = MB_FC_READ_COILS;
+    request.read.quantity = 2000;
+    CHECK_EQ(mb_request_validate_values(&request), 0);
+    request.read.quantity = 2001;
+    CHECK_EQ(mb_request_validate_values(&request), MB_EX_ILLEGAL_DATA_VALUE);
+
+    memset(&request, 0, sizeof request);
+    request.function = MB_FC_WRITE_SINGLE_COIL;
+    request.write_single.value = MB_COIL_ON;
+    CHECK_EQ(mb_request_validate_values(&request), 0);
+    request.write_single.value = 0x1234;
+    CHECK_EQ(mb_request_validate_values(&request), MB_EX_ILLEGAL_DATA_VALUE);
+
+    memset(&request, 0, sizeof request);
+    request.function = MB_FC_WRITE_MULTIPLE_REGISTERS;
+    request.write_multiple.quantity = 2;
+    CHECK_EQ(mb_request_validate_values(&request), MB_EX_ILLEGAL_DATA_VALUE); /* no values */
+    request.write_multiple.values = two_registers;
+    CHECK_EQ(mb_request_validate_values(&request), 0);
+    request.write_multiple.quantity = 124;
+    CHECK_EQ(mb_request_validate_values(&request), MB_EX_ILLEGAL_DATA_VALUE);
+
+    memset(&request, 0, sizeof request);
+    request.function = MB_FC_DIAGNOSTICS;
+    request.diagnostics.sub_function = MB_DIAG_RESTART_COMMUNICATIONS;
+    request.diagnostics.data = ff00;
+    request.diagnostics.data_length = 2;
+    CHECK_EQ(mb_request_validate_values(&request), 0);
+    request.diagnostics.data = odd;
+    CHECK_EQ(mb_request_validate_values(&request), MB_EX_ILLEGAL_DATA_VALUE);
+    request.diagnostics.data = zero;
+    request.diagnostics.sub_function = 0x0099; /* no such sub-function */
+    CHECK_EQ(mb_request_validate_values(&request), MB_EX_ILLEGAL_FUNCTION);
+
+    CHECK_EQ(mb_request_validate_values(NULL), MB_EINVAL);
+}
+
 int main(void) {
+    RUN(a_request_built_by_hand_gets_the_exception_the_wire_would_have_given);
     RUN(with_100_registers_a_read_of_4_at_96_succeeds_and_5_at_96_gets_02);
     RUN(quantity_is_checked_before_address);
     RUN(an_unsupported_function_gets_01_even_when_its_data_is_also_bad);

@@ -52,6 +52,16 @@ MB_API int mb_extents_has_function(const struct mb_extents *extents, uint8_t fun
 MB_API int mb_request_validate(const struct mb_request *request, const struct mb_extents *extents);
 
 /*
+ * The checks mb_request_decode() makes on the wire, for a request built by hand (or decoded
+ * elsewhere): quantities within their limits (03), FC 5's value 0xFF00 or 0x0000 (03), values
+ * present for FC 15, 16 and 23 (03), FC 8's sub-function known (else 01) and its data what the
+ * sub-function allows (03). Returns 0, the exception code (> 0), or MB_EINVAL for a NULL
+ * request. A server that takes requests from its own code runs this and mb_request_validate(),
+ * in the spec's order: 01 first, then 03, then 02 (the data model does).
+ */
+MB_API int mb_request_validate_values(const struct mb_request *request);
+
+/*
  * Decodes and validates a request PDU in the spec's order. Returns 0 with *request filled when
  * the request may execute, or the exception code (> 0) to send. Returns MB_EINVAL only when
  * there is no function code to answer (length 0) or an argument is NULL.

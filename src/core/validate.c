@@ -148,3 +148,52 @@ int mb_request_check(const uint8_t *pdu, size_t length, const struct mb_extents 
     }
     return mb_request_validate(request, extents);
 }
+
+/* ---- limits a request built by hand might break (the decoder enforces them on the wire) ---- */
+
+static int quantity_in(uint16_t quantity, uint16_t max) {
+    return quantity >= 1 && quantity <= max;
+}
+
+int mb_request_validate_values(const struct mb_request *request) {
+    if (request == NULL)
+        return MB_EINVAL;
+    switch (request->function) {
+    case MB_FC_READ_COILS:
+    case MB_FC_READ_DISCRETE_INPUTS:
+        return quantity_in(request->read.quantity, MB_MAX_READ_BITS) ? 0 : MB_EX_ILLEGAL_DATA_VALUE;
+    case MB_FC_READ_HOLDING_REGISTERS:
+    case MB_FC_READ_INPUT_REGISTERS:
+        return quantity_in(request->read.quantity, MB_MAX_READ_REGISTERS)
+                   ? 0
+                   : MB_EX_ILLEGAL_DATA_VALUE;
+    case MB_FC_WRITE_SINGLE_COIL:
+        return request->write_single.value == MB_COIL_ON ||
+                       request->write_single.value == MB_COIL_OFF
+                   ? 0
+                   : MB_EX_ILLEGAL_DATA_VALUE;
+    case MB_FC_WRITE_MULTIPLE_COILS:
+    case MB_FC_WRITE_MULTIPLE_REGISTERS:
+        return mb__write_quantity_valid(request->function, request->write_multiple.quantity) &&
+                       request->write_multiple.values != NULL
+                   ? 0
+                   : MB_EX_ILLEGAL_DATA_VALUE;
+    case MB_FC_READ_WRITE_MULTIPLE_REGISTERS:
+        return quantity_in(request->read_write.read_quantity, MB_MAX_READ_REGISTERS) &&
+                       quantity_in(request->read_write.write_quantity, MB_MAX_RW_WRITE_REGISTERS) &&
+                       request->read_write.values != NULL
+                   ? 0
+                   : MB_EX_ILLEGAL_DATA_VALUE;
+    case MB_FC_DIAGNOSTICS: {
+        int rc = mb__diagnostics_check(&request->diagnostics);
+        if (rc == MB_ESUBFUNCTION)
+            return MB_EX_ILLEGAL_FUNCTION;
+        if (rc != 0 || request->diagnostics.data == NULL ||
+            mb__diagnostics_request_values(&request->diagnostics) != 0)
+            return MB_EX_ILLEGAL_DATA_VALUE;
+        return 0;
+    }
+    default:
+        return 0;
+    }
+}

@@ -30,7 +30,6 @@
  */
 #include <string.h>
 
-#include "core/codec.h"
 #include "mbsec/model.h"
 #include "mbsec/pdu.h"
 #include "mbsec/validate.h"
@@ -140,53 +139,6 @@ static int is_restart(const struct mb_request *request, int *clear_log) {
     uint16_t value = mb_get_u16(request->diagnostics.data);
     *clear_log = value == 0xFF00;
     return value == 0xFF00 || value == 0x0000;
-}
-
-/* ---- limits a request built by hand might break (the decoder enforces them on the wire) ---- */
-
-static int quantity_in(uint16_t quantity, uint16_t max) {
-    return quantity >= 1 && quantity <= max;
-}
-
-static int request_values_exception(const struct mb_request *request) {
-    switch (request->function) {
-    case MB_FC_READ_COILS:
-    case MB_FC_READ_DISCRETE_INPUTS:
-        return quantity_in(request->read.quantity, MB_MAX_READ_BITS) ? 0 : MB_EX_ILLEGAL_DATA_VALUE;
-    case MB_FC_READ_HOLDING_REGISTERS:
-    case MB_FC_READ_INPUT_REGISTERS:
-        return quantity_in(request->read.quantity, MB_MAX_READ_REGISTERS)
-                   ? 0
-                   : MB_EX_ILLEGAL_DATA_VALUE;
-    case MB_FC_WRITE_SINGLE_COIL:
-        return request->write_single.value == MB_COIL_ON ||
-                       request->write_single.value == MB_COIL_OFF
-                   ? 0
-                   : MB_EX_ILLEGAL_DATA_VALUE;
-    case MB_FC_WRITE_MULTIPLE_COILS:
-    case MB_FC_WRITE_MULTIPLE_REGISTERS:
-        return mb__write_quantity_valid(request->function, request->write_multiple.quantity) &&
-                       request->write_multiple.values != NULL
-                   ? 0
-                   : MB_EX_ILLEGAL_DATA_VALUE;
-    case MB_FC_READ_WRITE_MULTIPLE_REGISTERS:
-        return quantity_in(request->read_write.read_quantity, MB_MAX_READ_REGISTERS) &&
-                       quantity_in(request->read_write.write_quantity, MB_MAX_RW_WRITE_REGISTERS) &&
-                       request->read_write.values != NULL
-                   ? 0
-                   : MB_EX_ILLEGAL_DATA_VALUE;
-    case MB_FC_DIAGNOSTICS: {
-        int rc = mb__diagnostics_check(&request->diagnostics);
-        if (rc == MB_ESUBFUNCTION)
-            return MB_EX_ILLEGAL_FUNCTION;
-        if (rc != 0 || request->diagnostics.data == NULL ||
-            mb__diagnostics_request_values(&request->diagnostics) != 0)
-            return MB_EX_ILLEGAL_DATA_VALUE;
-        return 0;
-    }
-    default:
-        return 0;
-    }
 }
 
 /* ---- execution, one function code at a time ---- */
@@ -534,7 +486,7 @@ static int serve(const struct mb_model *model, struct mb__unit *unit, uint64_t c
     /* 01 first, then the limits (03), then the address (02): the spec's order of checks. */
     int code = mb_request_validate(request, &unit->extents);
     if (code == 0 || code == MB_EX_ILLEGAL_DATA_ADDRESS) {
-        int values = request_values_exception(request);
+        int values = mb_request_validate_values(request);
         if (values != 0)
             code = values;
     }
