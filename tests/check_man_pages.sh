@@ -74,14 +74,14 @@ listed() {
 top_help=$("$mbsec" --help)
 top_status=$?
 commands=$(listed "$top_help" Commands)
-declare -A help subs
+declare -A help_of subs_of
 plan_count=$((1 + 1 + $(wc -w <<<"$builtins") + 1 + 3))
 for command in $commands; do
     plan_count=$((plan_count + 1))
     case $builtins in *" $command "*) continue ;; esac
-    help[$command]=$("$mbsec" "$command" --help 2>&1)
-    subs[$command]=$(listed "${help[$command]}" Subcommands)
-    plan_count=$((plan_count + 6 + $(wc -w <<<"${subs[$command]}")))
+    help_of[$command]=$("$mbsec" "$command" --help 2>&1)
+    subs_of[$command]=$(listed "${help_of[$command]}" Subcommands)
+    plan_count=$((plan_count + 6 + $(wc -w <<<"${subs_of[$command]}")))
 done
 command_pages=("$man_dir"/mbsec-*.1)
 pages=("$man_dir"/*.[1-9])
@@ -124,7 +124,7 @@ for command in $commands; do
     fi
     case $builtins in *" $command "*) continue ;; esac
     page=$man_dir/mbsec-$command.1
-    sub_count=$(wc -w <<<"${subs[$command]}")
+    sub_count=$(wc -w <<<"${subs_of[$command]}")
     if [ -f "$page" ]; then
         ok "docs/man/mbsec-$command.1 for the command '$command'"
     else
@@ -132,7 +132,7 @@ for command in $commands; do
         skip $((5 + sub_count)) "no page of '$command' to compare with its --help"
         continue
     fi
-    help=${help[$command]}
+    help=${help_of[$command]}
     if grep -q "^usage: mbsec $command" <<<"$help"; then
         ok "mbsec $command --help prints its usage"
     else
@@ -145,7 +145,7 @@ for command in $commands; do
     listed_options=$(help_options "$help")
     mentioned=$(printf '%s\n' "$help" | options)
     # A command with sub-commands (cert) documents all of theirs on its one page.
-    for sub in ${subs[$command]}; do
+    for sub in ${subs_of[$command]}; do
         sub_help=$("$mbsec" "$command" "$sub" --help 2>&1)
         if grep -q "^usage: mbsec $command $sub" <<<"$sub_help"; then
             ok "mbsec $command $sub --help prints its usage"
