@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # The Debian packages (debian/): built from a copy of the sources with
 # `dpkg-buildpackage -us -uc -b`, checked by lintian (no errors), unpacked with dpkg-deb -x and
@@ -6,20 +6,35 @@
 # running (`mbsec --version`), `man -w mbsec-read` finding the page, a program building against
 # libmbsec-dev with pkg-config. With MBSEC_TEST_INSTALL_DEBS=1 (scripts/test-all as root, so
 # CI) the .debs are also installed with dpkg -i, checked (the user mbsec, the program, the
-# units by systemd-analyze verify), and purged. Skipped (77) without dpkg-buildpackage, dh,
-# lintian or man.
-set -eu
+# units by systemd-analyze verify), and purged; without it, those checks are counted as skipped.
+# Skipped (77) without dpkg-buildpackage, dh, lintian or man.
+set -u
 source_dir=$(cd "${1:?usage: check_debian_packages.sh SOURCE_DIR CC}" && pwd)
 cc=${2:?usage: check_debian_packages.sh SOURCE_DIR CC}
-for tool in dpkg-buildpackage dh lintian man; do
-    command -v "$tool" >/dev/null || { echo "no $tool: skipped"; exit 77; }
-done
-scratch=$(mktemp -d)
-trap 'rm -rf "$scratch"' EXIT
-fail() {
-    echo "FAIL $*" >&2
-    exit 1
-}
+# shellcheck source=lib/harness.sh
+. "$source_dir/tests/lib/harness.sh"
+require_program dpkg-buildpackage "apt-get install dpkg-dev"
+require_program dh "apt-get install debhelper"
+require_program lintian "apt-get install lintian"
+require_program man "apt-get install man-db"
+packages="libmbsec0 libmbsec-dev mbsec"
+units="mbsec-serve.service mbsec-serve.socket mbsec-serve-tls.socket mbsec-gateway.service
+    mbsec-gateway.socket mbsec-gateway-tls.socket"
+unit_paths=$(for unit in $units; do echo "/lib/systemd/system/$unit"; done)
+multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
+lib=/usr/lib/$multiarch
+libmbsec0_holds="$lib/libmbsec.so.0"
+libmbsec_dev_holds="/usr/include/mbsec/mbsec.h /usr/include/mbsec/version.h $lib/libmbsec.so
+    $lib/libmbsec.a $lib/pkgconfig/mbsec.pc"
+mbsec_holds="/usr/bin/mbsec /usr/share/man/man1/mbsec.1.gz /usr/share/man/man1/mbsec-read.1.gz
+    /usr/share/man/man5/mbsec-config.5.gz /usr/lib/sysusers.d/mbsec.conf
+    /usr/share/doc/mbsec/examples/gateway.yaml /usr/share/doc/mbsec/examples/simulator.yaml
+    /usr/share/doc/mbsec/systemd.md $unit_paths"
+held=$(wc -w <<<"$libmbsec0_holds $libmbsec_dev_holds $mbsec_holds")
+installed_checks=9
+# build; each .deb; lintian; each path held and libmbsec0 holding no more; the unpacked tree (8);
+# installed and purged.
+plan $((1 + 3 + 1 + held + 1 + 8 + installed_checks))
 
 # ---- build, from a copy: dpkg-buildpackage writes into the tree and the .debs next to it ----
 mkdir "$scratch/mbsec"
@@ -30,68 +45,68 @@ if git -C "$source_dir" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
 else
     tar -C "$source_dir" --exclude='./build*' --exclude='./obj-*' -cf - . | tar -xf - -C "$scratch/mbsec"
 fi
-(cd "$scratch/mbsec" && dpkg-buildpackage -us -uc -b -J"$(nproc 2>/dev/null || echo 2)") \
-    >"$scratch/build.log" 2>&1 || {
-    tail -n 40 "$scratch/build.log" >&2
-    fail "dpkg-buildpackage -us -uc -b"
-}
+# Nothing after can run without the packages.
+if (cd "$scratch/mbsec" && dpkg-buildpackage -us -uc -b -J"$(nproc 2>/dev/null || echo 2)") \
+    >"$scratch/build.log" 2>&1; then
+    ok "dpkg-buildpackage -us -uc -b"
+else
+    fail "dpkg-buildpackage -us -uc -b" "$(tail -n 40 "$scratch/build.log")"
+    exit 1
+fi
 version=$(dpkg-parsechangelog -l "$source_dir/debian/changelog" -S Version)
 arch=$(dpkg --print-architecture)
-multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
-for package in libmbsec0 libmbsec-dev mbsec; do
-    [ -f "$scratch/${package}_${version}_$arch.deb" ] || fail "no ${package}_${version}_$arch.deb"
+for package in $packages; do
+    check "built: ${package}_${version}_$arch.deb" test -f "$scratch/${package}_${version}_$arch.deb"
 done
-echo "ok   dpkg-buildpackage -us -uc -b: libmbsec0, libmbsec-dev, mbsec $version"
 
 # ---- lintian: errors fail, the rest is shown ----
-lintian --fail-on error "$scratch/mbsec_${version}_$arch.changes" >"$scratch/lintian.log" 2>&1 || {
-    cat "$scratch/lintian.log" >&2
-    fail "lintian reports errors"
-}
-grep -E '^[EWI]: ' "$scratch/lintian.log" | sed 's/^/     /' || true
-echo "ok   lintian: no errors ($(grep -c '^W: ' "$scratch/lintian.log" || true) warnings)"
+if lintian --fail-on error "$scratch/mbsec_${version}_$arch.changes" >"$scratch/lintian.log" 2>&1; then
+    grep -E '^[EWI]: ' "$scratch/lintian.log" | sed 's/^/     /'
+    ok "lintian: no errors ($(grep -c '^W: ' "$scratch/lintian.log") warnings)"
+else
+    cat "$scratch/lintian.log"
+    fail "lintian: no errors"
+fi
 
 # ---- what each package holds ----
-# holds PACKAGE PATH...: each PATH is in PACKAGE's file list.
+# holds PACKAGE PATH...: a check that each PATH is in PACKAGE's file list.
 holds() {
-    package=$1
+    local package=$1 path
     shift
     dpkg-deb -c "$scratch/${package}_${version}_$arch.deb" | awk '{ print $6 }' | sed 's|^\./|/|' \
         >"$scratch/$package.list"
     for path in "$@"; do
-        grep -qx "$path" "$scratch/$package.list" || fail "$package does not hold $path"
+        check "$package holds $path" grep -qx -- "$path" "$scratch/$package.list"
     done
 }
-lib=/usr/lib/$multiarch
-holds libmbsec0 "$lib/libmbsec.so.0"
-! grep -q -e '^/usr/include' -e '^/usr/bin' "$scratch/libmbsec0.list" ||
-    fail "libmbsec0 holds more than the library"
-holds libmbsec-dev /usr/include/mbsec/mbsec.h /usr/include/mbsec/version.h "$lib/libmbsec.so" \
-    "$lib/libmbsec.a" "$lib/pkgconfig/mbsec.pc"
-units="mbsec-serve.service mbsec-serve.socket mbsec-serve-tls.socket mbsec-gateway.service
-    mbsec-gateway.socket mbsec-gateway-tls.socket"
-unit_paths=$(for unit in $units; do echo "/lib/systemd/system/$unit"; done)
 # shellcheck disable=SC2086
-holds mbsec /usr/bin/mbsec /usr/share/man/man1/mbsec.1.gz /usr/share/man/man1/mbsec-read.1.gz \
-    /usr/share/man/man5/mbsec-config.5.gz /usr/lib/sysusers.d/mbsec.conf \
-    /usr/share/doc/mbsec/examples/gateway.yaml /usr/share/doc/mbsec/examples/simulator.yaml \
-    /usr/share/doc/mbsec/systemd.md $unit_paths
-echo "ok   libmbsec0: the shared library; libmbsec-dev: headers, static library, mbsec.pc;" \
-    "mbsec: the program, man pages, 6 units, the sysusers.d user, examples"
+holds libmbsec0 $libmbsec0_holds
+if grep -q -e '^/usr/include' -e '^/usr/bin' "$scratch/libmbsec0.list"; then
+    fail "libmbsec0 holds the library and no headers or programs" \
+        "$(grep -e '^/usr/include' -e '^/usr/bin' "$scratch/libmbsec0.list")"
+else
+    ok "libmbsec0 holds the library and no headers or programs"
+fi
+# shellcheck disable=SC2086
+holds libmbsec-dev $libmbsec_dev_holds
+# shellcheck disable=SC2086
+holds mbsec $mbsec_holds
 
 # ---- unpacked: the program runs, its manual page is found, a program builds on -dev ----
 root=$scratch/root
-for package in libmbsec0 libmbsec-dev mbsec; do
+for package in $packages; do
     dpkg-deb -x "$scratch/${package}_${version}_$arch.deb" "$root"
 done
-grep -q '^ExecStart=/usr/bin/mbsec gateway ' "$root/lib/systemd/system/mbsec-gateway.service" ||
-    fail "mbsec-gateway.service does not start /usr/bin/mbsec"
-out=$("$root/usr/bin/mbsec" --version) || fail "mbsec --version: status $?"
-[ "$out" = "mbsec ${version%-*}" ] || fail "mbsec --version printed '$out'"
-echo "ok   mbsec --version: $out"
-page=$(MANPATH=$root/usr/share/man man -w mbsec-read) || fail "man -w mbsec-read"
-[ "$page" = "$root/usr/share/man/man1/mbsec-read.1.gz" ] || fail "man -w mbsec-read: $page"
-echo "ok   man -w mbsec-read: the page in the package"
+check "mbsec-gateway.service starts /usr/bin/mbsec" \
+    grep -q '^ExecStart=/usr/bin/mbsec gateway ' "$root/lib/systemd/system/mbsec-gateway.service"
+run_cmd "$root/usr/bin/mbsec" --version
+expect "the unpacked mbsec --version runs" 0
+expect_eq "the unpacked mbsec --version prints the package's version" "$OUT" "mbsec ${version%-*}"
+version_line=$OUT
+run_cmd env MANPATH="$root/usr/share/man" man -w mbsec-read
+expect "man -w mbsec-read finds a page" 0
+expect_eq "man -w mbsec-read finds the page in the package" "$OUT" \
+    "$root/usr/share/man/man1/mbsec-read.1.gz"
 cat >"$scratch/use.c" <<'PROGRAM'
 #include <mbsec/mbsec.h>
 #include <stdio.h>
@@ -101,46 +116,72 @@ int main(void) {
 }
 PROGRAM
 # The .pc names /usr: the sysroot puts the unpacked tree in front of its directories.
-flags=$(PKG_CONFIG_PATH="$root$lib/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$root" \
-    pkg-config --cflags --libs mbsec) || fail "pkg-config mbsec"
+run_cmd env PKG_CONFIG_PATH="$root$lib/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$root" \
+    pkg-config --cflags --libs mbsec
+expect "pkg-config mbsec, on the unpacked libmbsec-dev" 0
+flags=$OUT
 # shellcheck disable=SC2086
-"$cc" -o "$scratch/use" "$scratch/use.c" $flags || fail "building against libmbsec-dev"
-LD_LIBRARY_PATH="$root$lib" "$scratch/use" || fail "running against libmbsec0"
+expect_cmd "a program builds against the unpacked libmbsec-dev" 0 '' -- \
+    "$cc" -o "$scratch/use" "$scratch/use.c" $flags
+expect_cmd "it runs against the unpacked libmbsec0" 0 '^libmbsec ' -- \
+    env LD_LIBRARY_PATH="$root$lib" "$scratch/use"
 
 # ---- installed for real, then purged (CI only) ----
 if [ "${MBSEC_TEST_INSTALL_DEBS:-0}" != 1 ]; then
-    echo "#    not installed on this machine (MBSEC_TEST_INSTALL_DEBS=1 does, as test-all as root does)"
+    skip $installed_checks "not installed on this machine (MBSEC_TEST_INSTALL_DEBS=1 does, as test-all as root does)"
     exit 0
 fi
-[ "$(id -u)" = 0 ] || fail "MBSEC_TEST_INSTALL_DEBS=1 needs root"
+if [ "$(id -u)" = 0 ]; then
+    ok "MBSEC_TEST_INSTALL_DEBS=1, as root"
+else
+    fail "MBSEC_TEST_INSTALL_DEBS=1, as root" "MBSEC_TEST_INSTALL_DEBS=1 needs root"
+    exit 1
+fi
 if dpkg-query -W -f='${Status}' mbsec libmbsec0 libmbsec-dev 2>/dev/null | grep -q installed; then
-    echo "#    not installed: mbsec packages are installed on this machine already, and stay"
+    skip $((installed_checks - 1)) "not installed: mbsec packages are installed on this machine already, and stay"
     exit 0
 fi
 purge() { dpkg --purge mbsec libmbsec-dev libmbsec0 >"$scratch/purge.log" 2>&1; }
-trap 'purge; rm -rf "$scratch"' EXIT
-dpkg -i "$scratch/libmbsec0_${version}_$arch.deb" "$scratch/libmbsec-dev_${version}_$arch.deb" \
-    "$scratch/mbsec_${version}_$arch.deb" >"$scratch/install.log" 2>&1 || {
-    cat "$scratch/install.log" >&2
-    fail "dpkg -i"
+# The packages are purged at exit whatever happens; the harness's summary and status follow.
+purge_and_exit() {
+    local status=$?
+    purge
+    (exit "$status")
+    harness_exit
 }
-getent passwd mbsec | grep -q ':/nonexistent:/usr/sbin/nologin$' ||
-    fail "dpkg -i made no system user mbsec: $(getent passwd mbsec)"
-[ "$(/usr/bin/mbsec --version)" = "$out" ] || fail "installed mbsec --version"
-"$cc" -o "$scratch/use-installed" "$scratch/use.c" $(pkg-config --cflags --libs mbsec) ||
-    fail "building against the installed libmbsec-dev"
-"$scratch/use-installed" >/dev/null || fail "running against the installed libmbsec0"
+trap purge_and_exit EXIT
+if dpkg -i "$scratch/libmbsec0_${version}_$arch.deb" "$scratch/libmbsec-dev_${version}_$arch.deb" \
+    "$scratch/mbsec_${version}_$arch.deb" >"$scratch/install.log" 2>&1; then
+    ok "dpkg -i the three packages"
+else
+    fail_log "dpkg -i the three packages" "$scratch/install.log"
+    exit 1
+fi
+if getent passwd mbsec | grep -q ':/nonexistent:/usr/sbin/nologin$'; then
+    ok "dpkg -i made the system user mbsec"
+else
+    fail "dpkg -i made the system user mbsec" "$(getent passwd mbsec)"
+fi
+expect_cmd "the installed mbsec --version" 0 "^$version_line\$" -- /usr/bin/mbsec --version
+# shellcheck disable=SC2046
+expect_cmd "a program builds against the installed libmbsec-dev" 0 '' -- \
+    "$cc" -o "$scratch/use-installed" "$scratch/use.c" $(pkg-config --cflags --libs mbsec)
+expect_cmd "it runs against the installed libmbsec0" 0 '^libmbsec ' -- "$scratch/use-installed"
 if command -v systemd-analyze >/dev/null; then
     # shellcheck disable=SC2086
-    systemd-analyze verify $unit_paths >"$scratch/verify.log" 2>&1 || {
-        cat "$scratch/verify.log" >&2
-        fail "systemd-analyze verify of the installed units"
-    }
+    expect_cmd "systemd-analyze verify of the installed units" 0 '' -- \
+        systemd-analyze verify $unit_paths
+else
+    skip 1 "no systemd-analyze to verify the installed units"
 fi
-echo "ok   dpkg -i: the user mbsec, /usr/bin/mbsec, a program built on the installed library," \
-    "the installed units verified"
-purge || { cat "$scratch/purge.log" >&2; fail "dpkg --purge"; }
-trap 'rm -rf "$scratch"' EXIT
-[ ! -e /usr/bin/mbsec ] && getent passwd mbsec >/dev/null ||
-    fail "after dpkg --purge: /usr/bin/mbsec should be gone and the user mbsec left"
-echo "ok   dpkg --purge: the program gone, the user mbsec (and any data) left alone"
+if purge; then
+    ok "dpkg --purge"
+else
+    fail_log "dpkg --purge" "$scratch/purge.log"
+fi
+trap harness_exit EXIT
+if [ ! -e /usr/bin/mbsec ] && getent passwd mbsec >/dev/null; then
+    ok "after dpkg --purge: the program gone, the user mbsec (and any data) left alone"
+else
+    fail "after dpkg --purge: the program gone, the user mbsec (and any data) left alone"
+fi

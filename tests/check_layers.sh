@@ -1,13 +1,13 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Proves that the layers include only what docs/design.md allows: every #include "..." in src/
 # and include/mbsec/ is an edge from the including file's layer to the included file's layer,
 # and each edge must be in the design's "Include edges" tables. A header in the folder of a
 # library layer is private to it unless the table names that very file for the including layer.
 #
-#   check_layers.sh ROOT                      exit 0 if clean, 1 naming each forbidden edge
+#   check_layers.sh ROOT                      passes if clean, fails naming each forbidden edge
 #   check_layers.sh --expect-violations ROOT  checks a copy of ROOT with forbidden includes
-#                                             added: exit 0 only if each one is caught
+#                                             added: passes only if each one is caught
 set -u
 expect=0
 if [ "${1:-}" = "--expect-violations" ]; then
@@ -15,57 +15,58 @@ if [ "${1:-}" = "--expect-violations" ]; then
     shift
 fi
 root=${1:?usage: check_layers.sh [--expect-violations] ROOT}
+# shellcheck source=lib/harness.sh
+. "$(dirname "$0")/lib/harness.sh"
 design=$root/docs/design.md
-[ -f "$design" ] || { echo "check_layers: no such file: $design" >&2; exit 2; }
 
 if [ "$expect" -eq 1 ]; then
-    copy=$(mktemp -d) || exit 2
-    trap 'rm -rf "$copy"' EXIT
+    plan 7
+    copy=$scratch/copy
     mkdir -p "$copy/docs"
-    cp -R "$root/src" "$root/include" "$copy/" && cp "$design" "$copy/docs/" || exit 2
-    if ! sh "$0" "$copy" >"$copy/clean.out" 2>&1; then
-        echo "check_layers: the tree must pass before anything is added:" >&2
-        cat "$copy/clean.out" >&2
-        exit 1
-    fi
+    cp -R "$root/src" "$root/include" "$copy/" && cp "$design" "$copy/docs/" || exit 1
+    run_cmd bash "$0" "$copy"
+    expect "the tree passes before anything is added" 0
     # One forbidden include of each kind, each with the message that must name it.
     printf '#include "mbsec/server.h"\n' >>"$copy/src/transport/tcp.c"
     printf '#include "client/client_internal.h"\n' >>"$copy/src/gateway/gateway.c"
     printf '#include "transport/role.h"\n' >>"$copy/src/app/cert/show.c"
     printf '#include "app/daemon/front.h"\n' >>"$copy/src/app/common/json.c"
     printf '#include "mbsec/error.h"\n' >"$copy/src/unplaced.c"
-    sh "$0" "$copy" >"$copy/violations.out" 2>&1 && {
-        echo "check_layers: the check passed a tree with forbidden includes" >&2
-        exit 1
-    }
-    missing=0
+    run_cmd bash "$0" "$copy"
+    if [ "$STATUS" != 0 ]; then
+        ok "the check fails a tree with forbidden includes"
+    else
+        fail "the check fails a tree with forbidden includes"
+    fi
     for expected in \
         "src/transport/tcp.c:$(wc -l <"$copy/src/transport/tcp.c"): transport includes include/mbsec/server.h (runtime)" \
         "src/gateway/gateway.c:$(wc -l <"$copy/src/gateway/gateway.c"): gateway includes src/client/client_internal.h, private to client" \
         "src/app/cert/show.c:$(wc -l <"$copy/src/app/cert/show.c"): app/cert includes src/transport/role.h, private to transport" \
         "src/app/common/json.c:$(wc -l <"$copy/src/app/common/json.c"): app/common includes src/app/daemon/front.h (app/daemon)" \
         "src/unplaced.c: in no layer"; do
-        if ! grep -qF "$expected" "$copy/violations.out"; then
-            echo "check_layers: the check missed: $expected" >&2
-            missing=1
+        if grep -qF -- "$expected" <<<"$OUT"; then
+            ok "the check names: $expected"
+        else
+            fail "the check names: $expected" "$OUT"
         fi
     done
-    if [ "$missing" -ne 0 ]; then
-        cat "$copy/violations.out" >&2
-        exit 1
-    fi
-    echo "check_layers: violations caught as expected:"
-    cat "$copy/violations.out"
     exit 0
 fi
 
-cd "$root" || exit 2
-files=$(find src include/mbsec -name '*.[ch]' | LC_ALL=C sort)
-[ -n "$files" ] || { echo "check_layers: no sources under $root" >&2; exit 2; }
+plan 3
+cd "$root" || exit 1
+files=$(find src include/mbsec -name '*.[ch]' 2>/dev/null | LC_ALL=C sort)
+if [ -n "$files" ] && [ -f "$design" ]; then
+    ok "$root has sources under src/ and include/mbsec/, and docs/design.md"
+else
+    fail "$root has sources under src/ and include/mbsec/, and docs/design.md"
+    exit 1
+fi
+design=docs/design.md
 
 # The tables come first (from design.md, as "table<TAB>cells..."), then one line per include
 # ("include<TAB>file<TAB>line<TAB>target") and one per file ("file<TAB>path").
-{
+problems=$({
     awk '
         /^### Include edges/ { inside = 1; next }
         /^#/ { inside = 0 }
@@ -155,4 +156,21 @@ files=$(find src include/mbsec -name '*.[ch]' | LC_ALL=C sort)
         fail(file ":" line, from " includes " target " (" to ")")
     }
     END { exit failures > 0 }
-'
+')
+# awk exits 1 when it names a problem: any other status, or 1 with nothing named, is awk failing.
+awk_status=$?
+[ "$awk_status" = 0 ] || [ -n "$problems" ] || problems="check_layers: awk failed with status $awk_status"
+unplaced=$(grep -F ': in no layer (' <<<"$problems")
+forbidden=$(grep -vF ': in no layer (' <<<"$problems")
+if [ -z "$unplaced" ]; then
+    ok "every file of src/ and include/mbsec/ is in a layer"
+else
+    printf '%s\n' "$unplaced"
+    fail "every file of src/ and include/mbsec/ is in a layer"
+fi
+if [ -z "$forbidden" ]; then
+    ok "every #include is an edge docs/design.md allows ($(grep -c . <<<"$files") files)"
+else
+    printf '%s\n' "$forbidden"
+    fail "every #include is an edge docs/design.md allows"
+fi

@@ -15,24 +15,21 @@
 #
 #   check_man_pages.sh MBSEC MAN_DIR CONFIG_SOURCE_DIR
 #
-# Prints each problem on a line of its own, then a count; exits 0 when there is none, 1 when
-# there is one, 77 (skipped) when all else passed but groff is missing to render the pages.
+# Every check is counted against a plan computed from the same lists (the commands of
+# `mbsec --help`, their sub-commands, the pages of MAN_DIR) before any runs; the groff and
+# lexgrog checks are skipped, and counted as skipped, where those programs are missing.
 set -uo pipefail
 mbsec=${1:?usage: check_man_pages.sh MBSEC MAN_DIR CONFIG_SOURCE_DIR}
 man_dir=${2:?usage: check_man_pages.sh MBSEC MAN_DIR CONFIG_SOURCE_DIR}
 config_dir=${3:?usage: check_man_pages.sh MBSEC MAN_DIR CONFIG_SOURCE_DIR}
+# shellcheck source=lib/harness.sh
+. "$(dirname "$0")/lib/harness.sh"
 
 # Commands of `mbsec --help` that have no page of their own: mbsec.1 describes them.
 builtins=" version help "
 
 # (grep -q reads from here-strings, not pipes: with pipefail, a writer that grep -q leaves
 # behind dies of SIGPIPE and turns a match into a failure.)
-problems=0
-checked=0
-problem() {
-    problems=$((problems + 1))
-    echo "man_pages: $*"
-}
 
 # roff_text FILE: the page's source with font changes and escapes taken out, so that
 # `.BI \-\-unit " n"` reads `.BI --unit " n"`.
@@ -72,37 +69,75 @@ listed() {
         inside && /^  [a-z][a-z0-9-]*( |$)/ { print $1 }'
 }
 
+# ---- what there is to check, and so the plan ----
+
+top_help=$("$mbsec" --help)
+top_status=$?
+commands=$(listed "$top_help" Commands)
+declare -A help_of subs_of
+plan_count=$((1 + 1 + $(wc -w <<<"$builtins") + 1 + 3))
+for command in $commands; do
+    plan_count=$((plan_count + 1))
+    case $builtins in *" $command "*) continue ;; esac
+    help_of[$command]=$("$mbsec" "$command" --help 2>&1)
+    subs_of[$command]=$(listed "${help_of[$command]}" Subcommands)
+    plan_count=$((plan_count + 6 + $(wc -w <<<"${subs_of[$command]}")))
+done
+command_pages=("$man_dir"/mbsec-*.1)
+pages=("$man_dir"/*.[1-9])
+plan $((plan_count + ${#command_pages[@]} + 5 * ${#pages[@]}))
+
 # ---- the commands and their pages ----
 
-top_help=$("$mbsec" --help) || problem "mbsec --help failed"
-commands=$(listed "$top_help" Commands)
-if [ "$(printf '%s\n' "$commands" | grep -c .)" -lt 10 ]; then
-    # A reworded help text must not make the check pass by finding nothing to check.
-    problem "found only these commands in mbsec --help: ${commands//$'\n'/ }"
+expect_eq "mbsec --help succeeds" "$top_status" 0
+# A reworded help text must not make the check pass by finding nothing to check.
+if [ "$(printf '%s\n' "$commands" | grep -c .)" -ge 10 ]; then
+    ok "mbsec --help lists 10 commands or more"
+else
+    fail "mbsec --help lists 10 commands or more" "found only: ${commands//$'\n'/ }"
 fi
 for builtin in $builtins; do
-    grep -qx -- "$builtin" <<<"$commands" ||
-        problem "'$builtin' is no longer a command of mbsec --help: take it off this script's list"
+    if grep -qx -- "$builtin" <<<"$commands"; then
+        ok "'$builtin' is a command of mbsec --help"
+    else
+        fail "'$builtin' is a command of mbsec --help" "if no longer, take it off this script's list"
+    fi
 done
 
 overview=""
 if [ -f "$man_dir/mbsec.1" ]; then
+    ok "docs/man/mbsec.1 (the program as a whole)"
     overview=$(roff_text "$man_dir/mbsec.1" | awk 'tag { print } { tag = ($1 == ".TP") }')
 else
-    problem "no docs/man/mbsec.1 (the program as a whole)"
+    fail "docs/man/mbsec.1 (the program as a whole)"
 fi
+# difference DESCRIPTION LIST: a check that the list (the options or keys one side has and the
+# other lacks) is empty.
+difference() {
+    if [ -z "$2" ]; then ok "$1"; else fail "$1" "${2//$'\n'/ }"; fi
+}
 for command in $commands; do
-    grep -qE "^\.BR? $command( |$)" <<<"$overview" ||
-        problem "mbsec.1 does not describe the command '$command' (an item under COMMANDS)"
+    if grep -qE "^\.BR? $command( |$)" <<<"$overview"; then
+        ok "mbsec.1 describes the command '$command' (an item under COMMANDS)"
+    else
+        fail "mbsec.1 describes the command '$command' (an item under COMMANDS)"
+    fi
     case $builtins in *" $command "*) continue ;; esac
     page=$man_dir/mbsec-$command.1
-    if [ ! -f "$page" ]; then
-        problem "no docs/man/mbsec-$command.1 for the command '$command'"
+    sub_count=$(wc -w <<<"${subs_of[$command]}")
+    if [ -f "$page" ]; then
+        ok "docs/man/mbsec-$command.1 for the command '$command'"
+    else
+        fail "docs/man/mbsec-$command.1 for the command '$command'"
+        skip $((5 + sub_count)) "no page of '$command' to compare with its --help"
         continue
     fi
-    help=$("$mbsec" "$command" --help 2>&1)
-    if ! grep -q "^usage: mbsec $command" <<<"$help"; then
-        problem "mbsec $command --help does not print its usage"
+    help=${help_of[$command]}
+    if grep -q "^usage: mbsec $command" <<<"$help"; then
+        ok "mbsec $command --help prints its usage"
+    else
+        fail "mbsec $command --help prints its usage" "$help"
+        skip $((4 + sub_count)) "no usage of mbsec $command --help to read"
         continue
     fi
     # Options on option lines must be items of the page; options the text mentions elsewhere
@@ -110,37 +145,43 @@ for command in $commands; do
     listed_options=$(help_options "$help")
     mentioned=$(printf '%s\n' "$help" | options)
     # A command with sub-commands (cert) documents all of theirs on its one page.
-    for sub in $(listed "$help" Subcommands); do
+    for sub in ${subs_of[$command]}; do
         sub_help=$("$mbsec" "$command" "$sub" --help 2>&1)
-        grep -q "^usage: mbsec $command $sub" <<<"$sub_help" ||
-            problem "mbsec $command $sub --help does not print its usage"
+        if grep -q "^usage: mbsec $command $sub" <<<"$sub_help"; then
+            ok "mbsec $command $sub --help prints its usage"
+        else
+            fail "mbsec $command $sub --help prints its usage" "$sub_help"
+        fi
         listed_options=$(printf '%s\n%s\n' "$listed_options" "$(help_options "$sub_help")" |
             sort -u)
         mentioned=$(printf '%s\n%s\n' "$mentioned" "$(printf '%s\n' "$sub_help" | options)" |
             sort -u)
     done
-    if [ -z "$listed_options" ]; then
-        problem "found no options in mbsec $command --help"
+    if [ -n "$listed_options" ]; then
+        ok "mbsec $command --help has options ($(grep -c . <<<"$mentioned"))"
+    else
+        fail "mbsec $command --help has options" "found none in: $help"
+        skip 3 "no options of mbsec $command to look for"
         continue
     fi
     items=$(page_items "$page")
     in_page=$(roff_text "$page" | options)
-    for option in $(comm -23 <(printf '%s\n' "$listed_options") <(printf '%s\n' "$items")); do
-        problem "mbsec-$command.1 does not describe $option (mbsec $command --help has it)"
-    done
-    for option in $(comm -23 <(printf '%s\n' "$mentioned") <(printf '%s\n' "$in_page")); do
-        problem "mbsec-$command.1 does not mention $option (mbsec $command --help does)"
-    done
-    for option in $(comm -13 <(printf '%s\n' "$mentioned") <(printf '%s\n' "$items")); do
-        problem "mbsec-$command.1 describes $option, which mbsec $command --help does not know"
-    done
-    checked=$((checked + $(printf '%s\n' "$mentioned" | grep -c .)))
+    difference "mbsec-$command.1 describes every option of mbsec $command --help (an item)" \
+        "$(comm -23 <(printf '%s\n' "$listed_options") <(printf '%s\n' "$items"))"
+    difference "mbsec-$command.1 mentions every option mbsec $command --help mentions" \
+        "$(comm -23 <(printf '%s\n' "$mentioned") <(printf '%s\n' "$in_page"))"
+    difference "mbsec-$command.1 describes no option mbsec $command --help does not know" \
+        "$(comm -13 <(printf '%s\n' "$mentioned") <(printf '%s\n' "$items"))"
 done
-for page in "$man_dir"/mbsec-*.1; do
+for page in "${command_pages[@]}"; do
     command=$(basename "$page" .1)
     command=${command#mbsec-}
-    grep -qx -- "$command" <<<"$commands" ||
-        problem "$(basename "$page") is the page of '$command', which mbsec --help does not list"
+    if grep -qx -- "$command" <<<"$commands"; then
+        ok "$(basename "$page") is the page of a command mbsec --help lists"
+    else
+        fail "$(basename "$page") is the page of a command mbsec --help lists" \
+            "mbsec --help does not list '$command'"
+    fi
 done
 
 # ---- the configuration keys ----
@@ -151,29 +192,30 @@ keys=$(awk '/static const char \*const [a-z_]*keys\[\] *= *\{/ { inside = 1 }
             inside { print }
             inside && /\}/ { inside = 0 }' "$config_dir"/*.c |
     grep -oE '"[a-z][a-z0-9_]*"' | tr -d '"' | sort -u)
-if [ "$(printf '%s\n' "$keys" | grep -c .)" -lt 60 ]; then
-    problem "found only $(printf '%s\n' "$keys" | grep -c .) configuration keys in $config_dir"
+key_count=$(printf '%s\n' "$keys" | grep -c .)
+if [ "$key_count" -ge 60 ]; then
+    ok "$config_dir lists 60 configuration keys or more ($key_count)"
+else
+    fail "$config_dir lists 60 configuration keys or more (found only $key_count)"
 fi
 config_page=$man_dir/mbsec-config.5
-if [ ! -f "$config_page" ]; then
-    problem "no docs/man/mbsec-config.5 (the configuration file)"
-else
+if [ -f "$config_page" ]; then
+    ok "docs/man/mbsec-config.5 (the configuration file)"
     # A key counts as described where it is set in bold or heads a subsection.
     named=$(roff_text "$config_page" | grep -E '^\.(B|BR|RB|BI|IB|SS) ' |
         grep -oE '[a-z][a-z0-9_]*' | sort -u)
-    for key in $(comm -23 <(printf '%s\n' "$keys") <(printf '%s\n' "$named")); do
-        problem "mbsec-config.5 does not name the configuration key '$key' (src/app/config)"
-    done
-    checked=$((checked + $(printf '%s\n' "$keys" | grep -c .)))
+    difference "mbsec-config.5 names every configuration key of src/app/config" \
+        "$(comm -23 <(printf '%s\n' "$keys") <(printf '%s\n' "$named"))"
+else
+    fail "docs/man/mbsec-config.5 (the configuration file)"
+    skip 1 "no mbsec-config.5 to look for the keys in"
 fi
 
 # ---- every page: NAME, rendering ----
 
 groff=$(command -v groff || true)
 lexgrog=$(command -v lexgrog || true)
-pages=0
-for page in "$man_dir"/*.[1-9]; do
-    pages=$((pages + 1))
+for page in "${pages[@]}"; do
     file=$(basename "$page")
     name=${file%.*}
     section=${file##*.}
@@ -181,36 +223,31 @@ for page in "$man_dir"/*.[1-9]; do
     # lexgrog reads for mandb's index (whatis, apropos).
     title=$(grep -m1 '^\.TH ' "$page" | awk '{ print $2, $3 }')
     upper=$(printf '%s' "$name" | tr '[:lower:]' '[:upper:]')
-    [ "$title" = "$upper $section" ] || problem "$file: .TH says '$title', not '$upper $section'"
+    expect_eq "$file: .TH $upper $section" "$title" "$upper $section"
     first=$(awk 'found { print; exit } /^\.SH NAME$/ { found = 1 }' "$page")
     case $first in
-        "$name \\- "?*) ;;
-        *) problem "$file: the line after .SH NAME must be '$name \\- ...', is '$first'" ;;
+        "$name \\- "?*) ok "$file: the line after .SH NAME is '$name \\- ...'" ;;
+        *) fail "$file: the line after .SH NAME is '$name \\- ...'" "it is '$first'" ;;
     esac
     if [ -n "$lexgrog" ]; then
         whatis=$("$lexgrog" "$page" 2>&1)
         case $whatis in
-            *": \"$name - "?*) ;;
-            *) problem "$file: lexgrog reads no whatis entry for $name: $whatis" ;;
+            *": \"$name - "?*) ok "$file: lexgrog reads a whatis entry for $name" ;;
+            *) fail "$file: lexgrog reads a whatis entry for $name" "$whatis" ;;
         esac
     fi
     if [ -n "$groff" ]; then
         # On an 80-column terminal and on a narrow one, where long words stop lines adjusting.
         for width in 78n 60n; do
             warnings=$("$groff" -man -Tutf8 -ww -z -rLL="$width" "$page" 2>&1)
-            [ -z "$warnings" ] ||
-                problem "$file: groff warns at $width: $(printf '%s' "$warnings" | head -n 5)"
+            if [ -z "$warnings" ]; then
+                ok "$file: groff renders it at $width without a warning"
+            else
+                fail "$file: groff renders it at $width without a warning" \
+                    "$(printf '%s' "$warnings" | head -n 5)"
+            fi
         done
     fi
 done
-
-if [ "$problems" -gt 0 ]; then
-    echo "man_pages: $problems problem(s)"
-    exit 1
-fi
-if [ -z "$groff" ]; then
-    echo "man_pages: groff is missing, so the pages were not rendered (apt-get install groff-base)"
-    exit 77
-fi
-echo "man_pages: $pages pages, $(printf '%s\n' "$commands" | grep -c .) commands," \
-    "$checked options and configuration keys described"
+[ -n "$lexgrog" ] || skip ${#pages[@]} "lexgrog is missing: no page's whatis entry read (apt-get install man-db)"
+[ -n "$groff" ] || skip $((2 * ${#pages[@]})) "groff is missing: no page rendered (apt-get install groff-base)"

@@ -31,6 +31,7 @@
 #   wait_for FILE PATTERN [SECONDS]   until a line of FILE matches (bounded); 0 or 1
 #   wait_for_log PATTERN              wait_for $LOG PATTERN
 #   wait_exit PID [SECONDS]           until PID has exited (bounded); reaps it, sets STATUS
+#   term_pids [SECONDS]               SIGTERM to all of $pids, each waited for (bounded)
 #   mark_log, log_since PATTERN, expect_log DESCRIPTION PATTERN
 #                                     lines of $LOG after the mark
 #   ports_of LOG, listening_port LOG  the ports a server's log says it listens on
@@ -50,6 +51,12 @@
 # DEADLINE (seconds, default 10) bounds every wait that is not given its own; CHECK_DEADLINE
 # (default DEADLINE) bounds log_since and expect_log.
 # MBSEC_TEST_KEEP=1 keeps the scratch directory.
+#
+# HARNESS_PROCESSES_ONLY=1, set before sourcing, is for scripts that are not tests (bench/):
+# they get the scratch directory, $pids killed at exit and the process helpers (wait_for,
+# wait_exit, listening_port, ports_of, stop_server, term_pids, kill9), but no plan and no
+# summary: the script's own exit status stands. A script with more to do at exit calls
+# harness_exit last from its own trap.
 
 DEADLINE=${DEADLINE:-10}
 python=${python:-/usr/bin/python3}
@@ -67,6 +74,8 @@ MARK=0
 
 harness_exit() {
     local status=$? pid
+    # A script under set -e (bench/) must not stop half-way here: wait gives the killed status.
+    set +e
     for pid in "${pids[@]}"; do
         if kill -0 "$pid" 2>/dev/null; then
             kill -KILL "$pid" 2>/dev/null
@@ -74,6 +83,7 @@ harness_exit() {
         fi
     done
     if [ -n "${MBSEC_TEST_KEEP:-}" ]; then echo "# kept $scratch"; else rm -rf "$scratch"; fi
+    [ -z "${HARNESS_PROCESSES_ONLY:-}" ] || exit "$status"
     [ "$status" = 77 ] && [ "$failed" = 0 ] && exit 77
     if [ "$skipped" = 0 ]; then
         echo "$passed passed, $failed failed"
@@ -200,6 +210,14 @@ wait_exit() {
     wait "$1"
     STATUS=$?
     return 0
+}
+
+# term_pids [SECONDS]: SIGTERM to each process of $pids, then each waited for, SECONDS (default 2)
+# at most, so that servers with children of their own end them; harness_exit kills what is left.
+term_pids() {
+    local pid
+    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait_exit "$pid" "${1:-2}" || true; done
 }
 
 wait_for_log() { wait_for "$LOG" "$1"; }
