@@ -158,20 +158,26 @@ static int same_guard(const struct config_guard *a, const struct config_guard *b
 }
 
 static int same_config(const struct daemon_config *a, const struct daemon_config *b) {
-    if (a->program != b->program || a->workers != b->workers || !same_text(a->user, b->user) ||
-        a->log_format != b->log_format || a->log_level != b->log_level ||
-        memcmp(&a->limits, &b->limits, sizeof a->limits) != 0 ||
-        a->shutdown_grace_ms != b->shutdown_grace_ms || a->authorize_plain != b->authorize_plain ||
-        a->tls_session_tickets != b->tls_session_tickets ||
-        a->tls_handshake_timeout_ms != b->tls_handshake_timeout_ms)
+    if (a->program != b->program || a->front.workers != b->front.workers ||
+        !same_text(a->front.user, b->front.user) || a->front.log_format != b->front.log_format ||
+        a->front.log_level != b->front.log_level ||
+        memcmp(&a->front.limits, &b->front.limits, sizeof a->front.limits) != 0 ||
+        a->front.shutdown_grace_ms != b->front.shutdown_grace_ms ||
+        a->front.authorize_plain != b->front.authorize_plain ||
+        a->front.tls_session_tickets != b->front.tls_session_tickets ||
+        a->front.tls_handshake_timeout_ms != b->front.tls_handshake_timeout_ms)
         return 0;
-    if (!same_texts(a->listen, a->listen_count, b->listen, b->listen_count) ||
-        !same_texts(a->tls_listen, a->tls_listen_count, b->tls_listen, b->tls_listen_count) ||
-        !same_text(a->tls_certificate, b->tls_certificate) || !same_text(a->tls_key, b->tls_key) ||
-        !same_text(a->tls_ca, b->tls_ca) || !same_text(a->tls_crl, b->tls_crl))
+    if (!same_texts(a->front.listen, a->front.listen_count, b->front.listen,
+                    b->front.listen_count) ||
+        !same_texts(a->front.tls_listen, a->front.tls_listen_count, b->front.tls_listen,
+                    b->front.tls_listen_count) ||
+        !same_text(a->front.tls_certificate, b->front.tls_certificate) ||
+        !same_text(a->front.tls_key, b->front.tls_key) ||
+        !same_text(a->front.tls_ca, b->front.tls_ca) ||
+        !same_text(a->front.tls_crl, b->front.tls_crl))
         return 0;
-    if (!same_model(&a->model, &b->model) || !same_policy(a->policy, b->policy) ||
-        !same_text(a->policy_text, b->policy_text) || !same_guard(&a->guard, &b->guard))
+    if (!same_model(&a->model, &b->model) || !same_policy(a->front.policy, b->front.policy) ||
+        !same_text(a->front.policy_text, b->front.policy_text) || !same_guard(&a->guard, &b->guard))
         return 0;
     if (a->backend_count != b->backend_count || a->route_count != b->route_count)
         return 0;
@@ -318,13 +324,13 @@ static void check_backends(const struct setting *at, const struct daemon_config 
 }
 
 static void check_policy(const struct daemon_config *config) {
-    FUZZ_CHECK((config->policy == NULL) == (config->policy_text == NULL));
-    if (config->policy == NULL)
+    FUZZ_CHECK((config->front.policy == NULL) == (config->front.policy_text == NULL));
+    if (config->front.policy == NULL)
         return;
     size_t lines = 0;
-    for (const char *at = config->policy_text; *at != '\0'; at++)
+    for (const char *at = config->front.policy_text; *at != '\0'; at++)
         lines += *at == '\n';
-    FUZZ_CHECK(lines == mb_policy_rule_count(config->policy));
+    FUZZ_CHECK(lines == mb_policy_rule_count(config->front.policy));
     static const uint8_t write[] = {0x10, 0x00, 0x64, 0x00, 0x01, 0x02, 0x01, 0xF4};
     struct sockaddr_in from = {.sin_family = AF_INET, .sin_addr = {htonl(0x0A140105)}};
     struct mb_policy_identity who = {
@@ -335,22 +341,25 @@ static void check_policy(const struct daemon_config *config) {
         .explain = 1,
     };
     struct mb_policy_decision decision;
-    FUZZ_CHECK(mb_policy_decide(config->policy, &who, 1, write, sizeof write, &decision) == 0);
+    FUZZ_CHECK(mb_policy_decide(config->front.policy, &who, 1, write, sizeof write, &decision) ==
+               0);
     FUZZ_CHECK(fuzz_printable(decision.reason, sizeof decision.reason));
 }
 
 static void check_loaded(const struct setting *at, const struct daemon_config *config) {
     int gateway = config->program == CONFIG_GATEWAY;
-    check_addresses(config->listen, config->listen_count);
-    check_addresses(config->tls_listen, config->tls_listen_count);
-    if (config->tls_listen_count > 0)
-        FUZZ_CHECK(config->tls_certificate != NULL && config->tls_key != NULL &&
-                   config->tls_ca != NULL);
-    FUZZ_CHECK(config->workers >= 1 && config->workers <= (gateway ? 1 : 64));
-    FUZZ_CHECK(config->log_level >= MB_LOG_ERROR && config->log_level <= MB_LOG_DEBUG);
-    FUZZ_CHECK(config->limits.max_connections >= 1 && config->limits.max_per_source >= 1);
-    FUZZ_CHECK(config->limits.max_in_flight >= 1 && config->limits.max_in_flight <= 1024);
-    FUZZ_CHECK(config->user == NULL || config->user[0] != '\0');
+    check_addresses(config->front.listen, config->front.listen_count);
+    check_addresses(config->front.tls_listen, config->front.tls_listen_count);
+    if (config->front.tls_listen_count > 0)
+        FUZZ_CHECK(config->front.tls_certificate != NULL && config->front.tls_key != NULL &&
+                   config->front.tls_ca != NULL);
+    FUZZ_CHECK(config->front.workers >= 1 && config->front.workers <= (gateway ? 1 : 64));
+    FUZZ_CHECK(config->front.log_level >= MB_LOG_ERROR && config->front.log_level <= MB_LOG_DEBUG);
+    FUZZ_CHECK(config->front.limits.max_connections >= 1 &&
+               config->front.limits.max_per_source >= 1);
+    FUZZ_CHECK(config->front.limits.max_in_flight >= 1 &&
+               config->front.limits.max_in_flight <= 1024);
+    FUZZ_CHECK(config->front.user == NULL || config->front.user[0] != '\0');
     check_model(config);
     check_policy(config);
     if (gateway)

@@ -110,10 +110,10 @@ static void check_error_over(int line, int over_defaults, const char *text, cons
     /* Reading the strings proves they were not freed (ASan would stop here). */
     if (!over_defaults) {
         CHECK_STR(config.model.identity.vendor_name, "Base Vendor");
-        CHECK_STR(config.listen[1], "[::1]:5020");
-        CHECK_STR(config.user, "nobody");
-        CHECK_STR(config.tls_ca, "/etc/mbsec/ca.crt");
-        CHECK_STR(mb_policy_rule_name(config.policy, 0), "base-readers");
+        CHECK_STR(config.front.listen[1], "[::1]:5020");
+        CHECK_STR(config.front.user, "nobody");
+        CHECK_STR(config.front.tls_ca, "/etc/mbsec/ca.crt");
+        CHECK_STR(mb_policy_rule_name(config.front.policy, 0), "base-readers");
     }
     config_free(&config);
 }
@@ -153,16 +153,16 @@ static void check_model_accepts(const char *name, struct daemon_config *config) 
 TEST(defaults_are_the_built_in_simulator) {
     struct daemon_config config;
     config_defaults(&config);
-    CHECK_EQ(config.listen_count, 0);
-    CHECK_EQ(config.workers, 1);
-    CHECK(config.user == NULL);
-    CHECK_EQ(config.log_format, LOG_PLAIN);
-    CHECK_EQ(config.log_level, MB_LOG_INFO);
-    CHECK_EQ(config.limits.max_connections, 1024);
-    CHECK_EQ(config.limits.max_per_source, 64);
-    CHECK_EQ(config.limits.idle_timeout_ms, 60000);
-    CHECK_EQ(config.limits.max_in_flight, 16);
-    CHECK_EQ(config.shutdown_grace_ms, 5000);
+    CHECK_EQ(config.front.listen_count, 0);
+    CHECK_EQ(config.front.workers, 1);
+    CHECK(config.front.user == NULL);
+    CHECK_EQ(config.front.log_format, LOG_PLAIN);
+    CHECK_EQ(config.front.log_level, MB_LOG_INFO);
+    CHECK_EQ(config.front.limits.max_connections, 1024);
+    CHECK_EQ(config.front.limits.max_per_source, 64);
+    CHECK_EQ(config.front.limits.idle_timeout_ms, 60000);
+    CHECK_EQ(config.front.limits.max_in_flight, 16);
+    CHECK_EQ(config.front.shutdown_grace_ms, 5000);
     CHECK_EQ(config.model.any_unit, 1);
     CHECK(config.model.units == config.units);
     CHECK_EQ(config.model.unit_count, 1);
@@ -182,15 +182,15 @@ TEST(defaults_are_the_built_in_simulator) {
     CHECK(config.model.persist_path == NULL);
     CHECK_EQ(config.model.sync_interval_ms, 1000);
     CHECK_EQ(config.string_count, 0);
-    CHECK(config.policy == NULL);
-    CHECK_EQ(config.authorize_plain, 0);
-    CHECK_EQ(config.tls_listen_count, 0);
-    CHECK(config.tls_certificate == NULL);
-    CHECK(config.tls_key == NULL);
-    CHECK(config.tls_ca == NULL);
-    CHECK(config.tls_crl == NULL);
-    CHECK_EQ(config.tls_session_tickets, 0);
-    CHECK_EQ(config.tls_handshake_timeout_ms, 10000);
+    CHECK(config.front.policy == NULL);
+    CHECK_EQ(config.front.authorize_plain, 0);
+    CHECK_EQ(config.front.tls_listen_count, 0);
+    CHECK(config.front.tls_certificate == NULL);
+    CHECK(config.front.tls_key == NULL);
+    CHECK(config.front.tls_ca == NULL);
+    CHECK(config.front.tls_crl == NULL);
+    CHECK_EQ(config.front.tls_session_tickets, 0);
+    CHECK_EQ(config.front.tls_handshake_timeout_ms, 10000);
     config_free(&config);
 }
 
@@ -212,11 +212,11 @@ TEST(empty_sections_are_the_same_as_sections_left_out) {
     struct daemon_config config;
     LOAD_OK("log:\nlimits: ~\npersist: null\nidentity:\n  # all commented out\ntls:\npolicy:\n",
             &config);
-    CHECK_EQ(config.log_level, MB_LOG_INFO);
-    CHECK_EQ(config.limits.idle_timeout_ms, 60000);
+    CHECK_EQ(config.front.log_level, MB_LOG_INFO);
+    CHECK_EQ(config.front.limits.idle_timeout_ms, 60000);
     CHECK(config.model.persist_path == NULL);
-    CHECK_EQ(config.tls_listen_count, 0);
-    CHECK(config.policy == NULL);
+    CHECK_EQ(config.front.tls_listen_count, 0);
+    CHECK(config.front.policy == NULL);
     config_free(&config);
 }
 
@@ -260,18 +260,18 @@ TEST(every_key_takes_effect) {
             "    holding_registers: 0-99\n"
             "    fifos: [ { address: 9 } ]\n",
             &config);
-    CHECK_EQ(config.listen_count, 2);
-    CHECK_STR(config.listen[0], "0.0.0.0:5020");
-    CHECK_STR(config.listen[1], "[::]:5021");
-    CHECK_EQ(config.workers, 8);
-    CHECK_STR(config.user, "mbsec");
-    CHECK_EQ(config.log_format, LOG_JSON);
-    CHECK_EQ(config.log_level, MB_LOG_DEBUG);
-    CHECK_EQ(config.limits.max_connections, 100);
-    CHECK_EQ(config.limits.max_per_source, 3);
-    CHECK_EQ(config.limits.idle_timeout_ms, 30000);
-    CHECK_EQ(config.limits.max_in_flight, 4);
-    CHECK_EQ(config.shutdown_grace_ms, 250);
+    CHECK_EQ(config.front.listen_count, 2);
+    CHECK_STR(config.front.listen[0], "0.0.0.0:5020");
+    CHECK_STR(config.front.listen[1], "[::]:5021");
+    CHECK_EQ(config.front.workers, 8);
+    CHECK_STR(config.front.user, "mbsec");
+    CHECK_EQ(config.front.log_format, LOG_JSON);
+    CHECK_EQ(config.front.log_level, MB_LOG_DEBUG);
+    CHECK_EQ(config.front.limits.max_connections, 100);
+    CHECK_EQ(config.front.limits.max_per_source, 3);
+    CHECK_EQ(config.front.limits.idle_timeout_ms, 30000);
+    CHECK_EQ(config.front.limits.max_in_flight, 4);
+    CHECK_EQ(config.front.shutdown_grace_ms, 250);
     CHECK_STR(config.model.persist_path, "/tmp/state.bin");
     CHECK_EQ(config.model.sync_interval_ms, 120000);
 
@@ -329,14 +329,14 @@ TEST(every_key_takes_effect) {
 TEST(listen_takes_one_address_or_a_list) {
     struct daemon_config config;
     LOAD_OK("listen: 127.0.0.1:0\n", &config);
-    CHECK_EQ(config.listen_count, 1);
-    CHECK_STR(config.listen[0], "127.0.0.1:0");
+    CHECK_EQ(config.front.listen_count, 1);
+    CHECK_STR(config.front.listen[0], "127.0.0.1:0");
     config_free(&config);
     LOAD_OK("listen: [\"[::]:502\", localhost:65535, \"[fe80::1%eth0]:502\"]\n", &config);
-    CHECK_EQ(config.listen_count, 3);
-    CHECK_STR(config.listen[0], "[::]:502");
-    CHECK_STR(config.listen[1], "localhost:65535");
-    CHECK_STR(config.listen[2], "[fe80::1%eth0]:502");
+    CHECK_EQ(config.front.listen_count, 3);
+    CHECK_STR(config.front.listen[0], "[::]:502");
+    CHECK_STR(config.front.listen[1], "localhost:65535");
+    CHECK_STR(config.front.listen[2], "[fe80::1%eth0]:502");
     config_free(&config);
 }
 
@@ -377,12 +377,12 @@ TEST(listen_errors) {
 TEST(integers_are_decimal_or_hex_and_nothing_else) {
     struct daemon_config config;
     LOAD_OK("workers: 0x10\n", &config);
-    CHECK_EQ(config.workers, 16);
+    CHECK_EQ(config.front.workers, 16);
     config_free(&config);
     LOAD_OK("workers: 64\nlimits: { max_connections: 1000000, in_flight: 0X400 }\n", &config);
-    CHECK_EQ(config.workers, 64);
-    CHECK_EQ(config.limits.max_connections, 1000000);
-    CHECK_EQ(config.limits.max_in_flight, 1024);
+    CHECK_EQ(config.front.workers, 64);
+    CHECK_EQ(config.front.limits.max_connections, 1000000);
+    CHECK_EQ(config.front.limits.max_in_flight, 1024);
     config_free(&config);
 
     CHECK_ERROR("workers: 0\n", "1:10: workers: 0 is out of range; expected an integer in 1..64");
@@ -426,16 +426,16 @@ TEST(integers_are_decimal_or_hex_and_nothing_else) {
 TEST(user_and_log) {
     struct daemon_config config;
     LOAD_OK("user: daemon\nlog: { level: error }\n", &config);
-    CHECK_STR(config.user, "daemon");
-    CHECK_EQ(config.log_level, MB_LOG_ERROR);
-    CHECK_EQ(config.log_format, LOG_PLAIN);
+    CHECK_STR(config.front.user, "daemon");
+    CHECK_EQ(config.front.log_level, MB_LOG_ERROR);
+    CHECK_EQ(config.front.log_format, LOG_PLAIN);
     config_free(&config);
     LOAD_OK("log:\n  level: warning\n  format: plain\n", &config);
-    CHECK_EQ(config.log_level, MB_LOG_WARNING);
+    CHECK_EQ(config.front.log_level, MB_LOG_WARNING);
     config_free(&config);
     LOAD_OK("log: { level: info, format: \"json\" }\n", &config);
-    CHECK_EQ(config.log_level, MB_LOG_INFO);
-    CHECK_EQ(config.log_format, LOG_JSON);
+    CHECK_EQ(config.front.log_level, MB_LOG_INFO);
+    CHECK_EQ(config.front.log_format, LOG_JSON);
     config_free(&config);
 
     CHECK_ERROR("user: \"\"\n", "1:7: user: the user name is empty");
@@ -455,17 +455,17 @@ TEST(user_and_log) {
 TEST(limits_take_integers_and_durations) {
     struct daemon_config config;
     LOAD_OK("limits: { idle_timeout: 90, shutdown_grace: \"1h\" }\n", &config);
-    CHECK_EQ(config.limits.idle_timeout_ms, 90000);
-    CHECK_EQ(config.shutdown_grace_ms, 3600000);
-    CHECK_EQ(config.limits.max_connections, 1024);
+    CHECK_EQ(config.front.limits.idle_timeout_ms, 90000);
+    CHECK_EQ(config.front.shutdown_grace_ms, 3600000);
+    CHECK_EQ(config.front.limits.max_connections, 1024);
     config_free(&config);
     LOAD_OK("limits: { idle_timeout: &t 24h, shutdown_grace: *t }\n", &config);
-    CHECK_EQ(config.limits.idle_timeout_ms, 86400000);
-    CHECK_EQ(config.shutdown_grace_ms, 86400000);
+    CHECK_EQ(config.front.limits.idle_timeout_ms, 86400000);
+    CHECK_EQ(config.front.shutdown_grace_ms, 86400000);
     config_free(&config);
     LOAD_OK("limits: { idle_timeout: 1.5m, shutdown_grace: 0.25 }\n", &config);
-    CHECK_EQ(config.limits.idle_timeout_ms, 90000);
-    CHECK_EQ(config.shutdown_grace_ms, 250);
+    CHECK_EQ(config.front.limits.idle_timeout_ms, 90000);
+    CHECK_EQ(config.front.shutdown_grace_ms, 250);
     config_free(&config);
 
     CHECK_ERROR("limits: { max_connections: 1000001 }\n",
@@ -903,8 +903,8 @@ TEST(the_file_is_one_mapping_of_known_keys_in_one_document) {
 TEST(windows_line_endings_and_a_byte_order_mark_are_read) {
     struct daemon_config config;
     LOAD_OK("\xEF\xBB\xBFworkers: 5\r\nlog:\r\n  level: debug\r\n", &config);
-    CHECK_EQ(config.workers, 5);
-    CHECK_EQ(config.log_level, MB_LOG_DEBUG);
+    CHECK_EQ(config.front.workers, 5);
+    CHECK_EQ(config.front.log_level, MB_LOG_DEBUG);
     config_free(&config);
     CHECK_ERROR("workers: 5\r\nlog:\r\n  level: loud\r\n",
                 "3:10: log.level: expected one of error, warning, info, debug, got \"loud\"");
@@ -960,7 +960,7 @@ TEST(the_error_buffer_may_be_small_or_absent) {
     memset(error, 'x', sizeof error);
     CHECK_EQ(load_text("workers: [\n", &config, error, 1), MB_ECONFIG);
     CHECK_EQ(error[0], '\0');
-    CHECK_EQ(config.workers, 1);
+    CHECK_EQ(config.front.workers, 1);
     config_free(&config);
 }
 
@@ -984,37 +984,37 @@ TEST(tls_takes_addresses_files_tickets_and_a_handshake_timeout) {
             "  session_tickets: true\n"
             "  handshake_timeout: 2500ms\n",
             &config);
-    CHECK_EQ(config.tls_listen_count, 5);
-    CHECK_STR(config.tls_listen[0], "0.0.0.0:802");
-    CHECK_STR(config.tls_listen[1], "[::]:802");
-    CHECK_STR(config.tls_listen[2], "127.0.0.1:8802");
-    CHECK_STR(config.tls_listen[3], "[::1]:8803");
-    CHECK_STR(config.tls_listen[4], "plc.example:802");
+    CHECK_EQ(config.front.tls_listen_count, 5);
+    CHECK_STR(config.front.tls_listen[0], "0.0.0.0:802");
+    CHECK_STR(config.front.tls_listen[1], "[::]:802");
+    CHECK_STR(config.front.tls_listen[2], "127.0.0.1:8802");
+    CHECK_STR(config.front.tls_listen[3], "[::1]:8803");
+    CHECK_STR(config.front.tls_listen[4], "plc.example:802");
     snprintf(want, sizeof want, "%s/certs/server.crt", directory);
-    CHECK_STR(config.tls_certificate, want);
-    CHECK_STR(config.tls_key, "/etc/mbsec/server.key");
+    CHECK_STR(config.front.tls_certificate, want);
+    CHECK_STR(config.front.tls_key, "/etc/mbsec/server.key");
     snprintf(want, sizeof want, "%s/ca/", directory);
-    CHECK_STR(config.tls_ca, want);
+    CHECK_STR(config.front.tls_ca, want);
     snprintf(want, sizeof want, "%s/ca.crl", directory);
-    CHECK_STR(config.tls_crl, want);
-    CHECK_EQ(config.tls_session_tickets, 1);
-    CHECK_EQ(config.tls_handshake_timeout_ms, 2500);
+    CHECK_STR(config.front.tls_crl, want);
+    CHECK_EQ(config.front.tls_session_tickets, 1);
+    CHECK_EQ(config.front.tls_handshake_timeout_ms, 2500);
     /* The plain listeners are another key. */
-    CHECK_EQ(config.listen_count, 0);
+    CHECK_EQ(config.front.listen_count, 0);
     config_free(&config);
 
     /* Without listen: both wildcard addresses on 802; one address without a list. */
     LOAD_OK(tls_text, &config);
-    CHECK_EQ(config.tls_listen_count, 2);
-    CHECK_STR(config.tls_listen[0], "0.0.0.0:802");
-    CHECK_STR(config.tls_listen[1], "[::]:802");
-    CHECK(config.tls_crl == NULL);
-    CHECK_EQ(config.tls_session_tickets, 0);
-    CHECK_EQ(config.tls_handshake_timeout_ms, 10000);
+    CHECK_EQ(config.front.tls_listen_count, 2);
+    CHECK_STR(config.front.tls_listen[0], "0.0.0.0:802");
+    CHECK_STR(config.front.tls_listen[1], "[::]:802");
+    CHECK(config.front.tls_crl == NULL);
+    CHECK_EQ(config.front.tls_session_tickets, 0);
+    CHECK_EQ(config.front.tls_handshake_timeout_ms, 10000);
     config_free(&config);
     LOAD_OK("tls: { listen: 10.0.0.1, certificate: a, key: b, ca: c }\n", &config);
-    CHECK_EQ(config.tls_listen_count, 1);
-    CHECK_STR(config.tls_listen[0], "10.0.0.1:802");
+    CHECK_EQ(config.front.tls_listen_count, 1);
+    CHECK_STR(config.front.tls_listen[0], "10.0.0.1:802");
     config_free(&config);
 }
 
@@ -1130,8 +1130,8 @@ TEST(policy_rules_take_every_key) {
     struct daemon_config config;
     const char *rule = NULL;
     LOAD_OK(every_policy_key, &config);
-    CHECK_EQ(config.authorize_plain, 1);
-    struct mb_policy *policy = config.policy;
+    CHECK_EQ(config.front.authorize_plain, 1);
+    struct mb_policy *policy = config.front.policy;
     CHECK(policy != NULL);
     if (policy == NULL)
         return;
@@ -1197,22 +1197,22 @@ TEST(policy_rules_take_every_key) {
     CHECK_EQ(ACTION(policy, NULL, 0, site, rule, 0x08, 0x00, 0x0B, 0x00, 0x00), MB_POLICY_CLOSE);
     CHECK_EQ(ACTION(policy, "guest", 1, site, rule, 0x03, 0x00, 0x00, 0x00, 0x01), MB_POLICY_DROP);
     config_free(&config);
-    CHECK(config.policy == NULL);
+    CHECK(config.front.policy == NULL);
 
     /* One rule more or less: a new policy replaces the old one whole. */
     LOAD_OK(every_policy_key, &config);
-    struct mb_policy *first = config.policy;
+    struct mb_policy *first = config.front.policy;
     char error[256];
     CHECK_EQ(load_text("policy:\n  - { name: only, roles: [none], action: allow }\n", &config,
                        error, sizeof error),
              0);
-    CHECK(config.policy != first);
-    CHECK_EQ(mb_policy_rule_count(config.policy), 1);
-    CHECK_EQ(config.authorize_plain, 1);
+    CHECK(config.front.policy != first);
+    CHECK_EQ(mb_policy_rule_count(config.front.policy), 1);
+    CHECK_EQ(config.front.authorize_plain, 1);
     /* An empty list is a policy that denies everything. */
     CHECK_EQ(load_text("policy: []\n", &config, error, sizeof error), 0);
-    CHECK(config.policy != NULL);
-    CHECK_EQ(mb_policy_rule_count(config.policy), 0);
+    CHECK(config.front.policy != NULL);
+    CHECK_EQ(mb_policy_rule_count(config.front.policy), 0);
     config_free(&config);
 }
 
@@ -1338,13 +1338,13 @@ TEST(a_failed_load_keeps_the_policy_it_had) {
     struct daemon_config config;
     char error[256];
     LOAD_OK(every_policy_key, &config);
-    struct mb_policy *policy = config.policy;
+    struct mb_policy *policy = config.front.policy;
     CHECK_EQ(load_text("policy:\n  - { name: only, roles: [none], action: allow }\nworkers: 0\n",
                        &config, error, sizeof error),
              MB_ECONFIG);
-    CHECK(config.policy == policy);
-    CHECK_EQ(mb_policy_rule_count(config.policy), 7);
-    CHECK_STR(mb_policy_rule_name(config.policy, 3), "engineer");
+    CHECK(config.front.policy == policy);
+    CHECK_EQ(mb_policy_rule_count(config.front.policy), 7);
+    CHECK_STR(mb_policy_rule_name(config.front.policy, 3), "engineer");
     config_free(&config);
 }
 
@@ -1415,20 +1415,20 @@ TEST(gateway_defaults_check_plain_requests_too) {
     struct daemon_config config;
     config_gateway_defaults(&config);
     CHECK_EQ(config.program, CONFIG_GATEWAY);
-    CHECK_EQ(config.authorize_plain, 1);
+    CHECK_EQ(config.front.authorize_plain, 1);
     CHECK_EQ(config.backend_count, 0);
     CHECK_EQ(config.route_count, 0);
     /* Freeing keeps the program, and with it the defaults of the gateway. */
     config_free(&config);
     CHECK_EQ(config.program, CONFIG_GATEWAY);
-    CHECK_EQ(config.authorize_plain, 1);
+    CHECK_EQ(config.front.authorize_plain, 1);
     /* authorize_plain: false is the gateway's to choose. */
     LOAD_GATEWAY_OK("authorize_plain: false\n", &config);
-    CHECK_EQ(config.authorize_plain, 0);
+    CHECK_EQ(config.front.authorize_plain, 0);
     config_free(&config);
     config_defaults(&config);
     CHECK_EQ(config.program, CONFIG_SERVE);
-    CHECK_EQ(config.authorize_plain, 0);
+    CHECK_EQ(config.front.authorize_plain, 0);
 }
 
 TEST(backends_take_every_key) {
@@ -1521,8 +1521,8 @@ TEST(a_backends_list_replaces_the_one_loaded_before) {
     CHECK_EQ(config.route_count, 1);
     CHECK_EQ(config.routes[0].front_unit, 7);
     /* Keys left out of the second file keep what the first gave; so does an empty section. */
-    CHECK_STR(config.listen[0], "127.0.0.1:5020");
-    CHECK_STR(mb_policy_rule_name(config.policy, 0), "base-readers");
+    CHECK_STR(config.front.listen[0], "127.0.0.1:5020");
+    CHECK_STR(mb_policy_rule_name(config.front.policy, 0), "base-readers");
     CHECK_EQ(load_text("backends:\n", &config, error, sizeof error), 0);
     CHECK_EQ(config.backend_count, 1);
     CHECK_STR(config.backends[0].name, "other");
@@ -1537,7 +1537,7 @@ static enum mb_policy_action plain_write_on(const struct daemon_config *config, 
     struct mb_policy_identity who = {.address = (const struct sockaddr *)&address,
                                      .address_length = sizeof address};
     struct mb_policy_decision decision;
-    mb_policy_decide(config->policy, &who, unit, write, sizeof write, &decision);
+    mb_policy_decide(config->front.policy, &who, unit, write, sizeof write, &decision);
     return decision.action;
 }
 
@@ -1804,8 +1804,8 @@ TEST(each_program_refuses_the_keys_of_the_other) {
     struct daemon_config config;
     LOAD_GATEWAY_OK("workers: 1\nuser: nobody\nlog: { format: json }\nlimits: { in_flight: 4 }\n",
                     &config);
-    CHECK_EQ(config.workers, 1);
-    CHECK_EQ(config.limits.max_in_flight, 4);
+    CHECK_EQ(config.front.workers, 1);
+    CHECK_EQ(config.front.limits.max_in_flight, 4);
     config_free(&config);
 }
 
@@ -1830,7 +1830,7 @@ TEST(the_gateway_takes_audit_metrics_alerts_and_a_rate_limit) {
     CHECK_EQ(config.guard.rate, 50);
     CHECK_EQ(config.guard.burst, 100);
     CHECK_EQ(config.guard.over_rate, OVER_RATE_CLOSE);
-    CHECK_EQ(config.limits.max_in_flight, 8);
+    CHECK_EQ(config.front.limits.max_in_flight, 8);
     CHECK_EQ(config.guard.alert_window_ms, 30000);
     CHECK_EQ(config.guard.alert_scan_units, 4);
     CHECK_EQ(config.guard.alert_denials, 3);
@@ -1900,19 +1900,21 @@ TEST(the_rules_are_kept_as_written_for_check) {
             "    action: allow\n"
             "  - { name: quiet, sources: 10.0.0.0/8, action: drop }\n",
             &config);
-    CHECK_STR(config.policy_text, "roles: [operator, \"any\"], preset: read-only, action: allow\n"
-                                  "roles: engineer, tables: { holding_registers: [100-110, "
-                                  "0x200] }, values: 0-500, action: allow\n"
-                                  "sources: 10.0.0.0/8, action: drop\n");
+    CHECK_STR(config.front.policy_text,
+              "roles: [operator, \"any\"], preset: read-only, action: allow\n"
+              "roles: engineer, tables: { holding_registers: [100-110, "
+              "0x200] }, values: 0-500, action: allow\n"
+              "sources: 10.0.0.0/8, action: drop\n");
     struct daemon_config copy;
     CHECK_EQ(config_copy(&copy, &config), 0);
     config_free(&config);
-    CHECK(copy.policy_text != NULL && strstr(copy.policy_text, "sources: 10.0.0.0/8") != NULL);
+    CHECK(copy.front.policy_text != NULL &&
+          strstr(copy.front.policy_text, "sources: 10.0.0.0/8") != NULL);
     config_free(&copy);
-    CHECK(copy.policy_text == NULL);
+    CHECK(copy.front.policy_text == NULL);
     /* policy: [] has no rules, and no lines. */
     LOAD_OK("policy: []\n", &config);
-    CHECK_STR(config.policy_text, "");
+    CHECK_STR(config.front.policy_text, "");
     config_free(&config);
 }
 
@@ -1943,13 +1945,13 @@ TEST(a_load_goes_over_the_configuration_it_is_given) {
     CHECK_EQ(load_text("workers: 3\nidentity: { vendor_name: Second }\nlisten: 0.0.0.0:1\n",
                        &config, error, sizeof error),
              0);
-    CHECK_EQ(config.workers, 3);
-    CHECK_STR(config.user, "nobody");
-    CHECK_EQ(config.log_format, LOG_JSON);
+    CHECK_EQ(config.front.workers, 3);
+    CHECK_STR(config.front.user, "nobody");
+    CHECK_EQ(config.front.log_format, LOG_JSON);
     CHECK_STR(config.model.identity.vendor_name, "Second");
     CHECK_STR(config.model.identity.product_code, "BASE-1");
-    CHECK_EQ(config.listen_count, 1);
-    CHECK_STR(config.listen[0], "0.0.0.0:1");
+    CHECK_EQ(config.front.listen_count, 1);
+    CHECK_STR(config.front.listen[0], "0.0.0.0:1");
     CHECK_EQ(config.model.unit_count, 1);
     CHECK_EQ(config.units[0].unit_id, 7);
     CHECK(config.units[0].fifos == &config.fifos[0]);
@@ -1994,9 +1996,9 @@ TEST(copy_is_deep_and_points_into_itself) {
     CHECK_EQ(config_copy(&copy, &original), 0);
     config_free(&original);
     /* The original is gone: everything below must live in the copy. */
-    CHECK_EQ(copy.listen_count, 2);
-    CHECK_STR(copy.listen[0], "127.0.0.1:5020");
-    CHECK_STR(copy.user, "nobody");
+    CHECK_EQ(copy.front.listen_count, 2);
+    CHECK_STR(copy.front.listen[0], "127.0.0.1:5020");
+    CHECK_STR(copy.front.user, "nobody");
     CHECK_STR(copy.model.identity.vendor_name, "Base Vendor");
     CHECK_STR(copy.model.identity.product_code, "BASE-1");
     CHECK_STR(copy.model.persist_path, "/var/lib/mbsec/base.state");
@@ -2009,17 +2011,17 @@ TEST(copy_is_deep_and_points_into_itself) {
     CHECK(copy.units[0].fifos == &copy.fifos[0]);
     CHECK_EQ(copy.units[0].fifos[0].address, 10);
     CHECK_EQ(copy.units[0].fifos[0].capacity, 5);
-    CHECK_EQ(copy.tls_listen_count, 1);
-    CHECK_STR(copy.tls_listen[0], "127.0.0.1:8802");
-    CHECK_STR(copy.tls_certificate, "/etc/mbsec/base.crt");
-    CHECK_STR(copy.tls_key, "/etc/mbsec/base.key");
-    CHECK_STR(copy.tls_ca, "/etc/mbsec/ca.crt");
-    CHECK_STR(copy.tls_crl, "/etc/mbsec/ca.crl");
-    CHECK_EQ(copy.tls_session_tickets, 1);
-    CHECK_EQ(copy.tls_handshake_timeout_ms, 3000);
-    CHECK_EQ(copy.authorize_plain, 1);
-    CHECK(copy.policy != NULL);
-    CHECK_STR(mb_policy_rule_name(copy.policy, 0), "base-readers");
+    CHECK_EQ(copy.front.tls_listen_count, 1);
+    CHECK_STR(copy.front.tls_listen[0], "127.0.0.1:8802");
+    CHECK_STR(copy.front.tls_certificate, "/etc/mbsec/base.crt");
+    CHECK_STR(copy.front.tls_key, "/etc/mbsec/base.key");
+    CHECK_STR(copy.front.tls_ca, "/etc/mbsec/ca.crt");
+    CHECK_STR(copy.front.tls_crl, "/etc/mbsec/ca.crl");
+    CHECK_EQ(copy.front.tls_session_tickets, 1);
+    CHECK_EQ(copy.front.tls_handshake_timeout_ms, 3000);
+    CHECK_EQ(copy.front.authorize_plain, 1);
+    CHECK(copy.front.policy != NULL);
+    CHECK_STR(mb_policy_rule_name(copy.front.policy, 0), "base-readers");
 
     /* A copy of the defaults, and a copy of a copy. */
     struct daemon_config defaults, second;
@@ -2032,22 +2034,22 @@ TEST(copy_is_deep_and_points_into_itself) {
     CHECK(second.units[0].fifos == &second.fifos[0]);
     CHECK(second.model.identity.vendor_name != copy.model.identity.vendor_name);
     CHECK_STR(second.model.identity.vendor_name, "Base Vendor");
-    CHECK(second.policy != copy.policy);
-    CHECK(second.tls_ca != copy.tls_ca);
-    CHECK_STR(second.tls_ca, "/etc/mbsec/ca.crt");
-    CHECK_STR(mb_policy_rule_name(second.policy, 0), "base-readers");
+    CHECK(second.front.policy != copy.front.policy);
+    CHECK(second.front.tls_ca != copy.front.tls_ca);
+    CHECK_STR(second.front.tls_ca, "/etc/mbsec/ca.crt");
+    CHECK_STR(mb_policy_rule_name(second.front.policy, 0), "base-readers");
     config_free(&second);
 
     /* Free resets to the defaults. */
     config_free(&copy);
-    CHECK_EQ(copy.listen_count, 0);
-    CHECK(copy.user == NULL);
+    CHECK_EQ(copy.front.listen_count, 0);
+    CHECK(copy.front.user == NULL);
     CHECK_EQ(copy.string_count, 0);
     CHECK(copy.model.identity.vendor_name == NULL);
     CHECK(copy.model.persist_path == NULL);
-    CHECK(copy.policy == NULL);
-    CHECK_EQ(copy.tls_listen_count, 0);
-    CHECK(copy.tls_ca == NULL);
+    CHECK(copy.front.policy == NULL);
+    CHECK_EQ(copy.front.tls_listen_count, 0);
+    CHECK(copy.front.tls_ca == NULL);
     CHECK_EQ(copy.model.any_unit, 1);
     CHECK(copy.model.units == copy.units);
     CHECK_EQ(copy.units[0].coils.size, 65536);
@@ -2136,16 +2138,16 @@ TEST(the_policy_example_does_what_its_comments_say) {
     snprintf(path, sizeof path, "%s/policy.yaml", examples);
     config_defaults(&config);
     CHECK_EQ(config_load(path, &config, error, sizeof error), 0);
-    struct mb_policy *policy = config.policy;
+    struct mb_policy *policy = config.front.policy;
     CHECK(policy != NULL);
     if (policy == NULL)
         return;
-    CHECK_EQ(config.authorize_plain, 0);
-    CHECK_EQ(config.tls_listen_count, 2);
-    CHECK_STR(config.tls_listen[0], "0.0.0.0:802");
-    CHECK_STR(config.tls_listen[1], "[::]:802");
+    CHECK_EQ(config.front.authorize_plain, 0);
+    CHECK_EQ(config.front.tls_listen_count, 2);
+    CHECK_STR(config.front.tls_listen[0], "0.0.0.0:802");
+    CHECK_STR(config.front.tls_listen[1], "[::]:802");
     snprintf(want, sizeof want, "%s/pki/clients-ca.crt", examples);
-    CHECK_STR(config.tls_ca, want);
+    CHECK_STR(config.front.tls_ca, want);
     /* operator: reads, the device, and nothing else */
     CHECK_EQ(ACTION(policy, "operator", 1, site, rule, 0x03, 0x00, 0x64, 0x00, 0x0B),
              MB_POLICY_ALLOW);
@@ -2221,7 +2223,7 @@ TEST(the_gateway_example_does_what_its_comments_say) {
     snprintf(path, sizeof path, "%s/gateway.yaml", examples);
     config_gateway_defaults(&config);
     CHECK_EQ(config_load(path, &config, error, sizeof error), 0);
-    CHECK_EQ(config.authorize_plain, 1);
+    CHECK_EQ(config.front.authorize_plain, 1);
     CHECK_EQ(config.backend_count, 3);
     CHECK_STR(config.backends[0].name, "plc1");
     CHECK_STR(config.backends[0].address, "10.20.5.10:502");
@@ -2245,7 +2247,7 @@ TEST(the_gateway_example_does_what_its_comments_say) {
             seen += route->backend == 2 && route->device_unit == 20;
     }
     CHECK_EQ(seen, 3);
-    const struct mb_policy *policy = config.policy;
+    const struct mb_policy *policy = config.front.policy;
     CHECK(policy != NULL);
     if (policy == NULL) {
         config_free(&config);

@@ -35,8 +35,8 @@ static void *load(void *data, char *error, size_t capacity) {
     return &program->fresh;
 }
 
-static const struct daemon_config *config_of(const void *fresh) {
-    return fresh;
+static const struct front_config *config_of(const void *fresh) {
+    return &((const struct daemon_config *)fresh)->front;
 }
 
 static int prepare(void *data, void *fresh, char *error, size_t capacity) {
@@ -137,7 +137,7 @@ static void start(struct program *program, struct reload_front *front, const cha
     config_defaults(&program->running);
     config_defaults(&program->fresh);
     CHECK_EQ(config_load(program->path, &program->running, error, sizeof error), 0);
-    reload_front_init(front, &program->running, NULL, NULL);
+    reload_front_init(front, &program->running, NULL, config_of, NULL);
 }
 
 static void stop(struct program *program, struct reload_front *front) {
@@ -163,7 +163,7 @@ TEST(a_good_file_is_committed_and_the_line_says_what_was_applied) {
     CHECK_EQ(program.discards, 0);
     CHECK_EQ(program.tls_replaced, 0); /* no TLS listeners: nothing to renew */
     CHECK_EQ(program.counted_ok, 1);
-    CHECK_EQ(program.running.limits.max_connections, 7);
+    CHECK_EQ(program.running.front.limits.max_connections, 7);
     CHECK(strstr(log_text(&program), "reloaded reason=\"limits, logging, policy applied; units "
                                      "take effect at the next start\"") != NULL);
     CHECK(strstr(log_text(&program), "restart") == NULL);
@@ -203,7 +203,7 @@ TEST(a_prepare_or_commit_that_fails_discards_the_new_configuration) {
     CHECK(strstr(log_text(&program),
                  "reload_refused reason=\"backends[0].address: nowhere: not "
                  "an address; the running configuration stays in force\"") != NULL);
-    CHECK(program.running.limits.max_connections != 9);
+    CHECK(program.running.front.limits.max_connections != 9);
 
     program.fail_prepare = 0;
     program.fail_commit = 1;
@@ -213,13 +213,13 @@ TEST(a_prepare_or_commit_that_fails_discards_the_new_configuration) {
     CHECK_EQ(program.counted_refused, 2);
     CHECK(strstr(log_text(&program), "the backends could not be started (out of memory); the "
                                      "running configuration stays in force") != NULL);
-    CHECK(program.running.limits.max_connections != 9);
+    CHECK(program.running.front.limits.max_connections != 9);
 
     /* The same file once nothing fails: applied. */
     program.fail_commit = 0;
     reload_run(&front, &steps);
     CHECK_EQ(program.commits, 1);
-    CHECK_EQ(program.running.limits.max_connections, 9);
+    CHECK_EQ(program.running.front.limits.max_connections, 9);
     stop(&program, &front);
 }
 

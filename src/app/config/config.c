@@ -23,16 +23,16 @@
 
 void config_defaults(struct daemon_config *config) {
     memset(config, 0, sizeof *config);
-    config->workers = 1;
-    config->log_format = LOG_PLAIN;
-    config->log_level = MB_LOG_INFO;
+    config->front.workers = 1;
+    config->front.log_format = LOG_PLAIN;
+    config->front.log_level = MB_LOG_INFO;
     /* The values server.h documents for struct mb_server_limits, written out so that the tool
      * can show them; the config layer uses the runtime's types, not its functions. */
-    config->limits.max_connections = 1024;
-    config->limits.max_per_source = 64;
-    config->limits.idle_timeout_ms = 60000;
-    config->limits.max_in_flight = 16;
-    config->shutdown_grace_ms = 5000;
+    config->front.limits.max_connections = 1024;
+    config->front.limits.max_per_source = 64;
+    config->front.limits.idle_timeout_ms = 60000;
+    config->front.limits.max_in_flight = 16;
+    config->front.shutdown_grace_ms = 5000;
 
     /* The built-in simulator of model.h: any unit id, all four tables over 0..65535. */
     struct mb_unit_config *unit = &config->units[0];
@@ -48,31 +48,31 @@ void config_defaults(struct daemon_config *config) {
     config->model.identity.conformity_level = 0x83;
     config->model.identity.running = 1;
     config->model.sync_interval_ms = 1000;
-    config->tls_handshake_timeout_ms = 10000;
+    config->front.tls_handshake_timeout_ms = 10000;
     config_guard_defaults(&config->guard);
 }
 
 void config_gateway_defaults(struct daemon_config *config) {
     config_defaults(config);
     config->program = CONFIG_GATEWAY;
-    config->authorize_plain = 1;
+    config->front.authorize_plain = 1;
 }
 
 /* Frees what the config owns, leaving its pointers dangling: the caller resets or overwrites. */
 static void release(struct daemon_config *config) {
-    for (size_t i = 0; i < config->listen_count; i++)
-        free(config->listen[i]);
-    free(config->user);
+    for (size_t i = 0; i < config->front.listen_count; i++)
+        free(config->front.listen[i]);
+    free(config->front.user);
     for (size_t i = 0; i < config->string_count; i++)
         free(config->strings[i]);
-    for (size_t i = 0; i < config->tls_listen_count; i++)
-        free(config->tls_listen[i]);
-    free(config->tls_certificate);
-    free(config->tls_key);
-    free(config->tls_ca);
-    free(config->tls_crl);
-    mb_policy_destroy(config->policy);
-    free(config->policy_text);
+    for (size_t i = 0; i < config->front.tls_listen_count; i++)
+        free(config->front.tls_listen[i]);
+    free(config->front.tls_certificate);
+    free(config->front.tls_key);
+    free(config->front.tls_ca);
+    free(config->front.tls_crl);
+    mb_policy_destroy(config->front.policy);
+    free(config->front.policy_text);
     free(config->policy_notes);
     for (size_t i = 0; i < config->backend_count; i++)
         config_backend_free(&config->backends[i]);
@@ -132,23 +132,25 @@ static char *duplicate(const char *text) {
 int config_copy(struct daemon_config *target, const struct daemon_config *source) {
     memcpy(target, source, sizeof *target);
     /* Until each is copied, the target owns nothing, so a failure can free it safely. */
-    target->listen_count = 0;
-    target->user = NULL;
+    target->front.listen_count = 0;
+    target->front.user = NULL;
     target->string_count = 0;
-    target->tls_listen_count = 0;
-    target->tls_certificate = target->tls_key = target->tls_ca = target->tls_crl = NULL;
-    target->policy = NULL;
-    target->policy_text = NULL;
+    target->front.tls_listen_count = 0;
+    target->front.tls_certificate = target->front.tls_key = target->front.tls_ca =
+        target->front.tls_crl = NULL;
+    target->front.policy = NULL;
+    target->front.policy_text = NULL;
     target->policy_notes = NULL;
     target->backend_count = 0;
     config_guard_defaults(&target->guard);
-    for (size_t i = 0; i < source->listen_count; i++) {
-        target->listen[i] = NULL;
-        if (source->listen[i] != NULL && (target->listen[i] = duplicate(source->listen[i])) == NULL)
+    for (size_t i = 0; i < source->front.listen_count; i++) {
+        target->front.listen[i] = NULL;
+        if (source->front.listen[i] != NULL &&
+            (target->front.listen[i] = duplicate(source->front.listen[i])) == NULL)
             goto out_of_memory;
-        target->listen_count++;
+        target->front.listen_count++;
     }
-    if (source->user != NULL && (target->user = duplicate(source->user)) == NULL)
+    if (source->front.user != NULL && (target->front.user = duplicate(source->front.user)) == NULL)
         goto out_of_memory;
     for (size_t i = 0; i < source->string_count; i++) {
         target->strings[i] = NULL;
@@ -157,22 +159,23 @@ int config_copy(struct daemon_config *target, const struct daemon_config *source
             goto out_of_memory;
         target->string_count++;
     }
-    for (size_t i = 0; i < source->tls_listen_count; i++) {
-        if ((target->tls_listen[i] = duplicate(source->tls_listen[i])) == NULL)
+    for (size_t i = 0; i < source->front.tls_listen_count; i++) {
+        if ((target->front.tls_listen[i] = duplicate(source->front.tls_listen[i])) == NULL)
             goto out_of_memory;
-        target->tls_listen_count++;
+        target->front.tls_listen_count++;
     }
-    char **paths[] = {&target->tls_certificate, &target->tls_key, &target->tls_ca,
-                      &target->tls_crl};
-    const char *source_paths[] = {source->tls_certificate, source->tls_key, source->tls_ca,
-                                  source->tls_crl};
+    char **paths[] = {&target->front.tls_certificate, &target->front.tls_key, &target->front.tls_ca,
+                      &target->front.tls_crl};
+    const char *source_paths[] = {source->front.tls_certificate, source->front.tls_key,
+                                  source->front.tls_ca, source->front.tls_crl};
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
         if (source_paths[i] != NULL && (*paths[i] = duplicate(source_paths[i])) == NULL)
             goto out_of_memory;
-    if (source->policy != NULL && mb_policy_copy(source->policy, &target->policy) != 0)
+    if (source->front.policy != NULL &&
+        mb_policy_copy(source->front.policy, &target->front.policy) != 0)
         goto out_of_memory;
-    if (source->policy_text != NULL &&
-        (target->policy_text = duplicate(source->policy_text)) == NULL)
+    if (source->front.policy_text != NULL &&
+        (target->front.policy_text = duplicate(source->front.policy_text)) == NULL)
         goto out_of_memory;
     if (source->policy_notes != NULL &&
         (target->policy_notes = duplicate(source->policy_notes)) == NULL)
@@ -301,8 +304,8 @@ static int parse_addresses(struct loader *loader, const yaml_node_t *node, const
 }
 
 static int parse_listen(struct loader *loader, const yaml_node_t *node) {
-    return parse_addresses(loader, node, "listen", NULL, loader->config->listen,
-                           &loader->config->listen_count);
+    return parse_addresses(loader, node, "listen", NULL, loader->config->front.listen,
+                           &loader->config->front.listen_count);
 }
 
 static int parse_uint32(struct loader *loader, const yaml_node_t *node, const char *path,
@@ -325,8 +328,8 @@ static int parse_user(struct loader *loader, const yaml_node_t *node) {
     char *copy = duplicate(text);
     if (copy == NULL)
         return out_of_memory(loader);
-    free(loader->config->user);
-    loader->config->user = copy;
+    free(loader->config->front.user);
+    loader->config->front.user = copy;
     return 0;
 }
 
@@ -343,12 +346,12 @@ static int parse_log(struct loader *loader, const yaml_node_t *node) {
         if (strcmp(key, "format") == 0) {
             status = yaml_choice(&loader->reader, value, "log.format", formats, &choice);
             if (status == 0)
-                loader->config->log_format = choice == 1 ? LOG_JSON : LOG_PLAIN;
+                loader->config->front.log_format = choice == 1 ? LOG_JSON : LOG_PLAIN;
         } else {
             status = yaml_choice(&loader->reader, value, "log.level", levels, &choice);
             /* levels[] is in the order of enum mb_log_level. */
             if (status == 0)
-                loader->config->log_level = (enum mb_log_level)choice;
+                loader->config->front.log_level = (enum mb_log_level)choice;
         }
     }
     return status;
@@ -388,24 +391,24 @@ static int parse_limits(struct loader *loader, const yaml_node_t *node) {
         yaml_mapping_pair(reader, node, i, &key, &value);
         if (strcmp(key, "max_connections") == 0)
             status = parse_uint32(loader, value, "limits.max_connections", 1, 1000000,
-                                  &config->limits.max_connections);
+                                  &config->front.limits.max_connections);
         else if (strcmp(key, "max_per_source") == 0)
             status = parse_uint32(loader, value, "limits.max_per_source", 1, 1000000,
-                                  &config->limits.max_per_source);
+                                  &config->front.limits.max_per_source);
         else if (strcmp(key, "idle_timeout") == 0)
             status = yaml_duration(reader, value, "limits.idle_timeout",
-                                   &config->limits.idle_timeout_ms);
+                                   &config->front.limits.idle_timeout_ms);
         else if (strcmp(key, "in_flight") == 0)
             status = parse_uint32(loader, value, "limits.in_flight", 1, 1024,
-                                  &config->limits.max_in_flight);
+                                  &config->front.limits.max_in_flight);
         else if (strcmp(key, "source_prefix_ipv4") == 0 || strcmp(key, "source_prefix_ipv6") == 0)
-            status = parse_prefix(loader, key, value, &config->limits);
+            status = parse_prefix(loader, key, value, &config->front.limits);
         else if (strcmp(key, "rate") == 0 || strcmp(key, "burst") == 0 ||
                  strcmp(key, "over_rate") == 0 || strcmp(key, "over_share") == 0)
             status = config_rate(reader, key, value, &config->guard);
         else
-            status =
-                yaml_duration(reader, value, "limits.shutdown_grace", &config->shutdown_grace_ms);
+            status = yaml_duration(reader, value, "limits.shutdown_grace",
+                                   &config->front.shutdown_grace_ms);
     }
     return status;
 }
@@ -556,39 +559,39 @@ static int parse_tls(struct loader *loader, const yaml_node_t *node) {
         yaml_mapping_pair(reader, node, i, &key, &value);
         snprintf(path, sizeof path, "tls.%s", key);
         if (strcmp(key, "listen") == 0)
-            status = parse_addresses(loader, value, path, CONFIG_TLS_PORT, config->tls_listen,
-                                     &config->tls_listen_count);
+            status = parse_addresses(loader, value, path, CONFIG_TLS_PORT, config->front.tls_listen,
+                                     &config->front.tls_listen_count);
         else if (strcmp(key, "certificate") == 0)
-            status = parse_path(loader, value, path, &config->tls_certificate);
+            status = parse_path(loader, value, path, &config->front.tls_certificate);
         else if (strcmp(key, "key") == 0)
-            status = parse_path(loader, value, path, &config->tls_key);
+            status = parse_path(loader, value, path, &config->front.tls_key);
         else if (strcmp(key, "ca") == 0)
-            status = parse_path(loader, value, path, &config->tls_ca);
+            status = parse_path(loader, value, path, &config->front.tls_ca);
         else if (strcmp(key, "crl") == 0)
-            status = parse_path(loader, value, path, &config->tls_crl);
+            status = parse_path(loader, value, path, &config->front.tls_crl);
         else if (strcmp(key, "session_tickets") == 0)
-            status = yaml_bool(reader, value, path, &config->tls_session_tickets);
+            status = yaml_bool(reader, value, path, &config->front.tls_session_tickets);
         else
-            status = yaml_duration(reader, value, path, &config->tls_handshake_timeout_ms);
+            status = yaml_duration(reader, value, path, &config->front.tls_handshake_timeout_ms);
     }
     if (status != 0)
         return status;
     /* A tls section means Modbus/TCP Security is served: on its own port unless told where. */
-    if (config->tls_listen_count == 0) {
+    if (config->front.tls_listen_count == 0) {
         static const char *const defaults[] = {"0.0.0.0:" CONFIG_TLS_PORT, "[::]:" CONFIG_TLS_PORT};
         for (size_t i = 0; i < 2; i++) {
-            if ((config->tls_listen[i] = duplicate(defaults[i])) == NULL)
+            if ((config->front.tls_listen[i] = duplicate(defaults[i])) == NULL)
                 return out_of_memory(loader);
-            config->tls_listen_count++;
+            config->front.tls_listen_count++;
         }
     }
     const char *missing[3];
     size_t missing_count = 0;
-    if (config->tls_certificate == NULL)
+    if (config->front.tls_certificate == NULL)
         missing[missing_count++] = "certificate";
-    if (config->tls_key == NULL)
+    if (config->front.tls_key == NULL)
         missing[missing_count++] = "key";
-    if (config->tls_ca == NULL)
+    if (config->front.tls_ca == NULL)
         missing[missing_count++] = "ca";
     if (missing_count > 0)
         return yaml_error(reader, node,
@@ -657,14 +660,14 @@ static int parse_policy(struct loader *loader, const yaml_node_t *node) {
         config_policy(&loader->reader, node, config->program == CONFIG_GATEWAY ? &devices : NULL,
                       &policy, &notes);
     if (status == 0)
-        status = describe_rules(loader, node, &config->policy_text);
+        status = describe_rules(loader, node, &config->front.policy_text);
     if (status != 0) {
         mb_policy_destroy(policy);
         free(notes);
         return status;
     }
-    mb_policy_destroy(config->policy);
-    config->policy = policy;
+    mb_policy_destroy(config->front.policy);
+    config->front.policy = policy;
     free(config->policy_notes);
     config->policy_notes = notes;
     return 0;
@@ -726,7 +729,7 @@ static int parse_top(struct loader *loader, const yaml_node_t *root) {
                                     "workers: mbsec gateway runs one event loop for now; "
                                     "leave workers out or give 1");
             if (status == 0)
-                loader->config->workers = (int)workers;
+                loader->config->front.workers = (int)workers;
         } else if (strcmp(key, "user") == 0) {
             status = parse_user(loader, value);
         } else if (strcmp(key, "log") == 0) {
@@ -751,7 +754,8 @@ static int parse_top(struct loader *loader, const yaml_node_t *root) {
             status = config_metrics(reader, value, &loader->config->guard);
         } else if (strcmp(key, "authorize_plain") == 0) {
             loader->authorize_plain = value;
-            status = yaml_bool(reader, value, "authorize_plain", &loader->config->authorize_plain);
+            status =
+                yaml_bool(reader, value, "authorize_plain", &loader->config->front.authorize_plain);
         } else if (strcmp(key, "policy_units") == 0) {
             static const char *const modes[] = {"device", "front", NULL};
             size_t choice = 0;
@@ -763,8 +767,8 @@ static int parse_top(struct loader *loader, const yaml_node_t *root) {
     }
     if (status == 0 && loader->policy != NULL)
         status = parse_policy(loader, loader->policy);
-    if (status == 0 && loader->authorize_plain != NULL && loader->config->authorize_plain &&
-        loader->config->policy == NULL)
+    if (status == 0 && loader->authorize_plain != NULL && loader->config->front.authorize_plain &&
+        loader->config->front.policy == NULL)
         status = yaml_error(reader, loader->authorize_plain,
                             "authorize_plain: true needs a policy section; without one every "
                             "plain-TCP request would be denied");

@@ -78,8 +78,9 @@ struct config_guard {
     uint32_t alert_rate_limited; /* alerts.flood: requests over the rate from one source; 50 */
 };
 
-struct daemon_config {
-    enum config_program program; /* set before loading; kept by load, copy and free */
+/* What both daemons read: the front that faces the clients (listeners, TLS, limits), the
+ * process (workers, user, logging) and the policy that decides each request. */
+struct front_config {
     /* listen: addresses "host:port"; none given means the default "0.0.0.0:502" and
      * "[::]:502" (the tool decides). */
     char *listen[CONFIG_MAX_LISTEN];
@@ -91,16 +92,6 @@ struct daemon_config {
     struct mb_server_limits limits; /* limits.* (0 = default) */
     uint32_t shutdown_grace_ms;     /* limits.shutdown_grace, default 5000 */
 
-    /* The data model: model.units points into `units`, fifos into `fifos`, strings are owned
-     * by this struct. */
-    struct mb_model_config model;
-    struct mb_unit_config units[CONFIG_MAX_UNITS];
-    struct mb_fifo_config fifos[CONFIG_MAX_FIFOS];
-    size_t fifo_count;
-    char *strings[16]; /* owned copies behind identity and persist_path */
-    size_t string_count;
-    uint8_t server_id[251];
-
     /* policy: the compiled authorization rules, owned (config_free destroys it,
      * config_copy copies it). NULL when no file gave a policy: the server then denies every
      * request it would have checked. */
@@ -108,6 +99,10 @@ struct daemon_config {
     /* authorize_plain: plain-TCP requests are checked against the policy too (serve's default
      * 0: only requests over TLS are, and plain ones are served as before; the gateway's 1). */
     int authorize_plain;
+    /* The rules of `policy` as written, one line per rule in order ("roles: [operator],
+     * preset: read-only, action: allow"; the name left out), for --check; owned, NULL without
+     * a policy. */
+    char *policy_text;
 
     /* tls: Modbus/TCP Security. Listening addresses "host:port" (a host given without a port
      * gets 802); none means no TLS listener. When there are some, certificate, key and ca are
@@ -120,11 +115,22 @@ struct daemon_config {
     char *tls_crl;                     /* tls.crl: PEM CRL file, or NULL */
     int tls_session_tickets;           /* tls.session_tickets: default 0 (session ids only) */
     uint32_t tls_handshake_timeout_ms; /* tls.handshake_timeout: default 10000 */
+};
 
-    /* The rules of `policy` as written, one line per rule in order ("roles: [operator],
-     * preset: read-only, action: allow"; the name left out), for `mbsec gateway --check`;
-     * owned, NULL without a policy. */
-    char *policy_text;
+struct daemon_config {
+    enum config_program program; /* set before loading; kept by load, copy and free */
+    struct front_config front;
+
+    /* The data model: model.units points into `units`, fifos into `fifos`, strings are owned
+     * by this struct. */
+    struct mb_model_config model;
+    struct mb_unit_config units[CONFIG_MAX_UNITS];
+    struct mb_fifo_config fifos[CONFIG_MAX_FIFOS];
+    size_t fifo_count;
+    char *strings[16]; /* owned copies behind identity and persist_path */
+    size_t string_count;
+    uint8_t server_id[251];
+
     /* policy_units (gateway): 0 `device` (the default: a rule on a front unit covers every front
      * unit routed to the same device), 1 `front` (front unit ids only). */
     int policy_front_units;
