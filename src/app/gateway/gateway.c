@@ -48,7 +48,7 @@ struct options {
 
 /* What the gateway runs with: the configuration, and what was made from it at the start. */
 struct setup {
-    struct daemon_config config;
+    struct gateway_config config;
     /* The backends' TLS contexts: made by prepare(), then the gateway core's once it runs them
      * (it releases each when its backend goes); stamps say which files they were made from. */
     struct mb_tls_context *backend_tls[CONFIG_MAX_BACKENDS];
@@ -202,10 +202,10 @@ static int parse_arguments(int argc, char **argv, struct options *options) {
  * needs beyond a well-formed file: devices to forward to, and a policy whenever requests are
  * checked. On error writes one line to `error`.
  */
-static int load_config(const struct options *options, struct daemon_config *config, char *error,
+static int load_config(const struct options *options, struct gateway_config *config, char *error,
                        size_t capacity) {
     config_gateway_defaults(config);
-    if (config_load(options->config_path, config, error, capacity) != 0)
+    if (config_gateway_load(options->config_path, config, error, capacity) != 0)
         return -1;
     if (options->log_format >= 0)
         config->front.log_format = (enum log_format)options->log_format;
@@ -266,7 +266,7 @@ static struct mb_tls_context *running_tls(const struct setup *running, const cha
 
 static int prepare(struct setup *setup, const struct setup *running, const char *path, char *error,
                    size_t capacity) {
-    struct daemon_config *config = &setup->config;
+    struct gateway_config *config = &setup->config;
     setup->backend_tls_given = 0;
     for (size_t unit = 0; unit < 256; unit++)
         setup->route_backend[unit] = NO_ROUTE;
@@ -345,7 +345,7 @@ static void release_unshared(struct setup *setup, const struct setup *running) {
  * the gateway core nor `running` (or NULL) holds. */
 static void release(struct setup *setup, const struct setup *running) {
     release_unshared(setup, running);
-    config_free(&setup->config);
+    config_gateway_free(&setup->config);
 }
 
 /* ---- --check ---- */
@@ -385,7 +385,7 @@ static void print_routes(const struct setup *setup, size_t backend) {
 
 /* The policy's notes (unit ids that reach one device through several front units), as
  * warnings after the rules. */
-static void print_notes(const struct daemon_config *config) {
+static void print_notes(const struct gateway_config *config) {
     const char *line = config->policy_notes;
     while (line != NULL && *line != '\0') {
         const char *end = strchr(line, '\n');
@@ -396,7 +396,7 @@ static void print_notes(const struct daemon_config *config) {
 }
 
 /* The same notes as log lines, at start and after a reload. */
-static void log_notes(struct logger *logger, const struct daemon_config *config) {
+static void log_notes(struct logger *logger, const struct gateway_config *config) {
     const char *line = config->policy_notes;
     while (line != NULL && *line != '\0') {
         const char *end = strchr(line, '\n');
@@ -407,7 +407,7 @@ static void log_notes(struct logger *logger, const struct daemon_config *config)
 }
 
 static void print_setup(const struct setup *setup, const char *path) {
-    const struct daemon_config *config = &setup->config;
+    const struct gateway_config *config = &setup->config;
     char timeout[32], idle[32];
     printf("%s: valid\n\n", path);
     printf("listen (plain Modbus/TCP; %s):\n",
@@ -685,7 +685,7 @@ static int reload_commit(void *data, void *given, char *applied, size_t applied_
     /* Every backend context is the gateway core's now, the running ones it kept included. */
     fresh->backend_tls_given = 1;
     tool->setup->backend_tls_given = 1;
-    struct daemon_config *config = &fresh->config;
+    struct gateway_config *config = &fresh->config;
     /* Thresholds, rate and sinks. Sinks that do not open keep the old ones and say so loudly,
      * but hold back nothing else: a new CRL or policy must take effect all the same. */
     char sinks_error[600];
@@ -720,7 +720,7 @@ static void reload_replace_tls(void *data, struct mb_tls_context *previous,
 }
 
 static void reload_restart_summary(const void *fresh, char *summary, size_t capacity) {
-    const struct daemon_config *config = &((const struct setup *)fresh)->config;
+    const struct gateway_config *config = &((const struct setup *)fresh)->config;
     snprintf(summary, capacity, "|metrics.listen %s",
              config->guard.metrics_listen != NULL ? config->guard.metrics_listen : "");
 }
@@ -768,7 +768,7 @@ static void on_signal(struct mb_loop *loop, int fd, unsigned events, void *data)
 
 static int start(struct gateway_tool *tool, sigset_t *signals) {
     struct setup *setup = tool->setup;
-    struct daemon_config *config = &setup->config;
+    struct gateway_config *config = &setup->config;
     struct mb_server_config server_config = {
         .limits = config->front.limits,
         .handler = gateway_request,

@@ -84,7 +84,7 @@ struct serve {
     struct reload_front front; /* the listeners' TLS context, and what needs a restart */
     /* What is in force; its policy is the one the workers were last given (each holds its own
      * reference too). */
-    struct daemon_config config;
+    struct serve_config config;
     struct logger logger;
     struct mb_model *model;
     struct mb_server_group *group; /* the workers count connection limits together */
@@ -348,13 +348,13 @@ static int replace_string(char **slot, const char *text) {
 
 /* Defaults, then the file, then the flags, into `config`. On error writes one line to `error`
  * and leaves `config` as it was. */
-static int build_config(const struct overrides *overrides, struct daemon_config *config,
-                        char *error, size_t capacity) {
-    static struct daemon_config fresh; /* large; only the first worker's thread builds one */
-    config_defaults(&fresh);
+static int build_config(const struct overrides *overrides, struct serve_config *config, char *error,
+                        size_t capacity) {
+    static struct serve_config fresh; /* large; only the first worker's thread builds one */
+    config_serve_defaults(&fresh);
     if (overrides->config_path != NULL &&
-        config_load(overrides->config_path, &fresh, error, capacity) != 0) {
-        config_free(&fresh);
+        config_serve_load(overrides->config_path, &fresh, error, capacity) != 0) {
+        config_serve_free(&fresh);
         return -1;
     }
     if (overrides->listen_count > 0) {
@@ -389,7 +389,7 @@ static int build_config(const struct overrides *overrides, struct daemon_config 
     if (overrides->persist_path) {
         if (fresh.string_count >= sizeof fresh.strings / sizeof fresh.strings[0]) {
             snprintf(error, capacity, "too many strings in the configuration");
-            config_free(&fresh);
+            config_serve_free(&fresh);
             return -1;
         }
         fresh.strings[fresh.string_count] = NULL;
@@ -428,22 +428,22 @@ static int build_config(const struct overrides *overrides, struct daemon_config 
                  "a TLS listener needs a certificate, its key and the CA of the clients "
                  "(--cert, --key, --ca, or tls.certificate, tls.key, tls.ca; see "
                  "docs/security.md)");
-        config_free(&fresh);
+        config_serve_free(&fresh);
         return -1;
     }
     if (fresh.front.workers < 1)
         fresh.front.workers = 1;
     /* The config points into itself (units, FIFOs, strings): copy it with the function that
      * knows, never with an assignment. */
-    config_free(config);
-    if (config_copy(config, &fresh) != 0)
+    config_serve_free(config);
+    if (config_serve_copy(config, &fresh) != 0)
         goto out_of_memory;
-    config_free(&fresh);
+    config_serve_free(&fresh);
     return 0;
 
 out_of_memory:
     snprintf(error, capacity, "out of memory");
-    config_free(&fresh);
+    config_serve_free(&fresh);
     return -1;
 }
 
@@ -469,7 +469,7 @@ static const struct front_config *reload_config_of(const void *fresh);
 static void reload_restart_summary(const void *fresh, char *summary, size_t capacity);
 
 static int prepare_tls(struct serve *serve) {
-    const struct daemon_config *config = &serve->config;
+    const struct serve_config *config = &serve->config;
     struct mb_tls_context *tls = NULL;
     char error[400];
     if (config->front.tls_listen_count > 0 &&
@@ -640,20 +640,20 @@ static int open_listeners(struct serve *serve) {
  * serve->config (identity strings, FIFOs): only the parts a reload may change are taken from the
  * new configuration.
  */
-static struct daemon_config reload_fresh; /* large: not on the stack; one reload at a time */
+static struct serve_config reload_fresh; /* large: not on the stack; one reload at a time */
 
 static void *reload_load(void *data, char *error, size_t capacity) {
     struct serve *serve = data;
-    config_defaults(&reload_fresh);
+    config_serve_defaults(&reload_fresh);
     if (build_config(&serve->overrides, &reload_fresh, error, capacity) != 0) {
-        config_free(&reload_fresh);
+        config_serve_free(&reload_fresh);
         return NULL;
     }
     return &reload_fresh;
 }
 
 static const struct front_config *reload_config_of(const void *fresh) {
-    return &((const struct daemon_config *)fresh)->front;
+    return &((const struct serve_config *)fresh)->front;
 }
 
 static int reload_commit(void *data, void *given, char *applied, size_t applied_capacity,
@@ -661,7 +661,7 @@ static int reload_commit(void *data, void *given, char *applied, size_t applied_
     (void)error;
     (void)error_capacity;
     struct serve *serve = data;
-    struct daemon_config *fresh = given;
+    struct serve_config *fresh = given;
     serve->config.front.limits = fresh->front.limits;
     serve->config.front.log_format = fresh->front.log_format;
     serve->config.front.log_level = fresh->front.log_level;
@@ -689,7 +689,7 @@ static int reload_commit(void *data, void *given, char *applied, size_t applied_
 
 static void reload_discard(void *data, void *fresh) {
     (void)data;
-    config_free(fresh);
+    config_serve_free(fresh);
 }
 
 static void reload_replace_tls(void *data, struct mb_tls_context *previous,
@@ -703,7 +703,7 @@ static void reload_replace_tls(void *data, struct mb_tls_context *previous,
 }
 
 static void reload_restart_summary(const void *fresh, char *summary, size_t capacity) {
-    const struct daemon_config *config = fresh;
+    const struct serve_config *config = fresh;
     snprintf(summary, capacity, "|persist %s",
              config->model.persist_path != NULL ? config->model.persist_path : "");
 }
@@ -722,7 +722,7 @@ static void reload(struct serve *serve) {
         .note = "; units and identity take effect at the next start",
     };
     reload_run(&serve->front, &program);
-    config_free(&reload_fresh);
+    config_serve_free(&reload_fresh);
 }
 
 static void sync_tick(struct mb_loop *loop, struct mb_timer *timer) {
@@ -764,7 +764,7 @@ static void format_extent(const struct mb_table_extent *extent, char *text, size
 /* --check: the file as serve would load it (TLS files read, the model built without touching
  * the persistence file), what it sets up printed, or --explain's answer. */
 static int check(struct serve *serve) {
-    const struct daemon_config *config = &serve->config;
+    const struct serve_config *config = &serve->config;
     char error[512];
     struct mb_tls_context *tls = NULL;
     if (config->front.tls_listen_count > 0 &&
@@ -853,15 +853,15 @@ int cmd_serve(int argc, char **argv) {
     int parsed = parse_arguments(argc, argv, &serve.overrides);
     if (parsed != 0)
         return parsed > 0 ? EXIT_STATUS_OK : EXIT_STATUS_USAGE;
-    config_defaults(&serve.config);
+    config_serve_defaults(&serve.config);
     if (build_config(&serve.overrides, &serve.config, error, sizeof error) != 0) {
         fprintf(stderr, "mbsec serve: %s\n", error);
-        config_free(&serve.config);
+        config_serve_free(&serve.config);
         return EXIT_STATUS_USAGE;
     }
     if (serve.overrides.check) {
         status = check(&serve);
-        config_free(&serve.config);
+        config_serve_free(&serve.config);
         return status;
     }
     serve.logger.stream = stderr;
@@ -954,6 +954,6 @@ out:
                                                            : "all connections closed");
     }
     reload_front_release(&serve.front);
-    config_free(&serve.config);
+    config_serve_free(&serve.config);
     return status;
 }
