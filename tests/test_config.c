@@ -1799,8 +1799,11 @@ TEST(each_program_refuses_the_keys_of_the_other) {
     CHECK_GATEWAY_ERROR("log: { level: debug }\nidentity: { vendor_name: a }\n",
                         "2:1: identity is a key of mbsec serve: the gateway has no data model; "
                         "the devices behind it (backends) answer");
-    CHECK_GATEWAY_ERROR("workers: 2\n", "1:10: workers: mbsec gateway runs one event loop for "
-                                        "now; leave workers out or give 1");
+    CHECK_GATEWAY_ERROR("workers: 2\n", "1:10: workers: the gateway runs one event loop for now; "
+                                        "1 is the only value (the backends' connections are "
+                                        "shared by every client through it)");
+    CHECK(config_gateway_workers_refused(1) == NULL);
+    CHECK(config_gateway_workers_refused(0) != NULL);
     CHECK_GATEWAY_ERROR("backend: []\n",
                         "1:1: unknown key \"backend\" (did you mean backends?); valid keys: "
                         "listen, workers, user, log, limits, tls, authorize_plain, policy, "

@@ -760,10 +760,10 @@ static int parse_top(struct loader *loader, const yaml_node_t *root) {
             status = parse_listen(loader, value);
         } else if (strcmp(key, "workers") == 0) {
             status = parse_uint32(loader, value, "workers", 1, 64, &workers);
-            if (status == 0 && gateway && workers > 1)
-                status = yaml_error(reader, value,
-                                    "workers: mbsec gateway runs one event loop for now; "
-                                    "leave workers out or give 1");
+            const char *refused =
+                status == 0 && gateway ? config_gateway_workers_refused(workers) : NULL;
+            if (refused != NULL)
+                status = yaml_error(reader, value, "workers: %s", refused);
             if (status == 0)
                 loader->front->workers = (int)workers;
         } else if (strcmp(key, "user") == 0) {
@@ -808,6 +808,12 @@ static int parse_top(struct loader *loader, const yaml_node_t *root) {
                             "authorize_plain: true needs a policy section; without one every "
                             "plain-TCP request would be denied");
     return status;
+}
+
+const char *config_gateway_workers_refused(uint64_t workers) {
+    return workers == 1 ? NULL
+                        : "the gateway runs one event loop for now; 1 is the only value (the "
+                          "backends' connections are shared by every client through it)";
 }
 
 /* Line and column (from 1) of a byte offset, for reader errors, which carry no mark. */

@@ -178,6 +178,11 @@ void config_gateway_free(struct gateway_config *config);
 int config_serve_copy(struct serve_config *target, const struct serve_config *source);
 int config_gateway_copy(struct gateway_config *target, const struct gateway_config *source);
 
+/* mbsec gateway runs one event loop for now: it carries the front connections and every
+ * backend's pool. The one rule for the file's `workers` and for --workers: NULL when the
+ * gateway may run `workers` event loops, else why not (to follow "workers: " or "--workers: "). */
+const char *config_gateway_workers_refused(uint64_t workers);
+
 /* Copies `address` ("host:port", "host", "[v6]:port" or "[v6]") to `out`, with
  * ":default_port" added when it names no port. */
 void config_with_port(const char *address, const char *default_port, char *out, size_t size);

@@ -126,6 +126,7 @@ static int parse_arguments(int argc, char **argv, struct options *options) {
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    char workers_refused[200];
     memset(options, 0, sizeof *options);
     options->log_format = -1;
     options->log_level = -1;
@@ -146,11 +147,18 @@ static int parse_arguments(int argc, char **argv, struct options *options) {
         case OPT_EXPLAIN:
             options->explain_who = optarg;
             break;
-        case OPT_WORKERS:
-            if (strcmp(optarg, "1") != 0)
-                bad = "--workers: the gateway runs one event loop for now; 1 is the only value "
-                      "(the backends' connections are shared by every client through it)";
+        case OPT_WORKERS: {
+            char *end;
+            unsigned long long workers = strtoull(optarg, &end, 10);
+            /* Anything but a number is refused as a number of event loops other than 1. */
+            const char *refused =
+                config_gateway_workers_refused(*optarg != '\0' && *end == '\0' ? workers : 0);
+            if (refused != NULL) {
+                snprintf(workers_refused, sizeof workers_refused, "--workers: %s", refused);
+                bad = workers_refused;
+            }
             break;
+        }
         case OPT_LOGFORMAT:
             bad = log_format_flag(optarg, &options->log_format);
             break;
