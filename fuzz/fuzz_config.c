@@ -17,7 +17,7 @@
  *     accepts them (both are built when their size is modest); the policy text has one line per
  *     compiled rule, and the policy decides;
  *   - loading the same file again over the result (a reload of an unchanged file) succeeds and
- *     changes nothing, and config_copy() gives an equal configuration.
+ *     changes nothing, and the program's copy gives an equal configuration.
  * Nothing leaks: every configuration is freed, and the run ends with no descriptor more.
  */
 #include <arpa/inet.h>
@@ -157,8 +157,8 @@ static int same_guard(const struct config_guard *a, const struct config_guard *b
            a->alert_rate_limited == b->alert_rate_limited;
 }
 
-static int same_config(const struct daemon_config *a, const struct daemon_config *b) {
-    if (a->program != b->program || a->workers != b->workers || !same_text(a->user, b->user) ||
+static int same_front(const struct front_config *a, const struct front_config *b) {
+    if (a->workers != b->workers || !same_text(a->user, b->user) ||
         a->log_format != b->log_format || a->log_level != b->log_level ||
         memcmp(&a->limits, &b->limits, sizeof a->limits) != 0 ||
         a->shutdown_grace_ms != b->shutdown_grace_ms || a->authorize_plain != b->authorize_plain ||
@@ -170,8 +170,15 @@ static int same_config(const struct daemon_config *a, const struct daemon_config
         !same_text(a->tls_certificate, b->tls_certificate) || !same_text(a->tls_key, b->tls_key) ||
         !same_text(a->tls_ca, b->tls_ca) || !same_text(a->tls_crl, b->tls_crl))
         return 0;
-    if (!same_model(&a->model, &b->model) || !same_policy(a->policy, b->policy) ||
-        !same_text(a->policy_text, b->policy_text) || !same_guard(&a->guard, &b->guard))
+    return same_policy(a->policy, b->policy) && same_text(a->policy_text, b->policy_text);
+}
+
+static int same_serve(const struct serve_config *a, const struct serve_config *b) {
+    return same_front(&a->front, &b->front) && same_model(&a->model, &b->model);
+}
+
+static int same_gateway(const struct gateway_config *a, const struct gateway_config *b) {
+    if (!same_front(&a->front, &b->front) || !same_guard(&a->guard, &b->guard))
         return 0;
     if (a->backend_count != b->backend_count || a->route_count != b->route_count)
         return 0;
@@ -205,7 +212,7 @@ static uint64_t model_bytes(const struct mb_model_config *model) {
     return bytes;
 }
 
-static void check_model(const struct daemon_config *config) {
+static void check_model(const struct serve_config *config) {
     const struct mb_model_config *model = &config->model;
     FUZZ_CHECK(model->units == config->units);
     FUZZ_CHECK(model->unit_count >= 1 && model->unit_count <= CONFIG_MAX_UNITS);
@@ -245,7 +252,7 @@ static void check_model(const struct daemon_config *config) {
     mb_model_destroy(built);
 }
 
-static void check_backends(const struct setting *at, const struct daemon_config *config) {
+static void check_backends(const struct setting *at, const struct gateway_config *config) {
     struct mb_gateway_backend backends[CONFIG_MAX_BACKENDS];
     uint64_t slots = 0;
     FUZZ_CHECK(config->backend_count <= CONFIG_MAX_BACKENDS);
@@ -317,7 +324,7 @@ static void check_backends(const struct setting *at, const struct daemon_config 
     mb_gateway_destroy(gateway);
 }
 
-static void check_policy(const struct daemon_config *config) {
+static void check_policy(const struct front_config *config) {
     FUZZ_CHECK((config->policy == NULL) == (config->policy_text == NULL));
     if (config->policy == NULL)
         return;
@@ -339,72 +346,95 @@ static void check_policy(const struct daemon_config *config) {
     FUZZ_CHECK(fuzz_printable(decision.reason, sizeof decision.reason));
 }
 
-static void check_loaded(const struct setting *at, const struct daemon_config *config) {
-    int gateway = config->program == CONFIG_GATEWAY;
+/* What both programs promise of the front; the gateway runs one event loop. */
+static void check_front(const struct front_config *config, int max_workers) {
     check_addresses(config->listen, config->listen_count);
     check_addresses(config->tls_listen, config->tls_listen_count);
     if (config->tls_listen_count > 0)
         FUZZ_CHECK(config->tls_certificate != NULL && config->tls_key != NULL &&
                    config->tls_ca != NULL);
-    FUZZ_CHECK(config->workers >= 1 && config->workers <= (gateway ? 1 : 64));
+    FUZZ_CHECK(config->workers >= 1 && config->workers <= max_workers);
     FUZZ_CHECK(config->log_level >= MB_LOG_ERROR && config->log_level <= MB_LOG_DEBUG);
     FUZZ_CHECK(config->limits.max_connections >= 1 && config->limits.max_per_source >= 1);
     FUZZ_CHECK(config->limits.max_in_flight >= 1 && config->limits.max_in_flight <= 1024);
     FUZZ_CHECK(config->user == NULL || config->user[0] != '\0');
-    check_model(config);
     check_policy(config);
-    if (gateway)
-        check_backends(at, config);
-    else
-        FUZZ_CHECK(config->backend_count == 0 && config->route_count == 0);
 }
 
 /* ---- the target ---- */
 
-static void load_as(const struct setting *at, enum config_program program) {
-    struct daemon_config *config = malloc(sizeof *config);
-    struct daemon_config *before = malloc(sizeof *before);
+/* A refused load: MB_ECONFIG (or MB_ENOMEM) with one line that starts with the file's path, and
+ * the `size` bytes of the configuration as they were. */
+static void check_refused(const struct setting *at, int rc, const char *error, size_t capacity,
+                          const void *config, const void *before, size_t size) {
+    FUZZ_CHECK(rc == MB_ECONFIG || rc == MB_ENOMEM);
+    FUZZ_CHECK(fuzz_one_line(error, capacity));
+    FUZZ_CHECK(strncmp(error, at->path, strlen(at->path)) == 0);
+    FUZZ_CHECK(memcmp(config, before, size) == 0);
+}
+
+static void load_serve(const struct setting *at) {
+    struct serve_config *config = malloc(sizeof *config);
+    struct serve_config *before = malloc(sizeof *before);
     FUZZ_CHECK(config != NULL && before != NULL);
-    if (program == CONFIG_GATEWAY)
-        config_gateway_defaults(config);
-    else
-        config_defaults(config);
+    config_serve_defaults(config);
     memcpy(before, config, sizeof *config);
     char error[512];
     memset(error, 'x', sizeof error);
-    int rc = config_load(at->path, config, error, sizeof error);
+    int rc = config_serve_load(at->path, config, error, sizeof error);
     if (rc != 0) {
-        FUZZ_CHECK(rc == MB_ECONFIG || rc == MB_ENOMEM);
-        FUZZ_CHECK(fuzz_one_line(error, sizeof error));
-        FUZZ_CHECK(strncmp(error, at->path, strlen(at->path)) == 0);
-        FUZZ_CHECK(memcmp(config, before, sizeof *config) == 0);
-        config_free(config);
-        free(config);
-        free(before);
-        return;
+        check_refused(at, rc, error, sizeof error, config, before, sizeof *config);
+    } else {
+        check_front(&config->front, 64);
+        check_model(config);
+        /* A reload of the same file over what it gave changes nothing. */
+        FUZZ_CHECK(config_serve_copy(before, config) == 0);
+        FUZZ_CHECK(same_serve(before, config));
+        rc = config_serve_load(at->path, before, error, sizeof error);
+        if (rc != 0)
+            fprintf(stderr, "fuzz_config: a reload of the same file fails: %s\n", error);
+        FUZZ_CHECK(rc == 0);
+        FUZZ_CHECK(same_serve(before, config));
+        config_serve_free(before);
     }
-    FUZZ_CHECK(config->program == program);
-    check_loaded(at, config);
-
-    /* A reload of the same file over what it gave changes nothing. */
-    struct daemon_config *again = before;
-    FUZZ_CHECK(config_copy(again, config) == 0);
-    FUZZ_CHECK(same_config(again, config));
-    rc = config_load(at->path, again, error, sizeof error);
-    if (rc != 0)
-        fprintf(stderr, "fuzz_config: a reload of the same file fails: %s\n", error);
-    FUZZ_CHECK(rc == 0);
-    FUZZ_CHECK(same_config(again, config));
-    config_free(again);
-    config_free(config);
-    free(again);
+    config_serve_free(config);
     free(config);
+    free(before);
+}
+
+static void load_gateway(const struct setting *at) {
+    struct gateway_config *config = malloc(sizeof *config);
+    struct gateway_config *before = malloc(sizeof *before);
+    FUZZ_CHECK(config != NULL && before != NULL);
+    config_gateway_defaults(config);
+    memcpy(before, config, sizeof *config);
+    char error[512];
+    memset(error, 'x', sizeof error);
+    int rc = config_gateway_load(at->path, config, error, sizeof error);
+    if (rc != 0) {
+        check_refused(at, rc, error, sizeof error, config, before, sizeof *config);
+    } else {
+        check_front(&config->front, 1);
+        check_backends(at, config);
+        /* A reload of the same file over what it gave changes nothing. */
+        FUZZ_CHECK(config_gateway_copy(before, config) == 0);
+        FUZZ_CHECK(same_gateway(before, config));
+        rc = config_gateway_load(at->path, before, error, sizeof error);
+        if (rc != 0)
+            fprintf(stderr, "fuzz_config: a reload of the same file fails: %s\n", error);
+        FUZZ_CHECK(rc == 0);
+        FUZZ_CHECK(same_gateway(before, config));
+        config_gateway_free(before);
+    }
+    config_gateway_free(config);
+    free(config);
+    free(before);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     struct setting *at = setting();
     write_file(at, data, size);
-    /* Each load costs a 4 MiB read buffer (config_load reads into one whatever the file's
+    /* Each load costs a 4 MiB read buffer (the loader reads into one whatever the file's
      * size), which AddressSanitizer makes slow: an input is loaded for one program, chosen by
      * the parity of its bytes, so that changing any byte can switch it. */
     unsigned parity = 0;
@@ -413,6 +443,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     parity ^= parity >> 4;
     parity ^= parity >> 2;
     parity ^= parity >> 1;
-    load_as(at, parity & 1 ? CONFIG_GATEWAY : CONFIG_SERVE);
+    if (parity & 1)
+        load_gateway(at);
+    else
+        load_serve(at);
     return 0;
 }

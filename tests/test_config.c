@@ -38,16 +38,22 @@ static void write_text(const char *path, const char *text, size_t length) {
     }
 }
 
-/* Writes `text` to the test's config file and loads it over `config`. */
-static int load_text(const char *text, struct daemon_config *config, char *error, size_t capacity) {
+/* Each writes `text` to the test's config file and loads it over `config`. */
+static int load_text(const char *text, struct serve_config *config, char *error, size_t capacity) {
     write_text(config_path, text, strlen(text));
-    return config_load(config_path, config, error, capacity);
+    return config_serve_load(config_path, config, error, capacity);
+}
+
+static int load_gateway_text(const char *text, struct gateway_config *config, char *error,
+                             size_t capacity) {
+    write_text(config_path, text, strlen(text));
+    return config_gateway_load(config_path, config, error, capacity);
 }
 
 /* Loads `text` over the defaults, reporting any error at the caller's line. */
-static int load_ok(int line, const char *text, struct daemon_config *config) {
+static int load_ok(int line, const char *text, struct serve_config *config) {
     char error[512];
-    config_defaults(config);
+    config_serve_defaults(config);
     int status = load_text(text, config, error, sizeof error);
     harness_checks++;
     if (status != 0)
@@ -90,9 +96,9 @@ static const char base_text[] = "listen: [127.0.0.1:5020, \"[::1]:5020\"]\n"
  * byte of the configuration as it was.
  */
 static void check_error_over(int line, int over_defaults, const char *text, const char *want) {
-    struct daemon_config config, before;
+    struct serve_config config, before;
     char error[512], expected[1024];
-    config_defaults(&config);
+    config_serve_defaults(&config);
     if (!over_defaults && load_text(base_text, &config, error, sizeof error) != 0) {
         harness_fail(__FILE__, line, "the base configuration does not load: %s", error);
         return;
@@ -110,12 +116,12 @@ static void check_error_over(int line, int over_defaults, const char *text, cons
     /* Reading the strings proves they were not freed (ASan would stop here). */
     if (!over_defaults) {
         CHECK_STR(config.model.identity.vendor_name, "Base Vendor");
-        CHECK_STR(config.listen[1], "[::1]:5020");
-        CHECK_STR(config.user, "nobody");
-        CHECK_STR(config.tls_ca, "/etc/mbsec/ca.crt");
-        CHECK_STR(mb_policy_rule_name(config.policy, 0), "base-readers");
+        CHECK_STR(config.front.listen[1], "[::1]:5020");
+        CHECK_STR(config.front.user, "nobody");
+        CHECK_STR(config.front.tls_ca, "/etc/mbsec/ca.crt");
+        CHECK_STR(mb_policy_rule_name(config.front.policy, 0), "base-readers");
     }
-    config_free(&config);
+    config_serve_free(&config);
 }
 
 #define CHECK_ERROR(text, want) check_error_over(__LINE__, 0, text, want)
@@ -136,7 +142,7 @@ static void source_path(char *path, size_t capacity, const char *relative) {
 
 /* What the configuration accepts, the data model must accept too (in memory: persistence is
  * the model's own test). */
-static void check_model_accepts(const char *name, struct daemon_config *config) {
+static void check_model_accepts(const char *name, struct serve_config *config) {
     struct mb_model *model = NULL;
     char error[512];
     config->model.persist_path = NULL;
@@ -151,18 +157,18 @@ static void check_model_accepts(const char *name, struct daemon_config *config) 
 /* ---- defaults ---- */
 
 TEST(defaults_are_the_built_in_simulator) {
-    struct daemon_config config;
-    config_defaults(&config);
-    CHECK_EQ(config.listen_count, 0);
-    CHECK_EQ(config.workers, 1);
-    CHECK(config.user == NULL);
-    CHECK_EQ(config.log_format, LOG_PLAIN);
-    CHECK_EQ(config.log_level, MB_LOG_INFO);
-    CHECK_EQ(config.limits.max_connections, 1024);
-    CHECK_EQ(config.limits.max_per_source, 64);
-    CHECK_EQ(config.limits.idle_timeout_ms, 60000);
-    CHECK_EQ(config.limits.max_in_flight, 16);
-    CHECK_EQ(config.shutdown_grace_ms, 5000);
+    struct serve_config config;
+    config_serve_defaults(&config);
+    CHECK_EQ(config.front.listen_count, 0);
+    CHECK_EQ(config.front.workers, 1);
+    CHECK(config.front.user == NULL);
+    CHECK_EQ(config.front.log_format, LOG_PLAIN);
+    CHECK_EQ(config.front.log_level, MB_LOG_INFO);
+    CHECK_EQ(config.front.limits.max_connections, 1024);
+    CHECK_EQ(config.front.limits.max_per_source, 64);
+    CHECK_EQ(config.front.limits.idle_timeout_ms, 60000);
+    CHECK_EQ(config.front.limits.max_in_flight, 16);
+    CHECK_EQ(config.front.shutdown_grace_ms, 5000);
     CHECK_EQ(config.model.any_unit, 1);
     CHECK(config.model.units == config.units);
     CHECK_EQ(config.model.unit_count, 1);
@@ -182,48 +188,48 @@ TEST(defaults_are_the_built_in_simulator) {
     CHECK(config.model.persist_path == NULL);
     CHECK_EQ(config.model.sync_interval_ms, 1000);
     CHECK_EQ(config.string_count, 0);
-    CHECK(config.policy == NULL);
-    CHECK_EQ(config.authorize_plain, 0);
-    CHECK_EQ(config.tls_listen_count, 0);
-    CHECK(config.tls_certificate == NULL);
-    CHECK(config.tls_key == NULL);
-    CHECK(config.tls_ca == NULL);
-    CHECK(config.tls_crl == NULL);
-    CHECK_EQ(config.tls_session_tickets, 0);
-    CHECK_EQ(config.tls_handshake_timeout_ms, 10000);
-    config_free(&config);
+    CHECK(config.front.policy == NULL);
+    CHECK_EQ(config.front.authorize_plain, 0);
+    CHECK_EQ(config.front.tls_listen_count, 0);
+    CHECK(config.front.tls_certificate == NULL);
+    CHECK(config.front.tls_key == NULL);
+    CHECK(config.front.tls_ca == NULL);
+    CHECK(config.front.tls_crl == NULL);
+    CHECK_EQ(config.front.tls_session_tickets, 0);
+    CHECK_EQ(config.front.tls_handshake_timeout_ms, 10000);
+    config_serve_free(&config);
 }
 
 TEST(an_empty_file_a_comment_or_an_empty_document_change_nothing) {
     static const char *const texts[] = {
         "", "# nothing but a comment\n", "---\n", "--- ~\n", "\n\n   \n", "---\n...\n"};
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
-        struct daemon_config config, before;
+        struct serve_config config, before;
         char error[256];
-        config_defaults(&config);
+        config_serve_defaults(&config);
         memcpy(&before, &config, sizeof config);
         CHECK_EQ(load_text(texts[i], &config, error, sizeof error), 0);
         CHECK(memcmp(&before, &config, sizeof config) == 0);
-        config_free(&config);
+        config_serve_free(&config);
     }
 }
 
 TEST(empty_sections_are_the_same_as_sections_left_out) {
-    struct daemon_config config;
+    struct serve_config config;
     LOAD_OK("log:\nlimits: ~\npersist: null\nidentity:\n  # all commented out\ntls:\npolicy:\n",
             &config);
-    CHECK_EQ(config.log_level, MB_LOG_INFO);
-    CHECK_EQ(config.limits.idle_timeout_ms, 60000);
+    CHECK_EQ(config.front.log_level, MB_LOG_INFO);
+    CHECK_EQ(config.front.limits.idle_timeout_ms, 60000);
     CHECK(config.model.persist_path == NULL);
-    CHECK_EQ(config.tls_listen_count, 0);
-    CHECK(config.policy == NULL);
-    config_free(&config);
+    CHECK_EQ(config.front.tls_listen_count, 0);
+    CHECK(config.front.policy == NULL);
+    config_serve_free(&config);
 }
 
 /* ---- every key ---- */
 
 TEST(every_key_takes_effect) {
-    struct daemon_config config;
+    struct serve_config config;
     LOAD_OK("listen: [0.0.0.0:5020, \"[::]:5021\"]\n"
             "workers: 8\n"
             "user: mbsec\n"
@@ -260,18 +266,18 @@ TEST(every_key_takes_effect) {
             "    holding_registers: 0-99\n"
             "    fifos: [ { address: 9 } ]\n",
             &config);
-    CHECK_EQ(config.listen_count, 2);
-    CHECK_STR(config.listen[0], "0.0.0.0:5020");
-    CHECK_STR(config.listen[1], "[::]:5021");
-    CHECK_EQ(config.workers, 8);
-    CHECK_STR(config.user, "mbsec");
-    CHECK_EQ(config.log_format, LOG_JSON);
-    CHECK_EQ(config.log_level, MB_LOG_DEBUG);
-    CHECK_EQ(config.limits.max_connections, 100);
-    CHECK_EQ(config.limits.max_per_source, 3);
-    CHECK_EQ(config.limits.idle_timeout_ms, 30000);
-    CHECK_EQ(config.limits.max_in_flight, 4);
-    CHECK_EQ(config.shutdown_grace_ms, 250);
+    CHECK_EQ(config.front.listen_count, 2);
+    CHECK_STR(config.front.listen[0], "0.0.0.0:5020");
+    CHECK_STR(config.front.listen[1], "[::]:5021");
+    CHECK_EQ(config.front.workers, 8);
+    CHECK_STR(config.front.user, "mbsec");
+    CHECK_EQ(config.front.log_format, LOG_JSON);
+    CHECK_EQ(config.front.log_level, MB_LOG_DEBUG);
+    CHECK_EQ(config.front.limits.max_connections, 100);
+    CHECK_EQ(config.front.limits.max_per_source, 3);
+    CHECK_EQ(config.front.limits.idle_timeout_ms, 30000);
+    CHECK_EQ(config.front.limits.max_in_flight, 4);
+    CHECK_EQ(config.front.shutdown_grace_ms, 250);
     CHECK_STR(config.model.persist_path, "/tmp/state.bin");
     CHECK_EQ(config.model.sync_interval_ms, 120000);
 
@@ -323,21 +329,21 @@ TEST(every_key_takes_effect) {
     CHECK_EQ(unit->fifos[0].capacity, 31);
     CHECK_EQ(config.fifo_count, 3);
     check_model_accepts("every key", &config);
-    config_free(&config);
+    config_serve_free(&config);
 }
 
 TEST(listen_takes_one_address_or_a_list) {
-    struct daemon_config config;
+    struct serve_config config;
     LOAD_OK("listen: 127.0.0.1:0\n", &config);
-    CHECK_EQ(config.listen_count, 1);
-    CHECK_STR(config.listen[0], "127.0.0.1:0");
-    config_free(&config);
+    CHECK_EQ(config.front.listen_count, 1);
+    CHECK_STR(config.front.listen[0], "127.0.0.1:0");
+    config_serve_free(&config);
     LOAD_OK("listen: [\"[::]:502\", localhost:65535, \"[fe80::1%eth0]:502\"]\n", &config);
-    CHECK_EQ(config.listen_count, 3);
-    CHECK_STR(config.listen[0], "[::]:502");
-    CHECK_STR(config.listen[1], "localhost:65535");
-    CHECK_STR(config.listen[2], "[fe80::1%eth0]:502");
-    config_free(&config);
+    CHECK_EQ(config.front.listen_count, 3);
+    CHECK_STR(config.front.listen[0], "[::]:502");
+    CHECK_STR(config.front.listen[1], "localhost:65535");
+    CHECK_STR(config.front.listen[2], "[fe80::1%eth0]:502");
+    config_serve_free(&config);
 }
 
 TEST(listen_errors) {
@@ -375,15 +381,15 @@ TEST(listen_errors) {
 }
 
 TEST(integers_are_decimal_or_hex_and_nothing_else) {
-    struct daemon_config config;
+    struct serve_config config;
     LOAD_OK("workers: 0x10\n", &config);
-    CHECK_EQ(config.workers, 16);
-    config_free(&config);
+    CHECK_EQ(config.front.workers, 16);
+    config_serve_free(&config);
     LOAD_OK("workers: 64\nlimits: { max_connections: 1000000, in_flight: 0X400 }\n", &config);
-    CHECK_EQ(config.workers, 64);
-    CHECK_EQ(config.limits.max_connections, 1000000);
-    CHECK_EQ(config.limits.max_in_flight, 1024);
-    config_free(&config);
+    CHECK_EQ(config.front.workers, 64);
+    CHECK_EQ(config.front.limits.max_connections, 1000000);
+    CHECK_EQ(config.front.limits.max_in_flight, 1024);
+    config_serve_free(&config);
 
     CHECK_ERROR("workers: 0\n", "1:10: workers: 0 is out of range; expected an integer in 1..64");
     CHECK_ERROR("workers: 65\n", "1:10: workers: 65 is out of range; expected an integer in 1..64");
@@ -424,19 +430,19 @@ TEST(integers_are_decimal_or_hex_and_nothing_else) {
 }
 
 TEST(user_and_log) {
-    struct daemon_config config;
+    struct serve_config config;
     LOAD_OK("user: daemon\nlog: { level: error }\n", &config);
-    CHECK_STR(config.user, "daemon");
-    CHECK_EQ(config.log_level, MB_LOG_ERROR);
-    CHECK_EQ(config.log_format, LOG_PLAIN);
-    config_free(&config);
+    CHECK_STR(config.front.user, "daemon");
+    CHECK_EQ(config.front.log_level, MB_LOG_ERROR);
+    CHECK_EQ(config.front.log_format, LOG_PLAIN);
+    config_serve_free(&config);
     LOAD_OK("log:\n  level: warning\n  format: plain\n", &config);
-    CHECK_EQ(config.log_level, MB_LOG_WARNING);
-    config_free(&config);
+    CHECK_EQ(config.front.log_level, MB_LOG_WARNING);
+    config_serve_free(&config);
     LOAD_OK("log: { level: info, format: \"json\" }\n", &config);
-    CHECK_EQ(config.log_level, MB_LOG_INFO);
-    CHECK_EQ(config.log_format, LOG_JSON);
-    config_free(&config);
+    CHECK_EQ(config.front.log_level, MB_LOG_INFO);
+    CHECK_EQ(config.front.log_format, LOG_JSON);
+    config_serve_free(&config);
 
     CHECK_ERROR("user: \"\"\n", "1:7: user: the user name is empty");
     CHECK_ERROR("user: [root]\n", "1:7: user: expected a string, got a list");
@@ -453,20 +459,20 @@ TEST(user_and_log) {
 }
 
 TEST(limits_take_integers_and_durations) {
-    struct daemon_config config;
+    struct serve_config config;
     LOAD_OK("limits: { idle_timeout: 90, shutdown_grace: \"1h\" }\n", &config);
-    CHECK_EQ(config.limits.idle_timeout_ms, 90000);
-    CHECK_EQ(config.shutdown_grace_ms, 3600000);
-    CHECK_EQ(config.limits.max_connections, 1024);
-    config_free(&config);
+    CHECK_EQ(config.front.limits.idle_timeout_ms, 90000);
+    CHECK_EQ(config.front.shutdown_grace_ms, 3600000);
+    CHECK_EQ(config.front.limits.max_connections, 1024);
+    config_serve_free(&config);
     LOAD_OK("limits: { idle_timeout: &t 24h, shutdown_grace: *t }\n", &config);
-    CHECK_EQ(config.limits.idle_timeout_ms, 86400000);
-    CHECK_EQ(config.shutdown_grace_ms, 86400000);
-    config_free(&config);
+    CHECK_EQ(config.front.limits.idle_timeout_ms, 86400000);
+    CHECK_EQ(config.front.shutdown_grace_ms, 86400000);
+    config_serve_free(&config);
     LOAD_OK("limits: { idle_timeout: 1.5m, shutdown_grace: 0.25 }\n", &config);
-    CHECK_EQ(config.limits.idle_timeout_ms, 90000);
-    CHECK_EQ(config.shutdown_grace_ms, 250);
-    config_free(&config);
+    CHECK_EQ(config.front.limits.idle_timeout_ms, 90000);
+    CHECK_EQ(config.front.shutdown_grace_ms, 250);
+    config_serve_free(&config);
 
     CHECK_ERROR("limits: { max_connections: 1000001 }\n",
                 "1:28: limits.max_connections: 1000001 is out of range; expected an integer in "
@@ -511,30 +517,30 @@ TEST(limits_take_integers_and_durations) {
 }
 
 TEST(persist_path_is_relative_to_the_configuration_file) {
-    struct daemon_config config;
+    struct serve_config config;
     char want[400];
     LOAD_OK("persist: { path: state.bin, sync_interval: 100ms }\n", &config);
     snprintf(want, sizeof want, "%s/state.bin", directory);
     CHECK_STR(config.model.persist_path, want);
     CHECK_EQ(config.model.sync_interval_ms, 100);
-    config_free(&config);
+    config_serve_free(&config);
     LOAD_OK("persist: { path: sub/state.bin }\n", &config);
     snprintf(want, sizeof want, "%s/sub/state.bin", directory);
     CHECK_STR(config.model.persist_path, want);
-    config_free(&config);
+    config_serve_free(&config);
     LOAD_OK("persist:\n  path: /var/lib/mbsec/state.bin\n", &config);
     CHECK_STR(config.model.persist_path, "/var/lib/mbsec/state.bin");
     CHECK_EQ(config.model.sync_interval_ms, 1000);
-    config_free(&config);
+    config_serve_free(&config);
 
     /* A file named without a directory: the path stays as written. */
     char cwd[512], error[256];
     if (getcwd(cwd, sizeof cwd) != NULL && chdir(directory) == 0) {
         write_text("relative.yaml", "persist: { path: state.bin }\n", 29);
-        config_defaults(&config);
-        CHECK_EQ(config_load("relative.yaml", &config, error, sizeof error), 0);
+        config_serve_defaults(&config);
+        CHECK_EQ(config_serve_load("relative.yaml", &config, error, sizeof error), 0);
         CHECK_STR(config.model.persist_path, "state.bin");
-        config_free(&config);
+        config_serve_free(&config);
         CHECK_EQ(chdir(cwd), 0);
     }
 
@@ -549,22 +555,22 @@ TEST(persist_path_is_relative_to_the_configuration_file) {
 }
 
 TEST(identity_strings_conformity_server_id_and_running) {
-    struct daemon_config config;
+    struct serve_config config;
     char text[1024];
     LOAD_OK("identity: { conformity: 1 }\n", &config);
     CHECK_EQ(config.model.identity.conformity_level, 0x01);
-    config_free(&config);
+    config_serve_free(&config);
     LOAD_OK("identity: { conformity: 0x03, running: TRUE }\n", &config);
     CHECK_EQ(config.model.identity.conformity_level, 0x03);
     CHECK_EQ(config.model.identity.running, 1);
-    config_free(&config);
+    config_serve_free(&config);
     LOAD_OK("identity: { conformity: 129 }\n", &config);
     CHECK_EQ(config.model.identity.conformity_level, 0x81);
-    config_free(&config);
+    config_serve_free(&config);
     LOAD_OK("identity: { server_id: [0x00, 0xFF, 18] }\n", &config);
     CHECK_BYTES(config.model.identity.server_id, config.model.identity.server_id_length, 0x00, 0xFF,
                 0x12);
-    config_free(&config);
+    config_serve_free(&config);
 
     /* The longest object (244 bytes) and server id (250 bytes) fit; one byte more does not. */
     snprintf(text, sizeof text, "identity:\n  vendor_name: %0244d\n  server_id: \"%0250d\"\n", 0,
@@ -572,7 +578,7 @@ TEST(identity_strings_conformity_server_id_and_running) {
     LOAD_OK(text, &config);
     CHECK_EQ(strlen(config.model.identity.vendor_name), 244);
     CHECK_EQ(config.model.identity.server_id_length, 250);
-    config_free(&config);
+    config_serve_free(&config);
     snprintf(text, sizeof text, "identity:\n  model_name: %0245d\n", 0);
     CHECK_ERROR(text, "2:15: identity.model_name: 245 bytes is longer than the 244 allowed");
     snprintf(text, sizeof text, "identity:\n  server_id: %0251d\n", 0);
@@ -622,7 +628,7 @@ TEST(identity_strings_conformity_server_id_and_running) {
 /* ---- units ---- */
 
 TEST(units_any_answers_every_unit_id_with_one_set_of_tables) {
-    struct daemon_config config;
+    struct serve_config config;
     LOAD_OK("units:\n  - id: any\n    coils: 0-9\n    holding_registers: { start: 5, size: 5 }\n",
             &config);
     CHECK_EQ(config.model.any_unit, 1);
@@ -634,14 +640,14 @@ TEST(units_any_answers_every_unit_id_with_one_set_of_tables) {
     CHECK_EQ(config.units[0].holding_registers.start, 5);
     CHECK_EQ(config.units[0].holding_registers.size, 5);
     CHECK_EQ(config.units[0].input_registers.size, 0);
-    config_free(&config);
+    config_serve_free(&config);
     LOAD_OK("units: [ { id: \"any\" } ]\n", &config);
     CHECK_EQ(config.model.any_unit, 1);
-    config_free(&config);
+    config_serve_free(&config);
 }
 
 TEST(units_take_ids_0_to_255_and_tables_as_ranges_or_start_and_size) {
-    struct daemon_config config;
+    struct serve_config config;
     LOAD_OK("units:\n"
             "  - { id: 0, coils: 0-65535, discrete_inputs: { start: 65535, size: 1 } }\n"
             "  - { id: 255, holding_registers: 0x10-0x1F, input_registers: { size: 65536 } }\n"
@@ -663,7 +669,7 @@ TEST(units_take_ids_0_to_255_and_tables_as_ranges_or_start_and_size) {
     CHECK_EQ(config.units[2].coils.size, 0);
     CHECK_EQ(config.units[2].input_registers.start, 7);
     CHECK_EQ(config.units[2].input_registers.size, 1);
-    config_free(&config);
+    config_serve_free(&config);
 
     /* All 256 unit ids, each listed once. */
     char *text = malloc(256 * 32 + 16);
@@ -676,7 +682,7 @@ TEST(units_take_ids_0_to_255_and_tables_as_ranges_or_start_and_size) {
     CHECK_EQ(config.model.unit_count, 256);
     CHECK_EQ(config.units[255].unit_id, 255);
     CHECK_EQ(config.units[255].coils.size, 256);
-    config_free(&config);
+    config_serve_free(&config);
     free(text);
 
     /* Anchors and aliases share a table between units. */
@@ -685,7 +691,7 @@ TEST(units_take_ids_0_to_255_and_tables_as_ranges_or_start_and_size) {
             &config);
     CHECK_EQ(config.units[1].input_registers.start, 10);
     CHECK_EQ(config.units[1].input_registers.size, 20);
-    config_free(&config);
+    config_serve_free(&config);
 }
 
 TEST(units_errors) {
@@ -751,18 +757,18 @@ TEST(units_errors) {
 }
 
 TEST(units_files) {
-    struct daemon_config config;
+    struct serve_config config;
     LOAD_OK("units: [ { id: 1, files: { count: 4 } } ]\n", &config);
     CHECK_EQ(config.units[0].files, 4);
     CHECK_EQ(config.units[0].records_per_file, 10000);
-    config_free(&config);
+    config_serve_free(&config);
     LOAD_OK("units: [ { id: 1, files: { count: 65535, records: 1 } } ]\n", &config);
     CHECK_EQ(config.units[0].files, 65535);
     CHECK_EQ(config.units[0].records_per_file, 1);
-    config_free(&config);
+    config_serve_free(&config);
     LOAD_OK("units: [ { id: 1, files: { count: 0 } } ]\n", &config);
     CHECK_EQ(config.units[0].files, 0);
-    config_free(&config);
+    config_serve_free(&config);
 
     CHECK_ERROR("units: [ { id: 1, files: { count: 2, records: 10001 } } ]\n",
                 "1:47: units[0].files.records: 10001 is out of range; expected an integer in "
@@ -780,7 +786,7 @@ TEST(units_files) {
 }
 
 TEST(units_fifos) {
-    struct daemon_config config;
+    struct serve_config config;
     LOAD_OK("units:\n  - id: 1\n    fifos: [ { address: 68 }, { address: 0, capacity: 1 } ]\n"
             "    holding_registers: 0-99\n"
             "  - id: 2\n    fifos: []\n",
@@ -793,7 +799,7 @@ TEST(units_fifos) {
     CHECK_EQ(config.units[1].fifo_count, 0);
     CHECK(config.units[1].fifos == NULL);
     CHECK_EQ(config.fifo_count, 2);
-    config_free(&config);
+    config_serve_free(&config);
 
     CHECK_ERROR("units:\n  - id: 1\n    holding_registers: 0-99\n"
                 "    fifos: [ { address: 1, capacity: 32 } ]\n",
@@ -852,7 +858,7 @@ TEST(units_fifos) {
     check_model_accepts("64 FIFOs", &config);
     CHECK(config.units[1].fifos == &config.fifos[40]);
     CHECK_EQ(config.units[1].fifos[23].address, 46);
-    config_free(&config);
+    config_serve_free(&config);
     strcat(text, "  - id: 3\n    holding_registers: 0-99\n    fifos: [ { address: 0 } ]\n");
     CHECK_ERROR(text, "74:12: units[2].fifos: more than 64 FIFOs in all units together");
     free(text);
@@ -901,29 +907,29 @@ TEST(the_file_is_one_mapping_of_known_keys_in_one_document) {
 }
 
 TEST(windows_line_endings_and_a_byte_order_mark_are_read) {
-    struct daemon_config config;
+    struct serve_config config;
     LOAD_OK("\xEF\xBB\xBFworkers: 5\r\nlog:\r\n  level: debug\r\n", &config);
-    CHECK_EQ(config.workers, 5);
-    CHECK_EQ(config.log_level, MB_LOG_DEBUG);
-    config_free(&config);
+    CHECK_EQ(config.front.workers, 5);
+    CHECK_EQ(config.front.log_level, MB_LOG_DEBUG);
+    config_serve_free(&config);
     CHECK_ERROR("workers: 5\r\nlog:\r\n  level: loud\r\n",
                 "3:10: log.level: expected one of error, warning, info, debug, got \"loud\"");
 }
 
 TEST(a_file_that_cannot_be_read_is_a_system_error_and_changes_nothing) {
-    struct daemon_config config, before;
+    struct serve_config config, before;
     char error[512], path[400], want[600];
-    config_defaults(&config);
+    config_serve_defaults(&config);
     CHECK_EQ(load_text(base_text, &config, error, sizeof error), 0);
     memcpy(&before, &config, sizeof config);
 
     snprintf(path, sizeof path, "%s/missing.yaml", directory);
-    CHECK_EQ(config_load(path, &config, error, sizeof error), MB_ESYSTEM);
+    CHECK_EQ(config_serve_load(path, &config, error, sizeof error), MB_ESYSTEM);
     snprintf(want, sizeof want, "%s: cannot read: %s", path, strerror(ENOENT));
     CHECK_STR(error, want);
     CHECK(memcmp(&before, &config, sizeof config) == 0);
 
-    CHECK_EQ(config_load(directory, &config, error, sizeof error), MB_ESYSTEM);
+    CHECK_EQ(config_serve_load(directory, &config, error, sizeof error), MB_ESYSTEM);
     snprintf(want, sizeof want, "%s: cannot read: %s", directory, strerror(EISDIR));
     CHECK_STR(error, want);
     CHECK(memcmp(&before, &config, sizeof config) == 0);
@@ -936,21 +942,21 @@ TEST(a_file_that_cannot_be_read_is_a_system_error_and_changes_nothing) {
         snprintf(path, sizeof path, "%s/big.yaml", directory);
         write_text(path, big, size);
         free(big);
-        CHECK_EQ(config_load(path, &config, error, sizeof error), MB_ECONFIG);
+        CHECK_EQ(config_serve_load(path, &config, error, sizeof error), MB_ECONFIG);
         snprintf(want, sizeof want, "%s: larger than 4194304 bytes; not a configuration file",
                  path);
         CHECK_STR(error, want);
         CHECK(memcmp(&before, &config, sizeof config) == 0);
         unlink(path);
     }
-    CHECK_EQ(config_load(NULL, &config, error, sizeof error), MB_EINVAL);
-    config_free(&config);
+    CHECK_EQ(config_serve_load(NULL, &config, error, sizeof error), MB_EINVAL);
+    config_serve_free(&config);
 }
 
 TEST(the_error_buffer_may_be_small_or_absent) {
-    struct daemon_config config;
+    struct serve_config config;
     char error[12];
-    config_defaults(&config);
+    config_serve_defaults(&config);
     CHECK_EQ(load_text("workers: 0\n", &config, NULL, 0), MB_ECONFIG);
     CHECK_EQ(load_text("workers: [\n", &config, NULL, 0), MB_ECONFIG);
     memset(error, 'x', sizeof error);
@@ -960,8 +966,8 @@ TEST(the_error_buffer_may_be_small_or_absent) {
     memset(error, 'x', sizeof error);
     CHECK_EQ(load_text("workers: [\n", &config, error, 1), MB_ECONFIG);
     CHECK_EQ(error[0], '\0');
-    CHECK_EQ(config.workers, 1);
-    config_free(&config);
+    CHECK_EQ(config.front.workers, 1);
+    config_serve_free(&config);
 }
 
 /* ---- tls, authorize_plain, policy ---- */
@@ -973,7 +979,7 @@ static const char tls_text[] = "tls:\n"
                                "  ca: ca.crt\n";
 
 TEST(tls_takes_addresses_files_tickets_and_a_handshake_timeout) {
-    struct daemon_config config;
+    struct serve_config config;
     char want[400];
     LOAD_OK("tls:\n"
             "  listen: [0.0.0.0, \"[::]\", 127.0.0.1:8802, \"[::1]:8803\", plc.example:802]\n"
@@ -984,38 +990,38 @@ TEST(tls_takes_addresses_files_tickets_and_a_handshake_timeout) {
             "  session_tickets: true\n"
             "  handshake_timeout: 2500ms\n",
             &config);
-    CHECK_EQ(config.tls_listen_count, 5);
-    CHECK_STR(config.tls_listen[0], "0.0.0.0:802");
-    CHECK_STR(config.tls_listen[1], "[::]:802");
-    CHECK_STR(config.tls_listen[2], "127.0.0.1:8802");
-    CHECK_STR(config.tls_listen[3], "[::1]:8803");
-    CHECK_STR(config.tls_listen[4], "plc.example:802");
+    CHECK_EQ(config.front.tls_listen_count, 5);
+    CHECK_STR(config.front.tls_listen[0], "0.0.0.0:802");
+    CHECK_STR(config.front.tls_listen[1], "[::]:802");
+    CHECK_STR(config.front.tls_listen[2], "127.0.0.1:8802");
+    CHECK_STR(config.front.tls_listen[3], "[::1]:8803");
+    CHECK_STR(config.front.tls_listen[4], "plc.example:802");
     snprintf(want, sizeof want, "%s/certs/server.crt", directory);
-    CHECK_STR(config.tls_certificate, want);
-    CHECK_STR(config.tls_key, "/etc/mbsec/server.key");
+    CHECK_STR(config.front.tls_certificate, want);
+    CHECK_STR(config.front.tls_key, "/etc/mbsec/server.key");
     snprintf(want, sizeof want, "%s/ca/", directory);
-    CHECK_STR(config.tls_ca, want);
+    CHECK_STR(config.front.tls_ca, want);
     snprintf(want, sizeof want, "%s/ca.crl", directory);
-    CHECK_STR(config.tls_crl, want);
-    CHECK_EQ(config.tls_session_tickets, 1);
-    CHECK_EQ(config.tls_handshake_timeout_ms, 2500);
+    CHECK_STR(config.front.tls_crl, want);
+    CHECK_EQ(config.front.tls_session_tickets, 1);
+    CHECK_EQ(config.front.tls_handshake_timeout_ms, 2500);
     /* The plain listeners are another key. */
-    CHECK_EQ(config.listen_count, 0);
-    config_free(&config);
+    CHECK_EQ(config.front.listen_count, 0);
+    config_serve_free(&config);
 
     /* Without listen: both wildcard addresses on 802; one address without a list. */
     LOAD_OK(tls_text, &config);
-    CHECK_EQ(config.tls_listen_count, 2);
-    CHECK_STR(config.tls_listen[0], "0.0.0.0:802");
-    CHECK_STR(config.tls_listen[1], "[::]:802");
-    CHECK(config.tls_crl == NULL);
-    CHECK_EQ(config.tls_session_tickets, 0);
-    CHECK_EQ(config.tls_handshake_timeout_ms, 10000);
-    config_free(&config);
+    CHECK_EQ(config.front.tls_listen_count, 2);
+    CHECK_STR(config.front.tls_listen[0], "0.0.0.0:802");
+    CHECK_STR(config.front.tls_listen[1], "[::]:802");
+    CHECK(config.front.tls_crl == NULL);
+    CHECK_EQ(config.front.tls_session_tickets, 0);
+    CHECK_EQ(config.front.tls_handshake_timeout_ms, 10000);
+    config_serve_free(&config);
     LOAD_OK("tls: { listen: 10.0.0.1, certificate: a, key: b, ca: c }\n", &config);
-    CHECK_EQ(config.tls_listen_count, 1);
-    CHECK_STR(config.tls_listen[0], "10.0.0.1:802");
-    config_free(&config);
+    CHECK_EQ(config.front.tls_listen_count, 1);
+    CHECK_STR(config.front.tls_listen[0], "10.0.0.1:802");
+    config_serve_free(&config);
 }
 
 TEST(tls_errors) {
@@ -1127,11 +1133,11 @@ static const char every_policy_key[] =
     "    action: drop\n";
 
 TEST(policy_rules_take_every_key) {
-    struct daemon_config config;
+    struct serve_config config;
     const char *rule = NULL;
     LOAD_OK(every_policy_key, &config);
-    CHECK_EQ(config.authorize_plain, 1);
-    struct mb_policy *policy = config.policy;
+    CHECK_EQ(config.front.authorize_plain, 1);
+    struct mb_policy *policy = config.front.policy;
     CHECK(policy != NULL);
     if (policy == NULL)
         return;
@@ -1196,24 +1202,24 @@ TEST(policy_rules_take_every_key) {
     CHECK_STR(rule, "default");
     CHECK_EQ(ACTION(policy, NULL, 0, site, rule, 0x08, 0x00, 0x0B, 0x00, 0x00), MB_POLICY_CLOSE);
     CHECK_EQ(ACTION(policy, "guest", 1, site, rule, 0x03, 0x00, 0x00, 0x00, 0x01), MB_POLICY_DROP);
-    config_free(&config);
-    CHECK(config.policy == NULL);
+    config_serve_free(&config);
+    CHECK(config.front.policy == NULL);
 
     /* One rule more or less: a new policy replaces the old one whole. */
     LOAD_OK(every_policy_key, &config);
-    struct mb_policy *first = config.policy;
+    struct mb_policy *first = config.front.policy;
     char error[256];
     CHECK_EQ(load_text("policy:\n  - { name: only, roles: [none], action: allow }\n", &config,
                        error, sizeof error),
              0);
-    CHECK(config.policy != first);
-    CHECK_EQ(mb_policy_rule_count(config.policy), 1);
-    CHECK_EQ(config.authorize_plain, 1);
+    CHECK(config.front.policy != first);
+    CHECK_EQ(mb_policy_rule_count(config.front.policy), 1);
+    CHECK_EQ(config.front.authorize_plain, 1);
     /* An empty list is a policy that denies everything. */
     CHECK_EQ(load_text("policy: []\n", &config, error, sizeof error), 0);
-    CHECK(config.policy != NULL);
-    CHECK_EQ(mb_policy_rule_count(config.policy), 0);
-    config_free(&config);
+    CHECK(config.front.policy != NULL);
+    CHECK_EQ(mb_policy_rule_count(config.front.policy), 0);
+    config_serve_free(&config);
 }
 
 /* Loads `rules` as the policy section over the base configuration and checks the error. */
@@ -1335,17 +1341,17 @@ TEST(policy_errors) {
 }
 
 TEST(a_failed_load_keeps_the_policy_it_had) {
-    struct daemon_config config;
+    struct serve_config config;
     char error[256];
     LOAD_OK(every_policy_key, &config);
-    struct mb_policy *policy = config.policy;
+    struct mb_policy *policy = config.front.policy;
     CHECK_EQ(load_text("policy:\n  - { name: only, roles: [none], action: allow }\nworkers: 0\n",
                        &config, error, sizeof error),
              MB_ECONFIG);
-    CHECK(config.policy == policy);
-    CHECK_EQ(mb_policy_rule_count(config.policy), 7);
-    CHECK_STR(mb_policy_rule_name(config.policy, 3), "engineer");
-    config_free(&config);
+    CHECK(config.front.policy == policy);
+    CHECK_EQ(mb_policy_rule_count(config.front.policy), 7);
+    CHECK_STR(mb_policy_rule_name(config.front.policy, 3), "engineer");
+    config_serve_free(&config);
 }
 
 /* ---- the gateway: backends, routes, and what each program refuses ---- */
@@ -1371,10 +1377,10 @@ static const char gateway_base_text[] =
     "metrics: { listen: 127.0.0.1:9502 }\n";
 
 /* Loads `text` as a gateway configuration over the defaults. */
-static int load_gateway_ok(int line, const char *text, struct daemon_config *config) {
+static int load_gateway_ok(int line, const char *text, struct gateway_config *config) {
     char error[512];
     config_gateway_defaults(config);
-    int status = load_text(text, config, error, sizeof error);
+    int status = load_gateway_text(text, config, error, sizeof error);
     harness_checks++;
     if (status != 0)
         harness_fail(__FILE__, line, "load failed with %d: %s", status, error);
@@ -1385,15 +1391,15 @@ static int load_gateway_ok(int line, const char *text, struct daemon_config *con
 
 /* As check_error_over(), for a gateway configuration loaded over gateway_base_text. */
 static void check_gateway_error(int line, const char *text, const char *want) {
-    struct daemon_config config, before;
+    struct gateway_config config, before;
     char error[512], expected[1024];
     config_gateway_defaults(&config);
-    if (load_text(gateway_base_text, &config, error, sizeof error) != 0) {
+    if (load_gateway_text(gateway_base_text, &config, error, sizeof error) != 0) {
         harness_fail(__FILE__, line, "the gateway base configuration does not load: %s", error);
         return;
     }
     memcpy(&before, &config, sizeof config);
-    int status = load_text(text, &config, error, sizeof error);
+    int status = load_gateway_text(text, &config, error, sizeof error);
     snprintf(expected, sizeof expected, "%s:%s", config_path, want);
     harness_checks += 3;
     if (status != MB_ECONFIG)
@@ -1406,33 +1412,31 @@ static void check_gateway_error(int line, const char *text, const char *want) {
     CHECK_STR(config.backends[0].name, "base-plc");
     CHECK_STR(config.backends[0].tls_pin, pin_text);
     CHECK_EQ(config.route_count, 2);
-    config_free(&config);
+    config_gateway_free(&config);
 }
 
 #define CHECK_GATEWAY_ERROR(text, want) check_gateway_error(__LINE__, text, want)
 
 TEST(gateway_defaults_check_plain_requests_too) {
-    struct daemon_config config;
+    struct gateway_config config;
     config_gateway_defaults(&config);
-    CHECK_EQ(config.program, CONFIG_GATEWAY);
-    CHECK_EQ(config.authorize_plain, 1);
+    CHECK_EQ(config.front.authorize_plain, 1);
     CHECK_EQ(config.backend_count, 0);
     CHECK_EQ(config.route_count, 0);
-    /* Freeing keeps the program, and with it the defaults of the gateway. */
-    config_free(&config);
-    CHECK_EQ(config.program, CONFIG_GATEWAY);
-    CHECK_EQ(config.authorize_plain, 1);
+    /* Freeing resets to the defaults of the gateway. */
+    config_gateway_free(&config);
+    CHECK_EQ(config.front.authorize_plain, 1);
     /* authorize_plain: false is the gateway's to choose. */
     LOAD_GATEWAY_OK("authorize_plain: false\n", &config);
-    CHECK_EQ(config.authorize_plain, 0);
-    config_free(&config);
-    config_defaults(&config);
-    CHECK_EQ(config.program, CONFIG_SERVE);
-    CHECK_EQ(config.authorize_plain, 0);
+    CHECK_EQ(config.front.authorize_plain, 0);
+    config_gateway_free(&config);
+    struct serve_config serve;
+    config_serve_defaults(&serve);
+    CHECK_EQ(serve.front.authorize_plain, 0);
 }
 
 TEST(backends_take_every_key) {
-    struct daemon_config config;
+    struct gateway_config config;
     char want[400];
     LOAD_GATEWAY_OK(
         "backends:\n"
@@ -1500,20 +1504,20 @@ TEST(backends_take_every_key) {
         CHECK_EQ(config.routes[i].device_unit, routes[i][1]);
         CHECK_EQ(config.routes[i].backend, routes[i][2]);
     }
-    config_free(&config);
+    config_gateway_free(&config);
 
     /* "backends:" with nothing after it is the section left out. */
     LOAD_GATEWAY_OK("backends:\n", &config);
     CHECK_EQ(config.backend_count, 0);
-    config_free(&config);
+    config_gateway_free(&config);
 }
 
 TEST(a_backends_list_replaces_the_one_loaded_before) {
-    struct daemon_config config;
+    struct gateway_config config;
     char error[512];
     LOAD_GATEWAY_OK(gateway_base_text, &config);
-    CHECK_EQ(load_text("backends:\n  - { name: other, address: 192.0.2.9, units: [7] }\n", &config,
-                       error, sizeof error),
+    CHECK_EQ(load_gateway_text("backends:\n  - { name: other, address: 192.0.2.9, units: [7] }\n",
+                               &config, error, sizeof error),
              0);
     CHECK_EQ(config.backend_count, 1);
     CHECK_STR(config.backends[0].name, "other");
@@ -1521,16 +1525,16 @@ TEST(a_backends_list_replaces_the_one_loaded_before) {
     CHECK_EQ(config.route_count, 1);
     CHECK_EQ(config.routes[0].front_unit, 7);
     /* Keys left out of the second file keep what the first gave; so does an empty section. */
-    CHECK_STR(config.listen[0], "127.0.0.1:5020");
-    CHECK_STR(mb_policy_rule_name(config.policy, 0), "base-readers");
-    CHECK_EQ(load_text("backends:\n", &config, error, sizeof error), 0);
+    CHECK_STR(config.front.listen[0], "127.0.0.1:5020");
+    CHECK_STR(mb_policy_rule_name(config.front.policy, 0), "base-readers");
+    CHECK_EQ(load_gateway_text("backends:\n", &config, error, sizeof error), 0);
     CHECK_EQ(config.backend_count, 1);
     CHECK_STR(config.backends[0].name, "other");
-    config_free(&config);
+    config_gateway_free(&config);
 }
 
 /* What a policy of `config` decides for an FC 6 write of register 10 on `unit` from plain TCP. */
-static enum mb_policy_action plain_write_on(const struct daemon_config *config, uint8_t unit) {
+static enum mb_policy_action plain_write_on(const struct front_config *config, uint8_t unit) {
     static const uint8_t write[] = {0x06, 0x00, 0x0A, 0x00, 0x01};
     struct sockaddr_in address = {.sin_family = AF_INET};
     address.sin_addr.s_addr = htonl(0xC0000207); /* 192.0.2.7 */
@@ -1558,39 +1562,39 @@ static const char aliased[] =
     "    action: allow\n";
 
 TEST(a_rule_on_a_front_unit_covers_every_front_unit_of_its_device_by_default) {
-    struct daemon_config config;
+    struct gateway_config config;
     if (LOAD_GATEWAY_OK(aliased, &config) != 0)
         return;
     CHECK_EQ(config.policy_front_units, 0);
-    CHECK_EQ(plain_write_on(&config, 1), MB_POLICY_DENY);
-    CHECK_EQ(plain_write_on(&config, 2), MB_POLICY_DENY);
-    CHECK_EQ(plain_write_on(&config, 3), MB_POLICY_ALLOW);
-    CHECK_EQ(plain_write_on(&config, 9), MB_POLICY_ALLOW);
+    CHECK_EQ(plain_write_on(&config.front, 1), MB_POLICY_DENY);
+    CHECK_EQ(plain_write_on(&config.front, 2), MB_POLICY_DENY);
+    CHECK_EQ(plain_write_on(&config.front, 3), MB_POLICY_ALLOW);
+    CHECK_EQ(plain_write_on(&config.front, 9), MB_POLICY_ALLOW);
     CHECK(config.policy_notes != NULL);
     CHECK_STR(config.policy_notes,
               "policy[0] (guard): also covers front unit 2 (as 1: backend plc1 "
               "unit 1), routed to the same device (policy_units: device)\n");
-    config_free(&config);
+    config_gateway_free(&config);
 }
 
 TEST(policy_units_front_takes_unit_ids_literally_and_says_what_is_left_open) {
-    struct daemon_config config;
+    struct gateway_config config;
     char text[1024];
     snprintf(text, sizeof text, "policy_units: front\n%s", aliased);
     if (LOAD_GATEWAY_OK(text, &config) != 0)
         return;
     CHECK_EQ(config.policy_front_units, 1);
-    CHECK_EQ(plain_write_on(&config, 1), MB_POLICY_DENY);
-    CHECK_EQ(plain_write_on(&config, 2), MB_POLICY_ALLOW);
+    CHECK_EQ(plain_write_on(&config.front, 1), MB_POLICY_DENY);
+    CHECK_EQ(plain_write_on(&config.front, 2), MB_POLICY_ALLOW);
     CHECK_STR(config.policy_notes,
               "policy[0] (guard): does not name front unit 2 (as 1: backend plc1 unit 1), which "
               "reaches the same device: requests through it get around this rule (policy_units: "
               "front)\n");
-    config_free(&config);
+    config_gateway_free(&config);
 }
 
 TEST(a_rule_may_name_devices_a_backend_or_one_of_its_units) {
-    struct daemon_config config;
+    struct gateway_config config;
     const char *text = "backends:\n"
                        "  - { name: plc1, address: 192.0.2.10, units: { 1: 1, 2: 1, 3: 3 } }\n"
                        "  - { name: plc2, address: 192.0.2.11, units: { 9: 1 } }\n"
@@ -1602,12 +1606,12 @@ TEST(a_rule_may_name_devices_a_backend_or_one_of_its_units) {
                        "  - { name: rest, sources: [0.0.0.0/0], action: allow }\n";
     if (LOAD_GATEWAY_OK(text, &config) != 0)
         return;
-    CHECK_EQ(plain_write_on(&config, 1), MB_POLICY_DENY);
-    CHECK_EQ(plain_write_on(&config, 2), MB_POLICY_DENY);
-    CHECK_EQ(plain_write_on(&config, 3), MB_POLICY_ALLOW);
-    CHECK_EQ(plain_write_on(&config, 9), MB_POLICY_DROP);
+    CHECK_EQ(plain_write_on(&config.front, 1), MB_POLICY_DENY);
+    CHECK_EQ(plain_write_on(&config.front, 2), MB_POLICY_DENY);
+    CHECK_EQ(plain_write_on(&config.front, 3), MB_POLICY_ALLOW);
+    CHECK_EQ(plain_write_on(&config.front, 9), MB_POLICY_DROP);
     CHECK(config.policy_notes == NULL);
-    config_free(&config);
+    config_gateway_free(&config);
     CHECK_GATEWAY_ERROR("policy:\n  - { name: g, sources: [0.0.0.0/0], devices: [nope], action: "
                         "deny }\n",
                         "2:48: policy[0].devices[0]: nope is not the name of a backend");
@@ -1795,22 +1799,25 @@ TEST(each_program_refuses_the_keys_of_the_other) {
     CHECK_GATEWAY_ERROR("log: { level: debug }\nidentity: { vendor_name: a }\n",
                         "2:1: identity is a key of mbsec serve: the gateway has no data model; "
                         "the devices behind it (backends) answer");
-    CHECK_GATEWAY_ERROR("workers: 2\n", "1:10: workers: mbsec gateway runs one event loop for "
-                                        "now; leave workers out or give 1");
+    CHECK_GATEWAY_ERROR("workers: 2\n", "1:10: workers: the gateway runs one event loop for now; "
+                                        "1 is the only value (the backends' connections are "
+                                        "shared by every client through it)");
+    CHECK(config_gateway_workers_refused(1) == NULL);
+    CHECK(config_gateway_workers_refused(0) != NULL);
     CHECK_GATEWAY_ERROR("backend: []\n",
                         "1:1: unknown key \"backend\" (did you mean backends?); valid keys: "
                         "listen, workers, user, log, limits, tls, authorize_plain, policy, "
                         "backends, audit, alerts, metrics, policy_units");
-    struct daemon_config config;
+    struct gateway_config config;
     LOAD_GATEWAY_OK("workers: 1\nuser: nobody\nlog: { format: json }\nlimits: { in_flight: 4 }\n",
                     &config);
-    CHECK_EQ(config.workers, 1);
-    CHECK_EQ(config.limits.max_in_flight, 4);
-    config_free(&config);
+    CHECK_EQ(config.front.workers, 1);
+    CHECK_EQ(config.front.limits.max_in_flight, 4);
+    config_gateway_free(&config);
 }
 
 TEST(the_gateway_takes_audit_metrics_alerts_and_a_rate_limit) {
-    struct daemon_config config;
+    struct gateway_config config;
     if (LOAD_GATEWAY_OK("audit:\n"
                         "  file: log/audit.jsonl\n"
                         "  syslog: udp:127.0.0.1:514\n"
@@ -1830,20 +1837,20 @@ TEST(the_gateway_takes_audit_metrics_alerts_and_a_rate_limit) {
     CHECK_EQ(config.guard.rate, 50);
     CHECK_EQ(config.guard.burst, 100);
     CHECK_EQ(config.guard.over_rate, OVER_RATE_CLOSE);
-    CHECK_EQ(config.limits.max_in_flight, 8);
+    CHECK_EQ(config.front.limits.max_in_flight, 8);
     CHECK_EQ(config.guard.alert_window_ms, 30000);
     CHECK_EQ(config.guard.alert_scan_units, 4);
     CHECK_EQ(config.guard.alert_denials, 3);
     CHECK_EQ(config.guard.alert_malformed, 2);
     CHECK_EQ(config.guard.alert_rate_limited, 7);
     /* A copy owns its own strings. */
-    struct daemon_config copy;
-    CHECK_EQ(config_copy(&copy, &config), 0);
+    struct gateway_config copy;
+    CHECK_EQ(config_gateway_copy(&copy, &config), 0);
     CHECK(copy.guard.audit_file != config.guard.audit_file);
     CHECK_STR(copy.guard.audit_file, want);
-    config_free(&config);
+    config_gateway_free(&config);
     CHECK_STR(copy.guard.metrics_listen, "[::1]:9502");
-    config_free(&copy);
+    config_gateway_free(&copy);
     /* The defaults: nothing written anywhere, no limit, the documented thresholds. */
     config_gateway_defaults(&config);
     CHECK(config.guard.audit_file == NULL && config.guard.metrics_listen == NULL);
@@ -1887,7 +1894,7 @@ TEST(bad_audit_metrics_alerts_and_rate_keys_are_named) {
 }
 
 TEST(the_rules_are_kept_as_written_for_check) {
-    struct daemon_config config;
+    struct serve_config config;
     LOAD_OK("policy:\n"
             "  - name: operators-read\n"
             "    roles: [operator, \"any\"]\n"
@@ -1900,28 +1907,29 @@ TEST(the_rules_are_kept_as_written_for_check) {
             "    action: allow\n"
             "  - { name: quiet, sources: 10.0.0.0/8, action: drop }\n",
             &config);
-    CHECK_STR(config.policy_text, "roles: [operator, \"any\"], preset: read-only, action: allow\n"
-                                  "roles: engineer, tables: { holding_registers: [100-110, "
-                                  "0x200] }, values: 0-500, action: allow\n"
-                                  "sources: 10.0.0.0/8, action: drop\n");
-    struct daemon_config copy;
-    CHECK_EQ(config_copy(&copy, &config), 0);
-    config_free(&config);
-    CHECK(copy.policy_text != NULL && strstr(copy.policy_text, "sources: 10.0.0.0/8") != NULL);
-    config_free(&copy);
-    CHECK(copy.policy_text == NULL);
+    CHECK_STR(config.front.policy_text,
+              "roles: [operator, \"any\"], preset: read-only, action: allow\n"
+              "roles: engineer, tables: { holding_registers: [100-110, "
+              "0x200] }, values: 0-500, action: allow\n"
+              "sources: 10.0.0.0/8, action: drop\n");
+    struct serve_config copy;
+    CHECK_EQ(config_serve_copy(&copy, &config), 0);
+    config_serve_free(&config);
+    CHECK(copy.front.policy_text != NULL &&
+          strstr(copy.front.policy_text, "sources: 10.0.0.0/8") != NULL);
+    config_serve_free(&copy);
+    CHECK(copy.front.policy_text == NULL);
     /* policy: [] has no rules, and no lines. */
     LOAD_OK("policy: []\n", &config);
-    CHECK_STR(config.policy_text, "");
-    config_free(&config);
+    CHECK_STR(config.front.policy_text, "");
+    config_serve_free(&config);
 }
 
 TEST(a_gateway_copy_is_deep) {
-    struct daemon_config original, copy;
+    struct gateway_config original, copy;
     LOAD_GATEWAY_OK(gateway_base_text, &original);
-    CHECK_EQ(config_copy(&copy, &original), 0);
-    config_free(&original);
-    CHECK_EQ(copy.program, CONFIG_GATEWAY);
+    CHECK_EQ(config_gateway_copy(&copy, &original), 0);
+    config_gateway_free(&original);
     CHECK_EQ(copy.backend_count, 1);
     CHECK_STR(copy.backends[0].name, "base-plc");
     CHECK_STR(copy.backends[0].address, "192.0.2.1:502");
@@ -1929,27 +1937,27 @@ TEST(a_gateway_copy_is_deep) {
     CHECK_EQ(copy.route_count, 2);
     CHECK_EQ(copy.routes[1].front_unit, 2);
     CHECK_EQ(copy.routes[1].device_unit, 5);
-    config_free(&copy);
+    config_gateway_free(&copy);
     CHECK_EQ(copy.backend_count, 0);
-    CHECK_EQ(copy.program, CONFIG_GATEWAY);
+    CHECK_EQ(copy.front.authorize_plain, 1);
 }
 
 /* ---- loading over a loaded configuration, copy and free ---- */
 
 TEST(a_load_goes_over_the_configuration_it_is_given) {
-    struct daemon_config config;
+    struct serve_config config;
     char error[256];
     LOAD_OK(base_text, &config);
     CHECK_EQ(load_text("workers: 3\nidentity: { vendor_name: Second }\nlisten: 0.0.0.0:1\n",
                        &config, error, sizeof error),
              0);
-    CHECK_EQ(config.workers, 3);
-    CHECK_STR(config.user, "nobody");
-    CHECK_EQ(config.log_format, LOG_JSON);
+    CHECK_EQ(config.front.workers, 3);
+    CHECK_STR(config.front.user, "nobody");
+    CHECK_EQ(config.front.log_format, LOG_JSON);
     CHECK_STR(config.model.identity.vendor_name, "Second");
     CHECK_STR(config.model.identity.product_code, "BASE-1");
-    CHECK_EQ(config.listen_count, 1);
-    CHECK_STR(config.listen[0], "0.0.0.0:1");
+    CHECK_EQ(config.front.listen_count, 1);
+    CHECK_STR(config.front.listen[0], "0.0.0.0:1");
     CHECK_EQ(config.model.unit_count, 1);
     CHECK_EQ(config.units[0].unit_id, 7);
     CHECK(config.units[0].fifos == &config.fifos[0]);
@@ -1964,11 +1972,11 @@ TEST(a_load_goes_over_the_configuration_it_is_given) {
     CHECK_EQ(config.fifo_count, 0);
     CHECK_EQ(config.units[0].fifo_count, 0);
     CHECK_EQ(config.units[0].holding_registers.size, 0);
-    config_free(&config);
+    config_serve_free(&config);
 }
 
 TEST(reloading_many_times_neither_leaks_nor_runs_out_of_string_slots) {
-    struct daemon_config config;
+    struct serve_config config;
     char error[256];
     LOAD_OK(base_text, &config);
     for (int i = 0; i < 50; i++) {
@@ -1985,18 +1993,18 @@ TEST(reloading_many_times_neither_leaks_nor_runs_out_of_string_slots) {
     CHECK_EQ(config.string_count, 8);
     CHECK_STR(config.model.identity.application_name, "g");
     CHECK_STR(config.model.persist_path, "/h");
-    config_free(&config);
+    config_serve_free(&config);
 }
 
 TEST(copy_is_deep_and_points_into_itself) {
-    struct daemon_config original, copy;
+    struct serve_config original, copy;
     LOAD_OK(base_text, &original);
-    CHECK_EQ(config_copy(&copy, &original), 0);
-    config_free(&original);
+    CHECK_EQ(config_serve_copy(&copy, &original), 0);
+    config_serve_free(&original);
     /* The original is gone: everything below must live in the copy. */
-    CHECK_EQ(copy.listen_count, 2);
-    CHECK_STR(copy.listen[0], "127.0.0.1:5020");
-    CHECK_STR(copy.user, "nobody");
+    CHECK_EQ(copy.front.listen_count, 2);
+    CHECK_STR(copy.front.listen[0], "127.0.0.1:5020");
+    CHECK_STR(copy.front.user, "nobody");
     CHECK_STR(copy.model.identity.vendor_name, "Base Vendor");
     CHECK_STR(copy.model.identity.product_code, "BASE-1");
     CHECK_STR(copy.model.persist_path, "/var/lib/mbsec/base.state");
@@ -2009,49 +2017,49 @@ TEST(copy_is_deep_and_points_into_itself) {
     CHECK(copy.units[0].fifos == &copy.fifos[0]);
     CHECK_EQ(copy.units[0].fifos[0].address, 10);
     CHECK_EQ(copy.units[0].fifos[0].capacity, 5);
-    CHECK_EQ(copy.tls_listen_count, 1);
-    CHECK_STR(copy.tls_listen[0], "127.0.0.1:8802");
-    CHECK_STR(copy.tls_certificate, "/etc/mbsec/base.crt");
-    CHECK_STR(copy.tls_key, "/etc/mbsec/base.key");
-    CHECK_STR(copy.tls_ca, "/etc/mbsec/ca.crt");
-    CHECK_STR(copy.tls_crl, "/etc/mbsec/ca.crl");
-    CHECK_EQ(copy.tls_session_tickets, 1);
-    CHECK_EQ(copy.tls_handshake_timeout_ms, 3000);
-    CHECK_EQ(copy.authorize_plain, 1);
-    CHECK(copy.policy != NULL);
-    CHECK_STR(mb_policy_rule_name(copy.policy, 0), "base-readers");
+    CHECK_EQ(copy.front.tls_listen_count, 1);
+    CHECK_STR(copy.front.tls_listen[0], "127.0.0.1:8802");
+    CHECK_STR(copy.front.tls_certificate, "/etc/mbsec/base.crt");
+    CHECK_STR(copy.front.tls_key, "/etc/mbsec/base.key");
+    CHECK_STR(copy.front.tls_ca, "/etc/mbsec/ca.crt");
+    CHECK_STR(copy.front.tls_crl, "/etc/mbsec/ca.crl");
+    CHECK_EQ(copy.front.tls_session_tickets, 1);
+    CHECK_EQ(copy.front.tls_handshake_timeout_ms, 3000);
+    CHECK_EQ(copy.front.authorize_plain, 1);
+    CHECK(copy.front.policy != NULL);
+    CHECK_STR(mb_policy_rule_name(copy.front.policy, 0), "base-readers");
 
     /* A copy of the defaults, and a copy of a copy. */
-    struct daemon_config defaults, second;
-    config_defaults(&defaults);
-    CHECK_EQ(config_copy(&second, &defaults), 0);
+    struct serve_config defaults, second;
+    config_serve_defaults(&defaults);
+    CHECK_EQ(config_serve_copy(&second, &defaults), 0);
     CHECK(second.model.units == second.units);
-    config_free(&second);
-    CHECK_EQ(config_copy(&second, &copy), 0);
+    config_serve_free(&second);
+    CHECK_EQ(config_serve_copy(&second, &copy), 0);
     CHECK(second.model.units == second.units);
     CHECK(second.units[0].fifos == &second.fifos[0]);
     CHECK(second.model.identity.vendor_name != copy.model.identity.vendor_name);
     CHECK_STR(second.model.identity.vendor_name, "Base Vendor");
-    CHECK(second.policy != copy.policy);
-    CHECK(second.tls_ca != copy.tls_ca);
-    CHECK_STR(second.tls_ca, "/etc/mbsec/ca.crt");
-    CHECK_STR(mb_policy_rule_name(second.policy, 0), "base-readers");
-    config_free(&second);
+    CHECK(second.front.policy != copy.front.policy);
+    CHECK(second.front.tls_ca != copy.front.tls_ca);
+    CHECK_STR(second.front.tls_ca, "/etc/mbsec/ca.crt");
+    CHECK_STR(mb_policy_rule_name(second.front.policy, 0), "base-readers");
+    config_serve_free(&second);
 
     /* Free resets to the defaults. */
-    config_free(&copy);
-    CHECK_EQ(copy.listen_count, 0);
-    CHECK(copy.user == NULL);
+    config_serve_free(&copy);
+    CHECK_EQ(copy.front.listen_count, 0);
+    CHECK(copy.front.user == NULL);
     CHECK_EQ(copy.string_count, 0);
     CHECK(copy.model.identity.vendor_name == NULL);
     CHECK(copy.model.persist_path == NULL);
-    CHECK(copy.policy == NULL);
-    CHECK_EQ(copy.tls_listen_count, 0);
-    CHECK(copy.tls_ca == NULL);
+    CHECK(copy.front.policy == NULL);
+    CHECK_EQ(copy.front.tls_listen_count, 0);
+    CHECK(copy.front.tls_ca == NULL);
     CHECK_EQ(copy.model.any_unit, 1);
     CHECK(copy.model.units == copy.units);
     CHECK_EQ(copy.units[0].coils.size, 65536);
-    config_free(&copy);
+    config_serve_free(&copy);
 }
 
 /* ---- the examples and the documentation ---- */
@@ -2081,6 +2089,26 @@ static int is_gateway_file(const char *path) {
     return is_gateway_text(text);
 }
 
+/* Loads `path` over the defaults of the program it is for; a file of serve's must give a model
+ * mb_model_create() accepts (`name` says which in a failure). Returns the load's status. */
+static int load_as_its_program(const char *path, int gateway, const char *name, char *error,
+                               size_t capacity) {
+    if (gateway) {
+        struct gateway_config config;
+        config_gateway_defaults(&config);
+        int status = config_gateway_load(path, &config, error, capacity);
+        config_gateway_free(&config);
+        return status;
+    }
+    struct serve_config config;
+    config_serve_defaults(&config);
+    int status = config_serve_load(path, &config, error, capacity);
+    if (status == 0)
+        check_model_accepts(name, &config);
+    config_serve_free(&config);
+    return status;
+}
+
 TEST(every_example_file_loads) {
     char path[1024], examples[512], error[512];
     int loaded = 0;
@@ -2094,58 +2122,49 @@ TEST(every_example_file_loads) {
         size_t length = strlen(entry->d_name);
         if (length < 6 || strcmp(entry->d_name + length - 5, ".yaml") != 0)
             continue;
-        struct daemon_config config;
         snprintf(path, sizeof path, "%s/%s", examples, entry->d_name);
-        int gateway = is_gateway_file(path);
-        if (gateway)
-            config_gateway_defaults(&config);
-        else
-            config_defaults(&config);
-        int status = config_load(path, &config, error, sizeof error);
+        int status = load_as_its_program(path, is_gateway_file(path), path, error, sizeof error);
         CHECK_EQ(status, 0);
         if (status != 0)
             fprintf(stderr, "  %s\n", error);
-        else if (!gateway)
-            check_model_accepts(path, &config);
-        config_free(&config);
         loaded++;
     }
     closedir(folder);
     CHECK(loaded >= 3);
 
     /* The simulator example is what it says it is. */
-    struct daemon_config config;
+    struct serve_config config;
     snprintf(path, sizeof path, "%s/simulator.yaml", examples);
-    config_defaults(&config);
-    CHECK_EQ(config_load(path, &config, error, sizeof error), 0);
+    config_serve_defaults(&config);
+    CHECK_EQ(config_serve_load(path, &config, error, sizeof error), 0);
     CHECK_EQ(config.model.any_unit, 0);
     CHECK_EQ(config.model.unit_count, 3);
     CHECK_EQ(config.fifo_count, 2);
     CHECK_EQ(config.units[0].files, 4);
     CHECK(config.model.persist_path != NULL);
     CHECK_STR(config.model.identity.vendor_name, "Example Automation");
-    config_free(&config);
+    config_serve_free(&config);
 }
 
 TEST(the_policy_example_does_what_its_comments_say) {
     char path[600], examples[512], error[512], want[700];
     const char *rule = NULL;
     const char *site = "2001:db8::7";
-    struct daemon_config config;
+    struct serve_config config;
     source_path(examples, sizeof examples, "examples");
     snprintf(path, sizeof path, "%s/policy.yaml", examples);
-    config_defaults(&config);
-    CHECK_EQ(config_load(path, &config, error, sizeof error), 0);
-    struct mb_policy *policy = config.policy;
+    config_serve_defaults(&config);
+    CHECK_EQ(config_serve_load(path, &config, error, sizeof error), 0);
+    struct mb_policy *policy = config.front.policy;
     CHECK(policy != NULL);
     if (policy == NULL)
         return;
-    CHECK_EQ(config.authorize_plain, 0);
-    CHECK_EQ(config.tls_listen_count, 2);
-    CHECK_STR(config.tls_listen[0], "0.0.0.0:802");
-    CHECK_STR(config.tls_listen[1], "[::]:802");
+    CHECK_EQ(config.front.authorize_plain, 0);
+    CHECK_EQ(config.front.tls_listen_count, 2);
+    CHECK_STR(config.front.tls_listen[0], "0.0.0.0:802");
+    CHECK_STR(config.front.tls_listen[1], "[::]:802");
     snprintf(want, sizeof want, "%s/pki/clients-ca.crt", examples);
-    CHECK_STR(config.tls_ca, want);
+    CHECK_STR(config.front.tls_ca, want);
     /* operator: reads, the device, and nothing else */
     CHECK_EQ(ACTION(policy, "operator", 1, site, rule, 0x03, 0x00, 0x64, 0x00, 0x0B),
              MB_POLICY_ALLOW);
@@ -2195,7 +2214,7 @@ TEST(the_policy_example_does_what_its_comments_say) {
     /* no role: the connection is closed; another role: denied */
     CHECK_EQ(ACTION(policy, NULL, 1, site, rule, 0x03, 0x00, 0x00, 0x00, 0x01), MB_POLICY_CLOSE);
     CHECK_EQ(ACTION(policy, "guest", 1, site, rule, 0x03, 0x00, 0x00, 0x00, 0x01), MB_POLICY_DENY);
-    config_free(&config);
+    config_serve_free(&config);
 }
 
 /* The action the policy takes on `pdu` for unit `unit`, from `role` over TLS or from the plain
@@ -2216,12 +2235,12 @@ static enum mb_policy_action gateway_action(const struct mb_policy *policy, cons
 
 TEST(the_gateway_example_does_what_its_comments_say) {
     char path[600], examples[512], error[512], want[700];
-    struct daemon_config config;
+    struct gateway_config config;
     source_path(examples, sizeof examples, "examples");
     snprintf(path, sizeof path, "%s/gateway.yaml", examples);
     config_gateway_defaults(&config);
-    CHECK_EQ(config_load(path, &config, error, sizeof error), 0);
-    CHECK_EQ(config.authorize_plain, 1);
+    CHECK_EQ(config_gateway_load(path, &config, error, sizeof error), 0);
+    CHECK_EQ(config.front.authorize_plain, 1);
     CHECK_EQ(config.backend_count, 3);
     CHECK_STR(config.backends[0].name, "plc1");
     CHECK_STR(config.backends[0].address, "10.20.5.10:502");
@@ -2245,10 +2264,10 @@ TEST(the_gateway_example_does_what_its_comments_say) {
             seen += route->backend == 2 && route->device_unit == 20;
     }
     CHECK_EQ(seen, 3);
-    const struct mb_policy *policy = config.policy;
+    const struct mb_policy *policy = config.front.policy;
     CHECK(policy != NULL);
     if (policy == NULL) {
-        config_free(&config);
+        config_gateway_free(&config);
         return;
     }
     const char *site = "2001:db8::7", *scada = "::ffff:10.20.1.5", *other = "::ffff:10.20.1.6";
@@ -2272,7 +2291,7 @@ TEST(the_gateway_example_does_what_its_comments_say) {
     CHECK_EQ(GATEWAY_ACTION(policy, NULL, scada, 20, 0x03, 0x00, 0x00, 0x00, 0x0A), MB_POLICY_DENY);
     CHECK_EQ(GATEWAY_ACTION(policy, NULL, scada, 1, 0x06, 0x00, 0x64, 0x00, 0x01), MB_POLICY_DENY);
     CHECK_EQ(GATEWAY_ACTION(policy, NULL, other, 1, 0x03, 0x00, 0x00, 0x00, 0x01), MB_POLICY_DENY);
-    config_free(&config);
+    config_gateway_free(&config);
 }
 
 TEST(every_yaml_block_of_the_configuration_guide_loads) {
@@ -2295,23 +2314,15 @@ TEST(every_yaml_block_of_the_configuration_guide_loads) {
         CHECK(end != NULL);
         if (end == NULL)
             break;
-        struct daemon_config config;
         write_text(config_path, start, (size_t)(end - start) + 1);
         /* A block with backends is a gateway's (and never has units). */
         char block[8192];
         snprintf(block, sizeof block, "%.*s", (int)(end - start), start);
-        int gateway = is_gateway_text(block);
-        if (gateway)
-            config_gateway_defaults(&config);
-        else
-            config_defaults(&config);
-        int status = config_load(config_path, &config, error, sizeof error);
+        int status = load_as_its_program(config_path, is_gateway_text(block),
+                                         "docs/configuration.md", error, sizeof error);
         CHECK_EQ(status, 0);
         if (status != 0)
             fprintf(stderr, "  block %d: %s\n", blocks + 1, error);
-        else if (!gateway)
-            check_model_accepts("docs/configuration.md", &config);
-        config_free(&config);
         blocks++;
         cursor = end;
     }

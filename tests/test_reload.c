@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The reload engine of the two daemons (src/app/daemon/reload.c), driven as `mbsec serve`
- * drives it: the configuration loaded from a real file with config_load() on every reload,
+ * drives it: the configuration loaded from a real file with config_serve_load() on every reload,
  * the log lines written by the real logger to a real file. A program here records which of its
  * steps ran, and can be told to fail one. (The TLS step is exercised end to end by
  * tests/tls/test_serve_tls.sh and tests/gateway/test_gateway_process.sh, which rotate real
@@ -19,8 +19,8 @@
 struct program {
     char path[128];
     struct logger logger;
-    struct daemon_config running; /* what "runs": the last committed configuration */
-    struct daemon_config fresh;
+    struct serve_config running; /* what "runs": the last committed configuration */
+    struct serve_config fresh;
     int fail_prepare, fail_commit;
     int loads, prepares, commits, discards, tls_replaced;
     int counted_ok, counted_refused;
@@ -29,14 +29,14 @@ struct program {
 static void *load(void *data, char *error, size_t capacity) {
     struct program *program = data;
     program->loads++;
-    config_free(&program->fresh); /* the last reload's, which the engine has read by now */
-    if (config_load(program->path, &program->fresh, error, capacity) != 0)
+    config_serve_free(&program->fresh); /* the last reload's, which the engine has read by now */
+    if (config_serve_load(program->path, &program->fresh, error, capacity) != 0)
         return NULL;
     return &program->fresh;
 }
 
-static const struct daemon_config *config_of(const void *fresh) {
-    return fresh;
+static const struct front_config *config_of(const void *fresh) {
+    return &((const struct serve_config *)fresh)->front;
 }
 
 static int prepare(void *data, void *fresh, char *error, size_t capacity) {
@@ -57,8 +57,8 @@ static int commit(void *data, void *fresh, char *applied, size_t applied_capacit
         return -1;
     }
     program->commits++;
-    config_free(&program->running);
-    if (config_copy(&program->running, fresh) != 0) {
+    config_serve_free(&program->running);
+    if (config_serve_copy(&program->running, fresh) != 0) {
         snprintf(error, error_capacity, "out of memory");
         return -1;
     }
@@ -69,7 +69,7 @@ static int commit(void *data, void *fresh, char *applied, size_t applied_capacit
 static void discard(void *data, void *fresh) {
     struct program *program = data;
     program->discards++;
-    config_free(fresh);
+    config_serve_free(fresh);
 }
 
 static void replace_tls(void *data, struct mb_tls_context *previous, struct mb_tls_context *next) {
@@ -134,16 +134,16 @@ static void start(struct program *program, struct reload_front *front, const cha
     program->logger.format = LOG_PLAIN;
     program->logger.level = MB_LOG_INFO;
     char error[600];
-    config_defaults(&program->running);
-    config_defaults(&program->fresh);
-    CHECK_EQ(config_load(program->path, &program->running, error, sizeof error), 0);
-    reload_front_init(front, &program->running, NULL, NULL);
+    config_serve_defaults(&program->running);
+    config_serve_defaults(&program->fresh);
+    CHECK_EQ(config_serve_load(program->path, &program->running, error, sizeof error), 0);
+    reload_front_init(front, &program->running, NULL, config_of, NULL);
 }
 
 static void stop(struct program *program, struct reload_front *front) {
     reload_front_release(front);
-    config_free(&program->running);
-    config_free(&program->fresh);
+    config_serve_free(&program->running);
+    config_serve_free(&program->fresh);
     fclose(program->logger.stream);
     unlink(program->path);
 }
@@ -163,7 +163,7 @@ TEST(a_good_file_is_committed_and_the_line_says_what_was_applied) {
     CHECK_EQ(program.discards, 0);
     CHECK_EQ(program.tls_replaced, 0); /* no TLS listeners: nothing to renew */
     CHECK_EQ(program.counted_ok, 1);
-    CHECK_EQ(program.running.limits.max_connections, 7);
+    CHECK_EQ(program.running.front.limits.max_connections, 7);
     CHECK(strstr(log_text(&program), "reloaded reason=\"limits, logging, policy applied; units "
                                      "take effect at the next start\"") != NULL);
     CHECK(strstr(log_text(&program), "restart") == NULL);
@@ -203,7 +203,7 @@ TEST(a_prepare_or_commit_that_fails_discards_the_new_configuration) {
     CHECK(strstr(log_text(&program),
                  "reload_refused reason=\"backends[0].address: nowhere: not "
                  "an address; the running configuration stays in force\"") != NULL);
-    CHECK(program.running.limits.max_connections != 9);
+    CHECK(program.running.front.limits.max_connections != 9);
 
     program.fail_prepare = 0;
     program.fail_commit = 1;
@@ -213,13 +213,13 @@ TEST(a_prepare_or_commit_that_fails_discards_the_new_configuration) {
     CHECK_EQ(program.counted_refused, 2);
     CHECK(strstr(log_text(&program), "the backends could not be started (out of memory); the "
                                      "running configuration stays in force") != NULL);
-    CHECK(program.running.limits.max_connections != 9);
+    CHECK(program.running.front.limits.max_connections != 9);
 
     /* The same file once nothing fails: applied. */
     program.fail_commit = 0;
     reload_run(&front, &steps);
     CHECK_EQ(program.commits, 1);
-    CHECK_EQ(program.running.limits.max_connections, 9);
+    CHECK_EQ(program.running.front.limits.max_connections, 9);
     stop(&program, &front);
 }
 

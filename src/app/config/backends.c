@@ -412,7 +412,7 @@ static int parse_backend(struct reading *reading, const yaml_node_t *node, const
 }
 
 int config_backends(const struct yaml_reader *reader, const yaml_node_t *node,
-                    struct daemon_config *config) {
+                    struct gateway_config *config) {
     /* "backends:" with nothing after it is the section left out. */
     if (yaml_is_null(node))
         return 0;

@@ -16,7 +16,7 @@
  * `config` is left as it was.
  */
 int config_backends(const struct yaml_reader *reader, const yaml_node_t *node,
-                    struct daemon_config *config);
+                    struct gateway_config *config);
 
 /* Frees the strings of a backend and zeroes it. */
 void config_backend_free(struct config_backend *backend);

@@ -21,19 +21,23 @@
 
 /* ---- defaults, free, copy ---- */
 
-void config_defaults(struct daemon_config *config) {
-    memset(config, 0, sizeof *config);
-    config->workers = 1;
-    config->log_format = LOG_PLAIN;
-    config->log_level = MB_LOG_INFO;
+static void front_defaults(struct front_config *front) {
+    front->workers = 1;
+    front->log_format = LOG_PLAIN;
+    front->log_level = MB_LOG_INFO;
     /* The values server.h documents for struct mb_server_limits, written out so that the tool
      * can show them; the config layer uses the runtime's types, not its functions. */
-    config->limits.max_connections = 1024;
-    config->limits.max_per_source = 64;
-    config->limits.idle_timeout_ms = 60000;
-    config->limits.max_in_flight = 16;
-    config->shutdown_grace_ms = 5000;
+    front->limits.max_connections = 1024;
+    front->limits.max_per_source = 64;
+    front->limits.idle_timeout_ms = 60000;
+    front->limits.max_in_flight = 16;
+    front->shutdown_grace_ms = 5000;
+    front->tls_handshake_timeout_ms = 10000;
+}
 
+void config_serve_defaults(struct serve_config *config) {
+    memset(config, 0, sizeof *config);
+    front_defaults(&config->front);
     /* The built-in simulator of model.h: any unit id, all four tables over 0..65535. */
     struct mb_unit_config *unit = &config->units[0];
     unit->coils.size = 65536;
@@ -48,47 +52,56 @@ void config_defaults(struct daemon_config *config) {
     config->model.identity.conformity_level = 0x83;
     config->model.identity.running = 1;
     config->model.sync_interval_ms = 1000;
-    config->tls_handshake_timeout_ms = 10000;
+}
+
+void config_gateway_defaults(struct gateway_config *config) {
+    memset(config, 0, sizeof *config);
+    front_defaults(&config->front);
+    config->front.authorize_plain = 1;
     config_guard_defaults(&config->guard);
 }
 
-void config_gateway_defaults(struct daemon_config *config) {
-    config_defaults(config);
-    config->program = CONFIG_GATEWAY;
-    config->authorize_plain = 1;
+/* Each frees what the config owns, leaving its pointers dangling: the caller resets or
+ * overwrites. */
+static void release_front(struct front_config *front) {
+    for (size_t i = 0; i < front->listen_count; i++)
+        free(front->listen[i]);
+    free(front->user);
+    for (size_t i = 0; i < front->tls_listen_count; i++)
+        free(front->tls_listen[i]);
+    free(front->tls_certificate);
+    free(front->tls_key);
+    free(front->tls_ca);
+    free(front->tls_crl);
+    mb_policy_destroy(front->policy);
+    free(front->policy_text);
 }
 
-/* Frees what the config owns, leaving its pointers dangling: the caller resets or overwrites. */
-static void release(struct daemon_config *config) {
-    for (size_t i = 0; i < config->listen_count; i++)
-        free(config->listen[i]);
-    free(config->user);
+static void release_serve(struct serve_config *config) {
+    release_front(&config->front);
     for (size_t i = 0; i < config->string_count; i++)
         free(config->strings[i]);
-    for (size_t i = 0; i < config->tls_listen_count; i++)
-        free(config->tls_listen[i]);
-    free(config->tls_certificate);
-    free(config->tls_key);
-    free(config->tls_ca);
-    free(config->tls_crl);
-    mb_policy_destroy(config->policy);
-    free(config->policy_text);
+}
+
+static void release_gateway(struct gateway_config *config) {
+    release_front(&config->front);
     free(config->policy_notes);
     for (size_t i = 0; i < config->backend_count; i++)
         config_backend_free(&config->backends[i]);
     config_guard_free(&config->guard);
 }
 
-void config_free(struct daemon_config *config) {
-    enum config_program program = config->program;
-    release(config);
-    if (program == CONFIG_GATEWAY)
-        config_gateway_defaults(config);
-    else
-        config_defaults(config);
+void config_serve_free(struct serve_config *config) {
+    release_serve(config);
+    config_serve_defaults(config);
 }
 
-static const char **identity_strings(struct daemon_config *config, size_t index) {
+void config_gateway_free(struct gateway_config *config) {
+    release_gateway(config);
+    config_gateway_defaults(config);
+}
+
+static const char **identity_strings(struct serve_config *config, size_t index) {
     struct mb_identity_config *identity = &config->model.identity;
     const char **fields[] = {&identity->vendor_name,      &identity->product_code,
                              &identity->revision,         &identity->vendor_url,
@@ -102,7 +115,7 @@ static const char **identity_strings(struct daemon_config *config, size_t index)
  * (its units, FIFOs, server id and owned strings) point to the same places in `to`. to->strings
  * must already hold to's own strings, in the order of from->strings.
  */
-static void relocate(struct daemon_config *to, const struct daemon_config *from) {
+static void relocate(struct serve_config *to, const struct serve_config *from) {
     const char **field;
     for (size_t i = 0; (field = identity_strings(to, i)) != NULL; i++)
         for (size_t k = 0; k < from->string_count; k++)
@@ -129,37 +142,27 @@ static char *duplicate(const char *text) {
     return copy;
 }
 
-int config_copy(struct daemon_config *target, const struct daemon_config *source) {
-    memcpy(target, source, sizeof *target);
+/* Copies what `source` owns into `target`, a byte copy of it. Returns 0, or MB_ENOMEM with
+ * `target` owning what was copied so far (release_front() frees it). */
+static int copy_front(struct front_config *target, const struct front_config *source) {
     /* Until each is copied, the target owns nothing, so a failure can free it safely. */
     target->listen_count = 0;
     target->user = NULL;
-    target->string_count = 0;
     target->tls_listen_count = 0;
     target->tls_certificate = target->tls_key = target->tls_ca = target->tls_crl = NULL;
     target->policy = NULL;
     target->policy_text = NULL;
-    target->policy_notes = NULL;
-    target->backend_count = 0;
-    config_guard_defaults(&target->guard);
     for (size_t i = 0; i < source->listen_count; i++) {
         target->listen[i] = NULL;
         if (source->listen[i] != NULL && (target->listen[i] = duplicate(source->listen[i])) == NULL)
-            goto out_of_memory;
+            return MB_ENOMEM;
         target->listen_count++;
     }
     if (source->user != NULL && (target->user = duplicate(source->user)) == NULL)
-        goto out_of_memory;
-    for (size_t i = 0; i < source->string_count; i++) {
-        target->strings[i] = NULL;
-        if (source->strings[i] != NULL &&
-            (target->strings[i] = duplicate(source->strings[i])) == NULL)
-            goto out_of_memory;
-        target->string_count++;
-    }
+        return MB_ENOMEM;
     for (size_t i = 0; i < source->tls_listen_count; i++) {
         if ((target->tls_listen[i] = duplicate(source->tls_listen[i])) == NULL)
-            goto out_of_memory;
+            return MB_ENOMEM;
         target->tls_listen_count++;
     }
     char **paths[] = {&target->tls_certificate, &target->tls_key, &target->tls_ca,
@@ -168,11 +171,42 @@ int config_copy(struct daemon_config *target, const struct daemon_config *source
                                   source->tls_crl};
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
         if (source_paths[i] != NULL && (*paths[i] = duplicate(source_paths[i])) == NULL)
-            goto out_of_memory;
+            return MB_ENOMEM;
     if (source->policy != NULL && mb_policy_copy(source->policy, &target->policy) != 0)
-        goto out_of_memory;
+        return MB_ENOMEM;
     if (source->policy_text != NULL &&
         (target->policy_text = duplicate(source->policy_text)) == NULL)
+        return MB_ENOMEM;
+    return 0;
+}
+
+int config_serve_copy(struct serve_config *target, const struct serve_config *source) {
+    memcpy(target, source, sizeof *target);
+    target->string_count = 0;
+    if (copy_front(&target->front, &source->front) != 0)
+        goto out_of_memory;
+    for (size_t i = 0; i < source->string_count; i++) {
+        target->strings[i] = NULL;
+        if (source->strings[i] != NULL &&
+            (target->strings[i] = duplicate(source->strings[i])) == NULL)
+            goto out_of_memory;
+        target->string_count++;
+    }
+    relocate(target, source);
+    return 0;
+
+out_of_memory:
+    config_serve_free(target);
+    return MB_ENOMEM;
+}
+
+int config_gateway_copy(struct gateway_config *target, const struct gateway_config *source) {
+    memcpy(target, source, sizeof *target);
+    /* Until each is copied, the target owns nothing, so a failure can free it safely. */
+    target->policy_notes = NULL;
+    target->backend_count = 0;
+    config_guard_defaults(&target->guard);
+    if (copy_front(&target->front, &source->front) != 0)
         goto out_of_memory;
     if (source->policy_notes != NULL &&
         (target->policy_notes = duplicate(source->policy_notes)) == NULL)
@@ -184,20 +218,22 @@ int config_copy(struct daemon_config *target, const struct daemon_config *source
     }
     if (config_guard_copy(&target->guard, &source->guard) != 0)
         goto out_of_memory;
-    relocate(target, source);
     return 0;
 
 out_of_memory:
-    config_free(target);
+    config_gateway_free(target);
     return MB_ENOMEM;
 }
 
 /* ---- loading ---- */
 
+/* The scratch copy being filled is serve's or the gateway's: the other pointer is NULL. */
 struct loader {
     struct yaml_reader reader;
     const char *path;                   /* of the file, to resolve relative paths against */
-    struct daemon_config *config;       /* the scratch copy being filled */
+    struct front_config *front;         /* the scratch copy's front part */
+    struct serve_config *serve;         /* the scratch copy, loading for mbsec serve */
+    struct gateway_config *gateway;     /* the scratch copy, loading for mbsec gateway */
     const yaml_node_t *authorize_plain; /* where authorize_plain was given, if it was */
     const yaml_node_t *policy;          /* compiled last: its rules may name backends */
 };
@@ -212,7 +248,7 @@ static int out_of_memory(struct loader *loader) {
 /* Stores an owned copy of `text` behind one of the config's string fields, replacing the copy
  * an earlier load put there so that reloads never run out of slots. */
 static int set_string(struct loader *loader, const char **field, const char *text, size_t length) {
-    struct daemon_config *config = loader->config;
+    struct serve_config *config = loader->serve;
     char *copy = malloc(length + 1);
     if (copy == NULL)
         return out_of_memory(loader);
@@ -301,8 +337,8 @@ static int parse_addresses(struct loader *loader, const yaml_node_t *node, const
 }
 
 static int parse_listen(struct loader *loader, const yaml_node_t *node) {
-    return parse_addresses(loader, node, "listen", NULL, loader->config->listen,
-                           &loader->config->listen_count);
+    return parse_addresses(loader, node, "listen", NULL, loader->front->listen,
+                           &loader->front->listen_count);
 }
 
 static int parse_uint32(struct loader *loader, const yaml_node_t *node, const char *path,
@@ -325,8 +361,8 @@ static int parse_user(struct loader *loader, const yaml_node_t *node) {
     char *copy = duplicate(text);
     if (copy == NULL)
         return out_of_memory(loader);
-    free(loader->config->user);
-    loader->config->user = copy;
+    free(loader->front->user);
+    loader->front->user = copy;
     return 0;
 }
 
@@ -343,12 +379,12 @@ static int parse_log(struct loader *loader, const yaml_node_t *node) {
         if (strcmp(key, "format") == 0) {
             status = yaml_choice(&loader->reader, value, "log.format", formats, &choice);
             if (status == 0)
-                loader->config->log_format = choice == 1 ? LOG_JSON : LOG_PLAIN;
+                loader->front->log_format = choice == 1 ? LOG_JSON : LOG_PLAIN;
         } else {
             status = yaml_choice(&loader->reader, value, "log.level", levels, &choice);
             /* levels[] is in the order of enum mb_log_level. */
             if (status == 0)
-                loader->config->log_level = (enum mb_log_level)choice;
+                loader->front->log_level = (enum mb_log_level)choice;
         }
     }
     return status;
@@ -379,33 +415,32 @@ static int parse_limits(struct loader *loader, const yaml_node_t *node) {
         "shutdown_grace",  "source_prefix_ipv4", "source_prefix_ipv6", "rate",
         "burst",           "over_rate",          "over_share",         NULL};
     const struct yaml_reader *reader = &loader->reader;
-    struct daemon_config *config = loader->config;
-    int gateway = config->program == CONFIG_GATEWAY;
-    int status = yaml_check_mapping(reader, node, "limits", gateway ? gateway_keys : keys);
+    struct front_config *front = loader->front;
+    int status = yaml_check_mapping(reader, node, "limits", loader->gateway ? gateway_keys : keys);
     for (size_t i = 0; status == 0 && i < yaml_mapping_size(node); i++) {
         const char *key;
         yaml_node_t *value;
         yaml_mapping_pair(reader, node, i, &key, &value);
         if (strcmp(key, "max_connections") == 0)
             status = parse_uint32(loader, value, "limits.max_connections", 1, 1000000,
-                                  &config->limits.max_connections);
+                                  &front->limits.max_connections);
         else if (strcmp(key, "max_per_source") == 0)
             status = parse_uint32(loader, value, "limits.max_per_source", 1, 1000000,
-                                  &config->limits.max_per_source);
+                                  &front->limits.max_per_source);
         else if (strcmp(key, "idle_timeout") == 0)
-            status = yaml_duration(reader, value, "limits.idle_timeout",
-                                   &config->limits.idle_timeout_ms);
+            status =
+                yaml_duration(reader, value, "limits.idle_timeout", &front->limits.idle_timeout_ms);
         else if (strcmp(key, "in_flight") == 0)
             status = parse_uint32(loader, value, "limits.in_flight", 1, 1024,
-                                  &config->limits.max_in_flight);
+                                  &front->limits.max_in_flight);
         else if (strcmp(key, "source_prefix_ipv4") == 0 || strcmp(key, "source_prefix_ipv6") == 0)
-            status = parse_prefix(loader, key, value, &config->limits);
+            status = parse_prefix(loader, key, value, &front->limits);
         else if (strcmp(key, "rate") == 0 || strcmp(key, "burst") == 0 ||
                  strcmp(key, "over_rate") == 0 || strcmp(key, "over_share") == 0)
-            status = config_rate(reader, key, value, &config->guard);
+            status = config_rate(reader, key, value, &loader->gateway->guard);
         else
             status =
-                yaml_duration(reader, value, "limits.shutdown_grace", &config->shutdown_grace_ms);
+                yaml_duration(reader, value, "limits.shutdown_grace", &front->shutdown_grace_ms);
     }
     return status;
 }
@@ -434,7 +469,7 @@ static int parse_persist_path(struct loader *loader, const yaml_node_t *node) {
     int status = parse_path(loader, node, "persist.path", &joined);
     if (status != 0)
         return status;
-    status = set_string(loader, &loader->config->model.persist_path, joined, strlen(joined));
+    status = set_string(loader, &loader->serve->model.persist_path, joined, strlen(joined));
     free(joined);
     return status;
 }
@@ -450,7 +485,7 @@ static int parse_persist(struct loader *loader, const yaml_node_t *node) {
             status = parse_persist_path(loader, value);
         else
             status = yaml_duration(&loader->reader, value, "persist.sync_interval",
-                                   &loader->config->model.sync_interval_ms);
+                                   &loader->serve->model.sync_interval_ms);
     }
     return status;
 }
@@ -458,7 +493,7 @@ static int parse_persist(struct loader *loader, const yaml_node_t *node) {
 /* FC 17's server id: text, or a list of byte values for a binary one. */
 static int parse_server_id(struct loader *loader, const yaml_node_t *node) {
     const struct yaml_reader *reader = &loader->reader;
-    struct daemon_config *config = loader->config;
+    struct serve_config *config = loader->serve;
     uint8_t bytes[MAX_SERVER_ID];
     size_t length;
     if (node->type == YAML_SEQUENCE_NODE) {
@@ -502,7 +537,7 @@ static int parse_conformity(struct loader *loader, const yaml_node_t *node) {
         return yaml_error(&loader->reader, node,
                           "identity.conformity: %s is out of range; expected %s",
                           (const char *)node->data.scalar.value, expected);
-    loader->config->model.identity.conformity_level = (uint8_t)level;
+    loader->serve->model.identity.conformity_level = (uint8_t)level;
     return 0;
 }
 
@@ -526,7 +561,7 @@ static int parse_identity(struct loader *loader, const yaml_node_t *node) {
         } else if (strcmp(key, "server_id") == 0) {
             status = parse_server_id(loader, value);
         } else if (strcmp(key, "running") == 0) {
-            status = yaml_bool(reader, value, path, &loader->config->model.identity.running);
+            status = yaml_bool(reader, value, path, &loader->serve->model.identity.running);
         } else {
             /* The first seven keys are the seven strings, in identity_strings() order. */
             size_t index = 0;
@@ -534,7 +569,7 @@ static int parse_identity(struct loader *loader, const yaml_node_t *node) {
                 index++;
             status = yaml_string(reader, value, path, MAX_IDENTITY_OBJECT, &text, &length);
             if (status == 0)
-                status = set_string(loader, identity_strings(loader->config, index), text, length);
+                status = set_string(loader, identity_strings(loader->serve, index), text, length);
         }
     }
     return status;
@@ -545,7 +580,7 @@ static const char *const tls_keys[] = {"listen",          "certificate",       "
 
 static int parse_tls(struct loader *loader, const yaml_node_t *node) {
     const struct yaml_reader *reader = &loader->reader;
-    struct daemon_config *config = loader->config;
+    struct front_config *front = loader->front;
     int status = yaml_check_mapping(reader, node, "tls", tls_keys);
     if (status != 0 || yaml_is_null(node))
         return status;
@@ -556,39 +591,39 @@ static int parse_tls(struct loader *loader, const yaml_node_t *node) {
         yaml_mapping_pair(reader, node, i, &key, &value);
         snprintf(path, sizeof path, "tls.%s", key);
         if (strcmp(key, "listen") == 0)
-            status = parse_addresses(loader, value, path, CONFIG_TLS_PORT, config->tls_listen,
-                                     &config->tls_listen_count);
+            status = parse_addresses(loader, value, path, CONFIG_TLS_PORT, front->tls_listen,
+                                     &front->tls_listen_count);
         else if (strcmp(key, "certificate") == 0)
-            status = parse_path(loader, value, path, &config->tls_certificate);
+            status = parse_path(loader, value, path, &front->tls_certificate);
         else if (strcmp(key, "key") == 0)
-            status = parse_path(loader, value, path, &config->tls_key);
+            status = parse_path(loader, value, path, &front->tls_key);
         else if (strcmp(key, "ca") == 0)
-            status = parse_path(loader, value, path, &config->tls_ca);
+            status = parse_path(loader, value, path, &front->tls_ca);
         else if (strcmp(key, "crl") == 0)
-            status = parse_path(loader, value, path, &config->tls_crl);
+            status = parse_path(loader, value, path, &front->tls_crl);
         else if (strcmp(key, "session_tickets") == 0)
-            status = yaml_bool(reader, value, path, &config->tls_session_tickets);
+            status = yaml_bool(reader, value, path, &front->tls_session_tickets);
         else
-            status = yaml_duration(reader, value, path, &config->tls_handshake_timeout_ms);
+            status = yaml_duration(reader, value, path, &front->tls_handshake_timeout_ms);
     }
     if (status != 0)
         return status;
     /* A tls section means Modbus/TCP Security is served: on its own port unless told where. */
-    if (config->tls_listen_count == 0) {
+    if (front->tls_listen_count == 0) {
         static const char *const defaults[] = {"0.0.0.0:" CONFIG_TLS_PORT, "[::]:" CONFIG_TLS_PORT};
         for (size_t i = 0; i < 2; i++) {
-            if ((config->tls_listen[i] = duplicate(defaults[i])) == NULL)
+            if ((front->tls_listen[i] = duplicate(defaults[i])) == NULL)
                 return out_of_memory(loader);
-            config->tls_listen_count++;
+            front->tls_listen_count++;
         }
     }
     const char *missing[3];
     size_t missing_count = 0;
-    if (config->tls_certificate == NULL)
+    if (front->tls_certificate == NULL)
         missing[missing_count++] = "certificate";
-    if (config->tls_key == NULL)
+    if (front->tls_key == NULL)
         missing[missing_count++] = "key";
-    if (config->tls_ca == NULL)
+    if (front->tls_ca == NULL)
         missing[missing_count++] = "ca";
     if (missing_count > 0)
         return yaml_error(reader, node,
@@ -640,33 +675,37 @@ static int describe_rules(struct loader *loader, const yaml_node_t *node, char *
 
 /* After the rest of the file: a gateway's rules may name its backends, and read its routes. */
 static int parse_policy(struct loader *loader, const yaml_node_t *node) {
-    struct daemon_config *config = loader->config;
+    struct front_config *front = loader->front;
+    struct gateway_config *gateway = loader->gateway;
     struct mb_policy *policy = NULL;
     char *notes = NULL;
     /* "policy:" with nothing after it is the section left out; "policy: []" denies all. */
     if (yaml_is_null(node))
         return 0;
-    struct policy_devices devices = {
-        .backends = config->backends,
-        .backend_count = config->backend_count,
-        .routes = config->routes,
-        .route_count = config->route_count,
-        .front_units = config->policy_front_units,
-    };
+    struct policy_devices devices = {0};
+    if (gateway != NULL) {
+        devices.backends = gateway->backends;
+        devices.backend_count = gateway->backend_count;
+        devices.routes = gateway->routes;
+        devices.route_count = gateway->route_count;
+        devices.front_units = gateway->policy_front_units;
+    }
     int status =
-        config_policy(&loader->reader, node, config->program == CONFIG_GATEWAY ? &devices : NULL,
-                      &policy, &notes);
+        config_policy(&loader->reader, node, gateway != NULL ? &devices : NULL, &policy, &notes);
     if (status == 0)
-        status = describe_rules(loader, node, &config->policy_text);
+        status = describe_rules(loader, node, &front->policy_text);
     if (status != 0) {
         mb_policy_destroy(policy);
         free(notes);
         return status;
     }
-    mb_policy_destroy(config->policy);
-    config->policy = policy;
-    free(config->policy_notes);
-    config->policy_notes = notes;
+    mb_policy_destroy(front->policy);
+    front->policy = policy;
+    /* Notes are said of devices: only the gateway's policy has any. */
+    if (gateway != NULL) {
+        free(gateway->policy_notes);
+        gateway->policy_notes = notes;
+    }
     return 0;
 }
 
@@ -685,18 +724,18 @@ static int check_program(struct loader *loader, const yaml_node_t *root) {
         return 0;
     for (size_t i = 0; i < yaml_mapping_size(root); i++) {
         const yaml_node_t *key = yaml_mapping_key(reader, root, i);
-        if (loader->config->program == CONFIG_SERVE && yaml_is_word(key, "backends"))
+        if (loader->serve != NULL && yaml_is_word(key, "backends"))
             return yaml_error(reader, key,
                               "backends is a key of mbsec gateway: mbsec serve answers "
                               "from its own data model (units) and forwards nothing");
         static const char *const gateway_only[] = {"audit", "alerts", "metrics", NULL};
-        for (size_t k = 0; loader->config->program == CONFIG_SERVE && gateway_only[k]; k++)
+        for (size_t k = 0; loader->serve != NULL && gateway_only[k]; k++)
             if (yaml_is_word(key, gateway_only[k]))
                 return yaml_error(reader, key,
                                   "%s is a key of mbsec gateway; mbsec serve logs denials "
                                   "on stderr (log) and has no %s section",
                                   gateway_only[k], gateway_only[k]);
-        for (size_t k = 0; loader->config->program == CONFIG_GATEWAY && data_model[k]; k++)
+        for (size_t k = 0; loader->gateway != NULL && data_model[k]; k++)
             if (yaml_is_word(key, data_model[k]))
                 return yaml_error(reader, key,
                                   "%s is a key of mbsec serve: the gateway has no data "
@@ -708,7 +747,7 @@ static int check_program(struct loader *loader, const yaml_node_t *root) {
 
 static int parse_top(struct loader *loader, const yaml_node_t *root) {
     const struct yaml_reader *reader = &loader->reader;
-    int gateway = loader->config->program == CONFIG_GATEWAY;
+    int gateway = loader->gateway != NULL;
     int status = check_program(loader, root);
     if (status == 0)
         status = yaml_check_mapping(reader, root, "", gateway ? gateway_keys : serve_keys);
@@ -721,12 +760,12 @@ static int parse_top(struct loader *loader, const yaml_node_t *root) {
             status = parse_listen(loader, value);
         } else if (strcmp(key, "workers") == 0) {
             status = parse_uint32(loader, value, "workers", 1, 64, &workers);
-            if (status == 0 && gateway && workers > 1)
-                status = yaml_error(reader, value,
-                                    "workers: mbsec gateway runs one event loop for now; "
-                                    "leave workers out or give 1");
+            const char *refused =
+                status == 0 && gateway ? config_gateway_workers_refused(workers) : NULL;
+            if (refused != NULL)
+                status = yaml_error(reader, value, "workers: %s", refused);
             if (status == 0)
-                loader->config->workers = (int)workers;
+                loader->front->workers = (int)workers;
         } else if (strcmp(key, "user") == 0) {
             status = parse_user(loader, value);
         } else if (strcmp(key, "log") == 0) {
@@ -738,37 +777,43 @@ static int parse_top(struct loader *loader, const yaml_node_t *root) {
         } else if (strcmp(key, "identity") == 0) {
             status = parse_identity(loader, value);
         } else if (strcmp(key, "units") == 0) {
-            status = config_units(reader, value, loader->config);
+            status = config_units(reader, value, loader->serve);
         } else if (strcmp(key, "tls") == 0) {
             status = parse_tls(loader, value);
         } else if (strcmp(key, "backends") == 0) {
-            status = config_backends(reader, value, loader->config);
+            status = config_backends(reader, value, loader->gateway);
         } else if (strcmp(key, "audit") == 0) {
-            status = config_audit(reader, value, &loader->config->guard);
+            status = config_audit(reader, value, &loader->gateway->guard);
         } else if (strcmp(key, "alerts") == 0) {
-            status = config_alerts(reader, value, &loader->config->guard);
+            status = config_alerts(reader, value, &loader->gateway->guard);
         } else if (strcmp(key, "metrics") == 0) {
-            status = config_metrics(reader, value, &loader->config->guard);
+            status = config_metrics(reader, value, &loader->gateway->guard);
         } else if (strcmp(key, "authorize_plain") == 0) {
             loader->authorize_plain = value;
-            status = yaml_bool(reader, value, "authorize_plain", &loader->config->authorize_plain);
+            status = yaml_bool(reader, value, "authorize_plain", &loader->front->authorize_plain);
         } else if (strcmp(key, "policy_units") == 0) {
             static const char *const modes[] = {"device", "front", NULL};
             size_t choice = 0;
             status = yaml_choice(reader, value, "policy_units", modes, &choice);
-            loader->config->policy_front_units = choice == 1;
+            loader->gateway->policy_front_units = choice == 1;
         } else {
             loader->policy = value;
         }
     }
     if (status == 0 && loader->policy != NULL)
         status = parse_policy(loader, loader->policy);
-    if (status == 0 && loader->authorize_plain != NULL && loader->config->authorize_plain &&
-        loader->config->policy == NULL)
+    if (status == 0 && loader->authorize_plain != NULL && loader->front->authorize_plain &&
+        loader->front->policy == NULL)
         status = yaml_error(reader, loader->authorize_plain,
                             "authorize_plain: true needs a policy section; without one every "
                             "plain-TCP request would be denied");
     return status;
+}
+
+const char *config_gateway_workers_refused(uint64_t workers) {
+    return workers == 1 ? NULL
+                        : "the gateway runs one event loop for now; 1 is the only value (the "
+                          "backends' connections are shared by every client through it)";
 }
 
 /* Line and column (from 1) of a byte offset, for reader errors, which carry no mark. */
@@ -814,7 +859,7 @@ static int syntax_error(struct loader *loader, const yaml_parser_t *parser,
     return MB_ECONFIG;
 }
 
-/* Parses the text into loader->config. */
+/* Parses the text into the loader's scratch copy. */
 static int parse_text(struct loader *loader, const unsigned char *text, size_t size) {
     yaml_parser_t parser;
     yaml_document_t document, next;
@@ -895,44 +940,81 @@ system_error:
     return MB_ESYSTEM;
 }
 
-int config_load(const char *path, struct daemon_config *config, char *error,
-                size_t error_capacity) {
-    unsigned char *text = NULL;
-    size_t size = 0;
+/* Before loading: clears `error`; MB_EINVAL without a path or a configuration. */
+static int begin_load(const char *path, const void *config, char *error, size_t error_capacity) {
     if (error != NULL && error_capacity > 0)
         error[0] = '\0';
-    if (path == NULL || config == NULL)
-        return MB_EINVAL;
-    int status = read_file(path, &text, &size, error, error_capacity);
+    return path == NULL || config == NULL ? MB_EINVAL : 0;
+}
+
+/* Reads the file and parses it into the loader's scratch copy. */
+static int load_file(struct loader *loader) {
+    unsigned char *text = NULL;
+    size_t size = 0;
+    int status =
+        read_file(loader->path, &text, &size, loader->reader.error, loader->reader.error_capacity);
     if (status != 0)
         return status;
-    /* Everything goes into a scratch copy, swapped in only when the whole file is good: a
-     * reload that fails keeps the configuration being served. */
-    struct daemon_config *scratch = malloc(sizeof *scratch);
+    status = parse_text(loader, text, size);
+    free(text);
+    return status;
+}
+
+/* Everything goes into a scratch copy, swapped in only when the whole file is good: a reload
+ * that fails keeps the configuration being served. */
+
+int config_serve_load(const char *path, struct serve_config *config, char *error,
+                      size_t error_capacity) {
     struct loader loader = {
         .reader = {.file = path, .error = error, .error_capacity = error_capacity},
         .path = path,
-        .config = scratch,
     };
-    if (scratch == NULL) {
-        free(text);
-        return out_of_memory(&loader);
-    }
-    if (config_copy(scratch, config) != 0) {
-        free(scratch);
-        free(text);
-        return out_of_memory(&loader);
-    }
-    status = parse_text(&loader, text, size);
-    free(text);
-    if (status != 0) {
-        config_free(scratch);
-        free(scratch);
+    int status = begin_load(path, config, error, error_capacity);
+    if (status != 0)
         return status;
+    struct serve_config *scratch = malloc(sizeof *scratch);
+    if (scratch == NULL || config_serve_copy(scratch, config) != 0) {
+        free(scratch);
+        return out_of_memory(&loader);
     }
-    release(config);
-    memcpy(config, scratch, sizeof *config);
-    relocate(config, scratch);
+    loader.front = &scratch->front;
+    loader.serve = scratch;
+    status = load_file(&loader);
+    if (status != 0) {
+        config_serve_free(scratch);
+    } else {
+        release_serve(config);
+        memcpy(config, scratch, sizeof *config);
+        relocate(config, scratch);
+    }
     free(scratch);
-    return 0;
+    return status;
+}
+
+int config_gateway_load(const char *path, struct gateway_config *config, char *error,
+                        size_t error_capacity) {
+    struct loader loader = {
+        .reader = {.file = path, .error = error, .error_capacity = error_capacity},
+        .path = path,
+    };
+    int status = begin_load(path, config, error, error_capacity);
+    if (status != 0)
+        return status;
+    struct gateway_config *scratch = malloc(sizeof *scratch);
+    if (scratch == NULL || config_gateway_copy(scratch, config) != 0) {
+        free(scratch);
+        return out_of_memory(&loader);
+    }
+    loader.front = &scratch->front;
+    loader.gateway = scratch;
+    status = load_file(&loader);
+    if (status != 0) {
+        config_gateway_free(scratch);
+    } else {
+        /* A gateway configuration points nowhere into itself: the byte copy is whole. */
+        release_gateway(config);
+        memcpy(config, scratch, sizeof *config);
+    }
+    free(scratch);
+    return status;
 }

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The configuration of `mbsec serve` and `mbsec gateway`: defaults, then a YAML file (--config),
- * then command-line flags on top. One format for both programs; the keys of one that mean
+ * then command-line flags on top. One format for both programs, one structure for each: the
+ * front part both read (struct front_config), then serve's data model (struct serve_config) or
+ * the gateway's devices and guard (struct gateway_config). The keys of one program that mean
  * nothing to the other (units for serve, backends for gateway) are refused by the other.
  * docs/configuration.md documents every key with an example.
  */
@@ -25,12 +27,6 @@
 #define CONFIG_MAX_BACKENDS 256
 /* A backend's limits are the library's: MB_GATEWAY_MAX_CONNECTIONS and MB_GATEWAY_MAX_SLOTS
  * (mbsec/gateway.h), MB_ASYNC_MAX_IN_FLIGHT and MB_ASYNC_MAX_QUEUED (mbsec/client.h). */
-
-/* Which program the file is for: the keys of the other one are refused. */
-enum config_program {
-    CONFIG_SERVE = 0,   /* mbsec serve: units, persist, identity; no backends */
-    CONFIG_GATEWAY = 1, /* mbsec gateway: backends; no data model; one worker */
-};
 
 /* backends[N]: a device behind the gateway. Strings are owned; TLS paths are resolved against
  * the configuration file's directory. */
@@ -78,8 +74,9 @@ struct config_guard {
     uint32_t alert_rate_limited; /* alerts.flood: requests over the rate from one source; 50 */
 };
 
-struct daemon_config {
-    enum config_program program; /* set before loading; kept by load, copy and free */
+/* What both daemons read: the front that faces the clients (listeners, TLS, limits), the
+ * process (workers, user, logging) and the policy that decides each request. */
+struct front_config {
     /* listen: addresses "host:port"; none given means the default "0.0.0.0:502" and
      * "[::]:502" (the tool decides). */
     char *listen[CONFIG_MAX_LISTEN];
@@ -91,23 +88,17 @@ struct daemon_config {
     struct mb_server_limits limits; /* limits.* (0 = default) */
     uint32_t shutdown_grace_ms;     /* limits.shutdown_grace, default 5000 */
 
-    /* The data model: model.units points into `units`, fifos into `fifos`, strings are owned
-     * by this struct. */
-    struct mb_model_config model;
-    struct mb_unit_config units[CONFIG_MAX_UNITS];
-    struct mb_fifo_config fifos[CONFIG_MAX_FIFOS];
-    size_t fifo_count;
-    char *strings[16]; /* owned copies behind identity and persist_path */
-    size_t string_count;
-    uint8_t server_id[251];
-
-    /* policy: the compiled authorization rules, owned (config_free destroys it,
-     * config_copy copies it). NULL when no file gave a policy: the server then denies every
+    /* policy: the compiled authorization rules, owned (the program's free destroys it, its copy
+     * copies it). NULL when no file gave a policy: the server then denies every
      * request it would have checked. */
     struct mb_policy *policy;
     /* authorize_plain: plain-TCP requests are checked against the policy too (serve's default
      * 0: only requests over TLS are, and plain ones are served as before; the gateway's 1). */
     int authorize_plain;
+    /* The rules of `policy` as written, one line per rule in order ("roles: [operator],
+     * preset: read-only, action: allow"; the name left out), for --check; owned, NULL without
+     * a policy. */
+    char *policy_text;
 
     /* tls: Modbus/TCP Security. Listening addresses "host:port" (a host given without a port
      * gets 802); none means no TLS listener. When there are some, certificate, key and ca are
@@ -120,53 +111,77 @@ struct daemon_config {
     char *tls_crl;                     /* tls.crl: PEM CRL file, or NULL */
     int tls_session_tickets;           /* tls.session_tickets: default 0 (session ids only) */
     uint32_t tls_handshake_timeout_ms; /* tls.handshake_timeout: default 10000 */
+};
 
-    /* The rules of `policy` as written, one line per rule in order ("roles: [operator],
-     * preset: read-only, action: allow"; the name left out), for `mbsec gateway --check`;
-     * owned, NULL without a policy. */
-    char *policy_text;
-    /* policy_units (gateway): 0 `device` (the default: a rule on a front unit covers every front
+/* mbsec serve: the front, and the data model it answers from (units, persist, identity). */
+struct serve_config {
+    struct front_config front;
+    /* model.units points into `units`, fifos into `fifos`, strings are owned by this struct. */
+    struct mb_model_config model;
+    struct mb_unit_config units[CONFIG_MAX_UNITS];
+    struct mb_fifo_config fifos[CONFIG_MAX_FIFOS];
+    size_t fifo_count;
+    char *strings[16]; /* owned copies behind identity and persist_path */
+    size_t string_count;
+    uint8_t server_id[251];
+};
+
+/* mbsec gateway: the front, the devices it forwards to, how its policy reads unit ids, and
+ * what guards and watches it (audit, alerts, rate, metrics). */
+struct gateway_config {
+    struct front_config front;
+    /* policy_units: 0 `device` (the default: a rule on a front unit covers every front
      * unit routed to the same device), 1 `front` (front unit ids only). */
     int policy_front_units;
     /* What --check says about the policy beyond the rules (owned, one line each, or NULL): rules
      * whose units reach a device that other front units reach too. */
     char *policy_notes;
 
-    /* backends (gateway only): the devices, and the routes from front unit ids to them (each
+    /* backends: the devices, and the routes from front unit ids to them (each
      * front unit at most once; routes[].backend indexes `backends`). */
     struct config_backend backends[CONFIG_MAX_BACKENDS];
     size_t backend_count;
     struct mb_gateway_route routes[256];
     size_t route_count;
 
-    /* audit, metrics, alerts and the rate limit (gateway only). */
+    /* audit, metrics, alerts and the rate limit. */
     struct config_guard guard;
 };
 
-/* Fills `config` with the built-in defaults of mbsec serve (the default simulator of model.h,
- * no listen addresses, plain info logging, default limits). */
-void config_defaults(struct daemon_config *config);
+/* The built-in defaults of mbsec serve: the default simulator of model.h, no listen addresses,
+ * plain info logging, default limits. */
+void config_serve_defaults(struct serve_config *config);
 
-/* The defaults of mbsec gateway: those of serve, for the gateway program, with authorize_plain
- * on (a gateway exists to filter: plain requests go through the policy too). */
-void config_gateway_defaults(struct daemon_config *config);
+/* The defaults of mbsec gateway: the same front, with authorize_plain on (a gateway exists to
+ * filter: plain requests go through the policy too), no backends, the guard's defaults. */
+void config_gateway_defaults(struct gateway_config *config);
 
 /*
  * Loads a YAML file over `config` (which holds defaults or an earlier load). On error returns
  * MB_ECONFIG (or MB_ESYSTEM when the file cannot be read) and writes one line to `error`:
- * "FILE:LINE:COLUMN: what is wrong" — unknown keys, wrong types, values out of range and
- * inconsistent tables are all errors; nothing is silently ignored. On error `config` is left
- * as it was (so a reload can keep the old one).
+ * "FILE:LINE:COLUMN: what is wrong" — unknown keys, wrong types, values out of range,
+ * inconsistent tables and keys of the other program are all errors; nothing is silently
+ * ignored. On error `config` is left as it was (so a reload can keep the old one).
  */
-int config_load(const char *path, struct daemon_config *config, char *error, size_t error_capacity);
+int config_serve_load(const char *path, struct serve_config *config, char *error,
+                      size_t error_capacity);
+int config_gateway_load(const char *path, struct gateway_config *config, char *error,
+                        size_t error_capacity);
 
-/* Frees what a config owns (listen strings, user, model strings, TLS strings, the policy,
- * backends) and resets it to the defaults of its program. */
-void config_free(struct daemon_config *config);
+/* Frees what a config owns (listen strings, user, TLS strings, the policy; the model's strings,
+ * or the backends and the guard's strings) and resets it to its program's defaults. */
+void config_serve_free(struct serve_config *config);
+void config_gateway_free(struct gateway_config *config);
 
-/* Copies `source` into `target` deeply (target must be freed or fresh), fixing the internal
+/* Copies `source` into `target` deeply (target must be freed or fresh), fixing serve's internal
  * pointers; the policy is copied too (mb_policy_copy()). Returns 0 or MB_ENOMEM. */
-int config_copy(struct daemon_config *target, const struct daemon_config *source);
+int config_serve_copy(struct serve_config *target, const struct serve_config *source);
+int config_gateway_copy(struct gateway_config *target, const struct gateway_config *source);
+
+/* mbsec gateway runs one event loop for now: it carries the front connections and every
+ * backend's pool. The one rule for the file's `workers` and for --workers: NULL when the
+ * gateway may run `workers` event loops, else why not (to follow "workers: " or "--workers: "). */
+const char *config_gateway_workers_refused(uint64_t workers);
 
 /* Copies `address` ("host:port", "host", "[v6]:port" or "[v6]") to `out`, with
  * ":default_port" added when it names no port. */

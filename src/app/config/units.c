@@ -128,7 +128,7 @@ struct fifo_nodes {
 };
 
 static int parse_fifos(const struct yaml_reader *reader, const yaml_node_t *node, const char *path,
-                       struct daemon_config *config, struct mb_unit_config *unit,
+                       struct serve_config *config, struct mb_unit_config *unit,
                        struct fifo_nodes *nodes) {
     char item_path[96], key_path[128];
     int status = yaml_check_sequence(reader, node, path, 0, CONFIG_MAX_FIFOS);
@@ -216,7 +216,7 @@ static int check_fifos_in_holding_registers(const struct yaml_reader *reader, co
 }
 
 static int parse_unit(const struct yaml_reader *reader, const yaml_node_t *node, const char *path,
-                      struct daemon_config *config, struct mb_unit_config *unit) {
+                      struct serve_config *config, struct mb_unit_config *unit) {
     char key_path[64];
     struct fifo_nodes nodes;
     int status = 0;
@@ -244,7 +244,7 @@ static int parse_unit(const struct yaml_reader *reader, const yaml_node_t *node,
 }
 
 int config_units(const struct yaml_reader *reader, const yaml_node_t *node,
-                 struct daemon_config *config) {
+                 struct serve_config *config) {
     char path[32];
     const yaml_node_t *defined[256] = {NULL};
     int status = yaml_check_sequence(reader, node, "units", 1, CONFIG_MAX_UNITS);

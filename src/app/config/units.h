@@ -14,6 +14,6 @@
  * left half-written (the caller parses into a scratch copy).
  */
 int config_units(const struct yaml_reader *reader, const yaml_node_t *node,
-                 struct daemon_config *config);
+                 struct serve_config *config);
 
 #endif

@@ -73,7 +73,7 @@ static int activated_sockets(int tls[CONFIG_MAX_LISTEN]) {
 }
 
 /* Serves the sockets systemd passed, each on every server; those named "tls" with `tls`. */
-static int adopt_activated(const char *program, const struct daemon_config *config,
+static int adopt_activated(const char *program, const struct front_config *config,
                            struct mb_server *const *servers, int count, struct mb_tls_context *tls,
                            struct logger *logger, int activated, const int *secure) {
     int secure_count = 0;
@@ -118,7 +118,7 @@ static int adopt_activated(const char *program, const struct daemon_config *conf
 
 /* ---- listeners ---- */
 
-int front_open_listeners(const char *program, const struct daemon_config *config,
+int front_open_listeners(const char *program, const struct front_config *config,
                          struct mb_server *const *servers, int count, struct mb_tls_context *tls,
                          struct logger *logger) {
     int secure[CONFIG_MAX_LISTEN] = {0};
@@ -185,7 +185,7 @@ int front_open_listeners(const char *program, const struct daemon_config *config
 
 /* ---- TLS ---- */
 
-int front_tls_create(const struct daemon_config *config, struct mb_tls_context **tls, char *error,
+int front_tls_create(const struct front_config *config, struct mb_tls_context **tls, char *error,
                      size_t capacity) {
     *tls = NULL;
     if (config->tls_listen_count == 0)
@@ -216,7 +216,7 @@ void front_stamp_files(char *stamp, size_t capacity, const char *const *files, s
     }
 }
 
-void front_tls_stamp(const struct daemon_config *config, char *stamp, size_t capacity) {
+void front_tls_stamp(const struct front_config *config, char *stamp, size_t capacity) {
     const char *const files[] = {config->tls_certificate, config->tls_key, config->tls_ca,
                                  config->tls_crl};
     snprintf(stamp, capacity, "tickets:%d", config->tls_session_tickets);

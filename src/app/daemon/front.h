@@ -27,20 +27,20 @@
  * 0.0.0.0:502 and [::]:502. The servers log a "listening" line for each. Returns 0 or an exit
  * status (EXIT_STATUS_USAGE, EXIT_STATUS_FAILURE), the cause said on stderr.
  */
-int front_open_listeners(const char *program, const struct daemon_config *config,
+int front_open_listeners(const char *program, const struct front_config *config,
                          struct mb_server *const *servers, int count, struct mb_tls_context *tls,
                          struct logger *logger);
 
 /* The server TLS context of the configuration's tls section, into *tls (NULL without TLS
  * listeners). Returns 0, or -1 with one line in `error` (a file missing or wrong). */
-int front_tls_create(const struct daemon_config *config, struct mb_tls_context **tls, char *error,
+int front_tls_create(const struct front_config *config, struct mb_tls_context **tls, char *error,
                      size_t capacity);
 
 /* What the TLS context of `config` is made from, as one line: each file's name, inode, size and
  * modification time (a CA directory's changes when an entry is added, removed or renamed, as
  * `openssl rehash` does), and the ticket setting. A reload makes a new context when it differs
  * from the running one's. */
-void front_tls_stamp(const struct daemon_config *config, char *stamp, size_t capacity);
+void front_tls_stamp(const struct front_config *config, char *stamp, size_t capacity);
 
 /* Appends "|NAME:INODE:SIZE:MTIME" for each of `count` files (zeros for one that is NULL or
  * missing) to the string already in `stamp`: what front_tls_stamp() and the gateway's

@@ -6,11 +6,11 @@
 
 #include "app/daemon/front.h"
 
-/* What only a restart changes, as one string: listen and tls.listen addresses, workers, user,
- * and the program's own. */
-static void summarize(const struct daemon_config *config,
-                      void (*restart_summary)(const struct daemon_config *, char *, size_t),
-                      char *summary, size_t capacity) {
+/* What only a restart changes in `fresh`, as one string: listen and tls.listen addresses,
+ * workers, user, and the program's own. */
+static void summarize(const void *fresh, const struct front_config *config,
+                      void (*restart_summary)(const void *, char *, size_t), char *summary,
+                      size_t capacity) {
     size_t used = (size_t)snprintf(summary, capacity, "workers %d|user %s|listen", config->workers,
                                    config->user != NULL ? config->user : "");
     for (size_t i = 0; i < config->listen_count && used < capacity; i++)
@@ -20,17 +20,18 @@ static void summarize(const struct daemon_config *config,
     for (size_t i = 0; i < config->tls_listen_count && used < capacity; i++)
         used += (size_t)snprintf(summary + used, capacity - used, " %s", config->tls_listen[i]);
     if (restart_summary != NULL && used < capacity)
-        restart_summary(config, summary + used, capacity - used);
+        restart_summary(fresh, summary + used, capacity - used);
 }
 
-void reload_front_init(struct reload_front *front, const struct daemon_config *config,
-                       struct mb_tls_context *tls,
-                       void (*restart_summary)(const struct daemon_config *, char *, size_t)) {
+void reload_front_init(struct reload_front *front, const void *running, struct mb_tls_context *tls,
+                       const struct front_config *(*config_of)(const void *),
+                       void (*restart_summary)(const void *, char *, size_t)) {
+    const struct front_config *config = config_of(running);
     memset(front, 0, sizeof *front);
     front->tls = tls;
     if (tls != NULL)
         front_tls_stamp(config, front->stamp, sizeof front->stamp);
-    summarize(config, restart_summary, front->summary, sizeof front->summary);
+    summarize(running, config, restart_summary, front->summary, sizeof front->summary);
 }
 
 void reload_front_release(struct reload_front *front) {
@@ -52,7 +53,7 @@ void reload_run(struct reload_front *front, const struct reload_program *program
         refused(program, "", error);
         return;
     }
-    const struct daemon_config *config = program->config_of(fresh);
+    const struct front_config *config = program->config_of(fresh);
 
     /* TLS listeners come and go with a restart only: without them there is nothing to renew. */
     struct mb_tls_context *next_tls = NULL;
@@ -87,7 +88,7 @@ void reload_run(struct reload_front *front, const struct reload_program *program
     program->logger->format = config->log_format;
     program->logger->level = config->log_level;
     char summary[sizeof front->summary];
-    summarize(config, program->restart_summary, summary, sizeof summary);
+    summarize(fresh, config, program->restart_summary, summary, sizeof summary);
     int restart_needed = strcmp(summary, front->summary) != 0;
     if (program->counted != NULL)
         program->counted(program->data, 0);

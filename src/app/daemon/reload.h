@@ -46,7 +46,7 @@ struct reload_program {
     /* Step 1: a new configuration of the program's own, or NULL with one line in `error`. */
     void *(*load)(void *data, char *error, size_t capacity);
     /* The front part of `fresh`. */
-    const struct daemon_config *(*config_of)(const void *fresh);
+    const struct front_config *(*config_of)(const void *fresh);
     /* Step 3 (NULL: nothing to prepare): 0, or -1 with one line in `error`. */
     int (*prepare)(void *data, void *fresh, char *error, size_t capacity);
     /* Step 4: 0 once the program runs with `fresh` (which it then owns), with its part of the
@@ -59,9 +59,10 @@ struct reload_program {
     /* Step 5, with a new front context: every listener and connection of the program takes
      * `next` in place of `previous` (each holds its own reference). */
     void (*replace_tls)(void *data, struct mb_tls_context *previous, struct mb_tls_context *next);
-    /* Appends what else only a restart changes (the gateway's metrics.listen) to `summary`
-     * (NULL: nothing else), and names those keys in `restart_keys`. */
-    void (*restart_summary)(const struct daemon_config *config, char *summary, size_t capacity);
+    /* Appends what else only a restart changes in `fresh` (serve's persist.path, the gateway's
+     * metrics.listen) to `summary` (NULL: nothing else), and names those keys in
+     * `restart_keys`. */
+    void (*restart_summary)(const void *fresh, char *summary, size_t capacity);
     const char *restart_keys; /* "listen, tls.listen, user or metrics.listen" */
     const char *note;         /* said at the end of every "reloaded" line, or NULL */
     /* Told of each reload, 1 when it was refused (NULL: nobody counts). */
@@ -69,13 +70,13 @@ struct reload_program {
 };
 
 /*
- * At the start: `tls` is the listeners' context made from `config` (its reference passes to
- * the engine; NULL without TLS listeners), and `restart_summary` as in struct reload_program.
+ * At the start: `running` is the program's configuration, of the type its load gives, `tls` the
+ * listeners' context made from its front part (the reference passes to the engine; NULL without
+ * TLS listeners), and `config_of` and `restart_summary` as in struct reload_program.
  */
-void reload_front_init(struct reload_front *front, const struct daemon_config *config,
-                       struct mb_tls_context *tls,
-                       void (*restart_summary)(const struct daemon_config *config, char *summary,
-                                               size_t capacity));
+void reload_front_init(struct reload_front *front, const void *running, struct mb_tls_context *tls,
+                       const struct front_config *(*config_of)(const void *fresh),
+                       void (*restart_summary)(const void *fresh, char *summary, size_t capacity));
 
 /* One reload, by the steps above. */
 void reload_run(struct reload_front *front, const struct reload_program *program);

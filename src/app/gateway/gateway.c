@@ -48,7 +48,7 @@ struct options {
 
 /* What the gateway runs with: the configuration, and what was made from it at the start. */
 struct setup {
-    struct daemon_config config;
+    struct gateway_config config;
     /* The backends' TLS contexts: made by prepare(), then the gateway core's once it runs them
      * (it releases each when its backend goes); stamps say which files they were made from. */
     struct mb_tls_context *backend_tls[CONFIG_MAX_BACKENDS];
@@ -64,7 +64,7 @@ struct gateway_tool {
     struct setup *setup;       /* in force; a reload replaces it */
     struct reload_front front; /* the listeners' TLS context, and what needs a restart */
     struct logger logger;
-    /* The policy in force: setup->config.policy (one thread decides and reloads). */
+    /* The policy in force: setup->config.front.policy (one thread decides and reloads). */
     struct mb_policy *policy;
     int authorize_plain;
     struct mb_loop *loop;
@@ -126,6 +126,7 @@ static int parse_arguments(int argc, char **argv, struct options *options) {
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    char workers_refused[200];
     memset(options, 0, sizeof *options);
     options->log_format = -1;
     options->log_level = -1;
@@ -146,11 +147,18 @@ static int parse_arguments(int argc, char **argv, struct options *options) {
         case OPT_EXPLAIN:
             options->explain_who = optarg;
             break;
-        case OPT_WORKERS:
-            if (strcmp(optarg, "1") != 0)
-                bad = "--workers: the gateway runs one event loop for now; 1 is the only value "
-                      "(the backends' connections are shared by every client through it)";
+        case OPT_WORKERS: {
+            char *end;
+            unsigned long long workers = strtoull(optarg, &end, 10);
+            /* Anything but a number is refused as a number of event loops other than 1. */
+            const char *refused =
+                config_gateway_workers_refused(*optarg != '\0' && *end == '\0' ? workers : 0);
+            if (refused != NULL) {
+                snprintf(workers_refused, sizeof workers_refused, "--workers: %s", refused);
+                bad = workers_refused;
+            }
             break;
+        }
         case OPT_LOGFORMAT:
             bad = log_format_flag(optarg, &options->log_format);
             break;
@@ -202,17 +210,17 @@ static int parse_arguments(int argc, char **argv, struct options *options) {
  * needs beyond a well-formed file: devices to forward to, and a policy whenever requests are
  * checked. On error writes one line to `error`.
  */
-static int load_config(const struct options *options, struct daemon_config *config, char *error,
+static int load_config(const struct options *options, struct gateway_config *config, char *error,
                        size_t capacity) {
     config_gateway_defaults(config);
-    if (config_load(options->config_path, config, error, capacity) != 0)
+    if (config_gateway_load(options->config_path, config, error, capacity) != 0)
         return -1;
     if (options->log_format >= 0)
-        config->log_format = (enum log_format)options->log_format;
+        config->front.log_format = (enum log_format)options->log_format;
     if (options->log_level >= 0)
-        config->log_level = (enum mb_log_level)options->log_level;
-    if (config->tls_handshake_timeout_ms)
-        config->limits.handshake_timeout_ms = config->tls_handshake_timeout_ms;
+        config->front.log_level = (enum mb_log_level)options->log_level;
+    if (config->front.tls_handshake_timeout_ms)
+        config->front.limits.handshake_timeout_ms = config->front.tls_handshake_timeout_ms;
     if (config->backend_count == 0) {
         snprintf(error, capacity,
                  "%s: no backends: a gateway forwards to the devices listed under backends "
@@ -220,14 +228,16 @@ static int load_config(const struct options *options, struct daemon_config *conf
                  options->config_path);
         return -1;
     }
-    if (config->policy == NULL && (config->authorize_plain || config->tls_listen_count > 0)) {
+    if (config->front.policy == NULL &&
+        (config->front.authorize_plain || config->front.tls_listen_count > 0)) {
         snprintf(error, capacity,
                  "%s: no policy: the gateway checks every request %sagainst its policy, and "
                  "without one it would deny them all; add a policy section "
                  "(docs/configuration.md#policy)%s",
                  options->config_path,
-                 config->authorize_plain ? "(authorize_plain defaults to true) " : "over TLS ",
-                 config->authorize_plain
+                 config->front.authorize_plain ? "(authorize_plain defaults to true) "
+                                               : "over TLS ",
+                 config->front.authorize_plain
                      ? ", or authorize_plain: false to forward plain requests unchecked"
                      : "");
         return -1;
@@ -264,7 +274,7 @@ static struct mb_tls_context *running_tls(const struct setup *running, const cha
 
 static int prepare(struct setup *setup, const struct setup *running, const char *path, char *error,
                    size_t capacity) {
-    struct daemon_config *config = &setup->config;
+    struct gateway_config *config = &setup->config;
     setup->backend_tls_given = 0;
     for (size_t unit = 0; unit < 256; unit++)
         setup->route_backend[unit] = NO_ROUTE;
@@ -343,7 +353,7 @@ static void release_unshared(struct setup *setup, const struct setup *running) {
  * the gateway core nor `running` (or NULL) holds. */
 static void release(struct setup *setup, const struct setup *running) {
     release_unshared(setup, running);
-    config_free(&setup->config);
+    config_gateway_free(&setup->config);
 }
 
 /* ---- --check ---- */
@@ -383,7 +393,7 @@ static void print_routes(const struct setup *setup, size_t backend) {
 
 /* The policy's notes (unit ids that reach one device through several front units), as
  * warnings after the rules. */
-static void print_notes(const struct daemon_config *config) {
+static void print_notes(const struct gateway_config *config) {
     const char *line = config->policy_notes;
     while (line != NULL && *line != '\0') {
         const char *end = strchr(line, '\n');
@@ -394,7 +404,7 @@ static void print_notes(const struct daemon_config *config) {
 }
 
 /* The same notes as log lines, at start and after a reload. */
-static void log_notes(struct logger *logger, const struct daemon_config *config) {
+static void log_notes(struct logger *logger, const struct gateway_config *config) {
     const char *line = config->policy_notes;
     while (line != NULL && *line != '\0') {
         const char *end = strchr(line, '\n');
@@ -405,28 +415,30 @@ static void log_notes(struct logger *logger, const struct daemon_config *config)
 }
 
 static void print_setup(const struct setup *setup, const char *path) {
-    const struct daemon_config *config = &setup->config;
+    const struct gateway_config *config = &setup->config;
     char timeout[32], idle[32];
     printf("%s: valid\n\n", path);
     printf("listen (plain Modbus/TCP; %s):\n",
-           config->authorize_plain ? "every request checked against the policy"
-                                   : "requests forwarded unchecked, authorize_plain is false");
-    for (size_t i = 0; i < config->listen_count; i++)
-        printf("  %s\n", config->listen[i]);
-    if (config->listen_count == 0 && config->tls_listen_count == 0)
+           config->front.authorize_plain
+               ? "every request checked against the policy"
+               : "requests forwarded unchecked, authorize_plain is false");
+    for (size_t i = 0; i < config->front.listen_count; i++)
+        printf("  %s\n", config->front.listen[i]);
+    if (config->front.listen_count == 0 && config->front.tls_listen_count == 0)
         printf("  0.0.0.0:502\n  [::]:502\n");
-    if (config->listen_count == 0 && config->tls_listen_count > 0)
+    if (config->front.listen_count == 0 && config->front.tls_listen_count > 0)
         printf("  (none)\n");
-    if (config->tls_listen_count > 0) {
+    if (config->front.tls_listen_count > 0) {
         printf("tls (Modbus/TCP Security; every request checked against the policy):\n");
-        for (size_t i = 0; i < config->tls_listen_count; i++)
-            printf("  %s\n", config->tls_listen[i]);
+        for (size_t i = 0; i < config->front.tls_listen_count; i++)
+            printf("  %s\n", config->front.tls_listen[i]);
         printf("  certificate %s, key %s\n  client certificates from %s%s%s\n",
-               config->tls_certificate, config->tls_key, config->tls_ca,
-               config->tls_crl ? ", revocations in " : "", config->tls_crl ? config->tls_crl : "");
+               config->front.tls_certificate, config->front.tls_key, config->front.tls_ca,
+               config->front.tls_crl ? ", revocations in " : "",
+               config->front.tls_crl ? config->front.tls_crl : "");
     }
-    format_duration(config->limits.idle_timeout_ms, idle, sizeof idle);
-    struct mb_server_limits limits = config->limits;
+    format_duration(config->front.limits.idle_timeout_ms, idle, sizeof idle);
+    struct mb_server_limits limits = config->front.limits;
     struct mb_server_limits defaults = mb_server_default_limits();
     unsigned prefix4 =
         limits.source_prefix_ipv4 ? limits.source_prefix_ipv4 : defaults.source_prefix_ipv4;
@@ -494,8 +506,8 @@ static void print_setup(const struct setup *setup, const char *path) {
         print_routes(setup, i);
     }
 
-    size_t rules = mb_policy_rule_count(config->policy);
-    if (config->policy == NULL) {
+    size_t rules = mb_policy_rule_count(config->front.policy);
+    if (config->front.policy == NULL) {
         printf("\npolicy: none (plain requests are forwarded unchecked)\n");
         return;
     }
@@ -505,11 +517,12 @@ static void print_setup(const struct setup *setup, const char *path) {
            config->policy_front_units ? "front unit ids only (policy_units: front)"
                                       : "devices: a rule covers every front unit routed to the "
                                         "same device (policy_units: device)");
-    const char *line = config->policy_text != NULL ? config->policy_text : "";
+    const char *line = config->front.policy_text != NULL ? config->front.policy_text : "";
     for (size_t i = 0; i < rules; i++) {
         const char *end = strchr(line, '\n');
         int length = end != NULL ? (int)(end - line) : (int)strlen(line);
-        printf("  %zu. %s: %.*s\n", i + 1, mb_policy_rule_name(config->policy, i), length, line);
+        printf("  %zu. %s: %.*s\n", i + 1, mb_policy_rule_name(config->front.policy, i), length,
+               line);
         line = end != NULL ? end + 1 : line + length;
     }
     printf("  -. default: what no rule matches is denied with exception 01\n");
@@ -518,7 +531,7 @@ static void print_setup(const struct setup *setup, const char *path) {
 
 /* The front's TLS context, when there are TLS listeners (else *tls is NULL). Returns 0, or -1
  * with one line in `error`. */
-static int front_tls(const struct daemon_config *config, struct mb_tls_context **tls, char *error,
+static int front_tls(const struct front_config *config, struct mb_tls_context **tls, char *error,
                      size_t capacity) {
     *tls = NULL;
     char detail[400];
@@ -535,12 +548,13 @@ static int check(const struct options *options) {
     struct mb_tls_context *tls = NULL;
     if (load_config(options, &setup.config, error, sizeof error) != 0 ||
         prepare(&setup, NULL, options->config_path, error, sizeof error) != 0 ||
-        front_tls(&setup.config, &tls, error, sizeof error) != 0) {
+        front_tls(&setup.config.front, &tls, error, sizeof error) != 0) {
         fprintf(stderr, PROGRAM ": %s\n", error);
         status = EXIT_STATUS_USAGE;
     } else if (options->explain != NULL) {
-        status = front_explain(PROGRAM, setup.config.policy, setup.config.authorize_plain,
-                               options->explain, options->explain_count);
+        status =
+            front_explain(PROGRAM, setup.config.front.policy, setup.config.front.authorize_plain,
+                          options->explain, options->explain_count);
     } else {
         print_setup(&setup, options->config_path);
     }
@@ -657,8 +671,8 @@ static void *reload_load(void *data, char *error, size_t capacity) {
     return fresh;
 }
 
-static const struct daemon_config *reload_config_of(const void *fresh) {
-    return &((const struct setup *)fresh)->config;
+static const struct front_config *reload_config_of(const void *fresh) {
+    return &((const struct setup *)fresh)->config.front;
 }
 
 static int reload_prepare(void *data, void *fresh, char *error, size_t capacity) {
@@ -679,23 +693,23 @@ static int reload_commit(void *data, void *given, char *applied, size_t applied_
     /* Every backend context is the gateway core's now, the running ones it kept included. */
     fresh->backend_tls_given = 1;
     tool->setup->backend_tls_given = 1;
-    struct daemon_config *config = &fresh->config;
+    struct gateway_config *config = &fresh->config;
     /* Thresholds, rate and sinks. Sinks that do not open keep the old ones and say so loudly,
      * but hold back nothing else: a new CRL or policy must take effect all the same. */
     char sinks_error[600];
     const char *audit_note = "audit";
     if (watch_reload(tool->watch, config, sinks_error, sizeof sinks_error) != 0)
         audit_note = "audit (the old sinks kept: see audit_reopen_failed)";
-    mb_server_set_limits(tool->server, &config->limits);
+    mb_server_set_limits(tool->server, &config->front.limits);
     setup_free(tool->setup, NULL);
     tool->setup = fresh;
-    tool->policy = config->policy;
-    tool->authorize_plain = config->authorize_plain;
+    tool->policy = config->front.policy;
+    tool->authorize_plain = config->front.authorize_plain;
     log_notes(&tool->logger, config);
     snprintf(applied, applied_capacity,
              "policy (%zu rules), authorize_plain, limits, logging, %s, alerts, backends (%zu) "
              "and routes (%zu)",
-             mb_policy_rule_count(config->policy), audit_note, config->backend_count,
+             mb_policy_rule_count(config->front.policy), audit_note, config->backend_count,
              config->route_count);
     return 0;
 }
@@ -713,8 +727,8 @@ static void reload_replace_tls(void *data, struct mb_tls_context *previous,
     mb_server_replace_tls(tool->server, previous, next);
 }
 
-static void reload_restart_summary(const struct daemon_config *config, char *summary,
-                                   size_t capacity) {
+static void reload_restart_summary(const void *fresh, char *summary, size_t capacity) {
+    const struct gateway_config *config = &((const struct setup *)fresh)->config;
     snprintf(summary, capacity, "|metrics.listen %s",
              config->guard.metrics_listen != NULL ? config->guard.metrics_listen : "");
 }
@@ -753,7 +767,7 @@ static void on_signal(struct mb_loop *loop, int fd, unsigned events, void *data)
             tool->shut_down = 1;
             logger_message(&tool->logger, MB_LOG_INFO, "stopping", "signal %s received",
                            info.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
-            mb_server_shutdown(tool->server, tool->setup->config.shutdown_grace_ms);
+            mb_server_shutdown(tool->server, tool->setup->config.front.shutdown_grace_ms);
         }
     }
 }
@@ -762,9 +776,9 @@ static void on_signal(struct mb_loop *loop, int fd, unsigned events, void *data)
 
 static int start(struct gateway_tool *tool, sigset_t *signals) {
     struct setup *setup = tool->setup;
-    struct daemon_config *config = &setup->config;
+    struct gateway_config *config = &setup->config;
     struct mb_server_config server_config = {
-        .limits = config->limits,
+        .limits = config->front.limits,
         .handler = gateway_request,
         .handler_data = tool,
         /* The policy decides malformed requests too (by function code), before the gateway
@@ -781,7 +795,8 @@ static int start(struct gateway_tool *tool, sigset_t *signals) {
         return EXIT_STATUS_FAILURE;
     }
     struct mb_server *servers[1] = {tool->server};
-    int status = front_open_listeners(PROGRAM, config, servers, 1, tool->front.tls, &tool->logger);
+    int status =
+        front_open_listeners(PROGRAM, &config->front, servers, 1, tool->front.tls, &tool->logger);
     if (status != 0)
         return status;
     struct mb_gateway_config gateway_config = gateway_config_of(tool, setup);
@@ -803,15 +818,15 @@ static int start(struct gateway_tool *tool, sigset_t *signals) {
         logger_message(&tool->logger, MB_LOG_INFO, "metrics",
                        "Prometheus metrics on http://%s/metrics", bound);
     }
-    if (config->user != NULL) {
+    if (config->front.user != NULL) {
         /* The audit file opened as root becomes the user's, so that SIGHUP after a rotation
          * can open the next one, and nothing of a reload depends on root. */
         unsigned uid, gid;
         char error[600];
-        if (front_user_ids(config->user, &uid, &gid) == 0 && geteuid() == 0 &&
+        if (front_user_ids(config->front.user, &uid, &gid) == 0 && geteuid() == 0 &&
             watch_hand_over(tool->watch, uid, gid, error, sizeof error) != 0)
             logger_message(&tool->logger, MB_LOG_WARNING, "audit_owner", "%s", error);
-        if (front_drop_privileges(PROGRAM, config->user) != 0)
+        if (front_drop_privileges(PROGRAM, config->front.user) != 0)
             return EXIT_STATUS_FAILURE;
     }
     tool->signal_fd = signalfd(-1, signals, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -851,20 +866,20 @@ int cmd_gateway(int argc, char **argv) {
     struct mb_tls_context *tls = NULL;
     if (load_config(&tool.options, &tool.setup->config, error, sizeof error) != 0 ||
         prepare(tool.setup, NULL, tool.options.config_path, error, sizeof error) != 0 ||
-        front_tls(&tool.setup->config, &tls, error, sizeof error) != 0) {
+        front_tls(&tool.setup->config.front, &tls, error, sizeof error) != 0) {
         fprintf(stderr, PROGRAM ": %s\n", error);
         goto out;
     }
-    reload_front_init(&tool.front, &tool.setup->config, tls, reload_restart_summary);
+    reload_front_init(&tool.front, tool.setup, tls, reload_config_of, reload_restart_summary);
     tool.logger.stream = stderr;
-    tool.logger.format = tool.setup->config.log_format;
-    tool.logger.level = tool.setup->config.log_level;
+    tool.logger.format = tool.setup->config.front.log_format;
+    tool.logger.level = tool.setup->config.front.log_level;
     if (watch_create(&tool.setup->config, &tool.logger, &tool.watch, error, sizeof error) != 0) {
         fprintf(stderr, PROGRAM ": audit: %s\n", error);
         goto out;
     }
-    tool.policy = tool.setup->config.policy;
-    tool.authorize_plain = tool.setup->config.authorize_plain;
+    tool.policy = tool.setup->config.front.policy;
+    tool.authorize_plain = tool.setup->config.front.authorize_plain;
 
     /* Signals are taken through a signalfd: block them first. */
     sigset_t signals;
@@ -879,7 +894,7 @@ int cmd_gateway(int argc, char **argv) {
     for (size_t i = 0; i < tool.setup->config.backend_count; i++)
         backend_connections += tool.setup->config.backends[i].connections;
     front_raise_descriptor_limit(
-        &tool.logger, tool.setup->config.limits.max_connections + backend_connections, 1);
+        &tool.logger, tool.setup->config.front.limits.max_connections + backend_connections, 1);
 
     status = start(&tool, &signals);
     if (status == 0) {

@@ -125,7 +125,7 @@ static void remember_sinks(struct watch *watch, const struct config_guard *guard
              guard->audit_syslog ? guard->audit_syslog : "");
 }
 
-static void take_settings(struct watch *watch, const struct daemon_config *config) {
+static void take_settings(struct watch *watch, const struct gateway_config *config) {
     const struct config_guard *guard = &config->guard;
     struct ratelimit_settings settings = {
         .rate = guard->rate,
@@ -143,7 +143,7 @@ static void take_settings(struct watch *watch, const struct daemon_config *confi
     watch->audit_reads = guard->audit_reads;
 }
 
-int watch_create(const struct daemon_config *config, struct logger *logger,
+int watch_create(const struct gateway_config *config, struct logger *logger,
                  struct watch **watch_out, char *error, size_t capacity) {
     struct watch *watch = calloc(1, sizeof *watch);
     if (watch == NULL) {
@@ -202,7 +202,7 @@ static void sinks_kept(struct watch *watch, const char *error) {
     emit(watch, AUDIT_ERROR, "audit", &json);
 }
 
-int watch_reload(struct watch *watch, const struct daemon_config *config, char *error,
+int watch_reload(struct watch *watch, const struct gateway_config *config, char *error,
                  size_t capacity) {
     const struct config_guard *guard = &config->guard;
     int same = strcmp(watch->audit_file, guard->audit_file ? guard->audit_file : "") == 0 &&

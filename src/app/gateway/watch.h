@@ -26,7 +26,7 @@ struct watch;
 
 /* Opens the audit sinks of `config` (config->guard). Returns 0, or -1 with one line in
  * `error`. `logger` (stderr lines) must outlive the watch. */
-int watch_create(const struct daemon_config *config, struct logger *logger, struct watch **watch,
+int watch_create(const struct gateway_config *config, struct logger *logger, struct watch **watch,
                  char *error, size_t capacity);
 
 /* The server and gateway whose counters the metrics show; either may be NULL. */
@@ -40,7 +40,7 @@ void watch_attach(struct watch *watch, struct mb_loop *loop, struct mb_server *s
  * in mbsec_gateway_audit_reopen_failures_total, with the reason in `error`. A failing sink
  * never holds back the rest of a reload (a new CRL, a new policy).
  */
-int watch_reload(struct watch *watch, const struct daemon_config *config, char *error,
+int watch_reload(struct watch *watch, const struct gateway_config *config, char *error,
                  size_t capacity);
 
 /* Gives the audit file to uid:gid (audit_hand_over) before the process becomes them.

@@ -84,7 +84,7 @@ struct serve {
     struct reload_front front; /* the listeners' TLS context, and what needs a restart */
     /* What is in force; its policy is the one the workers were last given (each holds its own
      * reference too). */
-    struct daemon_config config;
+    struct serve_config config;
     struct logger logger;
     struct mb_model *model;
     struct mb_server_group *group; /* the workers count connection limits together */
@@ -348,48 +348,48 @@ static int replace_string(char **slot, const char *text) {
 
 /* Defaults, then the file, then the flags, into `config`. On error writes one line to `error`
  * and leaves `config` as it was. */
-static int build_config(const struct overrides *overrides, struct daemon_config *config,
-                        char *error, size_t capacity) {
-    static struct daemon_config fresh; /* large; only the first worker's thread builds one */
-    config_defaults(&fresh);
+static int build_config(const struct overrides *overrides, struct serve_config *config, char *error,
+                        size_t capacity) {
+    static struct serve_config fresh; /* large; only the first worker's thread builds one */
+    config_serve_defaults(&fresh);
     if (overrides->config_path != NULL &&
-        config_load(overrides->config_path, &fresh, error, capacity) != 0) {
-        config_free(&fresh);
+        config_serve_load(overrides->config_path, &fresh, error, capacity) != 0) {
+        config_serve_free(&fresh);
         return -1;
     }
     if (overrides->listen_count > 0) {
-        for (size_t i = 0; i < fresh.listen_count; i++)
-            free(fresh.listen[i]);
-        fresh.listen_count = 0;
+        for (size_t i = 0; i < fresh.front.listen_count; i++)
+            free(fresh.front.listen[i]);
+        fresh.front.listen_count = 0;
         for (size_t i = 0; i < overrides->listen_count; i++) {
-            fresh.listen[i] = NULL;
-            if (replace_string(&fresh.listen[i], overrides->listen[i]) != 0)
+            fresh.front.listen[i] = NULL;
+            if (replace_string(&fresh.front.listen[i], overrides->listen[i]) != 0)
                 goto out_of_memory;
-            fresh.listen_count++;
+            fresh.front.listen_count++;
         }
     }
     if (overrides->workers)
-        fresh.workers = overrides->workers;
-    if (overrides->user && replace_string(&fresh.user, overrides->user) != 0)
+        fresh.front.workers = overrides->workers;
+    if (overrides->user && replace_string(&fresh.front.user, overrides->user) != 0)
         goto out_of_memory;
     if (overrides->log_format >= 0)
-        fresh.log_format = (enum log_format)overrides->log_format;
+        fresh.front.log_format = (enum log_format)overrides->log_format;
     if (overrides->log_level >= 0)
-        fresh.log_level = (enum mb_log_level)overrides->log_level;
+        fresh.front.log_level = (enum mb_log_level)overrides->log_level;
     if (overrides->limits.max_connections)
-        fresh.limits.max_connections = overrides->limits.max_connections;
+        fresh.front.limits.max_connections = overrides->limits.max_connections;
     if (overrides->limits.max_per_source)
-        fresh.limits.max_per_source = overrides->limits.max_per_source;
+        fresh.front.limits.max_per_source = overrides->limits.max_per_source;
     if (overrides->limits.idle_timeout_ms)
-        fresh.limits.idle_timeout_ms = overrides->limits.idle_timeout_ms;
+        fresh.front.limits.idle_timeout_ms = overrides->limits.idle_timeout_ms;
     if (overrides->limits.max_in_flight)
-        fresh.limits.max_in_flight = overrides->limits.max_in_flight;
+        fresh.front.limits.max_in_flight = overrides->limits.max_in_flight;
     if (overrides->shutdown_grace_ms)
-        fresh.shutdown_grace_ms = overrides->shutdown_grace_ms;
+        fresh.front.shutdown_grace_ms = overrides->shutdown_grace_ms;
     if (overrides->persist_path) {
         if (fresh.string_count >= sizeof fresh.strings / sizeof fresh.strings[0]) {
             snprintf(error, capacity, "too many strings in the configuration");
-            config_free(&fresh);
+            config_serve_free(&fresh);
             return -1;
         }
         fresh.strings[fresh.string_count] = NULL;
@@ -400,49 +400,50 @@ static int build_config(const struct overrides *overrides, struct daemon_config 
     if (overrides->sync_interval_ms)
         fresh.model.sync_interval_ms = overrides->sync_interval_ms;
     if (overrides->tls_listen_count > 0) {
-        for (size_t i = 0; i < fresh.tls_listen_count; i++)
-            free(fresh.tls_listen[i]);
-        fresh.tls_listen_count = 0;
+        for (size_t i = 0; i < fresh.front.tls_listen_count; i++)
+            free(fresh.front.tls_listen[i]);
+        fresh.front.tls_listen_count = 0;
         for (size_t i = 0; i < overrides->tls_listen_count; i++) {
             /* A host alone listens on Modbus/TCP Security's port, 802. */
             char address[300];
             config_with_port(overrides->tls_listen[i], CONFIG_TLS_PORT, address, sizeof address);
-            fresh.tls_listen[i] = NULL;
-            if (replace_string(&fresh.tls_listen[i], address) != 0)
+            fresh.front.tls_listen[i] = NULL;
+            if (replace_string(&fresh.front.tls_listen[i], address) != 0)
                 goto out_of_memory;
-            fresh.tls_listen_count++;
+            fresh.front.tls_listen_count++;
         }
     }
     if ((overrides->certificate &&
-         replace_string(&fresh.tls_certificate, overrides->certificate)) ||
-        (overrides->key && replace_string(&fresh.tls_key, overrides->key)) ||
-        (overrides->ca && replace_string(&fresh.tls_ca, overrides->ca)) ||
-        (overrides->crl && replace_string(&fresh.tls_crl, overrides->crl)))
+         replace_string(&fresh.front.tls_certificate, overrides->certificate)) ||
+        (overrides->key && replace_string(&fresh.front.tls_key, overrides->key)) ||
+        (overrides->ca && replace_string(&fresh.front.tls_ca, overrides->ca)) ||
+        (overrides->crl && replace_string(&fresh.front.tls_crl, overrides->crl)))
         goto out_of_memory;
-    if (fresh.tls_handshake_timeout_ms)
-        fresh.limits.handshake_timeout_ms = fresh.tls_handshake_timeout_ms;
-    if (fresh.tls_listen_count > 0 &&
-        (fresh.tls_certificate == NULL || fresh.tls_key == NULL || fresh.tls_ca == NULL)) {
+    if (fresh.front.tls_handshake_timeout_ms)
+        fresh.front.limits.handshake_timeout_ms = fresh.front.tls_handshake_timeout_ms;
+    if (fresh.front.tls_listen_count > 0 &&
+        (fresh.front.tls_certificate == NULL || fresh.front.tls_key == NULL ||
+         fresh.front.tls_ca == NULL)) {
         snprintf(error, capacity,
                  "a TLS listener needs a certificate, its key and the CA of the clients "
                  "(--cert, --key, --ca, or tls.certificate, tls.key, tls.ca; see "
                  "docs/security.md)");
-        config_free(&fresh);
+        config_serve_free(&fresh);
         return -1;
     }
-    if (fresh.workers < 1)
-        fresh.workers = 1;
+    if (fresh.front.workers < 1)
+        fresh.front.workers = 1;
     /* The config points into itself (units, FIFOs, strings): copy it with the function that
      * knows, never with an assignment. */
-    config_free(config);
-    if (config_copy(config, &fresh) != 0)
+    config_serve_free(config);
+    if (config_serve_copy(config, &fresh) != 0)
         goto out_of_memory;
-    config_free(&fresh);
+    config_serve_free(&fresh);
     return 0;
 
 out_of_memory:
     snprintf(error, capacity, "out of memory");
-    config_free(&fresh);
+    config_serve_free(&fresh);
     return -1;
 }
 
@@ -464,19 +465,20 @@ static int serve_request(void *data, const struct mb_server_request *call, uint8
 
 /* The TLS context of the --tls-listen listeners, handed to the reload engine with what only a
  * restart changes. Returns 0 or an exit status. */
-static void reload_restart_summary(const struct daemon_config *config, char *summary,
-                                   size_t capacity);
+static const struct front_config *reload_config_of(const void *fresh);
+static void reload_restart_summary(const void *fresh, char *summary, size_t capacity);
 
 static int prepare_tls(struct serve *serve) {
-    const struct daemon_config *config = &serve->config;
+    const struct serve_config *config = &serve->config;
     struct mb_tls_context *tls = NULL;
     char error[400];
-    if (config->tls_listen_count > 0 && front_tls_create(config, &tls, error, sizeof error) != 0) {
+    if (config->front.tls_listen_count > 0 &&
+        front_tls_create(&config->front, &tls, error, sizeof error) != 0) {
         fprintf(stderr, "mbsec serve: TLS: %s\n", error);
         return EXIT_STATUS_USAGE;
     }
-    reload_front_init(&serve->front, config, tls, reload_restart_summary);
-    if (tls != NULL && config->policy == NULL)
+    reload_front_init(&serve->front, config, tls, reload_config_of, reload_restart_summary);
+    if (tls != NULL && config->front.policy == NULL)
         logger_message(&serve->logger, MB_LOG_WARNING, "no_policy",
                        "no policy configured: every request over TLS is denied with "
                        "exception 01 until one is (see docs/security.md)");
@@ -552,10 +554,10 @@ static void worker_command(struct mb_loop *loop, int fd, unsigned events, void *
         for (ssize_t i = 0; i < count / (ssize_t)sizeof messages[0]; i++) {
             const struct command_message *message = &messages[i];
             if (message->command == COMMAND_SHUTDOWN) {
-                mb_server_shutdown(worker->server, worker->serve->config.shutdown_grace_ms);
+                mb_server_shutdown(worker->server, worker->serve->config.front.shutdown_grace_ms);
                 worker->shut_down = 1;
             } else if (message->command == COMMAND_LIMITS) {
-                mb_server_set_limits(worker->server, &worker->serve->config.limits);
+                mb_server_set_limits(worker->server, &worker->serve->config.front.limits);
             } else if (message->command == COMMAND_TLS) {
                 mb_server_replace_tls(worker->server, message->previous, message->next);
             } else if (message->command == COMMAND_POLICY) {
@@ -582,7 +584,7 @@ static int worker_create(struct serve *serve, int index) {
     worker->index = index;
     worker->command_pipe[0] = worker->command_pipe[1] = -1;
     struct mb_server_config config = {
-        .limits = serve->config.limits,
+        .limits = serve->config.front.limits,
         .handler = serve_request,
         .handler_data = worker, /* the worker's own policy decides */
         .group = serve->group,
@@ -599,7 +601,7 @@ static int worker_create(struct serve *serve, int index) {
                         worker) != 0)
             return -1;
     }
-    worker_use_policy(worker, serve->config.policy, serve->config.authorize_plain);
+    worker_use_policy(worker, serve->config.front.policy, serve->config.front.authorize_plain);
     return 0;
 }
 
@@ -625,7 +627,7 @@ static int open_listeners(struct serve *serve) {
     struct mb_server *servers[MAX_WORKERS];
     for (int w = 0; w < serve->worker_count; w++)
         servers[w] = serve->workers[w].server;
-    return front_open_listeners("mbsec serve", &serve->config, servers, serve->worker_count,
+    return front_open_listeners("mbsec serve", &serve->config.front, servers, serve->worker_count,
                                 serve->front.tls, &serve->logger);
 }
 
@@ -638,20 +640,20 @@ static int open_listeners(struct serve *serve) {
  * serve->config (identity strings, FIFOs): only the parts a reload may change are taken from the
  * new configuration.
  */
-static struct daemon_config reload_fresh; /* large: not on the stack; one reload at a time */
+static struct serve_config reload_fresh; /* large: not on the stack; one reload at a time */
 
 static void *reload_load(void *data, char *error, size_t capacity) {
     struct serve *serve = data;
-    config_defaults(&reload_fresh);
+    config_serve_defaults(&reload_fresh);
     if (build_config(&serve->overrides, &reload_fresh, error, capacity) != 0) {
-        config_free(&reload_fresh);
+        config_serve_free(&reload_fresh);
         return NULL;
     }
     return &reload_fresh;
 }
 
-static const struct daemon_config *reload_config_of(const void *fresh) {
-    return fresh;
+static const struct front_config *reload_config_of(const void *fresh) {
+    return &((const struct serve_config *)fresh)->front;
 }
 
 static int reload_commit(void *data, void *given, char *applied, size_t applied_capacity,
@@ -659,25 +661,26 @@ static int reload_commit(void *data, void *given, char *applied, size_t applied_
     (void)error;
     (void)error_capacity;
     struct serve *serve = data;
-    struct daemon_config *fresh = given;
-    serve->config.limits = fresh->limits;
-    serve->config.log_format = fresh->log_format;
-    serve->config.log_level = fresh->log_level;
-    serve->config.shutdown_grace_ms = fresh->shutdown_grace_ms;
+    struct serve_config *fresh = given;
+    serve->config.front.limits = fresh->front.limits;
+    serve->config.front.log_format = fresh->front.log_format;
+    serve->config.front.log_level = fresh->front.log_level;
+    serve->config.front.shutdown_grace_ms = fresh->front.shutdown_grace_ms;
     /* The configuration takes the new policy (and gives `fresh` the old one to free); each
      * worker takes its own reference, in its own thread. */
-    struct mb_policy *policy = fresh->policy;
-    char *policy_text = fresh->policy_text;
-    fresh->policy = serve->config.policy;
-    fresh->policy_text = serve->config.policy_text;
-    serve->config.policy = policy;
-    serve->config.policy_text = policy_text;
-    serve->config.authorize_plain = fresh->authorize_plain;
-    worker_use_policy(&serve->workers[0], policy, serve->config.authorize_plain);
-    struct command_message message = {
-        .command = COMMAND_POLICY, .policy = policy, .authorize_plain = fresh->authorize_plain};
+    struct mb_policy *policy = fresh->front.policy;
+    char *policy_text = fresh->front.policy_text;
+    fresh->front.policy = serve->config.front.policy;
+    fresh->front.policy_text = serve->config.front.policy_text;
+    serve->config.front.policy = policy;
+    serve->config.front.policy_text = policy_text;
+    serve->config.front.authorize_plain = fresh->front.authorize_plain;
+    worker_use_policy(&serve->workers[0], policy, serve->config.front.authorize_plain);
+    struct command_message message = {.command = COMMAND_POLICY,
+                                      .policy = policy,
+                                      .authorize_plain = fresh->front.authorize_plain};
     send_message(serve, &message);
-    mb_server_set_limits(serve->workers[0].server, &serve->config.limits);
+    mb_server_set_limits(serve->workers[0].server, &serve->config.front.limits);
     send_command(serve, COMMAND_LIMITS);
     snprintf(applied, applied_capacity, "limits, logging, %s",
              policy != NULL ? "policy" : "no policy (everything checked is denied)");
@@ -686,7 +689,7 @@ static int reload_commit(void *data, void *given, char *applied, size_t applied_
 
 static void reload_discard(void *data, void *fresh) {
     (void)data;
-    config_free(fresh);
+    config_serve_free(fresh);
 }
 
 static void reload_replace_tls(void *data, struct mb_tls_context *previous,
@@ -699,8 +702,8 @@ static void reload_replace_tls(void *data, struct mb_tls_context *previous,
     send_message(serve, &message);
 }
 
-static void reload_restart_summary(const struct daemon_config *config, char *summary,
-                                   size_t capacity) {
+static void reload_restart_summary(const void *fresh, char *summary, size_t capacity) {
+    const struct serve_config *config = fresh;
     snprintf(summary, capacity, "|persist %s",
              config->model.persist_path != NULL ? config->model.persist_path : "");
 }
@@ -719,7 +722,7 @@ static void reload(struct serve *serve) {
         .note = "; units and identity take effect at the next start",
     };
     reload_run(&serve->front, &program);
-    config_free(&reload_fresh);
+    config_serve_free(&reload_fresh);
 }
 
 static void sync_tick(struct mb_loop *loop, struct mb_timer *timer) {
@@ -742,7 +745,7 @@ static void on_signal(struct mb_loop *loop, int fd, unsigned events, void *data)
             serve->stopping = 1;
             logger_message(&serve->logger, MB_LOG_INFO, "stopping", "signal %s received",
                            info.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
-            mb_server_shutdown(serve->workers[0].server, serve->config.shutdown_grace_ms);
+            mb_server_shutdown(serve->workers[0].server, serve->config.front.shutdown_grace_ms);
             serve->workers[0].shut_down = 1;
             send_command(serve, COMMAND_SHUTDOWN);
         }
@@ -761,10 +764,11 @@ static void format_extent(const struct mb_table_extent *extent, char *text, size
 /* --check: the file as serve would load it (TLS files read, the model built without touching
  * the persistence file), what it sets up printed, or --explain's answer. */
 static int check(struct serve *serve) {
-    const struct daemon_config *config = &serve->config;
+    const struct serve_config *config = &serve->config;
     char error[512];
     struct mb_tls_context *tls = NULL;
-    if (config->tls_listen_count > 0 && front_tls_create(config, &tls, error, sizeof error)) {
+    if (config->front.tls_listen_count > 0 &&
+        front_tls_create(&config->front, &tls, error, sizeof error)) {
         fprintf(stderr, "mbsec serve: TLS: %s\n", error);
         return EXIT_STATUS_USAGE;
     }
@@ -778,20 +782,22 @@ static int check(struct serve *serve) {
     }
     mb_model_destroy(probe);
     if (serve->overrides.explain_count > 0)
-        return front_explain("mbsec serve", config->policy, config->authorize_plain,
+        return front_explain("mbsec serve", config->front.policy, config->front.authorize_plain,
                              serve->overrides.explain, serve->overrides.explain_count);
     printf("%s: valid\n\nlisten (plain Modbus/TCP):\n", serve->overrides.config_path);
-    for (size_t i = 0; i < config->listen_count; i++)
-        printf("  %s\n", config->listen[i]);
-    if (config->listen_count == 0 && config->tls_listen_count == 0)
+    for (size_t i = 0; i < config->front.listen_count; i++)
+        printf("  %s\n", config->front.listen[i]);
+    if (config->front.listen_count == 0 && config->front.tls_listen_count == 0)
         printf("  0.0.0.0:502\n  [::]:502\n");
-    for (size_t i = 0; i < config->tls_listen_count; i++)
-        printf("%s  %s\n", i == 0 ? "tls (Modbus/TCP Security):\n" : "", config->tls_listen[i]);
-    printf("workers: %d%s%s\n", config->workers ? config->workers : 1,
-           config->user ? ", then as user " : "", config->user ? config->user : "");
+    for (size_t i = 0; i < config->front.tls_listen_count; i++)
+        printf("%s  %s\n", i == 0 ? "tls (Modbus/TCP Security):\n" : "",
+               config->front.tls_listen[i]);
+    printf("workers: %d%s%s\n", config->front.workers ? config->front.workers : 1,
+           config->front.user ? ", then as user " : "",
+           config->front.user ? config->front.user : "");
     printf("limits: %u connections, %u per source, %u in flight per connection\n",
-           config->limits.max_connections, config->limits.max_per_source,
-           config->limits.max_in_flight);
+           config->front.limits.max_connections, config->front.limits.max_per_source,
+           config->front.limits.max_in_flight);
     printf("persistence: %s\n",
            config->model.persist_path ? config->model.persist_path : "none (in memory)");
     if (config->model.any_unit)
@@ -814,21 +820,23 @@ static int check(struct serve *serve) {
                "%u files, %zu FIFOs\n",
                name, coils, inputs, holding, input_registers, unit->files, unit->fifo_count);
     }
-    size_t rules = mb_policy_rule_count(config->policy);
-    if (config->policy == NULL) {
-        printf("\npolicy: none (%s)\n", config->tls_listen_count > 0 || config->authorize_plain
-                                            ? "every request checked is denied with 01"
-                                            : "plain requests are not checked");
+    size_t rules = mb_policy_rule_count(config->front.policy);
+    if (config->front.policy == NULL) {
+        printf("\npolicy: none (%s)\n",
+               config->front.tls_listen_count > 0 || config->front.authorize_plain
+                   ? "every request checked is denied with 01"
+                   : "plain requests are not checked");
         return EXIT_STATUS_OK;
     }
     printf("\npolicy (%zu rule%s, checking %s; the first rule that matches decides):\n", rules,
            rules == 1 ? "" : "s",
-           config->authorize_plain ? "every request" : "requests over TLS only");
-    const char *line = config->policy_text != NULL ? config->policy_text : "";
+           config->front.authorize_plain ? "every request" : "requests over TLS only");
+    const char *line = config->front.policy_text != NULL ? config->front.policy_text : "";
     for (size_t i = 0; i < rules; i++) {
         const char *end = strchr(line, '\n');
         int length = end != NULL ? (int)(end - line) : (int)strlen(line);
-        printf("  %zu. %s: %.*s\n", i + 1, mb_policy_rule_name(config->policy, i), length, line);
+        printf("  %zu. %s: %.*s\n", i + 1, mb_policy_rule_name(config->front.policy, i), length,
+               line);
         line = end != NULL ? end + 1 : line + length;
     }
     printf("  -. default: what no rule matches is denied with exception 01\n");
@@ -845,20 +853,20 @@ int cmd_serve(int argc, char **argv) {
     int parsed = parse_arguments(argc, argv, &serve.overrides);
     if (parsed != 0)
         return parsed > 0 ? EXIT_STATUS_OK : EXIT_STATUS_USAGE;
-    config_defaults(&serve.config);
+    config_serve_defaults(&serve.config);
     if (build_config(&serve.overrides, &serve.config, error, sizeof error) != 0) {
         fprintf(stderr, "mbsec serve: %s\n", error);
-        config_free(&serve.config);
+        config_serve_free(&serve.config);
         return EXIT_STATUS_USAGE;
     }
     if (serve.overrides.check) {
         status = check(&serve);
-        config_free(&serve.config);
+        config_serve_free(&serve.config);
         return status;
     }
     serve.logger.stream = stderr;
-    serve.logger.format = serve.config.log_format;
-    serve.logger.level = serve.config.log_level;
+    serve.logger.format = serve.config.front.log_format;
+    serve.logger.level = serve.config.front.log_level;
 
     /* Signals are taken through a signalfd, so block them before any thread starts. */
     sigset_t signals;
@@ -869,8 +877,8 @@ int cmd_serve(int argc, char **argv) {
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    front_raise_descriptor_limit(&serve.logger, serve.config.limits.max_connections,
-                                 serve.config.workers);
+    front_raise_descriptor_limit(&serve.logger, serve.config.front.limits.max_connections,
+                                 serve.config.front.workers);
     if (mb_model_create(&serve.config.model, &serve.model, error, sizeof error) != 0) {
         fprintf(stderr, "mbsec serve: %s\n", error);
         goto out;
@@ -879,7 +887,7 @@ int cmd_serve(int argc, char **argv) {
         fprintf(stderr, "mbsec serve: out of memory\n");
         goto out;
     }
-    serve.worker_count = serve.config.workers;
+    serve.worker_count = serve.config.front.workers;
     for (int i = 0; i < serve.worker_count; i++)
         if (worker_create(&serve, i) != 0) {
             fprintf(stderr, "mbsec serve: cannot start worker %d: out of resources\n", i);
@@ -892,7 +900,8 @@ int cmd_serve(int argc, char **argv) {
     if (status != 0)
         goto out;
     status = EXIT_STATUS_FAILURE;
-    if (serve.config.user != NULL && front_drop_privileges("mbsec serve", serve.config.user) != 0)
+    if (serve.config.front.user != NULL &&
+        front_drop_privileges("mbsec serve", serve.config.front.user) != 0)
         goto out;
 
     serve.signal_fd = signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -945,6 +954,6 @@ out:
                                                            : "all connections closed");
     }
     reload_front_release(&serve.front);
-    config_free(&serve.config);
+    config_serve_free(&serve.config);
     return status;
 }
