@@ -20,6 +20,7 @@
 #include "app/commands.h"
 #include "app/common/log.h"
 #include "app/config/config.h"
+#include "app/daemon/arguments.h"
 #include "app/daemon/front.h"
 #include "app/daemon/http.h"
 #include "app/daemon/ratelimit.h"
@@ -36,14 +37,9 @@
 #define PROGRAM "mbsec gateway"
 #define NO_ROUTE 0xFFFF
 
+/* The gateway has only the daemons' options (app/daemon/arguments.h), and --workers 1. */
 struct options {
-    const char *config_path;
-    int check;               /* --check: validate and print, do not run */
-    const char *explain_who; /* --explain WHO; NULL without */
-    const char **explain;    /* WHO and the words after it */
-    int explain_count;
-    int log_format; /* -1: not given */
-    int log_level;  /* -1: not given */
+    struct daemon_arguments common;
 };
 
 /* What the gateway runs with: the configuration, and what was made from it at the start. */
@@ -115,39 +111,22 @@ static void usage(FILE *out) {
 }
 
 static int parse_arguments(int argc, char **argv, struct options *options) {
-    enum { OPT_CONFIG = 256, OPT_CHECK, OPT_EXPLAIN, OPT_WORKERS, OPT_LOGFORMAT, OPT_LOGLEVEL };
+    enum { OPT_WORKERS = DAEMON_OPT_NEXT };
     static const struct option table[] = {
-        {"config", required_argument, NULL, OPT_CONFIG},
-        {"check", required_argument, NULL, OPT_CHECK},
-        {"explain", required_argument, NULL, OPT_EXPLAIN},
+        DAEMON_LONG_OPTIONS,
         {"workers", required_argument, NULL, OPT_WORKERS},
-        {"log-format", required_argument, NULL, OPT_LOGFORMAT},
-        {"log-level", required_argument, NULL, OPT_LOGLEVEL},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     char workers_refused[200];
-    memset(options, 0, sizeof *options);
-    options->log_format = -1;
-    options->log_level = -1;
+    daemon_arguments_init(&options->common);
     optind = 1;
     for (;;) {
         int option = getopt_long(argc, argv, "h", table, NULL);
         if (option == -1)
             break;
         const char *bad = NULL;
-        switch (option) {
-        case OPT_CONFIG:
-        case OPT_CHECK:
-            if (options->config_path != NULL)
-                bad = "give one configuration file (--config FILE or --check FILE)";
-            options->config_path = optarg;
-            options->check = option == OPT_CHECK;
-            break;
-        case OPT_EXPLAIN:
-            options->explain_who = optarg;
-            break;
-        case OPT_WORKERS: {
+        if (option == OPT_WORKERS) {
             char *end;
             unsigned long long workers = strtoull(optarg, &end, 10);
             /* Anything but a number is refused as a number of event loops other than 1. */
@@ -157,18 +136,12 @@ static int parse_arguments(int argc, char **argv, struct options *options) {
                 snprintf(workers_refused, sizeof workers_refused, "--workers: %s", refused);
                 bad = workers_refused;
             }
-            break;
-        }
-        case OPT_LOGFORMAT:
-            bad = log_format_flag(optarg, &options->log_format);
-            break;
-        case OPT_LOGLEVEL:
-            bad = log_level_flag(optarg, &options->log_level);
-            break;
-        case 'h':
+        } else if (option == 'h') {
             usage(stdout);
             return 1;
-        default:
+        } else if (option >= DAEMON_OPT_CONFIG && option < DAEMON_OPT_NEXT) {
+            bad = daemon_argument(&options->common, option, optarg);
+        } else {
             usage(stderr);
             return -1;
         }
@@ -177,25 +150,12 @@ static int parse_arguments(int argc, char **argv, struct options *options) {
             return -1;
         }
     }
-    if (options->explain_who != NULL) {
-        if (!options->check) {
-            fprintf(stderr, PROGRAM ": --explain goes with --check FILE\n");
-            return -1;
-        }
-        /* WHO, then the words getopt left at the end: UNIT FUNCTION ADDRESS ... */
-        static const char *words[64];
-        int count = 0;
-        words[count++] = options->explain_who;
-        for (int i = optind; i < argc && count < 64; i++)
-            words[count++] = argv[i];
-        options->explain = words;
-        options->explain_count = count;
-    } else if (optind < argc) {
-        fprintf(stderr, PROGRAM ": unexpected argument '%s'\n", argv[optind]);
+    int finished = daemon_arguments_finish(&options->common, PROGRAM, argc, argv, optind);
+    if (finished == -2)
         usage(stderr);
+    if (finished != 0)
         return -1;
-    }
-    if (options->config_path == NULL) {
+    if (options->common.config_path == NULL) {
         fprintf(stderr, PROGRAM ": --config FILE is needed: the backends and the policy are "
                                 "only given in a file (docs/configuration.md)\n");
         return -1;
@@ -213,19 +173,19 @@ static int parse_arguments(int argc, char **argv, struct options *options) {
 static int load_config(const struct options *options, struct gateway_config *config, char *error,
                        size_t capacity) {
     config_gateway_defaults(config);
-    if (config_gateway_load(options->config_path, config, error, capacity) != 0)
+    if (config_gateway_load(options->common.config_path, config, error, capacity) != 0)
         return -1;
-    if (options->log_format >= 0)
-        config->front.log_format = (enum log_format)options->log_format;
-    if (options->log_level >= 0)
-        config->front.log_level = (enum mb_log_level)options->log_level;
+    if (options->common.log_format >= 0)
+        config->front.log_format = (enum log_format)options->common.log_format;
+    if (options->common.log_level >= 0)
+        config->front.log_level = (enum mb_log_level)options->common.log_level;
     if (config->front.tls_handshake_timeout_ms)
         config->front.limits.handshake_timeout_ms = config->front.tls_handshake_timeout_ms;
     if (config->backend_count == 0) {
         snprintf(error, capacity,
                  "%s: no backends: a gateway forwards to the devices listed under backends "
                  "(docs/configuration.md#backends)",
-                 options->config_path);
+                 options->common.config_path);
         return -1;
     }
     if (config->front.policy == NULL &&
@@ -234,7 +194,7 @@ static int load_config(const struct options *options, struct gateway_config *con
                  "%s: no policy: the gateway checks every request %sagainst its policy, and "
                  "without one it would deny them all; add a policy section "
                  "(docs/configuration.md#policy)%s",
-                 options->config_path,
+                 options->common.config_path,
                  config->front.authorize_plain ? "(authorize_plain defaults to true) "
                                                : "over TLS ",
                  config->front.authorize_plain
@@ -547,16 +507,16 @@ static int check(const struct options *options) {
     int status = EXIT_STATUS_OK;
     struct mb_tls_context *tls = NULL;
     if (load_config(options, &setup.config, error, sizeof error) != 0 ||
-        prepare(&setup, NULL, options->config_path, error, sizeof error) != 0 ||
+        prepare(&setup, NULL, options->common.config_path, error, sizeof error) != 0 ||
         front_tls(&setup.config.front, &tls, error, sizeof error) != 0) {
         fprintf(stderr, PROGRAM ": %s\n", error);
         status = EXIT_STATUS_USAGE;
-    } else if (options->explain != NULL) {
+    } else if (options->common.explain_count > 0) {
         status =
             front_explain(PROGRAM, setup.config.front.policy, setup.config.front.authorize_plain,
-                          options->explain, options->explain_count);
+                          options->common.explain, options->common.explain_count);
     } else {
-        print_setup(&setup, options->config_path);
+        print_setup(&setup, options->common.config_path);
     }
     mb_tls_context_destroy(tls);
     release(&setup, NULL);
@@ -677,7 +637,7 @@ static const struct front_config *reload_config_of(const void *fresh) {
 
 static int reload_prepare(void *data, void *fresh, char *error, size_t capacity) {
     struct gateway_tool *tool = data;
-    return prepare(fresh, tool->setup, tool->options.config_path, error, capacity);
+    return prepare(fresh, tool->setup, tool->options.common.config_path, error, capacity);
 }
 
 static int reload_commit(void *data, void *given, char *applied, size_t applied_capacity,
@@ -854,7 +814,7 @@ int cmd_gateway(int argc, char **argv) {
     int parsed = parse_arguments(argc, argv, &tool.options);
     if (parsed != 0)
         return parsed > 0 ? EXIT_STATUS_OK : EXIT_STATUS_USAGE;
-    if (tool.options.check)
+    if (tool.options.common.check)
         return check(&tool.options);
 
     int status = EXIT_STATUS_USAGE;
@@ -865,7 +825,7 @@ int cmd_gateway(int argc, char **argv) {
     }
     struct mb_tls_context *tls = NULL;
     if (load_config(&tool.options, &tool.setup->config, error, sizeof error) != 0 ||
-        prepare(tool.setup, NULL, tool.options.config_path, error, sizeof error) != 0 ||
+        prepare(tool.setup, NULL, tool.options.common.config_path, error, sizeof error) != 0 ||
         front_tls(&tool.setup->config.front, &tls, error, sizeof error) != 0) {
         fprintf(stderr, PROGRAM ": %s\n", error);
         goto out;

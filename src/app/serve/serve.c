@@ -28,6 +28,7 @@
 #include "app/common/duration.h"
 #include "app/common/log.h"
 #include "app/config/config.h"
+#include "app/daemon/arguments.h"
 #include "app/daemon/front.h"
 #include "app/daemon/reload.h"
 #include "mbsec/loop.h"
@@ -40,17 +41,11 @@
 
 /* Flags that override the configuration file, kept so that a reload applies them again. */
 struct overrides {
-    int check;               /* --check FILE: validate, print, exit */
-    const char *explain_who; /* --explain WHO (with --check) */
-    const char *explain[64]; /* WHO and the words after it */
-    int explain_count;
-    const char *config_path;
+    struct daemon_arguments common; /* --config, --check, --explain, --log-format, --log-level */
     const char *listen[CONFIG_MAX_LISTEN];
     size_t listen_count;
     int workers;
     const char *user;
-    int log_format; /* -1: not given */
-    int log_level;  /* -1: not given */
     struct mb_server_limits limits;
     uint32_t shutdown_grace_ms;
     const char *persist_path;
@@ -169,8 +164,7 @@ static int parse_count(const char *text, uint32_t minimum, uint32_t maximum, uin
 
 static int parse_arguments(int argc, char **argv, struct overrides *overrides) {
     enum {
-        OPT_LISTEN = 256,
-        OPT_CONFIG,
+        OPT_LISTEN = DAEMON_OPT_NEXT,
         OPT_PERSIST,
         OPT_SYNC,
         OPT_WORKERS,
@@ -179,20 +173,16 @@ static int parse_arguments(int argc, char **argv, struct overrides *overrides) {
         OPT_PERSOURCE,
         OPT_IDLE,
         OPT_INFLIGHT,
-        OPT_LOGFORMAT,
-        OPT_LOGLEVEL,
         OPT_GRACE,
         OPT_TLS_LISTEN,
         OPT_CERT,
         OPT_KEY,
         OPT_CA,
         OPT_CRL,
-        OPT_CHECK,
-        OPT_EXPLAIN,
     };
     static const struct option options[] = {
+        DAEMON_LONG_OPTIONS,
         {"listen", required_argument, NULL, OPT_LISTEN},
-        {"config", required_argument, NULL, OPT_CONFIG},
         {"persist", required_argument, NULL, OPT_PERSIST},
         {"sync-interval", required_argument, NULL, OPT_SYNC},
         {"workers", required_argument, NULL, OPT_WORKERS},
@@ -202,21 +192,16 @@ static int parse_arguments(int argc, char **argv, struct overrides *overrides) {
         {"idle-timeout", required_argument, NULL, OPT_IDLE},
         {"in-flight", required_argument, NULL, OPT_INFLIGHT},
         {"shutdown-grace", required_argument, NULL, OPT_GRACE},
-        {"log-format", required_argument, NULL, OPT_LOGFORMAT},
-        {"log-level", required_argument, NULL, OPT_LOGLEVEL},
         {"tls-listen", required_argument, NULL, OPT_TLS_LISTEN},
         {"cert", required_argument, NULL, OPT_CERT},
         {"key", required_argument, NULL, OPT_KEY},
         {"ca", required_argument, NULL, OPT_CA},
         {"crl", required_argument, NULL, OPT_CRL},
-        {"check", required_argument, NULL, OPT_CHECK},
-        {"explain", required_argument, NULL, OPT_EXPLAIN},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     memset(overrides, 0, sizeof *overrides);
-    overrides->log_format = -1;
-    overrides->log_level = -1;
+    daemon_arguments_init(&overrides->common);
     optind = 1;
     for (;;) {
         int option = getopt_long(argc, argv, "h", options, NULL);
@@ -250,15 +235,12 @@ static int parse_arguments(int argc, char **argv, struct overrides *overrides) {
             else
                 overrides->listen[overrides->listen_count++] = optarg;
             break;
-        case OPT_CONFIG:
-        case OPT_CHECK:
-            if (overrides->config_path != NULL)
-                bad = "give one configuration file (--config FILE or --check FILE)";
-            overrides->config_path = optarg;
-            overrides->check = option == OPT_CHECK;
-            break;
-        case OPT_EXPLAIN:
-            overrides->explain_who = optarg;
+        case DAEMON_OPT_CONFIG:
+        case DAEMON_OPT_CHECK:
+        case DAEMON_OPT_EXPLAIN:
+        case DAEMON_OPT_LOG_FORMAT:
+        case DAEMON_OPT_LOG_LEVEL:
+            bad = daemon_argument(&overrides->common, option, optarg);
             break;
         case OPT_PERSIST:
             overrides->persist_path = optarg;
@@ -301,12 +283,6 @@ static int parse_arguments(int argc, char **argv, struct overrides *overrides) {
                                 sizeof duration_problem) != 0)
                 bad = duration_problem;
             break;
-        case OPT_LOGFORMAT:
-            bad = log_format_flag(optarg, &overrides->log_format);
-            break;
-        case OPT_LOGLEVEL:
-            bad = log_level_flag(optarg, &overrides->log_level);
-            break;
         case 'h':
             usage(stdout);
             return 1;
@@ -319,21 +295,10 @@ static int parse_arguments(int argc, char **argv, struct overrides *overrides) {
             return -1;
         }
     }
-    if (overrides->explain_who != NULL) {
-        if (!overrides->check) {
-            fprintf(stderr, "mbsec serve: --explain goes with --check FILE\n");
-            return -1;
-        }
-        /* WHO, then the words getopt left at the end: UNIT FUNCTION ADDRESS ... */
-        overrides->explain[overrides->explain_count++] = overrides->explain_who;
-        for (int i = optind; i < argc && overrides->explain_count < 64; i++)
-            overrides->explain[overrides->explain_count++] = argv[i];
-    } else if (optind < argc) {
-        fprintf(stderr, "mbsec serve: unexpected argument '%s'\n", argv[optind]);
+    int finished = daemon_arguments_finish(&overrides->common, "mbsec serve", argc, argv, optind);
+    if (finished == -2)
         usage(stderr);
-        return -1;
-    }
-    return 0;
+    return finished != 0 ? -1 : 0;
 }
 
 /* Replaces a string the config owns with a copy of `text`. Returns 0 or -1 (out of memory). */
@@ -352,8 +317,8 @@ static int build_config(const struct overrides *overrides, struct serve_config *
                         size_t capacity) {
     static struct serve_config fresh; /* large; only the first worker's thread builds one */
     config_serve_defaults(&fresh);
-    if (overrides->config_path != NULL &&
-        config_serve_load(overrides->config_path, &fresh, error, capacity) != 0) {
+    if (overrides->common.config_path != NULL &&
+        config_serve_load(overrides->common.config_path, &fresh, error, capacity) != 0) {
         config_serve_free(&fresh);
         return -1;
     }
@@ -372,10 +337,10 @@ static int build_config(const struct overrides *overrides, struct serve_config *
         fresh.front.workers = overrides->workers;
     if (overrides->user && replace_string(&fresh.front.user, overrides->user) != 0)
         goto out_of_memory;
-    if (overrides->log_format >= 0)
-        fresh.front.log_format = (enum log_format)overrides->log_format;
-    if (overrides->log_level >= 0)
-        fresh.front.log_level = (enum mb_log_level)overrides->log_level;
+    if (overrides->common.log_format >= 0)
+        fresh.front.log_format = (enum log_format)overrides->common.log_format;
+    if (overrides->common.log_level >= 0)
+        fresh.front.log_level = (enum mb_log_level)overrides->common.log_level;
     if (overrides->limits.max_connections)
         fresh.front.limits.max_connections = overrides->limits.max_connections;
     if (overrides->limits.max_per_source)
@@ -781,10 +746,11 @@ static int check(struct serve *serve) {
         return EXIT_STATUS_USAGE;
     }
     mb_model_destroy(probe);
-    if (serve->overrides.explain_count > 0)
+    if (serve->overrides.common.explain_count > 0)
         return front_explain("mbsec serve", config->front.policy, config->front.authorize_plain,
-                             serve->overrides.explain, serve->overrides.explain_count);
-    printf("%s: valid\n\nlisten (plain Modbus/TCP):\n", serve->overrides.config_path);
+                             serve->overrides.common.explain,
+                             serve->overrides.common.explain_count);
+    printf("%s: valid\n\nlisten (plain Modbus/TCP):\n", serve->overrides.common.config_path);
     for (size_t i = 0; i < config->front.listen_count; i++)
         printf("  %s\n", config->front.listen[i]);
     if (config->front.listen_count == 0 && config->front.tls_listen_count == 0)
@@ -859,7 +825,7 @@ int cmd_serve(int argc, char **argv) {
         config_serve_free(&serve.config);
         return EXIT_STATUS_USAGE;
     }
-    if (serve.overrides.check) {
+    if (serve.overrides.common.check) {
         status = check(&serve);
         config_serve_free(&serve.config);
         return status;
