@@ -145,6 +145,43 @@ TEST(sources_beyond_the_cap_are_counted_as_untracked_until_windows_pass) {
     ratelimit_destroy(guard);
 }
 
+/* A request's counts go through its connection's context, to the same source entry that
+ * counting by text finds; a connection's source is never swept while it is open. */
+TEST(a_connection_counts_for_its_source_and_holds_it_while_open) {
+    struct ratelimit *guard;
+    CHECK_EQ(ratelimit_create(&settings, &guard), 0);
+    struct ratelimit_client *client =
+        ratelimit_open(guard, 7, "192.0.2.9:40000", "192.0.2.9", "0.0.0.0:502", 0);
+    CHECK(client != NULL && client->source_entry != NULL);
+    uint32_t count;
+    for (uint32_t i = 1; i < settings.denials; i++) {
+        CHECK_EQ(ratelimit_note_client(guard, client, RATELIMIT_DENIAL, 0, 10, &count), 0);
+        CHECK_EQ(count, i);
+    }
+    /* By text, the same entry: the threshold is reached with this one. */
+    CHECK_EQ(ratelimit_note(guard, "192.0.2.9", RATELIMIT_DENIAL, 0, 10, &count), 1);
+    CHECK_EQ(count, settings.denials);
+
+    /* Every other entry is taken and every window passed: the sweep frees all but the held
+     * one, whose window starts again. */
+    char peer[64];
+    for (int i = 0; i < RATELIMIT_MAX_SOURCES; i++) {
+        snprintf(peer, sizeof peer, "10.%d.%d.1", i >> 8, i & 255);
+        ratelimit_note(guard, peer, RATELIMIT_DENIAL, 0, 20, NULL);
+    }
+    CHECK_EQ(ratelimit_note(guard, "198.51.100.1", RATELIMIT_DENIAL, 0, 60000, &count), 0);
+    CHECK_EQ(count, 1);
+    CHECK_EQ(ratelimit_note_client(guard, client, RATELIMIT_DENIAL, 0, 60000, &count), 0);
+    CHECK_EQ(count, 1);
+    CHECK(client->source_entry != NULL);
+
+    /* Closed, the entry is the table's again; a NULL client counts for "". */
+    ratelimit_close(guard, 7);
+    CHECK_EQ(ratelimit_note_client(guard, NULL, RATELIMIT_UNIT, 3, 60000, &count), 0);
+    CHECK_EQ(count, 1);
+    ratelimit_destroy(guard);
+}
+
 /* What ratelimit_refusal_summaries() handed out. */
 static struct ratelimit_refusals summaries[8];
 static int summary_count;
@@ -252,6 +289,7 @@ TEST(refusals_of_sources_beyond_the_cap_go_into_one_summary_of_their_own) {
 }
 
 int main(void) {
+    RUN(a_connection_counts_for_its_source_and_holds_it_while_open);
     RUN(a_connection_gets_its_burst_at_once_then_the_rate);
     RUN(without_a_rate_everything_is_admitted_and_a_reload_cuts_the_bucket);
     RUN(a_unit_id_scan_alerts_once_per_window_on_distinct_units);

@@ -9,14 +9,15 @@
 #define SOURCE_BUCKETS 1024
 
 /* Per source: what happened in the current window. */
-struct source {
+struct ratelimit_source {
     char host[64];
+    uint32_t holders; /* open connections of this source that point at it: never swept */
     uint64_t window_start_ms;
     uint32_t counts[RATELIMIT_EVENTS];
     uint8_t units[32];                 /* bitmap of the unit ids seen in the window */
     uint8_t alerted;                   /* bit per event: the threshold was reached in this window */
     struct ratelimit_refusals refused; /* refusals of the window not recorded one by one */
-    struct source *next;
+    struct ratelimit_source *next;
 };
 
 /* A summary whose window ended before anybody asked for it. */
@@ -28,7 +29,7 @@ struct finished {
 struct ratelimit {
     struct ratelimit_settings settings;
     struct ratelimit_client *clients[CLIENT_BUCKETS];
-    struct source *sources[SOURCE_BUCKETS];
+    struct ratelimit_source *sources[SOURCE_BUCKETS];
     size_t source_count;
     uint64_t untracked;
     struct finished *finished, **finished_tail;
@@ -93,7 +94,7 @@ void ratelimit_destroy(struct ratelimit *guard) {
         }
     for (size_t i = 0; i < SOURCE_BUCKETS; i++)
         while (guard->sources[i] != NULL) {
-            struct source *source = guard->sources[i];
+            struct ratelimit_source *source = guard->sources[i];
             guard->sources[i] = source->next;
             free(source);
         }
@@ -113,6 +114,9 @@ struct ratelimit_client *ratelimit_find(struct ratelimit *guard, uint64_t id) {
     return NULL;
 }
 
+static struct ratelimit_source *source_for(struct ratelimit *guard, const char *host,
+                                           uint64_t now_ms);
+
 struct ratelimit_client *ratelimit_open(struct ratelimit *guard, uint64_t id, const char *peer,
                                         const char *source, const char *listener, uint64_t now_ms) {
     struct ratelimit_client *client = ratelimit_find(guard, id);
@@ -127,6 +131,13 @@ struct ratelimit_client *ratelimit_open(struct ratelimit *guard, uint64_t id, co
     snprintf(client->peer, sizeof client->peer, "%s", peer ? peer : "");
     snprintf(client->source, sizeof client->source, "%s", source ? source : "");
     snprintf(client->listener, sizeof client->listener, "%s", listener ? listener : "");
+    /* The source's entry, found once: every request's counts go straight to it, and it stays
+     * while the connection holds it (NULL when the table was full: counted by text then). */
+    if (client->source_entry != NULL)
+        client->source_entry->holders--;
+    client->source_entry = source_for(guard, client->source, now_ms);
+    if (client->source_entry != NULL)
+        client->source_entry->holders++;
     /* A new client starts with a full bucket: a burst is allowed at once. */
     client->tokens_milli = burst_milli(&guard->settings);
     client->refilled_ms = now_ms;
@@ -141,6 +152,8 @@ void ratelimit_close(struct ratelimit *guard, uint64_t id) {
         return;
     struct ratelimit_client *client = *link;
     *link = client->next;
+    if (client->source_entry != NULL)
+        client->source_entry->holders--;
     free(client);
 }
 
@@ -162,7 +175,8 @@ int ratelimit_admit(struct ratelimit *guard, struct ratelimit_client *client, ui
     return 1;
 }
 
-static int expired(const struct ratelimit *guard, const struct source *source, uint64_t now_ms) {
+static int expired(const struct ratelimit *guard, const struct ratelimit_source *source,
+                   uint64_t now_ms) {
     return now_ms - source->window_start_ms >= guard->settings.window_ms;
 }
 
@@ -178,7 +192,7 @@ static void add_refusals(struct ratelimit_refusals *into, const struct ratelimit
 
 /* A window ends: its refusal summary, if it has one, waits in the finished list until it is
  * handed out (or, when that list is full, joins the overflow summary). */
-static void retire_refusals(struct ratelimit *guard, struct source *source) {
+static void retire_refusals(struct ratelimit *guard, struct ratelimit_source *source) {
     if (source->refused.count == 0)
         return;
     struct finished *finished =
@@ -198,10 +212,10 @@ static void retire_refusals(struct ratelimit *guard, struct source *source) {
 /* Drops the sources whose window has passed: their counts no longer matter. */
 static void sweep(struct ratelimit *guard, uint64_t now_ms) {
     for (size_t i = 0; i < SOURCE_BUCKETS; i++) {
-        struct source **link = &guard->sources[i];
+        struct ratelimit_source **link = &guard->sources[i];
         while (*link != NULL) {
-            struct source *source = *link;
-            if (expired(guard, source, now_ms)) {
+            struct ratelimit_source *source = *link;
+            if (source->holders == 0 && expired(guard, source, now_ms)) {
                 *link = source->next;
                 retire_refusals(guard, source);
                 free(source);
@@ -213,16 +227,17 @@ static void sweep(struct ratelimit *guard, uint64_t now_ms) {
     }
 }
 
-static struct source *source_for(struct ratelimit *guard, const char *host, uint64_t now_ms) {
+static struct ratelimit_source *source_for(struct ratelimit *guard, const char *host,
+                                           uint64_t now_ms) {
     size_t bucket = hash_text(host) & (SOURCE_BUCKETS - 1);
-    for (struct source *source = guard->sources[bucket]; source; source = source->next)
+    for (struct ratelimit_source *source = guard->sources[bucket]; source; source = source->next)
         if (strcmp(source->host, host) == 0)
             return source;
     if (guard->source_count >= RATELIMIT_MAX_SOURCES)
         sweep(guard, now_ms);
     if (guard->source_count >= RATELIMIT_MAX_SOURCES)
         return NULL;
-    struct source *source = calloc(1, sizeof *source);
+    struct ratelimit_source *source = calloc(1, sizeof *source);
     if (source == NULL)
         return NULL;
     snprintf(source->host, sizeof source->host, "%s", host);
@@ -252,12 +267,22 @@ static uint32_t threshold(const struct ratelimit_settings *settings, enum rateli
 
 /* The source's entry, its window started again when the last one has passed; NULL when it
  * cannot be tracked. */
-static struct source *window_of(struct ratelimit *guard, const char *host, uint64_t now_ms) {
-    struct source *source = source_for(guard, host != NULL ? host : "", now_ms);
+static struct ratelimit_source *window_restarted(struct ratelimit *guard,
+                                                 struct ratelimit_source *source, uint64_t now_ms);
+
+static struct ratelimit_source *window_of(struct ratelimit *guard, const char *host,
+                                          uint64_t now_ms) {
+    struct ratelimit_source *source = source_for(guard, host != NULL ? host : "", now_ms);
     if (source == NULL) {
         guard->untracked++;
         return NULL;
     }
+    return window_restarted(guard, source, now_ms);
+}
+
+/* `source`, its window started again when the last one has passed. */
+static struct ratelimit_source *window_restarted(struct ratelimit *guard,
+                                                 struct ratelimit_source *source, uint64_t now_ms) {
     if (expired(guard, source, now_ms)) {
         retire_refusals(guard, source);
         memset(source->counts, 0, sizeof source->counts);
@@ -269,7 +294,7 @@ static struct source *window_of(struct ratelimit *guard, const char *host, uint6
 }
 
 /* Counts one event of the window: 1 when the count reaches its threshold (once a window). */
-static int count_in_window(struct ratelimit *guard, struct source *source,
+static int count_in_window(struct ratelimit *guard, struct ratelimit_source *source,
                            enum ratelimit_event event, uint32_t *count) {
     uint32_t value = ++source->counts[event];
     if (count != NULL)
@@ -288,7 +313,7 @@ int ratelimit_refused(struct ratelimit *guard, const char *host, const char *rea
     *alert = 0;
     if (count != NULL)
         *count = 0;
-    struct source *source = window_of(guard, host, now_ms);
+    struct ratelimit_source *source = window_of(guard, host, now_ms);
     if (source == NULL) {
         add_refusals(&guard->overflow, &one);
         return 0;
@@ -314,7 +339,8 @@ void ratelimit_refusal_summaries(struct ratelimit *guard, uint64_t now_ms, int a
     guard->finished_tail = &guard->finished;
     guard->finished_count = 0;
     for (size_t i = 0; i < SOURCE_BUCKETS; i++)
-        for (struct source *source = guard->sources[i]; source != NULL; source = source->next)
+        for (struct ratelimit_source *source = guard->sources[i]; source != NULL;
+             source = source->next)
             if (source->refused.count > 0 && (all || expired(guard, source, now_ms))) {
                 emit(data, &source->refused);
                 memset(&source->refused, 0, sizeof source->refused);
@@ -325,15 +351,24 @@ void ratelimit_refusal_summaries(struct ratelimit *guard, uint64_t now_ms, int a
     }
 }
 
+static int note_in(struct ratelimit *guard, struct ratelimit_source *source,
+                   enum ratelimit_event event, uint8_t unit, uint32_t *count);
+
 int ratelimit_note(struct ratelimit *guard, const char *host, enum ratelimit_event event,
                    uint8_t unit, uint64_t now_ms, uint32_t *count) {
     if (count != NULL)
         *count = 0;
     if ((unsigned)event >= RATELIMIT_EVENTS)
         return 0;
-    struct source *source = window_of(guard, host, now_ms);
+    struct ratelimit_source *source = window_of(guard, host, now_ms);
     if (source == NULL)
         return 0;
+    return note_in(guard, source, event, unit, count);
+}
+
+/* Counts `event` for `source` (a unit id once per window). */
+static int note_in(struct ratelimit *guard, struct ratelimit_source *source,
+                   enum ratelimit_event event, uint8_t unit, uint32_t *count) {
     if (event == RATELIMIT_UNIT) {
         uint8_t bit = (uint8_t)(1u << (unit & 7));
         if (source->units[unit >> 3] & bit) {
@@ -344,6 +379,20 @@ int ratelimit_note(struct ratelimit *guard, const char *host, enum ratelimit_eve
         source->units[unit >> 3] |= bit;
     }
     return count_in_window(guard, source, event, count);
+}
+
+int ratelimit_note_client(struct ratelimit *guard, struct ratelimit_client *client,
+                          enum ratelimit_event event, uint8_t unit, uint64_t now_ms,
+                          uint32_t *count) {
+    if (client == NULL || client->source_entry == NULL)
+        return ratelimit_note(guard, client != NULL ? client->source : "", event, unit, now_ms,
+                              count);
+    if (count != NULL)
+        *count = 0;
+    if ((unsigned)event >= RATELIMIT_EVENTS)
+        return 0;
+    return note_in(guard, window_restarted(guard, client->source_entry, now_ms), event, unit,
+                   count);
 }
 
 uint64_t ratelimit_untracked(const struct ratelimit *guard) {

@@ -53,6 +53,9 @@ struct ratelimit_client {
     uint64_t tokens_milli; /* the bucket, in thousandths of a request */
     uint64_t refilled_ms;
     uint64_t requests, denied, rate_limited;
+    /* Its source's counts, found when it opened (NULL when too many sources were tracked):
+     * ratelimit_note_client() goes straight to them. */
+    struct ratelimit_source *source_entry;
     struct ratelimit_client *next; /* in its hash chain */
 };
 
@@ -67,6 +70,7 @@ enum ratelimit_event {
 };
 
 struct ratelimit;
+struct ratelimit_source;
 
 /* Returns 0 or -1 (out of memory). */
 int ratelimit_create(const struct ratelimit_settings *settings, struct ratelimit **guard);
@@ -92,6 +96,12 @@ int ratelimit_admit(struct ratelimit *guard, struct ratelimit_client *client, ui
  */
 int ratelimit_note(struct ratelimit *guard, const char *source, enum ratelimit_event event,
                    uint8_t unit, uint64_t now_ms, uint32_t *count);
+
+/* The same for the source of an open connection, without looking the source up: what a
+ * request's stages count (its context was made at accept). A NULL client counts for "". */
+int ratelimit_note_client(struct ratelimit *guard, struct ratelimit_client *client,
+                          enum ratelimit_event event, uint8_t unit, uint64_t now_ms,
+                          uint32_t *count);
 
 /* The refusals of one source in one window that were not recorded one by one. */
 struct ratelimit_refusals {

@@ -411,6 +411,21 @@ static void count_event(struct watch *watch, enum ratelimit_event event, enum al
     raise_alert(watch, kind, source, peer, connection_id, count, detail);
 }
 
+/* The same for a request: counted for its connection's source through the context made at
+ * accept, without looking the source up again. */
+static void count_request_event(struct watch *watch, const struct watch_request *seen,
+                                enum ratelimit_event event, enum alert kind, uint8_t unit,
+                                const char *what) {
+    uint32_t count;
+    if (!ratelimit_note_client(watch->guard, seen->client, event, unit, now_ms(watch), &count))
+        return;
+    const struct mb_server_request *call = seen->call;
+    char detail[200];
+    snprintf(detail, sizeof detail, "%u %s within %u ms", count, what, watch->settings.window_ms);
+    raise_alert(watch, kind, call->peer->source, call->peer->text, call->connection_id, count,
+                detail);
+}
+
 /* ---- connection and backend events ---- */
 
 static void sanity(struct watch *watch, const char *side, const struct mb_log_event *event) {
@@ -562,8 +577,8 @@ void watch_begin(struct watch *watch, const struct mb_server_request *call,
     seen->function = call->pdu_length > 0 ? call->pdu[0] : 0;
     watch->requests[seen->function]++;
     const char *peer = call->peer->text, *source = call->peer->source;
-    count_event(watch, RATELIMIT_UNIT, ALERT_SCAN, source, peer, call->connection_id, call->unit_id,
-                "distinct unit ids requested");
+    count_request_event(watch, seen, RATELIMIT_UNIT, ALERT_SCAN, call->unit_id,
+                        "distinct unit ids requested");
     if (call->request == NULL) {
         watch->malformed_front++;
         struct json json;
@@ -573,8 +588,8 @@ void watch_begin(struct watch *watch, const struct mb_server_request *call,
         put_request(&json, call->unit_id, seen->function, NULL);
         json_string(&json, "detail", mb_strerror(call->decode_error));
         emit(watch, AUDIT_WARNING, "sanity", &json);
-        count_event(watch, RATELIMIT_MALFORMED, ALERT_MALFORMED, source, peer, call->connection_id,
-                    0, "malformed requests");
+        count_request_event(watch, seen, RATELIMIT_MALFORMED, ALERT_MALFORMED, 0,
+                            "malformed requests");
     } else if (call->request->function == MB_FC_DIAGNOSTICS &&
                (call->request->diagnostics.sub_function == 1 ||
                 call->request->diagnostics.sub_function == 4)) {
@@ -590,14 +605,13 @@ void watch_begin(struct watch *watch, const struct mb_server_request *call,
 
 int watch_admit(struct watch *watch, const struct watch_request *seen, uint8_t *response,
                 int *answer) {
-    const struct mb_server_request *call = seen->call;
     if (ratelimit_admit(watch->guard, seen->client, now_ms(watch)))
         return 1;
     watch->rate_limited++;
     if (seen->client != NULL)
         seen->client->rate_limited++;
-    count_event(watch, RATELIMIT_RATE_LIMITED, ALERT_FLOOD, call->peer->source, call->peer->text,
-                call->connection_id, 0, "requests over the rate limit");
+    count_request_event(watch, seen, RATELIMIT_RATE_LIMITED, ALERT_FLOOD, 0,
+                        "requests over the rate limit");
     if (watch->over_rate == OVER_RATE_CLOSE) {
         *answer = MB_SERVER_CLOSE;
     } else if (watch->over_rate == OVER_RATE_DROP) {
@@ -647,8 +661,7 @@ void watch_decided(struct watch *watch, const struct watch_request *seen,
             json_uint(&json, "exception", code);
         json_string(&json, "reason", decision->reason);
         emit(watch, AUDIT_WARNING, "denied", &json);
-        count_event(watch, RATELIMIT_DENIAL, ALERT_DENIALS, call->peer->source, call->peer->text,
-                    call->connection_id, 0, "requests denied");
+        count_request_event(watch, seen, RATELIMIT_DENIAL, ALERT_DENIALS, 0, "requests denied");
         return;
     }
     if (call->request == NULL) {
