@@ -809,11 +809,96 @@ static int check(struct serve *serve) {
     return EXIT_STATUS_OK;
 }
 
+/* Everything a running simulator needs, in order: the model, the workers, TLS, the listeners,
+ * the user, signals and the persistence timer. Returns 0 or an exit status. */
+static int start(struct serve *serve, sigset_t *signals) {
+    char error[512];
+    front_raise_descriptor_limit(&serve->logger, serve->config.front.limits.max_connections,
+                                 serve->config.front.workers);
+    if (mb_model_create(&serve->config.model, &serve->model, error, sizeof error) != 0) {
+        fprintf(stderr, "mbsec serve: %s\n", error);
+        return EXIT_STATUS_FAILURE;
+    }
+    if (mb_server_group_create(&serve->group) != 0) {
+        fprintf(stderr, "mbsec serve: out of memory\n");
+        return EXIT_STATUS_FAILURE;
+    }
+    serve->worker_count = serve->config.front.workers;
+    for (int i = 0; i < serve->worker_count; i++)
+        if (worker_create(serve, i) != 0) {
+            fprintf(stderr, "mbsec serve: cannot start worker %d: out of resources\n", i);
+            return EXIT_STATUS_FAILURE;
+        }
+    int status = prepare_tls(serve);
+    if (status == 0)
+        status = open_listeners(serve);
+    if (status != 0)
+        return status;
+    if (serve->config.front.user != NULL &&
+        front_drop_privileges("mbsec serve", serve->config.front.user) != 0)
+        return EXIT_STATUS_FAILURE;
+    serve->signal_fd = signalfd(-1, signals, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (serve->signal_fd < 0 ||
+        mb_loop_add(serve->workers[0].loop, serve->signal_fd, MB_IO_READ, on_signal, serve) != 0) {
+        fprintf(stderr, "mbsec serve: cannot watch signals: %s\n", strerror(errno));
+        return EXIT_STATUS_FAILURE;
+    }
+    if (serve->config.model.persist_path != NULL)
+        mb_timer_start(serve->workers[0].loop, &serve->sync_timer,
+                       serve->config.model.sync_interval_ms, sync_tick, serve);
+    logger_message(&serve->logger, MB_LOG_INFO, "started", "%d worker(s), %s%s",
+                   serve->worker_count,
+                   serve->config.model.persist_path ? "persisting to " : "in memory",
+                   serve->config.model.persist_path ? serve->config.model.persist_path : "");
+    return 0;
+}
+
+/* The workers' threads, the first worker in this one, until they have all stopped. */
+static void run(struct serve *serve) {
+    for (int i = 1; i < serve->worker_count; i++) {
+        if (pthread_create(&serve->workers[i].thread, NULL, worker_main, &serve->workers[i]) != 0) {
+            fprintf(stderr, "mbsec serve: cannot start worker thread %d\n", i);
+            serve->stopping = 1;
+            mb_server_shutdown(serve->workers[0].server, 0);
+            serve->workers[0].shut_down = 1;
+            send_command(serve, COMMAND_SHUTDOWN);
+            break;
+        }
+        serve->workers[i].running = 1;
+    }
+    worker_main(&serve->workers[0]);
+    for (int i = 1; i < serve->worker_count; i++)
+        if (serve->workers[i].running)
+            pthread_join(serve->workers[i].thread, NULL);
+}
+
+/* Undoes start(), however far it came; the model is flushed as it goes. */
+static void finish(struct serve *serve, int status) {
+    if (serve->worker_count > 0)
+        mb_timer_stop(serve->workers[0].loop, &serve->sync_timer);
+    if (serve->signal_fd >= 0) {
+        if (serve->workers[0].loop != NULL)
+            mb_loop_remove(serve->workers[0].loop, serve->signal_fd);
+        close(serve->signal_fd);
+    }
+    for (int i = 0; i < serve->worker_count; i++)
+        if (serve->workers[i].loop != NULL)
+            worker_destroy(&serve->workers[i]);
+    mb_server_group_destroy(serve->group);
+    if (serve->model != NULL) {
+        mb_model_destroy(serve->model);
+        if (status == EXIT_STATUS_OK)
+            logger_message(&serve->logger, MB_LOG_INFO, "stopped", "%s",
+                           serve->config.model.persist_path ? "persistence flushed"
+                                                            : "all connections closed");
+    }
+    reload_front_release(&serve->front);
+    config_serve_free(&serve->config);
+}
+
 int cmd_serve(int argc, char **argv) {
     static struct serve serve; /* large (the config holds 256 unit slots): not on the stack */
     char error[512];
-    int status = EXIT_STATUS_FAILURE;
-
     memset(&serve, 0, sizeof serve);
     serve.signal_fd = -1;
     int parsed = parse_arguments(argc, argv, &serve.overrides);
@@ -826,7 +911,7 @@ int cmd_serve(int argc, char **argv) {
         return EXIT_STATUS_USAGE;
     }
     if (serve.overrides.common.check) {
-        status = check(&serve);
+        int status = check(&serve);
         config_serve_free(&serve.config);
         return status;
     }
@@ -843,83 +928,11 @@ int cmd_serve(int argc, char **argv) {
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    front_raise_descriptor_limit(&serve.logger, serve.config.front.limits.max_connections,
-                                 serve.config.front.workers);
-    if (mb_model_create(&serve.config.model, &serve.model, error, sizeof error) != 0) {
-        fprintf(stderr, "mbsec serve: %s\n", error);
-        goto out;
+    int status = start(&serve, &signals);
+    if (status == 0) {
+        run(&serve);
+        status = EXIT_STATUS_OK;
     }
-    if (mb_server_group_create(&serve.group) != 0) {
-        fprintf(stderr, "mbsec serve: out of memory\n");
-        goto out;
-    }
-    serve.worker_count = serve.config.front.workers;
-    for (int i = 0; i < serve.worker_count; i++)
-        if (worker_create(&serve, i) != 0) {
-            fprintf(stderr, "mbsec serve: cannot start worker %d: out of resources\n", i);
-            goto out;
-        }
-    status = prepare_tls(&serve);
-    if (status != 0)
-        goto out;
-    status = open_listeners(&serve);
-    if (status != 0)
-        goto out;
-    status = EXIT_STATUS_FAILURE;
-    if (serve.config.front.user != NULL &&
-        front_drop_privileges("mbsec serve", serve.config.front.user) != 0)
-        goto out;
-
-    serve.signal_fd = signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (serve.signal_fd < 0 ||
-        mb_loop_add(serve.workers[0].loop, serve.signal_fd, MB_IO_READ, on_signal, &serve) != 0) {
-        fprintf(stderr, "mbsec serve: cannot watch signals: %s\n", strerror(errno));
-        goto out;
-    }
-    if (serve.config.model.persist_path != NULL)
-        mb_timer_start(serve.workers[0].loop, &serve.sync_timer,
-                       serve.config.model.sync_interval_ms, sync_tick, &serve);
-    logger_message(&serve.logger, MB_LOG_INFO, "started", "%d worker(s), %s%s", serve.worker_count,
-                   serve.config.model.persist_path ? "persisting to " : "in memory",
-                   serve.config.model.persist_path ? serve.config.model.persist_path : "");
-
-    for (int i = 1; i < serve.worker_count; i++) {
-        if (pthread_create(&serve.workers[i].thread, NULL, worker_main, &serve.workers[i]) != 0) {
-            fprintf(stderr, "mbsec serve: cannot start worker thread %d\n", i);
-            serve.stopping = 1;
-            mb_server_shutdown(serve.workers[0].server, 0);
-            serve.workers[0].shut_down = 1;
-            send_command(&serve, COMMAND_SHUTDOWN);
-            break;
-        }
-        serve.workers[i].running = 1;
-    }
-    worker_main(&serve.workers[0]);
-    for (int i = 1; i < serve.worker_count; i++)
-        if (serve.workers[i].running)
-            pthread_join(serve.workers[i].thread, NULL);
-    status = EXIT_STATUS_OK;
-
-out:
-    if (serve.worker_count > 0)
-        mb_timer_stop(serve.workers[0].loop, &serve.sync_timer);
-    if (serve.signal_fd >= 0) {
-        if (serve.workers[0].loop != NULL)
-            mb_loop_remove(serve.workers[0].loop, serve.signal_fd);
-        close(serve.signal_fd);
-    }
-    for (int i = 0; i < serve.worker_count; i++)
-        if (serve.workers[i].loop != NULL)
-            worker_destroy(&serve.workers[i]);
-    mb_server_group_destroy(serve.group);
-    if (serve.model != NULL) {
-        mb_model_destroy(serve.model);
-        if (status == EXIT_STATUS_OK)
-            logger_message(&serve.logger, MB_LOG_INFO, "stopped", "%s",
-                           serve.config.model.persist_path ? "persistence flushed"
-                                                           : "all connections closed");
-    }
-    reload_front_release(&serve.front);
-    config_serve_free(&serve.config);
+    finish(&serve, status);
     return status;
 }
