@@ -3,7 +3,9 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <pthread.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -325,4 +327,13 @@ int front_authorize(const struct mb_policy *policy, int authorize_plain, struct 
             call->pdu[0], decision->exception ? decision->exception : MB_EX_ILLEGAL_FUNCTION,
             response, MB_PDU_MAX);
     return 0;
+}
+
+void front_block_signals(sigset_t *signals) {
+    sigemptyset(signals);
+    sigaddset(signals, SIGTERM);
+    sigaddset(signals, SIGINT);
+    sigaddset(signals, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
 }

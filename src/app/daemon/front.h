@@ -10,6 +10,7 @@
 #ifndef MBSEC_TOOLS_FRONT_H
 #define MBSEC_TOOLS_FRONT_H
 
+#include <signal.h>
 #include <stdint.h>
 
 #include "app/common/log.h"
@@ -57,6 +58,11 @@ int front_drop_privileges(const char *program, const char *name);
 /* Raises the soft descriptor limit to fit `max_connections` (and a few per worker), and says
  * so when even the hard limit is too low. */
 void front_raise_descriptor_limit(struct logger *logger, uint32_t max_connections, int workers);
+
+/* SIGTERM, SIGINT and SIGHUP blocked in the calling thread (and the threads it starts later),
+ * for a signalfd to take them; SIGPIPE ignored (a peer that goes is an error on its socket).
+ * `signals` gets the three. */
+void front_block_signals(sigset_t *signals);
 
 /*
  * Decides a request on the server's decoding of it (call->request): over TLS always, over plain

@@ -806,9 +806,63 @@ static int start(struct gateway_tool *tool, sigset_t *signals) {
     return 0;
 }
 
+/* The configuration and what is made from it before anything listens: the backends' and the
+ * front's TLS contexts, the log, the audit sinks. Returns 0 or an exit status. */
+static int load(struct gateway_tool *tool) {
+    char error[600];
+    tool->setup = calloc(1, sizeof *tool->setup);
+    if (tool->setup == NULL) {
+        fprintf(stderr, PROGRAM ": out of memory\n");
+        return EXIT_STATUS_FAILURE;
+    }
+    struct mb_tls_context *tls = NULL;
+    if (load_config(&tool->options, &tool->setup->config, error, sizeof error) != 0 ||
+        prepare(tool->setup, NULL, tool->options.common.config_path, error, sizeof error) != 0 ||
+        front_tls(&tool->setup->config.front, &tls, error, sizeof error) != 0) {
+        fprintf(stderr, PROGRAM ": %s\n", error);
+        return EXIT_STATUS_USAGE;
+    }
+    reload_front_init(&tool->front, tool->setup, tls, reload_config_of, reload_restart_summary);
+    tool->logger.stream = stderr;
+    tool->logger.format = tool->setup->config.front.log_format;
+    tool->logger.level = tool->setup->config.front.log_level;
+    if (watch_create(&tool->setup->config, &tool->logger, &tool->watch, error, sizeof error) != 0) {
+        fprintf(stderr, PROGRAM ": audit: %s\n", error);
+        return EXIT_STATUS_USAGE;
+    }
+    tool->policy = tool->setup->config.front.policy;
+    tool->authorize_plain = tool->setup->config.front.authorize_plain;
+    /* A front connection per client, and each backend's pool. */
+    uint32_t backend_connections = 0;
+    for (size_t i = 0; i < tool->setup->config.backend_count; i++)
+        backend_connections += tool->setup->config.backends[i].connections;
+    front_raise_descriptor_limit(
+        &tool->logger, tool->setup->config.front.limits.max_connections + backend_connections, 1);
+    return 0;
+}
+
+/* Undoes load() and start(), however far they came. */
+static void finish(struct gateway_tool *tool, int status) {
+    /* The gateway answers what is still outstanding through the server: it goes first, and
+     * the watch writes the records of those answers. */
+    http_close(tool->metrics);
+    mb_gateway_destroy(tool->gateway);
+    if (tool->signal_fd >= 0) {
+        mb_loop_remove(tool->loop, tool->signal_fd);
+        close(tool->signal_fd);
+    }
+    mb_server_destroy(tool->server);
+    watch_detach(tool->watch);
+    mb_loop_destroy(tool->loop);
+    if (status == EXIT_STATUS_OK)
+        logger_message(&tool->logger, MB_LOG_INFO, "stopped", "all connections closed");
+    watch_destroy(tool->watch);
+    reload_front_release(&tool->front);
+    setup_free(tool->setup, NULL);
+}
+
 int cmd_gateway(int argc, char **argv) {
     static struct gateway_tool tool; /* large (the configuration): not on the stack */
-    char error[600];
     memset(&tool, 0, sizeof tool);
     tool.signal_fd = -1;
     int parsed = parse_arguments(argc, argv, &tool.options);
@@ -816,70 +870,18 @@ int cmd_gateway(int argc, char **argv) {
         return parsed > 0 ? EXIT_STATUS_OK : EXIT_STATUS_USAGE;
     if (tool.options.common.check)
         return check(&tool.options);
-
-    int status = EXIT_STATUS_USAGE;
-    tool.setup = calloc(1, sizeof *tool.setup);
-    if (tool.setup == NULL) {
-        fprintf(stderr, PROGRAM ": out of memory\n");
-        return EXIT_STATUS_FAILURE;
+    int status = load(&tool);
+    if (status == 0) {
+        sigset_t signals;
+        front_block_signals(&signals);
+        status = start(&tool, &signals);
     }
-    struct mb_tls_context *tls = NULL;
-    if (load_config(&tool.options, &tool.setup->config, error, sizeof error) != 0 ||
-        prepare(tool.setup, NULL, tool.options.common.config_path, error, sizeof error) != 0 ||
-        front_tls(&tool.setup->config.front, &tls, error, sizeof error) != 0) {
-        fprintf(stderr, PROGRAM ": %s\n", error);
-        goto out;
-    }
-    reload_front_init(&tool.front, tool.setup, tls, reload_config_of, reload_restart_summary);
-    tool.logger.stream = stderr;
-    tool.logger.format = tool.setup->config.front.log_format;
-    tool.logger.level = tool.setup->config.front.log_level;
-    if (watch_create(&tool.setup->config, &tool.logger, &tool.watch, error, sizeof error) != 0) {
-        fprintf(stderr, PROGRAM ": audit: %s\n", error);
-        goto out;
-    }
-    tool.policy = tool.setup->config.front.policy;
-    tool.authorize_plain = tool.setup->config.front.authorize_plain;
-
-    /* Signals are taken through a signalfd: block them first. */
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGTERM);
-    sigaddset(&signals, SIGINT);
-    sigaddset(&signals, SIGHUP);
-    sigprocmask(SIG_BLOCK, &signals, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    /* A front connection per client, and each backend's pool. */
-    uint32_t backend_connections = 0;
-    for (size_t i = 0; i < tool.setup->config.backend_count; i++)
-        backend_connections += tool.setup->config.backends[i].connections;
-    front_raise_descriptor_limit(
-        &tool.logger, tool.setup->config.front.limits.max_connections + backend_connections, 1);
-
-    status = start(&tool, &signals);
     if (status == 0) {
         while (!(tool.shut_down && mb_server_idle(tool.server)))
             if (mb_loop_run_once(tool.loop, 200) != 0)
                 break;
         status = EXIT_STATUS_OK;
     }
-
-out:
-    /* The gateway answers what is still outstanding through the server: it goes first, and
-     * the watch writes the records of those answers. */
-    http_close(tool.metrics);
-    mb_gateway_destroy(tool.gateway);
-    if (tool.signal_fd >= 0) {
-        mb_loop_remove(tool.loop, tool.signal_fd);
-        close(tool.signal_fd);
-    }
-    mb_server_destroy(tool.server);
-    watch_detach(tool.watch);
-    mb_loop_destroy(tool.loop);
-    if (status == EXIT_STATUS_OK)
-        logger_message(&tool.logger, MB_LOG_INFO, "stopped", "all connections closed");
-    watch_destroy(tool.watch);
-    reload_front_release(&tool.front);
-    setup_free(tool.setup, NULL);
+    finish(&tool, status);
     return status;
 }

@@ -919,15 +919,9 @@ int cmd_serve(int argc, char **argv) {
     serve.logger.format = serve.config.front.log_format;
     serve.logger.level = serve.config.front.log_level;
 
-    /* Signals are taken through a signalfd, so block them before any thread starts. */
+    /* Before any thread starts, so that every thread has them blocked. */
     sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGTERM);
-    sigaddset(&signals, SIGINT);
-    sigaddset(&signals, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &signals, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
+    front_block_signals(&signals);
     int status = start(&serve, &signals);
     if (status == 0) {
         run(&serve);
