@@ -120,16 +120,13 @@ static void undecodable_part(const uint8_t *pdu, size_t length, struct part *par
     }
 }
 
-/* `request`: the decoding of `pdu` when the caller has it, NULL when it did not decode; or
- * `decode` 1 to decode it here. */
+/* `request`: the decoding of `pdu`, or NULL when it did not decode. */
 static void parts_start(struct parts *parts, const uint8_t *pdu, size_t length,
-                        const struct mb_request *request, int decode) {
+                        const struct mb_request *request) {
     memset(parts, 0, sizeof *parts);
     parts->pdu = pdu;
     parts->length = length;
-    if (decode) {
-        parts->decoded = mb_request_decode(pdu, length, &parts->request) == 0;
-    } else if (request != NULL) {
+    if (request != NULL) {
         parts->request = *request;
         parts->decoded = 1;
     }
@@ -726,10 +723,10 @@ static void note_allower(struct allowers *allowers, int rule) {
 static const char missing_argument[] =
     "no policy decision possible: an argument is missing (default deny)";
 
-static int decide(const struct mb_policy *policy, const struct mb_policy_identity *who,
-                  uint8_t unit_id, const uint8_t *pdu, size_t pdu_length,
-                  const struct mb_request *request, int decode,
-                  struct mb_policy_decision *decision) {
+int mb_policy_decide_decoded(const struct mb_policy *policy, const struct mb_policy_identity *who,
+                             uint8_t unit_id, const uint8_t *pdu, size_t pdu_length,
+                             const struct mb_request *request,
+                             struct mb_policy_decision *decision) {
     if (decision != NULL)
         default_deny(decision);
     if (policy == NULL || who == NULL || pdu == NULL || decision == NULL) {
@@ -749,7 +746,7 @@ static int decide(const struct mb_policy *policy, const struct mb_policy_identit
     size_t count = 0;
     memset(&cache, 0, sizeof cache);
     client_of(who, &client);
-    parts_start(&parts, pdu, pdu_length, request, decode);
+    parts_start(&parts, pdu, pdu_length, request);
     while (parts_next(&parts, &part)) {
         int rule = first_match(policy, &client, unit_id, &part, &cache);
         int level = rule < 0 ? severity(MB_POLICY_DENY)
@@ -844,37 +841,34 @@ static int decide(const struct mb_policy *policy, const struct mb_policy_identit
     return 0;
 }
 
+/* The decoding of `pdu` into *request: `request`, or NULL when it does not decode. */
+static const struct mb_request *decoded(const uint8_t *pdu, size_t pdu_length,
+                                        struct mb_request *request) {
+    return pdu != NULL && mb_request_decode(pdu, pdu_length, request) == 0 ? request : NULL;
+}
+
 int mb_policy_decide(const struct mb_policy *policy, const struct mb_policy_identity *who,
                      uint8_t unit_id, const uint8_t *pdu, size_t pdu_length,
                      struct mb_policy_decision *decision) {
-    return decide(policy, who, unit_id, pdu, pdu_length, NULL, 1, decision);
+    struct mb_request request;
+    return mb_policy_decide_decoded(policy, who, unit_id, pdu, pdu_length,
+                                    decoded(pdu, pdu_length, &request), decision);
 }
 
-int mb_policy_decide_decoded(const struct mb_policy *policy, const struct mb_policy_identity *who,
-                             uint8_t unit_id, const uint8_t *pdu, size_t pdu_length,
-                             const struct mb_request *request,
-                             struct mb_policy_decision *decision) {
-    return decide(policy, who, unit_id, pdu, pdu_length, request, 0, decision);
-}
-
-static unsigned access_of(const uint8_t *pdu, size_t pdu_length, const struct mb_request *request,
-                          int decode) {
+unsigned mb_policy_decoded_access(const uint8_t *pdu, size_t pdu_length,
+                                  const struct mb_request *request) {
     if (pdu == NULL)
         return MB_POLICY_READ | MB_POLICY_WRITE;
     struct parts parts;
     struct part part;
     unsigned access = 0;
-    parts_start(&parts, pdu, pdu_length, request, decode);
+    parts_start(&parts, pdu, pdu_length, request);
     while (parts_next(&parts, &part))
         access |= part.access;
     return access;
 }
 
 unsigned mb_policy_request_access(const uint8_t *pdu, size_t pdu_length) {
-    return access_of(pdu, pdu_length, NULL, 1);
-}
-
-unsigned mb_policy_decoded_access(const uint8_t *pdu, size_t pdu_length,
-                                  const struct mb_request *request) {
-    return access_of(pdu, pdu_length, request, 0);
+    struct mb_request request;
+    return mb_policy_decoded_access(pdu, pdu_length, decoded(pdu, pdu_length, &request));
 }
