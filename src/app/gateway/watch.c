@@ -412,14 +412,19 @@ static void count_event(struct watch *watch, enum ratelimit_event event, enum al
 }
 
 /* The same for a request: counted for its connection's source through the context made at
- * accept, without looking the source up again. */
+ * accept, without looking the source up again (by the peer's source text when the watch has no
+ * context for the connection). */
 static void count_request_event(struct watch *watch, const struct watch_request *seen,
                                 enum ratelimit_event event, enum alert kind, uint8_t unit,
                                 const char *what) {
-    uint32_t count;
-    if (!ratelimit_note_client(watch->guard, seen->client, event, unit, now_ms(watch), &count))
-        return;
     const struct mb_server_request *call = seen->call;
+    uint32_t count;
+    int reached =
+        seen->client != NULL
+            ? ratelimit_note_client(watch->guard, seen->client, event, unit, now_ms(watch), &count)
+            : ratelimit_note(watch->guard, call->peer->source, event, unit, now_ms(watch), &count);
+    if (!reached)
+        return;
     char detail[200];
     snprintf(detail, sizeof detail, "%u %s within %u ms", count, what, watch->settings.window_ms);
     raise_alert(watch, kind, call->peer->source, call->peer->text, call->connection_id, count,
