@@ -4,6 +4,8 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -74,8 +76,16 @@ void logger_write(void *data, const struct mb_log_event *event) {
         return;
     char when[40];
     log_timestamp(when, sizeof when);
-    pthread_mutex_lock(&log_lock);
-    FILE *out = logger->stream;
+    /* The line is formatted in memory and written with one call: an unbuffered stream (stderr)
+     * would otherwise take a system call per character, and a line written in pieces can be
+     * torn by another process writing to the same file. */
+    char *line = NULL;
+    size_t line_length = 0;
+    FILE *out = open_memstream(&line, &line_length);
+    if (out == NULL) {
+        pthread_mutex_lock(&log_lock);
+        out = logger->stream;
+    }
     if (logger->format == LOG_JSON) {
         fprintf(out, "{\"time\":\"%s\",\"level\":\"%s\",\"event\":", when,
                 level_name(event->level));
@@ -112,8 +122,18 @@ void logger_write(void *data, const struct mb_log_event *event) {
         }
         fputc('\n', out);
     }
-    fflush(out);
-    pthread_mutex_unlock(&log_lock);
+    if (out == logger->stream) {
+        fflush(out);
+        pthread_mutex_unlock(&log_lock);
+        return;
+    }
+    if (fclose(out) == 0 && line != NULL) {
+        pthread_mutex_lock(&log_lock);
+        fwrite(line, 1, line_length, logger->stream);
+        fflush(logger->stream);
+        pthread_mutex_unlock(&log_lock);
+    }
+    free(line);
 }
 
 void logger_message(struct logger *logger, enum mb_log_level level, const char *event,
