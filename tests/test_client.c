@@ -10,6 +10,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -510,6 +512,100 @@ TEST(many_requests_in_flight_each_get_their_own_answer) {
     mb_loop_destroy(loop);
 }
 
+TEST(requests_submitted_in_one_round_leave_in_one_write) {
+    struct mb_loop *loop;
+    CHECK_EQ(mb_loop_create(&loop), 0);
+    struct mb_async_config config = {.max_in_flight = 16};
+    struct mb_async *client = async_client(loop, &config);
+    for (int i = 0; i < 400 && mb_async_state(client) != MB_ASYNC_CONNECTED; i++)
+        mb_loop_run_once(loop, 5);
+    CHECK_EQ(mb_async_state(client), MB_ASYNC_CONNECTED);
+    /* Unanswered, so that no answer can free a place and send more within the round. */
+    static struct expectation expect[20];
+    memset(expect, 0, sizeof expect);
+    for (int i = 0; i < 20; i++)
+        submit_read(client, UNIT_SILENT, (uint16_t)i, i < 16 ? 100 : 1000, &expect[i]);
+    struct mb_client_stats stats;
+    mb_async_stats(client, &stats);
+    CHECK_EQ(stats.writes, 0); /* nothing is written from inside mb_async_send() */
+    mb_loop_run_once(loop, 0);
+    mb_async_stats(client, &stats);
+    CHECK_EQ(stats.requests, 16); /* the in-flight cap; the other 4 wait */
+    CHECK_EQ(stats.writes, 1);
+    run_until(loop, client, 5000);
+    for (int i = 0; i < 20; i++)
+        CHECK_EQ(expect[i].status, MB_ETIMEDOUT);
+    mb_async_stats(client, &stats);
+    CHECK_EQ(stats.requests, 20);
+    CHECK(stats.writes >= 2 && stats.writes <= 5); /* the 4 follow as places free up */
+    mb_async_destroy(client);
+    mb_loop_destroy(loop);
+}
+
+static void on_any(void *data, const struct mb_async_result *result) {
+    int *done = data;
+    (*done)++;
+    /* timed out at the device or in the queue; the last ones canceled by destroy */
+    CHECK(result->status == MB_ETIMEDOUT || result->status == MB_ECANCELED);
+}
+
+TEST(a_device_that_stops_reading_fills_its_socket_then_nothing_more_is_taken) {
+    /* A "device" that accepts and never reads, with the smallest receive buffer. */
+    int listener = socket(AF_INET, SOCK_STREAM, 0);
+    int small = 1024;
+    setsockopt(listener, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    struct sockaddr_in address = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    CHECK_EQ(bind(listener, (struct sockaddr *)&address, sizeof address), 0);
+    CHECK_EQ(listen(listener, 4), 0);
+    socklen_t length = sizeof address;
+    getsockname(listener, (struct sockaddr *)&address, &length);
+    struct mb_loop *loop;
+    CHECK_EQ(mb_loop_create(&loop), 0);
+    struct mb_async_config config = {.max_in_flight = 1024, .max_queued = 4096};
+    struct mb_async *client = NULL;
+    CHECK_EQ(mb_async_create(loop, &config, (struct sockaddr *)&address, sizeof address, &client),
+             0);
+    /* FC 16 of 123 registers: 259-byte frames; each times out after 20 ms, freeing its place
+     * for the next, so only the full socket can stop the flow. */
+    uint16_t values[123] = {0};
+    struct mb_request request = {.function = MB_FC_WRITE_MULTIPLE_REGISTERS};
+    request.write_multiple.address = 0;
+    request.write_multiple.quantity = 123;
+    uint8_t wire[246];
+    mb_registers_to_wire(values, 123, wire);
+    request.write_multiple.values = wire;
+    int done = 0, submitted = 0;
+    uint64_t requests_at_1s = 0;
+    struct timespec begin, now;
+    clock_gettime(CLOCK_MONOTONIC, &begin);
+    for (;;) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        double elapsed = (double)(now.tv_sec - begin.tv_sec) + (now.tv_nsec - begin.tv_nsec) / 1e9;
+        if (elapsed > 2.0)
+            break;
+        while (mb_async_send(client, 1, &request, 20, on_any, &done) == 0)
+            submitted++;
+        mb_loop_run_once(loop, 5);
+        struct mb_client_stats stats;
+        mb_async_stats(client, &stats);
+        if (elapsed < 1.0)
+            requests_at_1s = stats.requests;
+    }
+    struct mb_client_stats stats;
+    mb_async_stats(client, &stats);
+    /* Whatever the kernel's buffers took in the first second, nothing more left after it: the
+     * frames of timed-out requests still wait in the client's bounded output. */
+    CHECK(stats.requests > 0);
+    CHECK(stats.requests <= requests_at_1s + 1024);
+    CHECK(stats.requests * 259 < 64u * 1024 * 1024);
+    CHECK_EQ(mb_async_state(client), MB_ASYNC_CONNECTED);
+    CHECK(done > 1000); /* the rest timed out in the queue: answered, not lost */
+    mb_async_destroy(client);
+    CHECK_EQ(done, submitted);
+    mb_loop_destroy(loop);
+    close(listener);
+}
+
 TEST(an_unanswered_request_times_out_once_while_the_others_complete) {
     struct mb_loop *loop;
     CHECK_EQ(mb_loop_create(&loop), 0);
@@ -772,6 +868,8 @@ int main(void) {
     RUN(with_reconnect_a_call_after_the_server_restarted_goes_through);
     RUN(a_read_retried_after_a_lost_connection_reconnects_and_succeeds);
     RUN(many_requests_in_flight_each_get_their_own_answer);
+    RUN(requests_submitted_in_one_round_leave_in_one_write);
+    RUN(a_device_that_stops_reading_fills_its_socket_then_nothing_more_is_taken);
     RUN(an_unanswered_request_times_out_once_while_the_others_complete);
     RUN(a_late_answer_to_a_timed_out_async_request_is_counted_not_delivered);
     RUN(a_full_queue_refuses_and_destroy_cancels_what_is_left);

@@ -388,6 +388,66 @@ TEST(deferred_replies_complete_out_of_order_matched_by_transaction_id) {
     stop();
 }
 
+TEST(deferred_answers_completed_in_one_round_leave_in_one_write) {
+    start(NULL, NULL);
+    int fd = connect_to(fx.port);
+    uint8_t requests[16 * 12];
+    for (int i = 0; i < 16; i++) {
+        const uint8_t pdu[] = {6, 0, (uint8_t)i, 0, (uint8_t)i};
+        mb_mbap_encode((uint16_t)(200 + i), 0xDD, 5, requests + 12 * i, 7);
+        memcpy(requests + 12 * i + 7, pdu, 5);
+    }
+    send_all(fd, requests, sizeof requests); /* one timer answers all 16, one at a time */
+    int seen = 0;
+    uint8_t response[12];
+    while (seen < 16 && receive_exactly(fd, response, 12) == 12)
+        seen += mb_get_u16(response) >= 200 && mb_get_u16(response) < 216 &&
+                response[9] == mb_get_u16(response) - 200;
+    CHECK_EQ(seen, 16);
+    struct mb_server_stats stats;
+    mb_server_get_stats(fx.server, &stats);
+    CHECK_EQ(stats.responses, 16);
+    CHECK_EQ(stats.writes, 1); /* not 16: the answers wait for the end of the loop's round */
+    close(fd);
+    stop();
+}
+
+TEST(a_client_that_keeps_sending_at_its_in_flight_cap_has_one_chunk_read_then_waits) {
+    struct mb_server_limits limits = {.max_in_flight = 1};
+    start(&limits, NULL);
+    int fd = connect_to(fx.port);
+    int small = 4096;
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    uint8_t request[12];
+    read_request(request, 1, 0xDE, 0, 1); /* deferred for good: the cap is reached */
+    send_all(fd, request, 12);
+    /* Reading stays armed at the cap (no epoll_ctl per round); what comes anyway must not be
+     * read without bound: the sender is pushed back once the kernel's buffers are full. */
+    static uint8_t more[1000 * 12];
+    for (int i = 0; i < 1000; i++)
+        read_request(more + 12 * i, (uint16_t)(2 + i), 1, 0, 1);
+    size_t sent = 0;
+    int blocked = 0;
+    for (int round = 0; round < 4000 && !blocked; round++) { /* at most 48 MB */
+        ssize_t count = send(fd, more, sizeof more, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (count < 0 && errno == EAGAIN) {
+            usleep(20000); /* give the server every chance to read more */
+            count = send(fd, more, sizeof more, MSG_NOSIGNAL | MSG_DONTWAIT);
+            blocked = count < 0 && errno == EAGAIN;
+        }
+        if (count > 0)
+            sent += (size_t)count;
+    }
+    CHECK(blocked);
+    CHECK(sent < 16u * 1024 * 1024);
+    struct mb_server_stats stats;
+    mb_server_get_stats(fx.server, &stats);
+    CHECK(stats.requests <= 1 + 4096 / 12); /* the parked request and at most one chunk */
+    CHECK_EQ(stats.responses, 0);
+    close(fd);
+    stop();
+}
+
 TEST(in_flight_limit_holds_further_requests_until_answers_go_out) {
     struct mb_server_limits limits = {.max_in_flight = 2};
     start(&limits, NULL);
@@ -768,6 +828,8 @@ int main(void) {
     RUN(a_handler_failure_is_answered_with_04);
     RUN(a_handler_that_returns_0_sends_nothing);
     RUN(deferred_replies_complete_out_of_order_matched_by_transaction_id);
+    RUN(deferred_answers_completed_in_one_round_leave_in_one_write);
+    RUN(a_client_that_keeps_sending_at_its_in_flight_cap_has_one_chunk_read_then_waits);
     RUN(in_flight_limit_holds_further_requests_until_answers_go_out);
     RUN(a_half_frame_then_silence_is_cut_at_the_idle_timeout_while_others_are_served);
     RUN(connections_over_the_limit_are_refused_while_existing_ones_are_served);

@@ -65,6 +65,7 @@ struct mb_client_stats {
     uint64_t discarded;  /* frames with a protocol id other than 0: discarded */
     uint64_t connects;   /* connections established */
     uint64_t disconnects;
+    uint64_t writes; /* write calls to the connection (sends; TLS: records written) */
 };
 
 /* ============================== blocking client ============================== */

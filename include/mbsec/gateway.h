@@ -160,6 +160,7 @@ struct mb_gateway_backend_info {
     uint64_t forwarded, answered, unavailable, timeouts, mismatched, unsolicited;
     uint64_t over_share; /* requests refused: their identity held its share */
     uint64_t reconnects; /* connection losses and failed attempts, each followed by a retry */
+    uint64_t writes;     /* write calls to the device connections now in the pool */
 };
 
 /*

@@ -240,6 +240,7 @@ struct mb_server_stats {
     uint64_t tls_handshakes;  /* TLS handshakes completed */
     uint64_t tls_failures;    /* TLS handshakes that failed */
     uint64_t tls_revoked;     /* connections closed: a new context refused their certificate */
+    uint64_t writes;          /* write calls to connections (sends; TLS: records written) */
 };
 
 MB_API void mb_server_get_stats(const struct mb_server *server, struct mb_server_stats *stats);

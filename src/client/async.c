@@ -279,6 +279,7 @@ static void flush(struct mb_async *client) {
     while (sent < client->output_length) {
         long count = client->transport->ops->write(client->transport, client->output + sent,
                                                    client->output_length - sent);
+        client->stats.writes++;
         if (count == MB_EAGAIN)
             break;
         if (count < 0) {

@@ -375,6 +375,7 @@ static int write_all(struct mb_client *client, const uint8_t *data, size_t lengt
     size_t sent = 0;
     while (sent < length) {
         long count = client->transport->ops->write(client->transport, data + sent, length - sent);
+        client->stats.writes++;
         if (count > 0) {
             sent += (size_t)count;
             continue;

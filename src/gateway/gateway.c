@@ -965,5 +965,13 @@ int mb_gateway_backend_info(const struct mb_gateway *gateway, size_t index,
     info->connections_up = connections_up(backend);
     info->outstanding = backend->busy;
     info->identities = backend->identity_count;
+    info->writes = 0;
+    for (uint32_t c = 0; backend->pool != NULL && c < backend->count; c++) {
+        struct mb_client_stats stats;
+        if (backend->pool[c] == NULL)
+            continue;
+        mb_async_stats(backend->pool[c], &stats);
+        info->writes += stats.writes;
+    }
     return 0;
 }

@@ -80,14 +80,15 @@ struct connection {
     uint32_t protocol_errors;
     uint64_t requests;
     uint64_t opened_ms;
-    uint64_t last_request_ms; /* the idle timer re-arms itself from this, lazily */
-    unsigned watched;         /* MB_IO_* currently asked of the loop */
-    int closing;              /* close once the output is written and nothing is in flight */
-    int handshaking;          /* TLS: the handshake is not finished */
-    int listener;             /* the index of the listener that accepted it */
-    struct mb_task read_task; /* TLS: decrypted bytes left to serve without a socket event */
-    const char *close_reason; /* why, for the log line, when closing */
-    uint32_t *outstanding;    /* deferred requests: transaction id << 8 | unit id */
+    uint64_t last_request_ms;  /* the idle timer re-arms itself from this, lazily */
+    unsigned watched;          /* MB_IO_* currently asked of the loop */
+    int closing;               /* close once the output is written and nothing is in flight */
+    int handshaking;           /* TLS: the handshake is not finished */
+    int listener;              /* the index of the listener that accepted it */
+    struct mb_task read_task;  /* TLS: decrypted bytes left to serve without a socket event */
+    struct mb_task flush_task; /* deferred answers queued in `output`, written once per round */
+    const char *close_reason;  /* why, for the log line, when closing */
+    uint32_t *outstanding;     /* deferred requests: transaction id << 8 | unit id */
     uint32_t outstanding_capacity;
 };
 
@@ -132,6 +133,7 @@ static atomic_uint_fast64_t next_connection_id = 1;
 static void connection_close(struct connection *connection, const char *reason);
 static int connection_flush(struct connection *connection);
 static void connection_io(struct mb_loop *loop, int fd, unsigned events, void *data);
+static void flush_task_run(struct mb_loop *loop, struct mb_task *task);
 
 /* ---- logging ---- */
 
@@ -758,6 +760,7 @@ static int send_or_keep(struct connection *connection, const uint8_t *data, size
         return backlog_append(connection, data, length);
     while (length > 0) {
         long written = connection->transport->ops->write(connection->transport, data, length);
+        connection->server->stats.writes++;
         if (written == MB_EAGAIN)
             return backlog_append(connection, data, length);
         if (written < 0)
@@ -865,8 +868,11 @@ static void read_pending(struct mb_loop *loop, struct mb_task *task) {
 /* Asks the loop for the events the connection needs now. */
 static void update_interest(struct connection *connection) {
     unsigned wanted = 0;
-    int paused = connection->output_length >= OUTPUT_LIMIT || connection->input_length > 0 ||
-                 connection->in_flight >= connection->server->limits.max_in_flight;
+    /* A connection at its in-flight cap stays watched: a pipelining client that waits for its
+     * answers sends nothing more, and un-watching and re-watching it would cost two epoll_ctl
+     * calls per round. A client that sends anyway has one chunk read and held as input
+     * backlog (serve_bytes()), and that pauses it. */
+    int paused = connection->output_length >= OUTPUT_LIMIT || connection->input_length > 0;
     if (connection->handshaking) {
         unsigned handshake = connection->transport->ops->want(connection->transport);
         wanted = handshake != 0 ? handshake : MB_IO_READ;
@@ -888,7 +894,9 @@ static void update_interest(struct connection *connection) {
     /* Held-back input that may now be served is picked up from the next writable event. */
     int backlog_ready = connection->input_length > 0 && connection->output_length < OUTPUT_LIMIT &&
                         connection->in_flight < connection->server->limits.max_in_flight;
-    if (connection->output_length > 0 || backlog_ready)
+    /* Output the flush task will write this round needs no writability event (watching for it
+     * would cost two epoll_ctl calls per round). */
+    if ((connection->output_length > 0 || backlog_ready) && !connection->flush_task.queued)
         wanted |= MB_IO_WRITE;
     if (wanted != connection->watched) {
         mb_loop_modify(connection->server->loop, connection->transport->fd, wanted);
@@ -1066,6 +1074,7 @@ static int connection_flush(struct connection *connection) {
     while (offset < connection->output_length) {
         long written = connection->transport->ops->write(
             connection->transport, connection->output + offset, connection->output_length - offset);
+        connection->server->stats.writes++;
         if (written == MB_EAGAIN)
             break;
         if (written < 0)
@@ -1092,6 +1101,16 @@ static int close_if_done(struct connection *connection) {
         return 1;
     }
     return 0;
+}
+
+/* Closes a connection whose transport failed with `rc`, saying why. */
+static void connection_failed(struct connection *connection, int rc) {
+    const char *detail = connection->transport->detail;
+    connection_close(connection, rc == MB_EIO && connection->transport->system_errno == ECONNRESET
+                                     ? "connection reset by peer"
+                                 : rc == MB_ETLS && detail != NULL && detail[0] != '\0'
+                                     ? detail
+                                     : mb_strerror(rc));
 }
 
 static void connection_io(struct mb_loop *loop, int fd, unsigned events, void *data) {
@@ -1170,12 +1189,7 @@ static void connection_io(struct mb_loop *loop, int fd, unsigned events, void *d
     server->batch_owner = NULL;
 
     if (rc < 0) {
-        const char *detail = connection->transport->detail;
-        connection_close(connection,
-                         rc == MB_EIO && connection->transport->system_errno == ECONNRESET
-                             ? "connection reset by peer"
-                         : rc == MB_ETLS && detail != NULL && detail[0] != '\0' ? detail
-                                                                                : mb_strerror(rc));
+        connection_failed(connection, rc);
         return;
     }
     if (close_if_done(connection))
@@ -1199,6 +1213,7 @@ static void connection_close(struct connection *connection, const char *reason) 
     }
     mb_timer_stop(server->loop, &connection->idle_timer);
     mb_loop_cancel(server->loop, &connection->read_task);
+    mb_loop_cancel(server->loop, &connection->flush_task);
     mb_loop_remove(server->loop, connection->transport->fd);
     connection->transport->ops->close(connection->transport);
     source_release(server, connection->source);
@@ -1230,33 +1245,48 @@ int mb_server_reply(struct mb_server *server, uint64_t token, const uint8_t *res
         return MB_ECLOSED;
     if (!outstanding_remove(connection, (uint32_t)token & 0xFFFFFF))
         return MB_EINVAL;
-    uint8_t frame[MB_ADU_MAX];
-    size_t frame_size = length > 0 ? put_frame(server, frame, &header, response, length) : 0;
-    if (server->dispatching > 0) {
-        /* Called from inside a handler: the connection being served (this one or another) is
-         * still in use up the stack, so only queue the answer; the loop writes it when the
-         * socket is writable, and any failure closes the connection from there. */
-        int kept = frame_size > 0 ? backlog_append(connection, frame, frame_size) : 0;
-        if (kept != 0)
-            return kept;
-        update_interest(connection);
-        return 0;
+    if (length > 0) {
+        uint8_t frame[MB_ADU_MAX];
+        size_t frame_size = put_frame(server, frame, &header, response, length);
+        int rc = backlog_append(connection, frame, frame_size);
+        if (rc != 0)
+            return rc;
     }
+    /* Written by the connection's flush task once the loop has handled every ready event, so
+     * that the answers one round completes leave in one send (and one TLS record); never from
+     * here, where a handler of this connection may be up the stack. */
+    mb_loop_post(server->loop, &connection->flush_task, flush_task_run, connection);
+    return 0;
+}
+
+/* Writes the answers mb_server_reply() queued, then serves the input that waited for a free
+ * in-flight place, and closes the connection if it was only waiting for these answers. */
+static void flush_task_run(struct mb_loop *loop, struct mb_task *task) {
+    (void)loop;
+    struct connection *connection = task->data;
+    struct mb_server *server = connection->server;
     int rc = 0;
-    if (frame_size > 0)
-        rc = send_or_keep(connection, frame, frame_size);
-    if (rc == 0)
+    /* Answers to the held-back input join the queued ones, so that both leave in one send. */
+    if (connection->output_length < OUTPUT_LIMIT)
         rc = serve_backlog(connection);
+    if (rc == MB_EMBAP_LENGTH) {
+        connection->closing = 1;
+        connection->close_reason = "MBAP length outside 2..254: stream cannot be resynchronised";
+        rc = 0;
+    }
     if (rc == 0)
         rc = batch_flush(server);
+    else
+        server->batch_length = 0;
     server->batch_owner = NULL;
+    if (rc == 0)
+        rc = connection_flush(connection);
     if (rc < 0) {
-        connection_close(connection, mb_strerror(rc));
-        return 0;
+        connection_failed(connection, rc);
+        return;
     }
     if (!close_if_done(connection))
         update_interest(connection);
-    return 0;
 }
 
 /* ---- shutdown ---- */

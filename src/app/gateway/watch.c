@@ -812,6 +812,9 @@ static void render_backends(struct watch *watch, FILE *out) {
          "Requests one client identity may hold at the backend, queued or in flight."},
         {"mbsec_gateway_backend_identities", "gauge",
          "Client identities holding requests at the backend now."},
+        {"mbsec_gateway_backend_writes_total", "counter",
+         "Write calls (sends; TLS records) to the backend's connections: requests per write "
+         "is how well forwarding batches."},
     };
     for (size_t f = 0; f < sizeof families / sizeof families[0]; f++) {
         family(out, families[f].name, families[f].type, families[f].help);
@@ -820,7 +823,7 @@ static void render_backends(struct watch *watch, FILE *out) {
                 continue;
             const uint64_t values[] = {info.connections_up, info.connections, info.outstanding,
                                        info.capacity,       info.reconnects,  info.unsolicited,
-                                       info.share,          info.identities};
+                                       info.share,          info.identities,  info.writes};
             fprintf(out, "%s{backend=\"%s\"} %llu\n", families[f].name, info.name,
                     (unsigned long long)values[f]);
         }
@@ -924,6 +927,10 @@ int watch_render(void *data, const char *path, FILE *out) {
                 (unsigned long long)stats.tls_handshakes);
         fprintf(out, "mbsec_gateway_tls_handshakes_total{result=\"failed\"} %llu\n",
                 (unsigned long long)stats.tls_failures);
+        family(out, "mbsec_gateway_writes_total", "counter",
+               "Write calls (sends; TLS records) to client connections: answers per write is "
+               "how well answers batch.");
+        fprintf(out, "mbsec_gateway_writes_total %llu\n", (unsigned long long)stats.writes);
     }
     render_backends(watch, out);
     struct audit_stats audit;
