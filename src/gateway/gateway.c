@@ -84,6 +84,8 @@ struct backend {
     struct identity *ring;
     struct identity *identities[IDENTITY_BUCKETS];
     struct identity *spare_identities;
+    struct identity *last_identity; /* the identity of connection last_connection_id, or NULL */
+    uint64_t last_connection_id;
     uint32_t identity_count;
     struct mb_timer wait_timer;
     int pumping;
@@ -169,15 +171,24 @@ static uint32_t identity_hash(const uint8_t *source_key, const char *role) {
 
 /* The identity of a request at `backend`, made when it holds nothing there yet; NULL when out
  * of memory. */
-static struct identity *identity_of(struct backend *backend, const struct mb_peer *peer) {
+static struct identity *identity_of(struct backend *backend, const struct mb_peer *peer,
+                                    uint64_t connection_id) {
+    /* Pipelined requests come in runs from one connection: its identity is kept at hand, so
+     * that a run hashes the source and role once. Connection ids are never reused, and the
+     * identity is forgotten here when it goes back to the spare list. */
+    if (backend->last_identity != NULL && backend->last_connection_id == connection_id)
+        return backend->last_identity;
     const char *role = peer->secure ? peer->role : NULL;
     uint32_t hash = identity_hash(peer->source_key, role);
     struct identity **bucket = &backend->identities[hash % IDENTITY_BUCKETS];
     for (struct identity *identity = *bucket; identity != NULL; identity = identity->next)
         if (identity->hash == hash && memcmp(identity->source_key, peer->source_key, 17) == 0 &&
             identity->has_role == (role != NULL) &&
-            (role == NULL || strncmp(identity->role, role, sizeof identity->role) == 0))
+            (role == NULL || strncmp(identity->role, role, sizeof identity->role) == 0)) {
+            backend->last_identity = identity;
+            backend->last_connection_id = connection_id;
             return identity;
+        }
     struct identity *identity = backend->spare_identities;
     if (identity != NULL)
         backend->spare_identities = identity->next;
@@ -192,6 +203,8 @@ static struct identity *identity_of(struct backend *backend, const struct mb_pee
     identity->next = *bucket;
     *bucket = identity;
     backend->identity_count++;
+    backend->last_identity = identity;
+    backend->last_connection_id = connection_id;
     return identity;
 }
 
@@ -206,6 +219,8 @@ static void identity_release(struct backend *backend, struct identity *identity)
     identity->next = backend->spare_identities;
     backend->spare_identities = identity;
     backend->identity_count--;
+    if (backend->last_identity == identity)
+        backend->last_identity = NULL;
 }
 
 static void ring_add(struct backend *backend, struct identity *identity) {
@@ -660,7 +675,8 @@ int mb_gateway_handle(void *data, const struct mb_server_request *call, uint8_t 
     int any_usable = 0;
     for (uint32_t i = 0; backend != NULL && i < backend->count && !any_usable; i++)
         any_usable = usable(backend, i);
-    struct identity *identity = any_usable ? identity_of(backend, call->peer) : NULL;
+    struct identity *identity =
+        any_usable ? identity_of(backend, call->peer, call->connection_id) : NULL;
     if (identity != NULL && identity->held >= backend->config.share) {
         /* Its excess is refused before it can take the slots everybody else needs. */
         gateway->stats.over_share++;

@@ -419,6 +419,10 @@ out_of_memory:
  * reaches the model. Runs in the worker's own thread. */
 static int serve_request(void *data, const struct mb_server_request *call, uint8_t *response) {
     struct worker *worker = data;
+    /* Plain requests the policy does not look at go straight to the model: what they would do
+     * (read or write) is worked out only where something records it (the gateway's audit). */
+    if (!call->peer->secure && !worker->authorize_plain)
+        return mb_model_handle(worker->serve->model, call, response);
     struct mb_policy_decision decision;
     int answer = 0;
     int allowed = front_authorize(worker->policy, worker->authorize_plain, &worker->serve->logger,
