@@ -60,7 +60,9 @@ extern "C" {
     X(ESYSTEM, -61, "system call failed")                                                   \
     X(ECONNECT, -62, "connection refused, unreachable or not established in time")          \
     X(ECANCELED, -63, "request canceled before it was answered")                            \
-    X(ETLS, -64, "TLS handshake or record failed")
+    X(ETLS, -64, "TLS handshake or record failed")                                          \
+    X(EBUSY, -65, "device in use by another program")                                       \
+    X(EUNSUPPORTED, -66, "device does not support the setting asked for")
 
 /* The error codes, MB_EINVAL and so on. */
 enum mb_error {
