@@ -10,7 +10,8 @@
  *   - a frame whose PDU decodes as a request (response) is judged to be exactly its length
  *     in that direction, unless its length cannot be judged from the function code.
  * The input is also framed as address and PDU with a correct CRC, so that the properties of
- * decodable frames are exercised without the fuzzer having to guess CRCs.
+ * decodable frames are exercised without the fuzzer having to guess CRCs; and it is fed to the
+ * stream decoder (mb_rtu_decoder) in reads and gaps the input chooses (check_stream()).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -92,6 +93,63 @@ static void check_decoded(const uint8_t *frame, size_t size, uint8_t address, co
     }
 }
 
+/*
+ * The stream decoder over the input cut into reads: each read's length and the gap before it
+ * come from the input itself. Properties: every call returns 1, 0, MB_ECRC or MB_EFRAME; a read
+ * is always consumed in a bounded number of calls; every frame handed out has a correct CRC
+ * (re-encoded, it decodes to itself) and a PDU of 1..253 bytes; nothing held ever passes 256
+ * bytes; the counters add up to what was returned.
+ */
+static void check_stream(const uint8_t *data, size_t size, int is_request) {
+    struct mb_rtu_decoder decoder;
+    mb_rtu_decoder_init(&decoder, is_request, 1750);
+    uint64_t now = 1;
+    uint8_t address;
+    const uint8_t *pdu;
+    size_t pdu_length;
+    size_t offset = 0, step = 0;
+    uint32_t frames = 0, errors = 0;
+    while (offset < size) {
+        uint8_t control = data[step++ % size];
+        size_t chunk = 1 + control % 37;
+        if (chunk > size - offset)
+            chunk = size - offset;
+        now += (control & 0x80) ? 5000 : 100; /* a silence, or the same burst */
+        size_t consumed, done = 0;
+        int calls = 0;
+        while (done < chunk) {
+            int rc = mb_rtu_decoder_feed(&decoder, data + offset + done, chunk - done, now,
+                                         &consumed, &address, &pdu, &pdu_length);
+            FUZZ_CHECK(rc == 1 || rc == 0 || rc == MB_ECRC || rc == MB_EFRAME);
+            FUZZ_CHECK(consumed <= chunk - done);
+            FUZZ_CHECK(decoder.held <= MB_RTU_FRAME_MAX);
+            FUZZ_CHECK(++calls <= 2 * (int)chunk + 2);
+            done += consumed;
+            if (rc == 1) {
+                frames++;
+                FUZZ_CHECK(pdu_length >= 1 && pdu_length <= MB_PDU_MAX);
+                uint8_t again[MB_RTU_FRAME_MAX];
+                int length = mb_rtu_encode(address, pdu, pdu_length, again, sizeof again);
+                FUZZ_CHECK(length == (int)pdu_length + 3);
+            } else if (rc < 0) {
+                errors++;
+            }
+        }
+        offset += chunk;
+        if (control & 0x40) {
+            uint64_t deadline = mb_rtu_decoder_deadline(&decoder);
+            FUZZ_CHECK(deadline == 0 || deadline > now);
+            now += 5000;
+            int rc = mb_rtu_decoder_silence(&decoder, now, &address, &pdu, &pdu_length);
+            FUZZ_CHECK(rc == 1 || rc == 0 || rc == MB_ECRC || rc == MB_EFRAME);
+            frames += rc == 1;
+            errors += rc < 0;
+            FUZZ_CHECK(decoder.held == 0 && !decoder.skipping);
+        }
+    }
+    FUZZ_CHECK(decoder.frames == frames && decoder.errors == errors);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     uint8_t *frame = fuzz_copy(data, size);
     uint8_t address = 0;
@@ -110,6 +168,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
     check_frame_length(frame, size, 1);
     check_frame_length(frame, size, 0);
+    check_stream(frame, size, 1);
+    check_stream(frame, size, 0);
 
     /* The input as address and PDU: framed with a correct CRC, it must decode to itself. */
     if (size >= 2 && size - 1 <= MB_PDU_MAX) {

@@ -667,6 +667,255 @@ TEST(every_shared_rtu_vector_decodes_and_no_prefix_does) {
     CHECK(seen > 0);
 }
 
+/* ---- stream decoder ---- */
+
+#define T35 1750 /* 19200 baud and above */
+
+/* A FC 3 request for 10 registers at 0x6B to unit 17, and the answer to one register. */
+static int fc3_request(uint8_t frame[8]) {
+    static const uint8_t pdu[] = {0x03, 0x00, 0x6B, 0x00, 0x0A};
+    return mb_rtu_encode(17, pdu, sizeof pdu, frame, 8);
+}
+static int fc3_answer(uint8_t unit, uint16_t value, uint8_t frame[7]) {
+    const uint8_t pdu[] = {0x03, 0x02, (uint8_t)(value >> 8), (uint8_t)value};
+    return mb_rtu_encode(unit, pdu, sizeof pdu, frame, 7);
+}
+
+TEST(rtu_decoder_ends_a_request_at_its_length_fed_byte_by_byte) {
+    struct mb_rtu_decoder decoder;
+    mb_rtu_decoder_init(&decoder, 1, T35);
+    uint8_t frame[8];
+    CHECK_EQ(fc3_request(frame), 8);
+    uint8_t address = 0;
+    const uint8_t *pdu = NULL;
+    size_t pdu_length = 0, consumed = 0;
+    for (int i = 0; i < 7; i++) {
+        CHECK_EQ(mb_rtu_decoder_feed(&decoder, frame + i, 1, 1000 + 500 * (uint64_t)i, &consumed,
+                                     &address, &pdu, &pdu_length),
+                 0);
+        CHECK_EQ(consumed, 1);
+        /* A silence from here would drop the partial frame. */
+        CHECK_EQ(mb_rtu_decoder_deadline(&decoder), 1000 + 500 * (uint64_t)i + T35);
+    }
+    CHECK_EQ(
+        mb_rtu_decoder_feed(&decoder, frame + 7, 1, 4500, &consumed, &address, &pdu, &pdu_length),
+        1);
+    CHECK_EQ(address, 17);
+    CHECK_EQ(pdu_length, 5);
+    CHECK_BYTES(pdu, pdu_length, 0x03, 0x00, 0x6B, 0x00, 0x0A);
+    CHECK_EQ(decoder.frames, 1);
+    CHECK_EQ(decoder.errors, 0);
+}
+
+TEST(rtu_decoder_splits_an_echo_and_an_answer_that_come_in_one_read) {
+    struct mb_rtu_decoder decoder;
+    mb_rtu_decoder_init(&decoder, 0, T35);
+    uint8_t both[14];
+    CHECK_EQ(fc3_answer(1, 0x1234, both), 7);
+    CHECK_EQ(fc3_answer(2, 0xBEEF, both + 7), 7);
+    uint8_t address;
+    const uint8_t *pdu;
+    size_t pdu_length, consumed;
+    CHECK_EQ(mb_rtu_decoder_feed(&decoder, both, 14, 100, &consumed, &address, &pdu, &pdu_length),
+             1);
+    CHECK_EQ(consumed, 7);
+    CHECK_EQ(address, 1);
+    CHECK_BYTES(pdu, pdu_length, 0x03, 0x02, 0x12, 0x34);
+    CHECK_EQ(
+        mb_rtu_decoder_feed(&decoder, both + 7, 7, 100, &consumed, &address, &pdu, &pdu_length), 1);
+    CHECK_EQ(address, 2);
+    CHECK_BYTES(pdu, pdu_length, 0x03, 0x02, 0xBE, 0xEF);
+}
+
+TEST(rtu_decoder_drops_a_bad_crc_skips_to_the_silence_and_takes_the_next_frame) {
+    struct mb_rtu_decoder decoder;
+    mb_rtu_decoder_init(&decoder, 0, T35);
+    uint8_t bad[7], good[7];
+    fc3_answer(1, 7, bad);
+    bad[6] ^= 0x40;
+    fc3_answer(1, 8, good);
+    uint8_t address;
+    const uint8_t *pdu;
+    size_t pdu_length, consumed;
+    uint8_t burst[14];
+    memcpy(burst, bad, 7);
+    memcpy(burst + 7, good, 7); /* no silence between: the second cannot be trusted */
+    CHECK_EQ(mb_rtu_decoder_feed(&decoder, burst, 14, 100, &consumed, &address, &pdu, &pdu_length),
+             MB_ECRC);
+    CHECK_EQ(consumed, 7);
+    CHECK_EQ(
+        mb_rtu_decoder_feed(&decoder, burst + 7, 7, 200, &consumed, &address, &pdu, &pdu_length),
+        0);
+    CHECK_EQ(consumed, 7); /* skipped */
+    CHECK(mb_rtu_decoder_deadline(&decoder) == 200 + T35);
+    /* After a silence, the next frame is taken. */
+    CHECK_EQ(mb_rtu_decoder_feed(&decoder, good, 7, 200 + T35 + 10, &consumed, &address, &pdu,
+                                 &pdu_length),
+             1);
+    CHECK_BYTES(pdu, pdu_length, 0x03, 0x02, 0x00, 0x08);
+    CHECK_EQ(decoder.errors, 1);
+    CHECK_EQ(decoder.frames, 1);
+}
+
+TEST(rtu_decoder_noise_between_frames_is_one_error_and_no_frame_is_lost) {
+    struct mb_rtu_decoder decoder;
+    mb_rtu_decoder_init(&decoder, 0, T35);
+    uint8_t good[7];
+    fc3_answer(3, 0x0102, good);
+    static const uint8_t noise[] = {0xFF, 0x00, 0x55};
+    uint8_t address;
+    const uint8_t *pdu;
+    size_t pdu_length, consumed;
+    uint64_t now = 1000;
+    int frames = 0, errors = 0;
+    for (int round = 0; round < 5; round++) {
+        /* noise, silence, a frame, silence */
+        const uint8_t *inputs[] = {noise, good};
+        const size_t lengths[] = {sizeof noise, sizeof good};
+        for (int k = 0; k < 2; k++) {
+            size_t offset = 0;
+            while (offset < lengths[k]) {
+                int rc = mb_rtu_decoder_feed(&decoder, inputs[k] + offset, lengths[k] - offset, now,
+                                             &consumed, &address, &pdu, &pdu_length);
+                offset += consumed;
+                frames += rc == 1;
+                errors += rc < 0;
+            }
+            now += 10 * T35;
+            int rc = mb_rtu_decoder_silence(&decoder, now, &address, &pdu, &pdu_length);
+            frames += rc == 1;
+            errors += rc < 0;
+        }
+    }
+    CHECK_EQ(frames, 5);
+    CHECK_EQ(errors, 5);
+    CHECK_EQ(decoder.frames, 5);
+    CHECK_EQ(decoder.errors, 5);
+}
+
+TEST(rtu_decoder_ends_a_frame_of_unknown_length_at_the_silence) {
+    struct mb_rtu_decoder decoder;
+    mb_rtu_decoder_init(&decoder, 1, T35);
+    static const uint8_t pdu_in[] = {0x41, 0x01, 0x02, 0x03}; /* user-defined function */
+    uint8_t frame[16];
+    int length = mb_rtu_encode(9, pdu_in, sizeof pdu_in, frame, sizeof frame);
+    CHECK_EQ(length, 7);
+    uint8_t address;
+    const uint8_t *pdu;
+    size_t pdu_length, consumed;
+    CHECK_EQ(mb_rtu_decoder_feed(&decoder, frame, (size_t)length, 5000, &consumed, &address, &pdu,
+                                 &pdu_length),
+             0);
+    CHECK_EQ(mb_rtu_decoder_deadline(&decoder), 5000 + T35);
+    CHECK_EQ(mb_rtu_decoder_silence(&decoder, 5000 + T35 - 1, &address, &pdu, &pdu_length), 0);
+    CHECK_EQ(mb_rtu_decoder_silence(&decoder, 5000 + T35, &address, &pdu, &pdu_length), 1);
+    CHECK_EQ(address, 9);
+    CHECK_BYTES(pdu, pdu_length, 0x41, 0x01, 0x02, 0x03);
+    CHECK_EQ(mb_rtu_decoder_deadline(&decoder), 0);
+    /* The same frame with bytes arriving after the silence: they start a new frame and the
+     * held one is handed out first, with nothing consumed. */
+    CHECK_EQ(mb_rtu_decoder_feed(&decoder, frame, (size_t)length, 10000, &consumed, &address, &pdu,
+                                 &pdu_length),
+             0);
+    CHECK_EQ(mb_rtu_decoder_feed(&decoder, frame, 2, 10000 + T35, &consumed, &address, &pdu,
+                                 &pdu_length),
+             1);
+    CHECK_EQ(consumed, 0);
+    CHECK_EQ(address, 9);
+}
+
+TEST(rtu_decoder_a_sender_that_stops_mid_frame_is_dropped_at_the_silence) {
+    struct mb_rtu_decoder decoder;
+    mb_rtu_decoder_init(&decoder, 0, T35);
+    uint8_t good[7];
+    fc3_answer(1, 1, good);
+    uint8_t address;
+    const uint8_t *pdu;
+    size_t pdu_length, consumed;
+    CHECK_EQ(mb_rtu_decoder_feed(&decoder, good, 4, 100, &consumed, &address, &pdu, &pdu_length),
+             0);
+    /* Its length is known, but a silence still ends it: a truncated frame, dropped. */
+    CHECK_EQ(mb_rtu_decoder_deadline(&decoder), 100 + T35);
+    int rc = mb_rtu_decoder_silence(&decoder, 100 + T35, &address, &pdu, &pdu_length);
+    CHECK(rc == MB_ECRC || rc == MB_EFRAME);
+    CHECK_EQ(decoder.errors, 1);
+    CHECK_EQ(mb_rtu_decoder_feed(&decoder, good, 7, 100 + 3 * T35, &consumed, &address, &pdu,
+                                 &pdu_length),
+             1);
+}
+
+TEST(rtu_decoder_a_run_of_bytes_longer_than_any_frame_is_dropped) {
+    struct mb_rtu_decoder decoder;
+    mb_rtu_decoder_init(&decoder, 1, T35);
+    uint8_t run[400];
+    for (size_t i = 0; i < sizeof run; i++)
+        run[i] = i == 1 ? 0x41 : (uint8_t)(i * 7); /* an unjudgeable function, then garbage */
+    uint8_t address;
+    const uint8_t *pdu;
+    size_t pdu_length, consumed;
+    CHECK_EQ(
+        mb_rtu_decoder_feed(&decoder, run, sizeof run, 100, &consumed, &address, &pdu, &pdu_length),
+        MB_EFRAME);
+    CHECK_EQ(consumed, sizeof run);
+    CHECK_EQ(decoder.errors, 1);
+    CHECK(decoder.held == 0);
+}
+
+TEST(rtu_decoder_any_chunking_of_a_stream_gives_back_exactly_its_frames) {
+    uint8_t stream[64 * 7];
+    for (int i = 0; i < 64; i++)
+        fc3_answer((uint8_t)(1 + i % 247), (uint16_t)(i * 1000), stream + 7 * i);
+    uint32_t seed = 12345;
+    for (int trial = 0; trial < 200; trial++) {
+        struct mb_rtu_decoder decoder;
+        mb_rtu_decoder_init(&decoder, 0, T35);
+        size_t offset = 0;
+        int seen = 0, wrong = 0;
+        uint64_t now = 1;
+        while (offset < sizeof stream) {
+            seed = seed * 1103515245u + 12345u;
+            size_t chunk = 1 + (seed >> 16) % 23;
+            if (chunk > sizeof stream - offset)
+                chunk = sizeof stream - offset;
+            size_t done = 0;
+            while (done < chunk) {
+                uint8_t address;
+                const uint8_t *pdu;
+                size_t pdu_length, consumed;
+                int rc = mb_rtu_decoder_feed(&decoder, stream + offset + done, chunk - done, now,
+                                             &consumed, &address, &pdu, &pdu_length);
+                done += consumed;
+                if (rc == 1) {
+                    wrong += address != 1 + seen % 247 || pdu_length != 4 ||
+                             ((pdu[2] << 8) | pdu[3]) != (uint16_t)(seen * 1000);
+                    seen++;
+                }
+                wrong += rc < 0;
+            }
+            offset += chunk;
+            now += 100; /* faster than t3.5: one burst */
+        }
+        CHECK_EQ(seen, 64);
+        CHECK_EQ(wrong, 0);
+    }
+}
+
+TEST(rtu_decoder_rejects_null_arguments) {
+    struct mb_rtu_decoder decoder;
+    mb_rtu_decoder_init(&decoder, 0, T35);
+    uint8_t address, byte = 1;
+    const uint8_t *pdu;
+    size_t pdu_length, consumed;
+    CHECK_EQ(mb_rtu_decoder_feed(NULL, &byte, 1, 1, &consumed, &address, &pdu, &pdu_length),
+             MB_EINVAL);
+    CHECK_EQ(mb_rtu_decoder_feed(&decoder, NULL, 1, 1, &consumed, &address, &pdu, &pdu_length),
+             MB_EINVAL);
+    CHECK_EQ(mb_rtu_decoder_feed(&decoder, &byte, 1, 1, NULL, &address, &pdu, &pdu_length),
+             MB_EINVAL);
+    CHECK_EQ(mb_rtu_decoder_silence(&decoder, 1, NULL, &pdu, &pdu_length), MB_EINVAL);
+    CHECK_EQ(mb_rtu_decoder_deadline(NULL), 0);
+}
+
 int main(void) {
     RUN(crc16_of_123456789_is_4b37);
     RUN(crc16_of_the_spec_requests_gives_84_0a_and_76_87);
@@ -708,6 +957,15 @@ int main(void) {
     RUN(frame_length_up_to_256_is_accepted_and_over_it_refused);
     RUN(frame_length_of_fc43_objects_past_256_bytes_is_refused_as_soon_as_known);
     RUN(frame_length_needs_the_function_code_first);
+    RUN(rtu_decoder_ends_a_request_at_its_length_fed_byte_by_byte);
+    RUN(rtu_decoder_splits_an_echo_and_an_answer_that_come_in_one_read);
+    RUN(rtu_decoder_drops_a_bad_crc_skips_to_the_silence_and_takes_the_next_frame);
+    RUN(rtu_decoder_noise_between_frames_is_one_error_and_no_frame_is_lost);
+    RUN(rtu_decoder_ends_a_frame_of_unknown_length_at_the_silence);
+    RUN(rtu_decoder_a_sender_that_stops_mid_frame_is_dropped_at_the_silence);
+    RUN(rtu_decoder_a_run_of_bytes_longer_than_any_frame_is_dropped);
+    RUN(rtu_decoder_any_chunking_of_a_stream_gives_back_exactly_its_frames);
+    RUN(rtu_decoder_rejects_null_arguments);
     RUN(every_shared_rtu_vector_decodes_and_no_prefix_does);
     return harness_result();
 }

@@ -82,6 +82,57 @@ MB_API int mb_rtu_timing(uint32_t baud, uint32_t *t15_us, uint32_t *t35_us);
  */
 MB_API int mb_rtu_frame_length(const uint8_t *frame, size_t length, int is_request);
 
+/*
+ * RTU stream decoder: bytes from any number of reads in, each with the time it was read, frames
+ * out. A frame ends at the length its function code and byte count give
+ * (mb_rtu_frame_length()), or, when that cannot be judged, at a silence of t3.5: the caller
+ * asks mb_rtu_decoder_deadline() when that would be and calls mb_rtu_decoder_silence() then.
+ * Bytes that arrive after a silence of t3.5 start a new frame whatever was held. A frame with a
+ * bad CRC, one too long, or bytes that make no frame (noise) are dropped with an error and the
+ * decoder skips everything up to the next silence, as the spec resynchronises; errors are per
+ * frame and never fatal. No allocation, no I/O: times are the caller's (microseconds, any
+ * monotonic origin).
+ */
+struct mb_rtu_decoder {
+    uint8_t frame[MB_RTU_FRAME_MAX];
+    uint16_t held;
+    uint8_t is_request; /* 1: frames are requests (a server); 0: answers (a client) */
+    uint8_t skipping;   /* dropping bytes until the line falls silent */
+    uint32_t t35_us;
+    uint64_t last_us; /* when the last byte was fed */
+    uint32_t frames;  /* good frames handed out */
+    uint32_t errors;  /* frames dropped (bad CRC, too long, noise) */
+};
+
+/* Resets the decoder for requests (is_request 1) or answers (0), with the end-of-frame silence
+ * t3.5 (mb_rtu_timing()). */
+MB_API void mb_rtu_decoder_init(struct mb_rtu_decoder *decoder, int is_request, uint32_t t35_us);
+
+/*
+ * Consumes bytes read at `now_us` from data[0..length), setting *consumed. Returns 1 with
+ * *address and *pdu / *pdu_length set (a view into the decoder, valid until the next call) when
+ * a frame is complete (call again with the rest of the input: an echo and an answer can come in
+ * one read); 0 when all input was consumed without completing one; MB_ECRC or MB_EFRAME when a
+ * frame was dropped (call again with the rest).
+ */
+MB_API int mb_rtu_decoder_feed(struct mb_rtu_decoder *decoder, const uint8_t *data, size_t length,
+                               uint64_t now_us, size_t *consumed, uint8_t *address,
+                               const uint8_t **pdu, size_t *pdu_length);
+
+/* When the line, silent from now on, would end what is held (a frame of unknown length is
+ * handed out then, a partial one dropped): the last byte's time + t3.5; 0 when nothing is held
+ * and nothing is being skipped. */
+MB_API uint64_t mb_rtu_decoder_deadline(const struct mb_rtu_decoder *decoder);
+
+/*
+ * Tells the decoder that nothing arrived up to `now_us`. At or past the deadline it ends what is
+ * held: returns 1 with a frame (one whose length could not be judged and whose CRC is good), 0
+ * when there was nothing to end (or the deadline is not reached), MB_ECRC / MB_EFRAME when what
+ * was held is dropped (a partial frame: the sender stopped in its middle).
+ */
+MB_API int mb_rtu_decoder_silence(struct mb_rtu_decoder *decoder, uint64_t now_us, uint8_t *address,
+                                  const uint8_t **pdu, size_t *pdu_length);
+
 /* ---- serial lines ---- */
 
 /* How the transmitter of an RS-485 adapter is switched on to send. */

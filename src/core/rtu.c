@@ -253,3 +253,96 @@ int mb_rtu_frame_length(const uint8_t *frame, size_t length, int is_request) {
         return 0;
     return is_request ? request_length(frame, length) : response_length(frame, length);
 }
+
+/* ---- stream decoder ---- */
+
+void mb_rtu_decoder_init(struct mb_rtu_decoder *decoder, int is_request, uint32_t t35_us) {
+    memset(decoder, 0, sizeof *decoder);
+    decoder->is_request = is_request ? 1 : 0;
+    decoder->t35_us = t35_us;
+}
+
+/* Checks and hands out the `length` bytes held first; keeps what follows them. */
+static int take_frame(struct mb_rtu_decoder *decoder, size_t length, uint8_t *address,
+                      const uint8_t **pdu, size_t *pdu_length) {
+    int rc = mb_rtu_decode(decoder->frame, length, address, pdu, pdu_length);
+    if (rc != 0) {
+        /* What comes after a bad frame cannot be trusted to start a frame: wait for silence. */
+        decoder->errors++;
+        decoder->held = 0;
+        decoder->skipping = 1;
+        return rc;
+    }
+    decoder->frames++;
+    /* The PDU stays a view into frame[]: nothing may be moved over it before the next call, so
+     * a frame is always handed out with nothing held behind it (see the feed loop). */
+    decoder->held = 0;
+    return 1;
+}
+
+int mb_rtu_decoder_feed(struct mb_rtu_decoder *decoder, const uint8_t *data, size_t length,
+                        uint64_t now_us, size_t *consumed, uint8_t *address, const uint8_t **pdu,
+                        size_t *pdu_length) {
+    if (decoder == NULL || consumed == NULL || address == NULL || pdu == NULL ||
+        pdu_length == NULL || (data == NULL && length > 0))
+        return MB_EINVAL;
+    *consumed = 0;
+    if (length == 0)
+        return 0;
+    /* A silence of t3.5 since the last byte ends whatever was held, and any skipping. */
+    int silent = decoder->last_us != 0 && now_us >= decoder->last_us + decoder->t35_us;
+    decoder->last_us = now_us != 0 ? now_us : 1;
+    if (silent) {
+        decoder->skipping = 0;
+        if (decoder->held > 0) {
+            int rc = take_frame(decoder, decoder->held, address, pdu, pdu_length);
+            decoder->skipping = 0; /* the new bytes start afresh either way */
+            return rc;             /* nothing consumed: the caller feeds the bytes again */
+        }
+    }
+    if (decoder->skipping) {
+        *consumed = length;
+        return 0;
+    }
+    size_t used = 0;
+    while (used < length) {
+        decoder->frame[decoder->held++] = data[used++];
+        int judged = mb_rtu_frame_length(decoder->frame, decoder->held, decoder->is_request);
+        if (judged > 0 && decoder->held >= (size_t)judged) {
+            *consumed = used;
+            return take_frame(decoder, (size_t)judged, address, pdu, pdu_length);
+        }
+        if (judged == MB_EFRAME || (judged <= 0 && decoder->held >= MB_RTU_FRAME_MAX)) {
+            /* Longer than any frame: noise, or frames run together with no silence between. */
+            decoder->errors++;
+            decoder->held = 0;
+            decoder->skipping = 1;
+            *consumed = length; /* the rest of this read belongs to the same run */
+            return MB_EFRAME;
+        }
+    }
+    *consumed = used;
+    return 0;
+}
+
+uint64_t mb_rtu_decoder_deadline(const struct mb_rtu_decoder *decoder) {
+    if (decoder == NULL || (decoder->held == 0 && !decoder->skipping))
+        return 0;
+    return decoder->last_us + decoder->t35_us;
+}
+
+int mb_rtu_decoder_silence(struct mb_rtu_decoder *decoder, uint64_t now_us, uint8_t *address,
+                           const uint8_t **pdu, size_t *pdu_length) {
+    if (decoder == NULL || address == NULL || pdu == NULL || pdu_length == NULL)
+        return MB_EINVAL;
+    if (decoder->held == 0 && !decoder->skipping)
+        return 0;
+    if (now_us < decoder->last_us + decoder->t35_us)
+        return 0;
+    decoder->skipping = 0;
+    if (decoder->held == 0)
+        return 0;
+    int rc = take_frame(decoder, decoder->held, address, pdu, pdu_length);
+    decoder->skipping = 0;
+    return rc;
+}
