@@ -421,6 +421,28 @@ TEST(deferred_answers_completed_in_one_round_leave_in_one_write) {
     stop();
 }
 
+TEST(answers_queued_just_before_the_server_is_destroyed_still_go_out) {
+    start(NULL, NULL);
+    int fd = connect_to(fx.port);
+    uint8_t request[12];
+    read_request(request, 0x77, 0xDE, 0, 1); /* parked: answered by the test below */
+    send_all(fd, request, 12);
+    for (int i = 0; i < 200 && !__atomic_load_n(&fx.parked_set, __ATOMIC_SEQ_CST); i++)
+        usleep(5000);
+    CHECK(fx.parked_set);
+    mb_loop_stop(fx.loop);
+    pthread_join(fx.thread, NULL);
+    /* As a gateway being destroyed answers what it holds, right before the server goes. */
+    static const uint8_t answer[] = {0x83, 0x0B};
+    CHECK_EQ(mb_server_reply(fx.server, fx.parked, answer, sizeof answer), 0);
+    mb_server_destroy(fx.server);
+    mb_loop_destroy(fx.loop);
+    uint8_t response[9];
+    CHECK_EQ(receive_exactly(fd, response, 9), 9);
+    CHECK_BYTES(response, 9, 0x00, 0x77, 0x00, 0x00, 0x00, 0x03, 0xDE, 0x83, 0x0B);
+    close(fd);
+}
+
 TEST(a_client_that_keeps_sending_at_its_in_flight_cap_has_one_chunk_read_then_waits) {
     struct mb_server_limits limits = {.max_in_flight = 1};
     start(&limits, NULL);
@@ -838,6 +860,7 @@ int main(void) {
     RUN(a_handler_that_returns_0_sends_nothing);
     RUN(deferred_replies_complete_out_of_order_matched_by_transaction_id);
     RUN(deferred_answers_completed_in_one_round_leave_in_one_write);
+    RUN(answers_queued_just_before_the_server_is_destroyed_still_go_out);
     RUN(a_client_that_keeps_sending_at_its_in_flight_cap_has_one_chunk_read_then_waits);
     RUN(in_flight_limit_holds_further_requests_until_answers_go_out);
     RUN(a_half_frame_then_silence_is_cut_at_the_idle_timeout_while_others_are_served);

@@ -1339,9 +1339,16 @@ int mb_server_idle(const struct mb_server *server) {
 void mb_server_destroy(struct mb_server *server) {
     if (server == NULL)
         return;
-    for (uint32_t i = 0; i < server->slot_capacity; i++)
-        if (server->slots[i] != NULL)
-            connection_close(server->slots[i], "server destroyed");
+    for (uint32_t i = 0; i < server->slot_capacity; i++) {
+        struct connection *connection = server->slots[i];
+        if (connection == NULL)
+            continue;
+        /* Answers queued this round (a gateway destroyed just before answers what it still
+         * held with 0B) go out if the socket takes them: best effort, never a wait. */
+        if (connection->output_length > 0 && !connection->handshaking)
+            (void)connection_flush(connection);
+        connection_close(connection, "server destroyed");
+    }
     for (int i = 0; i < server->listener_count; i++) {
         struct listener *listener = &server->listeners[i];
         mb_timer_stop(server->loop, &listener->pause_timer);
