@@ -84,6 +84,19 @@ struct mb_client_options {
     int reconnect;
     mb_transport_wrap wrap; /* NULL: plain TCP */
     void *wrap_data;
+    /* How frames are cut on the stream: MBAP (Modbus/TCP, the default) or RTU (address, PDU,
+     * CRC), for serial lines (mb_client_open_serial() sets it) and for serial-to-Ethernet
+     * converters in transparent mode ("RTU over TCP"). With RTU there is no transaction id:
+     * one request at a time, input left over from an earlier exchange is dropped before each
+     * request, and an answer must come from the unit asked and match the request. */
+    enum mb_client_framing {
+        MB_FRAMING_MBAP = 0,
+        MB_FRAMING_RTU = 1,
+    } framing;
+    /* RTU: the silence that ends a frame whose length its function code cannot tell, and that
+     * is kept between frames, in microseconds. 0: from the baud rate on a serial line (t3.5,
+     * mb_rtu_timing()); 20 ms over TCP, where segments may be delayed. */
+    uint32_t rtu_silence_us;
 };
 
 /*
@@ -102,6 +115,20 @@ MB_API int mb_client_connect(const char *target, const struct mb_client_options 
 MB_API int mb_client_connect_address(const struct sockaddr *address, socklen_t length,
                                      const struct mb_client_options *options,
                                      struct mb_client **client, char *detail, size_t detail_size);
+
+struct mb_serial_config;
+
+/*
+ * Opens the serial line at `path` (mb_serial_open(), serial.h; `line` NULL: 19200 8E1) for a
+ * client speaking RTU: framing is MB_FRAMING_RTU whatever `options` say. A unit id of 0 is a
+ * broadcast: allowed for writes only, sent, and answered by nobody (the call returns 0 with an
+ * empty reply once the line has been quiet for the turnaround). With options->reconnect, a line
+ * that went away (an adapter unplugged) is opened again by the next call. Returns 0 with
+ * *client set, or the errors of mb_serial_open() with `detail` saying why.
+ */
+MB_API int mb_client_open_serial(const char *path, const struct mb_serial_config *line,
+                                 const struct mb_client_options *options, struct mb_client **client,
+                                 char *detail, size_t detail_size);
 
 /* Closes the connection and frees the client. NULL is ignored. */
 MB_API void mb_client_close(struct mb_client *client);

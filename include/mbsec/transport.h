@@ -78,6 +78,10 @@ struct mb_transport {
 /* Wraps a connected, non-blocking TCP socket. Returns 0, MB_ENOMEM or MB_EINVAL. */
 MB_API int mb_tcp_transport_create(int fd, struct mb_transport **transport);
 
+/* Wraps a serial line opened by mb_serial_open() (serial.h): read() and write() on the tty; a
+ * device that goes away reads as MB_ECLOSED. Returns 0, MB_ENOMEM or MB_EINVAL. */
+MB_API int mb_serial_transport_create(int fd, struct mb_transport **transport);
+
 /* The peer of a connection: its address and, over TLS, its role. */
 struct mb_peer {
     struct sockaddr_storage address;

@@ -11,12 +11,15 @@
 
 #include "client/client_internal.h"
 #include "mbsec/error.h"
+#include "mbsec/serial.h"
 #include "mbsec/value.h"
 
 #define INPUT_SIZE 1024 /* bytes read at once; stray frames beyond ours wait for the next call */
 #define DEFAULT_CONNECT_TIMEOUT_MS 3000
 #define DEFAULT_TIMEOUT_MS 1000
 #define MAX_DEVICE_ID_TRANSACTIONS 256
+#define RTU_OVER_TCP_SILENCE_US 20000  /* TCP segments may be delayed: a wider silence */
+#define BROADCAST_TURNAROUND_US 100000 /* what a device gets to execute a broadcast */
 
 struct mb_client {
     struct mb_transport *transport; /* NULL while disconnected */
@@ -32,6 +35,14 @@ struct mb_client {
     size_t input_end;
     struct mb_client_stats stats;
     char detail[256];
+    /* RTU framing (serial lines, RTU over TCP) */
+    struct mb_rtu_decoder rtu;
+    uint64_t input_time_us; /* when input[] was read */
+    uint64_t quiet_at_us;   /* the line has been silent long enough to send from then on */
+    uint32_t silence_us;    /* t3.5 */
+    uint32_t baud;          /* serial: what a frame takes on the wire; 0 over TCP */
+    char *serial_path;      /* serial: opened again by reconnect() */
+    struct mb_serial_config line;
 };
 
 static uint64_t monotonic_us(void) {
@@ -123,6 +134,7 @@ static int finish_handshake(struct mb_transport **transport, uint64_t deadline_u
 
 static void reset_stream(struct mb_client *client) {
     mb_mbap_decoder_init(&client->decoder);
+    mb_rtu_decoder_init(&client->rtu, 0, client->silence_us);
     client->discarded_seen = 0;
     client->input_start = client->input_end = 0;
 }
@@ -136,8 +148,30 @@ static void disconnect(struct mb_client *client) {
     reset_stream(client);
 }
 
+/* Opens the client's serial line (again). */
+static int reopen_serial(struct mb_client *client) {
+    char why[sizeof client->detail];
+    int fd = mb_serial_open(client->serial_path, &client->line, why, sizeof why);
+    if (fd < 0) {
+        snprintf(client->detail, sizeof client->detail, "%s", why);
+        return fd;
+    }
+    int rc = mb_serial_transport_create(fd, &client->transport);
+    if (rc != 0) {
+        close(fd);
+        snprintf(client->detail, sizeof client->detail, "%s: %s", client->peer, mb_strerror(rc));
+        return rc;
+    }
+    reset_stream(client);
+    client->quiet_at_us = 0;
+    client->stats.connects++;
+    return 0;
+}
+
 /* (Re)connects to the client's address. */
 static int reconnect(struct mb_client *client) {
+    if (client->serial_path != NULL)
+        return reopen_serial(client);
     int fd = -1, system_errno = 0;
     uint64_t deadline = monotonic_us() + (uint64_t)client->options.connect_timeout_ms * 1000u;
     int rc = connect_one((const struct sockaddr *)&client->address, client->address_length,
@@ -172,6 +206,8 @@ static int client_create(const struct sockaddr *address, socklen_t length,
         client->options.connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
     if (client->options.timeout_ms == 0)
         client->options.timeout_ms = DEFAULT_TIMEOUT_MS;
+    client->silence_us = client->options.rtu_silence_us != 0 ? client->options.rtu_silence_us
+                                                             : RTU_OVER_TCP_SILENCE_US;
     memcpy(&client->address, address, length);
     client->address_length = length;
     mb_address_format(address, length, client->peer, sizeof client->peer);
@@ -318,10 +354,49 @@ int mb_client_connect(const char *target, const struct mb_client_options *option
     return rc;
 }
 
+int mb_client_open_serial(const char *path, const struct mb_serial_config *line,
+                          const struct mb_client_options *options, struct mb_client **client_out,
+                          char *detail, size_t detail_size) {
+    if (detail != NULL && detail_size > 0)
+        detail[0] = '\0';
+    if (path == NULL || client_out == NULL)
+        return MB_EINVAL;
+    struct mb_client *client = calloc(1, sizeof *client);
+    if (client == NULL || (client->serial_path = strdup(path)) == NULL) {
+        free(client);
+        return MB_ENOMEM;
+    }
+    if (options != NULL)
+        client->options = *options;
+    if (client->options.timeout_ms == 0)
+        client->options.timeout_ms = DEFAULT_TIMEOUT_MS;
+    client->options.framing = MB_FRAMING_RTU;
+    client->options.wrap = NULL;
+    if (line != NULL)
+        client->line = *line;
+    client->baud = client->line.baud != 0 ? client->line.baud : 19200;
+    uint32_t t15, t35;
+    mb_rtu_timing(client->baud, &t15, &t35);
+    client->silence_us = client->options.rtu_silence_us != 0 ? client->options.rtu_silence_us : t35;
+    snprintf(client->peer, sizeof client->peer, "%s", path);
+    reset_stream(client);
+    int rc = reopen_serial(client);
+    if (rc != 0) {
+        if (detail != NULL && detail_size > 0)
+            snprintf(detail, detail_size, "%s", client->detail);
+        free(client->serial_path);
+        free(client);
+        return rc;
+    }
+    *client_out = client;
+    return 0;
+}
+
 void mb_client_close(struct mb_client *client) {
     if (client == NULL)
         return;
     disconnect(client);
+    free(client->serial_path);
     free(client);
 }
 
@@ -411,6 +486,7 @@ static int read_more(struct mb_client *client, uint64_t deadline_us) {
         if (count > 0) {
             client->input_start = 0;
             client->input_end = (size_t)count;
+            client->input_time_us = monotonic_us();
             return 0;
         }
         if (count != MB_EAGAIN)
@@ -422,12 +498,50 @@ static int read_more(struct mb_client *client, uint64_t deadline_us) {
     }
 }
 
+/* Checks the frame that answers the request pdu[0..length) to unit_id and fills `reply`:
+ * 0, the exception code, or MB_EMISMATCH / a decoding error. */
+static int finish_answer(struct mb_client *client, const uint8_t *pdu, size_t length,
+                         uint8_t unit_id, struct mb_adu *frame, uint64_t started,
+                         struct mb_reply *reply) {
+    /* The frame may point into a decoder, which the next feed reuses: keep a copy and decode
+     * the copy, so the reply's views stay valid. */
+    memcpy(reply->pdu, frame->pdu, frame->pdu_length);
+    reply->length = frame->pdu_length;
+    reply->transaction_id = frame->header.transaction_id;
+    reply->unit_id = frame->header.unit_id;
+    reply->elapsed_us = (uint32_t)(monotonic_us() - started);
+    frame->pdu = reply->pdu;
+    int rc = mb__client_check(pdu, length, unit_id, frame, &reply->response, client->detail,
+                              sizeof client->detail);
+    if (rc == MB_EMISMATCH) {
+        client->stats.mismatched++;
+        return rc;
+    }
+    if (rc != 0) {
+        client->stats.malformed++;
+        return rc;
+    }
+    client->stats.responses++;
+    if (reply->response.exception != 0) {
+        client->stats.exceptions++;
+        snprintf(client->detail, sizeof client->detail, "exception %02X %s",
+                 reply->response.exception, mb_exception_name(reply->response.exception));
+        return reply->response.exception;
+    }
+    return 0;
+}
+
+static int exchange_rtu(struct mb_client *client, uint8_t unit_id, const uint8_t *pdu,
+                        size_t length, struct mb_reply *reply);
+
 /*
  * Sends one request and waits for the frame carrying its transaction id. Frames for other
  * transactions (late answers to requests that timed out, duplicates) are discarded and counted.
  */
 static int exchange(struct mb_client *client, uint8_t unit_id, const uint8_t *pdu, size_t length,
                     struct mb_reply *reply) {
+    if (client->options.framing == MB_FRAMING_RTU)
+        return exchange_rtu(client, unit_id, pdu, length, reply);
     uint8_t adu[MB_ADU_MAX];
     uint16_t transaction_id = client->next_transaction++;
     mb_mbap_encode(transaction_id, unit_id, length, adu, sizeof adu);
@@ -462,38 +576,185 @@ static int exchange(struct mb_client *client, uint8_t unit_id, const uint8_t *pd
                 client->stats.unmatched++;
                 continue;
             }
-            /* The frame may point into the decoder, which the next feed reuses: keep a copy
-             * and decode the copy, so the reply's views stay valid. */
-            memcpy(reply->pdu, frame.pdu, frame.pdu_length);
-            reply->length = frame.pdu_length;
-            reply->transaction_id = transaction_id;
-            reply->unit_id = frame.header.unit_id;
-            reply->elapsed_us = (uint32_t)(monotonic_us() - started);
-            frame.pdu = reply->pdu;
-            rc = mb__client_check(pdu, length, unit_id, &frame, &reply->response, client->detail,
-                                  sizeof client->detail);
-            if (rc == MB_EMISMATCH) {
-                client->stats.mismatched++;
-                return rc;
-            }
-            if (rc != 0) {
-                client->stats.malformed++;
-                return rc;
-            }
-            client->stats.responses++;
-            if (reply->response.exception != 0) {
-                client->stats.exceptions++;
-                snprintf(client->detail, sizeof client->detail, "exception %02X %s",
-                         reply->response.exception, mb_exception_name(reply->response.exception));
-                return reply->response.exception;
-            }
-            return 0;
+            return finish_answer(client, pdu, length, unit_id, &frame, started, reply);
         }
         rc = read_more(client, deadline);
         if (rc == MB_ETIMEDOUT) {
             client->stats.timeouts++;
             snprintf(client->detail, sizeof client->detail, "no answer from %s within %u ms",
                      client->peer, client->options.timeout_ms);
+        }
+        if (rc != 0)
+            return rc;
+    }
+}
+
+/* ---- RTU framing ---- */
+
+static int refuse(struct mb_client *client, int rc, const char *why);
+
+static void sleep_us(uint64_t us) {
+    struct timespec pause = {.tv_sec = (time_t)(us / 1000000u),
+                             .tv_nsec = (long)(us % 1000000u) * 1000};
+    while (nanosleep(&pause, &pause) != 0 && errno == EINTR)
+        ;
+}
+
+/* Drops whatever arrived since the last exchange (a late answer, noise), so that it can never
+ * pass for the next request's answer. 0, or the connection was lost. */
+static int drop_stale_input(struct mb_client *client) {
+    size_t dropped = client->input_end - client->input_start;
+    client->input_start = client->input_end = 0;
+    for (;;) {
+        long count =
+            client->transport->ops->read(client->transport, client->input, sizeof client->input);
+        if (count == MB_EAGAIN)
+            break;
+        if (count < 0)
+            return connection_lost(client, (int)count, "before the request was sent");
+        dropped += (size_t)count;
+    }
+    if (dropped > 0)
+        client->stats.unmatched++;
+    mb_rtu_decoder_init(&client->rtu, 0, client->silence_us);
+    return 0;
+}
+
+/* Waits for input until `wake_us`: 0 with input[] filled, MB_ETIMEDOUT at wake_us, or the
+ * connection was lost. */
+static int read_until(struct mb_client *client, uint64_t wake_us) {
+    struct mb_transport *transport = client->transport;
+    for (;;) {
+        long count = transport->ops->read(transport, client->input, sizeof client->input);
+        if (count > 0) {
+            client->input_start = 0;
+            client->input_end = (size_t)count;
+            client->input_time_us = monotonic_us();
+            return 0;
+        }
+        if (count != MB_EAGAIN)
+            return connection_lost(client, (int)count, "before it answered");
+        int rc = wait_ready(transport->fd, MB_IO_READ, wake_us);
+        if (rc != 0)
+            return rc;
+    }
+}
+
+/* What take_rtu_frame() returns for a frame that is not the answer awaited: out of the range of
+ * every other result (0, exception codes 1..255, negative errors). */
+#define RTU_NOT_OURS 0x10000
+
+/* A frame the RTU decoder handed out while waiting for unit_id's answer: RTU_NOT_OURS when it
+ * is not that answer (another unit's frame: counted and passed over), else what
+ * finish_answer() says. */
+static int take_rtu_frame(struct mb_client *client, const uint8_t *pdu, size_t length,
+                          uint8_t unit_id, uint8_t address, const uint8_t *answer,
+                          size_t answer_length, uint64_t started, struct mb_reply *reply) {
+    if (address != unit_id) {
+        client->stats.unmatched++;
+        return RTU_NOT_OURS;
+    }
+    struct mb_adu frame = {.header = {.length = (uint16_t)(answer_length + 1), .unit_id = address},
+                           .pdu = answer,
+                           .pdu_length = answer_length};
+    return finish_answer(client, pdu, length, unit_id, &frame, started, reply);
+}
+
+/*
+ * One request with RTU framing: the line quiet for t3.5 first, the frame written, then bytes
+ * fed to the RTU decoder until the answer from unit_id is whole, the line falls silent on a
+ * frame whose length could not be judged, or the timeout. A broadcast (unit 0) waits for no
+ * answer. A frame with a bad CRC is counted and waited past: a good answer may still follow
+ * a burst of noise; if none does, the call fails with the CRC error rather than a timeout.
+ */
+static int exchange_rtu(struct mb_client *client, uint8_t unit_id, const uint8_t *pdu,
+                        size_t length, struct mb_reply *reply) {
+    if (unit_id > MB_SERIAL_ADDRESS_MAX)
+        return refuse(client, MB_EINVAL, "unit ids 248..255 are reserved on a serial line");
+    if (unit_id == MB_SERIAL_BROADCAST && !mb_function_is_broadcastable(pdu[0]))
+        return refuse(client, MB_EINVAL,
+                      "unit 0 is a broadcast, which nobody answers: writes only (FC 5, 6, 15, "
+                      "16, 21, 22)");
+    uint8_t frame[MB_RTU_FRAME_MAX];
+    int size = mb_rtu_encode(unit_id, pdu, length, frame, sizeof frame);
+    if (size < 0)
+        return refuse(client, MB_EINVAL, "the request does not fit an RTU frame");
+    int rc = drop_stale_input(client);
+    if (rc != 0)
+        return rc;
+    uint64_t now = monotonic_us();
+    if (client->quiet_at_us > now)
+        sleep_us(client->quiet_at_us - now);
+    uint64_t started = monotonic_us();
+    uint64_t deadline = started + (uint64_t)client->options.timeout_ms * 1000u;
+    rc = write_all(client, frame, (size_t)size, deadline);
+    if (rc != 0)
+        return rc;
+    client->stats.requests++;
+    /* write() returns once the bytes are in the driver: the line carries them for a while. */
+    uint64_t on_wire = client->baud != 0 ? (uint64_t)size * 11u * 1000000u / client->baud : 0;
+    client->quiet_at_us = monotonic_us() + on_wire + client->silence_us;
+    if (unit_id == MB_SERIAL_BROADCAST) {
+        memset(reply, 0, sizeof *reply);
+        client->quiet_at_us += BROADCAST_TURNAROUND_US;
+        return 0;
+    }
+    int damaged = 0; /* a frame dropped for its CRC or length while waiting */
+    for (;;) {
+        while (client->input_start < client->input_end) {
+            size_t consumed = 0;
+            uint8_t address;
+            const uint8_t *answer;
+            size_t answer_length;
+            int fed =
+                mb_rtu_decoder_feed(&client->rtu, client->input + client->input_start,
+                                    client->input_end - client->input_start, client->input_time_us,
+                                    &consumed, &address, &answer, &answer_length);
+            client->input_start += consumed;
+            if (fed < 0) {
+                client->stats.malformed++;
+                damaged = fed;
+                continue;
+            }
+            if (fed == 0)
+                break;
+            rc = take_rtu_frame(client, pdu, length, unit_id, address, answer, answer_length,
+                                started, reply);
+            if (rc != RTU_NOT_OURS)
+                return rc;
+        }
+        uint64_t silence_at = mb_rtu_decoder_deadline(&client->rtu);
+        uint64_t wake = silence_at != 0 && silence_at < deadline ? silence_at : deadline;
+        rc = read_until(client, wake);
+        if (rc == MB_ETIMEDOUT) {
+            now = monotonic_us();
+            uint8_t address;
+            const uint8_t *answer;
+            size_t answer_length;
+            int ended =
+                mb_rtu_decoder_silence(&client->rtu, now, &address, &answer, &answer_length);
+            if (ended < 0) {
+                client->stats.malformed++;
+                damaged = ended;
+            } else if (ended == 1) {
+                rc = take_rtu_frame(client, pdu, length, unit_id, address, answer, answer_length,
+                                    started, reply);
+                if (rc != RTU_NOT_OURS)
+                    return rc;
+            }
+            if (now < deadline)
+                continue;
+            client->stats.timeouts++;
+            if (damaged != 0) {
+                snprintf(client->detail, sizeof client->detail,
+                         "the answer from %s unit %u was damaged (%s)", client->peer, unit_id,
+                         mb_strerror(damaged));
+                return damaged;
+            }
+            snprintf(client->detail, sizeof client->detail,
+                     "no answer from %s unit %u within %u ms", client->peer, unit_id,
+                     client->options.timeout_ms);
+            return MB_ETIMEDOUT;
         }
         if (rc != 0)
             return rc;
@@ -529,7 +790,8 @@ int mb_client_call(struct mb_client *client, uint8_t unit_id, const uint8_t *pdu
                 return rc;
         }
         rc = exchange(client, unit_id, pdu, length, reply);
-        if (rc != MB_ETIMEDOUT && rc != MB_ECLOSED && rc != MB_EIO)
+        if (rc != MB_ETIMEDOUT && rc != MB_ECLOSED && rc != MB_EIO && rc != MB_ECRC &&
+            rc != MB_EFRAME)
             return rc;
     }
     if (rc == MB_ETIMEDOUT && attempts > 1) {

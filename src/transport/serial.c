@@ -9,6 +9,7 @@
 #include <linux/serial.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
@@ -18,6 +19,7 @@
 
 #include "mbsec/error.h"
 #include "mbsec/serial.h"
+#include "mbsec/transport.h"
 
 #define DEFAULT_BAUD 19200
 
@@ -105,7 +107,7 @@ static int complete(const struct mb_serial_config *given, struct mb_serial_confi
 }
 
 /* Raw mode with the character format of `config`: no echo, no signals, no translation of any
- * byte (0x0D, 0x11 and 0x13 are data in RTU), no flow control, reads that never wait. */
+ * byte (0x0D, 0x11 and 0x13 are data in RTU), no flow control. */
 static void make_raw(struct termios *tty, const struct mb_serial_config *config) {
     cfmakeraw(tty);
     tty->c_iflag &= (tcflag_t) ~(IXON | IXOFF | IXANY | INPCK | ISTRIP | IGNPAR | PARMRK);
@@ -115,7 +117,9 @@ static void make_raw(struct termios *tty, const struct mb_serial_config *config)
         tty->c_cflag |= PARENB | (config->parity == 'O' ? PARODD : 0);
     if (config->stop_bits == 2)
         tty->c_cflag |= CSTOPB;
-    tty->c_cc[VMIN] = 0;
+    /* VMIN 1: with O_NONBLOCK a read that finds nothing is EAGAIN. With VMIN 0 and VTIME 0 the
+     * kernel returns 0 instead, which is also what a line that went away reads as. */
+    tty->c_cc[VMIN] = 1;
     tty->c_cc[VTIME] = 0;
 }
 
@@ -289,4 +293,86 @@ int mb_serial_open(const char *path, const struct mb_serial_config *given, char 
         return rc;
     }
     return fd;
+}
+
+/* ---- the transport ---- */
+
+static long line_fail(struct mb_transport *transport, int error) {
+    transport->last_error = error;
+    transport->system_errno = errno;
+    return error;
+}
+
+static long line_read(struct mb_transport *transport, void *buffer, size_t capacity) {
+    for (;;) {
+        ssize_t count = read(transport->fd, buffer, capacity);
+        if (count > 0) {
+            transport->blocked_on = 0;
+            return (long)count;
+        }
+        if (count < 0 && errno == EINTR)
+            continue;
+        if (count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            transport->blocked_on = MB_IO_READ;
+            return MB_EAGAIN;
+        }
+        /* 0 or EIO: the device went away (a USB adapter unplugged, the other end of a
+         * pseudo-terminal closed). With VMIN 1 on a non-blocking descriptor a read that finds
+         * nothing is EAGAIN, so 0 means only that. */
+        return line_fail(transport, MB_ECLOSED);
+    }
+}
+
+static long line_write(struct mb_transport *transport, const void *data, size_t length) {
+    for (;;) {
+        ssize_t count = write(transport->fd, data, length);
+        if (count >= 0) {
+            transport->blocked_on = 0;
+            return (long)count;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            transport->blocked_on = MB_IO_WRITE;
+            return MB_EAGAIN;
+        }
+        return line_fail(transport, errno == EIO || errno == ENXIO ? MB_ECLOSED : MB_EIO);
+    }
+}
+
+static size_t line_pending(const struct mb_transport *transport) {
+    (void)transport;
+    return 0;
+}
+
+static unsigned line_want(const struct mb_transport *transport) {
+    return transport->blocked_on;
+}
+
+static void line_close(struct mb_transport *transport) {
+    if (transport->fd >= 0)
+        close(transport->fd);
+    free(transport);
+}
+
+static const struct mb_transport_ops line_ops = {
+    .name = "serial",
+    .read = line_read,
+    .write = line_write,
+    .pending = line_pending,
+    .want = line_want,
+    .close = line_close,
+};
+
+int mb_serial_transport_create(int fd, struct mb_transport **transport_out) {
+    if (fd < 0 || transport_out == NULL)
+        return MB_EINVAL;
+    struct mb_transport *transport = calloc(1, sizeof *transport);
+    if (transport == NULL)
+        return MB_ENOMEM;
+    transport->ops = &line_ops;
+    transport->fd = fd;
+    transport->detail = "";
+    *transport_out = transport;
+    return 0;
 }
