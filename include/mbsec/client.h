@@ -122,7 +122,8 @@ struct mb_serial_config;
  * Opens the serial line at `path` (mb_serial_open(), serial.h; `line` NULL: 19200 8E1) for a
  * client speaking RTU: framing is MB_FRAMING_RTU whatever `options` say. A unit id of 0 is a
  * broadcast: allowed for writes only, sent, and answered by nobody (the call returns 0 with an
- * empty reply once the line has been quiet for the turnaround). With options->reconnect, a line
+ * empty reply as soon as it is written; the next request waits a turnaround of 100 ms, so that
+ * the devices have executed it). Unit ids 248..255 are refused. With options->reconnect, a line
  * that went away (an adapter unplugged) is opened again by the next call. Returns 0 with
  * *client set, or the errors of mb_serial_open() with `detail` saying why.
  */
