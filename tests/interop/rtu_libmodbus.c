@@ -8,6 +8,9 @@
  * values, writes and reads its writes back through libmodbus's mapping, gets libmodbus's
  * exception 02 for an address past the mapping, and times out on a unit libmodbus ignores.
  * Exits 0 when every check holds, 1 otherwise.
+ *
+ * With --device it runs no checks: it prints "device on PATH" (the free end) and serves until
+ * its standard input closes, for the command-line tests (tests/interop/test_cli_rtu.sh).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -94,7 +97,8 @@ static void *run_libmodbus(void *data) {
     return NULL;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    int device_mode = argc > 1 && strcmp(argv[1], "--device") == 0;
     int master_a, slave_a, master_b, slave_b;
     struct server server = {0};
     char path_b[64];
@@ -120,13 +124,25 @@ int main(void) {
     for (int i = 0; i < 200 && __atomic_load_n(&server.ready, __ATOMIC_SEQ_CST) == 0; i++)
         usleep(5000);
     EXPECT(__atomic_load_n(&server.ready, __ATOMIC_SEQ_CST) == 1, "libmodbus did not start");
+    if (device_mode) {
+        /* For the command-line tests: the free end's path, then serve until stdin closes. */
+        printf("device on %s\n", path_b);
+        fflush(stdout);
+        char ignored[64];
+        /* slave_b stays open: a pseudo-terminal whose slave side nobody holds reads as hung
+         * up on its master, between two commands. */
+        while (read(0, ignored, sizeof ignored) > 0)
+            ;
+    }
 
     struct mb_serial_config line = {.baud = 115200, .parity = 'N'};
     struct mb_client_options options = {.timeout_ms = 500};
     struct mb_client *client = NULL;
     char detail[256] = "";
-    int rc = mb_client_open_serial(path_b, &line, &options, &client, detail, sizeof detail);
-    EXPECT(rc == 0, "open %s: %s", path_b, detail);
+    int rc = device_mode
+                 ? -1
+                 : mb_client_open_serial(path_b, &line, &options, &client, detail, sizeof detail);
+    EXPECT(device_mode || rc == 0, "open %s: %s", path_b, detail);
     if (rc == 0) {
         uint16_t values[10] = {0};
         rc = mb_read_holding_registers(client, UNIT, 5, 10, values);
@@ -150,10 +166,11 @@ int main(void) {
         rc = mb_read_holding_registers(client, UNIT, REGISTERS - 2, 5, values);
         EXPECT(rc == MB_EX_ILLEGAL_DATA_ADDRESS, "past the mapping: %d (%s)", rc,
                mb_client_error_detail(client));
+        /* Last: libmodbus's server takes the frame that follows a request for another unit as
+         * that unit's answer ("confirmation to ignore"), as on a multi-drop bus it would be;
+         * a request sent next may be eaten by it. */
         rc = mb_read_holding_registers(client, UNIT + 1, 0, 1, values);
         EXPECT(rc == MB_ETIMEDOUT, "another unit: %d", rc);
-        rc = mb_read_holding_registers(client, UNIT, 0, 1, values);
-        EXPECT(rc == 0 && values[0] == 0x1000, "after the timeout: %d", rc);
         mb_client_close(client);
     }
     server.stop = 1;
@@ -165,6 +182,8 @@ int main(void) {
     close(slave_a);
     close(master_b);
     close(slave_b);
+    if (device_mode)
+        return failures == 0 ? 0 : 1;
     if (failures == 0)
         printf("rtu_libmodbus: every check passed\n");
     return failures == 0 ? 0 : 1;

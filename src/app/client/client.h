@@ -105,6 +105,13 @@ struct cli_options {
     const char *crl;
     const char *pin;
     const char *server_name;
+    /* Serial lines (a TARGET that is a path) and RTU over TCP. */
+    int serial;       /* the target is a path: a serial line, RTU */
+    int rtu_over_tcp; /* --rtu-over-tcp: RTU framing to host:port */
+    uint32_t baud;    /* --baud; 0: 19200 */
+    char parity;      /* --parity: 'N', 'E', 'O'; 0: 'E' */
+    uint8_t stop_bits, data_bits;
+    int line_given; /* one of --baud, --parity, --stop, --data was given */
 };
 
 /* Which option groups a command accepts besides --unit, --timeout, --retries and --json. */
@@ -204,8 +211,10 @@ void cli_format_address(const struct cli_location *location, uint32_t address, c
                         size_t capacity);
 
 /* Help text shared by the client commands. */
-#define CLI_HELP_TARGET \
-    "TARGET is host[:port] (port 502 when left out; IPv6 as [2001:db8::1]:502).\n"
+#define CLI_HELP_TARGET                                                                   \
+    "TARGET is host[:port] (port 502 when left out; IPv6 as [2001:db8::1]:502), or the\n" \
+    "path of a serial line (/dev/ttyUSB0), spoken to in Modbus RTU; --unit is then\n"     \
+    "required (0: a broadcast, writes only).\n"
 #define CLI_HELP_ADDRESS                                                                    \
     "TABLE is coils, discrete, holding or input (co, di, hr, ir). ADDRESS counts from 0\n"  \
     "(0x hex accepted), or from 1 with --one-based. Without TABLE, ADDRESS is a Modicon\n"  \
@@ -219,7 +228,14 @@ void cli_format_address(const struct cli_location *location, uint32_t address, c
     "                     (connecting, TLS handshake included, may take 3 s or --timeout\n" \
     "                     when that is longer)\n"                                           \
     "  --retries N        repeat a read that got no answer up to N more times (default "    \
-    "0)\n" CLI_HELP_JSON CLI_HELP_TLS
+    "0)\n" CLI_HELP_JSON CLI_HELP_TLS CLI_HELP_SERIAL
+#define CLI_HELP_SERIAL                                                                 \
+    "  --baud N           serial line: the baud rate (default 19200)\n"                 \
+    "  --parity P         serial line: none, even (default) or odd\n"                   \
+    "  --stop N           serial line: 1 (default) or 2 stop bits\n"                    \
+    "  --data N           serial line: 8 (default) or 7 data bits\n"                    \
+    "  --rtu-over-tcp     host:port speaks RTU, not Modbus/TCP (a serial-to-Ethernet\n" \
+    "                     converter in transparent mode)\n"
 #define CLI_HELP_JSON "  --json             JSON output, one object per line, errors included\n"
 #define CLI_HELP_TLS                                                                        \
     "  --tls              Modbus/TCP Security (TLS, default port 802); implied by --cert\n" \

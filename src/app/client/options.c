@@ -17,6 +17,7 @@
 
 #include "app/client/client.h"
 #include "app/commands.h"
+#include "mbsec/serial.h"
 
 #define DEFAULT_TIMEOUT_MS 1000
 #define MAX_RETRIES 100
@@ -39,6 +40,11 @@ enum common_flag {
     FLAG_CRL,
     FLAG_PIN,
     FLAG_SERVER_NAME,
+    FLAG_BAUD,
+    FLAG_PARITY,
+    FLAG_STOP,
+    FLAG_DATA,
+    FLAG_RTU_OVER_TCP,
 };
 
 static const struct cli_flag common_flags[] = {
@@ -59,6 +65,11 @@ static const struct cli_flag common_flags[] = {
     {"crl", 1, FLAG_CRL},
     {"pin", 1, FLAG_PIN},
     {"server-name", 1, FLAG_SERVER_NAME},
+    {"baud", 1, FLAG_BAUD},
+    {"parity", 1, FLAG_PARITY},
+    {"stop", 1, FLAG_STOP},
+    {"data", 1, FLAG_DATA},
+    {"rtu-over-tcp", 0, FLAG_RTU_OVER_TCP},
     {NULL, 0, 0},
 };
 
@@ -214,6 +225,39 @@ static int take_common_flag(const struct cli_command *command, struct cli_option
     case FLAG_SERVER_NAME:
         options->server_name = argument;
         options->tls = 1;
+        return 0;
+    case FLAG_BAUD:
+        if (cli_parse_unsigned(argument, 50, 4000000, &number) != 0)
+            return cli_usage_error(options, "--baud: a rate from 50 to 4000000, got '%s'",
+                                   argument);
+        options->baud = (uint32_t)number;
+        options->line_given = 1;
+        return 0;
+    case FLAG_PARITY:
+        if (strcmp(argument, "none") == 0 || strcasecmp(argument, "N") == 0)
+            options->parity = 'N';
+        else if (strcmp(argument, "even") == 0 || strcasecmp(argument, "E") == 0)
+            options->parity = 'E';
+        else if (strcmp(argument, "odd") == 0 || strcasecmp(argument, "O") == 0)
+            options->parity = 'O';
+        else
+            return cli_usage_error(options, "--parity: none, even or odd, got '%s'", argument);
+        options->line_given = 1;
+        return 0;
+    case FLAG_STOP:
+        if (strcmp(argument, "1") != 0 && strcmp(argument, "2") != 0)
+            return cli_usage_error(options, "--stop: 1 or 2 stop bits, got '%s'", argument);
+        options->stop_bits = (uint8_t)(argument[0] - '0');
+        options->line_given = 1;
+        return 0;
+    case FLAG_DATA:
+        if (strcmp(argument, "7") != 0 && strcmp(argument, "8") != 0)
+            return cli_usage_error(options, "--data: 7 or 8 data bits, got '%s'", argument);
+        options->data_bits = (uint8_t)(argument[0] - '0');
+        options->line_given = 1;
+        return 0;
+    case FLAG_RTU_OVER_TCP:
+        options->rtu_over_tcp = 1;
         return 0;
     default:
         return EXIT_STATUS_USAGE;
@@ -537,6 +581,38 @@ int cli_parse(const struct cli_command *command, int argc, char **argv, struct c
     return apply_mbpoll_form(command, options, &mbpoll, positional, positional_count);
 }
 
+/* What the target and the transport options say together: a path is a serial line (RTU), which
+ * needs its unit named and takes no TLS; the line's settings apply to a serial line only. */
+static int check_transport(const struct cli_command *command, struct cli_options *options) {
+    options->serial = options->target[0] == '/' || strncmp(options->target, "./", 2) == 0;
+    if (options->serial) {
+        if (options->tls)
+            return cli_usage_error(options, "%s is a serial line: TLS does not apply",
+                                   options->target);
+        if (options->rtu_over_tcp)
+            return cli_usage_error(options,
+                                   "--rtu-over-tcp is for host:port targets; %s is a serial line",
+                                   options->target);
+        if (!options->unit_given && !(command->accepts & CLI_NO_UNIT))
+            return cli_usage_error(options,
+                                   "on a serial line --unit is required: the device's address "
+                                   "1..247 (0: a broadcast, for writes only)");
+        if (options->unit > MB_SERIAL_ADDRESS_MAX)
+            return cli_usage_error(options,
+                                   "--unit %u: unit ids 248..255 are reserved on a serial line",
+                                   options->unit);
+        return 0;
+    }
+    if (options->line_given)
+        return cli_usage_error(options,
+                               "--baud, --parity, --stop and --data apply to a serial line (a "
+                               "path such as /dev/ttyUSB0), not to %s",
+                               options->target);
+    if (options->rtu_over_tcp && options->tls)
+        return cli_usage_error(options, "--rtu-over-tcp and TLS exclude each other");
+    return 0;
+}
+
 int cli_begin(const struct cli_command *command, int argc, char **argv, struct cli_options *options,
               char ***positional, int *count, int *exit_status) {
     *positional = malloc(sizeof **positional * (size_t)(argc > 0 ? argc : 1));
@@ -557,6 +633,12 @@ int cli_begin(const struct cli_command *command, int argc, char **argv, struct c
         return 0;
     }
     options->target = (*positional)[0];
+    if (check_transport(command, options) != 0) {
+        free(*positional);
+        *positional = NULL;
+        *exit_status = EXIT_STATUS_USAGE;
+        return 0;
+    }
     *exit_status = EXIT_STATUS_OK;
     return 1;
 }

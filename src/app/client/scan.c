@@ -29,7 +29,7 @@ static const char help[] =
     "                     identification), which also gives the identification\n"
     "  --timeout T        per probe: milliseconds (200) or seconds (1s); default 200 ms\n"
     "  --retries N        probe a silent unit up to N more times (default 0)\n"
-    "  --json             one JSON object per unit that answered\n" CLI_HELP_TLS
+    "  --json             one JSON object per unit that answered\n" CLI_HELP_TLS CLI_HELP_SERIAL
     "  -h, --help         this text\n"
     "\n"
     "Exit status: 0 when at least one unit answered, 1 when none did, 2 usage, 3 cannot\n"

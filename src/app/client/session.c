@@ -11,6 +11,7 @@
 #include "app/client/client.h"
 #include "app/commands.h"
 #include "app/config/config.h"
+#include "mbsec/serial.h"
 #include "mbsec/tls.h"
 
 /* Connecting may take longer than one answer (name resolution, a slow path): the library's
@@ -26,12 +27,18 @@ int cli_exit_status(int result) {
     case MB_ECONNECT:
     case MB_EADDRESS:
     case MB_ETLS:
+    /* a serial line that could not be opened as asked */
+    case MB_EBUSY:
+    case MB_EUNSUPPORTED:
+    case MB_EACCES:
         return EXIT_STATUS_CONNECT;
     case MB_ETIMEDOUT:
         return EXIT_STATUS_TIMEOUT;
     /* The device did answer, but not with a valid answer to the request: a malformed or
      * mismatched response, or a connection that it closed or reset instead of answering. */
     case MB_EMISMATCH:
+    case MB_ECRC:
+    case MB_EFRAME:
     case MB_ECLOSED:
     case MB_EIO:
     case MB_EMBAP_LENGTH:
@@ -118,6 +125,21 @@ int cli_connect(const struct cli_options *options, int reconnect, struct mb_clie
     };
     const char *target = options->target;
     char with_port[300];
+    if (options->serial) {
+        struct mb_serial_config line = {.baud = options->baud,
+                                        .parity = options->parity,
+                                        .stop_bits = options->stop_bits,
+                                        .data_bits = options->data_bits};
+        char detail[320] = "";
+        int result =
+            mb_client_open_serial(target, &line, &client_options, client, detail, sizeof detail);
+        if (result == 0)
+            return EXIT_STATUS_OK;
+        *client = NULL;
+        return cli_report_message(options, cli_exit_status(result), 0, detail);
+    }
+    if (options->rtu_over_tcp)
+        client_options.framing = MB_FRAMING_RTU;
     if (options->tls) {
         if (tls_context == NULL) {
             int status = prepare_tls(options, &client_options);
