@@ -5,14 +5,14 @@
 # --device (tests/interop/rtu_libmodbus.c) runs libmodbus 3.1.6's RTU server behind a null modem
 # of two pseudo-terminals and prints the free end's /dev/pts path; `mbsec read` and `mbsec write`
 # take that path as their target. Its holding register i holds 0x1000 + 3i; unit 17. Values are
-# checked, and so are the refusals: parity a pseudo-terminal cannot do, no --unit, TLS on a serial
-# line, line settings on a TCP target, a unit nobody answers.
+# checked, a broadcast write is executed, and so are the refusals: parity a pseudo-terminal cannot
+# do, no --unit, TLS on a serial line, line settings on a TCP target, a unit nobody answers.
 set -uo pipefail
 mbsec=${1:?usage: test_cli_rtu.sh MBSEC RTU_LIBMODBUS}
 device_program=${2:?usage: test_cli_rtu.sh MBSEC RTU_LIBMODBUS}
 # shellcheck source=../lib/harness.sh
 . "$(dirname "$0")/../lib/harness.sh"
-plan 12
+plan 14
 
 # The device serves until its standard input closes: a fifo held open on descriptor 7.
 mkfifo "$scratch/device.in"
@@ -41,6 +41,10 @@ run read "$path" "${line[@]}" holding 60 3 --csv
 expect "FC 3: the three read back" 0 ',60,11$'
 run read "$path" "${line[@]}" holding 98 5
 expect "an address past libmodbus's mapping: its exception 02, exit status 5" 5 'exception 02'
+run write "$path" --unit 0 --parity none --baud 115200 holding 70 7 8
+expect "a broadcast write (unit 0): sent, nobody answers, exit status 0" 0 'wrote 2 holding'
+run read "$path" "${line[@]}" holding 70 2 --csv
+expect "libmodbus executed the broadcast: 70 and 71 read 7 and 8" 0 ',71,8$'
 run read "$path" --unit 18 --parity none --baud 115200 --timeout 200 holding 0 1
 expect "a unit nobody answers: timed out, exit status 4" 4 'no answer from .* unit 18'
 run read "$path" --unit 17 --baud 115200 holding 0 1
