@@ -29,6 +29,7 @@
 #include "mbsec/client.h"
 #include "mbsec/error.h"
 #include "mbsec/serial.h"
+#include "mbsec/transport.h"
 #include "mbsec/value.h"
 
 struct device {

@@ -18,6 +18,7 @@
 #include "harness.h"
 #include "mbsec/error.h"
 #include "mbsec/serial.h"
+#include "mbsec/transport.h"
 
 struct pair {
     int master;

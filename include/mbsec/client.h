@@ -119,13 +119,13 @@ MB_API int mb_client_connect_address(const struct sockaddr *address, socklen_t l
 struct mb_serial_config;
 
 /*
- * Opens the serial line at `path` (mb_serial_open(), serial.h; `line` NULL: 19200 8E1) for a
+ * Opens the serial line at `path` (mb_serial_open(), transport.h; `line` NULL: 19200 8E1) for a
  * client speaking RTU: framing is MB_FRAMING_RTU whatever `options` say. A unit id of 0 is a
  * broadcast: allowed for writes only, sent, and answered by nobody (the call returns 0 with an
  * empty reply as soon as it is written; the next request waits a turnaround of 100 ms, so that
  * the devices have executed it). Unit ids 248..255 are refused. With options->reconnect, a line
  * that went away (an adapter unplugged) is opened again by the next call. Returns 0 with
- * *client set, or the errors of mb_serial_open() with `detail` saying why.
+ * *client set, or the errors of mb_serial_open() (transport.h) with `detail` saying why.
  */
 MB_API int mb_client_open_serial(const char *path, const struct mb_serial_config *line,
                                  const struct mb_client_options *options, struct mb_client **client,

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Serial-line framing (Modbus over Serial Line V1.02) as codecs: RTU (binary, CRC-16) and ASCII
- * (hex, LRC, CR LF), which neither allocate nor do I/O; and mb_serial_open(), which opens and
- * sets up a serial line.
+ * (hex, LRC, CR LF), which neither allocate nor do I/O. Opening a line is the transport's
+ * (mb_serial_open(), transport.h).
  *
  * RTU frame:   address | PDU (1..253) | CRC low | CRC high            -> 4..256 bytes
  * ASCII frame: ':' | hex(address | PDU | LRC) | CR LF                 -> 9..513 characters
@@ -132,42 +132,6 @@ MB_API uint64_t mb_rtu_decoder_deadline(const struct mb_rtu_decoder *decoder);
  */
 MB_API int mb_rtu_decoder_silence(struct mb_rtu_decoder *decoder, uint64_t now_us, uint8_t *address,
                                   const uint8_t **pdu, size_t *pdu_length);
-
-/* ---- serial lines ---- */
-
-/* How the transmitter of an RS-485 adapter is switched on to send. */
-enum mb_serial_rs485 {
-    MB_RS485_NONE = 0,   /* RS-232, or an adapter that switches by itself (most USB ones) */
-    MB_RS485_KERNEL = 1, /* the driver's RS-485 mode (TIOCSRS485): RTS drives the transmitter */
-    MB_RS485_RTS = 2,    /* RTS raised by mbsec around each frame (drivers without that mode) */
-};
-
-/* A serial line's settings. Zeroed fields take Modbus's defaults: 19200 baud, 8 data bits, even
- * parity, 1 stop bit (8E1), the line taken for this program alone. */
-struct mb_serial_config {
-    uint32_t baud;     /* any rate the driver takes: 1200..921600 and others; 0: 19200 */
-    uint8_t data_bits; /* 7 or 8; 0: 8 */
-    char parity;       /* 'N', 'E' or 'O'; 0: 'E' */
-    uint8_t stop_bits; /* 1 or 2; 0: 1 */
-    enum mb_serial_rs485 rs485;
-    uint32_t rs485_delay_before_ms; /* MB_RS485_KERNEL: RTS raised this long before sending */
-    uint32_t rs485_delay_after_ms;  /* ... and kept this long after the last character */
-    int shared;                     /* 1: do not lock the line against other programs */
-};
-
-/*
- * Opens the serial line at `path` (a tty: /dev/ttyUSB0, /dev/ttyS1, a pseudo-terminal) for
- * Modbus: raw, non-blocking, close-on-exec, the settings of `config` (NULL: the defaults), and,
- * unless config->shared, locked against every other program that locks it (flock; and
- * TIOCEXCL, which refuses further opens to all but root). The settings are read back: a device
- * that silently keeps another one (a pseudo-terminal drops parity) is an error, never a line
- * that runs with settings nobody asked for. Returns the descriptor (>= 0), or MB_EINVAL (a
- * setting out of range), MB_EADDRESS (no such device, or not a tty), MB_EACCES, MB_EBUSY (locked
- * by another program), MB_EUNSUPPORTED (the device refused a setting), MB_ESYSTEM; `error` (if
- * given) says which, in words, with the path.
- */
-MB_API int mb_serial_open(const char *path, const struct mb_serial_config *config, char *error,
-                          size_t error_size);
 
 /* ---- ASCII ---- */
 

@@ -26,6 +26,7 @@
 #include "mbsec/client.h"
 #include "mbsec/error.h"
 #include "mbsec/serial.h"
+#include "mbsec/transport.h"
 
 #define UNIT 17
 #define REGISTERS 100
