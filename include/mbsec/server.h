@@ -245,6 +245,56 @@ struct mb_server_stats {
 
 MB_API void mb_server_get_stats(const struct mb_server *server, struct mb_server_stats *stats);
 
+/* ==================== serial lines: an RTU slave with the same handler ==================== */
+
+struct mb_serial_server;
+struct mb_serial_config;
+
+struct mb_serial_server_config {
+    mb_server_handler handler; /* as for the TCP server; MB_SERVER_DEFER is not supported */
+    void *handler_data;
+    mb_log_fn log; /* NULL: no log */
+    void *log_data;
+    /* Which unit ids (1..247) this slave answers: 1 to answer, 0 to stay silent, as a device on
+     * a shared bus must for the others' addresses. NULL: every unit. Broadcasts (unit 0) of
+     * writes are executed whatever it says, and never answered. */
+    int (*answers_unit)(void *data, uint8_t unit);
+    void *unit_data;
+    uint32_t silence_us; /* t3.5; 0: from the line's baud rate (mb_rtu_timing()) */
+    uint32_t reopen_ms;  /* a line that went away is opened again this often; 0: 1000 */
+};
+
+struct mb_serial_server_stats {
+    uint64_t frames;     /* good frames seen, for any unit */
+    uint64_t requests;   /* of them, handed to the handler */
+    uint64_t responses;  /* answers written */
+    uint64_t broadcasts; /* broadcast writes executed */
+    uint64_t ignored;    /* frames for other units, broadcasts of reads */
+    uint64_t errors;     /* frames dropped: bad CRC, too long, cut short */
+    uint64_t reopened;   /* times the line was opened again after it went away */
+};
+
+/*
+ * Serves the serial line at `path` (opened with mb_serial_open(), transport.h, and `line`) as a
+ * Modbus RTU slave on `loop`: frames are cut by length and by silence (mb_rtu_decoder), each
+ * request for a unit it answers goes to the handler exactly as a TCP request would (peer text
+ * "serial:PATH", not secure; transaction id 0), and the answer is written after the line has
+ * been quiet for t3.5. A request that does not decode is answered with the exception the spec
+ * names. A line that goes away is closed and opened again every reopen_ms. Returns 0, or the
+ * errors of mb_serial_open() with `error` saying why, MB_EINVAL, MB_ENOMEM.
+ */
+MB_API int mb_serial_server_create(struct mb_loop *loop, const char *path,
+                                   const struct mb_serial_config *line,
+                                   const struct mb_serial_server_config *config,
+                                   struct mb_serial_server **server, char *error,
+                                   size_t error_size);
+
+MB_API void mb_serial_server_get_stats(const struct mb_serial_server *server,
+                                       struct mb_serial_server_stats *stats);
+
+/* Closes the line and frees the server. NULL is ignored. */
+MB_API void mb_serial_server_destroy(struct mb_serial_server *server);
+
 #ifdef __cplusplus
 }
 #endif
