@@ -256,8 +256,9 @@ struct mb_serial_server_config {
     mb_log_fn log; /* NULL: no log */
     void *log_data;
     /* Which unit ids (1..247) this slave answers: 1 to answer, 0 to stay silent, as a device on
-     * a shared bus must for the others' addresses. NULL: every unit. Broadcasts (unit 0) of
-     * writes are executed whatever it says, and never answered. */
+     * a shared bus must for the others' addresses. NULL: every unit. A broadcast write (unit 0)
+     * is handed to the handler once for each unit this accepts, with that unit's id (once with
+     * unit id 0 when it is NULL), and never answered. */
     int (*answers_unit)(void *data, uint8_t unit);
     void *unit_data;
     uint32_t silence_us; /* t3.5; 0: from the line's baud rate (mb_rtu_timing()) */

@@ -69,7 +69,6 @@ static void note(struct mb_serial_server *server, enum mb_log_level level, const
         .level = level,
         .event = event,
         .listener = server->peer.text,
-        .connection_id = server->connection_id,
         .reason = reason,
     };
     server->config.log(server->config.log_data, &record);
@@ -138,6 +137,31 @@ static void queue_answer(struct mb_serial_server *server, const uint8_t *frame, 
 
 /* ---- requests ---- */
 
+/* A broadcast write reaches every unit of this slave: the handler gets it once per unit that
+ * answers_unit accepts, with that unit id, or once with unit id 0 when every unit is answered
+ * (answers_unit NULL: a handler with one set of tables for all). Nothing is answered. */
+static void broadcast_to_units(struct mb_serial_server *server, const struct mb_request *request,
+                               const uint8_t *pdu, size_t pdu_length) {
+    uint8_t response[MB_PDU_MAX];
+    struct mb_server_request call = {
+        .peer = &server->peer,
+        .connection_id = server->connection_id,
+        .unit_id = MB_SERIAL_BROADCAST,
+        .request = request,
+        .pdu = pdu,
+        .pdu_length = pdu_length,
+    };
+    if (server->config.answers_unit == NULL) {
+        (void)server->config.handler(server->config.handler_data, &call, response);
+        return;
+    }
+    for (unsigned unit = 1; unit <= MB_SERIAL_ADDRESS_MAX; unit++)
+        if (server->config.answers_unit(server->config.unit_data, (uint8_t)unit)) {
+            call.unit_id = (uint8_t)unit;
+            (void)server->config.handler(server->config.handler_data, &call, response);
+        }
+}
+
 static void handle(struct mb_serial_server *server, uint8_t unit, const uint8_t *pdu,
                    size_t pdu_length) {
     server->stats.frames++;
@@ -160,10 +184,12 @@ static void handle(struct mb_serial_server *server, uint8_t unit, const uint8_t 
         response[1] = code != 0 ? code : MB_EX_ILLEGAL_DATA_VALUE;
         length = 2;
     } else {
-        if (broadcast)
+        if (broadcast) {
             server->stats.broadcasts++;
-        else
-            server->stats.requests++;
+            broadcast_to_units(server, &request, pdu, pdu_length);
+            return;
+        }
+        server->stats.requests++;
         struct mb_server_request call = {
             .peer = &server->peer,
             .connection_id = server->connection_id,

@@ -10,7 +10,9 @@
  * Exits 0 when every check holds, 1 otherwise.
  *
  * With --device it runs no checks: it prints "device on PATH" (the free end) and serves until
- * its standard input closes, for the command-line tests (tests/interop/test_cli_rtu.sh).
+ * its standard input closes, for the command-line tests (tests/interop/test_cli_rtu.sh). With
+ * --null-modem it only joins two pseudo-terminals, prints "line PATH" for each, and bridges
+ * them until its standard input closes (tests/interop/test_serve_rtu.sh).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -100,6 +102,7 @@ static void *run_libmodbus(void *data) {
 
 int main(int argc, char **argv) {
     int device_mode = argc > 1 && strcmp(argv[1], "--device") == 0;
+    int modem_only = argc > 1 && strcmp(argv[1], "--null-modem") == 0;
     int master_a, slave_a, master_b, slave_b;
     struct server server = {0};
     char path_b[64];
@@ -121,6 +124,20 @@ int main(int argc, char **argv) {
     struct modem modem = {.a = master_a, .b = master_b};
     pthread_t modem_thread, server_thread;
     pthread_create(&modem_thread, NULL, null_modem, &modem);
+    if (modem_only) {
+        /* Two paths joined by the null modem, for two programs of the tests; until stdin
+         * closes. Both slave sides stay open here: a pseudo-terminal nobody holds reads as hung
+         * up on its master. */
+        printf("line %s\nline %s\n", server.path, path_b);
+        fflush(stdout);
+        char ignored[64];
+        while (read(0, ignored, sizeof ignored) > 0)
+            ;
+        modem.stop = 1;
+        pthread_join(modem_thread, NULL);
+        modbus_mapping_free(server.mapping);
+        return 0;
+    }
     pthread_create(&server_thread, NULL, run_libmodbus, &server);
     for (int i = 0; i < 200 && __atomic_load_n(&server.ready, __ATOMIC_SEQ_CST) == 0; i++)
         usleep(5000);

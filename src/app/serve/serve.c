@@ -36,8 +36,10 @@
 #include "mbsec/policy.h"
 #include "mbsec/server.h"
 #include "mbsec/tls.h"
+#include "mbsec/transport.h"
 
 #define MAX_WORKERS 64
+#define MAX_SERIAL_LINES 8
 
 /* Flags that override the configuration file, kept so that a reload applies them again. */
 struct overrides {
@@ -57,6 +59,10 @@ struct overrides {
     const char *key;
     const char *ca;
     const char *crl;
+    /* Serial lines (RTU slaves) and their settings, one set for all of them. */
+    const char *serial[MAX_SERIAL_LINES];
+    size_t serial_count;
+    struct mb_serial_config line;
 };
 
 struct worker {
@@ -87,7 +93,8 @@ struct serve {
     int worker_count;
     int signal_fd;
     struct mb_timer sync_timer;
-    volatile int stopping; /* set by the first worker, read by all */
+    volatile int stopping;                             /* set by the first worker, read by all */
+    struct mb_serial_server *serial[MAX_SERIAL_LINES]; /* on the first worker's loop */
 };
 
 enum command {
@@ -123,6 +130,11 @@ static void usage(FILE *out) {
           "  --key FILE               its private key\n"
           "  --ca FILE|DIR            the CA(s) client certificates must come from\n"
           "  --crl FILE               CRLs: revoked client certificates are refused\n"
+          "  --serial PATH            also serve Modbus RTU on this serial line, as a slave\n"
+          "                           answering the configured units (repeatable; without\n"
+          "                           --listen or --tls-listen, no TCP listener at all)\n"
+          "  --baud N, --parity none|even|odd, --stop 1|2, --data 8|7\n"
+          "                           the serial lines' settings (default 19200 8E1)\n"
           "  --config FILE            YAML configuration (docs/configuration.md)\n"
           "  --check FILE             validate FILE as serve would load it (TLS files, units,\n"
           "                           FIFOs too), print what it sets up, and exit: 0 when it\n"
@@ -179,6 +191,11 @@ static int parse_arguments(int argc, char **argv, struct overrides *overrides) {
         OPT_KEY,
         OPT_CA,
         OPT_CRL,
+        OPT_SERIAL,
+        OPT_BAUD,
+        OPT_PARITY,
+        OPT_STOP,
+        OPT_DATA,
     };
     static const struct option options[] = {
         DAEMON_LONG_OPTIONS,
@@ -197,6 +214,11 @@ static int parse_arguments(int argc, char **argv, struct overrides *overrides) {
         {"key", required_argument, NULL, OPT_KEY},
         {"ca", required_argument, NULL, OPT_CA},
         {"crl", required_argument, NULL, OPT_CRL},
+        {"serial", required_argument, NULL, OPT_SERIAL},
+        {"baud", required_argument, NULL, OPT_BAUD},
+        {"parity", required_argument, NULL, OPT_PARITY},
+        {"stop", required_argument, NULL, OPT_STOP},
+        {"data", required_argument, NULL, OPT_DATA},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -228,6 +250,36 @@ static int parse_arguments(int argc, char **argv, struct overrides *overrides) {
             break;
         case OPT_CRL:
             overrides->crl = optarg;
+            break;
+        case OPT_SERIAL:
+            if (overrides->serial_count >= MAX_SERIAL_LINES)
+                bad = "too many --serial lines (8 at most)";
+            else
+                overrides->serial[overrides->serial_count++] = optarg;
+            break;
+        case OPT_BAUD:
+            if (parse_count(optarg, 50, 4000000, &overrides->line.baud) != 0)
+                bad = "--baud: a rate from 50 to 4000000";
+            break;
+        case OPT_PARITY:
+            if (strcmp(optarg, "none") == 0)
+                overrides->line.parity = 'N';
+            else if (strcmp(optarg, "even") == 0)
+                overrides->line.parity = 'E';
+            else if (strcmp(optarg, "odd") == 0)
+                overrides->line.parity = 'O';
+            else
+                bad = "--parity: none, even or odd";
+            break;
+        case OPT_STOP:
+            if (parse_count(optarg, 1, 2, &value) != 0)
+                bad = "--stop: 1 or 2 stop bits";
+            overrides->line.stop_bits = (uint8_t)value;
+            break;
+        case OPT_DATA:
+            if (parse_count(optarg, 7, 8, &value) != 0)
+                bad = "--data: 7 or 8 data bits";
+            overrides->line.data_bits = (uint8_t)value;
             break;
         case OPT_LISTEN:
             if (overrides->listen_count >= CONFIG_MAX_LISTEN)
@@ -591,8 +643,48 @@ static void worker_destroy(struct worker *worker) {
     mb_loop_destroy(worker->loop);
 }
 
+/* Whether the serial lines answer `unit`: it is one of the configured units. */
+static int serial_answers_unit(void *data, uint8_t unit) {
+    const struct serve *serve = data;
+    for (size_t i = 0; i < serve->config.model.unit_count; i++)
+        if (serve->config.model.units[i].unit_id == unit)
+            return 1;
+    return 0;
+}
+
+/* Opens the --serial lines on the first worker's loop, as RTU slaves with its handler (its
+ * policy applies to them as to plain TCP: a line has no TLS). Returns 0 or an exit status. */
+static int open_serial_lines(struct serve *serve) {
+    struct mb_serial_server_config config = {
+        .handler = serve_request,
+        .handler_data = &serve->workers[0],
+        .log = logger_write,
+        .log_data = &serve->logger,
+        /* One set of tables for every unit id: every address is answered, and a broadcast
+         * is applied once (as unit 0, which those tables answer too). */
+        .answers_unit = serve->config.model.any_unit ? NULL : serial_answers_unit,
+        .unit_data = serve,
+    };
+    for (size_t i = 0; i < serve->overrides.serial_count; i++) {
+        char error[320];
+        int rc = mb_serial_server_create(serve->workers[0].loop, serve->overrides.serial[i],
+                                         &serve->overrides.line, &config, &serve->serial[i], error,
+                                         sizeof error);
+        if (rc != 0) {
+            fprintf(stderr, "mbsec serve: %s\n", error);
+            return rc == MB_EINVAL || rc == MB_ENOMEM ? EXIT_STATUS_FAILURE : EXIT_STATUS_USAGE;
+        }
+    }
+    return 0;
+}
+
 /* Opens every listener on every worker. Returns 0 or an exit status. */
 static int open_listeners(struct serve *serve) {
+    /* Serial lines alone: no TCP listener (not even the default port 502), unless systemd
+     * hands sockets over. */
+    if (serve->overrides.serial_count > 0 && serve->config.front.listen_count == 0 &&
+        serve->config.front.tls_listen_count == 0 && getenv("LISTEN_FDS") == NULL)
+        return 0;
     struct mb_server *servers[MAX_WORKERS];
     for (int w = 0; w < serve->worker_count; w++)
         servers[w] = serve->workers[w].server;
@@ -836,6 +928,8 @@ static int start(struct serve *serve, sigset_t *signals) {
     int status = prepare_tls(serve);
     if (status == 0)
         status = open_listeners(serve);
+    if (status == 0)
+        status = open_serial_lines(serve);
     if (status != 0)
         return status;
     if (serve->config.front.user != NULL &&
@@ -878,6 +972,10 @@ static void run(struct serve *serve) {
 
 /* Undoes start(), however far it came; the model is flushed as it goes. */
 static void finish(struct serve *serve, int status) {
+    for (size_t i = 0; i < MAX_SERIAL_LINES; i++) {
+        mb_serial_server_destroy(serve->serial[i]);
+        serve->serial[i] = NULL;
+    }
     if (serve->worker_count > 0)
         mb_timer_stop(serve->workers[0].loop, &serve->sync_timer);
     if (serve->signal_fd >= 0) {
