@@ -186,6 +186,13 @@ static void stop_device(void) {
         close(device.listener);
 }
 
+/* Closes the client, the pair's slave side and the device. */
+static void finish(struct mb_client *client) {
+    mb_client_close(client);
+    close(pty_slave_fd);
+    stop_device();
+}
+
 static const struct mb_serial_config line_8n1 = {.baud = 115200, .parity = 'N'};
 
 static struct mb_client *open_client(uint32_t timeout_ms, uint32_t retries) {
@@ -217,9 +224,7 @@ TEST(reads_and_writes_over_a_tty_get_the_devices_values) {
     mb_client_stats(client, &stats);
     CHECK_EQ(stats.requests, 4);
     CHECK_EQ(stats.responses, 4);
-    mb_client_close(client);
-    close(pty_slave_fd);
-    stop_device();
+    finish(client);
 }
 
 TEST(a_dead_unit_times_out_and_the_next_unit_is_served_at_once) {
@@ -233,9 +238,7 @@ TEST(a_dead_unit_times_out_and_the_next_unit_is_served_at_once) {
     CHECK(strstr(mb_client_error_detail(client), "unit 2") != NULL);
     CHECK_EQ(mb_read_holding_registers(client, 1, 5, 1, &value), 0);
     CHECK_EQ(value, 5);
-    mb_client_close(client);
-    close(pty_slave_fd);
-    stop_device();
+    finish(client);
 }
 
 TEST(a_late_answer_is_dropped_and_never_taken_for_the_next_request) {
@@ -249,9 +252,7 @@ TEST(a_late_answer_is_dropped_and_never_taken_for_the_next_request) {
     struct mb_client_stats stats;
     mb_client_stats(client, &stats);
     CHECK(stats.unmatched >= 1); /* the late answer, dropped */
-    mb_client_close(client);
-    close(pty_slave_fd);
-    stop_device();
+    finish(client);
 }
 
 TEST(an_answer_from_another_unit_is_not_taken) {
@@ -264,9 +265,7 @@ TEST(an_answer_from_another_unit_is_not_taken) {
     mb_client_stats(client, &stats);
     CHECK_EQ(stats.unmatched, 1);
     CHECK_EQ(stats.responses, 0);
-    mb_client_close(client);
-    close(pty_slave_fd);
-    stop_device();
+    finish(client);
 }
 
 TEST(noise_before_the_answer_is_counted_and_the_answer_taken) {
@@ -278,9 +277,7 @@ TEST(noise_before_the_answer_is_counted_and_the_answer_taken) {
     struct mb_client_stats stats;
     mb_client_stats(client, &stats);
     CHECK_EQ(stats.malformed, 1);
-    mb_client_close(client);
-    close(pty_slave_fd);
-    stop_device();
+    finish(client);
 }
 
 TEST(a_damaged_answer_fails_with_the_crc_error_and_a_retried_read_succeeds) {
@@ -297,9 +294,7 @@ TEST(a_damaged_answer_fails_with_the_crc_error_and_a_retried_read_succeeds) {
     /* A write is never repeated: it fails with the damaged answer. */
     device.damaged_turn = 0;
     CHECK_EQ(mb_write_register(client, 3, 1, 1), MB_ECRC);
-    mb_client_close(client);
-    close(pty_slave_fd);
-    stop_device();
+    finish(client);
 }
 
 TEST(a_broadcast_write_is_sent_and_waited_for_by_nobody_and_a_broadcast_read_is_refused) {
@@ -322,9 +317,7 @@ TEST(a_broadcast_write_is_sent_and_waited_for_by_nobody_and_a_broadcast_read_is_
     /* The next request waits out the turnaround, then goes through. */
     CHECK_EQ(mb_read_holding_registers(client, 1, 8, 1, &value), 0);
     CHECK_EQ(value, 8);
-    mb_client_close(client);
-    close(pty_slave_fd);
-    stop_device();
+    finish(client);
 }
 
 TEST(a_line_that_disappears_fails_the_call_and_reopening_a_gone_path_says_so) {

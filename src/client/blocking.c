@@ -478,7 +478,8 @@ static int write_all(struct mb_client *client, const uint8_t *data, size_t lengt
     return 0;
 }
 
-/* Reads more input; 0, or a lost connection / timeout. */
+/* Reads more input, waiting until `deadline_us` at most: 0 with input[] filled (and its time
+ * noted, for the RTU decoder), MB_ETIMEDOUT, or the connection was lost. */
 static int read_more(struct mb_client *client, uint64_t deadline_us) {
     struct mb_transport *transport = client->transport;
     for (;;) {
@@ -620,26 +621,6 @@ static int drop_stale_input(struct mb_client *client) {
     return 0;
 }
 
-/* Waits for input until `wake_us`: 0 with input[] filled, MB_ETIMEDOUT at wake_us, or the
- * connection was lost. */
-static int read_until(struct mb_client *client, uint64_t wake_us) {
-    struct mb_transport *transport = client->transport;
-    for (;;) {
-        long count = transport->ops->read(transport, client->input, sizeof client->input);
-        if (count > 0) {
-            client->input_start = 0;
-            client->input_end = (size_t)count;
-            client->input_time_us = monotonic_us();
-            return 0;
-        }
-        if (count != MB_EAGAIN)
-            return connection_lost(client, (int)count, "before it answered");
-        int rc = wait_ready(transport->fd, MB_IO_READ, wake_us);
-        if (rc != 0)
-            return rc;
-    }
-}
-
 /* What take_rtu_frame() returns for a frame that is not the answer awaited: out of the range of
  * every other result (0, exception codes 1..255, negative errors). */
 #define RTU_NOT_OURS 0x10000
@@ -725,7 +706,7 @@ static int exchange_rtu(struct mb_client *client, uint8_t unit_id, const uint8_t
         }
         uint64_t silence_at = mb_rtu_decoder_deadline(&client->rtu);
         uint64_t wake = silence_at != 0 && silence_at < deadline ? silence_at : deadline;
-        rc = read_until(client, wake);
+        rc = read_more(client, wake);
         if (rc == MB_ETIMEDOUT) {
             now = monotonic_us();
             uint8_t address;

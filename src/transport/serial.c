@@ -20,6 +20,7 @@
 #include "mbsec/error.h"
 #include "mbsec/serial.h"
 #include "mbsec/transport.h"
+#include "transport/fd_transport.h"
 
 #define DEFAULT_BAUD 19200
 
@@ -297,12 +298,6 @@ int mb_serial_open(const char *path, const struct mb_serial_config *given, char 
 
 /* ---- the transport ---- */
 
-static long line_fail(struct mb_transport *transport, int error) {
-    transport->last_error = error;
-    transport->system_errno = errno;
-    return error;
-}
-
 static long line_read(struct mb_transport *transport, void *buffer, size_t capacity) {
     for (;;) {
         ssize_t count = read(transport->fd, buffer, capacity);
@@ -319,7 +314,7 @@ static long line_read(struct mb_transport *transport, void *buffer, size_t capac
         /* 0 or EIO: the device went away (a USB adapter unplugged, the other end of a
          * pseudo-terminal closed). With VMIN 1 on a non-blocking descriptor a read that finds
          * nothing is EAGAIN, so 0 means only that. */
-        return line_fail(transport, MB_ECLOSED);
+        return mb__fd_fail(transport, MB_ECLOSED);
     }
 }
 
@@ -336,43 +331,19 @@ static long line_write(struct mb_transport *transport, const void *data, size_t 
             transport->blocked_on = MB_IO_WRITE;
             return MB_EAGAIN;
         }
-        return line_fail(transport, errno == EIO || errno == ENXIO ? MB_ECLOSED : MB_EIO);
+        return mb__fd_fail(transport, errno == EIO || errno == ENXIO ? MB_ECLOSED : MB_EIO);
     }
-}
-
-static size_t line_pending(const struct mb_transport *transport) {
-    (void)transport;
-    return 0;
-}
-
-static unsigned line_want(const struct mb_transport *transport) {
-    return transport->blocked_on;
-}
-
-static void line_close(struct mb_transport *transport) {
-    if (transport->fd >= 0)
-        close(transport->fd);
-    free(transport);
 }
 
 static const struct mb_transport_ops line_ops = {
     .name = "serial",
     .read = line_read,
     .write = line_write,
-    .pending = line_pending,
-    .want = line_want,
-    .close = line_close,
+    .pending = mb__fd_pending,
+    .want = mb__fd_want,
+    .close = mb__fd_close,
 };
 
 int mb_serial_transport_create(int fd, struct mb_transport **transport_out) {
-    if (fd < 0 || transport_out == NULL)
-        return MB_EINVAL;
-    struct mb_transport *transport = calloc(1, sizeof *transport);
-    if (transport == NULL)
-        return MB_ENOMEM;
-    transport->ops = &line_ops;
-    transport->fd = fd;
-    transport->detail = "";
-    *transport_out = transport;
-    return 0;
+    return mb__fd_transport_create(fd, &line_ops, transport_out);
 }

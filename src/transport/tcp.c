@@ -7,8 +7,9 @@
 
 #include "mbsec/error.h"
 #include "mbsec/transport.h"
+#include "transport/fd_transport.h"
 
-static long fail(struct mb_transport *transport, int error) {
+long mb__fd_fail(struct mb_transport *transport, int error) {
     transport->last_error = error;
     transport->system_errno = errno;
     return error;
@@ -22,7 +23,7 @@ static long tcp_read(struct mb_transport *transport, void *buffer, size_t capaci
             return (long)count;
         }
         if (count == 0)
-            return fail(transport, MB_ECLOSED);
+            return mb__fd_fail(transport, MB_ECLOSED);
         if (errno == EINTR)
             continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -30,7 +31,7 @@ static long tcp_read(struct mb_transport *transport, void *buffer, size_t capaci
             return MB_EAGAIN;
         }
         /* A reset is not an orderly end: nothing more can be sent, so it is an error. */
-        return fail(transport, MB_EIO);
+        return mb__fd_fail(transport, MB_EIO);
     }
 }
 
@@ -48,20 +49,20 @@ static long tcp_write(struct mb_transport *transport, const void *data, size_t l
             transport->blocked_on = MB_IO_WRITE;
             return MB_EAGAIN;
         }
-        return fail(transport, errno == EPIPE || errno == ECONNRESET ? MB_ECLOSED : MB_EIO);
+        return mb__fd_fail(transport, errno == EPIPE || errno == ECONNRESET ? MB_ECLOSED : MB_EIO);
     }
 }
 
-static size_t tcp_pending(const struct mb_transport *transport) {
+size_t mb__fd_pending(const struct mb_transport *transport) {
     (void)transport;
     return 0;
 }
 
-static unsigned tcp_want(const struct mb_transport *transport) {
+unsigned mb__fd_want(const struct mb_transport *transport) {
     return transport->blocked_on;
 }
 
-static void tcp_close(struct mb_transport *transport) {
+void mb__fd_close(struct mb_transport *transport) {
     if (transport->fd >= 0)
         close(transport->fd);
     free(transport);
@@ -71,20 +72,25 @@ static const struct mb_transport_ops tcp_ops = {
     .name = "tcp",
     .read = tcp_read,
     .write = tcp_write,
-    .pending = tcp_pending,
-    .want = tcp_want,
-    .close = tcp_close,
+    .pending = mb__fd_pending,
+    .want = mb__fd_want,
+    .close = mb__fd_close,
 };
 
-int mb_tcp_transport_create(int fd, struct mb_transport **transport_out) {
+int mb__fd_transport_create(int fd, const struct mb_transport_ops *ops,
+                            struct mb_transport **transport_out) {
     if (fd < 0 || transport_out == NULL)
         return MB_EINVAL;
     struct mb_transport *transport = calloc(1, sizeof *transport);
     if (transport == NULL)
         return MB_ENOMEM;
-    transport->ops = &tcp_ops;
+    transport->ops = ops;
     transport->fd = fd;
     transport->detail = "";
     *transport_out = transport;
     return 0;
+}
+
+int mb_tcp_transport_create(int fd, struct mb_transport **transport_out) {
+    return mb__fd_transport_create(fd, &tcp_ops, transport_out);
 }
