@@ -13,7 +13,7 @@ mbsec=${1:?usage: test_serve_rtu.sh MBSEC RTU_LIBMODBUS}
 null_modem=${2:?usage: test_serve_rtu.sh MBSEC RTU_LIBMODBUS}
 # shellcheck source=../lib/harness.sh
 . "$(dirname "$0")/../lib/harness.sh"
-plan 13
+plan 15
 require_program mbpoll "apt-get install mbpoll"
 
 mkfifo "$scratch/modem.in"
@@ -71,6 +71,11 @@ run write "$line_b" --unit 0 --parity none --baud 115200 holding 20 77
 expect "a broadcast write: sent, nobody answers" 0 'wrote 1 holding register'
 expect_eq "the broadcast was executed by both units" \
     "$(mbpoll_values -a 1 -t 4 -r 20 "$line_b") $(mbpoll_values -a 2 -t 4 -r 20 "$line_b")" "77 77"
+run scan "$line_b" --parity none --baud 115200 --units 0-10,250 --timeout 100
+expect "mbsec scan over the line: 2 of 10 units answered (0 and 250 left out)" 0 \
+    '2 of 10 units answered'
+expect_eq "the units found are 1 and 2" "$(printf '%s\n' "$OUT" | awk '$2 == "ok" { printf "%s ", $1 }')" \
+    "1 2 "
 run read "$line_b" --unit 3 --parity none --baud 115200 --timeout 300 holding 0 1
 expect "unit 3 is not configured: silence (a timeout), not an exception" 4 'no answer .* unit 3'
 

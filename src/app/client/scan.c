@@ -24,7 +24,8 @@ static const char help[] =
     "identification (FC 43/14: VendorName ProductCode MajorMinorRevision), one request.\n"
     "\n" CLI_HELP_TARGET "\n"
     "Options:\n"
-    "  --units LIST       unit ids to try: 1-247 (default), 5, 1-10,20,30-32 (0..255)\n"
+    "  --units LIST       unit ids to try: 1-247 (default), 5, 1-10,20,30-32 (0..255;\n"
+    "                     on a serial line 0 and 248..255 are left out)\n"
     "  --probe fc3|fc43   probe with FC 3 (default) or with FC 43/14 (read device\n"
     "                     identification), which also gives the identification\n"
     "  --timeout T        per probe: milliseconds (200) or seconds (1s); default 200 ms\n"
@@ -273,6 +274,13 @@ int cmd_scan(int argc, char **argv) {
     if (!state.units_given)
         for (int unit = 1; unit <= 247; unit++)
             state.wanted[unit] = 1;
+    if (options.serial) {
+        /* On a serial line 0 is the broadcast, which nobody answers, and 248..255 are
+         * reserved: no device can be there. */
+        state.wanted[0] = 0;
+        for (int unit = 248; unit <= 255; unit++)
+            state.wanted[unit] = 0;
+    }
     if (count > 1)
         status = cli_usage_error(&options, "unexpected argument '%s'", positional[1]);
     else
