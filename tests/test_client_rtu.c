@@ -41,6 +41,7 @@ struct device {
     int broadcasts; /* broadcast writes seen */
     uint16_t last_broadcast_value;
     int requests; /* frames with a good CRC seen */
+    int echo;     /* send every byte received straight back, as a 2-wire adapter does */
 };
 
 static uint64_t now_us(void) {
@@ -143,6 +144,10 @@ static void *run_device(void *data) {
             if (count < 0 && errno == EAGAIN)
                 continue;
             break;
+        }
+        if (device->echo) {
+            ssize_t echoed = write(device->fd, buffer, (size_t)count);
+            (void)echoed;
         }
         uint64_t at = now_us();
         size_t offset = 0;
@@ -341,6 +346,34 @@ TEST(a_line_that_disappears_fails_the_call_and_reopening_a_gone_path_says_so) {
     mb_client_close(client);
 }
 
+TEST(an_adapter_that_echoes_is_heard_past_with_rtu_echo_and_not_taken_for_the_answer) {
+    start_pty_device();
+    device.echo = 1; /* the request comes back, and the answer right behind it */
+    struct mb_client_options options = {.timeout_ms = 300, .rtu_echo = 1};
+    struct mb_client *client = NULL;
+    char detail[256] = "";
+    CHECK_EQ(mb_client_open_serial(pty_path, &line_8n1, &options, &client, detail, sizeof detail),
+             0);
+    uint16_t values[3] = {0};
+    CHECK_EQ(mb_read_holding_registers(client, 1, 40, 3, values), 0);
+    CHECK_EQ(values[2], 42);
+    CHECK_EQ(mb_write_register(client, 1, 9, 0x0909), 0);
+    CHECK_EQ(mb_read_holding_registers(client, 1, 50, 1, values), 0);
+    CHECK_EQ(values[0], 50);
+    struct mb_client_stats stats;
+    mb_client_stats(client, &stats);
+    CHECK_EQ(stats.malformed, 0);
+    CHECK_EQ(stats.responses, 3);
+    mb_client_close(client);
+    /* Without it, the echo of a read is taken for a damaged answer, and the answer right
+     * behind it is lost with it. */
+    options.rtu_echo = 0;
+    CHECK_EQ(mb_client_open_serial(pty_path, &line_8n1, &options, &client, detail, sizeof detail),
+             0);
+    CHECK(mb_read_holding_registers(client, 1, 40, 3, values) != 0);
+    finish(client);
+}
+
 TEST(rtu_over_tcp_reads_and_writes_through_a_socket) {
     memset(&device, 0, sizeof device);
     device.listener = socket(AF_INET, SOCK_STREAM, 0);
@@ -376,6 +409,7 @@ int main(void) {
     RUN(a_damaged_answer_fails_with_the_crc_error_and_a_retried_read_succeeds);
     RUN(a_broadcast_write_is_sent_and_waited_for_by_nobody_and_a_broadcast_read_is_refused);
     RUN(a_line_that_disappears_fails_the_call_and_reopening_a_gone_path_says_so);
+    RUN(an_adapter_that_echoes_is_heard_past_with_rtu_echo_and_not_taken_for_the_answer);
     RUN(rtu_over_tcp_reads_and_writes_through_a_socket);
     return harness_result();
 }

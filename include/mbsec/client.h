@@ -97,6 +97,10 @@ struct mb_client_options {
      * is kept between frames, in microseconds. 0: from the baud rate on a serial line (t3.5,
      * mb_rtu_timing()); 20 ms over TCP, where segments may be delayed. */
     uint32_t rtu_silence_us;
+    /* RTU: the adapter echoes what is sent (a 2-wire RS-485 adapter that hears itself): the
+     * bytes of each request are expected back first and dropped, so that an echo is never
+     * taken for an answer (an FC 6 echo looks exactly like one). */
+    int rtu_echo;
 };
 
 /*

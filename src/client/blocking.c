@@ -681,7 +681,18 @@ static int exchange_rtu(struct mb_client *client, uint8_t unit_id, const uint8_t
         return 0;
     }
     int damaged = 0; /* a frame dropped for its CRC or length while waiting */
+    size_t echo_seen = client->options.rtu_echo ? 0 : (size_t)size;
     for (;;) {
+        /* The adapter's echo of the request comes first: dropped byte for byte. A byte that
+         * differs means the echo was lost (or garbled): what follows is taken as it comes. */
+        while (echo_seen < (size_t)size && client->input_start < client->input_end) {
+            if (client->input[client->input_start] != frame[echo_seen]) {
+                echo_seen = (size_t)size;
+                break;
+            }
+            client->input_start++;
+            echo_seen++;
+        }
         while (client->input_start < client->input_end) {
             size_t consumed = 0;
             uint8_t address;

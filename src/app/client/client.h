@@ -111,7 +111,8 @@ struct cli_options {
     uint32_t baud;    /* --baud; 0: 19200 */
     char parity;      /* --parity: 'N', 'E', 'O'; 0: 'E' */
     uint8_t stop_bits, data_bits;
-    int line_given; /* one of --baud, --parity, --stop, --data was given */
+    int line_given; /* one of --baud, --parity, --stop, --data, --echo was given */
+    int echo;       /* --echo: the adapter echoes what is sent */
 };
 
 /* Which option groups a command accepts besides --unit, --timeout, --retries and --json. */
@@ -229,12 +230,14 @@ void cli_format_address(const struct cli_location *location, uint32_t address, c
     "                     when that is longer)\n"                                           \
     "  --retries N        repeat a read that got no answer up to N more times (default "    \
     "0)\n" CLI_HELP_JSON CLI_HELP_TLS CLI_HELP_SERIAL
-#define CLI_HELP_SERIAL                                                                 \
-    "  --baud N           serial line: the baud rate (default 19200)\n"                 \
-    "  --parity P         serial line: none, even (default) or odd\n"                   \
-    "  --stop N           serial line: 1 (default) or 2 stop bits\n"                    \
-    "  --data N           serial line: 8 (default) or 7 data bits\n"                    \
-    "  --rtu-over-tcp     host:port speaks RTU, not Modbus/TCP (a serial-to-Ethernet\n" \
+#define CLI_HELP_SERIAL                                                                    \
+    "  --baud N           serial line: the baud rate (default 19200)\n"                    \
+    "  --parity P         serial line: none, even (default) or odd\n"                      \
+    "  --stop N           serial line: 1 (default) or 2 stop bits\n"                       \
+    "  --data N           serial line: 8 (default) or 7 data bits\n"                       \
+    "  --echo             serial line: the adapter echoes what is sent (2-wire RS-485):\n" \
+    "                     drop the echo of each request before reading the answer\n"       \
+    "  --rtu-over-tcp     host:port speaks RTU, not Modbus/TCP (a serial-to-Ethernet\n"    \
     "                     converter in transparent mode)\n"
 #define CLI_HELP_JSON "  --json             JSON output, one object per line, errors included\n"
 #define CLI_HELP_TLS                                                                        \

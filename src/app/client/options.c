@@ -45,6 +45,7 @@ enum common_flag {
     FLAG_STOP,
     FLAG_DATA,
     FLAG_RTU_OVER_TCP,
+    FLAG_ECHO,
 };
 
 static const struct cli_flag common_flags[] = {
@@ -70,6 +71,7 @@ static const struct cli_flag common_flags[] = {
     {"stop", 1, FLAG_STOP},
     {"data", 1, FLAG_DATA},
     {"rtu-over-tcp", 0, FLAG_RTU_OVER_TCP},
+    {"echo", 0, FLAG_ECHO},
     {NULL, 0, 0},
 };
 
@@ -258,6 +260,10 @@ static int take_common_flag(const struct cli_command *command, struct cli_option
         return 0;
     case FLAG_RTU_OVER_TCP:
         options->rtu_over_tcp = 1;
+        return 0;
+    case FLAG_ECHO:
+        options->echo = 1;
+        options->line_given = 1;
         return 0;
     default:
         return EXIT_STATUS_USAGE;
@@ -604,10 +610,11 @@ static int check_transport(const struct cli_command *command, struct cli_options
         return 0;
     }
     if (options->line_given)
-        return cli_usage_error(options,
-                               "--baud, --parity, --stop and --data apply to a serial line (a "
-                               "path such as /dev/ttyUSB0), not to %s",
-                               options->target);
+        return cli_usage_error(
+            options,
+            "--baud, --parity, --stop, --data and --echo apply to a serial line (a "
+            "path such as /dev/ttyUSB0), not to %s",
+            options->target);
     if (options->rtu_over_tcp && options->tls)
         return cli_usage_error(options, "--rtu-over-tcp and TLS exclude each other");
     return 0;

@@ -126,6 +126,7 @@ int cli_connect(const struct cli_options *options, int reconnect, struct mb_clie
     const char *target = options->target;
     char with_port[300];
     if (options->serial) {
+        client_options.rtu_echo = options->echo;
         struct mb_serial_config line = {.baud = options->baud,
                                         .parity = options->parity,
                                         .stop_bits = options->stop_bits,
