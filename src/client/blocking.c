@@ -718,6 +718,10 @@ static int exchange_rtu(struct mb_client *client, uint8_t unit_id, const uint8_t
         uint64_t silence_at = mb_rtu_decoder_deadline(&client->rtu);
         uint64_t wake = silence_at != 0 && silence_at < deadline ? silence_at : deadline;
         rc = read_more(client, wake);
+        /* The next request waits until the line has been quiet for t3.5 after what it carried
+         * last, so that the other devices on the bus see this answer end before it begins. */
+        if (rc == 0 && client->input_time_us + client->silence_us > client->quiet_at_us)
+            client->quiet_at_us = client->input_time_us + client->silence_us;
         if (rc == MB_ETIMEDOUT) {
             now = monotonic_us();
             uint8_t address;
