@@ -180,9 +180,8 @@ static void handle(struct mb_serial_server *server, uint8_t unit, const uint8_t 
     if (rc < 0) {
         /* The exception the spec names for what is wrong with it, 01 or 03. */
         uint8_t code = mb_error_exception(rc);
-        response[0] = (uint8_t)(pdu[0] | MB_EXCEPTION_BIT);
-        response[1] = code != 0 ? code : MB_EX_ILLEGAL_DATA_VALUE;
-        length = 2;
+        length = mb_exception_answer(pdu[0], code != 0 ? code : MB_EX_ILLEGAL_DATA_VALUE, response,
+                                     sizeof response);
     } else {
         if (broadcast) {
             server->stats.broadcasts++;
@@ -201,11 +200,9 @@ static void handle(struct mb_serial_server *server, uint8_t unit, const uint8_t 
         length = server->config.handler(server->config.handler_data, &call, response);
         if (length == MB_SERVER_DEFER || length == MB_SERVER_CLOSE || length == 0)
             return; /* deferring has no place on a line that waits for its answer */
-        if (length < 0 || length > MB_PDU_MAX) {
-            response[0] = (uint8_t)(pdu[0] | MB_EXCEPTION_BIT);
-            response[1] = MB_EX_SERVER_DEVICE_FAILURE;
-            length = 2;
-        }
+        if (length < 0 || length > MB_PDU_MAX)
+            length =
+                mb_exception_answer(pdu[0], MB_EX_SERVER_DEVICE_FAILURE, response, sizeof response);
     }
     if (broadcast)
         return;

@@ -1113,6 +1113,39 @@ static void connection_failed(struct connection *connection, int rc) {
                                      : mb_strerror(rc));
 }
 
+/*
+ * After serving input with result `rc`: a stream that ended (the peer finished sending, or
+ * broke the framing after some good frames) lets the answers owed still go out, then closes;
+ * the answers the round gathered are written, or dropped when the connection failed. Returns
+ * 0, or < 0 when the connection failed.
+ */
+static int gather_answers(struct connection *connection, int rc) {
+    struct mb_server *server = connection->server;
+    if (rc == MB_ECLOSED || rc == MB_EMBAP_LENGTH) {
+        connection->closing = 1;
+        connection->close_reason =
+            rc == MB_EMBAP_LENGTH ? "MBAP length outside 2..254: stream cannot be resynchronised"
+            : connection->decoder.held > 0 ? "peer closed in the middle of a frame"
+                                           : "peer closed";
+        rc = 0;
+    }
+    if (rc == 0)
+        rc = batch_flush(server);
+    else
+        server->batch_length = 0;
+    server->batch_owner = NULL;
+    return rc;
+}
+
+/* Ends a round of work on a connection: closes it when it failed or has nothing more to do,
+ * else asks the loop for the events it needs now. */
+static void round_done(struct connection *connection, int rc) {
+    if (rc < 0)
+        connection_failed(connection, rc);
+    else if (!close_if_done(connection))
+        update_interest(connection);
+}
+
 static void connection_io(struct mb_loop *loop, int fd, unsigned events, void *data) {
     (void)loop;
     (void)fd;
@@ -1172,29 +1205,7 @@ static void connection_io(struct mb_loop *loop, int fd, unsigned events, void *d
                 break;
         }
     }
-    if (rc == MB_ECLOSED || rc == MB_EMBAP_LENGTH) {
-        /* The peer finished sending (it may still be reading), or broke the stream after some
-         * good frames: their answers still go out, then the connection closes. */
-        connection->closing = 1;
-        connection->close_reason =
-            rc == MB_EMBAP_LENGTH ? "MBAP length outside 2..254: stream cannot be resynchronised"
-            : connection->decoder.held > 0 ? "peer closed in the middle of a frame"
-                                           : "peer closed";
-        rc = 0;
-    }
-    if (rc == 0)
-        rc = batch_flush(server);
-    else
-        server->batch_length = 0;
-    server->batch_owner = NULL;
-
-    if (rc < 0) {
-        connection_failed(connection, rc);
-        return;
-    }
-    if (close_if_done(connection))
-        return;
-    update_interest(connection);
+    round_done(connection, gather_answers(connection, rc));
 }
 
 static void connection_close(struct connection *connection, const char *reason) {
@@ -1264,29 +1275,14 @@ int mb_server_reply(struct mb_server *server, uint64_t token, const uint8_t *res
 static void flush_task_run(struct mb_loop *loop, struct mb_task *task) {
     (void)loop;
     struct connection *connection = task->data;
-    struct mb_server *server = connection->server;
     int rc = 0;
     /* Answers to the held-back input join the queued ones, so that both leave in one send. */
     if (connection->output_length < OUTPUT_LIMIT)
         rc = serve_backlog(connection);
-    if (rc == MB_EMBAP_LENGTH) {
-        connection->closing = 1;
-        connection->close_reason = "MBAP length outside 2..254: stream cannot be resynchronised";
-        rc = 0;
-    }
-    if (rc == 0)
-        rc = batch_flush(server);
-    else
-        server->batch_length = 0;
-    server->batch_owner = NULL;
+    rc = gather_answers(connection, rc);
     if (rc == 0)
         rc = connection_flush(connection);
-    if (rc < 0) {
-        connection_failed(connection, rc);
-        return;
-    }
-    if (!close_if_done(connection))
-        update_interest(connection);
+    round_done(connection, rc);
 }
 
 /* ---- shutdown ---- */
