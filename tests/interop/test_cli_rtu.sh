@@ -12,7 +12,7 @@ mbsec=${1:?usage: test_cli_rtu.sh MBSEC RTU_LIBMODBUS}
 device_program=${2:?usage: test_cli_rtu.sh MBSEC RTU_LIBMODBUS}
 # shellcheck source=../lib/harness.sh
 . "$(dirname "$0")/../lib/harness.sh"
-plan 14
+plan 19
 
 # The device serves until its standard input closes: a fifo held open on descriptor 7.
 mkfifo "$scratch/device.in"
@@ -56,6 +56,16 @@ run read "$path" --unit 17 --parity none --tls holding 0 1
 expect_one_line "TLS on a serial line: a usage error" 2 'TLS does not apply'
 run read 127.0.0.1:502 --baud 9600 holding 0 1
 expect_one_line "line settings on a TCP target: a usage error" 2 'apply to a serial line'
+run read "$path" --unit 17 --parity maybe holding 0 1
+expect_one_line "--parity maybe: a usage error naming the choices" 2 'none, even or odd'
+run read "$path" --unit 17 --parity none --stop 3 holding 0 1
+expect_one_line "--stop 3: a usage error" 2 '1 or 2 stop bits'
+run read "$path" --unit 17 --parity none --data 6 holding 0 1
+expect_one_line "--data 6: a usage error" 2 '7 or 8 data bits'
+run read "$path" --unit 17 --parity none --baud 10 holding 0 1
+expect_one_line "--baud 10: a usage error" 2 'a rate from 50 to 4000000'
+run read "$path" --unit 250 --parity none holding 0 1
+expect_one_line "--unit 250 on a serial line: reserved, a usage error" 2 'reserved on a serial line'
 run read /nonexistent/ttyUSB9 --unit 1 --parity none holding 0 1
 expect_one_line "a path that is no device: cannot connect, exit status 3" 3 \
     'no such serial device'

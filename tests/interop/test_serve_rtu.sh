@@ -13,7 +13,7 @@ mbsec=${1:?usage: test_serve_rtu.sh MBSEC RTU_LIBMODBUS}
 null_modem=${2:?usage: test_serve_rtu.sh MBSEC RTU_LIBMODBUS}
 # shellcheck source=../lib/harness.sh
 . "$(dirname "$0")/../lib/harness.sh"
-plan 15
+plan 18
 require_program mbpoll "apt-get install mbpoll"
 
 mkfifo "$scratch/modem.in"
@@ -86,4 +86,11 @@ wait_exit "$serve_pid" && [ "$STATUS" = 0 ] && ok "serve stopped cleanly on SIGT
 run serve --serial "$line_a" --baud 115200
 expect_one_line "even parity (the default) on a pseudo-terminal: serve refuses to start" 2 \
     'parity even'
+run serve --serial "$line_a" --parity maybe
+expect_one_line "serve --parity maybe: a usage error" 2 'none, even or odd'
+run serve --serial "$line_a" --parity none --stop 3
+expect_one_line "serve --stop 3: a usage error" 2 '1 or 2 stop bits'
+run serve --serial /nonexistent/ttyUSB9 --parity none
+expect_one_line "serve --serial on a path that is no device: refuses to start" 2 \
+    'no such serial device'
 exec 7>&-
