@@ -343,6 +343,117 @@ MB_API enum mb_async_state mb_async_state(const struct mb_async *client);
 MB_API size_t mb_async_outstanding(const struct mb_async *client);
 MB_API void mb_async_stats(const struct mb_async *client, struct mb_client_stats *stats);
 
+/* ============================== RTU bus master (non-blocking) ============================== */
+
+/*
+ * A Modbus RTU master on the event loop, for one bus: a serial line (mb_serial_open()) or a TCP
+ * connection to a serial-to-Ethernet converter in transparent mode ("RTU over TCP"). RTU has no
+ * transaction id, so exactly one transaction is on the wire at a time, in submission order:
+ *   - the line is kept quiet for t3.5 (and pause_ms) between transactions, and for open_pause_ms
+ *     after it opens; input that arrives between transactions is dropped and counted;
+ *   - an answer ends at the length its function code gives, or at a silence of t3.5; it must
+ *     come from the unit asked and match the request (mb_response_matches()); frames with a bad
+ *     CRC, from another unit, or that do not match are counted and waited past: a good answer
+ *     may still follow. If none does within answer_timeout_ms, the attempt failed with what was
+ *     seen (MB_ECRC, MB_EMISMATCH), or MB_ETIMEDOUT when nothing came;
+ *   - a late answer (to an attempt that timed out) is recognised by its unit and function and
+ *     dropped, never taken for the next request's answer;
+ *   - idempotent reads are attempted up to 1 + retries times within their deadline; writes once;
+ *   - a unit that fails to answer unit_failures times in a row is skipped for unit_backoff_ms:
+ *     its requests fail at once with MB_EBACKOFF, so that one dead slave does not stall the bus.
+ *     The first request after the back-off is sent as a probe: an answer makes the unit healthy
+ *     again, silence starts another back-off;
+ *   - unit 0 is a broadcast: writes only (FC 5, 6, 15, 16, 21, 22), completed with status 0 and
+ *     no response (response NULL, response_length 0) once written; the bus then waits
+ *     broadcast_pause_ms for the devices to execute it. Units 248..255 are refused (MB_EINVAL);
+ *   - a line that fails (an adapter unplugged, the converter's connection lost) fails what is
+ *     outstanding with MB_ECLOSED and is opened again after reopen_min_ms, doubling up to
+ *     reopen_max_ms; submissions while it is down fail with MB_ECLOSED.
+ * The state callback reports MB_ASYNC_CONNECTING (opening), CONNECTED (open) and DOWN.
+ */
+struct mb_rtu_bus;
+
+/* What the bus reports besides its state, for logs. */
+enum mb_rtu_bus_event {
+    MB_RTU_UNIT_SKIPPED = 1,   /* a unit stopped answering: skipped for unit_backoff_ms */
+    MB_RTU_UNIT_RECOVERED = 2, /* a skipped unit answered its probe */
+    MB_RTU_LATE_ANSWER = 3,    /* an answer after its attempt's timeout: dropped */
+    MB_RTU_DAMAGED = 4,        /* a frame with a bad CRC or length, or noise: dropped */
+    MB_RTU_WRONG_UNIT = 5,     /* a frame from another unit than the one asked: dropped */
+    MB_RTU_UNSOLICITED = 6,    /* input while no transaction was on the wire: dropped */
+};
+
+struct mb_rtu_bus_config {
+    /* The bus: a serial line at `path` with `line`'s settings; or, with path NULL, RTU frames
+     * over a TCP connection to `address`. */
+    const char *path;
+    struct mb_serial_config line;
+    const struct sockaddr *address;
+    socklen_t address_length;
+    uint32_t timeout_ms;        /* default deadline per request, from submission; 1000 */
+    uint32_t answer_timeout_ms; /* per attempt, from the request's last byte; default 500 */
+    uint32_t max_queued;        /* requests waiting for the bus; default 64, at most 60000 */
+    uint32_t open_pause_ms;     /* quiet after the line opens, for devices that need it; 0 */
+    uint32_t pause_ms;          /* extra quiet between transactions, beyond t3.5; 0 */
+    uint32_t broadcast_pause_ms; /* after a broadcast; 0: 100 */
+    /* The silence that ends a frame and separates frames, in microseconds; 0: t3.5 from the
+     * baud rate (mb_rtu_timing()) on a line, 20 ms over TCP (segments may be delayed). */
+    uint32_t silence_us;
+    int echo;                   /* the adapter echoes what is sent: expected back and dropped */
+    uint32_t retries;           /* extra attempts for idempotent reads; default 0 */
+    uint32_t unit_failures;     /* failed attempts in a row that skip a unit; 0: 3 */
+    uint32_t unit_backoff_ms;   /* how long a unit is skipped; 0: 10000 */
+    uint32_t reopen_min_ms;     /* default 100 */
+    uint32_t reopen_max_ms;     /* default 30000 */
+    uint32_t connect_timeout_ms; /* RTU over TCP; default 3000 */
+    mb_async_state_fn on_state;
+    void *state_data;
+    /* Called with state_data for each event; `detail` is one line. NULL: not called. */
+    void (*on_event)(void *state_data, enum mb_rtu_bus_event event, uint8_t unit,
+                     const char *detail);
+};
+
+struct mb_rtu_bus_stats {
+    uint64_t transactions; /* requests written to the bus (every attempt, broadcasts too) */
+    uint64_t answers;      /* answers delivered (normal or exception) */
+    uint64_t timeouts;     /* attempts that got no answer at all */
+    uint64_t damaged;      /* frames dropped for a bad CRC or length, and noise */
+    uint64_t wrong_unit;   /* frames from another unit than the one asked */
+    uint64_t mismatched;   /* frames from the unit asked that did not answer the request */
+    uint64_t late;         /* late answers recognised and dropped */
+    uint64_t unsolicited;  /* input between transactions, dropped */
+    uint64_t retries;      /* attempts after the first */
+    uint64_t skipped;      /* requests failed at once with MB_EBACKOFF */
+    uint64_t broadcasts;
+    uint64_t reopens; /* the line lost, or failed to open, and opened again later */
+    uint64_t writes;  /* write calls to the line */
+    uint32_t queued;  /* requests outstanding now (waiting and on the wire) */
+    uint32_t units_skipped; /* units backing off now */
+};
+
+/* Creates the bus master on `loop`; it opens the line when the loop next runs. Returns 0,
+ * MB_EINVAL (no path and no address, a setting out of range), MB_ENOMEM. */
+MB_API int mb_rtu_bus_create(struct mb_loop *loop, const struct mb_rtu_bus_config *config,
+                             struct mb_rtu_bus **bus);
+
+/* Completes what is outstanding with MB_ECANCELED, closes the line and frees the bus. Not from
+ * one of its own callbacks. NULL is ignored. */
+MB_API void mb_rtu_bus_destroy(struct mb_rtu_bus *bus);
+
+/*
+ * Queues a request PDU for `unit_id` (0..247) with a deadline of `timeout_ms` from now (0: the
+ * config's). `done` is called exactly once, from the loop (never inside this call); the PDU is
+ * copied. Returns 0, MB_ELIMIT (queue full), MB_ECLOSED (the line is down), MB_EINVAL (a
+ * reserved unit, a broadcast of a function that is not a write, a PDU that does not fit).
+ */
+MB_API int mb_rtu_bus_submit(struct mb_rtu_bus *bus, uint8_t unit_id, const uint8_t *pdu,
+                             size_t length, uint32_t timeout_ms, mb_async_done done, void *data);
+
+MB_API enum mb_async_state mb_rtu_bus_state(const struct mb_rtu_bus *bus);
+/* Requests submitted and not yet completed. */
+MB_API size_t mb_rtu_bus_outstanding(const struct mb_rtu_bus *bus);
+MB_API void mb_rtu_bus_stats(const struct mb_rtu_bus *bus, struct mb_rtu_bus_stats *stats);
+
 /* Whether a function code is safe to repeat (reads that change nothing): 1 or 0. */
 MB_API int mb_function_is_idempotent(uint8_t function);
 

@@ -62,7 +62,8 @@ extern "C" {
     X(ECANCELED, -63, "request canceled before it was answered")                            \
     X(ETLS, -64, "TLS handshake or record failed")                                          \
     X(EBUSY, -65, "device in use by another program")                                       \
-    X(EUNSUPPORTED, -66, "device does not support the setting asked for")
+    X(EUNSUPPORTED, -66, "device does not support the setting asked for")                   \
+    X(EBACKOFF, -67, "unit skipped: it stopped answering and is backing off")
 
 /* The error codes, MB_EINVAL and so on. */
 enum mb_error {
