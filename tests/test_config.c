@@ -1506,6 +1506,59 @@ TEST(backends_take_every_key) {
     }
     config_gateway_free(&config);
 
+    /* RTU buses: a serial line with every key, and RTU over TCP with the defaults. */
+    LOAD_GATEWAY_OK("backends:\n"
+                    "  - name: line1\n"
+                    "    serial: /dev/serial/by-id/usb-FTDI-if00-port0\n"
+                    "    baud: 9600\n"
+                    "    parity: odd\n"
+                    "    data_bits: 7\n"
+                    "    stop_bits: 2\n"
+                    "    rs485: kernel\n"
+                    "    echo: true\n"
+                    "    timeout: 2s\n"
+                    "    answer_timeout: 300ms\n"
+                    "    pause: 5ms\n"
+                    "    open_pause: 1s\n"
+                    "    retries: 2\n"
+                    "    unit_failures: 4\n"
+                    "    unit_backoff: 1m\n"
+                    "    queue: 8\n"
+                    "    units: { 0: 0, 1: 1, 5: 247 }\n"
+                    "  - name: converter\n"
+                    "    address: 192.0.2.9:4001\n"
+                    "    framing: rtu\n"
+                    "    timeout: 200ms\n"
+                    "    units: [9]\n",
+                    &config);
+    CHECK_EQ(config.backend_count, 2);
+    const struct config_backend *line1 = &config.backends[0];
+    CHECK_EQ(line1->link, MB_GATEWAY_LINK_SERIAL);
+    CHECK_STR(line1->serial, "/dev/serial/by-id/usb-FTDI-if00-port0");
+    CHECK(line1->address == NULL);
+    CHECK_EQ(line1->serial_line.baud, 9600);
+    CHECK_EQ(line1->serial_line.parity, 'O');
+    CHECK_EQ(line1->serial_line.data_bits, 7);
+    CHECK_EQ(line1->serial_line.stop_bits, 2);
+    CHECK_EQ(line1->serial_line.rs485, MB_RS485_KERNEL);
+    CHECK_EQ(line1->echo, 1);
+    CHECK_EQ(line1->timeout_ms, 2000);
+    CHECK_EQ(line1->answer_timeout_ms, 300);
+    CHECK_EQ(line1->pause_ms, 5);
+    CHECK_EQ(line1->open_pause_ms, 1000);
+    CHECK_EQ(line1->retries, 2);
+    CHECK_EQ(line1->unit_failures, 4);
+    CHECK_EQ(line1->unit_backoff_ms, 60000);
+    CHECK_EQ(line1->connections, 1);
+    CHECK_EQ(line1->in_flight, 1);
+    CHECK_EQ(line1->queue, 8);
+    const struct config_backend *converter = &config.backends[1];
+    CHECK_EQ(converter->link, MB_GATEWAY_LINK_RTU_OVER_TCP);
+    CHECK_STR(converter->address, "192.0.2.9:4001");
+    CHECK_EQ(converter->answer_timeout_ms, 200); /* the timeout, shorter than 500 ms */
+    CHECK_EQ(converter->in_flight, 1);
+    config_gateway_free(&config);
+
     /* "backends:" with nothing after it is the section left out. */
     LOAD_GATEWAY_OK("backends:\n", &config);
     CHECK_EQ(config.backend_count, 0);
@@ -1645,7 +1698,9 @@ TEST(backends_errors) {
     CHECK_GATEWAY_ERROR("backends:\n  - name: plc1\n    adress: 192.0.2.1\n    units: [1]\n",
                         "3:5: unknown key \"adress\" in backends[0] (did you mean address?); "
                         "valid keys: name, address, connections, timeout, in_flight, queue, "
-                        "share, units, tls");
+                        "share, units, tls, serial, framing, baud, parity, data_bits, "
+                        "stop_bits, rs485, echo, answer_timeout, pause, open_pause, retries, "
+                        "unit_failures, unit_backoff");
     CHECK_GATEWAY_ERROR(
         "backends:\n  - { name: plc1, address: 192.0.2.1, units: [1], in_flight: 1, "
         "queue: 3, share: 5 }\n",
@@ -1655,7 +1710,28 @@ TEST(backends_errors) {
                         "2:5: backends[0]: name is missing (logs and --check use it)");
     CHECK_GATEWAY_ERROR("backends:\n  - name: plc1\n    units: [1]\n",
                         "2:5: backends[0]: address is missing: where the device listens, such "
-                        "as 192.0.2.10:502");
+                        "as 192.0.2.10:502 (or serial: /dev/ttyUSB0 for a serial line)");
+    /* RTU buses: what belongs to which kind, and what a bus cannot take. */
+    CHECK_GATEWAY_ERROR("backends:\n  - { name: b, serial: ttyUSB0, units: [1] }\n",
+                        "2:24: backends[0].serial: expected the path of a serial line, such as "
+                        "/dev/ttyUSB0 or /dev/serial/by-id/...");
+    CHECK_GATEWAY_ERROR("backends:\n  - { name: b, address: 192.0.2.1, parity: even, units: [1] }\n",
+                        "2:44: backends[0].parity: only a serial line has it, and b is a "
+                        "Modbus/TCP device (serial: PATH makes one)");
+    CHECK_GATEWAY_ERROR("backends:\n  - { name: b, address: 192.0.2.1, framing: rtu, baud: 9600, "
+                        "units: [1] }\n",
+                        "2:56: backends[0].baud: only a serial line has it, and b is RTU over "
+                        "TCP (serial: PATH makes one)");
+    CHECK_GATEWAY_ERROR("backends:\n  - { name: b, address: 192.0.2.1, retries: 1, units: [1] }\n",
+                        "2:45: backends[0].retries: only an RTU bus has it (serial: PATH, or "
+                        "framing: rtu for RTU over TCP), and b is a Modbus/TCP device");
+    CHECK_GATEWAY_ERROR("backends:\n  - { name: b, serial: /dev/ttyS0, in_flight: 4, units: [1] }\n",
+                        "2:47: backends[0].in_flight: b is a serial line: one transaction at a "
+                        "time on one line, so it is always 1");
+    CHECK_GATEWAY_ERROR("backends:\n  - { name: b, serial: /dev/ttyS0, parity: mark, units: [1] }\n",
+                        "2:44: backends[0].parity: expected one of none, even, odd, got \"mark\"");
+    CHECK_GATEWAY_ERROR("backends:\n  - { name: b, serial: /dev/ttyS0, data_bits: 5, units: [1] }\n",
+                        "2:47: backends[0].data_bits: 5 is out of range; expected 7 or 8");
     CHECK_GATEWAY_ERROR("backends:\n  - name: plc1\n    address: 192.0.2.1\n",
                         "2:5: backends[0]: units is missing: the front unit ids this device "
                         "answers, as { 1: 1, 2: 5 } or [1, 2]");

@@ -566,9 +566,13 @@ TEST(a_line_that_goes_away_fails_what_is_outstanding_and_is_opened_again) {
     start();
     struct mb_rtu_bus_config config = base_config();
     start_with(&config);
+    /* Unit 2 is skipped before the line goes. */
+    CHECK_EQ(call(2, read_3_at_100, sizeof read_3_at_100).status, MB_ETIMEDOUT);
+    CHECK_EQ(call(2, read_3_at_100, sizeof read_3_at_100).status, MB_ETIMEDOUT);
+    CHECK_EQ(call(2, read_3_at_100, sizeof read_3_at_100).status, MB_EBACKOFF);
     struct outcome got = {0};
-    CHECK_EQ(mb_rtu_bus_submit(fx.bus, 2, read_3_at_100, sizeof read_3_at_100, 0, on_done, &got),
-             0);
+    CHECK_EQ(mb_rtu_bus_submit(fx.bus, 9, read_3_at_100, sizeof read_3_at_100, 0, on_done, &got),
+             0); /* unit 9: nobody, so it is outstanding when the line goes */
     for (int i = 0; i < 5; i++)
         mb_loop_run_once(fx.loop, 5);
     /* The adapter is unplugged: both ends go, the name with them. */
@@ -594,6 +598,11 @@ TEST(a_line_that_goes_away_fails_what_is_outstanding_and_is_opened_again) {
     struct mb_rtu_bus_stats stats;
     mb_rtu_bus_stats(fx.bus, &stats);
     CHECK(stats.reopens >= 1);
+    CHECK_EQ(stats.units_skipped, 0);
+    /* A fresh line: unit 2 is asked again, not skipped. */
+    int asked = fx.seen[2];
+    CHECK_EQ(call(2, read_3_at_100, sizeof read_3_at_100).status, MB_ETIMEDOUT);
+    CHECK_EQ(fx.seen[2], asked + 1);
     stop();
 }
 

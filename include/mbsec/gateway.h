@@ -76,6 +76,26 @@ struct mb_gateway_backend {
      * mb_gateway_reconfigure() and its last request answered, or the gateway destroyed); NULL:
      * the caller keeps wrap_data alive for as long as the gateway runs. */
     void (*wrap_release)(void *wrap_data);
+    /* How the device is reached. MB_GATEWAY_LINK_TCP (the default): Modbus/TCP to `address`,
+     * through the pool above. The two RTU kinds put an RTU bus master (client.h, struct
+     * mb_rtu_bus) in place of the pool: exactly one transaction on the wire at a time, so
+     * `connections` and `max_in_flight` are 1 whatever they say, and requests wait at the
+     * gateway, by identity, for their turn on the bus (max_queued of them):
+     *   MB_GATEWAY_LINK_SERIAL        the serial line at rtu.path, with rtu.line's settings;
+     *   MB_GATEWAY_LINK_RTU_OVER_TCP  RTU frames over TCP to `address` (a serial-to-Ethernet
+     *                                 converter in transparent mode); `wrap` must be NULL.
+     * `rtu` gives the bus's settings: answer_timeout_ms, open_pause_ms, pause_ms,
+     * broadcast_pause_ms, silence_us, echo, retries (reads only), unit_failures,
+     * unit_backoff_ms, and (serial) path and line; its timeout_ms, max_queued, address,
+     * reconnect and callback fields are the gateway's own. A unit that stopped answering is
+     * skipped for unit_backoff_ms (its requests answered 0x0B at once); a broadcast (a route to
+     * device unit 0) is written and answered to nobody. */
+    enum mb_gateway_link {
+        MB_GATEWAY_LINK_TCP = 0,
+        MB_GATEWAY_LINK_SERIAL = 1,
+        MB_GATEWAY_LINK_RTU_OVER_TCP = 2,
+    } link;
+    struct mb_rtu_bus_config rtu;
 };
 
 /* Front unit id -> backend and the device's unit id. */
@@ -93,6 +113,8 @@ enum mb_gateway_outcome {
     MB_GATEWAY_MISMATCH = 3,    /* 0x0B: the device's frame did not answer the request */
     MB_GATEWAY_OVER_SHARE = 4,  /* the identity held its share of the backend (over_share) */
     MB_GATEWAY_REJECTED = 5,    /* 0x02: addresses past 65535, never forwarded */
+    MB_GATEWAY_SKIPPED = 6,     /* 0x0B at once: the unit on an RTU bus stopped answering */
+    MB_GATEWAY_BROADCAST = 7,   /* a broadcast written to an RTU bus: no answer to anybody */
 };
 
 /* What a request over its identity's share gets. */
@@ -161,6 +183,8 @@ struct mb_gateway_backend_info {
     uint64_t over_share; /* requests refused: their identity held its share */
     uint64_t reconnects; /* connection losses and failed attempts, each followed by a retry */
     uint64_t writes;     /* write calls to the device connections now in the pool */
+    int is_bus;          /* 1: an RTU bus (serial, RTU over TCP); `bus` holds its counters */
+    struct mb_rtu_bus_stats bus;
 };
 
 /*

@@ -243,6 +243,10 @@ static void line_lost(struct mb_rtu_bus *bus, int status, const char *detail) {
 static void line_open(struct mb_rtu_bus *bus) {
     mb_timer_stop(bus->loop, &bus->connect_timer);
     bus->failures = 0;
+    /* A line opened again is a fresh start: the units it lost get their chance at once. */
+    memset(bus->units, 0, sizeof bus->units);
+    bus->stats.units_skipped = 0;
+    bus->late_valid = 0;
     bus->watched = MB_IO_READ;
     mb_rtu_decoder_init(&bus->decoder, 0, bus->silence_us);
     bus->quiet_at_us = now_us() + (uint64_t)bus->config.open_pause_ms * 1000u + bus->silence_us;

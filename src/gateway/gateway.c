@@ -68,7 +68,9 @@ struct member {
 struct backend {
     struct mb_gateway_backend config;
     char name[64];
-    struct mb_async **pool;
+    struct mb_async **pool;  /* Modbus/TCP: the pool's connections */
+    struct mb_rtu_bus *bus;  /* a serial line or RTU over TCP: the bus, in place of a pool */
+    char serial_path[256];   /* the bus's line, owned here */
     struct member *members;
     uint32_t count;
     uint32_t next; /* where the next search for a connection starts */
@@ -87,6 +89,7 @@ struct backend {
     struct identity *last_identity; /* the identity of connection last_connection_id, or NULL */
     uint64_t last_connection_id;
     uint32_t identity_count;
+    uint64_t bus_noise; /* bus events logged or not, to thin them out */
     struct mb_timer wait_timer;
     int pumping;
     int pump_again;
@@ -114,6 +117,22 @@ struct mb_gateway {
     struct mb_extents everything; /* the whole Modbus address space, for exception 02 */
     int destroying;
 };
+
+/* ---- a backend's links: the pool's connections, or its one bus ---- */
+
+static enum mb_async_state link_state(const struct backend *backend, uint32_t index) {
+    return backend->bus != NULL ? mb_rtu_bus_state(backend->bus)
+                                : mb_async_state(backend->pool[index]);
+}
+
+static size_t link_outstanding(const struct backend *backend, uint32_t index) {
+    return backend->bus != NULL ? mb_rtu_bus_outstanding(backend->bus)
+                                : mb_async_outstanding(backend->pool[index]);
+}
+
+static int link_present(const struct backend *backend, uint32_t index) {
+    return backend->bus != NULL || (backend->pool != NULL && backend->pool[index] != NULL);
+}
 
 static uint64_t monotonic_us(void) {
     struct timespec now;
@@ -351,6 +370,7 @@ static void backend_free(struct backend *backend) {
     }
     for (uint32_t c = 0; backend->pool != NULL && c < backend->count; c++)
         mb_async_destroy(backend->pool[c]); /* outstanding requests: 0x0B to their clients */
+    mb_rtu_bus_destroy(backend->bus);
     if (backend->config.wrap_release != NULL && backend->config.wrap_data != NULL &&
         !wrap_shared(backend->gateway, backend))
         backend->config.wrap_release(backend->config.wrap_data);
@@ -400,13 +420,25 @@ static void on_answer(void *data, const struct mb_async_result *result) {
     struct forwarded request = *slot;
     slot_free(backend, slot);
 
-    if (result->status == 0) {
+    if (result->status == 0 && result->response == NULL) {
+        /* A broadcast: written to the bus, answered by nobody; the front client gets nothing
+         * either, as on a serial line. */
+        gateway->stats.answered++;
+        backend->info.answered++;
+        completed(gateway, &request, MB_GATEWAY_BROADCAST, 0);
+        mb_server_reply(gateway->server, request.token, NULL, 0);
+    } else if (result->status == 0) {
         gateway->stats.answered++;
         backend->info.answered++;
         /* The front client may have gone meanwhile: its answer is then dropped (MB_ECLOSED). */
         completed(gateway, &request, MB_GATEWAY_ANSWERED, result->response->exception);
         mb_server_reply(gateway->server, request.token, result->response_pdu,
                         result->response_length);
+    } else if (result->status == MB_EBACKOFF) {
+        gateway->stats.timeouts++;
+        backend->info.timeouts++;
+        completed(gateway, &request, MB_GATEWAY_SKIPPED, MB_EX_GATEWAY_TARGET_FAILED);
+        answer_exception(gateway, request.token, request.function, MB_EX_GATEWAY_TARGET_FAILED);
     } else if (result->status == MB_ECONNECT) {
         gateway->stats.unavailable++;
         backend->info.unavailable++;
@@ -438,7 +470,7 @@ static void on_answer(void *data, const struct mb_async_result *result) {
 static uint32_t connections_up(const struct backend *backend) {
     uint32_t up = 0;
     for (uint32_t i = 0; i < backend->count; i++)
-        if (backend->pool[i] != NULL && mb_async_state(backend->pool[i]) == MB_ASYNC_CONNECTED)
+        if (link_present(backend, i) && link_state(backend, i) == MB_ASYNC_CONNECTED)
             up++;
     return up;
 }
@@ -491,16 +523,16 @@ static void on_unmatched(void *data, uint16_t transaction_id, uint8_t unit_id) {
  * first connection (a backend that just started: requests wait for it within their deadline).
  * A connection that is down, or retrying after a failure, takes nothing. */
 static int usable(const struct backend *backend, uint32_t index) {
-    enum mb_async_state state = mb_async_state(backend->pool[index]);
+    enum mb_async_state state = link_state(backend, index);
     return state == MB_ASYNC_CONNECTED ||
            (state == MB_ASYNC_CONNECTING && !backend->members[index].failed);
 }
 
 /* The connection the next request goes to: a usable one with room below max_in_flight, the
  * one with the fewest outstanding among those that are up (a connecting one only when none is
- * up); NULL when none has room. *any_usable says whether a usable one exists at all. */
-static struct mb_async *pick(struct backend *backend, int *any_usable) {
-    struct mb_async *best = NULL, *connecting = NULL;
+ * up); -1 when none has room. *any_usable says whether a usable one exists at all. */
+static int pick(struct backend *backend, int *any_usable) {
+    int best = -1, connecting = -1;
     size_t best_outstanding = 0;
     *any_usable = 0;
     for (uint32_t i = 0; i < backend->count; i++) {
@@ -508,26 +540,25 @@ static struct mb_async *pick(struct backend *backend, int *any_usable) {
         if (!usable(backend, index))
             continue;
         *any_usable = 1;
-        struct mb_async *client = backend->pool[index];
-        size_t outstanding = mb_async_outstanding(client);
+        size_t outstanding = link_outstanding(backend, index);
         if (outstanding >= backend->in_flight_each)
             continue;
-        if (mb_async_state(client) != MB_ASYNC_CONNECTED) {
-            if (connecting == NULL)
-                connecting = client;
+        if (link_state(backend, index) != MB_ASYNC_CONNECTED) {
+            if (connecting < 0)
+                connecting = (int)index;
             continue;
         }
-        if (best == NULL || outstanding < best_outstanding) {
-            best = client;
+        if (best < 0 || outstanding < best_outstanding) {
+            best = (int)index;
             best_outstanding = outstanding;
         }
     }
     backend->next = (backend->next + 1) % backend->count;
-    return best != NULL ? best : connecting;
+    return best >= 0 ? best : connecting;
 }
 
 /* Sends one request (no longer waiting) to `client`; answers it at once when that fails. */
-static void send_to(struct backend *backend, struct mb_async *client, struct forwarded *slot) {
+static void send_to(struct backend *backend, int link, struct forwarded *slot) {
     struct mb_gateway *gateway = backend->gateway;
     uint64_t now = mb_loop_now(gateway->loop);
     if (slot->deadline_ms <= now) {
@@ -535,8 +566,12 @@ static void send_to(struct backend *backend, struct mb_async *client, struct for
         return;
     }
     uint64_t left = slot->deadline_ms - now;
-    int rc = mb_async_submit(client, slot->device_unit, slot->pdu, slot->length,
-                             left > UINT32_MAX ? UINT32_MAX : (uint32_t)left, on_answer, slot);
+    uint32_t timeout = left > UINT32_MAX ? UINT32_MAX : (uint32_t)left;
+    int rc = backend->bus != NULL
+                 ? mb_rtu_bus_submit(backend->bus, slot->device_unit, slot->pdu, slot->length,
+                                     timeout, on_answer, slot)
+                 : mb_async_submit(backend->pool[link], slot->device_unit, slot->pdu,
+                                   slot->length, timeout, on_answer, slot);
     if (rc != 0) {
         give_up(backend, slot, 0);
         return;
@@ -564,9 +599,9 @@ static void pump(struct backend *backend) {
         backend->pump_again = 0;
         while (backend->ring != NULL) {
             int any_usable;
-            struct mb_async *client = pick(backend, &any_usable);
-            if (client != NULL) {
-                send_to(backend, client, take_next_waiting(backend));
+            int link = pick(backend, &any_usable);
+            if (link >= 0) {
+                send_to(backend, link, take_next_waiting(backend));
                 continue;
             }
             if (any_usable)
@@ -703,9 +738,9 @@ int mb_gateway_handle(void *data, const struct mb_server_request *call, uint8_t 
     memcpy(slot->pdu, call->pdu, call->pdu_length);
     if (backend->ring == NULL) {
         /* Nobody waits: straight to a connection with room, if there is one. */
-        struct mb_async *client = pick(backend, &any_usable);
-        if (client != NULL) {
-            send_to(backend, client, slot);
+        int link = pick(backend, &any_usable);
+        if (link >= 0) {
+            send_to(backend, link, slot);
             return MB_SERVER_DEFER;
         }
     }
@@ -715,10 +750,14 @@ int mb_gateway_handle(void *data, const struct mb_server_request *call, uint8_t 
 }
 
 static uint32_t pool_size(const struct mb_gateway_backend *given) {
+    if (given->link != MB_GATEWAY_LINK_TCP)
+        return 1;
     return given->connections ? given->connections : DEFAULT_CONNECTIONS;
 }
 
 static uint32_t in_flight_of(const struct mb_gateway_backend *given) {
+    if (given->link != MB_GATEWAY_LINK_TCP)
+        return 1; /* RTU: one transaction on the wire */
     return given->max_in_flight ? given->max_in_flight : DEFAULT_IN_FLIGHT;
 }
 
@@ -734,6 +773,64 @@ static uint32_t share_of(const struct mb_gateway_backend *given) {
     if (given->share != 0)
         return given->share < capacity ? given->share : (uint32_t)capacity;
     return capacity / 4 > 0 ? (uint32_t)(capacity / 4) : 1;
+}
+
+/* What an RTU bus reports, for the log: skipped and recovered units always; damaged, late,
+ * stray frames and wrong units as warnings, but not so many that a noisy line floods it. */
+static void on_bus_event(void *data, enum mb_rtu_bus_event what, uint8_t unit,
+                         const char *detail) {
+    (void)unit;
+    struct member *member = data;
+    struct backend *backend = member->backend;
+    static const char *const names[] = {
+        [MB_RTU_UNIT_SKIPPED] = "bus_unit_skipped", [MB_RTU_UNIT_RECOVERED] = "bus_unit_recovered",
+        [MB_RTU_LATE_ANSWER] = "bus_late_answer",   [MB_RTU_DAMAGED] = "bus_damaged_frame",
+        [MB_RTU_WRONG_UNIT] = "bus_wrong_unit",     [MB_RTU_UNSOLICITED] = "bus_unsolicited",
+    };
+    if ((unsigned)what >= sizeof names / sizeof names[0] || names[what] == NULL)
+        return;
+    if (what != MB_RTU_UNIT_SKIPPED && what != MB_RTU_UNIT_RECOVERED) {
+        uint64_t count = ++backend->bus_noise;
+        if (count > UNSOLICITED_LOGGED && count % 1000 != 0)
+            return;
+    }
+    char reason[400];
+    snprintf(reason, sizeof reason, "backend %s: %s", backend->name, detail);
+    note(backend->gateway,
+         what == MB_RTU_UNIT_RECOVERED ? MB_LOG_INFO : MB_LOG_WARNING, names[what], reason);
+}
+
+/* Starts the RTU bus of a serial or RTU-over-TCP backend. */
+static int bus_start(struct mb_gateway *gateway, struct backend *backend,
+                     const struct mb_gateway_backend *given) {
+    if (given->link == MB_GATEWAY_LINK_RTU_OVER_TCP && given->wrap != NULL)
+        return MB_EINVAL;
+    struct mb_rtu_bus_config config = given->rtu;
+    if (given->link == MB_GATEWAY_LINK_SERIAL) {
+        if (given->rtu.path == NULL || given->rtu.path[0] == '\0' ||
+            strlen(given->rtu.path) >= sizeof backend->serial_path)
+            return MB_EINVAL;
+        snprintf(backend->serial_path, sizeof backend->serial_path, "%s", given->rtu.path);
+        config.path = backend->serial_path;
+        config.address = NULL;
+        config.address_length = 0;
+    } else {
+        config.path = NULL;
+        config.address = (const struct sockaddr *)&backend->config.address;
+        config.address_length = given->address_length;
+    }
+    /* The gateway holds the waiting requests; the bus only the one it works on. */
+    config.timeout_ms = backend->config.timeout_ms;
+    config.max_queued = 1;
+    config.reopen_min_ms = given->reconnect_min_ms;
+    config.reopen_max_ms = given->reconnect_max_ms;
+    backend->members[0].backend = backend;
+    backend->members[0].up = 1;
+    config.on_state = on_backend_state;
+    config.state_data = &backend->members[0];
+    config.on_event = on_bus_event;
+    backend->config.rtu.path = given->link == MB_GATEWAY_LINK_SERIAL ? backend->serial_path : NULL;
+    return mb_rtu_bus_create(gateway->loop, &config, &backend->bus);
 }
 
 /* Creates a backend and starts connecting its pool. On failure nothing is left, and
@@ -777,7 +874,8 @@ static int backend_start(struct mb_gateway *gateway, const struct mb_gateway_bac
         .on_state = on_backend_state,
         .on_unmatched = on_unmatched,
     };
-    for (uint32_t i = 0; rc == 0 && i < backend->count; i++) {
+    for (uint32_t i = 0; rc == 0 && given->link == MB_GATEWAY_LINK_TCP && i < backend->count;
+         i++) {
         backend->members[i].backend = backend;
         /* A backend that was never reached is worth one warning too. */
         backend->members[i].up = 1;
@@ -785,6 +883,8 @@ static int backend_start(struct mb_gateway *gateway, const struct mb_gateway_bac
         rc = mb_async_create(gateway->loop, &config, (const struct sockaddr *)&given->address,
                              given->address_length, &backend->pool[i]);
     }
+    if (rc == 0 && given->link != MB_GATEWAY_LINK_TCP)
+        rc = bus_start(gateway, backend, given);
     if (rc != 0) {
         backend->config.wrap_release = NULL;
         backend_free(backend);
@@ -796,6 +896,16 @@ static int backend_start(struct mb_gateway *gateway, const struct mb_gateway_bac
     backend->info.share = backend->config.share;
     *started = backend;
     return 0;
+}
+
+/* 1 when two RTU buses are set up alike. */
+static int rtu_same(const struct mb_rtu_bus_config *a, const struct mb_rtu_bus_config *b) {
+    const char *path_a = a->path ? a->path : "", *path_b = b->path ? b->path : "";
+    return strcmp(path_a, path_b) == 0 && memcmp(&a->line, &b->line, sizeof a->line) == 0 &&
+           a->answer_timeout_ms == b->answer_timeout_ms && a->open_pause_ms == b->open_pause_ms &&
+           a->pause_ms == b->pause_ms && a->broadcast_pause_ms == b->broadcast_pause_ms &&
+           a->silence_us == b->silence_us && a->echo == b->echo && a->retries == b->retries &&
+           a->unit_failures == b->unit_failures && a->unit_backoff_ms == b->unit_backoff_ms;
 }
 
 /* 1 when a running backend is what `given` describes, so that a reload keeps it. */
@@ -810,7 +920,8 @@ static int backend_is(const struct backend *backend, const struct mb_gateway_bac
            running->max_in_flight == given->max_in_flight && running->share == share_of(given) &&
            running->reconnect_min_ms == given->reconnect_min_ms &&
            running->reconnect_max_ms == given->reconnect_max_ms && running->wrap == given->wrap &&
-           running->wrap_data == given->wrap_data;
+           running->wrap_data == given->wrap_data && running->link == given->link &&
+           (given->link == MB_GATEWAY_LINK_TCP || rtu_same(&running->rtu, &given->rtu));
 }
 
 static int check_config(const struct mb_gateway_config *config) {
@@ -982,6 +1093,11 @@ int mb_gateway_backend_info(const struct mb_gateway *gateway, size_t index,
     info->outstanding = backend->busy;
     info->identities = backend->identity_count;
     info->writes = 0;
+    info->is_bus = backend->bus != NULL;
+    if (backend->bus != NULL) {
+        mb_rtu_bus_stats(backend->bus, &info->bus);
+        info->writes = info->bus.writes;
+    }
     for (uint32_t c = 0; backend->pool != NULL && c < backend->count; c++) {
         struct mb_client_stats stats;
         if (backend->pool[c] == NULL)

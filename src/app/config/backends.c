@@ -6,15 +6,24 @@
 #include <string.h>
 
 #include "mbsec/error.h"
+#include "mbsec/serial.h"
 
 #define DEFAULT_PORT "502"
 #define MAX_NAME 64
 #define MAX_SERVER_NAME 253
 #define NOT_ROUTED 0xFFFF
 
-static const char *const backend_keys[] = {"name",      "address", "connections", "timeout",
-                                           "in_flight", "queue",   "share",       "units",
-                                           "tls",       NULL};
+static const char *const backend_keys[] = {
+    "name",      "address", "connections", "timeout",   "in_flight",      "queue",
+    "share",     "units",   "tls",         "serial",    "framing",        "baud",
+    "parity",    "data_bits", "stop_bits", "rs485",     "echo",           "answer_timeout",
+    "pause",     "open_pause", "retries",  "unit_failures", "unit_backoff", NULL};
+/* Keys of a serial line, and of any RTU bus (serial or RTU over TCP). */
+static const char *const line_keys[] = {"baud", "parity", "data_bits", "stop_bits", "rs485",
+                                        "echo", NULL};
+static const char *const bus_keys[] = {"answer_timeout", "pause",         "open_pause",
+                                       "retries",        "unit_failures", "unit_backoff", NULL};
+static const char *const tcp_only_keys[] = {"connections", "in_flight", "tls", NULL};
 static const char *const tls_keys[] = {"certificate", "key", "ca", "pin", "server_name", NULL};
 
 static const char front_expected[] = "a front unit id 0..255";
@@ -56,17 +65,18 @@ void config_backend_free(struct config_backend *backend) {
     free(backend->tls_ca);
     free(backend->tls_pin);
     free(backend->tls_server_name);
+    free(backend->serial);
     memset(backend, 0, sizeof *backend);
 }
 
 int config_backend_copy(struct config_backend *target, const struct config_backend *source) {
     *target = *source;
-    char **fields[] = {&target->name,           &target->address, &target->tls_certificate,
-                       &target->tls_key,        &target->tls_ca,  &target->tls_pin,
-                       &target->tls_server_name};
-    const char *texts[] = {source->name,           source->address, source->tls_certificate,
-                           source->tls_key,        source->tls_ca,  source->tls_pin,
-                           source->tls_server_name};
+    char **fields[] = {&target->name,    &target->address, &target->tls_certificate,
+                       &target->tls_key, &target->tls_ca,  &target->tls_pin,
+                       &target->tls_server_name, &target->serial};
+    const char *texts[] = {source->name,    source->address, source->tls_certificate,
+                           source->tls_key, source->tls_ca,  source->tls_pin,
+                           source->tls_server_name, source->serial};
     size_t count = sizeof fields / sizeof fields[0];
     for (size_t i = 0; i < count; i++)
         *fields[i] = NULL;
@@ -334,6 +344,122 @@ static int parse_tls(const struct yaml_reader *reader, const yaml_node_t *node, 
     return 0;
 }
 
+static int in_list(const char *const *list, const char *key) {
+    for (; *list != NULL; list++)
+        if (strcmp(*list, key) == 0)
+            return 1;
+    return 0;
+}
+
+/* serial: the path of a tty. */
+static int parse_serial(const struct yaml_reader *reader, const yaml_node_t *node,
+                        const char *path, struct config_backend *backend) {
+    const char *text;
+    size_t length;
+    int status = yaml_string(reader, node, path, 200, &text, &length);
+    if (status != 0)
+        return status;
+    if (length == 0 || text[0] != '/')
+        return yaml_error(reader, node,
+                          "%s: expected the path of a serial line, such as /dev/ttyUSB0 or "
+                          "/dev/serial/by-id/...",
+                          path);
+    free(backend->serial);
+    backend->serial = copy_text(text, length);
+    return backend->serial == NULL ? out_of_memory(reader) : 0;
+}
+
+/* One key of a serial line or an RTU bus. */
+static int parse_rtu_key(const struct yaml_reader *reader, const yaml_node_t *node,
+                         const char *path, const char *key, struct config_backend *backend) {
+    static const char *const parities[] = {"none", "even", "odd", NULL};
+    static const char *const rs485_modes[] = {"none", "kernel", NULL};
+    static const char *const framings[] = {"tcp", "rtu", NULL};
+    uint64_t number = 0;
+    size_t choice = 0;
+    int status;
+    if (strcmp(key, "framing") == 0) {
+        status = yaml_choice(reader, node, path, framings, &choice);
+        if (status == 0 && choice == 1 && backend->link == MB_GATEWAY_LINK_TCP)
+            backend->link = MB_GATEWAY_LINK_RTU_OVER_TCP;
+        return status;
+    }
+    if (strcmp(key, "baud") == 0) {
+        status = yaml_integer(reader, node, path, 50, 4000000, "a baud rate such as 9600 or 19200",
+                              &number);
+        backend->serial_line.baud = (uint32_t)number;
+        return status;
+    }
+    if (strcmp(key, "parity") == 0) {
+        status = yaml_choice(reader, node, path, parities, &choice);
+        backend->serial_line.parity = "NEO"[choice < 3 ? choice : 1];
+        return status;
+    }
+    if (strcmp(key, "data_bits") == 0) {
+        status = yaml_integer(reader, node, path, 7, 8, "7 or 8", &number);
+        backend->serial_line.data_bits = (uint8_t)number;
+        return status;
+    }
+    if (strcmp(key, "stop_bits") == 0) {
+        status = yaml_integer(reader, node, path, 1, 2, "1 or 2", &number);
+        backend->serial_line.stop_bits = (uint8_t)number;
+        return status;
+    }
+    if (strcmp(key, "rs485") == 0) {
+        status = yaml_choice(reader, node, path, rs485_modes, &choice);
+        backend->serial_line.rs485 = choice == 1 ? MB_RS485_KERNEL : MB_RS485_NONE;
+        return status;
+    }
+    if (strcmp(key, "echo") == 0)
+        return yaml_bool(reader, node, path, &backend->echo);
+    if (strcmp(key, "answer_timeout") == 0)
+        return yaml_duration(reader, node, path, &backend->answer_timeout_ms);
+    if (strcmp(key, "pause") == 0)
+        return yaml_duration(reader, node, path, &backend->pause_ms);
+    if (strcmp(key, "open_pause") == 0)
+        return yaml_duration(reader, node, path, &backend->open_pause_ms);
+    if (strcmp(key, "unit_backoff") == 0)
+        return yaml_duration(reader, node, path, &backend->unit_backoff_ms);
+    if (strcmp(key, "retries") == 0) {
+        status = yaml_integer(reader, node, path, 0, 10, "0..10", &number);
+        backend->retries = (uint32_t)number;
+        return status;
+    }
+    status = yaml_integer(reader, node, path, 1, 1000, "1..1000", &number); /* unit_failures */
+    backend->unit_failures = (uint32_t)number;
+    return status;
+}
+
+/* The keys that only some kinds of backend take. */
+static int check_kind(const struct yaml_reader *reader, const yaml_node_t *node, const char *path,
+                      const struct config_backend *backend) {
+    const char *kind = backend->link == MB_GATEWAY_LINK_SERIAL        ? "a serial line"
+                       : backend->link == MB_GATEWAY_LINK_RTU_OVER_TCP ? "RTU over TCP"
+                                                                        : "a Modbus/TCP device";
+    for (size_t i = 0; i < yaml_mapping_size(node); i++) {
+        const char *key;
+        yaml_node_t *value;
+        yaml_mapping_pair(reader, node, i, &key, &value);
+        if (backend->link != MB_GATEWAY_LINK_SERIAL && in_list(line_keys, key))
+            return yaml_error(reader, value,
+                              "%s.%s: only a serial line has it, and %s is %s (serial: PATH "
+                              "makes one)",
+                              path, key, backend->name, kind);
+        if (backend->link == MB_GATEWAY_LINK_TCP && in_list(bus_keys, key))
+            return yaml_error(reader, value,
+                              "%s.%s: only an RTU bus has it (serial: PATH, or framing: rtu for "
+                              "RTU over TCP), and %s is %s",
+                              path, key, backend->name, kind);
+        if (backend->link != MB_GATEWAY_LINK_TCP && in_list(tcp_only_keys, key))
+            return yaml_error(reader, value,
+                              "%s.%s: %s is %s: one transaction at a time on one line, %s",
+                              path, key, backend->name, kind,
+                              strcmp(key, "tls") == 0 ? "and RTU has no TLS"
+                                                      : "so it is always 1");
+    }
+    return 0;
+}
+
 static int parse_backend(struct reading *reading, const yaml_node_t *node, const char *path,
                          size_t index) {
     const struct yaml_reader *reader = reading->reader;
@@ -374,18 +500,44 @@ static int parse_backend(struct reading *reading, const yaml_node_t *node, const
             status = parse_count(reader, value, key_path, MB_GATEWAY_MAX_SLOTS, &backend->share);
         else if (strcmp(key, "units") == 0)
             units = value; /* after the name, which messages about routes use */
-        else
+        else if (strcmp(key, "serial") == 0)
+            status = parse_serial(reader, value, key_path, backend);
+        else if (strcmp(key, "tls") == 0)
             status = parse_tls(reader, value, key_path, backend);
+        else
+            status = parse_rtu_key(reader, value, key_path, key, backend);
     }
     if (status != 0)
         return status;
     if (backend->name == NULL)
         return yaml_error(reader, node, "%s: name is missing (logs and --check use it)", path);
-    if (backend->address == NULL)
+    if (backend->serial != NULL) {
+        if (backend->address != NULL)
+            return yaml_error(reader, node,
+                              "%s: both serial and address: a backend is either a serial line "
+                              "or a device on the network",
+                              path);
+        backend->link = MB_GATEWAY_LINK_SERIAL; /* framing: rtu or none: a line speaks RTU */
+    }
+    if (backend->address == NULL && backend->serial == NULL)
         return yaml_error(reader, node,
                           "%s: address is missing: where the device listens, such as "
-                          "192.0.2.10:502",
+                          "192.0.2.10:502 (or serial: /dev/ttyUSB0 for a serial line)",
                           path);
+    status = check_kind(reader, node, path, backend);
+    if (status != 0)
+        return status;
+    if (backend->link != MB_GATEWAY_LINK_TCP) {
+        backend->connections = 1;
+        backend->in_flight = 1;
+        if (backend->answer_timeout_ms == 0)
+            backend->answer_timeout_ms = backend->timeout_ms < 500 ? backend->timeout_ms : 500;
+        if (backend->answer_timeout_ms > backend->timeout_ms)
+            return yaml_error(reader, node,
+                              "%s: answer_timeout (%u ms) is longer than timeout (%u ms): no "
+                              "request would wait for its answer",
+                              path, backend->answer_timeout_ms, backend->timeout_ms);
+    }
     if (units == NULL)
         return yaml_error(reader, node,
                           "%s: units is missing: the front unit ids this device answers, as "
@@ -395,6 +547,13 @@ static int parse_backend(struct reading *reading, const yaml_node_t *node, const
     status = parse_units(reading, units, key_path, index);
     if (status != 0)
         return status;
+    for (size_t i = 0; backend->link != MB_GATEWAY_LINK_TCP && i < reading->route_count; i++)
+        if (reading->routes[i].backend == index &&
+            reading->routes[i].device_unit > MB_SERIAL_ADDRESS_MAX)
+            return yaml_error(reader, units,
+                              "%s: device unit %u: on an RTU bus the units are 1..247 (and 0, "
+                              "the broadcast); 248..255 are reserved",
+                              key_path, reading->routes[i].device_unit);
     uint64_t capacity = (uint64_t)backend->connections * (backend->in_flight + backend->queue);
     if (backend->share > capacity)
         return yaml_error(reader, node,

@@ -248,6 +248,28 @@ static int prepare(struct setup *setup, const struct setup *running, const char 
         const char *problem = NULL;
         memset(backend, 0, sizeof *backend);
         backend->name = given->name;
+        backend->link = given->link;
+        if (given->link != MB_GATEWAY_LINK_TCP) {
+            backend->rtu.path = given->serial;
+            backend->rtu.line = given->serial_line;
+            backend->rtu.echo = given->echo;
+            backend->rtu.answer_timeout_ms = given->answer_timeout_ms;
+            backend->rtu.pause_ms = given->pause_ms;
+            backend->rtu.open_pause_ms = given->open_pause_ms;
+            backend->rtu.retries = given->retries;
+            backend->rtu.unit_failures = given->unit_failures;
+            backend->rtu.unit_backoff_ms = given->unit_backoff_ms;
+        }
+        setup->backend_tls[i] = NULL;
+        setup->backend_stamp[i][0] = '\0';
+        if (given->link == MB_GATEWAY_LINK_SERIAL) {
+            backend->connections = 1;
+            backend->max_in_flight = 1;
+            backend->timeout_ms = given->timeout_ms;
+            backend->max_queued = given->queue;
+            backend->share = given->share;
+            continue;
+        }
         if (mb_address_parse(given->address, MB_DEFAULT_PORT, &backend->address,
                              &backend->address_length, &problem) != 0) {
             snprintf(error, capacity, "%s:%zu:%zu: backends[%zu].address: %s: %s", path,
@@ -351,6 +373,41 @@ static void print_routes(const struct setup *setup, size_t backend) {
     }
 }
 
+/* --check: an RTU bus (a serial line, or RTU over TCP). */
+static void print_bus(const struct setup *setup, const struct config_backend *backend, size_t i,
+                      const char *timeout) {
+    char answer[32], pause[32], open_pause[32], backoff[32];
+    format_duration(backend->answer_timeout_ms, answer, sizeof answer);
+    format_duration(backend->pause_ms, pause, sizeof pause);
+    format_duration(backend->open_pause_ms, open_pause, sizeof open_pause);
+    if (backend->pause_ms == 0)
+        snprintf(pause, sizeof pause, "none");
+    if (backend->open_pause_ms == 0)
+        snprintf(open_pause, sizeof open_pause, "none");
+    format_duration(backend->unit_backoff_ms ? backend->unit_backoff_ms : 10000, backoff,
+                    sizeof backoff);
+    if (backend->link == MB_GATEWAY_LINK_SERIAL) {
+        const struct mb_serial_config *line = &backend->serial_line;
+        printf("  %s  serial line %s, RTU, %u %u%c%u%s%s\n", backend->name, backend->serial,
+               line->baud ? line->baud : 19200, line->data_bits ? line->data_bits : 8,
+               line->parity ? line->parity : 'E', line->stop_bits ? line->stop_bits : 1,
+               line->rs485 == MB_RS485_KERNEL ? ", RS-485 by the driver" : "",
+               backend->echo ? ", echo dropped" : "");
+    } else {
+        char resolved[80] = "";
+        mb_address_format((const struct sockaddr *)&setup->backends[i].address,
+                          setup->backends[i].address_length, resolved, sizeof resolved);
+        printf("  %s  %s (%s)  RTU over TCP\n", backend->name, backend->address, resolved);
+    }
+    printf("    one transaction at a time; timeout %s per request, %s per attempt, %u retr%s "
+           "for reads; pause %s, after opening %s; %u queued\n",
+           timeout, answer, backend->retries, backend->retries == 1 ? "y" : "ies", pause,
+           open_pause, backend->queue);
+    printf("    a unit that misses %u answers in a row is skipped for %s (answered 0B at once)\n",
+           backend->unit_failures ? backend->unit_failures : 3, backoff);
+    print_routes(setup, i);
+}
+
 /* The policy's notes (unit ids that reach one device through several front units), as
  * warnings after the rules. */
 static void print_notes(const struct gateway_config *config) {
@@ -443,6 +500,10 @@ static void print_setup(const struct setup *setup, const char *path) {
     for (size_t i = 0; i < config->backend_count; i++) {
         const struct config_backend *backend = &config->backends[i];
         format_duration(backend->timeout_ms, timeout, sizeof timeout);
+        if (backend->link != MB_GATEWAY_LINK_TCP) {
+            print_bus(setup, backend, i, timeout);
+            continue;
+        }
         char resolved[80] = "";
         mb_address_format((const struct sockaddr *)&setup->backends[i].address,
                           setup->backends[i].address_length, resolved, sizeof resolved);

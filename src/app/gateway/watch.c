@@ -50,10 +50,13 @@ enum outcome {
     MISMATCH,
     OVER_SHARE,
     REJECTED,
+    SKIPPED,
+    BROADCAST,
     OUTCOMES
 };
 static const char *const outcome_names[OUTCOMES] = {
-    "answered", "device_exception", "unavailable", "timeout", "mismatch", "over_share", "rejected"};
+    "answered",   "device_exception", "unavailable", "timeout", "mismatch",
+    "over_share", "rejected",         "skipped",     "broadcast"};
 
 enum alert {
     ALERT_SCAN,
@@ -741,6 +744,7 @@ void watch_completed(void *data, const struct mb_gateway_completion *done) {
         [MB_GATEWAY_ANSWERED] = ANSWERED,     [MB_GATEWAY_UNAVAILABLE] = UNAVAILABLE,
         [MB_GATEWAY_TIMEOUT] = TIMEOUT,       [MB_GATEWAY_MISMATCH] = MISMATCH,
         [MB_GATEWAY_OVER_SHARE] = OVER_SHARE, [MB_GATEWAY_REJECTED] = REJECTED,
+        [MB_GATEWAY_SKIPPED] = SKIPPED,       [MB_GATEWAY_BROADCAST] = BROADCAST,
     };
     enum outcome outcome = (unsigned)done->outcome < sizeof of_gateway / sizeof of_gateway[0]
                                ? of_gateway[done->outcome]
@@ -841,6 +845,45 @@ static void render_backends(struct watch *watch, FILE *out) {
             fprintf(out,
                     "mbsec_gateway_backend_requests_total{backend=\"%s\",outcome=\"%s\"} %llu\n",
                     info.name, names[k], (unsigned long long)values[k]);
+    }
+    /* RTU buses (serial lines, RTU over TCP): what happens on the wire. */
+    struct {
+        const char *name, *type, *help;
+    } const bus_families[] = {
+        {"mbsec_gateway_bus_transactions_total", "counter",
+         "Requests written to the RTU bus (every attempt, broadcasts too)."},
+        {"mbsec_gateway_bus_timeouts_total", "counter", "Attempts the unit did not answer at all."},
+        {"mbsec_gateway_bus_damaged_total", "counter",
+         "Frames dropped for a bad CRC or length, and noise."},
+        {"mbsec_gateway_bus_wrong_unit_total", "counter",
+         "Frames from another unit than the one asked."},
+        {"mbsec_gateway_bus_mismatched_total", "counter",
+         "Frames from the unit asked that did not answer the request."},
+        {"mbsec_gateway_bus_late_total", "counter",
+         "Answers that came after their timeout, recognised and dropped."},
+        {"mbsec_gateway_bus_unsolicited_total", "counter",
+         "Frames while nothing was asked, dropped."},
+        {"mbsec_gateway_bus_retries_total", "counter", "Read attempts after the first."},
+        {"mbsec_gateway_bus_skipped_total", "counter",
+         "Requests answered 0B at once because their unit stopped answering."},
+        {"mbsec_gateway_bus_broadcasts_total", "counter", "Broadcasts (unit 0) written."},
+        {"mbsec_gateway_bus_units_skipped", "gauge", "Units being skipped now (backing off)."},
+    };
+    for (size_t f = 0; f < sizeof bus_families / sizeof bus_families[0]; f++) {
+        int header = 0;
+        for (size_t i = 0; i < count; i++) {
+            if (mb_gateway_backend_info(watch->gateway, i, &info) != 0 || !info.is_bus)
+                continue;
+            if (!header++)
+                family(out, bus_families[f].name, bus_families[f].type, bus_families[f].help);
+            const struct mb_rtu_bus_stats *bus = &info.bus;
+            const uint64_t values[] = {bus->transactions, bus->timeouts,    bus->damaged,
+                                       bus->wrong_unit,   bus->mismatched,  bus->late,
+                                       bus->unsolicited,  bus->retries,     bus->skipped,
+                                       bus->broadcasts,   bus->units_skipped};
+            fprintf(out, "%s{backend=\"%s\"} %llu\n", bus_families[f].name, info.name,
+                    (unsigned long long)values[f]);
+        }
     }
     family(out, "mbsec_gateway_backend_latency_seconds", "histogram",
            "Time from a request's arrival at the gateway to the device's answer (or the "
