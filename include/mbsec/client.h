@@ -92,6 +92,9 @@ struct mb_client_options {
     enum mb_client_framing {
         MB_FRAMING_MBAP = 0,
         MB_FRAMING_RTU = 1,
+        /* ASCII (':', hex, LRC, CR LF) on a serial line: frames end at their CR LF, so no
+         * silence is needed; otherwise as RTU. mb_client_open_serial() keeps it when asked. */
+        MB_FRAMING_ASCII = 2,
     } framing;
     /* RTU: the silence that ends a frame whose length its function code cannot tell, and that
      * is kept between frames, in microseconds. 0: from the baud rate on a serial line (t3.5,
@@ -124,7 +127,8 @@ struct mb_serial_config;
 
 /*
  * Opens the serial line at `path` (mb_serial_open(), transport.h; `line` NULL: 19200 8E1) for a
- * client speaking RTU: framing is MB_FRAMING_RTU whatever `options` say. A unit id of 0 is a
+ * client speaking RTU, or ASCII when options->framing is MB_FRAMING_ASCII (anything else is
+ * taken as RTU). A unit id of 0 is a
  * broadcast: allowed for writes only, sent, and answered by nobody (the call returns 0 with an
  * empty reply as soon as it is written; the next request waits a turnaround of 100 ms, so that
  * the devices have executed it). Unit ids 248..255 are refused. With options->reconnect, a line

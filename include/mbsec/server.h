@@ -263,6 +263,7 @@ struct mb_serial_server_config {
     void *unit_data;
     uint32_t silence_us; /* t3.5; 0: from the line's baud rate (mb_rtu_timing()) */
     uint32_t reopen_ms;  /* a line that went away is opened again this often; 0: 1000 */
+    int ascii; /* 1: Modbus ASCII (':', hex, LRC, CR LF) instead of RTU; frames end at CR LF */
 };
 
 struct mb_serial_server_stats {

@@ -37,6 +37,7 @@ struct mb_client {
     char detail[256];
     /* RTU framing (serial lines, RTU over TCP) */
     struct mb_rtu_decoder rtu;
+    struct mb_ascii_decoder ascii; /* ASCII framing */
     uint64_t input_time_us; /* when input[] was read */
     uint64_t quiet_at_us;   /* the line has been silent long enough to send from then on */
     uint32_t silence_us;    /* t3.5 */
@@ -135,6 +136,7 @@ static int finish_handshake(struct mb_transport **transport, uint64_t deadline_u
 static void reset_stream(struct mb_client *client) {
     mb_mbap_decoder_init(&client->decoder);
     mb_rtu_decoder_init(&client->rtu, 0, client->silence_us);
+    mb_ascii_decoder_init(&client->ascii);
     client->discarded_seen = 0;
     client->input_start = client->input_end = 0;
 }
@@ -370,7 +372,8 @@ int mb_client_open_serial(const char *path, const struct mb_serial_config *line,
         client->options = *options;
     if (client->options.timeout_ms == 0)
         client->options.timeout_ms = DEFAULT_TIMEOUT_MS;
-    client->options.framing = MB_FRAMING_RTU;
+    if (client->options.framing != MB_FRAMING_ASCII)
+        client->options.framing = MB_FRAMING_RTU;
     client->options.wrap = NULL;
     if (line != NULL)
         client->line = *line;
@@ -534,6 +537,8 @@ static int finish_answer(struct mb_client *client, const uint8_t *pdu, size_t le
 
 static int exchange_rtu(struct mb_client *client, uint8_t unit_id, const uint8_t *pdu,
                         size_t length, struct mb_reply *reply);
+static int exchange_ascii(struct mb_client *client, uint8_t unit_id, const uint8_t *pdu,
+                          size_t length, struct mb_reply *reply);
 
 /*
  * Sends one request and waits for the frame carrying its transaction id. Frames for other
@@ -543,6 +548,8 @@ static int exchange(struct mb_client *client, uint8_t unit_id, const uint8_t *pd
                     struct mb_reply *reply) {
     if (client->options.framing == MB_FRAMING_RTU)
         return exchange_rtu(client, unit_id, pdu, length, reply);
+    if (client->options.framing == MB_FRAMING_ASCII)
+        return exchange_ascii(client, unit_id, pdu, length, reply);
     uint8_t adu[MB_ADU_MAX];
     uint16_t transaction_id = client->next_transaction++;
     mb_mbap_encode(transaction_id, unit_id, length, adu, sizeof adu);
@@ -618,6 +625,7 @@ static int drop_stale_input(struct mb_client *client) {
     if (dropped > 0)
         client->stats.unmatched++;
     mb_rtu_decoder_init(&client->rtu, 0, client->silence_us);
+    mb_ascii_decoder_init(&client->ascii);
     return 0;
 }
 
@@ -757,6 +765,96 @@ static int exchange_rtu(struct mb_client *client, uint8_t unit_id, const uint8_t
     }
 }
 
+/*
+ * One request with ASCII framing (':' hex LRC CR LF): written, then characters fed to the ASCII
+ * decoder until the answer from unit_id is whole, or the timeout. A frame ends at its CR LF, so
+ * no silence is needed; the rest is as for RTU (stale input dropped first, another unit's frame
+ * passed over, a damaged one counted and waited past, the echo of a 2-wire adapter dropped, a
+ * broadcast answered by nobody).
+ */
+static int exchange_ascii(struct mb_client *client, uint8_t unit_id, const uint8_t *pdu,
+                          size_t length, struct mb_reply *reply) {
+    if (unit_id > MB_SERIAL_ADDRESS_MAX)
+        return refuse(client, MB_EINVAL, "unit ids 248..255 are reserved on a serial line");
+    if (unit_id == MB_SERIAL_BROADCAST && !mb_function_is_broadcastable(pdu[0]))
+        return refuse(client, MB_EINVAL,
+                      "unit 0 is a broadcast, which nobody answers: writes only (FC 5, 6, 15, "
+                      "16, 21, 22)");
+    char frame[MB_ASCII_FRAME_MAX];
+    int size = mb_ascii_encode(unit_id, pdu, length, frame, sizeof frame);
+    if (size < 0)
+        return refuse(client, MB_EINVAL, "the request does not fit an ASCII frame");
+    int rc = drop_stale_input(client);
+    if (rc != 0)
+        return rc;
+    uint64_t now = monotonic_us();
+    if (client->quiet_at_us > now)
+        sleep_us(client->quiet_at_us - now);
+    uint64_t started = monotonic_us();
+    uint64_t deadline = started + (uint64_t)client->options.timeout_ms * 1000u;
+    rc = write_all(client, (const uint8_t *)frame, (size_t)size, deadline);
+    if (rc != 0)
+        return rc;
+    client->stats.requests++;
+    client->quiet_at_us = 0;
+    if (unit_id == MB_SERIAL_BROADCAST) {
+        memset(reply, 0, sizeof *reply);
+        uint64_t on_wire = client->baud != 0 ? (uint64_t)size * 10u * 1000000u / client->baud : 0;
+        client->quiet_at_us = monotonic_us() + on_wire + BROADCAST_TURNAROUND_US;
+        return 0;
+    }
+    int damaged = 0;
+    size_t echo_seen = client->options.rtu_echo ? 0 : (size_t)size;
+    for (;;) {
+        while (echo_seen < (size_t)size && client->input_start < client->input_end) {
+            if (client->input[client->input_start] != (uint8_t)frame[echo_seen]) {
+                echo_seen = (size_t)size;
+                break;
+            }
+            client->input_start++;
+            echo_seen++;
+        }
+        while (client->input_start < client->input_end) {
+            size_t consumed = 0;
+            uint8_t address;
+            const uint8_t *answer;
+            size_t answer_length;
+            int fed = mb_ascii_decoder_feed(
+                &client->ascii, (const char *)client->input + client->input_start,
+                client->input_end - client->input_start, &consumed, &address, &answer,
+                &answer_length);
+            client->input_start += consumed;
+            if (fed < 0) {
+                client->stats.malformed++;
+                damaged = fed;
+                continue;
+            }
+            if (fed == 0)
+                break;
+            rc = take_rtu_frame(client, pdu, length, unit_id, address, answer, answer_length,
+                                started, reply);
+            if (rc != RTU_NOT_OURS)
+                return rc;
+        }
+        rc = read_more(client, deadline);
+        if (rc == MB_ETIMEDOUT) {
+            client->stats.timeouts++;
+            if (damaged != 0) {
+                snprintf(client->detail, sizeof client->detail,
+                         "the answer from %s unit %u was damaged (%s)", client->peer, unit_id,
+                         mb_strerror(damaged));
+                return damaged;
+            }
+            snprintf(client->detail, sizeof client->detail,
+                     "no answer from %s unit %u within %u ms", client->peer, unit_id,
+                     client->options.timeout_ms);
+            return MB_ETIMEDOUT;
+        }
+        if (rc != 0)
+            return rc;
+    }
+}
+
 int mb_client_call(struct mb_client *client, uint8_t unit_id, const uint8_t *pdu, size_t length,
                    struct mb_reply *reply) {
     if (client == NULL || pdu == NULL || length == 0 || length > MB_PDU_MAX)
@@ -787,7 +885,7 @@ int mb_client_call(struct mb_client *client, uint8_t unit_id, const uint8_t *pdu
         }
         rc = exchange(client, unit_id, pdu, length, reply);
         if (rc != MB_ETIMEDOUT && rc != MB_ECLOSED && rc != MB_EIO && rc != MB_ECRC &&
-            rc != MB_EFRAME)
+            rc != MB_EFRAME && rc != MB_ELRC && rc != MB_ECHARACTER)
             return rc;
     }
     if (rc == MB_ETIMEDOUT && attempts > 1) {

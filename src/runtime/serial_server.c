@@ -30,13 +30,14 @@ struct mb_serial_server {
     char *path;
     int fd; /* -1 while the line is away */
     struct mb_rtu_decoder decoder;
+    struct mb_ascii_decoder ascii; /* config.ascii: frames end at CR LF, no silence */
     struct mb_timer silence_timer; /* ends a frame whose length could not be judged */
     struct mb_timer send_timer;    /* waits for the line to be quiet before an answer */
     struct mb_timer reopen_timer;
     uint64_t quiet_at_us; /* the line has been quiet for t3.5 from then on */
     uint32_t silence_us;
     uint32_t baud;
-    uint8_t output[MB_RTU_FRAME_MAX];
+    uint8_t output[MB_ASCII_FRAME_MAX];
     size_t output_length;
     size_t output_sent;
     unsigned watched;
@@ -206,8 +207,10 @@ static void handle(struct mb_serial_server *server, uint8_t unit, const uint8_t 
     }
     if (broadcast)
         return;
-    uint8_t frame[MB_RTU_FRAME_MAX];
-    int size = mb_rtu_encode(unit, response, (size_t)length, frame, sizeof frame);
+    uint8_t frame[MB_ASCII_FRAME_MAX];
+    int size = server->config.ascii
+                   ? mb_ascii_encode(unit, response, (size_t)length, (char *)frame, sizeof frame)
+                   : mb_rtu_encode(unit, response, (size_t)length, frame, sizeof frame);
     if (size > 0)
         queue_answer(server, frame, (size_t)size);
 }
@@ -230,7 +233,7 @@ static void silence_reached(struct mb_loop *loop, struct mb_timer *timer) {
 }
 
 static void arm_silence(struct mb_serial_server *server) {
-    uint64_t deadline = mb_rtu_decoder_deadline(&server->decoder);
+    uint64_t deadline = server->config.ascii ? 0 : mb_rtu_decoder_deadline(&server->decoder);
     if (deadline == 0) {
         mb_timer_stop(server->loop, &server->silence_timer);
         return;
@@ -266,8 +269,13 @@ static void on_io(struct mb_loop *loop, int fd, unsigned events, void *data) {
             uint8_t unit;
             const uint8_t *pdu;
             size_t pdu_length;
-            int rc = mb_rtu_decoder_feed(&server->decoder, buffer + offset, (size_t)count - offset,
-                                         now, &consumed, &unit, &pdu, &pdu_length);
+            int rc = server->config.ascii
+                         ? mb_ascii_decoder_feed(&server->ascii, (const char *)buffer + offset,
+                                                 (size_t)count - offset, &consumed, &unit, &pdu,
+                                                 &pdu_length)
+                         : mb_rtu_decoder_feed(&server->decoder, buffer + offset,
+                                               (size_t)count - offset, now, &consumed, &unit, &pdu,
+                                               &pdu_length);
             offset += consumed;
             if (rc == 1)
                 handle(server, unit, pdu, pdu_length);
@@ -295,6 +303,7 @@ static int open_line(struct mb_serial_server *server, char *error, size_t error_
     server->fd = fd;
     server->watched = MB_IO_READ;
     mb_rtu_decoder_init(&server->decoder, 1, server->silence_us);
+    mb_ascii_decoder_init(&server->ascii);
     server->quiet_at_us = monotonic_us() + server->silence_us;
     return 0;
 }
@@ -367,7 +376,8 @@ int mb_serial_server_create(struct mb_loop *loop, const char *path,
         free(server);
         return rc;
     }
-    note(server, MB_LOG_INFO, "serial_opened", "serving Modbus RTU");
+    note(server, MB_LOG_INFO, "serial_opened",
+         server->config.ascii ? "serving Modbus ASCII" : "serving Modbus RTU");
     *server_out = server;
     return 0;
 }

@@ -113,6 +113,7 @@ struct cli_options {
     uint8_t stop_bits, data_bits;
     int line_given; /* one of --baud, --parity, --stop, --data, --echo was given */
     int echo;       /* --echo: the adapter echoes what is sent */
+    int ascii;      /* --ascii: Modbus ASCII on the serial line instead of RTU */
 };
 
 /* Which option groups a command accepts besides --unit, --timeout, --retries and --json. */
@@ -237,6 +238,7 @@ void cli_format_address(const struct cli_location *location, uint32_t address, c
     "  --data N           serial line: 8 (default) or 7 data bits\n"                       \
     "  --echo             serial line: the adapter echoes what is sent (2-wire RS-485):\n" \
     "                     drop the echo of each request before reading the answer\n"       \
+    "  --ascii            serial line: Modbus ASCII instead of RTU\n"                      \
     "  --rtu-over-tcp     host:port speaks RTU, not Modbus/TCP (a serial-to-Ethernet\n"    \
     "                     converter in transparent mode)\n"
 #define CLI_HELP_JSON "  --json             JSON output, one object per line, errors included\n"

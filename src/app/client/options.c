@@ -46,6 +46,7 @@ enum common_flag {
     FLAG_DATA,
     FLAG_RTU_OVER_TCP,
     FLAG_ECHO,
+    FLAG_ASCII,
 };
 
 static const struct cli_flag common_flags[] = {
@@ -72,6 +73,7 @@ static const struct cli_flag common_flags[] = {
     {"data", 1, FLAG_DATA},
     {"rtu-over-tcp", 0, FLAG_RTU_OVER_TCP},
     {"echo", 0, FLAG_ECHO},
+    {"ascii", 0, FLAG_ASCII},
     {NULL, 0, 0},
 };
 
@@ -263,6 +265,10 @@ static int take_common_flag(const struct cli_command *command, struct cli_option
         return 0;
     case FLAG_ECHO:
         options->echo = 1;
+        options->line_given = 1;
+        return 0;
+    case FLAG_ASCII:
+        options->ascii = 1;
         options->line_given = 1;
         return 0;
     default:
@@ -612,7 +618,7 @@ static int check_transport(const struct cli_command *command, struct cli_options
     if (options->line_given)
         return cli_usage_error(
             options,
-            "--baud, --parity, --stop, --data and --echo apply to a serial line (a "
+            "--baud, --parity, --stop, --data, --echo and --ascii apply to a serial line (a "
             "path such as /dev/ttyUSB0), not to %s",
             options->target);
     if (options->rtu_over_tcp && options->tls)

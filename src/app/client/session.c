@@ -127,6 +127,8 @@ int cli_connect(const struct cli_options *options, int reconnect, struct mb_clie
     char with_port[300];
     if (options->serial) {
         client_options.rtu_echo = options->echo;
+        if (options->ascii)
+            client_options.framing = MB_FRAMING_ASCII;
         struct mb_serial_config line = {.baud = options->baud,
                                         .parity = options->parity,
                                         .stop_bits = options->stop_bits,

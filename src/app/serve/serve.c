@@ -63,6 +63,7 @@ struct overrides {
     const char *serial[MAX_SERIAL_LINES];
     size_t serial_count;
     struct mb_serial_config line;
+    int ascii; /* --ascii: Modbus ASCII on the lines instead of RTU */
 };
 
 struct worker {
@@ -135,6 +136,7 @@ static void usage(FILE *out) {
           "                           --listen or --tls-listen, no TCP listener at all)\n"
           "  --baud N, --parity none|even|odd, --stop 1|2, --data 8|7\n"
           "                           the serial lines' settings (default 19200 8E1)\n"
+          "  --ascii                  Modbus ASCII on the serial lines instead of RTU\n"
           "  --config FILE            YAML configuration (docs/configuration.md)\n"
           "  --check FILE             validate FILE as serve would load it (TLS files, units,\n"
           "                           FIFOs too), print what it sets up, and exit: 0 when it\n"
@@ -196,6 +198,7 @@ static int parse_arguments(int argc, char **argv, struct overrides *overrides) {
         OPT_PARITY,
         OPT_STOP,
         OPT_DATA,
+        OPT_ASCII,
     };
     static const struct option options[] = {
         DAEMON_LONG_OPTIONS,
@@ -219,6 +222,7 @@ static int parse_arguments(int argc, char **argv, struct overrides *overrides) {
         {"parity", required_argument, NULL, OPT_PARITY},
         {"stop", required_argument, NULL, OPT_STOP},
         {"data", required_argument, NULL, OPT_DATA},
+        {"ascii", no_argument, NULL, OPT_ASCII},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -280,6 +284,9 @@ static int parse_arguments(int argc, char **argv, struct overrides *overrides) {
             if (parse_count(optarg, 7, 8, &value) != 0)
                 bad = "--data: 7 or 8 data bits";
             overrides->line.data_bits = (uint8_t)value;
+            break;
+        case OPT_ASCII:
+            overrides->ascii = 1;
             break;
         case OPT_LISTEN:
             if (overrides->listen_count >= CONFIG_MAX_LISTEN)
@@ -664,6 +671,7 @@ static int open_serial_lines(struct serve *serve) {
          * is applied once (as unit 0, which those tables answer too). */
         .answers_unit = serve->config.model.any_unit ? NULL : serial_answers_unit,
         .unit_data = serve,
+        .ascii = serve->overrides.ascii,
     };
     for (size_t i = 0; i < serve->overrides.serial_count; i++) {
         char error[320];
