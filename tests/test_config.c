@@ -1525,13 +1525,17 @@ TEST(backends_take_every_key) {
                     "    unit_backoff: 1m\n"
                     "    queue: 8\n"
                     "    units: { 0: 0, 1: 1, 5: 247 }\n"
+                    "  - name: rts-line\n"
+                    "    serial: /dev/ttyS3\n"
+                    "    rs485: rts\n"
+                    "    units: [40]\n"
                     "  - name: converter\n"
                     "    address: 192.0.2.9:4001\n"
                     "    framing: rtu\n"
                     "    timeout: 200ms\n"
                     "    units: [9]\n",
                     &config);
-    CHECK_EQ(config.backend_count, 2);
+    CHECK_EQ(config.backend_count, 3);
     const struct config_backend *line1 = &config.backends[0];
     CHECK_EQ(line1->link, MB_GATEWAY_LINK_SERIAL);
     CHECK_STR(line1->serial, "/dev/serial/by-id/usb-FTDI-if00-port0");
@@ -1552,7 +1556,8 @@ TEST(backends_take_every_key) {
     CHECK_EQ(line1->connections, 1);
     CHECK_EQ(line1->in_flight, 1);
     CHECK_EQ(line1->queue, 8);
-    const struct config_backend *converter = &config.backends[1];
+    CHECK_EQ(config.backends[1].serial_line.rs485, MB_RS485_RTS);
+    const struct config_backend *converter = &config.backends[2];
     CHECK_EQ(converter->link, MB_GATEWAY_LINK_RTU_OVER_TCP);
     CHECK_STR(converter->address, "192.0.2.9:4001");
     CHECK_EQ(converter->answer_timeout_ms, 200); /* the timeout, shorter than 500 ms */
@@ -1730,6 +1735,8 @@ TEST(backends_errors) {
                         "time on one line, so it is always 1");
     CHECK_GATEWAY_ERROR("backends:\n  - { name: b, serial: /dev/ttyS0, parity: mark, units: [1] }\n",
                         "2:44: backends[0].parity: expected one of none, even, odd, got \"mark\"");
+    CHECK_GATEWAY_ERROR("backends:\n  - { name: b, serial: /dev/ttyS0, rs485: half, units: [1] }\n",
+                        "2:43: backends[0].rs485: expected one of none, kernel, rts, got \"half\"");
     CHECK_GATEWAY_ERROR("backends:\n  - { name: b, serial: /dev/ttyS0, data_bits: 5, units: [1] }\n",
                         "2:47: backends[0].data_bits: 5 is out of range; expected 7 or 8");
     CHECK_GATEWAY_ERROR("backends:\n  - name: plc1\n    address: 192.0.2.1\n",

@@ -198,7 +198,23 @@ TEST(rs485_modes_on_a_device_without_them_are_refused_with_advice) {
     /* Refused, the line is not left locked. */
     int fd = mb_serial_open(pair.path, &line_8n1, error, sizeof error);
     CHECK(fd >= 0);
-    close(fd);
+    /* A transport that toggles RTS on a line without one: its write fails cleanly, nothing
+     * is written, and the transport closes as any other. */
+    struct mb_transport *transport = NULL;
+    config.rs485 = MB_RS485_RTS;
+    CHECK_EQ(mb_serial_transport_create_for(fd, &config, &transport), 0);
+    CHECK_EQ(transport->ops->write(transport, "\x01\x03", 2), MB_EIO);
+    uint8_t seen[8];
+    CHECK_EQ(read_for(pair.master, seen, sizeof seen, 50), 0);
+    transport->ops->close(transport);
+    /* Without RTS toggling it is the plain serial transport. */
+    fd = mb_serial_open(pair.path, &line_8n1, error, sizeof error);
+    CHECK(fd >= 0);
+    CHECK_EQ(mb_serial_transport_create_for(fd, &line_8n1, &transport), 0);
+    CHECK_EQ(transport->ops->write(transport, "\x01\x03", 2), 2);
+    CHECK_EQ(read_for(pair.master, seen, 2, 500), 2);
+    transport->ops->close(transport);
+    CHECK_EQ(mb_serial_transport_create_for(-1, &config, &transport), MB_EINVAL);
     close_pair(&pair);
 }
 

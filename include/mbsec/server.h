@@ -264,6 +264,11 @@ struct mb_serial_server_config {
     uint32_t silence_us; /* t3.5; 0: from the line's baud rate (mb_rtu_timing()) */
     uint32_t reopen_ms;  /* a line that went away is opened again this often; 0: 1000 */
     int ascii; /* 1: Modbus ASCII (':', hex, LRC, CR LF) instead of RTU; frames end at CR LF */
+    /* mb_serial_server_adopt() only: called (with closed_data) once the stream ended (the peer
+     * closed it, or it failed), from the loop; destroy the server then or later, but not from
+     * inside this call. */
+    void (*on_closed)(void *closed_data, struct mb_serial_server *server);
+    void *closed_data;
 };
 
 struct mb_serial_server_stats {
@@ -290,6 +295,19 @@ MB_API int mb_serial_server_create(struct mb_loop *loop, const char *path,
                                    const struct mb_serial_server_config *config,
                                    struct mb_serial_server **server, char *error,
                                    size_t error_size);
+
+/*
+ * Serves a stream that is already open, `fd` (a TCP connection from a master that speaks RTU
+ * over TCP, as to a serial-to-Ethernet converter), the same way as a line: RTU frames (or ASCII),
+ * the units, the handler, broadcasts. The server takes `fd` (it closes it). A stream does not
+ * come back: when it ends, config->on_closed is called instead of opening it again. `name` is
+ * the peer in log lines ("127.0.0.1:40312"). The silence that ends a frame whose length cannot
+ * be told is config->silence_us, 20 ms when 0 (TCP segments may be delayed). Returns 0,
+ * MB_EINVAL, MB_ENOMEM, MB_ESYSTEM.
+ */
+MB_API int mb_serial_server_adopt(struct mb_loop *loop, int fd, const char *name,
+                                  const struct mb_serial_server_config *config,
+                                  struct mb_serial_server **server);
 
 MB_API void mb_serial_server_get_stats(const struct mb_serial_server *server,
                                        struct mb_serial_server_stats *stats);

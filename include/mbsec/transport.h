@@ -118,6 +118,13 @@ MB_API int mb_serial_open(const char *path, const struct mb_serial_config *confi
  * goes away reads as MB_ECLOSED. Returns 0, MB_ENOMEM or MB_EINVAL. */
 MB_API int mb_serial_transport_create(int fd, struct mb_transport **transport);
 
+/* The same for a line opened with `config`: with MB_RS485_RTS its writes raise RTS, wait
+ * rs485_delay_before_ms, write the frame whole, wait until the last character has left
+ * (tcdrain), wait rs485_delay_after_ms and lower RTS; which blocks for the frame's time on the
+ * wire. Any other mode (or config NULL): mb_serial_transport_create(). */
+MB_API int mb_serial_transport_create_for(int fd, const struct mb_serial_config *config,
+                                          struct mb_transport **transport);
+
 /* The peer of a connection: its address and, over TLS, its role. */
 struct mb_peer {
     struct sockaddr_storage address;

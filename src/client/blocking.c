@@ -158,7 +158,7 @@ static int reopen_serial(struct mb_client *client) {
         snprintf(client->detail, sizeof client->detail, "%s", why);
         return fd;
     }
-    int rc = mb_serial_transport_create(fd, &client->transport);
+    int rc = mb_serial_transport_create_for(fd, &client->line, &client->transport);
     if (rc != 0) {
         close(fd);
         snprintf(client->detail, sizeof client->detail, "%s: %s", client->peer, mb_strerror(rc));

@@ -270,7 +270,7 @@ static void open_line(struct mb_rtu_bus *bus) {
         int fd = mb_serial_open(bus->path, &bus->config.line, why, sizeof why);
         int rc = fd;
         if (fd >= 0) {
-            rc = mb_serial_transport_create(fd, &bus->transport);
+            rc = mb_serial_transport_create_for(fd, &bus->config.line, &bus->transport);
             if (rc != 0)
                 close(fd);
             else if ((rc = mb_loop_add(bus->loop, fd, MB_IO_READ, on_io, bus)) != 0) {

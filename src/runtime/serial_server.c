@@ -22,6 +22,7 @@
 
 #define READ_CHUNK 512
 #define DEFAULT_REOPEN_MS 1000
+#define STREAM_SILENCE_US 20000 /* RTU over TCP: segments may be delayed */
 
 struct mb_serial_server {
     struct mb_loop *loop;
@@ -44,6 +45,10 @@ struct mb_serial_server {
     struct mb_peer peer;
     uint64_t connection_id;
     int lost_logged;
+    int adopted; /* a stream handed over (mb_serial_server_adopt()): never reopened */
+    /* MB_RS485_RTS: answers go through a transport on a duplicate of fd that raises RTS
+     * around each frame (mb_serial_transport_create_for()); NULL otherwise. */
+    struct mb_transport *rts;
     struct mb_serial_server_stats stats;
 };
 
@@ -87,7 +92,25 @@ static void watch(struct mb_serial_server *server, unsigned events) {
 
 /* ---- answers ---- */
 
+static void close_rts(struct mb_serial_server *server) {
+    if (server->rts != NULL) {
+        server->rts->ops->close(server->rts);
+        server->rts = NULL;
+    }
+}
+
 static void write_output(struct mb_serial_server *server) {
+    if (server->rts != NULL && server->output_sent < server->output_length) {
+        /* The whole frame at once, the transmitter on around it (this blocks for its time
+         * on the wire). */
+        long count = server->rts->ops->write(server->rts, server->output + server->output_sent,
+                                             server->output_length - server->output_sent);
+        if (count < 0) {
+            line_lost(server, "writing an answer failed (RTS toggled)");
+            return;
+        }
+        server->output_sent += (size_t)count;
+    }
     while (server->output_sent < server->output_length) {
         ssize_t count = write(server->fd, server->output + server->output_sent,
                               server->output_length - server->output_sent);
@@ -108,7 +131,9 @@ static void write_output(struct mb_serial_server *server) {
     /* write() returns once the driver has the bytes: the line carries them for a while. */
     uint64_t on_wire =
         server->baud != 0 ? (uint64_t)server->output_length * 11u * 1000000u / server->baud : 0;
-    server->quiet_at_us = monotonic_us() + on_wire + server->silence_us;
+    /* A stream (RTU over TCP) is nobody else's wire: its answers go at once. */
+    if (!server->adopted)
+        server->quiet_at_us = monotonic_us() + on_wire + server->silence_us;
     server->output_length = server->output_sent = 0;
     watch(server, MB_IO_READ);
 }
@@ -262,7 +287,8 @@ static void on_io(struct mb_loop *loop, int fd, unsigned events, void *data) {
             return;
         }
         uint64_t now = monotonic_us();
-        server->quiet_at_us = now + server->silence_us;
+        if (!server->adopted)
+            server->quiet_at_us = now + server->silence_us;
         size_t offset = 0;
         while (offset < (size_t)count && server->fd >= 0) {
             size_t consumed = 0;
@@ -300,6 +326,19 @@ static int open_line(struct mb_serial_server *server, char *error, size_t error_
             snprintf(error, error_size, "%s: %s", server->path, mb_strerror(rc));
         return rc;
     }
+    if (server->line.rs485 == MB_RS485_RTS) {
+        int copy = dup(fd);
+        if (copy < 0 || mb_serial_transport_create_for(copy, &server->line, &server->rts) != 0) {
+            if (copy >= 0)
+                close(copy);
+            mb_loop_remove(server->loop, fd);
+            close(fd);
+            if (error != NULL && error_size > 0)
+                snprintf(error, error_size, "%s: cannot set up RTS toggling: %s", server->path,
+                         strerror(errno));
+            return MB_ESYSTEM;
+        }
+    }
     server->fd = fd;
     server->watched = MB_IO_READ;
     mb_rtu_decoder_init(&server->decoder, 1, server->silence_us);
@@ -329,12 +368,25 @@ static void reopen(struct mb_loop *loop, struct mb_timer *timer) {
 static void line_lost(struct mb_serial_server *server, const char *why) {
     if (server->fd < 0)
         return;
+    if (server->adopted) {
+        note(server, MB_LOG_INFO, "stream_closed", why);
+        mb_loop_remove(server->loop, server->fd);
+        close(server->fd);
+        server->fd = -1;
+        server->output_length = server->output_sent = 0;
+        mb_timer_stop(server->loop, &server->silence_timer);
+        mb_timer_stop(server->loop, &server->send_timer);
+        if (server->config.on_closed != NULL)
+            server->config.on_closed(server->config.closed_data, server);
+        return;
+    }
     char reason[320];
     snprintf(reason, sizeof reason, "%s; opening it again every %u ms", why,
              server->config.reopen_ms);
     note(server, MB_LOG_WARNING, "serial_lost", reason);
     mb_loop_remove(server->loop, server->fd);
     close(server->fd);
+    close_rts(server);
     server->fd = -1;
     server->output_length = server->output_sent = 0;
     mb_timer_stop(server->loop, &server->silence_timer);
@@ -382,6 +434,39 @@ int mb_serial_server_create(struct mb_loop *loop, const char *path,
     return 0;
 }
 
+int mb_serial_server_adopt(struct mb_loop *loop, int fd, const char *name,
+                           const struct mb_serial_server_config *config,
+                           struct mb_serial_server **server_out) {
+    if (loop == NULL || fd < 0 || name == NULL || config == NULL || config->handler == NULL ||
+        server_out == NULL)
+        return MB_EINVAL;
+    struct mb_serial_server *server = calloc(1, sizeof *server);
+    if (server == NULL || (server->path = strdup(name)) == NULL) {
+        free(server);
+        return MB_ENOMEM;
+    }
+    server->loop = loop;
+    server->config = *config;
+    server->adopted = 1;
+    server->silence_us = config->silence_us != 0 ? config->silence_us : STREAM_SILENCE_US;
+    server->baud = 0; /* nothing to wait for on a wire */
+    server->connection_id = atomic_fetch_add(&next_line_id, 1);
+    snprintf(server->peer.text, sizeof server->peer.text, "%s", name);
+    snprintf(server->peer.source, sizeof server->peer.source, "rtu-over-tcp");
+    int rc = mb_loop_add(loop, fd, MB_IO_READ, on_io, server);
+    if (rc != 0) {
+        free(server->path);
+        free(server);
+        return rc;
+    }
+    server->fd = fd;
+    server->watched = MB_IO_READ;
+    mb_rtu_decoder_init(&server->decoder, 1, server->silence_us);
+    mb_ascii_decoder_init(&server->ascii);
+    *server_out = server;
+    return 0;
+}
+
 void mb_serial_server_get_stats(const struct mb_serial_server *server,
                                 struct mb_serial_server_stats *stats) {
     *stats = server->stats;
@@ -393,6 +478,7 @@ void mb_serial_server_destroy(struct mb_serial_server *server) {
     mb_timer_stop(server->loop, &server->silence_timer);
     mb_timer_stop(server->loop, &server->send_timer);
     mb_timer_stop(server->loop, &server->reopen_timer);
+    close_rts(server);
     if (server->fd >= 0) {
         mb_loop_remove(server->loop, server->fd);
         close(server->fd);

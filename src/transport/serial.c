@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/serial.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mbsec/error.h"
@@ -346,4 +348,90 @@ static const struct mb_transport_ops line_ops = {
 
 int mb_serial_transport_create(int fd, struct mb_transport **transport_out) {
     return mb__fd_transport_create(fd, &line_ops, transport_out);
+}
+
+/* ---- RTS toggled by mbsec (MB_RS485_RTS) ---- */
+
+/* The transport head, and what toggling needs. mb__fd_close() frees it through the head. */
+struct rts_line {
+    struct mb_transport head;
+    uint32_t before_ms, after_ms;
+};
+
+static void pause_ms(uint32_t ms) {
+    struct timespec pause = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&pause, &pause) != 0 && errno == EINTR)
+        ;
+}
+
+/*
+ * A frame with the transmitter switched on for it: RTS raised, the frame written whole (waiting
+ * for the driver if it must), tcdrain() until the last character has left the UART, RTS
+ * lowered. This blocks the caller for the frame's time on the wire, as every user-space RTS
+ * toggle must: lowering RTS a moment too early cuts the frame's last character off, too late
+ * talks over the answer. Drivers with an RS-485 mode (MB_RS485_KERNEL) do it without blocking.
+ */
+static long rts_write(struct mb_transport *transport, const void *data, size_t length) {
+    struct rts_line *line = (struct rts_line *)transport;
+    int rts = TIOCM_RTS;
+    if (ioctl(transport->fd, TIOCMBIS, &rts) != 0)
+        return mb__fd_fail(transport, MB_EIO);
+    if (line->before_ms > 0)
+        pause_ms(line->before_ms);
+    size_t written = 0;
+    long result = 0;
+    while (written < length) {
+        ssize_t count = write(transport->fd, (const uint8_t *)data + written, length - written);
+        if (count > 0) {
+            written += (size_t)count;
+            continue;
+        }
+        if (count < 0 && errno == EINTR)
+            continue;
+        if (count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            struct pollfd poller = {.fd = transport->fd, .events = POLLOUT};
+            if (poll(&poller, 1, 1000) > 0)
+                continue;
+        }
+        result = mb__fd_fail(transport, count < 0 && (errno == EIO || errno == ENXIO)
+                                            ? MB_ECLOSED
+                                            : MB_EIO);
+        break;
+    }
+    if (result == 0 && tcdrain(transport->fd) != 0)
+        result = mb__fd_fail(transport, MB_EIO);
+    if (line->after_ms > 0)
+        pause_ms(line->after_ms);
+    ioctl(transport->fd, TIOCMBIC, &rts);
+    if (result != 0)
+        return result;
+    transport->blocked_on = 0;
+    return (long)written;
+}
+
+static const struct mb_transport_ops rts_ops = {
+    .name = "serial",
+    .read = line_read,
+    .write = rts_write,
+    .pending = mb__fd_pending,
+    .want = mb__fd_want,
+    .close = mb__fd_close,
+};
+
+int mb_serial_transport_create_for(int fd, const struct mb_serial_config *config,
+                                   struct mb_transport **transport_out) {
+    if (config == NULL || config->rs485 != MB_RS485_RTS)
+        return mb_serial_transport_create(fd, transport_out);
+    if (fd < 0 || transport_out == NULL)
+        return MB_EINVAL;
+    struct rts_line *line = calloc(1, sizeof *line);
+    if (line == NULL)
+        return MB_ENOMEM;
+    line->head.ops = &rts_ops;
+    line->head.fd = fd;
+    line->head.detail = "";
+    line->before_ms = config->rs485_delay_before_ms;
+    line->after_ms = config->rs485_delay_after_ms;
+    *transport_out = &line->head;
+    return 0;
 }

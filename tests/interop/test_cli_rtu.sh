@@ -12,7 +12,7 @@ mbsec=${1:?usage: test_cli_rtu.sh MBSEC RTU_LIBMODBUS}
 device_program=${2:?usage: test_cli_rtu.sh MBSEC RTU_LIBMODBUS}
 # shellcheck source=../lib/harness.sh
 . "$(dirname "$0")/../lib/harness.sh"
-plan 19
+plan 22
 
 # The device serves until its standard input closes: a fifo held open on descriptor 7.
 mkfifo "$scratch/device.in"
@@ -66,6 +66,14 @@ run read "$path" --unit 17 --parity none --baud 10 holding 0 1
 expect_one_line "--baud 10: a usage error" 2 'a rate from 50 to 4000000'
 run read "$path" --unit 250 --parity none holding 0 1
 expect_one_line "--unit 250 on a serial line: reserved, a usage error" 2 'reserved on a serial line'
+run read "$path" --unit 17 --parity none --rs485 sometimes holding 0 1
+expect_one_line "--rs485 sometimes: a usage error naming the choices" 2 'none, kernel or rts'
+run read "$path" --unit 17 --parity none --rs485 rts holding 0 1
+expect_one_line "--rs485 rts on a line without RTS (a pseudo-terminal): exit status 3, why" 3 \
+    'no RTS line to toggle'
+run read "$path" --unit 17 --parity none --rs485 kernel holding 0 1
+expect_one_line "--rs485 kernel on a driver without the mode: exit status 3, why" 3 \
+    'no RS-485 mode'
 run read /nonexistent/ttyUSB9 --unit 1 --parity none holding 0 1
 expect_one_line "a path that is no device: cannot connect, exit status 3" 3 \
     'no such serial device'

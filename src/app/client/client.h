@@ -114,6 +114,7 @@ struct cli_options {
     int line_given; /* one of --baud, --parity, --stop, --data, --echo was given */
     int echo;       /* --echo: the adapter echoes what is sent */
     int ascii;      /* --ascii: Modbus ASCII on the serial line instead of RTU */
+    int rs485;      /* --rs485: enum mb_serial_rs485 */
 };
 
 /* Which option groups a command accepts besides --unit, --timeout, --retries and --json. */
@@ -239,6 +240,9 @@ void cli_format_address(const struct cli_location *location, uint32_t address, c
     "  --echo             serial line: the adapter echoes what is sent (2-wire RS-485):\n" \
     "                     drop the echo of each request before reading the answer\n"       \
     "  --ascii            serial line: Modbus ASCII instead of RTU\n"                      \
+    "  --rs485 MODE       serial line: how the RS-485 transmitter is switched: none\n"     \
+    "                     (default: RS-232, or an adapter that does it), kernel (the\n"    \
+    "                     driver's RS-485 mode), rts (RTS raised around each frame)\n"     \
     "  --rtu-over-tcp     host:port speaks RTU, not Modbus/TCP (a serial-to-Ethernet\n"    \
     "                     converter in transparent mode)\n"
 #define CLI_HELP_JSON "  --json             JSON output, one object per line, errors included\n"

@@ -47,6 +47,7 @@ enum common_flag {
     FLAG_RTU_OVER_TCP,
     FLAG_ECHO,
     FLAG_ASCII,
+    FLAG_RS485,
 };
 
 static const struct cli_flag common_flags[] = {
@@ -74,6 +75,7 @@ static const struct cli_flag common_flags[] = {
     {"rtu-over-tcp", 0, FLAG_RTU_OVER_TCP},
     {"echo", 0, FLAG_ECHO},
     {"ascii", 0, FLAG_ASCII},
+    {"rs485", 1, FLAG_RS485},
     {NULL, 0, 0},
 };
 
@@ -269,6 +271,17 @@ static int take_common_flag(const struct cli_command *command, struct cli_option
         return 0;
     case FLAG_ASCII:
         options->ascii = 1;
+        options->line_given = 1;
+        return 0;
+    case FLAG_RS485:
+        if (strcmp(argument, "none") == 0)
+            options->rs485 = MB_RS485_NONE;
+        else if (strcmp(argument, "kernel") == 0)
+            options->rs485 = MB_RS485_KERNEL;
+        else if (strcmp(argument, "rts") == 0)
+            options->rs485 = MB_RS485_RTS;
+        else
+            return cli_usage_error(options, "--rs485: none, kernel or rts, got '%s'", argument);
         options->line_given = 1;
         return 0;
     default:
@@ -618,7 +631,8 @@ static int check_transport(const struct cli_command *command, struct cli_options
     if (options->line_given)
         return cli_usage_error(
             options,
-            "--baud, --parity, --stop, --data, --echo and --ascii apply to a serial line (a "
+            "--baud, --parity, --stop, --data, --echo, --ascii and --rs485 apply to a serial "
+            "line (a "
             "path such as /dev/ttyUSB0), not to %s",
             options->target);
     if (options->rtu_over_tcp && options->tls)

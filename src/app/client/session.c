@@ -132,7 +132,8 @@ int cli_connect(const struct cli_options *options, int reconnect, struct mb_clie
         struct mb_serial_config line = {.baud = options->baud,
                                         .parity = options->parity,
                                         .stop_bits = options->stop_bits,
-                                        .data_bits = options->data_bits};
+                                        .data_bits = options->data_bits,
+                                        .rs485 = (enum mb_serial_rs485)options->rs485};
         char detail[320] = "";
         int result =
             mb_client_open_serial(target, &line, &client_options, client, detail, sizeof detail);

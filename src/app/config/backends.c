@@ -373,7 +373,7 @@ static int parse_serial(const struct yaml_reader *reader, const yaml_node_t *nod
 static int parse_rtu_key(const struct yaml_reader *reader, const yaml_node_t *node,
                          const char *path, const char *key, struct config_backend *backend) {
     static const char *const parities[] = {"none", "even", "odd", NULL};
-    static const char *const rs485_modes[] = {"none", "kernel", NULL};
+    static const char *const rs485_modes[] = {"none", "kernel", "rts", NULL};
     static const char *const framings[] = {"tcp", "rtu", NULL};
     uint64_t number = 0;
     size_t choice = 0;
@@ -407,7 +407,9 @@ static int parse_rtu_key(const struct yaml_reader *reader, const yaml_node_t *no
     }
     if (strcmp(key, "rs485") == 0) {
         status = yaml_choice(reader, node, path, rs485_modes, &choice);
-        backend->serial_line.rs485 = choice == 1 ? MB_RS485_KERNEL : MB_RS485_NONE;
+        backend->serial_line.rs485 = choice == 1   ? MB_RS485_KERNEL
+                                     : choice == 2 ? MB_RS485_RTS
+                                                   : MB_RS485_NONE;
         return status;
     }
     if (strcmp(key, "echo") == 0)

@@ -391,7 +391,9 @@ static void print_bus(const struct setup *setup, const struct config_backend *ba
         printf("  %s  serial line %s, RTU, %u %u%c%u%s%s\n", backend->name, backend->serial,
                line->baud ? line->baud : 19200, line->data_bits ? line->data_bits : 8,
                line->parity ? line->parity : 'E', line->stop_bits ? line->stop_bits : 1,
-               line->rs485 == MB_RS485_KERNEL ? ", RS-485 by the driver" : "",
+               line->rs485 == MB_RS485_KERNEL ? ", RS-485 by the driver"
+               : line->rs485 == MB_RS485_RTS  ? ", RS-485 by RTS toggled around each frame"
+                                              : "",
                backend->echo ? ", echo dropped" : "");
     } else {
         char resolved[80] = "";

@@ -31,6 +31,7 @@
 #include "app/daemon/arguments.h"
 #include "app/daemon/front.h"
 #include "app/daemon/reload.h"
+#include "app/serve/rtu_tcp.h"
 #include "mbsec/loop.h"
 #include "mbsec/model.h"
 #include "mbsec/policy.h"
@@ -40,6 +41,7 @@
 
 #define MAX_WORKERS 64
 #define MAX_SERIAL_LINES 8
+#define MAX_RTU_LISTENERS 4
 
 /* Flags that override the configuration file, kept so that a reload applies them again. */
 struct overrides {
@@ -64,6 +66,9 @@ struct overrides {
     size_t serial_count;
     struct mb_serial_config line;
     int ascii; /* --ascii: Modbus ASCII on the lines instead of RTU */
+    /* --rtu-over-tcp: listeners whose connections speak RTU */
+    const char *rtu_listen[MAX_RTU_LISTENERS];
+    size_t rtu_listen_count;
 };
 
 struct worker {
@@ -96,6 +101,7 @@ struct serve {
     struct mb_timer sync_timer;
     volatile int stopping;                             /* set by the first worker, read by all */
     struct mb_serial_server *serial[MAX_SERIAL_LINES]; /* on the first worker's loop */
+    struct rtu_tcp *rtu_listeners[MAX_RTU_LISTENERS];   /* there too */
 };
 
 enum command {
@@ -137,6 +143,11 @@ static void usage(FILE *out) {
           "  --baud N, --parity none|even|odd, --stop 1|2, --data 8|7\n"
           "                           the serial lines' settings (default 19200 8E1)\n"
           "  --ascii                  Modbus ASCII on the serial lines instead of RTU\n"
+          "  --rs485 none|kernel|rts  how the lines' RS-485 transmitters are switched (default\n"
+          "                           none: RS-232, or adapters that do it themselves)\n"
+          "  --rtu-over-tcp ADDRESS   also listen on ADDRESS for masters that speak Modbus RTU\n"
+          "                           over TCP (as to a serial-to-Ethernet converter);\n"
+          "                           repeatable\n"
           "  --config FILE            YAML configuration (docs/configuration.md)\n"
           "  --check FILE             validate FILE as serve would load it (TLS files, units,\n"
           "                           FIFOs too), print what it sets up, and exit: 0 when it\n"
@@ -199,6 +210,8 @@ static int parse_arguments(int argc, char **argv, struct overrides *overrides) {
         OPT_STOP,
         OPT_DATA,
         OPT_ASCII,
+        OPT_RTU_OVER_TCP,
+        OPT_RS485,
     };
     static const struct option options[] = {
         DAEMON_LONG_OPTIONS,
@@ -223,6 +236,8 @@ static int parse_arguments(int argc, char **argv, struct overrides *overrides) {
         {"stop", required_argument, NULL, OPT_STOP},
         {"data", required_argument, NULL, OPT_DATA},
         {"ascii", no_argument, NULL, OPT_ASCII},
+        {"rtu-over-tcp", required_argument, NULL, OPT_RTU_OVER_TCP},
+        {"rs485", required_argument, NULL, OPT_RS485},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -287,6 +302,22 @@ static int parse_arguments(int argc, char **argv, struct overrides *overrides) {
             break;
         case OPT_ASCII:
             overrides->ascii = 1;
+            break;
+        case OPT_RS485:
+            if (strcmp(optarg, "none") == 0)
+                overrides->line.rs485 = MB_RS485_NONE;
+            else if (strcmp(optarg, "kernel") == 0)
+                overrides->line.rs485 = MB_RS485_KERNEL;
+            else if (strcmp(optarg, "rts") == 0)
+                overrides->line.rs485 = MB_RS485_RTS;
+            else
+                bad = "--rs485: none, kernel or rts";
+            break;
+        case OPT_RTU_OVER_TCP:
+            if (overrides->rtu_listen_count >= MAX_RTU_LISTENERS)
+                bad = "too many --rtu-over-tcp listeners (4 at most)";
+            else
+                overrides->rtu_listen[overrides->rtu_listen_count++] = optarg;
             break;
         case OPT_LISTEN:
             if (overrides->listen_count >= CONFIG_MAX_LISTEN)
@@ -683,6 +714,17 @@ static int open_serial_lines(struct serve *serve) {
             return rc == MB_EINVAL || rc == MB_ENOMEM ? EXIT_STATUS_FAILURE : EXIT_STATUS_USAGE;
         }
     }
+    /* RTU over TCP: the same slave, on connections (ASCII is for lines only). */
+    config.ascii = 0;
+    for (size_t i = 0; i < serve->overrides.rtu_listen_count; i++) {
+        char error[320] = "";
+        int rc = rtu_tcp_open(serve->workers[0].loop, serve->overrides.rtu_listen[i], &config,
+                              &serve->rtu_listeners[i], error, sizeof error);
+        if (rc != 0) {
+            fprintf(stderr, "mbsec serve: %s\n", error[0] ? error : mb_strerror(rc));
+            return rc == MB_ENOMEM ? EXIT_STATUS_FAILURE : EXIT_STATUS_USAGE;
+        }
+    }
     return 0;
 }
 
@@ -690,7 +732,8 @@ static int open_serial_lines(struct serve *serve) {
 static int open_listeners(struct serve *serve) {
     /* Serial lines alone: no TCP listener (not even the default port 502), unless systemd
      * hands sockets over. */
-    if (serve->overrides.serial_count > 0 && serve->config.front.listen_count == 0 &&
+    if (serve->overrides.serial_count + serve->overrides.rtu_listen_count > 0 &&
+        serve->config.front.listen_count == 0 &&
         serve->config.front.tls_listen_count == 0 && getenv("LISTEN_FDS") == NULL)
         return 0;
     struct mb_server *servers[MAX_WORKERS];
@@ -983,6 +1026,10 @@ static void finish(struct serve *serve, int status) {
     for (size_t i = 0; i < MAX_SERIAL_LINES; i++) {
         mb_serial_server_destroy(serve->serial[i]);
         serve->serial[i] = NULL;
+    }
+    for (size_t i = 0; i < MAX_RTU_LISTENERS; i++) {
+        rtu_tcp_close(serve->rtu_listeners[i]);
+        serve->rtu_listeners[i] = NULL;
     }
     if (serve->worker_count > 0)
         mb_timer_stop(serve->workers[0].loop, &serve->sync_timer);

@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: MIT */
+#include "app/serve/rtu_tcp.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "mbsec/error.h"
+#include "mbsec/transport.h"
+
+struct rtu_tcp {
+    struct mb_loop *loop;
+    int fd;
+    char name[80];
+    struct mb_serial_server_config config;
+    struct mb_serial_server *connections[RTU_TCP_MAX_CONNECTIONS];
+    int closed[RTU_TCP_MAX_CONNECTIONS]; /* its stream ended: destroyed by the reap task */
+    struct mb_task reap_task;
+    uint64_t refused;
+};
+
+static void note(struct rtu_tcp *listener, enum mb_log_level level, const char *event,
+                 const char *peer, const char *reason) {
+    if (listener->config.log == NULL)
+        return;
+    struct mb_log_event record = {
+        .level = level, .event = event, .listener = listener->name, .peer = peer, .reason = reason};
+    listener->config.log(listener->config.log_data, &record);
+}
+
+/* Destroys the servers whose streams ended; a loop task, never inside their own callbacks. */
+static void reap(struct mb_loop *loop, struct mb_task *task) {
+    (void)loop;
+    struct rtu_tcp *listener = task->data;
+    for (size_t i = 0; i < RTU_TCP_MAX_CONNECTIONS; i++)
+        if (listener->closed[i]) {
+            mb_serial_server_destroy(listener->connections[i]);
+            listener->connections[i] = NULL;
+            listener->closed[i] = 0;
+        }
+}
+
+static void on_closed(void *data, struct mb_serial_server *server) {
+    struct rtu_tcp *listener = data;
+    for (size_t i = 0; i < RTU_TCP_MAX_CONNECTIONS; i++)
+        if (listener->connections[i] == server)
+            listener->closed[i] = 1;
+    mb_loop_post(listener->loop, &listener->reap_task, reap, listener);
+}
+
+static void on_accept(struct mb_loop *loop, int fd, unsigned events, void *data) {
+    (void)events;
+    struct rtu_tcp *listener = data;
+    for (int round = 0; round < 16; round++) {
+        struct sockaddr_storage address;
+        socklen_t length = sizeof address;
+        int connection = accept4(fd, (struct sockaddr *)&address, &length,
+                                 SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (connection < 0)
+            return; /* EAGAIN, or a connection that went before it was taken */
+        char peer[64] = "?";
+        mb_address_format((struct sockaddr *)&address, length, peer, sizeof peer);
+        size_t slot = 0;
+        while (slot < RTU_TCP_MAX_CONNECTIONS && listener->connections[slot] != NULL)
+            slot++;
+        if (slot == RTU_TCP_MAX_CONNECTIONS) {
+            close(connection);
+            char reason[120];
+            snprintf(reason, sizeof reason, "%d connections already: closed (%llu so far)",
+                     RTU_TCP_MAX_CONNECTIONS, (unsigned long long)++listener->refused);
+            note(listener, MB_LOG_WARNING, "connection_refused", peer, reason);
+            continue;
+        }
+        int one = 1;
+        setsockopt(connection, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        int rc = mb_serial_server_adopt(loop, connection, peer, &listener->config,
+                                        &listener->connections[slot]);
+        if (rc != 0) {
+            close(connection);
+            note(listener, MB_LOG_WARNING, "connection_refused", peer, mb_strerror(rc));
+            continue;
+        }
+        note(listener, MB_LOG_INFO, "connection_opened", peer, "Modbus RTU over TCP");
+    }
+}
+
+int rtu_tcp_open(struct mb_loop *loop, const char *text, const struct mb_serial_server_config *config,
+                 struct rtu_tcp **out, char *error, size_t error_size) {
+    struct sockaddr_storage address;
+    socklen_t length;
+    const char *problem = NULL;
+    if (mb_address_parse(text, 502, &address, &length, &problem) != 0) {
+        snprintf(error, error_size, "--rtu-over-tcp %s: %s", text,
+                 problem != NULL ? problem : "not an address");
+        return MB_EADDRESS;
+    }
+    struct rtu_tcp *listener = calloc(1, sizeof *listener);
+    if (listener == NULL)
+        return MB_ENOMEM;
+    listener->loop = loop;
+    listener->config = *config;
+    listener->config.on_closed = on_closed;
+    listener->config.closed_data = listener;
+    int one = 1;
+    listener->fd = socket(address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (listener->fd < 0 ||
+        setsockopt(listener->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        bind(listener->fd, (struct sockaddr *)&address, length) != 0 ||
+        listen(listener->fd, 64) != 0) {
+        int saved = errno;
+        snprintf(error, error_size, "--rtu-over-tcp %s: %s", text, strerror(saved));
+        if (listener->fd >= 0)
+            close(listener->fd);
+        free(listener);
+        return saved == EADDRINUSE ? MB_EADDRINUSE : saved == EACCES ? MB_EACCES : MB_ESYSTEM;
+    }
+    length = sizeof address;
+    getsockname(listener->fd, (struct sockaddr *)&address, &length);
+    mb_address_format((struct sockaddr *)&address, length, listener->name, sizeof listener->name);
+    int rc = mb_loop_add(loop, listener->fd, MB_IO_READ, on_accept, listener);
+    if (rc != 0) {
+        snprintf(error, error_size, "--rtu-over-tcp %s: %s", text, mb_strerror(rc));
+        close(listener->fd);
+        free(listener);
+        return rc;
+    }
+    note(listener, MB_LOG_INFO, "listening", NULL, NULL);
+    note(listener, MB_LOG_INFO, "rtu_listener", NULL,
+         "Modbus RTU over TCP (as to a serial-to-Ethernet converter)");
+    *out = listener;
+    return 0;
+}
+
+void rtu_tcp_close(struct rtu_tcp *listener) {
+    if (listener == NULL)
+        return;
+    mb_loop_cancel(listener->loop, &listener->reap_task);
+    mb_loop_remove(listener->loop, listener->fd);
+    close(listener->fd);
+    for (size_t i = 0; i < RTU_TCP_MAX_CONNECTIONS; i++)
+        mb_serial_server_destroy(listener->connections[i]);
+    free(listener);
+}
