@@ -425,17 +425,8 @@ static void set_state(struct mb_async *client, enum mb_async_state state, int er
 }
 
 static uint32_t next_backoff(struct mb_async *client) {
-    uint64_t delay = client->config.reconnect_min_ms;
-    for (uint32_t i = 1; i < client->failures && delay < client->config.reconnect_max_ms; i++)
-        delay *= 2;
-    if (delay > client->config.reconnect_max_ms)
-        delay = client->config.reconnect_max_ms;
-    /* xorshift64: jitter only needs to spread clients apart, not to be unpredictable. */
-    client->random ^= client->random << 13;
-    client->random ^= client->random >> 7;
-    client->random ^= client->random << 17;
-    delay += delay / 4 > 0 ? client->random % (delay / 4 + 1) : 0;
-    return delay > UINT32_MAX ? UINT32_MAX : (uint32_t)delay;
+    return mb__client_backoff(client->config.reconnect_min_ms, client->config.reconnect_max_ms,
+                              client->failures, &client->random);
 }
 
 static void on_reconnect_timer(struct mb_loop *loop, struct mb_timer *timer) {

@@ -649,6 +649,45 @@ static int take_rtu_frame(struct mb_client *client, const uint8_t *pdu, size_t l
     return finish_answer(client, pdu, length, unit_id, &frame, started, reply);
 }
 
+/* The unit ids a serial line refuses: 248..255, and a broadcast of what is not a write. */
+static int check_serial_unit(struct mb_client *client, uint8_t unit_id, uint8_t function) {
+    if (unit_id > MB_SERIAL_ADDRESS_MAX)
+        return refuse(client, MB_EINVAL, "unit ids 248..255 are reserved on a serial line");
+    if (unit_id == MB_SERIAL_BROADCAST && !mb_function_is_broadcastable(function))
+        return refuse(client, MB_EINVAL,
+                      "unit 0 is a broadcast, which nobody answers: writes only (FC 5, 6, 15, "
+                      "16, 21, 22)");
+    return 0;
+}
+
+/* The adapter's echo of the request comes first: dropped byte for byte. A byte that differs
+ * means the echo was lost (or garbled): what follows is taken as it comes. */
+static void skip_echo(struct mb_client *client, const uint8_t *frame, size_t size,
+                      size_t *echo_seen) {
+    while (*echo_seen < size && client->input_start < client->input_end) {
+        if (client->input[client->input_start] != frame[*echo_seen]) {
+            *echo_seen = size;
+            return;
+        }
+        client->input_start++;
+        (*echo_seen)++;
+    }
+}
+
+/* The timeout came without an answer: the damage seen meanwhile, or the timeout itself. */
+static int no_valid_answer(struct mb_client *client, uint8_t unit_id, int damaged) {
+    client->stats.timeouts++;
+    if (damaged != 0) {
+        snprintf(client->detail, sizeof client->detail,
+                 "the answer from %s unit %u was damaged (%s)", client->peer, unit_id,
+                 mb_strerror(damaged));
+        return damaged;
+    }
+    snprintf(client->detail, sizeof client->detail, "no answer from %s unit %u within %u ms",
+             client->peer, unit_id, client->options.timeout_ms);
+    return MB_ETIMEDOUT;
+}
+
 /*
  * One request with RTU framing: the line quiet for t3.5 first, the frame written, then bytes
  * fed to the RTU decoder until the answer from unit_id is whole, the line falls silent on a
@@ -658,17 +697,14 @@ static int take_rtu_frame(struct mb_client *client, const uint8_t *pdu, size_t l
  */
 static int exchange_rtu(struct mb_client *client, uint8_t unit_id, const uint8_t *pdu,
                         size_t length, struct mb_reply *reply) {
-    if (unit_id > MB_SERIAL_ADDRESS_MAX)
-        return refuse(client, MB_EINVAL, "unit ids 248..255 are reserved on a serial line");
-    if (unit_id == MB_SERIAL_BROADCAST && !mb_function_is_broadcastable(pdu[0]))
-        return refuse(client, MB_EINVAL,
-                      "unit 0 is a broadcast, which nobody answers: writes only (FC 5, 6, 15, "
-                      "16, 21, 22)");
+    int rc = check_serial_unit(client, unit_id, pdu[0]);
+    if (rc != 0)
+        return rc;
     uint8_t frame[MB_RTU_FRAME_MAX];
     int size = mb_rtu_encode(unit_id, pdu, length, frame, sizeof frame);
     if (size < 0)
         return refuse(client, MB_EINVAL, "the request does not fit an RTU frame");
-    int rc = drop_stale_input(client);
+    rc = drop_stale_input(client);
     if (rc != 0)
         return rc;
     uint64_t now = monotonic_us();
@@ -691,16 +727,7 @@ static int exchange_rtu(struct mb_client *client, uint8_t unit_id, const uint8_t
     int damaged = 0; /* a frame dropped for its CRC or length while waiting */
     size_t echo_seen = client->options.rtu_echo ? 0 : (size_t)size;
     for (;;) {
-        /* The adapter's echo of the request comes first: dropped byte for byte. A byte that
-         * differs means the echo was lost (or garbled): what follows is taken as it comes. */
-        while (echo_seen < (size_t)size && client->input_start < client->input_end) {
-            if (client->input[client->input_start] != frame[echo_seen]) {
-                echo_seen = (size_t)size;
-                break;
-            }
-            client->input_start++;
-            echo_seen++;
-        }
+        skip_echo(client, frame, (size_t)size, &echo_seen);
         while (client->input_start < client->input_end) {
             size_t consumed = 0;
             uint8_t address;
@@ -748,17 +775,7 @@ static int exchange_rtu(struct mb_client *client, uint8_t unit_id, const uint8_t
             }
             if (now < deadline)
                 continue;
-            client->stats.timeouts++;
-            if (damaged != 0) {
-                snprintf(client->detail, sizeof client->detail,
-                         "the answer from %s unit %u was damaged (%s)", client->peer, unit_id,
-                         mb_strerror(damaged));
-                return damaged;
-            }
-            snprintf(client->detail, sizeof client->detail,
-                     "no answer from %s unit %u within %u ms", client->peer, unit_id,
-                     client->options.timeout_ms);
-            return MB_ETIMEDOUT;
+            return no_valid_answer(client, unit_id, damaged);
         }
         if (rc != 0)
             return rc;
@@ -774,17 +791,14 @@ static int exchange_rtu(struct mb_client *client, uint8_t unit_id, const uint8_t
  */
 static int exchange_ascii(struct mb_client *client, uint8_t unit_id, const uint8_t *pdu,
                           size_t length, struct mb_reply *reply) {
-    if (unit_id > MB_SERIAL_ADDRESS_MAX)
-        return refuse(client, MB_EINVAL, "unit ids 248..255 are reserved on a serial line");
-    if (unit_id == MB_SERIAL_BROADCAST && !mb_function_is_broadcastable(pdu[0]))
-        return refuse(client, MB_EINVAL,
-                      "unit 0 is a broadcast, which nobody answers: writes only (FC 5, 6, 15, "
-                      "16, 21, 22)");
+    int rc = check_serial_unit(client, unit_id, pdu[0]);
+    if (rc != 0)
+        return rc;
     char frame[MB_ASCII_FRAME_MAX];
     int size = mb_ascii_encode(unit_id, pdu, length, frame, sizeof frame);
     if (size < 0)
         return refuse(client, MB_EINVAL, "the request does not fit an ASCII frame");
-    int rc = drop_stale_input(client);
+    rc = drop_stale_input(client);
     if (rc != 0)
         return rc;
     uint64_t now = monotonic_us();
@@ -806,14 +820,7 @@ static int exchange_ascii(struct mb_client *client, uint8_t unit_id, const uint8
     int damaged = 0;
     size_t echo_seen = client->options.rtu_echo ? 0 : (size_t)size;
     for (;;) {
-        while (echo_seen < (size_t)size && client->input_start < client->input_end) {
-            if (client->input[client->input_start] != (uint8_t)frame[echo_seen]) {
-                echo_seen = (size_t)size;
-                break;
-            }
-            client->input_start++;
-            echo_seen++;
-        }
+        skip_echo(client, (const uint8_t *)frame, (size_t)size, &echo_seen);
         while (client->input_start < client->input_end) {
             size_t consumed = 0;
             uint8_t address;
@@ -838,17 +845,7 @@ static int exchange_ascii(struct mb_client *client, uint8_t unit_id, const uint8
         }
         rc = read_more(client, deadline);
         if (rc == MB_ETIMEDOUT) {
-            client->stats.timeouts++;
-            if (damaged != 0) {
-                snprintf(client->detail, sizeof client->detail,
-                         "the answer from %s unit %u was damaged (%s)", client->peer, unit_id,
-                         mb_strerror(damaged));
-                return damaged;
-            }
-            snprintf(client->detail, sizeof client->detail,
-                     "no answer from %s unit %u within %u ms", client->peer, unit_id,
-                     client->options.timeout_ms);
-            return MB_ETIMEDOUT;
+            return no_valid_answer(client, unit_id, damaged);
         }
         if (rc != 0)
             return rc;

@@ -28,6 +28,11 @@ int mb__client_check(const uint8_t *request_pdu, size_t request_length, uint8_t 
  */
 int mb__client_socket(const struct sockaddr *address, socklen_t length, int *fd, int *system_errno);
 
+/* The delay before the next attempt after `failures` failures in a row: min_ms doubling up to
+ * max_ms, plus up to 25 % jitter from the xorshift state *random (spreading clients apart, not
+ * unpredictable). */
+uint32_t mb__client_backoff(uint32_t min_ms, uint32_t max_ms, uint32_t failures, uint64_t *random);
+
 /* After a connecting socket became writable: 0, or MB_ECONNECT with *system_errno set. */
 int mb__client_connect_result(int fd, int *system_errno);
 

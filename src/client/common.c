@@ -140,6 +140,20 @@ int mb__client_socket(const struct sockaddr *address, socklen_t length, int *fd_
     return MB_ECONNECT;
 }
 
+uint32_t mb__client_backoff(uint32_t min_ms, uint32_t max_ms, uint32_t failures,
+                            uint64_t *random) {
+    uint64_t delay = min_ms;
+    for (uint32_t i = 1; i < failures && delay < max_ms; i++)
+        delay *= 2;
+    if (delay > max_ms)
+        delay = max_ms;
+    *random ^= *random << 13;
+    *random ^= *random >> 7;
+    *random ^= *random << 17;
+    delay += delay / 4 > 0 ? *random % (delay / 4 + 1) : 0;
+    return delay > UINT32_MAX ? UINT32_MAX : (uint32_t)delay;
+}
+
 int mb__client_connect_result(int fd, int *system_errno) {
     int error = 0;
     socklen_t size = sizeof error;

@@ -193,16 +193,8 @@ static void fail_all(struct mb_rtu_bus *bus, int status, const char *detail) {
 /* ---- the line ---- */
 
 static uint32_t next_backoff(struct mb_rtu_bus *bus) {
-    uint64_t delay = bus->config.reopen_min_ms;
-    for (uint32_t i = 1; i < bus->failures && delay < bus->config.reopen_max_ms; i++)
-        delay *= 2;
-    if (delay > bus->config.reopen_max_ms)
-        delay = bus->config.reopen_max_ms;
-    bus->random ^= bus->random << 13;
-    bus->random ^= bus->random >> 7;
-    bus->random ^= bus->random << 17;
-    delay += delay / 4 > 0 ? bus->random % (delay / 4 + 1) : 0;
-    return delay > UINT32_MAX ? UINT32_MAX : (uint32_t)delay;
+    return mb__client_backoff(bus->config.reopen_min_ms, bus->config.reopen_max_ms, bus->failures,
+                              &bus->random);
 }
 
 static void close_line(struct mb_rtu_bus *bus) {
@@ -402,6 +394,16 @@ static void attempt_failed(struct mb_rtu_bus *bus, uint64_t now) {
     complete(bus, request, status, NULL, 0, NULL, detail);
 }
 
+/* The late answer of the attempt that timed out last came: dropped, and no longer awaited. */
+static void late_answer(struct mb_rtu_bus *bus, uint8_t address) {
+    char detail[320];
+    bus->stats.late++;
+    bus->late_valid = 0;
+    snprintf(detail, sizeof detail, "%s unit %u: answer after its timeout, dropped", bus->peer,
+             address);
+    event(bus, MB_RTU_LATE_ANSWER, address, detail);
+}
+
 /* A whole frame read while the transaction was on the wire (or between transactions). */
 static void take_frame(struct mb_rtu_bus *bus, uint8_t address, const uint8_t *pdu, size_t length,
                        uint64_t now) {
@@ -411,11 +413,7 @@ static void take_frame(struct mb_rtu_bus *bus, uint8_t address, const uint8_t *p
                (pdu[0] & 0x7F) == bus->late_function;
     if (!tx->active || tx->sending) {
         if (late) {
-            bus->stats.late++;
-            bus->late_valid = 0;
-            snprintf(detail, sizeof detail, "%s unit %u: answer after its timeout, dropped",
-                     bus->peer, address);
-            event(bus, MB_RTU_LATE_ANSWER, address, detail);
+            late_answer(bus, address);
         } else {
             bus->stats.unsolicited++;
             snprintf(detail, sizeof detail,
@@ -427,11 +425,7 @@ static void take_frame(struct mb_rtu_bus *bus, uint8_t address, const uint8_t *p
     }
     if (address != tx->unit || (late && length > 0 && (pdu[0] & 0x7F) != tx->function)) {
         if (late) {
-            bus->stats.late++;
-            bus->late_valid = 0;
-            snprintf(detail, sizeof detail, "%s unit %u: answer after its timeout, dropped",
-                     bus->peer, address);
-            event(bus, MB_RTU_LATE_ANSWER, address, detail);
+            late_answer(bus, address);
             return;
         }
         bus->stats.wrong_unit++;
