@@ -559,10 +559,21 @@ TEST(an_adapter_that_echoes_has_its_echo_dropped) {
     got = call(1, read_3_at_100, sizeof read_3_at_100);
     CHECK_EQ(got.status, 0);
     CHECK_EQ(mb_get_u16(got.pdu + 2), 100);
+    /* A broadcast's echo is dropped too, not counted as a stray frame. */
+    got = call(0, write_9_at_16, sizeof write_9_at_16);
+    CHECK_EQ(got.status, 0);
+    CHECK_EQ(call(1, read_3_at_100, sizeof read_3_at_100).status, 0);
     struct mb_rtu_bus_stats stats;
     mb_rtu_bus_stats(fx.bus, &stats);
     CHECK_EQ(stats.unsolicited, 0);
     CHECK_EQ(stats.damaged, 0);
+    CHECK_EQ(stats.wrong_unit, 0);
+    /* Told to expect an echo that does not come: the answer's first bytes look like the
+     * echo's (unit, function); they are handed back to the decoder and the read succeeds. */
+    fx.echo = 0;
+    got = call(1, read_3_at_100, sizeof read_3_at_100);
+    CHECK_EQ(got.status, 0);
+    CHECK_EQ(mb_get_u16(got.pdu + 2), 100);
     stop();
 }
 

@@ -89,7 +89,9 @@ struct mb_gateway_backend {
      * unit_backoff_ms, and (serial) path and line; its timeout_ms, max_queued, address,
      * reconnect and callback fields are the gateway's own. A unit that stopped answering is
      * skipped for unit_backoff_ms (its requests answered 0x0B at once); a broadcast (a route to
-     * device unit 0) is written and answered to nobody. */
+     * device unit 0) is written and answered to nobody, and a read routed there is answered
+     * 0x01. A reload that puts another bus on the same line closes the old bus first (what it
+     * had in flight answered 0x0B). */
     enum mb_gateway_link {
         MB_GATEWAY_LINK_TCP = 0,
         MB_GATEWAY_LINK_SERIAL = 1,

@@ -661,14 +661,18 @@ static int check_serial_unit(struct mb_client *client, uint8_t unit_id, uint8_t 
 }
 
 /* The adapter's echo of the request comes first: dropped byte for byte. A byte that differs
- * means the echo was lost (or garbled): what follows is taken as it comes. */
+ * means the echo was lost (or garbled): what follows is taken as it comes, including what
+ * looked like the echo's start in this read (an answer shares the unit and function bytes). */
 static void skip_echo(struct mb_client *client, const uint8_t *frame, size_t size,
                       size_t *echo_seen) {
+    size_t taken = 0;
     while (*echo_seen < size && client->input_start < client->input_end) {
         if (client->input[client->input_start] != frame[*echo_seen]) {
             *echo_seen = size;
+            client->input_start -= taken;
             return;
         }
+        taken++;
         client->input_start++;
         (*echo_seen)++;
     }

@@ -55,7 +55,8 @@ struct transaction {
     uint8_t unit, function;
     uint8_t frame[MB_RTU_FRAME_MAX];
     size_t size, written, echo_seen;
-    uint64_t answer_deadline_us;
+    uint64_t answer_deadline_us; /* awaiting: when the attempt has failed */
+    uint64_t send_deadline_us;   /* sending: when a line that takes nothing more is lost */
     int damaged;   /* a frame with a bad CRC or length came meanwhile: its error */
     int mismatch;  /* a frame from the unit that did not match: its error */
     int wrong;     /* a frame from another unit came */
@@ -389,7 +390,8 @@ static void attempt_failed(struct mb_rtu_bus *bus, uint64_t now) {
         bus->units[tx->unit].skip_until_us <= now) {
         request->attempts_left--;
         bus->stats.retries++;
-        return; /* it stays at the head of the queue: step() sends it again */
+        tx->request = NULL; /* it waits at the head of the queue again, deadline and all */
+        return;
     }
     complete(bus, request, status, NULL, 0, NULL, detail);
 }
@@ -509,7 +511,10 @@ static int write_frame(struct mb_rtu_bus *bus) {
     mb_rtu_decoder_init(&bus->decoder, 0, bus->silence_us);
     tx->echo_seen = bus->config.echo ? 0 : tx->size;
     if (tx->unit == MB_SERIAL_BROADCAST) {
-        tx->active = 0;
+        /* Nobody answers; an adapter that echoes still sends the echo, which the transaction
+         * stays open to drop (until it is whole, or the attempt's time is up). */
+        if (!bus->config.echo)
+            tx->active = 0;
         keep_quiet(bus, now + wire + (uint64_t)bus->config.broadcast_pause_ms * 1000u);
         if (tx->request != NULL)
             complete(bus, tx->request, 0, NULL, 0, NULL, "");
@@ -527,6 +532,8 @@ static int waiting_for_the_rest(const struct mb_rtu_bus *bus) {
     return whole == 0 || (whole > 0 && (size_t)whole > bus->decoder.held);
 }
 
+static void feed(struct mb_rtu_bus *bus, const uint8_t *data, size_t length, uint64_t now);
+
 /* Bytes from the line, read at `now`. */
 static void take_input(struct mb_rtu_bus *bus, const uint8_t *data, size_t length, uint64_t now) {
     struct transaction *tx = &bus->tx;
@@ -535,16 +542,33 @@ static void take_input(struct mb_rtu_bus *bus, const uint8_t *data, size_t lengt
     /* Whatever is on the line now keeps it busy: nothing is sent into an answer. */
     keep_quiet(bus, now + bus->silence_us);
     size_t at = 0;
-    if (tx->active && !tx->sending) {
+    if (tx->active && !tx->sending && tx->echo_seen < tx->size) {
         while (tx->echo_seen < tx->size && at < length) {
             if (data[at] != tx->frame[tx->echo_seen]) {
-                tx->echo_seen = tx->size; /* the echo was lost: take what comes as it comes */
+                /* The echo was lost: what looked like its start was the answer's (they share
+                 * the unit and function bytes), which the decoder gets after all. */
+                size_t prefix = tx->echo_seen;
+                tx->echo_seen = tx->size;
+                feed(bus, tx->frame, prefix, now);
+                if (bus->transport == NULL)
+                    return;
                 break;
             }
             at++;
             tx->echo_seen++;
         }
+        if (tx->unit == MB_SERIAL_BROADCAST && tx->echo_seen >= tx->size && tx->active) {
+            tx->active = 0; /* the broadcast's echo is whole */
+            post_step(bus);
+        }
     }
+    feed(bus, data + at, length - at, now);
+}
+
+/* Bytes through the decoder, frames to take_frame(). */
+static void feed(struct mb_rtu_bus *bus, const uint8_t *data, size_t length, uint64_t now) {
+    struct transaction *tx = &bus->tx;
+    size_t at = 0;
     while (at < length) {
         size_t consumed = 0;
         uint8_t address;
@@ -614,16 +638,38 @@ static uint64_t expire_queued(struct mb_rtu_bus *bus, uint64_t now) {
 }
 
 static void step_once(struct mb_rtu_bus *bus) {
-    if (bus->transport == NULL || bus->destroying)
+    if (bus->destroying)
         return;
     struct transaction *tx = &bus->tx;
     uint64_t now = now_us();
     uint64_t wake = expire_queued(bus, now);
-    if (bus->transport == NULL)
+    if (bus->transport == NULL) {
+        /* Opening (a converter being connected): the requests waiting for it still end at
+         * their deadlines. */
+        if (wake != UINT64_MAX)
+            wake_at(bus, wake, now);
         return;
+    }
     if (tx->active) {
-        if (tx->sending)
-            return; /* waiting for the line to take the rest */
+        if (tx->sending) {
+            /* Waiting for the line to take the rest: a request out of time is answered, and
+             * a line that takes nothing for an attempt's length is lost. */
+            if (tx->request != NULL && tx->request->deadline_us <= now) {
+                char detail[320];
+                snprintf(detail, sizeof detail, "%s took the request to unit %u too slowly",
+                         bus->peer, tx->unit);
+                complete(bus, tx->request, MB_ETIMEDOUT, NULL, 0, NULL, detail);
+            }
+            if (now >= tx->send_deadline_us) {
+                char detail[320];
+                snprintf(detail, sizeof detail, "%s takes nothing more (a write stalled for %u ms)",
+                         bus->peer, bus->config.answer_timeout_ms);
+                line_lost(bus, MB_ETIMEDOUT, detail);
+                return;
+            }
+            wake_at(bus, tx->send_deadline_us < wake ? tx->send_deadline_us : wake, now);
+            return;
+        }
         if (tx->request != NULL && tx->request->deadline_us <= now) {
             /* Out of time: the client is told now; the line stays reserved for the answer
              * until the attempt's own timeout, so that it is never taken for the next. */
@@ -655,7 +701,10 @@ static void step_once(struct mb_rtu_bus *bus) {
             silence_at = waiting_for_the_rest(bus) ? 0 : mb_rtu_decoder_deadline(&bus->decoder);
         }
         if (now >= tx->answer_deadline_us) {
-            attempt_failed(bus, now);
+            if (tx->unit == MB_SERIAL_BROADCAST)
+                tx->active = 0; /* its echo did not come whole: nothing more to wait for */
+            else
+                attempt_failed(bus, now);
             post_step(bus);
             return;
         }
@@ -713,6 +762,7 @@ static void step_once(struct mb_rtu_bus *bus) {
     tx->echo_seen = 0;
     tx->active = 1;
     tx->sending = 1;
+    tx->send_deadline_us = now + (uint64_t)bus->config.answer_timeout_ms * 1000u;
     tx->request = request;
     tx->unit = request->unit;
     tx->function = request->pdu[0];

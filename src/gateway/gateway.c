@@ -14,6 +14,7 @@
 
 #include "mbsec/error.h"
 #include "mbsec/gateway.h"
+#include "mbsec/serial.h"
 #include "mbsec/validate.h"
 
 #define DEFAULT_CONNECTIONS 1
@@ -70,6 +71,7 @@ struct backend {
     char name[64];
     struct mb_async **pool;  /* Modbus/TCP: the pool's connections */
     struct mb_rtu_bus *bus;  /* a serial line or RTU over TCP: the bus, in place of a pool */
+    int is_bus;              /* 1 for those kinds; bus NULL then: closed (line handed over) */
     char serial_path[256];   /* the bus's line, owned here */
     struct member *members;
     uint32_t count;
@@ -121,17 +123,21 @@ struct mb_gateway {
 /* ---- a backend's links: the pool's connections, or its one bus ---- */
 
 static enum mb_async_state link_state(const struct backend *backend, uint32_t index) {
-    return backend->bus != NULL ? mb_rtu_bus_state(backend->bus)
-                                : mb_async_state(backend->pool[index]);
+    if (backend->is_bus)
+        return backend->bus != NULL ? mb_rtu_bus_state(backend->bus) : MB_ASYNC_CLOSED;
+    return mb_async_state(backend->pool[index]);
 }
 
 static size_t link_outstanding(const struct backend *backend, uint32_t index) {
-    return backend->bus != NULL ? mb_rtu_bus_outstanding(backend->bus)
-                                : mb_async_outstanding(backend->pool[index]);
+    if (backend->is_bus)
+        return backend->bus != NULL ? mb_rtu_bus_outstanding(backend->bus) : 0;
+    return mb_async_outstanding(backend->pool[index]);
 }
 
 static int link_present(const struct backend *backend, uint32_t index) {
-    return backend->bus != NULL || (backend->pool != NULL && backend->pool[index] != NULL);
+    if (backend->is_bus)
+        return backend->bus != NULL;
+    return backend->pool != NULL && backend->pool[index] != NULL;
 }
 
 static uint64_t monotonic_us(void) {
@@ -567,7 +573,8 @@ static void send_to(struct backend *backend, int link, struct forwarded *slot) {
     }
     uint64_t left = slot->deadline_ms - now;
     uint32_t timeout = left > UINT32_MAX ? UINT32_MAX : (uint32_t)left;
-    int rc = backend->bus != NULL
+    int rc = backend->is_bus && backend->bus == NULL ? MB_ECLOSED
+             : backend->is_bus
                  ? mb_rtu_bus_submit(backend->bus, slot->device_unit, slot->pdu, slot->length,
                                      timeout, on_answer, slot)
                  : mb_async_submit(backend->pool[link], slot->device_unit, slot->pdu,
@@ -707,6 +714,12 @@ int mb_gateway_handle(void *data, const struct mb_server_request *call, uint8_t 
         gateway->stats.rejected++;
         return refuse(gateway, &request, MB_GATEWAY_REJECTED, MB_EX_ILLEGAL_DATA_ADDRESS, response);
     }
+    if (backend != NULL && backend->is_bus && request.device_unit == 0 &&
+        !mb_function_is_broadcastable(function)) {
+        /* The broadcast address of a bus takes writes only: nobody would answer a read. */
+        gateway->stats.rejected++;
+        return refuse(gateway, &request, MB_GATEWAY_REJECTED, MB_EX_ILLEGAL_FUNCTION, response);
+    }
     int any_usable = 0;
     for (uint32_t i = 0; backend != NULL && i < backend->count && !any_usable; i++)
         any_usable = usable(backend, i);
@@ -830,6 +843,7 @@ static int bus_start(struct mb_gateway *gateway, struct backend *backend,
     config.state_data = &backend->members[0];
     config.on_event = on_bus_event;
     backend->config.rtu.path = given->link == MB_GATEWAY_LINK_SERIAL ? backend->serial_path : NULL;
+    backend->is_bus = 1;
     return mb_rtu_bus_create(gateway->loop, &config, &backend->bus);
 }
 
@@ -957,10 +971,57 @@ static void retire(struct mb_gateway *gateway, struct backend *backend) {
         mb_loop_post(gateway->loop, &gateway->reap_task, reap, gateway);
 }
 
+/* 1 when `given` is an RTU bus on the line `backend`'s bus uses (the same tty path, or the
+ * same converter address). */
+static int same_line(const struct backend *backend, const struct mb_gateway_backend *given) {
+    if (!backend->is_bus || given->link != backend->config.link)
+        return 0;
+    if (given->link == MB_GATEWAY_LINK_SERIAL)
+        return given->rtu.path != NULL && strcmp(backend->serial_path, given->rtu.path) == 0;
+    return given->address_length == backend->config.address_length &&
+           memcmp(&given->address, &backend->config.address, given->address_length) == 0;
+}
+
+/* Closes the bus of a backend the new configuration replaces on the same line, before the new
+ * bus opens it: a tty is locked for one opener, and many converters take one connection.
+ * What it had in flight is answered 0B, what waited for it 0A. */
+static void hand_over_line(struct mb_gateway *gateway, struct backend *backend) {
+    struct mb_rtu_bus *bus = backend->bus;
+    backend->bus = NULL;
+    mb_rtu_bus_destroy(bus);
+    pump(backend);
+    char reason[200];
+    snprintf(reason, sizeof reason, "backend %s: its line goes to the new configuration",
+             backend->name);
+    note(gateway, MB_LOG_INFO, "backend_line_handed_over", reason);
+}
+
+static void hand_over_lines(struct mb_gateway *gateway, const struct mb_gateway_config *config) {
+    for (size_t k = 0; k < gateway->backend_count; k++) {
+        struct backend *old = gateway->backends[k];
+        if (old == NULL || old->bus == NULL)
+            continue;
+        int stays = 0, wanted = 0;
+        for (size_t i = 0; i < config->backend_count; i++) {
+            if (backend_is(old, &config->backends[i]))
+                stays = 1;
+            else if (same_line(old, &config->backends[i]))
+                wanted = 1;
+        }
+        if (wanted && !stays)
+            hand_over_line(gateway, old);
+    }
+    for (struct backend *gone = gateway->retired; gone != NULL; gone = gone->next_gone)
+        for (size_t i = 0; gone->bus != NULL && i < config->backend_count; i++)
+            if (same_line(gone, &config->backends[i]))
+                hand_over_line(gateway, gone);
+}
+
 static int apply(struct mb_gateway *gateway, const struct mb_gateway_config *config) {
     int rc = check_config(config);
     if (rc != 0)
         return rc;
+    hand_over_lines(gateway, config);
     size_t count = config->backend_count;
     struct backend **next = calloc(count ? count : 1, sizeof *next);
     int *kept = calloc(gateway->backend_count ? gateway->backend_count : 1, sizeof *kept);
@@ -1093,7 +1154,7 @@ int mb_gateway_backend_info(const struct mb_gateway *gateway, size_t index,
     info->outstanding = backend->busy;
     info->identities = backend->identity_count;
     info->writes = 0;
-    info->is_bus = backend->bus != NULL;
+    info->is_bus = backend->is_bus;
     if (backend->bus != NULL) {
         mb_rtu_bus_stats(backend->bus, &info->bus);
         info->writes = info->bus.writes;

@@ -38,7 +38,7 @@ struct mb_serial_server {
     uint64_t quiet_at_us; /* the line has been quiet for t3.5 from then on */
     uint32_t silence_us;
     uint32_t baud;
-    uint8_t output[MB_ASCII_FRAME_MAX];
+    uint8_t output[2 * MB_ASCII_FRAME_MAX];
     size_t output_length;
     size_t output_sent;
     unsigned watched;
@@ -148,6 +148,20 @@ static void send_when_quiet(struct mb_loop *loop, struct mb_timer *timer) {
 /* Sends `frame` once the line has been quiet for t3.5. A new request before an answer went
  * out (the master gave up on it) replaces the old answer. */
 static void queue_answer(struct mb_serial_server *server, const uint8_t *frame, size_t length) {
+    if (server->output_sent > 0 && server->output_sent < server->output_length) {
+        /* Part of an answer is out: it is finished first (cutting it would garble the line),
+         * and this one follows it if there is room, else it is dropped like an answer the
+         * master gave up on. */
+        size_t rest = server->output_length - server->output_sent;
+        memmove(server->output, server->output + server->output_sent, rest);
+        server->output_sent = 0;
+        server->output_length = rest;
+        if (rest + length <= sizeof server->output) {
+            memcpy(server->output + rest, frame, length);
+            server->output_length += length;
+        }
+        return; /* the descriptor's writability sends it */
+    }
     memcpy(server->output, frame, length);
     server->output_length = length;
     server->output_sent = 0;
@@ -257,8 +271,20 @@ static void silence_reached(struct mb_loop *loop, struct mb_timer *timer) {
     arm_silence(server);
 }
 
+/* On a stream (RTU over TCP) a gap is no sign that a frame ended: a segment may be held back.
+ * A frame whose length is known and not yet reached waits for the rest. */
+static int waiting_for_the_rest(const struct mb_serial_server *server) {
+    const struct mb_rtu_decoder *decoder = &server->decoder;
+    if (!server->adopted || server->config.ascii || decoder->held == 0 || decoder->skipping)
+        return 0;
+    int whole = mb_rtu_frame_length(decoder->frame, decoder->held, 1);
+    return whole == 0 || (whole > 0 && (size_t)whole > decoder->held);
+}
+
 static void arm_silence(struct mb_serial_server *server) {
-    uint64_t deadline = server->config.ascii ? 0 : mb_rtu_decoder_deadline(&server->decoder);
+    uint64_t deadline = server->config.ascii || waiting_for_the_rest(server)
+                            ? 0
+                            : mb_rtu_decoder_deadline(&server->decoder);
     if (deadline == 0) {
         mb_timer_stop(server->loop, &server->silence_timer);
         return;
@@ -289,6 +315,8 @@ static void on_io(struct mb_loop *loop, int fd, unsigned events, void *data) {
         uint64_t now = monotonic_us();
         if (!server->adopted)
             server->quiet_at_us = now + server->silence_us;
+        else if (waiting_for_the_rest(server))
+            now = server->decoder.last_us; /* the rest of the frame, however late it came */
         size_t offset = 0;
         while (offset < (size_t)count && server->fd >= 0) {
             size_t consumed = 0;

@@ -29,7 +29,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 DEADLINE=15
 # shellcheck source=../lib/harness.sh
 . "$here/../lib/harness.sh"
-plan 45
+plan 48
 require_program mbpoll "apt-get install mbpoll"
 
 pki=$scratch/pki
@@ -232,6 +232,8 @@ expect_eq "metrics: two attempts timed out" "$(metric mbsec_gateway_bus_timeouts
 # A broadcast: written to the line, executed by both slaves, answered by nobody.
 as engineer write "$secure" --unit 0 holding 15 77 --timeout 500
 expect "a broadcast write gets no answer (as on the line)" 4 'no answer'
+as operator read "$secure" --unit 0 holding 15 1
+expect "a read of the broadcast unit: exception 01, nothing sent" 5 'exception 01'
 as operator read "$secure" --unit 1 holding 15 1 --csv
 expect "unit 1 executed the broadcast" 0 ',15,77$'
 as operator read "$secure" --unit 2 holding 15 1 --csv
@@ -261,6 +263,10 @@ sed -i 's/    retries: 1/    retries: 2/' "$config"
 mark_log
 kill -HUP "$gateway_pid"
 expect_log "a changed bus is opened anew" 'backend_up reason="backend line1: connected'
+expect_log "... the old bus gave the line up first (a tty takes one opener)" \
+    'backend_line_handed_over reason="backend line1: its line goes to the new configuration'
+expect_eq "... so the new one never found it busy (no backend_down)" \
+    "$(tail -n +$((MARK + 1)) "$LOG" | grep -c 'backend_down reason="backend line1')" 0
 as operator read "$secure" --unit 1 holding 10 3 --csv
 expect "served on the reopened line" 0 ',12,33$'
 kept_up=$(grep -c 'backend_up reason="backend line1' "$LOG")

@@ -12,12 +12,13 @@ mbsec=${1:?usage: test_serve_rtu_tcp.sh MBSEC}
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=../lib/harness.sh
 . "$here/../lib/harness.sh"
-plan 14
+plan 16
 
 printf 'units:\n  - { id: 1, holding_registers: 0-99 }\n  - { id: 2, holding_registers: 0-99 }\n' \
     >"$scratch/serve.yaml"
 LOG=$scratch/serve.log
-"$mbsec" serve --config "$scratch/serve.yaml" --rtu-over-tcp 127.0.0.1:0 2>"$LOG" &
+"$mbsec" serve --config "$scratch/serve.yaml" --rtu-over-tcp 127.0.0.1:0 --idle-timeout 2s \
+    2>"$LOG" &
 serve_pid=$!
 pids+=("$serve_pid")
 if wait_for "$LOG" ' started '; then
@@ -101,3 +102,13 @@ except ConnectionResetError:
 print("closed" if gone else "open")
 PY
 check_sh "the 33rd connection is refused (logged)" "grep -q 'connection_refused .*32 connections already' '$LOG'"
+
+# Silent connections do not hold the places: after --idle-timeout they are closed, and a
+# master gets in again.
+if wait_for "$LOG" 'connection_closed .*idle: no frame for 2000 ms' 10; then
+    ok "silent connections are closed after the idle timeout"
+else
+    fail_log "silent connections are closed after the idle timeout" "$LOG"
+fi
+run read "$target" --rtu-over-tcp --unit 1 holding 10 3 --csv
+expect "a master is served after the silent ones went" 0 ',12,9$'

@@ -719,6 +719,7 @@ static int open_serial_lines(struct serve *serve) {
     for (size_t i = 0; i < serve->overrides.rtu_listen_count; i++) {
         char error[320] = "";
         int rc = rtu_tcp_open(serve->workers[0].loop, serve->overrides.rtu_listen[i], &config,
+                              serve->config.front.limits.idle_timeout_ms,
                               &serve->rtu_listeners[i], error, sizeof error);
         if (rc != 0) {
             fprintf(stderr, "mbsec serve: %s\n", error[0] ? error : mb_strerror(rc));
