@@ -77,14 +77,12 @@ static size_t device_partial;
 static uint16_t dirty_list[MAX_CLIENTS];
 static size_t dirty_count;
 
-static void die(const char *what)
-{
+static void die(const char *what) {
     fprintf(stderr, "floor_tls_proxy: %s: %s\n", what, strerror(errno));
     exit(1);
 }
 
-static void append(struct buffer *buffer, const uint8_t *bytes, size_t length)
-{
+static void append(struct buffer *buffer, const uint8_t *bytes, size_t length) {
     if (buffer->length + length > buffer->capacity) {
         size_t capacity = buffer->capacity ? buffer->capacity : 4096;
         while (capacity < buffer->length + length)
@@ -98,16 +96,14 @@ static void append(struct buffer *buffer, const uint8_t *bytes, size_t length)
     buffer->length += length;
 }
 
-static int frame_length(const uint8_t *header)
-{
+static int frame_length(const uint8_t *header) {
     unsigned length = (unsigned)header[4] << 8 | header[5];
     if (header[2] || header[3] || length < 2 || length > 254)
         return -1;
     return (int)(6 + length);
 }
 
-static void close_client(struct client *client)
-{
+static void close_client(struct client *client) {
     epoll_ctl(epoll_fd, EPOLL_CTL_DEL, client->fd, NULL);
     SSL_free(client->ssl);
     close(client->fd);
@@ -120,8 +116,7 @@ static void close_client(struct client *client)
 }
 
 /* One request from a client: a device transaction id of our own, then onto the device output. */
-static void forward_request(struct client *client, uint8_t *frame, size_t length)
-{
+static void forward_request(struct client *client, uint8_t *frame, size_t length) {
     uint16_t tid = next_tid++;
     struct slot *slot = &slots[tid];
     slot->client = (uint16_t)(client - clients + 1);
@@ -132,8 +127,7 @@ static void forward_request(struct client *client, uint8_t *frame, size_t length
     append(&device_out, frame, length);
 }
 
-static void client_readable(struct client *client)
-{
+static void client_readable(struct client *client) {
     if (!client->handshaken) {
         int result = SSL_accept(client->ssl);
         if (result != 1) {
@@ -191,8 +185,7 @@ static void client_readable(struct client *client)
 static void watch(int fd, uint64_t tag);
 
 /* (Re)connects to the device: blocking, on loopback. */
-static void connect_device(void)
-{
+static void connect_device(void) {
     int one = 1;
     if (device_fd > 0) {
         epoll_ctl(epoll_fd, EPOLL_CTL_DEL, device_fd, NULL);
@@ -208,8 +201,7 @@ static void connect_device(void)
     watch(device_fd, TAG_DEVICE);
 }
 
-static void device_readable(void)
-{
+static void device_readable(void) {
     ssize_t got = read(device_fd, device_in + device_partial, READ_SIZE);
     if (got < 0 && (errno == EAGAIN || errno == EINTR))
         return;
@@ -247,8 +239,7 @@ static void device_readable(void)
     memmove(device_in, device_in + at, device_partial);
 }
 
-static void flush_device(void)
-{
+static void flush_device(void) {
     while (device_out.offset < device_out.length) {
         ssize_t sent = send(device_fd, device_out.data + device_out.offset,
                             device_out.length - device_out.offset, MSG_NOSIGNAL);
@@ -264,8 +255,7 @@ static void flush_device(void)
     device_out.length = device_out.offset = 0;
 }
 
-static void flush_client(struct client *client)
-{
+static void flush_client(struct client *client) {
     while (client->out.offset < client->out.length) {
         int wrote = SSL_write(client->ssl, client->out.data + client->out.offset,
                               (int)(client->out.length - client->out.offset));
@@ -284,8 +274,7 @@ static void flush_client(struct client *client)
     client->out.length = client->out.offset = 0;
 }
 
-static SSL_CTX *make_context(const char *cert, const char *key, const char *ca)
-{
+static SSL_CTX *make_context(const char *cert, const char *key, const char *ca) {
     SSL_CTX *context = SSL_CTX_new(TLS_server_method());
     if (!context || SSL_CTX_use_certificate_chain_file(context, cert) != 1 ||
         SSL_CTX_use_PrivateKey_file(context, key, SSL_FILETYPE_PEM) != 1 ||
@@ -297,30 +286,26 @@ static SSL_CTX *make_context(const char *cert, const char *key, const char *ca)
         exit(1);
     }
     SSL_CTX_set_verify(context, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
-    SSL_CTX_set_mode(context, SSL_MODE_ENABLE_PARTIAL_WRITE |
-                                  SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_mode(context, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     SSL_CTX_set_read_ahead(context, 1);
     SSL_CTX_set_num_tickets(context, 0);
     return context;
 }
 
-static void watch(int fd, uint64_t tag)
-{
+static void watch(int fd, uint64_t tag) {
     struct epoll_event event = {.events = EPOLLIN, .data.u64 = tag};
     if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &event) < 0)
         die("epoll_ctl");
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     if (argc != 5) {
         fprintf(stderr, "usage: floor_tls_proxy CERT KEY CA DEVICE_PORT\n");
         return 2;
     }
     SSL_CTX *context = make_context(argv[1], argv[2], argv[3]);
     int one = 1;
-    struct sockaddr_in address = {.sin_family = AF_INET,
-                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in address = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 
     device_address = address;
     device_address.sin_port = htons((uint16_t)atoi(argv[4]));
@@ -352,8 +337,8 @@ int main(int argc, char **argv)
     struct epoll_event events[MAX_EVENTS];
     for (;;) {
         /* A full socket left output behind: wake within a millisecond to try again. */
-        int ready = epoll_wait(epoll_fd, events, MAX_EVENTS,
-                               dirty_count || device_out.length ? 1 : -1);
+        int ready =
+            epoll_wait(epoll_fd, events, MAX_EVENTS, dirty_count || device_out.length ? 1 : -1);
         if (ready < 0) {
             if (errno == EINTR)
                 continue;

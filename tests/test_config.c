@@ -1720,9 +1720,10 @@ TEST(backends_errors) {
     CHECK_GATEWAY_ERROR("backends:\n  - { name: b, serial: ttyUSB0, units: [1] }\n",
                         "2:24: backends[0].serial: expected the path of a serial line, such as "
                         "/dev/ttyUSB0 or /dev/serial/by-id/...");
-    CHECK_GATEWAY_ERROR("backends:\n  - { name: b, address: 192.0.2.1, parity: even, units: [1] }\n",
-                        "2:44: backends[0].parity: only a serial line has it, and b is a "
-                        "Modbus/TCP device (serial: PATH makes one)");
+    CHECK_GATEWAY_ERROR(
+        "backends:\n  - { name: b, address: 192.0.2.1, parity: even, units: [1] }\n",
+        "2:44: backends[0].parity: only a serial line has it, and b is a "
+        "Modbus/TCP device (serial: PATH makes one)");
     CHECK_GATEWAY_ERROR("backends:\n  - { name: b, address: 192.0.2.1, framing: rtu, baud: 9600, "
                         "units: [1] }\n",
                         "2:56: backends[0].baud: only a serial line has it, and b is RTU over "
@@ -1730,15 +1731,18 @@ TEST(backends_errors) {
     CHECK_GATEWAY_ERROR("backends:\n  - { name: b, address: 192.0.2.1, retries: 1, units: [1] }\n",
                         "2:45: backends[0].retries: only an RTU bus has it (serial: PATH, or "
                         "framing: rtu for RTU over TCP), and b is a Modbus/TCP device");
-    CHECK_GATEWAY_ERROR("backends:\n  - { name: b, serial: /dev/ttyS0, in_flight: 4, units: [1] }\n",
-                        "2:47: backends[0].in_flight: b is a serial line: one transaction at a "
-                        "time on one line, so it is always 1");
-    CHECK_GATEWAY_ERROR("backends:\n  - { name: b, serial: /dev/ttyS0, parity: mark, units: [1] }\n",
-                        "2:44: backends[0].parity: expected one of none, even, odd, got \"mark\"");
+    CHECK_GATEWAY_ERROR(
+        "backends:\n  - { name: b, serial: /dev/ttyS0, in_flight: 4, units: [1] }\n",
+        "2:47: backends[0].in_flight: b is a serial line: one transaction at a "
+        "time on one line, so it is always 1");
+    CHECK_GATEWAY_ERROR(
+        "backends:\n  - { name: b, serial: /dev/ttyS0, parity: mark, units: [1] }\n",
+        "2:44: backends[0].parity: expected one of none, even, odd, got \"mark\"");
     CHECK_GATEWAY_ERROR("backends:\n  - { name: b, serial: /dev/ttyS0, rs485: half, units: [1] }\n",
                         "2:43: backends[0].rs485: expected one of none, kernel, rts, got \"half\"");
-    CHECK_GATEWAY_ERROR("backends:\n  - { name: b, serial: /dev/ttyS0, data_bits: 5, units: [1] }\n",
-                        "2:47: backends[0].data_bits: 5 is out of range; expected 7 or 8");
+    CHECK_GATEWAY_ERROR(
+        "backends:\n  - { name: b, serial: /dev/ttyS0, data_bits: 5, units: [1] }\n",
+        "2:47: backends[0].data_bits: 5 is out of range; expected 7 or 8");
     CHECK_GATEWAY_ERROR("backends:\n  - name: plc1\n    address: 192.0.2.1\n",
                         "2:5: backends[0]: units is missing: the front unit ids this device "
                         "answers, as { 1: 1, 2: 5 } or [1, 2]");

@@ -47,16 +47,16 @@ struct delayed {
 static struct {
     struct mb_loop *loop;
     struct mb_rtu_bus *bus;
-    int master, slave;      /* the pty pair (master: the devices' side) */
-    int listener, peer;     /* RTU over TCP: the converter's listening socket and connection */
-    int device_fd;          /* where the devices read and write: master or peer */
+    int master, slave;  /* the pty pair (master: the devices' side) */
+    int listener, peer; /* RTU over TCP: the converter's listening socket and connection */
+    int device_fd;      /* where the devices read and write: master or peer */
     char link[128], dir[64];
     uint8_t input[1024];
     size_t held;
     int late_ms;
-    int drop;              /* unit 8: requests still to ignore */
-    int echo;              /* the devices' side echoes every request first */
-    int seen[256];         /* requests seen per unit */
+    int drop;                /* unit 8: requests still to ignore */
+    int echo;                /* the devices' side echoes every request first */
+    int seen[256];           /* requests seen per unit */
     uint64_t seen_at_us[16]; /* when the last requests arrived (ring) */
     int seen_count;
     struct delayed later[MAX_PENDING];
@@ -429,8 +429,7 @@ TEST(a_late_answer_is_recognised_and_never_taken_for_the_next_requests) {
     struct outcome first = {0}, second = {0};
     CHECK_EQ(mb_rtu_bus_submit(fx.bus, 5, read_3_at_100, sizeof read_3_at_100, 0, on_done, &first),
              0);
-    CHECK_EQ(mb_rtu_bus_submit(fx.bus, 1, read_3_at_200, sizeof read_3_at_200, 0, on_done,
-                               &second),
+    CHECK_EQ(mb_rtu_bus_submit(fx.bus, 1, read_3_at_200, sizeof read_3_at_200, 0, on_done, &second),
              0);
     run_until(&first, 3000);
     run_until(&second, 3000);
@@ -449,9 +448,8 @@ TEST(a_late_answer_is_recognised_and_never_taken_for_the_next_requests) {
     struct outcome third = {0}, fourth = {0};
     CHECK_EQ(mb_rtu_bus_submit(fx.bus, 5, read_3_at_100, sizeof read_3_at_100, 0, on_done, &third),
              0);
-    CHECK_EQ(mb_rtu_bus_submit(fx.bus, 10, read_3_at_200, sizeof read_3_at_200, 0, on_done,
-                               &fourth),
-             0);
+    CHECK_EQ(
+        mb_rtu_bus_submit(fx.bus, 10, read_3_at_200, sizeof read_3_at_200, 0, on_done, &fourth), 0);
     run_until(&third, 3000);
     run_until(&fourth, 3000);
     CHECK_EQ(third.status, MB_ETIMEDOUT);
@@ -516,9 +514,9 @@ TEST(a_broadcast_is_written_and_answered_by_nobody_reserved_units_are_refused) {
     struct outcome unused = {0};
     CHECK_EQ(mb_rtu_bus_submit(fx.bus, 0, read_3_at_100, sizeof read_3_at_100, 0, on_done, &unused),
              MB_EINVAL);
-    CHECK_EQ(mb_rtu_bus_submit(fx.bus, 248, read_3_at_100, sizeof read_3_at_100, 0, on_done,
-                               &unused),
-             MB_EINVAL);
+    CHECK_EQ(
+        mb_rtu_bus_submit(fx.bus, 248, read_3_at_100, sizeof read_3_at_100, 0, on_done, &unused),
+        MB_EINVAL);
     struct mb_rtu_bus_stats stats;
     mb_rtu_bus_stats(fx.bus, &stats);
     CHECK_EQ(stats.broadcasts, 1);
@@ -601,9 +599,9 @@ TEST(a_line_that_goes_away_fails_what_is_outstanding_and_is_opened_again) {
     CHECK_EQ(fx.states_down, 1);
     CHECK_EQ(mb_rtu_bus_state(fx.bus), MB_ASYNC_DOWN);
     struct outcome refused = {0};
-    CHECK_EQ(mb_rtu_bus_submit(fx.bus, 1, read_3_at_100, sizeof read_3_at_100, 0, on_done,
-                               &refused),
-             MB_ECLOSED);
+    CHECK_EQ(
+        mb_rtu_bus_submit(fx.bus, 1, read_3_at_100, sizeof read_3_at_100, 0, on_done, &refused),
+        MB_ECLOSED);
     /* Plugged in again, under the same name. */
     for (int i = 0; i < 10; i++)
         mb_loop_run_once(fx.loop, 10);

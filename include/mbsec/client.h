@@ -394,21 +394,21 @@ struct mb_rtu_bus_config {
     struct mb_serial_config line;
     const struct sockaddr *address;
     socklen_t address_length;
-    uint32_t timeout_ms;        /* default deadline per request, from submission; 1000 */
-    uint32_t answer_timeout_ms; /* per attempt, from the request's last byte; default 500 */
-    uint32_t max_queued;        /* requests waiting for the bus; default 64, at most 60000 */
-    uint32_t open_pause_ms;     /* quiet after the line opens, for devices that need it; 0 */
-    uint32_t pause_ms;          /* extra quiet between transactions, beyond t3.5; 0 */
+    uint32_t timeout_ms;         /* default deadline per request, from submission; 1000 */
+    uint32_t answer_timeout_ms;  /* per attempt, from the request's last byte; default 500 */
+    uint32_t max_queued;         /* requests waiting for the bus; default 64, at most 60000 */
+    uint32_t open_pause_ms;      /* quiet after the line opens, for devices that need it; 0 */
+    uint32_t pause_ms;           /* extra quiet between transactions, beyond t3.5; 0 */
     uint32_t broadcast_pause_ms; /* after a broadcast; 0: 100 */
     /* The silence that ends a frame and separates frames, in microseconds; 0: t3.5 from the
      * baud rate (mb_rtu_timing()) on a line, 20 ms over TCP (segments may be delayed). */
     uint32_t silence_us;
-    int echo;                   /* the adapter echoes what is sent: expected back and dropped */
-    uint32_t retries;           /* extra attempts for idempotent reads; default 0 */
-    uint32_t unit_failures;     /* failed attempts in a row that skip a unit; 0: 3 */
-    uint32_t unit_backoff_ms;   /* how long a unit is skipped; 0: 10000 */
-    uint32_t reopen_min_ms;     /* default 100 */
-    uint32_t reopen_max_ms;     /* default 30000 */
+    int echo;                    /* the adapter echoes what is sent: expected back and dropped */
+    uint32_t retries;            /* extra attempts for idempotent reads; default 0 */
+    uint32_t unit_failures;      /* failed attempts in a row that skip a unit; 0: 3 */
+    uint32_t unit_backoff_ms;    /* how long a unit is skipped; 0: 10000 */
+    uint32_t reopen_min_ms;      /* default 100 */
+    uint32_t reopen_max_ms;      /* default 30000 */
     uint32_t connect_timeout_ms; /* RTU over TCP; default 3000 */
     mb_async_state_fn on_state;
     void *state_data;
@@ -429,9 +429,9 @@ struct mb_rtu_bus_stats {
     uint64_t retries;      /* attempts after the first */
     uint64_t skipped;      /* requests failed at once with MB_EBACKOFF */
     uint64_t broadcasts;
-    uint64_t reopens; /* the line lost, or failed to open, and opened again later */
-    uint64_t writes;  /* write calls to the line */
-    uint32_t queued;  /* requests outstanding now (waiting and on the wire) */
+    uint64_t reopens;       /* the line lost, or failed to open, and opened again later */
+    uint64_t writes;        /* write calls to the line */
+    uint32_t queued;        /* requests outstanding now (waiting and on the wire) */
     uint32_t units_skipped; /* units backing off now */
 };
 

@@ -38,11 +38,11 @@ struct mb_client {
     /* RTU framing (serial lines, RTU over TCP) */
     struct mb_rtu_decoder rtu;
     struct mb_ascii_decoder ascii; /* ASCII framing */
-    uint64_t input_time_us; /* when input[] was read */
-    uint64_t quiet_at_us;   /* the line has been silent long enough to send from then on */
-    uint32_t silence_us;    /* t3.5 */
-    uint32_t baud;          /* serial: what a frame takes on the wire; 0 over TCP */
-    char *serial_path;      /* serial: opened again by reconnect() */
+    uint64_t input_time_us;        /* when input[] was read */
+    uint64_t quiet_at_us;          /* the line has been silent long enough to send from then on */
+    uint32_t silence_us;           /* t3.5 */
+    uint32_t baud;                 /* serial: what a frame takes on the wire; 0 over TCP */
+    char *serial_path;             /* serial: opened again by reconnect() */
     struct mb_serial_config line;
 };
 
@@ -830,10 +830,10 @@ static int exchange_ascii(struct mb_client *client, uint8_t unit_id, const uint8
             uint8_t address;
             const uint8_t *answer;
             size_t answer_length;
-            int fed = mb_ascii_decoder_feed(
-                &client->ascii, (const char *)client->input + client->input_start,
-                client->input_end - client->input_start, &consumed, &address, &answer,
-                &answer_length);
+            int fed = mb_ascii_decoder_feed(&client->ascii,
+                                            (const char *)client->input + client->input_start,
+                                            client->input_end - client->input_start, &consumed,
+                                            &address, &answer, &answer_length);
             client->input_start += consumed;
             if (fed < 0) {
                 client->stats.malformed++;

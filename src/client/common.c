@@ -140,8 +140,7 @@ int mb__client_socket(const struct sockaddr *address, socklen_t length, int *fd_
     return MB_ECONNECT;
 }
 
-uint32_t mb__client_backoff(uint32_t min_ms, uint32_t max_ms, uint32_t failures,
-                            uint64_t *random) {
+uint32_t mb__client_backoff(uint32_t min_ms, uint32_t max_ms, uint32_t failures, uint64_t *random) {
     uint64_t delay = min_ms;
     for (uint32_t i = 1; i < failures && delay < max_ms; i++)
         delay *= 2;

@@ -34,7 +34,7 @@ struct request {
     mb_async_done done;
     void *data;
     uint64_t deadline_us;
-    uint32_t attempts_left; /* after the current one */
+    uint32_t attempts_left;  /* after the current one */
     uint32_t previous, next; /* the queue, submission order: index + 1 */
     uint8_t unit;
     uint8_t length;
@@ -50,16 +50,16 @@ struct unit_health {
 /* The transaction on the wire. */
 struct transaction {
     int active;
-    int sending;               /* part of the frame is still to be written */
-    struct request *request;   /* NULL once its request was completed (its deadline passed) */
+    int sending;             /* part of the frame is still to be written */
+    struct request *request; /* NULL once its request was completed (its deadline passed) */
     uint8_t unit, function;
     uint8_t frame[MB_RTU_FRAME_MAX];
     size_t size, written, echo_seen;
     uint64_t answer_deadline_us; /* awaiting: when the attempt has failed */
     uint64_t send_deadline_us;   /* sending: when a line that takes nothing more is lost */
-    int damaged;   /* a frame with a bad CRC or length came meanwhile: its error */
-    int mismatch;  /* a frame from the unit that did not match: its error */
-    int wrong;     /* a frame from another unit came */
+    int damaged;                 /* a frame with a bad CRC or length came meanwhile: its error */
+    int mismatch;                /* a frame from the unit that did not match: its error */
+    int wrong;                   /* a frame from another unit came */
     char detail[320];
 };
 
@@ -162,8 +162,8 @@ static void unlink_request(struct mb_rtu_bus *bus, struct request *request) {
 
 /* Takes the request off the queue and calls its callback with `status`. */
 static void complete(struct mb_rtu_bus *bus, struct request *request, int status,
-                     const uint8_t *answer, size_t answer_length, const struct mb_response *response,
-                     const char *detail) {
+                     const uint8_t *answer, size_t answer_length,
+                     const struct mb_response *response, const char *detail) {
     uint8_t pdu[MB_PDU_MAX];
     size_t length = request->length;
     uint8_t unit = request->unit;
@@ -442,8 +442,8 @@ static void take_frame(struct mb_rtu_bus *bus, uint8_t address, const uint8_t *p
     if (request == NULL) {
         /* Its request already ran out of time: the answer is late, the line is free. */
         bus->stats.late++;
-        snprintf(detail, sizeof detail, "%s unit %u: answer after its deadline, dropped",
-                 bus->peer, address);
+        snprintf(detail, sizeof detail, "%s unit %u: answer after its deadline, dropped", bus->peer,
+                 address);
         event(bus, MB_RTU_LATE_ANSWER, address, detail);
         tx->active = 0;
         bus->units[address].failures = 0;
@@ -680,7 +680,8 @@ static void step_once(struct mb_rtu_bus *bus) {
             if (bus->transport == NULL)
                 return;
         }
-        uint64_t silence_at = waiting_for_the_rest(bus) ? 0 : mb_rtu_decoder_deadline(&bus->decoder);
+        uint64_t silence_at =
+            waiting_for_the_rest(bus) ? 0 : mb_rtu_decoder_deadline(&bus->decoder);
         if (silence_at != 0 && silence_at <= now) {
             uint8_t address;
             const uint8_t *pdu;
@@ -750,8 +751,8 @@ static void step_once(struct mb_rtu_bus *bus) {
         wake_at(bus, start_at < wake ? start_at : wake, now);
         return;
     }
-    int size = mb_rtu_encode(request->unit, request->pdu, request->length, tx->frame,
-                             sizeof tx->frame);
+    int size =
+        mb_rtu_encode(request->unit, request->pdu, request->length, tx->frame, sizeof tx->frame);
     if (size < 0) { /* cannot happen: the length was checked at submission */
         complete(bus, request, MB_EINVAL, NULL, 0, NULL, "the request does not fit an RTU frame");
         post_step(bus);
@@ -843,16 +844,16 @@ int mb_rtu_bus_create(struct mb_loop *loop, const struct mb_rtu_bus_config *conf
     c->timeout_ms = c->timeout_ms ? c->timeout_ms : DEFAULT_TIMEOUT_MS;
     c->answer_timeout_ms = c->answer_timeout_ms ? c->answer_timeout_ms : DEFAULT_ANSWER_TIMEOUT_MS;
     c->max_queued = c->max_queued ? c->max_queued : DEFAULT_MAX_QUEUED;
-    c->broadcast_pause_ms = c->broadcast_pause_ms ? c->broadcast_pause_ms
-                                                  : DEFAULT_BROADCAST_PAUSE_MS;
+    c->broadcast_pause_ms =
+        c->broadcast_pause_ms ? c->broadcast_pause_ms : DEFAULT_BROADCAST_PAUSE_MS;
     c->unit_failures = c->unit_failures ? c->unit_failures : DEFAULT_UNIT_FAILURES;
     c->unit_backoff_ms = c->unit_backoff_ms ? c->unit_backoff_ms : DEFAULT_UNIT_BACKOFF_MS;
     c->reopen_min_ms = c->reopen_min_ms ? c->reopen_min_ms : DEFAULT_REOPEN_MIN_MS;
     c->reopen_max_ms = c->reopen_max_ms ? c->reopen_max_ms : DEFAULT_REOPEN_MAX_MS;
     if (c->reopen_max_ms < c->reopen_min_ms)
         c->reopen_max_ms = c->reopen_min_ms;
-    c->connect_timeout_ms = c->connect_timeout_ms ? c->connect_timeout_ms
-                                                  : DEFAULT_CONNECT_TIMEOUT_MS;
+    c->connect_timeout_ms =
+        c->connect_timeout_ms ? c->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
     if (c->path != NULL) {
         snprintf(bus->path, sizeof bus->path, "%s", c->path);
         c->path = bus->path;
@@ -927,8 +928,8 @@ int mb_rtu_bus_submit(struct mb_rtu_bus *bus, uint8_t unit_id, const uint8_t *pd
     request->unit = unit_id;
     request->length = (uint8_t)length;
     memcpy(request->pdu, pdu, length);
-    request->deadline_us = now_us() + (uint64_t)(timeout_ms ? timeout_ms : bus->config.timeout_ms) *
-                                          1000u;
+    request->deadline_us =
+        now_us() + (uint64_t)(timeout_ms ? timeout_ms : bus->config.timeout_ms) * 1000u;
     request->attempts_left = repeatable(request) ? bus->config.retries : 0;
     request->previous = bus->tail;
     request->next = 0;

@@ -69,10 +69,10 @@ struct member {
 struct backend {
     struct mb_gateway_backend config;
     char name[64];
-    struct mb_async **pool;  /* Modbus/TCP: the pool's connections */
-    struct mb_rtu_bus *bus;  /* a serial line or RTU over TCP: the bus, in place of a pool */
-    int is_bus;              /* 1 for those kinds; bus NULL then: closed (line handed over) */
-    char serial_path[256];   /* the bus's line, owned here */
+    struct mb_async **pool; /* Modbus/TCP: the pool's connections */
+    struct mb_rtu_bus *bus; /* a serial line or RTU over TCP: the bus, in place of a pool */
+    int is_bus;             /* 1 for those kinds; bus NULL then: closed (line handed over) */
+    char serial_path[256];  /* the bus's line, owned here */
     struct member *members;
     uint32_t count;
     uint32_t next; /* where the next search for a connection starts */
@@ -574,11 +574,10 @@ static void send_to(struct backend *backend, int link, struct forwarded *slot) {
     uint64_t left = slot->deadline_ms - now;
     uint32_t timeout = left > UINT32_MAX ? UINT32_MAX : (uint32_t)left;
     int rc = backend->is_bus && backend->bus == NULL ? MB_ECLOSED
-             : backend->is_bus
-                 ? mb_rtu_bus_submit(backend->bus, slot->device_unit, slot->pdu, slot->length,
-                                     timeout, on_answer, slot)
-                 : mb_async_submit(backend->pool[link], slot->device_unit, slot->pdu,
-                                   slot->length, timeout, on_answer, slot);
+             : backend->is_bus ? mb_rtu_bus_submit(backend->bus, slot->device_unit, slot->pdu,
+                                                   slot->length, timeout, on_answer, slot)
+                               : mb_async_submit(backend->pool[link], slot->device_unit, slot->pdu,
+                                                 slot->length, timeout, on_answer, slot);
     if (rc != 0) {
         give_up(backend, slot, 0);
         return;
@@ -790,8 +789,7 @@ static uint32_t share_of(const struct mb_gateway_backend *given) {
 
 /* What an RTU bus reports, for the log: skipped and recovered units always; damaged, late,
  * stray frames and wrong units as warnings, but not so many that a noisy line floods it. */
-static void on_bus_event(void *data, enum mb_rtu_bus_event what, uint8_t unit,
-                         const char *detail) {
+static void on_bus_event(void *data, enum mb_rtu_bus_event what, uint8_t unit, const char *detail) {
     (void)unit;
     struct member *member = data;
     struct backend *backend = member->backend;
@@ -809,8 +807,8 @@ static void on_bus_event(void *data, enum mb_rtu_bus_event what, uint8_t unit,
     }
     char reason[400];
     snprintf(reason, sizeof reason, "backend %s: %s", backend->name, detail);
-    note(backend->gateway,
-         what == MB_RTU_UNIT_RECOVERED ? MB_LOG_INFO : MB_LOG_WARNING, names[what], reason);
+    note(backend->gateway, what == MB_RTU_UNIT_RECOVERED ? MB_LOG_INFO : MB_LOG_WARNING,
+         names[what], reason);
 }
 
 /* Starts the RTU bus of a serial or RTU-over-TCP backend. */
@@ -888,8 +886,7 @@ static int backend_start(struct mb_gateway *gateway, const struct mb_gateway_bac
         .on_state = on_backend_state,
         .on_unmatched = on_unmatched,
     };
-    for (uint32_t i = 0; rc == 0 && given->link == MB_GATEWAY_LINK_TCP && i < backend->count;
-         i++) {
+    for (uint32_t i = 0; rc == 0 && given->link == MB_GATEWAY_LINK_TCP && i < backend->count; i++) {
         backend->members[i].backend = backend;
         /* A backend that was never reached is worth one warning too. */
         backend->members[i].up = 1;

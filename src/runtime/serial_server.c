@@ -323,13 +323,13 @@ static void on_io(struct mb_loop *loop, int fd, unsigned events, void *data) {
             uint8_t unit;
             const uint8_t *pdu;
             size_t pdu_length;
-            int rc = server->config.ascii
-                         ? mb_ascii_decoder_feed(&server->ascii, (const char *)buffer + offset,
-                                                 (size_t)count - offset, &consumed, &unit, &pdu,
-                                                 &pdu_length)
-                         : mb_rtu_decoder_feed(&server->decoder, buffer + offset,
-                                               (size_t)count - offset, now, &consumed, &unit, &pdu,
-                                               &pdu_length);
+            int rc =
+                server->config.ascii
+                    ? mb_ascii_decoder_feed(&server->ascii, (const char *)buffer + offset,
+                                            (size_t)count - offset, &consumed, &unit, &pdu,
+                                            &pdu_length)
+                    : mb_rtu_decoder_feed(&server->decoder, buffer + offset, (size_t)count - offset,
+                                          now, &consumed, &unit, &pdu, &pdu_length);
             offset += consumed;
             if (rc == 1)
                 handle(server, unit, pdu, pdu_length);

@@ -393,9 +393,8 @@ static long rts_write(struct mb_transport *transport, const void *data, size_t l
             if (poll(&poller, 1, 1000) > 0)
                 continue;
         }
-        result = mb__fd_fail(transport, count < 0 && (errno == EIO || errno == ENXIO)
-                                            ? MB_ECLOSED
-                                            : MB_EIO);
+        result = mb__fd_fail(transport,
+                             count < 0 && (errno == EIO || errno == ENXIO) ? MB_ECLOSED : MB_EIO);
         break;
     }
     if (result == 0 && tcdrain(transport->fd) != 0)

@@ -14,15 +14,15 @@
 #define NOT_ROUTED 0xFFFF
 
 static const char *const backend_keys[] = {
-    "name",      "address", "connections", "timeout",   "in_flight",      "queue",
-    "share",     "units",   "tls",         "serial",    "framing",        "baud",
-    "parity",    "data_bits", "stop_bits", "rs485",     "echo",           "answer_timeout",
-    "pause",     "open_pause", "retries",  "unit_failures", "unit_backoff", NULL};
+    "name",   "address",    "connections", "timeout",       "in_flight",    "queue",
+    "share",  "units",      "tls",         "serial",        "framing",      "baud",
+    "parity", "data_bits",  "stop_bits",   "rs485",         "echo",         "answer_timeout",
+    "pause",  "open_pause", "retries",     "unit_failures", "unit_backoff", NULL};
 /* Keys of a serial line, and of any RTU bus (serial or RTU over TCP). */
-static const char *const line_keys[] = {"baud", "parity", "data_bits", "stop_bits", "rs485",
-                                        "echo", NULL};
-static const char *const bus_keys[] = {"answer_timeout", "pause",         "open_pause",
-                                       "retries",        "unit_failures", "unit_backoff", NULL};
+static const char *const line_keys[] = {"baud",  "parity", "data_bits", "stop_bits",
+                                        "rs485", "echo",   NULL};
+static const char *const bus_keys[] = {"answer_timeout", "pause",        "open_pause", "retries",
+                                       "unit_failures",  "unit_backoff", NULL};
 static const char *const tcp_only_keys[] = {"connections", "in_flight", "tls", NULL};
 static const char *const tls_keys[] = {"certificate", "key", "ca", "pin", "server_name", NULL};
 
@@ -71,12 +71,12 @@ void config_backend_free(struct config_backend *backend) {
 
 int config_backend_copy(struct config_backend *target, const struct config_backend *source) {
     *target = *source;
-    char **fields[] = {&target->name,    &target->address, &target->tls_certificate,
-                       &target->tls_key, &target->tls_ca,  &target->tls_pin,
-                       &target->tls_server_name, &target->serial};
-    const char *texts[] = {source->name,    source->address, source->tls_certificate,
-                           source->tls_key, source->tls_ca,  source->tls_pin,
-                           source->tls_server_name, source->serial};
+    char **fields[] = {
+        &target->name,   &target->address, &target->tls_certificate, &target->tls_key,
+        &target->tls_ca, &target->tls_pin, &target->tls_server_name, &target->serial};
+    const char *texts[] = {
+        source->name,   source->address, source->tls_certificate, source->tls_key,
+        source->tls_ca, source->tls_pin, source->tls_server_name, source->serial};
     size_t count = sizeof fields / sizeof fields[0];
     for (size_t i = 0; i < count; i++)
         *fields[i] = NULL;
@@ -352,8 +352,8 @@ static int in_list(const char *const *list, const char *key) {
 }
 
 /* serial: the path of a tty. */
-static int parse_serial(const struct yaml_reader *reader, const yaml_node_t *node,
-                        const char *path, struct config_backend *backend) {
+static int parse_serial(const struct yaml_reader *reader, const yaml_node_t *node, const char *path,
+                        struct config_backend *backend) {
     const char *text;
     size_t length;
     int status = yaml_string(reader, node, path, 200, &text, &length);
@@ -435,9 +435,9 @@ static int parse_rtu_key(const struct yaml_reader *reader, const yaml_node_t *no
 /* The keys that only some kinds of backend take. */
 static int check_kind(const struct yaml_reader *reader, const yaml_node_t *node, const char *path,
                       const struct config_backend *backend) {
-    const char *kind = backend->link == MB_GATEWAY_LINK_SERIAL        ? "a serial line"
+    const char *kind = backend->link == MB_GATEWAY_LINK_SERIAL         ? "a serial line"
                        : backend->link == MB_GATEWAY_LINK_RTU_OVER_TCP ? "RTU over TCP"
-                                                                        : "a Modbus/TCP device";
+                                                                       : "a Modbus/TCP device";
     for (size_t i = 0; i < yaml_mapping_size(node); i++) {
         const char *key;
         yaml_node_t *value;
@@ -454,10 +454,9 @@ static int check_kind(const struct yaml_reader *reader, const yaml_node_t *node,
                               path, key, backend->name, kind);
         if (backend->link != MB_GATEWAY_LINK_TCP && in_list(tcp_only_keys, key))
             return yaml_error(reader, value,
-                              "%s.%s: %s is %s: one transaction at a time on one line, %s",
-                              path, key, backend->name, kind,
-                              strcmp(key, "tls") == 0 ? "and RTU has no TLS"
-                                                      : "so it is always 1");
+                              "%s.%s: %s is %s: one transaction at a time on one line, %s", path,
+                              key, backend->name, kind,
+                              strcmp(key, "tls") == 0 ? "and RTU has no TLS" : "so it is always 1");
     }
     return 0;
 }

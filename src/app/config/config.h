@@ -48,16 +48,16 @@ struct config_backend {
     /* The RTU kinds (docs/serial.md): serial (a line at `serial`) or framing: rtu (RTU over
      * TCP to `address`); MB_GATEWAY_LINK_TCP otherwise. */
     enum mb_gateway_link link;
-    char *serial;                   /* serial: the line's path */
+    char *serial;                        /* serial: the line's path */
     struct mb_serial_config serial_line; /* baud, parity, data_bits, stop_bits, rs485 */
-    int echo;                       /* echo: the adapter echoes what it sends */
-    uint32_t answer_timeout_ms;     /* answer_timeout: per attempt; default 500 */
-    uint32_t pause_ms;              /* pause: between transactions; default 0 */
-    uint32_t open_pause_ms;         /* open_pause: after the line opens; default 0 */
-    uint32_t retries;               /* retries: extra attempts for reads; default 0 */
-    uint32_t unit_failures;         /* unit_failures: default 3 */
-    uint32_t unit_backoff_ms;       /* unit_backoff: default 10 s */
-    size_t line, column;   /* where the backend starts in the file, from 1 (for messages) */
+    int echo;                            /* echo: the adapter echoes what it sends */
+    uint32_t answer_timeout_ms;          /* answer_timeout: per attempt; default 500 */
+    uint32_t pause_ms;                   /* pause: between transactions; default 0 */
+    uint32_t open_pause_ms;              /* open_pause: after the line opens; default 0 */
+    uint32_t retries;                    /* retries: extra attempts for reads; default 0 */
+    uint32_t unit_failures;              /* unit_failures: default 3 */
+    uint32_t unit_backoff_ms;            /* unit_backoff: default 10 s */
+    size_t line, column; /* where the backend starts in the file, from 1 (for messages) */
 };
 
 /* What protects and watches the gateway beyond the policy (gateway only; src/app/config/watch.c).

@@ -13,7 +13,7 @@
 #include "mbsec/error.h"
 #include "mbsec/transport.h"
 
-#define RTU_TCP_PAUSE_MS 100     /* accepting paused when out of descriptors */
+#define RTU_TCP_PAUSE_MS 100      /* accepting paused when out of descriptors */
 #define RTU_TCP_SWEEP_MAX_MS 5000 /* idle connections are looked for at least this often */
 
 struct rtu_tcp {
@@ -72,8 +72,7 @@ static void resume_accepting(struct mb_loop *loop, struct mb_timer *timer) {
     if (mb_loop_add(loop, listener->fd, MB_IO_READ, on_accept, listener) == 0)
         listener->paused = 0;
     else
-        mb_timer_start(loop, &listener->resume_timer, RTU_TCP_PAUSE_MS, resume_accepting,
-                       listener);
+        mb_timer_start(loop, &listener->resume_timer, RTU_TCP_PAUSE_MS, resume_accepting, listener);
 }
 
 static void pause_accepting(struct rtu_tcp *listener, const char *why) {
@@ -119,8 +118,8 @@ static void on_accept(struct mb_loop *loop, int fd, unsigned events, void *data)
     for (int round = 0; round < 16; round++) {
         struct sockaddr_storage address;
         socklen_t length = sizeof address;
-        int connection = accept4(fd, (struct sockaddr *)&address, &length,
-                                 SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int connection =
+            accept4(fd, (struct sockaddr *)&address, &length, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (connection < 0) {
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
                 pause_accepting(listener, strerror(errno));
@@ -154,8 +153,9 @@ static void on_accept(struct mb_loop *loop, int fd, unsigned events, void *data)
     }
 }
 
-int rtu_tcp_open(struct mb_loop *loop, const char *text, const struct mb_serial_server_config *config,
-                 uint32_t idle_ms, struct rtu_tcp **out, char *error, size_t error_size) {
+int rtu_tcp_open(struct mb_loop *loop, const char *text,
+                 const struct mb_serial_server_config *config, uint32_t idle_ms,
+                 struct rtu_tcp **out, char *error, size_t error_size) {
     struct sockaddr_storage address;
     socklen_t length;
     const char *problem = NULL;
@@ -173,8 +173,8 @@ int rtu_tcp_open(struct mb_loop *loop, const char *text, const struct mb_serial_
     listener->config.closed_data = listener;
     listener->idle_ms = idle_ms ? idle_ms : 60000;
     listener->sweep_ms = listener->idle_ms / 4 > RTU_TCP_SWEEP_MAX_MS ? RTU_TCP_SWEEP_MAX_MS
-                         : listener->idle_ms / 4 > 0                 ? listener->idle_ms / 4
-                                                                     : 1;
+                         : listener->idle_ms / 4 > 0                  ? listener->idle_ms / 4
+                                                                      : 1;
     int one = 1;
     listener->fd = socket(address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (listener->fd < 0 ||
