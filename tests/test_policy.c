@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "mbsec/error.h"
 #include "mbsec/pdu.h"
 #include "mbsec/policy.h"
 
@@ -1685,7 +1686,97 @@ TEST(function_names_map_to_codes_and_sub_functions) {
     CHECK_STR(mb_policy_action_name((enum mb_policy_action)0), "unknown");
 }
 
+/* The canonical form: the same for the same decisions, whatever the spelling; another for any
+ * change. */
+static long canonical(const struct mb_policy *policy, char *out, size_t capacity) {
+    long length = mb_policy_canonical(policy, out, capacity);
+    CHECK(length > 0);
+    CHECK((size_t)length < capacity);
+    return length;
+}
+
+TEST(the_canonical_form_ignores_spelling_and_order_and_sees_every_change) {
+    static const char *const two_roles[] = {"operator", "engineer"};
+    static const char *const two_roles_swapped[] = {"engineer", "operator"};
+    static const struct mb_policy_range units_split[] = {{1, 2}, {3, 3}, {7, 7}};
+    static const struct mb_policy_range units_joined[] = {{7, 7}, {1, 3}};
+    struct mb_policy_source sources[2], sources_swapped[2];
+    CHECK_EQ(mb_policy_source_parse("192.0.2.0/24", &sources[0], NULL, 0), 0);
+    CHECK_EQ(mb_policy_source_parse("2001:db8::/32", &sources[1], NULL, 0), 0);
+    sources_swapped[0] = sources[1];
+    sources_swapped[1] = sources[0];
+    struct mb_policy_rule a = {.name = "readers",
+                               .action = MB_POLICY_ALLOW,
+                               .roles = two_roles,
+                               .role_count = 2,
+                               .sources = sources,
+                               .source_count = 2,
+                               .units = units_split,
+                               .unit_count = 3,
+                               .preset = MB_POLICY_READ_ONLY};
+    struct mb_policy_rule b = a;
+    b.roles = two_roles_swapped;
+    b.sources = sources_swapped;
+    b.units = units_joined;
+    b.unit_count = 2;
+    struct mb_policy *first = build(__LINE__, &a, 1), *second = build(__LINE__, &b, 1);
+    static char one[8192], two[8192];
+    long length = canonical(first, one, sizeof one);
+    CHECK_EQ(canonical(second, two, sizeof two), length);
+    CHECK_STR(one, two);
+    CHECK(strncmp(one, "mbsec policy 1\n", 15) == 0);
+    /* Measuring first, as snprintf() does; a short buffer gets a cut, terminated text. */
+    CHECK_EQ(mb_policy_canonical(first, NULL, 0), length);
+    char small[16];
+    CHECK_EQ(mb_policy_canonical(first, small, sizeof small), length);
+    CHECK_EQ(strlen(small), sizeof small - 1);
+    CHECK_EQ(mb_policy_canonical(NULL, one, sizeof one), MB_EINVAL);
+    mb_policy_destroy(second);
+    /* Every change is seen: a unit more, another action, a value limit, a rule's name. */
+    struct mb_policy_rule c = a;
+    static const struct mb_policy_range units_more[] = {{1, 3}, {7, 8}};
+    c.units = units_more;
+    c.unit_count = 2;
+    second = build(__LINE__, &c, 1);
+    canonical(second, two, sizeof two);
+    CHECK(strcmp(one, two) != 0);
+    mb_policy_destroy(second);
+    c = a;
+    c.action = MB_POLICY_DROP;
+    second = build(__LINE__, &c, 1);
+    canonical(second, two, sizeof two);
+    CHECK(strcmp(one, two) != 0);
+    mb_policy_destroy(second);
+    c = a;
+    c.name = "readers2";
+    second = build(__LINE__, &c, 1);
+    canonical(second, two, sizeof two);
+    CHECK(strcmp(one, two) != 0);
+    mb_policy_destroy(second);
+    /* The order of rules decides, so it is in the form. */
+    struct mb_policy_rule pair[2] = {a, a}, swapped[2];
+    pair[1].name = "writers";
+    pair[1].preset = MB_POLICY_READ_WRITE;
+    swapped[0] = pair[1];
+    swapped[1] = pair[0];
+    second = build(__LINE__, pair, 2);
+    struct mb_policy *third = build(__LINE__, swapped, 2);
+    canonical(second, one, sizeof one);
+    canonical(third, two, sizeof two);
+    CHECK(strcmp(one, two) != 0);
+    /* A copy has the same form. */
+    struct mb_policy *copy = NULL;
+    CHECK_EQ(mb_policy_copy(second, &copy), 0);
+    canonical(copy, two, sizeof two);
+    CHECK_STR(one, two);
+    mb_policy_destroy(copy);
+    mb_policy_destroy(third);
+    mb_policy_destroy(second);
+    mb_policy_destroy(first);
+}
+
 int main(void) {
+    RUN(the_canonical_form_ignores_spelling_and_order_and_sees_every_change);
     RUN(the_operator_reads_and_the_engineer_writes_within_limits_over_every_function_code);
     RUN(no_role_an_unknown_role_and_roles_in_another_case_get_nothing);
     RUN(the_deciding_rule_is_named_by_index_and_name);

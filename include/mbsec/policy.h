@@ -333,6 +333,18 @@ MB_API size_t mb_policy_rule_count(const struct mb_policy *policy);
 MB_API const char *mb_policy_rule_name(const struct mb_policy *policy, size_t index);
 
 /*
+ * The policy's canonical form: text written from what it decides with (each rule in order: its
+ * name, action, who, units, functions, sub-functions, access, tables with merged ranges,
+ * records, values; roles and sources sorted; then the default deny), so that files that differ
+ * only in layout, comments, key order, the order of roles or sources, or the spelling of a
+ * list ([1, 2, 3] or [1-3]) give the same text, and any change in what is decided gives
+ * another. Hash it (SHA-256) to name a policy across a fleet. Like snprintf(): writes at most
+ * `capacity` bytes including a NUL (out may be NULL with capacity 0) and returns the length of
+ * the whole text, or MB_EINVAL. The form is versioned by its first line.
+ */
+MB_API long mb_policy_canonical(const struct mb_policy *policy, char *out, size_t capacity);
+
+/*
  * Parses a source network: "192.0.2.0/24", "2001:db8::/32", or a bare address ("192.0.2.7" is
  * /32, "::1" is /128). An IPv4-mapped IPv6 network of prefix 96 or more becomes the IPv4 one.
  * Returns 0, or MB_EADDRESS with one line in `error` (may be NULL): not an address, a prefix

@@ -327,7 +327,7 @@ write_config "$scratch/extra.yaml"
 mark_log
 kill -HUP "$gateway_pid"
 expect_log "SIGHUP: the policy, backends and routes reloaded" \
-    "info +reloaded reason=\"policy \([0-9]+ rules\), authorize_plain, limits, logging, audit, alerts, backends \(2\) and routes \(4\) applied\""
+    "info +reloaded reason=\"policy \([0-9]+ rules, sha256 [0-9a-f]{64}\), authorize_plain, limits, logging, audit, alerts, backends \(2\) and routes \(4\) applied\""
 mark_log
 as operator write "$TLS" holding 50 9
 expect "after the reload the operator writes register 50" 0 "wrote 1 holding register at 50"

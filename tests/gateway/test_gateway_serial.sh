@@ -29,7 +29,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 DEADLINE=15
 # shellcheck source=../lib/harness.sh
 . "$here/../lib/harness.sh"
-plan 48
+plan 53
 require_program mbpoll "apt-get install mbpoll"
 
 pki=$scratch/pki
@@ -148,6 +148,20 @@ expect "--check: the bus's timing, retries and health" 0 \
     "one transaction at a time; timeout 2s per request, 200ms per attempt, 1 retry for reads"
 expect "--check: the RTU-over-TCP backend" 0 "converter  127\.0\.0\.1:$converter_port .* RTU over TCP"
 
+# The policy's hash (issue 18): the same for the same rules written another way.
+hash=$(sed -n 's/^  policy sha256: \([0-9a-f]\{64\}\) .*/\1/p' <<<"$OUT")
+check_sh "--check names the policy by its SHA-256" "[ -n '$hash' ]"
+sed -e 's/^    roles: \[engineer\]$/    roles: [ engineer ]  # the same/' \
+    -e 's/^    tables: { holding_registers: 10-19 }$/    tables:\n      holding_registers: [10-14, 15-19]/' \
+    "$config" >"$scratch/respelt.yaml"
+run gateway --check "$scratch/respelt.yaml"
+expect "--check: the same rules spelt another way have the same hash" 0 "policy sha256: $hash "
+sed 's/tables: { holding_registers: 10-19 }/tables: { holding_registers: 10-20 }/' "$config" \
+    >"$scratch/changed.yaml"
+run gateway --check "$scratch/changed.yaml"
+changed=$(sed -n 's/^  policy sha256: \([0-9a-f]\{64\}\) .*/\1/p' <<<"$OUT")
+check_sh "--check: one register more is another hash" "[ -n '$changed' ] && [ '$changed' != '$hash' ]"
+
 # What --check refuses, each with the place and the reason.
 printf 'backends:\n  - name: b\n    serial: /dev/ttyS9\n    address: 127.0.0.1:502\n    units: [1]\n' >"$scratch/bad-both.yaml"
 run gateway --check "$scratch/bad-both.yaml"
@@ -251,6 +265,10 @@ check_sh "audit: the serial write, with its route" \
     "grep -q '\"type\":\"write\".*\"backend\":\"line1\",\"device_unit\":1,\"outcome\":\"answered\"' '$audit'"
 check_sh "audit: the skipped read" "grep -q '\"device_unit\":3,\"outcome\":\"skipped\"' '$audit'"
 check_sh "audit: the broadcast" "grep -q '\"device_unit\":0,\"outcome\":\"broadcast\"' '$audit'"
+check_sh "audit: a denied record names the policy by its hash" \
+    "grep '\"type\":\"denied\"' '$audit' | grep -q '\"policy\":\"$hash\"'"
+expect_eq "metrics: the policy's hash" \
+    "$("$python" -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode())' "$metrics_url" | grep -c "^mbsec_gateway_policy_info{sha256=\"$hash\",rules=\"4\"} 1$")" 1
 
 # A reload that leaves the buses as they are keeps them open (no second backend_up), and one
 # that changes a bus's settings opens it anew with them.

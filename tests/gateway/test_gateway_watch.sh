@@ -553,7 +553,7 @@ for i in 1 2 3 4 5; do
     mark_log
     reload "$g3_pid" $i
     expect_log "reload $i (config $config) under load" \
-        "info +reloaded reason=\"policy \([0-9]+ rules\), .*backends \($backends\) and routes \($routes\) applied\""
+        "info +reloaded reason=\"policy \([0-9]+ rules, sha256 [0-9a-f]{64}\), .*backends \($backends\) and routes \($routes\) applied\""
     if [ $config = B ]; then
         deadline=$((SECONDS + DEADLINE))
         while [ $SECONDS -lt $deadline ]; do

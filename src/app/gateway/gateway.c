@@ -19,6 +19,7 @@
 
 #include "app/commands.h"
 #include "app/common/log.h"
+#include "app/common/policy_hash.h"
 #include "app/config/config.h"
 #include "app/daemon/arguments.h"
 #include "app/daemon/front.h"
@@ -549,6 +550,11 @@ static void print_setup(const struct setup *setup, const char *path) {
         line = end != NULL ? end + 1 : line + length;
     }
     printf("  -. default: what no rule matches is denied with exception 01\n");
+    char hash[POLICY_HASH_TEXT];
+    policy_hash(config->front.policy, hash);
+    printf("  policy sha256: %s (of its canonical form: the same for the same rules, whatever "
+           "the layout)\n",
+           hash);
     print_notes(config);
 }
 
@@ -729,10 +735,12 @@ static int reload_commit(void *data, void *given, char *applied, size_t applied_
     tool->policy = config->front.policy;
     tool->authorize_plain = config->front.authorize_plain;
     log_notes(&tool->logger, config);
+    char hash[POLICY_HASH_TEXT];
+    policy_hash(config->front.policy, hash);
     snprintf(applied, applied_capacity,
-             "policy (%zu rules), authorize_plain, limits, logging, %s, alerts, backends (%zu) "
-             "and routes (%zu)",
-             mb_policy_rule_count(config->front.policy), audit_note, config->backend_count,
+             "policy (%zu rules, sha256 %s), authorize_plain, limits, logging, %s, alerts, "
+             "backends (%zu) and routes (%zu)",
+             mb_policy_rule_count(config->front.policy), hash, audit_note, config->backend_count,
              config->route_count);
     return 0;
 }
@@ -860,10 +868,12 @@ static int start(struct gateway_tool *tool, sigset_t *signals) {
     }
     log_notes(&tool->logger, config);
     size_t rules = mb_policy_rule_count(tool->policy);
+    char hash[POLICY_HASH_TEXT];
+    policy_hash(tool->policy, hash);
     logger_message(&tool->logger, MB_LOG_INFO, "started",
-                   "%zu backend(s), %zu routed unit id(s), %zu policy rule(s); plain requests "
-                   "%s",
-                   config->backend_count, config->route_count, rules,
+                   "%zu backend(s), %zu routed unit id(s), %zu policy rule(s) (sha256 %s); "
+                   "plain requests %s",
+                   config->backend_count, config->route_count, rules, hash,
                    tool->authorize_plain ? "checked against the policy"
                                          : "forwarded unchecked (authorize_plain: false)");
     return 0;

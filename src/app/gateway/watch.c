@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "app/common/json.h"
+#include "app/common/policy_hash.h"
 #include "app/daemon/audit.h"
 #include "app/daemon/ratelimit.h"
 #include "mbsec/error.h"
@@ -54,9 +55,9 @@ enum outcome {
     BROADCAST,
     OUTCOMES
 };
-static const char *const outcome_names[OUTCOMES] = {
-    "answered",   "device_exception", "unavailable", "timeout", "mismatch",
-    "over_share", "rejected",         "skipped",     "broadcast"};
+static const char *const outcome_names[OUTCOMES] = {"answered", "device_exception", "unavailable",
+                                                    "timeout",  "mismatch",         "over_share",
+                                                    "rejected", "skipped",          "broadcast"};
 
 enum alert {
     ALERT_SCAN,
@@ -76,6 +77,8 @@ static const char *const alert_names[ALERTS] = {
 struct watch {
     struct logger *logger;
     struct audit *audit;
+    char policy_sha256[POLICY_HASH_TEXT]; /* of the policy in force: in denied records, metrics */
+    size_t policy_rules;
     char audit_file[4096];
     char audit_syslog[4096];
     int audit_reads;
@@ -144,6 +147,8 @@ static void take_settings(struct watch *watch, const struct gateway_config *conf
     watch->settings = settings;
     watch->over_rate = guard->over_rate;
     watch->audit_reads = guard->audit_reads;
+    policy_hash(config->front.policy, watch->policy_sha256);
+    watch->policy_rules = mb_policy_rule_count(config->front.policy);
 }
 
 int watch_create(const struct gateway_config *config, struct logger *logger,
@@ -668,6 +673,7 @@ void watch_decided(struct watch *watch, const struct watch_request *seen,
         if (action == MB_POLICY_DENY)
             json_uint(&json, "exception", code);
         json_string(&json, "reason", decision->reason);
+        json_string(&json, "policy", watch->policy_sha256);
         emit(watch, AUDIT_WARNING, "denied", &json);
         count_request_event(watch, seen, RATELIMIT_DENIAL, ALERT_DENIALS, 0, "requests denied");
         return;
@@ -877,9 +883,9 @@ static void render_backends(struct watch *watch, FILE *out) {
             if (!header++)
                 family(out, bus_families[f].name, bus_families[f].type, bus_families[f].help);
             const struct mb_rtu_bus_stats *bus = &info.bus;
-            const uint64_t values[] = {bus->transactions, bus->timeouts,    bus->damaged,
-                                       bus->wrong_unit,   bus->mismatched,  bus->late,
-                                       bus->unsolicited,  bus->retries,     bus->skipped,
+            const uint64_t values[] = {bus->transactions, bus->timeouts,     bus->damaged,
+                                       bus->wrong_unit,   bus->mismatched,   bus->late,
+                                       bus->unsolicited,  bus->retries,      bus->skipped,
                                        bus->broadcasts,   bus->units_skipped};
             fprintf(out, "%s{backend=\"%s\"} %llu\n", bus_families[f].name, info.name,
                     (unsigned long long)values[f]);
@@ -912,6 +918,10 @@ int watch_render(void *data, const char *path, FILE *out) {
     struct watch *watch = data;
     if (strcmp(path, "/metrics") != 0)
         return 404;
+    family(out, "mbsec_gateway_policy_info", "gauge",
+           "The policy in force: the SHA-256 of its canonical form, and its rules.");
+    fprintf(out, "mbsec_gateway_policy_info{sha256=\"%s\",rules=\"%zu\"} 1\n", watch->policy_sha256,
+            watch->policy_rules);
     family(out, "mbsec_gateway_requests_total", "counter",
            "Requests received from clients, by function code.");
     for (int function = 0; function < 256; function++)

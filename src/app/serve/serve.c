@@ -27,6 +27,7 @@
 #include "app/commands.h"
 #include "app/common/duration.h"
 #include "app/common/log.h"
+#include "app/common/policy_hash.h"
 #include "app/config/config.h"
 #include "app/daemon/arguments.h"
 #include "app/daemon/front.h"
@@ -101,7 +102,7 @@ struct serve {
     struct mb_timer sync_timer;
     volatile int stopping;                             /* set by the first worker, read by all */
     struct mb_serial_server *serial[MAX_SERIAL_LINES]; /* on the first worker's loop */
-    struct rtu_tcp *rtu_listeners[MAX_RTU_LISTENERS];   /* there too */
+    struct rtu_tcp *rtu_listeners[MAX_RTU_LISTENERS];  /* there too */
 };
 
 enum command {
@@ -719,8 +720,8 @@ static int open_serial_lines(struct serve *serve) {
     for (size_t i = 0; i < serve->overrides.rtu_listen_count; i++) {
         char error[320] = "";
         int rc = rtu_tcp_open(serve->workers[0].loop, serve->overrides.rtu_listen[i], &config,
-                              serve->config.front.limits.idle_timeout_ms,
-                              &serve->rtu_listeners[i], error, sizeof error);
+                              serve->config.front.limits.idle_timeout_ms, &serve->rtu_listeners[i],
+                              error, sizeof error);
         if (rc != 0) {
             fprintf(stderr, "mbsec serve: %s\n", error[0] ? error : mb_strerror(rc));
             return rc == MB_ENOMEM ? EXIT_STATUS_FAILURE : EXIT_STATUS_USAGE;
@@ -734,8 +735,8 @@ static int open_listeners(struct serve *serve) {
     /* Serial lines alone: no TCP listener (not even the default port 502), unless systemd
      * hands sockets over. */
     if (serve->overrides.serial_count + serve->overrides.rtu_listen_count > 0 &&
-        serve->config.front.listen_count == 0 &&
-        serve->config.front.tls_listen_count == 0 && getenv("LISTEN_FDS") == NULL)
+        serve->config.front.listen_count == 0 && serve->config.front.tls_listen_count == 0 &&
+        getenv("LISTEN_FDS") == NULL)
         return 0;
     struct mb_server *servers[MAX_WORKERS];
     for (int w = 0; w < serve->worker_count; w++)
@@ -954,6 +955,11 @@ static int check(struct serve *serve) {
         line = end != NULL ? end + 1 : line + length;
     }
     printf("  -. default: what no rule matches is denied with exception 01\n");
+    char hash[POLICY_HASH_TEXT];
+    policy_hash(config->front.policy, hash);
+    printf("  policy sha256: %s (of its canonical form: the same for the same rules, whatever "
+           "the layout)\n",
+           hash);
     return EXIT_STATUS_OK;
 }
 
