@@ -711,6 +711,62 @@ TEST(rtu_over_tcp_carries_the_same_frames_and_answers) {
     stop();
 }
 
+/* A device that babbles: bursts of noise every millisecond for 300 ms, at 9600 baud (where
+ * t3.5 is 4 ms, so the line is hardly ever quiet long enough to send). Requests end at their
+ * deadlines whatever gets through, the loop does not spin, and once the line falls quiet the
+ * bus works again. */
+static int babble_left;
+static struct mb_timer babble_timer;
+
+static void babble(struct mb_loop *loop, struct mb_timer *timer) {
+    (void)timer;
+    static const uint8_t noise[64] = {0x55, 0xAA, 0x01, 0x03};
+    put(noise, sizeof noise);
+    if (--babble_left > 0)
+        mb_timer_start(loop, &babble_timer, 1, babble, NULL);
+}
+
+TEST(a_babbling_device_delays_the_bus_but_never_hangs_it) {
+    start();
+    struct mb_rtu_bus_config config = base_config();
+    config.line.baud = 9600;
+    start_with(&config);
+    babble_left = 300;
+    memset(&babble_timer, 0, sizeof babble_timer);
+    mb_timer_start(fx.loop, &babble_timer, 1, babble, NULL);
+    struct outcome first = {0}, second = {0};
+    CHECK_EQ(
+        mb_rtu_bus_submit(fx.bus, 1, read_3_at_100, sizeof read_3_at_100, 100, on_done, &first), 0);
+    CHECK_EQ(
+        mb_rtu_bus_submit(fx.bus, 1, read_3_at_100, sizeof read_3_at_100, 150, on_done, &second),
+        0);
+    struct timespec cpu_before, cpu_after;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu_before);
+    uint64_t began = now_us();
+    run_until(&second, 3000);
+    CHECK(first.done);
+    CHECK(second.done);
+    /* (an answer may get through a gap in the noise; no request outlives its deadline) */
+    CHECK(first.finished_us - began < 250000);
+    CHECK(second.finished_us - began < 300000);
+    uint64_t until = now_us() + 400000; /* the babbling ends */
+    while (now_us() < until)
+        mb_loop_run_once(fx.loop, 10);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu_after);
+    double cpu_s = (double)(cpu_after.tv_sec - cpu_before.tv_sec) +
+                   (double)(cpu_after.tv_nsec - cpu_before.tv_nsec) / 1e9;
+    if (getenv("RTU_BUS_DEBUG") != NULL)
+        fprintf(stderr, "  babbling: %.3f s of CPU\n", cpu_s);
+    CHECK(cpu_s < 0.5); /* about 0.7 s of wall time: no spinning */
+    struct outcome after = call(1, read_3_at_100, sizeof read_3_at_100);
+    CHECK_EQ(after.status, 0);
+    CHECK_EQ(mb_get_u16(after.pdu + 2), 100);
+    struct mb_rtu_bus_stats stats;
+    mb_rtu_bus_stats(fx.bus, &stats);
+    CHECK(stats.damaged > 0);
+    stop();
+}
+
 int main(void) {
     RUN(reads_and_writes_are_answered_with_the_devices_values);
     RUN(a_dead_unit_times_out_then_is_skipped_while_the_others_are_served_and_is_probed);
@@ -725,5 +781,6 @@ int main(void) {
     RUN(the_queue_is_bounded_and_bad_arguments_are_refused);
     RUN(a_line_that_cannot_be_opened_is_retried_and_said_why);
     RUN(rtu_over_tcp_carries_the_same_frames_and_answers);
+    RUN(a_babbling_device_delays_the_bus_but_never_hangs_it);
     return harness_result();
 }
