@@ -443,6 +443,31 @@ TEST(answers_queued_just_before_the_server_is_destroyed_still_go_out) {
     close(fd);
 }
 
+TEST(a_deferred_request_answered_with_nothing_sends_nothing_and_frees_its_place) {
+    /* As the gateway does for a broadcast to a serial bus: the request is released, nothing is
+     * written, and the connection goes on (found by UBSan: the flush saw no output buffer). */
+    start(NULL, NULL);
+    int fd = connect_to(fx.port);
+    uint8_t request[12];
+    read_request(request, 0x77, 0xDE, 0, 1); /* parked */
+    send_all(fd, request, 12);
+    for (int i = 0; i < 200 && !__atomic_load_n(&fx.parked_set, __ATOMIC_SEQ_CST); i++)
+        usleep(5000);
+    CHECK(fx.parked_set);
+    mb_loop_stop(fx.loop);
+    pthread_join(fx.thread, NULL);
+    CHECK_EQ(mb_server_reply(fx.server, fx.parked, NULL, 0), 0);
+    fx.parked_set = 0;
+    pthread_create(&fx.thread, NULL, run_loop, NULL);
+    read_request(request, 0x78, 0xDF, 0, 1); /* echoed */
+    send_all(fd, request, 12);
+    uint8_t response[12];
+    CHECK_EQ(receive_exactly(fd, response, 12), 12);
+    CHECK_BYTES(response, 7, 0x00, 0x78, 0x00, 0x00, 0x00, 0x06, 0xDF);
+    close(fd);
+    stop();
+}
+
 TEST(a_client_that_keeps_sending_at_its_in_flight_cap_has_one_chunk_read_then_waits) {
     struct mb_server_limits limits = {.max_in_flight = 1};
     start(&limits, NULL);
@@ -861,6 +886,7 @@ int main(void) {
     RUN(deferred_replies_complete_out_of_order_matched_by_transaction_id);
     RUN(deferred_answers_completed_in_one_round_leave_in_one_write);
     RUN(answers_queued_just_before_the_server_is_destroyed_still_go_out);
+    RUN(a_deferred_request_answered_with_nothing_sends_nothing_and_frees_its_place);
     RUN(a_client_that_keeps_sending_at_its_in_flight_cap_has_one_chunk_read_then_waits);
     RUN(in_flight_limit_holds_further_requests_until_answers_go_out);
     RUN(a_half_frame_then_silence_is_cut_at_the_idle_timeout_while_others_are_served);

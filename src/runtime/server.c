@@ -1081,7 +1081,11 @@ static int connection_flush(struct connection *connection) {
             return (int)written;
         offset += (size_t)written;
     }
-    memmove(connection->output, connection->output + offset, connection->output_length - offset);
+    /* (output is NULL when nothing was ever queued: a deferred request answered with nothing,
+     * a broadcast through the gateway; memmove() must not see it) */
+    if (offset > 0 && offset < connection->output_length)
+        memmove(connection->output, connection->output + offset,
+                connection->output_length - offset);
     connection->output_length -= offset;
     if (connection->output_length == 0 && connection->output_capacity > 4096) {
         /* The peer caught up: give the memory back, an idle connection stays small. */
