@@ -1,0 +1,502 @@
+/* SPDX-License-Identifier: MIT */
+#include "app/daemon/spool.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define HEADER 8       /* length, CRC-32 */
+#define CURSOR_SIZE 20 /* segment number, offset, CRC-32 */
+
+struct segment {
+    uint64_t number;
+    uint64_t size;    /* bytes of whole records */
+    uint64_t records; /* records in it, acknowledged ones included */
+};
+
+struct spool {
+    char directory[PATH_MAX];
+    int directory_fd;
+    int cursor_fd;
+    uint64_t max_bytes;
+    uint64_t segment_bytes;
+    struct segment *segments; /* oldest first; the last one is written to */
+    size_t count, capacity;
+    int write_fd;
+    int read_fd;          /* of segments[0], or -1 */
+    uint64_t read_offset; /* in segments[0]: the first record not acknowledged */
+    uint64_t read_index;  /* records of segments[0] acknowledged */
+    uint8_t *buffer;
+    size_t buffer_capacity;
+    uint64_t peeked; /* bytes of the record spool_peek() returned, 0 when none */
+    uint64_t dropped_pending;
+    struct spool_stats stats;
+    char error[512];
+};
+
+static uint32_t crc32(const uint8_t *data, size_t length) {
+    uint32_t crc = 0xFFFFFFFFu;
+    for (size_t i = 0; i < length; i++) {
+        crc ^= data[i];
+        for (int bit = 0; bit < 8; bit++)
+            crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+    }
+    return ~crc;
+}
+
+static void put32(uint8_t *out, uint32_t value) {
+    for (int i = 0; i < 4; i++)
+        out[i] = (uint8_t)(value >> (8 * i));
+}
+
+static uint32_t get32(const uint8_t *in) {
+    return (uint32_t)in[0] | (uint32_t)in[1] << 8 | (uint32_t)in[2] << 16 | (uint32_t)in[3] << 24;
+}
+
+static void put64(uint8_t *out, uint64_t value) {
+    put32(out, (uint32_t)value);
+    put32(out + 4, (uint32_t)(value >> 32));
+}
+
+static uint64_t get64(const uint8_t *in) {
+    return (uint64_t)get32(in) | (uint64_t)get32(in + 4) << 32;
+}
+
+static void segment_name(uint64_t number, char *name, size_t capacity) {
+    snprintf(name, capacity, "segment-%016llu.spool", (unsigned long long)number);
+}
+
+static int fail(struct spool *spool, const char *what, int error) {
+    snprintf(spool->error, sizeof spool->error, "spool %.200s: %s: %s", spool->directory, what,
+             strerror(error));
+    return -1;
+}
+
+/* Reads `length` bytes at `offset`: 0, or -1 when they are not all there. */
+static int read_at(int fd, void *buffer, size_t length, uint64_t offset) {
+    size_t got = 0;
+    while (got < length) {
+        ssize_t count = pread(fd, (uint8_t *)buffer + got, length - got, (off_t)(offset + got));
+        if (count < 0 && errno == EINTR)
+            continue;
+        if (count <= 0)
+            return -1;
+        got += (size_t)count;
+    }
+    return 0;
+}
+
+static int grow_buffer(struct spool *spool, size_t length) {
+    if (length <= spool->buffer_capacity)
+        return 0;
+    uint8_t *bigger = realloc(spool->buffer, length);
+    if (bigger == NULL)
+        return -1;
+    spool->buffer = bigger;
+    spool->buffer_capacity = length;
+    return 0;
+}
+
+/* Reads the record at `offset` of `fd` (a segment of `size` bytes) into the buffer: its length,
+ * or -1 when what is there is no whole, intact record. */
+static long read_record(struct spool *spool, int fd, uint64_t offset, uint64_t size) {
+    uint8_t header[HEADER];
+    if (offset + HEADER > size || read_at(fd, header, HEADER, offset) != 0)
+        return -1;
+    uint32_t length = get32(header);
+    if (length == 0 || length > SPOOL_RECORD_MAX || offset + HEADER + length > size ||
+        grow_buffer(spool, length) != 0 ||
+        read_at(fd, spool->buffer, length, offset + HEADER) != 0 ||
+        crc32(spool->buffer, length) != get32(header + 4))
+        return -1;
+    return (long)length;
+}
+
+/* Whole, intact records from the start of a segment: their count and where they end. */
+static void scan(struct spool *spool, int fd, uint64_t size, uint64_t *end, uint64_t *records) {
+    *end = 0;
+    *records = 0;
+    long length;
+    while ((length = read_record(spool, fd, *end, size)) > 0) {
+        *end += HEADER + (uint64_t)length;
+        (*records)++;
+    }
+}
+
+static int add_segment(struct spool *spool, uint64_t number, uint64_t size, uint64_t records) {
+    if (spool->count == spool->capacity) {
+        size_t capacity = spool->capacity ? spool->capacity * 2 : 8;
+        struct segment *bigger = realloc(spool->segments, capacity * sizeof *bigger);
+        if (bigger == NULL)
+            return -1;
+        spool->segments = bigger;
+        spool->capacity = capacity;
+    }
+    spool->segments[spool->count++] = (struct segment){number, size, records};
+    return 0;
+}
+
+/* Deletes the oldest segment: `counted` says whether its records not yet acknowledged are
+ * counted as dropped (space) or not (all acknowledged). */
+static void remove_oldest(struct spool *spool, int counted) {
+    struct segment *oldest = &spool->segments[0];
+    if (counted) {
+        uint64_t lost = oldest->records - spool->read_index;
+        spool->stats.dropped += lost;
+        spool->dropped_pending += lost;
+    }
+    char name[64];
+    segment_name(oldest->number, name, sizeof name);
+    unlinkat(spool->directory_fd, name, 0);
+    if (spool->read_fd >= 0) {
+        close(spool->read_fd);
+        spool->read_fd = -1;
+    }
+    memmove(spool->segments, spool->segments + 1, (spool->count - 1) * sizeof *spool->segments);
+    spool->count--;
+    spool->read_offset = 0;
+    spool->read_index = 0;
+    spool->peeked = 0;
+}
+
+/* Closes the segment being written (durably) and begins the next one. */
+static int rotate(struct spool *spool) {
+    uint64_t number = spool->count > 0 ? spool->segments[spool->count - 1].number + 1 : 1;
+    char name[64];
+    segment_name(number, name, sizeof name);
+    int fd =
+        openat(spool->directory_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return fail(spool, "cannot begin a segment", errno);
+    if (add_segment(spool, number, 0, 0) != 0) {
+        close(fd);
+        unlinkat(spool->directory_fd, name, 0);
+        return fail(spool, "cannot begin a segment", ENOMEM);
+    }
+    if (spool->write_fd >= 0) {
+        fsync(spool->write_fd);
+        close(spool->write_fd);
+    }
+    spool->write_fd = fd;
+    fsync(spool->directory_fd);
+    return 0;
+}
+
+static uint64_t bytes_on_disk(const struct spool *spool) {
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < spool->count; i++)
+        bytes += spool->segments[i].size;
+    return bytes;
+}
+
+static int compare_numbers(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Finds the segments an earlier run left, keeps their whole, intact records, and the cursor. */
+static int load(struct spool *spool) {
+    DIR *directory = fdopendir(dup(spool->directory_fd));
+    if (directory == NULL)
+        return fail(spool, "cannot read the directory", errno);
+    uint64_t *numbers = NULL;
+    size_t found = 0, room = 0;
+    struct dirent *entry;
+    while ((entry = readdir(directory)) != NULL) {
+        unsigned long long number;
+        char tail[8];
+        if (sscanf(entry->d_name, "segment-%16llu.%7s", &number, tail) != 2 ||
+            strcmp(tail, "spool") != 0)
+            continue;
+        if (found == room) {
+            room = room ? room * 2 : 16;
+            uint64_t *bigger = realloc(numbers, room * sizeof *bigger);
+            if (bigger == NULL) {
+                free(numbers);
+                closedir(directory);
+                return fail(spool, "reading the segments", ENOMEM);
+            }
+            numbers = bigger;
+        }
+        numbers[found++] = number;
+    }
+    closedir(directory);
+    if (found > 1)
+        qsort(numbers, found, sizeof *numbers, compare_numbers);
+    for (size_t i = 0; i < found; i++) {
+        char name[64];
+        segment_name(numbers[i], name, sizeof name);
+        int fd = openat(spool->directory_fd, name, O_RDWR | O_CLOEXEC);
+        struct stat status;
+        if (fd < 0 || fstat(fd, &status) != 0) {
+            if (fd >= 0)
+                close(fd);
+            continue;
+        }
+        uint64_t end, records;
+        scan(spool, fd, (uint64_t)status.st_size, &end, &records);
+        if (end < (uint64_t)status.st_size) {
+            /* A record cut short by a crash, or damage: what follows is not trusted. */
+            spool->stats.damaged++;
+            if (ftruncate(fd, (off_t)end) != 0)
+                end = 0, records = 0;
+        }
+        close(fd);
+        if (records == 0) {
+            unlinkat(spool->directory_fd, name, 0);
+            continue;
+        }
+        if (add_segment(spool, numbers[i], end, records) != 0) {
+            free(numbers);
+            return fail(spool, "reading the segments", ENOMEM);
+        }
+    }
+    free(numbers);
+    /* The cursor: the first record not acknowledged. Segments before it are done with. */
+    uint8_t cursor[CURSOR_SIZE];
+    if (read_at(spool->cursor_fd, cursor, sizeof cursor, 0) == 0 &&
+        crc32(cursor, 16) == get32(cursor + 16)) {
+        uint64_t number = get64(cursor), offset = get64(cursor + 8);
+        while (spool->count > 0 && spool->segments[0].number < number)
+            remove_oldest(spool, 0);
+        if (spool->count > 0 && spool->segments[0].number == number) {
+            /* Count the records before it, and make sure it is a record's start. */
+            char name[64];
+            segment_name(number, name, sizeof name);
+            int fd = openat(spool->directory_fd, name, O_RDONLY | O_CLOEXEC);
+            uint64_t at = 0, index = 0;
+            long length;
+            while (fd >= 0 && at < offset &&
+                   (length = read_record(spool, fd, at, spool->segments[0].size)) > 0) {
+                at += HEADER + (uint64_t)length;
+                index++;
+            }
+            if (fd >= 0)
+                close(fd);
+            if (at == offset) {
+                spool->read_offset = offset;
+                spool->read_index = index;
+            }
+        }
+    }
+    return 0;
+}
+
+int spool_open(const char *path, uint64_t max_bytes, struct spool **out, char *error,
+               size_t capacity) {
+    if (path == NULL || max_bytes < SPOOL_MIN_BYTES || strlen(path) >= PATH_MAX) {
+        snprintf(error, capacity, "spool: a directory and at least %d bytes are needed",
+                 SPOOL_MIN_BYTES);
+        return -1;
+    }
+    struct spool *spool = calloc(1, sizeof *spool);
+    if (spool == NULL) {
+        snprintf(error, capacity, "spool %.200s: out of memory", path);
+        return -1;
+    }
+    snprintf(spool->directory, sizeof spool->directory, "%s", path);
+    spool->max_bytes = max_bytes;
+    spool->segment_bytes =
+        max_bytes / 16 > SPOOL_MIN_BYTES / 4 ? max_bytes / 16 : SPOOL_MIN_BYTES / 4;
+    spool->write_fd = spool->read_fd = spool->cursor_fd = -1;
+    if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+        snprintf(error, capacity, "spool %.200s: cannot create it: %s", path, strerror(errno));
+        free(spool);
+        return -1;
+    }
+    spool->directory_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (spool->directory_fd < 0) {
+        snprintf(error, capacity, "spool %.200s: %s", path, strerror(errno));
+        free(spool);
+        return -1;
+    }
+    spool->cursor_fd = openat(spool->directory_fd, "cursor", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    int rc = spool->cursor_fd >= 0 ? load(spool) : fail(spool, "cannot open the cursor", errno);
+    if (rc == 0) {
+        /* Appends go to a fresh segment: an earlier run's last one may end anywhere. */
+        rc = rotate(spool);
+    }
+    if (rc != 0) {
+        snprintf(error, capacity, "%s", spool->error);
+        spool->error[0] = '\0';
+        spool_close(spool);
+        return -1;
+    }
+    *out = spool;
+    return 0;
+}
+
+int spool_append(struct spool *spool, const void *record, size_t length) {
+    if (length == 0 || length > SPOOL_RECORD_MAX) {
+        spool->stats.lost++;
+        snprintf(spool->error, sizeof spool->error, "spool %.200s: a record of %zu bytes",
+                 spool->directory, length);
+        return -1;
+    }
+    uint64_t need = HEADER + (uint64_t)length;
+    if (need > spool->max_bytes / 2) {
+        spool->stats.lost++;
+        snprintf(spool->error, sizeof spool->error,
+                 "spool %.200s: a record of %zu bytes is more than half the spool",
+                 spool->directory, length);
+        return -1;
+    }
+    /* Room: the oldest records go, whole segments at a time. */
+    while (bytes_on_disk(spool) + need > spool->max_bytes) {
+        if (spool->count == 1 && rotate(spool) != 0)
+            break;
+        remove_oldest(spool, 1);
+    }
+    struct segment *current = &spool->segments[spool->count - 1];
+    if (current->size > 0 && current->size + need > spool->segment_bytes) {
+        if (rotate(spool) != 0) {
+            spool->stats.lost++;
+            return -1;
+        }
+        current = &spool->segments[spool->count - 1];
+    }
+    uint8_t header[HEADER];
+    put32(header, (uint32_t)length);
+    put32(header + 4, crc32(record, length));
+    struct iovec parts[2] = {{header, HEADER}, {(void *)(uintptr_t)record, length}};
+    size_t done = 0;
+    int error = 0;
+    while (done < need) {
+        ssize_t count;
+        if (done < HEADER) {
+            struct iovec rest[2] = {{header + done, HEADER - done}, parts[1]};
+            count = writev(spool->write_fd, rest, 2);
+        } else {
+            count = write(spool->write_fd, (const uint8_t *)record + (done - HEADER), need - done);
+        }
+        if (count < 0 && errno == EINTR)
+            continue;
+        if (count <= 0) {
+            error = count < 0 ? errno : ENOSPC;
+            break;
+        }
+        done += (size_t)count;
+    }
+    if (error != 0) {
+        /* Nothing half-written stays: the segment ends at its last whole record. */
+        if (ftruncate(spool->write_fd, (off_t)current->size) != 0) {
+            /* then the next open finds the cut record and drops it */
+        }
+        spool->stats.lost++;
+        return fail(spool, "cannot write a record", error);
+    }
+    current->size += need;
+    current->records++;
+    spool->stats.appended++;
+    return 0;
+}
+
+int spool_sync(struct spool *spool) {
+    int rc = 0;
+    if (spool->write_fd >= 0 && fsync(spool->write_fd) != 0)
+        rc = fail(spool, "fsync", errno);
+    uint8_t cursor[CURSOR_SIZE];
+    put64(cursor, spool->count > 0 ? spool->segments[0].number : 0);
+    put64(cursor + 8, spool->read_offset);
+    put32(cursor + 16, crc32(cursor, 16));
+    if (pwrite(spool->cursor_fd, cursor, sizeof cursor, 0) != (ssize_t)sizeof cursor ||
+        fsync(spool->cursor_fd) != 0)
+        rc = fail(spool, "cannot write the cursor", errno ? errno : EIO);
+    return rc;
+}
+
+int spool_peek(struct spool *spool, const void **record, size_t *length) {
+    spool->peeked = 0;
+    while (spool->count > 0) {
+        struct segment *oldest = &spool->segments[0];
+        if (spool->read_offset >= oldest->size) {
+            if (spool->count == 1)
+                return 0; /* all of it acknowledged; the segment is still written to */
+            remove_oldest(spool, 0);
+            continue;
+        }
+        if (spool->read_fd < 0) {
+            char name[64];
+            segment_name(oldest->number, name, sizeof name);
+            spool->read_fd = openat(spool->directory_fd, name, O_RDONLY | O_CLOEXEC);
+        }
+        long got = spool->read_fd >= 0
+                       ? read_record(spool, spool->read_fd, spool->read_offset, oldest->size)
+                       : -1;
+        if (got < 0) {
+            /* Damaged since it was written: the rest of the segment is not trusted. */
+            spool->stats.damaged += oldest->records - spool->read_index;
+            if (spool->count == 1) {
+                if (ftruncate(spool->write_fd, (off_t)spool->read_offset) == 0) {
+                    oldest->size = spool->read_offset;
+                    oldest->records = spool->read_index;
+                }
+                return 0;
+            }
+            spool->read_index = oldest->records; /* counted above, not dropped again */
+            remove_oldest(spool, 0);
+            continue;
+        }
+        *record = spool->buffer;
+        *length = (size_t)got;
+        spool->peeked = HEADER + (uint64_t)got;
+        return 1;
+    }
+    return 0;
+}
+
+void spool_ack(struct spool *spool) {
+    if (spool->peeked == 0)
+        return;
+    spool->read_offset += spool->peeked;
+    spool->read_index++;
+    spool->peeked = 0;
+    spool->stats.acked++;
+    if (spool->count > 1 && spool->read_offset >= spool->segments[0].size)
+        remove_oldest(spool, 0);
+}
+
+uint64_t spool_take_dropped(struct spool *spool) {
+    uint64_t dropped = spool->dropped_pending;
+    spool->dropped_pending = 0;
+    return dropped;
+}
+
+void spool_stats(const struct spool *spool, struct spool_stats *stats) {
+    *stats = spool->stats;
+    uint64_t records = 0;
+    for (size_t i = 0; i < spool->count; i++)
+        records += spool->segments[i].records;
+    stats->queued = records - (spool->count > 0 ? spool->read_index : 0);
+    stats->bytes = bytes_on_disk(spool);
+    stats->segments = (uint32_t)spool->count;
+}
+
+const char *spool_error(const struct spool *spool) {
+    return spool->error;
+}
+
+void spool_close(struct spool *spool) {
+    if (spool == NULL)
+        return;
+    if (spool->cursor_fd >= 0 && spool->directory_fd >= 0)
+        spool_sync(spool);
+    if (spool->write_fd >= 0)
+        close(spool->write_fd);
+    if (spool->read_fd >= 0)
+        close(spool->read_fd);
+    if (spool->cursor_fd >= 0)
+        close(spool->cursor_fd);
+    if (spool->directory_fd >= 0)
+        close(spool->directory_fd);
+    free(spool->segments);
+    free(spool->buffer);
+    free(spool);
+}
