@@ -692,6 +692,21 @@ static int no_valid_answer(struct mb_client *client, uint8_t unit_id, int damage
     return MB_ETIMEDOUT;
 }
 
+/* Sends a serial frame: what is left of earlier exchanges dropped, the line quiet first, then
+ * the frame written; *started and *deadline are the exchange's. */
+static int send_serial_frame(struct mb_client *client, const uint8_t *frame, size_t size,
+                             uint64_t *started, uint64_t *deadline) {
+    int rc = drop_stale_input(client);
+    if (rc != 0)
+        return rc;
+    uint64_t now = monotonic_us();
+    if (client->quiet_at_us > now)
+        sleep_us(client->quiet_at_us - now);
+    *started = monotonic_us();
+    *deadline = *started + (uint64_t)client->options.timeout_ms * 1000u;
+    return write_all(client, frame, size, *deadline);
+}
+
 /*
  * One request with RTU framing: the line quiet for t3.5 first, the frame written, then bytes
  * fed to the RTU decoder until the answer from unit_id is whole, the line falls silent on a
@@ -708,17 +723,11 @@ static int exchange_rtu(struct mb_client *client, uint8_t unit_id, const uint8_t
     int size = mb_rtu_encode(unit_id, pdu, length, frame, sizeof frame);
     if (size < 0)
         return refuse(client, MB_EINVAL, "the request does not fit an RTU frame");
-    rc = drop_stale_input(client);
+    uint64_t started, deadline;
+    rc = send_serial_frame(client, frame, (size_t)size, &started, &deadline);
     if (rc != 0)
         return rc;
-    uint64_t now = monotonic_us();
-    if (client->quiet_at_us > now)
-        sleep_us(client->quiet_at_us - now);
-    uint64_t started = monotonic_us();
-    uint64_t deadline = started + (uint64_t)client->options.timeout_ms * 1000u;
-    rc = write_all(client, frame, (size_t)size, deadline);
-    if (rc != 0)
-        return rc;
+    uint64_t now;
     client->stats.requests++;
     /* write() returns once the bytes are in the driver: the line carries them for a while. */
     uint64_t on_wire = client->baud != 0 ? (uint64_t)size * 11u * 1000000u / client->baud : 0;
@@ -802,15 +811,8 @@ static int exchange_ascii(struct mb_client *client, uint8_t unit_id, const uint8
     int size = mb_ascii_encode(unit_id, pdu, length, frame, sizeof frame);
     if (size < 0)
         return refuse(client, MB_EINVAL, "the request does not fit an ASCII frame");
-    rc = drop_stale_input(client);
-    if (rc != 0)
-        return rc;
-    uint64_t now = monotonic_us();
-    if (client->quiet_at_us > now)
-        sleep_us(client->quiet_at_us - now);
-    uint64_t started = monotonic_us();
-    uint64_t deadline = started + (uint64_t)client->options.timeout_ms * 1000u;
-    rc = write_all(client, (const uint8_t *)frame, (size_t)size, deadline);
+    uint64_t started, deadline;
+    rc = send_serial_frame(client, (const uint8_t *)frame, (size_t)size, &started, &deadline);
     if (rc != 0)
         return rc;
     client->stats.requests++;
