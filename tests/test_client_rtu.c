@@ -103,6 +103,17 @@ static void answer(struct device *device, uint8_t unit, const uint8_t *pdu, size
         usleep(300000);
         send_frame(device->fd, unit, out, out_length, 0);
         break;
+    case 8: {
+        /* In two pieces 50 ms apart, as a converter whose TCP holds a segment back sends it:
+         * more than the 20 ms silence over TCP, and not the end of the frame. */
+        uint8_t frame[MB_RTU_FRAME_MAX];
+        int size = mb_rtu_encode(unit, out, out_length, frame, sizeof frame);
+        ssize_t written = write(device->fd, frame, 4);
+        usleep(50000);
+        written = write(device->fd, frame + 4, (size_t)size - 4);
+        (void)written;
+        break;
+    }
     case 7: {
         static const uint8_t noise[] = {0xFF, 0x13, 0x00, 0xA5, 0x5A};
         ssize_t written = write(device->fd, noise, sizeof noise);
@@ -396,6 +407,9 @@ TEST(rtu_over_tcp_reads_and_writes_through_a_socket) {
     CHECK_EQ(mb_read_holding_registers(client, 2, 0, 1, values), MB_ETIMEDOUT);
     CHECK_EQ(mb_read_holding_registers(client, 1, 9, 1, values), 0);
     CHECK_EQ(values[0], 9);
+    /* An answer in two segments 50 ms apart is one frame over TCP. */
+    CHECK_EQ(mb_read_holding_registers(client, 8, 300, 3, values), 0);
+    CHECK_EQ(values[2], 302);
     mb_client_close(client);
     stop_device();
 }

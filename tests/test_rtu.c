@@ -757,6 +757,46 @@ TEST(rtu_decoder_drops_a_bad_crc_skips_to_the_silence_and_takes_the_next_frame) 
     CHECK_EQ(decoder.frames, 1);
 }
 
+TEST(rtu_decoder_on_a_stream_waits_for_the_rest_of_a_frame_of_known_length) {
+    struct mb_rtu_decoder decoder;
+    mb_rtu_decoder_init(&decoder, 0, T35);
+    mb_rtu_decoder_set_stream(&decoder, 1);
+    uint8_t frame[7];
+    CHECK_EQ(fc3_answer(3, 0x4242, frame), 7);
+    uint8_t address;
+    const uint8_t *pdu;
+    size_t pdu_length, consumed;
+    CHECK_EQ(mb_rtu_decoder_feed(&decoder, frame, 4, 100, &consumed, &address, &pdu, &pdu_length),
+             0);
+    /* No silence ends it: no deadline, and a late silence ends nothing. */
+    CHECK_EQ(mb_rtu_decoder_deadline(&decoder), 0);
+    CHECK_EQ(mb_rtu_decoder_silence(&decoder, 100 + 100 * T35, &address, &pdu, &pdu_length), 0);
+    /* The rest, 40 ms later (a segment held back), completes it. */
+    CHECK_EQ(
+        mb_rtu_decoder_feed(&decoder, frame + 4, 3, 40100, &consumed, &address, &pdu, &pdu_length),
+        1);
+    CHECK_EQ(address, 3);
+    CHECK_BYTES(pdu, pdu_length, 0x03, 0x02, 0x42, 0x42);
+    CHECK_EQ(decoder.errors, 0);
+    /* A frame whose length cannot be judged still ends at a silence. */
+    static const uint8_t user_pdu[] = {0x41, 0x01, 0x02};
+    uint8_t user[8];
+    int size = mb_rtu_encode(3, user_pdu, sizeof user_pdu, user, sizeof user);
+    CHECK_EQ(mb_rtu_decoder_feed(&decoder, user, (size_t)size, 50000, &consumed, &address, &pdu,
+                                 &pdu_length),
+             0);
+    CHECK_EQ(mb_rtu_decoder_deadline(&decoder), 50000 + T35);
+    CHECK_EQ(mb_rtu_decoder_silence(&decoder, 50000 + T35, &address, &pdu, &pdu_length), 1);
+    CHECK_BYTES(pdu, pdu_length, 0x41, 0x01, 0x02);
+    /* Without stream, the same gap voids the frame (a line's rule). */
+    mb_rtu_decoder_init(&decoder, 0, T35);
+    CHECK_EQ(decoder.stream, 0);
+    CHECK_EQ(mb_rtu_decoder_feed(&decoder, frame, 4, 100, &consumed, &address, &pdu, &pdu_length),
+             0);
+    CHECK_EQ(mb_rtu_decoder_silence(&decoder, 100 + T35, &address, &pdu, &pdu_length), MB_ECRC);
+    mb_rtu_decoder_set_stream(NULL, 1); /* ignored */
+}
+
 TEST(rtu_decoder_noise_between_frames_is_one_error_and_no_frame_is_lost) {
     struct mb_rtu_decoder decoder;
     mb_rtu_decoder_init(&decoder, 0, T35);
@@ -960,6 +1000,7 @@ int main(void) {
     RUN(rtu_decoder_ends_a_request_at_its_length_fed_byte_by_byte);
     RUN(rtu_decoder_splits_an_echo_and_an_answer_that_come_in_one_read);
     RUN(rtu_decoder_drops_a_bad_crc_skips_to_the_silence_and_takes_the_next_frame);
+    RUN(rtu_decoder_on_a_stream_waits_for_the_rest_of_a_frame_of_known_length);
     RUN(rtu_decoder_noise_between_frames_is_one_error_and_no_frame_is_lost);
     RUN(rtu_decoder_ends_a_frame_of_unknown_length_at_the_silence);
     RUN(rtu_decoder_a_sender_that_stops_mid_frame_is_dropped_at_the_silence);

@@ -98,6 +98,7 @@ struct mb_rtu_decoder {
     uint16_t held;
     uint8_t is_request; /* 1: frames are requests (a server); 0: answers (a client) */
     uint8_t skipping;   /* dropping bytes until the line falls silent */
+    uint8_t stream;     /* a stream without timing (RTU over TCP): mb_rtu_decoder_set_stream() */
     uint32_t t35_us;
     uint64_t last_us; /* when the last byte was fed */
     uint32_t frames;  /* good frames handed out */
@@ -118,6 +119,15 @@ MB_API void mb_rtu_decoder_init(struct mb_rtu_decoder *decoder, int is_request, 
 MB_API int mb_rtu_decoder_feed(struct mb_rtu_decoder *decoder, const uint8_t *data, size_t length,
                                uint64_t now_us, size_t *consumed, uint8_t *address,
                                const uint8_t **pdu, size_t *pdu_length);
+
+/*
+ * For a stream without the line's timing (RTU over TCP, where a converter may hold a segment
+ * back: Nagle's algorithm against a delayed acknowledgement is 40 ms and more): a gap does not
+ * end or void a frame whose length its function code gives and that is not whole yet; it waits
+ * for the rest. A frame whose length cannot be judged still ends at a silence of t3.5, and
+ * what follows noise is still skipped up to a silence. mb_rtu_decoder_init() clears it.
+ */
+MB_API void mb_rtu_decoder_set_stream(struct mb_rtu_decoder *decoder, int stream);
 
 /* When the line, silent from now on, would end what is held (a frame of unknown length is
  * handed out then, a partial one dropped): the last byte's time + t3.5; 0 when nothing is held

@@ -133,10 +133,17 @@ static int finish_handshake(struct mb_transport **transport, uint64_t deadline_u
     }
 }
 
+/* The serial framings' decoders, empty. Over TCP (RTU over TCP) a gap does not end a frame
+ * whose length is known: a converter may hold a segment back. */
+static void reset_serial_decoders(struct mb_client *client) {
+    mb_rtu_decoder_init(&client->rtu, 0, client->silence_us);
+    mb_rtu_decoder_set_stream(&client->rtu, client->serial_path == NULL);
+    mb_ascii_decoder_init(&client->ascii);
+}
+
 static void reset_stream(struct mb_client *client) {
     mb_mbap_decoder_init(&client->decoder);
-    mb_rtu_decoder_init(&client->rtu, 0, client->silence_us);
-    mb_ascii_decoder_init(&client->ascii);
+    reset_serial_decoders(client);
     client->discarded_seen = 0;
     client->input_start = client->input_end = 0;
 }
@@ -624,8 +631,7 @@ static int drop_stale_input(struct mb_client *client) {
     }
     if (dropped > 0)
         client->stats.unmatched++;
-    mb_rtu_decoder_init(&client->rtu, 0, client->silence_us);
-    mb_ascii_decoder_init(&client->ascii);
+    reset_serial_decoders(client);
     return 0;
 }
 

@@ -233,6 +233,13 @@ static void line_lost(struct mb_rtu_bus *bus, int status, const char *detail) {
     fail_all(bus, MB_ECLOSED, detail);
 }
 
+/* Over TCP a gap is no sign that a frame ended (a converter may hold a segment back): the
+ * decoder waits for the rest of a frame whose length it knows, within the attempt's timeout. */
+static void reset_decoder(struct mb_rtu_bus *bus) {
+    mb_rtu_decoder_init(&bus->decoder, 0, bus->silence_us);
+    mb_rtu_decoder_set_stream(&bus->decoder, bus->config.path == NULL);
+}
+
 static void line_open(struct mb_rtu_bus *bus) {
     mb_timer_stop(bus->loop, &bus->connect_timer);
     bus->failures = 0;
@@ -241,7 +248,7 @@ static void line_open(struct mb_rtu_bus *bus) {
     bus->stats.units_skipped = 0;
     bus->late_valid = 0;
     bus->watched = MB_IO_READ;
-    mb_rtu_decoder_init(&bus->decoder, 0, bus->silence_us);
+    reset_decoder(bus);
     bus->quiet_at_us = now_us() + (uint64_t)bus->config.open_pause_ms * 1000u + bus->silence_us;
     set_state(bus, MB_ASYNC_CONNECTED, 0, "");
     post_step(bus);
@@ -508,7 +515,7 @@ static int write_frame(struct mb_rtu_bus *bus) {
     uint64_t now = now_us(), wire = on_wire_us(bus, tx->size);
     tx->answer_deadline_us = now + wire + (uint64_t)bus->config.answer_timeout_ms * 1000u;
     keep_quiet(bus, now + wire + bus->silence_us + (uint64_t)bus->config.pause_ms * 1000u);
-    mb_rtu_decoder_init(&bus->decoder, 0, bus->silence_us);
+    reset_decoder(bus);
     tx->echo_seen = bus->config.echo ? 0 : tx->size;
     if (tx->unit == MB_SERIAL_BROADCAST) {
         /* Nobody answers; an adapter that echoes still sends the echo, which the transaction
@@ -522,23 +529,11 @@ static int write_frame(struct mb_rtu_bus *bus) {
     return 0;
 }
 
-/* Over TCP a gap is no sign that a frame ended: a segment may be held back (Nagle's algorithm
- * against a delayed acknowledgement takes 40 ms and more). A frame whose length is known and
- * not yet reached waits for the rest, within the attempt's timeout. */
-static int waiting_for_the_rest(const struct mb_rtu_bus *bus) {
-    if (bus->config.path != NULL || bus->decoder.held == 0 || bus->decoder.skipping)
-        return 0;
-    int whole = mb_rtu_frame_length(bus->decoder.frame, bus->decoder.held, 0);
-    return whole == 0 || (whole > 0 && (size_t)whole > bus->decoder.held);
-}
-
 static void feed(struct mb_rtu_bus *bus, const uint8_t *data, size_t length, uint64_t now);
 
 /* Bytes from the line, read at `now`. */
 static void take_input(struct mb_rtu_bus *bus, const uint8_t *data, size_t length, uint64_t now) {
     struct transaction *tx = &bus->tx;
-    if (waiting_for_the_rest(bus))
-        now = bus->decoder.last_us; /* the rest of the frame, however late it came */
     /* Whatever is on the line now keeps it busy: nothing is sent into an answer. */
     keep_quiet(bus, now + bus->silence_us);
     size_t at = 0;
@@ -680,8 +675,7 @@ static void step_once(struct mb_rtu_bus *bus) {
             if (bus->transport == NULL)
                 return;
         }
-        uint64_t silence_at =
-            waiting_for_the_rest(bus) ? 0 : mb_rtu_decoder_deadline(&bus->decoder);
+        uint64_t silence_at = mb_rtu_decoder_deadline(&bus->decoder);
         if (silence_at != 0 && silence_at <= now) {
             uint8_t address;
             const uint8_t *pdu;
@@ -699,7 +693,7 @@ static void step_once(struct mb_rtu_bus *bus) {
                 post_step(bus);
                 return;
             }
-            silence_at = waiting_for_the_rest(bus) ? 0 : mb_rtu_decoder_deadline(&bus->decoder);
+            silence_at = mb_rtu_decoder_deadline(&bus->decoder);
         }
         if (now >= tx->answer_deadline_us) {
             if (tx->unit == MB_SERIAL_BROADCAST)

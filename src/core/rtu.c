@@ -280,6 +280,19 @@ static int take_frame(struct mb_rtu_decoder *decoder, size_t length, uint8_t *ad
     return 1;
 }
 
+void mb_rtu_decoder_set_stream(struct mb_rtu_decoder *decoder, int stream) {
+    if (decoder != NULL)
+        decoder->stream = stream ? 1 : 0;
+}
+
+/* On a stream: what is held is the start of a frame of known length, waiting for the rest. */
+static int waiting_for_the_rest(const struct mb_rtu_decoder *decoder) {
+    if (!decoder->stream || decoder->held == 0 || decoder->skipping)
+        return 0;
+    int whole = mb_rtu_frame_length(decoder->frame, decoder->held, decoder->is_request);
+    return whole == 0 || (whole > 0 && (size_t)whole > decoder->held);
+}
+
 int mb_rtu_decoder_feed(struct mb_rtu_decoder *decoder, const uint8_t *data, size_t length,
                         uint64_t now_us, size_t *consumed, uint8_t *address, const uint8_t **pdu,
                         size_t *pdu_length) {
@@ -290,7 +303,8 @@ int mb_rtu_decoder_feed(struct mb_rtu_decoder *decoder, const uint8_t *data, siz
     if (length == 0)
         return 0;
     /* A silence of t3.5 since the last byte ends whatever was held, and any skipping. */
-    int silent = decoder->last_us != 0 && now_us >= decoder->last_us + decoder->t35_us;
+    int silent = decoder->last_us != 0 && now_us >= decoder->last_us + decoder->t35_us &&
+                 !waiting_for_the_rest(decoder);
     decoder->last_us = now_us != 0 ? now_us : 1;
     if (silent) {
         decoder->skipping = 0;
@@ -326,7 +340,8 @@ int mb_rtu_decoder_feed(struct mb_rtu_decoder *decoder, const uint8_t *data, siz
 }
 
 uint64_t mb_rtu_decoder_deadline(const struct mb_rtu_decoder *decoder) {
-    if (decoder == NULL || (decoder->held == 0 && !decoder->skipping))
+    if (decoder == NULL || (decoder->held == 0 && !decoder->skipping) ||
+        waiting_for_the_rest(decoder))
         return 0;
     return decoder->last_us + decoder->t35_us;
 }
@@ -335,7 +350,7 @@ int mb_rtu_decoder_silence(struct mb_rtu_decoder *decoder, uint64_t now_us, uint
                            const uint8_t **pdu, size_t *pdu_length) {
     if (decoder == NULL || address == NULL || pdu == NULL || pdu_length == NULL)
         return MB_EINVAL;
-    if (decoder->held == 0 && !decoder->skipping)
+    if ((decoder->held == 0 && !decoder->skipping) || waiting_for_the_rest(decoder))
         return 0;
     if (now_us < decoder->last_us + decoder->t35_us)
         return 0;

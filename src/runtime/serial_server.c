@@ -271,20 +271,8 @@ static void silence_reached(struct mb_loop *loop, struct mb_timer *timer) {
     arm_silence(server);
 }
 
-/* On a stream (RTU over TCP) a gap is no sign that a frame ended: a segment may be held back.
- * A frame whose length is known and not yet reached waits for the rest. */
-static int waiting_for_the_rest(const struct mb_serial_server *server) {
-    const struct mb_rtu_decoder *decoder = &server->decoder;
-    if (!server->adopted || server->config.ascii || decoder->held == 0 || decoder->skipping)
-        return 0;
-    int whole = mb_rtu_frame_length(decoder->frame, decoder->held, 1);
-    return whole == 0 || (whole > 0 && (size_t)whole > decoder->held);
-}
-
 static void arm_silence(struct mb_serial_server *server) {
-    uint64_t deadline = server->config.ascii || waiting_for_the_rest(server)
-                            ? 0
-                            : mb_rtu_decoder_deadline(&server->decoder);
+    uint64_t deadline = server->config.ascii ? 0 : mb_rtu_decoder_deadline(&server->decoder);
     if (deadline == 0) {
         mb_timer_stop(server->loop, &server->silence_timer);
         return;
@@ -315,8 +303,6 @@ static void on_io(struct mb_loop *loop, int fd, unsigned events, void *data) {
         uint64_t now = monotonic_us();
         if (!server->adopted)
             server->quiet_at_us = now + server->silence_us;
-        else if (waiting_for_the_rest(server))
-            now = server->decoder.last_us; /* the rest of the frame, however late it came */
         size_t offset = 0;
         while (offset < (size_t)count && server->fd >= 0) {
             size_t consumed = 0;
@@ -490,6 +476,8 @@ int mb_serial_server_adopt(struct mb_loop *loop, int fd, const char *name,
     server->fd = fd;
     server->watched = MB_IO_READ;
     mb_rtu_decoder_init(&server->decoder, 1, server->silence_us);
+    /* A stream: a request split across delayed segments waits for its rest. */
+    mb_rtu_decoder_set_stream(&server->decoder, 1);
     mb_ascii_decoder_init(&server->ascii);
     *server_out = server;
     return 0;
