@@ -46,12 +46,6 @@ struct mb_client {
     struct mb_serial_config line;
 };
 
-static uint64_t monotonic_us(void) {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (uint64_t)now.tv_sec * 1000000u + (uint64_t)now.tv_nsec / 1000u;
-}
-
 /* "connect to ADDRESS: REASON" into a caller's buffer, which may be absent. */
 static void connect_detail(char *detail, size_t detail_size, const char *address,
                            int system_errno) {
@@ -67,7 +61,7 @@ static int wait_ready(int fd, unsigned events, uint64_t deadline_us) {
     if (events & MB_IO_WRITE)
         poller.events |= POLLOUT;
     for (;;) {
-        uint64_t now = monotonic_us();
+        uint64_t now = mb__client_now_us();
         if (now >= deadline_us)
             return MB_ETIMEDOUT;
         /* Rounded up, so that a wait never ends a little before its deadline and spins; long
@@ -182,7 +176,7 @@ static int reconnect(struct mb_client *client) {
     if (client->serial_path != NULL)
         return reopen_serial(client);
     int fd = -1, system_errno = 0;
-    uint64_t deadline = monotonic_us() + (uint64_t)client->options.connect_timeout_ms * 1000u;
+    uint64_t deadline = mb__client_now_us() + (uint64_t)client->options.connect_timeout_ms * 1000u;
     int rc = connect_one((const struct sockaddr *)&client->address, client->address_length,
                          deadline, &fd, &system_errno);
     if (rc != 0) {
@@ -222,7 +216,7 @@ static int client_create(const struct sockaddr *address, socklen_t length,
     mb_address_format(address, length, client->peer, sizeof client->peer);
     /* Start somewhere other than 0 so that two clients run back to back on one device do not
      * send the same transaction ids. */
-    client->next_transaction = (uint16_t)(monotonic_us() ^ (uint64_t)getpid());
+    client->next_transaction = (uint16_t)(mb__client_now_us() ^ (uint64_t)getpid());
     reset_stream(client);
     *client_out = client;
     return 0;
@@ -327,7 +321,7 @@ int mb_client_connect(const char *target, const struct mb_client_options *option
     uint32_t connect_timeout = options != NULL && options->connect_timeout_ms != 0
                                    ? options->connect_timeout_ms
                                    : DEFAULT_CONNECT_TIMEOUT_MS;
-    uint64_t deadline = monotonic_us() + (uint64_t)connect_timeout * 1000u;
+    uint64_t deadline = mb__client_now_us() + (uint64_t)connect_timeout * 1000u;
     int rc = MB_ECONNECT;
     for (struct addrinfo *candidate = found; candidate != NULL; candidate = candidate->ai_next) {
         int fd = -1, system_errno = 0;
@@ -497,7 +491,7 @@ static int read_more(struct mb_client *client, uint64_t deadline_us) {
         if (count > 0) {
             client->input_start = 0;
             client->input_end = (size_t)count;
-            client->input_time_us = monotonic_us();
+            client->input_time_us = mb__client_now_us();
             return 0;
         }
         if (count != MB_EAGAIN)
@@ -520,7 +514,7 @@ static int finish_answer(struct mb_client *client, const uint8_t *pdu, size_t le
     reply->length = frame->pdu_length;
     reply->transaction_id = frame->header.transaction_id;
     reply->unit_id = frame->header.unit_id;
-    reply->elapsed_us = (uint32_t)(monotonic_us() - started);
+    reply->elapsed_us = (uint32_t)(mb__client_now_us() - started);
     frame->pdu = reply->pdu;
     int rc = mb__client_check(pdu, length, unit_id, frame, &reply->response, client->detail,
                               sizeof client->detail);
@@ -562,7 +556,7 @@ static int exchange(struct mb_client *client, uint8_t unit_id, const uint8_t *pd
     mb_mbap_encode(transaction_id, unit_id, length, adu, sizeof adu);
     memcpy(adu + MB_MBAP_HEADER_SIZE, pdu, length);
 
-    uint64_t started = monotonic_us();
+    uint64_t started = mb__client_now_us();
     uint64_t deadline = started + (uint64_t)client->options.timeout_ms * 1000u;
     int rc = write_all(client, adu, MB_MBAP_HEADER_SIZE + length, deadline);
     if (rc != 0)
@@ -698,6 +692,42 @@ static int no_valid_answer(struct mb_client *client, uint8_t unit_id, int damage
     return MB_ETIMEDOUT;
 }
 
+/*
+ * Feeds what was read to the decoder of the client's serial framing (RTU or ASCII) and takes
+ * each whole frame: returns what take_rtu_frame() says for the answer awaited, or RTU_NOT_OURS
+ * when none came yet (frames of other units passed over, damaged ones counted in *damaged).
+ */
+static int take_serial_input(struct mb_client *client, const uint8_t *pdu, size_t length,
+                             uint8_t unit_id, uint64_t started, struct mb_reply *reply,
+                             int *damaged) {
+    while (client->input_start < client->input_end) {
+        size_t consumed = 0;
+        uint8_t address;
+        const uint8_t *answer;
+        size_t answer_length;
+        const uint8_t *data = client->input + client->input_start;
+        size_t available = client->input_end - client->input_start;
+        int fed = client->options.framing == MB_FRAMING_ASCII
+                      ? mb_ascii_decoder_feed(&client->ascii, (const char *)data, available,
+                                              &consumed, &address, &answer, &answer_length)
+                      : mb_rtu_decoder_feed(&client->rtu, data, available, client->input_time_us,
+                                            &consumed, &address, &answer, &answer_length);
+        client->input_start += consumed;
+        if (fed < 0) {
+            client->stats.malformed++;
+            *damaged = fed;
+            continue;
+        }
+        if (fed == 0)
+            break;
+        int rc = take_rtu_frame(client, pdu, length, unit_id, address, answer, answer_length,
+                                started, reply);
+        if (rc != RTU_NOT_OURS)
+            return rc;
+    }
+    return RTU_NOT_OURS;
+}
+
 /* Sends a serial frame: what is left of earlier exchanges dropped, the line quiet first, then
  * the frame written; *started and *deadline are the exchange's. */
 static int send_serial_frame(struct mb_client *client, const uint8_t *frame, size_t size,
@@ -705,10 +735,10 @@ static int send_serial_frame(struct mb_client *client, const uint8_t *frame, siz
     int rc = drop_stale_input(client);
     if (rc != 0)
         return rc;
-    uint64_t now = monotonic_us();
+    uint64_t now = mb__client_now_us();
     if (client->quiet_at_us > now)
         sleep_us(client->quiet_at_us - now);
-    *started = monotonic_us();
+    *started = mb__client_now_us();
     *deadline = *started + (uint64_t)client->options.timeout_ms * 1000u;
     return write_all(client, frame, size, *deadline);
 }
@@ -737,7 +767,7 @@ static int exchange_rtu(struct mb_client *client, uint8_t unit_id, const uint8_t
     client->stats.requests++;
     /* write() returns once the bytes are in the driver: the line carries them for a while. */
     uint64_t on_wire = client->baud != 0 ? (uint64_t)size * 11u * 1000000u / client->baud : 0;
-    client->quiet_at_us = monotonic_us() + on_wire + client->silence_us;
+    client->quiet_at_us = mb__client_now_us() + on_wire + client->silence_us;
     if (unit_id == MB_SERIAL_BROADCAST) {
         memset(reply, 0, sizeof *reply);
         client->quiet_at_us += BROADCAST_TURNAROUND_US;
@@ -747,28 +777,9 @@ static int exchange_rtu(struct mb_client *client, uint8_t unit_id, const uint8_t
     size_t echo_seen = client->options.rtu_echo ? 0 : (size_t)size;
     for (;;) {
         skip_echo(client, frame, (size_t)size, &echo_seen);
-        while (client->input_start < client->input_end) {
-            size_t consumed = 0;
-            uint8_t address;
-            const uint8_t *answer;
-            size_t answer_length;
-            int fed =
-                mb_rtu_decoder_feed(&client->rtu, client->input + client->input_start,
-                                    client->input_end - client->input_start, client->input_time_us,
-                                    &consumed, &address, &answer, &answer_length);
-            client->input_start += consumed;
-            if (fed < 0) {
-                client->stats.malformed++;
-                damaged = fed;
-                continue;
-            }
-            if (fed == 0)
-                break;
-            rc = take_rtu_frame(client, pdu, length, unit_id, address, answer, answer_length,
-                                started, reply);
-            if (rc != RTU_NOT_OURS)
-                return rc;
-        }
+        rc = take_serial_input(client, pdu, length, unit_id, started, reply, &damaged);
+        if (rc != RTU_NOT_OURS)
+            return rc;
         uint64_t silence_at = mb_rtu_decoder_deadline(&client->rtu);
         uint64_t wake = silence_at != 0 && silence_at < deadline ? silence_at : deadline;
         rc = read_more(client, wake);
@@ -777,7 +788,7 @@ static int exchange_rtu(struct mb_client *client, uint8_t unit_id, const uint8_t
         if (rc == 0 && client->input_time_us + client->silence_us > client->quiet_at_us)
             client->quiet_at_us = client->input_time_us + client->silence_us;
         if (rc == MB_ETIMEDOUT) {
-            now = monotonic_us();
+            now = mb__client_now_us();
             uint8_t address;
             const uint8_t *answer;
             size_t answer_length;
@@ -826,35 +837,16 @@ static int exchange_ascii(struct mb_client *client, uint8_t unit_id, const uint8
     if (unit_id == MB_SERIAL_BROADCAST) {
         memset(reply, 0, sizeof *reply);
         uint64_t on_wire = client->baud != 0 ? (uint64_t)size * 10u * 1000000u / client->baud : 0;
-        client->quiet_at_us = monotonic_us() + on_wire + BROADCAST_TURNAROUND_US;
+        client->quiet_at_us = mb__client_now_us() + on_wire + BROADCAST_TURNAROUND_US;
         return 0;
     }
     int damaged = 0;
     size_t echo_seen = client->options.rtu_echo ? 0 : (size_t)size;
     for (;;) {
         skip_echo(client, (const uint8_t *)frame, (size_t)size, &echo_seen);
-        while (client->input_start < client->input_end) {
-            size_t consumed = 0;
-            uint8_t address;
-            const uint8_t *answer;
-            size_t answer_length;
-            int fed = mb_ascii_decoder_feed(&client->ascii,
-                                            (const char *)client->input + client->input_start,
-                                            client->input_end - client->input_start, &consumed,
-                                            &address, &answer, &answer_length);
-            client->input_start += consumed;
-            if (fed < 0) {
-                client->stats.malformed++;
-                damaged = fed;
-                continue;
-            }
-            if (fed == 0)
-                break;
-            rc = take_rtu_frame(client, pdu, length, unit_id, address, answer, answer_length,
-                                started, reply);
-            if (rc != RTU_NOT_OURS)
-                return rc;
-        }
+        rc = take_serial_input(client, pdu, length, unit_id, started, reply, &damaged);
+        if (rc != RTU_NOT_OURS)
+            return rc;
         rc = read_more(client, deadline);
         if (rc == MB_ETIMEDOUT) {
             return no_valid_answer(client, unit_id, damaged);

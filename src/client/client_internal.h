@@ -28,6 +28,9 @@ int mb__client_check(const uint8_t *request_pdu, size_t request_length, uint8_t 
  */
 int mb__client_socket(const struct sockaddr *address, socklen_t length, int *fd, int *system_errno);
 
+/* CLOCK_MONOTONIC in microseconds. */
+uint64_t mb__client_now_us(void);
+
 /* The delay before the next attempt after `failures` failures in a row: min_ms doubling up to
  * max_ms, plus up to 25 % jitter from the xorshift state *random (spreading clients apart, not
  * unpredictable). */

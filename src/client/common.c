@@ -6,6 +6,7 @@
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "client/client_internal.h"
@@ -138,6 +139,12 @@ int mb__client_socket(const struct sockaddr *address, socklen_t length, int *fd_
     close(fd);
     *fd_out = -1;
     return MB_ECONNECT;
+}
+
+uint64_t mb__client_now_us(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (uint64_t)now.tv_sec * 1000000u + (uint64_t)now.tv_nsec / 1000u;
 }
 
 uint32_t mb__client_backoff(uint32_t min_ms, uint32_t max_ms, uint32_t failures, uint64_t *random) {

@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "client/client_internal.h"
@@ -38,7 +37,6 @@ struct request {
     uint32_t previous, next; /* the queue, submission order: index + 1 */
     uint8_t unit;
     uint8_t length;
-    uint8_t in_use;
     uint8_t pdu[MB_PDU_MAX];
 };
 
@@ -79,7 +77,7 @@ struct mb_rtu_bus {
     uint32_t bits_per_character;
 
     struct request *requests;
-    uint32_t capacity, count, free_list, head, tail;
+    uint32_t count, free_list, head, tail;
 
     struct transaction tx;
     struct mb_rtu_decoder decoder;
@@ -108,12 +106,6 @@ struct mb_rtu_bus {
 static void step(struct mb_rtu_bus *bus);
 static void open_line(struct mb_rtu_bus *bus);
 static void on_io(struct mb_loop *loop, int fd, unsigned events, void *data);
-
-static uint64_t now_us(void) {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (uint64_t)now.tv_sec * 1000000u + (uint64_t)now.tv_nsec / 1000u;
-}
 
 static void event(struct mb_rtu_bus *bus, enum mb_rtu_bus_event what, uint8_t unit,
                   const char *detail) {
@@ -153,7 +145,6 @@ static void unlink_request(struct mb_rtu_bus *bus, struct request *request) {
         bus->requests[request->next - 1].previous = request->previous;
     else
         bus->tail = request->previous;
-    request->in_use = 0;
     request->next = bus->free_list;
     request->previous = 0;
     bus->free_list = index_of(bus, request);
@@ -249,7 +240,8 @@ static void line_open(struct mb_rtu_bus *bus) {
     bus->late_valid = 0;
     bus->watched = MB_IO_READ;
     reset_decoder(bus);
-    bus->quiet_at_us = now_us() + (uint64_t)bus->config.open_pause_ms * 1000u + bus->silence_us;
+    bus->quiet_at_us =
+        mb__client_now_us() + (uint64_t)bus->config.open_pause_ms * 1000u + bus->silence_us;
     set_state(bus, MB_ASYNC_CONNECTED, 0, "");
     post_step(bus);
 }
@@ -344,6 +336,11 @@ static void keep_quiet(struct mb_rtu_bus *bus, uint64_t until_us) {
         bus->quiet_at_us = until_us;
 }
 
+/* A transaction's last byte crossed the line at `at`: t3.5 and the configured pause follow. */
+static void quiet_after(struct mb_rtu_bus *bus, uint64_t at) {
+    keep_quiet(bus, at + bus->silence_us + (uint64_t)bus->config.pause_ms * 1000u);
+}
+
 static int repeatable(const struct request *request) {
     return mb_function_is_idempotent(request->pdu[0]) &&
            (request->pdu[0] != MB_FC_ENCAPSULATED_INTERFACE ||
@@ -390,7 +387,7 @@ static void attempt_failed(struct mb_rtu_bus *bus, uint64_t now) {
         }
     }
     tx->active = 0;
-    keep_quiet(bus, now + bus->silence_us + (uint64_t)bus->config.pause_ms * 1000u);
+    quiet_after(bus, now);
     if (request == NULL)
         return;
     if (request->attempts_left > 0 && now < request->deadline_us &&
@@ -454,7 +451,7 @@ static void take_frame(struct mb_rtu_bus *bus, uint8_t address, const uint8_t *p
         event(bus, MB_RTU_LATE_ANSWER, address, detail);
         tx->active = 0;
         bus->units[address].failures = 0;
-        keep_quiet(bus, now + bus->silence_us + (uint64_t)bus->config.pause_ms * 1000u);
+        quiet_after(bus, now);
         return;
     }
     struct mb_adu adu = {.header = {.length = (uint16_t)(length + 1), .unit_id = address},
@@ -479,7 +476,7 @@ static void take_frame(struct mb_rtu_bus *bus, uint8_t address, const uint8_t *p
     if (bus->late_valid && bus->late_unit == address)
         bus->late_valid = 0;
     tx->active = 0;
-    keep_quiet(bus, now + bus->silence_us + (uint64_t)bus->config.pause_ms * 1000u);
+    quiet_after(bus, now);
     bus->stats.answers++;
     complete(bus, request, 0, pdu, length, &response, "");
 }
@@ -512,9 +509,9 @@ static int write_frame(struct mb_rtu_bus *bus) {
         mb_loop_modify(bus->loop, bus->transport->fd, bus->watched);
     }
     tx->sending = 0;
-    uint64_t now = now_us(), wire = on_wire_us(bus, tx->size);
+    uint64_t now = mb__client_now_us(), wire = on_wire_us(bus, tx->size);
     tx->answer_deadline_us = now + wire + (uint64_t)bus->config.answer_timeout_ms * 1000u;
-    keep_quiet(bus, now + wire + bus->silence_us + (uint64_t)bus->config.pause_ms * 1000u);
+    quiet_after(bus, now + wire);
     reset_decoder(bus);
     tx->echo_seen = bus->config.echo ? 0 : tx->size;
     if (tx->unit == MB_SERIAL_BROADCAST) {
@@ -636,7 +633,7 @@ static void step_once(struct mb_rtu_bus *bus) {
     if (bus->destroying)
         return;
     struct transaction *tx = &bus->tx;
-    uint64_t now = now_us();
+    uint64_t now = mb__client_now_us();
     uint64_t wake = expire_queued(bus, now);
     if (bus->transport == NULL) {
         /* Opening (a converter being connected): the requests waiting for it still end at
@@ -810,7 +807,7 @@ static void on_io(struct mb_loop *loop, int fd, unsigned events, void *data) {
                 line_lost(bus, count == 0 ? MB_ECLOSED : (int)count, detail);
                 return;
             }
-            take_input(bus, buffer, (size_t)count, now_us());
+            take_input(bus, buffer, (size_t)count, mb__client_now_us());
         }
     }
     step(bus);
@@ -870,17 +867,16 @@ int mb_rtu_bus_create(struct mb_loop *loop, const struct mb_rtu_bus_config *conf
         if (mb_address_format(c->address, c->address_length, bus->peer, sizeof bus->peer) < 0)
             snprintf(bus->peer, sizeof bus->peer, "RTU over TCP");
     }
-    bus->capacity = c->max_queued;
-    bus->requests = calloc(bus->capacity, sizeof *bus->requests);
+    bus->requests = calloc(c->max_queued, sizeof *bus->requests);
     if (bus->requests == NULL) {
         free(bus);
         return MB_ENOMEM;
     }
-    for (uint32_t i = 0; i < bus->capacity; i++)
-        bus->requests[i].next = i + 2 <= bus->capacity ? i + 2 : 0;
+    for (uint32_t i = 0; i < c->max_queued; i++)
+        bus->requests[i].next = i + 2 <= c->max_queued ? i + 2 : 0;
     bus->free_list = 1;
     bus->connecting_fd = -1;
-    bus->random = now_us() | 1;
+    bus->random = mb__client_now_us() | 1;
     bus->state = MB_ASYNC_CONNECTING;
     bus->reopen_timer.data = bus;
     mb_timer_start(loop, &bus->reopen_timer, 0, on_reopen_timer, bus);
@@ -916,14 +912,13 @@ int mb_rtu_bus_submit(struct mb_rtu_bus *bus, uint8_t unit_id, const uint8_t *pd
     struct request *request = &bus->requests[bus->free_list - 1];
     bus->free_list = request->next;
     memset(request, 0, offsetof(struct request, pdu));
-    request->in_use = 1;
     request->done = done;
     request->data = data;
     request->unit = unit_id;
     request->length = (uint8_t)length;
     memcpy(request->pdu, pdu, length);
     request->deadline_us =
-        now_us() + (uint64_t)(timeout_ms ? timeout_ms : bus->config.timeout_ms) * 1000u;
+        mb__client_now_us() + (uint64_t)(timeout_ms ? timeout_ms : bus->config.timeout_ms) * 1000u;
     request->attempts_left = repeatable(request) ? bus->config.retries : 0;
     request->previous = bus->tail;
     request->next = 0;
