@@ -1947,16 +1947,70 @@ TEST(the_gateway_takes_audit_metrics_alerts_and_a_rate_limit) {
     CHECK_EQ(config.guard.alert_scan_units, 8);
 }
 
+TEST(syslog_over_tls_with_a_spool_is_read_and_copied) {
+    struct gateway_config config, copy;
+    if (LOAD_GATEWAY_OK("audit:\n  syslog: tls:[::1]:6514\n  syslog_tls: { certificate: "
+                        "gw.crt, key: gw.key, ca: ca.crt, server_name: siem.plant }\n"
+                        "  spool: spool\n  spool_size: 2GiB\n",
+                        &config) != 0)
+        return;
+    CHECK_STR(config.guard.audit_syslog, "tls:[::1]:6514");
+    CHECK(strstr(config.guard.audit_syslog_tls.certificate, "/gw.crt") != NULL);
+    CHECK(strstr(config.guard.audit_syslog_tls.ca, "/ca.crt") != NULL);
+    CHECK_STR(config.guard.audit_syslog_tls.server_name, "siem.plant");
+    CHECK(config.guard.audit_syslog_tls.pin == NULL);
+    CHECK(strstr(config.guard.audit_spool, "/spool") != NULL);
+    CHECK_EQ(config.guard.audit_spool_bytes, 2ull << 30);
+    CHECK_EQ(config_gateway_copy(&copy, &config), 0);
+    CHECK(copy.guard.audit_syslog_tls.key != config.guard.audit_syslog_tls.key);
+    CHECK_STR(copy.guard.audit_syslog_tls.key, config.guard.audit_syslog_tls.key);
+    CHECK_STR(copy.guard.audit_spool, config.guard.audit_spool);
+    config_gateway_free(&copy);
+    config_gateway_free(&config);
+    if (LOAD_GATEWAY_OK("audit: { syslog: tcp:127.0.0.1:514, spool: /var/lib/x, spool_size: "
+                        "65536 }\n",
+                        &config) != 0)
+        return;
+    CHECK_EQ(config.guard.audit_spool_bytes, 65536);
+    CHECK_STR(config.guard.audit_spool, "/var/lib/x");
+    config_gateway_free(&config);
+}
+
 TEST(bad_audit_metrics_alerts_and_rate_keys_are_named) {
-    CHECK_GATEWAY_ERROR("audit: { syslog: tcp:1.2.3.4:514 }\n",
+    CHECK_GATEWAY_ERROR("audit: { syslog: relp:1.2.3.4:514 }\n",
                         "1:18: audit.syslog: give unix (the local syslog daemon, /dev/log), "
-                        "unix:/path/of/socket, or udp:host:port");
+                        "unix:/path/of/socket, udp:host:port, tcp:host:port or tls:host:port");
+    CHECK_GATEWAY_ERROR("audit: { syslog: tcp:1.2.3.4:514 }\n",
+                        "1:18: audit.syslog: syslog over tcp and tls keeps what is not yet "
+                        "delivered in a spool: give audit.spool, a directory (e.g. "
+                        "/var/lib/mbsec/spool)");
+    CHECK_GATEWAY_ERROR("audit: { syslog: tls:1.2.3.4:6514, spool: s }\n",
+                        "1:18: audit.syslog: tls: needs audit.syslog_tls (ca or pin, and the "
+                        "gateway's certificate and key when the collector asks for one)");
+    CHECK_GATEWAY_ERROR("audit: { syslog: tcp:1.2.3.4:514, spool: s, syslog_tls: { ca: c } }\n",
+                        "1:57: audit.syslog_tls: only for audit.syslog: tls:host:port");
+    CHECK_GATEWAY_ERROR("audit: { syslog: tls:1.2.3.4:6514, spool: s, syslog_tls: { key: k, "
+                        "ca: c } }\n",
+                        "1:58: audit.syslog_tls: certificate and key go together");
+    CHECK_GATEWAY_ERROR("audit: { syslog: tls:1.2.3.4:6514, spool: s, syslog_tls: { certificate: "
+                        "c, key: k } }\n",
+                        "1:58: audit.syslog_tls: nothing to trust the peer's certificate by: give "
+                        "ca (the CA that signed it) or pin (its fingerprint)");
+    CHECK_GATEWAY_ERROR("audit: { syslog: tls:1.2.3.4:6514, spool: s, syslog_tls: { pin: x } }\n",
+                        "1:65: audit.syslog_tls.pin: expected SHA256: and 64 hex digits (mbsec "
+                        "cert show prints a certificate's pin), got \"x\"");
+    CHECK_GATEWAY_ERROR("audit: { spool: s, spool_size: 1KiB }\n",
+                        "1:32: audit.spool_size: expected a size from 64 KiB to 1024 GiB, such as "
+                        "64MiB, got \"1KiB\"");
+    CHECK_GATEWAY_ERROR("audit: { spool: s, spool_size: 64 MiB }\n",
+                        "1:32: audit.spool_size: expected a size from 64 KiB to 1024 GiB, such as "
+                        "64MiB, got \"64 MiB\"");
     CHECK_GATEWAY_ERROR("audit: { syslog: \"udp:host\" }\n",
                         "1:18: audit.syslog: expected host:port, such as 0.0.0.0:502 or [::]:502");
     CHECK_GATEWAY_ERROR("audit: { file: \"\" }\n", "1:16: audit.file: the path is empty");
     CHECK_GATEWAY_ERROR("audit: { files: a }\n",
                         "1:10: unknown key \"files\" in audit (did you mean file?); valid keys: "
-                        "file, syslog, reads");
+                        "file, syslog, reads, syslog_tls, spool, spool_size");
     CHECK_GATEWAY_ERROR(
         "metrics: { listen: 9502 }\n",
         "1:20: metrics.listen: expected host:port, such as 0.0.0.0:502 or [::]:502");
@@ -2474,6 +2528,7 @@ int main(void) {
     RUN(backends_errors);
     RUN(each_program_refuses_the_keys_of_the_other);
     RUN(the_gateway_takes_audit_metrics_alerts_and_a_rate_limit);
+    RUN(syslog_over_tls_with_a_spool_is_read_and_copied);
     RUN(bad_audit_metrics_alerts_and_rate_keys_are_named);
     RUN(the_rules_are_kept_as_written_for_check);
     RUN(a_gateway_copy_is_deep);

@@ -63,6 +63,87 @@ static int take(struct spool *spool) {
     return number;
 }
 
+/* The number in a record. */
+static int number_of(const void *record) {
+    int number = -1;
+    sscanf(record, "record %d", &number);
+    return number;
+}
+
+TEST(read_ahead_hands_out_in_order_and_acknowledges_by_ticket) {
+    fresh_directory();
+    struct spool *spool = open_spool(1024 * 1024);
+    append_numbered(spool, 0, 300, 100); /* more than one segment */
+    const void *record;
+    size_t length;
+    uint64_t ticket = 99;
+    for (int i = 0; i < 200; i++) {
+        CHECK_EQ(spool_next(spool, &record, &length, &ticket), 1);
+        CHECK_EQ(number_of(record), i);
+        CHECK_EQ(ticket, (uint64_t)i);
+    }
+    spool_ack_through(spool, 149);
+    CHECK_EQ(spool_head(spool), 150);
+    /* A connection lost: what is in flight comes again, from the first unacknowledged. */
+    spool_rewind(spool);
+    CHECK_EQ(spool_next(spool, &record, &length, &ticket), 1);
+    CHECK_EQ(number_of(record), 150);
+    CHECK_EQ(ticket, 150);
+    /* Acknowledging past what was handed out acknowledges only what was. */
+    spool_ack_through(spool, 1000);
+    CHECK_EQ(spool_head(spool), 151);
+    for (int i = 151; i < 300; i++) {
+        CHECK_EQ(spool_next(spool, &record, &length, &ticket), 1);
+        CHECK_EQ(number_of(record), i);
+    }
+    CHECK_EQ(spool_next(spool, &record, &length, &ticket), 0);
+    append_numbered(spool, 300, 1, 100);
+    CHECK_EQ(spool_next(spool, &record, &length, &ticket), 1);
+    CHECK_EQ(number_of(record), 300);
+    spool_ack_through(spool, 250);
+    spool_sync(spool);
+    spool_close(spool);
+    /* After a restart: from the first record not acknowledged. */
+    spool = open_spool(1024 * 1024);
+    CHECK_EQ(take(spool), 251);
+    struct spool_stats stats;
+    spool_stats(spool, &stats);
+    CHECK_EQ(stats.queued, 49); /* 252..300 */
+    spool_close(spool);
+    remove_directory();
+}
+
+TEST(records_dropped_while_in_flight_make_their_tickets_stale) {
+    fresh_directory();
+    struct spool *spool = open_spool(64 * 1024);
+    append_numbered(spool, 0, 20, 1000);
+    const void *record;
+    size_t length;
+    uint64_t ticket, first = 0;
+    for (int i = 0; i < 10; i++) {
+        CHECK_EQ(spool_next(spool, &record, &length, &ticket), 1);
+        if (i == 0)
+            first = ticket;
+    }
+    /* Enough to drop the oldest segments, those in flight among them. */
+    append_numbered(spool, 20, 60, 1000);
+    struct spool_stats stats;
+    spool_stats(spool, &stats);
+    CHECK(stats.dropped > 10);
+    uint64_t head = spool_head(spool);
+    CHECK(head > first + 9);
+    /* The late acknowledgement of a dropped record acknowledges nothing that is left. */
+    spool_ack_through(spool, first + 9);
+    CHECK_EQ(spool_head(spool), head);
+    CHECK_EQ(spool_take_dropped(spool), head);
+    /* The first record left comes next, with the head's ticket. */
+    CHECK_EQ(spool_next(spool, &record, &length, &ticket), 1);
+    CHECK_EQ(ticket, head);
+    CHECK_EQ(number_of(record), (int)head);
+    spool_close(spool);
+    remove_directory();
+}
+
 TEST(records_come_back_in_order_and_once_acknowledged_are_gone) {
     fresh_directory();
     struct spool *spool = open_spool(1024 * 1024);
@@ -267,5 +348,7 @@ int main(void) {
     RUN(a_record_damaged_on_disk_is_skipped_with_the_rest_of_its_segment);
     RUN(a_disk_that_takes_nothing_more_loses_the_record_counted_and_nothing_else);
     RUN(bad_arguments_and_a_directory_that_cannot_be_made_are_refused);
+    RUN(read_ahead_hands_out_in_order_and_acknowledges_by_ticket);
+    RUN(records_dropped_while_in_flight_make_their_tickets_stale);
     return harness_result();
 }

@@ -275,8 +275,8 @@ static int pin_is_valid(const char *text) {
     return digits == 64;
 }
 
-static int parse_tls_text(const struct yaml_reader *reader, const yaml_node_t *node,
-                          const char *path, const char *key, char **field) {
+int config_tls_text(const struct yaml_reader *reader, const yaml_node_t *node, const char *path,
+                    const char *key, char **field) {
     const char *text;
     size_t length;
     int status = yaml_string(reader, node, path, 4095, &text, &length);
@@ -326,7 +326,7 @@ static int parse_tls(const struct yaml_reader *reader, const yaml_node_t *node, 
                        : strcmp(key, "ca") == 0        ? &backend->tls_ca
                        : strcmp(key, "pin") == 0       ? &backend->tls_pin
                                                        : &backend->tls_server_name;
-        status = parse_tls_text(reader, value, key_path, key, field);
+        status = config_tls_text(reader, value, key_path, key, field);
     }
     if (status != 0)
         return status;

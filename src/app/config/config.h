@@ -68,9 +68,24 @@ enum config_over_rate {
     OVER_RATE_CLOSE = 2 /* close the connection */
 };
 
+/* The client side of TLS to a collector or a broker (audit.syslog_tls, mqtt.tls); paths
+ * resolved against the configuration file's directory; NULL: not given. */
+struct config_sink_tls {
+    char *certificate;
+    char *key;
+    char *ca;
+    char *pin;
+    char *server_name;
+};
+
 struct config_guard {
-    char *audit_file;     /* audit.file: JSON lines appended here; NULL: none */
-    char *audit_syslog;   /* audit.syslog: "unix", "unix:PATH" or "udp:HOST:PORT"; NULL: none */
+    char *audit_file; /* audit.file: JSON lines appended here; NULL: none */
+    /* audit.syslog: "unix", "unix:PATH", "udp:HOST:PORT", "tcp:HOST:PORT" or "tls:HOST:PORT";
+     * NULL: none */
+    char *audit_syslog;
+    struct config_sink_tls audit_syslog_tls; /* audit.syslog_tls, for tls: */
+    char *audit_spool;                       /* audit.spool: the network sinks' spool directory */
+    uint64_t audit_spool_bytes;              /* audit.spool_size: per sink; 0: 64 MiB */
     int audit_reads;      /* audit.reads: a record for every allowed read too; default 0 */
     char *metrics_listen; /* metrics.listen: "host:port" of the Prometheus endpoint; NULL: none */
     uint32_t rate;        /* limits.rate: requests per second per connection; 0: no limit */

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app/config/backends.h"
+
 #include "mbsec/error.h"
 
 void config_guard_defaults(struct config_guard *guard) {
@@ -16,9 +18,22 @@ void config_guard_defaults(struct config_guard *guard) {
     guard->alert_rate_limited = 50;
 }
 
+#define SINK_TLS_FIELDS(tls) \
+    { &(tls)->certificate, &(tls)->key, &(tls)->ca, &(tls)->pin, &(tls)->server_name }
+
+void config_sink_tls_free(struct config_sink_tls *tls) {
+    char **fields[] = SINK_TLS_FIELDS(tls);
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        free(*fields[i]);
+        *fields[i] = NULL;
+    }
+}
+
 void config_guard_free(struct config_guard *guard) {
     free(guard->audit_file);
     free(guard->audit_syslog);
+    free(guard->audit_spool);
+    config_sink_tls_free(&guard->audit_syslog_tls);
     free(guard->metrics_listen);
     config_guard_defaults(guard);
 }
@@ -31,11 +46,28 @@ static int copy_text(char **target, const char *source) {
     return *target != NULL ? 0 : MB_ENOMEM;
 }
 
+int config_sink_tls_copy(struct config_sink_tls *target, const struct config_sink_tls *source) {
+    struct config_sink_tls copy = *source;
+    char **to[] = SINK_TLS_FIELDS(target);
+    char **from[] = SINK_TLS_FIELDS(&copy);
+    int status = 0;
+    for (size_t i = 0; i < sizeof to / sizeof to[0]; i++)
+        if (copy_text(to[i], *from[i]) != 0)
+            status = MB_ENOMEM;
+    if (status != 0)
+        config_sink_tls_free(target);
+    return status;
+}
+
 int config_guard_copy(struct config_guard *target, const struct config_guard *source) {
     *target = *source;
     target->audit_file = target->audit_syslog = target->metrics_listen = NULL;
+    target->audit_spool = NULL;
+    memset(&target->audit_syslog_tls, 0, sizeof target->audit_syslog_tls);
     if (copy_text(&target->audit_file, source->audit_file) != 0 ||
         copy_text(&target->audit_syslog, source->audit_syslog) != 0 ||
+        copy_text(&target->audit_spool, source->audit_spool) != 0 ||
+        config_sink_tls_copy(&target->audit_syslog_tls, &source->audit_syslog_tls) != 0 ||
         copy_text(&target->metrics_listen, source->metrics_listen) != 0) {
         config_guard_free(target);
         return MB_ENOMEM;
@@ -76,11 +108,12 @@ static int parse_syslog(const struct yaml_reader *reader, const yaml_node_t *nod
     const char *problem = NULL;
     if (strcmp(value, "unix") == 0 || (strncmp(value, "unix:", 5) == 0 && value[5] == '/'))
         problem = NULL;
-    else if (strncmp(value, "udp:", 4) == 0)
+    else if (strncmp(value, "udp:", 4) == 0 || strncmp(value, "tcp:", 4) == 0 ||
+             strncmp(value, "tls:", 4) == 0)
         problem = address_problem(value + 4);
     else
-        problem = "give unix (the local syslog daemon, /dev/log), unix:/path/of/socket, or "
-                  "udp:host:port";
+        problem = "give unix (the local syslog daemon, /dev/log), unix:/path/of/socket, "
+                  "udp:host:port, tcp:host:port or tls:host:port";
     if (problem != NULL) {
         free(value);
         return yaml_error(reader, node, "audit.syslog: %s", problem);
@@ -90,34 +123,131 @@ static int parse_syslog(const struct yaml_reader *reader, const yaml_node_t *nod
     return 0;
 }
 
+/* A size in bytes: a whole number with an optional binary suffix (K, KiB, M, MiB, G, GiB). */
+static int parse_size(const struct yaml_reader *reader, const yaml_node_t *node, const char *path,
+                      uint64_t minimum, uint64_t maximum, uint64_t *bytes) {
+    static const struct {
+        const char *suffix;
+        uint64_t factor;
+    } units[] = {{"", 1},
+                 {"B", 1},
+                 {"K", 1ull << 10},
+                 {"KB", 1ull << 10},
+                 {"KiB", 1ull << 10},
+                 {"M", 1ull << 20},
+                 {"MB", 1ull << 20},
+                 {"MiB", 1ull << 20},
+                 {"G", 1ull << 30},
+                 {"GB", 1ull << 30},
+                 {"GiB", 1ull << 30}};
+    const char *text;
+    size_t length;
+    int status = yaml_string(reader, node, path, 64, &text, &length);
+    if (status != 0)
+        return status;
+    size_t digits = 0;
+    while (digits < length && text[digits] >= '0' && text[digits] <= '9')
+        digits++;
+    uint64_t number = 0;
+    for (size_t u = 0; digits > 0 && u < sizeof units / sizeof units[0]; u++) {
+        if (strcmp(text + digits, units[u].suffix) != 0 ||
+            integer_parse(text, digits, &number) != 0)
+            continue;
+        if (number > maximum / units[u].factor || number * units[u].factor < minimum)
+            break;
+        *bytes = number * units[u].factor;
+        return 0;
+    }
+    return yaml_error(
+        reader, node, "%s: expected a size from %llu KiB to %llu GiB, such as 64MiB, got \"%.40s\"",
+        path, (unsigned long long)(minimum >> 10), (unsigned long long)(maximum >> 30), text);
+}
+
+int config_sink_tls(const struct yaml_reader *reader, const yaml_node_t *node, const char *path,
+                    struct config_sink_tls *tls) {
+    static const char *const keys[] = {"certificate", "key", "ca", "pin", "server_name", NULL};
+    char key_path[128];
+    int status = yaml_check_mapping(reader, node, path, keys);
+    for (size_t i = 0; status == 0 && i < yaml_mapping_size(node); i++) {
+        const char *key;
+        yaml_node_t *value;
+        yaml_mapping_pair(reader, node, i, &key, &value);
+        snprintf(key_path, sizeof key_path, "%s.%s", path, key);
+        char **field = strcmp(key, "certificate") == 0 ? &tls->certificate
+                       : strcmp(key, "key") == 0       ? &tls->key
+                       : strcmp(key, "ca") == 0        ? &tls->ca
+                       : strcmp(key, "pin") == 0       ? &tls->pin
+                                                       : &tls->server_name;
+        status = config_tls_text(reader, value, key_path, key, field);
+    }
+    if (status != 0)
+        return status;
+    if ((tls->certificate == NULL) != (tls->key == NULL))
+        return yaml_error(reader, node, "%s: certificate and key go together", path);
+    if (tls->ca == NULL && tls->pin == NULL)
+        return yaml_error(reader, node,
+                          "%s: nothing to trust the peer's certificate by: give ca (the CA that "
+                          "signed it) or pin (its fingerprint)",
+                          path);
+    return 0;
+}
+
 int config_audit(const struct yaml_reader *reader, const yaml_node_t *node,
                  struct config_guard *guard) {
-    static const char *const keys[] = {"file", "syslog", "reads", NULL};
+    static const char *const keys[] = {"file",  "syslog",     "reads", "syslog_tls",
+                                       "spool", "spool_size", NULL};
+    const yaml_node_t *syslog = NULL, *syslog_tls = NULL;
     int status = yaml_check_mapping(reader, node, "audit", keys);
     for (size_t i = 0; status == 0 && i < yaml_mapping_size(node); i++) {
         const char *key;
         yaml_node_t *value;
         yaml_mapping_pair(reader, node, i, &key, &value);
-        if (strcmp(key, "file") == 0) {
+        if (strcmp(key, "file") == 0 || strcmp(key, "spool") == 0) {
             const char *text;
             size_t length;
-            status = yaml_string(reader, value, "audit.file", 4095, &text, &length);
+            char path[16];
+            snprintf(path, sizeof path, "audit.%s", key);
+            status = yaml_string(reader, value, path, 4095, &text, &length);
             if (status == 0 && length == 0)
-                status = yaml_error(reader, value, "audit.file: the path is empty");
+                status = yaml_error(reader, value, "%s: the path is empty", path);
             if (status == 0) {
                 char *joined = yaml_path_from_file(reader, text, length);
                 if (joined == NULL)
                     return out_of_memory(reader, value);
-                free(guard->audit_file);
-                guard->audit_file = joined;
+                char **field = key[0] == 'f' ? &guard->audit_file : &guard->audit_spool;
+                free(*field);
+                *field = joined;
             }
         } else if (strcmp(key, "syslog") == 0) {
+            syslog = value;
             status = parse_syslog(reader, value, guard);
+        } else if (strcmp(key, "syslog_tls") == 0) {
+            syslog_tls = value;
+            status = config_sink_tls(reader, value, "audit.syslog_tls", &guard->audit_syslog_tls);
+        } else if (strcmp(key, "spool_size") == 0) {
+            status = parse_size(reader, value, "audit.spool_size", 64 * 1024, 1ull << 40,
+                                &guard->audit_spool_bytes);
         } else {
             status = yaml_bool(reader, value, "audit.reads", &guard->audit_reads);
         }
     }
-    return status;
+    if (status != 0)
+        return status;
+    int stream = syslog != NULL && (strncmp(guard->audit_syslog, "tcp:", 4) == 0 ||
+                                    strncmp(guard->audit_syslog, "tls:", 4) == 0);
+    int tls = syslog != NULL && strncmp(guard->audit_syslog, "tls:", 4) == 0;
+    if (tls && syslog_tls == NULL)
+        return yaml_error(reader, syslog,
+                          "audit.syslog: tls: needs audit.syslog_tls (ca or pin, and the "
+                          "gateway's certificate and key when the collector asks for one)");
+    if (syslog_tls != NULL && !tls)
+        return yaml_error(reader, syslog_tls,
+                          "audit.syslog_tls: only for audit.syslog: tls:host:port");
+    if (stream && guard->audit_spool == NULL)
+        return yaml_error(reader, syslog,
+                          "audit.syslog: syslog over tcp and tls keeps what is not yet delivered "
+                          "in a spool: give audit.spool, a directory (e.g. /var/lib/mbsec/spool)");
+    return 0;
 }
 
 int config_metrics(const struct yaml_reader *reader, const yaml_node_t *node,

@@ -23,6 +23,12 @@ int config_alerts(const struct yaml_reader *reader, const yaml_node_t *node,
 int config_rate(const struct yaml_reader *reader, const char *key, const yaml_node_t *node,
                 struct config_guard *guard);
 
+/* A client-side tls mapping of a sink (certificate, key, ca, pin, server_name) at `path`. */
+int config_sink_tls(const struct yaml_reader *reader, const yaml_node_t *node, const char *path,
+                    struct config_sink_tls *tls);
+void config_sink_tls_free(struct config_sink_tls *tls);
+int config_sink_tls_copy(struct config_sink_tls *target, const struct config_sink_tls *source);
+
 /* Frees the strings and resets to the defaults. */
 void config_guard_free(struct config_guard *guard);
 

@@ -17,7 +17,9 @@
 #include <unistd.h>
 
 #include "app/common/log.h"
+#include "app/daemon/ship_syslog.h"
 #include "mbsec/error.h"
+#include "mbsec/tls.h"
 #include "mbsec/transport.h"
 
 #define DEFAULT_APP_NAME "mbsec-gateway"
@@ -29,7 +31,7 @@
 #define HOSTNAME_MAX 255
 #define RECONNECT_INTERVAL_MS 1000
 
-enum syslog_kind { SYSLOG_NONE, SYSLOG_UNIX, SYSLOG_UDP };
+enum syslog_kind { SYSLOG_NONE, SYSLOG_UNIX, SYSLOG_UDP, SYSLOG_STREAM };
 
 /* Whether a sink is failing, and the line about it that audit_take_error() has yet to hand
  * out: one per outage. */
@@ -57,6 +59,7 @@ struct audit {
     int64_t connect_failed_at;
     int connect_errno;
     struct sink_state syslog_state;
+    struct ship *syslog_ship; /* SYSLOG_STREAM: tcp: and tls: */
 
     char app_name[APP_NAME_MAX + 1];
     char hostname[HOSTNAME_MAX + 1];
@@ -333,9 +336,119 @@ static int syslog_address(struct audit *audit, const char *text, char *error, si
         audit->syslog_kind = SYSLOG_UDP;
         return 0;
     }
+    if (strncmp(text, "tcp:", 4) == 0 || strncmp(text, "tls:", 4) == 0) {
+        audit->syslog_kind = SYSLOG_STREAM;
+        return 0;
+    }
     snprintf(error, capacity,
-             "audit syslog %s: expected unix, unix:PATH, udp:HOST:PORT or udp:[V6]:PORT", text);
+             "audit syslog %s: expected unix, unix:PATH, udp:HOST:PORT, tcp:HOST:PORT or "
+             "tls:HOST:PORT",
+             text);
     return MB_EINVAL;
+}
+
+/* Splits "tcp:HOST:PORT", "tls:[V6]:PORT" or "tls:HOST" into host and port. */
+static int stream_address(const char *text, char *host, size_t capacity, uint16_t *port) {
+    const char *rest = text + 4;
+    uint16_t fallback = strncmp(text, "tls:", 4) == 0 ? 6514 : 514;
+    const char *colon;
+    if (rest[0] == '[') {
+        const char *close = strchr(rest, ']');
+        if (close == NULL || (size_t)(close - rest - 1) >= capacity)
+            return -1;
+        memcpy(host, rest + 1, (size_t)(close - rest - 1));
+        host[close - rest - 1] = '\0';
+        colon = close[1] == ':' ? close + 1 : NULL;
+        if (close[1] != '\0' && colon == NULL)
+            return -1;
+    } else {
+        colon = strrchr(rest, ':');
+        size_t length = colon != NULL ? (size_t)(colon - rest) : strlen(rest);
+        if (length == 0 || length >= capacity)
+            return -1;
+        memcpy(host, rest, length);
+        host[length] = '\0';
+    }
+    *port = fallback;
+    if (colon != NULL) {
+        char *end;
+        unsigned long value = strtoul(colon + 1, &end, 10);
+        if (colon[1] == '\0' || *end != '\0' || value == 0 || value > 65535)
+            return -1;
+        *port = (uint16_t)value;
+    }
+    return 0;
+}
+
+int audit_check(const struct audit_config *config, char *error, size_t capacity) {
+    if (config->syslog == NULL ||
+        (strncmp(config->syslog, "tcp:", 4) != 0 && strncmp(config->syslog, "tls:", 4) != 0))
+        return 0;
+    char host[256];
+    uint16_t port;
+    if (stream_address(config->syslog, host, sizeof host, &port) != 0) {
+        snprintf(error, capacity, "audit syslog %s: not HOST:PORT", config->syslog);
+        return MB_EADDRESS;
+    }
+    if (strncmp(config->syslog, "tls:", 4) != 0 || config->syslog_tls == NULL)
+        return 0;
+    struct mb_tls_config tls = *config->syslog_tls;
+    if (tls.server_name == NULL && tls.pin == NULL)
+        tls.server_name = host;
+    struct mb_tls_context *context = NULL;
+    char reason[256];
+    if (mb_tls_context_create(0, &tls, &context, reason, sizeof reason) != 0) {
+        snprintf(error, capacity, "audit syslog %s: %s", config->syslog, reason);
+        return MB_ECONFIG;
+    }
+    mb_tls_context_destroy(context);
+    return 0;
+}
+
+/* Opens the shipper of syslog over TCP or TLS, with its spool in SPOOL/syslog. */
+static int stream_open(struct audit *audit, const struct audit_config *config, char *error,
+                       size_t capacity) {
+    char host[256], directory[4200], name[300];
+    uint16_t port;
+    if (stream_address(config->syslog, host, sizeof host, &port) != 0) {
+        snprintf(error, capacity, "audit syslog %s: not HOST:PORT", config->syslog);
+        return MB_EADDRESS;
+    }
+    if (config->spool == NULL) {
+        snprintf(error, capacity, "audit syslog %s: a spool directory is needed", config->syslog);
+        return MB_EINVAL;
+    }
+    if (mkdir(config->spool, 0700) != 0 && errno != EEXIST) {
+        snprintf(error, capacity, "audit spool %s: %s", config->spool, strerror(errno));
+        return MB_ESYSTEM;
+    }
+    snprintf(directory, sizeof directory, "%s/syslog", config->spool);
+    snprintf(name, sizeof name, "audit syslog %s", config->syslog);
+    struct ship_syslog_config link_config = {
+        .host = host,
+        .port = port,
+        .tls = strncmp(config->syslog, "tls:", 4) == 0 ? config->syslog_tls : NULL,
+        .hostname = audit->hostname,
+        .app_name = audit->app_name,
+        .facility = audit->facility,
+    };
+    if (strncmp(config->syslog, "tls:", 4) == 0 && config->syslog_tls == NULL) {
+        snprintf(error, capacity, "%s: TLS settings are needed", name);
+        return MB_EINVAL;
+    }
+    struct ship_link *link = NULL;
+    char reason[400];
+    if (ship_syslog_create(&link_config, &link, reason, sizeof reason) != 0) {
+        snprintf(error, capacity, "%s: %s", name, reason);
+        return MB_ECONFIG;
+    }
+    struct ship_config ship_config = {.name = name,
+                                      .spool = directory,
+                                      .spool_bytes = config->spool_bytes,
+                                      .app_name = audit->app_name};
+    if (ship_open(&ship_config, link, &audit->syslog_ship, error, capacity) != 0)
+        return MB_ESYSTEM;
+    return 0;
 }
 
 static void hostname_field(char *field) {
@@ -381,6 +494,8 @@ static int audit_configure(struct audit *audit, const struct audit_config *confi
         int rc = syslog_address(audit, config->syslog, error, capacity);
         if (rc != 0)
             return rc;
+        if (audit->syslog_kind == SYSLOG_STREAM)
+            return stream_open(audit, config, error, capacity);
         /* Refused at the start: a sink that does not exist is more likely a mistake in the
          * configuration than a daemon restarting. */
         rc = syslog_connect(audit);
@@ -434,8 +549,13 @@ void audit_write(struct audit *audit, enum audit_severity severity, const char *
     int taken = 1;
     if (audit->file_fd >= 0)
         taken &= file_write(audit, json);
-    if (audit->syslog_kind != SYSLOG_NONE)
+    if (audit->syslog_kind == SYSLOG_STREAM) {
+        char msgid_text[MSGID_MAX + 1];
+        msgid_field(msgid, msgid_text);
+        ship_push(audit->syslog_ship, (int)severity, msgid_text, json);
+    } else if (audit->syslog_kind != SYSLOG_NONE) {
         taken &= syslog_write(audit, severity, msgid, json);
+    }
     if (taken)
         counter_add(&audit->stats.written);
     pthread_mutex_unlock(&audit->lock);
@@ -508,6 +628,7 @@ void audit_stats(const struct audit *audit, struct audit_stats *stats) {
     stats->syslog_errors = __atomic_load_n(&audit->stats.syslog_errors, __ATOMIC_RELAXED);
     stats->syslog_dropped = __atomic_load_n(&audit->stats.syslog_dropped, __ATOMIC_RELAXED);
     stats->syslog_truncated = __atomic_load_n(&audit->stats.syslog_truncated, __ATOMIC_RELAXED);
+    ship_stats(audit->syslog_ship, &stats->syslog_shipped);
 }
 
 int audit_take_error(struct audit *audit, char *text, size_t capacity) {
@@ -523,6 +644,8 @@ int audit_take_error(struct audit *audit, char *text, size_t capacity) {
             found = 1;
         }
     pthread_mutex_unlock(&audit->lock);
+    if (!found && ship_take_error(audit->syslog_ship, text, capacity))
+        found = 2;
     return found;
 }
 
@@ -536,6 +659,7 @@ void audit_close(struct audit *audit) {
     if (audit->file_fd >= 0)
         close(audit->file_fd);
     syslog_disconnect(audit);
+    ship_close(audit->syslog_ship);
     pthread_mutex_destroy(&audit->lock);
     free(audit->file_path);
     free(audit->syslog_name);

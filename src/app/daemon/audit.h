@@ -36,12 +36,21 @@
  * not a whole JSON object), the file sink keeps it whole. The address is resolved once, when
  * the sink opens. A receiver that is not listening makes the next send fail (ICMP port
  * unreachable): that record counts as an error.
+ *
+ * Over TCP and TLS (tcp:, tls:), records go through a shipper (ship.h): spooled on disk, sent
+ * with octet counting, kept until the collector's TCP acknowledged them, sent again after a
+ * reconnect; nothing is cut (rsyslog's default MaxMessageSize of 8 KiB may cut on its side).
+ * The collector may be down when the gateway starts: records wait in the spool.
  */
 #ifndef MBSEC_TOOLS_AUDIT_H
 #define MBSEC_TOOLS_AUDIT_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "app/daemon/ship.h"
+
+struct mb_tls_config;
 
 /* The largest syslog datagram, header included, over a unix socket and over UDP. */
 #define AUDIT_UNIX_MAX 8192
@@ -51,8 +60,15 @@ struct audit_config {
     /* Path of the JSON-lines file records are appended to; NULL: no file. */
     const char *file;
     /* NULL: no syslog; "unix" (/dev/log) or "unix:PATH", a datagram socket; "udp:HOST:PORT",
-     * "udp:[V6]:PORT" or "udp:HOST" (port 514). */
+     * "udp:[V6]:PORT" or "udp:HOST" (port 514); "tcp:HOST:PORT" (514) or "tls:HOST:PORT" (6514),
+     * a stream with octet counting (RFC 6587, RFC 5425), shipped through a spool (ship.h). */
     const char *syslog;
+    /* tls: the client side: the collector's CA or pin, our certificate and key. */
+    const struct mb_tls_config *syslog_tls;
+    /* tcp: and tls: keep records until delivered in SPOOL/syslog; at most spool_bytes (0: 64
+     * MiB). */
+    const char *spool;
+    uint64_t spool_bytes;
     /* RFC 5424 APP-NAME, 1 to 48 printable ASCII characters; NULL: "mbsec-gateway". */
     const char *app_name;
     /* Syslog facility, 1 to 23; 0: 13 (log audit). Kernel messages (0) cannot be chosen, as
@@ -72,6 +88,10 @@ struct audit;
  */
 int audit_open(const struct audit_config *config, struct audit **audit, char *error,
                size_t capacity);
+
+/* What can be checked of `config` without opening anything (--check): the address of a stream
+ * sink and its TLS files. Returns 0, or a negative MB_E* code with one line in `error`. */
+int audit_check(const struct audit_config *config, char *error, size_t capacity);
 
 /* RFC 5424 severities an audit record may carry. */
 enum audit_severity {
@@ -110,11 +130,12 @@ int audit_reopen(struct audit *audit, char *error, size_t capacity);
 int audit_hand_over(struct audit *audit, unsigned uid, unsigned gid, char *error, size_t capacity);
 
 struct audit_stats {
-    uint64_t written;          /* records every configured sink took (cut ones included) */
-    uint64_t file_errors;      /* records the file did not take, or took only in part */
-    uint64_t syslog_errors;    /* records not sent: no receiver, socket or network errors */
-    uint64_t syslog_dropped;   /* records not sent because the receiver's queue was full */
-    uint64_t syslog_truncated; /* records sent cut to the datagram limit (counted as sent) */
+    uint64_t written;                 /* records every configured sink took (cut ones included) */
+    uint64_t file_errors;             /* records the file did not take, or took only in part */
+    uint64_t syslog_errors;           /* records not sent: no receiver, socket or network errors */
+    uint64_t syslog_dropped;          /* records not sent because the receiver's queue was full */
+    uint64_t syslog_truncated;        /* records sent cut to the datagram limit (counted as sent) */
+    struct ship_stats syslog_shipped; /* tcp: and tls: */
 };
 
 /* The counters since audit_open(). */
@@ -123,7 +144,8 @@ void audit_stats(const struct audit *audit, struct audit_stats *stats);
 /*
  * The failure a sink ran into, once per outage: returns 1 and copies one line into `text`
  * ("audit file /x: No space left on device") when a sink that was working has failed since the
- * last call, or 0 when nothing new failed. A sink that keeps failing is not reported again until
+ * last call, 2 likewise for a network sink with a spool (the line says whether records are kept
+ * or dropped), or 0 when nothing new failed. A sink that keeps failing is not reported again until
  * it has worked once more, so logging what this returns after each write does not flood.
  */
 int audit_take_error(struct audit *audit, char *text, size_t capacity);

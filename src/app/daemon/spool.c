@@ -35,7 +35,16 @@ struct spool {
     uint64_t read_index;  /* records of segments[0] acknowledged */
     uint8_t *buffer;
     size_t buffer_capacity;
-    uint64_t peeked; /* bytes of the record spool_peek() returned, 0 when none */
+    /* Read-ahead: the next record spool_next() hands out is at send_offset of the segment
+     * numbered send_number; `sent` records from the first unacknowledged one were handed out
+     * and wait for their acknowledgement. `head` is the ticket of the first unacknowledged
+     * record: tickets count up over every record acknowledged or dropped since the spool
+     * opened. */
+    uint64_t send_number;
+    uint64_t send_offset;
+    int send_fd;
+    uint64_t sent;
+    uint64_t head;
     uint64_t dropped_pending;
     struct spool_stats stats;
     char error[512];
@@ -151,6 +160,17 @@ static void remove_oldest(struct spool *spool, int counted) {
         uint64_t lost = oldest->records - spool->read_index;
         spool->stats.dropped += lost;
         spool->dropped_pending += lost;
+        spool->head += lost;
+        /* Handed out and now dropped: their acknowledgements, by ticket, no longer count. */
+        spool->sent =
+            spool->send_number == oldest->number || spool->sent < lost ? 0 : spool->sent - lost;
+    }
+    if (spool->send_number == oldest->number) {
+        if (spool->send_fd >= 0)
+            close(spool->send_fd);
+        spool->send_fd = -1;
+        spool->send_number = spool->count > 1 ? oldest[1].number : oldest->number + 1;
+        spool->send_offset = 0;
     }
     char name[64];
     segment_name(oldest->number, name, sizeof name);
@@ -163,7 +183,6 @@ static void remove_oldest(struct spool *spool, int counted) {
     spool->count--;
     spool->read_offset = 0;
     spool->read_index = 0;
-    spool->peeked = 0;
 }
 
 /* Closes the segment being written (durably) and begins the next one. */
@@ -305,7 +324,7 @@ int spool_open(const char *path, uint64_t max_bytes, struct spool **out, char *e
     spool->max_bytes = max_bytes;
     spool->segment_bytes =
         max_bytes / 16 > SPOOL_MIN_BYTES / 4 ? max_bytes / 16 : SPOOL_MIN_BYTES / 4;
-    spool->write_fd = spool->read_fd = spool->cursor_fd = -1;
+    spool->write_fd = spool->read_fd = spool->send_fd = spool->cursor_fd = -1;
     if (mkdir(path, 0700) != 0 && errno != EEXIST) {
         snprintf(error, capacity, "spool %.200s: cannot create it: %s", path, strerror(errno));
         free(spool);
@@ -323,6 +342,8 @@ int spool_open(const char *path, uint64_t max_bytes, struct spool **out, char *e
         /* Appends go to a fresh segment: an earlier run's last one may end anywhere. */
         rc = rotate(spool);
     }
+    if (rc == 0)
+        spool_rewind(spool);
     if (rc != 0) {
         snprintf(error, capacity, "%s", spool->error);
         spool->error[0] = '\0';
@@ -412,55 +433,134 @@ int spool_sync(struct spool *spool) {
     return rc;
 }
 
-int spool_peek(struct spool *spool, const void **record, size_t *length) {
-    spool->peeked = 0;
-    while (spool->count > 0) {
-        struct segment *oldest = &spool->segments[0];
-        if (spool->read_offset >= oldest->size) {
-            if (spool->count == 1)
-                return 0; /* all of it acknowledged; the segment is still written to */
-            remove_oldest(spool, 0);
+/* The index of the segment the send cursor is in, or spool->count when it is gone. */
+static size_t send_segment(const struct spool *spool) {
+    size_t i = 0;
+    while (i < spool->count && spool->segments[i].number != spool->send_number)
+        i++;
+    return i;
+}
+
+void spool_rewind(struct spool *spool) {
+    if (spool->send_fd >= 0)
+        close(spool->send_fd);
+    spool->send_fd = -1;
+    spool->send_number = spool->count > 0 ? spool->segments[0].number : 0;
+    spool->send_offset = spool->read_offset;
+    spool->sent = 0;
+}
+
+/* At the first unacknowledged record with nothing handed out, a record that does not read
+ * back intact: the rest of its segment is not trusted. Returns 1 when there may be more. */
+static int skip_damage(struct spool *spool) {
+    struct segment *oldest = &spool->segments[0];
+    spool->stats.damaged += oldest->records - spool->read_index;
+    if (spool->count == 1) {
+        if (ftruncate(spool->write_fd, (off_t)spool->read_offset) == 0) {
+            oldest->size = spool->read_offset;
+            oldest->records = spool->read_index;
+        }
+        return 0;
+    }
+    spool->head += oldest->records - spool->read_index;
+    spool->read_index = oldest->records; /* counted above, not dropped again */
+    remove_oldest(spool, 0);
+    spool_rewind(spool);
+    return 1;
+}
+
+int spool_next(struct spool *spool, const void **record, size_t *length, uint64_t *ticket) {
+    for (;;) {
+        if (spool->count == 0)
+            return 0;
+        size_t index = send_segment(spool);
+        if (index == spool->count) {
+            spool_rewind(spool);
+            index = 0;
+        }
+        if (index == 0 && spool->sent == 0 && spool->read_offset >= spool->segments[0].size &&
+            spool->count > 1) {
+            remove_oldest(spool, 0); /* all of it acknowledged */
+            spool_rewind(spool);
             continue;
         }
-        if (spool->read_fd < 0) {
-            char name[64];
-            segment_name(oldest->number, name, sizeof name);
-            spool->read_fd = openat(spool->directory_fd, name, O_RDONLY | O_CLOEXEC);
+        struct segment *segment = &spool->segments[index];
+        if (spool->send_offset >= segment->size) {
+            if (index + 1 >= spool->count)
+                return 0; /* all of it handed out; the segment is still written to */
+            if (spool->send_fd >= 0)
+                close(spool->send_fd);
+            spool->send_fd = -1;
+            spool->send_number = segment[1].number;
+            spool->send_offset = 0;
+            continue;
         }
-        long got = spool->read_fd >= 0
-                       ? read_record(spool, spool->read_fd, spool->read_offset, oldest->size)
+        if (spool->send_fd < 0) {
+            char name[64];
+            segment_name(segment->number, name, sizeof name);
+            spool->send_fd = openat(spool->directory_fd, name, O_RDONLY | O_CLOEXEC);
+        }
+        long got = spool->send_fd >= 0
+                       ? read_record(spool, spool->send_fd, spool->send_offset, segment->size)
                        : -1;
         if (got < 0) {
-            /* Damaged since it was written: the rest of the segment is not trusted. */
-            spool->stats.damaged += oldest->records - spool->read_index;
-            if (spool->count == 1) {
-                if (ftruncate(spool->write_fd, (off_t)spool->read_offset) == 0) {
-                    oldest->size = spool->read_offset;
-                    oldest->records = spool->read_index;
-                }
+            /* Damaged since it was written. Ahead of records still in flight, wait for them:
+             * the damage is dealt with from the first unacknowledged record. */
+            if (index != 0 || spool->sent != 0 || spool->send_offset != spool->read_offset)
                 return 0;
-            }
-            spool->read_index = oldest->records; /* counted above, not dropped again */
-            remove_oldest(spool, 0);
+            if (!skip_damage(spool))
+                return 0;
             continue;
         }
         *record = spool->buffer;
         *length = (size_t)got;
-        spool->peeked = HEADER + (uint64_t)got;
+        if (ticket != NULL)
+            *ticket = spool->head + spool->sent;
+        spool->send_offset += HEADER + (uint64_t)got;
+        spool->sent++;
         return 1;
     }
-    return 0;
+}
+
+/* Acknowledges the first unacknowledged record, which was handed out. */
+static void ack_one(struct spool *spool) {
+    struct segment *oldest = &spool->segments[0];
+    uint8_t header[HEADER];
+    if (spool->read_fd < 0) {
+        char name[64];
+        segment_name(oldest->number, name, sizeof name);
+        spool->read_fd = openat(spool->directory_fd, name, O_RDONLY | O_CLOEXEC);
+    }
+    if (spool->read_fd < 0 || read_at(spool->read_fd, header, HEADER, spool->read_offset) != 0) {
+        /* Cannot happen for a record that was read whole: start again from the cursor. */
+        spool_rewind(spool);
+        return;
+    }
+    spool->read_offset += HEADER + (uint64_t)get32(header);
+    spool->read_index++;
+    spool->head++;
+    spool->sent--;
+    spool->stats.acked++;
+    if (spool->count > 1 && spool->read_offset >= oldest->size)
+        remove_oldest(spool, 0);
+}
+
+void spool_ack_through(struct spool *spool, uint64_t ticket) {
+    while (spool->sent > 0 && spool->count > 0 && spool->head <= ticket)
+        ack_one(spool);
+}
+
+uint64_t spool_head(const struct spool *spool) {
+    return spool->head;
+}
+
+int spool_peek(struct spool *spool, const void **record, size_t *length) {
+    spool_rewind(spool);
+    return spool_next(spool, record, length, NULL);
 }
 
 void spool_ack(struct spool *spool) {
-    if (spool->peeked == 0)
-        return;
-    spool->read_offset += spool->peeked;
-    spool->read_index++;
-    spool->peeked = 0;
-    spool->stats.acked++;
-    if (spool->count > 1 && spool->read_offset >= spool->segments[0].size)
-        remove_oldest(spool, 0);
+    spool_ack_through(spool, spool->head);
 }
 
 uint64_t spool_take_dropped(struct spool *spool) {
@@ -492,6 +592,8 @@ void spool_close(struct spool *spool) {
         close(spool->write_fd);
     if (spool->read_fd >= 0)
         close(spool->read_fd);
+    if (spool->send_fd >= 0)
+        close(spool->send_fd);
     if (spool->cursor_fd >= 0)
         close(spool->cursor_fd);
     if (spool->directory_fd >= 0)

@@ -59,8 +59,27 @@ int spool_append(struct spool *spool, const void *record, size_t length);
 /* Makes the appends and acknowledgements so far durable. Returns 0 or -1. */
 int spool_sync(struct spool *spool);
 
-/* The oldest record not yet acknowledged: returns 1 with *record and *length (valid until the
- * next call on the spool), 0 when there is none. */
+/*
+ * Read-ahead for a sink with several records in flight: hands out the next record not yet
+ * handed out, with its ticket. Returns 1 with *record and *length (valid until the next call on
+ * the spool) and *ticket (may be NULL), 0 when every record was handed out. Tickets count up in
+ * the order of the records; a ticket of a record dropped for space meanwhile is just stale.
+ */
+int spool_next(struct spool *spool, const void **record, size_t *length, uint64_t *ticket);
+
+/* Acknowledges every record handed out up to and including the one of `ticket` (a receiver
+ * acknowledges in order: TCP, MQTT QoS 1 PUBACKs). Stale tickets acknowledge nothing more. */
+void spool_ack_through(struct spool *spool, uint64_t ticket);
+
+/* Forgets what was handed out and not acknowledged: spool_next() starts again from the first
+ * unacknowledged record (a connection was lost; its records in flight are sent again). */
+void spool_rewind(struct spool *spool);
+
+/* The ticket of the first unacknowledged record. */
+uint64_t spool_head(const struct spool *spool);
+
+/* One at a time: the oldest record not yet acknowledged (spool_rewind(), then spool_next()):
+ * returns 1 with *record and *length, 0 when there is none. */
 int spool_peek(struct spool *spool, const void **record, size_t *length);
 
 /* Acknowledges the record spool_peek() returned last. */

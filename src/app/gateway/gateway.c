@@ -494,6 +494,13 @@ static void print_setup(const struct setup *setup, const char *path) {
         printf("  (no sink: records are only counted)\n");
     else if (guard->audit_reads)
         printf("  (allowed reads recorded too)\n");
+    if (guard->audit_spool != NULL)
+        printf("  spool: %s (at most %llu MiB per network sink; what is not yet delivered waits "
+               "there)\n",
+               guard->audit_spool,
+               (unsigned long long)((guard->audit_spool_bytes ? guard->audit_spool_bytes
+                                                              : 64ull << 20) >>
+                                    20));
     printf("metrics: %s%s%s\n", guard->metrics_listen ? "http://" : "none",
            guard->metrics_listen ? guard->metrics_listen : "",
            guard->metrics_listen ? "/metrics" : "");
@@ -577,7 +584,8 @@ static int check(const struct options *options) {
     struct mb_tls_context *tls = NULL;
     if (load_config(options, &setup.config, error, sizeof error) != 0 ||
         prepare(&setup, NULL, options->common.config_path, error, sizeof error) != 0 ||
-        front_tls(&setup.config.front, &tls, error, sizeof error) != 0) {
+        front_tls(&setup.config.front, &tls, error, sizeof error) != 0 ||
+        watch_check_sinks(&setup.config.guard, error, sizeof error) != 0) {
         fprintf(stderr, PROGRAM ": %s\n", error);
         status = EXIT_STATUS_USAGE;
     } else if (options->common.explain_count > 0) {

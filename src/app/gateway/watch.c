@@ -6,6 +6,7 @@
 
 #include "app/common/json.h"
 #include "app/common/policy_hash.h"
+#include "app/config/watch.h"
 #include "app/daemon/audit.h"
 #include "app/daemon/ratelimit.h"
 #include "mbsec/error.h"
@@ -79,8 +80,7 @@ struct watch {
     struct audit *audit;
     char policy_sha256[POLICY_HASH_TEXT]; /* of the policy in force: in denied records, metrics */
     size_t policy_rules;
-    char audit_file[4096];
-    char audit_syslog[4096];
+    struct config_guard sinks; /* the sink settings in force (a copy; its strings owned) */
     int audit_reads;
     struct ratelimit *guard;
     struct ratelimit_settings settings;
@@ -114,21 +114,70 @@ static uint64_t now_ms(const struct watch *watch) {
 
 /* ---- sinks ---- */
 
-static int open_sinks(const struct config_guard *guard, struct audit **audit, char *error,
-                      size_t capacity) {
-    struct audit_config config = {
+/* The audit settings of `guard` as audit.h takes them; `tls` holds what config->syslog_tls
+ * points to. */
+static void sink_config(const struct config_guard *guard, struct audit_config *config,
+                        struct mb_tls_config *tls) {
+    const struct config_sink_tls *given = &guard->audit_syslog_tls;
+    *tls = (struct mb_tls_config){
+        .certificate_file = given->certificate,
+        .key_file = given->key,
+        .ca_file = given->ca,
+        .pin = given->pin,
+        .server_name = given->server_name,
+    };
+    *config = (struct audit_config){
         .file = guard->audit_file,
         .syslog = guard->audit_syslog,
+        .syslog_tls = tls,
+        .spool = guard->audit_spool,
+        .spool_bytes = guard->audit_spool_bytes,
         .app_name = "mbsec-gateway",
     };
+}
+
+static int open_sinks(const struct config_guard *guard, struct audit **audit, char *error,
+                      size_t capacity) {
+    struct audit_config config;
+    struct mb_tls_config tls;
+    sink_config(guard, &config, &tls);
     return audit_open(&config, audit, error, capacity) == 0 ? 0 : -1;
 }
 
+int watch_check_sinks(const struct config_guard *guard, char *error, size_t capacity) {
+    struct audit_config config;
+    struct mb_tls_config tls;
+    sink_config(guard, &config, &tls);
+    return audit_check(&config, error, capacity) == 0 ? 0 : -1;
+}
+
+static int same_text(const char *a, const char *b) {
+    return strcmp(a != NULL ? a : "", b != NULL ? b : "") == 0;
+}
+
+/* Whether two configurations name the same sinks, with the same settings. */
+static int same_sinks(const struct config_guard *a, const struct config_guard *b) {
+    const struct config_sink_tls *x = &a->audit_syslog_tls, *y = &b->audit_syslog_tls;
+    return same_text(a->audit_file, b->audit_file) && same_text(a->audit_syslog, b->audit_syslog) &&
+           same_text(a->audit_spool, b->audit_spool) &&
+           a->audit_spool_bytes == b->audit_spool_bytes &&
+           same_text(x->certificate, y->certificate) && same_text(x->key, y->key) &&
+           same_text(x->ca, y->ca) && same_text(x->pin, y->pin) &&
+           same_text(x->server_name, y->server_name);
+}
+
+/* Whether the sinks ship through a spool (one shipper per spool at a time). */
+static int ships(const struct config_guard *guard) {
+    return guard->audit_syslog != NULL && (strncmp(guard->audit_syslog, "tcp:", 4) == 0 ||
+                                           strncmp(guard->audit_syslog, "tls:", 4) == 0);
+}
+
 static void remember_sinks(struct watch *watch, const struct config_guard *guard) {
-    snprintf(watch->audit_file, sizeof watch->audit_file, "%s",
-             guard->audit_file ? guard->audit_file : "");
-    snprintf(watch->audit_syslog, sizeof watch->audit_syslog, "%s",
-             guard->audit_syslog ? guard->audit_syslog : "");
+    struct config_guard copy;
+    if (config_guard_copy(&copy, guard) != 0)
+        return; /* out of memory: the next reload compares against the older settings */
+    config_guard_free(&watch->sinks);
+    watch->sinks = copy;
 }
 
 static void take_settings(struct watch *watch, const struct gateway_config *config) {
@@ -205,21 +254,36 @@ static void sinks_kept(struct watch *watch, const char *error) {
     begin(&json, "audit");
     json_string(&json, "event", "reopen_failed");
     json_string(&json, "detail", error);
-    json_string(&json, "file", watch->audit_file[0] ? watch->audit_file : NULL);
-    json_string(&json, "syslog", watch->audit_syslog[0] ? watch->audit_syslog : NULL);
+    json_string(&json, "file", watch->sinks.audit_file);
+    json_string(&json, "syslog", watch->sinks.audit_syslog);
     emit(watch, AUDIT_ERROR, "audit", &json);
 }
 
 int watch_reload(struct watch *watch, const struct gateway_config *config, char *error,
                  size_t capacity) {
     const struct config_guard *guard = &config->guard;
-    int same = strcmp(watch->audit_file, guard->audit_file ? guard->audit_file : "") == 0 &&
-               strcmp(watch->audit_syslog, guard->audit_syslog ? guard->audit_syslog : "") == 0;
+    int same = same_sinks(&watch->sinks, guard);
     int kept = 0;
     take_settings(watch, config);
     ratelimit_configure(watch->guard, &watch->settings);
     if (same) {
         kept = audit_reopen(watch->audit, error, capacity) != 0;
+    } else if (ships(&watch->sinks) && ships(guard) &&
+               same_text(watch->sinks.audit_spool, guard->audit_spool)) {
+        /* One shipper per spool: the old one stops (its records stay spooled) before the new
+         * one opens the spool. Nothing is written in between: records come from this thread. */
+        audit_close(watch->audit);
+        watch->audit = NULL;
+        kept = open_sinks(guard, &watch->audit, error, capacity) != 0;
+        if (!kept) {
+            remember_sinks(watch, guard);
+        } else {
+            char again[512];
+            if (open_sinks(&watch->sinks, &watch->audit, again, sizeof again) != 0)
+                logger_message(watch->logger, MB_LOG_ERROR, "audit_failed",
+                               "the audit sinks in force could not be opened again either: %s",
+                               again);
+        }
     } else {
         struct audit *fresh = NULL;
         kept = open_sinks(guard, &fresh, error, capacity) != 0;
@@ -267,6 +331,7 @@ void watch_destroy(struct watch *watch) {
         }
     ratelimit_destroy(watch->guard);
     audit_close(watch->audit);
+    config_guard_free(&watch->sinks);
     free(watch);
 }
 
@@ -275,9 +340,12 @@ static void emit(struct watch *watch, enum audit_severity severity, const char *
                  struct json *json) {
     audit_write(watch->audit, severity, type, json_end(json));
     char failure[512];
-    if (audit_take_error(watch->audit, failure, sizeof failure))
+    int failed = audit_take_error(watch->audit, failure, sizeof failure);
+    if (failed == 1)
         logger_message(watch->logger, MB_LOG_ERROR, "audit_failed",
                        "%s; records are counted as lost until it works again", failure);
+    else if (failed == 2)
+        logger_message(watch->logger, MB_LOG_ERROR, "audit_failed", "%s", failure);
 }
 
 static void begin(struct json *json, const char *type) {
@@ -801,6 +869,52 @@ static void family(FILE *out, const char *name, const char *type, const char *he
     fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* The network sinks' shippers: what they delivered, hold, dropped; whether connected. */
+static void render_shipped(const struct audit_stats *audit, FILE *out) {
+    struct {
+        const char *sink;
+        const struct ship_stats *stats;
+    } sinks[] = {{"syslog", &audit->syslog_shipped}};
+    size_t count = 0;
+    for (size_t i = 0; i < sizeof sinks / sizeof sinks[0]; i++)
+        count += sinks[i].stats->taken > 0 || sinks[i].stats->connects > 0 ||
+                 sinks[i].stats->failures > 0 || sinks[i].stats->queued > 0;
+    if (count == 0)
+        return;
+    family(out, "mbsec_gateway_sink_records_total", "counter",
+           "Audit records of a network sink: taken, delivered (acknowledged by the receiver), "
+           "dropped (spool or queue full), lost (the spool could not write them).");
+    for (size_t i = 0; i < sizeof sinks / sizeof sinks[0]; i++) {
+        const struct ship_stats *stats = sinks[i].stats;
+        const char *results[] = {"taken", "delivered", "dropped", "lost"};
+        uint64_t values[] = {stats->taken, stats->delivered, stats->dropped, stats->lost};
+        for (size_t r = 0; r < 4; r++)
+            fprintf(out, "mbsec_gateway_sink_records_total{sink=\"%s\",result=\"%s\"} %llu\n",
+                    sinks[i].sink, results[r], (unsigned long long)values[r]);
+    }
+    struct {
+        const char *name, *type, *help;
+    } families[] = {
+        {"mbsec_gateway_sink_queued", "gauge",
+         "Records waiting to be delivered (spool and queue)."},
+        {"mbsec_gateway_sink_spool_bytes", "gauge", "Bytes of the sink's spool on disk."},
+        {"mbsec_gateway_sink_connected", "gauge", "1 while the sink is connected."},
+        {"mbsec_gateway_sink_connects_total", "counter", "Connections made to the receiver."},
+        {"mbsec_gateway_sink_failures_total", "counter",
+         "Connections to the receiver that failed or were lost."},
+    };
+    for (size_t f = 0; f < sizeof families / sizeof families[0]; f++) {
+        family(out, families[f].name, families[f].type, families[f].help);
+        for (size_t i = 0; i < sizeof sinks / sizeof sinks[0]; i++) {
+            const struct ship_stats *stats = sinks[i].stats;
+            uint64_t values[] = {stats->queued, stats->spool_bytes, (uint64_t)stats->connected,
+                                 stats->connects, stats->failures};
+            fprintf(out, "%s{sink=\"%s\"} %llu\n", families[f].name, sinks[i].sink,
+                    (unsigned long long)values[f]);
+        }
+    }
+}
+
 static void render_backends(struct watch *watch, FILE *out) {
     size_t count = watch->gateway != NULL ? mb_gateway_backend_count(watch->gateway) : 0;
     struct mb_gateway_backend_info info;
@@ -993,9 +1107,11 @@ int watch_render(void *data, const char *path, FILE *out) {
     fprintf(out, "mbsec_gateway_audit_records_total{result=\"written\"} %llu\n",
             (unsigned long long)audit.written);
     fprintf(out, "mbsec_gateway_audit_records_total{result=\"lost\"} %llu\n",
-            (unsigned long long)(audit.file_errors + audit.syslog_errors + audit.syslog_dropped));
+            (unsigned long long)(audit.file_errors + audit.syslog_errors + audit.syslog_dropped +
+                                 audit.syslog_shipped.dropped + audit.syslog_shipped.lost));
     fprintf(out, "mbsec_gateway_audit_records_total{result=\"summed_up\"} %llu\n",
             (unsigned long long)watch->refusal_summaries);
+    render_shipped(&audit, out);
     family(out, "mbsec_gateway_audit_reopen_failures_total", "counter",
            "Reloads that could not open the audit sinks they name and kept the old ones.");
     fprintf(out, "mbsec_gateway_audit_reopen_failures_total %llu\n",

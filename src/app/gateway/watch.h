@@ -40,6 +40,10 @@ void watch_attach(struct watch *watch, struct mb_loop *loop, struct mb_server *s
  * in mbsec_gateway_audit_reopen_failures_total, with the reason in `error`. A failing sink
  * never holds back the rest of a reload (a new CRL, a new policy).
  */
+/* For --check: the network sinks' addresses and TLS files (what can be known without
+ * connecting). Returns 0, or -1 with one line in `error`. */
+int watch_check_sinks(const struct config_guard *guard, char *error, size_t capacity);
+
 int watch_reload(struct watch *watch, const struct gateway_config *config, char *error,
                  size_t capacity);
 
