@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 #define CURSOR_SYNC_MS 200 /* acknowledgements alone are made durable at most this often */
 #define RECORD_HEAD 10     /* version, severity, time */
 #define NOTICES 4
+#define LOSS_REPORT_MS 10000
 
 struct notice {
     char name[32];
@@ -61,6 +63,8 @@ struct ship {
     /* The thread's own. */
     struct batch taken;
     uint64_t lost_reported;
+    int64_t loss_reported_at;
+    uint64_t total_spool_full, total_queue_full, total_disk_errors;
     int connected;    /* 1 up, 0 connecting, -1 down */
     int64_t retry_at; /* when down: the next attempt (monotonic ms) */
     int backoff_ms;
@@ -259,9 +263,35 @@ static void report(struct ship *ship, const char *fmt, ...) {
     pthread_mutex_unlock(&ship->lock);
 }
 
-/* The shipper's own record about records that were dropped or lost. */
+/* A loss (records dropped or not written): said whatever the connection does, at most once in
+ * LOSS_REPORT_MS. */
+static void report_loss(struct ship *ship, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void report_loss(struct ship *ship, const char *fmt, ...) {
+    int64_t now = monotonic_ms();
+    if (ship->loss_reported_at != 0 && now - ship->loss_reported_at < LOSS_REPORT_MS)
+        return;
+    ship->loss_reported_at = now;
+    pthread_mutex_lock(&ship->lock);
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(ship->message, sizeof ship->message, fmt, args);
+    va_end(args);
+    ship->unreported = 1;
+    pthread_mutex_unlock(&ship->lock);
+}
+
+/*
+ * The shipper's own record about records that were dropped or lost: how many since the last
+ * such record, and in total since the shipper started. Such a record may itself be dropped in a
+ * long outage; the totals of the next one still count everything.
+ */
 static void append_loss(struct ship *ship, uint64_t dropped, uint64_t queue_dropped,
                         uint64_t lost) {
+    ship->total_spool_full += dropped;
+    ship->total_queue_full += queue_dropped;
+    ship->total_disk_errors += lost;
     char time[40];
     int64_t now = wall_ms();
     ship_format_time(now, time, sizeof time);
@@ -271,10 +301,15 @@ static void append_loss(struct ship *ship, uint64_t dropped, uint64_t queue_drop
     json_string(&json, "type", "audit_dropped");
     json_string(&json, "app", ship->app_name);
     json_string(&json, "sink", ship->name);
+    json_uint(&json, "records", dropped + queue_dropped + lost);
     json_uint(&json, "spool_full", dropped);
     json_uint(&json, "queue_full", queue_dropped);
     json_uint(&json, "disk_errors", lost);
-    json_uint(&json, "records", dropped + queue_dropped + lost);
+    json_uint(&json, "records_total",
+              ship->total_spool_full + ship->total_queue_full + ship->total_disk_errors);
+    json_uint(&json, "spool_full_total", ship->total_spool_full);
+    json_uint(&json, "queue_full_total", ship->total_queue_full);
+    json_uint(&json, "disk_errors_total", ship->total_disk_errors);
     const char *text = json_end(&json);
     size_t length = ship_encode(ship->scratch, sizeof ship->scratch, 4, now, "audit_dropped", text,
                                 strlen(text));
@@ -308,11 +343,11 @@ static void take_queue(struct ship *ship) {
     uint64_t dropped = spool_take_dropped(ship->spool);
     uint64_t lost = spooled.lost - ship->lost_reported;
     if (lost > 0)
-        report(ship, "%s: the spool lost records: %s", ship->name, spool_error(ship->spool));
-    if (dropped > 0)
-        report(ship, "%s: the spool is full; its oldest records are dropped", ship->name);
-    if (queue_dropped > 0)
-        report(ship, "%s: the spool cannot keep up; records are dropped", ship->name);
+        report_loss(ship, "%s: the spool lost records: %s", ship->name, spool_error(ship->spool));
+    else if (dropped > 0)
+        report_loss(ship, "%s: the spool is full; its oldest records are dropped", ship->name);
+    else if (queue_dropped > 0)
+        report_loss(ship, "%s: the spool cannot keep up; records are dropped", ship->name);
     if (dropped + queue_dropped + lost > 0) {
         ship->lost_reported = spooled.lost;
         append_loss(ship, dropped, queue_dropped, lost);
@@ -530,7 +565,13 @@ int ship_open(const struct ship_config *config, struct ship_link *link, struct s
     spool_stats(ship->spool, &spooled);
     ship->lost_reported = spooled.lost;
     ship->stats.queued = spooled.queued;
-    if (pthread_create(&ship->thread, NULL, run, ship) != 0) {
+    /* The thread takes no signals: the gateway's own thread handles them. */
+    sigset_t all, previous;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &previous);
+    int created = pthread_create(&ship->thread, NULL, run, ship);
+    pthread_sigmask(SIG_SETMASK, &previous, NULL);
+    if (created != 0) {
         snprintf(error, capacity, "%s: cannot start its thread", config->name);
         spool_close(ship->spool);
         close(ship->wake_fd);
