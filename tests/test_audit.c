@@ -1369,8 +1369,20 @@ TEST(a_unix_receiver_that_never_reads_drops_records_without_blocking) {
 
 TEST(open_refuses_syslog_settings_it_cannot_use) {
     fresh_directory();
-    struct audit_config config = {.syslog = "tcp:127.0.0.1:514"};
-    CHECK_OPEN_FAILS(&config, MB_EINVAL, "tcp:127.0.0.1:514", "expected unix");
+    struct audit_config config = {.syslog = "relp:127.0.0.1:514"};
+    CHECK_OPEN_FAILS(&config, MB_EINVAL, "relp:127.0.0.1:514", "expected unix");
+    /* Over TCP and TLS records wait in a spool: without one, and with an address that is not
+     * one, nothing opens. */
+    config.syslog = "tcp:127.0.0.1:514";
+    CHECK_OPEN_FAILS(&config, MB_EINVAL, "tcp:127.0.0.1:514", "spool directory is needed");
+    config.syslog = "tcp:[::1";
+    CHECK_OPEN_FAILS(&config, MB_EADDRESS, "tcp:[::1", "not HOST:PORT");
+    config.syslog = "tcp:127.0.0.1:70000";
+    CHECK_OPEN_FAILS(&config, MB_EADDRESS, "tcp:127.0.0.1:70000", "not HOST:PORT");
+    config.syslog = "tls:127.0.0.1:6514";
+    config.spool = directory;
+    CHECK_OPEN_FAILS(&config, MB_EINVAL, "tls:127.0.0.1:6514", "TLS settings are needed");
+    config.spool = NULL;
     config.syslog = "udp:127.0.0.1:99999";
     CHECK_OPEN_FAILS(&config, MB_EADDRESS, "udp:127.0.0.1:99999", "port");
     config.syslog = "unix:";

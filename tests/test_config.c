@@ -1894,7 +1894,7 @@ TEST(each_program_refuses_the_keys_of_the_other) {
     CHECK_GATEWAY_ERROR("backend: []\n",
                         "1:1: unknown key \"backend\" (did you mean backends?); valid keys: "
                         "listen, workers, user, log, limits, tls, authorize_plain, policy, "
-                        "backends, audit, alerts, metrics, policy_units");
+                        "backends, audit, alerts, metrics, policy_units, mqtt");
     struct gateway_config config;
     LOAD_GATEWAY_OK("workers: 1\nuser: nobody\nlog: { format: json }\nlimits: { in_flight: 4 }\n",
                     &config);
@@ -1974,6 +1974,77 @@ TEST(syslog_over_tls_with_a_spool_is_read_and_copied) {
     CHECK_EQ(config.guard.audit_spool_bytes, 65536);
     CHECK_STR(config.guard.audit_spool, "/var/lib/x");
     config_gateway_free(&config);
+}
+
+TEST(mqtt_is_read_with_its_defaults_and_copied) {
+    struct gateway_config config, copy;
+    if (LOAD_GATEWAY_OK("audit: { spool: spool }\nmqtt:\n  broker: tls:broker.plant:8883\n"
+                        "  tls: { ca: ca.crt, certificate: gw.crt, key: gw.key }\n"
+                        "  name: line-3.gw\n  protocol: 5\n  keepalive: 10s\n"
+                        "  metrics_interval: 0\n  username: gw\n  password_file: secret\n"
+                        "  audit: false\n",
+                        &config) != 0)
+        return;
+    const struct config_mqtt *mqtt = &config.guard.mqtt;
+    CHECK_STR(mqtt->broker, "tls:broker.plant:8883");
+    CHECK(strstr(mqtt->tls.ca, "/ca.crt") != NULL);
+    CHECK_STR(mqtt->name, "line-3.gw");
+    CHECK(mqtt->prefix == NULL && mqtt->client_id == NULL);
+    CHECK_EQ(mqtt->protocol, 5);
+    CHECK_EQ(mqtt->keepalive_ms, 10000);
+    CHECK_EQ(mqtt->metrics_interval_ms, 0);
+    CHECK_STR(mqtt->username, "gw");
+    CHECK(strstr(mqtt->password_file, "/secret") != NULL);
+    CHECK_EQ(mqtt->audit, 0);
+    CHECK_EQ(config_gateway_copy(&copy, &config), 0);
+    CHECK(copy.guard.mqtt.broker != mqtt->broker);
+    CHECK_STR(copy.guard.mqtt.broker, mqtt->broker);
+    CHECK_STR(copy.guard.mqtt.tls.key, mqtt->tls.key);
+    CHECK_STR(copy.guard.mqtt.password_file, mqtt->password_file);
+    config_gateway_free(&copy);
+    config_gateway_free(&config);
+    if (LOAD_GATEWAY_OK("audit: { spool: s }\nmqtt: { broker: tcp:127.0.0.1:1883, prefix: "
+                        "site/a/gw }\n",
+                        &config) != 0)
+        return;
+    CHECK_EQ(config.guard.mqtt.protocol, 4);
+    CHECK_EQ(config.guard.mqtt.keepalive_ms, 30000);
+    CHECK_EQ(config.guard.mqtt.metrics_interval_ms, 60000);
+    CHECK_EQ(config.guard.mqtt.audit, 1);
+    CHECK_STR(config.guard.mqtt.prefix, "site/a/gw");
+    config_gateway_free(&config);
+}
+
+TEST(bad_mqtt_keys_are_named) {
+    CHECK_GATEWAY_ERROR("mqtt: { broker: tcp:127.0.0.1:1883 }\n",
+                        "1:7: mqtt: what the broker has not acknowledged waits in a spool: give "
+                        "audit.spool, a directory (e.g. /var/lib/mbsec/spool)");
+    CHECK_GATEWAY_ERROR("audit: { spool: s }\nmqtt: { name: x }\n",
+                        "2:7: mqtt: broker is missing (tcp:host:port or tls:host:port)");
+    CHECK_GATEWAY_ERROR("audit: { spool: s }\nmqtt: { broker: mqtt://b:1883 }\n",
+                        "2:17: mqtt.broker: give tcp:host:port or tls:host:port (1883 and 8883 "
+                        "are the usual ports)");
+    CHECK_GATEWAY_ERROR("audit: { spool: s }\nmqtt: { broker: tls:b:8883 }\n",
+                        "2:17: mqtt.broker: tls: needs mqtt.tls (ca or pin, and the gateway's "
+                        "certificate and key when the broker asks for one)");
+    CHECK_GATEWAY_ERROR("audit: { spool: s }\nmqtt: { broker: tcp:b:1883, tls: { ca: c } }\n",
+                        "2:34: mqtt.tls: only for mqtt.broker: tls:host:port");
+    CHECK_GATEWAY_ERROR("audit: { spool: s }\nmqtt: { broker: tcp:b:1883, prefix: a/# }\n",
+                        "2:37: mqtt.prefix: no wildcards (+ or #) in a topic one publishes to");
+    CHECK_GATEWAY_ERROR("audit: { spool: s }\nmqtt: { broker: tcp:b:1883, prefix: a/ }\n",
+                        "2:37: mqtt.prefix: no '/' at the start or the end (topics are "
+                        "PREFIX/audit/TYPE, PREFIX/status)");
+    CHECK_GATEWAY_ERROR("audit: { spool: s }\nmqtt: { broker: tcp:b:1883, name: \"a b\" }\n",
+                        "2:35: mqtt.name: 1 to 64 letters, digits, '-', '_' or '.'");
+    CHECK_GATEWAY_ERROR("audit: { spool: s }\nmqtt: { broker: tcp:b:1883, protocol: 4 }\n",
+                        "2:39: mqtt.protocol: expected one of 3.1.1, 5, got \"4\"");
+    CHECK_GATEWAY_ERROR("audit: { spool: s }\nmqtt: { broker: tcp:b:1883, keepalive: 1s }\n",
+                        "2:40: mqtt.keepalive: from 5s to 65535s");
+    CHECK_GATEWAY_ERROR("audit: { spool: s }\nmqtt: { broker: tcp:b:1883, password_file: p }\n",
+                        "2:7: mqtt: password_file needs a username");
+    CHECK_ERROR("mqtt: { broker: tcp:b:1883 }\n",
+                "1:1: mqtt is a key of mbsec gateway; mbsec serve logs denials on stderr (log) "
+                "and has no mqtt section");
 }
 
 TEST(bad_audit_metrics_alerts_and_rate_keys_are_named) {
@@ -2530,6 +2601,8 @@ int main(void) {
     RUN(the_gateway_takes_audit_metrics_alerts_and_a_rate_limit);
     RUN(syslog_over_tls_with_a_spool_is_read_and_copied);
     RUN(bad_audit_metrics_alerts_and_rate_keys_are_named);
+    RUN(mqtt_is_read_with_its_defaults_and_copied);
+    RUN(bad_mqtt_keys_are_named);
     RUN(the_rules_are_kept_as_written_for_check);
     RUN(a_gateway_copy_is_deep);
     RUN(yaml_syntax_errors_carry_libyamls_message_and_position);

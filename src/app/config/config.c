@@ -713,8 +713,9 @@ static const char *const serve_keys[] = {"listen", "workers",         "user",   
                                          "limits", "persist",         "identity", "units",
                                          "tls",    "authorize_plain", "policy",   NULL};
 static const char *const gateway_keys[] = {
-    "listen", "workers",  "user",  "log",    "limits",  "tls",          "authorize_plain",
-    "policy", "backends", "audit", "alerts", "metrics", "policy_units", NULL};
+    "listen", "workers",         "user",         "log",      "limits",
+    "tls",    "authorize_plain", "policy",       "backends", "audit",
+    "alerts", "metrics",         "policy_units", "mqtt",     NULL};
 
 /* A key of the other program is named as such, rather than as an unknown key. */
 static int check_program(struct loader *loader, const yaml_node_t *root) {
@@ -728,7 +729,7 @@ static int check_program(struct loader *loader, const yaml_node_t *root) {
             return yaml_error(reader, key,
                               "backends is a key of mbsec gateway: mbsec serve answers "
                               "from its own data model (units) and forwards nothing");
-        static const char *const gateway_only[] = {"audit", "alerts", "metrics", NULL};
+        static const char *const gateway_only[] = {"audit", "alerts", "metrics", "mqtt", NULL};
         for (size_t k = 0; loader->serve != NULL && gateway_only[k]; k++)
             if (yaml_is_word(key, gateway_only[k]))
                 return yaml_error(reader, key,
@@ -748,6 +749,7 @@ static int check_program(struct loader *loader, const yaml_node_t *root) {
 static int parse_top(struct loader *loader, const yaml_node_t *root) {
     const struct yaml_reader *reader = &loader->reader;
     int gateway = loader->gateway != NULL;
+    const yaml_node_t *mqtt = NULL;
     int status = check_program(loader, root);
     if (status == 0)
         status = yaml_check_mapping(reader, root, "", gateway ? gateway_keys : serve_keys);
@@ -784,6 +786,9 @@ static int parse_top(struct loader *loader, const yaml_node_t *root) {
             status = config_backends(reader, value, loader->gateway);
         } else if (strcmp(key, "audit") == 0) {
             status = config_audit(reader, value, &loader->gateway->guard);
+        } else if (strcmp(key, "mqtt") == 0) {
+            mqtt = value;
+            status = config_mqtt(reader, value, &loader->gateway->guard);
         } else if (strcmp(key, "alerts") == 0) {
             status = config_alerts(reader, value, &loader->gateway->guard);
         } else if (strcmp(key, "metrics") == 0) {
@@ -800,6 +805,10 @@ static int parse_top(struct loader *loader, const yaml_node_t *root) {
             loader->policy = value;
         }
     }
+    if (status == 0 && mqtt != NULL && loader->gateway->guard.audit_spool == NULL)
+        status = yaml_error(reader, mqtt,
+                            "mqtt: what the broker has not acknowledged waits in a spool: give "
+                            "audit.spool, a directory (e.g. /var/lib/mbsec/spool)");
     if (status == 0 && loader->policy != NULL)
         status = parse_policy(loader, loader->policy);
     if (status == 0 && loader->authorize_plain != NULL && loader->front->authorize_plain &&

@@ -78,6 +78,21 @@ struct config_sink_tls {
     char *server_name;
 };
 
+/* mqtt: the broker the gateway publishes its audit records, status and metrics to. */
+struct config_mqtt {
+    char *broker;                 /* mqtt.broker: "tcp:HOST:PORT" or "tls:HOST:PORT"; NULL: none */
+    struct config_sink_tls tls;   /* mqtt.tls, for tls: */
+    char *name;                   /* mqtt.name: the gateway's name; NULL: the host name */
+    char *prefix;                 /* mqtt.prefix: topic prefix; NULL: "mbsec/NAME" */
+    char *client_id;              /* mqtt.client_id; NULL: "mbsec-NAME" */
+    char *username;               /* mqtt.username; NULL: none */
+    char *password_file;          /* mqtt.password_file: its first line; NULL: none */
+    int protocol;                 /* mqtt.protocol: 4 ("3.1.1", the default) or 5 */
+    uint32_t keepalive_ms;        /* mqtt.keepalive: default 30s */
+    uint32_t metrics_interval_ms; /* mqtt.metrics_interval: default 60s; 0: no snapshots */
+    int audit;                    /* mqtt.audit: publish the audit records; default 1 */
+};
+
 struct config_guard {
     char *audit_file; /* audit.file: JSON lines appended here; NULL: none */
     /* audit.syslog: "unix", "unix:PATH", "udp:HOST:PORT", "tcp:HOST:PORT" or "tls:HOST:PORT";
@@ -86,6 +101,7 @@ struct config_guard {
     struct config_sink_tls audit_syslog_tls; /* audit.syslog_tls, for tls: */
     char *audit_spool;                       /* audit.spool: the network sinks' spool directory */
     uint64_t audit_spool_bytes;              /* audit.spool_size: per sink; 0: 64 MiB */
+    struct config_mqtt mqtt;                 /* mqtt: */
     int audit_reads;      /* audit.reads: a record for every allowed read too; default 0 */
     char *metrics_listen; /* metrics.listen: "host:port" of the Prometheus endpoint; NULL: none */
     uint32_t rate;        /* limits.rate: requests per second per connection; 0: no limit */

@@ -16,10 +16,20 @@ void config_guard_defaults(struct config_guard *guard) {
     guard->alert_denials = 10;
     guard->alert_malformed = 5;
     guard->alert_rate_limited = 50;
+    guard->mqtt.protocol = 4;
+    guard->mqtt.keepalive_ms = 30000;
+    guard->mqtt.metrics_interval_ms = 60000;
+    guard->mqtt.audit = 1;
 }
 
 #define SINK_TLS_FIELDS(tls) \
     { &(tls)->certificate, &(tls)->key, &(tls)->ca, &(tls)->pin, &(tls)->server_name }
+
+#define MQTT_TEXTS(mqtt)                                                                        \
+    {                                                                                           \
+        &(mqtt)->broker, &(mqtt)->name, &(mqtt)->prefix, &(mqtt)->client_id, &(mqtt)->username, \
+            &(mqtt)->password_file                                                              \
+    }
 
 void config_sink_tls_free(struct config_sink_tls *tls) {
     char **fields[] = SINK_TLS_FIELDS(tls);
@@ -34,6 +44,10 @@ void config_guard_free(struct config_guard *guard) {
     free(guard->audit_syslog);
     free(guard->audit_spool);
     config_sink_tls_free(&guard->audit_syslog_tls);
+    char **mqtt_texts[] = MQTT_TEXTS(&guard->mqtt);
+    for (size_t i = 0; i < sizeof mqtt_texts / sizeof mqtt_texts[0]; i++)
+        free(*mqtt_texts[i]);
+    config_sink_tls_free(&guard->mqtt.tls);
     free(guard->metrics_listen);
     config_guard_defaults(guard);
 }
@@ -64,10 +78,20 @@ int config_guard_copy(struct config_guard *target, const struct config_guard *so
     target->audit_file = target->audit_syslog = target->metrics_listen = NULL;
     target->audit_spool = NULL;
     memset(&target->audit_syslog_tls, 0, sizeof target->audit_syslog_tls);
+    memset(&target->mqtt.tls, 0, sizeof target->mqtt.tls);
+    struct config_mqtt source_mqtt = source->mqtt;
+    char **to[] = MQTT_TEXTS(&target->mqtt);
+    char **from[] = MQTT_TEXTS(&source_mqtt);
+    int failed = 0;
+    for (size_t i = 0; i < sizeof to / sizeof to[0]; i++)
+        *to[i] = NULL;
+    for (size_t i = 0; i < sizeof to / sizeof to[0]; i++)
+        failed |= copy_text(to[i], *from[i]) != 0;
     if (copy_text(&target->audit_file, source->audit_file) != 0 ||
         copy_text(&target->audit_syslog, source->audit_syslog) != 0 ||
         copy_text(&target->audit_spool, source->audit_spool) != 0 ||
-        config_sink_tls_copy(&target->audit_syslog_tls, &source->audit_syslog_tls) != 0 ||
+        config_sink_tls_copy(&target->audit_syslog_tls, &source->audit_syslog_tls) != 0 || failed ||
+        config_sink_tls_copy(&target->mqtt.tls, &source->mqtt.tls) != 0 ||
         copy_text(&target->metrics_listen, source->metrics_listen) != 0) {
         config_guard_free(target);
         return MB_ENOMEM;
@@ -247,6 +271,127 @@ int config_audit(const struct yaml_reader *reader, const yaml_node_t *node,
         return yaml_error(reader, syslog,
                           "audit.syslog: syslog over tcp and tls keeps what is not yet delivered "
                           "in a spool: give audit.spool, a directory (e.g. /var/lib/mbsec/spool)");
+    return 0;
+}
+
+/* A name of the gateway: 1 to 64 letters, digits, '-', '_' or '.'. */
+static int name_is_valid(const char *text) {
+    size_t length = strlen(text);
+    if (length == 0 || length > 64)
+        return 0;
+    for (size_t i = 0; i < length; i++)
+        if (strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.", text[i]) ==
+            NULL)
+            return 0;
+    return 1;
+}
+
+/* A topic prefix: up to 200 bytes, no wildcard, not a $ topic, no '/' at either end. */
+static const char *prefix_problem(const char *text) {
+    size_t length = strlen(text);
+    if (length > 200)
+        return "at most 200 bytes";
+    if (strpbrk(text, "+#") != NULL)
+        return "no wildcards (+ or #) in a topic one publishes to";
+    if (text[0] == '$')
+        return "topics that begin with $ are the broker's own";
+    if (text[0] == '/' || text[length - 1] == '/')
+        return "no '/' at the start or the end (topics are PREFIX/audit/TYPE, PREFIX/status)";
+    for (size_t i = 0; i < length; i++)
+        if ((unsigned char)text[i] < 32 || text[i] == 127)
+            return "no control characters";
+    return NULL;
+}
+
+int config_mqtt(const struct yaml_reader *reader, const yaml_node_t *node,
+                struct config_guard *guard) {
+    static const char *const keys[] = {
+        "broker",        "tls",      "name",      "prefix",           "client_id", "username",
+        "password_file", "protocol", "keepalive", "metrics_interval", "audit",     NULL};
+    struct config_mqtt *mqtt = &guard->mqtt;
+    const yaml_node_t *broker = NULL, *tls = NULL;
+    int status = yaml_check_mapping(reader, node, "mqtt", keys);
+    for (size_t i = 0; status == 0 && i < yaml_mapping_size(node); i++) {
+        const char *key;
+        yaml_node_t *value;
+        yaml_mapping_pair(reader, node, i, &key, &value);
+        char path[40];
+        snprintf(path, sizeof path, "mqtt.%s", key);
+        if (strcmp(key, "broker") == 0) {
+            broker = value;
+            status = take_string(reader, value, path, 300, &mqtt->broker);
+            if (status == 0 && strncmp(mqtt->broker, "tcp:", 4) != 0 &&
+                strncmp(mqtt->broker, "tls:", 4) != 0)
+                status = yaml_error(reader, value,
+                                    "mqtt.broker: give tcp:host:port or tls:host:port "
+                                    "(1883 and 8883 are the usual ports)");
+            const char *problem = status == 0 ? address_problem(mqtt->broker + 4) : NULL;
+            if (problem != NULL)
+                status = yaml_error(reader, value, "mqtt.broker: %s", problem);
+        } else if (strcmp(key, "tls") == 0) {
+            tls = value;
+            status = config_sink_tls(reader, value, "mqtt.tls", &mqtt->tls);
+        } else if (strcmp(key, "name") == 0) {
+            status = take_string(reader, value, path, 64, &mqtt->name);
+            if (status == 0 && !name_is_valid(mqtt->name))
+                status = yaml_error(reader, value,
+                                    "mqtt.name: 1 to 64 letters, digits, '-', '_' or '.'");
+        } else if (strcmp(key, "prefix") == 0) {
+            status = take_string(reader, value, path, 200, &mqtt->prefix);
+            const char *problem = status == 0 ? prefix_problem(mqtt->prefix) : NULL;
+            if (problem != NULL)
+                status = yaml_error(reader, value, "mqtt.prefix: %s", problem);
+        } else if (strcmp(key, "client_id") == 0) {
+            status = take_string(reader, value, path, 128, &mqtt->client_id);
+        } else if (strcmp(key, "username") == 0) {
+            status = take_string(reader, value, path, 256, &mqtt->username);
+        } else if (strcmp(key, "password_file") == 0) {
+            const char *text;
+            size_t length;
+            status = yaml_string(reader, value, path, 4095, &text, &length);
+            if (status == 0 && length == 0)
+                status = yaml_error(reader, value, "mqtt.password_file: the path is empty");
+            if (status == 0) {
+                char *joined = yaml_path_from_file(reader, text, length);
+                if (joined == NULL)
+                    return out_of_memory(reader, value);
+                free(mqtt->password_file);
+                mqtt->password_file = joined;
+            }
+        } else if (strcmp(key, "protocol") == 0) {
+            static const char *const versions[] = {"3.1.1", "5", NULL};
+            size_t choice = 0;
+            status = yaml_choice(reader, value, path, versions, &choice);
+            mqtt->protocol = choice == 1 ? 5 : 4;
+        } else if (strcmp(key, "keepalive") == 0) {
+            status = yaml_duration(reader, value, path, &mqtt->keepalive_ms);
+            if (status == 0 && (mqtt->keepalive_ms < 5000 || mqtt->keepalive_ms > 65535000))
+                status = yaml_error(reader, value, "mqtt.keepalive: from 5s to 65535s");
+        } else if (strcmp(key, "metrics_interval") == 0) {
+            if (yaml_is_word(value, "0"))
+                mqtt->metrics_interval_ms = 0;
+            else
+                status = yaml_duration(reader, value, path, &mqtt->metrics_interval_ms);
+            if (status == 0 && mqtt->metrics_interval_ms != 0 && mqtt->metrics_interval_ms < 1000)
+                status = yaml_error(reader, value,
+                                    "mqtt.metrics_interval: at least 1s (0 for no snapshots)");
+        } else {
+            status = yaml_bool(reader, value, path, &mqtt->audit);
+        }
+    }
+    if (status != 0)
+        return status;
+    if (broker == NULL)
+        return yaml_error(reader, node, "mqtt: broker is missing (tcp:host:port or tls:host:port)");
+    int secure = strncmp(mqtt->broker, "tls:", 4) == 0;
+    if (secure && tls == NULL)
+        return yaml_error(reader, broker,
+                          "mqtt.broker: tls: needs mqtt.tls (ca or pin, and the gateway's "
+                          "certificate and key when the broker asks for one)");
+    if (!secure && tls != NULL)
+        return yaml_error(reader, tls, "mqtt.tls: only for mqtt.broker: tls:host:port");
+    if (mqtt->password_file != NULL && mqtt->username == NULL)
+        return yaml_error(reader, node, "mqtt: password_file needs a username");
     return 0;
 }
 

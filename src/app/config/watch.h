@@ -15,6 +15,8 @@ void config_guard_defaults(struct config_guard *guard);
  * "FILE:LINE:COLUMN: what is wrong" in the reader's error buffer. */
 int config_audit(const struct yaml_reader *reader, const yaml_node_t *node,
                  struct config_guard *guard);
+int config_mqtt(const struct yaml_reader *reader, const yaml_node_t *node,
+                struct config_guard *guard);
 int config_metrics(const struct yaml_reader *reader, const yaml_node_t *node,
                    struct config_guard *guard);
 int config_alerts(const struct yaml_reader *reader, const yaml_node_t *node,

@@ -17,6 +17,8 @@
 #include <unistd.h>
 
 #include "app/common/log.h"
+#include "app/daemon/ship_mqtt.h"
+#include "app/daemon/ship_stream.h"
 #include "app/daemon/ship_syslog.h"
 #include "mbsec/error.h"
 #include "mbsec/tls.h"
@@ -60,6 +62,8 @@ struct audit {
     int connect_errno;
     struct sink_state syslog_state;
     struct ship *syslog_ship; /* SYSLOG_STREAM: tcp: and tls: */
+    struct ship *mqtt_ship;   /* an MQTT broker */
+    int mqtt_records;         /* the records go to the broker too */
 
     char app_name[APP_NAME_MAX + 1];
     char hostname[HOSTNAME_MAX + 1];
@@ -347,40 +351,42 @@ static int syslog_address(struct audit *audit, const char *text, char *error, si
     return MB_EINVAL;
 }
 
-/* Splits "tcp:HOST:PORT", "tls:[V6]:PORT" or "tls:HOST" into host and port. */
+/* Splits "tcp:HOST:PORT", "tls:[V6]:PORT" or "tls:HOST" (syslog's ports by default). */
 static int stream_address(const char *text, char *host, size_t capacity, uint16_t *port) {
-    const char *rest = text + 4;
-    uint16_t fallback = strncmp(text, "tls:", 4) == 0 ? 6514 : 514;
-    const char *colon;
-    if (rest[0] == '[') {
-        const char *close = strchr(rest, ']');
-        if (close == NULL || (size_t)(close - rest - 1) >= capacity)
-            return -1;
-        memcpy(host, rest + 1, (size_t)(close - rest - 1));
-        host[close - rest - 1] = '\0';
-        colon = close[1] == ':' ? close + 1 : NULL;
-        if (close[1] != '\0' && colon == NULL)
-            return -1;
-    } else {
-        colon = strrchr(rest, ':');
-        size_t length = colon != NULL ? (size_t)(colon - rest) : strlen(rest);
-        if (length == 0 || length >= capacity)
-            return -1;
-        memcpy(host, rest, length);
-        host[length] = '\0';
+    return ship_split_address(text + 4, strncmp(text, "tls:", 4) == 0 ? 6514 : 514, host, capacity,
+                              port);
+}
+
+/* Loads a TLS client context to see that its files are right. */
+static int check_tls(const char *what, const char *host, const struct mb_tls_config *given,
+                     char *error, size_t capacity) {
+    struct mb_tls_config tls = *given;
+    if (tls.server_name == NULL && tls.pin == NULL)
+        tls.server_name = host;
+    struct mb_tls_context *context = NULL;
+    char reason[256];
+    if (mb_tls_context_create(0, &tls, &context, reason, sizeof reason) != 0) {
+        snprintf(error, capacity, "%s: %s", what, reason);
+        return MB_ECONFIG;
     }
-    *port = fallback;
-    if (colon != NULL) {
-        char *end;
-        unsigned long value = strtoul(colon + 1, &end, 10);
-        if (colon[1] == '\0' || *end != '\0' || value == 0 || value > 65535)
-            return -1;
-        *port = (uint16_t)value;
-    }
+    mb_tls_context_destroy(context);
     return 0;
 }
 
 int audit_check(const struct audit_config *config, char *error, size_t capacity) {
+    if (config->mqtt != NULL && config->mqtt->tls != NULL &&
+        strncmp(config->mqtt->broker, "tls:", 4) == 0) {
+        char host[256], what[320];
+        uint16_t port;
+        snprintf(what, sizeof what, "mqtt %s", config->mqtt->broker);
+        if (ship_split_address(config->mqtt->broker + 4, 8883, host, sizeof host, &port) != 0) {
+            snprintf(error, capacity, "%s: not tls:HOST:PORT", what);
+            return MB_EADDRESS;
+        }
+        int rc = check_tls(what, host, config->mqtt->tls, error, capacity);
+        if (rc != 0)
+            return rc;
+    }
     if (config->syslog == NULL ||
         (strncmp(config->syslog, "tcp:", 4) != 0 && strncmp(config->syslog, "tls:", 4) != 0))
         return 0;
@@ -392,17 +398,9 @@ int audit_check(const struct audit_config *config, char *error, size_t capacity)
     }
     if (strncmp(config->syslog, "tls:", 4) != 0 || config->syslog_tls == NULL)
         return 0;
-    struct mb_tls_config tls = *config->syslog_tls;
-    if (tls.server_name == NULL && tls.pin == NULL)
-        tls.server_name = host;
-    struct mb_tls_context *context = NULL;
-    char reason[256];
-    if (mb_tls_context_create(0, &tls, &context, reason, sizeof reason) != 0) {
-        snprintf(error, capacity, "audit syslog %s: %s", config->syslog, reason);
-        return MB_ECONFIG;
-    }
-    mb_tls_context_destroy(context);
-    return 0;
+    char what[320];
+    snprintf(what, sizeof what, "audit syslog %s", config->syslog);
+    return check_tls(what, host, config->syslog_tls, error, capacity);
 }
 
 /* Opens the shipper of syslog over TCP or TLS, with its spool in SPOOL/syslog. */
@@ -451,6 +449,60 @@ static int stream_open(struct audit *audit, const struct audit_config *config, c
     return 0;
 }
 
+/* Opens the shipper to an MQTT broker, with its spool in SPOOL/mqtt. */
+static int mqtt_open(struct audit *audit, const struct audit_config *config, char *error,
+                     size_t capacity) {
+    const struct audit_mqtt *mqtt = config->mqtt;
+    char host[256], directory[4200], name[320];
+    uint16_t port;
+    int secure = strncmp(mqtt->broker, "tls:", 4) == 0;
+    snprintf(name, sizeof name, "mqtt %s", mqtt->broker);
+    if ((!secure && strncmp(mqtt->broker, "tcp:", 4) != 0) ||
+        ship_split_address(mqtt->broker + 4, secure ? 8883 : 1883, host, sizeof host, &port) != 0) {
+        snprintf(error, capacity, "%s: not tcp:HOST:PORT or tls:HOST:PORT", name);
+        return MB_EADDRESS;
+    }
+    if (secure && mqtt->tls == NULL) {
+        snprintf(error, capacity, "%s: TLS settings are needed", name);
+        return MB_EINVAL;
+    }
+    if (config->spool == NULL) {
+        snprintf(error, capacity, "%s: a spool directory is needed", name);
+        return MB_EINVAL;
+    }
+    if (mkdir(config->spool, 0700) != 0 && errno != EEXIST) {
+        snprintf(error, capacity, "audit spool %s: %s", config->spool, strerror(errno));
+        return MB_ESYSTEM;
+    }
+    snprintf(directory, sizeof directory, "%s/mqtt", config->spool);
+    struct ship_mqtt_config link_config = {
+        .host = host,
+        .port = port,
+        .tls = secure ? mqtt->tls : NULL,
+        .protocol = mqtt->protocol,
+        .client_id = mqtt->client_id,
+        .username = mqtt->username,
+        .password = mqtt->password,
+        .keepalive_s = mqtt->keepalive_s,
+        .prefix = mqtt->prefix,
+        .will = mqtt->will,
+    };
+    struct ship_link *link = NULL;
+    char reason[400];
+    if (ship_mqtt_create(&link_config, &link, reason, sizeof reason) != 0) {
+        snprintf(error, capacity, "%s: %s", name, reason);
+        return MB_ECONFIG;
+    }
+    struct ship_config ship_config = {.name = name,
+                                      .spool = directory,
+                                      .spool_bytes = config->spool_bytes,
+                                      .app_name = audit->app_name};
+    if (ship_open(&ship_config, link, &audit->mqtt_ship, error, capacity) != 0)
+        return MB_ESYSTEM;
+    audit->mqtt_records = mqtt->records;
+    return 0;
+}
+
 static void hostname_field(char *field) {
     char name[HOSTNAME_MAX + 2] = "";
     if (gethostname(name, sizeof name) != 0)
@@ -494,8 +546,12 @@ static int audit_configure(struct audit *audit, const struct audit_config *confi
         int rc = syslog_address(audit, config->syslog, error, capacity);
         if (rc != 0)
             return rc;
-        if (audit->syslog_kind == SYSLOG_STREAM)
-            return stream_open(audit, config, error, capacity);
+        if (audit->syslog_kind == SYSLOG_STREAM) {
+            rc = stream_open(audit, config, error, capacity);
+            if (rc != 0)
+                return rc;
+            return config->mqtt != NULL ? mqtt_open(audit, config, error, capacity) : 0;
+        }
         /* Refused at the start: a sink that does not exist is more likely a mistake in the
          * configuration than a daemon restarting. */
         rc = syslog_connect(audit);
@@ -504,6 +560,8 @@ static int audit_configure(struct audit *audit, const struct audit_config *confi
             return MB_ESYSTEM;
         }
     }
+    if (config->mqtt != NULL)
+        return mqtt_open(audit, config, error, capacity);
     return 0;
 }
 
@@ -555,6 +613,11 @@ void audit_write(struct audit *audit, enum audit_severity severity, const char *
         ship_push(audit->syslog_ship, (int)severity, msgid_text, json);
     } else if (audit->syslog_kind != SYSLOG_NONE) {
         taken &= syslog_write(audit, severity, msgid, json);
+    }
+    if (audit->mqtt_records) {
+        char msgid_text[MSGID_MAX + 1];
+        msgid_field(msgid, msgid_text);
+        ship_push(audit->mqtt_ship, (int)severity, msgid_text, json);
     }
     if (taken)
         counter_add(&audit->stats.written);
@@ -629,6 +692,16 @@ void audit_stats(const struct audit *audit, struct audit_stats *stats) {
     stats->syslog_dropped = __atomic_load_n(&audit->stats.syslog_dropped, __ATOMIC_RELAXED);
     stats->syslog_truncated = __atomic_load_n(&audit->stats.syslog_truncated, __ATOMIC_RELAXED);
     ship_stats(audit->syslog_ship, &stats->syslog_shipped);
+    ship_stats(audit->mqtt_ship, &stats->mqtt_shipped);
+}
+
+void audit_notice(struct audit *audit, const char *name, const char *json) {
+    if (audit != NULL)
+        ship_notice(audit->mqtt_ship, name, json, 1);
+}
+
+int audit_has_broker(const struct audit *audit) {
+    return audit != NULL && audit->mqtt_ship != NULL;
 }
 
 int audit_take_error(struct audit *audit, char *text, size_t capacity) {
@@ -644,7 +717,8 @@ int audit_take_error(struct audit *audit, char *text, size_t capacity) {
             found = 1;
         }
     pthread_mutex_unlock(&audit->lock);
-    if (!found && ship_take_error(audit->syslog_ship, text, capacity))
+    if (!found && (ship_take_error(audit->syslog_ship, text, capacity) ||
+                   ship_take_error(audit->mqtt_ship, text, capacity)))
         found = 2;
     return found;
 }
@@ -660,6 +734,7 @@ void audit_close(struct audit *audit) {
         close(audit->file_fd);
     syslog_disconnect(audit);
     ship_close(audit->syslog_ship);
+    ship_close(audit->mqtt_ship);
     pthread_mutex_destroy(&audit->lock);
     free(audit->file_path);
     free(audit->syslog_name);

@@ -56,6 +56,19 @@ struct mb_tls_config;
 #define AUDIT_UNIX_MAX 8192
 #define AUDIT_UDP_MAX 2048
 
+/* An MQTT broker the records (and notices) are published to (ship_mqtt.h). */
+struct audit_mqtt {
+    const char *broker;              /* "tcp:HOST:PORT" (1883) or "tls:HOST:PORT" (8883) */
+    const struct mb_tls_config *tls; /* for tls: */
+    int protocol;                    /* 4 (3.1.1) or 5 */
+    const char *client_id;
+    const char *username, *password; /* NULL: none */
+    unsigned keepalive_s;
+    const char *prefix; /* PREFIX/audit/TYPE, PREFIX/status, PREFIX/metrics */
+    const char *will;   /* the Last Will on PREFIX/status; NULL: none */
+    int records;        /* 1: the audit records too; 0: notices only */
+};
+
 struct audit_config {
     /* Path of the JSON-lines file records are appended to; NULL: no file. */
     const char *file;
@@ -69,6 +82,8 @@ struct audit_config {
      * MiB). */
     const char *spool;
     uint64_t spool_bytes;
+    /* NULL: no broker. Its spool is SPOOL/mqtt. */
+    const struct audit_mqtt *mqtt;
     /* RFC 5424 APP-NAME, 1 to 48 printable ASCII characters; NULL: "mbsec-gateway". */
     const char *app_name;
     /* Syslog facility, 1 to 23; 0: 13 (log audit). Kernel messages (0) cannot be chosen, as
@@ -136,7 +151,15 @@ struct audit_stats {
     uint64_t syslog_dropped;          /* records not sent because the receiver's queue was full */
     uint64_t syslog_truncated;        /* records sent cut to the datagram limit (counted as sent) */
     struct ship_stats syslog_shipped; /* tcp: and tls: */
+    struct ship_stats mqtt_shipped;
 };
+
+/* Sets the latest value of a retained notice on the broker (PREFIX/`name`: "status",
+ * "metrics"); nothing without a broker. */
+void audit_notice(struct audit *audit, const char *name, const char *json);
+
+/* 1 when the records go to an MQTT broker (a status to keep there). */
+int audit_has_broker(const struct audit *audit);
 
 /* The counters since audit_open(). */
 void audit_stats(const struct audit *audit, struct audit_stats *stats);

@@ -411,6 +411,13 @@ static int send_notices(struct ship *ship, char *error, size_t capacity) {
             continue;
         int rc = ship->link->ops->notice(ship->link, name, json, retain, error, capacity);
         free(json);
+        if (rc > 0) {
+            /* No room now: again later, unless a newer value came meanwhile. */
+            pthread_mutex_lock(&ship->lock);
+            slot->pending = 1;
+            pthread_mutex_unlock(&ship->lock);
+            return 0;
+        }
         if (rc != 0)
             return -1;
     }
@@ -502,13 +509,19 @@ static void *run(void *argument) {
             (void)got;
         }
         if (ship->connected >= 0) {
-            uint64_t acked = 0;
-            int has_ack = 0;
+            struct ship_progress progress;
+            memset(&progress, 0, sizeof progress);
             int state = ship->link->ops->step(ship->link, fds[1].fd >= 0 ? fds[1].revents : 0,
-                                              &acked, &has_ack, error, sizeof error);
-            if (has_ack) {
-                spool_ack_through(ship->spool, acked);
+                                              &progress, error, sizeof error);
+            if (progress.has_ack) {
+                spool_ack_through(ship->spool, progress.acked);
                 ship->dirty = 1;
+            }
+            if (progress.refused > 0) {
+                pthread_mutex_lock(&ship->lock);
+                ship->stats.refused += progress.refused;
+                pthread_mutex_unlock(&ship->lock);
+                report_loss(ship, "%s: the receiver refused records: %s", ship->name, progress.why);
             }
             if (state < 0)
                 link_failed(ship, error);
@@ -518,6 +531,8 @@ static void *run(void *argument) {
     }
     /* Stopping: nothing waits. What is not delivered stays spooled for the next run. */
     take_queue(ship);
+    if (ship->connected == 1)
+        (void)send_notices(ship, error, sizeof error); /* the last status, say "stopped" */
     if (ship->connected >= 0)
         ship->link->ops->disconnect(ship->link, 1);
     ship->dirty = 1;

@@ -36,6 +36,14 @@ struct ship_record {
 
 struct ship_link;
 
+/* What step() learnt from the receiver. */
+struct ship_progress {
+    uint64_t acked; /* the newest ticket the receiver has, with has_ack */
+    int has_ack;
+    uint64_t refused; /* records the receiver acknowledged but refused (MQTT 5 PUBACK reasons) */
+    char why[160];    /* why, for the log, with refused */
+};
+
 /* What a protocol does; every call comes from the shipper's thread. */
 struct ship_link_ops {
     /* Begins to connect: 0 under way (step() goes on with it), -1 failed (`error` says why). */
@@ -44,16 +52,17 @@ struct ship_link_ops {
      * may lower *timeout_ms when the link needs a timer (acknowledgements to look for). */
     int (*wait_for)(struct ship_link *link, short *events, int *timeout_ms);
     /* Goes on after the wait (revents may be 0: the timer). Returns 1 when connected, 0 while
-     * still connecting, -1 when the connection failed (`error` says why). Sets *acked to the
-     * newest ticket the receiver has, and *has_ack to 1, when there is news. */
-    int (*step)(struct ship_link *link, short revents, uint64_t *acked, int *has_ack, char *error,
+     * still connecting, -1 when the connection failed (`error` says why). Fills `progress`
+     * (zeroed by the caller) with what the receiver acknowledged. */
+    int (*step)(struct ship_link *link, short revents, struct ship_progress *progress, char *error,
                 size_t capacity);
     /* 1 when another record may be handed over now. */
     int (*room)(struct ship_link *link);
     /* Hands over a record. 0, or -1 when the connection failed (`error` says why). */
     int (*send)(struct ship_link *link, const struct ship_record *record, uint64_t ticket,
                 char *error, size_t capacity);
-    /* Sends a notice (NULL: the link has none). 0, or -1 as for send(). */
+    /* Sends a notice (NULL: the link has none). 0, 1 when there is no room now (it is tried
+     * again later), or -1 as for send(). */
     int (*notice)(struct ship_link *link, const char *name, const char *json, int retain,
                   char *error, size_t capacity);
     /* Ends the connection, at once; what was in flight is sent again after the next connect.
@@ -80,6 +89,7 @@ struct ship_stats {
     uint64_t queued;    /* records waiting in the spool and the memory queue now */
     uint64_t dropped;   /* records dropped, counted: spool or memory queue full */
     uint64_t lost;      /* records the spool could not write (a full disk) */
+    uint64_t refused;   /* records the receiver acknowledged and refused (counted delivered) */
     uint64_t connects;  /* connections made */
     uint64_t failures;  /* connections that failed or were lost */
     uint64_t spool_bytes;

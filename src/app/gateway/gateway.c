@@ -501,6 +501,23 @@ static void print_setup(const struct setup *setup, const char *path) {
                (unsigned long long)((guard->audit_spool_bytes ? guard->audit_spool_bytes
                                                               : 64ull << 20) >>
                                     20));
+    if (guard->mqtt.broker != NULL) {
+        char name[80], prefix[300];
+        watch_mqtt_name(&guard->mqtt, name, sizeof name);
+        if (guard->mqtt.prefix != NULL)
+            snprintf(prefix, sizeof prefix, "%s", guard->mqtt.prefix);
+        else
+            snprintf(prefix, sizeof prefix, "mbsec/%s", name);
+        printf("mqtt: %s (MQTT %s, QoS 1), as %s%s\n", guard->mqtt.broker,
+               guard->mqtt.protocol == 5 ? "5" : "3.1.1", name,
+               guard->mqtt.name == NULL ? " (the host name)" : "");
+        printf("  %s/audit/TYPE%s, %s/status (retained; Last Will: down)", prefix,
+               guard->mqtt.audit ? "" : " (off: mqtt.audit is false)", prefix);
+        if (guard->mqtt.metrics_interval_ms > 0)
+            printf(", %s/metrics every %.1f s\n", prefix, guard->mqtt.metrics_interval_ms / 1000.0);
+        else
+            printf("; no metrics snapshots\n");
+    }
     printf("metrics: %s%s%s\n", guard->metrics_listen ? "http://" : "none",
            guard->metrics_listen ? guard->metrics_listen : "",
            guard->metrics_listen ? "/metrics" : "");

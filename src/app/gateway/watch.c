@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 #include "app/gateway/watch.h"
 
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "app/common/json.h"
 #include "app/common/policy_hash.h"
@@ -12,6 +16,7 @@
 #include "mbsec/error.h"
 #include "mbsec/pdu.h"
 #include "mbsec/tls.h"
+#include "mbsec/version.h"
 
 #define PENDING_BUCKETS 1024
 #define MAX_HISTOGRAMS (CONFIG_MAX_BACKENDS * 2) /* backends, and those a reload replaced */
@@ -81,6 +86,9 @@ struct watch {
     char policy_sha256[POLICY_HASH_TEXT]; /* of the policy in force: in denied records, metrics */
     size_t policy_rules;
     struct config_guard sinks; /* the sink settings in force (a copy; its strings owned) */
+    char started[40];          /* when the gateway started, for its status on the broker */
+    char status_sent[1100];    /* what the last status said (state, backends) */
+    struct mb_timer metrics_timer;
     int audit_reads;
     struct ratelimit *guard;
     struct ratelimit_settings settings;
@@ -114,45 +122,145 @@ static uint64_t now_ms(const struct watch *watch) {
 
 /* ---- sinks ---- */
 
-/* The audit settings of `guard` as audit.h takes them; `tls` holds what config->syslog_tls
- * points to. */
-static void sink_config(const struct config_guard *guard, struct audit_config *config,
-                        struct mb_tls_config *tls) {
+/* The audit settings of a configuration as audit.h takes them, with the storage they point
+ * into. */
+struct sinks {
+    struct audit_config config;
+    struct mb_tls_config syslog_tls, mqtt_tls;
+    struct audit_mqtt mqtt;
+    char name[80], prefix[300], client_id[160], password[512], will[600];
+};
+
+/* The gateway's name for the broker: mqtt.name, or the host name (its characters outside
+ * letters, digits, '-', '_' and '.' made '-'). */
+void watch_mqtt_name(const struct config_mqtt *mqtt, char *name, size_t capacity) {
+    char host[256] = "";
+    if (mqtt->name != NULL) {
+        snprintf(name, capacity, "%s", mqtt->name);
+        return;
+    }
+    if (gethostname(host, sizeof host) != 0 || host[0] == '\0')
+        snprintf(host, sizeof host, "gateway");
+    host[sizeof host - 1] = '\0';
+    for (char *c = host; *c; c++)
+        if (!isalnum((unsigned char)*c) && *c != '-' && *c != '_' && *c != '.')
+            *c = '-';
+    snprintf(name, capacity, "%.64s", host);
+}
+
+/* The first line of a password file. Returns 0, or -1 with `error`. */
+static int read_password(const char *path, char *password, size_t capacity, char *error,
+                         size_t error_capacity) {
+    FILE *file = fopen(path, "re");
+    if (file == NULL) {
+        snprintf(error, error_capacity, "mqtt.password_file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (fgets(password, (int)capacity, file) == NULL)
+        password[0] = '\0';
+    fclose(file);
+    password[strcspn(password, "\r\n")] = '\0';
+    return 0;
+}
+
+static int sink_config(const struct config_guard *guard, const char *started, struct sinks *sinks,
+                       char *error, size_t capacity) {
+    memset(sinks, 0, sizeof *sinks);
     const struct config_sink_tls *given = &guard->audit_syslog_tls;
-    *tls = (struct mb_tls_config){
+    sinks->syslog_tls = (struct mb_tls_config){
         .certificate_file = given->certificate,
         .key_file = given->key,
         .ca_file = given->ca,
         .pin = given->pin,
         .server_name = given->server_name,
     };
-    *config = (struct audit_config){
+    sinks->config = (struct audit_config){
         .file = guard->audit_file,
         .syslog = guard->audit_syslog,
-        .syslog_tls = tls,
+        .syslog_tls = &sinks->syslog_tls,
         .spool = guard->audit_spool,
         .spool_bytes = guard->audit_spool_bytes,
         .app_name = "mbsec-gateway",
     };
+    const struct config_mqtt *mqtt = &guard->mqtt;
+    if (mqtt->broker == NULL)
+        return 0;
+    sinks->mqtt_tls = (struct mb_tls_config){
+        .certificate_file = mqtt->tls.certificate,
+        .key_file = mqtt->tls.key,
+        .ca_file = mqtt->tls.ca,
+        .pin = mqtt->tls.pin,
+        .server_name = mqtt->tls.server_name,
+    };
+    watch_mqtt_name(mqtt, sinks->name, sizeof sinks->name);
+    if (mqtt->prefix != NULL)
+        snprintf(sinks->prefix, sizeof sinks->prefix, "%s", mqtt->prefix);
+    else
+        snprintf(sinks->prefix, sizeof sinks->prefix, "mbsec/%s", sinks->name);
+    if (mqtt->client_id != NULL)
+        snprintf(sinks->client_id, sizeof sinks->client_id, "%s", mqtt->client_id);
+    else
+        snprintf(sinks->client_id, sizeof sinks->client_id, "mbsec-%s", sinks->name);
+    if (mqtt->password_file != NULL && read_password(mqtt->password_file, sinks->password,
+                                                     sizeof sinks->password, error, capacity) != 0)
+        return -1;
+    struct json will;
+    json_begin(&will);
+    json_string(&will, "state", "down");
+    json_string(&will, "name", sinks->name);
+    json_string(&will, "started", started);
+    json_string(&will, "reason", "the connection to the broker ended without a goodbye");
+    snprintf(sinks->will, sizeof sinks->will, "%s", json_end(&will));
+    sinks->mqtt = (struct audit_mqtt){
+        .broker = mqtt->broker,
+        .tls = &sinks->mqtt_tls,
+        .protocol = mqtt->protocol,
+        .client_id = sinks->client_id,
+        .username = mqtt->username,
+        .password = mqtt->password_file != NULL ? sinks->password : NULL,
+        .keepalive_s = mqtt->keepalive_ms / 1000,
+        .prefix = sinks->prefix,
+        .will = sinks->will,
+        .records = mqtt->audit,
+    };
+    sinks->config.mqtt = &sinks->mqtt;
+    return 0;
 }
 
-static int open_sinks(const struct config_guard *guard, struct audit **audit, char *error,
-                      size_t capacity) {
-    struct audit_config config;
-    struct mb_tls_config tls;
-    sink_config(guard, &config, &tls);
-    return audit_open(&config, audit, error, capacity) == 0 ? 0 : -1;
+static int open_sinks(const struct config_guard *guard, const char *started, struct audit **audit,
+                      char *error, size_t capacity) {
+    static struct sinks sinks; /* one thread: the gateway's */
+    if (sink_config(guard, started, &sinks, error, capacity) != 0)
+        return -1;
+    int rc = audit_open(&sinks.config, audit, error, capacity);
+    memset(sinks.password, 0, sizeof sinks.password);
+    return rc == 0 ? 0 : -1;
 }
 
 int watch_check_sinks(const struct config_guard *guard, char *error, size_t capacity) {
-    struct audit_config config;
-    struct mb_tls_config tls;
-    sink_config(guard, &config, &tls);
-    return audit_check(&config, error, capacity) == 0 ? 0 : -1;
+    static struct sinks sinks;
+    if (sink_config(guard, "", &sinks, error, capacity) != 0)
+        return -1;
+    memset(sinks.password, 0, sizeof sinks.password);
+    return audit_check(&sinks.config, error, capacity) == 0 ? 0 : -1;
 }
 
 static int same_text(const char *a, const char *b) {
     return strcmp(a != NULL ? a : "", b != NULL ? b : "") == 0;
+}
+
+static int same_tls(const struct config_sink_tls *x, const struct config_sink_tls *y) {
+    return same_text(x->certificate, y->certificate) && same_text(x->key, y->key) &&
+           same_text(x->ca, y->ca) && same_text(x->pin, y->pin) &&
+           same_text(x->server_name, y->server_name);
+}
+
+static int same_mqtt(const struct config_mqtt *a, const struct config_mqtt *b) {
+    return same_text(a->broker, b->broker) && same_tls(&a->tls, &b->tls) &&
+           same_text(a->name, b->name) && same_text(a->prefix, b->prefix) &&
+           same_text(a->client_id, b->client_id) && same_text(a->username, b->username) &&
+           same_text(a->password_file, b->password_file) && a->protocol == b->protocol &&
+           a->keepalive_ms == b->keepalive_ms && a->audit == b->audit;
 }
 
 /* Whether two configurations name the same sinks, with the same settings. */
@@ -163,13 +271,14 @@ static int same_sinks(const struct config_guard *a, const struct config_guard *b
            a->audit_spool_bytes == b->audit_spool_bytes &&
            same_text(x->certificate, y->certificate) && same_text(x->key, y->key) &&
            same_text(x->ca, y->ca) && same_text(x->pin, y->pin) &&
-           same_text(x->server_name, y->server_name);
+           same_text(x->server_name, y->server_name) && same_mqtt(&a->mqtt, &b->mqtt);
 }
 
 /* Whether the sinks ship through a spool (one shipper per spool at a time). */
 static int ships(const struct config_guard *guard) {
-    return guard->audit_syslog != NULL && (strncmp(guard->audit_syslog, "tcp:", 4) == 0 ||
-                                           strncmp(guard->audit_syslog, "tls:", 4) == 0);
+    return guard->mqtt.broker != NULL ||
+           (guard->audit_syslog != NULL && (strncmp(guard->audit_syslog, "tcp:", 4) == 0 ||
+                                            strncmp(guard->audit_syslog, "tls:", 4) == 0));
 }
 
 static void remember_sinks(struct watch *watch, const struct config_guard *guard) {
@@ -208,13 +317,14 @@ int watch_create(const struct gateway_config *config, struct logger *logger,
         return -1;
     }
     watch->logger = logger;
+    log_timestamp(watch->started, sizeof watch->started);
     take_settings(watch, config);
     if (ratelimit_create(&watch->settings, &watch->guard) != 0) {
         snprintf(error, capacity, "out of memory");
         free(watch);
         return -1;
     }
-    if (open_sinks(&config->guard, &watch->audit, error, capacity) != 0) {
+    if (open_sinks(&config->guard, watch->started, &watch->audit, error, capacity) != 0) {
         ratelimit_destroy(watch->guard);
         free(watch);
         return -1;
@@ -227,12 +337,130 @@ int watch_create(const struct gateway_config *config, struct logger *logger,
 static void summary_tick(struct mb_loop *loop, struct mb_timer *timer);
 static void write_summary(void *data, const struct ratelimit_refusals *summary);
 
+/*
+ * The gateway's status on the broker, retained on PREFIX/status: up (or stopped), its version,
+ * since when, the policy in force (its hash), the backends and which are down. Sent again when
+ * something in it changes; the Last Will replaces it with "down" when the gateway vanishes.
+ */
+static void publish_status(struct watch *watch, const char *state, int force) {
+    if (!audit_has_broker(watch->audit))
+        return;
+    char now[40], name[80], down[1024] = "[";
+    log_timestamp(now, sizeof now);
+    watch_mqtt_name(&watch->sinks.mqtt, name, sizeof name);
+    size_t count = watch->gateway != NULL ? mb_gateway_backend_count(watch->gateway) : 0, up = 0;
+    for (size_t i = 0; i < count; i++) {
+        struct mb_gateway_backend_info info;
+        if (mb_gateway_backend_info(watch->gateway, i, &info) != 0)
+            continue;
+        if (info.connections_up > 0) {
+            up++;
+            continue;
+        }
+        struct json quoted;
+        json_begin(&quoted);
+        json_string(&quoted, "n", info.name);
+        const char *text = json_end(&quoted); /* {"n":"NAME"}: the name quoted at 5.. */
+        size_t used = strlen(down), length = strlen(text);
+        if (length > 6 && used + length < sizeof down - 2)
+            snprintf(down + used, sizeof down - used, "%s%.*s", used > 1 ? "," : "",
+                     (int)(length - 6), text + 5);
+    }
+    strcat(down, "]");
+    /* A backend that keeps failing reports each attempt: only a change goes to the broker. */
+    char key[sizeof down + 64];
+    snprintf(key, sizeof key, "%s %zu %zu %s", state, count, up, down);
+    if (!force && strcmp(key, watch->status_sent) == 0)
+        return;
+    snprintf(watch->status_sent, sizeof watch->status_sent, "%s", key);
+    struct json json;
+    json_begin(&json);
+    json_string(&json, "state", state);
+    json_string(&json, "name", name);
+    json_string(&json, "version", MB_VERSION_STRING);
+    json_string(&json, "started", watch->started);
+    json_string(&json, "time", now);
+    json_uint(&json, "pid", (uint64_t)getpid());
+    json_string(&json, "policy_sha256", watch->policy_sha256);
+    json_uint(&json, "policy_rules", watch->policy_rules);
+    json_uint(&json, "backends", count);
+    json_uint(&json, "backends_up", up);
+    json_raw(&json, "backends_down", down);
+    audit_notice(watch->audit, "status", json_end(&json));
+}
+
+/*
+ * A metrics snapshot on PREFIX/metrics, retained: the Prometheus endpoint's samples as one JSON
+ * object, {"name{labels}": value, ...}, with the time.
+ */
+static void publish_metrics(struct watch *watch) {
+    char *text = NULL, *snapshot = NULL;
+    size_t length = 0, size = 0;
+    FILE *out = open_memstream(&text, &length);
+    if (out == NULL)
+        return;
+    watch_render(watch, "/metrics", out);
+    fclose(out);
+    FILE *json = open_memstream(&snapshot, &size);
+    if (json == NULL) {
+        free(text);
+        return;
+    }
+    char now[40];
+    log_timestamp(now, sizeof now);
+    fprintf(json, "{\"time\":\"%s\"", now);
+    for (char *line = strtok(text, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+        char *space = strrchr(line, ' ');
+        if (line[0] == '#' || space == NULL)
+            continue;
+        *space = '\0';
+        fputs(",\"", json);
+        for (const char *c = line; *c; c++) {
+            if (*c == '"' || *c == '\\')
+                fputc('\\', json);
+            fputc(*c, json);
+        }
+        /* Prometheus values are numbers, +Inf, -Inf or NaN; JSON has only numbers. */
+        const char *value = space + 1;
+        int number = strspn(value, "0123456789.eE+-") == strlen(value) && strcmp(value, "+Inf") &&
+                     strcmp(value, "-Inf");
+        fprintf(json, "\":%s%s%s", number ? "" : "\"", value, number ? "" : "\"");
+    }
+    fputc('}', json);
+    fclose(json);
+    free(text);
+    if (snapshot != NULL)
+        audit_notice(watch->audit, "metrics", snapshot);
+    free(snapshot);
+}
+
+static void metrics_tick(struct mb_loop *loop, struct mb_timer *timer) {
+    struct watch *watch = timer->data;
+    publish_metrics(watch);
+    if (watch->sinks.mqtt.metrics_interval_ms > 0)
+        mb_timer_start(loop, timer, watch->sinks.mqtt.metrics_interval_ms, metrics_tick, watch);
+}
+
+/* After the sinks or the settings changed: the status again, the snapshots at the interval. */
+static void broker_settings(struct watch *watch) {
+    if (watch->loop == NULL)
+        return;
+    mb_timer_stop(watch->loop, &watch->metrics_timer);
+    if (!audit_has_broker(watch->audit))
+        return;
+    publish_status(watch, "up", 1);
+    if (watch->sinks.mqtt.metrics_interval_ms > 0)
+        mb_timer_start(watch->loop, &watch->metrics_timer, watch->sinks.mqtt.metrics_interval_ms,
+                       metrics_tick, watch);
+}
+
 void watch_attach(struct watch *watch, struct mb_loop *loop, struct mb_server *server,
                   struct mb_gateway *gateway) {
     watch->loop = loop;
     watch->server = server;
     watch->gateway = gateway;
     mb_timer_start(loop, &watch->summary_timer, 1000, summary_tick, watch);
+    broker_settings(watch);
 }
 
 static void begin(struct json *json, const char *type);
@@ -274,19 +502,19 @@ int watch_reload(struct watch *watch, const struct gateway_config *config, char 
          * one opens the spool. Nothing is written in between: records come from this thread. */
         audit_close(watch->audit);
         watch->audit = NULL;
-        kept = open_sinks(guard, &watch->audit, error, capacity) != 0;
+        kept = open_sinks(guard, watch->started, &watch->audit, error, capacity) != 0;
         if (!kept) {
             remember_sinks(watch, guard);
         } else {
             char again[512];
-            if (open_sinks(&watch->sinks, &watch->audit, again, sizeof again) != 0)
+            if (open_sinks(&watch->sinks, watch->started, &watch->audit, again, sizeof again) != 0)
                 logger_message(watch->logger, MB_LOG_ERROR, "audit_failed",
                                "the audit sinks in force could not be opened again either: %s",
                                again);
         }
     } else {
         struct audit *fresh = NULL;
-        kept = open_sinks(guard, &fresh, error, capacity) != 0;
+        kept = open_sinks(guard, watch->started, &fresh, error, capacity) != 0;
         if (!kept) {
             audit_close(watch->audit);
             watch->audit = fresh;
@@ -295,6 +523,9 @@ int watch_reload(struct watch *watch, const struct gateway_config *config, char 
     }
     if (kept)
         sinks_kept(watch, error);
+    else
+        watch->sinks.mqtt.metrics_interval_ms = guard->mqtt.metrics_interval_ms;
+    broker_settings(watch);
     return kept;
 }
 
@@ -313,6 +544,8 @@ void watch_detach(struct watch *watch) {
     if (watch == NULL || watch->loop == NULL)
         return;
     mb_timer_stop(watch->loop, &watch->summary_timer);
+    mb_timer_stop(watch->loop, &watch->metrics_timer);
+    publish_status(watch, "stopped", 1);
     /* The refusals of windows still open: their summaries are written now. */
     ratelimit_refusal_summaries(watch->guard, now_ms(watch), 1, write_summary, watch);
     watch->loop = NULL;
@@ -589,6 +822,8 @@ void watch_log(void *data, const struct mb_log_event *event) {
         sanity(watch, "front", event);
         count_event(watch, RATELIMIT_MALFORMED, ALERT_MALFORMED, event->source, event->peer,
                     event->connection_id, 0, "malformed frames");
+    } else if (strcmp(name, "backend_up") == 0 || strcmp(name, "backend_down") == 0) {
+        publish_status(watch, "up", 0);
     } else if (strcmp(name, "backend_mismatch") == 0 || strcmp(name, "backend_unsolicited") == 0) {
         watch->sanity_backend++;
         sanity(watch, "backend", event);
@@ -874,7 +1109,7 @@ static void render_shipped(const struct audit_stats *audit, FILE *out) {
     struct {
         const char *sink;
         const struct ship_stats *stats;
-    } sinks[] = {{"syslog", &audit->syslog_shipped}};
+    } sinks[] = {{"syslog", &audit->syslog_shipped}, {"mqtt", &audit->mqtt_shipped}};
     size_t count = 0;
     for (size_t i = 0; i < sizeof sinks / sizeof sinks[0]; i++)
         count += sinks[i].stats->taken > 0 || sinks[i].stats->connects > 0 ||
@@ -883,12 +1118,14 @@ static void render_shipped(const struct audit_stats *audit, FILE *out) {
         return;
     family(out, "mbsec_gateway_sink_records_total", "counter",
            "Audit records of a network sink: taken, delivered (acknowledged by the receiver), "
-           "dropped (spool or queue full), lost (the spool could not write them).");
+           "dropped (spool or queue full), lost (the spool could not write them), refused (the "
+           "receiver acknowledged and refused them: MQTT 5 PUBACK reasons).");
     for (size_t i = 0; i < sizeof sinks / sizeof sinks[0]; i++) {
         const struct ship_stats *stats = sinks[i].stats;
-        const char *results[] = {"taken", "delivered", "dropped", "lost"};
-        uint64_t values[] = {stats->taken, stats->delivered, stats->dropped, stats->lost};
-        for (size_t r = 0; r < 4; r++)
+        const char *results[] = {"taken", "delivered", "dropped", "lost", "refused"};
+        uint64_t values[] = {stats->taken, stats->delivered, stats->dropped, stats->lost,
+                             stats->refused};
+        for (size_t r = 0; r < 5; r++)
             fprintf(out, "mbsec_gateway_sink_records_total{sink=\"%s\",result=\"%s\"} %llu\n",
                     sinks[i].sink, results[r], (unsigned long long)values[r]);
     }
@@ -1108,7 +1345,8 @@ int watch_render(void *data, const char *path, FILE *out) {
             (unsigned long long)audit.written);
     fprintf(out, "mbsec_gateway_audit_records_total{result=\"lost\"} %llu\n",
             (unsigned long long)(audit.file_errors + audit.syslog_errors + audit.syslog_dropped +
-                                 audit.syslog_shipped.dropped + audit.syslog_shipped.lost));
+                                 audit.syslog_shipped.dropped + audit.syslog_shipped.lost +
+                                 audit.mqtt_shipped.dropped + audit.mqtt_shipped.lost));
     fprintf(out, "mbsec_gateway_audit_records_total{result=\"summed_up\"} %llu\n",
             (unsigned long long)watch->refusal_summaries);
     render_shipped(&audit, out);

@@ -42,6 +42,9 @@ void watch_attach(struct watch *watch, struct mb_loop *loop, struct mb_server *s
  */
 /* For --check: the network sinks' addresses and TLS files (what can be known without
  * connecting). Returns 0, or -1 with one line in `error`. */
+/* The gateway's name on the broker: mqtt.name, or the host name made safe for topics. */
+void watch_mqtt_name(const struct config_mqtt *mqtt, char *name, size_t capacity);
+
 int watch_check_sinks(const struct config_guard *guard, char *error, size_t capacity);
 
 int watch_reload(struct watch *watch, const struct gateway_config *config, char *error,
