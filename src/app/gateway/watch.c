@@ -88,6 +88,7 @@ struct watch {
     struct config_guard sinks; /* the sink settings in force (a copy; its strings owned) */
     char started[40];          /* when the gateway started, for its status on the broker */
     char status_sent[1100];    /* what the last status said (state, backends) */
+    char mqtt_password[512];   /* what mqtt.password_file held when last read */
     struct mb_timer metrics_timer;
     int audit_reads;
     struct ratelimit *guard;
@@ -330,6 +331,11 @@ int watch_create(const struct gateway_config *config, struct logger *logger,
         return -1;
     }
     remember_sinks(watch, &config->guard);
+    if (config->guard.mqtt.password_file != NULL) {
+        char ignored[256];
+        (void)read_password(config->guard.mqtt.password_file, watch->mqtt_password,
+                            sizeof watch->mqtt_password, ignored, sizeof ignored);
+    }
     *watch_out = watch;
     return 0;
 }
@@ -490,7 +496,14 @@ static void sinks_kept(struct watch *watch, const char *error) {
 int watch_reload(struct watch *watch, const struct gateway_config *config, char *error,
                  size_t capacity) {
     const struct config_guard *guard = &config->guard;
-    int same = same_sinks(&watch->sinks, guard);
+    /* A password file read again: a new password (the file's content) is a new sink. */
+    char password[512] = "", ignored[256];
+    if (guard->mqtt.password_file != NULL)
+        (void)read_password(guard->mqtt.password_file, password, sizeof password, ignored,
+                            sizeof ignored);
+    int same = same_sinks(&watch->sinks, guard) && strcmp(password, watch->mqtt_password) == 0;
+    snprintf(watch->mqtt_password, sizeof watch->mqtt_password, "%s", password);
+    memset(password, 0, sizeof password);
     int kept = 0;
     take_settings(watch, config);
     ratelimit_configure(watch->guard, &watch->settings);
@@ -565,6 +578,7 @@ void watch_destroy(struct watch *watch) {
     ratelimit_destroy(watch->guard);
     audit_close(watch->audit);
     config_guard_free(&watch->sinks);
+    memset(watch->mqtt_password, 0, sizeof watch->mqtt_password);
     free(watch);
 }
 
