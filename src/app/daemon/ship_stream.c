@@ -143,6 +143,7 @@ int ship_stream_connect(struct ship_stream *stream, char *error, size_t capacity
     }
     stream->fd = fd;
     stream->state = STREAM_CONNECTING;
+    stream->ended = 0;
     stream->deadline = ship_monotonic_ms() + CONNECT_TIMEOUT_MS;
     return 0;
 }
@@ -274,6 +275,7 @@ long ship_stream_read(struct ship_stream *stream, void *buffer, size_t capacity,
     if (rc == MB_ECLOSED) {
         snprintf(error, error_capacity, "the peer closed the connection");
         ship_stream_close(stream);
+        stream->ended = 1;
         return -1;
     }
     return failed(stream, error, error_capacity, "receiving", rc);

@@ -28,6 +28,7 @@ struct ship_stream {
     uint8_t *out;
     size_t out_length, out_sent, out_capacity;
     uint64_t written; /* bytes handed to the transport since connecting */
+    int ended;        /* the last connection ended by the peer's orderly goodbye (FIN) */
 };
 
 /* Sets up a stream to host:port, over TLS when `tls` is not NULL (without a pin, the peer's
@@ -59,7 +60,8 @@ size_t ship_stream_pending(const struct ship_stream *stream);
 int ship_stream_flush(struct ship_stream *stream, char *error, size_t capacity);
 
 /* Reads: the count (> 0), 0 when nothing is there now, -1 on failure or end of stream (closed,
- * `error`: "the peer closed the connection" at the end). */
+ * `error`: "the peer closed the connection" at the end, and `ended` set: an orderly close, not a
+ * reset). */
 long ship_stream_read(struct ship_stream *stream, void *buffer, size_t capacity, char *error,
                       size_t error_capacity);
 

@@ -4,10 +4,11 @@
  * or over TLS (RFC 5425), to a collector such as rsyslog, syslog-ng, Vector or Fluent Bit.
  *
  * RFC 5425 has no acknowledgement of its own. A record counts as delivered once the
- * collector's TCP has acknowledged its last byte (TCP_INFO's bytes_acked), not merely once it
- * was written: a connection that breaks loses what sat in our send queue, and the shipper
- * sends that again. What the collector's kernel took but the collector never read is beyond
- * what TCP can tell (docs/fleet.md).
+ * collector's TCP has acknowledged its last byte (TCP_INFO's bytes_acked) and HOLD_MS have
+ * passed without the connection being reset: a collector that goes away with records unread in
+ * its socket buffer resets the connection (RST), and the records it may not have read are sent
+ * again. An orderly goodbye (FIN) means it read everything its TCP acknowledged. What sat
+ * unread longer than HOLD_MS before a crash is beyond what TCP can tell (docs/fleet.md).
  */
 #include "app/daemon/ship_syslog.h"
 
@@ -26,11 +27,13 @@
 
 #define ACK_POLL_MS 10       /* how often to look for acknowledgements while some wait */
 #define OUT_MAX (256 * 1024) /* bytes formatted and not yet written */
-#define FLIGHT_MAX 8192      /* records written and not yet acknowledged */
+#define FLIGHT_MAX 65536     /* records written and not yet delivered: at HOLD_MS, 65536 a second */
+#define HOLD_MS 1000         /* acknowledged by TCP this long without a reset: delivered */
 
 struct flight {
-    uint64_t end;  /* where the record ends in the bytes handed to the stream */
-    uint64_t mark; /* where it ends in what was handed to TCP; 0: not written yet */
+    uint64_t end;     /* where the record ends in the bytes handed to the stream */
+    uint64_t mark;    /* where it ends in what was handed to TCP; 0: not written yet */
+    int64_t acked_at; /* when TCP acknowledged it (monotonic ms); 0: not yet */
     uint64_t ticket;
 };
 
@@ -42,12 +45,12 @@ struct syslog_link {
     int facility;
     uint64_t formatted; /* bytes formatted since connecting */
     struct flight *flight;
-    size_t flight_head, flight_count, flight_written;
+    size_t flight_head, flight_count, flight_written, flight_acked;
 };
 
 static void forget_flight(struct syslog_link *link) {
     link->formatted = 0;
-    link->flight_head = link->flight_count = link->flight_written = 0;
+    link->flight_head = link->flight_count = link->flight_written = link->flight_acked = 0;
 }
 
 static int syslog_connect(struct ship_link *base, char *error, size_t capacity) {
@@ -56,11 +59,20 @@ static int syslog_connect(struct ship_link *base, char *error, size_t capacity) 
     return ship_stream_connect(&link->stream, error, capacity);
 }
 
+static struct flight *flight_at(struct syslog_link *link, size_t index) {
+    return &link->flight[(link->flight_head + index) % FLIGHT_MAX];
+}
+
 static int syslog_wait_for(struct ship_link *base, short *events, int *timeout_ms) {
     struct syslog_link *link = (struct syslog_link *)base;
     int fd = ship_stream_wait_for(&link->stream, events, timeout_ms);
-    if (link->flight_written > 0 && *timeout_ms > ACK_POLL_MS)
+    if (link->flight_written > link->flight_acked && *timeout_ms > ACK_POLL_MS)
         *timeout_ms = ACK_POLL_MS;
+    else if (link->flight_acked > 0) {
+        int64_t due = flight_at(link, 0)->acked_at + HOLD_MS - ship_monotonic_ms();
+        if (due < *timeout_ms)
+            *timeout_ms = due > 0 ? (int)due : 0;
+    }
     return fd;
 }
 
@@ -81,10 +93,6 @@ static int tcp_counts(int fd, uint64_t *handed, uint64_t *acked) {
     return 0;
 }
 
-static struct flight *flight_at(struct syslog_link *link, size_t index) {
-    return &link->flight[(link->flight_head + index) % FLIGHT_MAX];
-}
-
 /* The records now written whole get their mark in TCP's count. */
 static void mark_written(struct syslog_link *link) {
     if (link->flight_written >= link->flight_count ||
@@ -98,18 +106,29 @@ static void mark_written(struct syslog_link *link) {
         flight_at(link, link->flight_written++)->mark = handed;
 }
 
-static void take_acks(struct syslog_link *link, struct ship_progress *progress) {
-    if (link->flight_written == 0)
+/* Notes which written records TCP has acknowledged now. */
+static void note_tcp_acks(struct syslog_link *link) {
+    if (link->flight_acked >= link->flight_written || link->stream.fd < 0)
         return;
     uint64_t handed, acked;
     if (tcp_counts(link->stream.fd, &handed, &acked) != 0)
         return;
-    while (link->flight_written > 0 && flight_at(link, 0)->mark <= acked) {
+    int64_t now = ship_monotonic_ms();
+    while (link->flight_acked < link->flight_written &&
+           flight_at(link, link->flight_acked)->mark <= acked)
+        flight_at(link, link->flight_acked++)->acked_at = now;
+}
+
+/* Reports as delivered the records TCP acknowledged HOLD_MS ago (`all`: every one it has). */
+static void take_acks(struct syslog_link *link, struct ship_progress *progress, int all) {
+    int64_t now = ship_monotonic_ms();
+    while (link->flight_acked > 0 && (all || now - flight_at(link, 0)->acked_at >= HOLD_MS)) {
         progress->acked = flight_at(link, 0)->ticket;
         progress->has_ack = 1;
         link->flight_head = (link->flight_head + 1) % FLIGHT_MAX;
         link->flight_count--;
         link->flight_written--;
+        link->flight_acked--;
     }
 }
 
@@ -119,19 +138,25 @@ static int syslog_step(struct ship_link *base, short revents, struct ship_progre
     int state = ship_stream_advance(&link->stream, error, capacity);
     if (state <= 0)
         return state;
+    note_tcp_acks(link);
     if (revents & (POLLIN | POLLHUP | POLLERR)) {
         /* A collector sends nothing: what comes is its goodbye (or a TLS alert). */
         uint8_t junk[512];
         long got;
         while ((got = ship_stream_read(&link->stream, junk, sizeof junk, error, capacity)) > 0) {
         }
-        if (got < 0)
+        if (got < 0) {
+            /* An orderly goodbye: it read what its TCP acknowledged. A reset: maybe not. */
+            if (link->stream.ended)
+                take_acks(link, progress, 1);
             return -1;
+        }
     }
     if (ship_stream_flush(&link->stream, error, capacity) != 0)
         return -1;
     mark_written(link);
-    take_acks(link, progress);
+    note_tcp_acks(link);
+    take_acks(link, progress, 0);
     return 1;
 }
 
@@ -179,7 +204,8 @@ static int syslog_send(struct ship_link *base, const struct ship_record *record,
                        record);
     ship_stream_commit(&link->stream, need);
     link->formatted += need;
-    *flight_at(link, link->flight_count++) = (struct flight){link->formatted, 0, ticket};
+    *flight_at(link, link->flight_count++) =
+        (struct flight){.end = link->formatted, .ticket = ticket};
     return 0;
 }
 
