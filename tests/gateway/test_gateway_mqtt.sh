@@ -266,6 +266,14 @@ expect_log "a refused client is said so, with the broker's reason" "audit_failed
 mosquitto_sub -h 127.0.0.1 -p "$locked_port" -u gw-test -P "s3cret two" -i watcher2 -c -q 1 -v \
     -t 'mbsec/gw-test/audit/#' >>"$scratch/locked.sub" 2>&1 &
 pids+=($!)
+# Subscribed once it gets a probe (the broker drops what nobody subscribed to).
+deadline=$((SECONDS + DEADLINE))
+until grep -q '^mbsec/gw-test/audit/probe' "$scratch/locked.sub"; do
+    [ $SECONDS -lt $deadline ] || break
+    mosquitto_pub -h 127.0.0.1 -p "$locked_port" -u gw-test -P "s3cret two" -q 1 \
+        -t mbsec/gw-test/audit/probe -m probe 2>/dev/null
+    sleep 0.1
+done
 printf 's3cret two\n' >"$scratch/password"
 mark_log
 kill -HUP "$GATEWAY_PID"

@@ -85,10 +85,12 @@ struct watch {
     struct audit *audit;
     char policy_sha256[POLICY_HASH_TEXT]; /* of the policy in force: in denied records, metrics */
     size_t policy_rules;
-    struct config_guard sinks; /* the sink settings in force (a copy; its strings owned) */
-    char started[40];          /* when the gateway started, for its status on the broker */
-    char status_sent[1100];    /* what the last status said (state, backends) */
-    char mqtt_password[512];   /* what mqtt.password_file held when last read */
+    struct config_guard sinks;         /* the sink settings in force (a copy; its strings owned) */
+    char started[40];                  /* when the gateway started, for its status on the broker */
+    char status_sent[1100];            /* what the last status said (state, backends) */
+    size_t status_backends, status_up; /* the backends as the last live status had them */
+    char status_down[1024];
+    char mqtt_password[512]; /* what mqtt.password_file held when last read */
     struct mb_timer metrics_timer;
     int audit_reads;
     struct ratelimit *guard;
@@ -354,8 +356,13 @@ static void publish_status(struct watch *watch, const char *state, int force) {
     char now[40], name[80], down[1024] = "[";
     log_timestamp(now, sizeof now);
     watch_mqtt_name(&watch->sinks.mqtt, name, sizeof name);
-    size_t count = watch->gateway != NULL ? mb_gateway_backend_count(watch->gateway) : 0, up = 0;
-    for (size_t i = 0; i < count; i++) {
+    /* Stopping, the gateway may be gone already: the backends as the last status had them. */
+    int live = watch->gateway != NULL && strcmp(state, "stopped") != 0;
+    size_t count = live ? mb_gateway_backend_count(watch->gateway) : watch->status_backends;
+    size_t up = live ? 0 : watch->status_up;
+    if (!live)
+        snprintf(down, sizeof down, "%s", watch->status_down[0] ? watch->status_down : "[]");
+    for (size_t i = 0; live && i < count; i++) {
         struct mb_gateway_backend_info info;
         if (mb_gateway_backend_info(watch->gateway, i, &info) != 0)
             continue;
@@ -372,7 +379,12 @@ static void publish_status(struct watch *watch, const char *state, int force) {
             snprintf(down + used, sizeof down - used, "%s%.*s", used > 1 ? "," : "",
                      (int)(length - 6), text + 5);
     }
-    strcat(down, "]");
+    if (live) {
+        strcat(down, "]");
+        watch->status_backends = count;
+        watch->status_up = up;
+        snprintf(watch->status_down, sizeof watch->status_down, "%s", down);
+    }
     /* A backend that keeps failing reports each attempt: only a change goes to the broker. */
     char key[sizeof down + 64];
     snprintf(key, sizeof key, "%s %zu %zu %s", state, count, up, down);
