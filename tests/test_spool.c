@@ -144,6 +144,83 @@ TEST(records_dropped_while_in_flight_make_their_tickets_stale) {
     remove_directory();
 }
 
+TEST(records_larger_than_the_buffers_and_a_mix_of_sizes_come_back_whole) {
+    fresh_directory();
+    struct spool *spool = open_spool(8 * 1024 * 1024);
+    static uint8_t big[600 * 1024];
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (uint8_t)(i * 7);
+    char small[64];
+    for (int round = 0; round < 3; round++) {
+        int length = snprintf(small, sizeof small, "record %d", round);
+        CHECK_EQ(spool_append(spool, small, (size_t)length + 1), 0); /* with its NUL */
+        big[0] = (uint8_t)round;
+        CHECK_EQ(spool_append(spool, big, sizeof big), 0);
+    }
+    const void *record;
+    size_t length;
+    uint64_t ticket;
+    for (int round = 0; round < 3; round++) {
+        CHECK_EQ(spool_next(spool, &record, &length, &ticket), 1);
+        CHECK_EQ(number_of(record), round);
+        CHECK_EQ(spool_next(spool, &record, &length, &ticket), 1);
+        CHECK_EQ(length, sizeof big);
+        CHECK_EQ(((const uint8_t *)record)[0], round);
+        CHECK(memcmp((const uint8_t *)record + 1, big + 1, sizeof big - 1) == 0);
+    }
+    CHECK_EQ(spool_next(spool, &record, &length, &ticket), 0);
+    spool_ack_through(spool, ticket);
+    struct spool_stats stats;
+    spool_stats(spool, &stats);
+    CHECK_EQ(stats.queued, 0);
+    CHECK_EQ(stats.acked, 6);
+    spool_close(spool);
+    remove_directory();
+}
+
+TEST(a_record_on_disk_is_its_length_its_crc32_and_its_bytes) {
+    fresh_directory();
+    struct spool *spool = open_spool(1024 * 1024);
+    /* The check value of CRC-32 (IEEE): "123456789" sums to CBF43926; and a longer record,
+     * against the bit-by-bit definition. */
+    CHECK_EQ(spool_append(spool, "123456789", 9), 0);
+    static uint8_t longer[1000];
+    for (size_t i = 0; i < sizeof longer; i++)
+        longer[i] = (uint8_t)(i * 31 + 7);
+    CHECK_EQ(spool_append(spool, longer, sizeof longer), 0);
+    CHECK_EQ(spool_sync(spool), 0);
+    uint32_t want = 0xFFFFFFFFu;
+    for (size_t i = 0; i < sizeof longer; i++) {
+        want ^= longer[i];
+        for (int bit = 0; bit < 8; bit++)
+            want = (want >> 1) ^ (0xEDB88320u & (0u - (want & 1u)));
+    }
+    want = ~want;
+    char path[160];
+    snprintf(path, sizeof path, "%s/segment-0000000000000001.spool", directory);
+    FILE *file = fopen(path, "rb");
+    uint8_t bytes[8 + 9 + 8];
+    CHECK(file != NULL && fread(bytes, 1, sizeof bytes, file) == sizeof bytes);
+    if (file != NULL)
+        fclose(file);
+    CHECK_EQ(bytes[0] | bytes[1] << 8, 9);
+    CHECK_EQ((uint32_t)bytes[4] | (uint32_t)bytes[5] << 8 | (uint32_t)bytes[6] << 16 |
+                 (uint32_t)bytes[7] << 24,
+             0xCBF43926u);
+    CHECK(memcmp(bytes + 8, "123456789", 9) == 0);
+    uint32_t got = 0;
+    file = fopen(path, "rb");
+    uint8_t header[8];
+    CHECK(file != NULL && fseek(file, 17, SEEK_SET) == 0 && fread(header, 1, 8, file) == 8);
+    if (file != NULL)
+        fclose(file);
+    got = (uint32_t)header[4] | (uint32_t)header[5] << 8 | (uint32_t)header[6] << 16 |
+          (uint32_t)header[7] << 24;
+    CHECK_EQ(got, want);
+    spool_close(spool);
+    remove_directory();
+}
+
 TEST(records_come_back_in_order_and_once_acknowledged_are_gone) {
     fresh_directory();
     struct spool *spool = open_spool(1024 * 1024);
@@ -292,16 +369,18 @@ TEST(a_disk_that_takes_nothing_more_loses_the_record_counted_and_nothing_else) {
         setrlimit(RLIMIT_FSIZE, &limit);
         char record[1000];
         memset(record, 'y', sizeof record);
-        int written = 0, failed = 0;
-        for (int i = 0; i < 10; i++) {
-            if (spool_append(spool, record, sizeof record) == 0)
-                written++;
-            else
+        int failed = 0;
+        for (int i = 0; i < 10; i++)
+            if (spool_append(spool, record, sizeof record) != 0)
                 failed++;
-        }
+        /* Appends wait in memory: the sync writes them and finds the disk full. */
+        if (spool_sync(spool) == 0)
+            _exit(13);
         struct spool_stats stats;
         spool_stats(spool, &stats);
-        if (written == 0 || failed == 0 || stats.lost != (uint64_t)failed ||
+        int written = 10 - (int)stats.lost;
+        if (written == 0 || stats.lost == 0 || stats.lost < (uint64_t)failed ||
+            stats.queued != (uint64_t)written ||
             strstr(spool_error(spool), "cannot write a record") == NULL)
             _exit(11);
         /* What was written is intact. */
@@ -350,5 +429,7 @@ int main(void) {
     RUN(bad_arguments_and_a_directory_that_cannot_be_made_are_refused);
     RUN(read_ahead_hands_out_in_order_and_acknowledges_by_ticket);
     RUN(records_dropped_while_in_flight_make_their_tickets_stale);
+    RUN(records_larger_than_the_buffers_and_a_mix_of_sizes_come_back_whole);
+    RUN(a_record_on_disk_is_its_length_its_crc32_and_its_bytes);
     return harness_result();
 }

@@ -171,10 +171,25 @@ void text_write_escaped(FILE *out, const char *text, size_t length) {
     write_text(out, text, length, 0);
 }
 
+/* Printable ASCII that goes into a JSON string as it is: neither a quote nor a backslash. */
+static int plain_ascii(unsigned char c) {
+    return c >= 0x20 && c < 0x7F && c != '"' && c != '\\';
+}
+
 static void put_string(struct json *json, size_t *at, const char *value) {
     size_t length = strlen(value), done = 0;
     put(json, at, "\"", 1);
     while (done < length && *at <= FIELD_LIMIT(json)) {
+        /* A run of plain ASCII in one copy (an audit record is mostly that), then one
+         * character that needs a look. */
+        size_t run = done;
+        while (run < length && plain_ascii((unsigned char)value[run]))
+            run++;
+        if (run > done) {
+            put(json, at, value + done, run - done);
+            done = run;
+            continue;
+        }
         char piece[6];
         size_t piece_length;
         done += json_escape_next(value + done, length - done, piece, &piece_length);
@@ -233,9 +248,13 @@ void json_string(struct json *json, const char *key, const char *value) {
 }
 
 void json_uint(struct json *json, const char *key, uint64_t value) {
-    char digits[24];
-    snprintf(digits, sizeof digits, "%" PRIu64, value);
-    field_literal(json, key, digits);
+    char digits[24], *at = digits + sizeof digits - 1;
+    *at = '\0';
+    do {
+        *--at = (char)('0' + value % 10);
+        value /= 10;
+    } while (value > 0);
+    field_literal(json, key, at);
 }
 
 void json_int(struct json *json, const char *key, int64_t value) {

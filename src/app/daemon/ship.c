@@ -21,7 +21,10 @@
 #define BACKOFF_FIRST_MS 500
 #define BACKOFF_MAX_MS 30000
 #define CURSOR_SYNC_MS 200 /* acknowledgements alone are made durable at most this often */
-#define RECORD_HEAD 10     /* version, severity, time */
+#define BATCH_MS 10        /* records are taken into the spool (and synced) this often, at most */
+#define BATCH_BYTES (1024 * 1024) /* ...or as soon as this much waits */
+#define IDLE_MS 200               /* no record for this long: the thread sleeps until woken */
+#define RECORD_HEAD 10            /* version, severity, time */
 #define NOTICES 4
 #define LOSS_REPORT_MS 10000
 
@@ -56,6 +59,7 @@ struct ship {
     uint64_t queue_records;
     struct notice notices[NOTICES];
     int stopping;
+    int sleeping; /* the thread waits for a wake-up: the next record sends one */
     struct ship_stats stats;
     int failing, unreported;
     char message[512];
@@ -175,9 +179,12 @@ void ship_push(struct ship *ship, int severity, const char *msgid, const char *j
         return;
     }
     ship->queue_records++;
-    int first = ship->queue_records == 1;
+    /* A busy thread comes for the records within BATCH_MS by itself: one wake-up per idle
+     * spell, not one per record. */
+    int wake_now = ship->sleeping || ship->queue.length >= BATCH_BYTES;
+    ship->sleeping = 0;
     pthread_mutex_unlock(&ship->lock);
-    if (first)
+    if (wake_now)
         wake(ship);
 }
 
@@ -292,7 +299,7 @@ static void append_loss(struct ship *ship, uint64_t dropped, uint64_t queue_drop
     ship->total_spool_full += dropped;
     ship->total_queue_full += queue_dropped;
     ship->total_disk_errors += lost;
-    char time[40];
+    char time[80];
     int64_t now = wall_ms();
     ship_format_time(now, time, sizeof time);
     struct json json;
@@ -460,18 +467,24 @@ static void *run(void *argument) {
     struct ship *ship = argument;
     char error[512];
     uint64_t spool_dropped_seen = 0;
+    int64_t taken_at = 0, record_at = 0;
     for (;;) {
+        int64_t now = monotonic_ms();
         pthread_mutex_lock(&ship->lock);
         int stopping = ship->stopping;
         int queued = ship->queue_records > 0 || ship->queue_dropped > 0;
+        size_t waiting = ship->queue.length;
         pthread_mutex_unlock(&ship->lock);
         if (stopping)
             break;
-        if (queued)
+        /* Records are taken in batches: one append run and one fsync for each. */
+        int take = queued && (now - taken_at >= BATCH_MS || waiting >= BATCH_BYTES);
+        if (take) {
             take_queue(ship);
-        sync_spool(ship, queued);
+            taken_at = record_at = now;
+        }
+        sync_spool(ship, take);
 
-        int64_t now = monotonic_ms();
         if (ship->connected < 0 && now >= ship->retry_at) {
             if (ship->link->ops->connect(ship->link, error, sizeof error) == 0)
                 ship->connected = 0;
@@ -493,6 +506,17 @@ static void *run(void *argument) {
         publish_stats(ship);
 
         int timeout = ship->dirty ? CURSOR_SYNC_MS : 1000;
+        /* Busy lately: back for the next batch by itself. Idle: asleep until a record comes. */
+        pthread_mutex_lock(&ship->lock);
+        if (ship->queue_records > 0 || ship->queue_dropped > 0) {
+            int64_t next = taken_at + BATCH_MS - monotonic_ms();
+            timeout = next > 0 ? (int)next : 0;
+        } else if (monotonic_ms() - record_at < IDLE_MS) {
+            timeout = timeout < BATCH_MS ? timeout : BATCH_MS;
+        } else {
+            ship->sleeping = 1;
+        }
+        pthread_mutex_unlock(&ship->lock);
         if (ship->connected < 0) {
             int64_t wait = ship->retry_at - monotonic_ms();
             if (wait < timeout)

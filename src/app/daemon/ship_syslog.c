@@ -168,7 +168,7 @@ static int syslog_room(struct ship_link *base) {
 
 size_t ship_syslog_format(char *out, size_t capacity, int facility, const char *hostname,
                           const char *app_name, long pid, const struct ship_record *record) {
-    char time[40], header[512];
+    char time[80], header[512];
     ship_format_time(record->time_ms, time, sizeof time);
     const char *msgid = record->msgid[0] != '\0' ? record->msgid : "-";
     int header_length =

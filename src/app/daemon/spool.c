@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +13,9 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#define HEADER 8       /* length, CRC-32 */
+#define HEADER 8 /* length, CRC-32 */
+#define WRITE_BUFFER (256 * 1024)
+#define READ_WINDOW (256 * 1024)
 #define CURSOR_SIZE 20 /* segment number, offset, CRC-32 */
 
 struct segment {
@@ -30,7 +33,6 @@ struct spool {
     struct segment *segments; /* oldest first; the last one is written to */
     size_t count, capacity;
     int write_fd;
-    int read_fd;          /* of segments[0], or -1 */
     uint64_t read_offset; /* in segments[0]: the first record not acknowledged */
     uint64_t read_index;  /* records of segments[0] acknowledged */
     uint8_t *buffer;
@@ -45,18 +47,58 @@ struct spool {
     int send_fd;
     uint64_t sent;
     uint64_t head;
+    /* The lengths (header included) of the `sent` records handed out, oldest first: an
+     * acknowledgement moves the cursor without reading the record again. */
+    uint32_t *lengths;
+    size_t lengths_head, lengths_capacity;
+    /* Appends wait here (whole records, of the newest segment) until WRITE_BUFFER bytes, a
+     * sync, a rotation or a read of the newest segment: one write for many records. */
+    uint8_t *pending;
+    size_t pending_length;
+    uint64_t pending_records;
+    /* Reads come through a window of the segment being read: one pread for many records. */
+    uint8_t *window;
+    uint64_t window_number, window_offset;
+    size_t window_length;
     uint64_t dropped_pending;
     struct spool_stats stats;
     char error[512];
 };
 
-static uint32_t crc32(const uint8_t *data, size_t length) {
-    uint32_t crc = 0xFFFFFFFFu;
-    for (size_t i = 0; i < length; i++) {
-        crc ^= data[i];
+/* CRC-32 (IEEE 802.3, reflected, 0xEDB88320; "123456789" sums to CBF43926), eight bytes at a
+ * time through eight tables ("slicing by 8"): every record is summed when appended and when read
+ * back, at up to the gateway's request rate. */
+static uint32_t crc_tables[8][256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static void crc_init(void) {
+    for (uint32_t n = 0; n < 256; n++) {
+        uint32_t crc = n;
         for (int bit = 0; bit < 8; bit++)
             crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+        crc_tables[0][n] = crc;
     }
+    for (uint32_t n = 0; n < 256; n++)
+        for (int k = 1; k < 8; k++)
+            crc_tables[k][n] =
+                (crc_tables[k - 1][n] >> 8) ^ crc_tables[0][crc_tables[k - 1][n] & 0xFFu];
+}
+
+static uint32_t crc32(const uint8_t *data, size_t length) {
+    pthread_once(&crc_once, crc_init);
+    uint32_t crc = 0xFFFFFFFFu;
+    for (; length >= 8; data += 8, length -= 8) {
+        uint32_t one = crc ^ ((uint32_t)data[0] | (uint32_t)data[1] << 8 | (uint32_t)data[2] << 16 |
+                              (uint32_t)data[3] << 24);
+        uint32_t two = (uint32_t)data[4] | (uint32_t)data[5] << 8 | (uint32_t)data[6] << 16 |
+                       (uint32_t)data[7] << 24;
+        crc = crc_tables[7][one & 0xFFu] ^ crc_tables[6][(one >> 8) & 0xFFu] ^
+              crc_tables[5][(one >> 16) & 0xFFu] ^ crc_tables[4][one >> 24] ^
+              crc_tables[3][two & 0xFFu] ^ crc_tables[2][(two >> 8) & 0xFFu] ^
+              crc_tables[1][(two >> 16) & 0xFFu] ^ crc_tables[0][two >> 24];
+    }
+    while (length-- > 0)
+        crc = crc_tables[0][(crc ^ *data++) & 0xFFu] ^ (crc >> 8);
     return ~crc;
 }
 
@@ -162,9 +204,14 @@ static void remove_oldest(struct spool *spool, int counted) {
         spool->dropped_pending += lost;
         spool->head += lost;
         /* Handed out and now dropped: their acknowledgements, by ticket, no longer count. */
-        spool->sent =
-            spool->send_number == oldest->number || spool->sent < lost ? 0 : spool->sent - lost;
+        uint64_t gone =
+            spool->send_number == oldest->number || spool->sent < lost ? spool->sent : lost;
+        spool->sent -= gone;
+        spool->lengths_head =
+            spool->lengths_capacity ? (spool->lengths_head + gone) % spool->lengths_capacity : 0;
     }
+    if (spool->window_number == oldest->number)
+        spool->window_length = 0;
     if (spool->send_number == oldest->number) {
         if (spool->send_fd >= 0)
             close(spool->send_fd);
@@ -175,18 +222,62 @@ static void remove_oldest(struct spool *spool, int counted) {
     char name[64];
     segment_name(oldest->number, name, sizeof name);
     unlinkat(spool->directory_fd, name, 0);
-    if (spool->read_fd >= 0) {
-        close(spool->read_fd);
-        spool->read_fd = -1;
-    }
     memmove(spool->segments, spool->segments + 1, (spool->count - 1) * sizeof *spool->segments);
     spool->count--;
     spool->read_offset = 0;
     spool->read_index = 0;
 }
 
+/* Writes the appends that wait (to the newest segment). On failure the whole records that
+ * reached the file stay, the rest are counted as lost, and -1 is returned. */
+static int flush_pending(struct spool *spool) {
+    if (spool->pending_length == 0)
+        return 0;
+    struct segment *current = &spool->segments[spool->count - 1];
+    uint64_t durable = current->size - spool->pending_length;
+    size_t done = 0;
+    int error = 0;
+    while (done < spool->pending_length) {
+        ssize_t count = write(spool->write_fd, spool->pending + done, spool->pending_length - done);
+        if (count < 0 && errno == EINTR)
+            continue;
+        if (count <= 0) {
+            error = count < 0 ? errno : ENOSPC;
+            break;
+        }
+        done += (size_t)count;
+    }
+    if (error == 0) {
+        spool->pending_length = 0;
+        spool->pending_records = 0;
+        return 0;
+    }
+    /* Keep the whole records that made it; the segment ends after the last of them. */
+    size_t kept_bytes = 0;
+    uint64_t kept = 0;
+    while (kept_bytes + HEADER <= done) {
+        uint64_t next = kept_bytes + HEADER + get32(spool->pending + kept_bytes);
+        if (next > done)
+            break;
+        kept_bytes = (size_t)next;
+        kept++;
+    }
+    if (ftruncate(spool->write_fd, (off_t)(durable + kept_bytes)) != 0) {
+        /* then the next open finds the cut record and drops it */
+    }
+    uint64_t lost = spool->pending_records - kept;
+    spool->stats.lost += lost;
+    current->size = durable + kept_bytes;
+    current->records -= lost;
+    spool->pending_length = 0;
+    spool->pending_records = 0;
+    return fail(spool, "cannot write a record", error);
+}
+
 /* Closes the segment being written (durably) and begins the next one. */
 static int rotate(struct spool *spool) {
+    if (spool->count > 0)
+        (void)flush_pending(spool); /* a failure is counted; the segment ends where it can */
     uint64_t number = spool->count > 0 ? spool->segments[spool->count - 1].number + 1 : 1;
     char name[64];
     segment_name(number, name, sizeof name);
@@ -324,16 +415,26 @@ int spool_open(const char *path, uint64_t max_bytes, struct spool **out, char *e
     spool->max_bytes = max_bytes;
     spool->segment_bytes =
         max_bytes / 16 > SPOOL_MIN_BYTES / 4 ? max_bytes / 16 : SPOOL_MIN_BYTES / 4;
-    spool->write_fd = spool->read_fd = spool->send_fd = spool->cursor_fd = -1;
+    spool->write_fd = spool->send_fd = spool->cursor_fd = -1;
+    spool->pending = malloc(WRITE_BUFFER);
+    spool->window = malloc(READ_WINDOW);
+    if (spool->pending == NULL || spool->window == NULL) {
+        free(spool->pending);
+        free(spool->window);
+        free(spool);
+        snprintf(error, capacity, "spool %.200s: out of memory", path);
+        return -1;
+    }
+    spool->directory_fd = -1;
     if (mkdir(path, 0700) != 0 && errno != EEXIST) {
         snprintf(error, capacity, "spool %.200s: cannot create it: %s", path, strerror(errno));
-        free(spool);
+        spool_close(spool);
         return -1;
     }
     spool->directory_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (spool->directory_fd < 0) {
         snprintf(error, capacity, "spool %.200s: %s", path, strerror(errno));
-        free(spool);
+        spool_close(spool);
         return -1;
     }
     spool->cursor_fd = openat(spool->directory_fd, "cursor", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -386,6 +487,24 @@ int spool_append(struct spool *spool, const void *record, size_t length) {
     uint8_t header[HEADER];
     put32(header, (uint32_t)length);
     put32(header + 4, crc32(record, length));
+    if (need <= WRITE_BUFFER && spool->pending != NULL) {
+        if (spool->pending_length + need > WRITE_BUFFER && flush_pending(spool) != 0) {
+            /* counted; the record goes to the emptied buffer all the same */
+        }
+        current = &spool->segments[spool->count - 1];
+        memcpy(spool->pending + spool->pending_length, header, HEADER);
+        memcpy(spool->pending + spool->pending_length + HEADER, record, length);
+        spool->pending_length += (size_t)need;
+        spool->pending_records++;
+        current->size += need;
+        current->records++;
+        spool->stats.appended++;
+        return 0;
+    }
+    if (flush_pending(spool) != 0) {
+        /* counted */
+    }
+    current = &spool->segments[spool->count - 1];
     struct iovec parts[2] = {{header, HEADER}, {(void *)(uintptr_t)record, length}};
     size_t done = 0;
     int error = 0;
@@ -420,7 +539,7 @@ int spool_append(struct spool *spool, const void *record, size_t length) {
 }
 
 int spool_sync(struct spool *spool) {
-    int rc = 0;
+    int rc = flush_pending(spool);
     if (spool->write_fd >= 0 && fsync(spool->write_fd) != 0)
         rc = fail(spool, "fsync", errno);
     uint8_t cursor[CURSOR_SIZE];
@@ -448,6 +567,64 @@ void spool_rewind(struct spool *spool) {
     spool->send_number = spool->count > 0 ? spool->segments[0].number : 0;
     spool->send_offset = spool->read_offset;
     spool->sent = 0;
+    spool->lengths_head = 0;
+}
+
+/* Remembers the length of a record handed out, for its acknowledgement. */
+static int remember_length(struct spool *spool, uint32_t length) {
+    if (spool->sent == spool->lengths_capacity) {
+        size_t capacity = spool->lengths_capacity ? spool->lengths_capacity * 2 : 1024;
+        uint32_t *bigger = malloc(capacity * sizeof *bigger);
+        if (bigger == NULL)
+            return -1;
+        for (uint64_t i = 0; i < spool->sent; i++)
+            bigger[i] = spool->lengths[(spool->lengths_head + i) % spool->lengths_capacity];
+        free(spool->lengths);
+        spool->lengths = bigger;
+        spool->lengths_capacity = capacity;
+        spool->lengths_head = 0;
+    }
+    spool->lengths[(spool->lengths_head + spool->sent) % spool->lengths_capacity] = length;
+    return 0;
+}
+
+/* The record at `offset` of `segment` (of `size` bytes) through the read window: its length,
+ * with *record pointing at its bytes (valid until the next read), or -1 when what is there is
+ * no whole, intact record. */
+static long window_record(struct spool *spool, const struct segment *segment, int fd,
+                          uint64_t offset, const uint8_t **record) {
+    for (int attempt = 0; attempt < 2; attempt++) {
+        int inside = spool->window_number == segment->number && offset >= spool->window_offset &&
+                     offset + HEADER <= spool->window_offset + spool->window_length;
+        if (inside) {
+            const uint8_t *at = spool->window + (offset - spool->window_offset);
+            uint32_t length = get32(at);
+            if (length == 0 || length > SPOOL_RECORD_MAX ||
+                offset + HEADER + length > segment->size)
+                return -1;
+            if (offset + HEADER + length <= spool->window_offset + spool->window_length) {
+                if (crc32(at + HEADER, length) != get32(at + 4))
+                    return -1;
+                *record = at + HEADER;
+                return (long)length;
+            }
+            if (HEADER + (uint64_t)length > READ_WINDOW) {
+                /* Larger than the window: read on its own. */
+                long got = read_record(spool, fd, offset, segment->size);
+                *record = spool->buffer;
+                return got;
+            }
+        }
+        uint64_t want = segment->size - offset < READ_WINDOW ? segment->size - offset : READ_WINDOW;
+        if (want < HEADER || read_at(fd, spool->window, (size_t)want, offset) != 0) {
+            spool->window_length = 0;
+            return -1;
+        }
+        spool->window_number = segment->number;
+        spool->window_offset = offset;
+        spool->window_length = (size_t)want;
+    }
+    return -1;
 }
 
 /* At the first unacknowledged record with nothing handed out, a record that does not read
@@ -484,6 +661,8 @@ int spool_next(struct spool *spool, const void **record, size_t *length, uint64_
             spool_rewind(spool);
             continue;
         }
+        if (index == spool->count - 1 && spool->pending_length > 0)
+            (void)flush_pending(spool); /* counted when it fails; the size follows */
         struct segment *segment = &spool->segments[index];
         if (spool->send_offset >= segment->size) {
             if (index + 1 >= spool->count)
@@ -500,9 +679,12 @@ int spool_next(struct spool *spool, const void **record, size_t *length, uint64_
             segment_name(segment->number, name, sizeof name);
             spool->send_fd = openat(spool->directory_fd, name, O_RDONLY | O_CLOEXEC);
         }
+        const uint8_t *bytes = NULL;
         long got = spool->send_fd >= 0
-                       ? read_record(spool, spool->send_fd, spool->send_offset, segment->size)
+                       ? window_record(spool, segment, spool->send_fd, spool->send_offset, &bytes)
                        : -1;
+        if (got >= 0 && remember_length(spool, HEADER + (uint32_t)got) != 0)
+            return 0; /* out of memory: nothing more handed out for now */
         if (got < 0) {
             /* Damaged since it was written. Ahead of records still in flight, wait for them:
              * the damage is dealt with from the first unacknowledged record. */
@@ -512,7 +694,7 @@ int spool_next(struct spool *spool, const void **record, size_t *length, uint64_
                 return 0;
             continue;
         }
-        *record = spool->buffer;
+        *record = bytes;
         *length = (size_t)got;
         if (ticket != NULL)
             *ticket = spool->head + spool->sent;
@@ -525,18 +707,8 @@ int spool_next(struct spool *spool, const void **record, size_t *length, uint64_
 /* Acknowledges the first unacknowledged record, which was handed out. */
 static void ack_one(struct spool *spool) {
     struct segment *oldest = &spool->segments[0];
-    uint8_t header[HEADER];
-    if (spool->read_fd < 0) {
-        char name[64];
-        segment_name(oldest->number, name, sizeof name);
-        spool->read_fd = openat(spool->directory_fd, name, O_RDONLY | O_CLOEXEC);
-    }
-    if (spool->read_fd < 0 || read_at(spool->read_fd, header, HEADER, spool->read_offset) != 0) {
-        /* Cannot happen for a record that was read whole: start again from the cursor. */
-        spool_rewind(spool);
-        return;
-    }
-    spool->read_offset += HEADER + (uint64_t)get32(header);
+    spool->read_offset += spool->lengths[spool->lengths_head];
+    spool->lengths_head = (spool->lengths_head + 1) % spool->lengths_capacity;
     spool->read_index++;
     spool->head++;
     spool->sent--;
@@ -590,8 +762,6 @@ void spool_close(struct spool *spool) {
         spool_sync(spool);
     if (spool->write_fd >= 0)
         close(spool->write_fd);
-    if (spool->read_fd >= 0)
-        close(spool->read_fd);
     if (spool->send_fd >= 0)
         close(spool->send_fd);
     if (spool->cursor_fd >= 0)
@@ -600,5 +770,8 @@ void spool_close(struct spool *spool) {
         close(spool->directory_fd);
     free(spool->segments);
     free(spool->buffer);
+    free(spool->pending);
+    free(spool->window);
+    free(spool->lengths);
     free(spool);
 }
