@@ -24,6 +24,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 DEADLINE=20
 # shellcheck source=../lib/harness.sh
 . "$here/../lib/harness.sh"
+# shellcheck source=sinks_lib.sh
+. "$here/sinks_lib.sh"
 plan 28
 rsyslogd=/usr/sbin/rsyslogd
 [ -x "$rsyslogd" ] || skip_all "rsyslogd is missing (apt-get install rsyslog rsyslog-openssl)"
@@ -93,21 +95,6 @@ same_records() {
     diff <(received "$1") "$scratch/audit.log" >"$scratch/diff.out"
 }
 
-# wait_metric NAME VALUE: until the metric reads VALUE (records count as delivered a second after
-# the collector's TCP acknowledged them).
-wait_metric() {
-    local deadline=$((SECONDS + DEADLINE))
-    until [ "$(metric "$1")" = "$2" ]; do
-        [ $SECONDS -lt $deadline ] || return 1
-        sleep 0.05
-    done
-}
-
-metric() {
-    "$python" -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' \
-        "http://$METRICS/metrics" 2>/dev/null | sed -n "s/^$1 //p"
-}
-
 printf 'units:\n  - { id: 1, holding_registers: 0-99 }\n' >"$scratch/device.yaml"
 start_device device --listen 127.0.0.1:0 --config "$scratch/device.yaml"
 
@@ -146,26 +133,6 @@ policy:
     tables: { holding_registers: 0-9 }
     action: allow
 YAML
-}
-
-gateway_runs=0
-start_gateway() {
-    gateway_runs=$((gateway_runs + 1))
-    LOG=$scratch/gateway-$gateway_runs.log
-    "$mbsec" gateway --config "$scratch/gateway.yaml" >>"$LOG" 2>&1 &
-    GATEWAY_PID=$!
-    pids+=("$GATEWAY_PID")
-    wait_for "$LOG" "started reason" || { fail_log "the gateway starts" "$LOG"; exit 1; }
-    GATEWAY=127.0.0.1:$(ports_of "$LOG" | tail -n 1)
-    METRICS=$(sed -n 's/.*metrics on http:\/\/\([0-9.:]*\)\/metrics.*/\1/p' "$LOG" | tail -n 1)
-}
-
-# traffic N: N reads, a write allowed and one denied, each a connection of its own.
-traffic() {
-    local i
-    for ((i = 0; i < $1; i++)); do "$mbsec" read "$GATEWAY" holding $((i % 90)) 2 >/dev/null; done
-    "$mbsec" write "$GATEWAY" holding 3 "$1" >/dev/null
-    "$mbsec" write "$GATEWAY" holding 50 1 >/dev/null 2>&1
 }
 
 write_config "$COLLECTOR_PORT"

@@ -22,6 +22,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 DEADLINE=20
 # shellcheck source=../lib/harness.sh
 . "$here/../lib/harness.sh"
+# shellcheck source=sinks_lib.sh
+. "$here/sinks_lib.sh"
 plan 28
 require_program mosquitto "apt-get install mosquitto"
 require_program mosquitto_sub "apt-get install mosquitto-clients"
@@ -37,8 +39,6 @@ certify client --ca-dir "$pki/ca" --out "$pki/watcher" --role watcher
 certify ca --out-dir "$pki/rogue-ca" --name "someone else's CA"
 certify server --ca-dir "$pki/rogue-ca" --out "$pki/rogue" --ip 127.0.0.1
 [ "$pki_ok" = 1 ] || { fail "mbsec cert makes the PKI" "$(cat "$scratch/pki.out")"; exit 1; }
-
-free_port() { "$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # start_broker NAME CERT PORT [EXTRA]: mosquitto with TLS (client certificates required, the
 # certificate's CN as the user name) and persistence on PORT, or with EXTRA as its listener
@@ -109,11 +109,6 @@ wait_status() {
     done
 }
 
-metric() {
-    "$python" -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' \
-        "http://$METRICS/metrics" 2>/dev/null | sed -n "s/^$1 //p"
-}
-
 printf 'units:\n  - { id: 1, holding_registers: 0-99 }\n' >"$scratch/device.yaml"
 start_device device --listen 127.0.0.1:0 --config "$scratch/device.yaml"
 
@@ -157,26 +152,6 @@ policy:
     tables: { holding_registers: 0-9 }
     action: allow
 YAML
-}
-
-gateway_runs=0
-start_gateway() {
-    gateway_runs=$((gateway_runs + 1))
-    LOG=$scratch/gateway-$gateway_runs.log
-    "$mbsec" gateway --config "$scratch/gateway.yaml" >>"$LOG" 2>&1 &
-    GATEWAY_PID=$!
-    pids+=("$GATEWAY_PID")
-    wait_for "$LOG" "started reason" || { fail_log "the gateway starts" "$LOG"; exit 1; }
-    GATEWAY=127.0.0.1:$(ports_of "$LOG" | tail -n 1)
-    METRICS=$(sed -n 's/.*metrics on http:\/\/\([0-9.:]*\)\/metrics.*/\1/p' "$LOG" | tail -n 1)
-}
-
-# traffic N: N reads, a write allowed and one denied, each a connection of its own.
-traffic() {
-    local i
-    for ((i = 0; i < $1; i++)); do "$mbsec" read "$GATEWAY" holding $((i % 90)) 2 >/dev/null; done
-    "$mbsec" write "$GATEWAY" holding 3 "$1" >/dev/null
-    "$mbsec" write "$GATEWAY" holding 50 1 >/dev/null 2>&1
 }
 
 write_config "tls:127.0.0.1:$broker_port"

@@ -122,6 +122,24 @@ static int take_string(const struct yaml_reader *reader, const yaml_node_t *node
     return 0;
 }
 
+/* A path, resolved against the configuration file's directory, into *field (replacing it). */
+static int take_path(const struct yaml_reader *reader, const yaml_node_t *node, const char *path,
+                     char **field) {
+    const char *text;
+    size_t length;
+    int status = yaml_string(reader, node, path, 4095, &text, &length);
+    if (status == 0 && length == 0)
+        status = yaml_error(reader, node, "%s: the path is empty", path);
+    if (status != 0)
+        return status;
+    char *joined = yaml_path_from_file(reader, text, length);
+    if (joined == NULL)
+        return out_of_memory(reader, node);
+    free(*field);
+    *field = joined;
+    return 0;
+}
+
 /* audit.syslog: "unix" (/dev/log), "unix:/path", "udp:host:port". */
 static int parse_syslog(const struct yaml_reader *reader, const yaml_node_t *node,
                         struct config_guard *guard) {
@@ -227,21 +245,10 @@ int config_audit(const struct yaml_reader *reader, const yaml_node_t *node,
         yaml_node_t *value;
         yaml_mapping_pair(reader, node, i, &key, &value);
         if (strcmp(key, "file") == 0 || strcmp(key, "spool") == 0) {
-            const char *text;
-            size_t length;
             char path[16];
             snprintf(path, sizeof path, "audit.%s", key);
-            status = yaml_string(reader, value, path, 4095, &text, &length);
-            if (status == 0 && length == 0)
-                status = yaml_error(reader, value, "%s: the path is empty", path);
-            if (status == 0) {
-                char *joined = yaml_path_from_file(reader, text, length);
-                if (joined == NULL)
-                    return out_of_memory(reader, value);
-                char **field = key[0] == 'f' ? &guard->audit_file : &guard->audit_spool;
-                free(*field);
-                *field = joined;
-            }
+            status = take_path(reader, value, path,
+                               key[0] == 'f' ? &guard->audit_file : &guard->audit_spool);
         } else if (strcmp(key, "syslog") == 0) {
             syslog = value;
             status = parse_syslog(reader, value, guard);
@@ -346,18 +353,7 @@ int config_mqtt(const struct yaml_reader *reader, const yaml_node_t *node,
         } else if (strcmp(key, "username") == 0) {
             status = take_string(reader, value, path, 256, &mqtt->username);
         } else if (strcmp(key, "password_file") == 0) {
-            const char *text;
-            size_t length;
-            status = yaml_string(reader, value, path, 4095, &text, &length);
-            if (status == 0 && length == 0)
-                status = yaml_error(reader, value, "mqtt.password_file: the path is empty");
-            if (status == 0) {
-                char *joined = yaml_path_from_file(reader, text, length);
-                if (joined == NULL)
-                    return out_of_memory(reader, value);
-                free(mqtt->password_file);
-                mqtt->password_file = joined;
-            }
+            status = take_path(reader, value, path, &mqtt->password_file);
         } else if (strcmp(key, "protocol") == 0) {
             static const char *const versions[] = {"3.1.1", "5", NULL};
             size_t choice = 0;

@@ -403,25 +403,39 @@ int audit_check(const struct audit_config *config, char *error, size_t capacity)
     return check_tls(what, host, config->syslog_tls, error, capacity);
 }
 
+/* Starts the shipper of a network sink over `link` (which it takes), with its spool in
+ * SPOOL/`leaf` (SPOOL made, mode 0700, when missing). */
+static int start_shipper(struct audit *audit, const struct audit_config *config, const char *name,
+                         const char *leaf, struct ship_link *link, struct ship **ship, char *error,
+                         size_t capacity) {
+    char directory[4200];
+    if (mkdir(config->spool, 0700) != 0 && errno != EEXIST) {
+        snprintf(error, capacity, "audit spool %s: %s", config->spool, strerror(errno));
+        link->ops->destroy(link);
+        return MB_ESYSTEM;
+    }
+    snprintf(directory, sizeof directory, "%s/%s", config->spool, leaf);
+    struct ship_config ship_config = {.name = name,
+                                      .spool = directory,
+                                      .spool_bytes = config->spool_bytes,
+                                      .app_name = audit->app_name};
+    return ship_open(&ship_config, link, ship, error, capacity) == 0 ? 0 : MB_ESYSTEM;
+}
+
 /* Opens the shipper of syslog over TCP or TLS, with its spool in SPOOL/syslog. */
 static int stream_open(struct audit *audit, const struct audit_config *config, char *error,
                        size_t capacity) {
-    char host[256], directory[4200], name[300];
+    char host[256], name[300];
     uint16_t port;
     if (stream_address(config->syslog, host, sizeof host, &port) != 0) {
         snprintf(error, capacity, "audit syslog %s: not HOST:PORT", config->syslog);
         return MB_EADDRESS;
     }
+    snprintf(name, sizeof name, "audit syslog %s", config->syslog);
     if (config->spool == NULL) {
-        snprintf(error, capacity, "audit syslog %s: a spool directory is needed", config->syslog);
+        snprintf(error, capacity, "%s: a spool directory is needed", name);
         return MB_EINVAL;
     }
-    if (mkdir(config->spool, 0700) != 0 && errno != EEXIST) {
-        snprintf(error, capacity, "audit spool %s: %s", config->spool, strerror(errno));
-        return MB_ESYSTEM;
-    }
-    snprintf(directory, sizeof directory, "%s/syslog", config->spool);
-    snprintf(name, sizeof name, "audit syslog %s", config->syslog);
     struct ship_syslog_config link_config = {
         .host = host,
         .port = port,
@@ -440,20 +454,14 @@ static int stream_open(struct audit *audit, const struct audit_config *config, c
         snprintf(error, capacity, "%s: %s", name, reason);
         return MB_ECONFIG;
     }
-    struct ship_config ship_config = {.name = name,
-                                      .spool = directory,
-                                      .spool_bytes = config->spool_bytes,
-                                      .app_name = audit->app_name};
-    if (ship_open(&ship_config, link, &audit->syslog_ship, error, capacity) != 0)
-        return MB_ESYSTEM;
-    return 0;
+    return start_shipper(audit, config, name, "syslog", link, &audit->syslog_ship, error, capacity);
 }
 
 /* Opens the shipper to an MQTT broker, with its spool in SPOOL/mqtt. */
 static int mqtt_open(struct audit *audit, const struct audit_config *config, char *error,
                      size_t capacity) {
     const struct audit_mqtt *mqtt = config->mqtt;
-    char host[256], directory[4200], name[320];
+    char host[256], name[320];
     uint16_t port;
     int secure = strncmp(mqtt->broker, "tls:", 4) == 0;
     snprintf(name, sizeof name, "mqtt %s", mqtt->broker);
@@ -470,11 +478,6 @@ static int mqtt_open(struct audit *audit, const struct audit_config *config, cha
         snprintf(error, capacity, "%s: a spool directory is needed", name);
         return MB_EINVAL;
     }
-    if (mkdir(config->spool, 0700) != 0 && errno != EEXIST) {
-        snprintf(error, capacity, "audit spool %s: %s", config->spool, strerror(errno));
-        return MB_ESYSTEM;
-    }
-    snprintf(directory, sizeof directory, "%s/mqtt", config->spool);
     struct ship_mqtt_config link_config = {
         .host = host,
         .port = port,
@@ -493,14 +496,9 @@ static int mqtt_open(struct audit *audit, const struct audit_config *config, cha
         snprintf(error, capacity, "%s: %s", name, reason);
         return MB_ECONFIG;
     }
-    struct ship_config ship_config = {.name = name,
-                                      .spool = directory,
-                                      .spool_bytes = config->spool_bytes,
-                                      .app_name = audit->app_name};
-    if (ship_open(&ship_config, link, &audit->mqtt_ship, error, capacity) != 0)
-        return MB_ESYSTEM;
-    audit->mqtt_records = mqtt->records;
-    return 0;
+    int rc = start_shipper(audit, config, name, "mqtt", link, &audit->mqtt_ship, error, capacity);
+    audit->mqtt_records = rc == 0 && mqtt->records;
+    return rc;
 }
 
 static void hostname_field(char *field) {

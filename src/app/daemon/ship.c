@@ -259,10 +259,13 @@ static void report(struct ship *ship, const char *fmt, ...) __attribute__((forma
 
 static void report(struct ship *ship, const char *fmt, ...) {
     pthread_mutex_lock(&ship->lock);
-    va_list args;
-    va_start(args, fmt);
-    vsnprintf(ship->message, sizeof ship->message, fmt, args);
-    va_end(args);
+    /* A line not yet taken (a loss, say) is not written over by a connection's failure. */
+    if (!ship->unreported) {
+        va_list args;
+        va_start(args, fmt);
+        vsnprintf(ship->message, sizeof ship->message, fmt, args);
+        va_end(args);
+    }
     if (!ship->failing) {
         ship->failing = 1;
         ship->unreported = 1;

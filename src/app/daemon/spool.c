@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #define HEADER 8 /* length, CRC-32 */
@@ -54,7 +53,7 @@ struct spool {
     /* Appends wait here (whole records, of the newest segment) until WRITE_BUFFER bytes, a
      * sync, a rotation or a read of the newest segment: one write for many records. */
     uint8_t *pending;
-    size_t pending_length;
+    size_t pending_length, pending_capacity;
     uint64_t pending_records;
     /* Reads come through a window of the segment being read: one pread for many records. */
     uint8_t *window;
@@ -417,6 +416,7 @@ int spool_open(const char *path, uint64_t max_bytes, struct spool **out, char *e
         max_bytes / 16 > SPOOL_MIN_BYTES / 4 ? max_bytes / 16 : SPOOL_MIN_BYTES / 4;
     spool->write_fd = spool->send_fd = spool->cursor_fd = -1;
     spool->pending = malloc(WRITE_BUFFER);
+    spool->pending_capacity = WRITE_BUFFER;
     spool->window = malloc(READ_WINDOW);
     if (spool->pending == NULL || spool->window == NULL) {
         free(spool->pending);
@@ -484,57 +484,32 @@ int spool_append(struct spool *spool, const void *record, size_t length) {
         }
         current = &spool->segments[spool->count - 1];
     }
-    uint8_t header[HEADER];
-    put32(header, (uint32_t)length);
-    put32(header + 4, crc32(record, length));
-    if (need <= WRITE_BUFFER && spool->pending != NULL) {
-        if (spool->pending_length + need > WRITE_BUFFER && flush_pending(spool) != 0) {
-            /* counted; the record goes to the emptied buffer all the same */
-        }
-        current = &spool->segments[spool->count - 1];
-        memcpy(spool->pending + spool->pending_length, header, HEADER);
-        memcpy(spool->pending + spool->pending_length + HEADER, record, length);
-        spool->pending_length += (size_t)need;
-        spool->pending_records++;
-        current->size += need;
-        current->records++;
-        spool->stats.appended++;
-        return 0;
+    /* Into the write buffer, written when full (a record larger than it gets a buffer of its
+     * size, written at once), at a sync, a rotation or a read of this segment. */
+    if (spool->pending_length > 0 && spool->pending_length + need > WRITE_BUFFER &&
+        flush_pending(spool) != 0) {
+        /* counted; the record goes to the emptied buffer all the same */
     }
-    if (flush_pending(spool) != 0) {
-        /* counted */
+    if (need > spool->pending_capacity) {
+        uint8_t *bigger = realloc(spool->pending, (size_t)need);
+        if (bigger == NULL) {
+            spool->stats.lost++;
+            return fail(spool, "cannot write a record", ENOMEM);
+        }
+        spool->pending = bigger;
+        spool->pending_capacity = (size_t)need;
     }
     current = &spool->segments[spool->count - 1];
-    struct iovec parts[2] = {{header, HEADER}, {(void *)(uintptr_t)record, length}};
-    size_t done = 0;
-    int error = 0;
-    while (done < need) {
-        ssize_t count;
-        if (done < HEADER) {
-            struct iovec rest[2] = {{header + done, HEADER - done}, parts[1]};
-            count = writev(spool->write_fd, rest, 2);
-        } else {
-            count = write(spool->write_fd, (const uint8_t *)record + (done - HEADER), need - done);
-        }
-        if (count < 0 && errno == EINTR)
-            continue;
-        if (count <= 0) {
-            error = count < 0 ? errno : ENOSPC;
-            break;
-        }
-        done += (size_t)count;
-    }
-    if (error != 0) {
-        /* Nothing half-written stays: the segment ends at its last whole record. */
-        if (ftruncate(spool->write_fd, (off_t)current->size) != 0) {
-            /* then the next open finds the cut record and drops it */
-        }
-        spool->stats.lost++;
-        return fail(spool, "cannot write a record", error);
-    }
+    put32(spool->pending + spool->pending_length, (uint32_t)length);
+    put32(spool->pending + spool->pending_length + 4, crc32(record, length));
+    memcpy(spool->pending + spool->pending_length + HEADER, record, length);
+    spool->pending_length += (size_t)need;
+    spool->pending_records++;
     current->size += need;
     current->records++;
     spool->stats.appended++;
+    if (spool->pending_length >= WRITE_BUFFER && flush_pending(spool) != 0)
+        return -1; /* counted */
     return 0;
 }
 
