@@ -180,8 +180,10 @@ void ship_push(struct ship *ship, int severity, const char *msgid, const char *j
     }
     ship->queue_records++;
     /* A busy thread comes for the records within BATCH_MS by itself: one wake-up per idle
-     * spell, not one per record. */
-    int wake_now = ship->sleeping || ship->queue.length >= BATCH_BYTES;
+     * spell, and one when the queue first reaches BATCH_BYTES, not one per record. */
+    size_t added = 4 + head_length + json_length;
+    int wake_now = ship->sleeping ||
+                   (ship->queue.length >= BATCH_BYTES && ship->queue.length - added < BATCH_BYTES);
     ship->sleeping = 0;
     pthread_mutex_unlock(&ship->lock);
     if (wake_now)

@@ -8,7 +8,7 @@
 
 #include "app/daemon/ship_stream.h"
 
-#define WINDOW_MAX 256 /* PUBLISH packets in flight, at most */
+#define WINDOW_MAX 2048 /* PUBLISH packets in flight, at most */
 #define CONNACK_TIMEOUT_MS 10000
 #define IN_MAX (64 * 1024)   /* the largest packet taken from the broker */
 #define OUT_MAX (256 * 1024) /* bytes of packets not yet written */
