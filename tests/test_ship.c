@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "app/common/log.h"
 #include "app/daemon/ship.h"
 #include "app/daemon/ship_mqtt.h"
 #include "app/daemon/ship_syslog.h"
@@ -532,6 +533,18 @@ TEST(records_survive_encoding_and_bad_encodings_are_refused) {
     char time[40];
     ship_format_time(1765000000123LL, time, sizeof time);
     CHECK_STR(time, "2025-12-06T05:46:40.123Z");
+    /* The logs' and records' time, cached per second: the same text, across seconds too. */
+    log_time_of(1765000000123ULL, time, sizeof time);
+    CHECK_STR(time, "2025-12-06T05:46:40.123Z");
+    log_time_of(1765000000999ULL, time, sizeof time);
+    CHECK_STR(time, "2025-12-06T05:46:40.999Z");
+    log_time_of(1765000001005ULL, time, sizeof time);
+    CHECK_STR(time, "2025-12-06T05:46:41.005Z");
+    log_time_of(0, time, sizeof time);
+    CHECK_STR(time, "1970-01-01T00:00:00.000Z");
+    char small[8] = "x";
+    log_time_of(1765000000123ULL, small, sizeof small);
+    CHECK_STR(small, "");
     uint32_t value;
     const uint8_t one[] = {0x7F}, two[] = {0x80, 0x01}, five[] = {0xFF, 0xFF, 0xFF, 0xFF, 0x7F};
     CHECK_EQ(ship_mqtt_varint(one, 1, &value), 1);

@@ -198,11 +198,21 @@ static void put_string(struct json *json, size_t *at, const char *value) {
     put(json, at, "\"", 1);
 }
 
-/* Starts a field at json->length: the separator, the key and its colon. */
+/* Starts a field at json->length: the separator, the key and its colon. Keys are the
+ * program's own words; one that would need escaping still gets it. */
 static size_t field_start(struct json *json, const char *key) {
     size_t at = json->length;
     if (json->fields > 0)
         put(json, &at, ",", 1);
+    size_t length = strlen(key), plain = 0;
+    while (plain < length && plain_ascii((unsigned char)key[plain]))
+        plain++;
+    if (plain == length) {
+        put(json, &at, "\"", 1);
+        put(json, &at, key, length);
+        put(json, &at, "\":", 2);
+        return at;
+    }
     put_string(json, &at, key);
     put(json, &at, ":", 1);
     return at;

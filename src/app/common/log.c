@@ -42,11 +42,32 @@ const char *log_format_flag(const char *text, int *value) {
 }
 
 void log_time_of(uint64_t wall_ms, char *text, size_t capacity) {
+    /* The date and time of the second, formatted once a second per thread: an audit record
+     * for every request asks for it up to hundreds of thousands of times a second. */
+    static _Thread_local time_t cached_second = (time_t)-1;
+    static _Thread_local char cached[32];
+    static _Thread_local size_t cached_length;
     time_t seconds = (time_t)(wall_ms / 1000);
-    struct tm utc;
-    gmtime_r(&seconds, &utc);
-    size_t used = strftime(text, capacity, "%Y-%m-%dT%H:%M:%S", &utc);
-    snprintf(text + used, capacity - used, ".%03dZ", (int)(wall_ms % 1000));
+    if (seconds != cached_second) {
+        struct tm utc;
+        gmtime_r(&seconds, &utc);
+        cached_length = strftime(cached, sizeof cached, "%Y-%m-%dT%H:%M:%S", &utc);
+        cached_second = seconds;
+    }
+    unsigned ms = (unsigned)(wall_ms % 1000);
+    if (capacity < cached_length + 6) {
+        if (capacity > 0)
+            text[0] = '\0';
+        return;
+    }
+    memcpy(text, cached, cached_length);
+    char *at = text + cached_length;
+    at[0] = '.';
+    at[1] = (char)('0' + ms / 100);
+    at[2] = (char)('0' + ms / 10 % 10);
+    at[3] = (char)('0' + ms % 10);
+    at[4] = 'Z';
+    at[5] = '\0';
 }
 
 uint64_t log_wall_ms(void) {
