@@ -15,7 +15,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 examples=$here/../../examples
 # shellcheck source=../lib/harness.sh
 . "$here/../lib/harness.sh"
-plan 23
+plan 26
 
 cp -R "$examples" "$scratch/examples"
 rm -rf "$scratch/examples/pki"
@@ -37,6 +37,11 @@ done
     fail "the examples were found" "only $count"
 expect_cmd "make-pki.sh again leaves the certificates alone" 0 "" -- \
     sh "$scratch/examples/make-pki.sh" "$scratch/examples/pki" "$mbsec"
+
+# What fleet.yaml's comments promise: the network sinks and their spool.
+expect_cmd "fleet.yaml: --check names the broker, the name and the MQTT version" 0 \
+    "mqtt: tls:broker.plant.example:8883 \(MQTT 5, QoS 1\), as line-3-gw" -- \
+    "$mbsec" gateway --check "$scratch/examples/fleet.yaml"
 
 # What gateway.yaml's comments promise.
 gw=$scratch/examples/gateway.yaml
