@@ -531,8 +531,15 @@ TEST(records_survive_encoding_and_bad_encodings_are_refused) {
     CHECK_EQ(ship_decode(buffer, length, &record), -1);
     CHECK_EQ(ship_encode(buffer, 8, 4, 0, "denied", "{}", 2), 0);
     char time[40];
-    ship_format_time(1765000000123LL, time, sizeof time);
-    CHECK_STR(time, "2025-12-06T05:46:40.123Z");
+    /* The RFC 5424 header the stream link and the datagram sink share. */
+    char header[128];
+    int header_length = ship_syslog_header(header, sizeof header, 13, 4, 1765000000123ULL, "host",
+                                           "mbsec-gateway", 42, "denied");
+    CHECK_STR(header, "<108>1 2025-12-06T05:46:40.123Z host mbsec-gateway 42 denied - ");
+    CHECK_EQ(header_length, (int)strlen(header));
+    ship_syslog_header(header, sizeof header, 13, 6, 1765000000123ULL, "host", "app", 42, "");
+    CHECK_STR(header, "<110>1 2025-12-06T05:46:40.123Z host app 42 - - ");
+    CHECK_EQ(ship_syslog_header(header, 20, 13, 6, 1765000000123ULL, "host", "app", 42, "x"), -1);
     /* The logs' and records' time, cached per second: the same text, across seconds too. */
     log_time_of(1765000000123ULL, time, sizeof time);
     CHECK_STR(time, "2025-12-06T05:46:40.123Z");

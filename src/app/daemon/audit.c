@@ -274,16 +274,15 @@ static void msgid_field(const char *msgid, char *field) {
 
 static int syslog_write(struct audit *audit, enum audit_severity severity, const char *msgid,
                         const char *json) {
-    char when[40], msgid_text[MSGID_MAX + 1];
+    char msgid_text[MSGID_MAX + 1];
     unsigned level = (unsigned)severity <= 7 ? (unsigned)severity : AUDIT_INFO;
-    log_timestamp(when, sizeof when);
     msgid_field(msgid, msgid_text);
     size_t limit = audit->syslog_kind == SYSLOG_UDP ? AUDIT_UDP_MAX : AUDIT_UNIX_MAX;
     /* The header is under 400 bytes (hostname 255, app name 48, msgid 32), well below limit. */
-    int header = snprintf(audit->datagram, limit, "<%d>1 %s %s %s %ld %s - ",
-                          audit->facility * 8 + (int)level, when, audit->hostname, audit->app_name,
-                          (long)getpid(), msgid_text);
-    if (header < 0 || (size_t)header >= limit)
+    int header =
+        ship_syslog_header(audit->datagram, limit, audit->facility, (int)level, log_wall_ms(),
+                           audit->hostname, audit->app_name, (long)getpid(), msgid_text);
+    if (header < 0)
         header = 0;
     size_t room = limit - (size_t)header, length = strlen(json);
     if (length > room) {

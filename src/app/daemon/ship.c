@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "app/common/json.h"
+#include "app/common/log.h"
 #include "app/daemon/spool.h"
 
 #define DEFAULT_SPOOL_BYTES (64ull * 1024 * 1024)
@@ -66,7 +67,6 @@ struct ship {
 
     /* The thread's own. */
     struct batch taken;
-    uint64_t lost_reported;
     int64_t loss_reported_at;
     uint64_t total_spool_full, total_queue_full, total_disk_errors;
     int connected;    /* 1 up, 0 connecting, -1 down */
@@ -77,25 +77,10 @@ struct ship {
     uint8_t scratch[4096];
 };
 
-static int64_t monotonic_ms(void) {
+int64_t ship_monotonic_ms(void) {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
-static int64_t wall_ms(void) {
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
-void ship_format_time(int64_t time_ms, char *text, size_t capacity) {
-    time_t seconds = (time_t)(time_ms / 1000);
-    struct tm utc;
-    gmtime_r(&seconds, &utc);
-    snprintf(text, capacity, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900,
-             utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
-             (int)(time_ms % 1000));
 }
 
 size_t ship_encode(uint8_t *out, size_t capacity, int severity, int64_t time_ms, const char *msgid,
@@ -167,7 +152,8 @@ void ship_push(struct ship *ship, int severity, const char *msgid, const char *j
         return;
     size_t json_length = strlen(json);
     uint8_t head[RECORD_HEAD + 33];
-    size_t head_length = ship_encode(head, sizeof head, severity, wall_ms(), msgid, "", 0);
+    size_t head_length =
+        ship_encode(head, sizeof head, severity, (int64_t)log_wall_ms(), msgid, "", 0);
     pthread_mutex_lock(&ship->lock);
     ship->stats.taken++;
     size_t length = head_length + json_length;
@@ -281,7 +267,7 @@ static void report_loss(struct ship *ship, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 static void report_loss(struct ship *ship, const char *fmt, ...) {
-    int64_t now = monotonic_ms();
+    int64_t now = ship_monotonic_ms();
     if (ship->loss_reported_at != 0 && now - ship->loss_reported_at < LOSS_REPORT_MS)
         return;
     ship->loss_reported_at = now;
@@ -304,9 +290,9 @@ static void append_loss(struct ship *ship, uint64_t dropped, uint64_t queue_drop
     ship->total_spool_full += dropped;
     ship->total_queue_full += queue_dropped;
     ship->total_disk_errors += lost;
-    char time[80];
-    int64_t now = wall_ms();
-    ship_format_time(now, time, sizeof time);
+    char time[40];
+    int64_t now = (int64_t)log_wall_ms();
+    log_time_of((uint64_t)now, time, sizeof time);
     struct json json;
     json_begin(&json);
     json_string(&json, "time", time);
@@ -338,7 +324,6 @@ static void take_queue(struct ship *ship) {
     ship->taken = swap;
     uint64_t queue_dropped = ship->queue_dropped;
     ship->queue_dropped = 0;
-    ship->stats.dropped += queue_dropped;
     ship->queue_records = 0;
     pthread_mutex_unlock(&ship->lock);
 
@@ -353,21 +338,19 @@ static void take_queue(struct ship *ship) {
     struct spool_stats spooled;
     spool_stats(ship->spool, &spooled);
     uint64_t dropped = spool_take_dropped(ship->spool);
-    uint64_t lost = spooled.lost - ship->lost_reported;
+    uint64_t lost = spooled.lost - ship->total_disk_errors;
     if (lost > 0)
         report_loss(ship, "%s: the spool lost records: %s", ship->name, spool_error(ship->spool));
     else if (dropped > 0)
         report_loss(ship, "%s: the spool is full; its oldest records are dropped", ship->name);
     else if (queue_dropped > 0)
         report_loss(ship, "%s: the spool cannot keep up; records are dropped", ship->name);
-    if (dropped + queue_dropped + lost > 0) {
-        ship->lost_reported = spooled.lost;
+    if (dropped + queue_dropped + lost > 0)
         append_loss(ship, dropped, queue_dropped, lost);
-    }
 }
 
 static void sync_spool(struct ship *ship, int appended) {
-    int64_t now = monotonic_ms();
+    int64_t now = ship_monotonic_ms();
     if (!ship->dirty || (!appended && now - ship->synced_at < CURSOR_SYNC_MS))
         return;
     if (spool_sync(ship->spool) != 0)
@@ -385,7 +368,7 @@ static void link_failed(struct ship *ship, const char *error) {
     ship->stats.connected = 0;
     pthread_mutex_unlock(&ship->lock);
     ship->connected = -1;
-    ship->retry_at = monotonic_ms() + ship->backoff_ms;
+    ship->retry_at = ship_monotonic_ms() + ship->backoff_ms;
     ship->backoff_ms =
         ship->backoff_ms * 2 < BACKOFF_MAX_MS ? ship->backoff_ms * 2 : BACKOFF_MAX_MS;
     /* Notices go again on the next connection. */
@@ -445,8 +428,11 @@ static int send_records(struct ship *ship, char *error, size_t capacity) {
            spool_next(ship->spool, &data, &length, &ticket) == 1) {
         struct ship_record record;
         if (ship_decode(data, length, &record) != 0) {
-            /* Not one of ours (cannot happen with an intact CRC): skipped, acknowledged. */
-            spool_ack_through(ship->spool, ticket);
+            /* Not one of ours (cannot happen with an intact CRC): skipped. Acknowledging it
+             * acknowledges everything before it, so only when it is the first not yet
+             * acknowledged; otherwise the next record's acknowledgement takes it along. */
+            if (ticket == spool_head(ship->spool))
+                spool_ack_through(ship->spool, ticket);
             continue;
         }
         if (ship->link->ops->send(ship->link, &record, ticket, error, capacity) != 0)
@@ -460,6 +446,7 @@ static void publish_stats(struct ship *ship) {
     spool_stats(ship->spool, &spooled);
     pthread_mutex_lock(&ship->lock);
     ship->stats.delivered = spooled.acked;
+    ship->stats.dropped = spooled.dropped + ship->total_queue_full;
     ship->stats.queued = spooled.queued;
     ship->stats.lost = spooled.lost;
     ship->stats.spool_bytes = spooled.bytes;
@@ -471,10 +458,9 @@ static void publish_stats(struct ship *ship) {
 static void *run(void *argument) {
     struct ship *ship = argument;
     char error[512];
-    uint64_t spool_dropped_seen = 0;
     int64_t taken_at = 0, record_at = 0;
     for (;;) {
-        int64_t now = monotonic_ms();
+        int64_t now = ship_monotonic_ms();
         pthread_mutex_lock(&ship->lock);
         int stopping = ship->stopping;
         int queued = ship->queue_records > 0 || ship->queue_dropped > 0;
@@ -500,30 +486,22 @@ static void *run(void *argument) {
                                      send_records(ship, error, sizeof error) != 0))
             link_failed(ship, error);
 
-        struct spool_stats spooled;
-        spool_stats(ship->spool, &spooled);
-        if (spooled.dropped != spool_dropped_seen) {
-            pthread_mutex_lock(&ship->lock);
-            ship->stats.dropped += spooled.dropped - spool_dropped_seen;
-            pthread_mutex_unlock(&ship->lock);
-            spool_dropped_seen = spooled.dropped;
-        }
         publish_stats(ship);
 
         int timeout = ship->dirty ? CURSOR_SYNC_MS : 1000;
         /* Busy lately: back for the next batch by itself. Idle: asleep until a record comes. */
         pthread_mutex_lock(&ship->lock);
         if (ship->queue_records > 0 || ship->queue_dropped > 0) {
-            int64_t next = taken_at + BATCH_MS - monotonic_ms();
+            int64_t next = taken_at + BATCH_MS - ship_monotonic_ms();
             timeout = next > 0 ? (int)next : 0;
-        } else if (monotonic_ms() - record_at < IDLE_MS) {
+        } else if (ship_monotonic_ms() - record_at < IDLE_MS) {
             timeout = timeout < BATCH_MS ? timeout : BATCH_MS;
         } else {
             ship->sleeping = 1;
         }
         pthread_mutex_unlock(&ship->lock);
         if (ship->connected < 0) {
-            int64_t wait = ship->retry_at - monotonic_ms();
+            int64_t wait = ship->retry_at - ship_monotonic_ms();
             if (wait < timeout)
                 timeout = wait > 0 ? (int)wait : 0;
         }
@@ -607,7 +585,6 @@ int ship_open(const struct ship_config *config, struct ship_link *link, struct s
     }
     struct spool_stats spooled;
     spool_stats(ship->spool, &spooled);
-    ship->lost_reported = spooled.lost;
     ship->stats.queued = spooled.queued;
     /* The thread takes no signals: the gateway's own thread handles them. */
     sigset_t all, previous;

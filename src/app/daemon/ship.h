@@ -126,12 +126,12 @@ int ship_drain(struct ship *ship, int timeout_ms);
  * closes the spool and the link. NULL is fine. */
 void ship_close(struct ship *ship);
 
+/* CLOCK_MONOTONIC in ms: the shipper's and its links' clock. */
+int64_t ship_monotonic_ms(void);
+
 /* Encodes a record for the spool, and decodes one: for the links' tests. */
 size_t ship_encode(uint8_t *out, size_t capacity, int severity, int64_t time_ms, const char *msgid,
                    const char *json, size_t json_length);
 int ship_decode(const void *data, size_t length, struct ship_record *record);
-
-/* RFC 3339 UTC with milliseconds of a time in ms since 1970: "2026-12-06T21:40:00.123Z". */
-void ship_format_time(int64_t time_ms, char *text, size_t capacity);
 
 #endif

@@ -43,7 +43,7 @@ struct mqtt_link {
 
     int session; /* 1 once CONNACK accepted the connection */
     int64_t connack_deadline;
-    int64_t last_sent, last_received, ping_sent;
+    int64_t last_sent, ping_sent;
     uint16_t next_id;
     unsigned window;     /* the broker's Receive Maximum (MQTT 5), at most WINDOW_MAX */
     uint32_t packet_max; /* the broker's Maximum Packet Size (MQTT 5); 0: none */
@@ -416,7 +416,6 @@ static int read_packets(struct mqtt_link *link, struct ship_progress *progress, 
             return -1;
         if (got == 0)
             return 0;
-        link->last_received = ship_monotonic_ms();
         link->in_length += (size_t)got;
         size_t at = 0;
         while (link->in_length - at >= 2) {
@@ -451,7 +450,6 @@ static int mqtt_step(struct ship_link *base, short revents, struct ship_progress
     int64_t now = ship_monotonic_ms();
     if (!was_up) {
         link->connack_deadline = now + CONNACK_TIMEOUT_MS;
-        link->last_received = now;
         if (send_connect(link) != 0) {
             snprintf(error, capacity, "out of memory");
             ship_stream_close(&link->stream);

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "app/daemon/ship_stream.h"
 
+#include "app/daemon/ship.h"
+
 #include <errno.h>
 #include <linux/tcp.h>
 #include <netdb.h>
@@ -18,12 +20,6 @@
 
 #define CONNECT_TIMEOUT_MS 10000
 #define USER_TIMEOUT_MS 30000 /* unacknowledged data this long: the connection is dead */
-
-int64_t ship_monotonic_ms(void) {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
 
 int ship_split_address(const char *rest, uint16_t fallback, char *host, size_t capacity,
                        uint16_t *port) {

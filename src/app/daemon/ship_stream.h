@@ -71,8 +71,6 @@ void ship_stream_close(struct ship_stream *stream);
 /* Closes and frees what the stream holds. */
 void ship_stream_free(struct ship_stream *stream);
 
-int64_t ship_monotonic_ms(void);
-
 /* Splits "HOST:PORT", "[V6]:PORT", "HOST" or "[V6]" (then `fallback` is the port). Returns 0,
  * or -1 when it is not one of those. */
 int ship_split_address(const char *text, uint16_t fallback, char *host, size_t capacity,

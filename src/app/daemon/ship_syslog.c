@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "app/common/log.h"
 #include "app/daemon/ship_stream.h"
 
 #define ACK_POLL_MS 10       /* how often to look for acknowledgements while some wait */
@@ -32,7 +33,7 @@
 
 struct flight {
     uint64_t end;     /* where the record ends in the bytes handed to the stream */
-    uint64_t mark;    /* where it ends in what was handed to TCP; 0: not written yet */
+    uint64_t mark;    /* where it ends in what was handed to TCP, once written whole */
     int64_t acked_at; /* when TCP acknowledged it (monotonic ms); 0: not yet */
     uint64_t ticket;
 };
@@ -43,6 +44,7 @@ struct syslog_link {
     char hostname[256];
     char app_name[49];
     int facility;
+    long pid;           /* PROCID: the process that connected */
     uint64_t formatted; /* bytes formatted since connecting */
     struct flight *flight;
     size_t flight_head, flight_count, flight_written, flight_acked;
@@ -56,6 +58,7 @@ static void forget_flight(struct syslog_link *link) {
 static int syslog_connect(struct ship_link *base, char *error, size_t capacity) {
     struct syslog_link *link = (struct syslog_link *)base;
     forget_flight(link);
+    link->pid = (long)getpid();
     return ship_stream_connect(&link->stream, error, capacity);
 }
 
@@ -155,7 +158,6 @@ static int syslog_step(struct ship_link *base, short revents, struct ship_progre
     if (ship_stream_flush(&link->stream, error, capacity) != 0)
         return -1;
     mark_written(link);
-    note_tcp_acks(link);
     take_acks(link, progress, 0);
     return 1;
 }
@@ -166,42 +168,35 @@ static int syslog_room(struct ship_link *base) {
            link->flight_count < FLIGHT_MAX;
 }
 
-size_t ship_syslog_format(char *out, size_t capacity, int facility, const char *hostname,
-                          const char *app_name, long pid, const struct ship_record *record) {
-    char time[80], header[512];
-    ship_format_time(record->time_ms, time, sizeof time);
-    const char *msgid = record->msgid[0] != '\0' ? record->msgid : "-";
-    int header_length =
-        snprintf(header, sizeof header, "<%d>1 %s %s %s %ld %s - ",
-                 facility * 8 + (record->severity & 7), time, hostname, app_name, pid, msgid);
-    if (header_length < 0 || (size_t)header_length >= sizeof header)
-        return 0;
-    size_t message = (size_t)header_length + record->json_length;
-    char prefix[24];
-    int prefix_length = snprintf(prefix, sizeof prefix, "%zu ", message);
-    size_t total = (size_t)prefix_length + message;
-    if (total > capacity)
-        return total;
-    memcpy(out, prefix, (size_t)prefix_length);
-    memcpy(out + prefix_length, header, (size_t)header_length);
-    memcpy(out + prefix_length + header_length, record->json, record->json_length);
-    return total;
+int ship_syslog_header(char *out, size_t capacity, int facility, int severity, uint64_t time_ms,
+                       const char *hostname, const char *app_name, long pid, const char *msgid) {
+    char time[40];
+    log_time_of(time_ms, time, sizeof time);
+    int length = snprintf(out, capacity, "<%d>1 %s %s %s %ld %s - ", facility * 8 + (severity & 7),
+                          time, hostname, app_name, pid, msgid[0] != '\0' ? msgid : "-");
+    return length >= 0 && (size_t)length < capacity ? length : -1;
 }
 
 static int syslog_send(struct ship_link *base, const struct ship_record *record, uint64_t ticket,
                        char *error, size_t capacity) {
     struct syslog_link *link = (struct syslog_link *)base;
-    long pid = (long)getpid();
-    size_t need =
-        ship_syslog_format(NULL, 0, link->facility, link->hostname, link->app_name, pid, record);
-    uint8_t *at = need > 0 ? ship_stream_reserve(&link->stream, need) : NULL;
+    /* "LEN <PRI>1 TIME HOST APP PID MSGID - JSON": the header once, then the whole frame. */
+    char header[512], prefix[24];
+    int header_length = ship_syslog_header(header, sizeof header, link->facility, record->severity,
+                                           (uint64_t)record->time_ms, link->hostname,
+                                           link->app_name, link->pid, record->msgid);
+    size_t message = (size_t)(header_length > 0 ? header_length : 0) + record->json_length;
+    int prefix_length = snprintf(prefix, sizeof prefix, "%zu ", message);
+    size_t need = (size_t)prefix_length + message;
+    uint8_t *at = header_length > 0 ? ship_stream_reserve(&link->stream, need) : NULL;
     if (at == NULL) {
-        snprintf(error, capacity, "out of memory");
+        snprintf(error, capacity, "%s", header_length > 0 ? "out of memory" : "header too long");
         ship_stream_close(&link->stream);
         return -1;
     }
-    ship_syslog_format((char *)at, need, link->facility, link->hostname, link->app_name, pid,
-                       record);
+    memcpy(at, prefix, (size_t)prefix_length);
+    memcpy(at + prefix_length, header, (size_t)header_length);
+    memcpy(at + prefix_length + header_length, record->json, record->json_length);
     ship_stream_commit(&link->stream, need);
     link->formatted += need;
     *flight_at(link, link->flight_count++) =

@@ -28,9 +28,10 @@ struct ship_syslog_config {
 int ship_syslog_create(const struct ship_syslog_config *config, struct ship_link **link,
                        char *error, size_t capacity);
 
-/* Formats one record as it goes on the wire: "LEN <PRI>1 TIME HOST APP PID MSGID - JSON".
- * Returns the bytes needed; writes them only when they fit in `capacity`. */
-size_t ship_syslog_format(char *out, size_t capacity, int facility, const char *hostname,
-                          const char *app_name, long pid, const struct ship_record *record);
+/* The RFC 5424 header of a message, "<PRI>1 TIME HOST APP PID MSGID - " (an empty msgid is
+ * "-"; the time is RFC 3339 UTC with milliseconds), for the stream link and the datagram sink
+ * (audit.c). Returns its length, or -1 when it does not fit in `capacity`. */
+int ship_syslog_header(char *out, size_t capacity, int facility, int severity, uint64_t time_ms,
+                       const char *hostname, const char *app_name, long pid, const char *msgid);
 
 #endif
