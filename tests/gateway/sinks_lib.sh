@@ -8,6 +8,31 @@
 
 free_port() { "$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
+# gateway_config_rest: what follows the sinks in every gateway.yaml of these tests: metrics,
+# the device $DEVICE as unit 1, and the policy above.
+gateway_config_rest() {
+    cat <<YAML
+metrics:
+  listen: 127.0.0.1:0
+backends:
+  - name: plc
+    address: $DEVICE
+    units: { 1: 1 }
+policy:
+  - name: local-reads
+    sources: [127.0.0.1]
+    tls: false
+    preset: read-only
+    action: allow
+  - name: local-setpoints
+    sources: [127.0.0.1]
+    tls: false
+    functions: [write_single_register]
+    tables: { holding_registers: 0-9 }
+    action: allow
+YAML
+}
+
 # start_gateway: a gateway on $scratch/gateway.yaml, its log a file of its own (gateway-N.log);
 # sets GATEWAY_PID, GATEWAY (its plain listener), METRICS (host:port) and LOG.
 gateway_runs=0

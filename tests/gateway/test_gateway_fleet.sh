@@ -114,25 +114,8 @@ audit:
     key: pki/gateway.key
     ca: pki/ca/ca.crt
   spool: spool
-metrics:
-  listen: 127.0.0.1:0
-backends:
-  - name: plc
-    address: $DEVICE
-    units: { 1: 1 }
-policy:
-  - name: local-reads
-    sources: [127.0.0.1]
-    tls: false
-    preset: read-only
-    action: allow
-  - name: local-setpoints
-    sources: [127.0.0.1]
-    tls: false
-    functions: [write_single_register]
-    tables: { holding_registers: 0-9 }
-    action: allow
 YAML
+    gateway_config_rest >>"$scratch/gateway.yaml"
 }
 
 write_config "$COLLECTOR_PORT"

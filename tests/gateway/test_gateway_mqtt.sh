@@ -62,13 +62,17 @@ start_broker() {
             echo "use_identity_as_username true"
         fi
     } >"$scratch/$name.conf"
+    # Ready once it says "running" (after binding): something else that took the port would
+    # take a connection too, and a broker that could not bind exits.
+    local before
+    before=$(grep -c ' running$' "$scratch/$name.log" 2>/dev/null)
     mosquitto -c "$scratch/$name.conf" >>"$scratch/$name.log" 2>&1 &
     BROKER_PID=$!
     pids+=("$BROKER_PID")
     local deadline=$((SECONDS + DEADLINE))
-    until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+    until [ "$(grep -c ' running$' "$scratch/$name.log")" -gt "${before:-0}" ]; do
         kill -0 "$BROKER_PID" 2>/dev/null && [ $SECONDS -lt $deadline ] ||
-            { fail "mosquitto $name starts" "$(tail -n 5 "$scratch/$name.log")"; exit 1; }
+            { fail "mosquitto $name starts on port $port" "$(tail -n 5 "$scratch/$name.log")"; exit 1; }
         sleep 0.05
     done
 }
@@ -133,25 +137,8 @@ $lines
   name: gw-test
   metrics_interval: 1s
   keepalive: 5s
-metrics:
-  listen: 127.0.0.1:0
-backends:
-  - name: plc
-    address: $DEVICE
-    units: { 1: 1 }
-policy:
-  - name: local-reads
-    sources: [127.0.0.1]
-    tls: false
-    preset: read-only
-    action: allow
-  - name: local-setpoints
-    sources: [127.0.0.1]
-    tls: false
-    functions: [write_single_register]
-    tables: { holding_registers: 0-9 }
-    action: allow
 YAML
+    gateway_config_rest >>"$scratch/gateway.yaml"
 }
 
 write_config "tls:127.0.0.1:$broker_port"
