@@ -890,9 +890,10 @@ TEST(the_file_is_one_mapping_of_known_keys_in_one_document) {
     CHECK_ERROR("wrokers: 4\n",
                 "1:1: unknown key \"wrokers\" (did you mean workers?); valid keys: listen, "
                 "workers, user, log, limits, persist, identity, units, tls, authorize_plain, "
-                "policy");
-    CHECK_ERROR("foo: 1\n", "1:1: unknown key \"foo\"; valid keys: listen, workers, user, log, "
-                            "limits, persist, identity, units, tls, authorize_plain, policy");
+                "policy, policy_mode");
+    CHECK_ERROR("foo: 1\n",
+                "1:1: unknown key \"foo\"; valid keys: listen, workers, user, log, "
+                "limits, persist, identity, units, tls, authorize_plain, policy, policy_mode");
     CHECK_ERROR("policy: { default: deny }\n", "1:9: policy: expected a list, got a mapping");
     CHECK_ERROR("workers: 4\nworkers: 5\n", "2:1: key \"workers\" given twice (first on line 1)");
     CHECK_ERROR("? [workers]\n: 4\n", "1:3: keys must be words, got a list");
@@ -1230,7 +1231,7 @@ TEST(policy_errors) {
         "  - name: a\n    role: [x]\n    action: allow\n",
         "3:5: unknown key \"role\" in policy[0] (did you mean roles?); valid keys: name, "
         "action, exception, roles, sources, tls, units, devices, preset, functions, access, "
-        "tables, values");
+        "tables, values, mode");
     POLICY_ERROR("  - name: a\n    roles: [x]\n    sources: [192.0.2.0/24, 10.0.0.1/8]\n"
                  "    action: allow\n",
                  "4:29: policy[0].sources[1]: \"10.0.0.1/8\" has bits set past the /8 prefix; did "
@@ -1338,6 +1339,62 @@ TEST(policy_errors) {
         "1:18: authorize_plain: true needs a policy section; without one every plain-TCP "
         "request would be denied");
     CHECK_ERROR("authorize_plain: 1\n", "1:18: authorize_plain: expected true or false, got \"1\"");
+}
+
+/* One policy with three refusing rules, `mode` given on some, under `policy_mode` (or not). */
+static void check_modes(int line, const char *policy_mode, int want_guard, int want_closer,
+                        int want_default) {
+    char text[1024];
+    snprintf(text, sizeof text,
+             "policy:\n"
+             "  - name: readers\n    roles: any\n    preset: read-only\n    action: allow\n"
+             "  - name: guard\n    roles: any\n    tables: { holding_registers: 100 }\n"
+             "    action: deny\n"
+             "  - name: closer\n    roles: any\n    functions: [8]\n    action: close\n"
+             "    mode: enforce\n"
+             "  - name: watcher\n    roles: any\n    functions: [43]\n    action: drop\n"
+             "    mode: monitor\n"
+             "%s",
+             policy_mode);
+    struct serve_config config;
+    char error[512];
+    config_serve_defaults(&config);
+    int status = load_text(text, &config, error, sizeof error);
+    harness_checks++;
+    if (status != 0) {
+        harness_fail(__FILE__, line, "load failed: %s", error);
+        return;
+    }
+    harness_checks += 5;
+    if (mb_policy_rule_monitor(config.front.policy, 0) != 0 ||
+        mb_policy_rule_monitor(config.front.policy, 1) != want_guard ||
+        mb_policy_rule_monitor(config.front.policy, 2) != want_closer ||
+        mb_policy_rule_monitor(config.front.policy, 3) != 1 ||
+        mb_policy_rule_monitor(config.front.policy, 4) != want_default)
+        harness_fail(__FILE__, line, "modes %d %d %d %d %d",
+                     mb_policy_rule_monitor(config.front.policy, 0),
+                     mb_policy_rule_monitor(config.front.policy, 1),
+                     mb_policy_rule_monitor(config.front.policy, 2),
+                     mb_policy_rule_monitor(config.front.policy, 3),
+                     mb_policy_rule_monitor(config.front.policy, 4));
+    config_serve_free(&config);
+}
+
+TEST(policy_mode_monitor_covers_refusing_rules_without_a_mode_and_the_default) {
+    /* Enforced unless said otherwise: only the rule with mode: monitor is monitored. */
+    check_modes(__LINE__, "", 0, 0, 0);
+    check_modes(__LINE__, "policy_mode: enforce\n", 0, 0, 0);
+    /* Everything that refuses is monitored but the rule that says enforce; the key may come
+     * after the rules. */
+    check_modes(__LINE__, "policy_mode: monitor\n", 1, 0, 1);
+    POLICY_ERROR("  - name: a\n    roles: any\n    preset: read-only\n    action: allow\n"
+                 "    mode: monitor\n",
+                 "6:11: policy[0].mode: monitor and enforce are for rules that refuse (deny, "
+                 "drop, close); a rule that allows allows in both");
+    POLICY_ERROR("  - name: a\n    roles: any\n    action: deny\n    mode: learn\n",
+                 "5:11: policy[0].mode: expected one of enforce, monitor, got \"learn\"");
+    CHECK_ERROR("policy_mode: learning\n",
+                "1:14: policy_mode: expected one of enforce, monitor, got \"learning\"");
 }
 
 TEST(a_failed_load_keeps_the_policy_it_had) {
@@ -1894,7 +1951,7 @@ TEST(each_program_refuses_the_keys_of_the_other) {
     CHECK_GATEWAY_ERROR("backend: []\n",
                         "1:1: unknown key \"backend\" (did you mean backends?); valid keys: "
                         "listen, workers, user, log, limits, tls, authorize_plain, policy, "
-                        "backends, audit, alerts, metrics, policy_units, mqtt");
+                        "backends, audit, alerts, metrics, policy_units, mqtt, policy_mode");
     struct gateway_config config;
     LOAD_GATEWAY_OK("workers: 1\nuser: nobody\nlog: { format: json }\nlimits: { in_flight: 4 }\n",
                     &config);
@@ -2589,6 +2646,7 @@ int main(void) {
     RUN(tls_errors);
     RUN(policy_rules_take_every_key);
     RUN(policy_errors);
+    RUN(policy_mode_monitor_covers_refusing_rules_without_a_mode_and_the_default);
     RUN(a_failed_load_keeps_the_policy_it_had);
     RUN(gateway_defaults_check_plain_requests_too);
     RUN(backends_take_every_key);

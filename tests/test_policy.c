@@ -72,7 +72,7 @@ static struct mb_policy_decision decide(const struct mb_policy *policy, const st
     harness_checks++;
     if (status != 0 || again.action != decision.action || again.exception != decision.exception ||
         again.rule != decision.rule || again.access != decision.access ||
-        strcmp(again.rule_name, decision.rule_name) != 0 ||
+        again.monitor != decision.monitor || strcmp(again.rule_name, decision.rule_name) != 0 ||
         strcmp(again.reason, decision.reason) != 0)
         harness_fail(__FILE__, __LINE__, "mb_policy_decide_decoded differs (%d): %s / %s", status,
                      again.reason, decision.reason);
@@ -1020,6 +1020,182 @@ TEST(the_most_severe_part_decides_a_request_of_several_parts) {
     mb_policy_destroy(policy);
 }
 
+/* ---- monitor mode ---- */
+
+static struct mb_policy *build_with(int line, const struct mb_policy_rule *rules, size_t count,
+                                    int monitor_default) {
+    struct mb_policy *policy = NULL;
+    char error[256];
+    struct mb_policy_settings settings = {.monitor_default = monitor_default};
+    int status = mb_policy_create_with(rules, count, &settings, &policy, error, sizeof error);
+    harness_checks++;
+    if (status != 0 || policy == NULL) {
+        harness_fail(__FILE__, line, "mb_policy_create_with: %d: %s", status, error);
+        exit(1);
+    }
+    return policy;
+}
+
+TEST(a_default_deny_in_monitor_mode_says_monitor_and_what_it_would_answer) {
+    struct mb_policy_rule rules[1];
+    memset(rules, 0, sizeof rules);
+    rules[0].name = "reads";
+    rules[0].action = MB_POLICY_ALLOW;
+    rules[0].role_flags = MB_POLICY_ROLE_ANY;
+    rules[0].preset = MB_POLICY_READ_ONLY;
+    struct mb_policy *policy = build_with(__LINE__, rules, 1, 1);
+    struct who who;
+    set_who(&who, "operator", 1, "192.0.2.7");
+    struct mb_policy_decision decision =
+        decide(policy, &who, 1, BYTES(0x06, 0x00, 0x64, 0x00, 0x07));
+    CHECK_EQ(decision.action, MB_POLICY_DENY);
+    CHECK_EQ(decision.exception, 1);
+    CHECK_EQ(decision.monitor, 1);
+    CHECK_EQ(decision.rule, -1);
+    CHECK_STR(decision.rule_name, "default");
+    CHECK_STR(decision.reason, "role 'operator' from 192.0.2.7: write holding register 100 on unit "
+                               "1 (FC 6) matched no rule (default deny) [monitor mode: not "
+                               "enforced]");
+    decision = decide(policy, &who, 1, BYTES(0x03, 0x00, 0x64, 0x00, 0x07));
+    CHECK_EQ(decision.action, MB_POLICY_ALLOW);
+    CHECK_EQ(decision.monitor, 0);
+    CHECK_EQ(mb_policy_rule_monitor(policy, 0), 0);
+    CHECK_EQ(mb_policy_rule_monitor(policy, 1), 1); /* the default */
+    CHECK_EQ(mb_policy_rule_monitor(policy, 2), 0); /* no such rule */
+    CHECK_EQ(mb_policy_rule_monitor(NULL, 0), 0);
+    mb_policy_destroy(policy);
+    /* The same rules enforced: the same decision, not monitored. */
+    policy = build_with(__LINE__, rules, 1, 0);
+    decision = decide(policy, &who, 1, BYTES(0x06, 0x00, 0x64, 0x00, 0x07));
+    CHECK_EQ(decision.action, MB_POLICY_DENY);
+    CHECK_EQ(decision.monitor, 0);
+    CHECK_EQ(mb_policy_rule_monitor(policy, 1), 0);
+    mb_policy_destroy(policy);
+}
+
+TEST(a_monitor_rule_still_decides_its_parts_and_the_rules_after_it_are_not_asked) {
+    static const struct mb_policy_range guarded[] = {{100, 110}};
+    struct mb_policy_rule rules[2];
+    memset(rules, 0, sizeof rules);
+    rules[0].name = "guard";
+    rules[0].action = MB_POLICY_DENY;
+    rules[0].exception = MB_EX_ILLEGAL_DATA_ADDRESS;
+    rules[0].monitor = 1;
+    rules[0].role_flags = MB_POLICY_ROLE_ANY;
+    rules[0].tables[MB_POLICY_HOLDING_REGISTERS] = (struct mb_policy_grant){1, guarded, 1};
+    rules[1].name = "everything";
+    rules[1].action = MB_POLICY_ALLOW;
+    rules[1].role_flags = MB_POLICY_ROLE_ANY;
+    struct mb_policy *policy = BUILD(rules);
+    struct who who;
+    set_who(&who, "engineer", 1, "192.0.2.7");
+    struct mb_policy_decision decision =
+        decide(policy, &who, 1, BYTES(0x06, 0x00, 0x64, 0x00, 0x07));
+    CHECK_EQ(decision.action, MB_POLICY_DENY);
+    CHECK_EQ(decision.exception, 2);
+    CHECK_EQ(decision.monitor, 1);
+    CHECK_STR(decision.rule_name, "guard");
+    CHECK_STR(decision.reason, "role 'engineer' from 192.0.2.7: write holding register 100 on unit "
+                               "1 (FC 6) denied by rule 'guard' with exception 02 [monitor mode: "
+                               "not enforced]");
+    /* Outside the guard: the next rule allows, nothing monitored. */
+    decision = decide(policy, &who, 1, BYTES(0x06, 0x00, 0x6F, 0x00, 0x07));
+    CHECK_EQ(decision.action, MB_POLICY_ALLOW);
+    CHECK_EQ(decision.monitor, 0);
+    /* The default of this policy is enforced: a policy's monitor mode is per rule. */
+    CHECK_EQ(mb_policy_rule_monitor(policy, 0), 1);
+    CHECK_EQ(mb_policy_rule_monitor(policy, 2), 0);
+    mb_policy_destroy(policy);
+}
+
+TEST(an_enforced_refusal_of_any_part_outranks_every_monitored_one) {
+    static const struct mb_policy_range low[] = {{0, 99}};
+    struct mb_policy_rule rules[3];
+    memset(rules, 0, sizeof rules);
+    rules[0].name = "close-low-writes";
+    rules[0].action = MB_POLICY_CLOSE;
+    rules[0].monitor = 1;
+    rules[0].role_flags = MB_POLICY_ROLE_ANY;
+    rules[0].access = MB_POLICY_WRITE;
+    rules[0].tables[MB_POLICY_HOLDING_REGISTERS] = (struct mb_policy_grant){1, low, 1};
+    rules[1].name = "deny-low-reads";
+    rules[1].action = MB_POLICY_DENY;
+    rules[1].role_flags = MB_POLICY_ROLE_ANY;
+    rules[1].access = MB_POLICY_READ;
+    rules[1].tables[MB_POLICY_HOLDING_REGISTERS] = (struct mb_policy_grant){1, low, 1};
+    rules[2].name = "drop-high-reads";
+    rules[2].action = MB_POLICY_DROP;
+    rules[2].monitor = 1;
+    rules[2].role_flags = MB_POLICY_ROLE_ANY;
+    rules[2].access = MB_POLICY_READ;
+    struct mb_policy *policy = BUILD(rules);
+    struct who who;
+    set_who(&who, "engineer", 1, "192.0.2.7");
+    /* FC 23 writing 0..1 (monitored close) and reading 10 (enforced deny): denied, enforced. */
+    const uint8_t both_low[] = {0x17, 0x00, 0x0A, 0x00, 0x01, 0x00,
+                                0x00, 0x00, 0x01, 0x02, 0x00, 0x07};
+    struct mb_policy_decision decision = decide(policy, &who, 1, both_low, sizeof both_low);
+    CHECK_EQ(decision.action, MB_POLICY_DENY);
+    CHECK_EQ(decision.monitor, 0);
+    CHECK_STR(decision.rule_name, "deny-low-reads");
+    /* Reading 200 (monitored drop) and writing 0 (monitored close): the most severe monitored
+     * refusal, still monitored. */
+    const uint8_t high_read[] = {0x17, 0x00, 0xC8, 0x00, 0x01, 0x00,
+                                 0x00, 0x00, 0x01, 0x02, 0x00, 0x07};
+    decision = decide(policy, &who, 1, high_read, sizeof high_read);
+    CHECK_EQ(decision.action, MB_POLICY_CLOSE);
+    CHECK_EQ(decision.monitor, 1);
+    CHECK_STR(decision.rule_name, "close-low-writes");
+    /* Writing 200: no rule, the enforced default deny beats the monitored drop of the read. */
+    const uint8_t high_write[] = {0x17, 0x00, 0xC8, 0x00, 0x01, 0x00,
+                                  0xC8, 0x00, 0x01, 0x02, 0x00, 0x07};
+    decision = decide(policy, &who, 1, high_write, sizeof high_write);
+    CHECK_EQ(decision.action, MB_POLICY_DENY);
+    CHECK_EQ(decision.monitor, 0);
+    CHECK_EQ(decision.rule, -1);
+    mb_policy_destroy(policy);
+}
+
+TEST(monitor_goes_only_with_rules_that_refuse_and_changes_the_canonical_form) {
+    struct mb_policy_rule rule;
+    memset(&rule, 0, sizeof rule);
+    rule.name = "reads";
+    rule.action = MB_POLICY_ALLOW;
+    rule.monitor = 1;
+    rule.role_flags = MB_POLICY_ROLE_ANY;
+    struct mb_policy *policy = NULL;
+    char error[256];
+    CHECK_EQ(mb_policy_create(&rule, 1, &policy, error, sizeof error), MB_EINVAL);
+    CHECK(strstr(error, "monitor mode goes only with a rule that refuses") != NULL);
+    CHECK(policy == NULL);
+    /* Enforced, monitored rule, monitored default: three canonical forms, three hashes; the
+     * enforced one is the text a policy had before monitor mode existed. */
+    rule.action = MB_POLICY_DENY;
+    rule.monitor = 0;
+    struct mb_policy *enforced = build_with(__LINE__, &rule, 1, 0);
+    rule.monitor = 1;
+    struct mb_policy *monitored = build_with(__LINE__, &rule, 1, 0);
+    rule.monitor = 0;
+    struct mb_policy *monitored_default = build_with(__LINE__, &rule, 1, 1);
+    char one[2048], two[2048], three[2048];
+    CHECK(mb_policy_canonical(enforced, one, sizeof one) > 0);
+    CHECK(mb_policy_canonical(monitored, two, sizeof two) > 0);
+    CHECK(mb_policy_canonical(monitored_default, three, sizeof three) > 0);
+    CHECK(strstr(one, "monitor") == NULL);
+    CHECK(strstr(one, "\ndefault deny\n") != NULL);
+    CHECK(strstr(two, "\n monitor\n") != NULL);
+    CHECK(strstr(three, "\ndefault deny monitor\n") != NULL);
+    CHECK(strcmp(one, two) != 0 && strcmp(two, three) != 0 && strcmp(one, three) != 0);
+    /* A copy keeps the modes. */
+    struct mb_policy *copy = NULL;
+    CHECK_EQ(mb_policy_copy(monitored_default, &copy), 0);
+    CHECK_EQ(mb_policy_rule_monitor(copy, 1), 1);
+    mb_policy_destroy(copy);
+    mb_policy_destroy(enforced);
+    mb_policy_destroy(monitored);
+    mb_policy_destroy(monitored_default);
+}
+
 TEST(the_first_matching_rule_decides) {
     struct mb_policy_rule rules[2] = {holding_reader("deny-first"), holding_reader("allow")};
     rules[0].action = MB_POLICY_DENY;
@@ -1800,6 +1976,10 @@ int main(void) {
     RUN(actions_deny_with_an_exception_drop_and_close);
     RUN(the_most_severe_part_decides_a_request_of_several_parts);
     RUN(the_first_matching_rule_decides);
+    RUN(a_default_deny_in_monitor_mode_says_monitor_and_what_it_would_answer);
+    RUN(a_monitor_rule_still_decides_its_parts_and_the_rules_after_it_are_not_asked);
+    RUN(an_enforced_refusal_of_any_part_outranks_every_monitored_one);
+    RUN(monitor_goes_only_with_rules_that_refuse_and_changes_the_canonical_form);
     RUN(an_empty_policy_denies_everything);
     RUN(requests_that_do_not_decode_match_only_rules_without_tables);
     RUN(user_defined_codes_need_read_and_write_and_are_not_in_presets);

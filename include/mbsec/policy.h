@@ -22,6 +22,10 @@
  *      parts is taken (close, then drop, then deny), the first part on a tie; so an FC 23
  *      whose write is allowed and whose read is denied is denied, and the reason names the
  *      read.
+ *   3. Monitor mode (a rule's `monitor`, or the default's in struct mb_policy_settings): a
+ *      refusal by a rule in monitor mode counts only when no part is refused by an enforced
+ *      rule; the decision then says `monitor` (serve it, report it). Otherwise the enforced
+ *      refusals decide as in 2.
  *
  * The parts of each function code (a "table part" has a table and an address range; a "device
  * part" has the pseudo-table `device` and no address):
@@ -142,6 +146,12 @@ struct mb_policy_decision {
     const char *rule_name; /* the rule's name (owned by the policy), or "default" */
     unsigned access;       /* what the request does: MB_POLICY_READ, MB_POLICY_WRITE or both,
                               as mb_policy_request_access() says */
+    /* 1: the refusal described (action DENY, DROP or CLOSE, exception, rule) comes from a rule
+     * or default deny in monitor mode: the caller should serve the request as if allowed and
+     * report what enforcement would have done. Never 1 when an enforced rule refuses any part of
+     * the request: enforced refusals come before monitored ones, whatever their severity. 0 for
+     * every decision of a policy without monitor mode. */
+    int monitor;
     /* One line for the audit record, printable ASCII: who, what, which rule, e.g. "role
      * 'operator' from 192.0.2.7: write holding registers 100..101 on unit 1 (FC 16) matched no
      * rule (default deny)"; the role is cut at 32 bytes, odd characters shown as '?'. Empty for
@@ -303,6 +313,13 @@ struct mb_policy_rule {
     int value_limit;    /* 1: writes only of values in value_min..value_max */
     uint16_t value_min; /* registers 0..65535, coils 0 (off) or 1 (on) */
     uint16_t value_max;
+    int monitor; /* 1: monitor mode: a refusal by this rule is reported, not carried out (see
+                    struct mb_policy_decision's `monitor`); only with DENY, DROP or CLOSE */
+};
+
+/* What a policy says beyond its rules. Zero-initialise. */
+struct mb_policy_settings {
+    int monitor_default; /* 1: the default deny (a part no rule matches) is in monitor mode */
 };
 
 /*
@@ -321,6 +338,16 @@ struct mb_policy_rule {
 MB_API int mb_policy_create(const struct mb_policy_rule *rules, size_t count,
                             struct mb_policy **policy, char *error, size_t error_capacity);
 
+/* The same with settings (NULL: all zero, which is mb_policy_create()). A policy in monitor mode
+ * (some rules, or the default deny) decides every request as before and says in the decision
+ * that a refusal is not to be carried out: how a site learns what enforcing would break. A
+ * monitor rule still decides the parts it matches (the rules after it are not asked), so that
+ * switching it to enforcement changes nothing else. Also refuses MB_EINVAL: monitor on a rule
+ * that allows. */
+MB_API int mb_policy_create_with(const struct mb_policy_rule *rules, size_t count,
+                                 const struct mb_policy_settings *settings,
+                                 struct mb_policy **policy, char *error, size_t error_capacity);
+
 /* Copies a policy into *copy (one allocation and a memcpy): a policy of its own, with one
  * reference, to be freed with mb_policy_destroy() whatever becomes of the original. Returns 0,
  * MB_ENOMEM or MB_EINVAL. */
@@ -331,6 +358,10 @@ MB_API size_t mb_policy_rule_count(const struct mb_policy *policy);
 
 /* The name of rule `index`, owned by the policy; NULL when there is no such rule. */
 MB_API const char *mb_policy_rule_name(const struct mb_policy *policy, size_t index);
+
+/* 1 when rule `index` is in monitor mode, 0 when it is enforced or there is no such rule; index
+ * mb_policy_rule_count() is the default deny. */
+MB_API int mb_policy_rule_monitor(const struct mb_policy *policy, size_t index);
 
 /*
  * The policy's canonical form: text written from what it decides with (each rule in order: its
@@ -364,6 +395,12 @@ MB_API int mb_policy_source_parse(const char *text, struct mb_policy_source *sou
  * (unknown name).
  */
 MB_API int mb_policy_function_lookup(const char *name, uint8_t *function, int *sub_function);
+
+/* The other way round: the policy name of a function code (sub_function -1) or of an FC 8
+ * sub-function or FC 43 MEI type ("read_holding_registers", "return_query_data",
+ * "read_device_identification"); NULL when it has none (user-defined and reserved codes,
+ * undefined sub-functions: a policy names those by number). */
+MB_API const char *mb_policy_function_name(uint8_t function, int sub_function);
 
 /* "allow", "deny", "drop", "close"; "unknown" for other values. */
 MB_API const char *mb_policy_action_name(enum mb_policy_action action);

@@ -70,6 +70,9 @@ static void put_rule(struct writer *writer, const struct mb_policy *policy,
     put(writer, " action=%s exception=%u transport=%u role_flags=%u\n",
         mb_policy_action_name((enum mb_policy_action)rule->action), rule->exception,
         rule->transport, rule->role_flags);
+    /* Only when set: a policy without monitor mode keeps the text (and hash) it always had. */
+    if (rule->monitor)
+        put(writer, " monitor\n");
 
     /* Roles and sources in sorted order: their order in the file decides nothing. */
     const char *roles[MB_POLICY_MAX_LIST];
@@ -131,6 +134,6 @@ long mb_policy_canonical(const struct mb_policy *policy, char *out, size_t capac
     const struct mb__policy_rule *rules = mb__policy_rules(policy);
     for (uint32_t i = 0; i < policy->rule_count; i++)
         put_rule(&writer, policy, &rules[i]);
-    put(&writer, "default deny\n");
+    put(&writer, policy->monitor_default ? "default deny monitor\n" : "default deny\n");
     return (long)writer.length;
 }

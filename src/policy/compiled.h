@@ -33,6 +33,7 @@ struct mb__policy_rule {
     uint8_t tables;       /* bit t: table t granted; 0: no table condition */
     uint8_t encapsulated; /* never 0 */
     uint8_t value_limit;
+    uint8_t monitor; /* 1: refusals by this rule are reported, not carried out */
     uint16_t value_min;
     uint16_t value_max;
     uint32_t diagnostics; /* never 0: "all" is stored as MB__DIAGNOSTICS_DEFINED */
@@ -56,11 +57,12 @@ struct mb_policy {
     int references;
     size_t size; /* bytes of the whole allocation */
     uint32_t rule_count;
-    uint32_t rules_offset;   /* struct mb__policy_rule[rule_count] */
-    uint32_t roles_offset;   /* uint32_t text offsets */
-    uint32_t sources_offset; /* struct mb_policy_source[] */
-    uint32_t ranges_offset;  /* struct mb_policy_range[] */
-    uint32_t text_offset;    /* NUL-terminated names and roles */
+    uint32_t monitor_default; /* 1: the default deny is in monitor mode */
+    uint32_t rules_offset;    /* struct mb__policy_rule[rule_count] */
+    uint32_t roles_offset;    /* uint32_t text offsets */
+    uint32_t sources_offset;  /* struct mb_policy_source[] */
+    uint32_t ranges_offset;   /* struct mb_policy_range[] */
+    uint32_t text_offset;     /* NUL-terminated names and roles */
 };
 
 static inline const struct mb__policy_rule *mb__policy_rules(const struct mb_policy *policy) {

@@ -694,7 +694,18 @@ static int severity(enum mb_policy_action action) {
                                       : 3;
 }
 
+/* How much a part's decision weighs: allowed 0; refusals in monitor mode 1..3 (deny, drop,
+ * close); enforced refusals 4..6, above every monitored one, so that a request with any part an
+ * enforced rule refuses is refused whatever a monitor rule said of its other parts. */
+static int weight(const struct mb_policy *policy, const struct mb__policy_rule *rules, int rule) {
+    if (rule < 0)
+        return policy->monitor_default ? 1 : 4;
+    int level = severity((enum mb_policy_action)rules[rule].action);
+    return level == 0 || rules[rule].monitor ? level : level + 3;
+}
+
 static void default_deny(struct mb_policy_decision *decision) {
+    decision->monitor = 0;
     decision->action = MB_POLICY_DENY;
     decision->exception = MB_EX_ILLEGAL_FUNCTION;
     decision->rule = -1;
@@ -749,8 +760,7 @@ int mb_policy_decide_decoded(const struct mb_policy *policy, const struct mb_pol
     parts_start(&parts, pdu, pdu_length, request);
     while (parts_next(&parts, &part)) {
         int rule = first_match(policy, &client, unit_id, &part, &cache);
-        int level = rule < 0 ? severity(MB_POLICY_DENY)
-                             : severity((enum mb_policy_action)rules[rule].action);
+        int level = weight(policy, rules, rule);
         if (count == 0)
             first = part;
         else if (count == 1)
@@ -797,10 +807,13 @@ int mb_policy_decide_decoded(const struct mb_policy *policy, const struct mb_pol
         append_part(&text, &decisive);
         append_function(&text, unit_id, &decisive);
     }
+    decision->monitor = decisive_severity >= 1 && decisive_severity <= 3;
     if (decisive_rule < 0) {
         append(&text, " matched no rule (default deny)");
         if (client.role != NULL)
             append_case_hint(&text, policy, client.role);
+        if (decision->monitor)
+            append(&text, " [monitor mode: not enforced]");
         return 0;
     }
     const struct mb__policy_rule *rule = &rules[decisive_rule];
@@ -838,6 +851,8 @@ int mb_policy_decide_decoded(const struct mb_policy *policy, const struct mb_pol
         append_rule(&text, decision->rule_name);
         break;
     }
+    if (decision->monitor)
+        append(&text, " [monitor mode: not enforced]");
     return 0;
 }
 

@@ -72,6 +72,14 @@ int mb_policy_function_lookup(const char *name, uint8_t *function, int *sub_func
     return MB_EINVAL;
 }
 
+const char *mb_policy_function_name(uint8_t function, int sub_function) {
+    for (size_t i = 0; i < sizeof function_names / sizeof function_names[0]; i++)
+        if (function_names[i].function == function &&
+            function_names[i].sub_function == sub_function)
+            return function_names[i].name;
+    return NULL;
+}
+
 const char *mb_policy_action_name(enum mb_policy_action action) {
     switch (action) {
     case MB_POLICY_ALLOW:
@@ -277,6 +285,10 @@ static int check_rule(const struct mb_policy_rule *rules, size_t index, char *er
     if (rule->exception != 0 && rule->action != MB_POLICY_DENY)
         return rule_error(error, capacity, index, rule, 1,
                           "an exception code goes only with the action deny");
+    if (rule->monitor != 0 && rule->action == MB_POLICY_ALLOW)
+        return rule_error(error, capacity, index, rule, 1,
+                          "monitor mode goes only with a rule that refuses (deny, drop or "
+                          "close): a rule that allows allows in both modes");
     if (rule->role_count == 0 && rule->role_flags == 0 && rule->source_count == 0)
         return rule_error(error, capacity, index, rule, 1,
                           "the rule names no one: give roles or sources");
@@ -496,6 +508,7 @@ static void compile_rule(const struct mb_policy_rule *rule, struct mb__policy_ru
         out->record_count =
             put_ranges(pools->ranges, &pools->range_used, rule->records, rule->record_count);
     }
+    out->monitor = (uint8_t)(rule->monitor != 0);
     out->value_limit = (uint8_t)(rule->value_limit != 0);
     out->value_min = rule->value_limit ? rule->value_min : 0;
     out->value_max = rule->value_limit ? rule->value_max : 65535;
@@ -503,6 +516,12 @@ static void compile_rule(const struct mb_policy_rule *rule, struct mb__policy_ru
 
 int mb_policy_create(const struct mb_policy_rule *rules, size_t count, struct mb_policy **policy,
                      char *error, size_t error_capacity) {
+    return mb_policy_create_with(rules, count, NULL, policy, error, error_capacity);
+}
+
+int mb_policy_create_with(const struct mb_policy_rule *rules, size_t count,
+                          const struct mb_policy_settings *settings, struct mb_policy **policy,
+                          char *error, size_t error_capacity) {
     if (error != NULL && error_capacity > 0)
         error[0] = '\0';
     if (policy == NULL || (rules == NULL && count > 0))
@@ -543,6 +562,7 @@ int mb_policy_create(const struct mb_policy_rule *rules, size_t count, struct mb
     compiled->references = 1;
     compiled->size = size;
     compiled->rule_count = (uint32_t)count;
+    compiled->monitor_default = settings != NULL && settings->monitor_default != 0;
     compiled->rules_offset = (uint32_t)rules_offset;
     compiled->roles_offset = (uint32_t)roles_offset;
     compiled->sources_offset = (uint32_t)sources_offset;
@@ -592,6 +612,14 @@ void mb_policy_destroy(struct mb_policy *policy) {
 
 size_t mb_policy_rule_count(const struct mb_policy *policy) {
     return policy != NULL ? policy->rule_count : 0;
+}
+
+int mb_policy_rule_monitor(const struct mb_policy *policy, size_t index) {
+    if (policy == NULL || index > policy->rule_count)
+        return 0;
+    if (index == policy->rule_count)
+        return policy->monitor_default != 0;
+    return mb__policy_rules(policy)[index].monitor;
 }
 
 const char *mb_policy_rule_name(const struct mb_policy *policy, size_t index) {

@@ -690,8 +690,8 @@ static int parse_policy(struct loader *loader, const yaml_node_t *node) {
         devices.route_count = gateway->route_count;
         devices.front_units = gateway->policy_front_units;
     }
-    int status =
-        config_policy(&loader->reader, node, gateway != NULL ? &devices : NULL, &policy, &notes);
+    int status = config_policy(&loader->reader, node, gateway != NULL ? &devices : NULL,
+                               front->policy_monitor, &policy, &notes);
     if (status == 0)
         status = describe_rules(loader, node, &front->policy_text);
     if (status != 0) {
@@ -709,13 +709,12 @@ static int parse_policy(struct loader *loader, const yaml_node_t *node) {
     return 0;
 }
 
-static const char *const serve_keys[] = {"listen", "workers",         "user",     "log",
-                                         "limits", "persist",         "identity", "units",
-                                         "tls",    "authorize_plain", "policy",   NULL};
+static const char *const serve_keys[] = {
+    "listen", "workers",         "user",   "log",         "limits", "persist", "identity", "units",
+    "tls",    "authorize_plain", "policy", "policy_mode", NULL};
 static const char *const gateway_keys[] = {
-    "listen", "workers",         "user",         "log",      "limits",
-    "tls",    "authorize_plain", "policy",       "backends", "audit",
-    "alerts", "metrics",         "policy_units", "mqtt",     NULL};
+    "listen",   "workers", "user",   "log",     "limits",       "tls",  "authorize_plain", "policy",
+    "backends", "audit",   "alerts", "metrics", "policy_units", "mqtt", "policy_mode",     NULL};
 
 /* A key of the other program is named as such, rather than as an unknown key. */
 static int check_program(struct loader *loader, const yaml_node_t *root) {
@@ -796,6 +795,11 @@ static int parse_top(struct loader *loader, const yaml_node_t *root) {
         } else if (strcmp(key, "authorize_plain") == 0) {
             loader->authorize_plain = value;
             status = yaml_bool(reader, value, "authorize_plain", &loader->front->authorize_plain);
+        } else if (strcmp(key, "policy_mode") == 0) {
+            static const char *const modes[] = {"enforce", "monitor", NULL};
+            size_t choice = 0;
+            status = yaml_choice(reader, value, "policy_mode", modes, &choice);
+            loader->front->policy_monitor = choice == 1;
         } else if (strcmp(key, "policy_units") == 0) {
             static const char *const modes[] = {"device", "front", NULL};
             size_t choice = 0;

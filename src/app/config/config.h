@@ -138,6 +138,9 @@ struct front_config {
     /* authorize_plain: plain-TCP requests are checked against the policy too (serve's default
      * 0: only requests over TLS are, and plain ones are served as before; the gateway's 1). */
     int authorize_plain;
+    /* policy_mode: monitor: the rules that refuse (unless a rule says mode: enforce) and the
+     * default deny are in monitor mode: what they refuse is served and reported (would_deny) */
+    int policy_monitor;
     /* The rules of `policy` as written, one line per rule in order ("roles: [operator],
      * preset: read-only, action: allow"; the name left out), for --check; owned, NULL without
      * a policy. */

@@ -10,7 +10,7 @@
 
 static const char *const rule_keys[] = {"name",   "action", "exception", "roles",  "sources",
                                         "tls",    "units",  "devices",   "preset", "functions",
-                                        "access", "tables", "values",    NULL};
+                                        "access", "tables", "values",    "mode",   NULL};
 /* In the order of enum mb_policy_table. */
 static const char *const table_names[] = {
     "coils", "discrete_inputs", "holding_registers", "input_registers", "files", "fifos", "device",
@@ -30,6 +30,7 @@ static const char units_expected[] = "a unit id 0..255, a range such as 1-10, or
 struct builder {
     const struct yaml_reader *reader;
     const struct policy_devices *devices; /* NULL: mbsec serve */
+    int monitor;                          /* policy_mode: monitor */
     void **blocks;
     size_t block_count;
     size_t block_capacity;
@@ -408,6 +409,7 @@ struct rule_nodes {
     const yaml_node_t *values;
     const yaml_node_t *units;
     const yaml_node_t *devices;
+    const yaml_node_t *mode;
 };
 
 static int name_character(char c) {
@@ -654,6 +656,14 @@ static int parse_rule_key(struct builder *builder, const char *key, const yaml_n
         return parse_access(builder, value, path, rule);
     if (strcmp(key, "tables") == 0)
         return parse_tables(builder, value, path, rule);
+    if (strcmp(key, "mode") == 0) {
+        static const char *const modes[] = {"enforce", "monitor", NULL};
+        nodes->mode = value;
+        status = yaml_choice(reader, value, path, modes, &choice);
+        if (status == 0)
+            rule->monitor = choice == 1;
+        return status;
+    }
     nodes->values = value;
     return parse_values(builder, value, path, rule);
 }
@@ -684,6 +694,11 @@ static int check_rule(const struct builder *builder, const yaml_node_t *node, co
         return yaml_error(reader, nodes->values,
                           "%s.values: values limit what a rule allows; they go only with "
                           "action: allow",
+                          path);
+    if (nodes->mode != NULL && rule->action == MB_POLICY_ALLOW)
+        return yaml_error(reader, nodes->mode,
+                          "%s.mode: monitor and enforce are for rules that refuse (deny, drop, "
+                          "close); a rule that allows allows in both",
                           path);
     if (nodes->units != NULL && nodes->devices != NULL)
         return yaml_error(reader, nodes->devices,
@@ -718,6 +733,9 @@ static int parse_rule(struct builder *builder, const yaml_node_t *node, const ch
         status = check_rule(builder, node, path, rule, nodes);
     if (status != 0)
         return status;
+    /* policy_mode: monitor is every refusing rule's mode unless the rule gives its own. */
+    if (nodes->mode == NULL && rule->action != MB_POLICY_ALLOW)
+        rule->monitor = builder->monitor;
     /* Whatever else the library refuses, said at the rule. */
     struct mb_policy *probe = NULL;
     char problem[256];
@@ -733,8 +751,9 @@ static int parse_rule(struct builder *builder, const yaml_node_t *node, const ch
 }
 
 int config_policy(const struct yaml_reader *reader, const yaml_node_t *node,
-                  const struct policy_devices *devices, struct mb_policy **policy, char **notes) {
-    struct builder builder = {.reader = reader, .devices = devices};
+                  const struct policy_devices *devices, int monitor, struct mb_policy **policy,
+                  char **notes) {
+    struct builder builder = {.reader = reader, .devices = devices, .monitor = monitor};
     *notes = NULL;
     char path[32], problem[256];
     int status = yaml_check_sequence(reader, node, "policy", 0, MB_POLICY_MAX_RULES);
@@ -761,7 +780,8 @@ int config_policy(const struct yaml_reader *reader, const yaml_node_t *node,
             status = alias_units(&builder, i, &rules[i], notes);
     }
     if (status == 0) {
-        status = mb_policy_create(rules, count, policy, problem, sizeof problem);
+        struct mb_policy_settings settings = {.monitor_default = monitor};
+        status = mb_policy_create_with(rules, count, &settings, policy, problem, sizeof problem);
         if (status == MB_ENOMEM)
             status = out_of_memory(&builder);
         else if (status != 0)

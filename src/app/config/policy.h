@@ -25,10 +25,12 @@ struct policy_devices {
  * policy_units says: with `device` (the default) a rule on a front unit covers every front unit
  * routed to the same backend and device unit; *notes then gets (owned, or NULL when there is
  * nothing to say) one line per rule whose units reach a device through front units they do not
- * name. Returns 0, or MB_ECONFIG / MB_ENOMEM with the message, "FILE:LINE:COLUMN:
- * policy[N]...: what is wrong", in the reader's error buffer.
+ * name. `monitor` is policy_mode: monitor (every refusing rule without a mode of its own, and
+ * the default deny, in monitor mode). Returns 0, or MB_ECONFIG / MB_ENOMEM with the message,
+ * "FILE:LINE:COLUMN: policy[N]...: what is wrong", in the reader's error buffer.
  */
 int config_policy(const struct yaml_reader *reader, const yaml_node_t *node,
-                  const struct policy_devices *devices, struct mb_policy **policy, char **notes);
+                  const struct policy_devices *devices, int monitor, struct mb_policy **policy,
+                  char **notes);
 
 #endif

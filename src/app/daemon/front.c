@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "app/commands.h"
+#include "app/common/policy_hash.h"
 #include "mbsec/error.h"
 #include "mbsec/pdu.h"
 
@@ -317,6 +318,12 @@ int front_authorize(const struct mb_policy *policy, int authorize_plain, struct 
         return MB_EINVAL;
     if (decision->action == MB_POLICY_ALLOW)
         return 1;
+    if (decision->monitor) {
+        /* Monitor mode: served as if allowed; the audit trail and metrics say what enforcement
+         * would have done. */
+        logger_message(logger, MB_LOG_INFO, "would_deny", "%s", decision->reason);
+        return 1;
+    }
     logger_message(logger, MB_LOG_WARNING, "denied", "%s", decision->reason);
     if (decision->action == MB_POLICY_CLOSE)
         *answer = MB_SERVER_CLOSE;
@@ -336,4 +343,57 @@ void front_block_signals(sigset_t *signals) {
     sigaddset(signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, signals, NULL);
     signal(SIGPIPE, SIG_IGN);
+}
+
+void front_print_rules(const struct front_config *config) {
+    const struct mb_policy *policy = config->policy;
+    size_t rules = mb_policy_rule_count(policy);
+    const char *line = config->policy_text != NULL ? config->policy_text : "";
+    for (size_t i = 0; i < rules; i++) {
+        const char *end = strchr(line, '\n');
+        int length = end != NULL ? (int)(end - line) : (int)strlen(line);
+        printf("  %zu. %s: %.*s%s\n", i + 1, mb_policy_rule_name(policy, i), length, line,
+               mb_policy_rule_monitor(policy, i) ? " [monitor: not enforced]" : "");
+        line = end != NULL ? end + 1 : line + length;
+    }
+    printf("  -. default: what no rule matches is denied with exception 01%s\n",
+           mb_policy_rule_monitor(policy, rules)
+               ? " [monitor: not enforced; served and audited as would_deny]"
+               : "");
+    size_t monitored = 0;
+    for (size_t i = 0; i <= rules; i++)
+        monitored += (size_t)mb_policy_rule_monitor(policy, i);
+    if (monitored > 0)
+        printf("  monitor mode: %zu of %zu refusals (rules and the default) are not enforced: "
+               "what they refuse is served and reported as would_deny\n",
+               monitored, rules + 1);
+    char hash[POLICY_HASH_TEXT];
+    policy_hash(policy, hash);
+    printf("  policy sha256: %s (of its canonical form: the same for the same rules, whatever "
+           "the layout)\n",
+           hash);
+}
+
+void front_log_monitor(struct logger *logger, const struct mb_policy *policy) {
+    size_t rules = mb_policy_rule_count(policy);
+    char names[400];
+    size_t used = 0, monitored = 0;
+    names[0] = '\0';
+    for (size_t i = 0; i <= rules; i++) {
+        if (!mb_policy_rule_monitor(policy, i))
+            continue;
+        const char *name = i < rules ? mb_policy_rule_name(policy, i) : "default";
+        if (monitored++ < 8 && used < sizeof names) {
+            int written =
+                snprintf(names + used, sizeof names - used, "%s%s", used ? ", " : "", name);
+            used += written > 0 ? (size_t)written : 0;
+        }
+    }
+    if (monitored == 0)
+        return;
+    logger_message(logger, MB_LOG_WARNING, "policy_monitor",
+                   "monitor mode: %zu refusal%s not enforced (%s%s): what %s refuse%s is served "
+                   "and reported as would_deny",
+                   monitored, monitored == 1 ? "" : "s", names, monitored > 8 ? ", ..." : "",
+                   monitored == 1 ? "it" : "they", monitored == 1 ? "s" : "");
 }

@@ -64,11 +64,21 @@ void front_raise_descriptor_limit(struct logger *logger, uint32_t max_connection
  * `signals` gets the three. */
 void front_block_signals(sigset_t *signals);
 
+/* For --check: the policy's rules as written, one line each, marking those in monitor mode,
+ * then the default and the policy's hash. */
+void front_print_rules(const struct front_config *config);
+
+/* At start and reload: a warning naming the rules (and the default) in monitor mode, when any
+ * are; nothing otherwise. */
+void front_log_monitor(struct logger *logger, const struct mb_policy *policy);
+
 /*
  * Decides a request on the server's decoding of it (call->request): over TLS always, over plain
  * TCP when `authorize_plain`. Returns 1 when the request may go on, with *decision filled when
- * it was checked (action MB_POLICY_ALLOW; its reason is set for writes) and decision->action 0
- * when it was not; decision->access says what the request does either way. Or 0 when refused,
+ * it was checked (action MB_POLICY_ALLOW; its reason is set for writes; or, in monitor mode,
+ * the refusal enforcement would have made, with decision->monitor 1 and the request logged as
+ * "would_deny" at info) and decision->action 0 when it was not; decision->access says what the
+ * request does either way. Or 0 when refused,
  * with the refusal logged as "denied" (warning) and *answer what the handler returns: the
  * exception's length (written into `response`), 0 for drop, MB_SERVER_CLOSE for close. A NULL
  * policy refuses everything it would check, with exception 01. Returns MB_EINVAL when the

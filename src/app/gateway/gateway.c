@@ -566,20 +566,7 @@ static void print_setup(const struct setup *setup, const char *path) {
            config->policy_front_units ? "front unit ids only (policy_units: front)"
                                       : "devices: a rule covers every front unit routed to the "
                                         "same device (policy_units: device)");
-    const char *line = config->front.policy_text != NULL ? config->front.policy_text : "";
-    for (size_t i = 0; i < rules; i++) {
-        const char *end = strchr(line, '\n');
-        int length = end != NULL ? (int)(end - line) : (int)strlen(line);
-        printf("  %zu. %s: %.*s\n", i + 1, mb_policy_rule_name(config->front.policy, i), length,
-               line);
-        line = end != NULL ? end + 1 : line + length;
-    }
-    printf("  -. default: what no rule matches is denied with exception 01\n");
-    char hash[POLICY_HASH_TEXT];
-    policy_hash(config->front.policy, hash);
-    printf("  policy sha256: %s (of its canonical form: the same for the same rules, whatever "
-           "the layout)\n",
-           hash);
+    front_print_rules(&config->front);
     print_notes(config);
 }
 
@@ -761,6 +748,7 @@ static int reload_commit(void *data, void *given, char *applied, size_t applied_
     tool->policy = config->front.policy;
     tool->authorize_plain = config->front.authorize_plain;
     log_notes(&tool->logger, config);
+    front_log_monitor(&tool->logger, config->front.policy);
     char hash[POLICY_HASH_TEXT];
     policy_hash(config->front.policy, hash);
     snprintf(applied, applied_capacity,
@@ -902,6 +890,7 @@ static int start(struct gateway_tool *tool, sigset_t *signals) {
                    config->backend_count, config->route_count, rules, hash,
                    tool->authorize_plain ? "checked against the policy"
                                          : "forwarded unchecked (authorize_plain: false)");
+    front_log_monitor(&tool->logger, tool->policy);
     return 0;
 }
 

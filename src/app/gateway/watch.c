@@ -37,8 +37,9 @@ struct pending {
     uint8_t pdu_length;
     struct mb_request request;
     int checked;
-    int write; /* as the policy tells reads from writes (FC 8/00 reads) */
-    char rule[64];
+    int write;      /* as the policy tells reads from writes (FC 8/00 reads) */
+    int would_deny; /* forwarded only because the refusing rule is in monitor mode */
+    char rule[MB_POLICY_MAX_NAME + 1];
     struct pending *next;
 };
 
@@ -80,11 +81,26 @@ static const char *const alert_names[ALERTS] = {
     "unit_scan",        "denial_burst", "malformed_frames", "request_flood",
     "connection_flood", "fc8_restart",  "fc8_listen_only",  "backend_share"};
 
+/* Requests a rule in monitor mode refused and the gateway forwarded, by rule name and action:
+ * kept by name across reloads, so that a rule's count goes on while it stays. */
+struct would_deny_count {
+    char rule[MB_POLICY_MAX_NAME + 1];
+    uint64_t counts[MB_POLICY_CLOSE + 1]; /* by enum mb_policy_action */
+};
+#define MAX_WOULD_DENY_RULES 4096 /* names kept; beyond, counted in the total only */
+
 struct watch {
     struct logger *logger;
     struct audit *audit;
     char policy_sha256[POLICY_HASH_TEXT]; /* of the policy in force: in denied records, metrics */
     size_t policy_rules;
+    size_t policy_monitored; /* rules in monitor mode, the default deny counted as one */
+    struct would_deny_count *would_deny;
+    size_t would_deny_count;
+    /* For the policy in force: rule index (the rule count for the default) to its entry in
+     * would_deny; SIZE_MAX for a rule that is enforced (or had no room). */
+    size_t *would_deny_slot;
+    uint64_t would_deny_total;
     struct config_guard sinks;         /* the sink settings in force (a copy; its strings owned) */
     char started[40];                  /* when the gateway started, for its status on the broker */
     char status_sent[1100];            /* what the last status said (state, backends) */
@@ -292,6 +308,45 @@ static void remember_sinks(struct watch *watch, const struct config_guard *guard
     watch->sinks = copy;
 }
 
+/* The entry of a rule name in the would_deny counts, added when new (SIZE_MAX: no room). */
+static size_t would_deny_entry(struct watch *watch, const char *rule) {
+    for (size_t i = 0; i < watch->would_deny_count; i++)
+        if (strcmp(watch->would_deny[i].rule, rule) == 0)
+            return i;
+    if (watch->would_deny_count == MAX_WOULD_DENY_RULES)
+        return SIZE_MAX;
+    if (watch->would_deny == NULL) {
+        watch->would_deny = calloc(MAX_WOULD_DENY_RULES, sizeof *watch->would_deny);
+        if (watch->would_deny == NULL)
+            return SIZE_MAX;
+    }
+    struct would_deny_count *entry = &watch->would_deny[watch->would_deny_count];
+    snprintf(entry->rule, sizeof entry->rule, "%s", rule);
+    return watch->would_deny_count++;
+}
+
+/* Which rules of a new policy are in monitor mode, and where each one's counts are: done once
+ * per reload, so that a would-deny costs an index, not a search. */
+static void index_monitored_rules(struct watch *watch, const struct mb_policy *policy) {
+    size_t rules = mb_policy_rule_count(policy);
+    free(watch->would_deny_slot);
+    watch->would_deny_slot = NULL;
+    watch->policy_monitored = 0;
+    if (policy == NULL)
+        return;
+    size_t *slots = malloc((rules + 1) * sizeof *slots);
+    for (size_t i = 0; i <= rules; i++) {
+        int monitored = mb_policy_rule_monitor(policy, i);
+        watch->policy_monitored += (size_t)monitored;
+        if (slots != NULL)
+            slots[i] = monitored
+                           ? would_deny_entry(watch, i < rules ? mb_policy_rule_name(policy, i)
+                                                               : "default")
+                           : SIZE_MAX;
+    }
+    watch->would_deny_slot = slots;
+}
+
 static void take_settings(struct watch *watch, const struct gateway_config *config) {
     const struct config_guard *guard = &config->guard;
     struct ratelimit_settings settings = {
@@ -333,6 +388,7 @@ int watch_create(const struct gateway_config *config, struct logger *logger,
         return -1;
     }
     remember_sinks(watch, &config->guard);
+    index_monitored_rules(watch, config->front.policy);
     if (config->guard.mqtt.password_file != NULL) {
         char ignored[256];
         (void)read_password(config->guard.mqtt.password_file, watch->mqtt_password,
@@ -518,6 +574,7 @@ int watch_reload(struct watch *watch, const struct gateway_config *config, char 
     memset(password, 0, sizeof password);
     int kept = 0;
     take_settings(watch, config);
+    index_monitored_rules(watch, config->front.policy);
     ratelimit_configure(watch->guard, &watch->settings);
     if (same) {
         kept = audit_reopen(watch->audit, error, capacity) != 0;
@@ -591,6 +648,8 @@ void watch_destroy(struct watch *watch) {
     audit_close(watch->audit);
     config_guard_free(&watch->sinks);
     memset(watch->mqtt_password, 0, sizeof watch->mqtt_password);
+    free(watch->would_deny_slot);
+    free(watch->would_deny);
     free(watch);
 }
 
@@ -645,14 +704,33 @@ static void put_values(struct json *json, const char *key, const uint8_t *values
         json_uint(json, "values_not_shown", (uint64_t)(count - shown));
 }
 
-/* `decoded`: the request as the server decoded it, NULL when it did not decode. */
+/* "pdu":"0310..." the request as received, in hex: for the requests the fields below do not
+ * describe whole, so that `mbsec policy learn` and `policy test` can read every request back. */
+static void put_pdu(struct json *json, const uint8_t *pdu, size_t length) {
+    static const char digits[] = "0123456789abcdef";
+    char text[2 * MB_PDU_MAX + 1];
+    if (pdu == NULL)
+        return;
+    if (length > MB_PDU_MAX)
+        length = MB_PDU_MAX;
+    for (size_t i = 0; i < length; i++) {
+        text[2 * i] = digits[pdu[i] >> 4];
+        text[2 * i + 1] = digits[pdu[i] & 15];
+    }
+    text[2 * length] = '\0';
+    json_string(json, "pdu", text);
+}
+
+/* `decoded`: the request as the server decoded it, NULL when it did not decode; `pdu` the bytes
+ * it was decoded from. */
 static void put_request(struct json *json, uint8_t unit, uint8_t function,
-                        const struct mb_request *decoded) {
+                        const struct mb_request *decoded, const uint8_t *pdu, size_t pdu_length) {
     json_uint(json, "unit", unit);
     json_uint(json, "function", function);
     json_string(json, "function_name", mb_function_name(function));
     if (decoded == NULL) {
         json_bool(json, "malformed", 1);
+        put_pdu(json, pdu, pdu_length);
         return;
     }
     const struct mb_request request = *decoded;
@@ -681,6 +759,8 @@ static void put_request(struct json *json, uint8_t unit, uint8_t function,
         json_uint(json, "quantity", request.write_multiple.quantity);
         put_values(json, "values", request.write_multiple.values, request.write_multiple.quantity,
                    request.function == MB_FC_WRITE_MULTIPLE_COILS);
+        if (request.write_multiple.quantity > VALUES_SHOWN)
+            put_pdu(json, pdu, pdu_length);
         break;
     case MB_FC_MASK_WRITE_REGISTER:
         json_uint(json, "address", request.mask_write.address);
@@ -693,6 +773,8 @@ static void put_request(struct json *json, uint8_t unit, uint8_t function,
         put_values(json, "values", request.read_write.values, request.read_write.write_quantity, 0);
         json_uint(json, "read_address", request.read_write.read_address);
         json_uint(json, "read_quantity", request.read_write.read_quantity);
+        if (request.read_write.write_quantity > VALUES_SHOWN)
+            put_pdu(json, pdu, pdu_length);
         break;
     case MB_FC_DIAGNOSTICS:
         json_uint(json, "sub_function", request.diagnostics.sub_function);
@@ -703,8 +785,15 @@ static void put_request(struct json *json, uint8_t unit, uint8_t function,
     case MB_FC_READ_FILE_RECORD:
     case MB_FC_WRITE_FILE_RECORD:
         json_uint(json, "records", request.file.count);
+        put_pdu(json, pdu, pdu_length);
         break;
+    case MB_FC_READ_EXCEPTION_STATUS:
+    case MB_FC_GET_COMM_EVENT_COUNTER:
+    case MB_FC_GET_COMM_EVENT_LOG:
+    case MB_FC_REPORT_SERVER_ID:
+        break; /* the function code is the whole request */
     default:
+        put_pdu(json, pdu, pdu_length); /* FC 43, user-defined codes */
         break;
     }
 }
@@ -927,7 +1016,7 @@ void watch_begin(struct watch *watch, const struct mb_server_request *call,
         begin(&json, "sanity");
         json_string(&json, "side", "front");
         put_client(&json, seen->client, call->connection_id, peer);
-        put_request(&json, call->unit_id, seen->function, NULL);
+        put_request(&json, call->unit_id, seen->function, NULL, call->pdu, call->pdu_length);
         json_string(&json, "detail", mb_strerror(call->decode_error));
         emit(watch, AUDIT_WARNING, "sanity", &json);
         count_request_event(watch, seen, RATELIMIT_MALFORMED, ALERT_MALFORMED, 0,
@@ -980,11 +1069,42 @@ static void rebase(struct mb_request *request, const uint8_t *pdu, const uint8_t
         request->read_write.values = copy + (request->read_write.values - pdu);
 }
 
+/*
+ * Monitor mode: a request the policy refuses with a rule (or default) that is not enforced. It
+ * is forwarded all the same; its record says what enforcement would have done, and it counts
+ * per rule, not as a denial (nothing was refused: no denial alert, no denial exceptions).
+ */
+static void record_would_deny(struct watch *watch, const struct watch_request *seen,
+                              const struct mb_policy_decision *decision) {
+    const struct mb_server_request *call = seen->call;
+    enum mb_policy_action action = decision->action;
+    watch->would_deny_total++;
+    size_t rule = decision->rule >= 0 ? (size_t)decision->rule : watch->policy_rules;
+    if (watch->would_deny_slot != NULL && rule <= watch->policy_rules &&
+        watch->would_deny_slot[rule] != SIZE_MAX && action >= MB_POLICY_DENY &&
+        action <= MB_POLICY_CLOSE)
+        watch->would_deny[watch->would_deny_slot[rule]].counts[action]++;
+    struct json json;
+    begin(&json, "would_deny");
+    put_client(&json, seen->client, call->connection_id, call->peer->text);
+    put_request(&json, call->unit_id, seen->function, call->request, call->pdu, call->pdu_length);
+    json_string(&json, "rule", decision->rule_name);
+    json_string(&json, "action", mb_policy_action_name(action));
+    if (action == MB_POLICY_DENY)
+        json_uint(&json, "exception", decision->exception);
+    json_string(&json, "reason", decision->reason);
+    json_string(&json, "policy", watch->policy_sha256);
+    emit(watch, AUDIT_NOTICE, "would_deny", &json);
+}
+
 void watch_decided(struct watch *watch, const struct watch_request *seen,
                    const struct mb_policy_decision *decision, int checked) {
     const struct mb_server_request *call = seen->call;
     struct ratelimit_client *client = seen->client;
-    if (checked && decision->action != MB_POLICY_ALLOW) {
+    int would_deny = checked && decision->monitor;
+    if (would_deny)
+        record_would_deny(watch, seen, decision);
+    else if (checked && decision->action != MB_POLICY_ALLOW) {
         /* Action 0: nothing decided (no policy), which is answered as a deny. */
         enum mb_policy_action action = decision->action != 0 ? decision->action : MB_POLICY_DENY;
         watch->denials[action]++;
@@ -996,7 +1116,8 @@ void watch_decided(struct watch *watch, const struct watch_request *seen,
         struct json json;
         begin(&json, "denied");
         put_client(&json, client, call->connection_id, call->peer->text);
-        put_request(&json, call->unit_id, seen->function, call->request);
+        put_request(&json, call->unit_id, seen->function, call->request, call->pdu,
+                    call->pdu_length);
         json_string(&json, "rule", decision->rule_name);
         json_string(&json, "action", mb_policy_action_name(action));
         if (action == MB_POLICY_DENY)
@@ -1029,6 +1150,7 @@ void watch_decided(struct watch *watch, const struct watch_request *seen,
     rebase(&pending->request, call->pdu, pending->pdu);
     pending->checked = checked;
     pending->write = write;
+    pending->would_deny = would_deny;
     snprintf(pending->rule, sizeof pending->rule, "%s", checked ? decision->rule_name : "");
     /* Appended at the end of its chain: a client that reuses a transaction id while the first
      * is outstanding gets its records in order. */
@@ -1058,7 +1180,8 @@ static void record_outcome(struct watch *watch, struct pending *pending,
     int write = pending->write;
     begin(&json, write ? "write" : "read");
     put_client(&json, ratelimit_find(watch->guard, done->connection_id), done->connection_id, "");
-    put_request(&json, pending->unit, pending->request.function, &pending->request);
+    put_request(&json, pending->unit, pending->request.function, &pending->request, pending->pdu,
+                pending->pdu_length);
     if (pending->checked)
         json_string(&json, "rule", pending->rule);
     else
@@ -1066,6 +1189,8 @@ static void record_outcome(struct watch *watch, struct pending *pending,
     json_string(&json, "backend", done->backend);
     if (done->backend != NULL)
         json_uint(&json, "device_unit", done->device_unit);
+    if (pending->would_deny)
+        json_bool(&json, "would_deny", 1);
     json_string(&json, "outcome", outcome);
     if (done->exception != 0)
         json_uint(&json, "exception", done->exception);
@@ -1316,6 +1441,23 @@ int watch_render(void *data, const char *path, FILE *out) {
         fprintf(out, "mbsec_gateway_denials_total{action=\"%s\"} %llu\n",
                 mb_policy_action_name((enum mb_policy_action)action),
                 (unsigned long long)watch->denials[action]);
+    family(out, "mbsec_gateway_policy_monitor_rules", "gauge",
+           "Rules of the policy in force in monitor mode (the default deny counted as one).");
+    fprintf(out, "mbsec_gateway_policy_monitor_rules %zu\n", watch->policy_monitored);
+    family(out, "mbsec_gateway_would_deny_total", "counter",
+           "Requests a rule in monitor mode refused and the gateway forwarded, by rule and by "
+           "the action enforcement would take.");
+    for (size_t i = 0; i < watch->would_deny_count; i++)
+        for (int action = MB_POLICY_DENY; action <= MB_POLICY_CLOSE; action++)
+            if (watch->would_deny[i].counts[action] != 0)
+                fprintf(out, "mbsec_gateway_would_deny_total{rule=\"%s\",action=\"%s\"} %llu\n",
+                        watch->would_deny[i].rule,
+                        mb_policy_action_name((enum mb_policy_action)action),
+                        (unsigned long long)watch->would_deny[i].counts[action]);
+    family(out, "mbsec_gateway_would_deny_requests_total", "counter",
+           "Requests a rule in monitor mode refused, every rule together.");
+    fprintf(out, "mbsec_gateway_would_deny_requests_total %llu\n",
+            (unsigned long long)watch->would_deny_total);
     family(out, "mbsec_gateway_exceptions_total", "counter",
            "Exception responses sent to clients, by code and by who decided it (policy, device "
            "or gateway).");

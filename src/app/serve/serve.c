@@ -27,7 +27,6 @@
 #include "app/commands.h"
 #include "app/common/duration.h"
 #include "app/common/log.h"
-#include "app/common/policy_hash.h"
 #include "app/config/config.h"
 #include "app/daemon/arguments.h"
 #include "app/daemon/front.h"
@@ -796,6 +795,7 @@ static int reload_commit(void *data, void *given, char *applied, size_t applied_
     send_message(serve, &message);
     mb_server_set_limits(serve->workers[0].server, &serve->config.front.limits);
     send_command(serve, COMMAND_LIMITS);
+    front_log_monitor(&serve->logger, policy);
     snprintf(applied, applied_capacity, "limits, logging, %s",
              policy != NULL ? "policy" : "no policy (everything checked is denied)");
     return 0; /* `fresh` (with the old policy) is freed once the engine has read it: reload() */
@@ -946,20 +946,7 @@ static int check(struct serve *serve) {
     printf("\npolicy (%zu rule%s, checking %s; the first rule that matches decides):\n", rules,
            rules == 1 ? "" : "s",
            config->front.authorize_plain ? "every request" : "requests over TLS only");
-    const char *line = config->front.policy_text != NULL ? config->front.policy_text : "";
-    for (size_t i = 0; i < rules; i++) {
-        const char *end = strchr(line, '\n');
-        int length = end != NULL ? (int)(end - line) : (int)strlen(line);
-        printf("  %zu. %s: %.*s\n", i + 1, mb_policy_rule_name(config->front.policy, i), length,
-               line);
-        line = end != NULL ? end + 1 : line + length;
-    }
-    printf("  -. default: what no rule matches is denied with exception 01\n");
-    char hash[POLICY_HASH_TEXT];
-    policy_hash(config->front.policy, hash);
-    printf("  policy sha256: %s (of its canonical form: the same for the same rules, whatever "
-           "the layout)\n",
-           hash);
+    front_print_rules(&config->front);
     return EXIT_STATUS_OK;
 }
 
@@ -1006,6 +993,7 @@ static int start(struct serve *serve, sigset_t *signals) {
                    serve->worker_count,
                    serve->config.model.persist_path ? "persisting to " : "in memory",
                    serve->config.model.persist_path ? serve->config.model.persist_path : "");
+    front_log_monitor(&serve->logger, serve->config.front.policy);
     return 0;
 }
 
