@@ -35,4 +35,7 @@ int cmd_bench(int argc, char **argv);
 /* Certificates for Modbus/TCP Security (src/app/cert/). */
 int cmd_cert(int argc, char **argv);
 
+/* Policies from traffic and traffic against policies (src/app/policy/). */
+int cmd_policy(int argc, char **argv);
+
 #endif

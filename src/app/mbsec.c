@@ -23,6 +23,8 @@ static void help(FILE *out) {
           "  bench      load a Modbus/TCP server and measure requests/s and latency\n"
           "  cert       certificates for Modbus/TCP Security: CA, server, client (with a\n"
           "             role), show, revoke, CRL\n"
+          "  policy     learn a policy from captures or audit records, test one against\n"
+          "             them before enforcing it\n"
           "  version    print the version\n"
           "  help       this text\n"
           "\n"
@@ -38,7 +40,7 @@ static const struct {
 } commands[] = {
     {"serve", cmd_serve}, {"gateway", cmd_gateway}, {"read", cmd_read}, {"write", cmd_write},
     {"poll", cmd_poll},   {"info", cmd_info},       {"scan", cmd_scan}, {"diag", cmd_diag},
-    {"raw", cmd_raw},     {"bench", cmd_bench},     {"cert", cmd_cert},
+    {"raw", cmd_raw},     {"bench", cmd_bench},     {"cert", cmd_cert}, {"policy", cmd_policy},
 };
 
 int tool_main(int argc, char **argv) {
