@@ -392,7 +392,8 @@ expect "a policy file that is not YAML: usage error, said where" 2 "plant.pcap"
 # A large capture, streamed: memory stays flat.
 if [ -n "$make_capture" ] && [ -x "$make_capture" ]; then
     big_requests=${MBSEC_TEST_BIG_REQUESTS:-5000000} # about 1 GB
-    "$make_capture" --requests "$big_requests" --connections 64 --seed 3 "$scratch/big.pcap" 2>"$scratch/make.log"
+    "$make_capture" --requests "$big_requests" --connections 64 --seed 3 "$scratch/big.pcap" 2>"$scratch/make.log" ||
+        fail_log "make_capture writes the large capture" "$scratch/make.log"
     run_cmd "$python" -c '
 import resource, subprocess, sys
 status = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

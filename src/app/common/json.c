@@ -23,12 +23,7 @@ static void put(struct json *json, size_t *at, const char *bytes, size_t count) 
     *at += count;
 }
 
-/*
- * The length of the well-formed UTF-8 sequence at `text` (at most `length` bytes, at least 1
- * given), or 0 when it is ill-formed, with *consumed the bytes of its maximal ill-formed subpart
- * (which then stand for one U+FFFD).
- */
-static size_t utf8_sequence(const unsigned char *text, size_t length, size_t *consumed) {
+size_t json_utf8_sequence(const unsigned char *text, size_t length, size_t *consumed) {
     unsigned char lead = text[0], low = 0x80, high = 0xBF;
     size_t continuation;
     if (lead < 0x80) {
@@ -77,7 +72,7 @@ enum text_kind {
  * bytes. */
 static enum text_kind text_next(const char *text, size_t length, size_t *consumed) {
     const unsigned char *at = (const unsigned char *)text;
-    size_t valid = utf8_sequence(at, length, consumed);
+    size_t valid = json_utf8_sequence(at, length, consumed);
     if (valid == 0)
         return TEXT_ILL_FORMED;
     if (*at == '"' || *at == '\\')

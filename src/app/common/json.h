@@ -51,6 +51,14 @@ void json_raw(struct json *json, const char *key, const char *json_value);
  * which json->length then measures. Call it once; json_begin() starts the next record. */
 const char *json_end(struct json *json);
 
+/*
+ * The length of the well-formed UTF-8 sequence at `text` (at most `length` bytes, at least 1
+ * given; Unicode table 3-7: no overlong forms, no surrogates, nothing above U+10FFFF), or 0 when
+ * it is ill-formed, with *consumed the bytes of its maximal ill-formed subpart (which then stand
+ * for one U+FFFD). The one UTF-8 check, for the escaper below and the JSON reader of mbsec policy.
+ */
+size_t json_utf8_sequence(const unsigned char *text, size_t length, size_t *consumed);
+
 /* ---- the one escaper: JSON strings (audit records, log lines, the client's JSON output) and
  * quoted plain text (plain log lines, the client's human output) ---- */
 

@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "app/common/json.h"
+
 static int fail(struct json_reader *reader, const char *error) {
     if (reader->error == NULL)
         reader->error = error;
@@ -105,37 +107,6 @@ static long read_code_unit(struct json_reader *reader) {
     }
     reader->at += 4;
     return unit;
-}
-
-/*
- * The length of the well-formed UTF-8 sequence that starts at `text` (Unicode table 3-7: no
- * overlong forms, no surrogates, nothing above U+10FFFF), at most `available` bytes, or 0.
- */
-static size_t utf8_length(const unsigned char *text, size_t available) {
-    unsigned char lead = text[0], low = 0x80, high = 0xBF;
-    size_t length;
-    if (lead >= 0xC2 && lead <= 0xDF)
-        length = 2;
-    else if (lead >= 0xE0 && lead <= 0xEF)
-        length = 3;
-    else if (lead >= 0xF0 && lead <= 0xF4)
-        length = 4;
-    else
-        return 0;
-    if (lead == 0xE0)
-        low = 0xA0;
-    else if (lead == 0xED)
-        high = 0x9F;
-    else if (lead == 0xF0)
-        low = 0x90;
-    else if (lead == 0xF4)
-        high = 0x8F;
-    if (available < length || text[1] < low || text[1] > high)
-        return 0;
-    for (size_t i = 2; i < length; i++)
-        if (text[i] < 0x80 || text[i] > 0xBF)
-            return 0;
-    return length;
 }
 
 /* Appends bytes to the caller's buffer as far as they fit (keeping room for the NUL), counting
@@ -258,7 +229,9 @@ int json_reader_string(struct json_reader *reader, char *out, size_t capacity, s
         } else if (byte < 0x20) {
             return fail(reader, "a control character or NUL byte in a string");
         } else {
-            size_t sequence = utf8_length(reader->at, (size_t)(reader->end - reader->at));
+            size_t consumed;
+            size_t sequence =
+                json_utf8_sequence(reader->at, (size_t)(reader->end - reader->at), &consumed);
             if (sequence == 0)
                 return fail(reader, "bytes that are not UTF-8 in a string");
             put_bytes(out, capacity, length, reader->at, sequence);

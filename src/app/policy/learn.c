@@ -23,6 +23,7 @@
 #include "app/commands.h"
 #include "app/common/log.h"
 #include "app/config/config.h"
+#include "app/policy/index_table.h"
 #include "app/policy/inputs.h"
 #include "app/policy/policy_command.h"
 #include "app/policy/ranges.h"
@@ -105,12 +106,10 @@ struct learn {
     /* what was seen */
     struct identity *identities;
     size_t identity_count, identity_capacity;
-    uint32_t *identity_slots; /* open addressing: index + 1, 0 empty */
-    size_t identity_slot_count;
+    struct index_table identity_index;
     struct group *groups;
     size_t group_count, group_capacity;
-    uint32_t *group_slots;
-    size_t group_slot_count;
+    struct index_table group_index;
     int out_of_memory;
     uint64_t requests, learned;
     uint64_t undecodable, anonymous, unnamed, left_out;
@@ -155,42 +154,21 @@ static int identity_equal(const struct identity *a, const struct identity *b) {
                       : memcmp(&a->source, &b->source, sizeof a->source) == 0;
 }
 
-static int grow_slots(uint32_t **slots, size_t *slot_count, size_t used,
-                      uint64_t (*hash_of)(const void *items, size_t index), const void *items) {
-    if ((used + 1) * 2 <= *slot_count)
-        return 0;
-    size_t count = *slot_count != 0 ? *slot_count * 2 : 1024;
-    uint32_t *fresh = calloc(count, sizeof *fresh);
-    if (fresh == NULL)
-        return -1;
-    for (size_t i = 0; i < used; i++) {
-        size_t at = hash_of(items, i) & (count - 1);
-        while (fresh[at] != 0)
-            at = (at + 1) & (count - 1);
-        fresh[at] = (uint32_t)i + 1;
-    }
-    free(*slots);
-    *slots = fresh;
-    *slot_count = count;
-    return 0;
+static uint64_t identity_hash_at(const void *items, uint32_t index) {
+    return identity_hash(&((const struct identity *)items)[index]);
 }
 
-static uint64_t identity_hash_at(const void *items, size_t index) {
-    return identity_hash(&((const struct identity *)items)[index]);
+static int identity_is(const void *items, uint32_t index, const void *wanted) {
+    return identity_equal(&((const struct identity *)items)[index], wanted);
 }
 
 /* The index of `identity` in the list, added when new; -1 when out of memory. */
 static long identity_index(struct learn *learn, const struct identity *identity) {
     uint64_t hash = identity_hash(identity);
-    if (learn->identity_slot_count != 0) {
-        size_t at = hash & (learn->identity_slot_count - 1);
-        while (learn->identity_slots[at] != 0) {
-            uint32_t index = learn->identity_slots[at] - 1;
-            if (identity_equal(&learn->identities[index], identity))
-                return index;
-            at = (at + 1) & (learn->identity_slot_count - 1);
-        }
-    }
+    long found =
+        index_table_find(&learn->identity_index, hash, identity_is, learn->identities, identity);
+    if (found >= 0)
+        return found;
     if (learn->identity_count == learn->identity_capacity) {
         size_t capacity = learn->identity_capacity ? learn->identity_capacity * 2 : 64;
         struct identity *grown = realloc(learn->identities, capacity * sizeof *grown);
@@ -199,15 +177,12 @@ static long identity_index(struct learn *learn, const struct identity *identity)
         learn->identities = grown;
         learn->identity_capacity = capacity;
     }
-    if (grow_slots(&learn->identity_slots, &learn->identity_slot_count, learn->identity_count,
-                   identity_hash_at, learn->identities) != 0)
-        return -1;
-    size_t index = learn->identity_count++;
+    size_t index = learn->identity_count;
     learn->identities[index] = *identity;
-    size_t at = hash & (learn->identity_slot_count - 1);
-    while (learn->identity_slots[at] != 0)
-        at = (at + 1) & (learn->identity_slot_count - 1);
-    learn->identity_slots[at] = (uint32_t)index + 1;
+    if (index_table_add(&learn->identity_index, hash, (uint32_t)index, index, identity_hash_at,
+                        learn->identities) != 0)
+        return -1;
+    learn->identity_count++;
     return (long)index;
 }
 
@@ -265,24 +240,25 @@ static uint64_t group_key(uint32_t identity, uint8_t unit, uint8_t function, int
            (uint64_t)(sub + 1) << 4 | (uint64_t)part;
 }
 
-static uint64_t group_hash_at(const void *items, size_t index) {
-    uint64_t key = ((const struct group *)items)[index].key;
+static uint64_t key_hash(uint64_t key) {
     return finish(key * 0x9E3779B97F4A7C15ull);
+}
+
+static uint64_t group_hash_at(const void *items, uint32_t index) {
+    return key_hash(((const struct group *)items)[index].key);
+}
+
+static int group_is(const void *items, uint32_t index, const void *wanted) {
+    return ((const struct group *)items)[index].key == *(const uint64_t *)wanted;
 }
 
 static struct group *group_of(struct learn *learn, uint32_t identity, uint8_t unit,
                               uint8_t function, int sub, enum part_kind part) {
     uint64_t key = group_key(identity, unit, function, sub, part);
-    uint64_t hash = finish(key * 0x9E3779B97F4A7C15ull);
-    if (learn->group_slot_count != 0) {
-        size_t at = hash & (learn->group_slot_count - 1);
-        while (learn->group_slots[at] != 0) {
-            struct group *group = &learn->groups[learn->group_slots[at] - 1];
-            if (group->key == key)
-                return group;
-            at = (at + 1) & (learn->group_slot_count - 1);
-        }
-    }
+    uint64_t hash = key_hash(key);
+    long found = index_table_find(&learn->group_index, hash, group_is, learn->groups, &key);
+    if (found >= 0)
+        return &learn->groups[found];
     if (learn->group_count == MAX_GROUPS)
         return NULL;
     if (learn->group_count == learn->group_capacity) {
@@ -293,10 +269,7 @@ static struct group *group_of(struct learn *learn, uint32_t identity, uint8_t un
         learn->groups = grown;
         learn->group_capacity = capacity;
     }
-    if (grow_slots(&learn->group_slots, &learn->group_slot_count, learn->group_count, group_hash_at,
-                   learn->groups) != 0)
-        return NULL;
-    size_t index = learn->group_count++;
+    size_t index = learn->group_count;
     struct group *group = &learn->groups[index];
     memset(group, 0, sizeof *group);
     group->key = key;
@@ -306,10 +279,10 @@ static struct group *group_of(struct learn *learn, uint32_t identity, uint8_t un
     group->sub = (int16_t)sub;
     group->part = (uint8_t)part;
     group->table = NO_TABLE;
-    size_t at = hash & (learn->group_slot_count - 1);
-    while (learn->group_slots[at] != 0)
-        at = (at + 1) & (learn->group_slot_count - 1);
-    learn->group_slots[at] = (uint32_t)index + 1;
+    if (index_table_add(&learn->group_index, hash, (uint32_t)index, index, group_hash_at,
+                        learn->groups) != 0)
+        return NULL;
+    learn->group_count++;
     return group;
 }
 
@@ -1106,9 +1079,9 @@ static void learn_free(struct learn *learn) {
         ranges_free(&learn->groups[i].records);
     }
     free(learn->groups);
-    free(learn->group_slots);
+    index_table_free(&learn->group_index);
     free(learn->identities);
-    free(learn->identity_slots);
+    index_table_free(&learn->identity_index);
 }
 
 /* The policy as text, checked by loading it back through the configuration parser: what learn

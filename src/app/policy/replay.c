@@ -21,6 +21,7 @@
 #include "app/common/log.h"
 #include "app/common/policy_hash.h"
 #include "app/config/config.h"
+#include "app/policy/index_table.h"
 #include "app/policy/inputs.h"
 #include "app/policy/policy_command.h"
 #include "app/policy/ranges.h"
@@ -64,8 +65,7 @@ struct replay {
     uint64_t ungrouped;
     struct report_group *groups;
     size_t group_count, group_capacity;
-    uint32_t *slots;
-    size_t slot_count;
+    struct index_table index;
     int out_of_memory;
 };
 
@@ -124,37 +124,20 @@ static uint64_t hash_text(const char *text) {
     return hash ^ hash >> 31;
 }
 
-static int grow_slots(struct replay *replay) {
-    if ((replay->group_count + 1) * 2 <= replay->slot_count)
-        return 0;
-    size_t count = replay->slot_count ? replay->slot_count * 2 : 256;
-    uint32_t *slots = calloc(count, sizeof *slots);
-    if (slots == NULL)
-        return -1;
-    for (size_t i = 0; i < replay->group_count; i++) {
-        size_t at = hash_text(replay->groups[i].key) & (count - 1);
-        while (slots[at] != 0)
-            at = (at + 1) & (count - 1);
-        slots[at] = (uint32_t)i + 1;
-    }
-    free(replay->slots);
-    replay->slots = slots;
-    replay->slot_count = count;
-    return 0;
+static uint64_t group_hash_at(const void *items, uint32_t index) {
+    return hash_text(((const struct report_group *)items)[index].key);
+}
+
+static int group_is(const void *items, uint32_t index, const void *wanted) {
+    return strcmp(((const struct report_group *)items)[index].key, wanted) == 0;
 }
 
 static struct report_group *group_of(struct replay *replay, const char *key, int *fresh) {
     *fresh = 0;
     uint64_t hash = hash_text(key);
-    if (replay->slot_count != 0) {
-        size_t at = hash & (replay->slot_count - 1);
-        while (replay->slots[at] != 0) {
-            struct report_group *group = &replay->groups[replay->slots[at] - 1];
-            if (strcmp(group->key, key) == 0)
-                return group;
-            at = (at + 1) & (replay->slot_count - 1);
-        }
-    }
+    long found = index_table_find(&replay->index, hash, group_is, replay->groups, key);
+    if (found >= 0)
+        return &replay->groups[found];
     if (replay->group_count == MAX_REPORT_GROUPS)
         return NULL;
     if (replay->group_count == replay->group_capacity) {
@@ -165,19 +148,16 @@ static struct report_group *group_of(struct replay *replay, const char *key, int
         replay->groups = grown;
         replay->group_capacity = capacity;
     }
-    char *copy = strdup(key);
-    if (copy == NULL || grow_slots(replay) != 0) {
-        free(copy);
-        return NULL;
-    }
-    size_t index = replay->group_count++;
+    size_t index = replay->group_count;
     struct report_group *group = &replay->groups[index];
     memset(group, 0, sizeof *group);
-    group->key = copy;
-    size_t at = hash & (replay->slot_count - 1);
-    while (replay->slots[at] != 0)
-        at = (at + 1) & (replay->slot_count - 1);
-    replay->slots[at] = (uint32_t)index + 1;
+    group->key = strdup(key);
+    if (group->key == NULL || index_table_add(&replay->index, hash, (uint32_t)index, index,
+                                              group_hash_at, replay->groups) != 0) {
+        free(group->key);
+        return NULL;
+    }
+    replay->group_count++;
     *fresh = 1;
     return group;
 }
@@ -548,7 +528,7 @@ static void replay_free(struct replay *replay) {
         ranges_free(&replay->groups[i].addresses);
     }
     free(replay->groups);
-    free(replay->slots);
+    index_table_free(&replay->index);
     for (size_t i = 0; i < replay->policy_count; i++)
         mb_policy_destroy(replay->policies[i].policy);
 }
@@ -650,7 +630,8 @@ int policy_test(int argc, char **argv) {
         replay_free(&replay);
         return EXIT_STATUS_FAILURE;
     }
-    qsort(replay.groups, replay.group_count, sizeof *replay.groups, compare_groups);
+    if (replay.group_count > 1)
+        qsort(replay.groups, replay.group_count, sizeof *replay.groups, compare_groups);
     if (json)
         print_json(&replay);
     else
