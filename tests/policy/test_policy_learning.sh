@@ -30,7 +30,7 @@ require_program editcap "apt-get install wireshark-common (tshark brings it)"
 "$python" -c 'import pymodbus' 2>/dev/null || skip_all "pymodbus is not installed (python3-pymodbus)"
 [ -x "$random_client" ] || skip_all "no libmodbus client ($random_client): libmodbus-dev"
 
-plan 63
+plan 64
 
 pymodbus_script=$here/pymodbus_traffic.py
 random_loops=20
@@ -292,6 +292,8 @@ rm -f "$scratch/audit.jsonl"
 { gateway_config; cat "$scratch/monitor-policy.yaml"; } >"$scratch/gateway.yaml"
 run gateway --check "$scratch/gateway.yaml"
 expect "--check marks the rules in monitor mode" 0 "setpoint-guard: .*\\[monitor: not enforced\\]"
+run gateway --check "$scratch/gateway.yaml" --explain 127.0.0.1 1 6 100 7
+expect "--explain says a monitored refusal is not enforced" 1 "monitor mode: not enforced; served, and reported as would_deny"
 start_gateway
 expect_log "the gateway says which refusals are not enforced" "policy_monitor.*2 refusals not enforced \\(setpoint-guard, default\\)"
 run write "$GATEWAY" holding 100 7

@@ -236,6 +236,9 @@ int front_explain(const char *program, const struct mb_policy *policy, int autho
         printf("connection closed by rule '%s'\n", decision.rule_name);
         break;
     }
+    if (decision.monitor)
+        printf("  monitor mode: not enforced; served, and reported as would_deny\n");
     printf("  %s\n", decision.reason);
+    /* Refused is what enforcing says: a monitored refusal is one to look at all the same. */
     return decision.action == MB_POLICY_ALLOW ? EXIT_STATUS_OK : EXIT_STATUS_FAILURE;
 }

@@ -364,9 +364,10 @@ void front_print_rules(const struct front_config *config) {
     for (size_t i = 0; i <= rules; i++)
         monitored += (size_t)mb_policy_rule_monitor(policy, i);
     if (monitored > 0)
-        printf("  monitor mode: %zu of %zu refusals (rules and the default) are not enforced: "
-               "what they refuse is served and reported as would_deny\n",
-               monitored, rules + 1);
+        printf("  monitor mode: %zu refusal%s (of rules and the default) not enforced: what "
+               "%s refuse%s is served and reported as would_deny\n",
+               monitored, monitored == 1 ? "" : "s", monitored == 1 ? "it" : "they",
+               monitored == 1 ? "s" : "");
     char hash[POLICY_HASH_TEXT];
     policy_hash(policy, hash);
     printf("  policy sha256: %s (of its canonical form: the same for the same rules, whatever "

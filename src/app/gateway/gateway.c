@@ -82,6 +82,8 @@ static void usage(FILE *out) {
           "the policy (plain ones too, unless authorize_plain: false), and what the policy\n"
           "allows is forwarded by unit id to the devices under backends. Denials are answered\n"
           "as the rule says and logged as 'denied'; allowed writes are logged as 'audited'.\n"
+          "With policy_mode: monitor, what the policy would refuse is forwarded and reported as\n"
+          "'would_deny' instead (docs/learning.md: from no policy to an enforced one).\n"
           "\n"
           "  --config FILE            the YAML configuration (docs/configuration.md: listen,\n"
           "                           tls, limits, log, user, authorize_plain, policy, backends)\n"
