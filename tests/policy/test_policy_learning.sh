@@ -30,7 +30,7 @@ require_program editcap "apt-get install wireshark-common (tshark brings it)"
 "$python" -c 'import pymodbus' 2>/dev/null || skip_all "pymodbus is not installed (python3-pymodbus)"
 [ -x "$random_client" ] || skip_all "no libmodbus client ($random_client): libmodbus-dev"
 
-plan 64
+plan 65
 
 pymodbus_script=$here/pymodbus_traffic.py
 random_loops=20
@@ -315,6 +315,22 @@ expect_eq "metrics: rules in monitor mode; one real denial" \
     "$(metric mbsec_gateway_policy_monitor_rules) $(metric 'mbsec_gateway_denials_total{action="deny"}')" "2 1"
 run policy test --policy "$scratch/monitor-policy.yaml" "$scratch/audit.jsonl"
 expect "policy test counts monitored refusals as refusals" 1 "setpoint-guard \\(monitor\\) +exception 02"
+# A source probing twelve registers in monitor mode: forwarded, and worth an alert all the same.
+"$python" - "$GATEWAY" <<'PY'
+import sys
+from pymodbus.client import ModbusTcpClient
+host, port = sys.argv[1].rsplit(":", 1)
+client = ModbusTcpClient(host, port=int(port), timeout=3)
+client.connect()
+for i in range(12):
+    client.write_register(200 + i, i, slave=1)
+client.close()
+PY
+if wait_for "$scratch/audit.jsonl" '"type":"alert","alert":"denial_burst".*would deny \(monitor mode\)'; then
+    ok "a burst of would-deny requests raises the denial_burst alert"
+else
+    fail "a burst of would-deny requests raises the denial_burst alert" "$(grep alert "$scratch/audit.jsonl")"
+fi
 # Enforce: the same rules without policy_mode, a reload.
 { gateway_config; grep -v '^policy_mode' "$scratch/monitor-policy.yaml"; } >"$scratch/gateway.yaml"
 mark_log
@@ -325,7 +341,7 @@ expect "enforced after the reload: the guard answers its exception" 5 "02|illega
 run write "$GATEWAY" holding 200 9
 expect "and the default denies" 5 "01|illegal function"
 expect_eq "metrics: nothing in monitor mode; the would_deny counts kept" \
-    "$(metric mbsec_gateway_policy_monitor_rules) $(metric 'mbsec_gateway_would_deny_total{rule="default",action="deny"}')" "0 1"
+    "$(metric mbsec_gateway_policy_monitor_rules) $(metric 'mbsec_gateway_would_deny_total{rule="default",action="deny"}')" "0 13"
 stop_server "$GATEWAY_PID" >/dev/null
 
 # mbsec serve in monitor mode: the write is answered, the log says would_deny.

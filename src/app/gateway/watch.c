@@ -1072,7 +1072,8 @@ static void rebase(struct mb_request *request, const uint8_t *pdu, const uint8_t
 /*
  * Monitor mode: a request the policy refuses with a rule (or default) that is not enforced. It
  * is forwarded all the same; its record says what enforcement would have done, and it counts
- * per rule, not as a denial (nothing was refused: no denial alert, no denial exceptions).
+ * per rule, not as a denial (nothing was refused: no denial metrics or exceptions), but toward
+ * the denial_burst alert of its source.
  */
 static void record_would_deny(struct watch *watch, const struct watch_request *seen,
                               const struct mb_policy_decision *decision) {
@@ -1095,6 +1096,9 @@ static void record_would_deny(struct watch *watch, const struct watch_request *s
     json_string(&json, "reason", decision->reason);
     json_string(&json, "policy", watch->policy_sha256);
     emit(watch, AUDIT_NOTICE, "would_deny", &json);
+    /* A source probing what it may not do is worth an alert in monitor mode too. */
+    count_request_event(watch, seen, RATELIMIT_DENIAL, ALERT_DENIALS, 0,
+                        "requests the policy would deny (monitor mode)");
 }
 
 void watch_decided(struct watch *watch, const struct watch_request *seen,
