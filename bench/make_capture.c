@@ -284,7 +284,8 @@ static void send_segment(struct generator *generator, struct endpoint *from,
         tcp[21] = 4;
         put16(tcp + 22, ipv6 ? 1440 : 1460);
     }
-    memcpy(tcp + tcp_header, payload, payload_length);
+    if (payload_length > 0) /* no payload: no source pointer to copy from */
+        memcpy(tcp + tcp_header, payload, payload_length);
     put16(tcp + 16, fold(sum_words(sum, tcp, tcp_length)));
 
     from->next_sequence += (uint32_t)payload_length + ((flags & (TCP_SYN | TCP_FIN)) ? 1 : 0);
