@@ -1393,6 +1393,9 @@ TEST(policy_mode_monitor_covers_refusing_rules_without_a_mode_and_the_default) {
                  "drop, close); a rule that allows allows in both");
     POLICY_ERROR("  - name: a\n    roles: any\n    action: deny\n    mode: learn\n",
                  "5:11: policy[0].mode: expected one of enforce, monitor, got \"learn\"");
+    CHECK_ERROR_OVER_DEFAULTS("policy_mode: monitor\n",
+                              "1:14: policy_mode: monitor needs a policy section: without one "
+                              "there are no rules to watch, and every request checked is denied");
     CHECK_ERROR("policy_mode: learning\n",
                 "1:14: policy_mode: expected one of enforce, monitor, got \"learning\"");
 }

@@ -1073,7 +1073,7 @@ TEST(a_default_deny_in_monitor_mode_says_monitor_and_what_it_would_answer) {
     mb_policy_destroy(policy);
 }
 
-TEST(a_monitor_rule_still_decides_its_parts_and_the_rules_after_it_are_not_asked) {
+TEST(a_monitor_rule_reports_the_parts_it_matches_when_the_rest_would_allow_them) {
     static const struct mb_policy_range guarded[] = {{100, 110}};
     struct mb_policy_rule rules[2];
     memset(rules, 0, sizeof rules);
@@ -1108,9 +1108,78 @@ TEST(a_monitor_rule_still_decides_its_parts_and_the_rules_after_it_are_not_asked
     mb_policy_destroy(policy);
 }
 
+TEST(a_monitor_rule_never_shadows_an_enforced_rule_after_it_or_the_default) {
+    /* A guard on trial at the top: an enforced close of FC 8 restart after it still closes. */
+    static const uint8_t restart[] = {MB_FC_DIAGNOSTICS};
+    struct mb_policy_rule rules[3];
+    memset(rules, 0, sizeof rules);
+    rules[0].name = "guard-on-trial";
+    rules[0].action = MB_POLICY_DENY;
+    rules[0].monitor = 1;
+    rules[0].role_flags = MB_POLICY_ROLE_ANY | MB_POLICY_ROLE_NONE;
+    rules[0].access = MB_POLICY_WRITE;
+    rules[1].name = "no-restarts";
+    rules[1].action = MB_POLICY_CLOSE;
+    rules[1].role_flags = MB_POLICY_ROLE_ANY | MB_POLICY_ROLE_NONE;
+    rules[1].functions = restart;
+    rules[1].function_count = 1;
+    rules[1].diagnostics = 1u << MB_DIAG_RESTART_COMMUNICATIONS;
+    rules[2].name = "everyone";
+    rules[2].action = MB_POLICY_ALLOW;
+    rules[2].role_flags = MB_POLICY_ROLE_ANY | MB_POLICY_ROLE_NONE;
+    struct mb_policy *policy = BUILD(rules);
+    struct who who;
+    set_who(&who, NULL, 0, "10.0.0.1");
+    struct mb_policy_decision decision =
+        decide(policy, &who, 1, BYTES(0x08, 0x00, 0x01, 0x00, 0x00));
+    CHECK_EQ(decision.action, MB_POLICY_CLOSE);
+    CHECK_EQ(decision.monitor, 0);
+    CHECK_STR(decision.rule_name, "no-restarts");
+    /* A write the trial guard refuses and "everyone" allows: reported, not enforced. */
+    decision = decide(policy, &who, 1, BYTES(0x06, 0x00, 0x64, 0x00, 0x07));
+    CHECK_EQ(decision.action, MB_POLICY_DENY);
+    CHECK_EQ(decision.monitor, 1);
+    CHECK_STR(decision.rule_name, "guard-on-trial");
+    mb_policy_destroy(policy);
+
+    /* The guard alone, before an enforced default deny: the default still denies. */
+    policy = build_with(__LINE__, rules, 1, 0);
+    decision = decide(policy, &who, 1, BYTES(0x06, 0x00, 0x64, 0x00, 0x07));
+    CHECK_EQ(decision.action, MB_POLICY_DENY);
+    CHECK_EQ(decision.monitor, 0);
+    CHECK_EQ(decision.rule, -1);
+    mb_policy_destroy(policy);
+    /* With the default in monitor mode too, the guard is what is reported. */
+    policy = build_with(__LINE__, rules, 1, 1);
+    decision = decide(policy, &who, 1, BYTES(0x06, 0x00, 0x64, 0x00, 0x07));
+    CHECK_EQ(decision.action, MB_POLICY_DENY);
+    CHECK_EQ(decision.monitor, 1);
+    CHECK_STR(decision.rule_name, "guard-on-trial");
+    mb_policy_destroy(policy);
+
+    /* Two monitored rules, then an enforced one: the enforced one decides. */
+    struct mb_policy_rule chain[3];
+    memset(chain, 0, sizeof chain);
+    chain[0] = rules[0];
+    chain[1] = rules[0];
+    chain[1].name = "second-trial";
+    chain[1].action = MB_POLICY_DROP;
+    chain[2] = rules[0];
+    chain[2].name = "enforced-guard";
+    chain[2].monitor = 0;
+    chain[2].exception = MB_EX_ILLEGAL_DATA_ADDRESS;
+    policy = build_with(__LINE__, chain, 3, 1);
+    decision = decide(policy, &who, 1, BYTES(0x06, 0x00, 0x64, 0x00, 0x07));
+    CHECK_EQ(decision.action, MB_POLICY_DENY);
+    CHECK_EQ(decision.exception, 2);
+    CHECK_EQ(decision.monitor, 0);
+    CHECK_STR(decision.rule_name, "enforced-guard");
+    mb_policy_destroy(policy);
+}
+
 TEST(an_enforced_refusal_of_any_part_outranks_every_monitored_one) {
     static const struct mb_policy_range low[] = {{0, 99}};
-    struct mb_policy_rule rules[3];
+    struct mb_policy_rule rules[5];
     memset(rules, 0, sizeof rules);
     rules[0].name = "close-low-writes";
     rules[0].action = MB_POLICY_CLOSE;
@@ -1128,6 +1197,15 @@ TEST(an_enforced_refusal_of_any_part_outranks_every_monitored_one) {
     rules[2].monitor = 1;
     rules[2].role_flags = MB_POLICY_ROLE_ANY;
     rules[2].access = MB_POLICY_READ;
+    rules[3].name = "reads";
+    rules[3].action = MB_POLICY_ALLOW;
+    rules[3].role_flags = MB_POLICY_ROLE_ANY;
+    rules[3].access = MB_POLICY_READ;
+    rules[4].name = "low-writes";
+    rules[4].action = MB_POLICY_ALLOW;
+    rules[4].role_flags = MB_POLICY_ROLE_ANY;
+    rules[4].access = MB_POLICY_WRITE;
+    rules[4].tables[MB_POLICY_HOLDING_REGISTERS] = (struct mb_policy_grant){1, low, 1};
     struct mb_policy *policy = BUILD(rules);
     struct who who;
     set_who(&who, "engineer", 1, "192.0.2.7");
@@ -1977,7 +2055,8 @@ int main(void) {
     RUN(the_most_severe_part_decides_a_request_of_several_parts);
     RUN(the_first_matching_rule_decides);
     RUN(a_default_deny_in_monitor_mode_says_monitor_and_what_it_would_answer);
-    RUN(a_monitor_rule_still_decides_its_parts_and_the_rules_after_it_are_not_asked);
+    RUN(a_monitor_rule_reports_the_parts_it_matches_when_the_rest_would_allow_them);
+    RUN(a_monitor_rule_never_shadows_an_enforced_rule_after_it_or_the_default);
     RUN(an_enforced_refusal_of_any_part_outranks_every_monitored_one);
     RUN(monitor_goes_only_with_rules_that_refuse_and_changes_the_canonical_form);
     RUN(an_empty_policy_denies_everything);

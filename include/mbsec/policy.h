@@ -22,10 +22,14 @@
  *      parts is taken (close, then drop, then deny), the first part on a tie; so an FC 23
  *      whose write is allowed and whose read is denied is denied, and the reason names the
  *      read.
- *   3. Monitor mode (a rule's `monitor`, or the default's in struct mb_policy_settings): a
- *      refusal by a rule in monitor mode counts only when no part is refused by an enforced
- *      rule; the decision then says `monitor` (serve it, report it). Otherwise the enforced
- *      refusals decide as in 2.
+ *   3. Monitor mode (a rule's `monitor`, or the default's in struct mb_policy_settings): what
+ *      is enforced is what the policy without its monitored rules decides, so monitor mode
+ *      never weakens enforcement. A part whose first matching rule is in monitor mode is
+ *      refused, as enforced, when the first rule after it that is not in monitor mode refuses
+ *      it, or when none matches and the default deny is enforced; otherwise the monitored
+ *      rule reports it (a monitored refusal). A request with any part refused as enforced is
+ *      refused; one with only monitored refusals says `monitor` (serve it, report the most
+ *      severe of them).
  *
  * The parts of each function code (a "table part" has a table and an address range; a "device
  * part" has the pseudo-table `device` and no address):
@@ -148,9 +152,10 @@ struct mb_policy_decision {
                               as mb_policy_request_access() says */
     /* 1: the refusal described (action DENY, DROP or CLOSE, exception, rule) comes from a rule
      * or default deny in monitor mode: the caller should serve the request as if allowed and
-     * report what enforcement would have done. Never 1 when an enforced rule refuses any part of
-     * the request: enforced refusals come before monitored ones, whatever their severity. 0 for
-     * every decision of a policy without monitor mode. */
+     * report what enforcement would have done. Never 1 when what is enforced refuses any part of
+     * the request (an enforced rule, before or after a monitored one, or an enforced default
+     * deny): enforced refusals come before monitored ones, whatever their severity. 0 for every
+     * decision of a policy without monitor mode. */
     int monitor;
     /* One line for the audit record, printable ASCII: who, what, which rule, e.g. "role
      * 'operator' from 192.0.2.7: write holding registers 100..101 on unit 1 (FC 16) matched no
@@ -339,11 +344,10 @@ MB_API int mb_policy_create(const struct mb_policy_rule *rules, size_t count,
                             struct mb_policy **policy, char *error, size_t error_capacity);
 
 /* The same with settings (NULL: all zero, which is mb_policy_create()). A policy in monitor mode
- * (some rules, or the default deny) decides every request as before and says in the decision
- * that a refusal is not to be carried out: how a site learns what enforcing would break. A
- * monitor rule still decides the parts it matches (the rules after it are not asked), so that
- * switching it to enforcement changes nothing else. Also refuses MB_EINVAL: monitor on a rule
- * that allows. */
+ * (some rules, or the default deny) enforces what it would without its monitored rules, and
+ * says in the decision when a refusal by a monitored rule is not to be carried out (item 3 at
+ * the top of this file): how a site learns what enforcing would break. Also refuses MB_EINVAL:
+ * monitor on a rule that allows. */
 MB_API int mb_policy_create_with(const struct mb_policy_rule *rules, size_t count,
                                  const struct mb_policy_settings *settings,
                                  struct mb_policy **policy, char *error, size_t error_capacity);

@@ -426,11 +426,14 @@ struct who_cache {
 };
 
 /* The index of the first rule that matches the part, or -1. */
+/* The first rule from `start` on that matches the part (-1: none), passing over the rules in
+ * monitor mode when `enforced_only`. */
 static int first_match(const struct mb_policy *policy, const struct client *client, uint8_t unit_id,
-                       const struct part *part, struct who_cache *cache) {
+                       const struct part *part, struct who_cache *cache, uint32_t start,
+                       int enforced_only) {
     const struct mb__policy_rule *rules = mb__policy_rules(policy);
-    for (uint32_t i = 0; i < policy->rule_count; i++) {
-        if (!what_matches(policy, &rules[i], unit_id, part))
+    for (uint32_t i = start; i < policy->rule_count; i++) {
+        if ((enforced_only && rules[i].monitor) || !what_matches(policy, &rules[i], unit_id, part))
             continue;
         uint8_t bit = (uint8_t)(1u << (i % 8));
         if (!(cache->known[i / 8] & bit)) {
@@ -759,8 +762,22 @@ int mb_policy_decide_decoded(const struct mb_policy *policy, const struct mb_pol
     client_of(who, &client);
     parts_start(&parts, pdu, pdu_length, request);
     while (parts_next(&parts, &part)) {
-        int rule = first_match(policy, &client, unit_id, &part, &cache);
+        int rule = first_match(policy, &client, unit_id, &part, &cache, 0, 0);
         int level = weight(policy, rules, rule);
+        if (rule >= 0 && rules[rule].monitor) {
+            /* A rule in monitor mode reports the part; what is enforced is what the policy
+             * without its monitored rules decides: the enforced rules after it, or an enforced
+             * default deny, still refuse what they refuse. Monitor mode never weakens. */
+            int enforced =
+                first_match(policy, &client, unit_id, &part, &cache, (uint32_t)rule + 1, 1);
+            int enforced_level = enforced >= 0             ? weight(policy, rules, enforced)
+                                 : policy->monitor_default ? 0
+                                                           : weight(policy, rules, -1);
+            if (enforced_level > 3) {
+                rule = enforced;
+                level = enforced_level;
+            }
+        }
         if (count == 0)
             first = part;
         else if (count == 1)

@@ -235,6 +235,7 @@ struct loader {
     struct serve_config *serve;         /* the scratch copy, loading for mbsec serve */
     struct gateway_config *gateway;     /* the scratch copy, loading for mbsec gateway */
     const yaml_node_t *authorize_plain; /* where authorize_plain was given, if it was */
+    const yaml_node_t *policy_mode;     /* where policy_mode was given, if it was */
     const yaml_node_t *policy;          /* compiled last: its rules may name backends */
 };
 
@@ -798,6 +799,7 @@ static int parse_top(struct loader *loader, const yaml_node_t *root) {
         } else if (strcmp(key, "policy_mode") == 0) {
             static const char *const modes[] = {"enforce", "monitor", NULL};
             size_t choice = 0;
+            loader->policy_mode = value;
             status = yaml_choice(reader, value, "policy_mode", modes, &choice);
             loader->front->policy_monitor = choice == 1;
         } else if (strcmp(key, "policy_units") == 0) {
@@ -815,6 +817,11 @@ static int parse_top(struct loader *loader, const yaml_node_t *root) {
                             "audit.spool, a directory (e.g. /var/lib/mbsec/spool)");
     if (status == 0 && loader->policy != NULL)
         status = parse_policy(loader, loader->policy);
+    if (status == 0 && loader->policy_mode != NULL && loader->front->policy_monitor &&
+        loader->front->policy == NULL)
+        status = yaml_error(reader, loader->policy_mode,
+                            "policy_mode: monitor needs a policy section: without one there are "
+                            "no rules to watch, and every request checked is denied");
     if (status == 0 && loader->authorize_plain != NULL && loader->front->authorize_plain &&
         loader->front->policy == NULL)
         status = yaml_error(reader, loader->authorize_plain,

@@ -293,6 +293,7 @@ int front_authorize(const struct mb_policy *policy, int authorize_plain, struct 
                     const struct mb_server_request *call, uint8_t *response,
                     struct mb_policy_decision *decision, int *answer) {
     decision->action = 0;
+    decision->monitor = 0;
     if (!call->peer->secure && !authorize_plain) {
         decision->access = mb_policy_decoded_access(call->pdu, call->pdu_length, call->request);
         return 1;

@@ -613,7 +613,9 @@ static int check(const struct options *options) {
  * allows; writes nobody checked (plain, with authorize_plain false) are logged too. */
 static void log_audited(struct gateway_tool *tool, const struct mb_server_request *call,
                         const struct mb_policy_decision *decision) {
-    int checked_write = decision->action == MB_POLICY_ALLOW && decision->reason[0] != '\0';
+    /* Monitor mode's forwarded refusals are checked writes too: their reason says so. */
+    int checked_write =
+        (decision->action == MB_POLICY_ALLOW || decision->monitor) && decision->reason[0] != '\0';
     int unchecked_write = decision->action == 0 && (decision->access & MB_POLICY_WRITE);
     if (!checked_write && !unchecked_write)
         return;

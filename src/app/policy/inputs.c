@@ -4,19 +4,22 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* A visitor between the reader and the caller's: gives capture requests the --role identity. */
 struct relay {
     observed_visit visit;
     void *data;
     const struct inputs_options *options;
+    int capture;
     uint64_t requests;
 };
 
 static int relay_visit(void *data, const struct observed *request) {
     struct relay *relay = data;
     relay->requests++;
-    if (relay->options->role == NULL)
+    /* --role stands for the role a capture cannot show; audit records name their own. */
+    if (relay->options->role == NULL || !relay->capture)
         return relay->visit(relay->data, request);
     struct observed as_role = *request;
     as_role.role = relay->options->role;
@@ -25,14 +28,19 @@ static int relay_visit(void *data, const struct observed *request) {
 }
 
 /* 1 for a pcap or pcapng file (by its magic number), 0 for anything else, -1 when it cannot be
- * opened (errno set). Standard input ("-") is taken as audit records: it cannot be looked into
- * and put back. */
+ * opened (errno set), -2 when it is not a regular file. Standard input ("-") is taken as audit
+ * records: it cannot be looked into and put back, and neither can a pipe given by name. */
 static int is_capture(const char *path) {
     if (strcmp(path, "-") == 0)
         return 0;
     FILE *file = fopen(path, "rb");
     if (file == NULL)
         return -1;
+    struct stat status;
+    if (fstat(fileno(file), &status) == 0 && !S_ISREG(status.st_mode)) {
+        fclose(file);
+        return -2;
+    }
     unsigned char magic[4] = {0};
     size_t got = fread(magic, 1, sizeof magic, file);
     fclose(file);
@@ -59,11 +67,18 @@ int inputs_read(char *const *paths, size_t count, const struct inputs_options *o
         struct relay relay = {.visit = visit, .data = data, .options = options};
         int kind = is_capture(paths[i]);
         int status;
-        if (kind < 0) {
+        if (kind == -2) {
+            snprintf(summary->error, sizeof summary->error,
+                     "%s: not a regular file: give captures and audit files as files, or audit "
+                     "records on standard input (-)",
+                     paths[i]);
+            status = -1;
+        } else if (kind < 0) {
             snprintf(summary->error, sizeof summary->error, "%s: %s", paths[i], strerror(errno));
             status = -1;
         } else if (kind == 1) {
             summary->capture = 1;
+            relay.capture = 1;
             struct capture_options capture = {
                 .ports = options->ports,
                 .port_count = options->port_count,

@@ -21,6 +21,7 @@
 #include <netinet/in.h>
 
 #include "app/commands.h"
+#include "app/common/json.h"
 #include "app/common/log.h"
 #include "app/config/config.h"
 #include "app/policy/index_table.h"
@@ -350,10 +351,21 @@ static int left_out(struct learn *learn, uint8_t function, int sub) {
         }                                        \
     } while (0)
 
-/* 1 when a request's addresses run past 65535: a device refuses it (02), and no policy range
- * can allow it. */
+/* 1 when a request's addresses run past 65535, or its file records past 9999: a device refuses
+ * it (02), and no policy range can allow it. */
 static int past_the_end(const struct mb_request *decoded) {
     switch (decoded->function) {
+    case MB_FC_READ_FILE_RECORD:
+    case MB_FC_WRITE_FILE_RECORD: {
+        size_t offset = 0;
+        struct mb_file_record record;
+        while (mb_file_records_next(&decoded->file, &offset, &record) == 1) {
+            uint32_t length = record.record_length ? record.record_length : 1;
+            if ((uint32_t)record.record_number + length > 10000)
+                return 1;
+        }
+        return 0;
+    }
     case MB_FC_READ_COILS:
     case MB_FC_READ_DISCRETE_INPUTS:
     case MB_FC_READ_HOLDING_REGISTERS:
@@ -459,14 +471,14 @@ static int learn_request(struct learn *learn, uint32_t identity, const struct ob
         struct mb_file_record record;
         while (mb_file_records_next(&decoded->file, &offset, &record) == 1) {
             ADD(&group->addresses, record.file_number, record.file_number);
-            uint16_t last = last_of(record.record_number, record.record_length);
-            /* Records are numbered 0..9999 (a policy takes no others). */
-            ADD(&group->records, record.record_number > 9999 ? 9999 : record.record_number,
-                last > 9999 ? 9999 : last);
-            if (write && record.data != NULL)
-                take_registers(group, record.data, record.record_length);
-            else if (write)
+            /* Records past 9999 were left out before (past_the_end). */
+            ADD(&group->records, record.record_number,
+                last_of(record.record_number, record.record_length));
+            /* A record of length 0 is judged as writing the value 0 (policy.h). */
+            if (write && record.record_length == 0)
                 take_value(group, 0);
+            else if (write)
+                take_registers(group, record.data, record.record_length);
         }
         return 0;
     }
@@ -764,17 +776,40 @@ static void format_source(const struct mb_policy_source *source, char *text, siz
         snprintf(text, capacity, "%s/%u", address, source->prefix);
 }
 
-/* A role as a YAML double-quoted scalar: any bytes a certificate may carry stay what they are,
- * and "any" or "none" stay role names, not the keywords. */
+/* A role as a YAML double-quoted scalar, in ASCII: any bytes a certificate may carry stay what
+ * they are (characters past ASCII as \u or \U escapes, which YAML reads back as the same
+ * UTF-8, where raw U+0085 would be a line break and U+FEFF or U+FFFE refused), and "any" or
+ * "none" stay role names, not the keywords. */
 static void put_quoted(FILE *out, const char *text) {
+    const unsigned char *at = (const unsigned char *)text;
+    size_t left = strlen(text);
     fputc('"', out);
-    for (const unsigned char *at = (const unsigned char *)text; *at != '\0'; at++) {
-        if (*at == '"' || *at == '\\')
+    while (left > 0) {
+        size_t consumed;
+        size_t length = json_utf8_sequence(at, left, &consumed);
+        if (length == 1 && (*at == '"' || *at == '\\')) {
             fprintf(out, "\\%c", *at);
-        else if (*at < 0x20 || *at == 0x7F)
-            fprintf(out, "\\x%02X", *at);
-        else
+        } else if (length == 1 && *at >= 0x20 && *at < 0x7F) {
             fputc(*at, out);
+        } else if (length == 0) {
+            /* Not UTF-8 (no reader hands such a role on): a visible stand-in, never raw. */
+            fputs("\\ufffd", out);
+            length = consumed;
+        } else {
+            uint32_t point = length == 1   ? at[0]
+                             : length == 2 ? (uint32_t)(at[0] & 0x1F) << 6 | (at[1] & 0x3F)
+                             : length == 3
+                                 ? (uint32_t)(at[0] & 0x0F) << 12 | (uint32_t)(at[1] & 0x3F) << 6 |
+                                       (at[2] & 0x3F)
+                                 : (uint32_t)(at[0] & 0x07) << 18 | (uint32_t)(at[1] & 0x3F) << 12 |
+                                       (uint32_t)(at[2] & 0x3F) << 6 | (at[3] & 0x3F);
+            if (point > 0xFFFF)
+                fprintf(out, "\\U%08X", (unsigned)point);
+            else
+                fprintf(out, "\\u%04X", (unsigned)point);
+        }
+        at += length;
+        left -= length;
     }
     fputc('"', out);
 }
@@ -975,8 +1010,8 @@ static void put_header(FILE *out, const struct learn *learn, const struct input_
         }
     if (learn->undecodable > 0)
         fprintf(out,
-                "# left out: %llu request%s that do not decode or run past address 65535 (a "
-                "device refuses them; the policy answers 01)\n",
+                "# left out: %llu request%s a device refuses anyway (not decodable, or past "
+                "address 65535 or record 9999): the policy answers 01\n",
                 (unsigned long long)learn->undecodable, learn->undecodable == 1 ? "" : "s");
     if (learn->unnamed > 0)
         fprintf(out,

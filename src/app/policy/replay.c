@@ -248,13 +248,16 @@ static int sub_function_of(const struct mb_request *request) {
 static void note_refusal(struct replay *replay, int policy, const struct observed *request,
                          const struct mb_request *decoded,
                          const struct mb_policy_decision *decision) {
-    char who[96], key[512];
+    char who[96], key[1024];
     describe_who(request, who, sizeof who);
     uint8_t function = request->pdu_length > 0 ? request->pdu[0] : 0;
     int sub = decoded != NULL ? sub_function_of(decoded) : -1;
-    snprintf(key, sizeof key, "%d\x1f%s\x1f%u\x1f%u\x1f%d\x1f%d\x1f%s\x1f%d\x1f%u\x1f%d", policy,
-             who, request->unit, function, sub, decoded != NULL, decision->rule_name,
-             decision->action, decision->exception, decision->monitor);
+    /* Told apart by the whole role (the shown one is cut and made printable), last and with its
+     * length, so that no role can pass for another's key. */
+    const char *role = request->role != NULL ? request->role : "";
+    snprintf(key, sizeof key, "%d\x1f%s\x1f%u\x1f%u\x1f%d\x1f%d\x1f%s\x1f%d\x1f%u\x1f%d\x1f%zu:%s",
+             policy, who, request->unit, function, sub, decoded != NULL, decision->rule_name,
+             decision->action, decision->exception, decision->monitor, strlen(role), role);
     int fresh;
     struct report_group *group = group_of(replay, key, &fresh);
     if (group == NULL) {
@@ -626,9 +629,10 @@ int policy_test(int argc, char **argv) {
     inputs_describe(stderr, "mbsec policy test: ", summaries, input_count);
     free(summaries);
     if (replay.out_of_memory || status > 1) {
+        /* Not 1: that is "requests refused", and nobody could tell. */
         fprintf(stderr, "mbsec policy test: out of memory\n");
         replay_free(&replay);
-        return EXIT_STATUS_FAILURE;
+        return EXIT_STATUS_USAGE;
     }
     if (replay.group_count > 1)
         qsort(replay.groups, replay.group_count, sizeof *replay.groups, compare_groups);
