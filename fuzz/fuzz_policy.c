@@ -25,6 +25,13 @@
  *   - a copy made by mb_policy_copy() decides every request identically, reason included;
  *   - rule count and names are those given.
  *
+ *   - monitor mode never weakens enforcement: with some refusing rules (and perhaps the default
+ *     deny) in monitor mode, a request is refused exactly when the policy without its monitored
+ *     rules (and, for a monitored default, with an allow-everything rule last) refuses it, with
+ *     the same action, exception and rule name; it is served (allowed, or a monitored refusal)
+ *     exactly when that policy allows it; a monitored decision names a monitored rule or the
+ *     monitored default.
+ *
  * FC 24: a rule granting holding_registers also matches an FC 24 request at pointer P as a read
  * of holding registers P..min(P + 31, 65535), as policy.h says.
  */
@@ -759,6 +766,66 @@ static void check_decision(const struct mb_policy_decision *decision,
     FUZZ_CHECK((decision->reason[0] == '\0') == quiet);
 }
 
+/* Monitor mode (the mask and the default from the input): `monitored` is the policy with those
+ * rules in monitor mode, `enforced` the policy that must decide alike without them. */
+struct monitor_pair {
+    struct mb_policy *monitored, *enforced;
+    int monitor[MAX_RULES];
+    int monitor_default;
+};
+
+static void monitor_pair_build(const struct built_rule *rules, size_t count, uint8_t mask,
+                               int monitor_default, struct monitor_pair *pair) {
+    struct mb_policy_rule monitored[MAX_RULES], enforced[MAX_RULES + 1];
+    size_t kept = 0;
+    memset(pair, 0, sizeof *pair);
+    pair->monitor_default = monitor_default;
+    for (size_t i = 0; i < count; i++) {
+        monitored[i] = rules[i].rule;
+        pair->monitor[i] = (mask >> i & 1) && rules[i].rule.action != MB_POLICY_ALLOW;
+        monitored[i].monitor = pair->monitor[i];
+        if (!pair->monitor[i])
+            enforced[kept++] = rules[i].rule;
+    }
+    if (monitor_default) {
+        memset(&enforced[kept], 0, sizeof enforced[kept]);
+        enforced[kept].name = "monitor-fallback";
+        enforced[kept].action = MB_POLICY_ALLOW;
+        enforced[kept].role_flags = MB_POLICY_ROLE_ANY | MB_POLICY_ROLE_NONE;
+        kept++;
+    }
+    struct mb_policy_settings settings = {.monitor_default = monitor_default};
+    FUZZ_CHECK(mb_policy_create_with(count > 0 ? monitored : NULL, count, &settings,
+                                     &pair->monitored, NULL, 0) == 0);
+    FUZZ_CHECK(mb_policy_create(kept > 0 ? enforced : NULL, kept, &pair->enforced, NULL, 0) == 0);
+    for (size_t i = 0; i < count; i++)
+        FUZZ_CHECK(mb_policy_rule_monitor(pair->monitored, i) == pair->monitor[i]);
+    FUZZ_CHECK(mb_policy_rule_monitor(pair->monitored, count) == monitor_default);
+}
+
+static void monitor_pair_check(const struct monitor_pair *pair, const struct built_rule *rules,
+                               size_t count, const struct mb_policy_identity *who, uint8_t unit,
+                               const uint8_t *pdu, size_t length) {
+    struct mb_policy_decision watched, enforced;
+    FUZZ_CHECK(mb_policy_decide(pair->monitored, who, unit, pdu, length, &watched) == 0);
+    FUZZ_CHECK(mb_policy_decide(pair->enforced, who, unit, pdu, length, &enforced) == 0);
+    int served = watched.action == MB_POLICY_ALLOW || watched.monitor;
+    FUZZ_CHECK(served == (enforced.action == MB_POLICY_ALLOW));
+    if (!served) {
+        FUZZ_CHECK(watched.action == enforced.action);
+        FUZZ_CHECK(watched.exception == enforced.exception);
+        FUZZ_CHECK(strcmp(watched.rule_name, enforced.rule_name) == 0);
+    }
+    if (watched.monitor) {
+        FUZZ_CHECK(watched.action != MB_POLICY_ALLOW);
+        if (watched.rule < 0)
+            FUZZ_CHECK(pair->monitor_default);
+        else
+            FUZZ_CHECK((size_t)watched.rule < count && pair->monitor[watched.rule] &&
+                       strcmp(watched.rule_name, rules[watched.rule].rule.name) == 0);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     struct fuzz_input input;
     struct built_rule rules[MAX_RULES];
@@ -789,6 +856,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         FUZZ_CHECK(strcmp(mb_policy_rule_name(policy, i), rules[i].rule.name) == 0);
     FUZZ_CHECK(mb_policy_rule_name(policy, count) == NULL);
     FUZZ_CHECK(mb_policy_copy(policy, &copy) == 0);
+    uint8_t monitor_mask = fuzz_u8(&input);
+    struct monitor_pair pair;
+    monitor_pair_build(rules, count, monitor_mask, (monitor_mask & 0x80) != 0, &pair);
 
     /* The rules given must not be needed any more: scribble over the caller's copy. */
     memset(given, 0xA5, sizeof given);
@@ -822,8 +892,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                    again.rule == decision.rule && again.access == decision.access &&
                    strcmp(again.reason, decision.reason) == 0);
         FUZZ_CHECK(decision.access == mb_policy_request_access(pdu, length));
+        /* The policy without monitor mode never says monitor. */
+        FUZZ_CHECK(decision.monitor == 0);
+        monitor_pair_check(&pair, rules, count, &who, unit, pdu, length);
         free(pdu);
     }
+    mb_policy_destroy(pair.monitored);
+    mb_policy_destroy(pair.enforced);
     mb_policy_destroy(copy);
     mb_policy_destroy(policy);
     return 0;
