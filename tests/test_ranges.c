@@ -122,7 +122,17 @@ TEST(formatting_stops_at_the_capacity_like_snprintf) {
     ranges_free(&copy);
 }
 
+TEST(the_last_number_of_a_span_is_cut_at_65535) {
+    CHECK_EQ(ranges_last(100, 10), 109);
+    CHECK_EQ(ranges_last(100, 1), 100);
+    CHECK_EQ(ranges_last(100, 0), 100); /* a quantity of 0 touches its first address */
+    CHECK_EQ(ranges_last(65535, 1), 65535);
+    CHECK_EQ(ranges_last(65530, 125), 65535);
+    CHECK_EQ(ranges_last(0, 65536), 65535);
+}
+
 int main(void) {
+    RUN(the_last_number_of_a_span_is_cut_at_65535);
     RUN(ranges_that_overlap_or_touch_become_one);
     RUN(the_ends_of_the_address_space_are_ordinary_numbers);
     RUN(adding_in_any_order_gives_the_same_set);

@@ -23,6 +23,16 @@ static void put(struct json *json, size_t *at, const char *bytes, size_t count) 
     *at += count;
 }
 
+int json_hex_digit(int c) {
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 size_t json_utf8_sequence(const unsigned char *text, size_t length, size_t *consumed) {
     unsigned char lead = text[0], low = 0x80, high = 0xBF;
     size_t continuation;

@@ -59,6 +59,10 @@ const char *json_end(struct json *json);
  */
 size_t json_utf8_sequence(const unsigned char *text, size_t length, size_t *consumed);
 
+/* The value of one hex digit (0-9, a-f, A-F), or -1: for \u escapes, and every other hex text
+ * the program reads (YAML numbers, the PDUs of audit records). */
+int json_hex_digit(int c);
+
 /* ---- the one escaper: JSON strings (audit records, log lines, the client's JSON output) and
  * quoted plain text (plain log lines, the client's human output) ---- */
 

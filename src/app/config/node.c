@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "app/common/duration.h"
+#include "app/common/json.h"
 #include "mbsec/error.h"
 
 int yaml_error(const struct yaml_reader *reader, const yaml_node_t *node, const char *format, ...) {
@@ -264,16 +265,6 @@ static int is_digit(char c) {
     return c >= '0' && c <= '9';
 }
 
-static int hex_value(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Something a reader would take for a number that is not a whole one: 1.5, 1e3, .5, 2.5e-3 */
 static int looks_like_fraction(const char *text, size_t length) {
     int digits = 0, point_or_exponent = 0;
@@ -302,7 +293,7 @@ static enum scan_status scan_integer(const char *text, size_t length, uint64_t *
     }
     if (length > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X')) {
         for (size_t i = 2; i < length; i++) {
-            int digit = hex_value(text[i]);
+            int digit = json_hex_digit((unsigned char)text[i]);
             if (digit < 0)
                 return SCAN_NOT_NUMBER;
             if (result > (UINT64_MAX >> 4))

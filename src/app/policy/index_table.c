@@ -38,6 +38,32 @@ int index_table_add(struct index_table *table, uint64_t hash, uint32_t index, si
     return 0;
 }
 
+uint64_t index_table_mix(uint64_t hash, const void *bytes, size_t length) {
+    const unsigned char *at = bytes;
+    for (size_t i = 0; i < length; i++) {
+        hash ^= at[i];
+        hash *= 0x100000001B3ull;
+    }
+    return hash;
+}
+
+uint64_t index_table_finish(uint64_t hash) {
+    hash ^= hash >> 33;
+    hash *= 0xFF51AFD7ED558CCDull;
+    hash ^= hash >> 33;
+    return hash;
+}
+
+void *index_table_reserve(void *items, size_t *capacity, size_t count, size_t size, size_t first) {
+    if (count < *capacity)
+        return items;
+    size_t grown_capacity = *capacity != 0 ? *capacity * 2 : first;
+    void *grown = realloc(items, grown_capacity * size);
+    if (grown != NULL)
+        *capacity = grown_capacity;
+    return grown;
+}
+
 void index_table_free(struct index_table *table) {
     free(table->slots);
     table->slots = NULL;

@@ -33,4 +33,21 @@ int index_table_add(struct index_table *table, uint64_t hash, uint32_t index, si
 
 void index_table_free(struct index_table *table);
 
+/* ---- for the callers: hashing their items, growing the array the table indexes ---- */
+
+#define INDEX_TABLE_HASH_START 0xCBF29CE484222325ull
+
+/* Folds `length` bytes into a hash begun with INDEX_TABLE_HASH_START (FNV-1a), so that an item
+ * of several fields is hashed field by field. */
+uint64_t index_table_mix(uint64_t hash, const void *bytes, size_t length);
+
+/* The hash to give the table: the bits of `hash` spread over all 64 (the table keeps the low
+ * ones). */
+uint64_t index_table_finish(uint64_t hash);
+
+/* Room for one more item in the caller's array `items` of *capacity items of `size` bytes,
+ * `count` in use: the array, doubled when full (from `first` items) and *capacity updated; NULL
+ * when out of memory, `items` then unchanged and still the caller's. */
+void *index_table_reserve(void *items, size_t *capacity, size_t count, size_t size, size_t first);
+
 #endif

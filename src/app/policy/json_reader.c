@@ -82,17 +82,6 @@ int json_reader_expect(struct json_reader *reader, char byte) {
 
 /* ---- strings ---- */
 
-/* The value of one hex digit, or -1. */
-static int hex_value(unsigned char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Reads the four hex digits of a \u escape (the reader is past the "\u"). Returns the code unit
  * or -1. */
 static long read_code_unit(struct json_reader *reader) {
@@ -100,7 +89,7 @@ static long read_code_unit(struct json_reader *reader) {
         return fail(reader, "a \\u escape cut short");
     long unit = 0;
     for (int i = 0; i < 4; i++) {
-        int digit = hex_value(reader->at[i]);
+        int digit = json_hex_digit(reader->at[i]);
         if (digit < 0)
             return fail(reader, "a \\u escape with a byte that is not a hex digit");
         unit = unit << 4 | digit;

@@ -65,7 +65,8 @@ int json_reader_accept(struct json_reader *reader, char byte);
 int json_reader_expect(struct json_reader *reader, char byte);
 
 /*
- * Reads a string value, decoding every escape (\uXXXX with surrogate pairs into UTF-8) and
+ * Reads a string value, decoding every escape (\u followed by four hex digits, with surrogate
+ * pairs, into UTF-8) and
  * checking the raw bytes are well-formed UTF-8 without control characters. Writes at most
  * capacity - 1 bytes of the decoded text to `out` (when capacity > 0), NUL-terminated, and sets
  * *length to the whole decoded length, which may be more: the caller tells a cut string by

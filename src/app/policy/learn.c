@@ -118,34 +118,16 @@ struct learn {
     int64_t first_us, last_us;
 };
 
-/* ---- hashing ---- */
-
-static uint64_t mix(uint64_t hash, const void *bytes, size_t length) {
-    const unsigned char *at = bytes;
-    for (size_t i = 0; i < length; i++) {
-        hash ^= at[i];
-        hash *= 0x100000001B3ull;
-    }
-    return hash;
-}
-
-static uint64_t finish(uint64_t hash) {
-    hash ^= hash >> 33;
-    hash *= 0xFF51AFD7ED558CCDull;
-    hash ^= hash >> 33;
-    return hash;
-}
-
 /* ---- identities ---- */
 
 static uint64_t identity_hash(const struct identity *identity) {
-    uint64_t hash = 0xCBF29CE484222325ull;
-    hash = mix(hash, &identity->by_role, sizeof identity->by_role);
+    uint64_t hash = INDEX_TABLE_HASH_START;
+    hash = index_table_mix(hash, &identity->by_role, sizeof identity->by_role);
     if (identity->by_role)
-        hash = mix(hash, identity->role, strlen(identity->role));
+        hash = index_table_mix(hash, identity->role, strlen(identity->role));
     else
-        hash = mix(hash, &identity->source, sizeof identity->source);
-    return finish(hash);
+        hash = index_table_mix(hash, &identity->source, sizeof identity->source);
+    return index_table_finish(hash);
 }
 
 static int identity_equal(const struct identity *a, const struct identity *b) {
@@ -170,14 +152,12 @@ static long identity_index(struct learn *learn, const struct identity *identity)
         index_table_find(&learn->identity_index, hash, identity_is, learn->identities, identity);
     if (found >= 0)
         return found;
-    if (learn->identity_count == learn->identity_capacity) {
-        size_t capacity = learn->identity_capacity ? learn->identity_capacity * 2 : 64;
-        struct identity *grown = realloc(learn->identities, capacity * sizeof *grown);
-        if (grown == NULL)
-            return -1;
-        learn->identities = grown;
-        learn->identity_capacity = capacity;
-    }
+    struct identity *identities =
+        index_table_reserve(learn->identities, &learn->identity_capacity, learn->identity_count,
+                            sizeof *identities, 64);
+    if (identities == NULL)
+        return -1;
+    learn->identities = identities;
     size_t index = learn->identity_count;
     learn->identities[index] = *identity;
     if (index_table_add(&learn->identity_index, hash, (uint32_t)index, index, identity_hash_at,
@@ -242,7 +222,7 @@ static uint64_t group_key(uint32_t identity, uint8_t unit, uint8_t function, int
 }
 
 static uint64_t key_hash(uint64_t key) {
-    return finish(key * 0x9E3779B97F4A7C15ull);
+    return index_table_finish(key * 0x9E3779B97F4A7C15ull);
 }
 
 static uint64_t group_hash_at(const void *items, uint32_t index) {
@@ -253,8 +233,11 @@ static int group_is(const void *items, uint32_t index, const void *wanted) {
     return ((const struct group *)items)[index].key == *(const uint64_t *)wanted;
 }
 
+/* The group of a part, made when new with the table and access its function and part imply
+ * (the key fixes them). */
 static struct group *group_of(struct learn *learn, uint32_t identity, uint8_t unit,
-                              uint8_t function, int sub, enum part_kind part) {
+                              uint8_t function, int sub, enum part_kind part, uint8_t table,
+                              int write) {
     uint64_t key = group_key(identity, unit, function, sub, part);
     uint64_t hash = key_hash(key);
     long found = index_table_find(&learn->group_index, hash, group_is, learn->groups, &key);
@@ -262,14 +245,11 @@ static struct group *group_of(struct learn *learn, uint32_t identity, uint8_t un
         return &learn->groups[found];
     if (learn->group_count == MAX_GROUPS)
         return NULL;
-    if (learn->group_count == learn->group_capacity) {
-        size_t capacity = learn->group_capacity ? learn->group_capacity * 2 : 256;
-        struct group *grown = realloc(learn->groups, capacity * sizeof *grown);
-        if (grown == NULL)
-            return NULL;
-        learn->groups = grown;
-        learn->group_capacity = capacity;
-    }
+    struct group *groups = index_table_reserve(learn->groups, &learn->group_capacity,
+                                               learn->group_count, sizeof *groups, 256);
+    if (groups == NULL)
+        return NULL;
+    learn->groups = groups;
     size_t index = learn->group_count;
     struct group *group = &learn->groups[index];
     memset(group, 0, sizeof *group);
@@ -279,7 +259,9 @@ static struct group *group_of(struct learn *learn, uint32_t identity, uint8_t un
     group->function = function;
     group->sub = (int16_t)sub;
     group->part = (uint8_t)part;
-    group->table = NO_TABLE;
+    group->table = table;
+    group->write = (uint8_t)(write != 0);
+    group->coils = table == MB_POLICY_COILS;
     if (index_table_add(&learn->group_index, hash, (uint32_t)index, index, group_hash_at,
                         learn->groups) != 0)
         return NULL;
@@ -299,11 +281,6 @@ static void take_value(struct group *group, uint16_t value) {
         group->value_max = value;
 }
 
-static uint16_t last_of(uint16_t first, uint32_t quantity) {
-    uint32_t last = (uint32_t)first + (quantity ? quantity - 1 : 0);
-    return (uint16_t)(last > 65535 ? 65535 : last);
-}
-
 /* The register values of `count` big-endian registers. */
 static void take_registers(struct group *group, const uint8_t *values, uint32_t count) {
     for (uint32_t i = 0; i < count; i++)
@@ -314,7 +291,8 @@ static void take_registers(struct group *group, const uint8_t *values, uint32_t 
 static int count_part(struct learn *learn, uint32_t identity, const struct observed *request,
                       uint8_t function, int sub, enum part_kind part, uint8_t table, int write,
                       struct group **out) {
-    struct group *group = group_of(learn, identity, request->unit, function, sub, part);
+    struct group *group =
+        group_of(learn, identity, request->unit, function, sub, part, table, write);
     if (group == NULL) {
         learn->out_of_memory = 1;
         return -1;
@@ -325,9 +303,6 @@ static int count_part(struct learn *learn, uint32_t identity, const struct obser
         group->last_us = request->time_us;
     group->count++;
     group->partial += (uint64_t)(write && request->values_partial);
-    group->table = table;
-    group->write = (uint8_t)(write != 0);
-    group->coils = table == MB_POLICY_COILS;
     *out = group;
     return 0;
 }
@@ -400,7 +375,7 @@ static int learn_request(struct learn *learn, uint32_t identity, const struct ob
                        &group) != 0)
             return -1;
         ADD(&group->addresses, decoded->read.address,
-            last_of(decoded->read.address, decoded->read.quantity));
+            ranges_last(decoded->read.address, decoded->read.quantity));
         return 0;
     }
     case MB_FC_WRITE_SINGLE_COIL:
@@ -422,7 +397,7 @@ static int learn_request(struct learn *learn, uint32_t identity, const struct ob
         if (count_part(learn, identity, request, function, -1, PART_WHOLE,
                        coils ? MB_POLICY_COILS : MB_POLICY_HOLDING_REGISTERS, 1, &group) != 0)
             return -1;
-        ADD(&group->addresses, address, last_of(address, quantity));
+        ADD(&group->addresses, address, ranges_last(address, quantity));
         if (coils)
             for (uint32_t i = 0; i < quantity; i++)
                 take_value(group, (decoded->write_multiple.values[i / 8] >> (i % 8)) & 1u);
@@ -446,13 +421,13 @@ static int learn_request(struct learn *learn, uint32_t identity, const struct ob
                        MB_POLICY_HOLDING_REGISTERS, 1, &group) != 0)
             return -1;
         ADD(&group->addresses, decoded->read_write.write_address,
-            last_of(decoded->read_write.write_address, decoded->read_write.write_quantity));
+            ranges_last(decoded->read_write.write_address, decoded->read_write.write_quantity));
         take_registers(group, decoded->read_write.values, decoded->read_write.write_quantity);
         if (count_part(learn, identity, request, function, -1, PART_READ,
                        MB_POLICY_HOLDING_REGISTERS, 0, &group) != 0)
             return -1;
         ADD(&group->addresses, decoded->read_write.read_address,
-            last_of(decoded->read_write.read_address, decoded->read_write.read_quantity));
+            ranges_last(decoded->read_write.read_address, decoded->read_write.read_quantity));
         return 0;
     }
     case MB_FC_READ_FIFO_QUEUE:
@@ -473,7 +448,7 @@ static int learn_request(struct learn *learn, uint32_t identity, const struct ob
             ADD(&group->addresses, record.file_number, record.file_number);
             /* Records past 9999 were left out before (past_the_end). */
             ADD(&group->records, record.record_number,
-                last_of(record.record_number, record.record_length));
+                ranges_last(record.record_number, record.record_length));
             /* A record of length 0 is judged as writing the value 0 (policy.h). */
             if (write && record.record_length == 0)
                 take_value(group, 0);
@@ -580,10 +555,8 @@ static int draft_of(const struct learn *learn, const struct group *group, struct
     if (ranges_copy(&draft->addresses, &group->addresses) != 0 ||
         ranges_copy(&draft->records, &group->records) != 0)
         return -1;
-    draft->widened = 0;
-    if (draft->table != NO_TABLE && learn->round > 1 && draft->table != MB_POLICY_FILES) {
+    if (draft->table != NO_TABLE && draft->table != MB_POLICY_FILES)
         ranges_round(&draft->addresses, learn->round);
-    }
     /* The policy takes 256 ranges a list: beyond, the nearest are joined. */
     draft->widened += ranges_fit(&draft->addresses, MB_POLICY_MAX_LIST);
     draft->widened += ranges_fit(&draft->records, MB_POLICY_MAX_LIST);
@@ -651,27 +624,30 @@ static int joinable(const struct draft *a, const struct draft *b, enum join join
 }
 
 static uint64_t join_hash(const struct draft *draft, enum join join) {
-    uint64_t hash = 0xCBF29CE484222325ull;
-    hash = mix(hash, &draft->access, 1);
-    hash = mix(hash, &draft->table, 1);
-    hash = mix(hash, &draft->by_role, sizeof draft->by_role);
+    uint64_t hash = INDEX_TABLE_HASH_START;
+    hash = index_table_mix(hash, &draft->access, 1);
+    hash = index_table_mix(hash, &draft->table, 1);
+    hash = index_table_mix(hash, &draft->by_role, sizeof draft->by_role);
     if (draft->has_values) {
-        hash = mix(hash, &draft->value_min, 2);
-        hash = mix(hash, &draft->value_max, 2);
+        hash = index_table_mix(hash, &draft->value_min, 2);
+        hash = index_table_mix(hash, &draft->value_max, 2);
     }
-    hash =
-        mix(hash, draft->addresses.items, draft->addresses.count * sizeof(*draft->addresses.items));
-    hash = mix(hash, draft->records.items, draft->records.count * sizeof(*draft->records.items));
+    hash = index_table_mix(hash, draft->addresses.items,
+                           draft->addresses.count * sizeof(*draft->addresses.items));
+    hash = index_table_mix(hash, draft->records.items,
+                           draft->records.count * sizeof(*draft->records.items));
     if (join != JOIN_IDENTITIES)
-        hash = mix(hash, draft->identities, draft->identity_count * sizeof *draft->identities);
+        hash = index_table_mix(hash, draft->identities,
+                               draft->identity_count * sizeof *draft->identities);
     if (join != JOIN_UNITS)
-        hash = mix(hash, draft->units.items, draft->units.count * sizeof(*draft->units.items));
+        hash = index_table_mix(hash, draft->units.items,
+                               draft->units.count * sizeof(*draft->units.items));
     if (join != JOIN_FUNCTIONS) {
-        hash = mix(hash, draft->functions, sizeof draft->functions);
-        hash = mix(hash, &draft->diagnostics, sizeof draft->diagnostics);
-        hash = mix(hash, &draft->encapsulated, 1);
+        hash = index_table_mix(hash, draft->functions, sizeof draft->functions);
+        hash = index_table_mix(hash, &draft->diagnostics, sizeof draft->diagnostics);
+        hash = index_table_mix(hash, &draft->encapsulated, 1);
     }
-    return finish(hash);
+    return index_table_finish(hash);
 }
 
 /* Takes b into a (b dies). */

@@ -19,6 +19,11 @@ static int reserve(struct ranges *set, size_t wanted) {
     return 0;
 }
 
+uint16_t ranges_last(uint16_t first, uint32_t quantity) {
+    uint32_t last = (uint32_t)first + (quantity ? quantity - 1 : 0);
+    return (uint16_t)(last > 65535 ? 65535 : last);
+}
+
 int ranges_add(struct ranges *set, uint16_t first, uint16_t last) {
     /* The first range that ends at or after first - 1 (it may touch or overlap the new one). */
     size_t low = 0, high = set->count;

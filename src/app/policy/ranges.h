@@ -18,6 +18,10 @@ struct ranges {
     size_t capacity;
 };
 
+/* The last number of `quantity` numbers from `first` (first itself for 0), cut at 65535: the
+ * span a request of that address and quantity touches. */
+uint16_t ranges_last(uint16_t first, uint32_t quantity);
+
 /* Adds first..last (first <= last). Returns 0, or -1 when out of memory (the set unchanged). */
 int ranges_add(struct ranges *set, uint16_t first, uint16_t last);
 

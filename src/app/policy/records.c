@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "app/common/json.h"
 #include "app/policy/json_reader.h"
 
 /* ---- the fields of a record ---- */
@@ -384,16 +385,6 @@ static int judged(struct records_line *line, enum records_kind kind, const char 
     return kind;
 }
 
-static int hex_digit(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* The record's "pdu" field: lowercase (or uppercase) hex of 1..253 bytes. */
 static int pdu_of(const struct fields *fields, struct records_line *line) {
     static const char not_hex[] = "\"pdu\" is not the hex of 1..253 bytes";
@@ -401,7 +392,8 @@ static int pdu_of(const struct fields *fields, struct records_line *line) {
         fields->pdu_length > 2 * MB_PDU_MAX)
         return judged(line, RECORDS_MALFORMED, not_hex);
     for (size_t i = 0; i < fields->pdu_length / 2; i++) {
-        int high = hex_digit(fields->pdu[2 * i]), low = hex_digit(fields->pdu[2 * i + 1]);
+        int high = json_hex_digit((unsigned char)fields->pdu[2 * i]),
+            low = json_hex_digit((unsigned char)fields->pdu[2 * i + 1]);
         if (high < 0 || low < 0)
             return judged(line, RECORDS_MALFORMED, not_hex);
         line->pdu[i] = (uint8_t)(high << 4 | low);

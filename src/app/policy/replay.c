@@ -116,12 +116,7 @@ static int load_policy(struct loaded *loaded, char *error, size_t capacity) {
 /* ---- grouping refusals ---- */
 
 static uint64_t hash_text(const char *text) {
-    uint64_t hash = 0xCBF29CE484222325ull;
-    for (; *text != '\0'; text++) {
-        hash ^= (unsigned char)*text;
-        hash *= 0x100000001B3ull;
-    }
-    return hash ^ hash >> 31;
+    return index_table_finish(index_table_mix(INDEX_TABLE_HASH_START, text, strlen(text)));
 }
 
 static uint64_t group_hash_at(const void *items, uint32_t index) {
@@ -140,14 +135,11 @@ static struct report_group *group_of(struct replay *replay, const char *key, int
         return &replay->groups[found];
     if (replay->group_count == MAX_REPORT_GROUPS)
         return NULL;
-    if (replay->group_count == replay->group_capacity) {
-        size_t capacity = replay->group_capacity ? replay->group_capacity * 2 : 64;
-        struct report_group *grown = realloc(replay->groups, capacity * sizeof *grown);
-        if (grown == NULL)
-            return NULL;
-        replay->groups = grown;
-        replay->group_capacity = capacity;
-    }
+    struct report_group *groups = index_table_reserve(replay->groups, &replay->group_capacity,
+                                                      replay->group_count, sizeof *groups, 64);
+    if (groups == NULL)
+        return NULL;
+    replay->groups = groups;
     size_t index = replay->group_count;
     struct report_group *group = &replay->groups[index];
     memset(group, 0, sizeof *group);
@@ -185,11 +177,6 @@ static void describe_who(const struct observed *request, char *text, size_t capa
     snprintf(text, capacity, "%s", address);
 }
 
-static uint16_t last_of(uint16_t first, uint32_t quantity) {
-    uint32_t last = (uint32_t)first + (quantity ? quantity - 1 : 0);
-    return (uint16_t)(last > 65535 ? 65535 : last);
-}
-
 /* The addresses a request touches, for the report (file numbers for FC 20 and 21). */
 static int add_addresses(struct report_group *group, const struct mb_request *request) {
     int status = 0;
@@ -200,7 +187,7 @@ static int add_addresses(struct report_group *group, const struct mb_request *re
     case MB_FC_READ_HOLDING_REGISTERS:
     case MB_FC_READ_INPUT_REGISTERS:
         return ranges_add(&group->addresses, request->read.address,
-                          last_of(request->read.address, request->read.quantity));
+                          ranges_last(request->read.address, request->read.quantity));
     case MB_FC_WRITE_SINGLE_COIL:
     case MB_FC_WRITE_SINGLE_REGISTER:
         return ranges_add(&group->addresses, request->write_single.address,
@@ -209,18 +196,18 @@ static int add_addresses(struct report_group *group, const struct mb_request *re
     case MB_FC_WRITE_MULTIPLE_REGISTERS:
         return ranges_add(
             &group->addresses, request->write_multiple.address,
-            last_of(request->write_multiple.address, request->write_multiple.quantity));
+            ranges_last(request->write_multiple.address, request->write_multiple.quantity));
     case MB_FC_MASK_WRITE_REGISTER:
         return ranges_add(&group->addresses, request->mask_write.address,
                           request->mask_write.address);
     case MB_FC_READ_WRITE_MULTIPLE_REGISTERS:
         status = ranges_add(
             &group->addresses, request->read_write.write_address,
-            last_of(request->read_write.write_address, request->read_write.write_quantity));
+            ranges_last(request->read_write.write_address, request->read_write.write_quantity));
         return status != 0 ? status
                            : ranges_add(&group->addresses, request->read_write.read_address,
-                                        last_of(request->read_write.read_address,
-                                                request->read_write.read_quantity));
+                                        ranges_last(request->read_write.read_address,
+                                                    request->read_write.read_quantity));
     case MB_FC_READ_FIFO_QUEUE:
         return ranges_add(&group->addresses, request->fifo.address, request->fifo.address);
     case MB_FC_READ_FILE_RECORD:
