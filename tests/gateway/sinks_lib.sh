@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 # shellcheck shell=bash
 #
-# What the tests of the gateway's network sinks share (test_gateway_fleet.sh, test_gateway_mqtt.sh):
+# What the tests of the gateway's network sinks share (test_gateway_fleet.sh, test_gateway_mqtt.sh;
+# tests/policy/test_policy_learning.sh takes start_gateway and metric):
 # sourced after tests/lib/harness.sh, with $mbsec and the gateway's configuration in
 # $scratch/gateway.yaml (a plain listener, metrics, a device on unit 1 with holding registers
 # 0-99, a policy that lets 127.0.0.1 read and write holding registers 0-9).

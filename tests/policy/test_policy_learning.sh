@@ -34,7 +34,9 @@ plan 65
 
 pymodbus_script=$here/pymodbus_traffic.py
 random_loops=20
-free_port() { "$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# start_gateway, metric: the gateway tests' helpers (a gateway on $scratch/gateway.yaml).
+# shellcheck source=../gateway/sinks_lib.sh
+. "$here/../gateway/sinks_lib.sh"
 
 # json FILE EXPRESSION: a value of a JSON document (python's json), for the report checks.
 json() { "$python" -c 'import json, sys; d = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"; }
@@ -191,24 +193,6 @@ backends:
 YAML
 }
 
-# start_gateway: mbsec gateway on $scratch/gateway.yaml; sets GATEWAY_PID, GATEWAY, METRICS, LOG.
-start_gateway() {
-    LOG=$scratch/gateway.log
-    : >"$LOG"
-    MARK=0
-    "$mbsec" gateway --config "$scratch/gateway.yaml" >>"$LOG" 2>&1 &
-    GATEWAY_PID=$!
-    pids+=("$GATEWAY_PID")
-    wait_for "$LOG" "started reason" || { fail_log "the gateway starts" "$LOG"; exit 1; }
-    GATEWAY=127.0.0.1:$(ports_of "$LOG" | head -n 1)
-    METRICS=$(sed -n 's/.*metrics on http:\/\/\([0-9.:]*\)\/metrics.*/\1/p' "$LOG" | tail -n 1)
-}
-
-metric() {
-    "$python" -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' \
-        "http://$METRICS/metrics" 2>/dev/null | awk -v key="$1" '$1 == key { print $2 }'
-}
-
 records() { grep -c "\"type\":\"$1\"" "$scratch/audit.jsonl" 2>/dev/null; }
 
 { gateway_config; cat "$scratch/learned.yaml"; } >"$scratch/gateway.yaml"
@@ -316,6 +300,7 @@ expect "--check marks the rules in monitor mode" 0 "setpoint-guard: .*\\[monitor
 run gateway --check "$scratch/gateway.yaml" --explain 127.0.0.1 1 6 100 7
 expect "--explain says a monitored refusal is not enforced" 1 "monitor mode: not enforced; served, and reported as would_deny"
 start_gateway
+MARK=0 # a log of its own
 expect_log "the gateway says which refusals are not enforced" "policy_monitor.*2 refusals not enforced \\(setpoint-guard, default\\)"
 run write "$GATEWAY" holding 100 7
 expect "monitor mode: a write the guard refuses is forwarded" 0

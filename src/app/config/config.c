@@ -797,11 +797,9 @@ static int parse_top(struct loader *loader, const yaml_node_t *root) {
             loader->authorize_plain = value;
             status = yaml_bool(reader, value, "authorize_plain", &loader->front->authorize_plain);
         } else if (strcmp(key, "policy_mode") == 0) {
-            static const char *const modes[] = {"enforce", "monitor", NULL};
-            size_t choice = 0;
             loader->policy_mode = value;
-            status = yaml_choice(reader, value, "policy_mode", modes, &choice);
-            loader->front->policy_monitor = choice == 1;
+            status =
+                config_policy_mode(reader, value, "policy_mode", &loader->front->policy_monitor);
         } else if (strcmp(key, "policy_units") == 0) {
             static const char *const modes[] = {"device", "front", NULL};
             size_t choice = 0;

@@ -657,12 +657,8 @@ static int parse_rule_key(struct builder *builder, const char *key, const yaml_n
     if (strcmp(key, "tables") == 0)
         return parse_tables(builder, value, path, rule);
     if (strcmp(key, "mode") == 0) {
-        static const char *const modes[] = {"enforce", "monitor", NULL};
         nodes->mode = value;
-        status = yaml_choice(reader, value, path, modes, &choice);
-        if (status == 0)
-            rule->monitor = choice == 1;
-        return status;
+        return config_policy_mode(reader, value, path, &rule->monitor);
     }
     nodes->values = value;
     return parse_values(builder, value, path, rule);
@@ -748,6 +744,16 @@ static int parse_rule(struct builder *builder, const yaml_node_t *node, const ch
         return yaml_error(reader, node, "%s: %s", path, colon != NULL ? colon + 2 : problem);
     }
     return 0;
+}
+
+int config_policy_mode(const struct yaml_reader *reader, const yaml_node_t *node, const char *path,
+                       int *monitor) {
+    static const char *const modes[] = {"enforce", "monitor", NULL};
+    size_t choice;
+    int status = yaml_choice(reader, node, path, modes, &choice);
+    if (status == 0)
+        *monitor = choice == 1;
+    return status;
 }
 
 int config_policy(const struct yaml_reader *reader, const yaml_node_t *node,

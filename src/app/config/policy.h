@@ -33,4 +33,9 @@ int config_policy(const struct yaml_reader *reader, const yaml_node_t *node,
                   const struct policy_devices *devices, int monitor, struct mb_policy **policy,
                   char **notes);
 
+/* `enforce` or `monitor` (policy_mode, a rule's mode) into *monitor (1 for monitor). Returns 0,
+ * or MB_ECONFIG with the message in the reader's error buffer (*monitor unchanged). */
+int config_policy_mode(const struct yaml_reader *reader, const yaml_node_t *node, const char *path,
+                       int *monitor);
+
 #endif

@@ -350,20 +350,20 @@ void front_print_rules(const struct front_config *config) {
     const struct mb_policy *policy = config->policy;
     size_t rules = mb_policy_rule_count(policy);
     const char *line = config->policy_text != NULL ? config->policy_text : "";
+    size_t monitored = (size_t)mb_policy_rule_monitor(policy, rules);
     for (size_t i = 0; i < rules; i++) {
         const char *end = strchr(line, '\n');
         int length = end != NULL ? (int)(end - line) : (int)strlen(line);
+        int monitor = mb_policy_rule_monitor(policy, i);
+        monitored += (size_t)monitor;
         printf("  %zu. %s: %.*s%s\n", i + 1, mb_policy_rule_name(policy, i), length, line,
-               mb_policy_rule_monitor(policy, i) ? " [monitor: not enforced]" : "");
+               monitor ? " [monitor: not enforced]" : "");
         line = end != NULL ? end + 1 : line + length;
     }
     printf("  -. default: what no rule matches is denied with exception 01%s\n",
            mb_policy_rule_monitor(policy, rules)
                ? " [monitor: not enforced; served and audited as would_deny]"
                : "");
-    size_t monitored = 0;
-    for (size_t i = 0; i <= rules; i++)
-        monitored += (size_t)mb_policy_rule_monitor(policy, i);
     if (monitored > 0)
         printf("  monitor mode: %zu refusal%s (of rules and the default) not enforced: what "
                "%s refuse%s is served and reported as would_deny\n",

@@ -1069,6 +1069,25 @@ static void rebase(struct mb_request *request, const uint8_t *pdu, const uint8_t
         request->read_write.values = copy + (request->read_write.values - pdu);
 }
 
+/* The record of a refusal, carried out ("denied") or not ("would_deny"): who, the request,
+ * the rule, what it does (the exception with deny), the reason and the policy. */
+static void put_refusal(struct watch *watch, const struct watch_request *seen,
+                        const struct mb_policy_decision *decision, enum mb_policy_action action,
+                        uint8_t exception, const char *type, enum audit_severity severity) {
+    const struct mb_server_request *call = seen->call;
+    struct json json;
+    begin(&json, type);
+    put_client(&json, seen->client, call->connection_id, call->peer->text);
+    put_request(&json, call->unit_id, seen->function, call->request, call->pdu, call->pdu_length);
+    json_string(&json, "rule", decision->rule_name);
+    json_string(&json, "action", mb_policy_action_name(action));
+    if (action == MB_POLICY_DENY)
+        json_uint(&json, "exception", exception);
+    json_string(&json, "reason", decision->reason);
+    json_string(&json, "policy", watch->policy_sha256);
+    emit(watch, severity, type, &json);
+}
+
 /*
  * Monitor mode: a request the policy refuses with a rule (or default) that is not enforced. It
  * is forwarded all the same; its record says what enforcement would have done, and it counts
@@ -1077,7 +1096,6 @@ static void rebase(struct mb_request *request, const uint8_t *pdu, const uint8_t
  */
 static void record_would_deny(struct watch *watch, const struct watch_request *seen,
                               const struct mb_policy_decision *decision) {
-    const struct mb_server_request *call = seen->call;
     enum mb_policy_action action = decision->action;
     watch->would_deny_total++;
     size_t rule = decision->rule >= 0 ? (size_t)decision->rule : watch->policy_rules;
@@ -1085,17 +1103,7 @@ static void record_would_deny(struct watch *watch, const struct watch_request *s
         watch->would_deny_slot[rule] != SIZE_MAX && action >= MB_POLICY_DENY &&
         action <= MB_POLICY_CLOSE)
         watch->would_deny[watch->would_deny_slot[rule]].counts[action]++;
-    struct json json;
-    begin(&json, "would_deny");
-    put_client(&json, seen->client, call->connection_id, call->peer->text);
-    put_request(&json, call->unit_id, seen->function, call->request, call->pdu, call->pdu_length);
-    json_string(&json, "rule", decision->rule_name);
-    json_string(&json, "action", mb_policy_action_name(action));
-    if (action == MB_POLICY_DENY)
-        json_uint(&json, "exception", decision->exception);
-    json_string(&json, "reason", decision->reason);
-    json_string(&json, "policy", watch->policy_sha256);
-    emit(watch, AUDIT_NOTICE, "would_deny", &json);
+    put_refusal(watch, seen, decision, action, decision->exception, "would_deny", AUDIT_NOTICE);
     /* A source probing what it may not do is worth an alert in monitor mode too. */
     count_request_event(watch, seen, RATELIMIT_DENIAL, ALERT_DENIALS, 0,
                         "requests the policy would deny (monitor mode)");
@@ -1117,18 +1125,7 @@ void watch_decided(struct watch *watch, const struct watch_request *seen,
         uint8_t code = decision->exception ? decision->exception : MB_EX_ILLEGAL_FUNCTION;
         if (action == MB_POLICY_DENY)
             watch->exceptions[0][code]++;
-        struct json json;
-        begin(&json, "denied");
-        put_client(&json, client, call->connection_id, call->peer->text);
-        put_request(&json, call->unit_id, seen->function, call->request, call->pdu,
-                    call->pdu_length);
-        json_string(&json, "rule", decision->rule_name);
-        json_string(&json, "action", mb_policy_action_name(action));
-        if (action == MB_POLICY_DENY)
-            json_uint(&json, "exception", code);
-        json_string(&json, "reason", decision->reason);
-        json_string(&json, "policy", watch->policy_sha256);
-        emit(watch, AUDIT_WARNING, "denied", &json);
+        put_refusal(watch, seen, decision, action, code, "denied", AUDIT_WARNING);
         count_request_event(watch, seen, RATELIMIT_DENIAL, ALERT_DENIALS, 0, "requests denied");
         return;
     }

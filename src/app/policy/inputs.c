@@ -160,9 +160,9 @@ static void describe_capture(FILE *out, const char *prefix, const struct input_s
                 stats->truncated_packets == 1 ? "" : "s");
     if (stats->requests == 0 && stats->tls_streams == 0)
         fprintf(out,
-                "%s  no Modbus/TCP request on port%s given (--port): another protocol, or "
+                "%s  no Modbus/TCP request on ports given (--port): another protocol, or "
                 "another port?\n",
-                prefix, "s");
+                prefix);
 }
 
 static void describe_records(FILE *out, const char *prefix, const struct input_summary *summary) {
