@@ -235,10 +235,12 @@ cat >"$scratch/kinds.jsonl" <<JSON
 {"time":"$t.011Z","type":"write","connection":1,"peer":"10.0.0.5:40000","transport":"tls","role":"operator","subject":"/CN=hmi","unit":3,"function":21,"function_name":"write file record","records":2,"pdu":"151006000100000000060001000100010064","rule":"r","outcome":"answered","latency_us":9}
 {"time":"$t.012Z","type":"read","connection":1,"peer":"10.0.0.5:40000","transport":"tls","role":"operator","subject":"/CN=hmi","unit":3,"function":20,"function_name":"read file record","records":1,"pdu":"140706000127100001","rule":"r","outcome":"answered","latency_us":9}
 {"time":"$t.013Z","type":"read","connection":3,"peer":"10.0.0.6:40000","transport":"tls","role":"op\u0085x","subject":"/CN=a","unit":3,"function":3,"function_name":"read holding registers","address":0,"quantity":1,"rule":"r","outcome":"answered","latency_us":9}
+{"time":"yesterday","type":"read","connection":5,"peer":"10.0.0.8:40000","transport":"tcp","role":null,"subject":null,"unit":9,"function":4,"function_name":"read input registers","address":7,"quantity":1,"rule":"r","outcome":"answered","latency_us":9}
+{"time":"$t.016Z","type":"read","connection":5,"peer":"10.0.0.8:40000","transport":"tcp","role":null,"subject":null,"unit":9,"function":4,"function_name":"read input registers","address":7,"quantity":1,"rule":"r","outcome":"answered","latency_us":9}
 {"time":"$t.014Z","type":"read","connection":4,"peer":"10.0.0.7:40000","transport":"tls","role":"op\ufffex \"any\"","subject":"/CN=b","unit":3,"function":3,"function_name":"read holding registers","address":0,"quantity":1,"rule":"r","outcome":"answered","latency_us":9}
 JSON
 run policy learn "$scratch/kinds.jsonl" -o "$scratch/kinds.yaml"
-expect "every kind of record: learned" 0 "rules? from 11 requests written to"
+expect "every kind of record: learned" 0 "rules? from 13 requests written to"
 check "roles, IPv6 sources, files, FIFOs, user-defined codes and FC 43/14 in the rules" bash -c "
     grep -q 'roles: \[\"operator\"\]' '$scratch/kinds.yaml' &&
     grep -q 'sources: \[\"2001:db8::7\"\]' '$scratch/kinds.yaml' &&
@@ -247,6 +249,7 @@ check "roles, IPv6 sources, files, FIFOs, user-defined codes and FC 43/14 in the
     grep -q 'functions: \[.*100' '$scratch/kinds.yaml' &&
     grep -q 'read_device_identification' '$scratch/kinds.yaml' &&
     grep -q '^# left out: 1 request of restart_communications' '$scratch/kinds.yaml' &&
+    grep -q '^  # 2 requests, first $t.016Z, last $t.016Z' '$scratch/kinds.yaml' &&
     grep -q '^# left out: 1 request a device refuses anyway' '$scratch/kinds.yaml' &&
     grep -q 'roles: \[\"op\\\\u0085x\", \"op\\\\uFFFEx \\\\\"any\\\\\"\"\]' '$scratch/kinds.yaml'"
 run policy test --policy "$scratch/kinds.yaml" "$scratch/kinds.jsonl"

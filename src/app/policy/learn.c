@@ -297,7 +297,8 @@ static int count_part(struct learn *learn, uint32_t identity, const struct obser
         learn->out_of_memory = 1;
         return -1;
     }
-    if (group->count == 0 || (request->time_us != 0 && request->time_us < group->first_us))
+    /* 0 is an unknown time (an audit record's that did not parse): never the first. */
+    if (request->time_us != 0 && (group->first_us == 0 || request->time_us < group->first_us))
         group->first_us = request->time_us;
     if (request->time_us > group->last_us)
         group->last_us = request->time_us;
