@@ -30,7 +30,7 @@ require_program editcap "apt-get install wireshark-common (tshark brings it)"
 "$python" -c 'import pymodbus' 2>/dev/null || skip_all "pymodbus is not installed (python3-pymodbus)"
 [ -x "$random_client" ] || skip_all "no libmodbus client ($random_client): libmodbus-dev"
 
-plan 65
+plan 78
 
 pymodbus_script=$here/pymodbus_traffic.py
 random_loops=20
@@ -415,6 +415,33 @@ run policy learn "$scratch/no-such-file.pcap"
 expect "a file that does not exist" 1 "no-such-file.pcap: No such file"
 run policy test --policy "$scratch/plant.pcap" "$scratch/plant.pcap"
 expect "a policy file that is not YAML: usage error, said where" 2 "plant.pcap"
+run policy learn "$scratch/kinds.jsonl" -o "$scratch/no-such-directory/learned.yaml"
+expect "an output file that cannot be written: said, nothing half-written" 1 "cannot write .*no-such-directory/learned.yaml"
+run policy learn <(cat "$scratch/kinds.jsonl")
+expect "a pipe given by name: refused with the way that works" 1 "not a regular file: .* standard input \\(-\\)"
+run_cmd bash -c '"$1" policy learn - <"$2"' _ "$mbsec" "$scratch/kinds.jsonl"
+expect "audit records on standard input are read" 0 "learn: -: audit records, 16 lines, 15 requests"
+# Usage errors: exit 2, the option and what it takes named.
+run policy learn --port 70000 "$scratch/kinds.jsonl"
+expect "learn --port out of range" 2 "--port: '70000': expected a port 1..65535"
+run policy learn --subnet 33 "$scratch/kinds.jsonl"
+expect "learn --subnet past 32" 2 "--subnet: '33': expected 0..32 bits"
+run policy learn --round 0 "$scratch/kinds.jsonl"
+expect "learn --round 0" 2 "--round: '0': expected 1..65536"
+run policy learn --value-margin 5x "$scratch/kinds.jsonl"
+expect "learn --value-margin that is not a number" 2 "--value-margin: '5x': expected a number"
+run policy learn --leave-out restart "$scratch/kinds.jsonl"
+expect "learn --leave-out of an unknown function" 2 "--leave-out: unknown function 'restart'"
+run policy learn
+expect "learn without input" 2 "no input"
+run policy test "$scratch/kinds.jsonl"
+expect "test without --policy" 2 "no --policy given"
+run policy test --policy "$scratch/kinds.yaml" --policy "$scratch/kinds.yaml" --policy "$scratch/kinds.yaml" "$scratch/kinds.jsonl"
+expect "test with three policies" 2 "at most two policies"
+run policy test --policy "$scratch/kinds.yaml" --rows many "$scratch/kinds.jsonl"
+expect "test --rows that is not a number" 2 "--rows: 'many': expected a number"
+run policy frobnicate
+expect "an unknown subcommand" 2 "unknown subcommand 'frobnicate'"
 
 # A large capture, streamed: memory stays flat.
 if [ -n "$make_capture" ] && [ -x "$make_capture" ]; then
